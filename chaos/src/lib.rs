@@ -1,0 +1,1 @@
+//! Turmoil chaos suite for Concord (work in progress: see the chaos issue).

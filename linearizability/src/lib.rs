@@ -1,0 +1,1 @@
+//! Linearizability checker (work in progress: see the checker issue).

@@ -1,0 +1,1 @@
+//! The stateright model of Concord's core (work in progress: see the model issue).

@@ -1,0 +1,235 @@
+//! Cluster membership: `Configuration` (voters and learners) and `ConfigurationEntry`
+//! (a configuration, or the joint old+new pair during a change), JRAFT_GUIDE_NOTES F02.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::ParseError;
+use super::peer::PeerId;
+use super::types::NodeId;
+
+/// The suffix that marks a learner in the text form of a configuration.
+pub const LEARNER_SUFFIX: &str = "/learner";
+
+/// A set of voters and a disjoint set of learners.
+///
+/// Invariant: `voters ∩ learners = ∅` (enforced by every constructor).
+///
+/// Voters elect leaders and count towards commit quorums; learners receive the log and
+/// apply it but never vote and never count (F16).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(bound = "N: NodeId + Serialize + serde::de::DeserializeOwned")]
+pub struct Configuration<N: NodeId> {
+    voters: BTreeSet<N>,
+    learners: BTreeSet<N>,
+}
+
+/// Why a configuration was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigurationError {
+    /// The same node is listed both as a voter and as a learner.
+    #[error("node {node} is both a voter and a learner")]
+    VoterAndLearner {
+        /// The node, displayed.
+        node: String,
+    },
+}
+
+impl<N: NodeId> Default for Configuration<N> {
+    fn default() -> Self {
+        Configuration {
+            voters: BTreeSet::new(),
+            learners: BTreeSet::new(),
+        }
+    }
+}
+
+impl<N: NodeId> Configuration<N> {
+    /// Builds a configuration; fails if a node is both voter and learner.
+    pub fn new(
+        voters: impl IntoIterator<Item = N>,
+        learners: impl IntoIterator<Item = N>,
+    ) -> Result<Self, ConfigurationError> {
+        let voters: BTreeSet<N> = voters.into_iter().collect();
+        let learners: BTreeSet<N> = learners.into_iter().collect();
+        if let Some(node) = voters.intersection(&learners).next() {
+            return Err(ConfigurationError::VoterAndLearner {
+                node: node.to_string(),
+            });
+        }
+        Ok(Configuration { voters, learners })
+    }
+
+    /// A configuration of voters only.
+    pub fn with_voters(voters: impl IntoIterator<Item = N>) -> Self {
+        Configuration {
+            voters: voters.into_iter().collect(),
+            learners: BTreeSet::new(),
+        }
+    }
+
+    /// The voters.
+    pub fn voters(&self) -> &BTreeSet<N> {
+        &self.voters
+    }
+
+    /// The learners.
+    pub fn learners(&self) -> &BTreeSet<N> {
+        &self.learners
+    }
+
+    /// True when `node` is a voter.
+    pub fn is_voter(&self, node: &N) -> bool {
+        self.voters.contains(node)
+    }
+
+    /// True when `node` is a learner.
+    pub fn is_learner(&self, node: &N) -> bool {
+        self.learners.contains(node)
+    }
+
+    /// True when `node` is a voter or a learner.
+    pub fn contains(&self, node: &N) -> bool {
+        self.is_voter(node) || self.is_learner(node)
+    }
+
+    /// True when there are neither voters nor learners.
+    pub fn is_empty(&self) -> bool {
+        self.voters.is_empty() && self.learners.is_empty()
+    }
+
+    /// Voters and learners, voters first, each in order.
+    pub fn members(&self) -> impl Iterator<Item = &N> {
+        self.voters.iter().chain(self.learners.iter())
+    }
+}
+
+impl FromStr for Configuration<PeerId> {
+    type Err = ParseError;
+
+    /// Parses `"a:1,b:2,c:3,d:4/learner"`: comma-separated peer ids, a `/learner` suffix
+    /// marking learners. Spaces around items are ignored; the empty string is the empty
+    /// configuration. Duplicates and a peer listed in both roles are rejected.
+    fn from_str(input: &str) -> Result<Self, ParseError> {
+        let mut voters = BTreeSet::new();
+        let mut learners = BTreeSet::new();
+        if input.trim().is_empty() {
+            return Ok(Configuration::default());
+        }
+        for item in input.split(',') {
+            let item = item.trim();
+            if item.is_empty() {
+                return Err(ParseError::new(
+                    "configuration",
+                    input,
+                    "empty item between commas",
+                ));
+            }
+            let (peer_text, is_learner) = match item.split_once('/') {
+                None => (item, false),
+                Some((peer, "learner")) => (peer, true),
+                Some((_, role)) => {
+                    return Err(ParseError::new(
+                        "configuration",
+                        input,
+                        format!("unknown role suffix '/{role}' (only '/learner' exists)"),
+                    ))
+                }
+            };
+            let peer: PeerId = peer_text.parse().map_err(|e: ParseError| {
+                ParseError::new(
+                    "configuration",
+                    input,
+                    format!("item {item:?}: {}", e.reason),
+                )
+            })?;
+            if voters.contains(&peer) || learners.contains(&peer) {
+                return Err(ParseError::new(
+                    "configuration",
+                    input,
+                    format!("peer {peer} listed twice"),
+                ));
+            }
+            if is_learner {
+                learners.insert(peer);
+            } else {
+                voters.insert(peer);
+            }
+        }
+        Ok(Configuration { voters, learners })
+    }
+}
+
+impl<N: NodeId> fmt::Display for Configuration<N> {
+    /// The text form accepted by `from_str`: voters, then learners with `/learner`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for voter in &self.voters {
+            if !first {
+                f.write_str(",")?;
+            }
+            first = false;
+            write!(f, "{voter}")?;
+        }
+        for learner in &self.learners {
+            if !first {
+                f.write_str(",")?;
+            }
+            first = false;
+            write!(f, "{learner}{LEARNER_SUFFIX}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The membership a log entry or snapshot establishes: a configuration, or during a
+/// joint-consensus change (Raft §6) the pair `old` + `current`, in which every decision
+/// needs a majority of both.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(bound = "N: NodeId + Serialize + serde::de::DeserializeOwned")]
+pub struct ConfigurationEntry<N: NodeId> {
+    /// The new (or only) configuration.
+    pub current: Configuration<N>,
+    /// The old configuration while a joint change is in progress.
+    pub old: Option<Configuration<N>>,
+}
+
+impl<N: NodeId> ConfigurationEntry<N> {
+    /// A stable (non-joint) configuration.
+    pub fn stable(current: Configuration<N>) -> Self {
+        ConfigurationEntry { current, old: None }
+    }
+
+    /// True while a joint change is in progress.
+    pub fn is_joint(&self) -> bool {
+        self.old.is_some()
+    }
+
+    /// True when `node` votes in either configuration.
+    pub fn is_voter(&self, node: &N) -> bool {
+        self.current.is_voter(node) || self.old.as_ref().is_some_and(|old| old.is_voter(node))
+    }
+
+    /// Every node that must receive the log: voters and learners of both configurations,
+    /// in order, without duplicates.
+    pub fn all_members(&self) -> BTreeSet<N> {
+        let mut all: BTreeSet<N> = self.current.members().cloned().collect();
+        if let Some(old) = &self.old {
+            all.extend(old.members().cloned());
+        }
+        all
+    }
+}
+
+impl<N: NodeId> fmt::Display for ConfigurationEntry<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.old {
+            None => write!(f, "{}", self.current),
+            Some(old) => write!(f, "{} (joint with old {})", self.current, old),
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Typed errors of the core's boundary (JRAFT_GUIDE_NOTES F03).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::types::Term;
+
+/// A string could not be parsed into one of the core's types.
+///
+/// Carries what was being parsed, the offending input (truncated to 64 characters so a
+/// hostile input cannot blow up log lines) and the reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} {input:?}: {reason}")]
+pub struct ParseError {
+    /// What was being parsed ("endpoint", "peer id", "configuration", ...).
+    pub what: &'static str,
+    /// The input, truncated to 64 characters.
+    pub input: String,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+impl ParseError {
+    pub(crate) fn new(what: &'static str, input: &str, reason: impl Into<String>) -> ParseError {
+        let mut shown: String = input.chars().take(64).collect();
+        if input.chars().count() > 64 {
+            shown.push('…');
+        }
+        ParseError {
+            what,
+            input: shown,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why the core refused a proposal. Sent back in [`crate::core::Action::ProposalRejected`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProposeError<N: fmt::Display> {
+    /// This node is not the leader (JRaft EPERM). `leader_hint` is the leader this node
+    /// last heard from in its current term, if any.
+    #[error("not the leader (leader hint: {})", display_hint(.leader_hint))]
+    NotLeader {
+        /// The leader as far as this node knows.
+        leader_hint: Option<N>,
+    },
+    /// The task carried an expected term and the leader's term differs (JRaft ESTALE).
+    #[error("expected term {expected} but the leader's term is {actual}")]
+    TermMismatch {
+        /// The term the caller expected.
+        expected: Term,
+        /// The leader's current term.
+        actual: Term,
+    },
+    /// The leader is handing leadership over and does not accept writes (JRaft EBUSY).
+    #[error("leadership transfer in progress")]
+    TransferInProgress,
+}
+
+fn display_hint<N: fmt::Display>(hint: &Option<N>) -> String {
+    match hint {
+        Some(n) => n.to_string(),
+        None => "unknown".to_string(),
+    }
+}

@@ -1,0 +1,8 @@
+//! Concord: a Raft consensus library built verification-first.
+//!
+//! The protocol lives in [`core`], a pure, deterministic state machine shared by the
+//! model checker (`concord-model`), the tokio runtime and the chaos suite.
+
+#![deny(missing_docs)]
+
+pub mod core;
