@@ -36,7 +36,9 @@ impl ParseError {
 }
 
 /// Why the core refused a proposal. Sent back in [`crate::core::Action::ProposalRejected`].
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, thiserror::Error,
+)]
 #[non_exhaustive]
 pub enum ProposeError<N: fmt::Display> {
     /// This node is not the leader (JRaft EPERM). `leader_hint` is the leader this node

@@ -1,16 +1,81 @@
 //! The pure Raft protocol core.
 //!
-//! (Module documentation with the glossary and the inputs/actions contract follows with
-//! the state machine.)
+//! Everything Raft decides lives here, as a deterministic state machine with no IO, no
+//! clocks, no randomness, no threads and no async: [`RaftCore::step`] takes one
+//! [`Input`] and returns the [`Action`]s the caller must carry out. The same type runs
+//! under the stateright model checker, in the tokio runtime and in the chaos suite.
+//!
+//! # Glossary
+//!
+//! - **term**: Raft's logical clock; at most one leader per term (Raft §5.1).
+//! - **index**: the position of an entry in the log, from 1.
+//! - **log id**: `(term, index)` of an entry; equal log ids mean equal log prefixes.
+//! - **persist**: make durable (fsync). Term, vote and entries are persisted; acks that
+//!   depend on them are sent only afterwards.
+//! - **commit**: an entry is committed once stored on a quorum *and* covered by an
+//!   entry of the leader's current term (Raft §5.4.2).
+//! - **apply**: hand a committed entry to the state machine, strictly in index order.
+//! - **lease**: the period after hearing from a leader during which a follower refuses
+//!   to vote for anyone else (F24); it ends when the election timer fires.
+//!
+//! # Contract
+//!
+//! 1. Restore with [`RaftCore::new`] from durable state, call [`RaftCore::start`].
+//! 2. Feed inputs one at a time with [`RaftCore::step`]; carry out the returned actions
+//!    in order. Persistence actions must take effect in order; a
+//!    [`Action::SendAfterPersist`] waits until every persistence action emitted before
+//!    it is durable. Report durable log writes with [`Input::LogPersisted`].
+//! 3. Timers: on [`Action::ResetTimer`] (re)arm the timer, on [`Action::CancelTimer`]
+//!    stop it; when it fires, step [`Input::Timeout`].
+//!
+//! ```
+//! use concord::core::*;
+//!
+//! let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64]));
+//! let mut node = RaftCore::new(1u64, CoreOptions::default(), Restored::empty(configuration))
+//!     .unwrap();
+//! node.start();
+//! // The election timer fires: a one-node cluster pre-votes, then campaigns.
+//! let actions = node.step(Input::Timeout(Timer::Election));
+//! assert!(actions.contains(&Action::SaveHardState(HardState { term: Term(1), voted_for: Some(1) })));
+//! // Once the vote is durable, the node's own vote comes back and it becomes leader.
+//! let own_vote = actions.iter().find_map(|a| match a {
+//!     Action::SendAfterPersist { to, message } if *to == 1 => Some(message.clone()),
+//!     _ => None,
+//! }).unwrap();
+//! node.step(Input::Message { from: 1, message: own_vote });
+//! assert!(node.is_leader());
+//! ```
 
 mod configuration;
+mod election;
 mod entry;
 mod error;
+mod follower;
+mod invariants;
+mod io;
+mod log;
+mod message;
+mod options;
 mod peer;
+mod progress;
+mod quorum;
+mod raft;
+mod replication;
 mod types;
 
 pub use configuration::{Configuration, ConfigurationEntry, ConfigurationError, LEARNER_SUFFIX};
 pub use entry::{EntryKind, EntryMeta};
 pub use error::{ParseError, ProposeError};
+pub use invariants::{check_log_matching, ClusterObserver, InvariantViolation};
+pub use io::{Action, HardState, Input, Proposal, Role, Timer};
+pub use message::{
+    AppendRequest, AppendResponse, AppendResult, Heartbeat, HeartbeatResponse, Message,
+    VoteRequest, VoteResponse,
+};
+pub use options::{CoreOptions, OptionsError};
 pub use peer::{Endpoint, PeerId};
+pub use progress::{Inflights, Progress, ProgressState};
+pub use quorum::{joint_index, joint_vote, majority_index, majority_vote, VoteResult};
+pub use raft::{RaftCore, RestoreError, Restored};
 pub use types::{GroupId, LogEpoch, LogId, LogIndex, NodeId, RequestId, Term};

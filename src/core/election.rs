@@ -1,0 +1,252 @@
+//! Elections: pre-vote (F23), RequestVote with the up-to-date check (Raft §5.2, §5.4.1),
+//! lease-protected votes (F24) and check-quorum (F25).
+
+use std::collections::BTreeMap;
+
+use super::entry::{EntryKind, EntryMeta};
+use super::io::{Action, Timer};
+use super::message::{Message, VoteRequest, VoteResponse};
+use super::progress::Progress;
+use super::quorum::{joint_active, joint_vote, VoteResult};
+use super::raft::{RaftCore, RoleState};
+use super::types::NodeId;
+
+impl<N: NodeId> RaftCore<N> {
+    pub(crate) fn handle_election_timeout(&mut self) {
+        if self.is_leader() {
+            self.check_quorum();
+            return;
+        }
+        // No word from a leader for a whole election timeout: it is presumed dead.
+        self.leader = None;
+        if !self.configuration().is_voter(&self.id) {
+            return; // learners and removed nodes never campaign
+        }
+        if self.options.pre_vote {
+            self.become_pre_candidate();
+        } else {
+            self.become_candidate();
+        }
+    }
+
+    /// F25: a leader that has not heard from a quorum within an election timeout steps
+    /// down, so clients stop waiting on a leader that cannot commit.
+    fn check_quorum(&mut self) {
+        if self.options.check_quorum {
+            let RoleState::Leader { progress } = &self.role else {
+                return;
+            };
+            let id = &self.id;
+            let active = joint_active(self.configuration(), |node| {
+                node == id || progress.get(node).is_some_and(|p| p.recent_active)
+            });
+            if !active {
+                let term = self.term;
+                self.become_follower(term, None);
+                return;
+            }
+        }
+        if let RoleState::Leader { progress } = &mut self.role {
+            for peer_progress in progress.values_mut() {
+                peer_progress.recent_active = false;
+            }
+        }
+        self.push(Action::ResetTimer(Timer::Election));
+    }
+
+    fn become_pre_candidate(&mut self) {
+        let mut votes = BTreeMap::new();
+        votes.insert(self.id.clone(), true);
+        self.role = RoleState::PreCandidate { votes };
+        self.leader = None;
+        let request = VoteRequest {
+            term: self.term.next(),
+            last_log_id: self.log.last_log_id(),
+        };
+        for voter in self.other_voters() {
+            self.send(voter, Message::PreVote(request));
+        }
+        self.push(Action::ResetTimer(Timer::Election));
+        self.maybe_win_pre_vote();
+    }
+
+    fn become_candidate(&mut self) {
+        self.term = self.term.next();
+        self.voted_for = Some(self.id.clone());
+        self.leader = None;
+        self.role = RoleState::Candidate {
+            votes: BTreeMap::new(),
+        };
+        self.save_hard_state();
+        let request = VoteRequest {
+            term: self.term,
+            last_log_id: self.log.last_log_id(),
+        };
+        for voter in self.other_voters() {
+            self.send(voter, Message::Vote(request));
+        }
+        // Our own vote counts only once it is durable: it comes back as a message.
+        let own_vote = Message::VoteResponse(VoteResponse {
+            term: self.term,
+            granted: true,
+        });
+        self.send_after_persist(self.id.clone(), own_vote);
+        self.push(Action::ResetTimer(Timer::Election));
+    }
+
+    pub(crate) fn become_leader(&mut self) {
+        let next_index = self.log.last_index().next();
+        let progress: BTreeMap<N, Progress> = self
+            .configuration()
+            .all_members()
+            .into_iter()
+            .filter(|member| *member != self.id)
+            .map(|member| (member, Progress::new(next_index)))
+            .collect();
+        self.role = RoleState::Leader { progress };
+        self.leader = Some(self.id.clone());
+        // Raft §5.4.2/§8: entries of earlier terms commit only through an entry of this
+        // term, so append one at once. If the log has never recorded a configuration,
+        // that entry records it (as JRaft's leaders do), making it durable and
+        // replicated to every member.
+        let kind = match self.log.last_configuration() {
+            Some(_) => EntryKind::Blank,
+            None => EntryKind::Configuration(self.base_configuration.clone()),
+        };
+        let entry = EntryMeta {
+            log_id: super::types::LogId {
+                term: self.term,
+                index: next_index,
+            },
+            kind,
+            size_bytes: 0,
+        };
+        self.log.push(&entry);
+        self.push(Action::AppendLog {
+            epoch: self.log.epoch(),
+            entries: vec![entry],
+        });
+        self.push(Action::ResetTimer(Timer::Heartbeat));
+        self.push(Action::ResetTimer(Timer::Election));
+        self.broadcast_append();
+    }
+
+    fn other_voters(&self) -> Vec<N> {
+        let configuration = self.configuration();
+        let mut voters: Vec<N> = configuration.current.voters().iter().cloned().collect();
+        if let Some(old) = &configuration.old {
+            voters.extend(old.voters().iter().cloned());
+        }
+        voters.sort();
+        voters.dedup();
+        voters.retain(|voter| *voter != self.id);
+        voters
+    }
+
+    fn candidate_log_is_up_to_date(&self, request: &VoteRequest) -> bool {
+        // LogId orders by term, then index: Raft §5.4.1's comparison.
+        request.last_log_id >= self.log.last_log_id()
+    }
+
+    pub(crate) fn handle_pre_vote_request(&mut self, from: N, request: VoteRequest) {
+        if self.leader.is_some() {
+            return; // F24: we hear from a live leader; do not help unseat it.
+        }
+        let can_vote = self.voted_for.as_ref() == Some(&from)
+            || self.voted_for.is_none()
+            || request.term > self.term;
+        let granted = can_vote && self.candidate_log_is_up_to_date(&request);
+        let response = if granted {
+            VoteResponse {
+                term: request.term,
+                granted: true,
+            }
+        } else {
+            VoteResponse {
+                term: self.term,
+                granted: false,
+            }
+        };
+        self.send(from, Message::PreVoteResponse(response));
+    }
+
+    pub(crate) fn handle_vote_request(&mut self, from: N, request: VoteRequest) {
+        // Here request.term == self.term (higher terms were adopted by the dispatcher).
+        let can_vote = self.voted_for.as_ref() == Some(&from)
+            || (self.voted_for.is_none() && self.leader.is_none());
+        let granted = can_vote && self.candidate_log_is_up_to_date(&request);
+        if granted {
+            if self.voted_for.is_none() {
+                self.voted_for = Some(from.clone());
+                self.save_hard_state();
+            }
+            self.push(Action::ResetTimer(Timer::Election));
+            // A granted vote must be durable before the candidate can count it.
+            let response = VoteResponse {
+                term: self.term,
+                granted: true,
+            };
+            self.send_after_persist(from, Message::VoteResponse(response));
+        } else {
+            let response = VoteResponse {
+                term: self.term,
+                granted: false,
+            };
+            self.send(from, Message::VoteResponse(response));
+        }
+    }
+
+    pub(crate) fn handle_pre_vote_response(&mut self, from: N, response: VoteResponse) {
+        let expected_term = if response.granted {
+            self.term.next() // granted answers carry the proposed term
+        } else {
+            self.term // refusals carry the voter's term; higher ones were handled already
+        };
+        if response.term != expected_term {
+            return; // an answer to an earlier round
+        }
+        let RoleState::PreCandidate { votes } = &mut self.role else {
+            return;
+        };
+        votes.insert(from, response.granted);
+        match self.count_votes() {
+            VoteResult::Won => self.become_candidate(),
+            VoteResult::Lost => {
+                let term = self.term;
+                self.become_follower(term, None);
+            }
+            VoteResult::Pending => {}
+        }
+    }
+
+    fn maybe_win_pre_vote(&mut self) {
+        if self.count_votes() == VoteResult::Won {
+            self.become_candidate();
+        }
+    }
+
+    pub(crate) fn handle_vote_response(&mut self, from: N, response: VoteResponse) {
+        let RoleState::Candidate { votes } = &mut self.role else {
+            return;
+        };
+        votes.insert(from, response.granted);
+        match self.count_votes() {
+            VoteResult::Won => self.become_leader(),
+            VoteResult::Lost => {
+                let term = self.term;
+                self.become_follower(term, None);
+            }
+            VoteResult::Pending => {}
+        }
+    }
+
+    /// Counts the votes of the current (pre-)candidacy under the configuration in force.
+    fn count_votes(&self) -> VoteResult {
+        match &self.role {
+            RoleState::PreCandidate { votes } | RoleState::Candidate { votes } => {
+                joint_vote(self.configuration(), votes)
+            }
+            RoleState::Follower | RoleState::Leader { .. } => VoteResult::Pending,
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Invariants as code (DESIGN.md §2). `RaftCore::check_invariants` states what must hold
+//! on one node between steps; `cluster` holds the global properties (Raft Figure 3),
+//! shared by the property tests and the model checker. Ids used in messages:
+//!
+//! - **ES** Election Safety: at most one leader per term.
+//! - **LAO** Leader Append-Only: a leader never overwrites or deletes its entries.
+//! - **LM** Log Matching: same index and term ⇒ identical logs up to that index.
+//! - **LC** Leader Completeness: a committed entry is in the log of every later leader.
+//! - **SMS** State Machine Safety: no two nodes apply different entries at one index.
+
+use std::collections::BTreeMap;
+
+use super::progress::ProgressState;
+use super::raft::{RaftCore, RoleState};
+use super::types::{LogId, LogIndex, NodeId, Term};
+
+/// A broken invariant, with the node and a description.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invariant violated on {node}: {description}")]
+pub struct InvariantViolation {
+    /// The node (displayed), or "cluster".
+    pub node: String,
+    /// What is wrong.
+    pub description: String,
+}
+
+impl<N: NodeId> RaftCore<N> {
+    /// Checks the local invariants. Cheap enough to call after every step in tests and
+    /// on every state in the model checker.
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        self.check_local()
+            .map_err(|description| InvariantViolation {
+                node: self.id.to_string(),
+                description,
+            })
+    }
+
+    fn check_local(&self) -> Result<(), String> {
+        self.log.check_invariants()?;
+        if !self.actions.is_empty() {
+            return Err("actions left over between steps".into());
+        }
+        let last = self.log.last_log_id();
+        if last.term > self.term {
+            return Err(format!(
+                "last log term {} is beyond current term {}",
+                last.term, self.term
+            ));
+        }
+        if self.commit_index < self.log.start().index {
+            return Err("commit index below the snapshot".into());
+        }
+        if self.commit_index > self.log.persisted() {
+            return Err(format!(
+                "commit index {} beyond persisted index {}",
+                self.commit_index,
+                self.log.persisted()
+            ));
+        }
+        if self.commit_index > self.commit_known {
+            return Err("commit index beyond known commit".into());
+        }
+        if self.commit_known > self.log.last_index() {
+            return Err(format!(
+                "known commit {} beyond last index {}",
+                self.commit_known,
+                self.log.last_index()
+            ));
+        }
+        if self.applied_issued != self.commit_index {
+            return Err("committed entries not handed out for applying".into());
+        }
+        match &self.role {
+            RoleState::Leader { progress } => {
+                if self.leader.as_ref() != Some(&self.id) {
+                    return Err("a leader must know itself as leader".into());
+                }
+                if self.voted_for.as_ref() != Some(&self.id) {
+                    return Err("a leader must have voted for itself in its term".into());
+                }
+                if progress.contains_key(&self.id) {
+                    return Err("a leader tracks progress of itself".into());
+                }
+                for (peer, p) in progress {
+                    if p.match_index >= p.next_index {
+                        return Err(format!(
+                            "{peer}: match {} >= next {}",
+                            p.match_index, p.next_index
+                        ));
+                    }
+                    if p.next_index > self.log.last_index().next() {
+                        return Err(format!("{peer}: next {} beyond last + 1", p.next_index));
+                    }
+                    if matches!(p.state, ProgressState::Pipeline) {
+                        p.inflights.check_invariants(p.match_index)?;
+                        if p.inflights.count() > self.options.max_inflight_messages {
+                            return Err(format!("{peer}: in-flight window overflow"));
+                        }
+                    } else if p.inflights.count() != 0 {
+                        return Err(format!("{peer}: probe with messages in flight"));
+                    }
+                }
+            }
+            RoleState::Candidate { votes } => {
+                if self.voted_for.as_ref() != Some(&self.id) {
+                    return Err("a candidate must have voted for itself".into());
+                }
+                if self.leader.is_some() {
+                    return Err("a candidate knows no leader".into());
+                }
+                self.check_votes_from_voters(votes)?;
+            }
+            RoleState::PreCandidate { votes } => {
+                if self.leader.is_some() {
+                    return Err("a pre-candidate knows no leader".into());
+                }
+                self.check_votes_from_voters(votes)?;
+            }
+            RoleState::Follower => {
+                if self.leader.as_ref() == Some(&self.id) {
+                    return Err("a follower names itself leader".into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_votes_from_voters(&self, votes: &BTreeMap<N, bool>) -> Result<(), String> {
+        let configuration = self.configuration();
+        match votes.keys().find(|voter| !configuration.is_voter(voter)) {
+            Some(stranger) => Err(format!("vote recorded from non-voter {stranger}")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Global properties over a set of nodes, with memory across steps (leaders seen per
+/// term, entries seen committed). Feed it every state the cluster passes through.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterObserver<N: NodeId> {
+    /// The leader seen for each term (ES).
+    leaders: BTreeMap<Term, N>,
+    /// Every entry ever seen committed on some node, by index (LC, SMS).
+    committed: BTreeMap<LogIndex, LogId>,
+}
+
+impl<N: NodeId> ClusterObserver<N> {
+    /// A fresh observer.
+    pub fn new() -> Self {
+        ClusterObserver {
+            leaders: BTreeMap::new(),
+            committed: BTreeMap::new(),
+        }
+    }
+
+    /// How many entries have been seen committed.
+    pub fn committed_count(&self) -> usize {
+        self.committed.len()
+    }
+
+    /// The highest term in which a leader was seen.
+    pub fn leaders_seen(&self) -> usize {
+        self.leaders.len()
+    }
+
+    /// Checks ES, LM, LC and SMS on the live nodes' current states and records what it
+    /// saw. Crashed nodes must be left out (their volatile state is gone).
+    pub fn observe<'a>(
+        &mut self,
+        nodes: impl IntoIterator<Item = &'a RaftCore<N>> + Clone,
+    ) -> Result<(), InvariantViolation> {
+        let violation = |description: String| InvariantViolation {
+            node: "cluster".into(),
+            description,
+        };
+        for node in nodes.clone() {
+            node.check_invariants()?;
+            if node.is_leader() {
+                match self.leaders.get(&node.term()) {
+                    Some(other) if other != node.id() => {
+                        return Err(violation(format!(
+                            "ES: two leaders in term {}: {} and {}",
+                            node.term(),
+                            other,
+                            node.id()
+                        )))
+                    }
+                    _ => {
+                        self.leaders.insert(node.term(), node.id().clone());
+                    }
+                }
+                // LC: every entry seen committed is in this leader's log.
+                for (index, log_id) in &self.committed {
+                    if *index > node.log_start().index && node.term_at(*index) != Some(log_id.term)
+                    {
+                        return Err(violation(format!(
+                            "LC: leader {} of term {} lacks committed entry {}",
+                            node.id(),
+                            node.term(),
+                            log_id
+                        )));
+                    }
+                }
+            }
+            // SMS: what a node has committed agrees with everything committed before.
+            let start = node.log_start().index;
+            let mut index = node.commit_index();
+            while index > start {
+                let Some(term) = node.term_at(index) else {
+                    break;
+                };
+                let log_id = LogId { term, index };
+                match self.committed.get(&index) {
+                    Some(seen) if *seen != log_id => {
+                        return Err(violation(format!(
+                            "SMS: {} committed {} where {} was committed before",
+                            node.id(),
+                            log_id,
+                            seen
+                        )))
+                    }
+                    Some(_) => break, // earlier indexes were checked when first recorded
+                    None => {
+                        self.committed.insert(index, log_id);
+                    }
+                }
+                index = index.prev();
+            }
+        }
+        // LM: any two logs that share an entry share the whole prefix.
+        let all: Vec<&RaftCore<N>> = nodes.into_iter().collect();
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                check_log_matching(a, b).map_err(violation)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// LM on two nodes: find the highest index where both logs hold the same term; below
+/// it, every index held by both must agree.
+pub fn check_log_matching<N: NodeId>(a: &RaftCore<N>, b: &RaftCore<N>) -> Result<(), String> {
+    let low = a.log_start().index.max(b.log_start().index);
+    let high = a.last_log_id().index.min(b.last_log_id().index);
+    let mut index = high;
+    while index > low {
+        if a.term_at(index) == b.term_at(index) {
+            break;
+        }
+        index = index.prev();
+    }
+    let shared_top = index;
+    let mut index = shared_top;
+    while index > low {
+        if a.term_at(index) != b.term_at(index) {
+            return Err(format!(
+                "LM: {} and {} agree at {} but differ at {}",
+                a.id(),
+                b.id(),
+                shared_top,
+                index
+            ));
+        }
+        index = index.prev();
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! The core's contract with its caller: [`Input`]s in, [`Action`]s out.
+
+use serde::{Deserialize, Serialize};
+
+use super::entry::EntryMeta;
+use super::error::ProposeError;
+use super::message::Message;
+use super::types::{LogEpoch, LogId, LogIndex, NodeId, RequestId, Term};
+
+/// A timer the caller owns. The core only says "(re)start" or "stop"; the caller picks
+/// the duration (randomized for `Election`), and reports expiry as `Input::Timeout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Timer {
+    /// Followers and candidates: start an election when it fires. Leaders: run the
+    /// check-quorum test when it fires. Duration: a random value in
+    /// `[election_timeout, election_timeout + max_election_delay)`.
+    Election,
+    /// Leaders only: send heartbeats when it fires. Duration: `election_timeout / 10`.
+    Heartbeat,
+}
+
+/// The durable part of the core's state besides the log (Raft Figure 2 "persistent state").
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(bound = "N: NodeId + Serialize + serde::de::DeserializeOwned")]
+pub struct HardState<N: NodeId> {
+    /// The latest term this node has seen.
+    pub term: Term,
+    /// The candidate this node voted for in `term`, if any.
+    pub voted_for: Option<N>,
+}
+
+/// A client command offered to the leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Proposal {
+    /// Echoed in the answer.
+    pub id: RequestId,
+    /// Payload size in bytes (for byte-bounded replication windows).
+    pub size_bytes: u32,
+    /// Reject unless the leader's term equals this (JRaft's `expectedTerm`).
+    pub expected_term: Option<Term>,
+}
+
+/// Everything that can happen to a core.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(bound = "N: NodeId + Serialize + serde::de::DeserializeOwned")]
+pub enum Input<N: NodeId> {
+    /// A message from a peer (or from this node to itself, see `Action::SendAfterPersist`).
+    Message {
+        /// The sender.
+        from: N,
+        /// The message.
+        message: Message<N>,
+    },
+    /// A timer the core asked for has expired.
+    Timeout(Timer),
+    /// Client commands, in order. A batch becomes one `AppendLog` action.
+    Propose(Vec<Proposal>),
+    /// The caller made every log write up to `last` durable, where those writes belong to
+    /// `epoch` (the epoch of the `AppendLog` action that wrote `last`). Completions must
+    /// be reported in the order the writes were requested.
+    LogPersisted {
+        /// The epoch carried by the completed `AppendLog` action.
+        epoch: LogEpoch,
+        /// The last entry that write covered.
+        last: LogId,
+    },
+}
+
+/// What the core asks the caller to do, in order.
+///
+/// ORDERING CONTRACT: the persistence actions (`SaveHardState`, `TruncateLog`,
+/// `AppendLog`) must take effect in the order emitted, across steps. A
+/// `SendAfterPersist` must not leave the node before every persistence action emitted
+/// before it (in this or earlier steps) is durable. `Send` may go at once.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(bound = "N: NodeId + Serialize + serde::de::DeserializeOwned")]
+pub enum Action<N: NodeId> {
+    /// Make term and vote durable.
+    SaveHardState(HardState<N>),
+    /// Delete every log entry with index ≥ `from`. Starts `epoch`.
+    TruncateLog {
+        /// First index to delete.
+        from: LogIndex,
+        /// The new log epoch.
+        epoch: LogEpoch,
+    },
+    /// Write these contiguous entries after the current end of the log, then report
+    /// `Input::LogPersisted { epoch, last }` once they are durable.
+    AppendLog {
+        /// The log epoch the write belongs to.
+        epoch: LogEpoch,
+        /// The entries (the caller supplies payloads: from proposals on the leader, from
+        /// the received message on followers).
+        entries: Vec<EntryMeta<N>>,
+    },
+    /// Send a message now.
+    Send {
+        /// Destination.
+        to: N,
+        /// The message.
+        message: Message<N>,
+    },
+    /// Send a message once all earlier persistence actions are durable. `to` may be this
+    /// node itself (a candidate's own vote): deliver it back as an input.
+    SendAfterPersist {
+        /// Destination.
+        to: N,
+        /// The message.
+        message: Message<N>,
+    },
+    /// (Re)start a timer.
+    ResetTimer(Timer),
+    /// Stop a timer.
+    CancelTimer(Timer),
+    /// A proposal became the entry `log_id`; it is not committed yet.
+    ProposalAccepted {
+        /// The proposal.
+        id: RequestId,
+        /// Where it sits in the log.
+        log_id: LogId,
+    },
+    /// A proposal was refused; nothing was appended for it.
+    ProposalRejected {
+        /// The proposal.
+        id: RequestId,
+        /// Why.
+        error: ProposeError<N>,
+    },
+    /// Entries `first..=last` are committed: apply them to the state machine in order.
+    /// Consecutive `Apply` actions cover consecutive ranges.
+    Apply {
+        /// First index to apply.
+        first: LogIndex,
+        /// Last index to apply (inclusive).
+        last: LogIndex,
+    },
+    /// This node's role, term or known leader changed.
+    RoleChanged {
+        /// The new role.
+        role: Role,
+        /// The current term.
+        term: Term,
+        /// The leader, if known.
+        leader: Option<N>,
+    },
+}
+
+/// A node's role in its current term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// Follows a leader (or waits for one).
+    Follower,
+    /// Asking for pre-votes before starting a real election (F23).
+    PreCandidate,
+    /// Campaigning in its current term.
+    Candidate,
+    /// Leads its current term.
+    Leader,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Role::Follower => "Follower",
+            Role::PreCandidate => "PreCandidate",
+            Role::Candidate => "Candidate",
+            Role::Leader => "Leader",
+        };
+        f.write_str(name)
+    }
+}

@@ -1,0 +1,303 @@
+//! The core's view of the log: log ids, term boundaries, entry sizes and configuration
+//! entries — never payloads (DESIGN.md §2, bounded memory).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::configuration::ConfigurationEntry;
+use super::entry::{EntryKind, EntryMeta};
+use super::types::{LogEpoch, LogId, LogIndex, NodeId, Term};
+
+/// A run of consecutive entries with the same term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct TermRun {
+    /// First index of the run.
+    first: LogIndex,
+    term: Term,
+}
+
+/// Log ids of the entries in `(start.index, last]`, stored as term runs, plus what the
+/// leader needs to rebuild entry metadata for followers (sizes, blank markers and
+/// configuration entries). Memory: one `u32` per entry plus one run per term.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct RaftLog<N: NodeId> {
+    /// The log id just before the first entry held (index 0 term 0, or a snapshot's last
+    /// included entry). Entries up to `start` are committed and compacted.
+    start: LogId,
+    /// Term runs covering `(start.index, last]`.
+    /// Invariant: runs ascend strictly by `first` and by `term`; `runs[0].first ==
+    /// start.index + 1` when non-empty.
+    runs: Vec<TermRun>,
+    /// Payload sizes. Invariant: `sizes.len() == last - start.index`.
+    sizes: VecDeque<u32>,
+    /// Indexes of blank (no-op) entries. Invariant: within `(start.index, last]`.
+    blanks: BTreeSet<LogIndex>,
+    /// Configuration entries. Invariant: keys within `(start.index, last]`.
+    configurations: BTreeMap<LogIndex, ConfigurationEntry<N>>,
+    /// Highest index durably written. Invariant: `start.index <= persisted <= last`.
+    persisted: LogIndex,
+    /// Bumped by every truncation; see [`LogEpoch`].
+    epoch: LogEpoch,
+}
+
+impl<N: NodeId> RaftLog<N> {
+    /// A log whose entries up to `start` are compacted (or `LogId::ZERO` for none).
+    pub(crate) fn new(start: LogId) -> Self {
+        RaftLog {
+            start,
+            runs: Vec::new(),
+            sizes: VecDeque::new(),
+            blanks: BTreeSet::new(),
+            configurations: BTreeMap::new(),
+            persisted: start.index,
+            epoch: LogEpoch(0),
+        }
+    }
+
+    pub(crate) fn start(&self) -> LogId {
+        self.start
+    }
+
+    pub(crate) fn last_index(&self) -> LogIndex {
+        self.start.index.plus(self.sizes.len() as u64)
+    }
+
+    pub(crate) fn last_log_id(&self) -> LogId {
+        match self.runs.last() {
+            Some(run) => LogId {
+                term: run.term,
+                index: self.last_index(),
+            },
+            None => self.start,
+        }
+    }
+
+    pub(crate) fn persisted(&self) -> LogIndex {
+        self.persisted
+    }
+
+    pub(crate) fn epoch(&self) -> LogEpoch {
+        self.epoch
+    }
+
+    /// The term of the entry at `index`; `None` if the index is compacted (below
+    /// `start`) or beyond the end. The start entry itself has a known term.
+    pub(crate) fn term_at(&self, index: LogIndex) -> Option<Term> {
+        if index == self.start.index {
+            return Some(self.start.term);
+        }
+        if index < self.start.index || index > self.last_index() {
+            return None;
+        }
+        // The last run whose first index is <= index.
+        let position = self.runs.partition_point(|run| run.first <= index);
+        self.runs.get(position.checked_sub(1)?).map(|run| run.term)
+    }
+
+    /// The log id at `index`, if known.
+    pub(crate) fn log_id_at(&self, index: LogIndex) -> Option<LogId> {
+        self.term_at(index).map(|term| LogId { term, index })
+    }
+
+    /// True when this log holds `log_id` (or it is the start entry).
+    pub(crate) fn matches(&self, log_id: LogId) -> bool {
+        self.term_at(log_id.index) == Some(log_id.term)
+    }
+
+    /// Metadata of the entry at `index` (must be within `(start, last]`).
+    pub(crate) fn entry_meta(&self, index: LogIndex) -> Option<EntryMeta<N>> {
+        let term = self.term_at(index)?;
+        if index <= self.start.index {
+            return None;
+        }
+        let offset = (index.0 - self.start.index.0 - 1) as usize;
+        let size_bytes = *self.sizes.get(offset)?;
+        let kind = if let Some(configuration) = self.configurations.get(&index) {
+            EntryKind::Configuration(configuration.clone())
+        } else if self.blanks.contains(&index) {
+            EntryKind::Blank
+        } else {
+            EntryKind::Normal
+        };
+        Some(EntryMeta {
+            log_id: LogId { term, index },
+            kind,
+            size_bytes,
+        })
+    }
+
+    /// Entries from `first`, at most `max_count` and, beyond the first entry, at most
+    /// `max_bytes` in total. Empty if `first` is beyond the end or compacted.
+    pub(crate) fn entries_from(
+        &self,
+        first: LogIndex,
+        max_count: u64,
+        max_bytes: u64,
+    ) -> Vec<EntryMeta<N>> {
+        let mut entries = Vec::new();
+        let mut bytes = 0u64;
+        let mut index = first;
+        while index <= self.last_index() && (entries.len() as u64) < max_count {
+            let Some(meta) = self.entry_meta(index) else {
+                break;
+            };
+            bytes += u64::from(meta.size_bytes);
+            if !entries.is_empty() && bytes > max_bytes {
+                break;
+            }
+            entries.push(meta);
+            index = index.next();
+        }
+        entries
+    }
+
+    /// Appends an entry at `last + 1`. The caller guarantees the index and that the term
+    /// does not decrease (asserted: a violation is our own bug).
+    pub(crate) fn push(&mut self, entry: &EntryMeta<N>) {
+        assert_eq!(
+            entry.log_id.index,
+            self.last_index().next(),
+            "log append must be contiguous"
+        );
+        let last_term = self.last_log_id().term;
+        assert!(
+            entry.log_id.term >= last_term,
+            "log terms must not decrease (Leader Append-Only / Log Matching)"
+        );
+        if self.runs.is_empty() || entry.log_id.term > last_term {
+            self.runs.push(TermRun {
+                first: entry.log_id.index,
+                term: entry.log_id.term,
+            });
+        }
+        self.sizes.push_back(entry.size_bytes);
+        match &entry.kind {
+            EntryKind::Blank => {
+                self.blanks.insert(entry.log_id.index);
+            }
+            EntryKind::Normal => {}
+            EntryKind::Configuration(configuration) => {
+                self.configurations
+                    .insert(entry.log_id.index, configuration.clone());
+            }
+        }
+    }
+
+    /// Deletes entries with index ≥ `from` (which must be above `start`) and starts a new
+    /// epoch. Returns the new epoch.
+    pub(crate) fn truncate_from(&mut self, from: LogIndex) -> LogEpoch {
+        assert!(from > self.start.index, "cannot truncate compacted entries");
+        let keep = (from.0 - self.start.index.0 - 1) as usize;
+        self.sizes.truncate(keep);
+        self.runs.retain(|run| run.first < from);
+        self.blanks.retain(|index| *index < from);
+        self.configurations.retain(|index, _| *index < from);
+        self.persisted = self.persisted.min(from.prev());
+        self.epoch = LogEpoch(self.epoch.0 + 1);
+        self.epoch
+    }
+
+    /// Records that entries up to `last` are durable, if `epoch` is current and `last` is
+    /// still in the log. Returns whether `persisted` advanced.
+    pub(crate) fn mark_persisted(&mut self, epoch: LogEpoch, last: LogId) -> bool {
+        if epoch != self.epoch || !self.matches(last) || last.index <= self.persisted {
+            return false;
+        }
+        self.persisted = last.index;
+        true
+    }
+
+    /// Marks everything currently in the log as durable (used when restoring from storage).
+    pub(crate) fn mark_all_persisted(&mut self) {
+        self.persisted = self.last_index();
+    }
+
+    /// The latest configuration entry in the log, with its index.
+    pub(crate) fn last_configuration(&self) -> Option<(LogIndex, &ConfigurationEntry<N>)> {
+        self.configurations
+            .iter()
+            .next_back()
+            .map(|(index, configuration)| (*index, configuration))
+    }
+
+    /// The conflict hint of Raft §5.3's optimization (as etcd's `findConflictByTerm`):
+    /// the largest log id at or below `index` whose term is ≤ `term`. Falls back to
+    /// `start` when every held entry at or below `index` has a larger term.
+    pub(crate) fn find_conflict_by_term(&self, index: LogIndex, term: Term) -> LogId {
+        let mut index = index.min(self.last_index());
+        if index <= self.start.index {
+            return self.start;
+        }
+        // Walk the runs backwards: O(number of terms), never O(entries).
+        for run in self.runs.iter().rev() {
+            if run.first > index {
+                continue;
+            }
+            if run.term <= term {
+                return LogId {
+                    term: run.term,
+                    index,
+                };
+            }
+            // Every entry of this run is too new; continue just before the run.
+            index = run.first.prev();
+            if index <= self.start.index {
+                return self.start;
+            }
+        }
+        self.start
+    }
+
+    /// Human-readable term runs, e.g. `1..=3@t1 4..=5@t4` (used by scenario tests).
+    pub(crate) fn describe_runs(&self) -> String {
+        let mut parts = Vec::new();
+        for (i, run) in self.runs.iter().enumerate() {
+            let end = match self.runs.get(i + 1) {
+                Some(next) => next.first.prev(),
+                None => self.last_index(),
+            };
+            parts.push(format!("{}..={}@t{}", run.first, end, run.term));
+        }
+        if parts.is_empty() {
+            "empty".to_string()
+        } else {
+            parts.join(" ")
+        }
+    }
+
+    /// Checks this structure's own invariants.
+    pub(crate) fn check_invariants(&self) -> Result<(), String> {
+        let last = self.last_index();
+        if let Some(first) = self.runs.first() {
+            if first.first != self.start.index.next() {
+                return Err(format!(
+                    "first term run starts at {} but the log starts after {}",
+                    first.first, self.start.index
+                ));
+            }
+            if first.term < self.start.term {
+                return Err("first term run is older than the start entry".into());
+            }
+        } else if !self.sizes.is_empty() {
+            return Err("entries without term runs".into());
+        }
+        for pair in self.runs.windows(2) {
+            if pair[0].first >= pair[1].first || pair[0].term >= pair[1].term {
+                return Err(format!("term runs out of order: {:?}", pair));
+            }
+        }
+        if self.runs.last().is_some_and(|run| run.first > last) {
+            return Err("a term run starts beyond the last entry".into());
+        }
+        if self.persisted < self.start.index || self.persisted > last {
+            return Err(format!(
+                "persisted {} outside [{}, {}]",
+                self.persisted, self.start.index, last
+            ));
+        }
+        let in_range = |index: &LogIndex| *index > self.start.index && *index <= last;
+        if !self.blanks.iter().all(in_range) || !self.configurations.keys().all(in_range) {
+            return Err("blank or configuration marker outside the log".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,192 @@
+//! Messages between Raft peers. The sender is not inside the message: the transport
+//! knows it and hands it to the core as `Input::Message { from, .. }`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::entry::EntryMeta;
+use super::types::{LogId, LogIndex, NodeId, Term};
+
+/// A protocol message. Every message carries the sender's term (Raft §5.1).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(bound = "N: NodeId + Serialize + serde::de::DeserializeOwned")]
+pub enum Message<N: NodeId> {
+    /// Pre-vote request (F23): "would you vote for me in `term`?" — `term` is the
+    /// candidate's current term + 1, and nobody changes state because of it.
+    PreVote(VoteRequest),
+    /// Answer to a pre-vote. Granted answers carry the proposed term; refusals carry the
+    /// voter's own term.
+    PreVoteResponse(VoteResponse),
+    /// RequestVote (Raft §5.2).
+    Vote(VoteRequest),
+    /// Answer to RequestVote.
+    VoteResponse(VoteResponse),
+    /// AppendEntries (Raft §5.3): entry metadata only; the transport attaches payloads.
+    Append(AppendRequest<N>),
+    /// Answer to AppendEntries.
+    AppendResponse(AppendResponse),
+    /// Leader heartbeat carrying a commit index the receiver is known to be able to use.
+    Heartbeat(Heartbeat),
+    /// Answer to a heartbeat; proves the follower is alive and still follows this term.
+    HeartbeatResponse(HeartbeatResponse),
+}
+
+impl<N: NodeId> Message<N> {
+    /// The sender's term.
+    pub fn term(&self) -> Term {
+        match self {
+            Message::PreVote(m) | Message::Vote(m) => m.term,
+            Message::PreVoteResponse(m) | Message::VoteResponse(m) => m.term,
+            Message::Append(m) => m.term,
+            Message::AppendResponse(m) => m.term,
+            Message::Heartbeat(m) => m.term,
+            Message::HeartbeatResponse(m) => m.term,
+        }
+    }
+
+    /// A short name for logs and metrics.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Message::PreVote(_) => "PreVote",
+            Message::PreVoteResponse(_) => "PreVoteResponse",
+            Message::Vote(_) => "Vote",
+            Message::VoteResponse(_) => "VoteResponse",
+            Message::Append(_) => "Append",
+            Message::AppendResponse(_) => "AppendResponse",
+            Message::Heartbeat(_) => "Heartbeat",
+            Message::HeartbeatResponse(_) => "HeartbeatResponse",
+        }
+    }
+}
+
+/// A vote or pre-vote request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct VoteRequest {
+    /// The term the candidate campaigns for.
+    pub term: Term,
+    /// The candidate's last log id, for the up-to-date check (Raft §5.4.1).
+    pub last_log_id: LogId,
+}
+
+/// A vote or pre-vote answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct VoteResponse {
+    /// See [`Message::PreVoteResponse`] and [`Message::VoteResponse`].
+    pub term: Term,
+    /// True when the vote is granted.
+    pub granted: bool,
+}
+
+/// AppendEntries.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(bound = "N: NodeId + Serialize + serde::de::DeserializeOwned")]
+pub struct AppendRequest<N: NodeId> {
+    /// The leader's term.
+    pub term: Term,
+    /// The log id of the entry just before `entries`.
+    pub prev_log_id: LogId,
+    /// Contiguous entries following `prev_log_id` (possibly none).
+    pub entries: Vec<EntryMeta<N>>,
+    /// The leader's commit index.
+    pub leader_commit: LogIndex,
+}
+
+/// Outcome of an AppendEntries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AppendResult {
+    /// The follower's log now matches the leader's up to and including `last_matched`,
+    /// and those entries are durable on the follower.
+    Success {
+        /// Highest index known to match the leader's log.
+        last_matched: LogIndex,
+    },
+    /// The follower has no entry matching `prev_log_id`. `hint` lets the leader skip a
+    /// whole term of mismatching entries per round trip (F27): it is the follower's last
+    /// entry at or below `rejected_prev` whose term is ≤ the leader's `prev_log_id.term`.
+    Conflict {
+        /// The `prev_log_id.index` that was rejected.
+        rejected_prev: LogIndex,
+        /// Where the leader should look next.
+        hint: LogId,
+    },
+    /// The request's term was stale; the response term tells the sender the newer term.
+    StaleTerm,
+}
+
+/// Answer to AppendEntries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AppendResponse {
+    /// The follower's term.
+    pub term: Term,
+    /// What happened.
+    pub result: AppendResult,
+}
+
+/// Heartbeat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The leader's term.
+    pub term: Term,
+    /// `min(leader commit, the receiver's match index)`: an index up to which the
+    /// receiver's log is known to agree with the leader's, so it may commit that far.
+    pub commit: LogIndex,
+}
+
+/// Answer to a heartbeat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct HeartbeatResponse {
+    /// The follower's term.
+    pub term: Term,
+}
+
+impl<N: NodeId> fmt::Display for Message<N> {
+    /// A one-line description used by scenario tests and logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Message::PreVote(m) => write!(f, "PreVote term={} last={}", m.term, m.last_log_id),
+            Message::Vote(m) => write!(f, "Vote term={} last={}", m.term, m.last_log_id),
+            Message::PreVoteResponse(m) => {
+                write!(f, "PreVoteResponse term={} granted={}", m.term, m.granted)
+            }
+            Message::VoteResponse(m) => {
+                write!(f, "VoteResponse term={} granted={}", m.term, m.granted)
+            }
+            Message::Append(m) => {
+                write!(f, "Append term={} prev={} entries=[", m.term, m.prev_log_id)?;
+                for (i, e) in m.entries.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{}", e.log_id)?;
+                    match &e.kind {
+                        super::entry::EntryKind::Blank => f.write_str("(blank)")?,
+                        super::entry::EntryKind::Normal => {}
+                        super::entry::EntryKind::Configuration(_) => f.write_str("(conf)")?,
+                    }
+                }
+                write!(f, "] commit={}", m.leader_commit)
+            }
+            Message::AppendResponse(m) => match m.result {
+                AppendResult::Success { last_matched } => {
+                    write!(
+                        f,
+                        "AppendResponse term={} ok match={}",
+                        m.term, last_matched
+                    )
+                }
+                AppendResult::Conflict {
+                    rejected_prev,
+                    hint,
+                } => write!(
+                    f,
+                    "AppendResponse term={} reject prev={} hint={}",
+                    m.term, rejected_prev, hint
+                ),
+                AppendResult::StaleTerm => write!(f, "AppendResponse term={} stale", m.term),
+            },
+            Message::Heartbeat(m) => write!(f, "Heartbeat term={} commit={}", m.term, m.commit),
+            Message::HeartbeatResponse(m) => write!(f, "HeartbeatResponse term={}", m.term),
+        }
+    }
+}

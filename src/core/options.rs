@@ -1,0 +1,70 @@
+//! The core's tunables. Durations are not here: timers belong to the caller.
+
+use serde::{Deserialize, Serialize};
+
+/// Protocol options. Defaults follow JRaft's `RaftOptions` (F08) where one exists.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CoreOptions {
+    /// Run a pre-vote round before a real election (F23). Default true.
+    pub pre_vote: bool,
+    /// A leader steps down when it has not heard from a quorum within an election
+    /// timeout (F25). Default true.
+    pub check_quorum: bool,
+    /// Maximum entries in one AppendEntries (JRaft `maxEntriesSize`, 1024).
+    pub max_entries_per_message: u64,
+    /// Maximum payload bytes in one AppendEntries, beyond its first entry (JRaft
+    /// `maxBodySize`, 512 KiB).
+    pub max_bytes_per_message: u64,
+    /// Maximum AppendEntries in flight to one follower (JRaft `maxReplicatorInflightMsgs`, 256).
+    pub max_inflight_messages: usize,
+    /// Maximum payload bytes in flight to one follower (default 64 MiB).
+    pub max_inflight_bytes: u64,
+}
+
+impl Default for CoreOptions {
+    fn default() -> Self {
+        CoreOptions {
+            pre_vote: true,
+            check_quorum: true,
+            max_entries_per_message: 1024,
+            max_bytes_per_message: 512 * 1024,
+            max_inflight_messages: 256,
+            max_inflight_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why a set of options was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid option {name}: {reason}")]
+pub struct OptionsError {
+    /// The option's field name.
+    pub name: &'static str,
+    /// Why.
+    pub reason: &'static str,
+}
+
+impl CoreOptions {
+    /// Rejects settings under which the protocol cannot make progress.
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        if self.max_entries_per_message == 0 {
+            return Err(OptionsError {
+                name: "max_entries_per_message",
+                reason: "must be at least 1",
+            });
+        }
+        if self.max_inflight_messages == 0 {
+            return Err(OptionsError {
+                name: "max_inflight_messages",
+                reason: "must be at least 1",
+            });
+        }
+        if self.max_inflight_bytes == 0 {
+            return Err(OptionsError {
+                name: "max_inflight_bytes",
+                reason: "must be at least 1",
+            });
+        }
+        Ok(())
+    }
+}

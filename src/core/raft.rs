@@ -1,0 +1,470 @@
+//! `RaftCore`: the state, the single entry point `step`, and role changes.
+
+use std::collections::BTreeMap;
+
+use super::configuration::ConfigurationEntry;
+use super::entry::EntryMeta;
+use super::io::{Action, HardState, Input, Role, Timer};
+use super::log::RaftLog;
+use super::message::Message;
+use super::options::{CoreOptions, OptionsError};
+use super::progress::Progress;
+use super::types::{LogId, LogIndex, NodeId, Term};
+
+/// What a node recovered from durable storage when it (re)starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Restored<N: NodeId> {
+    /// Term and vote.
+    pub hard_state: HardState<N>,
+    /// The latest snapshot's last included entry and configuration, if any.
+    pub snapshot: Option<(LogId, ConfigurationEntry<N>)>,
+    /// Metadata of the log entries after the snapshot, in order.
+    pub entries: Vec<EntryMeta<N>>,
+    /// The configuration to use when neither the snapshot nor the log holds one (JRaft's
+    /// `initialConf`: used only on empty storage).
+    pub initial_configuration: ConfigurationEntry<N>,
+}
+
+impl<N: NodeId> Restored<N> {
+    /// A node with empty storage and the given initial configuration.
+    pub fn empty(initial_configuration: ConfigurationEntry<N>) -> Self {
+        Restored {
+            hard_state: HardState {
+                term: Term(0),
+                voted_for: None,
+            },
+            snapshot: None,
+            entries: Vec::new(),
+            initial_configuration,
+        }
+    }
+}
+
+/// Why restored state was refused: storage handed back something Raft cannot have written.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// Entries do not follow each other (index gap, or terms decreasing).
+    #[error("restored log is not contiguous at index {index}: {reason}")]
+    NonContiguous {
+        /// Where the problem is.
+        index: LogIndex,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The log holds an entry from a term later than the durable term, so the term was
+    /// not made durable before the entry — the storage is inconsistent.
+    #[error("log entry {log_id} is newer than the durable term {term}")]
+    EntryFromFutureTerm {
+        /// The offending entry.
+        log_id: LogId,
+        /// The durable term.
+        term: Term,
+    },
+    /// The options are invalid.
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+}
+
+/// Role-specific state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum RoleState<N: NodeId> {
+    Follower,
+    /// Votes received in the pre-vote round for `term + 1` (true = granted).
+    PreCandidate {
+        votes: BTreeMap<N, bool>,
+    },
+    /// Votes received in this term (true = granted). This node's own vote is recorded
+    /// only once it is durable (it arrives as a self-addressed `VoteResponse`).
+    Candidate {
+        votes: BTreeMap<N, bool>,
+    },
+    /// Progress of every other member (voters and learners).
+    Leader {
+        progress: BTreeMap<N, Progress>,
+    },
+}
+
+/// The pure Raft state machine of one node in one group. See the module docs for the
+/// contract; `step` is the only way to change it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RaftCore<N: NodeId> {
+    pub(crate) id: N,
+    pub(crate) options: CoreOptions,
+    /// Latest term seen. Durable (via `SaveHardState`) before anything depends on it.
+    pub(crate) term: Term,
+    /// Vote cast in `term`. Invariant: `Some(id)` while Candidate or Leader.
+    pub(crate) voted_for: Option<N>,
+    /// The leader of `term` this node follows, while it believes that leader alive:
+    /// set on hearing from it, cleared when the election timer fires. A known leader
+    /// makes this node refuse votes for others (F24). Invariant: `Some(id)` iff Leader.
+    pub(crate) leader: Option<N>,
+    pub(crate) role: RoleState<N>,
+    pub(crate) log: RaftLog<N>,
+    /// The configuration from the snapshot or `initial_configuration`, used when the log
+    /// holds no configuration entry.
+    pub(crate) base_configuration: ConfigurationEntry<N>,
+    /// Highest index known committed and durable here.
+    /// Invariant: `log.start <= commit_index <= log.persisted`.
+    pub(crate) commit_index: LogIndex,
+    /// Highest index known committed (learned from the leader, or counted as leader)
+    /// that may not be durable here yet. Invariant: `commit_index <= commit_known`.
+    pub(crate) commit_known: LogIndex,
+    /// Highest index handed out in an `Apply` action. Invariant: `== commit_index`
+    /// between steps.
+    pub(crate) applied_issued: LogIndex,
+    /// Actions of the step in progress. Invariant: empty between steps.
+    pub(crate) actions: Vec<Action<N>>,
+}
+
+impl<N: NodeId> RaftCore<N> {
+    /// Builds a core from what storage holds. Validates the restored log instead of
+    /// trusting it.
+    pub fn new(id: N, options: CoreOptions, restored: Restored<N>) -> Result<Self, RestoreError> {
+        options.validate()?;
+        let (start, base_configuration) = match restored.snapshot {
+            Some((last_included, configuration)) => (last_included, configuration),
+            None => (LogId::ZERO, restored.initial_configuration),
+        };
+        let mut log = RaftLog::new(start);
+        for entry in &restored.entries {
+            let expected = log.last_index().next();
+            if entry.log_id.index != expected {
+                return Err(RestoreError::NonContiguous {
+                    index: entry.log_id.index,
+                    reason: "index gap",
+                });
+            }
+            if entry.log_id.term < log.last_log_id().term {
+                return Err(RestoreError::NonContiguous {
+                    index: entry.log_id.index,
+                    reason: "term decreases",
+                });
+            }
+            if entry.log_id.term > restored.hard_state.term {
+                return Err(RestoreError::EntryFromFutureTerm {
+                    log_id: entry.log_id,
+                    term: restored.hard_state.term,
+                });
+            }
+            log.push(entry);
+        }
+        log.mark_all_persisted();
+        Ok(RaftCore {
+            id,
+            options,
+            term: restored.hard_state.term,
+            voted_for: restored.hard_state.voted_for,
+            leader: None,
+            role: RoleState::Follower,
+            log,
+            base_configuration,
+            commit_index: start.index,
+            commit_known: start.index,
+            applied_issued: start.index,
+            actions: Vec::new(),
+        })
+    }
+
+    /// Call once after `new`: arms the election timer of a voter.
+    pub fn start(&mut self) -> Vec<Action<N>> {
+        if self.configuration().is_voter(&self.id) {
+            self.push(Action::ResetTimer(Timer::Election));
+        }
+        std::mem::take(&mut self.actions)
+    }
+
+    /// Feeds one input and returns the actions it causes, in order (see [`Action`] for
+    /// the ordering contract).
+    pub fn step(&mut self, input: Input<N>) -> Vec<Action<N>> {
+        let before = (self.role(), self.term, self.leader.clone());
+        match input {
+            Input::Message { from, message } => self.handle_message(from, message),
+            Input::Timeout(Timer::Election) => self.handle_election_timeout(),
+            Input::Timeout(Timer::Heartbeat) => self.handle_heartbeat_timeout(),
+            Input::Propose(proposals) => self.handle_propose(proposals),
+            Input::LogPersisted { epoch, last } => {
+                if self.log.mark_persisted(epoch, last) {
+                    self.maybe_advance_commit();
+                }
+            }
+        }
+        self.coalesce_actions();
+        let after = (self.role(), self.term, self.leader.clone());
+        if before != after {
+            self.push(Action::RoleChanged {
+                role: after.0,
+                term: after.1,
+                leader: after.2,
+            });
+        }
+        std::mem::take(&mut self.actions)
+    }
+
+    pub(crate) fn push(&mut self, action: Action<N>) {
+        self.actions.push(action);
+    }
+
+    /// Tidies the step's actions without changing their meaning: a `SaveHardState`
+    /// absorbs an earlier one when nothing between them depends on the earlier one
+    /// (one fsync instead of two when a vote follows a term change), and only the last
+    /// timer command per timer is kept (timer commands are idempotent).
+    fn coalesce_actions(&mut self) {
+        let mut tidy: Vec<Action<N>> = Vec::with_capacity(self.actions.len());
+        for action in std::mem::take(&mut self.actions) {
+            match &action {
+                Action::SaveHardState(_) => {
+                    let replaceable = tidy.iter().rposition(|earlier| {
+                        matches!(
+                            earlier,
+                            Action::SaveHardState(_)
+                                | Action::TruncateLog { .. }
+                                | Action::AppendLog { .. }
+                                | Action::SendAfterPersist { .. }
+                        )
+                    });
+                    if let Some(position) = replaceable {
+                        if matches!(tidy[position], Action::SaveHardState(_)) {
+                            tidy.remove(position);
+                        }
+                    }
+                }
+                Action::ResetTimer(timer) | Action::CancelTimer(timer) => {
+                    let timer = *timer;
+                    tidy.retain(|earlier| {
+                        !matches!(earlier, Action::ResetTimer(t) | Action::CancelTimer(t) if *t == timer)
+                    });
+                }
+                _ => {}
+            }
+            tidy.push(action);
+        }
+        self.actions = tidy;
+    }
+
+    pub(crate) fn send(&mut self, to: N, message: Message<N>) {
+        self.push(Action::Send { to, message });
+    }
+
+    /// Sends a message that asserts durable state (a granted vote, an append
+    /// acknowledgement): it must wait for every earlier persistence action.
+    pub(crate) fn send_after_persist(&mut self, to: N, message: Message<N>) {
+        self.push(Action::SendAfterPersist { to, message });
+    }
+
+    fn handle_message(&mut self, from: N, message: Message<N>) {
+        let message_term = message.term();
+        if message_term > self.term {
+            match &message {
+                // Pre-votes never move terms: that is their point (F23).
+                Message::PreVote(_) => {}
+                Message::PreVoteResponse(response) if response.granted => {}
+                // A node that hears from a live leader ignores vote requests (F24)
+                // without adopting their term, so a disruptive node gains nothing.
+                Message::Vote(_) if self.leader.is_some() => return,
+                Message::Append(_) | Message::Heartbeat(_) => {
+                    self.become_follower(message_term, Some(from.clone()));
+                }
+                _ => self.become_follower(message_term, None),
+            }
+        } else if message_term < self.term {
+            self.reply_to_stale(from, &message);
+            return;
+        }
+        match message {
+            Message::PreVote(request) => self.handle_pre_vote_request(from, request),
+            Message::Vote(request) => self.handle_vote_request(from, request),
+            Message::PreVoteResponse(response) => self.handle_pre_vote_response(from, response),
+            Message::VoteResponse(response) => self.handle_vote_response(from, response),
+            Message::Append(request) => self.handle_append_request(from, request),
+            Message::Heartbeat(heartbeat) => self.handle_heartbeat(from, heartbeat),
+            Message::AppendResponse(response) => self.handle_append_response(from, response),
+            Message::HeartbeatResponse(_) => self.handle_heartbeat_response(from),
+        }
+    }
+
+    /// A message from an older term. Requests get our term back so their sender steps
+    /// down or catches up; stale responses are ignored.
+    fn reply_to_stale(&mut self, from: N, message: &Message<N>) {
+        use super::message::{AppendResponse, AppendResult, HeartbeatResponse, VoteResponse};
+        let term = self.term;
+        let reply = match message {
+            Message::Append(_) => Message::AppendResponse(AppendResponse {
+                term,
+                result: AppendResult::StaleTerm,
+            }),
+            Message::Heartbeat(_) => Message::HeartbeatResponse(HeartbeatResponse { term }),
+            Message::PreVote(_) => Message::PreVoteResponse(VoteResponse {
+                term,
+                granted: false,
+            }),
+            Message::Vote(_) => Message::VoteResponse(VoteResponse {
+                term,
+                granted: false,
+            }),
+            Message::PreVoteResponse(_)
+            | Message::VoteResponse(_)
+            | Message::AppendResponse(_)
+            | Message::HeartbeatResponse(_) => return,
+        };
+        self.send(from, reply);
+    }
+
+    pub(crate) fn save_hard_state(&mut self) {
+        let hard_state = HardState {
+            term: self.term,
+            voted_for: self.voted_for.clone(),
+        };
+        self.push(Action::SaveHardState(hard_state));
+    }
+
+    /// Becomes a follower of `leader` (if known) in `term` ≥ the current term.
+    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<N>) {
+        assert!(term >= self.term, "terms never go backwards");
+        if term > self.term {
+            self.term = term;
+            self.voted_for = None;
+            self.save_hard_state();
+        }
+        if matches!(self.role, RoleState::Leader { .. }) {
+            self.push(Action::CancelTimer(Timer::Heartbeat));
+        }
+        self.role = RoleState::Follower;
+        self.leader = leader;
+        if self.configuration().is_voter(&self.id) {
+            self.push(Action::ResetTimer(Timer::Election));
+        }
+    }
+
+    /// Hands out newly committed entries.
+    pub(crate) fn emit_apply(&mut self) {
+        if self.commit_index > self.applied_issued {
+            let first = self.applied_issued.next();
+            self.applied_issued = self.commit_index;
+            self.push(Action::Apply {
+                first,
+                last: self.commit_index,
+            });
+        }
+    }
+
+    /// Advances `commit_index` after persistence or commit knowledge changed.
+    pub(crate) fn maybe_advance_commit(&mut self) {
+        if matches!(self.role, RoleState::Leader { .. }) {
+            self.maybe_commit_as_leader();
+        } else {
+            let candidate = self.commit_known.min(self.log.persisted());
+            if candidate > self.commit_index {
+                self.commit_index = candidate;
+                self.emit_apply();
+            }
+        }
+    }
+
+    // ----- read-only accessors -----
+
+    /// This node's id.
+    pub fn id(&self) -> &N {
+        &self.id
+    }
+
+    /// The options this core runs with.
+    pub fn options(&self) -> &CoreOptions {
+        &self.options
+    }
+
+    /// The current term.
+    pub fn term(&self) -> Term {
+        self.term
+    }
+
+    /// The vote cast in the current term.
+    pub fn voted_for(&self) -> Option<&N> {
+        self.voted_for.as_ref()
+    }
+
+    /// Term and vote as they must be durable.
+    pub fn hard_state(&self) -> HardState<N> {
+        HardState {
+            term: self.term,
+            voted_for: self.voted_for.clone(),
+        }
+    }
+
+    /// The current role.
+    pub fn role(&self) -> Role {
+        match self.role {
+            RoleState::Follower => Role::Follower,
+            RoleState::PreCandidate { .. } => Role::PreCandidate,
+            RoleState::Candidate { .. } => Role::Candidate,
+            RoleState::Leader { .. } => Role::Leader,
+        }
+    }
+
+    /// True when this node leads its current term.
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role, RoleState::Leader { .. })
+    }
+
+    /// The leader this node currently follows (itself when leader).
+    pub fn leader(&self) -> Option<&N> {
+        self.leader.as_ref()
+    }
+
+    /// Highest committed index that is durable here.
+    pub fn commit_index(&self) -> LogIndex {
+        self.commit_index
+    }
+
+    /// Highest index handed out for applying.
+    pub fn applied_issued(&self) -> LogIndex {
+        self.applied_issued
+    }
+
+    /// The last log id (including entries not yet durable).
+    pub fn last_log_id(&self) -> LogId {
+        self.log.last_log_id()
+    }
+
+    /// Highest durable log index.
+    pub fn persisted_index(&self) -> LogIndex {
+        self.log.persisted()
+    }
+
+    /// The log id just before the first held entry (snapshot boundary).
+    pub fn log_start(&self) -> LogId {
+        self.log.start()
+    }
+
+    /// The term of the entry at `index`, if held (or it is the snapshot boundary).
+    pub fn term_at(&self, index: LogIndex) -> Option<Term> {
+        self.log.term_at(index)
+    }
+
+    /// The metadata of the held entry at `index`.
+    pub fn entry_meta(&self, index: LogIndex) -> Option<EntryMeta<N>> {
+        self.log.entry_meta(index)
+    }
+
+    /// The log's term runs in text form, e.g. `1..=3@t1 4..=4@t2`.
+    pub fn describe_log(&self) -> String {
+        self.log.describe_runs()
+    }
+
+    /// The configuration in force: the latest configuration entry in the log (used as
+    /// soon as appended, Raft §6), else the snapshot's or the initial one.
+    pub fn configuration(&self) -> &ConfigurationEntry<N> {
+        match self.log.last_configuration() {
+            Some((_, configuration)) => configuration,
+            None => &self.base_configuration,
+        }
+    }
+
+    /// The leader's progress for `peer` (None when not leader or unknown peer).
+    pub fn progress(&self, peer: &N) -> Option<&Progress> {
+        match &self.role {
+            RoleState::Leader { progress } => progress.get(peer),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! A deterministic in-memory cluster of `RaftCore<u64>` nodes for tests.
+//!
+//! Storage is modelled exactly as the core's contract requires: persistence actions
+//! queue up in order and become durable only when the test says so (`persist`); a
+//! `SendAfterPersist` waits in the same queue; a crash loses everything not yet durable.
+//! Every action is also rendered as a line of text, which the scenario tests compare
+//! against golden files.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt::Write as _;
+
+use concord::core::*;
+
+/// One message on the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    pub from: u64,
+    pub to: u64,
+    pub message: Message<u64>,
+}
+
+/// A persistence action (or a message waiting for one), queued in order.
+#[derive(Clone, Debug)]
+enum Pending {
+    HardState(HardState<u64>),
+    Truncate(LogIndex),
+    Append(LogEpoch, Vec<EntryMeta<u64>>),
+    Message(Envelope),
+}
+
+/// What survives a crash.
+#[derive(Clone, Debug, Default)]
+pub struct Durable {
+    pub hard_state: HardState<u64>,
+    pub entries: Vec<EntryMeta<u64>>,
+}
+
+pub struct SimNode {
+    pub id: u64,
+    pub core: Option<RaftCore<u64>>,
+    pub durable: Durable,
+    pending: VecDeque<Pending>,
+    pub timers: BTreeSet<Timer>,
+    /// Log ids handed out by `Apply`, in order.
+    pub applied: Vec<LogId>,
+}
+
+pub struct Cluster {
+    pub nodes: BTreeMap<u64, SimNode>,
+    pub network: Vec<Envelope>,
+    /// Links that drop messages: (from, to).
+    pub cut: BTreeSet<(u64, u64)>,
+    pub options: CoreOptions,
+    pub configuration: ConfigurationEntry<u64>,
+    pub trace: String,
+    pub observer: ClusterObserver<u64>,
+    next_request: u64,
+    /// Proposals accepted: request → log id.
+    pub accepted: BTreeMap<RequestId, LogId>,
+    /// Whether to render actions into `trace`.
+    pub tracing: bool,
+}
+
+impl Cluster {
+    pub fn new(voters: &[u64], learners: &[u64], options: CoreOptions) -> Cluster {
+        let configuration = ConfigurationEntry::stable(
+            Configuration::new(voters.iter().copied(), learners.iter().copied()).unwrap(),
+        );
+        let mut cluster = Cluster {
+            nodes: BTreeMap::new(),
+            network: Vec::new(),
+            cut: BTreeSet::new(),
+            options,
+            configuration,
+            trace: String::new(),
+            observer: ClusterObserver::new(),
+            next_request: 1,
+            accepted: BTreeMap::new(),
+            tracing: true,
+        };
+        for &id in voters.iter().chain(learners) {
+            cluster.nodes.insert(
+                id,
+                SimNode {
+                    id,
+                    core: None,
+                    durable: Durable::default(),
+                    pending: VecDeque::new(),
+                    timers: BTreeSet::new(),
+                    applied: Vec::new(),
+                },
+            );
+            cluster.restart(id);
+        }
+        cluster
+    }
+
+    fn line(&mut self, text: impl AsRef<str>) {
+        if self.tracing {
+            self.trace.push_str(text.as_ref());
+            self.trace.push('\n');
+        }
+    }
+
+    /// Replaces a node's durable state (term, vote, log terms) and restarts it.
+    pub fn set_durable(&mut self, id: u64, term: u64, vote: Option<u64>, log_terms: &[u64]) {
+        let entries = log_terms
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| EntryMeta {
+                log_id: LogId::new(t, i as u64 + 1),
+                kind: EntryKind::Normal,
+                size_bytes: 1,
+            })
+            .collect();
+        let node = self.nodes.get_mut(&id).expect("unknown node");
+        node.durable = Durable {
+            hard_state: HardState {
+                term: Term(term),
+                voted_for: vote,
+            },
+            entries,
+        };
+        node.applied.clear();
+        self.crash(id);
+        self.restart(id);
+    }
+
+    pub fn is_up(&self, id: u64) -> bool {
+        self.nodes[&id].core.is_some()
+    }
+
+    pub fn core(&self, id: u64) -> &RaftCore<u64> {
+        self.nodes[&id].core.as_ref().expect("node is down")
+    }
+
+    pub fn crash(&mut self, id: u64) {
+        let node = self.nodes.get_mut(&id).expect("unknown node");
+        node.core = None;
+        node.pending.clear();
+        node.timers.clear();
+        node.applied.clear();
+        self.line(format!("{id}: crashed"));
+    }
+
+    pub fn restart(&mut self, id: u64) {
+        let node = self.nodes.get_mut(&id).expect("unknown node");
+        let restored = Restored {
+            hard_state: node.durable.hard_state.clone(),
+            snapshot: None,
+            entries: node.durable.entries.clone(),
+            initial_configuration: self.configuration.clone(),
+        };
+        let mut core = RaftCore::new(id, self.options.clone(), restored).expect("restore");
+        let actions = core.start();
+        node.core = Some(core);
+        self.execute(id, actions);
+    }
+
+    /// Steps one input on a live node and executes the resulting actions.
+    pub fn step(&mut self, id: u64, input: Input<u64>) {
+        let Some(core) = self.nodes.get_mut(&id).and_then(|n| n.core.as_mut()) else {
+            return;
+        };
+        let actions = core.step(input);
+        self.execute(id, actions);
+        if let Some(core) = &self.nodes[&id].core {
+            if let Err(violation) = core.check_invariants() {
+                panic!("{violation}\n--- trace ---\n{}", self.trace);
+            }
+        }
+    }
+
+    fn execute(&mut self, id: u64, actions: Vec<Action<u64>>) {
+        for action in actions {
+            self.line(format!("  {id}: {}", render_action(&action)));
+            let node = self.nodes.get_mut(&id).unwrap();
+            match action {
+                Action::SaveHardState(hard_state) => {
+                    node.pending.push_back(Pending::HardState(hard_state))
+                }
+                Action::TruncateLog { from, .. } => node.pending.push_back(Pending::Truncate(from)),
+                Action::AppendLog { epoch, entries } => {
+                    node.pending.push_back(Pending::Append(epoch, entries))
+                }
+                Action::SendAfterPersist { to, message } => {
+                    node.pending.push_back(Pending::Message(Envelope {
+                        from: id,
+                        to,
+                        message,
+                    }))
+                }
+                Action::Send { to, message } => self.network.push(Envelope {
+                    from: id,
+                    to,
+                    message,
+                }),
+                Action::ResetTimer(timer) => {
+                    node.timers.insert(timer);
+                }
+                Action::CancelTimer(timer) => {
+                    node.timers.remove(&timer);
+                }
+                Action::Apply { first, last } => {
+                    let core = node.core.as_ref().unwrap();
+                    let mut index = first;
+                    while index <= last {
+                        let term = core.term_at(index).expect("applied entry is in the log");
+                        node.applied.push(LogId { term, index });
+                        index = index.next();
+                    }
+                }
+                Action::ProposalAccepted {
+                    id: request,
+                    log_id,
+                } => {
+                    self.accepted.insert(request, log_id);
+                }
+                Action::ProposalRejected { .. } | Action::RoleChanged { .. } => {}
+            }
+        }
+    }
+
+    /// Makes the oldest `limit` pending persistence items of `id` durable (all if None),
+    /// releasing messages that waited for them and reporting completed log writes.
+    pub fn persist(&mut self, id: u64, limit: Option<usize>) -> bool {
+        let mut done = 0;
+        let mut any = false;
+        loop {
+            if limit.is_some_and(|l| done >= l) {
+                break;
+            }
+            let node = self.nodes.get_mut(&id).unwrap();
+            if node.core.is_none() {
+                break;
+            }
+            let Some(item) = node.pending.pop_front() else {
+                break;
+            };
+            done += 1;
+            any = true;
+            match item {
+                Pending::HardState(hard_state) => node.durable.hard_state = hard_state,
+                Pending::Truncate(from) => node.durable.entries.retain(|e| e.log_id.index < from),
+                Pending::Append(epoch, entries) => {
+                    let last = entries.last().map(|e| e.log_id);
+                    node.durable.entries.extend(entries);
+                    if let Some(last) = last {
+                        self.line(format!("{id}: persisted through {last}"));
+                        self.step(id, Input::LogPersisted { epoch, last });
+                    }
+                }
+                Pending::Message(envelope) => self.network.push(envelope),
+            }
+        }
+        any
+    }
+
+    pub fn persist_all(&mut self) -> bool {
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        let mut any = false;
+        for id in ids {
+            any |= self.persist(id, None);
+        }
+        any
+    }
+
+    pub fn pending_count(&self, id: u64) -> usize {
+        self.nodes[&id].pending.len()
+    }
+
+    /// Delivers (or drops, if the link is cut or the receiver is down) the message at
+    /// `position` in the network.
+    pub fn deliver_at(&mut self, position: usize) {
+        let envelope = self.network.remove(position);
+        if self.cut.contains(&(envelope.from, envelope.to)) || !self.is_up(envelope.to) {
+            self.line(format!(
+                "dropped {} -> {} {}",
+                envelope.from, envelope.to, envelope.message
+            ));
+            return;
+        }
+        self.line(format!(
+            "{} -> {} {}",
+            envelope.from, envelope.to, envelope.message
+        ));
+        self.step(
+            envelope.to,
+            Input::Message {
+                from: envelope.from,
+                message: envelope.message,
+            },
+        );
+    }
+
+    /// Delivers every message currently in flight that matches the filter (messages
+    /// sent as a result are not included).
+    pub fn deliver_matching(&mut self, filter: impl Fn(&Envelope) -> bool) -> usize {
+        let mut batch: Vec<Envelope> = Vec::new();
+        let mut kept = Vec::new();
+        for envelope in self.network.drain(..) {
+            if filter(&envelope) {
+                batch.push(envelope);
+            } else {
+                kept.push(envelope);
+            }
+        }
+        self.network = kept;
+        let count = batch.len();
+        for envelope in batch {
+            self.network.insert(0, envelope);
+            self.deliver_at(0);
+        }
+        count
+    }
+
+    pub fn drop_matching(&mut self, filter: impl Fn(&Envelope) -> bool) -> usize {
+        let before = self.network.len();
+        let mut dropped = Vec::new();
+        self.network.retain(|e| {
+            if filter(e) {
+                dropped.push(format!("dropped {} -> {} {}", e.from, e.to, e.message));
+                false
+            } else {
+                true
+            }
+        });
+        for line in dropped {
+            self.line(line);
+        }
+        before - self.network.len()
+    }
+
+    /// Persists everything and delivers everything until the cluster is quiet.
+    pub fn stabilize(&mut self) {
+        for _ in 0..10_000 {
+            let persisted = self.persist_all();
+            let delivered = self.deliver_matching(|_| true);
+            if !persisted && delivered == 0 {
+                return;
+            }
+        }
+        panic!("stabilize did not converge\n{}", self.trace);
+    }
+
+    pub fn fire(&mut self, id: u64, timer: Timer) {
+        if !self.is_up(id) {
+            return;
+        }
+        self.nodes.get_mut(&id).unwrap().timers.remove(&timer);
+        self.line(format!("{id}: {timer:?} timer fires"));
+        self.step(id, Input::Timeout(timer));
+    }
+
+    pub fn propose(
+        &mut self,
+        id: u64,
+        count: usize,
+        expected_term: Option<Term>,
+    ) -> Vec<RequestId> {
+        let proposals: Vec<Proposal> = (0..count)
+            .map(|_| {
+                let request = RequestId(self.next_request);
+                self.next_request += 1;
+                Proposal {
+                    id: request,
+                    size_bytes: 1,
+                    expected_term,
+                }
+            })
+            .collect();
+        let ids = proposals.iter().map(|p| p.id).collect();
+        self.line(format!("{id}: propose {count}"));
+        self.step(id, Input::Propose(proposals));
+        ids
+    }
+
+    pub fn isolate(&mut self, id: u64) {
+        let others: Vec<u64> = self.nodes.keys().copied().filter(|&o| o != id).collect();
+        for other in others {
+            self.cut.insert((id, other));
+            self.cut.insert((other, id));
+        }
+    }
+
+    pub fn heal(&mut self) {
+        self.cut.clear();
+    }
+
+    pub fn leaders(&self) -> Vec<u64> {
+        self.nodes
+            .values()
+            .filter_map(|n| n.core.as_ref())
+            .filter(|c| c.is_leader())
+            .map(|c| *c.id())
+            .collect()
+    }
+
+    /// Runs the global property checks over the live nodes.
+    pub fn observe(&mut self) {
+        let live: Vec<&RaftCore<u64>> = self
+            .nodes
+            .values()
+            .filter_map(|n| n.core.as_ref())
+            .collect();
+        if let Err(violation) = self.observer.observe(live) {
+            panic!("{violation}\n--- trace ---\n{}", self.trace);
+        }
+    }
+
+    pub fn status(&self) -> String {
+        let mut out = String::new();
+        for node in self.nodes.values() {
+            match &node.core {
+                None => writeln!(out, "{}: down", node.id).unwrap(),
+                Some(core) => writeln!(
+                    out,
+                    "{}: {} term={} vote={} leader={} commit={} persisted={} last={} log: {}",
+                    node.id,
+                    core.role(),
+                    core.term(),
+                    opt(core.voted_for()),
+                    opt(core.leader()),
+                    core.commit_index(),
+                    core.persisted_index(),
+                    core.last_log_id(),
+                    core.describe_log()
+                )
+                .unwrap(),
+            }
+        }
+        out
+    }
+}
+
+fn opt(value: Option<&u64>) -> String {
+    value.map_or("-".into(), |v| v.to_string())
+}
+
+pub fn render_action(action: &Action<u64>) -> String {
+    match action {
+        Action::SaveHardState(hs) => format!(
+            "SaveHardState term={} vote={}",
+            hs.term,
+            hs.voted_for.map_or("-".into(), |v| v.to_string())
+        ),
+        Action::TruncateLog { from, epoch } => format!("TruncateLog from={from} epoch={}", epoch.0),
+        Action::AppendLog { entries, .. } => {
+            let ids: Vec<String> = entries.iter().map(|e| e.log_id.to_string()).collect();
+            format!("AppendLog [{}]", ids.join(" "))
+        }
+        Action::Send { to, message } => format!("Send {to} {message}"),
+        Action::SendAfterPersist { to, message } => format!("SendAfterPersist {to} {message}"),
+        Action::ResetTimer(timer) => format!("ResetTimer {timer:?}"),
+        Action::CancelTimer(timer) => format!("CancelTimer {timer:?}"),
+        Action::ProposalAccepted { id, log_id } => format!("ProposalAccepted {id} at {log_id}"),
+        Action::ProposalRejected { id, error } => format!("ProposalRejected {id}: {error}"),
+        Action::Apply { first, last } => format!("Apply {first}..={last}"),
+        Action::RoleChanged { role, term, leader } => format!(
+            "RoleChanged {role} term={term} leader={}",
+            leader.map_or("-".into(), |l| l.to_string())
+        ),
+    }
+}
