@@ -73,6 +73,10 @@ fn parse_message(args: &[&str]) -> Message<u64> {
                 Message::PreVote(request)
             }
         }
+        "voteresponse" => Message::VoteResponse(VoteResponse {
+            term,
+            granted: kv["granted"] == "true",
+        }),
         "append" => Message::Append(AppendRequest {
             term,
             prev_log_id: log_id(&kv["prev"]),

@@ -140,8 +140,9 @@ impl<N: NodeId> RaftCore<N> {
 pub struct ClusterObserver<N: NodeId> {
     /// The leader seen for each term (ES).
     leaders: BTreeMap<Term, N>,
-    /// Every entry ever seen committed on some node, by index (LC, SMS).
-    committed: BTreeMap<LogIndex, LogId>,
+    /// Every entry ever seen committed on some node, by index, with the term of the
+    /// node that first reported it committed (LC, SMS).
+    committed: BTreeMap<LogIndex, (LogId, Term)>,
 }
 
 impl<N: NodeId> ClusterObserver<N> {
@@ -189,9 +190,12 @@ impl<N: NodeId> ClusterObserver<N> {
                         self.leaders.insert(node.term(), node.id().clone());
                     }
                 }
-                // LC: every entry seen committed is in this leader's log.
-                for (index, log_id) in &self.committed {
-                    if *index > node.log_start().index && node.term_at(*index) != Some(log_id.term)
+                // LC: an entry committed as of term T is in the log of every leader of a
+                // later term. (A deposed leader of an older term may still think it leads.)
+                for (index, (log_id, committed_in)) in &self.committed {
+                    if node.term() > *committed_in
+                        && *index > node.log_start().index
+                        && node.term_at(*index) != Some(log_id.term)
                     {
                         return Err(violation(format!(
                             "LC: leader {} of term {} lacks committed entry {}",
@@ -211,7 +215,7 @@ impl<N: NodeId> ClusterObserver<N> {
                 };
                 let log_id = LogId { term, index };
                 match self.committed.get(&index) {
-                    Some(seen) if *seen != log_id => {
+                    Some((seen, _)) if *seen != log_id => {
                         return Err(violation(format!(
                             "SMS: {} committed {} where {} was committed before",
                             node.id(),
@@ -221,7 +225,7 @@ impl<N: NodeId> ClusterObserver<N> {
                     }
                     Some(_) => break, // earlier indexes were checked when first recorded
                     None => {
-                        self.committed.insert(index, log_id);
+                        self.committed.insert(index, (log_id, node.term()));
                     }
                 }
                 index = index.prev();
