@@ -3,6 +3,5 @@
 # see docs/verification.md for the long profiles.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/check-core-purity.sh
 cargo fmt --all -- --check
 cargo test --workspace --all-targets

@@ -61,7 +61,7 @@ fn check_host(host: &str) -> Result<(), ParseError> {
         let ok = host
             .bytes()
             .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
-        if !ok || host.parse::<std::net::Ipv6Addr>().is_err() {
+        if !ok || host.parse::<::core::net::Ipv6Addr>().is_err() {
             return Err(ParseError::new("endpoint", host, "invalid IPv6 address"));
         }
         return Ok(());

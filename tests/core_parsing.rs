@@ -1,0 +1,175 @@
+//! F01–F02: endpoints, peer ids and configurations parse, display and round-trip, and
+//! garbage is rejected with a clear error instead of a panic.
+
+use concord::core::*;
+use proptest::prelude::*;
+
+#[test]
+fn peer_ids_parse_with_and_without_index() {
+    let peer: PeerId = "127.0.0.1:8081".parse().unwrap();
+    assert_eq!(peer.endpoint().host(), "127.0.0.1");
+    assert_eq!(peer.endpoint().port(), 8081);
+    assert_eq!(peer.idx(), 0);
+    assert_eq!(peer.to_string(), "127.0.0.1:8081");
+
+    let peer: PeerId = "raft-1.example:9000:3".parse().unwrap();
+    assert_eq!(peer.idx(), 3);
+    assert_eq!(peer.to_string(), "raft-1.example:9000:3");
+
+    // idx 0 written explicitly displays in the short form (JRaft does the same).
+    let peer: PeerId = "a:1:0".parse().unwrap();
+    assert_eq!(peer.to_string(), "a:1");
+
+    let peer: PeerId = "[::1]:8081:2".parse().unwrap();
+    assert_eq!(peer.endpoint().host(), "::1");
+    assert_eq!(peer.to_string(), "[::1]:8081:2");
+}
+
+#[test]
+fn unspecified_endpoints_are_recognised() {
+    assert!("0.0.0.0:80".parse::<Endpoint>().unwrap().is_unspecified());
+    assert!("[::]:80".parse::<Endpoint>().unwrap().is_unspecified());
+    assert!(!"127.0.0.1:80".parse::<Endpoint>().unwrap().is_unspecified());
+}
+
+#[test]
+fn configurations_parse_voters_and_learners() {
+    let configuration: Configuration<PeerId> = "a:1,b:2,c:3,d:4/learner".parse().unwrap();
+    let voters: Vec<String> = configuration
+        .voters()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    let learners: Vec<String> = configuration
+        .learners()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(voters, ["a:1", "b:2", "c:3"]);
+    assert_eq!(learners, ["d:4"]);
+    assert_eq!(configuration.to_string(), "a:1,b:2,c:3,d:4/learner");
+    // Whitespace around items is tolerated; the display form is canonical (sorted).
+    let messy: Configuration<PeerId> = " c:3 , a:1,b:2 ".parse().unwrap();
+    assert_eq!(messy.to_string(), "a:1,b:2,c:3");
+    // The empty string is the empty configuration.
+    assert!("".parse::<Configuration<PeerId>>().unwrap().is_empty());
+}
+
+#[test]
+fn joint_configurations_hold_both_halves() {
+    let old: Configuration<PeerId> = "a:1,b:2,c:3".parse().unwrap();
+    let new: Configuration<PeerId> = "b:2,c:3,d:4".parse().unwrap();
+    let joint = ConfigurationEntry {
+        current: new,
+        old: Some(old),
+    };
+    assert!(joint.is_joint());
+    assert!(joint.is_voter(&"a:1".parse().unwrap()));
+    assert!(joint.is_voter(&"d:4".parse().unwrap()));
+    assert_eq!(joint.all_members().len(), 4);
+}
+
+#[test]
+fn garbage_is_rejected_with_a_reason() {
+    let bad_peers = [
+        ("", "expected host:port"),
+        ("host", "expected host:port"),
+        (":80", "empty host"),
+        ("host:", "port must be a decimal number"),
+        ("host:65536", "port must be at most 65535"),
+        ("host:-1", "port must be a decimal number"),
+        ("host:80:", "idx must be a decimal number"),
+        ("host:80:x", "idx must be a decimal number"),
+        ("host:80:99999999999", "idx must fit in 32 bits"),
+        ("ho st:80", "host may contain only"),
+        ("[::1:80", "missing ']'"),
+        ("[zz::1]:80", "invalid IPv6 address"),
+        ("[::1]80", "expected ':port'"),
+    ];
+    for (input, reason) in bad_peers {
+        let error = input.parse::<PeerId>().expect_err(input);
+        assert!(
+            error.to_string().contains(reason),
+            "{input:?}: expected a reason containing {reason:?}, got {error}"
+        );
+    }
+    let bad_configurations = [
+        ("a:1,,b:2", "empty item"),
+        ("a:1,a:1", "listed twice"),
+        ("a:1,a:1/learner", "listed twice"),
+        ("a:1/witness", "unknown role suffix"),
+        ("a:1,b", "item \"b\""),
+    ];
+    for (input, reason) in bad_configurations {
+        let error = input.parse::<Configuration<PeerId>>().expect_err(input);
+        assert!(
+            error.to_string().contains(reason),
+            "{input:?}: expected a reason containing {reason:?}, got {error}"
+        );
+    }
+    assert!(Configuration::new([1u64, 2], [2u64]).is_err());
+    assert!(GroupId::new("").is_err());
+    assert!(GroupId::new("a/b").is_err());
+    assert!(GroupId::new("group_1.kv-store").is_ok());
+}
+
+#[test]
+fn long_garbage_is_truncated_in_errors() {
+    let input = "x".repeat(10_000);
+    let error = input.parse::<PeerId>().unwrap_err();
+    assert!(
+        error.to_string().len() < 200,
+        "error message echoes the whole input"
+    );
+}
+
+fn host() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z][a-z0-9-]{0,20}(\\.[a-z][a-z0-9-]{0,10}){0,3}",
+        (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>())
+            .prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
+        any::<[u16; 8]>().prop_map(|s| std::net::Ipv6Addr::from(s).to_string()),
+    ]
+}
+
+fn peer() -> impl Strategy<Value = PeerId> {
+    (host(), any::<u16>(), prop_oneof![Just(0u32), any::<u32>()]).prop_map(|(h, port, idx)| {
+        PeerId::new(
+            Endpoint::new(&h, port).expect("generated host is valid"),
+            idx,
+        )
+    })
+}
+
+proptest! {
+    #[test]
+    fn peer_ids_round_trip(peer in peer()) {
+        let text = peer.to_string();
+        prop_assert_eq!(text.parse::<PeerId>().unwrap(), peer);
+    }
+
+    #[test]
+    fn configurations_round_trip(
+        voters in prop::collection::btree_set(peer(), 0..6),
+        learners in prop::collection::btree_set(peer(), 0..3),
+    ) {
+        let learners: Vec<PeerId> = learners.into_iter().filter(|l| !voters.contains(l)).collect();
+        let configuration = Configuration::new(voters, learners).unwrap();
+        let text = configuration.to_string();
+        prop_assert_eq!(text.parse::<Configuration<PeerId>>().unwrap(), configuration);
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(text in ".{0,64}") {
+        let _ = text.parse::<PeerId>();
+        let _ = text.parse::<Endpoint>();
+        let _ = text.parse::<Configuration<PeerId>>();
+        let _ = GroupId::new(text);
+    }
+
+    #[test]
+    fn serde_round_trips_through_json(peer in peer()) {
+        let json = serde_json::to_string(&peer).unwrap();
+        prop_assert_eq!(serde_json::from_str::<PeerId>(&json).unwrap(), peer);
+    }
+}
