@@ -301,3 +301,7 @@ impl<N: NodeId> RaftLog<N> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "log_tests.rs"]
+mod tests;

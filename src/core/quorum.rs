@@ -100,3 +100,69 @@ pub fn joint_active<N: NodeId>(
     }
     joint_vote(configuration, &votes) == VoteResult::Won
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::Configuration;
+
+    fn votes(pairs: &[(u64, bool)]) -> BTreeMap<u64, bool> {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn majority_votes() {
+        let voters: BTreeSet<u64> = [1, 2, 3].into();
+        assert_eq!(
+            majority_vote(&voters, &votes(&[(1, true)])),
+            VoteResult::Pending
+        );
+        assert_eq!(
+            majority_vote(&voters, &votes(&[(1, true), (2, true)])),
+            VoteResult::Won
+        );
+        assert_eq!(
+            majority_vote(&voters, &votes(&[(2, false), (3, false)])),
+            VoteResult::Lost
+        );
+        // Votes from non-voters do not count.
+        assert_eq!(
+            majority_vote(&voters, &votes(&[(1, true), (9, true)])),
+            VoteResult::Pending
+        );
+    }
+
+    #[test]
+    fn joint_decisions_need_both_majorities() {
+        let joint = ConfigurationEntry {
+            current: Configuration::with_voters([3u64, 4, 5]),
+            old: Some(Configuration::with_voters([1u64, 2, 3])),
+        };
+        let only_old = votes(&[(1, true), (2, true), (3, true)]);
+        assert_eq!(joint_vote(&joint, &only_old), VoteResult::Pending);
+        let both = votes(&[(1, true), (3, true), (4, true)]);
+        assert_eq!(joint_vote(&joint, &both), VoteResult::Won);
+        let lost_new = votes(&[(4, false), (5, false)]);
+        assert_eq!(joint_vote(&joint, &lost_new), VoteResult::Lost);
+        let match_index = |n: &u64| {
+            LogIndex(match n {
+                1 => 9,
+                2 => 9,
+                3 => 5,
+                4 => 2,
+                _ => 0,
+            })
+        };
+        // old {1,2,3}: 9; new {3,4,5}: 2; joint: the minimum.
+        assert_eq!(joint_index(&joint, match_index), LogIndex(2));
+    }
+
+    #[test]
+    fn majority_index_is_the_median_from_the_top() {
+        let voters: BTreeSet<u64> = [1, 2, 3, 4, 5].into();
+        let index = majority_index(&voters, |n| LogIndex(*n * 10));
+        assert_eq!(index, LogIndex(30)); // 50, 40, 30 are a majority
+        let four: BTreeSet<u64> = [1, 2, 3, 4].into();
+        assert_eq!(majority_index(&four, |n| LogIndex(*n * 10)), LogIndex(20));
+    }
+}
