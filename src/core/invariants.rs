@@ -247,26 +247,22 @@ impl<N: NodeId> ClusterObserver<N> {
 pub fn check_log_matching<N: NodeId>(a: &RaftCore<N>, b: &RaftCore<N>) -> Result<(), String> {
     let low = a.log_start().index.max(b.log_start().index);
     let high = a.last_log_id().index.min(b.last_log_id().index);
-    let mut index = high;
-    while index > low {
-        if a.term_at(index) == b.term_at(index) {
-            break;
-        }
-        index = index.prev();
+    let mut shared_top = high;
+    while shared_top > low && a.term_at(shared_top) != b.term_at(shared_top) {
+        shared_top = shared_top.prev();
     }
-    let shared_top = index;
-    let mut index = shared_top;
-    while index > low {
-        if a.term_at(index) != b.term_at(index) {
+    let mut below = shared_top;
+    while below > low {
+        if a.term_at(below) != b.term_at(below) {
             return Err(format!(
                 "LM: {} and {} agree at {} but differ at {}",
                 a.id(),
                 b.id(),
                 shared_top,
-                index
+                below
             ));
         }
-        index = index.prev();
+        below = below.prev();
     }
     Ok(())
 }

@@ -1,0 +1,117 @@
+//! A transport that hands frames over through channels inside one process: for tests and
+//! benchmarks (the "function-call network"), with link cutting for fault tests.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::metrics::{TransportMetrics, TransportMetricsSnapshot};
+use super::{FrameSink, RaftFrame, SendError, Transport};
+use crate::core::Endpoint;
+
+#[derive(Default)]
+struct NetworkState {
+    sinks: BTreeMap<Endpoint, FrameSink>,
+    /// Directed links that drop everything: (from, to).
+    cut: BTreeSet<(Endpoint, Endpoint)>,
+}
+
+/// The shared "wire" of in-process transports.
+#[derive(Clone, Default)]
+pub struct InProcessNetwork {
+    state: Arc<Mutex<NetworkState>>,
+}
+
+impl InProcessNetwork {
+    /// An empty network.
+    pub fn new() -> Self {
+        InProcessNetwork::default()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, NetworkState> {
+        // The state stays consistent even if a holder panicked: every update is one insert/remove.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes `endpoint` reachable; frames to it go to `sink`. Replaces an earlier sink
+    /// (a restarted node).
+    pub fn register(&self, endpoint: Endpoint, sink: FrameSink) {
+        self.state().sinks.insert(endpoint, sink);
+    }
+
+    /// Makes `endpoint` unreachable (a stopped node).
+    pub fn unregister(&self, endpoint: &Endpoint) {
+        self.state().sinks.remove(endpoint);
+    }
+
+    /// A transport sending from `local`.
+    pub fn transport(&self, local: Endpoint) -> InProcessTransport {
+        InProcessTransport {
+            network: self.clone(),
+            local,
+            metrics: Arc::new(TransportMetrics::default()),
+        }
+    }
+
+    /// Drops frames in both directions between `a` and `b`.
+    pub fn cut(&self, a: &Endpoint, b: &Endpoint) {
+        let mut state = self.state();
+        state.cut.insert((a.clone(), b.clone()));
+        state.cut.insert((b.clone(), a.clone()));
+    }
+
+    /// Cuts `endpoint` off from every registered endpoint.
+    pub fn isolate(&self, endpoint: &Endpoint) {
+        let others: Vec<Endpoint> = self.state().sinks.keys().cloned().collect();
+        for other in others.iter().filter(|o| *o != endpoint) {
+            self.cut(endpoint, other);
+        }
+    }
+
+    /// Restores every link.
+    pub fn heal(&self) {
+        self.state().cut.clear();
+    }
+}
+
+/// One node's sending side of an [`InProcessNetwork`].
+#[derive(Clone)]
+pub struct InProcessTransport {
+    network: InProcessNetwork,
+    local: Endpoint,
+    metrics: Arc<TransportMetrics>,
+}
+
+impl Transport for InProcessTransport {
+    fn send(&self, to: &Endpoint, frame: RaftFrame) -> Result<(), SendError> {
+        let sink = {
+            let state = self.network.state();
+            if state.cut.contains(&(self.local.clone(), to.clone())) {
+                None
+            } else {
+                state.sinks.get(to).cloned()
+            }
+        };
+        let Some(sink) = sink else {
+            self.metrics.dropped_unreachable();
+            return Err(SendError::Unreachable { to: to.clone() });
+        };
+        match sink.try_send(frame) {
+            Ok(()) => {
+                self.metrics.sent();
+                Ok(())
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.dropped_queue_full();
+                Err(SendError::QueueFull { to: to.clone() })
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                self.metrics.dropped_unreachable();
+                Err(SendError::Unreachable { to: to.clone() })
+            }
+        }
+    }
+
+    fn metrics(&self) -> TransportMetricsSnapshot {
+        self.metrics.snapshot()
+    }
+}

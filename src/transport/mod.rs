@@ -1,0 +1,56 @@
+//! Moving Raft frames between nodes: the [`Transport`] trait the runtime talks to, a TCP
+//! implementation (tokio, generic over the socket type so the chaos suite can run it on
+//! turmoil's simulated sockets), an in-process implementation for tests and benchmarks,
+//! and the versioned wire codec.
+//!
+//! Sending never blocks the caller: each destination has a bounded queue drained by its
+//! own writer task, and a frame that does not fit is dropped and counted (Raft tolerates
+//! message loss; it does not tolerate a core task stuck on a slow peer). Receiving hands
+//! decoded, validated frames to a bounded channel. Routing frames to groups, and
+//! rejecting frames for unknown groups or from non-members, is the runtime's job.
+
+mod in_process;
+mod metrics;
+mod tcp;
+mod wire;
+
+use crate::core::Endpoint;
+
+pub use in_process::{InProcessNetwork, InProcessTransport};
+pub use metrics::{TransportMetrics, TransportMetricsSnapshot};
+pub use tcp::{serve, Acceptor, Connector, TcpOptions, TcpTransport, TokioConnector};
+pub use wire::{FrameDecoder, RaftFrame, WireError, DEFAULT_MAX_FRAME_BYTES, WIRE_VERSION};
+
+/// Where received frames go: a bounded channel owned by the runtime's router.
+pub type FrameSink = tokio::sync::mpsc::Sender<RaftFrame>;
+
+/// Why a frame was not accepted for sending. The frame is dropped in every case.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The destination's queue is full (the peer is slow or unreachable).
+    #[error("send queue to {to} is full")]
+    QueueFull {
+        /// The destination.
+        to: Endpoint,
+    },
+    /// No such destination is known (in-process transport) or it is cut off.
+    #[error("{to} is unreachable")]
+    Unreachable {
+        /// The destination.
+        to: Endpoint,
+    },
+    /// The transport is shutting down.
+    #[error("transport is shut down")]
+    Shutdown,
+}
+
+/// Sends frames to other nodes. Implementations are cheap to share across tasks.
+pub trait Transport: Send + Sync + 'static {
+    /// Queues `frame` for `to` without waiting. Delivery is best effort and unordered
+    /// across reconnects; the Raft core tolerates loss, duplication and reordering.
+    fn send(&self, to: &Endpoint, frame: RaftFrame) -> Result<(), SendError>;
+
+    /// Counters for observability.
+    fn metrics(&self) -> TransportMetricsSnapshot;
+}

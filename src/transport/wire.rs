@@ -1,0 +1,181 @@
+//! The wire format: length-delimited, versioned frames carrying one Raft message with
+//! the payloads of the entries it replicates.
+//!
+//! ```text
+//! +----------------+---------+-------------------------------+
+//! | length: u32 BE | version | body (postcard-encoded Frame) |
+//! +----------------+---------+-------------------------------+
+//!   counts version + body
+//! ```
+//!
+//! The length is checked against the receiver's maximum before anything is allocated,
+//! and every decoded frame is validated (payload count and sizes match the entries), so
+//! a malformed or hostile frame is a typed error, never a panic or an unbounded buffer.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+
+use crate::core::{EntryKind, GroupId, Message, PeerId};
+
+/// The only wire version this build speaks. Bumped on any incompatible change; a frame
+/// of another version is rejected with [`WireError::UnsupportedVersion`].
+pub const WIRE_VERSION: u8 = 1;
+
+/// Default maximum frame size: 16 MiB, comfortably above the default maximum
+/// AppendEntries body (512 KiB beyond its first entry).
+pub const DEFAULT_MAX_FRAME_BYTES: u32 = 16 * 1024 * 1024;
+
+const HEADER_BYTES: usize = 4;
+
+/// One Raft message between two nodes of one group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaftFrame {
+    /// The group the message belongs to (multi-raft routing, F09/F35).
+    pub group: GroupId,
+    /// The sending node.
+    pub from: PeerId,
+    /// The receiving node.
+    pub to: PeerId,
+    /// The core's message.
+    pub message: Message<PeerId>,
+    /// For `Message::Append`: one payload per entry, in order (empty for blank and
+    /// configuration entries). Empty for every other message.
+    pub payloads: Vec<Bytes>,
+}
+
+/// Why bytes could not be turned into a frame (or a frame into bytes).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// The announced frame length exceeds the maximum.
+    #[error("frame of {length} bytes exceeds the maximum of {max} bytes")]
+    TooLarge {
+        /// Announced length.
+        length: u64,
+        /// The configured maximum.
+        max: u32,
+    },
+    /// A zero-length frame (it cannot even hold the version byte).
+    #[error("empty frame")]
+    Empty,
+    /// The frame's version is not [`WIRE_VERSION`].
+    #[error("unsupported wire version {found} (this build speaks {WIRE_VERSION})")]
+    UnsupportedVersion {
+        /// The version found.
+        found: u8,
+    },
+    /// The body does not decode, or decodes into an inconsistent frame.
+    #[error("malformed frame: {reason}")]
+    Malformed {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl RaftFrame {
+    /// Checks that payloads match the entries they belong to.
+    pub fn validate(&self) -> Result<(), WireError> {
+        let malformed = |reason: String| Err(WireError::Malformed { reason });
+        match &self.message {
+            Message::Append(request) => {
+                if request.entries.len() != self.payloads.len() {
+                    return malformed(format!(
+                        "{} entries but {} payloads",
+                        request.entries.len(),
+                        self.payloads.len()
+                    ));
+                }
+                for (entry, payload) in request.entries.iter().zip(&self.payloads) {
+                    let expected = match entry.kind {
+                        EntryKind::Normal => entry.size_bytes as usize,
+                        EntryKind::Blank | EntryKind::Configuration(_) => 0,
+                    };
+                    if payload.len() != expected {
+                        return malformed(format!(
+                            "entry {} announces {} payload bytes but carries {}",
+                            entry.log_id,
+                            expected,
+                            payload.len()
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            _ if !self.payloads.is_empty() => {
+                malformed(format!("{} carries payloads", self.message.kind_name()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Encodes the frame, header included. Fails if the result would exceed `max_bytes`.
+    pub fn encode(&self, max_bytes: u32) -> Result<Bytes, WireError> {
+        let body = postcard::to_stdvec(self).map_err(|e| WireError::Malformed {
+            reason: format!("cannot encode: {e}"),
+        })?;
+        let length = body.len() as u64 + 1;
+        if length > u64::from(max_bytes) {
+            return Err(WireError::TooLarge {
+                length,
+                max: max_bytes,
+            });
+        }
+        let mut out = BytesMut::with_capacity(HEADER_BYTES + 1 + body.len());
+        out.put_u32(length as u32);
+        out.put_u8(WIRE_VERSION);
+        out.put_slice(&body);
+        Ok(out.freeze())
+    }
+}
+
+/// Incremental decoder for a byte stream of frames.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    max_bytes: u32,
+}
+
+impl FrameDecoder {
+    /// A decoder refusing frames longer than `max_bytes`.
+    pub fn new(max_bytes: u32) -> Self {
+        FrameDecoder { max_bytes }
+    }
+
+    /// Takes one complete frame off the front of `buffer`, if there is one. On error the
+    /// stream is unusable (framing is lost) and the connection must be closed.
+    pub fn decode(&self, buffer: &mut BytesMut) -> Result<Option<RaftFrame>, WireError> {
+        if buffer.len() < HEADER_BYTES {
+            return Ok(None);
+        }
+        let length = u32::from_be_bytes([buffer[0], buffer[1], buffer[2], buffer[3]]);
+        if length == 0 {
+            return Err(WireError::Empty);
+        }
+        if length > self.max_bytes {
+            return Err(WireError::TooLarge {
+                length: u64::from(length),
+                max: self.max_bytes,
+            });
+        }
+        let total = HEADER_BYTES + length as usize;
+        if buffer.len() < total {
+            buffer.reserve(total - buffer.len());
+            return Ok(None);
+        }
+        buffer.advance(HEADER_BYTES);
+        let mut frame_bytes = buffer.split_to(length as usize);
+        let version = frame_bytes.get_u8();
+        if version != WIRE_VERSION {
+            return Err(WireError::UnsupportedVersion { found: version });
+        }
+        let frame: RaftFrame =
+            postcard::from_bytes(&frame_bytes).map_err(|e| WireError::Malformed {
+                reason: e.to_string(),
+            })?;
+        frame.validate()?;
+        Ok(Some(frame))
+    }
+}
+
+#[cfg(test)]
+#[path = "wire_tests.rs"]
+mod tests;
