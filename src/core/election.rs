@@ -202,8 +202,8 @@ impl<N: NodeId> RaftCore<N> {
         } else {
             self.term // refusals carry the voter's term; higher ones were handled already
         };
-        if response.term != expected_term {
-            return; // an answer to an earlier round
+        if response.term != expected_term || !self.configuration().is_voter(&from) {
+            return; // an answer to an earlier round, or from a node that has no vote
         }
         let RoleState::PreCandidate { votes } = &mut self.role else {
             return;
@@ -226,6 +226,9 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     pub(crate) fn handle_vote_response(&mut self, from: N, response: VoteResponse) {
+        if !self.configuration().is_voter(&from) {
+            return; // only voters' answers count (and only they are tallied)
+        }
         let RoleState::Candidate { votes } = &mut self.role else {
             return;
         };

@@ -29,9 +29,6 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     pub(crate) fn handle_append_request(&mut self, from: N, request: AppendRequest<N>) {
-        if !is_well_formed(&request) {
-            return; // never act on a malformed message
-        }
         if !self.follow(&from) {
             return;
         }
@@ -134,7 +131,7 @@ impl<N: NodeId> RaftCore<N> {
 
 /// Structural checks on a peer's AppendEntries: contiguous indexes after `prev_log_id`,
 /// terms never decreasing, none newer than the request's term.
-fn is_well_formed<N: NodeId>(request: &AppendRequest<N>) -> bool {
+pub(crate) fn is_well_formed<N: NodeId>(request: &AppendRequest<N>) -> bool {
     let mut previous = request.prev_log_id;
     for entry in &request.entries {
         if entry.log_id.index != previous.index.next()

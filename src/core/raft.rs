@@ -253,6 +253,12 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     fn handle_message(&mut self, from: N, message: Message<N>) {
+        // A malformed message changes nothing, not even the term.
+        if let Message::Append(request) = &message {
+            if !super::follower::is_well_formed(request) {
+                return;
+            }
+        }
         let message_term = message.term();
         if message_term > self.term {
             match &message {

@@ -1,0 +1,174 @@
+//! Focused handler tests: set up a core, feed one input, assert the exact actions.
+
+use concord::core::*;
+
+fn three_voters(id: u64, pre_vote: bool) -> RaftCore<u64> {
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let options = CoreOptions {
+        pre_vote,
+        ..CoreOptions::default()
+    };
+    let mut core = RaftCore::new(id, options, Restored::empty(configuration)).unwrap();
+    assert_eq!(core.start(), vec![Action::ResetTimer(Timer::Election)]);
+    core
+}
+
+fn vote(term: u64, granted: bool) -> Message<u64> {
+    Message::VoteResponse(VoteResponse {
+        term: Term(term),
+        granted,
+    })
+}
+
+#[test]
+fn a_candidate_asks_every_voter_and_waits_for_its_own_durable_vote() {
+    let mut core = three_voters(1, false);
+    let actions = core.step(Input::Timeout(Timer::Election));
+    let request = Message::Vote(VoteRequest {
+        term: Term(1),
+        last_log_id: LogId::ZERO,
+    });
+    assert_eq!(
+        actions,
+        vec![
+            Action::SaveHardState(HardState {
+                term: Term(1),
+                voted_for: Some(1)
+            }),
+            Action::Send {
+                to: 2,
+                message: request.clone()
+            },
+            Action::Send {
+                to: 3,
+                message: request
+            },
+            Action::SendAfterPersist {
+                to: 1,
+                message: vote(1, true)
+            },
+            Action::ResetTimer(Timer::Election),
+            Action::RoleChanged {
+                role: Role::Candidate,
+                term: Term(1),
+                leader: None
+            },
+        ]
+    );
+    // A peer's grant alone is not a quorum: the candidate's own vote is not durable yet.
+    assert!(core
+        .step(Input::Message {
+            from: 2,
+            message: vote(1, true)
+        })
+        .is_empty());
+    assert_eq!(core.role(), Role::Candidate);
+    // Its own vote arrives once durable: now it leads.
+    core.step(Input::Message {
+        from: 1,
+        message: vote(1, true),
+    });
+    assert!(core.is_leader());
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn answers_from_non_voters_are_not_tallied() {
+    let mut core = three_voters(1, false);
+    core.step(Input::Timeout(Timer::Election));
+    assert!(core
+        .step(Input::Message {
+            from: 9,
+            message: vote(1, true)
+        })
+        .is_empty());
+    assert!(core
+        .step(Input::Message {
+            from: 1,
+            message: vote(1, true)
+        })
+        .is_empty());
+    core.check_invariants().unwrap();
+    assert_eq!(
+        core.role(),
+        Role::Candidate,
+        "a stranger's vote made a quorum"
+    );
+}
+
+#[test]
+fn a_malformed_append_is_dropped_without_a_trace() {
+    let mut core = three_voters(2, true);
+    let gap = Message::Append(AppendRequest {
+        term: Term(1),
+        prev_log_id: LogId::ZERO,
+        entries: vec![EntryMeta {
+            log_id: LogId::new(1, 2), // index 1 is missing
+            kind: EntryKind::Normal,
+            size_bytes: 0,
+        }],
+        leader_commit: LogIndex(0),
+    });
+    assert!(core
+        .step(Input::Message {
+            from: 1,
+            message: gap
+        })
+        .is_empty());
+    let from_the_future = Message::Append(AppendRequest {
+        term: Term(1),
+        prev_log_id: LogId::ZERO,
+        entries: vec![EntryMeta {
+            log_id: LogId::new(5, 1), // newer than the request's own term
+            kind: EntryKind::Normal,
+            size_bytes: 0,
+        }],
+        leader_commit: LogIndex(0),
+    });
+    assert!(core
+        .step(Input::Message {
+            from: 1,
+            message: from_the_future
+        })
+        .is_empty());
+    // Not even the term moved.
+    assert_eq!(core.term(), Term(0));
+    assert_eq!(core.last_log_id(), LogId::ZERO);
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn restored_logs_are_validated() {
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64]));
+    let entry = |term, index| EntryMeta {
+        log_id: LogId::new(term, index),
+        kind: EntryKind::Normal,
+        size_bytes: 0,
+    };
+    let mut restored = Restored::empty(configuration);
+    restored.hard_state.term = Term(3);
+    restored.entries = vec![entry(1, 1), entry(1, 3)];
+    assert!(matches!(
+        RaftCore::new(1u64, CoreOptions::default(), restored.clone()),
+        Err(RestoreError::NonContiguous { .. })
+    ));
+    restored.entries = vec![entry(2, 1), entry(1, 2)];
+    assert!(matches!(
+        RaftCore::new(1u64, CoreOptions::default(), restored.clone()),
+        Err(RestoreError::NonContiguous { .. })
+    ));
+    restored.entries = vec![entry(4, 1)];
+    assert!(matches!(
+        RaftCore::new(1u64, CoreOptions::default(), restored),
+        Err(RestoreError::EntryFromFutureTerm { .. })
+    ));
+    let bad_options = CoreOptions {
+        max_inflight_messages: 0,
+        ..CoreOptions::default()
+    };
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64]));
+    assert!(matches!(
+        RaftCore::new(1u64, bad_options, Restored::empty(configuration)),
+        Err(RestoreError::Options(_))
+    ));
+}
