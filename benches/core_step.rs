@@ -22,7 +22,8 @@ fn deliver_all(nodes: &mut [RaftCore<u64>], mut queue: Vec<(u64, Action<u64>)>) 
             }
             Action::AppendLog { epoch, entries } => {
                 if let Some(last) = entries.last().map(|e| e.log_id) {
-                    let actions = nodes[(from - 1) as usize].step(Input::LogPersisted { epoch, last });
+                    let actions =
+                        nodes[(from - 1) as usize].step(Input::LogPersisted { epoch, last });
                     queue.extend(actions.into_iter().map(|a| (from, a)));
                 }
             }
@@ -36,9 +37,12 @@ impl Trio {
         let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
         let mut nodes: Vec<RaftCore<u64>> = (1..=3)
             .map(|id| {
-                let mut core =
-                    RaftCore::new(id, CoreOptions::default(), Restored::empty(configuration.clone()))
-                        .unwrap();
+                let mut core = RaftCore::new(
+                    id,
+                    CoreOptions::default(),
+                    Restored::empty(configuration.clone()),
+                )
+                .unwrap();
                 core.start();
                 core
             })
@@ -64,7 +68,10 @@ impl Trio {
             })
             .collect();
         let actions = self.nodes[0].step(Input::Propose(proposals));
-        deliver_all(&mut self.nodes, actions.into_iter().map(|a| (1, a)).collect());
+        deliver_all(
+            &mut self.nodes,
+            actions.into_iter().map(|a| (1, a)).collect(),
+        );
     }
 }
 

@@ -6,4 +6,5 @@
 #![deny(missing_docs)]
 
 pub mod core;
+pub mod runtime;
 pub mod transport;

@@ -20,13 +20,23 @@ pub enum Timer {
 }
 
 /// The durable part of the core's state besides the log (Raft Figure 2 "persistent state").
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(bound = "N: NodeId + Serialize + serde::de::DeserializeOwned")]
 pub struct HardState<N: NodeId> {
     /// The latest term this node has seen.
     pub term: Term,
     /// The candidate this node voted for in `term`, if any.
     pub voted_for: Option<N>,
+}
+
+impl<N: NodeId> Default for HardState<N> {
+    /// Term 0, no vote: the state of empty storage.
+    fn default() -> Self {
+        HardState {
+            term: Term(0),
+            voted_for: None,
+        }
+    }
 }
 
 /// A client command offered to the leader.
@@ -146,9 +156,12 @@ pub enum Action<N: NodeId> {
 }
 
 /// A node's role in its current term.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum Role {
     /// Follows a leader (or waits for one).
+    #[default]
     Follower,
     /// Asking for pre-votes before starting a real election (F23).
     PreCandidate,

@@ -133,6 +133,11 @@ impl Progress {
         self.state
     }
 
+    /// True when the follower answered since the last check-quorum round (F25).
+    pub fn recent_active(&self) -> bool {
+        self.recent_active
+    }
+
     /// The in-flight window.
     pub fn inflights(&self) -> &Inflights {
         &self.inflights

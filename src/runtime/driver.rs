@@ -1,0 +1,564 @@
+//! The driver: the one task that owns a node's `RaftCore`. It turns frames, proposals,
+//! timer expiries and completions into core inputs, and carries out the core's actions
+//! — nothing more. Every protocol decision is the core's.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::clock::{Clock, Jitter};
+use super::error::{ApplyError, NodeFailure};
+use super::fsm::{ApplyItem, Completion, FsmDone, FsmJob};
+use super::node::{Control, NodeStatus, Proposal};
+use super::options::NodeOptions;
+use super::state_machine::{CommittedEntry, StateMachine};
+use super::store::{LogStore, PersistOp, StoredEntry};
+use super::writer::{WriteDone, WriteJob};
+use crate::core::{
+    Action, EntryKind, EntryMeta, Input, LogId, LogIndex, Message, PeerId,
+    Proposal as CoreProposal, ProposeError, RaftCore, RequestId, Role, Term, Timer,
+};
+use crate::transport::{RaftFrame, Transport};
+
+/// A proposal accepted into the log, waiting for commit and apply.
+struct PendingTask<S: StateMachine> {
+    log_id: LogId,
+    on_committed: Option<Box<dyn FnOnce(LogId) + Send>>,
+    context: Option<S::Context>,
+    completion: Completion<S::Response>,
+}
+
+pub(crate) struct Channels<S: StateMachine> {
+    pub(crate) inbound: mpsc::Receiver<RaftFrame>,
+    pub(crate) proposals: mpsc::Receiver<Proposal<S>>,
+    pub(crate) control: mpsc::UnboundedReceiver<Control>,
+    pub(crate) writer_jobs: mpsc::Sender<WriteJob>,
+    pub(crate) writer_done: mpsc::UnboundedReceiver<WriteDone>,
+    pub(crate) fsm_jobs: mpsc::Sender<FsmJob<S>>,
+    pub(crate) fsm_done: mpsc::UnboundedReceiver<FsmDone>,
+    pub(crate) status: watch::Sender<NodeStatus>,
+}
+
+pub(crate) struct Driver<S: StateMachine> {
+    options: NodeOptions,
+    core: RaftCore<PeerId>,
+    store: Arc<dyn LogStore>,
+    transport: Arc<dyn Transport>,
+    clock: Arc<dyn Clock>,
+    jitter: Jitter,
+    channels: Channels<S>,
+    next_request: u64,
+    /// Proposals handed to the core in the step in progress.
+    proposing: BTreeMap<RequestId, Proposal<S>>,
+    /// Accepted proposals by log index.
+    inflight: BTreeMap<LogIndex, PendingTask<S>>,
+    /// Payloads of entries not yet applied, by (index, term): proposals on the leader,
+    /// received entries on followers. Misses fall back to the store.
+    payloads: BTreeMap<(LogIndex, Term), Bytes>,
+    /// Self-addressed messages waiting to be stepped.
+    loopback: VecDeque<Message<PeerId>>,
+    election_deadline: Option<Instant>,
+    heartbeat_deadline: Option<Instant>,
+    applied: LogIndex,
+    failed: Option<NodeFailure>,
+    role_view: (Role, Term, Option<PeerId>),
+    frames_rejected: u64,
+}
+
+impl<S: StateMachine> Driver<S> {
+    pub(crate) fn new(
+        options: NodeOptions,
+        core: RaftCore<PeerId>,
+        store: Arc<dyn LogStore>,
+        transport: Arc<dyn Transport>,
+        clock: Arc<dyn Clock>,
+        channels: Channels<S>,
+    ) -> Self {
+        let jitter = Jitter::new(options.jitter_seed);
+        let applied = core.log_start().index;
+        let role_view = (core.role(), core.term(), core.leader().cloned());
+        Driver {
+            options,
+            core,
+            store,
+            transport,
+            clock,
+            jitter,
+            channels,
+            next_request: 0,
+            proposing: BTreeMap::new(),
+            inflight: BTreeMap::new(),
+            payloads: BTreeMap::new(),
+            loopback: VecDeque::new(),
+            election_deadline: None,
+            heartbeat_deadline: None,
+            applied,
+            failed: None,
+            role_view,
+            frames_rejected: 0,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let start = self.core.start();
+        self.execute(start).await;
+        self.publish_status();
+        loop {
+            let election = sleep_until(self.election_deadline);
+            let heartbeat = sleep_until(self.heartbeat_deadline);
+            // `biased`: completions first (they unblock everything else), then timers
+            // (so a flood of frames cannot starve heartbeats), then frames, then new
+            // work. A fixed order also keeps simulated runs deterministic.
+            tokio::select! {
+                biased;
+                Some(done) = self.channels.writer_done.recv() => self.on_write_done(done).await,
+                Some(done) = self.channels.fsm_done.recv() => self.on_fsm_done(done).await,
+                control = self.channels.control.recv() => match control {
+                    Some(Control::Shutdown) | None => break,
+                },
+                _ = heartbeat => {
+                    self.heartbeat_deadline = None;
+                    self.step(Input::Timeout(Timer::Heartbeat)).await;
+                }
+                _ = election => {
+                    self.election_deadline = None;
+                    self.step(Input::Timeout(Timer::Election)).await;
+                }
+                Some(frame) = self.channels.inbound.recv() => self.on_frame(frame).await,
+                Some(first) = self.channels.proposals.recv() => self.on_proposals(first).await,
+            }
+            self.publish_status();
+        }
+        self.shut_down();
+    }
+
+    async fn step(&mut self, input: Input<PeerId>) {
+        let actions = self.core.step(input);
+        self.execute(actions).await;
+        while let Some(message) = self.loopback.pop_front() {
+            let from = self.options.peer.clone();
+            let actions = self.core.step(Input::Message { from, message });
+            self.execute(actions).await;
+        }
+    }
+
+    async fn execute(&mut self, actions: Vec<Action<PeerId>>) {
+        let mut job = WriteJob::default();
+        let mut apply: Option<(LogIndex, LogIndex)> = None;
+        for action in actions {
+            match action {
+                Action::SaveHardState(hard_state) => job.ops.push(PersistOp::HardState(hard_state)),
+                Action::TruncateLog { from, .. } => job.ops.push(PersistOp::TruncateFrom(from)),
+                Action::AppendLog { epoch, entries } => {
+                    let last = entries.last().map(|e| e.log_id);
+                    let stored: Vec<StoredEntry> = entries
+                        .into_iter()
+                        .map(|meta| StoredEntry {
+                            payload: self.cached_payload(&meta).unwrap_or_default(),
+                            meta,
+                        })
+                        .collect();
+                    job.ops.push(PersistOp::Append(stored));
+                    if let Some(last) = last {
+                        job.reports.push((epoch, last));
+                    }
+                }
+                Action::SendAfterPersist { to, message } => job.release.push((to, message)),
+                Action::Send { to, message } => self.send(to, message),
+                Action::ResetTimer(timer) => self.arm(timer),
+                Action::CancelTimer(Timer::Election) => self.election_deadline = None,
+                Action::CancelTimer(Timer::Heartbeat) => self.heartbeat_deadline = None,
+                Action::ProposalAccepted { id, log_id } => self.accepted(id, log_id),
+                Action::ProposalRejected { id, error } => self.rejected(id, error),
+                Action::Apply { first, last } => {
+                    apply = Some(match apply {
+                        Some((from, _)) => (from, last),
+                        None => (first, last),
+                    })
+                }
+                Action::RoleChanged { role, term, leader } => {
+                    self.role_changed(role, term, leader).await
+                }
+            }
+        }
+        if !job.is_empty() && self.channels.writer_jobs.send(job).await.is_err() {
+            self.fail(NodeFailure {
+                reason: "log writer stopped".into(),
+            });
+        }
+        if let Some((first, last)) = apply {
+            self.apply(first, last).await;
+        }
+    }
+
+    fn arm(&mut self, timer: Timer) {
+        let local = match timer {
+            Timer::Election => {
+                self.options.election_timeout + self.jitter.below(self.options.max_election_delay)
+            }
+            Timer::Heartbeat => self.options.heartbeat_interval(),
+        };
+        let deadline = Instant::now() + self.clock.real_duration(local);
+        match timer {
+            Timer::Election => self.election_deadline = Some(deadline),
+            Timer::Heartbeat => self.heartbeat_deadline = Some(deadline),
+        }
+    }
+
+    fn cached_payload(&self, meta: &EntryMeta<PeerId>) -> Option<Bytes> {
+        match meta.kind {
+            EntryKind::Normal => self
+                .payloads
+                .get(&(meta.log_id.index, meta.log_id.term))
+                .cloned(),
+            EntryKind::Blank | EntryKind::Configuration(_) => Some(Bytes::new()),
+        }
+    }
+
+    /// Payloads for entries about to be sent: from the cache, else from the store.
+    fn payloads_for(&self, entries: &[EntryMeta<PeerId>]) -> Option<Vec<Bytes>> {
+        let cached: Option<Vec<Bytes>> = entries
+            .iter()
+            .map(|meta| self.cached_payload(meta))
+            .collect();
+        if cached.is_some() {
+            return cached;
+        }
+        let (first, last) = (entries.first()?.log_id.index, entries.last()?.log_id.index);
+        let stored = self.store.read(first, last).ok()?;
+        let matches = stored.len() == entries.len()
+            && stored
+                .iter()
+                .zip(entries)
+                .all(|(s, e)| s.meta.log_id == e.log_id);
+        matches.then(|| stored.into_iter().map(|s| s.payload).collect())
+    }
+
+    fn send(&mut self, to: PeerId, message: Message<PeerId>) {
+        if to == self.options.peer {
+            self.loopback.push_back(message);
+            return;
+        }
+        let payloads = match &message {
+            Message::Append(request) => match self.payloads_for(&request.entries) {
+                Some(payloads) => payloads,
+                // Not yet readable (still being written): skip; Raft retransmits.
+                None => return,
+            },
+            _ => Vec::new(),
+        };
+        let endpoint = to.endpoint().clone();
+        let frame = RaftFrame {
+            group: self.options.group.clone(),
+            from: self.options.peer.clone(),
+            to,
+            message,
+            payloads,
+        };
+        // Failures are counted by the transport; the core retransmits what matters.
+        let _ = self.transport.send(&endpoint, frame);
+    }
+
+    async fn on_frame(&mut self, frame: RaftFrame) {
+        let member = self
+            .core
+            .configuration()
+            .all_members()
+            .contains(&frame.from);
+        if frame.group != self.options.group || frame.to != self.options.peer || !member {
+            self.frames_rejected += 1;
+            return;
+        }
+        if let Message::Append(request) = &frame.message {
+            for (meta, payload) in request.entries.iter().zip(&frame.payloads) {
+                if meta.log_id.index > self.applied && matches!(meta.kind, EntryKind::Normal) {
+                    self.payloads
+                        .insert((meta.log_id.index, meta.log_id.term), payload.clone());
+                }
+            }
+        }
+        self.step(Input::Message {
+            from: frame.from,
+            message: frame.message,
+        })
+        .await;
+    }
+
+    async fn on_proposals(&mut self, first: Proposal<S>) {
+        let mut batch = vec![first];
+        while batch.len() < self.options.propose_batch {
+            match self.channels.proposals.try_recv() {
+                Ok(proposal) => batch.push(proposal),
+                Err(_) => break,
+            }
+        }
+        if let Some(failure) = &self.failed {
+            for proposal in batch {
+                let _ = proposal.completion.send(Err(ApplyError::NodeFailed {
+                    reason: failure.reason.clone(),
+                }));
+            }
+            return;
+        }
+        let mut inputs = Vec::with_capacity(batch.len());
+        for proposal in batch {
+            self.next_request += 1;
+            let id = RequestId(self.next_request);
+            inputs.push(CoreProposal {
+                id,
+                size_bytes: u32::try_from(proposal.data.len()).unwrap_or(u32::MAX),
+                expected_term: proposal.expected_term,
+            });
+            self.proposing.insert(id, proposal);
+        }
+        self.step(Input::Propose(inputs)).await;
+    }
+
+    fn accepted(&mut self, id: RequestId, log_id: LogId) {
+        let Some(proposal) = self.proposing.remove(&id) else {
+            return;
+        };
+        self.payloads
+            .insert((log_id.index, log_id.term), proposal.data);
+        self.inflight.insert(
+            log_id.index,
+            PendingTask {
+                log_id,
+                on_committed: proposal.on_committed,
+                context: proposal.context,
+                completion: proposal.completion,
+            },
+        );
+    }
+
+    fn rejected(&mut self, id: RequestId, error: ProposeError<PeerId>) {
+        let Some(proposal) = self.proposing.remove(&id) else {
+            return;
+        };
+        let error = match error {
+            ProposeError::NotLeader { leader_hint } => ApplyError::NotLeader { leader_hint },
+            ProposeError::TermMismatch { expected, actual } => {
+                ApplyError::TermMismatch { expected, actual }
+            }
+            _ => ApplyError::NotLeader {
+                leader_hint: self.core.leader().cloned(),
+            },
+        };
+        let _ = proposal.completion.send(Err(error));
+    }
+
+    /// Hands committed entries `first..=last` to the FSM caller. They are durable here
+    /// (the core never commits past its durable index).
+    async fn apply(&mut self, first: LogIndex, last: LogIndex) {
+        let mut items = Vec::new();
+        let mut index = first;
+        let metas: Vec<EntryMeta<PeerId>> = std::iter::from_fn(|| {
+            if index > last {
+                return None;
+            }
+            let meta = self.core.entry_meta(index);
+            index = index.next();
+            meta
+        })
+        .collect();
+        let Some(payloads) = self.payloads_for(&metas) else {
+            self.fail(NodeFailure {
+                reason: format!("committed entries {first}..={last} cannot be read"),
+            });
+            return;
+        };
+        for (meta, data) in metas.into_iter().zip(payloads) {
+            let log_id = meta.log_id;
+            let pending = self.inflight.remove(&log_id.index);
+            match meta.kind {
+                EntryKind::Normal => {
+                    let (context, completion) = match pending {
+                        Some(task) if task.log_id == log_id => {
+                            if let Some(hook) = task.on_committed {
+                                hook(log_id); // committed on a majority, not yet applied
+                            }
+                            (task.context, Some(task.completion))
+                        }
+                        Some(task) => {
+                            let _ = task.completion.send(Err(ApplyError::LeadershipLost));
+                            (None, None)
+                        }
+                        None => (None, None),
+                    };
+                    let entry = CommittedEntry {
+                        log_id,
+                        data,
+                        context,
+                    };
+                    items.push(ApplyItem::Client { entry, completion });
+                }
+                EntryKind::Blank => items.push(ApplyItem::Blank(log_id)),
+                EntryKind::Configuration(configuration) => {
+                    items.push(ApplyItem::Configuration(log_id, configuration))
+                }
+            }
+        }
+        self.payloads = self.payloads.split_off(&(last.next(), Term(0)));
+        if self
+            .channels
+            .fsm_jobs
+            .send(FsmJob::Apply(items))
+            .await
+            .is_err()
+        {
+            self.fail(NodeFailure {
+                reason: "state machine caller stopped".into(),
+            });
+        }
+    }
+
+    async fn role_changed(&mut self, role: Role, term: Term, leader: Option<PeerId>) {
+        let (old_role, old_term, old_leader) =
+            std::mem::replace(&mut self.role_view, (role, term, leader.clone()));
+        let me = &self.options.peer;
+        let followed = |role: Role, leader: Option<PeerId>| {
+            leader.filter(|l| role == Role::Follower && l != me)
+        };
+        let (followed_before, followed_now) =
+            (followed(old_role, old_leader), followed(role, leader));
+        let mut jobs = Vec::new();
+        if old_role == Role::Leader && role != Role::Leader {
+            // Entries appended in our term may still commit under a later leader.
+            for (_, task) in std::mem::take(&mut self.inflight) {
+                let _ = task.completion.send(Err(ApplyError::LeadershipLost));
+            }
+            jobs.push(FsmJob::LeaderStop(old_term));
+        }
+        if followed_before != followed_now {
+            if let Some(old) = followed_before {
+                jobs.push(FsmJob::StopFollowing(old, old_term));
+            }
+            if let Some(new) = followed_now {
+                jobs.push(FsmJob::StartFollowing(new, term));
+            }
+        }
+        if role == Role::Leader && old_role != Role::Leader {
+            jobs.push(FsmJob::LeaderStart(term));
+        }
+        for job in jobs {
+            if self.channels.fsm_jobs.send(job).await.is_err() {
+                break;
+            }
+        }
+    }
+
+    async fn on_write_done(&mut self, done: WriteDone) {
+        match done {
+            WriteDone::Durable(job) => {
+                for (epoch, last) in job.reports {
+                    self.step(Input::LogPersisted { epoch, last }).await;
+                }
+                for (to, message) in job.release {
+                    if to == self.options.peer {
+                        let from = to;
+                        self.step(Input::Message { from, message }).await;
+                    } else {
+                        self.send(to, message);
+                    }
+                }
+            }
+            WriteDone::Failed(reason) => self.fail(NodeFailure {
+                reason: format!("log storage failed: {reason}"),
+            }),
+        }
+    }
+
+    async fn on_fsm_done(&mut self, done: FsmDone) {
+        match done {
+            FsmDone::Applied(index) => self.applied = self.applied.max(index),
+            FsmDone::Failed(failure) => self.fail(failure),
+        }
+    }
+
+    fn fail(&mut self, failure: NodeFailure) {
+        if self.failed.is_some() {
+            return;
+        }
+        for (_, task) in std::mem::take(&mut self.inflight) {
+            let _ = task.completion.send(Err(ApplyError::NodeFailed {
+                reason: failure.reason.clone(),
+            }));
+        }
+        self.failed = Some(failure);
+    }
+
+    fn publish_status(&self) {
+        let core = &self.core;
+        let alive_peers: Vec<PeerId> = match core.role() {
+            Role::Leader => core
+                .configuration()
+                .all_members()
+                .into_iter()
+                .filter(|peer| {
+                    *peer == self.options.peer
+                        || core.progress(peer).is_some_and(|p| p.recent_active())
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let status = NodeStatus {
+            group: self.options.group.to_string(),
+            peer: self.options.peer.to_string(),
+            role: core.role(),
+            term: core.term(),
+            leader: core.leader().map(|l| l.to_string()),
+            voters: core
+                .configuration()
+                .current
+                .voters()
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+            learners: core
+                .configuration()
+                .current
+                .learners()
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+            alive_peers: alive_peers.iter().map(|p| p.to_string()).collect(),
+            last_log_id: core.last_log_id(),
+            persisted_index: core.persisted_index(),
+            commit_index: core.commit_index(),
+            applied_index: self.applied,
+            pending_tasks: self.inflight.len(),
+            frames_rejected: self.frames_rejected,
+            failure: self.failed.as_ref().map(|f| f.reason.clone()),
+        };
+        self.channels.status.send_if_modified(|current| {
+            let changed = *current != status;
+            if changed {
+                *current = status;
+            }
+            changed
+        });
+    }
+
+    fn shut_down(&mut self) {
+        for (_, proposal) in std::mem::take(&mut self.proposing) {
+            let _ = proposal.completion.send(Err(ApplyError::ShuttingDown));
+        }
+        for (_, task) in std::mem::take(&mut self.inflight) {
+            let _ = task.completion.send(Err(ApplyError::ShuttingDown));
+        }
+        self.channels.proposals.close();
+        while let Ok(proposal) = self.channels.proposals.try_recv() {
+            let _ = proposal.completion.send(Err(ApplyError::ShuttingDown));
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending::<()>().await,
+    }
+}

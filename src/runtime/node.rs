@@ -1,0 +1,333 @@
+//! The `Node` handle (F07): what applications hold.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::clock::{Clock, MonotonicClock};
+use super::driver::{Channels, Driver};
+use super::error::{ApplyError, StartError};
+use super::fsm::{run_fsm, Applied, Completion};
+use super::options::{ApplyTaskMode, NodeOptions};
+use super::state_machine::StateMachine;
+use super::store::LogStore;
+use super::writer::run_writer;
+use crate::core::{LogId, LogIndex, PeerId, RaftCore, Restored, Role, Term};
+use crate::transport::{FrameSink, Transport};
+
+/// A command for the replicated state machine (F04).
+pub struct Task<C> {
+    /// The command, opaque to Raft.
+    pub data: Bytes,
+    /// Refuse the task unless the leader's term equals this (JRaft `expectedTerm`).
+    pub expected_term: Option<Term>,
+    /// Called once the entry is committed on a majority, before it is applied.
+    pub on_committed: Option<Box<dyn FnOnce(LogId) + Send>>,
+    /// Handed to `on_apply` on this node only (the leader need not decode its own request).
+    pub context: Option<C>,
+}
+
+impl<C> Task<C> {
+    /// A task carrying `data`.
+    pub fn new(data: impl Into<Bytes>) -> Self {
+        Task {
+            data: data.into(),
+            expected_term: None,
+            on_committed: None,
+            context: None,
+        }
+    }
+
+    /// Sets the expected term.
+    pub fn with_expected_term(mut self, term: Term) -> Self {
+        self.expected_term = Some(term);
+        self
+    }
+
+    /// Sets the leader-side context.
+    pub fn with_context(mut self, context: C) -> Self {
+        self.context = Some(context);
+        self
+    }
+
+    /// Sets the hook run after commit, before apply.
+    pub fn on_committed(mut self, hook: impl FnOnce(LogId) + Send + 'static) -> Self {
+        self.on_committed = Some(Box::new(hook));
+        self
+    }
+}
+
+pub(crate) struct Proposal<S: StateMachine> {
+    pub(crate) data: Bytes,
+    pub(crate) expected_term: Option<Term>,
+    pub(crate) on_committed: Option<Box<dyn FnOnce(LogId) + Send>>,
+    pub(crate) context: Option<S::Context>,
+    pub(crate) completion: Completion<S::Response>,
+}
+
+pub(crate) enum Control {
+    Shutdown,
+}
+
+/// A node's state as data (F29, braft's `/raft_stat`), cheap to read at any time.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NodeStatus {
+    /// Group id.
+    pub group: String,
+    /// This node.
+    pub peer: String,
+    /// Current role.
+    pub role: Role,
+    /// Current term.
+    pub term: Term,
+    /// The leader, if known.
+    pub leader: Option<String>,
+    /// Voters of the configuration in force.
+    pub voters: Vec<String>,
+    /// Learners of the configuration in force.
+    pub learners: Vec<String>,
+    /// On a leader: itself and the members heard from in the current check-quorum round.
+    pub alive_peers: Vec<String>,
+    /// Last log id (durable or not).
+    pub last_log_id: LogId,
+    /// Highest durable index.
+    pub persisted_index: LogIndex,
+    /// Highest committed index (durable here).
+    pub commit_index: LogIndex,
+    /// Highest index applied to the state machine.
+    pub applied_index: LogIndex,
+    /// Accepted proposals waiting for apply.
+    pub pending_tasks: usize,
+    /// Frames refused: wrong group or destination, or a sender outside the configuration.
+    pub frames_rejected: u64,
+    /// Set when the node is in its error state.
+    pub failure: Option<String>,
+}
+
+/// The driver, log writer and FSM caller tasks of a running node.
+type NodeTasks<S> = (JoinHandle<()>, JoinHandle<()>, JoinHandle<S>);
+
+struct Shared<S: StateMachine> {
+    options: NodeOptions,
+    proposals: mpsc::Sender<Proposal<S>>,
+    control: mpsc::UnboundedSender<Control>,
+    status: watch::Receiver<NodeStatus>,
+    tasks: Mutex<Option<NodeTasks<S>>>,
+}
+
+/// A running Raft node. Cheap to clone; every clone talks to the same node.
+pub struct Node<S: StateMachine> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S: StateMachine> Clone for Node<S> {
+    fn clone(&self) -> Self {
+        Node {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: StateMachine> Node<S> {
+    /// Recovers from `store` and starts the node. Returns the handle and the sink that
+    /// inbound frames for this node must be delivered to (register it with a transport
+    /// or a router).
+    pub fn start(
+        options: NodeOptions,
+        state_machine: S,
+        store: Arc<dyn LogStore>,
+        transport: Arc<dyn Transport>,
+    ) -> Result<(Node<S>, FrameSink), StartError> {
+        Self::start_with_clock(
+            options,
+            state_machine,
+            store,
+            transport,
+            Arc::new(MonotonicClock),
+        )
+    }
+
+    /// As `start`, with an injected clock (simulations: drift and skew).
+    pub fn start_with_clock(
+        options: NodeOptions,
+        state_machine: S,
+        store: Arc<dyn LogStore>,
+        transport: Arc<dyn Transport>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Node<S>, FrameSink), StartError> {
+        options.validate()?;
+        let (hard_state, entries) = store
+            .recover()
+            .map_err(|reason| StartError::Storage { reason })?;
+        let restored = Restored {
+            hard_state,
+            snapshot: None,
+            entries: entries.into_iter().map(|e| e.meta).collect(),
+            initial_configuration: options.initial_configuration.clone(),
+        };
+        let core =
+            RaftCore::new(options.peer.clone(), options.core.clone(), restored).map_err(|e| {
+                StartError::Storage {
+                    reason: e.to_string(),
+                }
+            })?;
+        let (frame_sink, inbound) = mpsc::channel(options.inbound_queue_capacity);
+        let (proposals, proposals_rx) = mpsc::channel(options.proposal_queue_capacity);
+        let (control, control_rx) = mpsc::unbounded_channel();
+        // The writer and FSM queues bound the work in flight; their completion channels
+        // are bounded by it in turn.
+        let (writer_jobs, writer_jobs_rx) = mpsc::channel(1024);
+        let (writer_done_tx, writer_done) = mpsc::unbounded_channel();
+        let (fsm_jobs, fsm_jobs_rx) = mpsc::channel(1024);
+        let (fsm_done_tx, fsm_done) = mpsc::unbounded_channel();
+        let (status_tx, status) = watch::channel(NodeStatus::default());
+        let writer = tokio::spawn(run_writer(
+            store.clone(),
+            writer_jobs_rx,
+            writer_done_tx,
+            256,
+        ));
+        let fsm = tokio::spawn(run_fsm(
+            state_machine,
+            fsm_jobs_rx,
+            fsm_done_tx,
+            options.apply_batch,
+        ));
+        let channels = Channels {
+            inbound,
+            proposals: proposals_rx,
+            control: control_rx,
+            writer_jobs,
+            writer_done,
+            fsm_jobs,
+            fsm_done,
+            status: status_tx,
+        };
+        let driver = Driver::new(options.clone(), core, store, transport, clock, channels);
+        let driver = tokio::spawn(driver.run());
+        let shared = Shared {
+            options,
+            proposals,
+            control,
+            status,
+            tasks: Mutex::new(Some((driver, writer, fsm))),
+        };
+        Ok((
+            Node {
+                shared: Arc::new(shared),
+            },
+            frame_sink,
+        ))
+    }
+
+    /// Proposes a task. Resolves once the entry is applied here (with the state
+    /// machine's response), or fails fast: not leader (with the leader hint), expected
+    /// term mismatch, overloaded, shutting down. See [`ApplyError`] for which errors
+    /// mean "certainly not applied".
+    pub async fn apply(&self, task: Task<S::Context>) -> Result<Applied<S::Response>, ApplyError> {
+        let status = self.shared.status.borrow().clone();
+        if let Some(reason) = status.failure {
+            return Err(ApplyError::NodeFailed { reason });
+        }
+        if status.role != Role::Leader {
+            return Err(ApplyError::NotLeader {
+                leader_hint: status.leader.and_then(|l| l.parse().ok()),
+            });
+        }
+        let (completion, result) = oneshot::channel();
+        let proposal = Proposal {
+            data: task.data,
+            expected_term: task.expected_term,
+            on_committed: task.on_committed,
+            context: task.context,
+            completion,
+        };
+        match self.shared.options.apply_task_mode {
+            ApplyTaskMode::NonBlocking => match self.shared.proposals.try_send(proposal) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => return Err(ApplyError::Overloaded),
+                Err(mpsc::error::TrySendError::Closed(_)) => return Err(ApplyError::ShuttingDown),
+            },
+            ApplyTaskMode::Blocking => {
+                if self.shared.proposals.send(proposal).await.is_err() {
+                    return Err(ApplyError::ShuttingDown);
+                }
+            }
+        }
+        result.await.unwrap_or(Err(ApplyError::ShuttingDown))
+    }
+
+    /// The leader as this node knows it.
+    pub fn leader_id(&self) -> Option<PeerId> {
+        self.shared
+            .status
+            .borrow()
+            .leader
+            .as_ref()
+            .and_then(|l| l.parse().ok())
+    }
+
+    /// Voters of the configuration in force.
+    pub fn list_peers(&self) -> Vec<PeerId> {
+        parse_all(&self.shared.status.borrow().voters)
+    }
+
+    /// Learners of the configuration in force.
+    pub fn list_learners(&self) -> Vec<PeerId> {
+        parse_all(&self.shared.status.borrow().learners)
+    }
+
+    /// On the leader: the members it heard from recently (itself included). Empty elsewhere.
+    pub fn list_alive_peers(&self) -> Vec<PeerId> {
+        parse_all(&self.shared.status.borrow().alive_peers)
+    }
+
+    /// The node's state as data.
+    pub fn describe(&self) -> NodeStatus {
+        self.shared.status.borrow().clone()
+    }
+
+    /// Waits until the status satisfies `condition` (for tests and tools).
+    pub async fn wait_for(&self, condition: impl Fn(&NodeStatus) -> bool) -> NodeStatus {
+        let mut status = self.shared.status.clone();
+        loop {
+            {
+                let current = status.borrow_and_update();
+                if condition(&current) {
+                    return current.clone();
+                }
+            }
+            if status.changed().await.is_err() {
+                return status.borrow().clone();
+            }
+        }
+    }
+
+    /// Asks the node to stop: pending and queued tasks fail with `ShuttingDown`.
+    pub fn shutdown(&self) {
+        let _ = self.shared.control.send(Control::Shutdown);
+    }
+
+    /// Waits until the node has stopped (after `shutdown`), the state machine's
+    /// `on_shutdown` included, and returns the state machine.
+    pub async fn join(&self) -> Option<S> {
+        let tasks = self
+            .shared
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let (driver, writer, fsm) = tasks?;
+        let _ = driver.await;
+        // The driver dropped its job senders: the writer and the FSM caller drain and stop.
+        let _ = writer.await;
+        fsm.await.ok()
+    }
+}
+
+fn parse_all(texts: &[String]) -> Vec<PeerId> {
+    texts.iter().filter_map(|t| t.parse().ok()).collect()
+}

@@ -1,0 +1,119 @@
+//! `NodeOptions`: JRaft's `NodeOptions`/`RaftOptions` (F08) with their defaults.
+
+use std::time::Duration;
+
+use crate::core::{ConfigurationEntry, CoreOptions, GroupId, PeerId};
+
+/// What `Node::apply` does when the proposal queue is full (F31).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ApplyTaskMode {
+    /// Wait for room in the queue.
+    Blocking,
+    /// Fail at once with `ApplyError::Overloaded`.
+    #[default]
+    NonBlocking,
+}
+
+/// Everything a node needs to start.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// The group this node belongs to.
+    pub group: GroupId,
+    /// This node's id; its endpoint is where peers reach it.
+    pub peer: PeerId,
+    /// Used only when storage is empty (JRaft `initialConf`).
+    pub initial_configuration: ConfigurationEntry<PeerId>,
+    /// Base election timeout (JRaft default 1000 ms). Followers wait a random time in
+    /// `[election_timeout, election_timeout + max_election_delay)`.
+    pub election_timeout: Duration,
+    /// Random extra delay bound (JRaft `maxElectionDelayMs`, default 1000 ms).
+    pub max_election_delay: Duration,
+    /// Heartbeat interval = election timeout / this factor (JRaft default 10).
+    pub heartbeat_factor: u32,
+    /// Most committed entries handed to the state machine in one `on_apply` (JRaft
+    /// `applyBatch`, 32).
+    pub apply_batch: usize,
+    /// Capacity of the proposal queue (JRaft `disruptorBufferSize`, 16384).
+    pub proposal_queue_capacity: usize,
+    /// Full-queue behaviour (F31).
+    pub apply_task_mode: ApplyTaskMode,
+    /// Most proposals turned into one log append.
+    pub propose_batch: usize,
+    /// Capacity of the inbound frame queue.
+    pub inbound_queue_capacity: usize,
+    /// Protocol options (pre-vote, check-quorum, message and window bounds).
+    pub core: CoreOptions,
+    /// Seed for the election-timeout jitter (deterministic simulations set it).
+    pub jitter_seed: u64,
+}
+
+impl NodeOptions {
+    /// Options with JRaft's defaults.
+    pub fn new(
+        group: GroupId,
+        peer: PeerId,
+        initial_configuration: ConfigurationEntry<PeerId>,
+    ) -> NodeOptions {
+        NodeOptions {
+            group,
+            peer,
+            initial_configuration,
+            election_timeout: Duration::from_millis(1000),
+            max_election_delay: Duration::from_millis(1000),
+            heartbeat_factor: 10,
+            apply_batch: 32,
+            proposal_queue_capacity: 16384,
+            apply_task_mode: ApplyTaskMode::default(),
+            propose_batch: 256,
+            inbound_queue_capacity: 4096,
+            core: CoreOptions::default(),
+            jitter_seed: 0x5EED,
+        }
+    }
+
+    /// The heartbeat interval.
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.election_timeout / self.heartbeat_factor.max(1)
+    }
+
+    /// Rejects settings a node cannot run with, naming the option.
+    pub fn validate(&self) -> Result<(), super::StartError> {
+        let invalid = |name: &'static str, reason: &'static str| {
+            Err(super::StartError::InvalidOption { name, reason })
+        };
+        if self.peer.endpoint().is_unspecified() {
+            return invalid(
+                "peer",
+                "a node cannot run on 0.0.0.0 or ::: peers could not reach it",
+            );
+        }
+        if self.election_timeout < Duration::from_millis(10) {
+            return invalid("election_timeout", "must be at least 10 ms");
+        }
+        if self.heartbeat_factor < 2 {
+            return invalid(
+                "heartbeat_factor",
+                "must be at least 2 (heartbeats must beat elections)",
+            );
+        }
+        if self.apply_batch == 0 {
+            return invalid("apply_batch", "must be at least 1");
+        }
+        if self.proposal_queue_capacity == 0 || self.propose_batch == 0 {
+            return invalid(
+                "proposal_queue_capacity",
+                "queue and batch must be at least 1",
+            );
+        }
+        if self.inbound_queue_capacity == 0 {
+            return invalid("inbound_queue_capacity", "must be at least 1");
+        }
+        if let Err(error) = self.core.validate() {
+            return Err(super::StartError::InvalidOption {
+                name: error.name,
+                reason: error.reason,
+            });
+        }
+        Ok(())
+    }
+}

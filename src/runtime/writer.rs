@@ -1,0 +1,68 @@
+//! The log writer: applies persistence operations in order, many steps' worth per
+//! fsync (group commit), in parallel with replication (F26), and reports back.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::store::{LogStore, PersistOp};
+use crate::core::{LogEpoch, LogId, Message, PeerId};
+
+/// One step's persistence work, in the order the core emitted it.
+#[derive(Debug, Default)]
+pub(crate) struct WriteJob {
+    pub(crate) ops: Vec<PersistOp>,
+    /// `LogPersisted` reports to make once the ops are durable.
+    pub(crate) reports: Vec<(LogEpoch, LogId)>,
+    /// Messages to release once the ops are durable.
+    pub(crate) release: Vec<(PeerId, Message<PeerId>)>,
+}
+
+impl WriteJob {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.reports.is_empty() && self.release.is_empty()
+    }
+}
+
+/// What the writer tells the driver.
+#[derive(Debug)]
+pub(crate) enum WriteDone {
+    Durable(WriteJob),
+    Failed(String),
+}
+
+/// Runs until the job channel closes. Coalesces every job already queued into one
+/// `persist` call (one fsync), then hands the jobs back as durable, in order.
+pub(crate) async fn run_writer(
+    store: Arc<dyn LogStore>,
+    mut jobs: mpsc::Receiver<WriteJob>,
+    done: mpsc::UnboundedSender<WriteDone>,
+    max_jobs_per_batch: usize,
+) {
+    let mut batch: Vec<WriteJob> = Vec::new();
+    let mut ops: Vec<PersistOp> = Vec::new();
+    while let Some(first) = jobs.recv().await {
+        batch.push(first);
+        while batch.len() < max_jobs_per_batch {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        for job in &mut batch {
+            ops.append(&mut job.ops);
+        }
+        if !ops.is_empty() {
+            if let Err(reason) = store.persist(&ops) {
+                let _ = done.send(WriteDone::Failed(reason));
+                return; // a failed fsync is fatal: never retry it (VERIFICATION.md §5.2)
+            }
+            ops.clear();
+        }
+        for job in batch.drain(..) {
+            if done.send(WriteDone::Durable(job)).is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! The runtime end to end over the in-process transport with memory stores.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use concord::core::*;
+use concord::runtime::*;
+use concord::transport::*;
+
+/// A counter: each entry carries an i64 delta; the response is the new total. It logs
+/// what it applied, and fails on the delta 666 (to test the error state).
+#[derive(Default)]
+struct Counter {
+    total: i64,
+    applied: Arc<Mutex<Vec<(LogIndex, i64)>>>,
+    events: Arc<Mutex<Vec<String>>>,
+}
+
+impl StateMachine for Counter {
+    type Response = i64;
+    type Context = &'static str;
+
+    fn on_apply(&mut self, entry: &mut CommittedEntry<&'static str>) -> Result<i64, NodeFailure> {
+        let delta = i64::from_le_bytes(entry.data[..8].try_into().map_err(|_| NodeFailure {
+            reason: "bad entry".into(),
+        })?);
+        if delta == 666 {
+            return Err(NodeFailure {
+                reason: "the number of the beast".into(),
+            });
+        }
+        if let Some(context) = entry.context {
+            self.events
+                .lock()
+                .unwrap()
+                .push(format!("apply {} ctx={context}", entry.log_id.index));
+        }
+        self.total += delta;
+        self.applied
+            .lock()
+            .unwrap()
+            .push((entry.log_id.index, delta));
+        Ok(self.total)
+    }
+
+    fn on_leader_start(&mut self, term: Term) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("leader start {term}"));
+    }
+
+    fn on_error(&mut self, failure: &NodeFailure) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("error {}", failure.reason));
+    }
+}
+
+fn delta(value: i64) -> Task<&'static str> {
+    Task::new(value.to_le_bytes().to_vec())
+}
+
+struct TestNode {
+    node: Node<Counter>,
+    store: Arc<MemoryLogStore>,
+    applied: Arc<Mutex<Vec<(LogIndex, i64)>>>,
+    events: Arc<Mutex<Vec<String>>>,
+}
+
+struct TestCluster {
+    network: InProcessNetwork,
+    peers: Vec<PeerId>,
+    nodes: Vec<Option<TestNode>>,
+    configure: fn(&mut NodeOptions),
+}
+
+fn peer(i: usize) -> PeerId {
+    format!("127.0.0.1:{}", 7000 + i).parse().unwrap()
+}
+
+impl TestCluster {
+    fn new(size: usize, configure: fn(&mut NodeOptions)) -> TestCluster {
+        let peers: Vec<PeerId> = (0..size).map(peer).collect();
+        let mut cluster = TestCluster {
+            network: InProcessNetwork::new(),
+            peers,
+            nodes: (0..size).map(|_| None).collect(),
+            configure,
+        };
+        for i in 0..size {
+            cluster.start(i, Arc::new(MemoryLogStore::new()));
+        }
+        cluster
+    }
+
+    fn start(&mut self, i: usize, store: Arc<MemoryLogStore>) {
+        let configuration =
+            ConfigurationEntry::stable(Configuration::with_voters(self.peers.clone()));
+        let mut options = NodeOptions::new(
+            GroupId::new("test").unwrap(),
+            self.peers[i].clone(),
+            configuration,
+        );
+        options.election_timeout = Duration::from_millis(150);
+        options.max_election_delay = Duration::from_millis(150);
+        options.jitter_seed = i as u64 + 1;
+        (self.configure)(&mut options);
+        let machine = Counter::default();
+        let (applied, events) = (machine.applied.clone(), machine.events.clone());
+        let transport = Arc::new(self.network.transport(self.peers[i].endpoint().clone()));
+        let (node, sink) = Node::start(options, machine, store.clone(), transport).unwrap();
+        self.network
+            .register(self.peers[i].endpoint().clone(), sink);
+        self.nodes[i] = Some(TestNode {
+            node,
+            store,
+            applied,
+            events,
+        });
+    }
+
+    async fn stop(&mut self, i: usize) -> Arc<MemoryLogStore> {
+        let test_node = self.nodes[i].take().expect("running");
+        self.network.unregister(self.peers[i].endpoint());
+        test_node.node.shutdown();
+        test_node.node.join().await;
+        test_node.store
+    }
+
+    fn node(&self, i: usize) -> &Node<Counter> {
+        &self.nodes[i].as_ref().expect("running").node
+    }
+
+    async fn leader(&self) -> usize {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let leaders: Vec<usize> = (0..self.nodes.len())
+                .filter(|&i| {
+                    self.nodes[i]
+                        .as_ref()
+                        .is_some_and(|n| n.node.describe().role == Role::Leader)
+                })
+                .collect();
+            if let [leader] = leaders[..] {
+                return leader;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no single leader within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn wait_applied(&self, i: usize, index: LogIndex) {
+        let node = self.node(i).clone();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            node.wait_for(|s| s.applied_index >= index),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "node {i} did not apply {index}: {:?}",
+                self.node(i).describe()
+            )
+        });
+    }
+}
+
+#[tokio::test]
+async fn a_cluster_elects_replicates_and_applies_in_order() {
+    let cluster = TestCluster::new(3, |_| {});
+    let leader = cluster.leader().await;
+    let mut last = LogId::default();
+    for value in 1..=50 {
+        let applied = cluster.node(leader).apply(delta(value)).await.unwrap();
+        assert_eq!(applied.response, (1..=value).sum::<i64>());
+        assert!(applied.log_id > last);
+        last = applied.log_id;
+    }
+    for i in 0..3 {
+        cluster.wait_applied(i, last.index).await;
+        let applied = cluster.nodes[i]
+            .as_ref()
+            .unwrap()
+            .applied
+            .lock()
+            .unwrap()
+            .clone();
+        let values: Vec<i64> = applied.iter().map(|(_, v)| *v).collect();
+        assert_eq!(
+            values,
+            (1..=50).collect::<Vec<_>>(),
+            "node {i} applied out of order"
+        );
+    }
+    let status = cluster.node(leader).describe();
+    assert_eq!(status.alive_peers.len(), 3, "{status:?}");
+    assert_eq!(cluster.node(leader).list_peers().len(), 3);
+}
+
+#[tokio::test]
+async fn followers_refuse_with_the_leader_hint() {
+    let cluster = TestCluster::new(3, |_| {});
+    let leader = cluster.leader().await;
+    cluster.node(leader).apply(delta(1)).await.unwrap(); // followers now know the leader
+    let follower = (leader + 1) % 3;
+    cluster.wait_applied(follower, LogIndex(2)).await;
+    let error = cluster.node(follower).apply(delta(1)).await.unwrap_err();
+    assert_eq!(
+        error,
+        ApplyError::NotLeader {
+            leader_hint: Some(peer(leader))
+        }
+    );
+    assert!(error.definitely_not_applied());
+}
+
+#[tokio::test]
+async fn failover_and_restart_from_storage() {
+    let mut cluster = TestCluster::new(3, |_| {});
+    let old_leader = cluster.leader().await;
+    for value in 1..=10 {
+        cluster.node(old_leader).apply(delta(value)).await.unwrap();
+    }
+    let store = cluster.stop(old_leader).await;
+    let new_leader = cluster.leader().await;
+    assert_ne!(new_leader, old_leader);
+    let mut last = LogId::default();
+    for value in 11..=20 {
+        let applied = cluster.node(new_leader).apply(delta(value)).await.unwrap();
+        assert_eq!(
+            applied.response,
+            (1..=value).sum::<i64>(),
+            "state lost across failover"
+        );
+        last = applied.log_id;
+    }
+    // The old leader restarts from its store and catches up.
+    cluster.start(old_leader, store);
+    cluster.wait_applied(old_leader, last.index).await;
+    let applied = cluster.nodes[old_leader]
+        .as_ref()
+        .unwrap()
+        .applied
+        .lock()
+        .unwrap()
+        .clone();
+    let values: Vec<i64> = applied.iter().map(|(_, v)| *v).collect();
+    assert_eq!(values, (1..=20).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn expected_term_and_on_committed_and_context() {
+    let cluster = TestCluster::new(3, |_| {});
+    let leader = cluster.leader().await;
+    let term = cluster.node(leader).describe().term;
+    let error = cluster
+        .node(leader)
+        .apply(delta(1).with_expected_term(Term(term.0 + 7)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ApplyError::TermMismatch { .. }),
+        "{error:?}"
+    );
+
+    let events = cluster.nodes[leader].as_ref().unwrap().events.clone();
+    let hook_events = events.clone();
+    let task = delta(5)
+        .with_expected_term(term)
+        .with_context("mine")
+        .on_committed(move |log_id| {
+            hook_events
+                .lock()
+                .unwrap()
+                .push(format!("committed {}", log_id.index))
+        });
+    let applied = cluster.node(leader).apply(task).await.unwrap();
+    let events = events.lock().unwrap().clone();
+    let committed = format!("committed {}", applied.log_id.index);
+    let apply = format!("apply {} ctx=mine", applied.log_id.index);
+    let position = |needle: &str| events.iter().position(|e| *e == needle);
+    assert!(
+        position(&committed).unwrap() < position(&apply).unwrap(),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| e.starts_with("leader start")),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn non_blocking_mode_reports_overload() {
+    let cluster = TestCluster::new(3, |options| {
+        options.proposal_queue_capacity = 1;
+        options.apply_task_mode = ApplyTaskMode::NonBlocking;
+    });
+    let leader = cluster.leader().await;
+    let node = cluster.node(leader).clone();
+    let attempts: Vec<_> = (0..200)
+        .map(|v| {
+            let node = node.clone();
+            tokio::spawn(async move { node.apply(delta(v)).await })
+        })
+        .collect();
+    let mut overloaded = 0;
+    let mut ok = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(ApplyError::Overloaded) => overloaded += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(ok > 0 && overloaded > 0, "ok={ok} overloaded={overloaded}");
+}
+
+#[tokio::test]
+async fn shutdown_answers_every_pending_task() {
+    let mut cluster = TestCluster::new(3, |_| {});
+    let leader = cluster.leader().await;
+    let node = cluster.node(leader).clone();
+    let tasks: Vec<_> = (0..100)
+        .map(|v| {
+            let node = node.clone();
+            tokio::spawn(async move { node.apply(delta(v)).await })
+        })
+        .collect();
+    cluster.stop(leader).await;
+    for task in tasks {
+        let outcome = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("a task was left hanging after shutdown")
+            .unwrap();
+        match outcome {
+            Ok(_) | Err(ApplyError::ShuttingDown) | Err(ApplyError::LeadershipLost) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(node.apply(delta(1)).await.is_err());
+}
+
+#[tokio::test]
+async fn a_failing_state_machine_stops_applying() {
+    let cluster = TestCluster::new(3, |_| {});
+    let leader = cluster.leader().await;
+    cluster.node(leader).apply(delta(1)).await.unwrap();
+    let error = cluster.node(leader).apply(delta(666)).await.unwrap_err();
+    assert!(matches!(error, ApplyError::NodeFailed { .. }), "{error:?}");
+    let status = cluster.node(leader).wait_for(|s| s.failure.is_some()).await;
+    assert!(status.failure.unwrap().contains("beast"));
+    let error = cluster.node(leader).apply(delta(1)).await.unwrap_err();
+    assert!(matches!(error, ApplyError::NodeFailed { .. }), "{error:?}");
+    let events = cluster.nodes[leader]
+        .as_ref()
+        .unwrap()
+        .events
+        .lock()
+        .unwrap()
+        .clone();
+    assert!(events.iter().any(|e| e.starts_with("error")), "{events:?}");
+}
