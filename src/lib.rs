@@ -6,5 +6,6 @@
 #![deny(missing_docs)]
 
 pub mod core;
+pub mod kv;
 pub mod runtime;
 pub mod transport;

@@ -1,0 +1,116 @@
+//! A KV client over in-process node handles that follows leader redirects.
+
+use std::time::Duration;
+
+use super::command::{KvCommand, KvResponse};
+use super::machine::KvStateMachine;
+use crate::core::PeerId;
+use crate::runtime::{ApplyError, Node, Task};
+
+/// Why a KV operation failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KvClientError {
+    /// The operation certainly did not take effect (no leader found in time, or every
+    /// attempt was refused before reaching the log). A Jepsen `:fail`.
+    #[error("not applied: {reason}")]
+    NotApplied {
+        /// The last refusal.
+        reason: String,
+    },
+    /// The operation may or may not have taken effect. A Jepsen `:info`.
+    #[error("outcome unknown: {reason}")]
+    Unknown {
+        /// What happened.
+        reason: String,
+    },
+    /// The state machine rejected the command (it did not change anything).
+    #[error("rejected: {reason}")]
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Sends commands to whichever node leads, following `NotLeader` hints. Only errors
+/// that prove the command was not appended are retried, so a retry can never apply a
+/// command twice.
+#[derive(Clone)]
+pub struct KvClient {
+    nodes: Vec<(PeerId, Node<KvStateMachine>)>,
+    leader: usize,
+    /// Total time to find a leader before giving up.
+    pub redirect_budget: Duration,
+    /// How long one attempt may take before the outcome is declared unknown.
+    pub attempt_timeout: Duration,
+}
+
+impl KvClient {
+    /// A client over these nodes.
+    pub fn new(nodes: Vec<(PeerId, Node<KvStateMachine>)>) -> Self {
+        KvClient {
+            nodes,
+            leader: 0,
+            redirect_budget: Duration::from_secs(5),
+            attempt_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Replaces the handle of a restarted node.
+    pub fn replace_node(&mut self, peer: &PeerId, node: Node<KvStateMachine>) {
+        if let Some(entry) = self.nodes.iter_mut().find(|(p, _)| p == peer) {
+            entry.1 = node;
+        }
+    }
+
+    /// Runs one command.
+    pub async fn execute(&mut self, command: KvCommand) -> Result<KvResponse, KvClientError> {
+        let data = command.encode();
+        let deadline = tokio::time::Instant::now() + self.redirect_budget;
+        let mut last_refusal = String::from("no node reachable");
+        while tokio::time::Instant::now() < deadline {
+            let node = self.nodes[self.leader].1.clone();
+            let attempt = node.apply(Task::new(data.clone()));
+            let outcome = match tokio::time::timeout(self.attempt_timeout, attempt).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    return Err(KvClientError::Unknown {
+                        reason: "timed out waiting for the leader".into(),
+                    })
+                }
+            };
+            match outcome {
+                Ok(applied) => {
+                    return applied
+                        .response
+                        .map_err(|reason| KvClientError::Rejected { reason })
+                }
+                Err(ApplyError::NotLeader { leader_hint }) => {
+                    last_refusal = "not leader".into();
+                    let hinted = leader_hint
+                        .and_then(|hint| self.nodes.iter().position(|(peer, _)| *peer == hint));
+                    self.leader = match hinted {
+                        Some(position) if position != self.leader => position,
+                        _ => {
+                            // No (new) hint: try the next node after a short pause.
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            (self.leader + 1) % self.nodes.len()
+                        }
+                    };
+                }
+                Err(error) if error.definitely_not_applied() => {
+                    last_refusal = error.to_string();
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(error) => {
+                    return Err(KvClientError::Unknown {
+                        reason: error.to_string(),
+                    })
+                }
+            }
+        }
+        Err(KvClientError::NotApplied {
+            reason: last_refusal,
+        })
+    }
+}

@@ -1,0 +1,66 @@
+//! The KV state machine.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use super::command::{KvCommand, KvResponse};
+use crate::runtime::{CommittedEntry, NodeFailure, StateMachine};
+
+/// An in-memory map. A command that does not decode is answered with an error to its
+/// client but does not stop the node: the bytes came from a client, and every replica
+/// rejects them the same way, so replicas stay identical.
+#[derive(Debug, Default)]
+pub struct KvStateMachine {
+    map: BTreeMap<String, Bytes>,
+    /// Commands applied (including rejected ones).
+    applied: u64,
+}
+
+impl KvStateMachine {
+    /// An empty map.
+    pub fn new() -> Self {
+        KvStateMachine::default()
+    }
+
+    /// The current value of `key` as this replica has applied it (not linearizable).
+    pub fn local_get(&self, key: &str) -> Option<&Bytes> {
+        self.map.get(key)
+    }
+
+    /// Number of commands applied.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// Applies one decoded command.
+    pub fn execute(&mut self, command: KvCommand) -> KvResponse {
+        match command {
+            KvCommand::Put { key, value } => {
+                self.map.insert(key, value);
+                KvResponse::Written
+            }
+            KvCommand::Get { key } => KvResponse::Value(self.map.get(&key).cloned()),
+            KvCommand::Cas { key, expected, new } => {
+                let previous = self.map.get(&key).cloned();
+                let swapped = previous == expected;
+                if swapped {
+                    self.map.insert(key, new);
+                }
+                KvResponse::Swapped { swapped, previous }
+            }
+        }
+    }
+}
+
+impl StateMachine for KvStateMachine {
+    type Response = Result<KvResponse, String>;
+    type Context = ();
+
+    fn on_apply(&mut self, entry: &mut CommittedEntry<()>) -> Result<Self::Response, NodeFailure> {
+        self.applied += 1;
+        Ok(KvCommand::decode(&entry.data)
+            .map(|command| self.execute(command))
+            .map_err(|e| e.to_string()))
+    }
+}
