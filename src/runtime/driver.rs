@@ -66,6 +66,19 @@ pub(crate) struct Driver<S: StateMachine> {
     failed: Option<NodeFailure>,
     role_view: (Role, Term, Option<PeerId>),
     frames_rejected: u64,
+    status_cache: StatusCache,
+}
+
+/// The parts of the status that are costly to render, kept until they change.
+#[derive(Default)]
+struct StatusCache {
+    configuration: Option<crate::core::ConfigurationEntry<PeerId>>,
+    voters: Vec<String>,
+    learners: Vec<String>,
+    alive: Vec<PeerId>,
+    alive_strings: Vec<String>,
+    leader: Option<PeerId>,
+    leader_string: Option<String>,
 }
 
 impl<S: StateMachine> Driver<S> {
@@ -99,6 +112,7 @@ impl<S: StateMachine> Driver<S> {
             failed: None,
             role_view,
             frames_rejected: 0,
+            status_cache: StatusCache::default(),
         }
     }
 
@@ -106,9 +120,26 @@ impl<S: StateMachine> Driver<S> {
         let start = self.core.start();
         self.execute(start).await;
         self.publish_status();
+        // Timers are two long-lived sleeps, reset only when a deadline changes: creating
+        // fresh ones on every loop iteration costs a timer-wheel insert each time.
+        let far = || Instant::now() + std::time::Duration::from_secs(86_400 * 365);
+        let election = tokio::time::sleep_until(far());
+        let heartbeat = tokio::time::sleep_until(far());
+        tokio::pin!(election, heartbeat);
+        let mut armed = (None, None);
         loop {
-            let election = sleep_until(self.election_deadline);
-            let heartbeat = sleep_until(self.heartbeat_deadline);
+            if armed.0 != self.election_deadline {
+                armed.0 = self.election_deadline;
+                election
+                    .as_mut()
+                    .reset(self.election_deadline.unwrap_or_else(far));
+            }
+            if armed.1 != self.heartbeat_deadline {
+                armed.1 = self.heartbeat_deadline;
+                heartbeat
+                    .as_mut()
+                    .reset(self.heartbeat_deadline.unwrap_or_else(far));
+            }
             // `biased`: completions first (they unblock everything else), then timers
             // (so a flood of frames cannot starve heartbeats), then frames, then new
             // work. A fixed order also keeps simulated runs deterministic.
@@ -119,11 +150,11 @@ impl<S: StateMachine> Driver<S> {
                 control = self.channels.control.recv() => match control {
                     Some(Control::Shutdown) | None => break,
                 },
-                _ = heartbeat => {
+                _ = &mut heartbeat, if self.heartbeat_deadline.is_some() => {
                     self.heartbeat_deadline = None;
                     self.step(Input::Timeout(Timer::Heartbeat)).await;
                 }
-                _ = election => {
+                _ = &mut election, if self.election_deadline.is_some() => {
                     self.election_deadline = None;
                     self.step(Input::Timeout(Timer::Election)).await;
                 }
@@ -490,11 +521,21 @@ impl<S: StateMachine> Driver<S> {
         self.failed = Some(failure);
     }
 
-    fn publish_status(&self) {
+    /// Publishes the node's status if anything in it changed. Runs after every event,
+    /// so it allocates only when the membership view changes.
+    fn publish_status(&mut self) {
         let core = &self.core;
-        let alive_peers: Vec<PeerId> = match core.role() {
-            Role::Leader => core
-                .configuration()
+        let configuration = core.configuration();
+        if self.status_cache.configuration.as_ref() != Some(configuration) {
+            let strings = |peers: &std::collections::BTreeSet<PeerId>| -> Vec<String> {
+                peers.iter().map(|p| p.to_string()).collect()
+            };
+            self.status_cache.voters = strings(configuration.current.voters());
+            self.status_cache.learners = strings(configuration.current.learners());
+            self.status_cache.configuration = Some(configuration.clone());
+        }
+        let alive: Vec<PeerId> = match core.role() {
+            Role::Leader => configuration
                 .all_members()
                 .into_iter()
                 .filter(|peer| {
@@ -504,41 +545,55 @@ impl<S: StateMachine> Driver<S> {
                 .collect(),
             _ => Vec::new(),
         };
-        let status = NodeStatus {
-            group: self.options.group.to_string(),
-            peer: self.options.peer.to_string(),
-            role: core.role(),
-            term: core.term(),
-            leader: core.leader().map(|l| l.to_string()),
-            voters: core
-                .configuration()
-                .current
-                .voters()
-                .iter()
-                .map(|p| p.to_string())
-                .collect(),
-            learners: core
-                .configuration()
-                .current
-                .learners()
-                .iter()
-                .map(|p| p.to_string())
-                .collect(),
-            alive_peers: alive_peers.iter().map(|p| p.to_string()).collect(),
-            last_log_id: core.last_log_id(),
-            persisted_index: core.persisted_index(),
-            commit_index: core.commit_index(),
-            applied_index: self.applied,
-            pending_tasks: self.inflight.len(),
-            frames_rejected: self.frames_rejected,
-            failure: self.failed.as_ref().map(|f| f.reason.clone()),
-        };
+        if alive != self.status_cache.alive {
+            self.status_cache.alive_strings = alive.iter().map(|p| p.to_string()).collect();
+            self.status_cache.alive = alive;
+        }
+        let leader = core.leader().cloned();
+        if leader != self.status_cache.leader {
+            self.status_cache.leader_string = leader.as_ref().map(|l| l.to_string());
+            self.status_cache.leader = leader;
+        }
+        let (role, term, last_log_id) = (core.role(), core.term(), core.last_log_id());
+        let (persisted_index, commit_index) = (core.persisted_index(), core.commit_index());
+        let (applied_index, pending_tasks) = (self.applied, self.inflight.len());
+        let (frames_rejected, failed) = (self.frames_rejected, &self.failed);
+        let cache = &self.status_cache;
         self.channels.status.send_if_modified(|current| {
-            let changed = *current != status;
-            if changed {
-                *current = status;
+            let unchanged = current.role == role
+                && current.term == term
+                && current.last_log_id == last_log_id
+                && current.persisted_index == persisted_index
+                && current.commit_index == commit_index
+                && current.applied_index == applied_index
+                && current.pending_tasks == pending_tasks
+                && current.frames_rejected == frames_rejected
+                && current.failure.is_some() == failed.is_some()
+                && current.leader == cache.leader_string
+                && current.voters == cache.voters
+                && current.learners == cache.learners
+                && current.alive_peers == cache.alive_strings;
+            if unchanged {
+                return false;
             }
-            changed
+            if current.group.is_empty() {
+                current.group = self.options.group.to_string();
+                current.peer = self.options.peer.to_string();
+            }
+            current.role = role;
+            current.term = term;
+            current.last_log_id = last_log_id;
+            current.persisted_index = persisted_index;
+            current.commit_index = commit_index;
+            current.applied_index = applied_index;
+            current.pending_tasks = pending_tasks;
+            current.frames_rejected = frames_rejected;
+            current.failure = failed.as_ref().map(|f| f.reason.clone());
+            current.leader.clone_from(&cache.leader_string);
+            current.voters.clone_from(&cache.voters);
+            current.learners.clone_from(&cache.learners);
+            current.alive_peers.clone_from(&cache.alive_strings);
+            true
         });
     }
 
@@ -553,12 +608,5 @@ impl<S: StateMachine> Driver<S> {
         while let Ok(proposal) = self.channels.proposals.try_recv() {
             let _ = proposal.completion.send(Err(ApplyError::ShuttingDown));
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending::<()>().await,
     }
 }
