@@ -323,6 +323,15 @@ impl FjallStore {
         self.commit(batch)
     }
 
+    /// Testing hook: deletes the stored record of `index` in `group`, bypassing every
+    /// check, to simulate a lost record.
+    #[doc(hidden)]
+    pub fn remove_raw_entry(&self, group: &GroupId, index: LogIndex) -> Result<()> {
+        let mut batch = self.shared.database.batch();
+        batch.remove(&self.shared.log, log_key(&group_prefix(group), index));
+        self.commit(batch)
+    }
+
     /// Testing hook: the raw stored record of `index` in `group`.
     #[doc(hidden)]
     pub fn raw_entry(&self, group: &GroupId, index: LogIndex) -> Result<Option<Vec<u8>>> {
