@@ -8,4 +8,5 @@
 pub mod core;
 pub mod kv;
 pub mod runtime;
+pub mod storage;
 pub mod transport;

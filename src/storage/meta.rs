@@ -1,0 +1,34 @@
+//! `MetaStorage`: the durable term and vote (Raft §5.1, Figure 2 "persistent state").
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::{PeerId, Term};
+
+use super::error::Result;
+
+/// The state Raft must persist before it answers a vote request or acknowledges an
+/// append: the current term and the candidate voted for in that term.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HardState {
+    /// The latest term this node has seen.
+    pub term: Term,
+    /// The candidate this node voted for in `term`, if any.
+    pub voted_for: Option<PeerId>,
+}
+
+/// Durable term and vote of one group.
+///
+/// Contract: when the store was opened with `sync` on, [`MetaStorage::set_hard_state`]
+/// returns only after the new state is on stable storage, so a vote or an append may be
+/// acknowledged right after it returns. With `sync` off the state may be lost on power
+/// failure (JRAFT_GUIDE_NOTES F22) and a node may vote twice in one term.
+///
+/// Thread-safety: implementations are `Send`; writes take `&mut self`, so one owner (the
+/// runtime's writer task) serialises them.
+pub trait MetaStorage: Send {
+    /// The stored hard state; the default (`term 0`, no vote) if none was ever written.
+    fn hard_state(&self) -> Result<HardState>;
+
+    /// Replaces the hard state; durable before return when `sync` is on.
+    fn set_hard_state(&mut self, state: &HardState) -> Result<()>;
+}

@@ -1,0 +1,540 @@
+//! Snapshots: a directory of files plus meta, written atomically (JRAFT_GUIDE_NOTES F11).
+//!
+//! # Layout of [`LocalSnapshotStorage`]
+//!
+//! ```text
+//! <root>/<group>/snapshot_<index:020>_<seq:010>/   one committed snapshot
+//!     __snapshot_meta                              last included, configuration, files
+//!     <file> ...                                   the state machine's files
+//! <root>/<group>/temp_<seq:010>/                   a snapshot being written
+//! ```
+//!
+//! Commit protocol: fsync every file, write and fsync the meta, fsync the temporary
+//! directory, rename it to its final name, fsync the group directory. Only then are
+//! older snapshots (and leftover temporary directories) removed, so a crash at any point
+//! leaves either the old or the new snapshot complete. `seq` grows with every commit, so
+//! re-snapshotting at the same index never renames onto an existing directory; the
+//! latest snapshot is the greatest `(index, seq)`.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::core::{ConfigurationEntry, GroupId, LogId, PeerId};
+
+use super::codec;
+use super::error::{Result, StorageError};
+use super::rules::Context;
+
+/// The name of the meta file inside a snapshot directory (reserved).
+pub const META_FILE_NAME: &str = "__snapshot_meta";
+
+const SNAPSHOT_PREFIX: &str = "snapshot_";
+const TEMP_PREFIX: &str = "temp_";
+
+/// One file of a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SnapshotFileMeta {
+    /// The file name (a single path component).
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// crc32c of its contents.
+    pub crc32c: u32,
+}
+
+/// What a snapshot covers and holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotMeta {
+    /// The last log entry the snapshot includes.
+    pub last_included: LogId,
+    /// The membership in force at `last_included`.
+    pub configuration: ConfigurationEntry<PeerId>,
+    /// The files, sorted by name.
+    pub files: Vec<SnapshotFileMeta>,
+}
+
+impl SnapshotMeta {
+    /// The meta of the file called `name`, if the snapshot has one.
+    pub fn file(&self, name: &str) -> Option<&SnapshotFileMeta> {
+        self.files.iter().find(|file| file.name == name)
+    }
+}
+
+/// Where a group's snapshots live.
+///
+/// Thread-safety: `Send`; `commit` takes `&mut self`, so one owner (the runtime's
+/// snapshot task) serialises commits. Readers are independent values.
+pub trait SnapshotStorage: Send {
+    /// A snapshot being written.
+    type Writer: SnapshotWriter;
+    /// A committed snapshot.
+    type Reader: SnapshotReader;
+
+    /// Starts a new snapshot.
+    fn create(
+        &mut self,
+        last_included: LogId,
+        configuration: ConfigurationEntry<PeerId>,
+    ) -> Result<Self::Writer>;
+
+    /// Makes the snapshot durable and the latest, then removes older ones.
+    fn commit(&mut self, writer: Self::Writer) -> Result<SnapshotMeta>;
+
+    /// The latest committed snapshot, if any.
+    fn open_latest(&self) -> Result<Option<Self::Reader>>;
+
+    /// Filter-before-copy (braft): false when the latest snapshot already has a file
+    /// called `name` with checksum `crc32c`, which a writer can then take over with
+    /// [`SnapshotWriter::reuse_file`] instead of copying it from a peer.
+    fn needs_file(&self, name: &str, crc32c: u32) -> Result<bool>;
+}
+
+/// Writes the files of one snapshot.
+pub trait SnapshotWriter: Send {
+    /// Writes a whole file.
+    fn write_file(&mut self, name: &str, data: &[u8]) -> Result<()>;
+
+    /// Appends a chunk to a file (chunked transfer); `offset` must equal the bytes
+    /// written to that file so far.
+    fn append_chunk(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<()>;
+
+    /// Takes the file `name` over from the latest committed snapshot.
+    fn reuse_file(&mut self, name: &str) -> Result<()>;
+}
+
+/// Reads a committed snapshot.
+pub trait SnapshotReader: Send {
+    /// The snapshot's meta.
+    fn meta(&self) -> &SnapshotMeta;
+
+    /// The names of its files.
+    fn list_files(&self) -> Vec<String> {
+        self.meta()
+            .files
+            .iter()
+            .map(|file| file.name.clone())
+            .collect()
+    }
+
+    /// Up to `max_len` bytes of `name` from `offset` (empty at or past the end).
+    fn read_chunk(&self, name: &str, offset: u64, max_len: usize) -> Result<Vec<u8>>;
+}
+
+/// Checks that `name` is a plain, portable file name: not empty, at most 255 bytes, no
+/// `/`, `\`, NUL or control characters, not `.` or `..`, and not the meta file's name.
+pub fn check_file_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() || name.len() > 255 {
+        return Err(format!("file name {name:?} must be 1 to 255 bytes"));
+    }
+    if name == "." || name == ".." || name == META_FILE_NAME {
+        return Err(format!("file name {name:?} is reserved"));
+    }
+    if name
+        .chars()
+        .any(|c| c == '/' || c == '\\' || c == '\0' || c.is_control())
+    {
+        return Err(format!(
+            "file name {name:?} contains a path separator or control character"
+        ));
+    }
+    Ok(())
+}
+
+/// Snapshots in a local directory tree (see the module docs for the layout).
+#[derive(Debug)]
+pub struct LocalSnapshotStorage {
+    context: Context,
+    directory: PathBuf,
+    next_seq: u64,
+}
+
+fn parse_snapshot_dir(name: &str) -> Option<(u64, u64)> {
+    let rest = name.strip_prefix(SNAPSHOT_PREFIX)?;
+    let (index, seq) = rest.split_once('_')?;
+    Some((index.parse().ok()?, seq.parse().ok()?))
+}
+
+fn parse_temp_dir(name: &str) -> Option<u64> {
+    name.strip_prefix(TEMP_PREFIX)?.parse().ok()
+}
+
+impl LocalSnapshotStorage {
+    /// Opens (creating) `<root>/<group>` and removes temporary directories left by an
+    /// interrupted write.
+    pub fn open(root: impl AsRef<Path>, group: GroupId) -> Result<LocalSnapshotStorage> {
+        let directory = root.as_ref().join(group.as_str());
+        let context = Context::new(format!("snapshot:{}", root.as_ref().display()), group);
+        let mut storage = LocalSnapshotStorage {
+            context,
+            directory,
+            next_seq: 1,
+        };
+        fs::create_dir_all(&storage.directory)
+            .map_err(|error| storage.io(&storage.directory, error))?;
+        let mut max_seq = 0;
+        for (name, path) in storage.list_dir()? {
+            if let Some((_, seq)) = parse_snapshot_dir(&name) {
+                max_seq = max_seq.max(seq);
+            } else if let Some(seq) = parse_temp_dir(&name) {
+                max_seq = max_seq.max(seq);
+                fs::remove_dir_all(&path).map_err(|error| storage.io(&path, error))?;
+            }
+        }
+        storage.next_seq = max_seq + 1;
+        sync_dir(&storage.directory).map_err(|error| storage.io(&storage.directory, error))?;
+        Ok(storage)
+    }
+
+    /// The directory holding this group's snapshots.
+    pub fn directory(&self) -> &Path {
+        &self.directory
+    }
+
+    fn io(&self, path: &Path, error: std::io::Error) -> StorageError {
+        StorageError::Io {
+            store: self.context.store.clone(),
+            path: path.display().to_string(),
+            reason: error.to_string(),
+        }
+    }
+
+    fn fatal(&self, path: &Path, error: std::io::Error) -> StorageError {
+        self.context
+            .fatal(format!("fsync of {} failed: {error}", path.display()))
+    }
+
+    fn list_dir(&self) -> Result<Vec<(String, PathBuf)>> {
+        let mut out = Vec::new();
+        let entries =
+            fs::read_dir(&self.directory).map_err(|error| self.io(&self.directory, error))?;
+        for entry in entries {
+            let entry = entry.map_err(|error| self.io(&self.directory, error))?;
+            if let Ok(name) = entry.file_name().into_string() {
+                out.push((name, entry.path()));
+            }
+        }
+        Ok(out)
+    }
+
+    fn latest_dir(&self) -> Result<Option<PathBuf>> {
+        Ok(self
+            .list_dir()?
+            .into_iter()
+            .filter_map(|(name, path)| parse_snapshot_dir(&name).map(|key| (key, path)))
+            .max_by_key(|(key, _)| *key)
+            .map(|(_, path)| path))
+    }
+
+    fn read_meta(&self, directory: &Path) -> Result<SnapshotMeta> {
+        let path = directory.join(META_FILE_NAME);
+        let record = fs::read(&path).map_err(|error| self.io(&path, error))?;
+        codec::snapshot::decode(&record).map_err(|e| StorageError::CorruptMeta {
+            store: self.context.store.clone(),
+            group: self.context.group.clone(),
+            record: format!("snapshot meta {}", path.display()),
+            reason: e.0,
+        })
+    }
+
+    fn crc_of(&self, path: &Path) -> Result<(u64, u32)> {
+        let mut file = File::open(path).map_err(|error| self.io(path, error))?;
+        let mut buffer = vec![0u8; 64 * 1024];
+        let mut crc = 0u32;
+        let mut size = 0u64;
+        loop {
+            let read = file
+                .read(&mut buffer)
+                .map_err(|error| self.io(path, error))?;
+            if read == 0 {
+                return Ok((size, crc));
+            }
+            crc = crc32c::crc32c_append(crc, &buffer[..read]);
+            size += read as u64;
+        }
+    }
+}
+
+#[cfg(unix)]
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_path: &Path) -> std::io::Result<()> {
+    // Directory handles cannot be fsynced portably; NTFS journals its metadata.
+    Ok(())
+}
+
+/// A snapshot being written into a temporary directory.
+#[derive(Debug)]
+pub struct LocalSnapshotWriter {
+    context: Context,
+    directory: PathBuf,
+    seq: u64,
+    last_included: LogId,
+    configuration: ConfigurationEntry<PeerId>,
+    /// Bytes written so far per file.
+    sizes: BTreeMap<String, u64>,
+    /// The latest committed snapshot when the writer was created (for reuse_file).
+    base: Option<PathBuf>,
+}
+
+impl LocalSnapshotWriter {
+    /// The temporary directory; a state machine may also write files there directly
+    /// (they must then be registered with [`SnapshotWriter::append_chunk`] of 0 bytes).
+    pub fn directory(&self) -> &Path {
+        &self.directory
+    }
+
+    fn check_name(&self, name: &str) -> Result<()> {
+        check_file_name(name).map_err(|reason| self.context.invalid(reason))
+    }
+
+    fn io(&self, path: &Path, error: std::io::Error) -> StorageError {
+        StorageError::Io {
+            store: self.context.store.clone(),
+            path: path.display().to_string(),
+            reason: error.to_string(),
+        }
+    }
+}
+
+impl SnapshotWriter for LocalSnapshotWriter {
+    fn write_file(&mut self, name: &str, data: &[u8]) -> Result<()> {
+        self.check_name(name)?;
+        let path = self.directory.join(name);
+        fs::write(&path, data).map_err(|error| self.io(&path, error))?;
+        self.sizes.insert(name.to_string(), data.len() as u64);
+        Ok(())
+    }
+
+    fn append_chunk(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<()> {
+        self.check_name(name)?;
+        let path = self.directory.join(name);
+        let written = self.sizes.get(name).copied().unwrap_or(0);
+        let on_disk = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let current = written.max(on_disk);
+        if offset != current {
+            return Err(self.context.invalid(format!(
+                "chunk of {name:?} at offset {offset}, but {current} bytes are written"
+            )));
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|error| self.io(&path, error))?;
+        file.write_all(data)
+            .map_err(|error| self.io(&path, error))?;
+        self.sizes
+            .insert(name.to_string(), current + data.len() as u64);
+        Ok(())
+    }
+
+    fn reuse_file(&mut self, name: &str) -> Result<()> {
+        self.check_name(name)?;
+        let Some(base) = &self.base else {
+            return Err(self
+                .context
+                .invalid(format!("no committed snapshot to reuse {name:?} from")));
+        };
+        let source = base.join(name);
+        let target = self.directory.join(name);
+        if fs::hard_link(&source, &target).is_err() {
+            fs::copy(&source, &target).map_err(|error| self.io(&source, error))?;
+        }
+        let size = fs::metadata(&target)
+            .map_err(|error| self.io(&target, error))?
+            .len();
+        self.sizes.insert(name.to_string(), size);
+        Ok(())
+    }
+}
+
+impl SnapshotStorage for LocalSnapshotStorage {
+    type Writer = LocalSnapshotWriter;
+    type Reader = LocalSnapshotReader;
+
+    fn create(
+        &mut self,
+        last_included: LogId,
+        configuration: ConfigurationEntry<PeerId>,
+    ) -> Result<LocalSnapshotWriter> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let directory = self.directory.join(format!("{TEMP_PREFIX}{seq:010}"));
+        fs::create_dir(&directory).map_err(|error| self.io(&directory, error))?;
+        Ok(LocalSnapshotWriter {
+            context: self.context.clone(),
+            directory,
+            seq,
+            last_included,
+            configuration,
+            sizes: BTreeMap::new(),
+            base: self.latest_dir()?,
+        })
+    }
+
+    fn commit(&mut self, writer: LocalSnapshotWriter) -> Result<SnapshotMeta> {
+        // 1. Every file durable; checksums from what is actually on disk.
+        let mut files = Vec::new();
+        for name in writer.sizes.keys() {
+            let path = writer.directory.join(name);
+            File::open(&path)
+                .and_then(|file| file.sync_all())
+                .map_err(|error| self.fatal(&path, error))?;
+            let (size, crc32c) = self.crc_of(&path)?;
+            files.push(SnapshotFileMeta {
+                name: name.clone(),
+                size,
+                crc32c,
+            });
+        }
+        let meta = SnapshotMeta {
+            last_included: writer.last_included,
+            configuration: writer.configuration.clone(),
+            files,
+        };
+        // 2. The meta, durable.
+        let record = codec::snapshot::encode(&meta)
+            .map_err(|e| self.context.invalid(format!("snapshot meta: {}", e.0)))?;
+        let meta_path = writer.directory.join(META_FILE_NAME);
+        let mut file = File::create(&meta_path).map_err(|error| self.io(&meta_path, error))?;
+        file.write_all(&record)
+            .map_err(|error| self.io(&meta_path, error))?;
+        file.sync_all()
+            .map_err(|error| self.fatal(&meta_path, error))?;
+        sync_dir(&writer.directory).map_err(|error| self.fatal(&writer.directory, error))?;
+        // 3. Atomic switch, made durable.
+        let final_dir = self.directory.join(format!(
+            "{SNAPSHOT_PREFIX}{:020}_{:010}",
+            meta.last_included.index.0, writer.seq
+        ));
+        fs::rename(&writer.directory, &final_dir)
+            .map_err(|error| self.io(&writer.directory, error))?;
+        sync_dir(&self.directory).map_err(|error| self.fatal(&self.directory, error))?;
+        // 4. Only now remove what the new snapshot supersedes.
+        for (name, path) in self.list_dir()? {
+            let superseded = match parse_snapshot_dir(&name) {
+                Some(_) => path != final_dir,
+                None => parse_temp_dir(&name).is_some_and(|seq| seq < writer.seq),
+            };
+            if superseded {
+                fs::remove_dir_all(&path).map_err(|error| self.io(&path, error))?;
+            }
+        }
+        sync_dir(&self.directory).map_err(|error| self.fatal(&self.directory, error))?;
+        Ok(meta)
+    }
+
+    fn open_latest(&self) -> Result<Option<LocalSnapshotReader>> {
+        let Some(directory) = self.latest_dir()? else {
+            return Ok(None);
+        };
+        let meta = self.read_meta(&directory)?;
+        for file in &meta.files {
+            check_file_name(&file.name).map_err(|reason| StorageError::CorruptMeta {
+                store: self.context.store.clone(),
+                group: self.context.group.clone(),
+                record: "snapshot meta".to_string(),
+                reason,
+            })?;
+        }
+        Ok(Some(LocalSnapshotReader {
+            context: self.context.clone(),
+            directory,
+            meta,
+        }))
+    }
+
+    fn needs_file(&self, name: &str, crc32c: u32) -> Result<bool> {
+        check_file_name(name).map_err(|reason| self.context.invalid(reason))?;
+        let Some(reader) = self.open_latest()? else {
+            return Ok(true);
+        };
+        Ok(reader
+            .meta
+            .file(name)
+            .is_none_or(|file| file.crc32c != crc32c))
+    }
+}
+
+/// A committed snapshot in a [`LocalSnapshotStorage`].
+#[derive(Debug)]
+pub struct LocalSnapshotReader {
+    context: Context,
+    directory: PathBuf,
+    meta: SnapshotMeta,
+}
+
+impl LocalSnapshotReader {
+    /// The snapshot's directory (a state machine may load its files from there).
+    pub fn directory(&self) -> &Path {
+        &self.directory
+    }
+
+    /// Re-reads every file and checks size and crc32c against the meta.
+    pub fn verify(&self) -> Result<()> {
+        for file in &self.meta.files {
+            let path = self.directory.join(&file.name);
+            let mut handle = File::open(&path).map_err(|error| self.io(&path, error))?;
+            let mut buffer = vec![0u8; 64 * 1024];
+            let (mut size, mut crc) = (0u64, 0u32);
+            loop {
+                let read = handle
+                    .read(&mut buffer)
+                    .map_err(|error| self.io(&path, error))?;
+                if read == 0 {
+                    break;
+                }
+                crc = crc32c::crc32c_append(crc, &buffer[..read]);
+                size += read as u64;
+            }
+            if size != file.size || crc != file.crc32c {
+                return Err(StorageError::CorruptMeta {
+                    store: self.context.store.clone(),
+                    group: self.context.group.clone(),
+                    record: format!("snapshot file {}", path.display()),
+                    reason: format!(
+                        "size {size} crc {crc:#010x}, meta says size {} crc {:#010x}",
+                        file.size, file.crc32c
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn io(&self, path: &Path, error: std::io::Error) -> StorageError {
+        StorageError::Io {
+            store: self.context.store.clone(),
+            path: path.display().to_string(),
+            reason: error.to_string(),
+        }
+    }
+}
+
+impl SnapshotReader for LocalSnapshotReader {
+    fn meta(&self) -> &SnapshotMeta {
+        &self.meta
+    }
+
+    fn read_chunk(&self, name: &str, offset: u64, max_len: usize) -> Result<Vec<u8>> {
+        if self.meta.file(name).is_none() {
+            return Err(self
+                .context
+                .invalid(format!("snapshot has no file {name:?}")));
+        }
+        let path = self.directory.join(name);
+        let mut file = File::open(&path).map_err(|error| self.io(&path, error))?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|error| self.io(&path, error))?;
+        let mut out = Vec::new();
+        file.take(max_len as u64)
+            .read_to_end(&mut out)
+            .map_err(|error| self.io(&path, error))?;
+        Ok(out)
+    }
+}

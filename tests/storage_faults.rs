@@ -1,0 +1,444 @@
+//! Crash, corruption and fatal-error tests: the sim store at every crash point (torn
+//! writes included), flipped bytes in stored entries (sim, fjall, codec), missing
+//! entries, and fsync failures.
+
+use std::collections::BTreeMap;
+
+use concord::core::{GroupId, LogId, LogIndex, Term};
+use concord::storage::codec;
+use concord::storage::{
+    CrashPoint, FjallOptions, FjallStore, HardState, LogEntry, LogStorage, MetaStorage, ReadLimits,
+    SimDisk, SimOptions, StorageError, Tear,
+};
+
+fn group() -> GroupId {
+    GroupId::new("faults").expect("valid group")
+}
+
+fn entry(term: u64, index: u64) -> LogEntry {
+    LogEntry::normal(
+        LogId::new(term, index),
+        vec![index as u8; 40 + index as usize],
+    )
+}
+
+fn batch(term: u64, indexes: std::ops::RangeInclusive<u64>) -> Vec<LogEntry> {
+    indexes.map(|index| entry(term, index)).collect()
+}
+
+fn read_all(log: &impl LogStorage) -> Result<Vec<LogEntry>, StorageError> {
+    let first = log.first_index()?;
+    let end = log.last_log_id()?.index.next();
+    log.entries(first..end, ReadLimits::entries(usize::MAX))
+}
+
+/// A pending write of the scenario, with the model state after it.
+enum Write {
+    Append(Vec<LogEntry>),
+    TruncateSuffix(u64),
+    TruncatePrefix(u64),
+    HardState(HardState),
+}
+
+fn apply(model: &mut (BTreeMap<u64, LogEntry>, HardState), write: &Write) {
+    match write {
+        Write::Append(entries) => {
+            for e in entries {
+                model.0.insert(e.log_id.index.0, e.clone());
+            }
+        }
+        Write::TruncateSuffix(from) => {
+            model.0.split_off(from);
+        }
+        Write::TruncatePrefix(up_to) => {
+            model.0 = model.0.split_off(up_to);
+        }
+        Write::HardState(state) => model.1 = state.clone(),
+    }
+}
+
+/// The scenario: a synced base, then unsynced writes (appends, a conflict truncation, a
+/// re-append in a new term, a vote, a compaction).
+fn scenario() -> (Vec<Write>, Vec<Write>) {
+    let synced = vec![
+        Write::Append(batch(1, 1..=4)),
+        Write::HardState(HardState {
+            term: Term(1),
+            voted_for: None,
+        }),
+    ];
+    let pending = vec![
+        Write::Append(batch(1, 5..=8)),
+        Write::TruncateSuffix(7),
+        Write::HardState(HardState {
+            term: Term(2),
+            voted_for: Some("10.0.0.9:80".parse().expect("peer")),
+        }),
+        Write::Append(batch(2, 7..=9)),
+        Write::TruncatePrefix(3),
+        Write::Append(batch(2, 10..=12)),
+    ];
+    (synced, pending)
+}
+
+fn perform(log: &mut impl LogStorage, meta: &mut impl MetaStorage, write: &Write) {
+    match write {
+        Write::Append(entries) => log.append(entries).expect("append"),
+        Write::TruncateSuffix(from) => log
+            .truncate_suffix(LogIndex(*from))
+            .expect("truncate suffix"),
+        Write::TruncatePrefix(up_to) => log
+            .truncate_prefix(LogIndex(*up_to))
+            .expect("truncate prefix"),
+        Write::HardState(state) => meta.set_hard_state(state).expect("hard state"),
+    }
+}
+
+/// Runs the scenario on a fresh disk with `sync = false` after a synced base.
+fn run_scenario() -> SimDisk {
+    let disk = SimDisk::new();
+    let options = SimOptions { sync: false };
+    let mut log = disk.log_storage(group(), options).expect("open");
+    let mut meta = disk.meta_storage(group(), options);
+    let (synced, pending) = scenario();
+    for write in &synced {
+        perform(&mut log, &mut meta, write);
+    }
+    log.sync().expect("sync");
+    for write in &pending {
+        perform(&mut log, &mut meta, write);
+    }
+    disk
+}
+
+#[test]
+fn sim_every_crash_point_recovers_a_consistent_prefix() {
+    let (synced, pending) = scenario();
+    // Model states: after the synced base, then after each pending write.
+    let mut model = (BTreeMap::new(), HardState::default());
+    for write in &synced {
+        apply(&mut model, write);
+    }
+    let mut states = vec![model.clone()];
+    for write in &pending {
+        apply(&mut model, write);
+        states.push(model.clone());
+    }
+    let points = run_scenario().crash_points();
+    assert!(
+        points.len() > pending.len() + 10,
+        "{} crash points",
+        points.len()
+    );
+    for point in points {
+        let disk = run_scenario();
+        disk.crash_at(point).expect("crash");
+        let log = disk
+            .log_storage(group(), SimOptions::default())
+            .expect("reopen");
+        let meta = disk.meta_storage(group(), SimOptions::default());
+        let mut expected = states[point.surviving_writes].clone();
+        if let Some(Write::Append(entries)) = pending.get(point.surviving_writes) {
+            let kept = match point.tear {
+                Tear::Lost => 0,
+                Tear::KeepRecords { kept } | Tear::PartialRecord { kept } => kept,
+            };
+            apply(&mut expected, &Write::Append(entries[..kept].to_vec()));
+        }
+        let got = read_all(&log).unwrap_or_else(|e| panic!("{point:?}: {e}"));
+        let want: Vec<LogEntry> = expected.0.values().cloned().collect();
+        assert_eq!(got, want, "{point:?}");
+        assert_eq!(
+            meta.hard_state().expect("hard state"),
+            expected.1,
+            "{point:?}"
+        );
+        // Every synced entry that no later surviving write removed is present.
+        for index in 1..=4u64 {
+            if index >= log.first_index().expect("first").0 && expected.0.contains_key(&index) {
+                assert!(
+                    log.entry(LogIndex(index)).expect("read").is_some(),
+                    "{point:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn sim_sync_on_loses_nothing_acknowledged() {
+    for seed in 0..50u64 {
+        let disk = SimDisk::new();
+        let mut log = disk
+            .log_storage(group(), SimOptions::default())
+            .expect("open");
+        let mut acknowledged = Vec::new();
+        for round in 0..(seed % 7 + 1) {
+            let start = round * 3 + 1;
+            let entries = batch(1, start..=start + 2);
+            log.append(&entries).expect("append");
+            acknowledged.extend(entries);
+        }
+        assert_eq!(disk.pending_writes(), 0);
+        disk.crash(seed).expect("crash");
+        let log = disk
+            .log_storage(group(), SimOptions::default())
+            .expect("reopen");
+        assert_eq!(read_all(&log).expect("read"), acknowledged, "seed {seed}");
+    }
+}
+
+#[test]
+fn sim_sync_off_can_lose_acknowledged_entries() {
+    let disk = SimDisk::new();
+    let mut log = disk
+        .log_storage(group(), SimOptions { sync: false })
+        .expect("open");
+    log.append(&batch(1, 1..=3)).expect("append");
+    disk.crash_at(CrashPoint {
+        surviving_writes: 0,
+        tear: Tear::Lost,
+    })
+    .expect("crash");
+    let log = disk
+        .log_storage(group(), SimOptions { sync: false })
+        .expect("reopen");
+    assert_eq!(log.last_log_id().expect("last"), LogId::ZERO);
+}
+
+#[test]
+fn sim_torn_tail_is_discarded_not_returned() {
+    let disk = SimDisk::new();
+    let mut log = disk
+        .log_storage(group(), SimOptions { sync: false })
+        .expect("open");
+    log.append(&batch(1, 1..=5)).expect("append");
+    disk.crash_at(CrashPoint {
+        surviving_writes: 0,
+        tear: Tear::PartialRecord { kept: 2 },
+    })
+    .expect("crash");
+    let log = disk
+        .log_storage(group(), SimOptions::default())
+        .expect("reopen");
+    assert_eq!(read_all(&log).expect("read"), batch(1, 1..=2));
+}
+
+#[test]
+fn sim_flipped_bytes_are_detected_on_read() {
+    for seed in 0..200u64 {
+        let disk = SimDisk::new();
+        let mut log = disk
+            .log_storage(group(), SimOptions::default())
+            .expect("open");
+        log.append(&batch(1, 1..=10)).expect("append");
+        assert!(disk.corrupt_entry(&group(), LogIndex(5), seed));
+        let corrupt = |error: StorageError| match error {
+            StorageError::Corrupt {
+                index,
+                group: g,
+                store,
+                ..
+            } => {
+                assert_eq!((index, g, store.as_str()), (LogIndex(5), group(), "sim"));
+            }
+            other => panic!("seed {seed}: expected Corrupt, got {other:?}"),
+        };
+        corrupt(read_all(&log).unwrap_err());
+        corrupt(log.entry(LogIndex(5)).unwrap_err());
+        corrupt(log.log_id(LogIndex(5)).unwrap_err());
+        assert_eq!(log.entry(LogIndex(4)).expect("intact"), Some(entry(1, 4)));
+        // A range that stops before the bad entry still reads.
+        assert_eq!(
+            log.entries(LogIndex(1)..LogIndex(5), ReadLimits::entries(99))
+                .expect("prefix")
+                .len(),
+            4
+        );
+        // And the corruption survives a restart: it is never silently dropped.
+        let log = disk
+            .log_storage(group(), SimOptions::default())
+            .expect("reopen");
+        corrupt(read_all(&log).unwrap_err());
+    }
+}
+
+#[test]
+fn sim_fsync_failure_is_fatal_until_restart() {
+    let disk = SimDisk::new();
+    let mut log = disk
+        .log_storage(group(), SimOptions::default())
+        .expect("open");
+    let mut meta = disk.meta_storage(group(), SimOptions::default());
+    log.append(&batch(1, 1..=2)).expect("append");
+    disk.fail_next_sync();
+    assert!(log.append(&batch(1, 3..=3)).unwrap_err().is_fatal());
+    assert!(log.append(&batch(1, 3..=3)).unwrap_err().is_fatal());
+    assert!(meta
+        .set_hard_state(&HardState::default())
+        .unwrap_err()
+        .is_fatal());
+    assert!(log.truncate_suffix(LogIndex(2)).unwrap_err().is_fatal());
+    disk.crash(7).expect("crash");
+    let mut log = disk
+        .log_storage(group(), SimOptions::default())
+        .expect("reopen");
+    assert_eq!(read_all(&log).expect("read"), batch(1, 1..=2));
+    log.append(&batch(1, 3..=3)).expect("append after restart");
+}
+
+#[test]
+fn codec_detects_every_single_byte_flip() {
+    let entries = [
+        entry(3, 17),
+        LogEntry::blank(LogId::new(1, 1)),
+        LogEntry::new(
+            LogId::new(2, 9),
+            concord::storage::EntryPayload::Configuration(
+                concord::core::ConfigurationEntry::stable(
+                    concord::core::Configuration::with_voters(["10.1.1.1:1"
+                        .parse()
+                        .expect("peer")]),
+                ),
+            ),
+        ),
+    ];
+    for e in &entries {
+        let record = codec::encode_entry(e).expect("encode");
+        assert_eq!(&codec::decode_entry(&record).expect("decode"), e);
+        for position in 0..record.len() {
+            for mask in [0x01u8, 0x80, 0xFF] {
+                let mut bad = record.clone();
+                bad[position] ^= mask;
+                assert!(
+                    codec::decode_entry(&bad).is_err(),
+                    "flip {mask:#x} at {position}"
+                );
+            }
+        }
+        for cut in 0..record.len() {
+            assert!(codec::decode_entry(&record[..cut]).is_err());
+            assert!(codec::is_torn_entry(&record[..cut]) || cut >= record.len() - 4);
+        }
+    }
+}
+
+fn fjall_options() -> FjallOptions {
+    FjallOptions {
+        worker_threads: Some(1),
+        ..FjallOptions::default()
+    }
+}
+
+#[test]
+fn fjall_flipped_bytes_and_missing_entries_are_typed_errors() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    {
+        let store = FjallStore::open(directory.path(), fjall_options()).expect("open");
+        let mut log = store.log_storage(group()).expect("log");
+        log.append(&batch(1, 1..=10)).expect("append");
+        let mut record = store
+            .raw_entry(&group(), LogIndex(5))
+            .expect("raw")
+            .expect("present");
+        record[20] ^= 0x10;
+        store
+            .overwrite_raw_entry(&group(), LogIndex(5), &record)
+            .expect("overwrite");
+        store
+            .remove_raw_entry(&group(), LogIndex(8))
+            .expect("remove");
+        // A valid record under the wrong key is corrupt too.
+        let misplaced = codec::encode_entry(&entry(1, 7)).expect("encode");
+        store
+            .overwrite_raw_entry(&group(), LogIndex(9), &misplaced)
+            .expect("overwrite");
+    }
+    let store = FjallStore::open(directory.path(), fjall_options()).expect("reopen");
+    let log = store.log_storage(group()).expect("log");
+    let name = format!("fjall:{}", directory.path().display());
+    assert_eq!(
+        log.entries(LogIndex(1)..LogIndex(11), ReadLimits::entries(99))
+            .unwrap_err(),
+        StorageError::Corrupt {
+            store: name.clone(),
+            group: group(),
+            index: LogIndex(5),
+            reason: match log.entry(LogIndex(5)).unwrap_err() {
+                StorageError::Corrupt { reason, .. } => reason,
+                other => panic!("{other:?}"),
+            },
+        }
+    );
+    assert_eq!(
+        log.entries(LogIndex(6)..LogIndex(11), ReadLimits::entries(99))
+            .unwrap_err(),
+        StorageError::MissingEntry {
+            store: name.clone(),
+            group: group(),
+            index: LogIndex(8)
+        }
+    );
+    assert_eq!(
+        log.entry(LogIndex(8)).unwrap_err(),
+        StorageError::MissingEntry {
+            store: name.clone(),
+            group: group(),
+            index: LogIndex(8)
+        }
+    );
+    let misplaced = log.entry(LogIndex(9)).unwrap_err();
+    assert!(
+        matches!(
+            misplaced,
+            StorageError::Corrupt {
+                index: LogIndex(9),
+                ..
+            }
+        ),
+        "{misplaced:?}"
+    );
+    assert_eq!(
+        log.entries(LogIndex(6)..LogIndex(8), ReadLimits::entries(99))
+            .expect("intact")
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn fjall_groups_are_isolated_and_exclusive() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = FjallStore::open(directory.path(), fjall_options()).expect("open");
+    let a = GroupId::new("a").expect("group");
+    let ab = GroupId::new("ab").expect("group");
+    let mut log_a = store.log_storage(a.clone()).expect("a");
+    let mut log_ab = store.log_storage(ab.clone()).expect("ab");
+    log_a.append(&batch(1, 1..=3)).expect("append");
+    log_ab.append(&batch(2, 1..=5)).expect("append");
+    log_a.truncate_prefix(LogIndex(3)).expect("compact");
+    assert!(matches!(
+        store.log_storage(a.clone()).unwrap_err(),
+        StorageError::GroupInUse { .. }
+    ));
+    drop(log_a);
+    drop(log_ab);
+    drop(store);
+    let store = FjallStore::open(directory.path(), fjall_options()).expect("reopen");
+    let log_a = store.log_storage(a).expect("a");
+    let log_ab = store.log_storage(ab).expect("ab");
+    assert_eq!(read_all(&log_a).expect("a"), batch(1, 3..=3));
+    assert_eq!(
+        log_a.log_id(LogIndex(2)).expect("purged"),
+        Some(LogId::new(1, 2))
+    );
+    assert_eq!(read_all(&log_ab).expect("ab"), batch(2, 1..=5));
+}
+
+#[test]
+fn fjall_reports_a_locked_directory() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let _store = FjallStore::open(directory.path(), fjall_options()).expect("open");
+    let error = FjallStore::open(directory.path(), fjall_options()).unwrap_err();
+    assert!(matches!(error, StorageError::Io { .. }), "{error:?}");
+}
