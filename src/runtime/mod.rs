@@ -24,4 +24,4 @@ pub use node::{Node, NodeStatus, Task};
 pub use options::{ApplyTaskMode, NodeOptions};
 pub use server::{RaftServer, Router};
 pub use state_machine::{CommittedEntry, StateMachine};
-pub use store::{LogStore, MemoryLogStore, PersistOp, StoredEntry};
+pub use store::{LogStore, MemoryLogStore, PersistOp, StorageLogStore, StoredEntry};
