@@ -132,7 +132,8 @@ fn splitmix64(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The explored (linearized set, state) pairs, bucketed by a combined hash.
+/// The explored (linearized set, state) pairs, bucketed by a combined hash of the
+/// linearized set (maintained incrementally) and the state.
 struct Cache<S> {
     buckets: FxHashMap<u64, Vec<(Bitset, S)>>,
 }
