@@ -338,11 +338,17 @@ async fn shutdown_answers_every_pending_task() {
             .expect("a task was left hanging after shutdown")
             .unwrap();
         match outcome {
-            Ok(_) | Err(ApplyError::ShuttingDown) | Err(ApplyError::LeadershipLost) => {}
+            Ok(_)
+            | Err(ApplyError::ShuttingDown)
+            | Err(ApplyError::LeadershipLost)
+            | Err(ApplyError::Stopped)
+            | Err(ApplyError::NotLeader { .. }) => {}
             Err(other) => panic!("unexpected {other:?}"),
         }
     }
-    assert!(node.apply(delta(1)).await.is_err());
+    // A stopped node refuses at once, and says nothing was appended.
+    let error = node.apply(delta(1)).await.unwrap_err();
+    assert!(error.definitely_not_applied(), "{error:?}");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! A KV client over in-process node handles that follows leader redirects.
 
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use super::command::{KvCommand, KvResponse};
@@ -35,9 +36,12 @@ pub enum KvClientError {
 /// Sends commands to whichever node leads, following `NotLeader` hints. Only errors
 /// that prove the command was not appended are retried, so a retry can never apply a
 /// command twice.
+///
+/// Clones share the node list (so `replace_node` reaches all of them) but each keeps its
+/// own idea of the leader.
 #[derive(Clone)]
 pub struct KvClient {
-    nodes: Vec<(PeerId, Node<KvStateMachine>)>,
+    nodes: Arc<RwLock<Vec<(PeerId, Node<KvStateMachine>)>>>,
     leader: usize,
     /// Total time to find a leader before giving up.
     pub redirect_budget: Duration,
@@ -49,7 +53,7 @@ impl KvClient {
     /// A client over these nodes.
     pub fn new(nodes: Vec<(PeerId, Node<KvStateMachine>)>) -> Self {
         KvClient {
-            nodes,
+            nodes: Arc::new(RwLock::new(nodes)),
             leader: 0,
             redirect_budget: Duration::from_secs(5),
             attempt_timeout: Duration::from_secs(5),
@@ -57,10 +61,21 @@ impl KvClient {
     }
 
     /// Replaces the handle of a restarted node.
-    pub fn replace_node(&mut self, peer: &PeerId, node: Node<KvStateMachine>) {
-        if let Some(entry) = self.nodes.iter_mut().find(|(p, _)| p == peer) {
+    pub fn replace_node(&self, peer: &PeerId, node: Node<KvStateMachine>) {
+        let mut nodes = self.nodes.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = nodes.iter_mut().find(|(p, _)| p == peer) {
             entry.1 = node;
         }
+    }
+
+    fn node(&self, position: usize) -> (Node<KvStateMachine>, usize) {
+        let nodes = self.nodes.read().unwrap_or_else(PoisonError::into_inner);
+        (nodes[position % nodes.len()].1.clone(), nodes.len())
+    }
+
+    fn position_of(&self, peer: &PeerId) -> Option<usize> {
+        let nodes = self.nodes.read().unwrap_or_else(PoisonError::into_inner);
+        nodes.iter().position(|(p, _)| p == peer)
     }
 
     /// Runs one command.
@@ -69,14 +84,15 @@ impl KvClient {
         let deadline = tokio::time::Instant::now() + self.redirect_budget;
         let mut last_refusal = String::from("no node reachable");
         while tokio::time::Instant::now() < deadline {
-            let node = self.nodes[self.leader].1.clone();
+            let (node, count) = self.node(self.leader);
             let attempt = node.apply(Task::new(data.clone()));
             let outcome = match tokio::time::timeout(self.attempt_timeout, attempt).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
+                    self.leader = (self.leader + 1) % count;
                     return Err(KvClientError::Unknown {
                         reason: "timed out waiting for the leader".into(),
-                    })
+                    });
                 }
             };
             match outcome {
@@ -87,14 +103,13 @@ impl KvClient {
                 }
                 Err(ApplyError::NotLeader { leader_hint }) => {
                     last_refusal = "not leader".into();
-                    let hinted = leader_hint
-                        .and_then(|hint| self.nodes.iter().position(|(peer, _)| *peer == hint));
+                    let hinted = leader_hint.and_then(|hint| self.position_of(&hint));
                     self.leader = match hinted {
                         Some(position) if position != self.leader => position,
                         _ => {
                             // No (new) hint: try the next node after a short pause.
                             tokio::time::sleep(Duration::from_millis(20)).await;
-                            (self.leader + 1) % self.nodes.len()
+                            (self.leader + 1) % count
                         }
                     };
                 }
@@ -103,9 +118,11 @@ impl KvClient {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 Err(error) => {
+                    // Try elsewhere next time: this node just lost or gave up leadership.
+                    self.leader = (self.leader + 1) % count;
                     return Err(KvClientError::Unknown {
                         reason: error.to_string(),
-                    })
+                    });
                 }
             }
         }

@@ -598,6 +598,12 @@ impl<S: StateMachine> Driver<S> {
     }
 
     fn shut_down(&mut self) {
+        // A stopped node leads nothing: callers holding its handle get `NotLeader`.
+        self.channels.status.send_modify(|status| {
+            status.role = Role::Follower;
+            status.leader = None;
+            status.alive_peers.clear();
+        });
         for (_, proposal) in std::mem::take(&mut self.proposing) {
             let _ = proposal.completion.send(Err(ApplyError::ShuttingDown));
         }

@@ -24,6 +24,9 @@ pub enum ApplyError {
     /// Nothing appended.
     #[error("proposal queue is full")]
     Overloaded,
+    /// The node has stopped; the task was not accepted. Nothing appended.
+    #[error("node is stopped")]
+    Stopped,
     /// The node is shutting down (JRaft ECANCELED). The task may or may not have been
     /// appended before: its outcome is unknown.
     #[error("node is shutting down; outcome unknown")]
@@ -45,7 +48,10 @@ impl ApplyError {
     pub fn definitely_not_applied(&self) -> bool {
         matches!(
             self,
-            ApplyError::NotLeader { .. } | ApplyError::TermMismatch { .. } | ApplyError::Overloaded
+            ApplyError::NotLeader { .. }
+                | ApplyError::TermMismatch { .. }
+                | ApplyError::Overloaded
+                | ApplyError::Stopped
         )
     }
 }

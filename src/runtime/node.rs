@@ -249,11 +249,11 @@ impl<S: StateMachine> Node<S> {
             ApplyTaskMode::NonBlocking => match self.shared.proposals.try_send(proposal) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => return Err(ApplyError::Overloaded),
-                Err(mpsc::error::TrySendError::Closed(_)) => return Err(ApplyError::ShuttingDown),
+                Err(mpsc::error::TrySendError::Closed(_)) => return Err(ApplyError::Stopped),
             },
             ApplyTaskMode::Blocking => {
                 if self.shared.proposals.send(proposal).await.is_err() {
-                    return Err(ApplyError::ShuttingDown);
+                    return Err(ApplyError::Stopped);
                 }
             }
         }
