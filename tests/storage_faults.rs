@@ -442,3 +442,30 @@ fn fjall_reports_a_locked_directory() {
     let error = FjallStore::open(directory.path(), fjall_options()).unwrap_err();
     assert!(matches!(error, StorageError::Io { .. }), "{error:?}");
 }
+
+#[test]
+fn sim_recovery_runs_on_first_open_even_with_other_writes_pending() {
+    let disk = SimDisk::new();
+    let mut log = disk
+        .log_storage(group(), SimOptions { sync: false })
+        .expect("open");
+    log.append(&batch(1, 1..=3)).expect("append");
+    disk.crash_at(CrashPoint {
+        surviving_writes: 0,
+        tear: Tear::PartialRecord { kept: 1 },
+    })
+    .expect("crash");
+    drop(log);
+    let other = GroupId::new("other").expect("group");
+    let mut meta = disk.meta_storage(other, SimOptions { sync: false });
+    meta.set_hard_state(&HardState {
+        term: Term(3),
+        voted_for: None,
+    })
+    .expect("vote");
+    assert_eq!(disk.pending_writes(), 1);
+    let log = disk
+        .log_storage(group(), SimOptions::default())
+        .expect("reopen");
+    assert_eq!(read_all(&log).expect("read"), batch(1, 1..=1));
+}
