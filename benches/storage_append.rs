@@ -11,6 +11,7 @@
 use std::fs::OpenOptions;
 use std::hint::black_box;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -78,6 +79,30 @@ fn append(c: &mut Criterion) {
         b.iter(|| {
             file.write_all(&block).expect("write");
             file.sync_data().expect("fdatasync");
+        })
+    });
+    // The same loop on a file whose blocks already exist (written with zeros and
+    // fsynced), cycling through it: fdatasync then has no size or block allocation to
+    // commit, as with fjall's pre-allocated journal.
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(directory.path().join("raw-preallocated.log"))
+        .expect("raw file");
+    let blocks = 4096u64;
+    for _ in 0..blocks {
+        file.write_all(&block).expect("prefill");
+    }
+    file.sync_all().expect("fsync");
+    let mut position = 0u64;
+    group.bench_function("write_4k_fdatasync_preallocated", |b| {
+        b.iter(|| {
+            file.write_all_at(&block, position * PAYLOAD_BYTES as u64)
+                .expect("write");
+            file.sync_data().expect("fdatasync");
+            position = (position + 1) % blocks;
         })
     });
     group.finish();
