@@ -202,7 +202,9 @@ fn payload(kind: u8, size: usize, index: u64) -> EntryPayload {
         0 => EntryPayload::Blank,
         1 => EntryPayload::Configuration(ConfigurationEntry {
             current: Configuration::with_voters([peer("10.0.0.1:80"), peer("10.0.0.2:80:1")]),
-            old: (index % 2 == 0).then(|| Configuration::with_voters([peer("[::1]:81")])),
+            old: index
+                .is_multiple_of(2)
+                .then(|| Configuration::with_voters([peer("[::1]:81")])),
         }),
         _ => EntryPayload::Normal(
             (0..size)

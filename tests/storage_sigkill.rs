@@ -70,7 +70,7 @@ fn sigkill_writer_child() {
         writeln!(out, "ACK {}", last + count).expect("ack");
         out.flush().expect("flush");
         drop(out);
-        if splitmix64(&mut rng) % 40 == 0 && last > 200 {
+        if splitmix64(&mut rng).is_multiple_of(40) && last > 200 {
             log.truncate_prefix(LogIndex(last - 100)).expect("compact");
         }
     }

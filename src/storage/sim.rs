@@ -22,7 +22,7 @@
 //! of a stored record (bit rot), which reads must report as corruption, and
 //! [`SimDisk::fail_next_sync`] makes the next sync fail, which is fatal for the disk.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -107,6 +107,8 @@ struct DiskState {
     pending: Vec<(GroupId, SimOp)>,
     fail_next_sync: bool,
     failed: Option<String>,
+    /// Groups whose log has not been reopened since the last crash.
+    needs_recovery: BTreeSet<GroupId>,
 }
 
 impl DiskState {
@@ -172,13 +174,15 @@ impl SimDisk {
     /// Opens the log of `group`. Opening is recovery: a torn last record is discarded.
     pub fn log_storage(&self, group: GroupId, options: SimOptions) -> Result<SimLogStorage> {
         let mut state = self.lock()?;
-        if state.pending.is_empty() {
-            // Recovery only runs on a state that a crash left behind (nothing pending);
-            // with pending writes the visible image came from whole, untorn writes.
-            let durable = state.durable.entry(group.clone()).or_default();
-            if durable.log.discard_torn_tail() {
-                let repaired = durable.log.clone();
-                state.visible.entry(group.clone()).or_default().log = repaired;
+        if state.needs_recovery.remove(&group) {
+            // The first open after a crash is recovery. The group's log has no pending
+            // writes (nothing could write it before this open), so durable and visible
+            // hold the same log.
+            if let Some(image) = state.durable.get_mut(&group) {
+                image.log.discard_torn_tail();
+            }
+            if let Some(image) = state.visible.get_mut(&group) {
+                image.log.discard_torn_tail();
             }
         }
         drop(state);
@@ -295,6 +299,7 @@ impl SimDisk {
             break;
         }
         state.visible = state.durable.clone();
+        state.needs_recovery = state.durable.keys().cloned().collect();
         state.fail_next_sync = false;
         state.failed = None;
         Ok(())
