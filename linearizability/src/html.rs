@@ -98,6 +98,10 @@ function draw(p) {
     esc(ops.get(s.op) ? ops.get(s.op).description : 'op ' + s.op) + '</td><td>state: ' + esc(s.state) + '</td></tr>').join('');
   p.blocking.forEach(id => { rows += '<tr style="color:#b71c1c"><td>✗</td><td>' +
     esc(ops.get(id) ? ops.get(id).description : 'op ' + id) + '</td><td>cannot be placed next</td></tr>'; });
+  // Bring the failing operation into view.
+  const firstBlocked = members.find(o => blocking.has(o.id));
+  document.getElementById('wrap').scrollLeft = firstBlocked ?
+    Math.max(0, left + rank.get(firstBlocked.call_time) * unit - 300) : 0;
   document.getElementById('steps').innerHTML = '<b>' + heading + '</b><table>' + rows + '</table>';
 }
 draw(data.partitions[select.value]);
