@@ -135,7 +135,7 @@ fn splitmix64(mut x: u64) -> u64 {
 /// The explored (linearized set, state) pairs, bucketed by a combined hash of the
 /// linearized set (maintained incrementally) and the state.
 struct Cache<S> {
-    buckets: FxHashMap<u64, Vec<(Bitset, S)>>,
+    buckets: FxHashMap<u64, smallvec::SmallVec<[(Bitset, S); 1]>>,
 }
 
 impl<S: Eq + Hash + Clone> Cache<S> {
