@@ -6,7 +6,7 @@ use crate::error::ImportError;
 use crate::history::Operation;
 use crate::model::{Import, Model, Steps};
 use crate::value::Value;
-use smallvec::smallvec;
+use smallvec::{smallvec, SmallVec};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -63,7 +63,9 @@ pub enum KvOutput {
 /// checker's many clones are cheap. Missing keys read as `""`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KvState {
-    entries: Vec<(Arc<str>, Arc<str>)>,
+    /// Inline for one key (every state of a per-key partition): cloning it into the
+    /// checker's cache then allocates nothing.
+    entries: SmallVec<[(Arc<str>, Arc<str>); 1]>,
 }
 
 impl KvState {
@@ -87,15 +89,12 @@ impl KvState {
     }
 }
 
-/// Hashes keys, value lengths and at most the last 32 bytes of each value: consistent
-/// with `Eq` (equal states hash equally) and cheap for long appended values, whose
-/// endings differ when their append orders do. Collisions are resolved by `Eq`.
+/// Hashes the entries' contents, like the derived impl would for strings.
 impl Hash for KvState {
     fn hash<H: Hasher>(&self, hasher: &mut H) {
         for (key, value) in &self.entries {
             key.hash(hasher);
-            value.len().hash(hasher);
-            value.as_bytes()[value.len().saturating_sub(32)..].hash(hasher);
+            value.hash(hasher);
         }
     }
 }
