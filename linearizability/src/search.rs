@@ -193,7 +193,7 @@ pub(crate) fn search<M: Model>(
             return SearchOutcome::Linearizable(witness(&stack, &state, &list));
         }
         iterations += 1;
-        if iterations % STOP_CHECK_INTERVAL == 0
+        if iterations.is_multiple_of(STOP_CHECK_INTERVAL)
             && (stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d))
         {
             return SearchOutcome::Unknown { longest };

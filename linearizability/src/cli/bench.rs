@@ -161,6 +161,9 @@ pub(super) fn run(args: BenchArgs) -> u8 {
     }
 }
 
+/// Selects the rows of a summary group.
+type RowFilter = Box<dyn Fn(&Row) -> bool>;
+
 fn ms(ns: u128) -> String {
     format!("{:.3}", ns as f64 / 1e6)
 }
@@ -188,7 +191,7 @@ fn print_table(rows: &[Row], skipped: &[String], runs: usize) {
             ratio
         );
     }
-    let mut groups: Vec<(&str, Box<dyn Fn(&Row) -> bool>)> = vec![
+    let mut groups: Vec<(&str, RowFilter)> = vec![
         (
             "etcd set (all etcd rows)",
             Box::new(|r: &Row| r.model == "etcd"),
