@@ -84,6 +84,7 @@ pub struct Analysis {
 
 /// Types a recorded history for `model`: drops `Fail` operations and operations the
 /// model says cannot matter, and marks `Info`/`Open` ones indeterminate.
+#[allow(clippy::type_complexity)]
 pub fn import<M: Import>(
     model: &M,
     history: &History,

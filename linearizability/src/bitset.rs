@@ -3,14 +3,15 @@
 /// A fixed-size set of small integers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Bitset {
-    words: Box<[u64]>,
+    /// Inline up to 256 operations: cloning into the cache then allocates nothing.
+    words: smallvec::SmallVec<[u64; 4]>,
 }
 
 impl Bitset {
     /// An empty set able to hold `0..len`.
     pub(crate) fn new(len: usize) -> Self {
         Bitset {
-            words: vec![0; len.div_ceil(64)].into_boxed_slice(),
+            words: smallvec::smallvec![0; len.div_ceil(64)],
         }
     }
 

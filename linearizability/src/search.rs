@@ -135,7 +135,7 @@ fn splitmix64(mut x: u64) -> u64 {
 /// The explored (linearized set, state) pairs, bucketed by a combined hash of the
 /// linearized set (maintained incrementally) and the state.
 struct Cache<S> {
-    buckets: FxHashMap<u64, Vec<(Bitset, S)>>,
+    buckets: FxHashMap<u64, smallvec::SmallVec<[(Bitset, S); 1]>>,
 }
 
 impl<S: Eq + Hash + Clone> Cache<S> {
@@ -193,7 +193,7 @@ pub(crate) fn search<M: Model>(
             return SearchOutcome::Linearizable(witness(&stack, &state, &list));
         }
         iterations += 1;
-        if iterations % STOP_CHECK_INTERVAL == 0
+        if iterations.is_multiple_of(STOP_CHECK_INTERVAL)
             && (stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d))
         {
             return SearchOutcome::Unknown { longest };

@@ -6,8 +6,9 @@ use crate::error::ImportError;
 use crate::history::Operation;
 use crate::model::{Import, Model, Steps};
 use crate::value::Value;
-use smallvec::smallvec;
-use std::collections::BTreeMap;
+use smallvec::{smallvec, SmallVec};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// A map from string keys to string values. A missing key reads as `""` (Porcupine's kv
 /// convention). Operations on different keys are independent, so the checker may split
@@ -58,19 +59,53 @@ pub enum KvOutput {
     Cas(bool),
 }
 
-fn with(state: &BTreeMap<String, String>, key: &str, value: String) -> BTreeMap<String, String> {
-    let mut next = state.clone();
-    next.insert(key.to_string(), value);
-    next
+/// The map's state: (key, value) pairs sorted by key, with shared strings so that the
+/// checker's many clones are cheap. Missing keys read as `""`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KvState {
+    /// Inline for one key (every state of a per-key partition): cloning it into the
+    /// checker's cache then allocates nothing.
+    entries: SmallVec<[(Arc<str>, Arc<str>); 1]>,
+}
+
+impl KvState {
+    /// The value of `key` (`""` if missing).
+    pub fn get(&self, key: &str) -> &str {
+        match self.entries.binary_search_by(|(k, _)| (**k).cmp(key)) {
+            Ok(index) => &self.entries[index].1,
+            Err(_) => "",
+        }
+    }
+
+    fn with(&self, key: &str, value: &str) -> KvState {
+        let mut next = self.clone();
+        match next.entries.binary_search_by(|(k, _)| (**k).cmp(key)) {
+            Ok(index) => next.entries[index].1 = Arc::from(value),
+            Err(index) => next
+                .entries
+                .insert(index, (Arc::from(key), Arc::from(value))),
+        }
+        next
+    }
+}
+
+/// Hashes the entries' contents, like the derived impl would for strings.
+impl Hash for KvState {
+    fn hash<H: Hasher>(&self, hasher: &mut H) {
+        for (key, value) in &self.entries {
+            key.hash(hasher);
+            value.hash(hasher);
+        }
+    }
 }
 
 impl Model for Kv {
-    type State = BTreeMap<String, String>;
+    type State = KvState;
     type Input = KvInput;
     type Output = KvOutput;
 
     fn init(&self) -> Self::State {
-        BTreeMap::new()
+        KvState::default()
     }
 
     fn step(
@@ -79,29 +114,29 @@ impl Model for Kv {
         input: &KvInput,
         output: Option<&KvOutput>,
     ) -> Steps<Self::State> {
-        let current = state.get(input.key()).map_or("", String::as_str);
+        let current = state.get(input.key());
         match (input, output) {
             (KvInput::Get(_), None) => smallvec![state.clone()],
             (KvInput::Get(_), Some(KvOutput::Get(value))) if value == current => {
                 smallvec![state.clone()]
             }
             (KvInput::Put(key, value), None | Some(KvOutput::Put)) => {
-                smallvec![with(state, key, value.clone())]
+                smallvec![state.with(key, value)]
             }
             (KvInput::Append(key, value), None | Some(KvOutput::Append)) => {
-                smallvec![with(state, key, format!("{current}{value}"))]
+                smallvec![state.with(key, &format!("{current}{value}"))]
             }
             (KvInput::Cas { key, expected, new }, Some(KvOutput::Cas(true)))
                 if current == expected =>
             {
-                smallvec![with(state, key, new.clone())]
+                smallvec![state.with(key, new)]
             }
             (KvInput::Cas { expected, .. }, Some(KvOutput::Cas(false))) if current != expected => {
                 smallvec![state.clone()]
             }
             (KvInput::Cas { key, expected, new }, None) => {
                 if current == expected {
-                    smallvec![with(state, key, new.clone())]
+                    smallvec![state.with(key, new)]
                 } else {
                     smallvec![state.clone()]
                 }
@@ -115,7 +150,11 @@ impl Model for Kv {
     }
 
     fn describe_state(&self, state: &Self::State) -> String {
-        let entries: Vec<String> = state.iter().map(|(k, v)| format!("{k:?}: {v:?}")).collect();
+        let entries: Vec<String> = state
+            .entries
+            .iter()
+            .map(|(k, v)| format!("{k:?}: {v:?}"))
+            .collect();
         format!("{{{}}}", entries.join(", "))
     }
 

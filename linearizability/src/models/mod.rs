@@ -7,7 +7,7 @@ mod register;
 mod set;
 
 pub use counter::{Counter, CounterInput, CounterOutput};
-pub use kv::{Kv, KvInput, KvOutput};
+pub use kv::{Kv, KvInput, KvOutput, KvState};
 pub use register::{Register, RegisterInput, RegisterOutput};
 pub use set::{Set, SetInput, SetOutput};
 

@@ -124,7 +124,7 @@ pub fn to_jsonl(history: &History) -> String {
             events.push((time, 1, event.to_string()));
         }
     }
-    events.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    events.sort_by_key(|event| (event.0, event.1));
     let mut out = String::new();
     for (_, _, line) in events {
         out.push_str(&line);
