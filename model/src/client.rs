@@ -1,0 +1,132 @@
+//! The client actor: issues its register operations one at a time to the server it
+//! believes leads, following redirects.
+//!
+//! A client re-sends a request only when a server refused it with `Redirect` (nothing
+//! was appended for it), so a request that was accepted is never proposed twice by the
+//! client. A client whose accepted request is lost (the leader crashed or was deposed
+//! before applying it) waits forever: that costs liveness, never safety, and keeps the
+//! state space small. Clients never crash (the model's boundary excludes it).
+
+use std::borrow::Cow;
+
+use concord::core::RequestId;
+use stateright::actor::{Id, Out};
+
+use crate::actor::ModelActor;
+use crate::types::{Msg, Op, Value};
+
+/// A client's fixed parameters.
+#[derive(Clone, Debug)]
+pub struct ClientActor {
+    /// This client's number (0-based among clients).
+    pub index: usize,
+    /// Number of servers (actors `0..server_count`).
+    pub server_count: usize,
+    /// The operations to run, in order.
+    pub ops: Vec<Op>,
+}
+
+/// A client's state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClientState {
+    /// How many operations completed.
+    pub completed: usize,
+    /// The server the outstanding request was sent to.
+    pub target: usize,
+    /// How many writes were acknowledged.
+    pub writes_acknowledged: usize,
+    /// Values returned by completed reads.
+    pub reads: Vec<Value>,
+}
+
+impl ClientActor {
+    /// The operations client `index` runs when it runs `count` of them: writes and reads
+    /// alternate, even clients start with a write and odd ones with a read, and client
+    /// `c` always writes the value `c + 1`.
+    pub fn ops_for(index: usize, count: usize) -> Vec<Op> {
+        (0..count)
+            .map(|j| {
+                if (index + j) % 2 == 0 {
+                    Op::Write(u8::try_from(index + 1).expect("few clients"))
+                } else {
+                    Op::Read
+                }
+            })
+            .collect()
+    }
+
+    /// The request id of operation `op_number`: unique across clients, increasing per
+    /// client.
+    fn request_id(&self, op_number: usize) -> RequestId {
+        RequestId(((self.index as u64) << 32) | op_number as u64)
+    }
+
+    fn send_request(&self, state: &ClientState, retry: bool, o: &mut Out<ModelActor>) {
+        let request = Msg::Request {
+            request: self.request_id(state.completed),
+            op: self.ops[state.completed],
+            retry,
+        };
+        o.send(Id::from(state.target), request);
+    }
+
+    /// `Actor::on_start` for clients: send the first operation to server 0.
+    pub(crate) fn on_start(&self, o: &mut Out<ModelActor>) -> ClientState {
+        let state = ClientState {
+            completed: 0,
+            target: 0,
+            writes_acknowledged: 0,
+            reads: Vec::new(),
+        };
+        if !self.ops.is_empty() {
+            self.send_request(&state, false, o);
+        }
+        state
+    }
+
+    /// `Actor::on_msg` for clients. Answers to anything but the outstanding request are
+    /// ignored without touching the state, so stateright prunes their delivery.
+    pub(crate) fn on_msg(&self, state: &mut Cow<ClientState>, msg: Msg, o: &mut Out<ModelActor>) {
+        if state.completed >= self.ops.len() {
+            return;
+        }
+        let outstanding = self.request_id(state.completed);
+        match msg {
+            Msg::Redirect {
+                request,
+                leader_hint,
+            } if request == outstanding => {
+                let state = state.to_mut();
+                state.target = match leader_hint {
+                    Some(hint) if usize::from(hint.0) != state.target => usize::from(hint.0),
+                    _ => (state.target + 1) % self.server_count,
+                };
+                self.send_request(state, true, o);
+            }
+            Msg::WriteOk { request } if request == outstanding => {
+                if !matches!(self.ops[state.completed], Op::Write(_)) {
+                    return;
+                }
+                let state = state.to_mut();
+                state.writes_acknowledged += 1;
+                self.complete(state, o);
+            }
+            Msg::ReadOk { request, value } if request == outstanding => {
+                if !matches!(self.ops[state.completed], Op::Read) {
+                    return;
+                }
+                let state = state.to_mut();
+                state.reads.push(value);
+                self.complete(state, o);
+            }
+            _ => {}
+        }
+    }
+
+    fn complete(&self, state: &mut ClientState, o: &mut Out<ModelActor>) {
+        state.completed += 1;
+        if state.completed < self.ops.len() {
+            self.send_request(state, false, o);
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Building the stateright model: actors, network, crashes, history and bounds.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use concord::core::{CoreOptions, Message, Term};
+use stateright::actor::Id;
+use stateright::actor::{ActorModel, ActorModelState, Envelope, LossyNetwork, Network};
+use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
+use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
+
+use crate::actor::ModelActor;
+use crate::client::ClientActor;
+use crate::properties;
+use crate::server::{CorrectGlue, Glue, PersistMode, ServerActor, ServerState};
+use crate::types::{Counters, Msg, Op, ServerId, Value};
+
+/// The checked model.
+pub type ConcordModel = ActorModel<ModelActor, ModelConfig, History>;
+/// One state of the checked model.
+pub type ConcordState = ActorModelState<ModelActor, History>;
+
+/// The network's delivery semantics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NetworkKind {
+    /// Each message is delivered at most once, in any order (the default).
+    #[default]
+    Unordered,
+    /// Every message stays deliverable forever, in any order (tests idempotency).
+    Duplicating,
+}
+
+/// Everything that shapes the model. [`ModelConfig::default`] is the CI check.
+#[derive(Clone, Debug)]
+pub struct ModelConfig {
+    /// Number of servers, 1 to 5.
+    pub servers: usize,
+    /// Number of clients, 0 to 2.
+    pub clients: usize,
+    /// Operations per client (see [`ClientActor::ops_for`]).
+    pub ops_per_client: usize,
+    /// Bound: no state where a server's term exceeds this.
+    pub max_term: u64,
+    /// Bound: no state where a server's log holds more entries than this.
+    pub max_log: u64,
+    /// Bound: no state where a server has more than this many items queued for
+    /// persistence.
+    pub max_pending: usize,
+    /// Bound: no state where one message is in flight more than this many times.
+    pub max_copies: usize,
+    /// Bound: no state with more than this many messages in flight in total.
+    pub max_in_flight: usize,
+    /// Bound: election-timer firings, summed over all servers and incarnations.
+    pub max_elections: u8,
+    /// Bound: heartbeat-timer firings, summed over all servers and incarnations.
+    pub max_heartbeats: u8,
+    /// Crash budget: at most this many crashes in a run (and so at most this many
+    /// servers down at once).
+    pub crashes: usize,
+    /// Delivery semantics.
+    pub network: NetworkKind,
+    /// Whether the network may drop messages.
+    pub lossy: bool,
+    /// How much one persistence event makes durable.
+    pub persist_mode: PersistMode,
+    /// Options handed to every core.
+    pub options: CoreOptions,
+    /// The glue (fault injection in tests only).
+    pub glue: Arc<dyn Glue>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            servers: 3,
+            clients: 2,
+            ops_per_client: 1,
+            max_term: 2,
+            max_log: 3,
+            max_pending: 3,
+            max_copies: 1,
+            max_in_flight: usize::MAX,
+            max_elections: 2,
+            max_heartbeats: 1,
+            crashes: 1,
+            network: NetworkKind::Unordered,
+            lossy: false,
+            persist_mode: PersistMode::Whole,
+            options: CoreOptions::default(),
+            glue: Arc::new(CorrectGlue),
+        }
+    }
+}
+
+/// Auxiliary history: facts about the past that no current state shows.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct History {
+    /// Client invocations and returns.
+    pub linearizability: LinearizabilityTester<Id, Register<Value>>,
+    /// Every (term, server) that ever acted as leader: only a leader sends `Append` and
+    /// `Heartbeat`, and a new leader sends `Append` to every peer at once, so recording
+    /// the senders of those messages catches two leaders of one term even when one of
+    /// them crashed or stepped down before the other was elected.
+    pub leaders: BTreeSet<(Term, ServerId)>,
+}
+
+impl ModelConfig {
+    /// Builds the stateright model with every property.
+    pub fn into_model(self) -> ConcordModel {
+        assert!((1..=5).contains(&self.servers), "1 to 5 servers");
+        assert!(self.clients <= 2, "at most 2 clients");
+        let server = ServerActor {
+            server_count: self.servers,
+            options: self.options.clone(),
+            persist_mode: self.persist_mode,
+            glue: Arc::clone(&self.glue),
+        };
+        let servers: Vec<ModelActor> = (0..self.servers)
+            .map(|_| ModelActor::Server(server.clone()))
+            .collect();
+        let clients: Vec<ModelActor> = (0..self.clients)
+            .map(|index| {
+                ModelActor::Client(ClientActor {
+                    index,
+                    server_count: self.servers,
+                    ops: ClientActor::ops_for(index, self.ops_per_client),
+                })
+            })
+            .collect();
+        let network = match self.network {
+            NetworkKind::Unordered => Network::new_unordered_nonduplicating([]),
+            NetworkKind::Duplicating => Network::new_unordered_duplicating([]),
+        };
+        let lossy = if self.lossy {
+            LossyNetwork::Yes
+        } else {
+            LossyNetwork::No
+        };
+        let crashes = self.crashes;
+        let history = History {
+            linearizability: LinearizabilityTester::new(Register(0)),
+            leaders: BTreeSet::new(),
+        };
+        let model = ActorModel::new(self, history)
+            .actors(servers)
+            .actors(clients)
+            .init_network(network)
+            .lossy_network(lossy)
+            .max_crashes(crashes)
+            .record_msg_out(record_msg_out)
+            .record_msg_in(record_msg_in)
+            .within_boundary(within_boundary);
+        properties::add_all(model)
+    }
+}
+
+/// Live server states, with their actor index.
+pub fn live_servers<'a>(
+    cfg: &ModelConfig,
+    state: &'a ConcordState,
+) -> impl Iterator<Item = &'a ServerState> + Clone + 'a {
+    let servers = cfg.servers;
+    state
+        .actor_states
+        .iter()
+        .take(servers)
+        .enumerate()
+        .filter(|(index, _)| !state.crashed[*index])
+        .filter_map(|(_, actor)| actor.as_server())
+}
+
+/// The bounds that keep the state space finite (VERIFICATION.md §1.6: bound by state,
+/// not by depth, so a DFS is exhaustive within them).
+fn within_boundary(cfg: &ModelConfig, state: &ConcordState) -> bool {
+    // Clients never crash: a restarted client would re-issue a request on the same
+    // history thread (VERIFICATION.md §1.4).
+    if state.crashed[cfg.servers..].iter().any(|crashed| *crashed) {
+        return false;
+    }
+    let servers_within = state
+        .actor_states
+        .iter()
+        .take(cfg.servers)
+        .filter_map(|actor| actor.as_server())
+        .all(|server| {
+            server.core.term().0 <= cfg.max_term
+                && server.core.last_log_id().index.0 <= cfg.max_log
+                && server.pending.len() <= cfg.max_pending
+        });
+    if !servers_within {
+        return false;
+    }
+    // The budgets live in the durable image so that crashes do not refill them.
+    let mut totals = Counters::default();
+    let mut spent = 0u32;
+    for counters in state.actor_storages[..cfg.servers]
+        .iter()
+        .flatten()
+        .map(|durable| durable.counters)
+    {
+        spent += u32::from(counters.restarts);
+        totals.election_timeouts = totals
+            .election_timeouts
+            .saturating_add(counters.election_timeouts);
+        totals.heartbeat_timeouts = totals
+            .heartbeat_timeouts
+            .saturating_add(counters.heartbeat_timeouts);
+    }
+    let down = state.crashed[..cfg.servers].iter().filter(|c| **c).count() as u32;
+    if totals.election_timeouts > cfg.max_elections
+        || totals.heartbeat_timeouts > cfg.max_heartbeats
+        || down + spent > cfg.crashes as u32
+    {
+        return false;
+    }
+    // Timers fire at will, so a leader could pile up identical heartbeats forever.
+    state.network.len() <= cfg.max_in_flight && copies_within(&state.network, cfg.max_copies)
+}
+
+fn copies_within(network: &Network<Msg>, max_copies: usize) -> bool {
+    match network {
+        Network::UnorderedNonDuplicating(multiset) => {
+            multiset.values().all(|copies| *copies <= max_copies)
+        }
+        _ => true,
+    }
+}
+
+fn record_msg_out(
+    cfg: &ModelConfig,
+    history: &History,
+    envelope: Envelope<&Msg>,
+) -> Option<History> {
+    match envelope.msg {
+        Msg::Request {
+            op, retry: false, ..
+        } => {
+            let mut next = history.clone();
+            let op = match op {
+                Op::Write(value) => RegisterOp::Write(*value),
+                Op::Read => RegisterOp::Read,
+            };
+            // A malformed history (two operations in flight on one client) makes the
+            // tester inconsistent, which the linearizability property reports.
+            let _ = next.linearizability.on_invoke(envelope.src, op);
+            Some(next)
+        }
+        Msg::Raft {
+            message: message @ (Message::Append(_) | Message::Heartbeat(_)),
+            ..
+        } if usize::from(envelope.src) < cfg.servers => {
+            let leader = (message.term(), ServerId::from_actor_id(envelope.src));
+            if history.leaders.contains(&leader) {
+                return None;
+            }
+            let mut next = history.clone();
+            next.leaders.insert(leader);
+            Some(next)
+        }
+        _ => None,
+    }
+}
+
+fn record_msg_in(
+    _cfg: &ModelConfig,
+    history: &History,
+    envelope: Envelope<&Msg>,
+) -> Option<History> {
+    let ret = match envelope.msg {
+        Msg::WriteOk { .. } => RegisterRet::WriteOk,
+        Msg::ReadOk { value, .. } => RegisterRet::ReadOk(*value),
+        _ => return None,
+    };
+    let mut next = history.clone();
+    let _ = next.linearizability.on_return(envelope.dst, ret);
+    Some(next)
+}
+
+/// The client states, in client order.
+pub fn clients<'a>(
+    cfg: &ModelConfig,
+    state: &'a ConcordState,
+) -> impl Iterator<Item = &'a crate::client::ClientState> + 'a {
+    state
+        .actor_states
+        .iter()
+        .skip(cfg.servers)
+        .filter_map(|actor| actor.as_client())
+}

@@ -1,0 +1,162 @@
+//! The model's named properties. Ids follow `concord::core`'s invariants module (ES,
+//! LM, LC, SMS). Every property looks at live servers only: a crashed server's volatile
+//! state is gone (stateright keeps the stale value until recovery, VERIFICATION.md §1.4).
+
+use concord::core::{check_log_matching, LogIndex};
+use stateright::{Expectation, Model};
+
+use crate::model::{clients, live_servers, ConcordModel, ConcordState};
+
+/// Always: at most one leader per term (ES), among live servers now and among every
+/// leader the history ever saw.
+pub const ELECTION_SAFETY: &str = "election safety";
+/// Always: two live logs that share a log id share the whole prefix (LM).
+pub const LOG_MATCHING: &str = "log matching";
+/// Always: an entry a live server knows committed is in the log of every live leader
+/// of a later term than that server's (LC).
+pub const LEADER_COMPLETENESS: &str = "leader completeness";
+/// Always: applied prefixes of live servers agree (SMS).
+pub const STATE_MACHINE_SAFETY: &str = "state machine safety";
+/// Always: `check_invariants()` holds on every live server.
+pub const CORE_INVARIANTS: &str = "core invariants";
+/// Always: the client history is linearizable for a register.
+pub const LINEARIZABLE: &str = "linearizable";
+/// Sometimes: some server becomes leader.
+pub const LEADER_ELECTED: &str = "a leader is elected";
+/// Sometimes: a client's write is acknowledged.
+pub const WRITE_COMMITS: &str = "a client write commits";
+/// Sometimes: a server that crashed and restarted learns the latest commit index.
+pub const RECOVERY_CATCHES_UP: &str = "a crashed server recovers and catches up";
+/// Sometimes: a live leader stops leading without crashing.
+pub const LEADER_STEPS_DOWN: &str = "a leader steps down";
+
+/// Adds every property to the model.
+pub fn add_all(model: ConcordModel) -> ConcordModel {
+    model
+        .property(Expectation::Always, ELECTION_SAFETY, election_safety)
+        .property(Expectation::Always, LOG_MATCHING, log_matching)
+        .property(
+            Expectation::Always,
+            LEADER_COMPLETENESS,
+            leader_completeness,
+        )
+        .property(
+            Expectation::Always,
+            STATE_MACHINE_SAFETY,
+            state_machine_safety,
+        )
+        .property(Expectation::Always, CORE_INVARIANTS, core_invariants)
+        .property(Expectation::Always, LINEARIZABLE, linearizable)
+        .property(Expectation::Sometimes, LEADER_ELECTED, leader_elected)
+        .property(Expectation::Sometimes, WRITE_COMMITS, write_commits)
+        .property(
+            Expectation::Sometimes,
+            RECOVERY_CATCHES_UP,
+            recovery_catches_up,
+        )
+        .property(Expectation::Sometimes, LEADER_STEPS_DOWN, leader_steps_down)
+}
+
+/// The names of the `Always` properties, in declaration order.
+pub fn always_names(model: &ConcordModel) -> Vec<&'static str> {
+    names(model, Expectation::Always)
+}
+
+/// The names of the `Sometimes` properties, in declaration order.
+pub fn sometimes_names(model: &ConcordModel) -> Vec<&'static str> {
+    names(model, Expectation::Sometimes)
+}
+
+fn names(model: &ConcordModel, expectation: Expectation) -> Vec<&'static str> {
+    model
+        .properties()
+        .into_iter()
+        .filter(|p| p.expectation == expectation)
+        .map(|p| p.name)
+        .collect()
+}
+
+fn election_safety(model: &ConcordModel, state: &ConcordState) -> bool {
+    let mut leaders: Vec<_> = live_servers(&model.cfg, state)
+        .filter(|s| s.core.is_leader())
+        .map(|s| (s.core.term(), *s.core.id()))
+        .collect();
+    leaders.extend(state.history.leaders.iter().copied());
+    leaders.sort();
+    leaders.dedup();
+    leaders.windows(2).all(|pair| pair[0].0 != pair[1].0)
+}
+
+fn log_matching(model: &ConcordModel, state: &ConcordState) -> bool {
+    let live: Vec<_> = live_servers(&model.cfg, state).collect();
+    live.iter().enumerate().all(|(i, a)| {
+        live[i + 1..]
+            .iter()
+            .all(|b| check_log_matching(&a.core, &b.core).is_ok())
+    })
+}
+
+fn leader_completeness(model: &ConcordModel, state: &ConcordState) -> bool {
+    let live: Vec<_> = live_servers(&model.cfg, state).collect();
+    live.iter().all(|knower| {
+        // `knower` learned its commit index in a term ≤ its current term, so every
+        // leader of a later term must hold all of it.
+        let commit = knower.core.commit_index();
+        live.iter()
+            .filter(|leader| leader.core.is_leader() && leader.core.term() > knower.core.term())
+            .all(|leader| {
+                let mut index = LogIndex(1);
+                while index <= commit {
+                    if leader.core.term_at(index) != knower.core.term_at(index) {
+                        return false;
+                    }
+                    index = index.next();
+                }
+                true
+            })
+    })
+}
+
+fn state_machine_safety(model: &ConcordModel, state: &ConcordState) -> bool {
+    let live: Vec<_> = live_servers(&model.cfg, state).collect();
+    live.iter().enumerate().all(|(i, a)| {
+        live[i + 1..].iter().all(|b| {
+            let shared = a.applied.len().min(b.applied.len());
+            a.applied[..shared] == b.applied[..shared]
+        })
+    })
+}
+
+fn core_invariants(model: &ConcordModel, state: &ConcordState) -> bool {
+    live_servers(&model.cfg, state).all(|s| s.core.check_invariants().is_ok())
+}
+
+fn linearizable(_model: &ConcordModel, state: &ConcordState) -> bool {
+    state.history.linearizability.serialized_history().is_some()
+}
+
+fn leader_elected(model: &ConcordModel, state: &ConcordState) -> bool {
+    live_servers(&model.cfg, state).any(|s| s.core.is_leader())
+}
+
+fn write_commits(model: &ConcordModel, state: &ConcordState) -> bool {
+    clients(&model.cfg, state).any(|c| c.writes_acknowledged > 0)
+}
+
+fn recovery_catches_up(model: &ConcordModel, state: &ConcordState) -> bool {
+    let highest = live_servers(&model.cfg, state)
+        .map(|s| s.core.commit_index())
+        .max()
+        .unwrap_or_default();
+    highest > LogIndex(0)
+        && live_servers(&model.cfg, state).any(|s| s.recovered && s.core.commit_index() == highest)
+}
+
+fn leader_steps_down(model: &ConcordModel, state: &ConcordState) -> bool {
+    live_servers(&model.cfg, state).any(|s| {
+        !s.recovered
+            && state.history.leaders.iter().any(|(term, leader)| {
+                leader == s.core.id() && (*term < s.core.term() || !s.core.is_leader())
+            })
+    })
+}

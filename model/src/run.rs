@@ -1,0 +1,320 @@
+//! Running the checker and reporting: verdicts per property, state counts, readable
+//! counterexample paths and the one-line JSON summary.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use stateright::actor::{ActorModelAction, Id};
+use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
+
+use crate::model::{ConcordModel, ConcordState, ModelConfig};
+use crate::types::{ModelTimer, Msg};
+
+/// What the checker concluded about one property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// An `Always` property with no counterexample in the explored space.
+    Holds,
+    /// A `Sometimes` property with an example.
+    Found,
+    /// An `Always` property with a counterexample.
+    Violated,
+    /// A `Sometimes` property with no example.
+    NotFound,
+}
+
+impl Verdict {
+    /// The word used in reports and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Holds => "holds",
+            Verdict::Found => "found",
+            Verdict::Violated => "violated",
+            Verdict::NotFound => "not found",
+        }
+    }
+
+    /// True for the verdicts a passing check needs.
+    pub fn is_success(self) -> bool {
+        matches!(self, Verdict::Holds | Verdict::Found)
+    }
+}
+
+/// How to search.
+#[derive(Clone, Debug)]
+pub struct SearchOptions {
+    /// Checker threads.
+    pub threads: usize,
+    /// Give up after this long (the result is then marked incomplete).
+    pub timeout: Option<Duration>,
+    /// Stop at the first `Always` violation instead of exploring everything.
+    pub stop_at_first_violation: bool,
+    /// Breadth-first (shortest counterexamples) instead of depth-first.
+    pub breadth_first: bool,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            threads: 1,
+            timeout: None,
+            stop_at_first_violation: false,
+            breadth_first: false,
+        }
+    }
+}
+
+/// The result of a run.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Distinct states explored.
+    pub unique_states: usize,
+    /// States explored, counting revisits.
+    pub total_states: usize,
+    /// The deepest path explored.
+    pub max_depth: usize,
+    /// Wall-clock time.
+    pub seconds: f64,
+    /// False when the search stopped early (timeout, first violation, simulation).
+    pub complete: bool,
+    /// Verdict per property, in declaration order.
+    pub properties: Vec<(&'static str, Verdict)>,
+    /// Readable paths for every violated `Always` property.
+    pub counterexamples: BTreeMap<&'static str, String>,
+    /// Readable paths for every found `Sometimes` property.
+    pub examples: BTreeMap<&'static str, String>,
+}
+
+impl Outcome {
+    /// True when every `Always` holds and every `Sometimes` was found.
+    pub fn passed(&self) -> bool {
+        self.properties
+            .iter()
+            .all(|(_, verdict)| verdict.is_success())
+    }
+
+    /// The verdict of one property.
+    pub fn verdict(&self, name: &str) -> Option<Verdict> {
+        self.properties
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, verdict)| *verdict)
+    }
+
+    /// The one-line JSON summary printed by `--json`.
+    pub fn to_json(&self) -> String {
+        let properties: serde_json::Map<String, serde_json::Value> = self
+            .properties
+            .iter()
+            .map(|(name, verdict)| (name.to_string(), verdict.as_str().into()))
+            .collect();
+        serde_json::json!({
+            "unique_states": self.unique_states,
+            "total_states": self.total_states,
+            "max_depth": self.max_depth,
+            "seconds": (self.seconds * 1000.0).round() / 1000.0,
+            "complete": self.complete,
+            "passed": self.passed(),
+            "properties": properties,
+        })
+        .to_string()
+    }
+
+    /// A human-readable summary (verdicts and counterexamples).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} unique states ({} total), max depth {}, {:.2}s{}",
+            self.unique_states,
+            self.total_states,
+            self.max_depth,
+            self.seconds,
+            if self.complete { "" } else { " (incomplete)" }
+        );
+        for (name, verdict) in &self.properties {
+            let _ = writeln!(out, "  {:<42} {}", name, verdict.as_str());
+        }
+        for (name, path) in &self.counterexamples {
+            let _ = writeln!(out, "\nCounterexample for \"{name}\":\n{path}");
+        }
+        out
+    }
+}
+
+/// Exhaustive search of the model within its bounds.
+pub fn check(cfg: ModelConfig, options: &SearchOptions) -> Outcome {
+    let model = cfg.into_model();
+    let started = Instant::now();
+    let mut builder = model.checker().threads(options.threads.max(1));
+    if let Some(timeout) = options.timeout {
+        builder = builder.timeout(timeout);
+    }
+    if options.stop_at_first_violation {
+        builder = builder.finish_when(HasDiscoveries::AnyFailures);
+    }
+    if options.breadth_first {
+        let checker = builder.spawn_bfs().join();
+        let timed_out = options.timeout.is_some_and(|t| started.elapsed() >= t);
+        outcome(
+            &checker,
+            started,
+            !timed_out && !options.stop_at_first_violation,
+        )
+    } else {
+        let checker = builder.spawn_dfs().join();
+        let timed_out = options.timeout.is_some_and(|t| started.elapsed() >= t);
+        outcome(
+            &checker,
+            started,
+            !timed_out && !options.stop_at_first_violation,
+        )
+    }
+}
+
+/// Random walks: `runs` walks of at most `steps` steps each, from `seed`.
+pub fn simulate(cfg: ModelConfig, seed: u64, steps: usize, runs: usize, threads: usize) -> Outcome {
+    let model = cfg.into_model();
+    let started = Instant::now();
+    let checker = model
+        .checker()
+        .threads(threads.max(1))
+        .target_max_depth(steps.max(1))
+        .target_state_count(steps.max(1).saturating_mul(runs.max(1)))
+        .finish_when(HasDiscoveries::AnyFailures)
+        .spawn_simulation(seed, UniformChooser)
+        .join();
+    outcome(&checker, started, false)
+}
+
+fn outcome<C: Checker<ConcordModel>>(checker: &C, started: Instant, complete: bool) -> Outcome {
+    let model = checker.model();
+    let discoveries = checker.discoveries();
+    let mut properties = Vec::new();
+    let mut counterexamples = BTreeMap::new();
+    let mut examples = BTreeMap::new();
+    for property in model.properties() {
+        let found = discoveries.get(property.name);
+        let verdict = match (property.expectation, found) {
+            (Expectation::Sometimes, Some(path)) => {
+                examples.insert(property.name, render_path(model, path));
+                Verdict::Found
+            }
+            (Expectation::Sometimes, None) => Verdict::NotFound,
+            (_, Some(path)) => {
+                counterexamples.insert(property.name, render_path(model, path));
+                Verdict::Violated
+            }
+            (_, None) => Verdict::Holds,
+        };
+        properties.push((property.name, verdict));
+    }
+    Outcome {
+        unique_states: checker.unique_state_count(),
+        total_states: checker.state_count(),
+        max_depth: checker.max_depth(),
+        seconds: started.elapsed().as_secs_f64(),
+        complete,
+        properties,
+        counterexamples,
+        examples,
+    }
+}
+
+/// A path as numbered steps, each followed by the servers' resulting state.
+pub fn render_path(
+    model: &ConcordModel,
+    path: &Path<ConcordState, ActorModelAction<Msg, ModelTimer, ()>>,
+) -> String {
+    let mut out = String::new();
+    let steps = path.clone().into_vec();
+    if let Some((initial, _)) = steps.first() {
+        let _ = writeln!(out, "initial state:");
+        out.push_str(&render_state(model, initial));
+    }
+    for (number, window) in steps.windows(2).enumerate() {
+        let (_, action) = &window[0];
+        let (next, _) = &window[1];
+        let Some(action) = action else { continue };
+        let _ = writeln!(out, "step {}: {}", number + 1, render_action(model, action));
+        out.push_str(&render_state(model, next));
+    }
+    out
+}
+
+fn actor_name(model: &ConcordModel, id: Id) -> String {
+    let index = usize::from(id);
+    if index < model.cfg.servers {
+        format!("s{index}")
+    } else {
+        format!("c{}", index - model.cfg.servers)
+    }
+}
+
+fn render_action(model: &ConcordModel, action: &ActorModelAction<Msg, ModelTimer, ()>) -> String {
+    match action {
+        ActorModelAction::Deliver { src, dst, msg } => format!(
+            "{} -> {}: {msg}",
+            actor_name(model, *src),
+            actor_name(model, *dst)
+        ),
+        ActorModelAction::Drop(envelope) => format!(
+            "network drops {} -> {}: {}",
+            actor_name(model, envelope.src),
+            actor_name(model, envelope.dst),
+            envelope.msg
+        ),
+        ActorModelAction::Timeout(id, ModelTimer::Persist) => {
+            format!(
+                "{}: storage makes queued writes durable",
+                actor_name(model, *id)
+            )
+        }
+        ActorModelAction::Timeout(id, timer) => {
+            format!("{}: {timer:?} timer fires", actor_name(model, *id))
+        }
+        ActorModelAction::Crash(id) => format!("{} crashes", actor_name(model, *id)),
+        ActorModelAction::Recover(id) => {
+            format!("{} restarts from its durable state", actor_name(model, *id))
+        }
+        ActorModelAction::SelectRandom { actor, .. } => {
+            format!("{} chooses", actor_name(model, *actor))
+        }
+    }
+}
+
+/// One line per actor: role, term, vote, commit, log, queue; clients' progress.
+pub fn render_state(model: &ConcordModel, state: &ConcordState) -> String {
+    let mut out = String::new();
+    for (index, actor) in state.actor_states.iter().enumerate() {
+        let name = actor_name(model, Id::from(index));
+        if state.crashed[index] {
+            let _ = writeln!(out, "    {name}: down");
+            continue;
+        }
+        if let Some(server) = actor.as_server() {
+            let core = &server.core;
+            let _ = writeln!(
+                out,
+                "    {name}: {} term={} vote={} leader={} commit={} log=[{}] durable={} pending={} register={}",
+                core.role(),
+                core.term(),
+                core.voted_for().map_or("-".into(), |v| v.to_string()),
+                core.leader().map_or("-".into(), |v| v.to_string()),
+                core.commit_index(),
+                core.describe_log(),
+                server.durable.entries.len(),
+                server.pending.len(),
+                server.register,
+            );
+        } else if let Some(client) = actor.as_client() {
+            let _ = writeln!(
+                out,
+                "    {name}: completed={} target=s{} reads={:?}",
+                client.completed, client.target, client.reads
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,542 @@
+//! The server actor: a thin glue around [`RaftCore`].
+//!
+//! The glue makes no protocol decision. It translates stateright events into core
+//! inputs and core actions into sends, timers and saves, following the core's contract
+//! (see `concord::core`) exactly as `tests/common/cluster.rs` does:
+//!
+//! - Persistence actions (`SaveHardState`, `TruncateLog`, `AppendLog`) and
+//!   `SendAfterPersist` messages go into an ordered queue in volatile state. They become
+//!   durable only when the glue's `Persist` timer fires ([`ModelTimer::Persist`]), a step
+//!   of its own: the queue is applied to the durable image, the image is saved with
+//!   `o.save`, waiting messages are released, and every completed `AppendLog` is
+//!   reported to the core with `Input::LogPersisted`. A crash before that loses the
+//!   whole queue, so "acknowledged before durable" bugs are reachable.
+//! - A self-addressed `SendAfterPersist` (a candidate's own vote) is stepped straight
+//!   back into the core when released: a node cannot lose a message to itself.
+//! - `Send` goes to the network at once; `ResetTimer`/`CancelTimer` arm and cancel
+//!   stateright timers.
+//! - Payloads: the core knows log ids only. The glue keeps each normal entry's payload
+//!   beside its log id (volatile map plus durable image), attaches payloads to outgoing
+//!   `Append` messages, and reads them when applying.
+//! - Applying: the register state machine applies committed entries in order,
+//!   deduplicating by (client, request) so that a request delivered twice (duplicating
+//!   network) takes effect once. The server that accepted a proposal answers the client
+//!   when it applies it; a server that lost the proposal (crash, lost leadership)
+//!   answers nothing and the client keeps waiting.
+//! - Restart: `on_start` rebuilds the core from the durable image with `Restored` and
+//!   re-arms timers through `core.start()`.
+//!
+//! Fault injection for the "teeth" tests goes through the [`Glue`] trait, whose default
+//! methods are the correct glue. Only test code implements it differently.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use concord::core::{
+    Action, ConfigurationEntry, CoreOptions, EntryKind, EntryMeta, HardState, Input, LogEpoch,
+    LogId, LogIndex, Message, Proposal, ProposeError, RaftCore, RequestId, Restored, Timer,
+};
+use stateright::actor::{model_timeout, Id, Out};
+
+use crate::actor::ModelActor;
+use crate::types::{Durable, ModelTimer, Msg, Op, Payload, ServerId, Value};
+
+/// Hooks between the core and the glue, for fault injection. The default methods are
+/// the correct glue and the model always uses [`CorrectGlue`]; the teeth tests implement
+/// broken variants (sending acknowledgements before persistence, forgetting the vote on
+/// restart, …) to prove the checker catches them. Broken variants live in test code only.
+pub trait Glue: Debug + Send + Sync + 'static {
+    /// Sees the actions of one core step before the glue carries them out. Correct glue
+    /// returns them unchanged.
+    fn actions(&self, actions: Vec<Action<ServerId>>) -> Vec<Action<ServerId>> {
+        actions
+    }
+
+    /// The hard state handed to the core on restart. Correct glue returns what is durable.
+    fn restored_hard_state(&self, durable: HardState<ServerId>) -> HardState<ServerId> {
+        durable
+    }
+}
+
+/// The glue as the core's contract requires it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CorrectGlue;
+
+impl Glue for CorrectGlue {}
+
+/// How much of a server's persistence queue one `Persist` event makes durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PersistMode {
+    /// Everything queued when the event fires (one fsync covers all earlier writes).
+    #[default]
+    Whole,
+    /// Only the oldest persistence action (and the messages waiting for it): crashes
+    /// can also land between two writes of one step. More states.
+    Each,
+}
+
+/// One not-yet-durable item of a server's persistence queue, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Pending {
+    /// `SaveHardState`.
+    HardState(HardState<ServerId>),
+    /// `TruncateLog`: delete entries from this index on.
+    Truncate(LogIndex),
+    /// `AppendLog`, with the payloads of its normal entries.
+    Append {
+        /// The write's epoch, echoed in `LogPersisted`.
+        epoch: LogEpoch,
+        /// The entries.
+        entries: Vec<EntryMeta<ServerId>>,
+        /// Their payloads.
+        payloads: Vec<(LogId, Payload)>,
+    },
+    /// A `SendAfterPersist` message.
+    Send {
+        /// Destination.
+        to: ServerId,
+        /// The message, payloads attached.
+        message: Msg,
+    },
+}
+
+impl Pending {
+    fn is_write(&self) -> bool {
+        !matches!(self, Pending::Send { .. })
+    }
+}
+
+/// A server's state: the core, plus what the glue needs to carry out its actions.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ServerState {
+    /// The pure Raft core: every protocol decision happens in here.
+    pub core: RaftCore<ServerId>,
+    /// Payloads of the normal entries in the core's log (durable or not).
+    pub payloads: BTreeMap<LogId, Payload>,
+    /// Persistence actions and after-persist messages not yet durable, in order.
+    pub pending: VecDeque<Pending>,
+    /// A copy of the durable image (what `o.save` last stored).
+    pub durable: Durable,
+    /// Proposals this server accepted and must answer when applied.
+    pub waiting: BTreeMap<LogId, Payload>,
+    /// The register state machine.
+    pub register: Value,
+    /// The last request applied per client, with its answer (Raft §8 sessions).
+    pub sessions: BTreeMap<Id, (RequestId, Msg)>,
+    /// Log ids of the applied entries, in order (State Machine Safety compares these).
+    pub applied: Vec<LogId>,
+    /// True when this incarnation started from a crash (not the initial start).
+    pub recovered: bool,
+}
+
+/// The server actor's fixed parameters.
+#[derive(Clone, Debug)]
+pub struct ServerActor {
+    /// Number of servers (all voters).
+    pub server_count: usize,
+    /// Options handed to the core.
+    pub options: CoreOptions,
+    /// How much one `Persist` event makes durable.
+    pub persist_mode: PersistMode,
+    /// Fault-injection hooks ([`CorrectGlue`] outside the teeth tests).
+    pub glue: Arc<dyn Glue>,
+}
+
+/// Where the payloads of entries being appended come from in one step.
+enum PayloadSource<'a> {
+    /// No entries can arrive in this step.
+    None,
+    /// An `Append` message's payloads.
+    Message(&'a [(LogId, Payload)]),
+    /// A client proposal (its log id is learned from `ProposalAccepted`).
+    Proposal(Payload),
+}
+
+impl ServerActor {
+    fn configuration(&self) -> ConfigurationEntry<ServerId> {
+        let voters = (0..self.server_count).map(|i| ServerId(i as u8));
+        ConfigurationEntry::stable(concord::core::Configuration::with_voters(voters))
+    }
+
+    /// `Actor::on_start`: restore the core from the durable image.
+    pub(crate) fn on_start(
+        &self,
+        id: Id,
+        storage: &Option<Durable>,
+        o: &mut Out<ModelActor>,
+    ) -> ServerState {
+        let me = ServerId::from_actor_id(id);
+        let mut durable = storage.clone().unwrap_or_default();
+        if storage.is_some() {
+            durable.counters.restarts = durable.counters.restarts.saturating_add(1);
+        }
+        // Saved even when empty, so that a later restart can tell it is a recovery.
+        o.save(durable.clone());
+        let restored = Restored {
+            hard_state: self.glue.restored_hard_state(durable.hard_state.clone()),
+            snapshot: None,
+            entries: durable.entries.clone(),
+            initial_configuration: self.configuration(),
+        };
+        let mut core = RaftCore::new(me, self.options.clone(), restored)
+            .expect("the durable image is always a valid restore");
+        let actions = core.start();
+        let mut state = ServerState {
+            core,
+            payloads: durable.payloads.clone(),
+            pending: VecDeque::new(),
+            durable,
+            waiting: BTreeMap::new(),
+            register: 0,
+            sessions: BTreeMap::new(),
+            applied: Vec::new(),
+            recovered: storage.is_some(),
+        };
+        self.execute(me, &mut state, actions, &PayloadSource::None, o);
+        state
+    }
+
+    /// `Actor::on_msg` for servers.
+    pub(crate) fn on_msg(
+        &self,
+        id: Id,
+        state: &mut Cow<ServerState>,
+        src: Id,
+        msg: Msg,
+        o: &mut Out<ModelActor>,
+    ) {
+        let me = ServerId::from_actor_id(id);
+        match msg {
+            Msg::Raft { message, payloads } => {
+                let from = ServerId::from_actor_id(src);
+                let input = Input::Message { from, message };
+                self.step(me, state, input, &PayloadSource::Message(&payloads), o);
+            }
+            Msg::Request { request, op, .. } => {
+                let payload = Payload {
+                    client: src,
+                    request,
+                    op,
+                };
+                let proposal = Proposal {
+                    id: request,
+                    size_bytes: 1,
+                    expected_term: None,
+                };
+                let input = Input::Propose(vec![proposal]);
+                self.step(me, state, input, &PayloadSource::Proposal(payload), o);
+            }
+            // Servers never receive client answers.
+            Msg::Redirect { .. } | Msg::WriteOk { .. } | Msg::ReadOk { .. } => {}
+        }
+    }
+
+    /// `Actor::on_timeout` for servers.
+    pub(crate) fn on_timeout(
+        &self,
+        id: Id,
+        state: &mut Cow<ServerState>,
+        timer: ModelTimer,
+        o: &mut Out<ModelActor>,
+    ) {
+        let me = ServerId::from_actor_id(id);
+        match timer {
+            ModelTimer::Election => {
+                let state = state.to_mut();
+                let counters = &mut state.durable.counters;
+                counters.election_timeouts = counters.election_timeouts.saturating_add(1);
+                o.save(state.durable.clone());
+                self.step_owned(me, state, Input::Timeout(Timer::Election), o);
+            }
+            ModelTimer::Heartbeat => {
+                let state = state.to_mut();
+                let counters = &mut state.durable.counters;
+                counters.heartbeat_timeouts = counters.heartbeat_timeouts.saturating_add(1);
+                o.save(state.durable.clone());
+                self.step_owned(me, state, Input::Timeout(Timer::Heartbeat), o);
+            }
+            ModelTimer::Persist => {
+                if !state.pending.is_empty() {
+                    self.persist(me, state.to_mut(), o);
+                }
+            }
+        }
+    }
+
+    /// Steps the core. A step that changes nothing and asks for nothing leaves the state
+    /// borrowed, so stateright prunes it as a no-op (VERIFICATION.md §1.1).
+    fn step(
+        &self,
+        me: ServerId,
+        state: &mut Cow<ServerState>,
+        input: Input<ServerId>,
+        source: &PayloadSource<'_>,
+        o: &mut Out<ModelActor>,
+    ) {
+        let mut core = state.core.clone();
+        let actions = core.step(input);
+        if actions.is_empty() && core == state.core {
+            return;
+        }
+        let state = state.to_mut();
+        state.core = core;
+        self.execute(me, state, actions, source, o);
+    }
+
+    /// Steps the core on a state already owned (inside persistence).
+    fn step_owned(
+        &self,
+        me: ServerId,
+        state: &mut ServerState,
+        input: Input<ServerId>,
+        o: &mut Out<ModelActor>,
+    ) {
+        let actions = state.core.step(input);
+        self.execute(me, state, actions, &PayloadSource::None, o);
+    }
+
+    /// Carries out the core's actions in order.
+    fn execute(
+        &self,
+        me: ServerId,
+        state: &mut ServerState,
+        actions: Vec<Action<ServerId>>,
+        source: &PayloadSource<'_>,
+        o: &mut Out<ModelActor>,
+    ) {
+        let had_pending = !state.pending.is_empty();
+        for action in self.glue.actions(actions) {
+            match action {
+                Action::SaveHardState(hard_state) => {
+                    state.pending.push_back(Pending::HardState(hard_state));
+                }
+                Action::TruncateLog { from, .. } => {
+                    state.payloads.retain(|log_id, _| log_id.index < from);
+                    state.waiting.retain(|log_id, _| log_id.index < from);
+                    state.pending.push_back(Pending::Truncate(from));
+                }
+                Action::AppendLog { epoch, entries } => {
+                    let payloads = self.collect_payloads(state, &entries, source);
+                    state.payloads.extend(payloads.iter().copied());
+                    state.pending.push_back(Pending::Append {
+                        epoch,
+                        entries,
+                        payloads,
+                    });
+                }
+                Action::Send { to, message } => {
+                    let msg = attach_payloads(state, message);
+                    o.send(to.actor_id(), msg);
+                }
+                Action::SendAfterPersist { to, message } => {
+                    let message = attach_payloads(state, message);
+                    state.pending.push_back(Pending::Send { to, message });
+                }
+                Action::ResetTimer(timer) => o.set_timer(model_timer(timer), model_timeout()),
+                Action::CancelTimer(timer) => o.cancel_timer(model_timer(timer)),
+                Action::ProposalAccepted { log_id, .. } => {
+                    let PayloadSource::Proposal(payload) = source else {
+                        panic!("glue bug: a proposal was accepted outside a client request");
+                    };
+                    state.payloads.insert(log_id, *payload);
+                    state.waiting.insert(log_id, *payload);
+                }
+                Action::ProposalRejected { id, error } => {
+                    let PayloadSource::Proposal(payload) = source else {
+                        panic!("glue bug: a proposal was rejected outside a client request");
+                    };
+                    let leader_hint = match error {
+                        ProposeError::NotLeader { leader_hint } => leader_hint,
+                        _ => None,
+                    };
+                    let redirect = Msg::Redirect {
+                        request: id,
+                        leader_hint,
+                    };
+                    o.send(payload.client, redirect);
+                }
+                Action::Apply { first, last } => self.apply(state, first, last, o),
+                Action::RoleChanged { .. } => {}
+            }
+        }
+        if !had_pending && !state.pending.is_empty() {
+            o.set_timer(ModelTimer::Persist, model_timeout());
+        }
+        let _ = me;
+    }
+
+    /// The payloads of the normal entries of an `AppendLog`.
+    fn collect_payloads(
+        &self,
+        state: &ServerState,
+        entries: &[EntryMeta<ServerId>],
+        source: &PayloadSource<'_>,
+    ) -> Vec<(LogId, Payload)> {
+        let mut payloads = Vec::new();
+        for entry in entries {
+            if !matches!(entry.kind, EntryKind::Normal) {
+                continue;
+            }
+            let from_source = match source {
+                PayloadSource::Message(list) => list
+                    .iter()
+                    .find(|(log_id, _)| *log_id == entry.log_id)
+                    .map(|(_, payload)| *payload),
+                PayloadSource::None | PayloadSource::Proposal(_) => None,
+            };
+            let payload = from_source
+                .or_else(|| state.payloads.get(&entry.log_id).copied())
+                .unwrap_or_else(|| panic!("glue bug: no payload for entry {}", entry.log_id));
+            payloads.push((entry.log_id, payload));
+        }
+        payloads
+    }
+
+    /// Applies committed entries to the register, answering the clients whose
+    /// proposals this server accepted.
+    fn apply(
+        &self,
+        state: &mut ServerState,
+        first: LogIndex,
+        last: LogIndex,
+        o: &mut Out<ModelActor>,
+    ) {
+        let mut index = first;
+        while index <= last {
+            let term = state
+                .core
+                .term_at(index)
+                .expect("core contract: applied entries are in the log");
+            let log_id = LogId { term, index };
+            state.applied.push(log_id);
+            if let Some(payload) = state.payloads.get(&log_id).copied() {
+                let answer = apply_to_register(state, payload);
+                if state.waiting.remove(&log_id).is_some() {
+                    o.send(payload.client, answer);
+                }
+            }
+            index = index.next();
+        }
+    }
+
+    /// Makes queued persistence work durable (all of it, or the oldest write, depending
+    /// on [`PersistMode`]), saves the durable image, releases the messages that waited
+    /// for it and reports completed log writes to the core.
+    fn persist(&self, me: ServerId, state: &mut ServerState, o: &mut Out<ModelActor>) {
+        let mut completed_writes: Vec<(LogEpoch, LogId)> = Vec::new();
+        let mut released: Vec<(ServerId, Msg)> = Vec::new();
+        let budget = match self.persist_mode {
+            PersistMode::Whole => state.pending.len(),
+            PersistMode::Each => 1,
+        };
+        let mut writes = 0;
+        while let Some(item) = state.pending.front() {
+            if item.is_write() {
+                if writes == budget {
+                    break;
+                }
+                writes += 1;
+            }
+            let item = state.pending.pop_front().expect("front exists");
+            match item {
+                Pending::HardState(hard_state) => state.durable.hard_state = hard_state,
+                Pending::Truncate(from) => {
+                    state.durable.entries.retain(|e| e.log_id.index < from);
+                    state
+                        .durable
+                        .payloads
+                        .retain(|log_id, _| log_id.index < from);
+                }
+                Pending::Append {
+                    epoch,
+                    entries,
+                    payloads,
+                } => {
+                    if let Some(last) = entries.last() {
+                        completed_writes.push((epoch, last.log_id));
+                    }
+                    state.durable.entries.extend(entries);
+                    state.durable.payloads.extend(payloads);
+                }
+                Pending::Send { to, message } => released.push((to, message)),
+            }
+        }
+        o.save(state.durable.clone());
+        for (to, message) in released {
+            match message {
+                Msg::Raft { message, .. } if to == me => {
+                    let input = Input::Message { from: me, message };
+                    self.step_owned(me, state, input, o);
+                }
+                message => o.send(to.actor_id(), message),
+            }
+        }
+        for (epoch, last) in completed_writes {
+            self.step_owned(me, state, Input::LogPersisted { epoch, last }, o);
+        }
+        if !state.pending.is_empty() {
+            o.set_timer(ModelTimer::Persist, model_timeout());
+        }
+    }
+}
+
+/// Runs one command on the register, once per (client, request).
+fn apply_to_register(state: &mut ServerState, payload: Payload) -> Msg {
+    if let Some((request, answer)) = state.sessions.get(&payload.client) {
+        if *request == payload.request {
+            return answer.clone();
+        }
+        if *request > payload.request {
+            // An older request applied again (duplicated delivery): no effect. Its
+            // client has moved on and ignores any answer.
+            return Msg::WriteOk {
+                request: payload.request,
+            };
+        }
+    }
+    let answer = match payload.op {
+        Op::Write(value) => {
+            state.register = value;
+            Msg::WriteOk {
+                request: payload.request,
+            }
+        }
+        Op::Read => Msg::ReadOk {
+            request: payload.request,
+            value: state.register,
+        },
+    };
+    state
+        .sessions
+        .insert(payload.client, (payload.request, answer.clone()));
+    answer
+}
+
+fn attach_payloads(state: &ServerState, message: Message<ServerId>) -> Msg {
+    let payloads = match &message {
+        Message::Append(request) => request
+            .entries
+            .iter()
+            .filter(|e| matches!(e.kind, EntryKind::Normal))
+            .map(|e| {
+                let payload = state
+                    .payloads
+                    .get(&e.log_id)
+                    .copied()
+                    .unwrap_or_else(|| panic!("glue bug: no payload for entry {}", e.log_id));
+                (e.log_id, payload)
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Msg::Raft { message, payloads }
+}
+
+fn model_timer(timer: Timer) -> ModelTimer {
+    match timer {
+        Timer::Election => ModelTimer::Election,
+        Timer::Heartbeat => ModelTimer::Heartbeat,
+    }
+}

@@ -1,0 +1,174 @@
+//! The model's vocabulary: node ids, register operations, messages, timers and the
+//! durable image a server keeps across crashes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use concord::core::{EntryMeta, HardState, LogId, Message, RequestId};
+use stateright::actor::Id;
+
+/// A server's identity inside the core. Servers are the first actors of the model, so
+/// `ServerId(i)` is stateright's `Id::from(i)`. A one-byte newtype keeps core states
+/// cheap to clone and hash, and prints as `s0`, `s1`, … in invariant messages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServerId(pub u8);
+
+impl ServerId {
+    /// The stateright actor id of this server.
+    pub fn actor_id(self) -> Id {
+        Id::from(usize::from(self.0))
+    }
+
+    /// The server behind a stateright actor id. Only valid for server actors.
+    pub fn from_actor_id(id: Id) -> ServerId {
+        let index = usize::from(id);
+        ServerId(u8::try_from(index).expect("server ids fit in a byte"))
+    }
+}
+
+impl fmt::Display for ServerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s{}", self.0)
+    }
+}
+
+/// The register's value. `0` is the initial value; client `c` writes `c + 1`.
+pub type Value = u8;
+
+/// A register operation as a client issues it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Op {
+    /// Overwrite the register.
+    Write(Value),
+    /// Read the register. Reads go through the log like writes, so their result is the
+    /// register's value at the read's position in the log: linearizable by construction,
+    /// which is exactly what the model checks.
+    Read,
+}
+
+/// What a client command carries in the log: who asked, which request, what to do. The
+/// core never sees it; the glue keeps it beside the entry's log id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Payload {
+    /// The client actor that proposed the command (for deduplication and replies).
+    pub client: Id,
+    /// The client's request id; increasing per client.
+    pub request: RequestId,
+    /// The operation.
+    pub op: Op,
+}
+
+/// Every message of the model: Raft messages between servers (with payloads attached
+/// to `Append` entries, as a real transport would), and the client protocol.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Msg {
+    /// A core message. `payloads` holds the payload of every normal entry of an
+    /// `Append`, keyed by log id; it is empty for every other message.
+    Raft {
+        /// The core's message.
+        message: Message<ServerId>,
+        /// Payloads of the normal entries carried by an `Append`.
+        payloads: Vec<(LogId, Payload)>,
+    },
+    /// Client → server: please run `op`. `retry` is false on the first attempt only (the
+    /// history records the invocation once).
+    Request {
+        /// The client's request id.
+        request: RequestId,
+        /// The operation.
+        op: Op,
+        /// True when re-sent after a redirect.
+        retry: bool,
+    },
+    /// Server → client: the request was not appended because this server is not the
+    /// leader; try `leader_hint` (or another server).
+    Redirect {
+        /// The refused request.
+        request: RequestId,
+        /// The leader the server knows of, if any.
+        leader_hint: Option<ServerId>,
+    },
+    /// Server → client: the write was applied.
+    WriteOk {
+        /// The answered request.
+        request: RequestId,
+    },
+    /// Server → client: the read was applied and saw `value`.
+    ReadOk {
+        /// The answered request.
+        request: RequestId,
+        /// The register's value at the read's log position.
+        value: Value,
+    },
+}
+
+impl fmt::Display for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Msg::Raft { message, payloads } => {
+                write!(f, "{message}")?;
+                for (log_id, payload) in payloads {
+                    write!(f, " {log_id}={:?}", payload.op)?;
+                }
+                Ok(())
+            }
+            Msg::Request { request, op, retry } => {
+                write!(f, "Request {request} {op:?}")?;
+                if *retry {
+                    f.write_str(" (retry)")?;
+                }
+                Ok(())
+            }
+            Msg::Redirect {
+                request,
+                leader_hint,
+            } => match leader_hint {
+                Some(hint) => write!(f, "Redirect {request} to {hint}"),
+                None => write!(f, "Redirect {request} (no leader known)"),
+            },
+            Msg::WriteOk { request } => write!(f, "WriteOk {request}"),
+            Msg::ReadOk { request, value } => write!(f, "ReadOk {request} value={value}"),
+        }
+    }
+}
+
+/// Timers of the model. `Election` and `Heartbeat` are the core's; `Persist` is the
+/// glue's: it is armed while a server has persistence work queued, and firing it makes
+/// that work durable. Because the checker fires timers in any order, persistence
+/// completes at any point relative to every other event, and a crash can land between
+/// "requested" and "durable".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ModelTimer {
+    /// The core's election timer.
+    Election,
+    /// The core's heartbeat timer (leaders only).
+    Heartbeat,
+    /// The glue's "storage finished a write" event.
+    Persist,
+}
+
+/// What a server's disk holds: everything the core asked to persist and that became
+/// durable, and nothing else. It is the only thing that survives a crash.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Durable {
+    /// Term and vote.
+    pub hard_state: HardState<ServerId>,
+    /// Entry metadata, in index order from index 1.
+    pub entries: Vec<EntryMeta<ServerId>>,
+    /// Payloads of the durable normal entries.
+    pub payloads: BTreeMap<LogId, Payload>,
+    /// Model instrumentation, not Raft state: counts the bounds of the model check
+    /// against. Kept on "disk" so that a crash does not refill the budgets.
+    pub counters: Counters,
+}
+
+/// Event counters the model's bounds use (see `ModelConfig`). The core never sees them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Counters {
+    /// Restarts after a crash.
+    pub restarts: u8,
+    /// Election-timer firings.
+    pub election_timeouts: u8,
+    /// Heartbeat-timer firings.
+    pub heartbeat_timeouts: u8,
+}
