@@ -148,6 +148,8 @@ pub struct LocalSnapshotStorage {
     context: Context,
     directory: PathBuf,
     next_seq: u64,
+    /// The first fsync failure; once set, `create` and `commit` refuse with `Fatal`.
+    failed: std::sync::Mutex<Option<String>>,
 }
 
 fn parse_snapshot_dir(name: &str) -> Option<(u64, u64)> {
@@ -170,6 +172,7 @@ impl LocalSnapshotStorage {
             context,
             directory,
             next_seq: 1,
+            failed: std::sync::Mutex::new(None),
         };
         fs::create_dir_all(&storage.directory)
             .map_err(|error| storage.io(&storage.directory, error))?;
@@ -200,9 +203,23 @@ impl LocalSnapshotStorage {
         }
     }
 
+    /// Records an fsync failure: after one, the durable state of the directory is
+    /// unknown and the store refuses further writes (never retry an fsync).
     fn fatal(&self, path: &Path, error: std::io::Error) -> StorageError {
-        self.context
-            .fatal(format!("fsync of {} failed: {error}", path.display()))
+        let reason = format!("fsync of {} failed: {error}", path.display());
+        let reason = match self.failed.lock() {
+            Ok(mut failed) => failed.get_or_insert(reason).clone(),
+            Err(_) => reason,
+        };
+        self.context.fatal(reason)
+    }
+
+    fn check_not_fatal(&self) -> Result<()> {
+        match self.failed.lock().map(|failed| failed.clone()) {
+            Ok(None) => Ok(()),
+            Ok(Some(reason)) => Err(self.context.fatal(reason)),
+            Err(_) => Err(self.context.fatal("snapshot store lock poisoned")),
+        }
     }
 
     fn list_dir(&self) -> Result<Vec<(String, PathBuf)>> {
@@ -362,6 +379,7 @@ impl SnapshotStorage for LocalSnapshotStorage {
         last_included: LogId,
         configuration: ConfigurationEntry<PeerId>,
     ) -> Result<LocalSnapshotWriter> {
+        self.check_not_fatal()?;
         let seq = self.next_seq;
         self.next_seq += 1;
         let directory = self.directory.join(format!("{TEMP_PREFIX}{seq:010}"));
@@ -378,6 +396,7 @@ impl SnapshotStorage for LocalSnapshotStorage {
     }
 
     fn commit(&mut self, writer: LocalSnapshotWriter) -> Result<SnapshotMeta> {
+        self.check_not_fatal()?;
         // 1. Every file durable; checksums from what is actually on disk.
         let mut files = Vec::new();
         for name in writer.sizes.keys() {
