@@ -14,9 +14,11 @@ h1{font-size:18px;margin:0 0 8px}
 #controls{margin:10px 0}
 #legend span{display:inline-block;margin-right:14px}
 #legend i{display:inline-block;width:14px;height:10px;margin-right:4px;vertical-align:middle;border:1px solid #555}
-#wrap{overflow-x:auto;border:1px solid #ccc;background:#fff;position:relative}
+#outer{display:flex;border:1px solid #ccc;background:#fff}
+#labels{position:relative;flex:none;width:96px;border-right:1px solid #ccc}
+#wrap{overflow-x:auto;position:relative;flex:1}
 #timeline{position:relative}
-.lane-label{position:absolute;left:4px;font-size:12px;color:#555;width:90px;overflow:hidden;white-space:nowrap}
+.lane-label{position:absolute;left:6px;font-size:12px;color:#555;width:90px;overflow:hidden;white-space:nowrap}
 .lane{position:absolute;left:0;right:0;border-top:1px solid #eee}
 .bar{position:absolute;height:22px;border:1px solid #555;border-radius:3px;font-size:11px;line-height:22px;
  padding:0 3px;box-sizing:border-box;overflow:hidden;white-space:nowrap;cursor:default;background:#cfd8dc}
@@ -48,7 +50,9 @@ const tip = document.getElementById('tip');
 function esc(s) { return String(s).replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c])); }
 function draw(p) {
   const tl = document.getElementById('timeline');
+  const labels = document.getElementById('labels');
   tl.innerHTML = '';
+  labels.innerHTML = '';
   const members = p.ops.map(id => ops.get(id)).filter(Boolean);
   const order = new Map(p.linearization.map((s, i) => [s.op, i]));
   const blocking = new Set(p.blocking);
@@ -59,16 +63,17 @@ function draw(p) {
   const end = sorted.length + 1;
   const procs = [...new Set(members.map(o => o.process))].sort((a, b) => a - b);
   const laneOf = new Map(procs.map((q, i) => [q, i]));
-  const unit = Math.max(28, Math.floor((window.innerWidth - 160) / Math.max(end, 1)));
-  const left = 100, laneH = 34;
+  const unit = Math.max(28, Math.floor((window.innerWidth - 150) / Math.max(end, 1)));
+  const left = 8, laneH = 34;
   tl.style.width = (left + end * unit + 20) + 'px';
   tl.style.height = (procs.length * laneH + 10) + 'px';
+  labels.style.height = tl.style.height;
   procs.forEach((q, i) => {
     const lane = document.createElement('div');
     lane.className = 'lane'; lane.style.top = (i * laneH) + 'px'; tl.appendChild(lane);
     const label = document.createElement('div');
     label.className = 'lane-label'; label.style.top = (i * laneH + 8) + 'px';
-    label.textContent = 'process ' + q; tl.appendChild(label);
+    label.textContent = 'process ' + q; labels.appendChild(label);
   });
   members.forEach(o => {
     const bar = document.createElement('div');
@@ -134,7 +139,7 @@ pub fn render(title: &str, analysis: &Analysis) -> String {
 <span><i style=\"background:#ef9a9a\"></i>could not be placed</span>\
 <span><i style=\"background:#cfd8dc\"></i>not linearized</span>\
 <span><i style=\"border-right:3px dashed #555\"></i>indeterminate (open-ended)</span></div>\n\
-<div id=\"wrap\"><div id=\"timeline\"></div></div>\n<div id=\"steps\"></div><div id=\"tip\"></div>\n\
+<div id=\"outer\"><div id=\"labels\"></div><div id=\"wrap\"><div id=\"timeline\"></div></div></div>\n<div id=\"steps\"></div><div id=\"tip\"></div>\n\
 <script type=\"application/json\" id=\"data\">{data}</script>\n<script>{SCRIPT}</script>\n</body></html>\n",
         title = escape(title),
         model = escape(&analysis.model),

@@ -132,26 +132,51 @@ fn splitmix64(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The explored (linearized set, state) pairs, bucketed by a combined hash of the
-/// linearized set (maintained incrementally) and the state.
+/// The explored (linearized set, state) pairs. A compact hash table maps a combined hash
+/// of the linearized set (maintained incrementally) and the state to the first entry of a
+/// chain in an arena; entries are compared in full, so a hash collision can never prune an
+/// unexplored configuration. Keeping the table small makes its probes cache-friendly.
 struct Cache<S> {
-    buckets: FxHashMap<u64, smallvec::SmallVec<[(Bitset, S); 1]>>,
+    heads: FxHashMap<u64, u32>,
+    entries: Vec<CacheEntry<S>>,
+}
+
+struct CacheEntry<S> {
+    linearized: Bitset,
+    state: S,
+    /// The next entry with the same hash, or `u32::MAX`.
+    next: u32,
 }
 
 impl<S: Eq + Hash + Clone> Cache<S> {
+    fn new() -> Self {
+        Cache {
+            heads: FxHashMap::default(),
+            entries: Vec::new(),
+        }
+    }
+
     /// Inserts the pair; `false` if it was already there.
     fn insert(&mut self, linearized: &Bitset, linearized_hash: u64, state: &S) -> bool {
         let mut hasher = rustc_hash::FxHasher::default();
         state.hash(&mut hasher);
         let key = hasher.finish() ^ linearized_hash;
-        let bucket = self.buckets.entry(key).or_default();
-        if bucket
-            .iter()
-            .any(|(set, cached)| set == linearized && cached == state)
-        {
-            return false;
+        let new_index = self.entries.len() as u32;
+        let head = self.heads.entry(key).or_insert(u32::MAX);
+        let mut cursor = *head;
+        while let Some(entry) = self.entries.get(cursor as usize) {
+            if entry.state == *state && entry.linearized == *linearized {
+                return false;
+            }
+            cursor = entry.next;
         }
-        bucket.push((linearized.clone(), state.clone()));
+        let next = *head;
+        *head = new_index;
+        self.entries.push(CacheEntry {
+            linearized: linearized.clone(),
+            state: state.clone(),
+            next,
+        });
         true
     }
 }
@@ -175,9 +200,7 @@ pub(crate) fn search<M: Model>(
     let op_hash: Vec<u64> = (0..ops.len() as u64).map(splitmix64).collect();
     let mut linearized = Bitset::new(ops.len());
     let mut linearized_hash = 0u64;
-    let mut cache = Cache {
-        buckets: FxHashMap::default(),
-    };
+    let mut cache = Cache::new();
     let mut stack: Vec<Frame<M::State>> = Vec::new();
     let mut state = model.init();
     let mut determinate_left = ops.iter().filter(|op| op.output.is_some()).count();
@@ -280,3 +303,7 @@ fn witness<S: Clone>(stack: &[Frame<S>], state: &S, list: &EventList) -> Vec<(us
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "search_tests.rs"]
+mod tests;

@@ -117,12 +117,21 @@ fn check_file(
     };
     let history = match parse(&text, format) {
         Ok(history) => history,
-        Err(e) => return FileOutcome::BadInput(format!("{name}:{}: {e}", e.line())),
+        Err(e) => {
+            return FileOutcome::BadInput(located(&name.to_string(), e.line(), &e.to_string()))
+        }
     };
     match analyze(model, &history, options) {
         Ok(analysis) => FileOutcome::Checked(Box::new(analysis)),
-        Err(e) => FileOutcome::BadInput(format!("{name}:{}: {e}", e.line)),
+        Err(e) => FileOutcome::BadInput(located(&name.to_string(), e.line, &e.to_string())),
     }
+}
+
+/// `FILE:LINE: reason`, without repeating the line the error's own text starts with.
+fn located(name: &str, line: usize, message: &str) -> String {
+    let prefix = format!("line {line}: ");
+    let reason = message.strip_prefix(&prefix).unwrap_or(message);
+    format!("{name}:{line}: {reason}")
 }
 
 fn print_human(path: &Path, analysis: &Analysis) {
