@@ -228,14 +228,20 @@ impl<S: StateMachine> Node<S> {
     /// term mismatch, overloaded, shutting down. See [`ApplyError`] for which errors
     /// mean "certainly not applied".
     pub async fn apply(&self, task: Task<S::Context>) -> Result<Applied<S::Response>, ApplyError> {
-        let status = self.shared.status.borrow().clone();
-        if let Some(reason) = status.failure {
-            return Err(ApplyError::NodeFailed { reason });
-        }
-        if status.role != Role::Leader {
-            return Err(ApplyError::NotLeader {
-                leader_hint: status.leader.and_then(|l| l.parse().ok()),
-            });
+        {
+            // Read only what the fast path needs; cloning the whole status (with its
+            // string lists) on every call showed up in profiles.
+            let status = self.shared.status.borrow();
+            if let Some(reason) = &status.failure {
+                return Err(ApplyError::NodeFailed {
+                    reason: reason.clone(),
+                });
+            }
+            if status.role != Role::Leader {
+                return Err(ApplyError::NotLeader {
+                    leader_hint: status.leader.as_ref().and_then(|l| l.parse().ok()),
+                });
+            }
         }
         let (completion, result) = oneshot::channel();
         let proposal = Proposal {
