@@ -13,6 +13,7 @@ fn main() {
             "clients" => cfg.clients = v.parse().unwrap(),
             "ops" => cfg.ops_per_client = v.parse().unwrap(),
             "el" => cfg.max_elections = v.parse().unwrap(),
+            "qc" => cfg.max_quorum_checks = v.parse().unwrap(),
             "hb" => cfg.max_heartbeats = v.parse().unwrap(),
             "prevote" => cfg.options.pre_vote = v == "1",
             "cq" => cfg.options.check_quorum = v == "1",

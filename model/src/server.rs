@@ -246,7 +246,11 @@ impl ServerActor {
             ModelTimer::Election => {
                 let state = state.to_mut();
                 let counters = &mut state.durable.counters;
-                counters.election_timeouts = counters.election_timeouts.saturating_add(1);
+                if state.core.is_leader() {
+                    counters.quorum_checks = counters.quorum_checks.saturating_add(1);
+                } else {
+                    counters.election_timeouts = counters.election_timeouts.saturating_add(1);
+                }
                 o.save(state.durable.clone());
                 self.step_owned(me, state, Input::Timeout(Timer::Election), o);
             }
