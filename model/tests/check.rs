@@ -69,6 +69,18 @@ fn full_default_check_passes() {
 }
 
 #[test]
+fn a_leader_steps_down_by_check_quorum() {
+    let cfg = ModelConfig {
+        clients: 0,
+        crashes: 0,
+        ..ModelConfig::default()
+    };
+    let outcome = check(cfg, &SearchOptions::default());
+    assert!(outcome.counterexamples.is_empty(), "{}", outcome.render());
+    assert_eq!(outcome.verdict(LEADER_STEPS_DOWN), Some(Verdict::Found));
+}
+
+#[test]
 fn json_summary_has_the_documented_fields() {
     let cfg = ModelConfig {
         clients: 0,
