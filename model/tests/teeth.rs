@@ -114,6 +114,7 @@ fn assert_violated(outcome: &Outcome, property: &str) {
         outcome.render()
     );
     let path = &outcome.counterexamples[property];
+    eprintln!("counterexample for {property:?}:\n{path}");
     assert!(
         path.contains("step 1:"),
         "the counterexample is printed step by step"
