@@ -67,11 +67,11 @@ impl Actor for ModelActor {
         }
     }
 
-    fn on_msg(&self, id: Id, state: &mut Cow<ActorState>, src: Id, msg: Msg, o: &mut Out<Self>) {
+    fn on_msg(&self, _id: Id, state: &mut Cow<ActorState>, src: Id, msg: Msg, o: &mut Out<Self>) {
         match (self, state.as_ref()) {
             (ModelActor::Server(server), ActorState::Server(server_state)) => {
                 let mut inner = Cow::Borrowed(&**server_state);
-                server.on_msg(id, &mut inner, src, msg, o);
+                server.on_msg(&mut inner, src, msg, o);
                 if let Cow::Owned(next) = inner {
                     *state = Cow::Owned(ActorState::Server(Box::new(next)));
                 }

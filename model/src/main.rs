@@ -84,10 +84,10 @@ struct ModelArgs {
     #[arg(long, default_value_t = 3)]
     servers: usize,
     /// Number of clients (0 to 2).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 1)]
     clients: usize,
     /// Operations per client (writes and reads alternate).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     ops: usize,
     /// Bound: highest term explored.
     #[arg(long, default_value_t = 2)]
@@ -101,9 +101,24 @@ struct ModelArgs {
     /// Bound: most copies of one message in flight.
     #[arg(long, default_value_t = 1)]
     max_copies: usize,
-    /// How many servers may be down at once.
+    /// Crash budget: total crashes in a run.
     #[arg(long, default_value_t = 1)]
     crashes: usize,
+    /// Bound: elections started (non-leader election-timer firings), all servers.
+    #[arg(long, default_value_t = 1)]
+    max_elections: u8,
+    /// Bound: check-quorum runs (leader election-timer firings), all servers.
+    #[arg(long, default_value_t = 1)]
+    max_quorum_checks: u8,
+    /// Bound: heartbeat-timer firings, all servers.
+    #[arg(long, default_value_t = 0)]
+    max_heartbeats: u8,
+    /// Run the core with pre-vote (off by default: 4x the states, no safety impact).
+    #[arg(long)]
+    pre_vote: bool,
+    /// Run the core without check-quorum.
+    #[arg(long)]
+    no_check_quorum: bool,
     /// Network semantics.
     #[arg(long, value_enum, default_value_t = NetworkArg::Unordered)]
     network: NetworkArg,
@@ -123,6 +138,7 @@ impl ModelArgs {
         if self.clients > 2 {
             return Err("--clients must be 0 to 2".into());
         }
+        let defaults = ModelConfig::default();
         Ok(ModelConfig {
             servers: self.servers,
             clients: self.clients,
@@ -132,6 +148,14 @@ impl ModelArgs {
             max_pending: self.max_pending,
             max_copies: self.max_copies.max(1),
             crashes: self.crashes,
+            max_elections: self.max_elections,
+            max_quorum_checks: self.max_quorum_checks,
+            max_heartbeats: self.max_heartbeats,
+            options: concord::core::CoreOptions {
+                pre_vote: self.pre_vote,
+                check_quorum: !self.no_check_quorum,
+                ..defaults.options.clone()
+            },
             network: match self.network {
                 NetworkArg::Unordered => NetworkKind::Unordered,
                 NetworkArg::Duplicating => NetworkKind::Duplicating,
@@ -141,7 +165,7 @@ impl ModelArgs {
                 PersistArg::Whole => PersistMode::Whole,
                 PersistArg::Each => PersistMode::Each,
             },
-            ..ModelConfig::default()
+            ..defaults
         })
     }
 }

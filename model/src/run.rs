@@ -144,32 +144,48 @@ impl Outcome {
 }
 
 /// Exhaustive search of the model within its bounds.
+///
+/// With a timeout, the result is reported when it expires and marked incomplete; the
+/// search threads are then left running (stateright has no way to stop a depth-first
+/// search early), which is harmless in the CLI since the process exits.
 pub fn check(cfg: ModelConfig, options: &SearchOptions) -> Outcome {
     let model = cfg.into_model();
     let started = Instant::now();
     let mut builder = model.checker().threads(options.threads.max(1));
-    if let Some(timeout) = options.timeout {
-        builder = builder.timeout(timeout);
-    }
     if options.stop_at_first_violation {
         builder = builder.finish_when(HasDiscoveries::AnyFailures);
     }
+    let stopped_early = options.stop_at_first_violation;
     if options.breadth_first {
-        let checker = builder.spawn_bfs().join();
-        let timed_out = options.timeout.is_some_and(|t| started.elapsed() >= t);
-        outcome(
-            &checker,
-            started,
-            !timed_out && !options.stop_at_first_violation,
-        )
+        let mut checker = builder.spawn_bfs();
+        let finished = wait(&mut checker, started, options.timeout);
+        outcome(&checker, started, finished && !stopped_early)
     } else {
-        let checker = builder.spawn_dfs().join();
-        let timed_out = options.timeout.is_some_and(|t| started.elapsed() >= t);
-        outcome(
-            &checker,
-            started,
-            !timed_out && !options.stop_at_first_violation,
-        )
+        let mut checker = builder.spawn_dfs();
+        let finished = wait(&mut checker, started, options.timeout);
+        outcome(&checker, started, finished && !stopped_early)
+    }
+}
+
+/// Waits until every checker thread has finished or the timeout expires; true when
+/// the threads finished.
+fn wait<C: Checker<ConcordModel>>(
+    checker: &mut C,
+    started: Instant,
+    timeout: Option<Duration>,
+) -> bool {
+    let handles = checker.handles();
+    loop {
+        if handles.iter().all(|handle| handle.is_finished()) {
+            for handle in handles {
+                handle.join().expect("checker thread panicked");
+            }
+            return true;
+        }
+        if timeout.is_some_and(|limit| started.elapsed() >= limit) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -194,25 +194,23 @@ impl ServerActor {
             applied: Vec::new(),
             recovered: storage.is_some(),
         };
-        self.execute(me, &mut state, actions, &PayloadSource::None, o);
+        self.execute(&mut state, actions, &PayloadSource::None, o);
         state
     }
 
     /// `Actor::on_msg` for servers.
     pub(crate) fn on_msg(
         &self,
-        id: Id,
         state: &mut Cow<ServerState>,
         src: Id,
         msg: Msg,
         o: &mut Out<ModelActor>,
     ) {
-        let me = ServerId::from_actor_id(id);
         match msg {
             Msg::Raft { message, payloads } => {
                 let from = ServerId::from_actor_id(src);
                 let input = Input::Message { from, message };
-                self.step(me, state, input, &PayloadSource::Message(&payloads), o);
+                self.step(state, input, &PayloadSource::Message(&payloads), o);
             }
             Msg::Request { request, op, .. } => {
                 let payload = Payload {
@@ -226,7 +224,7 @@ impl ServerActor {
                     expected_term: None,
                 };
                 let input = Input::Propose(vec![proposal]);
-                self.step(me, state, input, &PayloadSource::Proposal(payload), o);
+                self.step(state, input, &PayloadSource::Proposal(payload), o);
             }
             // Servers never receive client answers.
             Msg::Redirect { .. } | Msg::WriteOk { .. } | Msg::ReadOk { .. } => {}
@@ -246,16 +244,20 @@ impl ServerActor {
             ModelTimer::Election => {
                 let state = state.to_mut();
                 let counters = &mut state.durable.counters;
-                counters.election_timeouts = counters.election_timeouts.saturating_add(1);
+                if state.core.is_leader() {
+                    counters.quorum_checks = counters.quorum_checks.saturating_add(1);
+                } else {
+                    counters.election_timeouts = counters.election_timeouts.saturating_add(1);
+                }
                 o.save(state.durable.clone());
-                self.step_owned(me, state, Input::Timeout(Timer::Election), o);
+                self.step_owned(state, Input::Timeout(Timer::Election), o);
             }
             ModelTimer::Heartbeat => {
                 let state = state.to_mut();
                 let counters = &mut state.durable.counters;
                 counters.heartbeat_timeouts = counters.heartbeat_timeouts.saturating_add(1);
                 o.save(state.durable.clone());
-                self.step_owned(me, state, Input::Timeout(Timer::Heartbeat), o);
+                self.step_owned(state, Input::Timeout(Timer::Heartbeat), o);
             }
             ModelTimer::Persist => {
                 if !state.pending.is_empty() {
@@ -269,7 +271,6 @@ impl ServerActor {
     /// borrowed, so stateright prunes it as a no-op (VERIFICATION.md §1.1).
     fn step(
         &self,
-        me: ServerId,
         state: &mut Cow<ServerState>,
         input: Input<ServerId>,
         source: &PayloadSource<'_>,
@@ -282,25 +283,18 @@ impl ServerActor {
         }
         let state = state.to_mut();
         state.core = core;
-        self.execute(me, state, actions, source, o);
+        self.execute(state, actions, source, o);
     }
 
     /// Steps the core on a state already owned (inside persistence).
-    fn step_owned(
-        &self,
-        me: ServerId,
-        state: &mut ServerState,
-        input: Input<ServerId>,
-        o: &mut Out<ModelActor>,
-    ) {
+    fn step_owned(&self, state: &mut ServerState, input: Input<ServerId>, o: &mut Out<ModelActor>) {
         let actions = state.core.step(input);
-        self.execute(me, state, actions, &PayloadSource::None, o);
+        self.execute(state, actions, &PayloadSource::None, o);
     }
 
     /// Carries out the core's actions in order.
     fn execute(
         &self,
-        me: ServerId,
         state: &mut ServerState,
         actions: Vec<Action<ServerId>>,
         source: &PayloadSource<'_>,
@@ -364,7 +358,6 @@ impl ServerActor {
         if !had_pending && !state.pending.is_empty() {
             o.set_timer(ModelTimer::Persist, model_timeout());
         }
-        let _ = me;
     }
 
     /// The payloads of the normal entries of an `AppendLog`.
@@ -468,13 +461,13 @@ impl ServerActor {
             match message {
                 Msg::Raft { message, .. } if to == me => {
                     let input = Input::Message { from: me, message };
-                    self.step_owned(me, state, input, o);
+                    self.step_owned(state, input, o);
                 }
                 message => o.send(to.actor_id(), message),
             }
         }
         for (epoch, last) in completed_writes {
-            self.step_owned(me, state, Input::LogPersisted { epoch, last }, o);
+            self.step_owned(state, Input::LogPersisted { epoch, last }, o);
         }
         if !state.pending.is_empty() {
             o.set_timer(ModelTimer::Persist, model_timeout());

@@ -167,8 +167,10 @@ pub struct Durable {
 pub struct Counters {
     /// Restarts after a crash.
     pub restarts: u8,
-    /// Election-timer firings.
+    /// Election-timer firings while not leading (each starts an election).
     pub election_timeouts: u8,
+    /// Election-timer firings while leading (each runs the check-quorum test).
+    pub quorum_checks: u8,
     /// Heartbeat-timer firings.
     pub heartbeat_timeouts: u8,
 }
