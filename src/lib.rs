@@ -8,5 +8,6 @@
 pub mod core;
 pub mod kv;
 pub mod runtime;
+pub mod service;
 pub mod storage;
 pub mod transport;

@@ -5,7 +5,9 @@
 mod client;
 mod command;
 mod machine;
+mod remote;
 
 pub use client::{KvClient, KvClientError};
 pub use command::{KvCommand, KvResponse};
 pub use machine::KvStateMachine;
+pub use remote::{kv_handler, RemoteKvClient};

@@ -168,10 +168,12 @@ impl<S: StateMachine> Driver<S> {
 
     async fn step(&mut self, input: Input<PeerId>) {
         let actions = self.core.step(input);
+        self.check_core();
         self.execute(actions).await;
         while let Some(message) = self.loopback.pop_front() {
             let from = self.options.peer.clone();
             let actions = self.core.step(Input::Message { from, message });
+            self.check_core();
             self.execute(actions).await;
         }
     }
@@ -506,6 +508,17 @@ impl<S: StateMachine> Driver<S> {
         match done {
             FsmDone::Applied(index) => self.applied = self.applied.max(index),
             FsmDone::Failed(failure) => self.fail(failure),
+        }
+    }
+
+    /// With `check_invariants` on, a violated core invariant is fatal for the node.
+    fn check_core(&mut self) {
+        if self.options.check_invariants {
+            if let Err(violation) = self.core.check_invariants() {
+                self.fail(NodeFailure {
+                    reason: violation.to_string(),
+                });
+            }
         }
     }
 

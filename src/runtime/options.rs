@@ -45,6 +45,10 @@ pub struct NodeOptions {
     pub core: CoreOptions,
     /// Seed for the election-timeout jitter (deterministic simulations set it).
     pub jitter_seed: u64,
+    /// Run `RaftCore::check_invariants()` after every core step and put the node into
+    /// its error state on a violation (off by default: it costs a walk over the core's
+    /// state per step; the chaos suite and tests turn it on).
+    pub check_invariants: bool,
 }
 
 impl NodeOptions {
@@ -68,6 +72,7 @@ impl NodeOptions {
             inbound_queue_capacity: 4096,
             core: CoreOptions::default(),
             jitter_seed: 0x5EED,
+            check_invariants: false,
         }
     }
 

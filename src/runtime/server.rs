@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::mpsc;
 
+use super::clock::{Clock, MonotonicClock};
 use super::error::StartError;
 use super::node::Node;
 use super::options::NodeOptions;
@@ -181,6 +182,17 @@ impl RaftServer {
         state_machine: S,
         store: Arc<dyn LogStore>,
     ) -> Result<Node<S>, StartError> {
+        self.start_node_with_clock(options, state_machine, store, Arc::new(MonotonicClock))
+    }
+
+    /// As [`RaftServer::start_node`], with an injected clock (simulations: drift).
+    pub fn start_node_with_clock<S: StateMachine>(
+        &self,
+        options: NodeOptions,
+        state_machine: S,
+        store: Arc<dyn LogStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Node<S>, StartError> {
         if options.peer.endpoint() != &self.endpoint {
             return Err(StartError::InvalidOption {
                 name: "peer",
@@ -189,7 +201,7 @@ impl RaftServer {
         }
         let (group, peer) = (options.group.clone(), options.peer.clone());
         let transport = self.transport.clone();
-        let (node, sink) = Node::start(options, state_machine, store, transport)?;
+        let (node, sink) = Node::start_with_clock(options, state_machine, store, transport, clock)?;
         self.router.register(group, peer, sink);
         Ok(node)
     }

@@ -1,0 +1,310 @@
+//! `concord-chaos`: run seeds of the chaos suite and report.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use concord_chaos::check::combine;
+use concord_chaos::{run_seed, NemesisSet, RunConfig, SeedReport};
+
+#[derive(Parser)]
+#[command(
+    name = "concord-chaos",
+    about = "Jepsen-style chaos testing of Concord in turmoil"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a range of seeds and check each history.
+    Run(RunArgs),
+}
+
+#[derive(Parser)]
+struct RunArgs {
+    /// Seeds: `A..B` (B excluded), `A..=B`, or one seed `N`.
+    #[arg(long, default_value = "0..10", value_parser = parse_seeds)]
+    seeds: Seeds,
+    /// Faults: any of partition,kill,crash,pause,skew, or `all`, or `none`.
+    #[arg(long, default_value = "all")]
+    nemesis: NemesisSet,
+    /// Cluster size.
+    #[arg(long, default_value_t = 3, value_parser = parse_nodes)]
+    nodes: usize,
+    /// Client operations per seed in the workload phase.
+    #[arg(long, default_value_t = 200)]
+    ops: usize,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Keys.
+    #[arg(long, default_value_t = 3)]
+    keys: usize,
+    /// Do not fsync (reproduces the data loss JRAFT_GUIDE_NOTES F22 warns of).
+    #[arg(long)]
+    no_sync: bool,
+    /// Seeds run in parallel (each seed is single-threaded and deterministic).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Where failing seeds' histories and timelines go.
+    #[arg(long, default_value = "chaos-failures")]
+    out: PathBuf,
+    /// Print the faults of every seed.
+    #[arg(long)]
+    verbose: bool,
+    /// End with one JSON object on the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Seeds(u64, u64);
+
+fn parse_seeds(text: &str) -> Result<Seeds, String> {
+    let number = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{s:?} is not a seed (expected a non-negative integer)"))
+    };
+    let seeds = if let Some((a, b)) = text.split_once("..=") {
+        Seeds(number(a)?, number(b)?.saturating_add(1))
+    } else if let Some((a, b)) = text.split_once("..") {
+        Seeds(number(a)?, number(b)?)
+    } else {
+        let n = number(text)?;
+        Seeds(n, n.saturating_add(1))
+    };
+    if seeds.0 >= seeds.1 {
+        return Err(format!("{text:?} is an empty range"));
+    }
+    Ok(seeds)
+}
+
+fn parse_nodes(text: &str) -> Result<usize, String> {
+    match text {
+        "3" => Ok(3),
+        "5" => Ok(5),
+        _ => Err(format!("{text:?}: clusters of 3 or 5 nodes are supported")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let Command::Run(args) = cli.command;
+    run(args)
+}
+
+fn reproduce(args: &RunArgs, seed: u64) -> String {
+    format!(
+        "cargo run --release -p concord-chaos -- run --seeds {seed} --nemesis {} --nodes {} --ops {} --clients {} --keys {}{}",
+        args.nemesis,
+        args.nodes,
+        args.ops,
+        args.clients,
+        args.keys,
+        if args.no_sync { " --no-sync" } else { "" }
+    )
+}
+
+fn save_failure(out: &Path, report: &SeedReport) -> Result<(PathBuf, Option<PathBuf>), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let seed = report.config.seed;
+    let history = out.join(format!("seed-{seed}.jsonl"));
+    std::fs::write(&history, concord_linearizability::to_jsonl(&report.history))
+        .map_err(|e| format!("cannot write {}: {e}", history.display()))?;
+    let html = match &report.analysis {
+        Some(analysis) => {
+            let path = out.join(format!("seed-{seed}.html"));
+            let page = concord_linearizability::html::render(
+                &format!("concord-chaos seed {seed}"),
+                analysis,
+            );
+            std::fs::write(&path, page)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Some(path)
+        }
+        None => None,
+    };
+    Ok((history, html))
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let wall = Instant::now();
+    let seeds: Vec<u64> = (args.seeds.0..args.seeds.1).collect();
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, 64)
+        .min(seeds.len());
+    let configs: Vec<RunConfig> = seeds
+        .iter()
+        .map(|&seed| RunConfig {
+            nodes: args.nodes,
+            nemeses: args.nemesis.clone(),
+            ops: args.ops,
+            clients: args.clients.max(1),
+            keys: args.keys.max(1),
+            sync: !args.no_sync,
+            ..RunConfig::new(seed)
+        })
+        .collect();
+    println!(
+        "concord-chaos: {} seed(s) {}..{}, nemesis {}, {} nodes, {} ops, fsync {}, {jobs} job(s)",
+        seeds.len(),
+        args.seeds.0,
+        args.seeds.1,
+        args.nemesis,
+        args.nodes,
+        args.ops,
+        if args.no_sync { "off" } else { "on" }
+    );
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<SeedReport>>> =
+        Mutex::new((0..configs.len()).map(|_| None).collect());
+    let print_lock = Mutex::new(());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(config) = configs.get(i) else { break };
+                let report = run_seed(config);
+                {
+                    let _guard = print_lock.lock().unwrap_or_else(|e| e.into_inner());
+                    print_seed(&args, &report);
+                }
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(report);
+            });
+        }
+    });
+    let reports: Vec<SeedReport> = results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .flatten()
+        .collect();
+
+    let failed: Vec<&SeedReport> = reports.iter().filter(|r| !r.passed()).collect();
+    let ops: usize = reports.iter().map(|r| r.ops).sum();
+    let violations: usize = reports.iter().map(|r| r.violations.len()).sum();
+    let not_linearizable = reports
+        .iter()
+        .filter(|r| r.verdict == concord_linearizability::Verdict::NotLinearizable)
+        .count();
+    let unknown = reports
+        .iter()
+        .filter(|r| r.verdict == concord_linearizability::Verdict::Unknown)
+        .count();
+    let lost: usize = reports.iter().map(|r| r.lost_acked_writes.len()).sum();
+    let sim_seconds: f64 = reports.iter().map(|r| r.sim_seconds).sum();
+    let digest = combine(reports.iter().map(|r| r.digest));
+    for report in &failed {
+        let seed = report.config.seed;
+        println!("\nFAILED seed {seed}:");
+        for violation in &report.violations {
+            println!("  violation: {violation}");
+        }
+        for lost in &report.lost_acked_writes {
+            println!("  lost acknowledged write: {lost}");
+        }
+        if report.verdict != concord_linearizability::Verdict::Linearizable {
+            println!("  history is {}", report.verdict_name());
+            if let Some(partition) = report
+                .analysis
+                .as_ref()
+                .and_then(|a| a.report.failing_partition())
+            {
+                println!(
+                    "  failing key: {}",
+                    partition.key.as_deref().unwrap_or("(whole history)")
+                );
+            }
+        }
+        println!("  faults:");
+        for fault in &report.faults {
+            println!("    {fault}");
+        }
+        match save_failure(&args.out, report) {
+            Ok((history, html)) => {
+                println!("  history: {}", history.display());
+                if let Some(html) = html {
+                    println!("  timeline: {}", html.display());
+                }
+            }
+            Err(error) => println!("  {error}"),
+        }
+        println!("  reproduce: {}", reproduce(&args, seed));
+    }
+    let wall_seconds = wall.elapsed().as_secs_f64();
+    println!(
+        "\n{} seed(s): {} passed, {} failed; {ops} operations; {violations} violation(s), {not_linearizable} not linearizable, {unknown} unknown, {lost} lost acknowledged write(s); {:.1} s simulated in {:.1} s; history digest {digest:016x}",
+        reports.len(),
+        reports.len() - failed.len(),
+        failed.len(),
+        sim_seconds,
+        wall_seconds
+    );
+    if args.json {
+        let summary = serde_json::json!({
+            "seeds": reports.len(),
+            "passed": reports.len() - failed.len(),
+            "failed_seeds": failed.iter().map(|r| r.config.seed).collect::<Vec<_>>(),
+            "ops": ops,
+            "violations": violations,
+            "not_linearizable": not_linearizable,
+            "unknown": unknown,
+            "lost_acked_writes": lost,
+            "sim_seconds": sim_seconds,
+            "wall_seconds": wall_seconds,
+            "history_digest": format!("{digest:016x}"),
+            "nemesis": args.nemesis.to_string(),
+            "nodes": args.nodes,
+            "sync": !args.no_sync,
+        });
+        println!("{summary}");
+    }
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn print_seed(args: &RunArgs, report: &SeedReport) {
+    println!(
+        "seed {:>5}: {:<4} {:<16} ops {:>4} (ok {:>4}, fail {:>3}, info {:>3})  faults {:>2}  lost {:>2}  violations {}  sim {:>6.1}s  wall {:>5.1}s  digest {:016x}",
+        report.config.seed,
+        if report.passed() { "ok" } else { "FAIL" },
+        report.verdict_name(),
+        report.ops,
+        report.ok,
+        report.failed,
+        report.indeterminate,
+        report.faults.iter().filter(|f| !f.contains(" heal ") && !f.contains("workload over")).count(),
+        report.lost_acked_writes.len(),
+        report.violations.len(),
+        report.sim_seconds,
+        report.wall_seconds,
+        report.digest,
+    );
+    if args.verbose {
+        for fault in &report.faults {
+            println!("           {fault}");
+        }
+    }
+}

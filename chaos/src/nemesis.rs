@@ -1,0 +1,337 @@
+//! Nemeses: the faults a run injects, drawn from the seed, and how each is undone.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::rng::Rng;
+
+/// A kind of fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Nemesis {
+    /// Network partitions: random halves, majority/minority, isolate the leader, bridge,
+    /// ring (5 nodes).
+    Partition,
+    /// Process kill: the software stops and restarts later; written-but-unsynced data
+    /// survives in the page cache.
+    Kill,
+    /// Power loss: as kill, and the disk loses every unsynced write (the last one may be
+    /// torn).
+    Crash,
+    /// Pause: a node's traffic is held (queued, not dropped) and released later.
+    Pause,
+    /// Clock drift: each node's timers run at their own rate.
+    Skew,
+}
+
+impl Nemesis {
+    /// Every nemesis.
+    pub const ALL: [Nemesis; 5] = [
+        Nemesis::Partition,
+        Nemesis::Kill,
+        Nemesis::Crash,
+        Nemesis::Pause,
+        Nemesis::Skew,
+    ];
+
+    /// The CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Nemesis::Partition => "partition",
+            Nemesis::Kill => "kill",
+            Nemesis::Crash => "crash",
+            Nemesis::Pause => "pause",
+            Nemesis::Skew => "skew",
+        }
+    }
+}
+
+impl fmt::Display for Nemesis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of nemeses parsed from `partition,kill,...` or `all`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NemesisSet(pub Vec<Nemesis>);
+
+impl NemesisSet {
+    /// Every nemesis.
+    pub fn all() -> NemesisSet {
+        NemesisSet(Nemesis::ALL.to_vec())
+    }
+
+    /// No faults at all.
+    pub fn none() -> NemesisSet {
+        NemesisSet(Vec::new())
+    }
+}
+
+impl fmt::Display for NemesisSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        let names: Vec<&str> = self.0.iter().map(|n| n.name()).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+impl FromStr for NemesisSet {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<NemesisSet, String> {
+        let mut set = Vec::new();
+        for word in text.split(',').map(str::trim) {
+            match word {
+                "all" => set.extend(Nemesis::ALL),
+                "none" => {}
+                other => {
+                    let nemesis = Nemesis::ALL
+                        .into_iter()
+                        .find(|n| n.name() == other)
+                        .ok_or_else(|| {
+                            format!(
+                                "unknown nemesis {other:?} (expected partition, kill, crash, pause, skew, all or none)"
+                            )
+                        })?;
+                    set.push(nemesis);
+                }
+            }
+        }
+        set.sort();
+        set.dedup();
+        Ok(NemesisSet(set))
+    }
+}
+
+/// One fault in force, with what is needed to undo it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// These node pairs cannot talk.
+    Partition {
+        /// Which shape.
+        shape: &'static str,
+        /// The cut links (node indices).
+        cuts: Vec<(usize, usize)>,
+    },
+    /// These nodes are stopped (process kill).
+    Kill {
+        /// Node indices.
+        nodes: Vec<usize>,
+    },
+    /// These nodes lost power.
+    Crash {
+        /// Node indices.
+        nodes: Vec<usize>,
+    },
+    /// This node's traffic is held.
+    Pause {
+        /// Node index.
+        node: usize,
+    },
+    /// Per-node clock rates.
+    Skew {
+        /// Rate of each node's clock (1.0 = true time).
+        rates: Vec<f64>,
+    },
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = |nodes: &[usize]| {
+            nodes
+                .iter()
+                .map(|n| format!("n{}", n + 1))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        match self {
+            Fault::Partition { shape, cuts } => {
+                let cuts: Vec<String> = cuts
+                    .iter()
+                    .map(|(a, b)| format!("n{}-n{}", a + 1, b + 1))
+                    .collect();
+                write!(f, "partition {shape} (cut {})", cuts.join(" "))
+            }
+            Fault::Kill { nodes } => write!(f, "kill {}", names(nodes)),
+            Fault::Crash { nodes } => write!(f, "power loss {}", names(nodes)),
+            Fault::Pause { node } => write!(f, "pause n{}", node + 1),
+            Fault::Skew { rates } => {
+                let rates: Vec<String> = rates.iter().map(|r| format!("{r:.2}")).collect();
+                write!(f, "clock rates [{}]", rates.join(" "))
+            }
+        }
+    }
+}
+
+/// How many nodes a kill or power loss takes down: usually one, sometimes a majority,
+/// occasionally all.
+fn victims(rng: &mut Rng, nodes: usize) -> Vec<usize> {
+    let roll = rng.below(10);
+    let count = if roll < 5 {
+        1
+    } else if roll < 9 {
+        nodes / 2 + 1
+    } else {
+        nodes
+    };
+    let mut order: Vec<usize> = (0..nodes).collect();
+    rng.shuffle(&mut order);
+    order.truncate(count);
+    order.sort_unstable();
+    order
+}
+
+fn cut_between(a: &[usize], b: &[usize]) -> Vec<(usize, usize)> {
+    let mut cuts = Vec::new();
+    for &x in a {
+        for &y in b {
+            cuts.push((x.min(y), x.max(y)));
+        }
+    }
+    cuts.sort_unstable();
+    cuts
+}
+
+/// Draws a fault of kind `nemesis` for a cluster of `nodes`; `leader` is the current
+/// leader if one is known (for "isolate the leader").
+pub fn draw(nemesis: Nemesis, rng: &mut Rng, nodes: usize, leader: Option<usize>) -> Fault {
+    match nemesis {
+        Nemesis::Partition => {
+            let mut order: Vec<usize> = (0..nodes).collect();
+            rng.shuffle(&mut order);
+            let shapes = if nodes >= 5 { 5 } else { 4 };
+            match rng.below(shapes) {
+                0 => {
+                    let (a, b) = order.split_at(nodes / 2);
+                    Fault::Partition {
+                        shape: "halves",
+                        cuts: cut_between(a, b),
+                    }
+                }
+                1 => {
+                    let minority = 1 + rng.below(((nodes - 1) / 2) as u64) as usize;
+                    let (a, b) = order.split_at(minority);
+                    Fault::Partition {
+                        shape: "majority/minority",
+                        cuts: cut_between(a, b),
+                    }
+                }
+                2 => {
+                    let isolated = leader.unwrap_or(order[0]);
+                    let rest: Vec<usize> = (0..nodes).filter(|&n| n != isolated).collect();
+                    Fault::Partition {
+                        shape: "isolate leader",
+                        cuts: cut_between(&[isolated], &rest),
+                    }
+                }
+                3 => {
+                    // Two sides that share one node: each side sees the bridge only.
+                    // order[0] is the bridge; it keeps every link.
+                    let rest = &order[1..];
+                    let (a, b) = rest.split_at(rest.len() / 2);
+                    Fault::Partition {
+                        shape: "bridge",
+                        cuts: cut_between(a, b),
+                    }
+                }
+                _ => {
+                    // Each node sees only its two ring neighbours.
+                    let mut cuts = Vec::new();
+                    for i in 0..nodes {
+                        for j in i + 1..nodes {
+                            let distance = (j - i).min(nodes - (j - i));
+                            if distance > 1 {
+                                let (x, y) = (order[i], order[j]);
+                                cuts.push((x.min(y), x.max(y)));
+                            }
+                        }
+                    }
+                    cuts.sort_unstable();
+                    Fault::Partition {
+                        shape: "ring",
+                        cuts,
+                    }
+                }
+            }
+        }
+        Nemesis::Kill => Fault::Kill {
+            nodes: victims(rng, nodes),
+        },
+        Nemesis::Crash => Fault::Crash {
+            nodes: victims(rng, nodes),
+        },
+        Nemesis::Pause => Fault::Pause {
+            node: leader
+                .filter(|_| rng.below(2) == 0)
+                .unwrap_or_else(|| rng.below(nodes as u64) as usize),
+        },
+        Nemesis::Skew => Fault::Skew {
+            // Between half and double speed, in steps of 1/20.
+            rates: (0..nodes)
+                .map(|_| 0.5 + rng.below(31) as f64 * 0.05)
+                .collect(),
+        },
+    }
+}
+
+/// How long a fault lasts and how long the cluster rests between faults.
+pub fn fault_duration(rng: &mut Rng) -> Duration {
+    Duration::from_millis(800 + rng.below(2_400))
+}
+
+/// The rest between two faults.
+pub fn rest_duration(rng: &mut Rng) -> Duration {
+    Duration::from_millis(300 + rng.below(1_200))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nemesis_sets_parse_and_reject_garbage() {
+        assert_eq!("all".parse::<NemesisSet>().unwrap(), NemesisSet::all());
+        assert_eq!(
+            "kill, partition,kill".parse::<NemesisSet>().unwrap(),
+            NemesisSet(vec![Nemesis::Partition, Nemesis::Kill])
+        );
+        let error = "partition,flood".parse::<NemesisSet>().unwrap_err();
+        assert!(error.contains("flood"), "{error}");
+        assert_eq!(
+            NemesisSet::all().to_string(),
+            "partition,kill,crash,pause,skew"
+        );
+    }
+
+    #[test]
+    fn partitions_cut_what_their_shape_says() {
+        let mut rng = Rng::new(3);
+        for _ in 0..200 {
+            for nodes in [3, 5] {
+                let fault = draw(Nemesis::Partition, &mut rng, nodes, Some(1));
+                let Fault::Partition { shape, cuts } = fault else {
+                    panic!("not a partition")
+                };
+                assert!(!cuts.is_empty(), "{shape} cuts nothing");
+                for (a, b) in &cuts {
+                    assert!(a < b && *b < nodes);
+                }
+                if shape == "isolate leader" {
+                    assert_eq!(cuts.len(), nodes - 1);
+                    assert!(cuts.iter().all(|(a, b)| *a == 1 || *b == 1));
+                }
+                if shape == "ring" {
+                    assert_eq!(nodes, 5);
+                    assert_eq!(cuts.len(), 5, "a 5-ring keeps 5 of 10 links");
+                }
+                if shape == "bridge" {
+                    // Some node keeps every link.
+                    assert!((0..nodes).any(|n| cuts.iter().all(|(a, b)| *a != n && *b != n)));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,690 @@
+//! One seed: a turmoil simulation of a Concord cluster under a nemesis, a client
+//! workload recording its history, and the checks.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use bytes::Bytes;
+use concord::core::{Configuration, ConfigurationEntry, Endpoint, GroupId, PeerId, Role};
+use concord::kv::{
+    kv_handler, KvClientError, KvCommand, KvResponse, KvStateMachine, RemoteKvClient,
+};
+use concord::runtime::{DriftingClock, Node, NodeOptions, RaftServer, StorageLogStore};
+use concord::service::{ClientOptions, ServiceOptions};
+use concord::storage::{SimDisk, SimOptions};
+use concord::transport::TcpOptions;
+use concord_linearizability::{
+    analyze, Analysis, CheckOptions, History, ModelKind, Value, Verdict,
+};
+
+use crate::check::{digest, lost_acked_writes};
+use crate::nemesis::{draw, fault_duration, rest_duration, Fault, NemesisSet};
+use crate::net::{TurmoilAcceptor, TurmoilConnector};
+use crate::rng::Rng;
+
+const RAFT_PORT: u16 = 7000;
+const CLIENT_PORT: u16 = 7001;
+const GROUP: &str = "chaos";
+
+/// What one seed runs.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// The seed: every random choice of the run derives from it.
+    pub seed: u64,
+    /// Cluster size (3 or 5).
+    pub nodes: usize,
+    /// Faults to inject (one at a time, kinds drawn from the set).
+    pub nemeses: NemesisSet,
+    /// Client operations in the workload phase, over all clients.
+    pub ops: usize,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Keys the workload touches.
+    pub keys: usize,
+    /// fsync every persistence batch (false reproduces JRAFT_GUIDE_NOTES F22's hazard).
+    pub sync: bool,
+    /// After healing, every key must be read successfully within this much simulated time.
+    pub liveness_bound: Duration,
+    /// The workload phase ends after this much simulated time even if operations remain.
+    pub workload_limit: Duration,
+    /// Timeout of the linearizability check (past it the verdict is `unknown`).
+    pub check_timeout: Duration,
+}
+
+impl RunConfig {
+    /// The defaults for `seed`: 3 nodes, every nemesis, 200 operations by 4 clients on 3
+    /// keys, fsync on.
+    pub fn new(seed: u64) -> RunConfig {
+        RunConfig {
+            seed,
+            nodes: 3,
+            nemeses: NemesisSet::all(),
+            ops: 200,
+            clients: 4,
+            keys: 3,
+            sync: true,
+            liveness_bound: Duration::from_secs(30),
+            workload_limit: Duration::from_secs(120),
+            check_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything one seed produced.
+pub struct SeedReport {
+    /// The configuration that ran.
+    pub config: RunConfig,
+    /// Operations in the history (workload and final reads).
+    pub ops: usize,
+    /// Operations that returned ok.
+    pub ok: usize,
+    /// Operations that certainly did not happen.
+    pub failed: usize,
+    /// Operations with unknown outcome.
+    pub indeterminate: usize,
+    /// The linearizability verdict.
+    pub verdict: Verdict,
+    /// Safety and liveness violations other than linearizability and lost writes.
+    pub violations: Vec<String>,
+    /// Acknowledged writes that the final reads show were lost.
+    pub lost_acked_writes: Vec<String>,
+    /// The faults injected, with their simulated times.
+    pub faults: Vec<String>,
+    /// Simulated time of the run.
+    pub sim_seconds: f64,
+    /// Wall-clock time of the run, checks included.
+    pub wall_seconds: f64,
+    /// The recorded history.
+    pub history: History,
+    /// The checker's analysis (for the HTML timeline).
+    pub analysis: Option<Analysis>,
+    /// A hash of the history: identical seeds give identical digests.
+    pub digest: u64,
+}
+
+impl SeedReport {
+    /// True when every check passed and the history was proven linearizable.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+            && self.lost_acked_writes.is_empty()
+            && self.verdict == Verdict::Linearizable
+    }
+
+    /// The verdict as text.
+    pub fn verdict_name(&self) -> &'static str {
+        match self.verdict {
+            Verdict::Linearizable => "linearizable",
+            Verdict::NotLinearizable => "not linearizable",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What the clients and the harness share.
+struct Shared {
+    history: Mutex<History>,
+    /// Clients that finished their workload.
+    workload_done: AtomicUsize,
+    /// Set by the harness once every fault is healed.
+    final_phase: AtomicBool,
+    /// The value read per key in the final phase (inner `None`: absent); keys whose
+    /// final read never succeeded are missing.
+    final_values: Mutex<BTreeMap<String, Option<String>>>,
+    violations: Mutex<Vec<String>>,
+}
+
+/// One node's durable and injectable parts, which outlive its software.
+#[derive(Clone)]
+struct HostParts {
+    index: usize,
+    name: String,
+    disk: SimDisk,
+    clock: Arc<DriftingClock>,
+    boots: Arc<AtomicU64>,
+}
+
+fn peer_of(index: usize) -> PeerId {
+    let endpoint = Endpoint::new(&format!("n{}", index + 1), RAFT_PORT)
+        .unwrap_or_else(|_| unreachable!("n<i> is a valid host name"));
+    PeerId::new(endpoint, 0)
+}
+
+fn client_endpoint(index: usize) -> Endpoint {
+    Endpoint::new(&format!("n{}", index + 1), CLIENT_PORT)
+        .unwrap_or_else(|_| unreachable!("n<i> is a valid host name"))
+}
+
+fn tcp_options() -> TcpOptions {
+    TcpOptions {
+        queue_capacity: 1024,
+        connect_timeout: Duration::from_millis(500),
+        write_timeout: Duration::from_millis(500),
+        // turmoil's TCP never retransmits: a dropped segment stalls a stream for good,
+        // so an inbound connection silent for this long is closed and rebuilt.
+        idle_timeout: Duration::from_secs(1),
+        backoff_min: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(400),
+        ..TcpOptions::default()
+    }
+}
+
+fn service_options() -> ServiceOptions {
+    ServiceOptions {
+        request_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(30),
+        write_timeout: Duration::from_millis(500),
+        ..ServiceOptions::default()
+    }
+}
+
+fn client_options() -> ClientOptions {
+    ClientOptions {
+        connect_timeout: Duration::from_millis(300),
+        attempt_timeout: Duration::from_millis(1500),
+        redirect_budget: Duration::from_secs(3),
+        retry_pause: Duration::from_millis(50),
+        ..ClientOptions::default()
+    }
+}
+
+async fn host_main(
+    parts: HostParts,
+    config: RunConfig,
+    registry: Arc<Mutex<Vec<Option<Node<KvStateMachine>>>>>,
+) -> turmoil::Result {
+    let boot = parts.boots.fetch_add(1, Ordering::Relaxed);
+    let peer = peer_of(parts.index);
+    let listener = turmoil::net::TcpListener::bind(("0.0.0.0", RAFT_PORT)).await?;
+    let server = RaftServer::with_acceptor(
+        peer.endpoint().clone(),
+        TurmoilAcceptor(listener),
+        TurmoilConnector,
+        tcp_options(),
+    );
+    let group = GroupId::new(GROUP)?;
+    // The store's own per-write sync is off; the runtime's group commit syncs once
+    // per batch when `config.sync` is on.
+    let log = parts
+        .disk
+        .log_storage(group.clone(), SimOptions { sync: false })?;
+    let meta = parts
+        .disk
+        .meta_storage(group.clone(), SimOptions { sync: false });
+    let store = Arc::new(StorageLogStore::new(log, meta, config.sync));
+    let voters: Vec<PeerId> = (0..config.nodes).map(peer_of).collect();
+    let mut options = NodeOptions::new(
+        group,
+        peer,
+        ConfigurationEntry::stable(Configuration::with_voters(voters)),
+    );
+    options.election_timeout = Duration::from_millis(300);
+    options.max_election_delay = Duration::from_millis(300);
+    options.heartbeat_factor = 10;
+    options.check_invariants = true;
+    options.jitter_seed = config
+        .seed
+        .wrapping_mul(0x9E37_79B9)
+        .wrapping_add((parts.index as u64) << 32)
+        .wrapping_add(boot);
+    let node =
+        server.start_node_with_clock(options, KvStateMachine::new(), store, parts.clock.clone())?;
+    lock(&registry)[parts.index] = Some(node.clone());
+    let client_listener = turmoil::net::TcpListener::bind(("0.0.0.0", CLIENT_PORT)).await?;
+    concord::service::serve(
+        TurmoilAcceptor(client_listener),
+        kv_handler(node),
+        service_options(),
+    )
+    .await?;
+    drop(server);
+    Ok(())
+}
+
+/// The value a history records for a KV string.
+fn text(bytes: Option<Bytes>) -> Option<String> {
+    bytes.map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+struct ClientRun {
+    id: usize,
+    config: RunConfig,
+    shared: Arc<Shared>,
+}
+
+impl ClientRun {
+    /// Runs one operation and records it. Returns the value read, if it was an ok read.
+    async fn operation(
+        &self,
+        kv: &mut RemoteKvClient<TurmoilConnector>,
+        process: &mut u64,
+        key: &str,
+        command: KvCommand,
+    ) -> Result<Option<Option<String>>, String> {
+        let (function, argument) = match &command {
+            KvCommand::Get { .. } => ("get", Value::Nil),
+            KvCommand::Put { value, .. } => (
+                "put",
+                Value::Str(text(Some(value.clone())).unwrap_or_default()),
+            ),
+            KvCommand::Cas { expected, new, .. } => (
+                "cas",
+                Value::List(vec![
+                    Value::Str(text(expected.clone()).unwrap_or_default()),
+                    Value::Str(text(Some(new.clone())).unwrap_or_default()),
+                ]),
+            ),
+        };
+        let op = lock(&self.shared.history)
+            .invoke_keyed(*process, Some(key), function, argument)
+            .map_err(|e| e.to_string())?;
+        let outcome = kv.execute(&command).await;
+        let mut history = lock(&self.shared.history);
+        let mut read = None;
+        let recorded = match outcome {
+            Ok(KvResponse::Written) => history.ok(op, Value::Nil),
+            Ok(KvResponse::Value(value)) => {
+                let value = text(value);
+                read = Some(value.clone());
+                history.ok(op, value.map_or(Value::Nil, Value::Str))
+            }
+            Ok(KvResponse::Swapped { swapped, .. }) => history.ok(op, Value::Bool(swapped)),
+            Err(KvClientError::NotApplied { .. }) | Err(KvClientError::Rejected { .. }) => {
+                history.fail(op)
+            }
+            Err(_) => {
+                // Outcome unknown: this process may never issue another operation.
+                *process += self.config.clients as u64;
+                history.info(op)
+            }
+        };
+        recorded.map_err(|e| e.to_string())?;
+        Ok(read)
+    }
+
+    async fn run(self) -> turmoil::Result {
+        let members: Vec<(PeerId, Endpoint)> = (0..self.config.nodes)
+            .map(|i| (peer_of(i), client_endpoint(i)))
+            .collect();
+        let mut kv = RemoteKvClient::new(TurmoilConnector, members, client_options());
+        let mut rng = Rng::new(self.config.seed ^ ((self.id as u64 + 1) << 40));
+        let mut process = self.id as u64;
+        let keys: Vec<String> = (0..self.config.keys).map(|k| format!("k{k}")).collect();
+        let mut last_seen: Vec<Option<String>> = vec![None; keys.len()];
+        let share = self.config.ops / self.config.clients
+            + usize::from(self.id < self.config.ops % self.config.clients);
+        let started = tokio::time::Instant::now();
+        for n in 0..share {
+            if started.elapsed() > self.config.workload_limit {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10 + rng.below(140))).await;
+            let k = rng.below(keys.len() as u64) as usize;
+            let key = &keys[k];
+            let fresh = Bytes::from(format!("c{}-{}", self.id, n));
+            let roll = rng.below(10);
+            let command = if roll < 4 {
+                KvCommand::Get { key: key.clone() }
+            } else if roll < 8 {
+                KvCommand::Put {
+                    key: key.clone(),
+                    value: fresh,
+                }
+            } else {
+                KvCommand::Cas {
+                    key: key.clone(),
+                    expected: last_seen[k].clone().map(Bytes::from),
+                    new: fresh,
+                }
+            };
+            if let Some(value) = self.operation(&mut kv, &mut process, key, command).await? {
+                last_seen[k] = value;
+            }
+        }
+        self.shared.workload_done.fetch_add(1, Ordering::SeqCst);
+        if self.id != 0 {
+            return Ok(());
+        }
+        // Client 0 does the final reads once everything is healed.
+        while !self.shared.final_phase.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let healed = tokio::time::Instant::now();
+        for key in &keys {
+            let mut value = None;
+            while healed.elapsed() < self.config.liveness_bound {
+                let command = KvCommand::Get { key: key.clone() };
+                if let Some(read) = self.operation(&mut kv, &mut process, key, command).await? {
+                    value = Some(read);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if value.is_none() {
+                lock(&self.shared.violations).push(format!(
+                    "liveness: no read of {key} succeeded within {:?} of healing",
+                    self.config.liveness_bound
+                ));
+            }
+            if let Some(read) = value {
+                lock(&self.shared.final_values).insert(key.clone(), read);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The harness's view of the cluster, for the nemesis and the observers.
+struct Cluster {
+    hosts: Vec<HostParts>,
+    registry: Arc<Mutex<Vec<Option<Node<KvStateMachine>>>>>,
+    clients: Vec<String>,
+    /// (term → leader) as observed, for election safety across the cluster.
+    leaders: BTreeMap<u64, usize>,
+    /// Node failures already reported (per boot).
+    reported: Vec<u64>,
+}
+
+impl Cluster {
+    fn name(&self, index: usize) -> &str {
+        &self.hosts[index].name
+    }
+
+    fn leader(&self) -> Option<usize> {
+        let registry = lock(&self.registry);
+        registry
+            .iter()
+            .enumerate()
+            .filter_map(|(i, node)| node.as_ref().map(|n| (i, n.describe())))
+            .filter(|(_, status)| status.role == Role::Leader)
+            .max_by_key(|(_, status)| status.term)
+            .map(|(i, _)| i)
+    }
+
+    /// Samples every live node: a node in its error state (a core invariant broke, or
+    /// storage failed) and two leaders of one term are violations.
+    fn observe(&mut self, violations: &mut Vec<String>, now: Duration) {
+        let statuses: Vec<(usize, concord::runtime::NodeStatus)> = lock(&self.registry)
+            .iter()
+            .enumerate()
+            .filter_map(|(i, node)| node.as_ref().map(|n| (i, n.describe())))
+            .collect();
+        for (i, status) in statuses {
+            let boot = self.hosts[i].boots.load(Ordering::Relaxed);
+            if let Some(failure) = &status.failure {
+                if self.reported[i] != boot {
+                    self.reported[i] = boot;
+                    violations.push(format!(
+                        "at {:.3}s n{} failed: {failure}",
+                        now.as_secs_f64(),
+                        i + 1
+                    ));
+                }
+            }
+            if status.role == Role::Leader {
+                let term = status.term.0;
+                match self.leaders.get(&term) {
+                    Some(&other) if other != i => violations.push(format!(
+                        "election safety: n{} and n{} both led term {term}",
+                        other + 1,
+                        i + 1
+                    )),
+                    Some(_) => {}
+                    None => {
+                        self.leaders.insert(term, i);
+                    }
+                }
+            }
+        }
+    }
+
+    fn stop(&mut self, sim: &mut turmoil::Sim<'_>, index: usize) {
+        lock(&self.registry)[index] = None;
+        let name = self.name(index).to_string();
+        if sim.is_host_running(name.as_str()) {
+            sim.crash(name.as_str());
+        }
+    }
+
+    fn start(&mut self, sim: &mut turmoil::Sim<'_>, index: usize) {
+        let name = self.name(index).to_string();
+        if !sim.is_host_running(name.as_str()) {
+            sim.bounce(name.as_str());
+        }
+    }
+
+    fn apply(&mut self, sim: &mut turmoil::Sim<'_>, fault: &Fault, rng: &mut Rng) {
+        match fault {
+            Fault::Partition { cuts, .. } => {
+                for &(a, b) in cuts {
+                    sim.partition(self.name(a), self.name(b));
+                }
+            }
+            Fault::Kill { nodes } => {
+                for &n in nodes {
+                    self.stop(sim, n);
+                }
+            }
+            Fault::Crash { nodes } => {
+                for &n in nodes {
+                    self.stop(sim, n);
+                    // Power loss: unsynced writes go, the last may be torn.
+                    let _ = self.hosts[n].disk.crash(rng.next_u64());
+                }
+            }
+            Fault::Pause { node } => {
+                let others = self.others(*node);
+                for other in others {
+                    sim.hold(self.name(*node), other.as_str());
+                }
+            }
+            Fault::Skew { rates } => {
+                for (host, rate) in self.hosts.iter().zip(rates) {
+                    host.clock.set_rate(*rate);
+                }
+            }
+        }
+    }
+
+    fn others(&self, node: usize) -> Vec<String> {
+        self.hosts
+            .iter()
+            .filter(|h| h.index != node)
+            .map(|h| h.name.clone())
+            .chain(self.clients.iter().cloned())
+            .collect()
+    }
+
+    fn heal(&mut self, sim: &mut turmoil::Sim<'_>, fault: &Fault) {
+        match fault {
+            Fault::Partition { cuts, .. } => {
+                for &(a, b) in cuts {
+                    sim.repair(self.name(a), self.name(b));
+                }
+            }
+            Fault::Kill { nodes } | Fault::Crash { nodes } => {
+                for &n in nodes {
+                    self.start(sim, n);
+                }
+            }
+            Fault::Pause { node } => {
+                for other in self.others(*node) {
+                    sim.release(self.name(*node), other.as_str());
+                }
+            }
+            Fault::Skew { .. } => {
+                for host in &self.hosts {
+                    host.clock.set_rate(1.0);
+                }
+            }
+        }
+    }
+}
+
+/// Runs one seed and checks it.
+pub fn run_seed(config: &RunConfig) -> SeedReport {
+    let wall = Instant::now();
+    let config = config.clone();
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(config.seed)
+        .epoch(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        .simulation_duration(
+            config.workload_limit + config.liveness_bound * 2 + Duration::from_secs(60),
+        )
+        .tick_duration(Duration::from_millis(1))
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(Duration::from_millis(10))
+        .build();
+    let shared = Arc::new(Shared {
+        history: Mutex::new(History::new()),
+        workload_done: AtomicUsize::new(0),
+        final_phase: AtomicBool::new(false),
+        final_values: Mutex::new(BTreeMap::new()),
+        violations: Mutex::new(Vec::new()),
+    });
+    let registry = Arc::new(Mutex::new(vec![None; config.nodes]));
+    let hosts: Vec<HostParts> = (0..config.nodes)
+        .map(|index| HostParts {
+            index,
+            name: format!("n{}", index + 1),
+            disk: SimDisk::new(),
+            clock: Arc::new(DriftingClock::new(1.0)),
+            boots: Arc::new(AtomicU64::new(0)),
+        })
+        .collect();
+    for parts in &hosts {
+        let (parts, config, registry) = (parts.clone(), config.clone(), registry.clone());
+        sim.host(parts.name.clone().as_str(), move || {
+            host_main(parts.clone(), config.clone(), registry.clone())
+        });
+    }
+    let clients: Vec<String> = (0..config.clients).map(|c| format!("c{}", c + 1)).collect();
+    for (id, name) in clients.iter().enumerate() {
+        let run = ClientRun {
+            id,
+            config: config.clone(),
+            shared: shared.clone(),
+        };
+        sim.client(name.as_str(), run.run());
+    }
+    let mut cluster = Cluster {
+        hosts,
+        registry,
+        clients,
+        leaders: BTreeMap::new(),
+        reported: vec![u64::MAX; config.nodes],
+    };
+
+    let mut rng = Rng::new(config.seed);
+    let mut violations = Vec::new();
+    let mut faults = Vec::new();
+    let mut active: Option<Fault> = None;
+    let mut next_change = Duration::from_secs(2); // let the first leader settle
+    let mut next_observation = Duration::ZERO;
+    let mut healing = false;
+    loop {
+        let done = match sim.step() {
+            Ok(done) => done,
+            Err(error) => {
+                violations.push(format!("simulation failed: {error}"));
+                break;
+            }
+        };
+        let now = sim.elapsed();
+        if now >= next_observation {
+            cluster.observe(&mut violations, now);
+            next_observation = now + Duration::from_millis(50);
+        }
+        if done {
+            break;
+        }
+        if healing {
+            continue;
+        }
+        if shared.workload_done.load(Ordering::SeqCst) == config.clients {
+            if let Some(fault) = active.take() {
+                cluster.heal(&mut sim, &fault);
+                faults.push(format!("{:>8.3}s heal {fault}", now.as_secs_f64()));
+            }
+            for index in 0..config.nodes {
+                cluster.start(&mut sim, index);
+            }
+            faults.push(format!(
+                "{:>8.3}s workload over: all healed",
+                now.as_secs_f64()
+            ));
+            healing = true;
+            shared.final_phase.store(true, Ordering::SeqCst);
+            continue;
+        }
+        if now >= next_change && !config.nemeses.0.is_empty() {
+            match active.take() {
+                Some(fault) => {
+                    cluster.heal(&mut sim, &fault);
+                    faults.push(format!("{:>8.3}s heal {fault}", now.as_secs_f64()));
+                    next_change = now + rest_duration(&mut rng);
+                }
+                None => {
+                    let kinds = &config.nemeses.0;
+                    let kind = kinds[rng.below(kinds.len() as u64) as usize];
+                    let fault = draw(kind, &mut rng, config.nodes, cluster.leader());
+                    cluster.apply(&mut sim, &fault, &mut rng);
+                    faults.push(format!("{:>8.3}s {fault}", now.as_secs_f64()));
+                    active = Some(fault);
+                    next_change = now + fault_duration(&mut rng);
+                }
+            }
+        }
+    }
+    let sim_seconds = sim.elapsed().as_secs_f64();
+    drop(sim);
+    violations.extend(lock(&shared.violations).drain(..));
+
+    let history = lock(&shared.history).clone();
+    let final_values = lock(&shared.final_values).clone();
+    let lost = lost_acked_writes(&history, &final_values);
+    let options = CheckOptions {
+        timeout: Some(config.check_timeout),
+        ..CheckOptions::default()
+    };
+    let (verdict, analysis) = match analyze(ModelKind::Kv, &history, &options) {
+        Ok(analysis) => (analysis.report.verdict, Some(analysis)),
+        Err(error) => {
+            violations.push(format!("history rejected by the checker: {error}"));
+            (Verdict::Unknown, None)
+        }
+    };
+    let count = |f: fn(&concord_linearizability::Outcome) -> bool| {
+        history
+            .operations()
+            .iter()
+            .filter(|op| f(&op.outcome))
+            .count()
+    };
+    SeedReport {
+        ops: history.operations().len(),
+        ok: count(|o| matches!(o, concord_linearizability::Outcome::Ok(_))),
+        failed: count(|o| matches!(o, concord_linearizability::Outcome::Fail)),
+        indeterminate: count(|o| {
+            matches!(
+                o,
+                concord_linearizability::Outcome::Info | concord_linearizability::Outcome::Open
+            )
+        }),
+        verdict,
+        violations,
+        lost_acked_writes: lost,
+        faults,
+        sim_seconds,
+        wall_seconds: wall.elapsed().as_secs_f64(),
+        digest: digest(&history),
+        history,
+        analysis,
+        config,
+    }
+}

@@ -1,0 +1,60 @@
+//! The KV store over the network: a [`NodeHandler`] that serves KV commands on a node's
+//! client port, and a client that speaks to it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::client::KvClientError;
+use super::command::{KvCommand, KvResponse};
+use super::machine::KvStateMachine;
+use crate::core::{Endpoint, PeerId};
+use crate::runtime::Node;
+use crate::service::{CallError, ClientOptions, NodeHandler, ServiceClient, ServiceError};
+use crate::transport::Connector;
+
+/// The handler to pass to [`crate::service::serve`] for a KV node: undecodable commands
+/// are refused before they reach the log.
+pub fn kv_handler(node: Node<KvStateMachine>) -> Arc<NodeHandler<KvStateMachine>> {
+    Arc::new(NodeHandler::new(
+        node,
+        |body| {
+            KvCommand::decode(body)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        },
+        |response| match response {
+            Ok(response) => Ok(Bytes::from(
+                postcard::to_stdvec(&response).unwrap_or_default(),
+            )),
+            Err(reason) => Err(ServiceError::BadRequest { reason }),
+        },
+    ))
+}
+
+/// A KV client over the client protocol, following leader redirects.
+pub struct RemoteKvClient<C: Connector> {
+    inner: ServiceClient<C>,
+}
+
+impl<C: Connector> RemoteKvClient<C> {
+    /// A client of the members `(raft peer id, client endpoint)`.
+    pub fn new(connector: C, members: Vec<(PeerId, Endpoint)>, options: ClientOptions) -> Self {
+        RemoteKvClient {
+            inner: ServiceClient::new(connector, members, options),
+        }
+    }
+
+    /// Runs one command. `NotApplied` and `Rejected` prove the command took no effect;
+    /// `Unknown` does not.
+    pub async fn execute(&mut self, command: &KvCommand) -> Result<KvResponse, KvClientError> {
+        match self.inner.call(command.encode()).await {
+            Ok(body) => postcard::from_bytes(&body).map_err(|e| KvClientError::Unknown {
+                reason: format!("undecodable response: {e}"),
+            }),
+            Err(CallError::NotApplied { reason }) => Err(KvClientError::NotApplied { reason }),
+            Err(CallError::Rejected { reason }) => Err(KvClientError::Rejected { reason }),
+            Err(CallError::Unknown { reason }) => Err(KvClientError::Unknown { reason }),
+        }
+    }
+}
