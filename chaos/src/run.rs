@@ -443,17 +443,29 @@ impl Cluster {
         }
     }
 
+    /// Stops a node's software. The host is cut off first, so it vanishes silently:
+    /// peers get no FIN or RST and find out by their timeouts. This is what a power
+    /// loss looks like, and it keeps runs deterministic: tokio drops a runtime's tasks
+    /// in an order that depends on process-global task ids, and turmoil would send (and
+    /// draw random latencies for) the dropped sockets' FINs in that order.
     fn stop(&mut self, sim: &mut turmoil::Sim<'_>, index: usize) {
         lock(&self.registry)[index] = None;
         let name = self.name(index).to_string();
         if sim.is_host_running(name.as_str()) {
+            for other in self.others(index) {
+                sim.partition(name.as_str(), other.as_str());
+            }
             sim.crash(name.as_str());
         }
     }
 
+    /// Restarts a stopped node's software and reconnects its host.
     fn start(&mut self, sim: &mut turmoil::Sim<'_>, index: usize) {
         let name = self.name(index).to_string();
         if !sim.is_host_running(name.as_str()) {
+            for other in self.others(index) {
+                sim.repair(name.as_str(), other.as_str());
+            }
             sim.bounce(name.as_str());
         }
     }
