@@ -11,7 +11,7 @@ fn config(seed: u64, nemeses: NemesisSet, nodes: usize) -> RunConfig {
     RunConfig {
         nodes,
         nemeses,
-        ops: 400,
+        ops: 600,
         ..RunConfig::new(seed)
     }
 }
