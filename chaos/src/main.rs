@@ -287,7 +287,7 @@ fn run(args: RunArgs) -> ExitCode {
 
 fn print_seed(args: &RunArgs, report: &SeedReport) {
     println!(
-        "seed {:>5}: {:<4} {:<16} ops {:>4} (ok {:>4}, fail {:>3}, info {:>3})  faults {:>2}  lost {:>2}  violations {}  sim {:>6.1}s  wall {:>5.1}s  digest {:016x}",
+        "seed {:>5}: {:<4} {:<16} ops {:>4} (ok {:>4}, fail {:>3}, info {:>3})  faults {:>2}  leaders {:>2}  lost {:>2}  violations {}  sim {:>6.1}s  wall {:>5.1}s  digest {:016x}",
         report.config.seed,
         if report.passed() { "ok" } else { "FAIL" },
         report.verdict_name(),
@@ -296,6 +296,7 @@ fn print_seed(args: &RunArgs, report: &SeedReport) {
         report.failed,
         report.indeterminate,
         report.faults.iter().filter(|f| !f.contains(" heal ") && !f.contains("workload over")).count(),
+        report.leader_terms,
         report.lost_acked_writes.len(),
         report.violations.len(),
         report.sim_seconds,

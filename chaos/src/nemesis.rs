@@ -20,7 +20,8 @@ pub enum Nemesis {
     Crash,
     /// Pause: a node's traffic is held (queued, not dropped) and released later.
     Pause,
-    /// Clock drift: each node's timers run at their own rate.
+    /// Clock skew: each node's clock runs at its own rate and its reading is stepped
+    /// forward or back.
     Skew,
 }
 
@@ -131,10 +132,12 @@ pub enum Fault {
         /// Node index.
         node: usize,
     },
-    /// Per-node clock rates.
+    /// Per-node clock rates and steps.
     Skew {
         /// Rate of each node's clock (1.0 = true time).
         rates: Vec<f64>,
+        /// How far each node's reading is stepped, in milliseconds (negative: back).
+        steps_ms: Vec<i64>,
     },
 }
 
@@ -158,9 +161,15 @@ impl fmt::Display for Fault {
             Fault::Kill { nodes } => write!(f, "kill {}", names(nodes)),
             Fault::Crash { nodes } => write!(f, "power loss {}", names(nodes)),
             Fault::Pause { node } => write!(f, "pause n{}", node + 1),
-            Fault::Skew { rates } => {
+            Fault::Skew { rates, steps_ms } => {
                 let rates: Vec<String> = rates.iter().map(|r| format!("{r:.2}")).collect();
-                write!(f, "clock rates [{}]", rates.join(" "))
+                let steps: Vec<String> = steps_ms.iter().map(|s| format!("{s:+}ms")).collect();
+                write!(
+                    f,
+                    "clock rates [{}] steps [{}]",
+                    rates.join(" "),
+                    steps.join(" ")
+                )
             }
         }
     }
@@ -272,6 +281,16 @@ pub fn draw(nemesis: Nemesis, rng: &mut Rng, nodes: usize, leader: Option<usize>
             // Between half and double speed, in steps of 1/20.
             rates: (0..nodes)
                 .map(|_| 0.5 + rng.below(31) as f64 * 0.05)
+                .collect(),
+            // Up to 1.5 s forward or back, in steps of 100 ms; a third stay put.
+            steps_ms: (0..nodes)
+                .map(|_| {
+                    if rng.below(3) == 0 {
+                        0
+                    } else {
+                        (rng.below(31) as i64 - 15) * 100
+                    }
+                })
                 .collect(),
         },
     }

@@ -102,6 +102,8 @@ pub struct SeedReport {
     pub analysis: Option<Analysis>,
     /// A hash of the history: identical seeds give identical digests.
     pub digest: u64,
+    /// Terms in which a leader was observed (elections that succeeded).
+    pub leader_terms: usize,
 }
 
 impl SeedReport {
@@ -471,6 +473,7 @@ impl Cluster {
     }
 
     fn apply(&mut self, sim: &mut turmoil::Sim<'_>, fault: &Fault, rng: &mut Rng) {
+        let now = sim.elapsed();
         match fault {
             Fault::Partition { cuts, .. } => {
                 for &(a, b) in cuts {
@@ -495,9 +498,10 @@ impl Cluster {
                     sim.hold(self.name(*node), other.as_str());
                 }
             }
-            Fault::Skew { rates } => {
-                for (host, rate) in self.hosts.iter().zip(rates) {
-                    host.clock.set_rate(*rate);
+            Fault::Skew { rates, steps_ms } => {
+                for ((host, rate), step) in self.hosts.iter().zip(rates).zip(steps_ms) {
+                    host.clock
+                        .adjust_at(now, Some(*rate), step.saturating_mul(1_000_000));
                 }
             }
         }
@@ -513,6 +517,7 @@ impl Cluster {
     }
 
     fn heal(&mut self, sim: &mut turmoil::Sim<'_>, fault: &Fault) {
+        let now = sim.elapsed();
         match fault {
             Fault::Partition { cuts, .. } => {
                 for &(a, b) in cuts {
@@ -530,8 +535,9 @@ impl Cluster {
                 }
             }
             Fault::Skew { .. } => {
+                // Rates back to true time; the readings keep their offsets.
                 for host in &self.hosts {
-                    host.clock.set_rate(1.0);
+                    host.clock.adjust_at(now, Some(1.0), 0);
                 }
             }
         }
@@ -565,7 +571,11 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
             index,
             name: format!("n{}", index + 1),
             disk: SimDisk::new(),
-            clock: Arc::new(DriftingClock::new(1.0)),
+            // True time is the simulation's global clock, which (unlike a runtime's
+            // `Instant`) keeps counting across the host's restarts.
+            clock: Arc::new(DriftingClock::with_true_time(1.0, || {
+                turmoil::sim_elapsed().unwrap_or_default()
+            })),
             boots: Arc::new(AtomicU64::new(0)),
         })
         .collect();
@@ -695,6 +705,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         sim_seconds,
         wall_seconds: wall.elapsed().as_secs_f64(),
         digest: digest(&history),
+        leader_terms: cluster.leaders.len(),
         history,
         analysis,
         config,

@@ -62,6 +62,11 @@ pub(crate) struct Driver<S: StateMachine> {
     loopback: VecDeque<Message<PeerId>>,
     election_deadline: Option<Instant>,
     heartbeat_deadline: Option<Instant>,
+    /// The timers' deadlines in the clock's local time (recomputed into `Instant`s
+    /// whenever the clock is adjusted).
+    election_local: std::time::Duration,
+    heartbeat_local: std::time::Duration,
+    clock_generation: u64,
     applied: LogIndex,
     failed: Option<NodeFailure>,
     role_view: (Role, Term, Option<PeerId>),
@@ -108,6 +113,9 @@ impl<S: StateMachine> Driver<S> {
             loopback: VecDeque::new(),
             election_deadline: None,
             heartbeat_deadline: None,
+            election_local: std::time::Duration::ZERO,
+            heartbeat_local: std::time::Duration::ZERO,
+            clock_generation: 0,
             applied,
             failed: None,
             role_view,
@@ -127,7 +135,12 @@ impl<S: StateMachine> Driver<S> {
         let heartbeat = tokio::time::sleep_until(far());
         tokio::pin!(election, heartbeat);
         let mut armed = (None, None);
+        self.clock_generation = self.clock.generation();
+        let clock_changed = self.clock.notifier();
         loop {
+            if self.clock.generation() != self.clock_generation {
+                self.rebase_timers();
+            }
             if armed.0 != self.election_deadline {
                 armed.0 = self.election_deadline;
                 election
@@ -150,6 +163,13 @@ impl<S: StateMachine> Driver<S> {
                 control = self.channels.control.recv() => match control {
                     Some(Control::Shutdown) | None => break,
                 },
+                // The clock was adjusted: the loop's head recomputes the timers.
+                _ = async {
+                    match &clock_changed {
+                        Some(notify) => notify.notified().await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
                 _ = &mut heartbeat, if self.heartbeat_deadline.is_some() => {
                     self.heartbeat_deadline = None;
                     self.step(Input::Timeout(Timer::Heartbeat)).await;
@@ -235,9 +255,33 @@ impl<S: StateMachine> Driver<S> {
             Timer::Heartbeat => self.options.heartbeat_interval(),
         };
         let deadline = Instant::now() + self.clock.real_duration(local);
+        let local_deadline = self.clock.now() + local;
         match timer {
-            Timer::Election => self.election_deadline = Some(deadline),
-            Timer::Heartbeat => self.heartbeat_deadline = Some(deadline),
+            Timer::Election => {
+                self.election_deadline = Some(deadline);
+                self.election_local = local_deadline;
+            }
+            Timer::Heartbeat => {
+                self.heartbeat_deadline = Some(deadline);
+                self.heartbeat_local = local_deadline;
+            }
+        }
+    }
+
+    /// After a clock adjustment (rate change or step), re-derives each armed timer's
+    /// runtime deadline from its local deadline: a clock stepped forward fires its
+    /// timers early (at once if they are now due), one stepped back fires them late.
+    fn rebase_timers(&mut self) {
+        self.clock_generation = self.clock.generation();
+        let now_local = self.clock.now();
+        let now = Instant::now();
+        if self.election_deadline.is_some() {
+            let remaining = self.election_local.saturating_sub(now_local);
+            self.election_deadline = Some(now + self.clock.real_duration(remaining));
+        }
+        if self.heartbeat_deadline.is_some() {
+            let remaining = self.heartbeat_local.saturating_sub(now_local);
+            self.heartbeat_deadline = Some(now + self.clock.real_duration(remaining));
         }
     }
 

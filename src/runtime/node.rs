@@ -146,7 +146,7 @@ impl<S: StateMachine> Node<S> {
             state_machine,
             store,
             transport,
-            Arc::new(MonotonicClock),
+            Arc::new(MonotonicClock::new()),
         )
     }
 

@@ -182,7 +182,12 @@ impl RaftServer {
         state_machine: S,
         store: Arc<dyn LogStore>,
     ) -> Result<Node<S>, StartError> {
-        self.start_node_with_clock(options, state_machine, store, Arc::new(MonotonicClock))
+        self.start_node_with_clock(
+            options,
+            state_machine,
+            store,
+            Arc::new(MonotonicClock::new()),
+        )
     }
 
     /// As [`RaftServer::start_node`], with an injected clock (simulations: drift).
