@@ -1,0 +1,274 @@
+//! The counter (JRAFT_GUIDE_NOTES F33; JRaft's `CounterServer` / `CounterClient`): a
+//! replicated `i64` with `increment_and_get(delta)` and `get()`.
+//!
+//! Three servers, each in its own terminal (arguments as in JRaft's example: data
+//! directory, group id, this server's id, the initial configuration):
+//!
+//! ```sh
+//! cargo run --release --example counter -- server /tmp/counter/1 counter 127.0.0.1:8081 127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083
+//! cargo run --release --example counter -- server /tmp/counter/2 counter 127.0.0.1:8082 127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083
+//! cargo run --release --example counter -- server /tmp/counter/3 counter 127.0.0.1:8083 127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083
+//! ```
+//!
+//! and a client (group id, configuration; optionally how many increments of which delta;
+//! the group id is accepted for symmetry with JRaft's client, but each server serves one
+//! group on its client port, so it selects nothing):
+//!
+//! ```sh
+//! cargo run --release --example counter -- client counter 127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083 [COUNT] [DELTA]
+//! ```
+//!
+//! Each server speaks Raft on its own port and serves clients on that port + 1000 (9081,
+//! ...). Its log lives in fjall under the data directory, so a restarted server recovers
+//! (the counter is rebuilt by replaying the log; there are no snapshots yet). Stop a
+//! server with Ctrl-C, the leader included: the client follows the new leader.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use concord::core::{Configuration, ConfigurationEntry, Endpoint, GroupId, PeerId};
+use concord::runtime::{
+    CommittedEntry, NodeFailure, NodeOptions, RaftServer, StateMachine, StorageLogStore,
+};
+use concord::service::{
+    serve, CallError, ClientOptions, NodeHandler, ServiceClient, ServiceError, ServiceOptions,
+};
+use concord::storage::{FjallOptions, FjallStore};
+use concord::transport::{TcpOptions, TokioConnector};
+use serde::{Deserialize, Serialize};
+
+/// Clients reach a server at its Raft port plus this.
+pub const CLIENT_PORT_OFFSET: u16 = 1000;
+
+/// A counter command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CounterCommand {
+    /// Add `delta` and return the new value.
+    IncrementAndGet {
+        /// What to add.
+        delta: i64,
+    },
+    /// Return the value (through the log, so the read is linearizable).
+    Get,
+}
+
+impl CounterCommand {
+    fn encode(&self) -> Bytes {
+        Bytes::from(postcard::to_stdvec(self).unwrap_or_default())
+    }
+
+    fn decode(bytes: &[u8]) -> Result<CounterCommand, String> {
+        postcard::from_bytes(bytes).map_err(|e| format!("not a counter command: {e}"))
+    }
+}
+
+/// The replicated state machine.
+#[derive(Debug, Default)]
+pub struct Counter {
+    value: i64,
+}
+
+impl StateMachine for Counter {
+    type Response = Result<i64, String>;
+    type Context = ();
+
+    fn on_apply(&mut self, entry: &mut CommittedEntry<()>) -> Result<Self::Response, NodeFailure> {
+        // A command that does not decode was refused before it reached the log; should
+        // one appear anyway, it changes nothing and its proposer gets the reason.
+        Ok(match CounterCommand::decode(&entry.data) {
+            Ok(CounterCommand::IncrementAndGet { delta }) => {
+                self.value = self.value.wrapping_add(delta);
+                Ok(self.value)
+            }
+            Ok(CounterCommand::Get) => Ok(self.value),
+            Err(reason) => Err(reason),
+        })
+    }
+}
+
+fn parse_configuration(text: &str) -> Result<Vec<PeerId>, String> {
+    let configuration: Configuration<PeerId> = text
+        .parse()
+        .map_err(|e| format!("bad configuration {text:?}: {e}"))?;
+    if configuration.voters().is_empty() {
+        return Err(format!("configuration {text:?} has no voters"));
+    }
+    Ok(configuration.voters().iter().cloned().collect())
+}
+
+fn client_endpoint(peer: &PeerId) -> Result<Endpoint, String> {
+    let port = peer
+        .endpoint()
+        .port()
+        .checked_add(CLIENT_PORT_OFFSET)
+        .ok_or_else(|| format!("{peer}: no room for the client port"))?;
+    Endpoint::new(peer.endpoint().host(), port).map_err(|e| e.to_string())
+}
+
+/// Runs one server until `stop` resolves.
+pub async fn run_server(
+    data: &Path,
+    group: &str,
+    server_id: &str,
+    configuration: &str,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    let group = GroupId::new(group).map_err(|e| e.to_string())?;
+    let peer: PeerId = server_id
+        .parse()
+        .map_err(|e| format!("bad server id {server_id:?}: {e}"))?;
+    let voters = parse_configuration(configuration)?;
+    if !voters.contains(&peer) {
+        return Err(format!(
+            "{peer} is not in the configuration {configuration}"
+        ));
+    }
+    let store = FjallStore::open(
+        data,
+        FjallOptions {
+            sync: false, // the runtime syncs once per batch (group commit)
+            ..FjallOptions::default()
+        },
+    )
+    .map_err(|e| format!("cannot open {}: {e}", data.display()))?;
+    let log = store
+        .log_storage(group.clone())
+        .map_err(|e| e.to_string())?;
+    let store = StorageLogStore::new(log, store.meta_storage(group.clone()), true);
+
+    let endpoint = peer.endpoint();
+    let server = RaftServer::bind(endpoint.host(), endpoint.port(), TcpOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let options = NodeOptions::new(
+        group,
+        peer.clone(),
+        ConfigurationEntry::stable(Configuration::with_voters(voters)),
+    );
+    let node = server
+        .start_node(options, Counter::default(), Arc::new(store))
+        .map_err(|e| e.to_string())?;
+    let client_endpoint = client_endpoint(&peer)?;
+    let listener = tokio::net::TcpListener::bind((client_endpoint.host(), client_endpoint.port()))
+        .await
+        .map_err(|e| format!("cannot listen on {client_endpoint}: {e}"))?;
+    let handler = Arc::new(NodeHandler::new(
+        node.clone(),
+        |body| CounterCommand::decode(body).map(|_| ()),
+        |response: Result<i64, String>| match response {
+            Ok(value) => Ok(Bytes::copy_from_slice(&value.to_le_bytes())),
+            Err(reason) => Err(ServiceError::BadRequest { reason }),
+        },
+    ));
+    println!("counter server {peer}: raft on {endpoint}, clients on {client_endpoint}");
+    let service = tokio::spawn(serve(listener, handler, ServiceOptions::default()));
+    stop.await;
+    service.abort();
+    node.shutdown();
+    node.join().await;
+    Ok(())
+}
+
+/// A counter client.
+pub struct CounterClient {
+    inner: ServiceClient<TokioConnector>,
+}
+
+impl CounterClient {
+    /// A client of the group whose servers are `configuration` (their Raft ids).
+    pub fn new(configuration: &str) -> Result<CounterClient, String> {
+        let members = parse_configuration(configuration)?
+            .into_iter()
+            .map(|peer| client_endpoint(&peer).map(|endpoint| (peer, endpoint)))
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(CounterClient {
+            inner: ServiceClient::new(TokioConnector, members, ClientOptions::default()),
+        })
+    }
+
+    async fn call(&mut self, command: CounterCommand) -> Result<i64, CallError> {
+        let body = self.inner.call(command.encode()).await?;
+        let bytes: [u8; 8] = body[..].try_into().map_err(|_| CallError::Unknown {
+            reason: format!("a reply of {} bytes is not a counter value", body.len()),
+        })?;
+        Ok(i64::from_le_bytes(bytes))
+    }
+
+    /// Adds `delta`; returns the new value.
+    pub async fn increment_and_get(&mut self, delta: i64) -> Result<i64, CallError> {
+        self.call(CounterCommand::IncrementAndGet { delta }).await
+    }
+
+    /// The current value.
+    pub async fn get(&mut self) -> Result<i64, CallError> {
+        self.call(CounterCommand::Get).await
+    }
+}
+
+async fn run_client(configuration: &str, count: u64, delta: i64) -> Result<(), String> {
+    let mut client = CounterClient::new(configuration)?;
+    for _ in 0..count {
+        match client.increment_and_get(delta).await {
+            Ok(value) => println!("increment_and_get({delta}) = {value}"),
+            Err(error) => println!("increment_and_get({delta}) failed: {error}"),
+        }
+    }
+    let value = client.get().await.map_err(|e| e.to_string())?;
+    println!("get() = {value}");
+    Ok(())
+}
+
+const USAGE: &str = "usage:
+  counter server <data-dir> <group-id> <server-id host:port> <conf host:port,host:port,...>
+  counter client <group-id> <conf host:port,...> [count=10] [delta=1]";
+
+#[allow(dead_code)] // when the tests include this file as a module
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start tokio: {error}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["server", data, group, server_id, configuration] => runtime.block_on(run_server(
+            Path::new(data),
+            group,
+            server_id,
+            configuration,
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+        )),
+        ["client", _group, configuration, ref rest @ ..] if rest.len() <= 2 => {
+            let count = rest.first().map_or(Ok(10), |c| c.parse::<u64>());
+            let delta = rest.get(1).map_or(Ok(1), |d| d.parse::<i64>());
+            match (count, delta) {
+                (Ok(count), Ok(delta)) => runtime.block_on(async {
+                    tokio::time::timeout(
+                        Duration::from_secs(60 + count),
+                        run_client(configuration, count, delta),
+                    )
+                    .await
+                    .unwrap_or_else(|_| Err("timed out".into()))
+                }),
+                _ => Err(format!("count and delta must be integers\n{USAGE}")),
+            }
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("counter: {error}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}

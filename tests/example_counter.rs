@@ -1,0 +1,137 @@
+//! `examples/counter` (F33) end to end: three servers on loopback with fjall in
+//! temporary directories, a client doing increments and reads, the leader stopped and
+//! restarted from its directory.
+
+#[path = "../examples/counter.rs"]
+#[allow(dead_code)]
+mod counter;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use counter::{run_server, CounterClient, CLIENT_PORT_OFFSET};
+use tokio::sync::oneshot;
+
+/// Three free ports whose +1000 neighbours are free too.
+fn free_ports() -> Vec<u16> {
+    let mut ports = Vec::new();
+    while ports.len() < 3 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if port < 60000 && TcpListener::bind(("127.0.0.1", port + CLIENT_PORT_OFFSET)).is_ok() {
+            ports.push(port);
+        }
+    }
+    ports
+}
+
+fn start(
+    dir: &std::path::Path,
+    port: u16,
+    configuration: &str,
+) -> (
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), String>>,
+) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let data = dir.join(port.to_string());
+    let configuration = configuration.to_string();
+    let task = tokio::spawn(async move {
+        run_server(
+            &data,
+            "counter",
+            &format!("127.0.0.1:{port}"),
+            &configuration,
+            async {
+                let _ = stopped.await;
+            },
+        )
+        .await
+    });
+    (stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_count_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports();
+    let configuration = ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut servers: Vec<_> = ports
+        .iter()
+        .map(|&p| start(dir.path(), p, &configuration))
+        .collect();
+
+    let mut client = CounterClient::new(&configuration).unwrap();
+    let mut expected = 0;
+    for delta in 1..=10 {
+        expected += delta;
+        let value = tokio::time::timeout(Duration::from_secs(30), client.increment_and_get(delta))
+            .await
+            .expect("increment in time")
+            .expect("increment");
+        assert_eq!(value, expected);
+    }
+    assert_eq!(client.get().await.unwrap(), expected);
+
+    // Stop every server in turn and bring it back from its directory; the counter
+    // keeps counting (each stop may take out the leader).
+    for i in 0..3 {
+        let (stop, task) = servers.remove(i);
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
+        servers.insert(i, start(dir.path(), ports[i], &configuration));
+        // The client's connection may have been to the stopped server: a request on
+        // it has an unknown outcome, so read the counter to learn what happened.
+        let before = expected;
+        let value = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                match client.increment_and_get(100).await {
+                    Ok(value) => return value,
+                    Err(concord::service::CallError::NotApplied { .. }) => continue,
+                    Err(concord::service::CallError::Unknown { .. }) => {
+                        let now = client.get().await.expect("read after unknown outcome");
+                        assert!(now == before || now == before + 100, "counter at {now}");
+                        if now == before + 100 {
+                            return now;
+                        }
+                    }
+                    Err(error) => panic!("{error}"),
+                }
+            }
+        })
+        .await
+        .expect("increment after restart in time");
+        expected = before + 100;
+        assert_eq!(value, expected);
+    }
+    assert_eq!(client.get().await.unwrap(), expected);
+
+    for (stop, task) in servers {
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn bad_arguments_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = run_server(
+        dir.path(),
+        "counter",
+        "127.0.0.1:1",
+        "127.0.0.1:2,127.0.0.1:3",
+        async {},
+    )
+    .await
+    .unwrap_err();
+    assert!(error.contains("not in the configuration"), "{error}");
+    let error = run_server(dir.path(), "counter", "nonsense", "127.0.0.1:2", async {})
+        .await
+        .unwrap_err();
+    assert!(error.contains("bad server id"), "{error}");
+    assert!(CounterClient::new("a:b:c:d").is_err());
+}
