@@ -14,6 +14,7 @@ use super::error::{ApplyError, NodeFailure};
 use super::fsm::{ApplyItem, Completion, FsmDone, FsmJob};
 use super::node::{Control, NodeStatus, Proposal};
 use super::options::NodeOptions;
+use super::payloads::PayloadCache;
 use super::state_machine::{CommittedEntry, StateMachine};
 use super::store::{LogStore, PersistOp, StoredEntry};
 use super::writer::{WriteDone, WriteJob};
@@ -54,10 +55,11 @@ pub(crate) struct Driver<S: StateMachine> {
     /// Proposals handed to the core in the step in progress.
     proposing: BTreeMap<RequestId, Proposal<S>>,
     /// Accepted proposals by log index.
-    inflight: BTreeMap<LogIndex, PendingTask<S>>,
+    /// Accepted tasks waiting for apply, in log order (indices strictly increase).
+    inflight: VecDeque<PendingTask<S>>,
     /// Payloads of entries not yet applied, by (index, term): proposals on the leader,
     /// received entries on followers. Misses fall back to the store.
-    payloads: BTreeMap<(LogIndex, Term), Bytes>,
+    payloads: PayloadCache,
     /// Self-addressed messages waiting to be stepped.
     loopback: VecDeque<Message<PeerId>>,
     election_deadline: Option<Instant>,
@@ -108,8 +110,8 @@ impl<S: StateMachine> Driver<S> {
             channels,
             next_request: 0,
             proposing: BTreeMap::new(),
-            inflight: BTreeMap::new(),
-            payloads: BTreeMap::new(),
+            inflight: VecDeque::new(),
+            payloads: PayloadCache::new(),
             loopback: VecDeque::new(),
             election_deadline: None,
             heartbeat_deadline: None,
@@ -287,10 +289,7 @@ impl<S: StateMachine> Driver<S> {
 
     fn cached_payload(&self, meta: &EntryMeta<PeerId>) -> Option<Bytes> {
         match meta.kind {
-            EntryKind::Normal => self
-                .payloads
-                .get(&(meta.log_id.index, meta.log_id.term))
-                .cloned(),
+            EntryKind::Normal => self.payloads.get(meta.log_id).cloned(),
             EntryKind::Blank | EntryKind::Configuration(_) => Some(Bytes::new()),
         }
     }
@@ -350,10 +349,15 @@ impl<S: StateMachine> Driver<S> {
             return;
         }
         if let Message::Append(request) = &frame.message {
+            // Only indices the core could append (an append must continue the log) are
+            // cached, so a hostile index cannot make the cache allocate without bound.
+            let reachable = self.core.last_log_id().index.0 + request.entries.len() as u64;
             for (meta, payload) in request.entries.iter().zip(&frame.payloads) {
-                if meta.log_id.index > self.applied && matches!(meta.kind, EntryKind::Normal) {
-                    self.payloads
-                        .insert((meta.log_id.index, meta.log_id.term), payload.clone());
+                if meta.log_id.index > self.applied
+                    && meta.log_id.index.0 <= reachable
+                    && matches!(meta.kind, EntryKind::Normal)
+                {
+                    self.payloads.insert(meta.log_id, payload.clone());
                 }
             }
         }
@@ -398,17 +402,24 @@ impl<S: StateMachine> Driver<S> {
         let Some(proposal) = self.proposing.remove(&id) else {
             return;
         };
-        self.payloads
-            .insert((log_id.index, log_id.term), proposal.data);
-        self.inflight.insert(
-            log_id.index,
-            PendingTask {
-                log_id,
-                on_committed: proposal.on_committed,
-                context: proposal.context,
-                completion: proposal.completion,
-            },
-        );
+        self.payloads.insert(log_id, proposal.data);
+        // A leader's new entries follow its earlier ones; anything at or past this index
+        // was overwritten (a previous term's tail) and will never apply as proposed.
+        while self
+            .inflight
+            .back()
+            .is_some_and(|task| task.log_id.index >= log_id.index)
+        {
+            if let Some(task) = self.inflight.pop_back() {
+                let _ = task.completion.send(Err(ApplyError::LeadershipLost));
+            }
+        }
+        self.inflight.push_back(PendingTask {
+            log_id,
+            on_committed: proposal.on_committed,
+            context: proposal.context,
+            completion: proposal.completion,
+        });
     }
 
     fn rejected(&mut self, id: RequestId, error: ProposeError<PeerId>) {
@@ -449,7 +460,26 @@ impl<S: StateMachine> Driver<S> {
         };
         for (meta, data) in metas.into_iter().zip(payloads) {
             let log_id = meta.log_id;
-            let pending = self.inflight.remove(&log_id.index);
+            // Tasks below this index cannot apply any more (their entries were
+            // replaced); the one at it applies if its term matches.
+            while self
+                .inflight
+                .front()
+                .is_some_and(|task| task.log_id.index < log_id.index)
+            {
+                if let Some(task) = self.inflight.pop_front() {
+                    let _ = task.completion.send(Err(ApplyError::LeadershipLost));
+                }
+            }
+            let pending = if self
+                .inflight
+                .front()
+                .is_some_and(|task| task.log_id.index == log_id.index)
+            {
+                self.inflight.pop_front()
+            } else {
+                None
+            };
             match meta.kind {
                 EntryKind::Normal => {
                     let (context, completion) = match pending {
@@ -478,7 +508,7 @@ impl<S: StateMachine> Driver<S> {
                 }
             }
         }
-        self.payloads = self.payloads.split_off(&(last.next(), Term(0)));
+        self.payloads.remove_through(last);
         if self
             .channels
             .fsm_jobs
@@ -504,7 +534,7 @@ impl<S: StateMachine> Driver<S> {
         let mut jobs = Vec::new();
         if old_role == Role::Leader && role != Role::Leader {
             // Entries appended in our term may still commit under a later leader.
-            for (_, task) in std::mem::take(&mut self.inflight) {
+            for task in std::mem::take(&mut self.inflight) {
                 let _ = task.completion.send(Err(ApplyError::LeadershipLost));
             }
             jobs.push(FsmJob::LeaderStop(old_term));
@@ -570,7 +600,7 @@ impl<S: StateMachine> Driver<S> {
         if self.failed.is_some() {
             return;
         }
-        for (_, task) in std::mem::take(&mut self.inflight) {
+        for task in std::mem::take(&mut self.inflight) {
             let _ = task.completion.send(Err(ApplyError::NodeFailed {
                 reason: failure.reason.clone(),
             }));
@@ -664,7 +694,7 @@ impl<S: StateMachine> Driver<S> {
         for (_, proposal) in std::mem::take(&mut self.proposing) {
             let _ = proposal.completion.send(Err(ApplyError::ShuttingDown));
         }
-        for (_, task) in std::mem::take(&mut self.inflight) {
+        for task in std::mem::take(&mut self.inflight) {
             let _ = task.completion.send(Err(ApplyError::ShuttingDown));
         }
         self.channels.proposals.close();

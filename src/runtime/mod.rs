@@ -12,6 +12,7 @@ mod error;
 mod fsm;
 mod node;
 mod options;
+mod payloads;
 mod server;
 mod state_machine;
 mod store;

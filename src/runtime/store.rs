@@ -1,7 +1,6 @@
 //! The runtime's persistence port: what the log writer and the apply path need from
 //! durable storage, in one narrow trait. `src/storage`'s stores plug in through it.
 
-use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
@@ -44,9 +43,25 @@ pub trait LogStore: Send + Sync + 'static {
 
 /// An in-memory store for tests and benchmarks: durable for the life of the value,
 /// so a node restarted on the same `MemoryLogStore` recovers everything it persisted.
+/// The log is one contiguous vector (appends push, truncations cut), so persisting and
+/// reading cost no per-entry tree nodes.
 #[derive(Debug, Default)]
 pub struct MemoryLogStore {
-    state: Mutex<(HardState<PeerId>, BTreeMap<LogIndex, StoredEntry>)>,
+    state: Mutex<MemoryState>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryState {
+    hard_state: HardState<PeerId>,
+    /// Index of `entries[0]` (meaningless while `entries` is empty).
+    first: u64,
+    entries: Vec<StoredEntry>,
+}
+
+impl MemoryState {
+    fn next_index(&self) -> Option<u64> {
+        (!self.entries.is_empty()).then(|| self.first + self.entries.len() as u64)
+    }
 }
 
 impl MemoryLogStore {
@@ -59,31 +74,36 @@ impl MemoryLogStore {
 impl LogStore for MemoryLogStore {
     fn recover(&self) -> Result<(HardState<PeerId>, Vec<StoredEntry>), String> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok((state.0.clone(), state.1.values().cloned().collect()))
+        Ok((state.hard_state.clone(), state.entries.clone()))
     }
 
     fn persist(&self, ops: &[PersistOp]) -> Result<(), String> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         for op in ops {
             match op {
-                PersistOp::HardState(hard_state) => state.0 = hard_state.clone(),
+                PersistOp::HardState(hard_state) => state.hard_state = hard_state.clone(),
                 PersistOp::TruncateFrom(from) => {
-                    state.1.split_off(from);
+                    if !state.entries.is_empty() {
+                        let keep = from.0.saturating_sub(state.first);
+                        let keep = usize::try_from(keep).unwrap_or(usize::MAX);
+                        state.entries.truncate(keep);
+                    }
                 }
                 PersistOp::Append(entries) => {
+                    state.entries.reserve(entries.len());
                     for entry in entries {
-                        let expected = state
-                            .1
-                            .keys()
-                            .next_back()
-                            .map_or(entry.meta.log_id.index, |l| l.next());
-                        if entry.meta.log_id.index != expected {
-                            return Err(format!(
-                                "append of {} does not continue the log (expected index {expected})",
-                                entry.meta.log_id
-                            ));
+                        let index = entry.meta.log_id.index.0;
+                        match state.next_index() {
+                            None => state.first = index,
+                            Some(expected) if expected == index => {}
+                            Some(expected) => {
+                                return Err(format!(
+                                    "append of {} does not continue the log (expected index {expected})",
+                                    entry.meta.log_id
+                                ))
+                            }
                         }
-                        state.1.insert(entry.meta.log_id.index, entry.clone());
+                        state.entries.push(entry.clone());
                     }
                 }
             }
@@ -93,15 +113,17 @@ impl LogStore for MemoryLogStore {
 
     fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<StoredEntry>, String> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let entries: Vec<StoredEntry> = state
-            .1
-            .range(first..=last)
-            .map(|(_, e)| e.clone())
-            .collect();
-        if entries.len() as u64 != last.0.saturating_sub(first.0) + 1 {
-            return Err(format!("entries {first}..={last} are not all in the log"));
+        let missing = || format!("entries {first}..={last} are not all in the log");
+        if first > last || state.entries.is_empty() || first.0 < state.first {
+            return Err(missing());
         }
-        Ok(entries)
+        let from = usize::try_from(first.0 - state.first).map_err(|_| missing())?;
+        let to = usize::try_from(last.0 - state.first).map_err(|_| missing())?;
+        state
+            .entries
+            .get(from..=to)
+            .map(<[StoredEntry]>::to_vec)
+            .ok_or_else(missing)
     }
 }
 
@@ -224,5 +246,62 @@ where
             return Err(format!("entries {first}..={last} are not all in the log"));
         }
         Ok(entries.into_iter().map(from_storage).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{EntryKind, LogId};
+
+    fn entry(term: u64, index: u64) -> StoredEntry {
+        StoredEntry {
+            meta: EntryMeta {
+                log_id: LogId::new(term, index),
+                kind: EntryKind::Normal,
+                size_bytes: 1,
+            },
+            payload: Bytes::from(vec![index as u8]),
+        }
+    }
+
+    #[test]
+    fn memory_store_appends_truncates_reads_and_refuses_gaps() {
+        let store = MemoryLogStore::new();
+        store
+            .persist(&[PersistOp::Append((1..=5).map(|i| entry(1, i)).collect())])
+            .unwrap();
+        assert_eq!(
+            store.read(LogIndex(2), LogIndex(4)).unwrap(),
+            vec![entry(1, 2), entry(1, 3), entry(1, 4)]
+        );
+        assert!(store.read(LogIndex(4), LogIndex(6)).is_err());
+        assert!(store.read(LogIndex(0), LogIndex(1)).is_err());
+        assert!(store.read(LogIndex(3), LogIndex(2)).is_err());
+        store
+            .persist(&[
+                PersistOp::TruncateFrom(LogIndex(4)),
+                PersistOp::Append(vec![entry(2, 4)]),
+            ])
+            .unwrap();
+        let (_, all) = store.recover().unwrap();
+        assert_eq!(
+            all,
+            vec![entry(1, 1), entry(1, 2), entry(1, 3), entry(2, 4)]
+        );
+        let gap = store.persist(&[PersistOp::Append(vec![entry(2, 9)])]);
+        assert!(gap.unwrap_err().contains("does not continue"));
+        store
+            .persist(&[PersistOp::TruncateFrom(LogIndex(1))])
+            .unwrap();
+        assert!(store.recover().unwrap().1.is_empty());
+        // An empty log may start anywhere (after a snapshot, say).
+        store
+            .persist(&[PersistOp::Append(vec![entry(3, 7)])])
+            .unwrap();
+        assert_eq!(
+            store.read(LogIndex(7), LogIndex(7)).unwrap(),
+            vec![entry(3, 7)]
+        );
     }
 }

@@ -1,0 +1,116 @@
+//! The driver's cache of entry payloads not yet applied: the core holds log ids only
+//! (DESIGN.md §2), so payloads wait here between proposal (or receipt) and apply.
+//!
+//! Indices are contiguous and mostly increase, so the cache is a ring of slots indexed
+//! by log index rather than a tree: insert, lookup and the drop after apply cost no
+//! per-entry allocation. A slot remembers the term it was written for; a lookup for
+//! another term (an entry overwritten after a leader change) misses.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use crate::core::{LogId, LogIndex, Term};
+
+#[derive(Debug, Default)]
+pub(crate) struct PayloadCache {
+    /// Index of `slots[0]`.
+    first: u64,
+    slots: VecDeque<Option<(Term, Bytes)>>,
+}
+
+impl PayloadCache {
+    pub(crate) fn new() -> Self {
+        PayloadCache::default()
+    }
+
+    /// Caches the payload of `log_id` (replacing whatever the index held).
+    pub(crate) fn insert(&mut self, log_id: LogId, payload: Bytes) {
+        let index = log_id.index.0;
+        if self.slots.is_empty() {
+            self.first = index;
+        }
+        if index < self.first {
+            // Below the cached range: grow downwards (rare: a follower receiving an
+            // older, not yet applied entry after the cache was trimmed).
+            let missing = (self.first - index) as usize;
+            for _ in 0..missing {
+                self.slots.push_front(None);
+            }
+            self.first = index;
+        }
+        let offset = (index - self.first) as usize;
+        while self.slots.len() <= offset {
+            self.slots.push_back(None);
+        }
+        self.slots[offset] = Some((log_id.term, payload));
+    }
+
+    /// The payload cached for exactly `log_id`.
+    pub(crate) fn get(&self, log_id: LogId) -> Option<&Bytes> {
+        let offset = log_id.index.0.checked_sub(self.first)? as usize;
+        match self.slots.get(offset)? {
+            Some((term, payload)) if *term == log_id.term => Some(payload),
+            _ => None,
+        }
+    }
+
+    /// Forgets every index ≤ `last`.
+    pub(crate) fn remove_through(&mut self, last: LogIndex) {
+        while !self.slots.is_empty() && self.first <= last.0 {
+            self.slots.pop_front();
+            self.first += 1;
+        }
+        if self.slots.is_empty() {
+            self.first = last.0 + 1;
+        }
+    }
+
+    /// Cached slots (for tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.slots.iter().flatten().count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(term: u64, index: u64) -> LogId {
+        LogId::new(term, index)
+    }
+
+    #[test]
+    fn insert_get_overwrite_and_trim() {
+        let mut cache = PayloadCache::new();
+        for i in 5..10 {
+            cache.insert(id(1, i), Bytes::from(vec![i as u8]));
+        }
+        assert_eq!(cache.get(id(1, 7)).unwrap()[..], [7]);
+        assert!(cache.get(id(2, 7)).is_none(), "another term misses");
+        assert!(cache.get(id(1, 4)).is_none());
+        assert!(cache.get(id(1, 10)).is_none());
+        // A new leader overwrites index 8 in term 2.
+        cache.insert(id(2, 8), Bytes::from_static(b"new"));
+        assert_eq!(cache.get(id(2, 8)).unwrap()[..], *b"new");
+        assert!(cache.get(id(1, 8)).is_none());
+        // A gap, then later filled.
+        cache.insert(id(2, 12), Bytes::from_static(b"twelve"));
+        assert!(cache.get(id(2, 11)).is_none());
+        cache.insert(id(2, 11), Bytes::from_static(b"eleven"));
+        assert_eq!(cache.get(id(2, 11)).unwrap()[..], *b"eleven");
+        // Below the range.
+        cache.insert(id(1, 3), Bytes::from_static(b"three"));
+        assert_eq!(cache.get(id(1, 3)).unwrap()[..], *b"three");
+        cache.remove_through(LogIndex(8));
+        assert!(cache.get(id(1, 7)).is_none());
+        assert!(cache.get(id(2, 8)).is_none());
+        assert_eq!(cache.get(id(1, 9)).unwrap()[..], [9]);
+        assert_eq!(cache.len(), 3);
+        cache.remove_through(LogIndex(100));
+        assert_eq!(cache.len(), 0);
+        cache.insert(id(3, 101), Bytes::from_static(b"x"));
+        assert_eq!(cache.get(id(3, 101)).unwrap()[..], *b"x");
+    }
+}
