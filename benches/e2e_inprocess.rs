@@ -60,11 +60,14 @@ fn e2e(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (_nodes, leader) = runtime.block_on(start_cluster());
     let mut group = c.benchmark_group("e2e_inprocess");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(5));
     for clients in [1usize, 64, 256, 4096] {
+        // A fresh cluster per client count: the memory log keeps every entry, so a
+        // shared cluster would make each case pay for the log grown by the cases before
+        // it, and the results would depend on their order.
+        let (nodes, leader) = runtime.block_on(start_cluster());
         group.throughput(Throughput::Elements(1));
         group.bench_with_input(
             BenchmarkId::new("clients", clients),
@@ -95,6 +98,14 @@ fn e2e(c: &mut Criterion) {
                 });
             },
         );
+        runtime.block_on(async {
+            for node in &nodes {
+                node.shutdown();
+            }
+            for node in nodes {
+                node.join().await;
+            }
+        });
     }
     group.finish();
 }

@@ -41,6 +41,8 @@ pub(crate) struct Channels<S: StateMachine> {
     pub(crate) fsm_jobs: mpsc::Sender<FsmJob<S>>,
     pub(crate) fsm_done: mpsc::UnboundedReceiver<FsmDone>,
     pub(crate) status: watch::Sender<NodeStatus>,
+    /// Leader and not failed: `Node::apply`'s lock-free fast path reads this.
+    pub(crate) accepting: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub(crate) struct Driver<S: StateMachine> {
@@ -611,6 +613,10 @@ impl<S: StateMachine> Driver<S> {
     /// Publishes the node's status if anything in it changed. Runs after every event,
     /// so it allocates only when the membership view changes.
     fn publish_status(&mut self) {
+        let accepting = self.core.role() == Role::Leader && self.failed.is_none();
+        self.channels
+            .accepting
+            .store(accepting, std::sync::atomic::Ordering::Release);
         let core = &self.core;
         let configuration = core.configuration();
         if self.status_cache.configuration.as_ref() != Some(configuration) {

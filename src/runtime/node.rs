@@ -115,6 +115,7 @@ struct Shared<S: StateMachine> {
     proposals: mpsc::Sender<Proposal<S>>,
     control: mpsc::UnboundedSender<Control>,
     status: watch::Receiver<NodeStatus>,
+    accepting: Arc<std::sync::atomic::AtomicBool>,
     tasks: Mutex<Option<NodeTasks<S>>>,
 }
 
@@ -184,6 +185,7 @@ impl<S: StateMachine> Node<S> {
         let (fsm_jobs, fsm_jobs_rx) = mpsc::channel(1024);
         let (fsm_done_tx, fsm_done) = mpsc::unbounded_channel();
         let (status_tx, status) = watch::channel(NodeStatus::default());
+        let accepting = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writer = tokio::spawn(run_writer(
             store.clone(),
             writer_jobs_rx,
@@ -205,6 +207,7 @@ impl<S: StateMachine> Node<S> {
             fsm_jobs,
             fsm_done,
             status: status_tx,
+            accepting: accepting.clone(),
         };
         let driver = Driver::new(options.clone(), core, store, transport, clock, channels);
         let driver = tokio::spawn(driver.run());
@@ -213,6 +216,7 @@ impl<S: StateMachine> Node<S> {
             proposals,
             control,
             status,
+            accepting,
             tasks: Mutex::new(Some((driver, writer, fsm))),
         };
         Ok((
@@ -228,9 +232,13 @@ impl<S: StateMachine> Node<S> {
     /// term mismatch, overloaded, shutting down. See [`ApplyError`] for which errors
     /// mean "certainly not applied".
     pub async fn apply(&self, task: Task<S::Context>) -> Result<Applied<S::Response>, ApplyError> {
+        // Fast path: one atomic load while this node leads and is healthy. Otherwise read
+        // the status for the reason (failure, or the leader hint).
+        if !self
+            .shared
+            .accepting
+            .load(std::sync::atomic::Ordering::Acquire)
         {
-            // Read only what the fast path needs; cloning the whole status (with its
-            // string lists) on every call showed up in profiles.
             let status = self.shared.status.borrow();
             if let Some(reason) = &status.failure {
                 return Err(ApplyError::NodeFailed {

@@ -43,24 +43,61 @@ pub trait LogStore: Send + Sync + 'static {
 
 /// An in-memory store for tests and benchmarks: durable for the life of the value,
 /// so a node restarted on the same `MemoryLogStore` recovers everything it persisted.
-/// The log is one contiguous vector (appends push, truncations cut), so persisting and
-/// reading cost no per-entry tree nodes.
+/// The log is a list of fixed-size chunks (appends push, truncations cut): no per-entry
+/// tree nodes, and growing the log never copies what is already stored.
 #[derive(Debug, Default)]
 pub struct MemoryLogStore {
     state: Mutex<MemoryState>,
 }
 
+/// Entries per chunk.
+const CHUNK: usize = 4096;
+
 #[derive(Debug, Default)]
 struct MemoryState {
     hard_state: HardState<PeerId>,
-    /// Index of `entries[0]` (meaningless while `entries` is empty).
+    /// Index of the first entry (meaningless while the log is empty).
     first: u64,
-    entries: Vec<StoredEntry>,
+    /// Every chunk but the last holds exactly `CHUNK` entries.
+    chunks: Vec<Vec<StoredEntry>>,
+    len: usize,
 }
 
 impl MemoryState {
     fn next_index(&self) -> Option<u64> {
-        (!self.entries.is_empty()).then(|| self.first + self.entries.len() as u64)
+        (self.len > 0).then(|| self.first + self.len as u64)
+    }
+
+    fn push(&mut self, entry: StoredEntry) {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(entry),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(entry);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    /// Keeps the first `keep` entries.
+    fn truncate(&mut self, keep: usize) {
+        if keep >= self.len {
+            return;
+        }
+        let (chunk, offset) = (keep / CHUNK, keep % CHUNK);
+        self.chunks.truncate(chunk + 1);
+        if let Some(last) = self.chunks.last_mut() {
+            last.truncate(offset);
+            if last.is_empty() {
+                self.chunks.pop();
+            }
+        }
+        self.len = keep;
+    }
+
+    fn get(&self, position: usize) -> Option<&StoredEntry> {
+        self.chunks.get(position / CHUNK)?.get(position % CHUNK)
     }
 }
 
@@ -74,7 +111,7 @@ impl MemoryLogStore {
 impl LogStore for MemoryLogStore {
     fn recover(&self) -> Result<(HardState<PeerId>, Vec<StoredEntry>), String> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok((state.hard_state.clone(), state.entries.clone()))
+        Ok((state.hard_state.clone(), state.chunks.concat()))
     }
 
     fn persist(&self, ops: &[PersistOp]) -> Result<(), String> {
@@ -83,14 +120,12 @@ impl LogStore for MemoryLogStore {
             match op {
                 PersistOp::HardState(hard_state) => state.hard_state = hard_state.clone(),
                 PersistOp::TruncateFrom(from) => {
-                    if !state.entries.is_empty() {
+                    if state.len > 0 {
                         let keep = from.0.saturating_sub(state.first);
-                        let keep = usize::try_from(keep).unwrap_or(usize::MAX);
-                        state.entries.truncate(keep);
+                        state.truncate(usize::try_from(keep).unwrap_or(usize::MAX));
                     }
                 }
                 PersistOp::Append(entries) => {
-                    state.entries.reserve(entries.len());
                     for entry in entries {
                         let index = entry.meta.log_id.index.0;
                         match state.next_index() {
@@ -103,7 +138,7 @@ impl LogStore for MemoryLogStore {
                                 ))
                             }
                         }
-                        state.entries.push(entry.clone());
+                        state.push(entry.clone());
                     }
                 }
             }
@@ -114,16 +149,17 @@ impl LogStore for MemoryLogStore {
     fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<StoredEntry>, String> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let missing = || format!("entries {first}..={last} are not all in the log");
-        if first > last || state.entries.is_empty() || first.0 < state.first {
+        if first > last || state.len == 0 || first.0 < state.first {
             return Err(missing());
         }
         let from = usize::try_from(first.0 - state.first).map_err(|_| missing())?;
         let to = usize::try_from(last.0 - state.first).map_err(|_| missing())?;
-        state
-            .entries
-            .get(from..=to)
-            .map(<[StoredEntry]>::to_vec)
-            .ok_or_else(missing)
+        if to >= state.len {
+            return Err(missing());
+        }
+        (from..=to)
+            .map(|position| state.get(position).cloned().ok_or_else(missing))
+            .collect()
     }
 }
 
@@ -295,6 +331,36 @@ mod tests {
             .persist(&[PersistOp::TruncateFrom(LogIndex(1))])
             .unwrap();
         assert!(store.recover().unwrap().1.is_empty());
+        // Across chunk boundaries.
+        let many: Vec<StoredEntry> = (1..=3 * CHUNK as u64 + 5).map(|i| entry(4, i)).collect();
+        store
+            .persist(&[
+                PersistOp::TruncateFrom(LogIndex(1)),
+                PersistOp::Append(many.clone()),
+            ])
+            .unwrap();
+        assert_eq!(store.recover().unwrap().1, many);
+        let (a, b) = (CHUNK as u64 - 2, 2 * CHUNK as u64 + 3);
+        assert_eq!(
+            store.read(LogIndex(a), LogIndex(b)).unwrap(),
+            many[a as usize - 1..b as usize].to_vec()
+        );
+        store
+            .persist(&[PersistOp::TruncateFrom(LogIndex(CHUNK as u64 + 1))])
+            .unwrap();
+        assert_eq!(store.recover().unwrap().1, many[..CHUNK].to_vec());
+        store
+            .persist(&[PersistOp::Append(vec![entry(5, CHUNK as u64 + 1)])])
+            .unwrap();
+        assert_eq!(
+            store
+                .read(LogIndex(CHUNK as u64 + 1), LogIndex(CHUNK as u64 + 1))
+                .unwrap(),
+            vec![entry(5, CHUNK as u64 + 1)]
+        );
+        store
+            .persist(&[PersistOp::TruncateFrom(LogIndex(1))])
+            .unwrap();
         // An empty log may start anywhere (after a snapshot, say).
         store
             .persist(&[PersistOp::Append(vec![entry(3, 7)])])
