@@ -371,3 +371,20 @@ async fn a_failing_state_machine_stops_applying() {
         .clone();
     assert!(events.iter().any(|e| e.starts_with("error")), "{events:?}");
 }
+
+/// A client holding the handle of a leader that has shut down must be told to go
+/// elsewhere (`NotLeader`), not to retry the same node (`Stopped` is only for a node
+/// that never stopped leading as far as anyone published). The demo's failover time
+/// depends on it.
+#[tokio::test]
+async fn a_shut_down_leader_answers_not_leader() {
+    let mut cluster = TestCluster::new(3, |_| {});
+    let leader = cluster.leader().await;
+    cluster.node(leader).apply(delta(1)).await.unwrap();
+    let handle = cluster.node(leader).clone();
+    cluster.stop(leader).await;
+    match handle.apply(delta(2)).await {
+        Err(ApplyError::NotLeader { .. }) => {}
+        other => panic!("expected NotLeader from a shut-down leader, got {other:?}"),
+    }
+}

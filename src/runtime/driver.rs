@@ -692,6 +692,9 @@ impl<S: StateMachine> Driver<S> {
 
     fn shut_down(&mut self) {
         // A stopped node leads nothing: callers holding its handle get `NotLeader`.
+        self.channels
+            .accepting
+            .store(false, std::sync::atomic::Ordering::Release);
         self.channels.status.send_modify(|status| {
             status.role = Role::Follower;
             status.leader = None;
