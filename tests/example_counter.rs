@@ -79,11 +79,11 @@ async fn three_servers_count_and_survive_a_restart() {
 
     // Stop every server in turn and bring it back from its directory; the counter
     // keeps counting (each stop may take out the leader).
-    for i in 0..3 {
+    for (i, &port) in ports.iter().enumerate() {
         let (stop, task) = servers.remove(i);
         let _ = stop.send(());
         task.await.unwrap().unwrap();
-        servers.insert(i, start(dir.path(), ports[i], &configuration));
+        servers.insert(i, start(dir.path(), port, &configuration));
         // The client's connection may have been to the stopped server: a request on
         // it has an unknown outcome, so read the counter to learn what happened.
         let before = expected;

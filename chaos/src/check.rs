@@ -21,11 +21,10 @@ fn written_value(op: &Operation) -> Option<&str> {
 
 /// An acknowledged write: ok `put`, or ok `cas` that swapped.
 fn acknowledged(op: &Operation) -> bool {
-    match (&op.outcome, op.function.as_str()) {
-        (Outcome::Ok(_), "put") => true,
-        (Outcome::Ok(Value::Bool(true)), "cas") => true,
-        _ => false,
-    }
+    matches!(
+        (&op.outcome, op.function.as_str()),
+        (Outcome::Ok(_), "put") | (Outcome::Ok(Value::Bool(true)), "cas")
+    )
 }
 
 /// Acknowledged writes that the final reads prove lost.

@@ -46,7 +46,7 @@ impl ClientActor {
     pub fn ops_for(index: usize, count: usize) -> Vec<Op> {
         (0..count)
             .map(|j| {
-                if (index + j) % 2 == 0 {
+                if (index + j).is_multiple_of(2) {
                     Op::Write(u8::try_from(index + 1).expect("few clients"))
                 } else {
                     Op::Read

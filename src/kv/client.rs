@@ -33,6 +33,9 @@ pub enum KvClientError {
     },
 }
 
+/// The node list shared by a client's clones.
+type SharedNodes = Arc<RwLock<Vec<(PeerId, Node<KvStateMachine>)>>>;
+
 /// Sends commands to whichever node leads, following `NotLeader` hints. Only errors
 /// that prove the command was not appended are retried, so a retry can never apply a
 /// command twice.
@@ -41,7 +44,7 @@ pub enum KvClientError {
 /// own idea of the leader.
 #[derive(Clone)]
 pub struct KvClient {
-    nodes: Arc<RwLock<Vec<(PeerId, Node<KvStateMachine>)>>>,
+    nodes: SharedNodes,
     leader: usize,
     /// Total time to find a leader before giving up.
     pub redirect_budget: Duration,
