@@ -64,7 +64,7 @@ pub struct Operation {
 /// A history of concurrent operations.
 ///
 /// Build one by hand (this is what the chaos suite does) or read one with
-/// [`crate::parse`]. Times are logical: each builder call advances a counter, so the
+/// [`crate::parse()`]. Times are logical: each builder call advances a counter, so the
 /// order of calls is the real-time order.
 ///
 /// ```

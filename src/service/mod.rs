@@ -3,7 +3,7 @@
 //!
 //! A node serves requests on its own port with [`serve`]: each request carries an
 //! opaque command, which a [`Handler`] (usually a [`NodeHandler`] around a
-//! [`Node`](crate::runtime::Node)) proposes as a task and answers with the state
+//! `Node`) proposes as a task and answers with the state
 //! machine's response. Errors are typed by what they mean for the command's effect
 //! ([`ServiceError`]): `NotLeader` and `NotApplied` prove nothing was appended, so a
 //! client may retry; `Unknown` does not, so a client must not retry blindly.
