@@ -260,14 +260,15 @@ struct ClientRun {
 }
 
 impl ClientRun {
-    /// Runs one operation and records it. Returns the value read, if it was an ok read.
+    /// Runs one operation and records it. Returns whether it returned ok, and the value
+    /// read if it was an ok read.
     async fn operation(
         &self,
         kv: &mut RemoteKvClient<TurmoilConnector>,
         process: &mut u64,
         key: &str,
         command: KvCommand,
-    ) -> Result<Option<Option<String>>, String> {
+    ) -> Result<(bool, Option<Option<String>>), String> {
         let (function, argument) = match &command {
             KvCommand::Get { .. } => ("get", Value::Nil),
             KvCommand::Put { value, .. } => (
@@ -288,6 +289,7 @@ impl ClientRun {
         let outcome = kv.execute(&command).await;
         let mut history = lock(&self.shared.history);
         let mut read = None;
+        let ok = outcome.is_ok();
         let recorded = match outcome {
             Ok(KvResponse::Written) => history.ok(op, Value::Nil),
             Ok(KvResponse::Value(value)) => {
@@ -306,7 +308,7 @@ impl ClientRun {
             }
         };
         recorded.map_err(|e| e.to_string())?;
-        Ok(read)
+        Ok((ok, read))
     }
 
     async fn run(self) -> turmoil::Result {
@@ -344,7 +346,7 @@ impl ClientRun {
                     new: fresh,
                 }
             };
-            if let Some(value) = self.operation(&mut kv, &mut process, key, command).await? {
+            if let (_, Some(value)) = self.operation(&mut kv, &mut process, key, command).await? {
                 last_seen[k] = value;
             }
         }
@@ -361,7 +363,8 @@ impl ClientRun {
             let mut value = None;
             while healed.elapsed() < self.config.liveness_bound {
                 let command = KvCommand::Get { key: key.clone() };
-                if let Some(read) = self.operation(&mut kv, &mut process, key, command).await? {
+                if let (_, Some(read)) = self.operation(&mut kv, &mut process, key, command).await?
+                {
                     value = Some(read);
                     break;
                 }
@@ -376,6 +379,26 @@ impl ClientRun {
             if let Some(read) = value {
                 lock(&self.shared.final_values).insert(key.clone(), read);
             }
+        }
+        // And a write must commit: a put on a key of its own (so the final values
+        // above stay the last word on the workload's keys).
+        let key = "after-heal";
+        let mut written = false;
+        while !written && healed.elapsed() < self.config.liveness_bound {
+            let command = KvCommand::Put {
+                key: key.into(),
+                value: Bytes::from_static(b"done"),
+            };
+            written = self.operation(&mut kv, &mut process, key, command).await?.0;
+            if !written {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        if !written {
+            lock(&self.shared.violations).push(format!(
+                "liveness: no write committed within {:?} of healing",
+                self.config.liveness_bound
+            ));
         }
         Ok(())
     }
