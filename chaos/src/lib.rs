@@ -17,6 +17,7 @@
 pub mod check;
 pub mod nemesis;
 pub mod net;
+pub mod observe;
 pub mod rng;
 pub mod run;
 

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
 use concord::core::{Configuration, ConfigurationEntry, Endpoint, GroupId, PeerId, Role};
-use concord::kv::{
-    kv_handler, KvClientError, KvCommand, KvResponse, KvStateMachine, RemoteKvClient,
-};
+use concord::kv::{kv_handler, KvClientError, KvCommand, KvResponse, RemoteKvClient};
 use concord::runtime::{DriftingClock, Node, NodeOptions, RaftServer, StorageLogStore};
 use concord::service::{ClientOptions, ServiceOptions};
 use concord::storage::{SimDisk, SimOptions};
@@ -22,6 +20,7 @@ use concord_linearizability::{
 use crate::check::{digest, lost_acked_writes};
 use crate::nemesis::{draw, fault_duration, rest_duration, Fault, NemesisSet};
 use crate::net::{TurmoilAcceptor, TurmoilConnector};
+use crate::observe::{take_panics, trap_panics, Observations, ObservedKv};
 use crate::rng::Rng;
 
 const RAFT_PORT: u16 = 7000;
@@ -198,7 +197,8 @@ fn client_options() -> ClientOptions {
 async fn host_main(
     parts: HostParts,
     config: RunConfig,
-    registry: Arc<Mutex<Vec<Option<Node<KvStateMachine>>>>>,
+    registry: Arc<Mutex<Vec<Option<Node<ObservedKv>>>>>,
+    observations: Arc<Observations>,
 ) -> turmoil::Result {
     let boot = parts.boots.fetch_add(1, Ordering::Relaxed);
     let peer = peer_of(parts.index);
@@ -234,8 +234,12 @@ async fn host_main(
         .wrapping_mul(0x9E37_79B9)
         .wrapping_add((parts.index as u64) << 32)
         .wrapping_add(boot);
-    let node =
-        server.start_node_with_clock(options, KvStateMachine::new(), store, parts.clock.clone())?;
+    let node = server.start_node_with_clock(
+        options,
+        ObservedKv::new(parts.index, observations),
+        store,
+        parts.clock.clone(),
+    )?;
     lock(&registry)[parts.index] = Some(node.clone());
     let client_listener = turmoil::net::TcpListener::bind(("0.0.0.0", CLIENT_PORT)).await?;
     concord::service::serve(
@@ -286,7 +290,25 @@ impl ClientRun {
         let op = lock(&self.shared.history)
             .invoke_keyed(*process, Some(key), function, argument)
             .map_err(|e| e.to_string())?;
-        let outcome = kv.execute(&command).await;
+        let mut outcome = kv.execute(&command).await;
+        // A reply must answer the command it was sent for.
+        if let Ok(response) = &outcome {
+            let fits = match (&command, response) {
+                (KvCommand::Get { .. }, KvResponse::Value(_)) => true,
+                (KvCommand::Put { .. }, KvResponse::Written) => true,
+                (KvCommand::Cas { expected, .. }, KvResponse::Swapped { swapped, previous }) => {
+                    *swapped == (previous == expected)
+                }
+                _ => false,
+            };
+            if !fits {
+                lock(&self.shared.violations)
+                    .push(format!("reply {response:?} does not answer {command:?}"));
+                outcome = Err(KvClientError::Unknown {
+                    reason: "mismatched reply".into(),
+                });
+            }
+        }
         let mut history = lock(&self.shared.history);
         let mut read = None;
         let ok = outcome.is_ok();
@@ -407,7 +429,7 @@ impl ClientRun {
 /// The harness's view of the cluster, for the nemesis and the observers.
 struct Cluster {
     hosts: Vec<HostParts>,
-    registry: Arc<Mutex<Vec<Option<Node<KvStateMachine>>>>>,
+    registry: Arc<Mutex<Vec<Option<Node<ObservedKv>>>>>,
     clients: Vec<String>,
     /// (term → leader) as observed, for election safety across the cluster.
     leaders: BTreeMap<u64, usize>,
@@ -567,9 +589,43 @@ impl Cluster {
     }
 }
 
+/// After the workload: every node must converge on the same applied prefix (the
+/// followers catch up with the leader) within 10 s of simulated time.
+fn converge(sim: &mut turmoil::Sim<'_>, cluster: &Cluster, violations: &mut Vec<String>) {
+    let deadline = sim.elapsed() + Duration::from_secs(10);
+    let mut last = Vec::new();
+    while sim.elapsed() < deadline {
+        for _ in 0..50 {
+            if let Err(error) = sim.step() {
+                violations.push(format!("simulation failed: {error}"));
+                return;
+            }
+        }
+        last = lock(&cluster.registry)
+            .iter()
+            .map(|node| {
+                node.as_ref()
+                    .map(|n| (n.describe().applied_index.0, n.describe().commit_index.0))
+            })
+            .collect();
+        let first = last.first().copied().flatten();
+        if first.is_some()
+            && last
+                .iter()
+                .all(|s| *s == first && s.is_some_and(|(a, c)| a == c))
+        {
+            return;
+        }
+    }
+    violations.push(format!(
+        "replicas did not converge within 10 s after the workload: (applied, commit) per node {last:?}"
+    ));
+}
+
 /// Runs one seed and checks it.
 pub fn run_seed(config: &RunConfig) -> SeedReport {
     let wall = Instant::now();
+    trap_panics();
     let config = config.clone();
     let mut sim = turmoil::Builder::new()
         .rng_seed(config.seed)
@@ -602,10 +658,17 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
             boots: Arc::new(AtomicU64::new(0)),
         })
         .collect();
+    let observations = Observations::new(config.nodes);
     for parts in &hosts {
         let (parts, config, registry) = (parts.clone(), config.clone(), registry.clone());
+        let observations = observations.clone();
         sim.host(parts.name.clone().as_str(), move || {
-            host_main(parts.clone(), config.clone(), registry.clone())
+            host_main(
+                parts.clone(),
+                config.clone(),
+                registry.clone(),
+                observations.clone(),
+            )
         });
     }
     let clients: Vec<String> = (0..config.clients).map(|c| format!("c{}", c + 1)).collect();
@@ -646,6 +709,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
             next_observation = now + Duration::from_millis(50);
         }
         if done {
+            converge(&mut sim, &cluster, &mut violations);
             break;
         }
         if healing {
@@ -689,6 +753,13 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
     let sim_seconds = sim.elapsed().as_secs_f64();
     drop(sim);
     violations.extend(lock(&shared.violations).drain(..));
+    violations.extend(observations.election_safety_violations());
+    violations.extend(observations.divergence());
+    violations.extend(
+        take_panics()
+            .into_iter()
+            .map(|panic| format!("a task panicked: {panic}")),
+    );
 
     let history = lock(&shared.history).clone();
     let final_values = lock(&shared.final_values).clone();

@@ -98,21 +98,27 @@ fn no_faults_no_failures() {
 #[test]
 fn teeth_power_loss_without_fsync_loses_acknowledged_writes() {
     let crash = NemesisSet(vec![Nemesis::Crash]);
-    let mut caught = Vec::new();
+    let mut caught = None;
     for seed in 0..6 {
-        let mut unsynced = config(seed, crash.clone(), 3);
-        unsynced.sync = false;
-        let report = run_seed(&unsynced);
-        if !report.lost_acked_writes.is_empty() || report.verdict == Verdict::NotLinearizable {
-            caught.push(seed);
+        if caught.is_none() {
+            let mut unsynced = config(seed, crash.clone(), 3);
+            unsynced.sync = false;
+            let report = run_seed(&unsynced);
+            // Lost writes, a non-linearizable history, or replicas that diverged.
+            let lost_data = !report.lost_acked_writes.is_empty()
+                || report.verdict == Verdict::NotLinearizable
+                || report
+                    .violations
+                    .iter()
+                    .any(|v| v.contains("state machine safety") || v.contains("converge"));
+            if lost_data {
+                caught = Some(seed);
+            }
         }
         let synced = run_seed(&config(seed, crash.clone(), 3));
         assert!(synced.passed(), "with fsync: {}", describe(&synced));
     }
-    assert!(
-        !caught.is_empty(),
-        "no seed lost an acknowledged write with fsync off"
-    );
+    assert!(caught.is_some(), "no seed lost data with fsync off");
 }
 
 /// In one process too, and with other seeds running on other threads: nothing

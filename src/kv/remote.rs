@@ -7,15 +7,18 @@ use bytes::Bytes;
 
 use super::client::KvClientError;
 use super::command::{KvCommand, KvResponse};
-use super::machine::KvStateMachine;
 use crate::core::{Endpoint, PeerId};
-use crate::runtime::Node;
+use crate::runtime::{Node, StateMachine};
 use crate::service::{CallError, ClientOptions, NodeHandler, ServiceClient, ServiceError};
 use crate::transport::Connector;
 
-/// The handler to pass to [`crate::service::serve`] for a KV node: undecodable commands
-/// are refused before they reach the log.
-pub fn kv_handler(node: Node<KvStateMachine>) -> Arc<NodeHandler<KvStateMachine>> {
+/// The handler to pass to [`crate::service::serve`] for a KV node (a
+/// [`super::KvStateMachine`], or anything answering like one): undecodable commands are
+/// refused before they reach the log.
+pub fn kv_handler<S>(node: Node<S>) -> Arc<NodeHandler<S>>
+where
+    S: StateMachine<Response = Result<KvResponse, String>>,
+{
     Arc::new(NodeHandler::new(
         node,
         |body| {

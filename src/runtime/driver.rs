@@ -211,13 +211,17 @@ impl<S: StateMachine> Driver<S> {
                 Action::TruncateLog { from, .. } => job.ops.push(PersistOp::TruncateFrom(from)),
                 Action::AppendLog { epoch, entries } => {
                     let last = entries.last().map(|e| e.log_id);
-                    let stored: Vec<StoredEntry> = entries
-                        .into_iter()
-                        .map(|meta| StoredEntry {
-                            payload: self.cached_payload(&meta).unwrap_or_default(),
-                            meta,
-                        })
-                        .collect();
+                    let mut stored: Vec<StoredEntry> = Vec::with_capacity(entries.len());
+                    for meta in entries {
+                        let Some(payload) = self.cached_payload(&meta) else {
+                            // Persisting an empty payload would corrupt the log silently.
+                            self.fail(NodeFailure {
+                                reason: format!("payload of entry {} is missing", meta.log_id),
+                            });
+                            return;
+                        };
+                        stored.push(StoredEntry { payload, meta });
+                    }
                     job.ops.push(PersistOp::Append(stored));
                     if let Some(last) = last {
                         job.reports.push((epoch, last));
