@@ -134,9 +134,20 @@ pub async fn serve<A: Acceptor, H: Handler + Clone>(
     loop {
         let stream = tokio::select! {
             biased;
-            accepted = acceptor.accept() => accepted?,
+            accepted = acceptor.accept() => match accepted {
+                Ok(stream) => stream,
+                Err(error) if crate::transport::transient_accept_error(&error) => {
+                    // Out of descriptors, a connection reset before accept, ...: wait
+                    // and keep serving.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            },
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
+        // Reap finished connections even when accepts keep the select busy.
+        while connections.try_join_next().is_some() {}
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             drop(stream);
             continue;

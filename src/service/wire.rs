@@ -120,8 +120,16 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     if length == 0 || length > max {
         return Err(FrameError::BadLength { length, max });
     }
-    let mut buffer = vec![0u8; length as usize];
-    reader.read_exact(&mut buffer).await?;
+    // Grow with the data actually received, not with the announced length: a peer that
+    // announces the maximum and sends nothing holds no memory.
+    let mut buffer = Vec::with_capacity((length as usize).min(64 * 1024));
+    (&mut *reader)
+        .take(u64::from(length))
+        .read_to_end(&mut buffer)
+        .await?;
+    if buffer.len() != length as usize {
+        return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+    }
     let mut bytes = &buffer[..];
     let version = bytes.get_u8();
     if version != SERVICE_WIRE_VERSION {

@@ -18,7 +18,9 @@ use crate::core::Endpoint;
 
 pub use in_process::{InProcessNetwork, InProcessTransport};
 pub use metrics::{TransportMetrics, TransportMetricsSnapshot};
-pub use tcp::{serve, Acceptor, Connector, TcpOptions, TcpTransport, TokioConnector};
+pub use tcp::{
+    serve, transient_accept_error, Acceptor, Connector, TcpOptions, TcpTransport, TokioConnector,
+};
 pub use wire::{FrameDecoder, RaftFrame, WireError, DEFAULT_MAX_FRAME_BYTES, WIRE_VERSION};
 
 /// Where received frames go: a bounded channel owned by the runtime's router.

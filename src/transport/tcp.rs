@@ -248,6 +248,21 @@ async fn run_writer<C: Connector>(
     }
 }
 
+/// Accept errors that do not mean the listener is gone.
+pub fn transient_accept_error(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+            | io::ErrorKind::TimedOut
+            | io::ErrorKind::OutOfMemory
+    ) || error
+        .raw_os_error()
+        .is_some_and(|code| code == 23 || code == 24) // ENFILE, EMFILE
+}
+
 /// Accepts connections and decodes their frames into `sink` until the acceptor fails.
 /// Spawn it as a task; aborting (or dropping) it closes every connection it accepted.
 pub async fn serve<A: Acceptor>(
@@ -263,9 +278,20 @@ pub async fn serve<A: Acceptor>(
         // `biased`: deterministic branch order, so simulated runs replay exactly.
         let stream = tokio::select! {
             biased;
-            accepted = acceptor.accept() => accepted?,
+            accepted = acceptor.accept() => match accepted {
+                Ok(stream) => stream,
+                Err(error) if transient_accept_error(&error) => {
+                    // Out of descriptors, a connection reset before accept, ...: wait
+                    // and keep serving.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            },
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
+        // Reap finished connections even when accepts keep the select busy.
+        while connections.try_join_next().is_some() {}
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             metrics.refused_limit();
             drop(stream);
