@@ -76,26 +76,28 @@ pub fn lost_acked_writes(
     lost
 }
 
-/// FNV-1a over the history's JSON lines: equal histories give equal digests.
-pub fn digest(history: &History) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in to_jsonl(history).bytes() {
-        hash ^= u64::from(byte);
+/// FNV-1a, continued from `hash` (start from [`FNV_OFFSET`]).
+pub fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
+    for byte in bytes {
+        hash ^= u64::from(*byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     hash
 }
 
+/// FNV-1a's initial value.
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a over the history's JSON lines: equal histories give equal digests.
+pub fn digest(history: &History) -> u64 {
+    fnv(FNV_OFFSET, to_jsonl(history).as_bytes())
+}
+
 /// Combines per-seed digests into one.
 pub fn combine(digests: impl IntoIterator<Item = u64>) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for digest in digests {
-        for byte in digest.to_le_bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    hash
+    digests
+        .into_iter()
+        .fold(FNV_OFFSET, |hash, digest| fnv(hash, &digest.to_le_bytes()))
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, Once, PoisonError};
 
-use concord::core::{PeerId, Term};
+use concord::core::Term;
+
+use crate::check::{fnv, FNV_OFFSET};
 use concord::kv::{KvResponse, KvStateMachine};
 use concord::runtime::{CommittedEntry, NodeFailure, StateMachine};
 
@@ -94,18 +96,10 @@ impl ObservedKv {
         ObservedKv {
             inner: KvStateMachine::new(),
             node,
-            digest: 0xcbf2_9ce4_8422_2325,
+            digest: FNV_OFFSET,
             observations,
         }
     }
-}
-
-fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
-    for byte in bytes {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
 }
 
 impl StateMachine for ObservedKv {
@@ -144,8 +138,6 @@ impl StateMachine for ObservedKv {
             .or_default()
             .insert(self.node);
     }
-
-    fn on_start_following(&mut self, _leader: &PeerId, _term: Term) {}
 }
 
 thread_local! {

@@ -7,31 +7,11 @@ use super::command::{KvCommand, KvResponse};
 use super::machine::KvStateMachine;
 use crate::core::PeerId;
 use crate::runtime::{ApplyError, Node, Task};
+use crate::service::CallError;
 
-/// Why a KV operation failed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KvClientError {
-    /// The operation certainly did not take effect (no leader found in time, or every
-    /// attempt was refused before reaching the log). A Jepsen `:fail`.
-    #[error("not applied: {reason}")]
-    NotApplied {
-        /// The last refusal.
-        reason: String,
-    },
-    /// The operation may or may not have taken effect. A Jepsen `:info`.
-    #[error("outcome unknown: {reason}")]
-    Unknown {
-        /// What happened.
-        reason: String,
-    },
-    /// The state machine rejected the command (it did not change anything).
-    #[error("rejected: {reason}")]
-    Rejected {
-        /// Why.
-        reason: String,
-    },
-}
+/// Why a KV operation failed: the client protocol's [`CallError`] (not applied, outcome
+/// unknown, rejected), shared by the in-process and the remote client.
+pub type KvClientError = CallError;
 
 /// The node list shared by a client's clones.
 type SharedNodes = Arc<RwLock<Vec<(PeerId, Node<KvStateMachine>)>>>;

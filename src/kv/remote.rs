@@ -9,7 +9,7 @@ use super::client::KvClientError;
 use super::command::{KvCommand, KvResponse};
 use crate::core::{Endpoint, PeerId};
 use crate::runtime::{Node, StateMachine};
-use crate::service::{CallError, ClientOptions, NodeHandler, ServiceClient, ServiceError};
+use crate::service::{ClientOptions, NodeHandler, ServiceClient, ServiceError};
 use crate::transport::Connector;
 
 /// The handler to pass to [`crate::service::serve`] for a KV node (a
@@ -51,13 +51,9 @@ impl<C: Connector> RemoteKvClient<C> {
     /// Runs one command. `NotApplied` and `Rejected` prove the command took no effect;
     /// `Unknown` does not.
     pub async fn execute(&mut self, command: &KvCommand) -> Result<KvResponse, KvClientError> {
-        match self.inner.call(command.encode()).await {
-            Ok(body) => postcard::from_bytes(&body).map_err(|e| KvClientError::Unknown {
-                reason: format!("undecodable response: {e}"),
-            }),
-            Err(CallError::NotApplied { reason }) => Err(KvClientError::NotApplied { reason }),
-            Err(CallError::Rejected { reason }) => Err(KvClientError::Rejected { reason }),
-            Err(CallError::Unknown { reason }) => Err(KvClientError::Unknown { reason }),
-        }
+        let body = self.inner.call(command.encode()).await?;
+        postcard::from_bytes(&body).map_err(|e| KvClientError::Unknown {
+            reason: format!("undecodable response: {e}"),
+        })
     }
 }

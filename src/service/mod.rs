@@ -22,11 +22,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::Semaphore;
 
 use crate::core::{Endpoint, PeerId};
 use crate::runtime::{ApplyError, Node, StateMachine, Task};
-use crate::transport::{Acceptor, Connector};
+use crate::transport::{accept_loop, Acceptor, Connector};
 
 pub use wire::{
     encode_frame, read_frame, write_frame, FrameError, ServiceError, ServiceReply, ServiceRequest,
@@ -125,40 +124,21 @@ impl Default for ServiceOptions {
 /// Serves client requests from `acceptor` until it fails. Each connection handles one
 /// request at a time, in order. Spawn it; aborting it closes every connection.
 pub async fn serve<A: Acceptor, H: Handler + Clone>(
-    mut acceptor: A,
+    acceptor: A,
     handler: H,
     options: ServiceOptions,
 ) -> io::Result<()> {
-    let limit = Arc::new(Semaphore::new(options.max_connections));
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let stream = tokio::select! {
-            biased;
-            accepted = acceptor.accept() => match accepted {
-                Ok(stream) => stream,
-                Err(error) if crate::transport::transient_accept_error(&error) => {
-                    // Out of descriptors, a connection reset before accept, ...: wait
-                    // and keep serving.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-                Err(error) => return Err(error),
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-        };
-        // Reap finished connections even when accepts keep the select busy.
-        while connections.try_join_next().is_some() {}
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            drop(stream);
-            continue;
-        };
-        let handler = handler.clone();
-        let options = options.clone();
-        connections.spawn(async move {
-            serve_connection(stream, handler, &options).await;
-            drop(permit);
-        });
-    }
+    let max_connections = options.max_connections;
+    accept_loop(
+        acceptor,
+        max_connections,
+        || {},
+        move |stream| {
+            let (handler, options) = (handler.clone(), options.clone());
+            async move { serve_connection(stream, handler, &options).await }
+        },
+    )
+    .await
 }
 
 async fn serve_connection<S, H>(mut stream: S, handler: H, options: &ServiceOptions)

@@ -19,7 +19,8 @@ use crate::core::Endpoint;
 pub use in_process::{InProcessNetwork, InProcessTransport};
 pub use metrics::{TransportMetrics, TransportMetricsSnapshot};
 pub use tcp::{
-    serve, transient_accept_error, Acceptor, Connector, TcpOptions, TcpTransport, TokioConnector,
+    accept_loop, serve, transient_accept_error, Acceptor, Connector, TcpOptions, TcpTransport,
+    TokioConnector,
 };
 pub use wire::{FrameDecoder, RaftFrame, WireError, DEFAULT_MAX_FRAME_BYTES, WIRE_VERSION};
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 
 use super::metrics::{TransportMetrics, TransportMetricsSnapshot};
 use super::wire::{FrameDecoder, RaftFrame, DEFAULT_MAX_FRAME_BYTES};
@@ -263,16 +263,22 @@ pub fn transient_accept_error(error: &io::Error) -> bool {
         .is_some_and(|code| code == 23 || code == 24) // ENFILE, EMFILE
 }
 
-/// Accepts connections and decodes their frames into `sink` until the acceptor fails.
-/// Spawn it as a task; aborting (or dropping) it closes every connection it accepted.
-pub async fn serve<A: Acceptor>(
+/// Accepts streams until the acceptor fails for good, running `serve_one` on each as a
+/// task owned by this future (when it goes, its connections go). At most
+/// `max_connections` run at once; a stream beyond that is closed and `refused` called.
+/// Transient accept errors (out of descriptors, a reset before accept) pause and retry.
+/// Shared by the Raft transport's [`serve`] and the client service.
+pub async fn accept_loop<A, F, Fut>(
     mut acceptor: A,
-    sink: FrameSink,
-    options: TcpOptions,
-    metrics: Arc<TransportMetrics>,
-) -> io::Result<()> {
-    let limit = Arc::new(Semaphore::new(options.max_inbound_connections));
-    // Connection tasks belong to this future: when it goes, they go.
+    max_connections: usize,
+    refused: impl Fn(),
+    mut serve_one: F,
+) -> io::Result<()>
+where
+    A: Acceptor,
+    F: FnMut(A::Stream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let mut connections = tokio::task::JoinSet::new();
     loop {
         // `biased`: deterministic branch order, so simulated runs replay exactly.
@@ -281,8 +287,6 @@ pub async fn serve<A: Acceptor>(
             accepted = acceptor.accept() => match accepted {
                 Ok(stream) => stream,
                 Err(error) if transient_accept_error(&error) => {
-                    // Out of descriptors, a connection reset before accept, ...: wait
-                    // and keep serving.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -292,19 +296,37 @@ pub async fn serve<A: Acceptor>(
         };
         // Reap finished connections even when accepts keep the select busy.
         while connections.try_join_next().is_some() {}
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            metrics.refused_limit();
+        if connections.len() >= max_connections {
+            refused();
             drop(stream);
             continue;
-        };
-        let sink = sink.clone();
-        let options = options.clone();
-        let metrics = metrics.clone();
-        connections.spawn(async move {
-            read_connection(stream, sink, &options, &metrics).await;
-            drop(permit);
-        });
+        }
+        connections.spawn(serve_one(stream));
     }
+}
+
+/// Accepts connections and decodes their frames into `sink` until the acceptor fails.
+/// Spawn it as a task; aborting (or dropping) it closes every connection it accepted.
+pub async fn serve<A: Acceptor>(
+    acceptor: A,
+    sink: FrameSink,
+    options: TcpOptions,
+    metrics: Arc<TransportMetrics>,
+) -> io::Result<()> {
+    let refused = {
+        let metrics = metrics.clone();
+        move || metrics.refused_limit()
+    };
+    accept_loop(
+        acceptor,
+        options.max_inbound_connections,
+        refused,
+        move |stream| {
+            let (sink, options, metrics) = (sink.clone(), options.clone(), metrics.clone());
+            async move { read_connection(stream, sink, &options, &metrics).await }
+        },
+    )
+    .await
 }
 
 async fn read_connection<S: AsyncRead + Unpin>(
