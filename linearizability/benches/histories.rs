@@ -7,17 +7,14 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 fn histories_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/histories"
-    ))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/histories"))
 }
 
 fn load(file: &str, format: Format) -> History {
     let path = histories_dir().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e} (shared/ must be a sibling of the repo)",
+            "{}: {e} (histories are vendored under linearizability/tests/data)",
             path.display()
         )
     });

@@ -4,10 +4,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn histories() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/histories"
-    ))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/histories"))
 }
 
 fn write_temp(name: &str, content: &str) -> PathBuf {
