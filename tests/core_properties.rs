@@ -1,14 +1,32 @@
 //! Property tests: clusters of 3 and 5 in-memory cores driven by random schedules of
-//! deliveries (in any order, which reorders), drops, duplicates, partial persistence,
-//! timer firings, proposals and crash-restarts that keep only durable state. After every
-//! step: each live node's `check_invariants()`, plus Election Safety, Log Matching,
-//! Leader Completeness and State Machine Safety across the cluster (`ClusterObserver`).
+//! deliveries (in any order, which reorders), drops, duplicates, replays of stale
+//! messages, partial persistence, timer firings, proposals and crash-restarts that keep
+//! only durable state. After every step: each live node's `check_invariants()`, Election
+//! Safety, Log Matching, Leader Completeness and State Machine Safety across the cluster
+//! (`ClusterObserver`), and the two disk-level properties of the model checker
+//! (committed entries durable on a quorum; no electable log lacks one).
+//!
+//! The schedules are built to reach hard histories, not only long ones:
+//!
+//! - **divergent logs**: a run may start from logs that a random history of leaders left
+//!   behind (Raft Figure 7's shapes: followers missing entries, holding extra entries of
+//!   old terms, or both), so conflict resolution and the up-to-date check start at once;
+//! - **crashes between two elections of one term**: an operation fires two nodes'
+//!   election timers back to back (two candidates in one term), and another crashes and
+//!   restarts a node at once (it must not vote twice in a term it already voted in);
+//! - **stale messages**: a delivered message is delivered again later, possibly terms
+//!   after it was sent;
+//! - **swarm testing**: each run draws its own operation mix (some kinds switched off,
+//!   the others weighted at random), so runs with no drops, or with nothing but
+//!   elections and crashes, happen as well as the average mix.
 
 mod common;
 
 use common::cluster::Cluster;
 use concord::core::*;
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -28,21 +46,111 @@ enum Op {
     Propose(usize, usize),
     Crash(usize),
     Restart(usize),
+    /// Deliver again a message delivered earlier (a stale duplicate).
+    Replay(usize),
+    /// Fire two nodes' election timers back to back: two candidates in one term.
+    Elections(usize, usize),
+    /// Crash a node and restart it at once (between two elections of one term, say).
+    Reboot(usize),
+}
+
+/// The kinds of operation, for swarm weights.
+const KINDS: usize = 12;
+
+/// The default mix: the weights every schedule used before swarm testing.
+const DEFAULT_WEIGHTS: [u32; KINDS] = [40, 4, 3, 25, 2, 8, 10, 1, 2, 3, 1, 1];
+
+fn op_strategy_weighted(weights: [u32; KINDS]) -> impl Strategy<Value = Op> {
+    let node = 0usize..5;
+    let w = weights;
+    prop_oneof![
+        w[0] => (0usize..64).prop_map(Op::Deliver),
+        w[1] => (0usize..64).prop_map(Op::Drop),
+        w[2] => (0usize..64).prop_map(Op::Duplicate),
+        w[3] => (node.clone(), 1usize..4).prop_map(|(n, c)| Op::Persist(n, c)),
+        w[4] => node.clone().prop_map(Op::Election),
+        w[5] => node.clone().prop_map(Op::Heartbeat),
+        w[6] => (node.clone(), 1usize..3).prop_map(|(n, c)| Op::Propose(n, c)),
+        w[7] => node.clone().prop_map(Op::Crash),
+        w[8] => node.clone().prop_map(Op::Restart),
+        w[9] => (0usize..64).prop_map(Op::Replay),
+        w[10] => (node.clone(), node.clone()).prop_map(|(a, b)| Op::Elections(a, b)),
+        w[11] => node.prop_map(Op::Reboot),
+    ]
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
-    let node = 0usize..5;
-    prop_oneof![
-        40 => (0usize..64).prop_map(Op::Deliver),
-        4 => (0usize..64).prop_map(Op::Drop),
-        3 => (0usize..64).prop_map(Op::Duplicate),
-        25 => (node.clone(), 1usize..4).prop_map(|(n, c)| Op::Persist(n, c)),
-        2 => node.clone().prop_map(Op::Election),
-        8 => node.clone().prop_map(Op::Heartbeat),
-        10 => (node.clone(), 1usize..3).prop_map(|(n, c)| Op::Propose(n, c)),
-        1 => node.clone().prop_map(Op::Crash),
-        2 => node.prop_map(Op::Restart),
-    ]
+    op_strategy_weighted(DEFAULT_WEIGHTS)
+}
+
+/// Swarm weights: each kind is switched off with probability 1/4, else weighted 1–40;
+/// deliveries and persistence always stay on (without them nothing happens at all).
+fn swarm_weights() -> impl Strategy<Value = [u32; KINDS]> {
+    prop::array::uniform12(prop_oneof![1 => Just(0u32), 3 => 1u32..40]).prop_map(|mut w| {
+        w[0] = w[0].max(10);
+        w[3] = w[3].max(5);
+        w
+    })
+}
+
+/// A swarm schedule: its own mix, then operations drawn from it.
+fn swarm_schedule(max_len: usize) -> impl Strategy<Value = Vec<Op>> {
+    swarm_weights()
+        .prop_flat_map(move |w| prop::collection::vec(op_strategy_weighted(w), 1..max_len))
+}
+
+/// Logs left behind by a random history of leaders (Figure 7's shapes). Each element
+/// is one term: its leader, how many entries it appended, and for every node how far
+/// past the common prefix it copied the leader's log (0: nothing).
+#[derive(Clone, Debug)]
+struct LeaderHistory(Vec<(usize, usize, Vec<usize>)>);
+
+fn leader_history(size: usize) -> impl Strategy<Value = LeaderHistory> {
+    prop::collection::vec(
+        (0..size, 1usize..4, prop::collection::vec(0usize..5, size)),
+        1..6,
+    )
+    .prop_map(LeaderHistory)
+}
+
+impl LeaderHistory {
+    /// The log terms each node ends with, and the last term.
+    fn logs(&self, size: usize) -> (Vec<Vec<u64>>, u64) {
+        let mut logs: Vec<Vec<u64>> = vec![Vec::new(); size];
+        for (term_index, (leader, appended, copies)) in self.0.iter().enumerate() {
+            let term = term_index as u64 + 1;
+            let leader = leader % size;
+            let mut leader_log = logs[leader].clone();
+            leader_log.extend(std::iter::repeat_n(term, *appended));
+            for (node, log) in logs.iter_mut().enumerate() {
+                if node == leader {
+                    continue;
+                }
+                let common = log
+                    .iter()
+                    .zip(&leader_log)
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                let upto = (common + copies[node]).min(leader_log.len());
+                if upto > common {
+                    // The follower took the leader's entries up to `upto`, replacing its
+                    // conflicting suffix (Raft §5.3).
+                    *log = leader_log[..upto].to_vec();
+                }
+            }
+            logs[leader] = leader_log;
+        }
+        (logs, self.0.len() as u64)
+    }
+
+    /// Installs the logs as every node's durable state: all nodes have seen the last
+    /// term (so no one can lead a term that already had a leader) and voted in none.
+    fn install(&self, cluster: &mut Cluster, size: usize) {
+        let (logs, last_term) = self.logs(size);
+        for (node, terms) in logs.iter().enumerate() {
+            cluster.set_durable(node as u64 + 1, last_term, None, terms);
+        }
+    }
 }
 
 /// Applies one operation; node indexes are taken modulo the cluster size.
@@ -98,6 +206,17 @@ fn apply(cluster: &mut Cluster, op: &Op, size: usize) {
                 cluster.restart(node(n));
             }
         }
+        Op::Replay(i) => cluster.replay(i),
+        Op::Elections(a, b) => {
+            cluster.fire(node(a), Timer::Election);
+            cluster.fire(node(b), Timer::Election);
+        }
+        Op::Reboot(n) => {
+            if cluster.is_up(node(n)) {
+                cluster.crash(node(n));
+            }
+            cluster.restart(node(n));
+        }
     }
 }
 
@@ -111,7 +230,15 @@ fn new_cluster(size: usize) -> Cluster {
 /// Runs a schedule, checking every property after every step (the observer panics with
 /// the violation). Returns the highest commit index reached on any node.
 fn run(size: usize, schedule: &[Op]) -> (Cluster, LogIndex) {
+    run_from(size, None, schedule)
+}
+
+/// `run`, starting from the logs a leader history left behind (if given).
+fn run_from(size: usize, history: Option<&LeaderHistory>, schedule: &[Op]) -> (Cluster, LogIndex) {
     let mut cluster = new_cluster(size);
+    if let Some(history) = history {
+        history.install(&mut cluster, size);
+    }
     let mut highest = LogIndex(0);
     for op in schedule {
         apply(&mut cluster, op, size);
@@ -174,9 +301,18 @@ fn recover_and_commit(cluster: &mut Cluster, size: usize) {
     );
 }
 
+/// Cases per property test: `CONCORD_PROPTEST_CASES`, default 1,500 (about 40 s for the
+/// whole file in the test profile on 2 cores; docs/verification.md has the numbers).
+fn cases() -> u32 {
+    std::env::var("CONCORD_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_500)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("CONCORD_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
+        cases: cases(),
         ..ProptestConfig::default()
     })]
 
@@ -191,6 +327,58 @@ proptest! {
         let (mut cluster, _) = run(5, &schedule);
         recover_and_commit(&mut cluster, 5);
     }
+
+    #[test]
+    fn swarm_mixes_stay_safe_and_recover(size in prop_oneof![Just(3usize), Just(5usize)], schedule in swarm_schedule(300)) {
+        let (mut cluster, _) = run(size, &schedule);
+        recover_and_commit(&mut cluster, size);
+    }
+
+    #[test]
+    fn divergent_logs_stay_safe_and_recover(
+        size in prop_oneof![Just(3usize), Just(5usize)],
+        history in leader_history(5),
+        schedule in swarm_schedule(300),
+    ) {
+        let (mut cluster, _) = run_from(size, Some(&history), &schedule);
+        recover_and_commit(&mut cluster, size);
+    }
+}
+
+/// The generators are not vacuous: divergent histories really diverge, and swarm mixes
+/// really differ from each other (sampled with a fixed seed).
+#[test]
+fn generators_reach_hard_shapes() {
+    let mut runner = TestRunner::deterministic();
+    let mut diverged = 0;
+    let mut old_term_suffix = 0;
+    for _ in 0..200 {
+        let history = leader_history(5).new_tree(&mut runner).unwrap().current();
+        let (logs, _) = history.logs(3);
+        if logs.windows(2).any(|pair| pair[0] != pair[1]) {
+            diverged += 1;
+        }
+        // Figure 7 (d)/(e)/(f): a node holding entries from a term that another node's
+        // longer-or-equal log replaced.
+        let conflicting = logs.iter().any(|a| {
+            logs.iter().any(|b| {
+                a.iter().zip(b).any(|(x, y)| x != y) && a.last() < b.last()
+            })
+        });
+        if conflicting {
+            old_term_suffix += 1;
+        }
+    }
+    assert!(diverged > 150, "only {diverged}/200 histories diverged");
+    assert!(old_term_suffix > 50, "only {old_term_suffix}/200 had conflicting suffixes");
+    let mut switched_off = 0;
+    for _ in 0..100 {
+        let weights = swarm_weights().new_tree(&mut runner).unwrap().current();
+        if weights.contains(&0) {
+            switched_off += 1;
+        }
+    }
+    assert!(switched_off > 50, "swarm mixes rarely switch kinds off");
 }
 
 /// A tiny deterministic generator (SplitMix64) so the liveness sample is reproducible.
@@ -211,7 +399,8 @@ impl SplitMix {
 
     fn op(&mut self) -> Op {
         let (n, i) = (self.below(5), self.below(64));
-        match self.below(95) {
+        // The same mix as DEFAULT_WEIGHTS.
+        match self.below(100) {
             0..=39 => Op::Deliver(i),
             40..=43 => Op::Drop(i),
             44..=46 => Op::Duplicate(i),
@@ -220,7 +409,10 @@ impl SplitMix {
             74..=81 => Op::Heartbeat(n),
             82..=91 => Op::Propose(n, 1 + self.below(2)),
             92 => Op::Crash(n),
-            _ => Op::Restart(n),
+            93..=94 => Op::Restart(n),
+            95..=97 => Op::Replay(i),
+            98 => Op::Elections(n, self.below(5)),
+            _ => Op::Reboot(n),
         }
     }
 }

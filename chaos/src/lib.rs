@@ -15,6 +15,7 @@
 //! `docs/verification.md` ("Chaos suite") explains nemeses, checks and reproduction.
 
 pub mod check;
+pub mod faults;
 pub mod nemesis;
 pub mod net;
 pub mod observe;

@@ -31,7 +31,7 @@ struct RunArgs {
     /// Seeds: `A..B` (B excluded), `A..=B`, or one seed `N`.
     #[arg(long, default_value = "0..10", value_parser = parse_seeds)]
     seeds: Seeds,
-    /// Faults: any of partition,kill,crash,pause,skew, or `all`, or `none`.
+    /// Faults: any of partition,kill,crash,pause,skew,window, or `all`, or `none`.
     #[arg(long, default_value = "all")]
     nemesis: NemesisSet,
     /// Cluster size.
@@ -49,6 +49,16 @@ struct RunArgs {
     /// Do not fsync (reproduces the data loss JRAFT_GUIDE_NOTES F22 warns of).
     #[arg(long)]
     no_sync: bool,
+    /// Turn off buggify (disk latency, moved group-commit boundaries, lost, duplicated
+    /// and delayed messages inside the runtime).
+    #[arg(long)]
+    no_buggify: bool,
+    /// The nodes' base election timeout in milliseconds (heartbeats every tenth).
+    #[arg(long, default_value_t = 300)]
+    election_timeout_ms: u64,
+    /// The nodes' random extra election delay bound in milliseconds.
+    #[arg(long, default_value_t = 300)]
+    election_delay_ms: u64,
     /// Seeds run in parallel (each seed is single-threaded and deterministic).
     #[arg(long)]
     jobs: Option<usize>,
@@ -112,13 +122,16 @@ fn main() -> ExitCode {
 
 fn reproduce(args: &RunArgs, seed: u64) -> String {
     format!(
-        "cargo run --release -p concord-chaos -- run --seeds {seed} --nemesis {} --nodes {} --ops {} --clients {} --keys {}{}",
+        "cargo run --release -p concord-chaos -- run --seeds {seed} --nemesis {} --nodes {} --ops {} --clients {} --keys {} --election-timeout-ms {} --election-delay-ms {}{}{}",
         args.nemesis,
         args.nodes,
         args.ops,
         args.clients,
         args.keys,
-        if args.no_sync { " --no-sync" } else { "" }
+        args.election_timeout_ms,
+        args.election_delay_ms,
+        if args.no_sync { " --no-sync" } else { "" },
+        if args.no_buggify { " --no-buggify" } else { "" }
     )
 }
 
@@ -161,6 +174,9 @@ fn run(args: RunArgs) -> ExitCode {
             clients: args.clients.max(1),
             keys: args.keys.max(1),
             sync: !args.no_sync,
+            buggify: !args.no_buggify,
+            election_timeout: std::time::Duration::from_millis(args.election_timeout_ms.max(10)),
+            max_election_delay: std::time::Duration::from_millis(args.election_delay_ms),
             ..RunConfig::new(seed)
         })
         .collect();

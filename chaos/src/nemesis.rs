@@ -23,16 +23,21 @@ pub enum Nemesis {
     /// Clock skew: each node's clock runs at its own rate and its reading is stepped
     /// forward or back.
     Skew,
+    /// Power loss timed inside a write→fsync window: the nemesis waits until a node has
+    /// written a batch that is not durable yet (one holding a vote, sometimes) and cuts
+    /// the power of that node or of every node at that instant; power returns shortly.
+    Window,
 }
 
 impl Nemesis {
     /// Every nemesis.
-    pub const ALL: [Nemesis; 5] = [
+    pub const ALL: [Nemesis; 6] = [
         Nemesis::Partition,
         Nemesis::Kill,
         Nemesis::Crash,
         Nemesis::Pause,
         Nemesis::Skew,
+        Nemesis::Window,
     ];
 
     /// The CLI name.
@@ -43,6 +48,7 @@ impl Nemesis {
             Nemesis::Crash => "crash",
             Nemesis::Pause => "pause",
             Nemesis::Skew => "skew",
+            Nemesis::Window => "window",
         }
     }
 }
@@ -94,7 +100,7 @@ impl FromStr for NemesisSet {
                         .find(|n| n.name() == other)
                         .ok_or_else(|| {
                             format!(
-                                "unknown nemesis {other:?} (expected partition, kill, crash, pause, skew, all or none)"
+                                "unknown nemesis {other:?} (expected partition, kill, crash, pause, skew, window, all or none)"
                             )
                         })?;
                     set.push(nemesis);
@@ -105,6 +111,23 @@ impl FromStr for NemesisSet {
         set.dedup();
         Ok(NemesisSet(set))
     }
+}
+
+/// Which write→fsync window a `window` fault waits for, and whom it takes down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowTarget {
+    /// A node whose window has been open for `age_ms` loses power.
+    Node {
+        /// How long into the window (the rest of the cluster acts meanwhile).
+        age_ms: u64,
+    },
+    /// The first node whose open window holds a granted vote loses power at once.
+    Voter,
+    /// When some node's window has been open for `age_ms`, every node loses power.
+    All {
+        /// How long into the window.
+        age_ms: u64,
+    },
 }
 
 /// One fault in force, with what is needed to undo it.
@@ -131,6 +154,11 @@ pub enum Fault {
     Pause {
         /// Node index.
         node: usize,
+    },
+    /// Waiting for a write→fsync window to cut the power in (becomes `Crash`).
+    Window {
+        /// What to wait for and whom to take down.
+        target: WindowTarget,
     },
     /// Per-node clock rates and steps.
     Skew {
@@ -161,6 +189,21 @@ impl fmt::Display for Fault {
             Fault::Kill { nodes } => write!(f, "kill {}", names(nodes)),
             Fault::Crash { nodes } => write!(f, "power loss {}", names(nodes)),
             Fault::Pause { node } => write!(f, "pause n{}", node + 1),
+            Fault::Window { target } => {
+                match target {
+                    WindowTarget::Node { age_ms } => write!(
+                        f,
+                        "await a write window open for {age_ms} ms to cut the power of its node"
+                    ),
+                    WindowTarget::Voter => {
+                        write!(f, "await a vote's write window to cut the power of the voter")
+                    }
+                    WindowTarget::All { age_ms } => write!(
+                        f,
+                        "await a write window open for {age_ms} ms to cut the power of every node"
+                    ),
+                }
+            }
             Fault::Skew { rates, steps_ms } => {
                 let rates: Vec<String> = rates.iter().map(|r| format!("{r:.2}")).collect();
                 let steps: Vec<String> = steps_ms.iter().map(|s| format!("{s:+}ms")).collect();
@@ -277,6 +320,17 @@ pub fn draw(nemesis: Nemesis, rng: &mut Rng, nodes: usize, leader: Option<usize>
                 .filter(|_| rng.below(2) == 0)
                 .unwrap_or_else(|| rng.below(nodes as u64) as usize),
         },
+        Nemesis::Window => Fault::Window {
+            target: match rng.below(3) {
+                0 => WindowTarget::Node {
+                    age_ms: rng.below(10),
+                },
+                1 => WindowTarget::Voter,
+                _ => WindowTarget::All {
+                    age_ms: rng.below(10),
+                },
+            },
+        },
         Nemesis::Skew => Fault::Skew {
             // Between half and double speed, in steps of 1/20.
             rates: (0..nodes)
@@ -301,6 +355,12 @@ pub fn fault_duration(rng: &mut Rng) -> Duration {
     Duration::from_millis(800 + rng.below(2_400))
 }
 
+/// How long power stays off after a window crash: short, so the node is back while the
+/// election or the replication round it interrupted is still going on.
+pub fn window_outage(rng: &mut Rng) -> Duration {
+    Duration::from_millis(1 + rng.below(200))
+}
+
 /// The rest between two faults.
 pub fn rest_duration(rng: &mut Rng) -> Duration {
     Duration::from_millis(300 + rng.below(1_200))
@@ -321,7 +381,7 @@ mod tests {
         assert!(error.contains("flood"), "{error}");
         assert_eq!(
             NemesisSet::all().to_string(),
-            "partition,kill,crash,pause,skew"
+            "partition,kill,crash,pause,skew,window"
         );
     }
 

@@ -18,7 +18,10 @@ use concord_linearizability::{
 };
 
 use crate::check::{digest, lost_acked_writes};
-use crate::nemesis::{draw, fault_duration, rest_duration, Fault, NemesisSet};
+use crate::faults::{Buggify, DurabilityCheck, WindowProbe, WrapFaults};
+use crate::nemesis::{
+    draw, fault_duration, rest_duration, window_outage, Fault, NemesisSet, WindowTarget,
+};
 use crate::net::{TurmoilAcceptor, TurmoilConnector};
 use crate::observe::{take_panics, trap_panics, Observations, ObservedKv};
 use crate::rng::Rng;
@@ -50,6 +53,16 @@ pub struct RunConfig {
     pub workload_limit: Duration,
     /// Timeout of the linearizability check (past it the verdict is `unknown`).
     pub check_timeout: Duration,
+    /// The nodes' base election timeout (heartbeats every tenth of it). Short timeouts
+    /// make elections, split votes and term changes frequent.
+    pub election_timeout: Duration,
+    /// The nodes' random extra election delay bound.
+    pub max_election_delay: Duration,
+    /// Buggify: disk latency between write and fsync, late completions, moved
+    /// group-commit boundaries, lost, duplicated and delayed messages (`faults.rs`).
+    pub buggify: bool,
+    /// Test hook: wraps each node's fault injector (the teeth tests' broken executors).
+    pub wrap_faults: Option<WrapFaults>,
 }
 
 impl RunConfig {
@@ -67,6 +80,10 @@ impl RunConfig {
             liveness_bound: Duration::from_secs(30),
             workload_limit: Duration::from_secs(120),
             check_timeout: Duration::from_secs(60),
+            election_timeout: Duration::from_millis(300),
+            max_election_delay: Duration::from_millis(300),
+            buggify: true,
+            wrap_faults: None,
         }
     }
 }
@@ -148,6 +165,9 @@ struct HostParts {
     disk: SimDisk,
     clock: Arc<DriftingClock>,
     boots: Arc<AtomicU64>,
+    window: Arc<WindowProbe>,
+    /// Acknowledgements that left a node before they were durable.
+    durability_violations: Arc<Mutex<Vec<String>>>,
 }
 
 fn peer_of(index: usize) -> PeerId {
@@ -225,15 +245,34 @@ async fn host_main(
         peer,
         ConfigurationEntry::stable(Configuration::with_voters(voters)),
     );
-    options.election_timeout = Duration::from_millis(300);
-    options.max_election_delay = Duration::from_millis(300);
+    options.election_timeout = config.election_timeout;
+    options.max_election_delay = config.max_election_delay;
     options.heartbeat_factor = 10;
     options.check_invariants = true;
-    options.jitter_seed = config
+    let incarnation = config
         .seed
         .wrapping_mul(0x9E37_79B9)
         .wrapping_add((parts.index as u64) << 32)
         .wrapping_add(boot);
+    options.jitter_seed = incarnation;
+    let durability = DurabilityCheck {
+        disk: parts.disk.clone(),
+        group: options.group.clone(),
+        violations: parts.durability_violations.clone(),
+    };
+    // Without fsync nothing is ever durable: the check only makes sense with it on.
+    let durability = config.sync.then_some(durability);
+    let faults: Arc<dyn concord::runtime::FaultInjector> = Arc::new(Buggify::new(
+        options.peer.clone(),
+        incarnation ^ 0xB0661F7,
+        config.buggify,
+        parts.window.clone(),
+        durability,
+    ));
+    options.faults = Some(match config.wrap_faults {
+        Some(wrap) => wrap(faults),
+        None => faults,
+    });
     let node = server.start_node_with_clock(
         options,
         ObservedKv::new(parts.index, observations),
@@ -482,6 +521,7 @@ impl Cluster {
     /// draw random latencies for) the dropped sockets' FINs in that order.
     fn stop(&mut self, sim: &mut turmoil::Sim<'_>, index: usize) {
         lock(&self.registry)[index] = None;
+        self.hosts[index].window.reset();
         let name = self.name(index).to_string();
         if sim.is_host_running(name.as_str()) {
             for other in self.others(index) {
@@ -528,11 +568,36 @@ impl Cluster {
                     sim.hold(self.name(*node), other.as_str());
                 }
             }
+            // Armed: `window_victims` decides when and whom.
+            Fault::Window { .. } => {}
             Fault::Skew { rates, steps_ms } => {
                 for ((host, rate), step) in self.hosts.iter().zip(rates).zip(steps_ms) {
                     host.clock
                         .adjust_at(now, Some(*rate), step.saturating_mul(1_000_000));
                 }
+            }
+        }
+    }
+
+    /// For an armed `window` fault: the nodes to cut the power of now, if a window of
+    /// the wanted kind is open.
+    fn window_victims(&self, target: WindowTarget, now: Duration) -> Option<Vec<usize>> {
+        let open = |age_ms: u64, wanted_vote: bool| {
+            self.hosts
+                .iter()
+                .find(|host| {
+                    let window = host.window.get();
+                    window.open
+                        && (!wanted_vote || window.vote)
+                        && now.saturating_sub(window.since) >= Duration::from_millis(age_ms)
+                })
+                .map(|host| host.index)
+        };
+        match target {
+            WindowTarget::Node { age_ms } => open(age_ms, false).map(|n| vec![n]),
+            WindowTarget::Voter => open(0, true).map(|n| vec![n]),
+            WindowTarget::All { age_ms } => {
+                open(age_ms, false).map(|_| (0..self.hosts.len()).collect())
             }
         }
     }
@@ -564,6 +629,8 @@ impl Cluster {
                     sim.release(self.name(*node), other.as_str());
                 }
             }
+            // Never triggered: nothing to undo.
+            Fault::Window { .. } => {}
             Fault::Skew { .. } => {
                 // Rates back to true time; the readings keep their offsets.
                 for host in &self.hosts {
@@ -631,6 +698,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         violations: Mutex::new(Vec::new()),
     });
     let registry = Arc::new(Mutex::new(vec![None; config.nodes]));
+    let durability_violations = Arc::new(Mutex::new(Vec::new()));
     let hosts: Vec<HostParts> = (0..config.nodes)
         .map(|index| HostParts {
             index,
@@ -642,6 +710,8 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
                 turmoil::sim_elapsed().unwrap_or_default()
             })),
             boots: Arc::new(AtomicU64::new(0)),
+            window: Arc::new(WindowProbe::default()),
+            durability_violations: durability_violations.clone(),
         })
         .collect();
     let observations = Observations::new(config.nodes);
@@ -716,6 +786,15 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
             shared.final_phase.store(true, Ordering::SeqCst);
             continue;
         }
+        if let Some(Fault::Window { target }) = &active {
+            if let Some(nodes) = cluster.window_victims(*target, now) {
+                let fault = Fault::Crash { nodes };
+                cluster.apply(&mut sim, &fault, &mut rng);
+                faults.push(format!("{:>8.3}s {fault} (in a write window)", now.as_secs_f64()));
+                active = Some(fault);
+                next_change = now + window_outage(&mut rng);
+            }
+        }
         if now >= next_change && !config.nemeses.0.is_empty() {
             match active.take() {
                 Some(fault) => {
@@ -738,6 +817,15 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
     let sim_seconds = sim.elapsed().as_secs_f64();
     drop(sim);
     violations.extend(lock(&shared.violations).drain(..));
+    {
+        // One line per kind of broken promise is enough to read; count the rest.
+        let broken = std::mem::take(&mut *lock(&durability_violations));
+        let total = broken.len();
+        violations.extend(broken.into_iter().take(3));
+        if total > 3 {
+            violations.push(format!("... {} more acknowledgements before durability", total - 3));
+        }
+    }
     violations.extend(observations.election_safety_violations());
     violations.extend(observations.divergence());
     violations.extend(

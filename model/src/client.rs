@@ -2,7 +2,8 @@
 //! believes leads, following redirects.
 //!
 //! A client re-sends a request only when a server refused it with `Redirect` (nothing
-//! was appended for it), so a request that was accepted is never proposed twice by the
+//! was appended for it): to the leader the server named, or to the same server when it
+//! named none. So a request that was accepted is never proposed twice by the
 //! client. A client whose accepted request is lost (the leader crashed or was deposed
 //! before applying it) waits forever: that costs liveness, never safety, and keeps the
 //! state space small. Clients never crash (the model's boundary excludes it).
@@ -24,6 +25,12 @@ pub struct ClientActor {
     pub server_count: usize,
     /// The operations to run, in order.
     pub ops: Vec<Op>,
+}
+
+/// The request id of client `index`'s operation `op_number`: unique across clients,
+/// increasing per client.
+pub fn request_id(index: usize, op_number: usize) -> RequestId {
+    RequestId(((index as u64) << 32) | op_number as u64)
 }
 
 /// A client's state.
@@ -55,10 +62,9 @@ impl ClientActor {
             .collect()
     }
 
-    /// The request id of operation `op_number`: unique across clients, increasing per
-    /// client.
+    /// The request id of operation `op_number`.
     fn request_id(&self, op_number: usize) -> RequestId {
-        RequestId(((self.index as u64) << 32) | op_number as u64)
+        request_id(self.index, op_number)
     }
 
     fn send_request(&self, state: &ClientState, retry: bool, o: &mut Out<ModelActor>) {
@@ -96,11 +102,13 @@ impl ClientActor {
                 request,
                 leader_hint,
             } if request == outstanding => {
+                // Follow the hint; without one (no leader known there yet), ask the same
+                // server again. Choosing "the next server" instead would depend on how
+                // servers are numbered and break the symmetry the checker relies on.
                 let state = state.to_mut();
-                state.target = match leader_hint {
-                    Some(hint) if usize::from(hint.0) != state.target => usize::from(hint.0),
-                    _ => (state.target + 1) % self.server_count,
-                };
+                if let Some(hint) = leader_hint {
+                    state.target = usize::from(hint.0);
+                }
                 self.send_request(state, true, o);
             }
             Msg::WriteOk { request } if request == outstanding => {

@@ -25,6 +25,7 @@ pub mod model;
 pub mod properties;
 pub mod run;
 pub mod server;
+pub mod symmetry;
 pub mod types;
 
 pub use model::{ConcordModel, ConcordState, History, ModelConfig, NetworkKind};

@@ -29,6 +29,9 @@ enum Command {
         /// Breadth-first search (shortest counterexamples; more memory).
         #[arg(long)]
         bfs: bool,
+        /// Depth-first without symmetry reduction and dead-message pruning.
+        #[arg(long)]
+        no_symmetry: bool,
         /// Stop after this many seconds (the result is then incomplete).
         #[arg(long)]
         timeout: Option<u64>,
@@ -76,6 +79,7 @@ enum NetworkArg {
 enum PersistArg {
     Whole,
     Each,
+    Immediate,
 }
 
 #[derive(Args)]
@@ -101,6 +105,9 @@ struct ModelArgs {
     /// Bound: most copies of one message in flight.
     #[arg(long, default_value_t = 1)]
     max_copies: usize,
+    /// Bound: most messages in flight in total (unbounded when absent).
+    #[arg(long)]
+    max_in_flight: Option<usize>,
     /// Crash budget: total crashes in a run.
     #[arg(long, default_value_t = 1)]
     crashes: usize,
@@ -147,6 +154,7 @@ impl ModelArgs {
             max_log: self.max_log,
             max_pending: self.max_pending,
             max_copies: self.max_copies.max(1),
+            max_in_flight: self.max_in_flight.unwrap_or(usize::MAX),
             crashes: self.crashes,
             max_elections: self.max_elections,
             max_quorum_checks: self.max_quorum_checks,
@@ -164,6 +172,7 @@ impl ModelArgs {
             persist_mode: match self.persist {
                 PersistArg::Whole => PersistMode::Whole,
                 PersistArg::Each => PersistMode::Each,
+                PersistArg::Immediate => PersistMode::Immediate,
             },
             ..defaults
         })
@@ -177,6 +186,7 @@ fn main() -> ExitCode {
             model,
             threads,
             bfs,
+            no_symmetry,
             timeout,
             json,
         } => model.config().map(|cfg| {
@@ -185,6 +195,7 @@ fn main() -> ExitCode {
                 timeout: timeout.map(Duration::from_secs),
                 stop_at_first_violation: false,
                 breadth_first: bfs,
+                symmetry: !no_symmetry,
             };
             let outcome = check(cfg, &options);
             print!("{}", outcome.render());

@@ -2,10 +2,11 @@
 //! LM, LC, SMS). Every property looks at live servers only: a crashed server's volatile
 //! state is gone (stateright keeps the stale value until recovery, VERIFICATION.md §1.4).
 
-use concord::core::{check_log_matching, LogIndex};
+use concord::core::{check_log_matching, LogId, LogIndex, Term};
 use stateright::{Expectation, Model};
 
 use crate::model::{clients, live_servers, ConcordModel, ConcordState};
+use crate::types::Durable;
 
 /// Always: at most one leader per term (ES), among live servers now and among every
 /// leader the history ever saw.
@@ -17,6 +18,19 @@ pub const LOG_MATCHING: &str = "log matching";
 pub const LEADER_COMPLETENESS: &str = "leader completeness";
 /// Always: applied prefixes of live servers agree (SMS).
 pub const STATE_MACHINE_SAFETY: &str = "state machine safety";
+/// Always: every entry a live server knows committed is on the *disks* of a quorum of
+/// servers (Raft §5.4.2: an entry is committed once a majority stores it durably). The
+/// check uses the durable images, not the servers' memory, so acknowledging or counting
+/// an entry before it is durable fails here at once, before any crash shows the loss.
+pub const COMMITTED_DURABLE: &str = "committed entries are durable on a quorum";
+/// Always: no log that a server could run for leader with (its live log, or its durable
+/// log after a crash) lacks an entry some live server knows committed while a quorum of
+/// servers would find that log up to date (Raft §5.4.1) — even judged by their durable
+/// logs, the most permissive vote they could cast after a restart. This is Leader
+/// Completeness for every leader that *could* be elected next, so a commit that the next
+/// election can undo (Figure 8's old-term commit, a stale-term append that truncates
+/// committed entries) fails in the state where it happens, not elections later.
+pub const NO_ELECTABLE_LOG_LACKS_COMMITTED: &str = "no electable log lacks a committed entry";
 /// Always: `check_invariants()` holds on every live server.
 pub const CORE_INVARIANTS: &str = "core invariants";
 /// Always: the client history is linearizable for a register.
@@ -44,6 +58,12 @@ pub fn add_all(model: ConcordModel) -> ConcordModel {
             Expectation::Always,
             STATE_MACHINE_SAFETY,
             state_machine_safety,
+        )
+        .property(Expectation::Always, COMMITTED_DURABLE, committed_durable)
+        .property(
+            Expectation::Always,
+            NO_ELECTABLE_LOG_LACKS_COMMITTED,
+            no_electable_log_lacks_committed,
         )
         .property(Expectation::Always, CORE_INVARIANTS, core_invariants)
         .property(Expectation::Always, LINEARIZABLE, linearizable)
@@ -124,6 +144,98 @@ fn state_machine_safety(model: &ConcordModel, state: &ConcordState) -> bool {
             let shared = a.applied.len().min(b.applied.len());
             a.applied[..shared] == b.applied[..shared]
         })
+    })
+}
+
+/// Every log id a live server knows committed (index order, duplicates possible).
+fn committed_log_ids(model: &ConcordModel, state: &ConcordState) -> Vec<LogId> {
+    let mut committed = Vec::new();
+    for server in live_servers(&model.cfg, state) {
+        let mut index = server.core.log_start().index.next();
+        while index <= server.core.commit_index() {
+            if let Some(term) = server.core.term_at(index) {
+                committed.push(LogId { term, index });
+            }
+            index = index.next();
+        }
+    }
+    committed.sort();
+    committed.dedup();
+    committed
+}
+
+fn durable_images<'a>(
+    model: &ConcordModel,
+    state: &'a ConcordState,
+) -> impl Iterator<Item = &'a Durable> + Clone + 'a {
+    state.actor_storages[..model.cfg.servers].iter().flatten()
+}
+
+fn quorum(model: &ConcordModel) -> usize {
+    model.cfg.servers / 2 + 1
+}
+
+fn durable_holds(durable: &Durable, log_id: LogId) -> bool {
+    log_id.index.0 >= 1
+        && durable
+            .entries
+            .get(log_id.index.0 as usize - 1)
+            .is_some_and(|entry| entry.log_id == log_id)
+}
+
+fn durable_last(durable: &Durable) -> LogId {
+    durable.entries.last().map_or(LogId::ZERO, |entry| entry.log_id)
+}
+
+fn committed_durable(model: &ConcordModel, state: &ConcordState) -> bool {
+    committed_log_ids(model, state).into_iter().all(|log_id| {
+        durable_images(model, state)
+            .filter(|durable| durable_holds(durable, log_id))
+            .count()
+            >= quorum(model)
+    })
+}
+
+/// A log a server could campaign with: its last log id and whether it holds an entry.
+struct CandidateLog<'a> {
+    last: LogId,
+    term_at: Box<dyn Fn(LogIndex) -> Option<Term> + 'a>,
+}
+
+fn no_electable_log_lacks_committed(model: &ConcordModel, state: &ConcordState) -> bool {
+    let committed = committed_log_ids(model, state);
+    if committed.is_empty() {
+        return true;
+    }
+    let mut candidates: Vec<CandidateLog<'_>> = Vec::new();
+    for server in live_servers(&model.cfg, state) {
+        let core = &server.core;
+        candidates.push(CandidateLog {
+            last: core.last_log_id(),
+            term_at: Box::new(move |index| core.term_at(index)),
+        });
+    }
+    for durable in durable_images(model, state) {
+        candidates.push(CandidateLog {
+            last: durable_last(durable),
+            term_at: Box::new(move |index| {
+                let position = usize::try_from(index.0).ok()?.checked_sub(1)?;
+                durable.entries.get(position).map(|entry| entry.log_id.term)
+            }),
+        });
+    }
+    // The most permissive voters: every server judges by its durable log.
+    let voter_lasts: Vec<LogId> = durable_images(model, state).map(durable_last).collect();
+    candidates.iter().all(|candidate| {
+        let lacks = committed
+            .iter()
+            .any(|log_id| (candidate.term_at)(log_id.index) != Some(log_id.term));
+        !lacks
+            || voter_lasts
+                .iter()
+                .filter(|voter_last| candidate.last >= **voter_last)
+                .count()
+                < quorum(model)
     })
 }
 

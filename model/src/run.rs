@@ -52,6 +52,9 @@ pub struct SearchOptions {
     pub stop_at_first_violation: bool,
     /// Breadth-first (shortest counterexamples) instead of depth-first.
     pub breadth_first: bool,
+    /// Depth-first only: visit one state per class of states that differ only by server
+    /// names or by messages that can no longer matter (see [`crate::symmetry`]).
+    pub symmetry: bool,
 }
 
 impl Default for SearchOptions {
@@ -61,6 +64,7 @@ impl Default for SearchOptions {
             timeout: None,
             stop_at_first_violation: false,
             breadth_first: false,
+            symmetry: true,
         }
     }
 }
@@ -161,6 +165,9 @@ pub fn check(cfg: ModelConfig, options: &SearchOptions) -> Outcome {
         let finished = wait(&mut checker, started, options.timeout);
         outcome(&checker, started, finished && !stopped_early)
     } else {
+        if options.symmetry {
+            builder = builder.symmetry_fn(crate::symmetry::representative);
+        }
         let mut checker = builder.spawn_dfs();
         let finished = wait(&mut checker, started, options.timeout);
         outcome(&checker, started, finished && !stopped_early)

@@ -75,6 +75,11 @@ pub enum PersistMode {
     /// Only the oldest persistence action (and the messages waiting for it): crashes
     /// can also land between two writes of one step. More states.
     Each,
+    /// No lag at all: every step's writes are durable before the step ends, as with an
+    /// instant disk. There is no window for a crash to fall into, so this is only for
+    /// configurations without crashes, where it removes the persistence interleavings
+    /// and leaves the message interleavings (stale votes and appends, Figure 8).
+    Immediate,
 }
 
 /// One not-yet-durable item of a server's persistence queue, in order.
@@ -195,6 +200,7 @@ impl ServerActor {
             recovered: storage.is_some(),
         };
         self.execute(&mut state, actions, &PayloadSource::None, o);
+        self.settle(&mut state, o);
         state
     }
 
@@ -251,6 +257,7 @@ impl ServerActor {
                 }
                 o.save(state.durable.clone());
                 self.step_owned(state, Input::Timeout(Timer::Election), o);
+                self.settle(state, o);
             }
             ModelTimer::Heartbeat => {
                 let state = state.to_mut();
@@ -258,6 +265,7 @@ impl ServerActor {
                 counters.heartbeat_timeouts = counters.heartbeat_timeouts.saturating_add(1);
                 o.save(state.durable.clone());
                 self.step_owned(state, Input::Timeout(Timer::Heartbeat), o);
+                self.settle(state, o);
             }
             ModelTimer::Persist => {
                 if !state.pending.is_empty() {
@@ -284,6 +292,7 @@ impl ServerActor {
         let state = state.to_mut();
         state.core = core;
         self.execute(state, actions, source, o);
+        self.settle(state, o);
     }
 
     /// Steps the core on a state already owned (inside persistence).
@@ -355,8 +364,24 @@ impl ServerActor {
                 Action::RoleChanged { .. } => {}
             }
         }
+        if self.persist_mode == PersistMode::Immediate {
+            return; // `settle` makes it durable at the end of the event
+        }
         if !had_pending && !state.pending.is_empty() {
             o.set_timer(ModelTimer::Persist, model_timeout());
+        }
+    }
+
+    /// In `Immediate` mode, makes everything queued durable before the event ends, batch
+    /// by batch (releasing messages and reporting completions may queue more writes,
+    /// which the next round persists, so completions stay in request order).
+    fn settle(&self, state: &mut ServerState, o: &mut Out<ModelActor>) {
+        if self.persist_mode != PersistMode::Immediate {
+            return;
+        }
+        let me = *state.core.id();
+        while !state.pending.is_empty() {
+            self.persist(me, state, o);
         }
     }
 
@@ -421,7 +446,7 @@ impl ServerActor {
         let mut completed_writes: Vec<(LogEpoch, LogId)> = Vec::new();
         let mut released: Vec<(ServerId, Msg)> = Vec::new();
         let budget = match self.persist_mode {
-            PersistMode::Whole => state.pending.len(),
+            PersistMode::Whole | PersistMode::Immediate => state.pending.len(),
             PersistMode::Each => 1,
         };
         let mut writes = 0;
@@ -469,7 +494,7 @@ impl ServerActor {
         for (epoch, last) in completed_writes {
             self.step_owned(state, Input::LogPersisted { epoch, last }, o);
         }
-        if !state.pending.is_empty() {
+        if !state.pending.is_empty() && self.persist_mode != PersistMode::Immediate {
             o.set_timer(ModelTimer::Persist, model_timeout());
         }
     }

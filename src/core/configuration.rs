@@ -102,6 +102,21 @@ impl<N: NodeId> Configuration<N> {
         self.voters.is_empty() && self.learners.is_empty()
     }
 
+    /// The same configuration with every node renamed by a bijection (see
+    /// `RaftCore::relabel`), so voters and learners stay disjoint.
+    pub fn relabel(&self, rename: &impl Fn(&N) -> N) -> Self {
+        let relabeled = Configuration {
+            voters: self.voters.iter().map(rename).collect(),
+            learners: self.learners.iter().map(rename).collect(),
+        };
+        assert_eq!(
+            relabeled.voters.len() + relabeled.learners.len(),
+            self.voters.len() + self.learners.len(),
+            "relabel needs a bijection"
+        );
+        relabeled
+    }
+
     /// Voters and learners, voters first, each in order.
     pub fn members(&self) -> impl Iterator<Item = &N> {
         self.voters.iter().chain(self.learners.iter())

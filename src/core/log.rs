@@ -247,6 +247,23 @@ impl<N: NodeId> RaftLog<N> {
         self.start
     }
 
+    /// The same log with the nodes of its configuration entries renamed.
+    pub(crate) fn relabel(&self, rename: &impl Fn(&N) -> N) -> Self {
+        RaftLog {
+            start: self.start,
+            runs: self.runs.clone(),
+            sizes: self.sizes.clone(),
+            blanks: self.blanks.clone(),
+            configurations: self
+                .configurations
+                .iter()
+                .map(|(index, configuration)| (*index, configuration.relabel(rename)))
+                .collect(),
+            persisted: self.persisted,
+            epoch: self.epoch,
+        }
+    }
+
     /// Human-readable term runs, e.g. `1..=3@t1 4..=5@t4` (used by scenario tests).
     pub(crate) fn describe_runs(&self) -> String {
         let mut parts = Vec::new();

@@ -61,6 +61,7 @@ mod peer;
 mod progress;
 mod quorum;
 mod raft;
+mod relabel;
 mod replication;
 mod types;
 

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::clock::{Clock, Jitter};
 use super::error::{ApplyError, NodeFailure};
+use super::faults::SendFault;
 use super::fsm::{ApplyItem, Completion, FsmDone, FsmJob};
 use super::node::{Control, NodeStatus, Proposal};
 use super::options::NodeOptions;
@@ -203,6 +204,10 @@ impl<S: StateMachine> Driver<S> {
     }
 
     async fn execute(&mut self, actions: Vec<Action<PeerId>>) {
+        let actions = match &self.options.faults {
+            Some(faults) => faults.actions(actions),
+            None => actions,
+        };
         let mut job = WriteJob::default();
         let mut apply: Option<(LogIndex, LogIndex)> = None;
         for action in actions {
@@ -332,6 +337,10 @@ impl<S: StateMachine> Driver<S> {
             },
             _ => Vec::new(),
         };
+        let fault = match &self.options.faults {
+            Some(faults) => faults.send(&to, &message),
+            None => SendFault::Deliver,
+        };
         let endpoint = to.endpoint().clone();
         let frame = RaftFrame {
             group: self.options.group.clone(),
@@ -341,7 +350,23 @@ impl<S: StateMachine> Driver<S> {
             payloads,
         };
         // Failures are counted by the transport; the core retransmits what matters.
-        let _ = self.transport.send(&endpoint, frame);
+        match fault {
+            SendFault::Deliver => {
+                let _ = self.transport.send(&endpoint, frame);
+            }
+            SendFault::Drop => {}
+            SendFault::Duplicate => {
+                let _ = self.transport.send(&endpoint, frame.clone());
+                let _ = self.transport.send(&endpoint, frame);
+            }
+            SendFault::Delay(delay) => {
+                let transport = Arc::clone(&self.transport);
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = transport.send(&endpoint, frame);
+                });
+            }
+        }
     }
 
     async fn on_frame(&mut self, frame: RaftFrame) {

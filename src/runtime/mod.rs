@@ -9,6 +9,7 @@
 mod clock;
 mod driver;
 mod error;
+mod faults;
 mod fsm;
 mod node;
 mod options;
@@ -20,6 +21,7 @@ mod writer;
 
 pub use clock::{Clock, DriftingClock, MonotonicClock};
 pub use error::{ApplyError, NodeFailure, StartError};
+pub use faults::{FaultInjector, SendFault};
 pub use fsm::Applied;
 pub use node::{Node, NodeStatus, Task};
 pub use options::{ApplyTaskMode, NodeOptions};

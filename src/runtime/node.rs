@@ -191,6 +191,7 @@ impl<S: StateMachine> Node<S> {
             writer_jobs_rx,
             writer_done_tx,
             256,
+            options.faults.clone(),
         ));
         let fsm = tokio::spawn(run_fsm(
             state_machine,

@@ -1,5 +1,6 @@
 //! `NodeOptions`: JRaft's `NodeOptions`/`RaftOptions` (F08) with their defaults.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::core::{ConfigurationEntry, CoreOptions, GroupId, PeerId};
@@ -49,6 +50,9 @@ pub struct NodeOptions {
     /// its error state on a violation (off by default: it costs a walk over the core's
     /// state per step; the chaos suite and tests turn it on).
     pub check_invariants: bool,
+    /// Fault points for deterministic simulation (see [`super::FaultInjector`]). `None`
+    /// (the default) in every real deployment.
+    pub faults: Option<Arc<dyn super::FaultInjector>>,
 }
 
 impl NodeOptions {
@@ -73,6 +77,7 @@ impl NodeOptions {
             core: CoreOptions::default(),
             jitter_seed: 0x5EED,
             check_invariants: false,
+            faults: None,
         }
     }
 

@@ -29,14 +29,22 @@ pub enum PersistOp {
 
 /// Durable storage for one group's hard state and log, as the runtime uses it.
 ///
-/// `persist` applies a batch of operations in order and makes all of them durable
-/// before returning (one fsync for the batch: group commit). `read` may run
-/// concurrently with `persist` from another task. Errors are fatal for the node.
+/// `write` applies a batch of operations in order (visible to `read`, not necessarily
+/// durable); `sync` makes every write so far durable (one fsync for the batch: group
+/// commit); `persist` does both. `read` may run concurrently with the others from
+/// another task. Errors are fatal for the node.
 pub trait LogStore: Send + Sync + 'static {
     /// The durable state at start-up: hard state and every log entry.
     fn recover(&self) -> Result<(HardState<PeerId>, Vec<StoredEntry>), String>;
+    /// Applies `ops` in order; they may not be durable until `sync` returns.
+    fn write(&self, ops: &[PersistOp]) -> Result<(), String>;
+    /// Makes every earlier `write` durable.
+    fn sync(&self) -> Result<(), String>;
     /// Applies `ops` in order and makes them durable.
-    fn persist(&self, ops: &[PersistOp]) -> Result<(), String>;
+    fn persist(&self, ops: &[PersistOp]) -> Result<(), String> {
+        self.write(ops)?;
+        self.sync()
+    }
     /// Entries `first..=last` (all must exist).
     fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<StoredEntry>, String>;
 }
@@ -114,7 +122,12 @@ impl LogStore for MemoryLogStore {
         Ok((state.hard_state.clone(), state.chunks.concat()))
     }
 
-    fn persist(&self, ops: &[PersistOp]) -> Result<(), String> {
+    /// Durable at once: the memory store lives as long as the value.
+    fn sync(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn write(&self, ops: &[PersistOp]) -> Result<(), String> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         for op in ops {
             match op {
@@ -242,7 +255,7 @@ where
         Ok((hard_state, entries))
     }
 
-    fn persist(&self, ops: &[PersistOp]) -> Result<(), String> {
+    fn write(&self, ops: &[PersistOp]) -> Result<(), String> {
         let mut guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let (log, meta) = &mut *guard;
         for op in ops {
@@ -263,8 +276,13 @@ where
                 }
             }
         }
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), String> {
         if self.sync {
-            log.sync().map_err(|e| e.to_string())?;
+            let mut guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            guard.0.sync().map_err(|e| e.to_string())?;
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::faults::FaultInjector;
 use super::store::{LogStore, PersistOp};
 use crate::core::{LogEpoch, LogId, Message, PeerId};
 
@@ -38,12 +39,17 @@ pub(crate) async fn run_writer(
     mut jobs: mpsc::Receiver<WriteJob>,
     done: mpsc::UnboundedSender<WriteDone>,
     max_jobs_per_batch: usize,
+    faults: Option<Arc<dyn FaultInjector>>,
 ) {
     let mut batch: Vec<WriteJob> = Vec::new();
     let mut ops: Vec<PersistOp> = Vec::new();
     while let Some(first) = jobs.recv().await {
         batch.push(first);
-        while batch.len() < max_jobs_per_batch {
+        let limit = faults
+            .as_ref()
+            .and_then(|f| f.batch_limit())
+            .map_or(max_jobs_per_batch, |limit| limit.clamp(1, max_jobs_per_batch));
+        while batch.len() < limit {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
@@ -53,11 +59,16 @@ pub(crate) async fn run_writer(
             ops.append(&mut job.ops);
         }
         if !ops.is_empty() {
-            if let Err(reason) = store.persist(&ops) {
+            if let Err(reason) = persist(store.as_ref(), &ops, faults.as_deref()).await {
                 let _ = done.send(WriteDone::Failed(reason));
                 return; // a failed fsync is fatal: never retry it (VERIFICATION.md §5.2)
             }
             ops.clear();
+        }
+        if let Some(delay) = faults.as_ref().map(|f| f.completion_delay()) {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
         }
         for job in batch.drain(..) {
             if done.send(WriteDone::Durable(job)).is_err() {
@@ -65,4 +76,26 @@ pub(crate) async fn run_writer(
             }
         }
     }
+}
+
+/// Writes and syncs one batch. Under a fault injector the fsync may come a while after
+/// the write, and the injector hears when that window opens and closes.
+async fn persist(
+    store: &dyn LogStore,
+    ops: &[PersistOp],
+    faults: Option<&dyn FaultInjector>,
+) -> Result<(), String> {
+    let Some(faults) = faults else {
+        return store.persist(ops);
+    };
+    store.write(ops)?;
+    let delay = faults.fsync_delay();
+    if delay.is_zero() {
+        return store.sync();
+    }
+    faults.write_window(Some(ops));
+    tokio::time::sleep(delay).await;
+    let synced = store.sync();
+    faults.write_window(None);
+    synced
 }

@@ -211,6 +211,27 @@ impl SimDisk {
         })
     }
 
+    /// The hard state of `group` that a power loss now would leave (what is durable),
+    /// for checks that a node acknowledged only what it had made durable. `None` when
+    /// nothing durable was ever written or the record does not decode.
+    pub fn durable_hard_state(&self, group: &GroupId) -> Option<HardState> {
+        let state = self.lock().ok()?;
+        let record = state.durable.get(group)?.hard_state.as_ref()?;
+        codec::decode_hard_state(record).ok()
+    }
+
+    /// The log id at `index` in the durable log of `group` (see
+    /// [`SimDisk::durable_hard_state`]).
+    pub fn durable_log_id(&self, group: &GroupId, index: LogIndex) -> Option<LogId> {
+        let state = self.lock().ok()?;
+        let image = state.durable.get(group)?;
+        image
+            .log
+            .log_id(&Context::new(STORE, group.clone()), index)
+            .ok()
+            .flatten()
+    }
+
     /// The number of writes not yet durable.
     pub fn pending_writes(&self) -> usize {
         self.lock().map(|state| state.pending.len()).unwrap_or(0)

@@ -61,7 +61,13 @@ pub struct Cluster {
     pub accepted: BTreeMap<RequestId, LogId>,
     /// Whether to render actions into `trace`.
     pub tracing: bool,
+    /// The last messages delivered, oldest first (at most `DELIVERED_KEPT`), so a test
+    /// can deliver a stale one again (`replay`).
+    pub delivered: VecDeque<Envelope>,
 }
+
+/// How many delivered messages `Cluster::delivered` keeps.
+pub const DELIVERED_KEPT: usize = 64;
 
 impl Cluster {
     pub fn new(voters: &[u64], learners: &[u64], options: CoreOptions) -> Cluster {
@@ -79,6 +85,7 @@ impl Cluster {
             next_request: 1,
             accepted: BTreeMap::new(),
             tracing: true,
+            delivered: VecDeque::new(),
         };
         for &id in voters.iter().chain(learners) {
             cluster.nodes.insert(
@@ -286,6 +293,10 @@ impl Cluster {
             "{} -> {} {}",
             envelope.from, envelope.to, envelope.message
         ));
+        if self.delivered.len() == DELIVERED_KEPT {
+            self.delivered.pop_front();
+        }
+        self.delivered.push_back(envelope.clone());
         self.step(
             envelope.to,
             Input::Message {
@@ -293,6 +304,18 @@ impl Cluster {
                 message: envelope.message,
             },
         );
+    }
+
+    /// Delivers again a message that was delivered before (number `i` modulo those
+    /// kept): a stale duplicate, possibly from an older term, arriving late.
+    pub fn replay(&mut self, i: usize) {
+        if self.delivered.is_empty() {
+            return;
+        }
+        let envelope = self.delivered[i % self.delivered.len()].clone();
+        self.network.push(envelope);
+        let last = self.network.len() - 1;
+        self.deliver_at(last);
     }
 
     /// Delivers every message currently in flight that matches the filter (messages
@@ -398,7 +421,8 @@ impl Cluster {
             .collect()
     }
 
-    /// Runs the global property checks over the live nodes.
+    /// Runs the global property checks over the live nodes, and the properties that
+    /// also need the durable images (see `check_durable_properties`).
     pub fn observe(&mut self) {
         let live: Vec<&RaftCore<u64>> = self
             .nodes
@@ -408,6 +432,102 @@ impl Cluster {
         if let Err(violation) = self.observer.observe(live) {
             panic!("{violation}\n--- trace ---\n{}", self.trace);
         }
+        if let Err(violation) = self.check_durable_properties() {
+            panic!("{violation}\n--- trace ---\n{}", self.trace);
+        }
+    }
+
+    /// The two properties of the model checker that look at disks (model/src/properties.rs
+    /// has the reasoning):
+    ///
+    /// - every entry a live node knows committed is durable on a quorum of voters;
+    /// - no log a node could campaign with (its live log, or its durable log after a
+    ///   crash) lacks a committed entry while a quorum of voters, judging by their
+    ///   durable logs, would find it up to date.
+    pub fn check_durable_properties(&self) -> Result<(), String> {
+        let voters: Vec<u64> = self
+            .configuration
+            .current
+            .voters()
+            .iter()
+            .copied()
+            .collect();
+        let quorum = voters.len() / 2 + 1;
+        let mut committed: Vec<LogId> = Vec::new();
+        for core in self.nodes.values().filter_map(|n| n.core.as_ref()) {
+            let mut index = core.log_start().index.next();
+            while index <= core.commit_index() {
+                if let Some(term) = core.term_at(index) {
+                    committed.push(LogId { term, index });
+                }
+                index = index.next();
+            }
+        }
+        committed.sort();
+        committed.dedup();
+        if committed.is_empty() {
+            return Ok(());
+        }
+        let durable_holds = |durable: &Durable, log_id: LogId| {
+            log_id.index.0 >= 1
+                && durable
+                    .entries
+                    .get(log_id.index.0 as usize - 1)
+                    .is_some_and(|e| e.log_id == log_id)
+        };
+        let durable_last =
+            |durable: &Durable| durable.entries.last().map_or(LogId::ZERO, |e| e.log_id);
+        for log_id in &committed {
+            let holders = voters
+                .iter()
+                .filter(|v| durable_holds(&self.nodes[v].durable, *log_id))
+                .count();
+            if holders < quorum {
+                return Err(format!(
+                    "committed entry {log_id} is durable on {holders} voters, fewer than a quorum\n{}",
+                    self.status()
+                ));
+            }
+        }
+        let voter_lasts: Vec<LogId> = voters
+            .iter()
+            .map(|v| durable_last(&self.nodes[v].durable))
+            .collect();
+        let electable = |last: LogId| voter_lasts.iter().filter(|v| last >= **v).count() >= quorum;
+        for node in self.nodes.values() {
+            if !voters.contains(&node.id) {
+                continue;
+            }
+            if let Some(core) = &node.core {
+                let lacks = committed
+                    .iter()
+                    .find(|c| core.term_at(c.index) != Some(c.term));
+                if let Some(missing) = lacks {
+                    if electable(core.last_log_id()) {
+                        return Err(format!(
+                            "{} could be elected with its live log (last {}) but lacks committed {missing}\n{}",
+                            node.id,
+                            core.last_log_id(),
+                            self.status()
+                        ));
+                    }
+                }
+            }
+            let lacks = committed
+                .iter()
+                .find(|c| !durable_holds(&node.durable, **c));
+            if let Some(missing) = lacks {
+                if electable(durable_last(&node.durable)) {
+                    return Err(format!(
+                        "{} could be elected with its durable log (last {}) but lacks committed {missing}\n{}",
+                        node.id,
+                        durable_last(&node.durable),
+                        self.status()
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn status(&self) -> String {

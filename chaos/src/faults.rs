@@ -1,0 +1,222 @@
+//! Buggify: the fault points inside each node's runtime (see
+//! `concord::runtime::FaultInjector`), driven by the run's seed, and the write→fsync
+//! windows they expose to the nemesis.
+//!
+//! Each node incarnation gets its own generator (seed, node, boot), and the simulation is
+//! single-threaded, so every draw happens in the same order on every replay. What it
+//! does, when on:
+//!
+//! - **disk latency**: every log batch waits 1–20 ms of simulated time (one in twenty:
+//!   30–80 ms) between being written (visible, not durable) and its fsync, longer than a
+//!   network round trip as on real hardware, and now and then its completion is
+//!   reported late — so a power loss can land between "written" and "durable" while
+//!   the rest of the cluster has already acted on what was written;
+//! - **group-commit boundaries** move: some batches are cut to 1–3 jobs;
+//! - **messages** are occasionally lost (1%), sent twice (2%) or held back 5–60 ms so
+//!   later ones overtake them (2%) — duplicated and reordered stale messages, which
+//!   turmoil's in-order TCP streams never produce on their own.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use concord::core::{AppendResult, GroupId, HardState, LogIndex, Message, PeerId};
+use concord::runtime::{FaultInjector, PersistOp, SendFault};
+use concord::storage::SimDisk;
+
+use crate::rng::Rng;
+
+/// A test hook that wraps each node's fault injector; the teeth tests use it to run
+/// deliberately broken executors. `None` in every normal run.
+pub type WrapFaults = fn(Arc<dyn FaultInjector>) -> Arc<dyn FaultInjector>;
+
+/// What a node's log writer is doing, as the nemesis sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Window {
+    /// A batch is written and its fsync has not completed.
+    pub open: bool,
+    /// That batch records a vote for another node (a granted vote not yet durable).
+    pub vote: bool,
+    /// Simulated time at which the window opened.
+    pub since: Duration,
+}
+
+/// The window state of one host, shared by its node incarnations and the harness.
+#[derive(Debug, Default)]
+pub struct WindowProbe(Mutex<Window>);
+
+impl WindowProbe {
+    fn lock(&self) -> MutexGuard<'_, Window> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The current window.
+    pub fn get(&self) -> Window {
+        *self.lock()
+    }
+
+    /// Forgets the window (the node stopped: its writer is gone).
+    pub fn reset(&self) {
+        *self.lock() = Window::default();
+    }
+}
+
+/// Where a node's acknowledgements are checked against its disk: every granted vote
+/// and every successful append answer must already be durable when it leaves the node
+/// (the core's persist-before-send contract, checked at the point where it matters).
+#[derive(Clone, Debug)]
+pub struct DurabilityCheck {
+    /// The node's disk.
+    pub disk: SimDisk,
+    /// The group on it.
+    pub group: GroupId,
+    /// Where violations go (one line each).
+    pub violations: Arc<Mutex<Vec<String>>>,
+}
+
+impl DurabilityCheck {
+    /// Checks an outgoing message; returns a description of the broken promise, if any.
+    fn check(&self, me: &PeerId, to: &PeerId, message: &Message<PeerId>) -> Option<String> {
+        let term = message.term();
+        match message {
+            Message::VoteResponse(vote) if vote.granted => {
+                let durable = self.disk.durable_hard_state(&self.group);
+                let kept = durable.as_ref().is_some_and(|hard| {
+                    hard.term > term || (hard.term == term && hard.voted_for.as_ref() == Some(to))
+                });
+                (!kept).then(|| {
+                    format!(
+                        "{me} granted its vote in term {term} to {to} before it was durable \
+                         (durable: {durable:?})"
+                    )
+                })
+            }
+            Message::AppendResponse(response) => {
+                let AppendResult::Success { last_matched } = response.result else {
+                    return None;
+                };
+                let durable_term = self
+                    .disk
+                    .durable_hard_state(&self.group)
+                    .map(|hard| hard.term);
+                if durable_term.is_some_and(|durable| durable > term) {
+                    return None; // a later term: this answer can no longer matter
+                }
+                let held = last_matched == LogIndex(0)
+                    || self.disk.durable_log_id(&self.group, last_matched).is_some();
+                (durable_term != Some(term) || !held).then(|| {
+                    format!(
+                        "{me} acknowledged entries up to {last_matched} in term {term} to {to} \
+                         before they were durable (durable term {durable_term:?}, entry held: {held})"
+                    )
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The fault injector of one node incarnation.
+#[derive(Debug)]
+pub struct Buggify {
+    me: PeerId,
+    rng: Mutex<Rng>,
+    enabled: bool,
+    probe: Arc<WindowProbe>,
+    durability: Option<DurabilityCheck>,
+}
+
+impl Buggify {
+    /// An injector for node `me`, drawing from `seed`. With `enabled` false only the
+    /// window probe and the durability check work (no latency, no message faults).
+    pub fn new(
+        me: PeerId,
+        seed: u64,
+        enabled: bool,
+        probe: Arc<WindowProbe>,
+        durability: Option<DurabilityCheck>,
+    ) -> Buggify {
+        probe.reset();
+        Buggify {
+            me,
+            rng: Mutex::new(Rng::new(seed)),
+            enabled,
+            probe,
+            durability,
+        }
+    }
+
+    fn roll(&self, bound: u64) -> u64 {
+        self.rng
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .below(bound)
+    }
+
+    fn grants_vote(&self, hard_state: &HardState<PeerId>) -> bool {
+        hard_state
+            .voted_for
+            .as_ref()
+            .is_some_and(|candidate| *candidate != self.me)
+    }
+}
+
+impl FaultInjector for Buggify {
+    /// Like a real disk next to a fast network: an fsync takes 1–20 ms (longer than a
+    /// round trip here), and one in twenty takes 30–80 ms.
+    fn fsync_delay(&self) -> Duration {
+        if !self.enabled {
+            return Duration::ZERO;
+        }
+        if self.roll(20) == 0 {
+            Duration::from_millis(30 + self.roll(51))
+        } else {
+            Duration::from_millis(1 + self.roll(20))
+        }
+    }
+
+    fn write_window(&self, batch: Option<&[PersistOp]>) {
+        *self.probe.lock() = match batch {
+            Some(ops) => Window {
+                open: true,
+                vote: ops
+                    .iter()
+                    .any(|op| matches!(op, PersistOp::HardState(h) if self.grants_vote(h))),
+                since: turmoil::sim_elapsed().unwrap_or_default(),
+            },
+            None => Window::default(),
+        };
+    }
+
+    fn completion_delay(&self) -> Duration {
+        if self.enabled && self.roll(10) == 0 {
+            Duration::from_millis(1 + self.roll(5))
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    fn batch_limit(&self) -> Option<usize> {
+        (self.enabled && self.roll(5) == 0).then(|| 1 + self.roll(3) as usize)
+    }
+
+    fn send(&self, to: &PeerId, message: &Message<PeerId>) -> SendFault {
+        if let Some(check) = &self.durability {
+            if let Some(violation) = check.check(&self.me, to, message) {
+                check
+                    .violations
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(violation);
+            }
+        }
+        if !self.enabled {
+            return SendFault::Deliver;
+        }
+        match self.roll(100) {
+            0 => SendFault::Drop,
+            1 | 2 => SendFault::Duplicate,
+            3 | 4 => SendFault::Delay(Duration::from_millis(5 + self.roll(56))),
+            _ => SendFault::Deliver,
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Teeth: deliberately broken executors must be caught by the chaos suite within its CI
+//! seeds. Each wraps the harness's fault injector (`RunConfig::wrap_faults`) and breaks
+//! the one rule the core's contract puts on executors: a message the core emitted as
+//! `SendAfterPersist` waits until every earlier persistence action is durable. The
+//! broken variants exist only in this file.
+//!
+//! Two checks can catch them. The durability check (`concord_chaos::faults`) compares
+//! every granted vote and every append acknowledgement, as it leaves the node, with the
+//! node's simulated disk, so the broken promise itself fails the seed. And the broken
+//! promise has consequences the other checks see once a power loss lands in the window
+//! (lost acknowledged writes, replicas that diverge or never converge, two leaders in a
+//! term); `consequences_of_broken_executors` (ignored: a long run) measures how often.
+//!
+//! The runs use the "windows" profile: short election timeouts (frequent elections and
+//! split votes), buggify's disk latency (a write is durable only a few milliseconds
+//! after it is written) and the `window` nemesis, which cuts the power exactly while a
+//! node has written something that is not durable yet.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use concord::core::{Action, Message, PeerId};
+use concord::runtime::{FaultInjector, PersistOp, SendFault};
+use concord_chaos::{run_seed, Nemesis, NemesisSet, RunConfig, SeedReport};
+use concord_linearizability::Verdict;
+
+/// Delegates every fault point to the harness's injector and rewrites the actions of
+/// each core step with `rewrite`.
+#[derive(Debug)]
+struct Broken {
+    inner: Arc<dyn FaultInjector>,
+    early: fn(&Message<PeerId>) -> bool,
+}
+
+impl FaultInjector for Broken {
+    fn fsync_delay(&self) -> Duration {
+        self.inner.fsync_delay()
+    }
+    fn write_window(&self, batch: Option<&[PersistOp]>) {
+        self.inner.write_window(batch)
+    }
+    fn completion_delay(&self) -> Duration {
+        self.inner.completion_delay()
+    }
+    fn batch_limit(&self) -> Option<usize> {
+        self.inner.batch_limit()
+    }
+    fn send(&self, to: &PeerId, message: &Message<PeerId>) -> SendFault {
+        self.inner.send(to, message)
+    }
+    /// The bug: messages the predicate picks go out at once instead of after the
+    /// writes before them are durable.
+    fn actions(&self, actions: Vec<Action<PeerId>>) -> Vec<Action<PeerId>> {
+        self.inner
+            .actions(actions)
+            .into_iter()
+            .map(|action| match action {
+                Action::SendAfterPersist { to, message } if (self.early)(&message) => {
+                    Action::Send { to, message }
+                }
+                other => other,
+            })
+            .collect()
+    }
+}
+
+fn vote_before_durable(inner: Arc<dyn FaultInjector>) -> Arc<dyn FaultInjector> {
+    Arc::new(Broken {
+        inner,
+        early: |message| matches!(message, Message::VoteResponse(v) if v.granted),
+    })
+}
+
+fn ack_before_durable(inner: Arc<dyn FaultInjector>) -> Arc<dyn FaultInjector> {
+    Arc::new(Broken {
+        inner,
+        early: |message| matches!(message, Message::AppendResponse(_)),
+    })
+}
+
+/// The windows profile (see the module docs).
+pub fn windows_profile(seed: u64) -> RunConfig {
+    RunConfig {
+        nemeses: NemesisSet(vec![Nemesis::Window, Nemesis::Crash, Nemesis::Kill]),
+        ops: 600,
+        election_timeout: Duration::from_millis(60),
+        max_election_delay: Duration::from_millis(30),
+        ..RunConfig::new(seed)
+    }
+}
+
+/// Seeds the teeth tests may use; the broken executor must fail one of them.
+const SEEDS: std::ops::Range<u64> = 0..30;
+
+fn caught(report: &SeedReport) -> bool {
+    !report.lost_acked_writes.is_empty()
+        || report.verdict == Verdict::NotLinearizable
+        || !report.violations.is_empty()
+}
+
+/// True for the durability check's own lines (the broken promise, not a consequence).
+fn is_durability_line(violation: &str) -> bool {
+    violation.contains("before it was durable")
+        || violation.contains("before they were durable")
+        || violation.contains("before durability")
+}
+
+/// What went wrong besides the broken promise itself.
+fn consequences(report: &SeedReport) -> Vec<String> {
+    let mut found: Vec<String> = report
+        .violations
+        .iter()
+        .filter(|v| !is_durability_line(v))
+        .cloned()
+        .collect();
+    if !report.lost_acked_writes.is_empty() {
+        found.push(format!("{} lost acknowledged writes", report.lost_acked_writes.len()));
+    }
+    if report.verdict == Verdict::NotLinearizable {
+        found.push("not linearizable".into());
+    }
+    found
+}
+
+fn describe(report: &SeedReport) -> String {
+    format!(
+        "seed {}: verdict {}, violations {:?}, lost {:?}\nfaults:\n{}",
+        report.config.seed,
+        report.verdict_name(),
+        report.violations,
+        report.lost_acked_writes,
+        report.faults.join("\n")
+    )
+}
+
+/// Runs seeds with the broken executor until one fails; returns that seed's report.
+fn first_caught(wrap: concord_chaos::faults::WrapFaults) -> Option<SeedReport> {
+    let limit: u64 = std::env::var("CONCORD_TEETH_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SEEDS.end);
+    (SEEDS.start..limit).find_map(|seed| {
+        let report = run_seed(&RunConfig {
+            wrap_faults: Some(wrap),
+            ..windows_profile(seed)
+        });
+        caught(&report).then_some(report)
+    })
+}
+
+#[test]
+fn a_vote_sent_before_it_is_durable_is_caught() {
+    let report = first_caught(vote_before_durable).expect("no seed caught the broken executor");
+    eprintln!("caught: {}", describe(&report));
+}
+
+#[test]
+fn entries_acknowledged_before_they_are_durable_are_caught() {
+    let report = first_caught(ack_before_durable).expect("no seed caught the broken executor");
+    eprintln!("caught: {}", describe(&report));
+}
+
+/// The same profile with the correct executor passes on the same seeds.
+#[test]
+fn the_windows_profile_passes_with_the_correct_executor() {
+    for seed in 0..10 {
+        let report = run_seed(&windows_profile(seed));
+        assert!(report.passed(), "{}", describe(&report));
+    }
+}
+
+/// How often the broken executors' promises turn into visible damage, without the
+/// durability check. Measured numbers: docs/verification.md. Run with
+/// `CONCORD_TEETH_SEEDS=200 cargo test --release -p concord-chaos --test teeth -- --ignored --nocapture`.
+#[test]
+#[ignore = "a long measurement"]
+fn consequences_of_broken_executors() {
+    let seeds: u64 = std::env::var("CONCORD_TEETH_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let variants: [(&str, concord_chaos::faults::WrapFaults); 2] = [
+        ("vote before durable", vote_before_durable),
+        ("ack before durable", ack_before_durable),
+    ];
+    for (name, wrap) in variants {
+        let mut damaged = Vec::new();
+        for seed in 0..seeds {
+            let report = run_seed(&RunConfig {
+                wrap_faults: Some(wrap),
+                ..windows_profile(seed)
+            });
+            let found = consequences(&report);
+            if !found.is_empty() {
+                eprintln!("{name}: seed {seed}: {found:?}");
+                damaged.push(seed);
+            }
+        }
+        println!(
+            "{name}: visible damage in {}/{seeds} seeds (first: {:?})",
+            damaged.len(),
+            damaged.first()
+        );
+    }
+}

@@ -1,0 +1,271 @@
+//! State canonicalization for the depth-first checker: symmetry over servers and dead
+//! messages.
+//!
+//! Stateright's `symmetry_fn` takes a function from a state to a *representative* of its
+//! equivalence class; the checker skips a state whose representative it has seen. Any
+//! function that maps a state to one that behaves the same is sound (it may merge fewer
+//! states than a perfect canonical form, never unequal ones). Ours does two things:
+//!
+//! 1. **Servers are interchangeable.** All servers run the same code in one stable
+//!    configuration of all of them, clients pick servers only by what they were told
+//!    (the initial target and leader hints), and every property is symmetric. So the
+//!    servers are sorted by an id-free summary of their state and every server id in
+//!    the state (core, durable image, queued messages, network, client targets, the
+//!    history's leader records) is renamed accordingly, with `RaftCore::relabel`.
+//!    Clients are never permuted: they run different operations.
+//! 2. **Dead messages are dropped.** A message that can never change anything when it is
+//!    delivered only tells states apart that behave the same: a response whose term is
+//!    below the durable term of its destination (a server's term never falls below its
+//!    durable term, and the core ignores stale responses), and an answer to a client for
+//!    a request that is no longer its outstanding one (a client's progress only moves
+//!    forward, and it ignores other answers).
+//!
+//! Breadth-first search ignores `symmetry_fn` (VERIFICATION.md §1.7); the teeth tests,
+//! which want shortest counterexamples, run without it.
+
+use std::sync::Arc;
+
+use concord::core::{Message, Role};
+use stateright::actor::{ActorModelState, Envelope, Id, Network};
+
+use crate::actor::{ActorState, ModelActor};
+use crate::client::{request_id, ClientState};
+use crate::model::{ConcordState, History};
+use crate::server::{Pending, ServerState};
+use crate::types::{Durable, Msg, ServerId};
+
+/// The representative of `state`'s class (see the module docs).
+pub fn representative(state: &ConcordState) -> ConcordState {
+    let servers = state
+        .actor_states
+        .iter()
+        .take_while(|actor| actor.as_server().is_some())
+        .count();
+    // Old index → new index, by sorting servers on an id-free summary.
+    let mut order: Vec<usize> = (0..servers).collect();
+    order.sort_by_key(|&index| summary(state, index));
+    let mut new_index = vec![0u8; servers];
+    for (new, &old) in order.iter().enumerate() {
+        new_index[old] = u8::try_from(new).expect("few servers");
+    }
+    let rename = |id: &ServerId| ServerId(new_index[usize::from(id.0)]);
+    let rename_actor = |id: Id| -> Id {
+        let index = usize::from(id);
+        if index < servers {
+            Id::from(usize::from(new_index[index]))
+        } else {
+            id
+        }
+    };
+    let permuted = |index: usize| -> usize {
+        if index < servers {
+            order[index]
+        } else {
+            index
+        }
+    };
+
+    let actor_states = (0..state.actor_states.len())
+        .map(|position| {
+            let old = &state.actor_states[permuted(position)];
+            Arc::new(match &**old {
+                ActorState::Server(server) => {
+                    ActorState::Server(Box::new(relabel_server(server, &rename)))
+                }
+                ActorState::Client(client) => ActorState::Client(ClientState {
+                    target: usize::from(new_index.get(client.target).copied().unwrap_or(0)),
+                    ..client.clone()
+                }),
+            })
+        })
+        .collect();
+
+    let live = |envelope: &Envelope<&Msg>| !is_dead(state, servers, envelope);
+    let relabel_envelope = |envelope: Envelope<&Msg>| Envelope {
+        src: rename_actor(envelope.src),
+        dst: rename_actor(envelope.dst),
+        msg: relabel_msg(envelope.msg, &rename),
+    };
+    let network = match &state.network {
+        Network::UnorderedNonDuplicating(_) => Network::new_unordered_nonduplicating(
+            state
+                .network
+                .iter_all()
+                .filter(live)
+                .map(relabel_envelope),
+        ),
+        Network::UnorderedDuplicating(_, last) => {
+            Network::new_unordered_duplicating_with_last_msg(
+                state
+                    .network
+                    .iter_all()
+                    .filter(live)
+                    .map(relabel_envelope),
+                last.as_ref().map(|envelope| {
+                    relabel_envelope(Envelope {
+                        src: envelope.src,
+                        dst: envelope.dst,
+                        msg: &envelope.msg,
+                    })
+                }),
+            )
+        }
+        Network::Ordered(_) => state.network.clone(),
+    };
+
+    let reorder = |position: usize| permuted(position);
+    ActorModelState::<ModelActor, History> {
+        actor_states,
+        network,
+        timers_set: (0..state.timers_set.len())
+            .map(|p| state.timers_set[reorder(p)].clone())
+            .collect(),
+        random_choices: (0..state.random_choices.len())
+            .map(|p| state.random_choices[reorder(p)].clone())
+            .collect(),
+        crashed: (0..state.crashed.len())
+            .map(|p| state.crashed[reorder(p)])
+            .collect(),
+        actor_storages: (0..state.actor_storages.len())
+            .map(|p| {
+                state.actor_storages[reorder(p)]
+                    .as_ref()
+                    .map(|durable| relabel_durable(durable, &rename))
+            })
+            .collect(),
+        history: History {
+            linearizability: state.history.linearizability.clone(),
+            leaders: state
+                .history
+                .leaders
+                .iter()
+                .map(|(term, leader)| (*term, rename(leader)))
+                .collect(),
+        },
+    }
+}
+
+/// What a server looks like without its name: sorting by this puts equal-looking
+/// servers next to each other whatever they are called.
+#[allow(clippy::type_complexity)]
+fn summary(
+    state: &ConcordState,
+    index: usize,
+) -> (bool, u8, u64, u64, u64, u64, usize, usize, usize, u64, u8, bool) {
+    let server = state.actor_states[index]
+        .as_server()
+        .expect("servers come first");
+    let durable = state.actor_storages[index].as_ref();
+    let role = match server.core.role() {
+        Role::Follower => 0,
+        Role::PreCandidate => 1,
+        Role::Candidate => 2,
+        Role::Leader => 3,
+    };
+    let last = server.core.last_log_id();
+    (
+        state.crashed[index],
+        role,
+        server.core.term().0,
+        last.term.0,
+        last.index.0,
+        server.core.commit_index().0,
+        server.pending.len(),
+        durable.map_or(0, |d| d.entries.len()),
+        server.applied.len(),
+        durable.map_or(0, |d| d.hard_state.term.0),
+        server.register,
+        server.recovered,
+    )
+}
+
+/// True for a message whose delivery can never change anything (module docs).
+fn is_dead(state: &ConcordState, servers: usize, envelope: &Envelope<&Msg>) -> bool {
+    let destination = usize::from(envelope.dst);
+    match envelope.msg {
+        Msg::Raft { message, .. } => {
+            let response = matches!(
+                message,
+                Message::PreVoteResponse(_)
+                    | Message::VoteResponse(_)
+                    | Message::AppendResponse(_)
+                    | Message::HeartbeatResponse(_)
+            );
+            let durable_term = state
+                .actor_storages
+                .get(destination)
+                .and_then(|storage| storage.as_ref())
+                .map(|durable| durable.hard_state.term);
+            response
+                && destination < servers
+                && durable_term.is_some_and(|term| message.term() < term)
+        }
+        Msg::Redirect { request, .. } | Msg::WriteOk { request } | Msg::ReadOk { request, .. } => {
+            match state.actor_states.get(destination).and_then(|a| a.as_client()) {
+                Some(client) => *request != request_id(destination - servers, client.completed),
+                None => false,
+            }
+        }
+        Msg::Request { .. } => false,
+    }
+}
+
+fn relabel_msg(msg: &Msg, rename: &impl Fn(&ServerId) -> ServerId) -> Msg {
+    match msg {
+        Msg::Raft { message, payloads } => Msg::Raft {
+            message: message.relabel(rename),
+            payloads: payloads.clone(),
+        },
+        Msg::Redirect {
+            request,
+            leader_hint,
+        } => Msg::Redirect {
+            request: *request,
+            leader_hint: leader_hint.as_ref().map(rename),
+        },
+        Msg::Request { .. } | Msg::WriteOk { .. } | Msg::ReadOk { .. } => msg.clone(),
+    }
+}
+
+fn relabel_durable(durable: &Durable, rename: &impl Fn(&ServerId) -> ServerId) -> Durable {
+    Durable {
+        hard_state: durable.hard_state.relabel(rename),
+        entries: durable.entries.iter().map(|e| e.relabel(rename)).collect(),
+        payloads: durable.payloads.clone(),
+        counters: durable.counters,
+    }
+}
+
+fn relabel_server(server: &ServerState, rename: &impl Fn(&ServerId) -> ServerId) -> ServerState {
+    ServerState {
+        core: server.core.relabel(rename),
+        payloads: server.payloads.clone(),
+        pending: server
+            .pending
+            .iter()
+            .map(|pending| match pending {
+                Pending::HardState(hard_state) => Pending::HardState(hard_state.relabel(rename)),
+                Pending::Truncate(from) => Pending::Truncate(*from),
+                Pending::Append {
+                    epoch,
+                    entries,
+                    payloads,
+                } => Pending::Append {
+                    epoch: *epoch,
+                    entries: entries.iter().map(|e| e.relabel(rename)).collect(),
+                    payloads: payloads.clone(),
+                },
+                Pending::Send { to, message } => Pending::Send {
+                    to: rename(to),
+                    message: relabel_msg(message, rename),
+                },
+            })
+            .collect(),
+        durable: relabel_durable(&server.durable, rename),
+        waiting: server.waiting.clone(),
+        register: server.register,
+        sessions: server.sessions.clone(),
+        applied: server.applied.clone(),
+        recovered: server.recovered,
+    }
+}
