@@ -3,7 +3,7 @@
 //!
 //! The [`Completer`] travels with the proposal (driver, then FSM caller) and is used at
 //! most once; the [`Waiter`] is the future the caller awaits. Contract, checked by
-//! `tests/loom_completion.rs` under every interleaving:
+//! `tests/completion.rs` under every interleaving:
 //!
 //! - a value sent while the waiter exists is received exactly once;
 //! - a completer dropped without sending resolves the waiter with [`Abandoned`] (the

@@ -4,11 +4,12 @@
 //!
 //! [`bounded`] queues give the producer backpressure (its `send` waits while the queue
 //! is full); [`unbounded`] ones never wait, for reports whose number is already bounded
-//! by the work in flight. Contract, checked by `tests/loom_queue.rs` under every
+//! by the work in flight. Contract, checked by `tests/queue.rs` under every
 //! interleaving:
 //!
-//! - **no lost item**: every item is either received, in order, or handed back to the
-//!   producer (`Err(item)`) because the consumer is gone;
+//! - **no lost item**: every item is received, in order; or handed back to the producer
+//!   (`Err(item)`) because the consumer is gone; or, sent before the consumer stopped
+//!   and never received, dropped with the queue. Exactly one of the three, once;
 //! - **drain before end**: once the producer is dropped, the consumer still receives
 //!   every item sent before, and only then sees the end (`None`);
 //! - **no item after close**: once the consumer is dropped, every send fails and hands
@@ -110,9 +111,7 @@ fn drop_producer<T>(shared: &Shared<T>) {
     state.producer_alive = false;
     let waker = state.consumer_waker.take();
     drop(state);
-    if let Some(waker) = waker {
-        waker.wake();
-    }
+    wake(waker);
 }
 
 /// The producing half of a [`bounded`] queue. Dropping it ends the queue once the

@@ -1,8 +1,9 @@
 //! The stop request: any node handle may ask the driver to stop, any number of times,
 //! from any thread; and a node whose handles are all gone stops as if asked.
 //!
-//! Contract, checked by `tests/loom_shutdown.rs` under every interleaving (with the
-//! drain that follows it: the status cell's close and the queues' end):
+//! Contract, checked by `tests/shutdown.rs` under every interleaving (and by
+//! `tests/node_stop.rs` with the drain that follows: the status cell's close and the
+//! queues' end):
 //!
 //! - a request made before the listener waits, or while it waits, is seen (latched, no
 //!   lost wakeup), whichever thread makes it;

@@ -2,7 +2,7 @@
 //! `accepting` flag that `Node::apply` reads as its lock-free fast path; handles read the
 //! status, wait for changes, and check the flag.
 //!
-//! Contract, checked by `tests/loom_status.rs` under every interleaving:
+//! Contract, checked by `tests/status.rs` under every interleaving:
 //!
 //! - **one publication**: the flag is written while the status's write lock is held, so
 //!   a reader that sees a flag then reads a status at least as new as the one published
@@ -171,7 +171,9 @@ impl<T> Subscriber<T> {
         self.shared.accepting.load(Ordering::Acquire)
     }
 
-    /// The latest status. Holds a read lock until dropped: keep it short.
+    /// The latest status. Holds a read lock until dropped: keep it short, and never hold
+    /// it across an `.await` or a `changed` poll (a waiting publisher would block the
+    /// second read).
     pub fn borrow(&self) -> Ref<'_, T> {
         Ref {
             guard: read(&self.shared.current),
