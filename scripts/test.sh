@@ -11,8 +11,8 @@ fi
 cargo test --workspace --all-targets
 # Loom: every interleaving of the runtime's cross-thread handoffs (src/runtime/sync),
 # within a preemption bound (3 here; LOOM_MAX_PREEMPTIONS overrides it). `--cfg loom`
-# rebuilds whatever it compiles, hence a target directory of its own. 25-45 s cold,
-# 5 s warm (docs/verification.md, "Loom").
+# rebuilds whatever it compiles, hence a target directory of its own. 25-80 s cold
+# (most of it building loom), 5-7 s warm (docs/verification.md, "Loom").
 RUSTFLAGS="${RUSTFLAGS:-} --cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}" \
     CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" \
     cargo test -p concord-sync --release
