@@ -9,3 +9,10 @@ if cargo clippy --version >/dev/null 2>&1; then
     cargo clippy --workspace --all-targets --quiet -- -D warnings
 fi
 cargo test --workspace --all-targets
+# Loom: every interleaving of the runtime's cross-thread handoffs (src/runtime/sync),
+# within a preemption bound (3 here; LOOM_MAX_PREEMPTIONS overrides it). `--cfg loom`
+# rebuilds whatever it compiles, hence a target directory of its own. 25-80 s cold
+# (most of it building loom), 5-7 s warm (docs/verification.md, "Loom").
+RUSTFLAGS="${RUSTFLAGS:-} --cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}" \
+    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" \
+    cargo test -p concord-sync --release

@@ -6,14 +6,16 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, watch};
+use concord_sync::{queue, shutdown, status};
+use tokio::sync::mpsc;
+use tokio::task::coop::cooperative;
 use tokio::time::Instant;
 
 use super::clock::{Clock, Jitter};
 use super::error::{ApplyError, NodeFailure};
 use super::faults::SendFault;
 use super::fsm::{ApplyItem, Completion, FsmDone, FsmJob};
-use super::node::{Control, NodeStatus, Proposal};
+use super::node::{NodeStatus, Proposal};
 use super::options::NodeOptions;
 use super::payloads::PayloadCache;
 use super::state_machine::{CommittedEntry, StateMachine};
@@ -36,14 +38,14 @@ struct PendingTask<S: StateMachine> {
 pub(crate) struct Channels<S: StateMachine> {
     pub(crate) inbound: mpsc::Receiver<RaftFrame>,
     pub(crate) proposals: mpsc::Receiver<Proposal<S>>,
-    pub(crate) control: mpsc::UnboundedReceiver<Control>,
-    pub(crate) writer_jobs: mpsc::Sender<WriteJob>,
-    pub(crate) writer_done: mpsc::UnboundedReceiver<WriteDone>,
-    pub(crate) fsm_jobs: mpsc::Sender<FsmJob<S>>,
-    pub(crate) fsm_done: mpsc::UnboundedReceiver<FsmDone>,
-    pub(crate) status: watch::Sender<NodeStatus>,
-    /// Leader and not failed: `Node::apply`'s lock-free fast path reads this.
-    pub(crate) accepting: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) stop: shutdown::Listener,
+    pub(crate) writer_jobs: queue::Sender<WriteJob>,
+    pub(crate) writer_done: queue::Receiver<WriteDone>,
+    pub(crate) fsm_jobs: queue::Sender<FsmJob<S>>,
+    pub(crate) fsm_done: queue::Receiver<FsmDone>,
+    /// The status, and with it the flag `Node::apply`'s lock-free fast path reads
+    /// (leader and not failed). Dropping it (a panic) clears the flag too.
+    pub(crate) status: status::Publisher<NodeStatus>,
 }
 
 pub(crate) struct Driver<S: StateMachine> {
@@ -160,14 +162,13 @@ impl<S: StateMachine> Driver<S> {
             }
             // `biased`: completions first (they unblock everything else), then timers
             // (so a flood of frames cannot starve heartbeats), then frames, then new
-            // work. A fixed order also keeps simulated runs deterministic.
+            // work. A fixed order also keeps simulated runs deterministic. The
+            // `concord_sync` futures are made `cooperative` as tokio's channels are.
             tokio::select! {
                 biased;
-                Some(done) = self.channels.writer_done.recv() => self.on_write_done(done).await,
-                Some(done) = self.channels.fsm_done.recv() => self.on_fsm_done(done).await,
-                control = self.channels.control.recv() => match control {
-                    Some(Control::Shutdown) | None => break,
-                },
+                Some(done) = cooperative(self.channels.writer_done.recv()) => self.on_write_done(done).await,
+                Some(done) = cooperative(self.channels.fsm_done.recv()) => self.on_fsm_done(done).await,
+                _ = cooperative(self.channels.stop.stopped()) => break,
                 // The clock was adjusted: the loop's head recomputes the timers.
                 _ = async {
                     match &clock_changed {
@@ -250,7 +251,11 @@ impl<S: StateMachine> Driver<S> {
                 }
             }
         }
-        if !job.is_empty() && self.channels.writer_jobs.send(job).await.is_err() {
+        if !job.is_empty()
+            && cooperative(self.channels.writer_jobs.send(job))
+                .await
+                .is_err()
+        {
             self.fail(NodeFailure {
                 reason: "log writer stopped".into(),
             });
@@ -540,10 +545,7 @@ impl<S: StateMachine> Driver<S> {
             }
         }
         self.payloads.remove_through(last);
-        if self
-            .channels
-            .fsm_jobs
-            .send(FsmJob::Apply(items))
+        if cooperative(self.channels.fsm_jobs.send(FsmJob::Apply(items)))
             .await
             .is_err()
         {
@@ -582,7 +584,7 @@ impl<S: StateMachine> Driver<S> {
             jobs.push(FsmJob::LeaderStart(term));
         }
         for job in jobs {
-            if self.channels.fsm_jobs.send(job).await.is_err() {
+            if cooperative(self.channels.fsm_jobs.send(job)).await.is_err() {
                 break;
             }
         }
@@ -643,9 +645,6 @@ impl<S: StateMachine> Driver<S> {
     /// so it allocates only when the membership view changes.
     fn publish_status(&mut self) {
         let accepting = self.core.role() == Role::Leader && self.failed.is_none();
-        self.channels
-            .accepting
-            .store(accepting, std::sync::atomic::Ordering::Release);
         let core = &self.core;
         let configuration = core.configuration();
         if self.status_cache.configuration.as_ref() != Some(configuration) {
@@ -681,7 +680,8 @@ impl<S: StateMachine> Driver<S> {
         let (applied_index, pending_tasks) = (self.applied, self.inflight.len());
         let (frames_rejected, failed) = (self.frames_rejected, &self.failed);
         let cache = &self.status_cache;
-        self.channels.status.send_if_modified(|current| {
+        let status = &self.channels.status;
+        status.publish_if_modified(accepting, |current| {
             let unchanged = current.role == role
                 && current.term == term
                 && current.last_log_id == last_log_id
@@ -720,11 +720,9 @@ impl<S: StateMachine> Driver<S> {
     }
 
     fn shut_down(&mut self) {
-        // A stopped node leads nothing: callers holding its handle get `NotLeader`.
-        self.channels
-            .accepting
-            .store(false, std::sync::atomic::Ordering::Release);
-        self.channels.status.send_modify(|status| {
+        // A stopped node leads nothing: callers holding its handle get `NotLeader`. The
+        // close clears the fast-path flag in the same publication, for good.
+        self.channels.status.close(|status| {
             status.role = Role::Follower;
             status.leader = None;
             status.alive_peers.clear();

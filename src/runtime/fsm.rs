@@ -3,7 +3,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use tokio::sync::{mpsc, oneshot};
+use concord_sync::{completion, queue};
+use tokio::task::coop::cooperative;
 
 use super::error::{ApplyError, NodeFailure};
 use super::state_machine::{CommittedEntry, StateMachine};
@@ -18,7 +19,7 @@ pub struct Applied<R> {
     pub response: R,
 }
 
-pub(crate) type Completion<R> = oneshot::Sender<Result<Applied<R>, ApplyError>>;
+pub(crate) type Completion<R> = completion::Completer<Result<Applied<R>, ApplyError>>;
 
 /// A committed entry on its way to the state machine.
 pub(crate) enum ApplyItem<S: StateMachine> {
@@ -45,12 +46,12 @@ pub(crate) enum FsmDone {
 
 pub(crate) async fn run_fsm<S: StateMachine>(
     mut state_machine: S,
-    mut jobs: mpsc::Receiver<FsmJob<S>>,
-    done: mpsc::UnboundedSender<FsmDone>,
+    mut jobs: queue::Receiver<FsmJob<S>>,
+    done: queue::UnboundedSender<FsmDone>,
     apply_batch: usize,
 ) -> S {
     let mut failed: Option<NodeFailure> = None;
-    while let Some(job) = jobs.recv().await {
+    while let Some(job) = cooperative(jobs.recv()).await {
         if let Some(failure) = &failed {
             if let FsmJob::Apply(items) = job {
                 answer_failed(items, failure);

@@ -3,8 +3,10 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
+use concord_sync::{completion, queue, shutdown, status};
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::mpsc;
+use tokio::task::coop::cooperative;
 use tokio::task::JoinHandle;
 
 use super::clock::{Clock, MonotonicClock};
@@ -68,10 +70,6 @@ pub(crate) struct Proposal<S: StateMachine> {
     pub(crate) completion: Completion<S::Response>,
 }
 
-pub(crate) enum Control {
-    Shutdown,
-}
-
 /// A node's state as data (F29, braft's `/raft_stat`), cheap to read at any time.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct NodeStatus {
@@ -113,9 +111,10 @@ type NodeTasks<S> = (JoinHandle<()>, JoinHandle<()>, JoinHandle<S>);
 struct Shared<S: StateMachine> {
     options: NodeOptions,
     proposals: mpsc::Sender<Proposal<S>>,
-    control: mpsc::UnboundedSender<Control>,
-    status: watch::Receiver<NodeStatus>,
-    accepting: Arc<std::sync::atomic::AtomicBool>,
+    /// Dropped with the last handle, which stops the node as `shutdown` would.
+    stop: shutdown::Trigger,
+    /// The status and the fast-path flag (leader and not failed), published together.
+    status: status::Subscriber<NodeStatus>,
     tasks: Mutex<Option<NodeTasks<S>>>,
 }
 
@@ -177,15 +176,14 @@ impl<S: StateMachine> Node<S> {
             })?;
         let (frame_sink, inbound) = mpsc::channel(options.inbound_queue_capacity);
         let (proposals, proposals_rx) = mpsc::channel(options.proposal_queue_capacity);
-        let (control, control_rx) = mpsc::unbounded_channel();
-        // The writer and FSM queues bound the work in flight; their completion channels
+        let (stop, stop_rx) = shutdown::signal();
+        // The writer and FSM queues bound the work in flight; their completion queues
         // are bounded by it in turn.
-        let (writer_jobs, writer_jobs_rx) = mpsc::channel(1024);
-        let (writer_done_tx, writer_done) = mpsc::unbounded_channel();
-        let (fsm_jobs, fsm_jobs_rx) = mpsc::channel(1024);
-        let (fsm_done_tx, fsm_done) = mpsc::unbounded_channel();
-        let (status_tx, status) = watch::channel(NodeStatus::default());
-        let accepting = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (writer_jobs, writer_jobs_rx) = queue::bounded(1024);
+        let (writer_done_tx, writer_done) = queue::unbounded();
+        let (fsm_jobs, fsm_jobs_rx) = queue::bounded(1024);
+        let (fsm_done_tx, fsm_done) = queue::unbounded();
+        let (status_tx, status) = status::channel(NodeStatus::default());
         let writer = tokio::spawn(run_writer(
             store.clone(),
             writer_jobs_rx,
@@ -202,22 +200,20 @@ impl<S: StateMachine> Node<S> {
         let channels = Channels {
             inbound,
             proposals: proposals_rx,
-            control: control_rx,
+            stop: stop_rx,
             writer_jobs,
             writer_done,
             fsm_jobs,
             fsm_done,
             status: status_tx,
-            accepting: accepting.clone(),
         };
         let driver = Driver::new(options.clone(), core, store, transport, clock, channels);
         let driver = tokio::spawn(driver.run());
         let shared = Shared {
             options,
             proposals,
-            control,
+            stop,
             status,
-            accepting,
             tasks: Mutex::new(Some((driver, writer, fsm))),
         };
         Ok((
@@ -235,11 +231,7 @@ impl<S: StateMachine> Node<S> {
     pub async fn apply(&self, task: Task<S::Context>) -> Result<Applied<S::Response>, ApplyError> {
         // Fast path: one atomic load while this node leads and is healthy. Otherwise read
         // the status for the reason (failure, or the leader hint).
-        if !self
-            .shared
-            .accepting
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
+        if !self.shared.status.accepting() {
             let status = self.shared.status.borrow();
             if let Some(reason) = &status.failure {
                 return Err(ApplyError::NodeFailed {
@@ -252,7 +244,7 @@ impl<S: StateMachine> Node<S> {
                 });
             }
         }
-        let (completion, result) = oneshot::channel();
+        let (completion, result) = completion::channel();
         let proposal = Proposal {
             data: task.data,
             expected_term: task.expected_term,
@@ -272,7 +264,11 @@ impl<S: StateMachine> Node<S> {
                 }
             }
         }
-        result.await.unwrap_or(Err(ApplyError::ShuttingDown))
+        // A proposal dropped unanswered anywhere (a queue, a stopping driver) abandons its
+        // completion: the caller learns the node is shutting down.
+        cooperative(result)
+            .await
+            .unwrap_or(Err(ApplyError::ShuttingDown))
     }
 
     /// The leader as this node knows it.
@@ -323,7 +319,7 @@ impl<S: StateMachine> Node<S> {
 
     /// Asks the node to stop: pending and queued tasks fail with `ShuttingDown`.
     pub fn shutdown(&self) {
-        let _ = self.shared.control.send(Control::Shutdown);
+        self.shared.stop.request();
     }
 
     /// Waits until the node has stopped (after `shutdown`), the state machine's

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use concord_sync::queue;
+use tokio::task::coop::cooperative;
 
 use super::faults::FaultInjector;
 use super::store::{LogStore, PersistOp};
@@ -36,14 +37,14 @@ pub(crate) enum WriteDone {
 /// `persist` call (one fsync), then hands the jobs back as durable, in order.
 pub(crate) async fn run_writer(
     store: Arc<dyn LogStore>,
-    mut jobs: mpsc::Receiver<WriteJob>,
-    done: mpsc::UnboundedSender<WriteDone>,
+    mut jobs: queue::Receiver<WriteJob>,
+    done: queue::UnboundedSender<WriteDone>,
     max_jobs_per_batch: usize,
     faults: Option<Arc<dyn FaultInjector>>,
 ) {
     let mut batch: Vec<WriteJob> = Vec::new();
     let mut ops: Vec<PersistOp> = Vec::new();
-    while let Some(first) = jobs.recv().await {
+    while let Some(first) = cooperative(jobs.recv()).await {
         batch.push(first);
         let limit = faults
             .as_ref()
