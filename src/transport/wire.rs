@@ -27,6 +27,9 @@ pub const DEFAULT_MAX_FRAME_BYTES: u32 = 16 * 1024 * 1024;
 
 const HEADER_BYTES: usize = 4;
 
+/// How far ahead of the received data the decoder reserves room for a partial frame.
+const RESERVE_AHEAD_BYTES: usize = 64 * 1024;
+
 /// One Raft message between two nodes of one group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RaftFrame {
@@ -158,7 +161,9 @@ impl FrameDecoder {
         }
         let total = HEADER_BYTES + length as usize;
         if buffer.len() < total {
-            buffer.reserve(total - buffer.len());
+            // Grow with the data actually received, not with the announced length: a
+            // peer that announces the maximum and sends a few bytes holds no memory.
+            buffer.reserve((total - buffer.len()).min(RESERVE_AHEAD_BYTES));
             return Ok(None);
         }
         buffer.advance(HEADER_BYTES);

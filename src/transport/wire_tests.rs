@@ -138,3 +138,19 @@ proptest::proptest! {
         let _ = FrameDecoder::new(1 << 20).decode(&mut buffer);
     }
 }
+
+/// Found by the raft_wire fuzz target: a header announcing a large frame made the decoder
+/// reserve the whole announced length before a byte of it arrived.
+#[test]
+fn a_partial_frame_reserves_memory_for_data_received_not_announced() {
+    let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_BYTES);
+    let mut buffer = BytesMut::new();
+    buffer.put_u32(DEFAULT_MAX_FRAME_BYTES);
+    buffer.put_u8(WIRE_VERSION);
+    assert_eq!(decoder.decode(&mut buffer), Ok(None));
+    assert!(
+        buffer.capacity() <= 128 * 1024,
+        "reserved {} bytes for 5 received",
+        buffer.capacity()
+    );
+}
