@@ -77,8 +77,13 @@ pub enum WireError {
 
 impl RaftFrame {
     /// Checks that payloads match the entries they belong to.
+    /// Also checks what the decoder cannot: the group name is a valid [`GroupId`] and
+    /// every configuration carried keeps its invariant (no node both voter and learner).
     pub fn validate(&self) -> Result<(), WireError> {
         let malformed = |reason: String| Err(WireError::Malformed { reason });
+        if let Err(error) = GroupId::new(self.group.0.as_str()) {
+            return malformed(error.to_string());
+        }
         match &self.message {
             Message::Append(request) => {
                 if request.entries.len() != self.payloads.len() {
@@ -89,9 +94,26 @@ impl RaftFrame {
                     ));
                 }
                 for (entry, payload) in request.entries.iter().zip(&self.payloads) {
-                    let expected = match entry.kind {
+                    let expected = match &entry.kind {
                         EntryKind::Normal => entry.size_bytes as usize,
-                        EntryKind::Blank | EntryKind::Configuration(_) => 0,
+                        EntryKind::Blank => 0,
+                        EntryKind::Configuration(configuration) => {
+                            // Deserialization bypasses `Configuration::new`, so check
+                            // here what every constructor enforces.
+                            let parts =
+                                std::iter::once(&configuration.current).chain(&configuration.old);
+                            for part in parts {
+                                if let Some(node) =
+                                    part.voters().intersection(part.learners()).next()
+                                {
+                                    return malformed(format!(
+                                        "entry {} makes {node} both voter and learner",
+                                        entry.log_id
+                                    ));
+                                }
+                            }
+                            0
+                        }
                     };
                     if payload.len() != expected {
                         return malformed(format!(
