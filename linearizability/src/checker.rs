@@ -258,32 +258,33 @@ pub fn check<M: Model>(
 
     let work = || {
         while let Some(mut job) = next_job(&queue, &wake) {
+            // Ends the slice even if the model panics, so no other worker waits forever.
+            let mut slice = Slice {
+                queue: &queue,
+                wake: &wake,
+                paused: None,
+            };
             let slice_started = Instant::now();
             let search = job
                 .search
                 .get_or_insert_with(|| Search::new(model, &search_ops[job.group], &memory));
             let outcome = search.run(job.slice_iterations, &stop, deadline);
             job.elapsed += slice_started.elapsed();
-            match outcome {
-                None => {
-                    job.slice_iterations = (job.slice_iterations * 2).min(SLICE_ITERATIONS_MAX);
-                    finish_slice(&queue, &wake, Some(job));
-                }
-                Some(outcome) => {
-                    // Free the search's memory before anything else runs.
-                    job.search = None;
-                    let (key, members) = &groups[job.group];
-                    let report =
-                        partition_report(model, ops, key.clone(), members, outcome, job.elapsed);
-                    if report.verdict == Verdict::NotLinearizable {
-                        // One illegal partition decides the whole history: stop the others.
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    if let Ok(mut results) = results.lock() {
-                        results[job.group] = Some(report);
-                    }
-                    finish_slice(&queue, &wake, None);
-                }
+            let Some(outcome) = outcome else {
+                job.slice_iterations = (job.slice_iterations * 2).min(SLICE_ITERATIONS_MAX);
+                slice.paused = Some(job);
+                continue;
+            };
+            // Free the search's memory before anything else runs.
+            job.search = None;
+            let (key, members) = &groups[job.group];
+            let report = partition_report(model, ops, key.clone(), members, outcome, job.elapsed);
+            if report.verdict == Verdict::NotLinearizable {
+                // One illegal partition decides the whole history: stop the others.
+                stop.store(true, Ordering::Relaxed);
+            }
+            if let Ok(mut results) = results.lock() {
+                results[job.group] = Some(report);
             }
         }
     };
@@ -351,19 +352,28 @@ fn next_job<'a, M: Model>(queue: &Mutex<Queue<'a, M>>, wake: &Condvar) -> Option
     }
 }
 
-/// Ends a slice: puts the job back at the end of the queue if it is not decided.
-fn finish_slice<'a, M: Model>(
-    queue: &Mutex<Queue<'a, M>>,
-    wake: &Condvar,
-    job: Option<Job<'a, M>>,
-) {
-    if let Ok(mut queue) = queue.lock() {
+/// One slice in progress. Dropping it ends the slice: the worker no longer counts as
+/// running, and a paused job goes back to the end of the queue.
+struct Slice<'q, 'a, M: Model> {
+    queue: &'q Mutex<Queue<'a, M>>,
+    wake: &'q Condvar,
+    paused: Option<Job<'a, M>>,
+}
+
+impl<M: Model> Drop for Slice<'_, '_, M> {
+    fn drop(&mut self) {
+        // A poisoned queue still needs the count right, or waiting workers never leave.
+        let mut queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         queue.running -= 1;
-        if let Some(job) = job {
+        if let Some(job) = self.paused.take() {
             queue.waiting.push_back(job);
         }
+        drop(queue);
+        self.wake.notify_all();
     }
-    wake.notify_all();
 }
 
 fn partition_report<M: Model>(

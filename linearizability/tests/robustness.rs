@@ -186,3 +186,83 @@ fn one_thread_finds_a_cheap_violation_behind_a_hopeless_partition() {
         );
     }
 }
+
+/// A model that panics on input 1: a bug in a user's model must fail the check, not hang
+/// the other workers waiting for a partition that will never come back.
+struct Fragile;
+
+impl concord_linearizability::Model for Fragile {
+    type State = u8;
+    type Input = u8;
+    type Output = u8;
+
+    fn init(&self) -> u8 {
+        0
+    }
+
+    fn step(&self, state: &u8, input: &u8, _: Option<&u8>) -> concord_linearizability::Steps<u8> {
+        assert_ne!(*input, 1, "model bug");
+        std::iter::once(*state).collect()
+    }
+
+    fn partition(&self, input: &u8) -> Option<String> {
+        Some(input.to_string())
+    }
+}
+
+#[test]
+fn a_panicking_model_fails_the_check_instead_of_hanging() {
+    use concord_linearizability::{check, CheckOptions, Op, OpId, ProcessId};
+    let ops: Vec<Op<u8, u8>> = (0..40u64)
+        .map(|i| Op {
+            id: OpId(i as usize),
+            process: ProcessId(i),
+            input: u8::from(i == 39),
+            output: Some(0),
+            call_time: 2 * i,
+            return_time: 2 * i + 1,
+        })
+        .collect();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let options = CheckOptions {
+            threads: Some(2),
+            ..CheckOptions::default()
+        };
+        let outcome = std::panic::catch_unwind(|| check(&Fragile, &ops, &options));
+        let _ = done.send(outcome.is_err());
+    });
+    let panicked = finished
+        .recv_timeout(Duration::from_secs(30))
+        .expect("check hung after a worker panicked");
+    assert!(panicked, "the model's panic was swallowed");
+}
+
+/// Knossos calls a history without client operations valid; the library agrees.
+#[test]
+fn a_history_without_client_operations_is_linearizable() {
+    use concord_linearizability::{
+        analyze, parse, CheckOptions, Format, History, ModelKind, Verdict,
+    };
+    let nemesis_only = "[{:process :nemesis, :type :info, :f :start, :value nil}]";
+    let failed_only = "[{:process 0, :type :invoke, :f :write, :value 1}\n {:process 0, :type :fail, :f :write, :value 1}]";
+    let histories = [
+        History::new(),
+        parse("", Format::Auto).expect("empty text"),
+        parse(" \n\n", Format::Jsonl).expect("blank text"),
+        parse(nemesis_only, Format::Edn).expect("nemesis only"),
+        parse(failed_only, Format::Edn).expect("failed only"),
+    ];
+    for (i, history) in histories.iter().enumerate() {
+        for model in [ModelKind::CasRegister, ModelKind::Kv, ModelKind::Set] {
+            let analysis =
+                analyze(model, history, &CheckOptions::default()).expect("nothing to import");
+            assert_eq!(
+                analysis.report.verdict,
+                Verdict::Linearizable,
+                "history {i}, {model}"
+            );
+            assert!(analysis.ops.is_empty());
+        }
+    }
+}
