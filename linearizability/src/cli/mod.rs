@@ -12,7 +12,7 @@ pub const EXIT_LINEARIZABLE: u8 = 0;
 pub const EXIT_NOT_LINEARIZABLE: u8 = 1;
 /// Exit status: bad usage or unparseable input.
 pub const EXIT_BAD_INPUT: u8 = 2;
-/// Exit status: unknown (timeout).
+/// Exit status: unknown (timeout or memory limit).
 pub const EXIT_UNKNOWN: u8 = 3;
 
 /// Check histories of concurrent operations for linearizability.
