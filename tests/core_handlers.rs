@@ -172,3 +172,82 @@ fn restored_logs_are_validated() {
         Err(RestoreError::Options(_))
     ));
 }
+
+/// Found by the core fuzz target: a frame claiming to come from the receiving node itself.
+#[test]
+fn messages_claiming_to_come_from_the_node_itself_are_refused() {
+    // A follower in term 1 that knows no leader.
+    let mut core = three_voters(2, false);
+    let heartbeat = |term| {
+        Message::Heartbeat(Heartbeat {
+            term: Term(term),
+            commit: LogIndex(0),
+        })
+    };
+    core.step(Input::Message {
+        from: 1,
+        message: vote(1, false),
+    });
+    assert_eq!(
+        (core.role(), core.term(), core.leader()),
+        (Role::Follower, Term(1), None)
+    );
+
+    // Before the fix the follower adopted itself as leader of term 1 and answered itself.
+    for spoof in [
+        heartbeat(1),
+        heartbeat(7), // nor may a spoof move the term
+        Message::Append(AppendRequest {
+            term: Term(1),
+            prev_log_id: LogId::ZERO,
+            entries: Vec::new(),
+            leader_commit: LogIndex(0),
+        }),
+        Message::Vote(VoteRequest {
+            term: Term(1),
+            last_log_id: LogId::ZERO,
+        }),
+        vote(1, true), // a follower has no own vote in flight; ignored either way
+    ] {
+        assert_eq!(
+            core.step(Input::Message {
+                from: 2,
+                message: spoof.clone()
+            }),
+            vec![],
+            "{spoof} from the node itself"
+        );
+        assert_eq!(
+            (core.role(), core.term(), core.leader()),
+            (Role::Follower, Term(1), None)
+        );
+        assert_eq!(core.voted_for(), None);
+        core.check_invariants().unwrap();
+    }
+
+    // The one legitimate self-addressed message still works: a candidate's own durable vote.
+    let mut candidate = three_voters(1, false);
+    candidate.step(Input::Timeout(Timer::Election));
+    // A spoofed "own vote" for another term is refused (it would otherwise move the term).
+    assert_eq!(
+        candidate.step(Input::Message {
+            from: 1,
+            message: vote(2, true)
+        }),
+        vec![]
+    );
+    assert_eq!(
+        (candidate.role(), candidate.term()),
+        (Role::Candidate, Term(1))
+    );
+    candidate.step(Input::Message {
+        from: 2,
+        message: vote(1, true),
+    });
+    candidate.step(Input::Message {
+        from: 1,
+        message: vote(1, true),
+    });
+    assert!(candidate.is_leader());
+    candidate.check_invariants().unwrap();
+}

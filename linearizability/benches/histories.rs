@@ -40,6 +40,7 @@ fn single_thread(partition: bool) -> CheckOptions {
         partition,
         timeout: None,
         threads: Some(1),
+        max_memory_bytes: None,
     }
 }
 

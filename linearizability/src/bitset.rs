@@ -20,6 +20,15 @@ impl Bitset {
         self.words[bit / 64] |= 1 << (bit % 64);
     }
 
+    /// Bytes owned on the heap (0 while the set fits inline).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        if self.words.spilled() {
+            self.words.capacity() * std::mem::size_of::<u64>()
+        } else {
+            0
+        }
+    }
+
     /// Removes `bit`.
     pub(crate) fn clear(&mut self, bit: usize) {
         self.words[bit / 64] &= !(1 << (bit % 64));

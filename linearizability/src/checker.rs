@@ -1,12 +1,14 @@
-//! Checking a typed history: partitioning, parallel search, timeout, three-valued results.
+//! Checking a typed history: partitioning, time-sliced search on worker threads,
+//! timeout and memory budget, three-valued results.
 
 use crate::history::{OpId, ProcessId};
+use crate::memory::{default_max_memory_bytes, MemoryBudget};
 use crate::model::Model;
-use crate::search::{search, SearchOp, SearchOutcome};
+use crate::search::{Search, SearchOp, SearchOutcome};
 use serde::Serialize;
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// An operation with a model's types.
@@ -36,9 +38,34 @@ pub enum Verdict {
     /// Some partition has no linearization.
     #[serde(rename = "not linearizable")]
     NotLinearizable,
-    /// The search was stopped (timeout) before a verdict was proven.
+    /// The search was stopped (timeout, memory budget) before a verdict was proven.
     #[serde(rename = "unknown")]
     Unknown,
+}
+
+/// Why a partition's verdict is [`Verdict::Unknown`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[non_exhaustive]
+pub enum UnknownCause {
+    /// [`CheckOptions::timeout`] passed.
+    #[serde(rename = "timeout")]
+    Timeout,
+    /// Going on would have taken the search past [`CheckOptions::max_memory_bytes`].
+    #[serde(rename = "memory limit")]
+    MemoryLimit,
+    /// Another partition was proven not linearizable first, which decides the history.
+    #[serde(rename = "cancelled")]
+    Cancelled,
+}
+
+impl std::fmt::Display for UnknownCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            UnknownCause::Timeout => "timeout",
+            UnknownCause::MemoryLimit => "memory limit",
+            UnknownCause::Cancelled => "cancelled",
+        })
+    }
 }
 
 impl std::fmt::Display for Verdict {
@@ -60,6 +87,12 @@ pub struct CheckOptions {
     pub timeout: Option<Duration>,
     /// Worker threads; `None` uses the available parallelism.
     pub threads: Option<usize>,
+    /// The most memory the searches may hold together (caches, stacks, witnesses; an
+    /// estimate kept from capacities, not counting the history itself). A partition that
+    /// would go past it stops with [`Verdict::Unknown`] ([`UnknownCause::MemoryLimit`])
+    /// and frees what it held; the others go on. `None`: half the physical memory, at
+    /// most 4 GiB.
+    pub max_memory_bytes: Option<u64>,
 }
 
 impl Default for CheckOptions {
@@ -68,6 +101,7 @@ impl Default for CheckOptions {
             partition: true,
             timeout: None,
             threads: None,
+            max_memory_bytes: None,
         }
     }
 }
@@ -96,7 +130,9 @@ pub struct PartitionReport {
     /// When not linearizable: the operation(s) that could not be placed after the longest
     /// partial linearization.
     pub blocking: Vec<OpId>,
-    /// Search time.
+    /// When unknown: why.
+    pub unknown_cause: Option<UnknownCause>,
+    /// Search time (the sum of its time slices).
     #[serde(serialize_with = "serialize_duration_ms")]
     pub elapsed: Duration,
 }
@@ -126,7 +162,37 @@ impl CheckReport {
     }
 }
 
+/// Iterations of a partition's first time slice; each later slice doubles, up to
+/// [`SLICE_ITERATIONS_MAX`]. Small first slices let every cheap partition finish (or
+/// fail) before any expensive one gets much time.
+const SLICE_ITERATIONS_MIN: u64 = 1 << 12;
+/// The longest time slice (some milliseconds): large enough that switching costs
+/// nothing, small enough that a cheap failing partition waits little behind huge ones.
+const SLICE_ITERATIONS_MAX: u64 = 1 << 18;
+
+/// One partition waiting for (more) search time.
+struct Job<'a, M: Model> {
+    group: usize,
+    /// Created on the first slice, so waiting partitions hold no memory.
+    search: Option<Search<'a, M>>,
+    slice_iterations: u64,
+    elapsed: Duration,
+}
+
+/// The partitions still to search, and how many are being searched right now.
+struct Queue<'a, M: Model> {
+    waiting: VecDeque<Job<'a, M>>,
+    running: usize,
+}
+
 /// Checks `ops` against `model`.
+///
+/// Partitions are searched in time slices, round-robin, on `threads` workers: a
+/// partition runs for a slice, then goes to the back of the queue with a slice twice as
+/// long. So the verdict comes as fast from one thread as it can: a cheap partition that
+/// is not linearizable is found after a few slices of every other partition, not after
+/// the most expensive one is exhausted. Proving one partition not linearizable stops the
+/// others.
 pub fn check<M: Model>(
     model: &M,
     ops: &[Op<M::Input, M::Output>],
@@ -144,32 +210,82 @@ pub fn check<M: Model>(
         groups.entry(key).or_default().push(index);
     }
     if groups.is_empty() {
+        // No client operation at all: trivially linearizable (Knossos agrees).
         groups.insert(None, Vec::new());
     }
     let groups: Vec<(Option<String>, Vec<usize>)> = groups.into_iter().collect();
-    // Largest partitions first so the slowest start early.
+    let search_ops: Vec<Vec<SearchOp<'_, M>>> = groups
+        .iter()
+        .map(|(_, members)| {
+            members
+                .iter()
+                .map(|&i| SearchOp {
+                    input: &ops[i].input,
+                    output: ops[i].output.as_ref(),
+                    call_time: ops[i].call_time,
+                    return_time: ops[i].return_time,
+                })
+                .collect()
+        })
+        .collect();
+    let memory = MemoryBudget::new(
+        options
+            .max_memory_bytes
+            .unwrap_or_else(default_max_memory_bytes),
+    );
+    // Smallest first: their first slice usually decides them.
     let mut order: Vec<usize> = (0..groups.len()).collect();
-    order.sort_by_key(|&g| std::cmp::Reverse(groups[g].1.len()));
-
+    order.sort_by_key(|&g| groups[g].1.len());
+    let queue = Mutex::new(Queue {
+        waiting: order
+            .into_iter()
+            .map(|group| Job {
+                group,
+                search: None,
+                slice_iterations: SLICE_ITERATIONS_MIN,
+                elapsed: Duration::ZERO,
+            })
+            .collect(),
+        running: 0,
+    });
+    let wake = Condvar::new();
     let stop = AtomicBool::new(false);
-    let next_job = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<PartitionReport>>> = Mutex::new(vec![None; groups.len()]);
     let threads = options
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, groups.len().max(1));
 
-    let work = || loop {
-        let job = next_job.fetch_add(1, Ordering::Relaxed);
-        let Some(&group) = order.get(job) else { break };
-        let (key, members) = &groups[group];
-        let report = check_partition(model, ops, key.clone(), members, &stop, deadline);
-        if report.verdict == Verdict::NotLinearizable {
-            // One illegal partition decides the whole history: stop the others.
-            stop.store(true, Ordering::Relaxed);
-        }
-        if let Ok(mut results) = results.lock() {
-            results[group] = Some(report);
+    let work = || {
+        while let Some(mut job) = next_job(&queue, &wake) {
+            // Ends the slice even if the model panics, so no other worker waits forever.
+            let mut slice = Slice {
+                queue: &queue,
+                wake: &wake,
+                paused: None,
+            };
+            let slice_started = Instant::now();
+            let search = job
+                .search
+                .get_or_insert_with(|| Search::new(model, &search_ops[job.group], &memory));
+            let outcome = search.run(job.slice_iterations, &stop, deadline);
+            job.elapsed += slice_started.elapsed();
+            let Some(outcome) = outcome else {
+                job.slice_iterations = (job.slice_iterations * 2).min(SLICE_ITERATIONS_MAX);
+                slice.paused = Some(job);
+                continue;
+            };
+            // Free the search's memory before anything else runs.
+            job.search = None;
+            let (key, members) = &groups[job.group];
+            let report = partition_report(model, ops, key.clone(), members, outcome, job.elapsed);
+            if report.verdict == Verdict::NotLinearizable {
+                // One illegal partition decides the whole history: stop the others.
+                stop.store(true, Ordering::Relaxed);
+            }
+            if let Ok(mut results) = results.lock() {
+                results[job.group] = Some(report);
+            }
         }
     };
     if threads == 1 {
@@ -195,6 +311,7 @@ pub fn check<M: Model>(
                 ops: members.iter().map(|&i| ops[i].id).collect(),
                 linearization: Vec::new(),
                 blocking: Vec::new(),
+                unknown_cause: None,
                 elapsed: Duration::ZERO,
             })
         })
@@ -219,25 +336,54 @@ pub fn check<M: Model>(
     }
 }
 
-fn check_partition<M: Model>(
+/// Takes the next partition to search; waits while others are being searched (they may
+/// come back); `None` once every partition is decided.
+fn next_job<'a, M: Model>(queue: &Mutex<Queue<'a, M>>, wake: &Condvar) -> Option<Job<'a, M>> {
+    let mut queue = queue.lock().ok()?;
+    loop {
+        if let Some(job) = queue.waiting.pop_front() {
+            queue.running += 1;
+            return Some(job);
+        }
+        if queue.running == 0 {
+            return None;
+        }
+        queue = wake.wait(queue).ok()?;
+    }
+}
+
+/// One slice in progress. Dropping it ends the slice: the worker no longer counts as
+/// running, and a paused job goes back to the end of the queue.
+struct Slice<'q, 'a, M: Model> {
+    queue: &'q Mutex<Queue<'a, M>>,
+    wake: &'q Condvar,
+    paused: Option<Job<'a, M>>,
+}
+
+impl<M: Model> Drop for Slice<'_, '_, M> {
+    fn drop(&mut self) {
+        // A poisoned queue still needs the count right, or waiting workers never leave.
+        let mut queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        queue.running -= 1;
+        if let Some(job) = self.paused.take() {
+            queue.waiting.push_back(job);
+        }
+        drop(queue);
+        self.wake.notify_all();
+    }
+}
+
+fn partition_report<M: Model>(
     model: &M,
     ops: &[Op<M::Input, M::Output>],
     key: Option<String>,
     members: &[usize],
-    stop: &AtomicBool,
-    deadline: Option<Instant>,
+    outcome: SearchOutcome<M::State>,
+    elapsed: Duration,
 ) -> PartitionReport {
-    let started = Instant::now();
-    let search_ops: Vec<SearchOp<'_, M>> = members
-        .iter()
-        .map(|&i| SearchOp {
-            input: &ops[i].input,
-            output: ops[i].output.as_ref(),
-            call_time: ops[i].call_time,
-            return_time: ops[i].return_time,
-        })
-        .collect();
-    let outcome = search(model, &search_ops, stop, deadline);
     let describe = |steps: Vec<(usize, M::State)>| -> Vec<LinearizationStep> {
         steps
             .into_iter()
@@ -247,8 +393,10 @@ fn check_partition<M: Model>(
             })
             .collect()
     };
-    let (verdict, linearization, blocking) = match outcome {
-        SearchOutcome::Linearizable(steps) => (Verdict::Linearizable, describe(steps), Vec::new()),
+    let (verdict, linearization, blocking, unknown_cause) = match outcome {
+        SearchOutcome::Linearizable(steps) => {
+            (Verdict::Linearizable, describe(steps), Vec::new(), None)
+        }
         SearchOutcome::Illegal { longest, blocking } => (
             Verdict::NotLinearizable,
             describe(longest),
@@ -256,8 +404,11 @@ fn check_partition<M: Model>(
                 .into_iter()
                 .map(|local| ops[members[local]].id)
                 .collect(),
+            None,
         ),
-        SearchOutcome::Unknown { longest } => (Verdict::Unknown, describe(longest), Vec::new()),
+        SearchOutcome::Unknown { longest, cause } => {
+            (Verdict::Unknown, describe(longest), Vec::new(), Some(cause))
+        }
     };
     PartitionReport {
         key,
@@ -265,6 +416,7 @@ fn check_partition<M: Model>(
         ops: members.iter().map(|&i| ops[i].id).collect(),
         linearization,
         blocking,
-        elapsed: started.elapsed(),
+        unknown_cause,
+        elapsed,
     }
 }

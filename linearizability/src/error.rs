@@ -46,12 +46,6 @@ pub enum ParseError {
         /// The function of the completion.
         found: String,
     },
-    /// The history contains no operations at all (empty or all-blank file).
-    #[error("line {line}: no operations found")]
-    Empty {
-        /// 1-based line (the last line of the file).
-        line: usize,
-    },
 }
 
 impl ParseError {
@@ -61,8 +55,7 @@ impl ParseError {
             ParseError::Syntax { line, .. }
             | ParseError::UnmatchedReturn { line, .. }
             | ParseError::DoubleInvoke { line, .. }
-            | ParseError::FunctionMismatch { line, .. }
-            | ParseError::Empty { line } => *line,
+            | ParseError::FunctionMismatch { line, .. } => *line,
         }
     }
 }

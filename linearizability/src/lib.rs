@@ -5,9 +5,11 @@
 //! consistent with real time, is legal for a [`Model`] (a register, a key-value map, a
 //! counter, a set, or your own). It implements Wing–Gong search with Lowe's just-in-time
 //! linearization and a cache of explored (linearized set, state) pairs, as Porcupine and
-//! Knossos do, splits P-compositional models by key and checks the partitions in
-//! parallel. Results are three-valued ([`Verdict`]): a timeout yields `Unknown`, never a
-//! guess.
+//! Knossos do, splits P-compositional models by key and searches the partitions in time
+//! slices on worker threads, so a cheap violation is found fast even beside a hopeless
+//! partition. Results are three-valued ([`Verdict`]): a timeout or the memory budget
+//! ([`CheckOptions::max_memory_bytes`]) yields `Unknown`, never a guess. A history with
+//! no client operations is linearizable.
 //!
 //! Glossary: a *call* and a *return* bound an operation in real time; an operation is
 //! *indeterminate* when its outcome is unknown (Jepsen `:info`, or no return at all): it
@@ -43,6 +45,7 @@ mod checker;
 mod error;
 mod history;
 pub mod html;
+mod memory;
 mod model;
 pub mod models;
 pub mod parse;
@@ -51,10 +54,11 @@ mod value;
 
 pub use analysis::{analyze, import, Analysis, ModelKind, OpView};
 pub use checker::{
-    check, CheckOptions, CheckReport, LinearizationStep, Op, PartitionReport, Verdict,
+    check, CheckOptions, CheckReport, LinearizationStep, Op, PartitionReport, UnknownCause, Verdict,
 };
 pub use error::{HistoryError, ImportError, ParseError};
 pub use history::{History, OpId, Operation, Outcome, ProcessId};
+pub use memory::default_max_memory_bytes;
 pub use model::{Import, Model, Steps};
 pub use parse::{parse, to_jsonl, Format};
 pub use value::Value;

@@ -1,8 +1,8 @@
 //! `lincheck`: check histories of concurrent operations for linearizability.
 //!
 //! Exit status: 0 linearizable, 1 not linearizable, 2 bad usage or unparseable input,
-//! 3 unknown (timeout). With several files: 2 if any is unparseable, else 1 if any is not
-//! linearizable, else 3 if any is unknown, else 0.
+//! 3 unknown (timeout or memory limit). With several files: 2 if any is unparseable,
+//! else 1 if any is not linearizable, else 3 if any is unknown, else 0.
 
 mod cli;
 

@@ -42,6 +42,13 @@ pub trait Model: Sync {
         None
     }
 
+    /// Bytes `state` owns on the heap beyond its inline size, for the checker's memory
+    /// budget ([`crate::CheckOptions::max_memory_bytes`]). An estimate is enough; the
+    /// default 0 suits states that own nothing (integers, options).
+    fn state_heap_bytes(&self, _state: &Self::State) -> usize {
+        0
+    }
+
     /// A human-readable description of a state, for reports and the HTML timeline.
     fn describe_state(&self, state: &Self::State) -> String {
         format!("{state:?}")

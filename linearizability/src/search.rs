@@ -3,6 +3,8 @@
 //! docs/linearizability.md "Algorithm").
 
 use crate::bitset::Bitset;
+use crate::checker::UnknownCause;
+use crate::memory::MemoryBudget;
 use crate::model::Model;
 use rustc_hash::FxHashMap;
 use std::hash::{Hash, Hasher};
@@ -28,8 +30,11 @@ pub(crate) enum SearchOutcome<S> {
         longest: Vec<(usize, S)>,
         blocking: Vec<usize>,
     },
-    /// Stopped by the timeout or because another partition failed.
-    Unknown { longest: Vec<(usize, S)> },
+    /// Stopped before a verdict: timeout, memory budget, or another partition failed.
+    Unknown {
+        longest: Vec<(usize, S)>,
+        cause: UnknownCause,
+    },
 }
 
 const NONE: usize = usize::MAX;
@@ -139,6 +144,8 @@ fn splitmix64(mut x: u64) -> u64 {
 struct Cache<S> {
     heads: FxHashMap<u64, u32>,
     entries: Vec<CacheEntry<S>>,
+    /// What the entries own on the heap (spilled bitsets, state contents).
+    heap_bytes: usize,
 }
 
 struct CacheEntry<S> {
@@ -148,16 +155,28 @@ struct CacheEntry<S> {
     next: u32,
 }
 
+/// Bytes one slot of the hash table costs: the (hash, head) pair, hashbrown's control
+/// byte, and the slack of its 7/8 load factor.
+const TABLE_SLOT_BYTES: usize = (std::mem::size_of::<(u64, u32)>() + 1) * 8 / 7 + 1;
+
 impl<S: Eq + Hash + Clone> Cache<S> {
     fn new() -> Self {
         Cache {
             heads: FxHashMap::default(),
             entries: Vec::new(),
+            heap_bytes: 0,
         }
     }
 
-    /// Inserts the pair; `false` if it was already there.
-    fn insert(&mut self, linearized: &Bitset, linearized_hash: u64, state: &S) -> bool {
+    /// Inserts the pair; `false` if it was already there. `state_heap_bytes` is what the
+    /// state owns on the heap (for the memory estimate).
+    fn insert(
+        &mut self,
+        linearized: &Bitset,
+        linearized_hash: u64,
+        state: &S,
+        state_heap_bytes: usize,
+    ) -> bool {
         let mut hasher = rustc_hash::FxHasher::default();
         state.hash(&mut hasher);
         let key = hasher.finish() ^ linearized_hash;
@@ -172,12 +191,33 @@ impl<S: Eq + Hash + Clone> Cache<S> {
         }
         let next = *head;
         *head = new_index;
+        self.heap_bytes += linearized.heap_bytes() + state_heap_bytes;
         self.entries.push(CacheEntry {
             linearized: linearized.clone(),
             state: state.clone(),
             next,
         });
         true
+    }
+
+    /// The memory held, estimated from capacities.
+    fn footprint_bytes(&self) -> usize {
+        self.heads.capacity() * TABLE_SLOT_BYTES
+            + self.entries.capacity() * std::mem::size_of::<CacheEntry<S>>()
+            + self.heap_bytes
+    }
+
+    /// The bytes the next insert would newly allocate if the table or the arena is full
+    /// (both double; the old allocation lives until the move is done); 0 otherwise.
+    fn growth_bytes(&self) -> usize {
+        let mut growth = 0;
+        if self.heads.len() >= self.heads.capacity() {
+            growth += (self.heads.capacity().max(4) * 2) * TABLE_SLOT_BYTES;
+        }
+        if self.entries.len() >= self.entries.capacity() {
+            growth += self.entries.capacity().max(4) * 2 * std::mem::size_of::<CacheEntry<S>>();
+        }
+        growth
     }
 }
 
@@ -189,104 +229,253 @@ struct Frame<S> {
     had_alternatives: bool,
 }
 
-/// Searches for a linearization of `ops` (one partition).
-pub(crate) fn search<M: Model>(
-    model: &M,
-    ops: &[SearchOp<'_, M>],
-    stop: &AtomicBool,
-    deadline: Option<Instant>,
-) -> SearchOutcome<M::State> {
-    let mut list = EventList::build(ops);
-    let op_hash: Vec<u64> = (0..ops.len() as u64).map(splitmix64).collect();
-    let mut linearized = Bitset::new(ops.len());
-    let mut linearized_hash = 0u64;
-    let mut cache = Cache::new();
-    let mut stack: Vec<Frame<M::State>> = Vec::new();
-    let mut state = model.init();
-    let mut determinate_left = ops.iter().filter(|op| op.output.is_some()).count();
-    let mut longest: Vec<(usize, M::State)> = Vec::new();
-    let mut blocking: Vec<usize> = Vec::new();
-    let mut iterations: u64 = 0;
-    let mut node = list.next[list.head];
+/// The search of one partition, resumable: [`Search::run`] works for a bounded number of
+/// iterations and can be called again, so a scheduler can interleave partitions (a
+/// cheap illegal partition is then found before a huge one is exhausted).
+pub(crate) struct Search<'a, M: Model> {
+    model: &'a M,
+    ops: &'a [SearchOp<'a, M>],
+    memory: &'a MemoryBudget,
+    list: EventList,
+    op_hash: Vec<u64>,
+    linearized: Bitset,
+    linearized_hash: u64,
+    cache: Cache<M::State>,
+    stack: Vec<Frame<M::State>>,
+    state: M::State,
+    determinate_left: usize,
+    longest: Vec<(usize, M::State)>,
+    blocking: Vec<usize>,
+    node: usize,
+    iterations: u64,
+    /// Bytes this search has added to `memory` (its last published footprint).
+    published_bytes: usize,
+    /// Bytes of the structures sized by the partition (event list, hashes, bitset).
+    fixed_bytes: usize,
+}
 
-    // Invariant: `linearized` holds exactly the operations of the frames on `stack`, and
-    // `state` is the model state after applying them in stack order.
-    loop {
-        if determinate_left == 0 {
-            return SearchOutcome::Linearizable(witness(&stack, &state, &list));
+impl<'a, M: Model> Search<'a, M> {
+    /// Prepares the search of `ops` (one partition); its memory counts against `memory`.
+    pub(crate) fn new(model: &'a M, ops: &'a [SearchOp<'a, M>], memory: &'a MemoryBudget) -> Self {
+        let list = EventList::build(ops);
+        let node = list.next[list.head];
+        let fixed_bytes = ops.len() * (2 * 5 * std::mem::size_of::<usize>() + 8 + 8);
+        Search {
+            model,
+            ops,
+            memory,
+            list,
+            op_hash: (0..ops.len() as u64).map(splitmix64).collect(),
+            linearized: Bitset::new(ops.len()),
+            linearized_hash: 0,
+            cache: Cache::new(),
+            stack: Vec::new(),
+            state: model.init(),
+            determinate_left: ops.iter().filter(|op| op.output.is_some()).count(),
+            longest: Vec::new(),
+            blocking: Vec::new(),
+            node,
+            iterations: 0,
+            published_bytes: 0,
+            fixed_bytes,
         }
-        iterations += 1;
-        if iterations.is_multiple_of(STOP_CHECK_INTERVAL)
-            && (stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d))
-        {
-            return SearchOutcome::Unknown { longest };
+    }
+
+    /// Searches for up to `iterations_max` more iterations. `None`: not decided yet, call
+    /// again. Stops with `Unknown` when `stop` is set, the deadline passes or the memory
+    /// budget would be exceeded.
+    pub(crate) fn run(
+        &mut self,
+        iterations_max: u64,
+        stop: &AtomicBool,
+        deadline: Option<Instant>,
+    ) -> Option<SearchOutcome<M::State>> {
+        if let Some(cause) = self.check_limits(stop, deadline, 0) {
+            return Some(self.give_up(cause));
         }
-        if node != NONE && list.is_call[node] {
-            let op_index = list.op_of[node];
-            let op = &ops[op_index];
-            let nexts = model.step(&state, op.input, op.output);
-            let had_alternatives = nexts.len() > 1;
-            linearized.set(op_index);
-            let mut advanced = false;
-            for next_state in nexts {
-                if cache.insert(
-                    &linearized,
-                    linearized_hash ^ op_hash[op_index],
-                    &next_state,
-                ) {
-                    let state_before = std::mem::replace(&mut state, next_state);
-                    stack.push(Frame {
-                        call: node,
-                        state_before,
-                        had_alternatives,
-                    });
-                    linearized_hash ^= op_hash[op_index];
-                    if op.output.is_some() {
-                        determinate_left -= 1;
-                    }
-                    list.lift(node);
-                    advanced = true;
-                    break;
+        let end = self.iterations.saturating_add(iterations_max);
+        // Invariant: `linearized` holds exactly the operations of the frames on `stack`,
+        // and `state` is the model state after applying them in stack order.
+        loop {
+            if self.determinate_left == 0 {
+                return Some(SearchOutcome::Linearizable(witness(
+                    &self.stack,
+                    &self.state,
+                    &self.list,
+                )));
+            }
+            self.iterations += 1;
+            if self.iterations.is_multiple_of(STOP_CHECK_INTERVAL) {
+                if let Some(cause) = self.check_limits(stop, deadline, 0) {
+                    return Some(self.give_up(cause));
+                }
+                if self.iterations >= end {
+                    return None;
                 }
             }
-            if advanced {
-                if stack.len() > longest.len() {
-                    longest = witness(&stack, &state, &list);
-                    blocking.clear();
+            let node = self.node;
+            if node != NONE && self.list.is_call[node] {
+                if let Some(cause) = self.try_linearize(node, stop, deadline) {
+                    return Some(self.give_up(cause));
                 }
-                node = list.next[list.head];
-            } else {
-                linearized.clear(op_index);
-                node = list.next[node];
+            } else if let Some(outcome) = self.backtrack(node) {
+                return Some(outcome);
             }
+        }
+    }
+
+    /// Tries to linearize the call at `node` next; on success descends, else moves on.
+    fn try_linearize(
+        &mut self,
+        node: usize,
+        stop: &AtomicBool,
+        deadline: Option<Instant>,
+    ) -> Option<UnknownCause> {
+        let op_index = self.list.op_of[node];
+        let op = &self.ops[op_index];
+        let nexts = self.model.step(&self.state, op.input, op.output);
+        let had_alternatives = nexts.len() > 1;
+        self.linearized.set(op_index);
+        let mut advanced = false;
+        for next_state in nexts {
+            // A full table or arena doubles on the next insert: make sure that fits.
+            let growth = self.cache.growth_bytes();
+            if growth > 0 {
+                if let Some(cause) = self.check_limits(stop, deadline, growth) {
+                    self.linearized.clear(op_index);
+                    return Some(cause);
+                }
+            }
+            let state_bytes = self.model.state_heap_bytes(&next_state);
+            if self.cache.insert(
+                &self.linearized,
+                self.linearized_hash ^ self.op_hash[op_index],
+                &next_state,
+                state_bytes,
+            ) {
+                let state_before = std::mem::replace(&mut self.state, next_state);
+                self.stack.push(Frame {
+                    call: node,
+                    state_before,
+                    had_alternatives,
+                });
+                self.linearized_hash ^= self.op_hash[op_index];
+                if op.output.is_some() {
+                    self.determinate_left -= 1;
+                }
+                self.list.lift(node);
+                advanced = true;
+                break;
+            }
+        }
+        if advanced {
+            if self.stack.len() > self.longest.len() {
+                self.longest = witness(&self.stack, &self.state, &self.list);
+                self.blocking.clear();
+            }
+            self.node = self.list.next[self.list.head];
         } else {
-            // A return (or the end of the list): the operation it belongs to had to be
-            // linearized before this point and was not. Dead end: backtrack.
-            if stack.len() == longest.len() && blocking.is_empty() && node != NONE {
-                blocking.push(list.op_of[node]);
-            }
-            let Some(frame) = stack.pop() else {
-                if blocking.is_empty() && node != NONE {
-                    blocking.push(list.op_of[node]);
-                }
-                return SearchOutcome::Illegal { longest, blocking };
-            };
-            let op_index = list.op_of[frame.call];
-            linearized.clear(op_index);
-            linearized_hash ^= op_hash[op_index];
-            if ops[op_index].output.is_some() {
-                determinate_left += 1;
-            }
-            state = frame.state_before;
-            list.unlift(frame.call);
-            // Retry the same call if it had other possible next states: the ones already
-            // explored are in the cache, so the next untried one is picked.
-            node = if frame.had_alternatives {
-                frame.call
-            } else {
-                list.next[frame.call]
-            };
+            self.linearized.clear(op_index);
+            self.node = self.list.next[node];
         }
+        None
+    }
+
+    /// A return (or the end of the list) at `node`: the operation it belongs to had to be
+    /// linearized before this point and was not. Dead end: backtrack, or prove there is
+    /// no linearization when nothing is left to undo.
+    fn backtrack(&mut self, node: usize) -> Option<SearchOutcome<M::State>> {
+        if self.stack.len() == self.longest.len() && self.blocking.is_empty() && node != NONE {
+            self.blocking.push(self.list.op_of[node]);
+        }
+        let Some(frame) = self.stack.pop() else {
+            if self.blocking.is_empty() && node != NONE {
+                self.blocking.push(self.list.op_of[node]);
+            }
+            return Some(SearchOutcome::Illegal {
+                longest: std::mem::take(&mut self.longest),
+                blocking: std::mem::take(&mut self.blocking),
+            });
+        };
+        let op_index = self.list.op_of[frame.call];
+        self.linearized.clear(op_index);
+        self.linearized_hash ^= self.op_hash[op_index];
+        if self.ops[op_index].output.is_some() {
+            self.determinate_left += 1;
+        }
+        self.state = frame.state_before;
+        self.list.unlift(frame.call);
+        // Retry the same call if it had other possible next states: the ones already
+        // explored are in the cache, so the next untried one is picked.
+        self.node = if frame.had_alternatives {
+            frame.call
+        } else {
+            self.list.next[frame.call]
+        };
+        None
+    }
+
+    /// Why the search must stop now, if it must. `extra_bytes` is an allocation about to
+    /// happen. Publishes this search's footprint to the shared budget (cheap: a few
+    /// loads and one atomic add, every `STOP_CHECK_INTERVAL` iterations or before a
+    /// table grows).
+    fn check_limits(
+        &mut self,
+        stop: &AtomicBool,
+        deadline: Option<Instant>,
+        extra_bytes: usize,
+    ) -> Option<UnknownCause> {
+        if stop.load(Ordering::Relaxed) {
+            return Some(UnknownCause::Cancelled);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Some(UnknownCause::Timeout);
+        }
+        let footprint = self.footprint_bytes();
+        let total = self.memory.replace(self.published_bytes, footprint);
+        self.published_bytes = footprint;
+        if total.saturating_add(extra_bytes as u64) > self.memory.limit_bytes {
+            return Some(UnknownCause::MemoryLimit);
+        }
+        None
+    }
+
+    /// An estimate of the memory this search holds, from capacities (O(1)).
+    fn footprint_bytes(&self) -> usize {
+        let frame = std::mem::size_of::<Frame<M::State>>();
+        let step = std::mem::size_of::<(usize, M::State)>();
+        let longest_heap: usize = self
+            .longest
+            .last()
+            .map_or(0, |(_, state)| self.model.state_heap_bytes(state))
+            .saturating_mul(self.longest.len());
+        self.fixed_bytes
+            + self.cache.footprint_bytes()
+            + self.stack.capacity() * frame
+            + self.longest.capacity() * step
+            + longest_heap
+    }
+
+    /// Stops the search: frees its memory and reports the longest partial linearization.
+    fn give_up(&mut self, cause: UnknownCause) -> SearchOutcome<M::State> {
+        self.cache = Cache::new();
+        self.stack = Vec::new();
+        self.publish_release();
+        SearchOutcome::Unknown {
+            longest: std::mem::take(&mut self.longest),
+            cause,
+        }
+    }
+
+    fn publish_release(&mut self) {
+        self.memory.replace(self.published_bytes, 0);
+        self.published_bytes = 0;
+    }
+}
+
+impl<M: Model> Drop for Search<'_, M> {
+    fn drop(&mut self) {
+        self.publish_release();
     }
 }
 

@@ -95,7 +95,75 @@ fn malformed_inputs_exit_2_with_the_line_and_reason() {
         1,
         "key",
     );
-    assert_bad_input("register", "empty.jsonl", "\n\n", 1, "cannot detect");
+    assert_bad_input(
+        "register",
+        "comment-only.txt",
+        "; nothing but a comment\n",
+        1,
+        "cannot detect",
+    );
+}
+
+/// Knossos calls a history with no client operations valid; so do we (exit 0).
+#[test]
+fn histories_without_client_operations_are_linearizable() {
+    let cases = [
+        ("cas-register", "empty.edn", ""),
+        ("register", "blank.jsonl", "\n\n  \n"),
+        (
+            "cas-register",
+            "nemesis-only.edn",
+            "[{:process :nemesis, :type :info, :f :start, :value nil}\n {:process :nemesis, :type :info, :f :stop, :value nil}]\n",
+        ),
+        (
+            "cas-register",
+            "failed-only.edn",
+            "[{:process 0, :type :invoke, :f :write, :value 1}\n {:process 0, :type :fail, :f :write, :value 1}]\n",
+        ),
+        (
+            "kv",
+            "unknown-reads-only.txt",
+            "{:process 0, :type :invoke, :f :get, :key \"k\", :value nil}\n",
+        ),
+    ];
+    for (model, name, content) in cases {
+        let path = write_temp(name, content);
+        let path = path.to_str().expect("path");
+        let (code, stdout, stderr) = lincheck(&["check", "--model", model, path]);
+        assert_eq!(code, 0, "{name}: {stdout} {stderr}");
+        assert!(stdout.contains("no client operations"), "{name}: {stdout}");
+        let (code, stdout, _) = lincheck(&["check", "--model", model, "--json", path]);
+        assert_eq!(code, 0, "{name}: {stdout}");
+        let summary: serde_json::Value =
+            serde_json::from_str(stdout.lines().last().expect("line")).expect("valid JSON");
+        assert_eq!(summary["verdict"], "linearizable", "{name}");
+        assert_eq!(summary["files"][0]["ops"], 0, "{name}");
+    }
+}
+
+#[test]
+fn memory_limit_gives_unknown_exit_3() {
+    // Unpartitioned, c10-ok takes Porcupine seconds and far more than 1 MiB of cache.
+    let file = histories().join("porcupine/kv/c10-ok.txt");
+    let file = file.to_str().expect("path");
+    let args = [
+        "check",
+        "--model",
+        "kv",
+        "--no-partition",
+        "--max-memory",
+        "1MiB",
+    ];
+    let (code, stdout, stderr) = lincheck(&[&args[..], &[file]].concat());
+    assert_eq!(code, 3, "{stdout} {stderr}");
+    assert!(stdout.contains("not decided: memory limit"), "{stdout}");
+    let (code, stdout, _) = lincheck(&[&args[..], &["--json", file]].concat());
+    assert_eq!(code, 3, "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("line")).expect("valid JSON");
+    assert_eq!(summary["files"][0]["unknown_causes"][0], "memory limit");
+    let (code, _, stderr) = lincheck(&["check", "--model", "kv", "--max-memory", "lots", file]);
+    assert_eq!(code, 2, "{stderr}");
 }
 
 #[test]

@@ -253,6 +253,13 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     fn handle_message(&mut self, from: N, message: Message<N>) {
+        // The only message a node ever sends itself is a candidate's own granted vote,
+        // delivered back once durable (`become_candidate`). Anything else claiming to
+        // come from this node is spoofed or misrouted: acting on it would, for example,
+        // make a follower adopt itself as leader of a term it never won.
+        if from == self.id && !self.is_own_vote(&message) {
+            return;
+        }
         // A malformed message changes nothing, not even the term.
         if let Message::Append(request) = &message {
             if !super::follower::is_well_formed(request) {
@@ -287,6 +294,15 @@ impl<N: NodeId> RaftCore<N> {
             Message::AppendResponse(response) => self.handle_append_response(from, response),
             Message::HeartbeatResponse(_) => self.handle_heartbeat_response(from),
         }
+    }
+
+    /// Whether a self-addressed message is the candidate's own granted vote for the
+    /// current term (the one self-addressed message `become_candidate` sends).
+    fn is_own_vote(&self, message: &Message<N>) -> bool {
+        matches!(
+            message,
+            Message::VoteResponse(response) if response.granted && response.term == self.term
+        )
     }
 
     /// A message from an older term. Requests get our term back so their sender steps

@@ -27,6 +27,9 @@ pub const DEFAULT_MAX_FRAME_BYTES: u32 = 16 * 1024 * 1024;
 
 const HEADER_BYTES: usize = 4;
 
+/// How far ahead of the received data the decoder reserves room for a partial frame.
+const RESERVE_AHEAD_BYTES: usize = 64 * 1024;
+
 /// One Raft message between two nodes of one group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RaftFrame {
@@ -74,8 +77,13 @@ pub enum WireError {
 
 impl RaftFrame {
     /// Checks that payloads match the entries they belong to.
+    /// Also checks what the decoder cannot: the group name is a valid [`GroupId`] and
+    /// every configuration carried keeps its invariant (no node both voter and learner).
     pub fn validate(&self) -> Result<(), WireError> {
         let malformed = |reason: String| Err(WireError::Malformed { reason });
+        if let Err(error) = GroupId::new(self.group.0.as_str()) {
+            return malformed(error.to_string());
+        }
         match &self.message {
             Message::Append(request) => {
                 if request.entries.len() != self.payloads.len() {
@@ -86,9 +94,26 @@ impl RaftFrame {
                     ));
                 }
                 for (entry, payload) in request.entries.iter().zip(&self.payloads) {
-                    let expected = match entry.kind {
+                    let expected = match &entry.kind {
                         EntryKind::Normal => entry.size_bytes as usize,
-                        EntryKind::Blank | EntryKind::Configuration(_) => 0,
+                        EntryKind::Blank => 0,
+                        EntryKind::Configuration(configuration) => {
+                            // Deserialization bypasses `Configuration::new`, so check
+                            // here what every constructor enforces.
+                            let parts =
+                                std::iter::once(&configuration.current).chain(&configuration.old);
+                            for part in parts {
+                                if let Some(node) =
+                                    part.voters().intersection(part.learners()).next()
+                                {
+                                    return malformed(format!(
+                                        "entry {} makes {node} both voter and learner",
+                                        entry.log_id
+                                    ));
+                                }
+                            }
+                            0
+                        }
                     };
                     if payload.len() != expected {
                         return malformed(format!(
@@ -158,7 +183,9 @@ impl FrameDecoder {
         }
         let total = HEADER_BYTES + length as usize;
         if buffer.len() < total {
-            buffer.reserve(total - buffer.len());
+            // Grow with the data actually received, not with the announced length: a
+            // peer that announces the maximum and sends a few bytes holds no memory.
+            buffer.reserve((total - buffer.len()).min(RESERVE_AHEAD_BYTES));
             return Ok(None);
         }
         buffer.advance(HEADER_BYTES);

@@ -138,3 +138,74 @@ proptest::proptest! {
         let _ = FrameDecoder::new(1 << 20).decode(&mut buffer);
     }
 }
+
+/// Found by the raft_wire fuzz target: a header announcing a large frame made the decoder
+/// reserve the whole announced length before a byte of it arrived.
+#[test]
+fn a_partial_frame_reserves_memory_for_data_received_not_announced() {
+    let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_BYTES);
+    let mut buffer = BytesMut::new();
+    buffer.put_u32(DEFAULT_MAX_FRAME_BYTES);
+    buffer.put_u8(WIRE_VERSION);
+    assert_eq!(decoder.decode(&mut buffer), Ok(None));
+    assert!(
+        buffer.capacity() <= 128 * 1024,
+        "reserved {} bytes for 5 received",
+        buffer.capacity()
+    );
+}
+
+/// Found by the raft_wire fuzz target: deserialization bypasses `Configuration::new`, so a
+/// frame could carry a configuration naming a node both voter and learner.
+#[test]
+fn a_configuration_with_a_node_in_both_roles_is_malformed() {
+    use crate::core::{Configuration, ConfigurationEntry};
+    let configuration =
+        Configuration::new([peer("127.0.0.1:7001")], [peer("127.0.0.1:7009")]).unwrap();
+    let frame = RaftFrame {
+        message: Message::Append(AppendRequest {
+            term: Term(2),
+            prev_log_id: LogId::new(2, 4),
+            entries: vec![EntryMeta {
+                log_id: LogId::new(2, 5),
+                kind: EntryKind::Configuration(ConfigurationEntry::stable(configuration)),
+                size_bytes: 0,
+            }],
+            leader_commit: LogIndex(3),
+        }),
+        payloads: vec![Bytes::new()],
+        ..append_frame(vec![])
+    };
+    let valid = frame.encode(DEFAULT_MAX_FRAME_BYTES).unwrap();
+    let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_BYTES);
+    assert_eq!(
+        decoder.decode(&mut BytesMut::from(&valid[..])).unwrap(),
+        Some(frame)
+    );
+    // The same bytes with the learner renamed to the voter (same length).
+    let needle = b"127.0.0.1:7009";
+    let at = valid
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap();
+    let mut spoofed = valid.to_vec();
+    spoofed[at..at + needle.len()].copy_from_slice(b"127.0.0.1:7001");
+    assert!(matches!(
+        decoder.decode(&mut BytesMut::from(&spoofed[..])),
+        Err(WireError::Malformed { reason }) if reason.contains("both voter and learner")
+    ));
+}
+
+#[test]
+fn an_invalid_group_name_is_malformed() {
+    let frame = RaftFrame {
+        group: GroupId("no spaces allowed".to_string()),
+        ..append_frame(vec![])
+    };
+    let bytes = frame.encode(DEFAULT_MAX_FRAME_BYTES).unwrap();
+    let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_BYTES);
+    assert!(matches!(
+        decoder.decode(&mut BytesMut::from(&bytes[..])),
+        Err(WireError::Malformed { .. })
+    ));
+}

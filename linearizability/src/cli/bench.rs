@@ -93,6 +93,7 @@ pub(super) fn run(args: BenchArgs) -> u8 {
             partition,
             timeout: None,
             threads: Some(1),
+            max_memory_bytes: None,
         };
         let mut times = Vec::with_capacity(runs);
         let mut verdict = Verdict::Unknown;

@@ -5,7 +5,7 @@ use concord_linearizability::{
     analyze, html, parse, Analysis, CheckOptions, Format, ModelKind, Verdict,
 };
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
@@ -42,6 +42,7 @@ pub(super) fn run(args: CheckArgs) -> u8 {
         partition: !args.no_partition,
         timeout,
         threads: args.threads,
+        max_memory_bytes: args.max_memory,
     };
     let mut outcomes = Vec::new();
     for path in &args.files {
@@ -175,12 +176,21 @@ fn print_human(path: &Path, analysis: &Analysis) {
             }
         }
         Verdict::Unknown => {
-            let unknown = report
-                .partitions
-                .iter()
-                .filter(|p| p.verdict == Verdict::Unknown)
-                .count();
-            println!("  {unknown} partition(s) not decided before the timeout");
+            let mut causes: BTreeMap<String, usize> = BTreeMap::new();
+            for partition in &report.partitions {
+                if partition.verdict == Verdict::Unknown {
+                    let cause = partition
+                        .unknown_cause
+                        .map_or_else(|| "an internal error".to_string(), |c| c.to_string());
+                    *causes.entry(cause).or_default() += 1;
+                }
+            }
+            for (cause, count) in causes {
+                println!("  {count} partition(s) not decided: {cause}");
+            }
+        }
+        Verdict::Linearizable if analysis.ops.is_empty() => {
+            println!("  no client operations: nothing to linearize");
         }
         Verdict::Linearizable => {}
     }
@@ -201,6 +211,11 @@ fn file_json(path: &Path, outcome: &FileOutcome) -> serde_json::Value {
                 "ops": analysis.ops.len(),
                 "partitions": report.partitions.len(),
                 "elapsed_ms": report.elapsed.as_secs_f64() * 1e3,
+                "unknown_causes": report
+                    .partitions
+                    .iter()
+                    .filter_map(|p| p.unknown_cause)
+                    .collect::<std::collections::BTreeSet<_>>(),
                 "failing_partition": report.failing_partition().map(|p| json!({
                     "key": p.key,
                     "linearization": p.linearization,

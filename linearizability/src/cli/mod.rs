@@ -12,7 +12,7 @@ pub const EXIT_LINEARIZABLE: u8 = 0;
 pub const EXIT_NOT_LINEARIZABLE: u8 = 1;
 /// Exit status: bad usage or unparseable input.
 pub const EXIT_BAD_INPUT: u8 = 2;
-/// Exit status: unknown (timeout).
+/// Exit status: unknown (timeout or memory limit).
 pub const EXIT_UNKNOWN: u8 = 3;
 
 /// Check histories of concurrent operations for linearizability.
@@ -55,6 +55,10 @@ pub struct CheckArgs {
     /// Worker threads for partitions (default: available parallelism).
     #[arg(long)]
     threads: Option<usize>,
+    /// Most memory the search may hold per file, e.g. 512MiB, 4GiB or a byte count
+    /// (default: half the physical memory, at most 4GiB). Past it: unknown, exit 3.
+    #[arg(long, value_parser = parse_size_bytes)]
+    max_memory: Option<u64>,
     /// History files.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -77,10 +81,54 @@ pub struct BenchArgs {
     json: bool,
 }
 
+/// Parses a size: a byte count, or a number with a binary unit (K, KiB, M, MiB, G, GiB;
+/// case-insensitive, optional `B`).
+fn parse_size_bytes(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(split);
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (try 512MiB or 4GiB)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("unknown unit in {text:?} (use KiB, MiB or GiB)")),
+    };
+    let bytes = number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))?;
+    if bytes == 0 {
+        return Err("the memory limit must be positive".to_string());
+    }
+    Ok(bytes)
+}
+
 /// Runs the command and returns the exit status.
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Bench(args) => bench::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size_bytes;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size_bytes("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size_bytes("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size_bytes("4G"), Ok(4 << 30));
+        assert_eq!(parse_size_bytes("64 kib"), Ok(64 << 10));
+        assert!(parse_size_bytes("0").is_err());
+        assert!(parse_size_bytes("lots").is_err());
+        assert!(parse_size_bytes("5TiB").is_err());
+        assert!(parse_size_bytes("99999999999999999999G").is_err());
     }
 }

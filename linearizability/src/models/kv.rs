@@ -149,6 +149,23 @@ impl Model for Kv {
         Some(input.key().to_string())
     }
 
+    fn state_heap_bytes(&self, state: &Self::State) -> usize {
+        // Each string is an `Arc<str>`: two counters and the bytes. Clones share it, so
+        // this overcounts states that share strings: an estimate on the safe side.
+        const ARC_HEADER_BYTES: usize = 16;
+        let spilled = if state.entries.spilled() {
+            state.entries.capacity() * std::mem::size_of::<(Arc<str>, Arc<str>)>()
+        } else {
+            0
+        };
+        spilled
+            + state
+                .entries
+                .iter()
+                .map(|(key, value)| key.len() + value.len() + 2 * ARC_HEADER_BYTES)
+                .sum::<usize>()
+    }
+
     fn describe_state(&self, state: &Self::State) -> String {
         let entries: Vec<String> = state
             .entries

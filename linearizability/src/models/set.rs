@@ -59,6 +59,11 @@ impl Model for Set {
         }
     }
 
+    fn state_heap_bytes(&self, state: &Self::State) -> usize {
+        // A B-tree node per few elements; the element size plus a third for the nodes.
+        state.len() * (std::mem::size_of::<Value>() * 4 / 3)
+    }
+
     fn describe_state(&self, state: &Self::State) -> String {
         let items: Vec<String> = state.iter().map(Value::to_string).collect();
         format!("#{{{}}}", items.join(" "))

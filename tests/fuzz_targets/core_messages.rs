@@ -1,0 +1,495 @@
+//! The core's message handling (`src/core`): a `RaftCore` restored from varied durable
+//! state, then driven by a sequence of events chosen by the fuzzer — hostile messages
+//! from peers, non-members and the node itself (out-of-range and `u64::MAX` terms and
+//! indices), plausible answers to what it sent (so it gets elected and builds leader
+//! progress), timers, proposals and persistence completions. After every step: no panic,
+//! `check_invariants()` holds, and the actions respect the contract.
+//!
+//! The harness plays the runtime, which the core trusts: persistence completions are
+//! reported in order and only for writes the core asked for, and the self-addressed own
+//! vote is delivered only once everything before it is durable. Peers are not trusted.
+
+use arbitrary::{Result, Unstructured};
+use concord::core::*;
+use std::collections::VecDeque;
+
+/// Node ids: voters are 1..=voters, a learner may be `LEARNER`, `STRANGER` is in no
+/// configuration.
+const LEARNER: u64 = 9;
+const STRANGER: u64 = 42;
+/// Upper bound on the events of one input, so one input stays fast.
+const MAX_EVENTS: usize = 400;
+
+pub fn run(data: &[u8]) {
+    let mut input = Unstructured::new(data);
+    // Running out of bytes ends the input early: whatever ran so far was checked.
+    let _ = drive(&mut input);
+}
+
+/// What the runtime holds between steps.
+struct Harness {
+    core: RaftCore<u64>,
+    id: u64,
+    /// Persistence work in the order it was emitted; `SendAfterPersist` messages wait in
+    /// it behind the writes they depend on.
+    durable_queue: VecDeque<Pending>,
+    /// Recent messages the core sent to peers, to which plausible answers are built.
+    sent: VecDeque<(u64, Message<u64>)>,
+    last_term: Term,
+    next_request: u64,
+}
+
+enum Pending {
+    /// A log write to report as `LogPersisted` once durable.
+    Write { epoch: LogEpoch, last: LogId },
+    /// Term/vote or truncation: durable, nothing to report.
+    Silent,
+    /// A message to release once everything before it is durable.
+    Message { to: u64, message: Message<u64> },
+}
+
+fn drive(input: &mut Unstructured<'_>) -> Result<()> {
+    let mut harness = Harness::new(input)?;
+    for _ in 0..MAX_EVENTS {
+        if input.is_empty() {
+            break;
+        }
+        harness.event(input)?;
+    }
+    Ok(())
+}
+
+impl Harness {
+    fn new(input: &mut Unstructured<'_>) -> Result<Harness> {
+        let voters: u64 = input.int_in_range(1..=5)?;
+        let with_learner = input.arbitrary::<bool>()?;
+        let learners: Vec<u64> = if with_learner { vec![LEARNER] } else { vec![] };
+        let configuration = match Configuration::new(1..=voters, learners) {
+            Ok(configuration) => configuration,
+            Err(_) => Configuration::with_voters(1..=voters),
+        };
+        // Usually a voter; sometimes the learner, or a node the configuration omits.
+        let id = match input.int_in_range(0..=7u8)? {
+            6 if with_learner => LEARNER,
+            7 => STRANGER,
+            _ => input.int_in_range(1..=voters)?,
+        };
+        let options = CoreOptions {
+            pre_vote: input.arbitrary()?,
+            check_quorum: input.arbitrary()?,
+            max_entries_per_message: input.int_in_range(1..=8)?,
+            max_bytes_per_message: input.int_in_range(0..=64)?,
+            max_inflight_messages: input.int_in_range(1..=4)?,
+            max_inflight_bytes: input.int_in_range(1..=256)?,
+        };
+        let restored = restored_state(input, ConfigurationEntry::stable(configuration))?;
+        let core = match RaftCore::new(id, options, restored.clone()) {
+            Ok(core) => core,
+            // The generator aims at valid durable state; if it missed, start empty.
+            Err(_) => {
+                let empty = Restored::empty(restored.initial_configuration);
+                RaftCore::new(id, CoreOptions::default(), empty).expect("empty state restores")
+            }
+        };
+        core.check_invariants()
+            .expect("a freshly restored core breaks an invariant");
+        let mut harness = Harness {
+            last_term: core.term(),
+            core,
+            id,
+            durable_queue: VecDeque::new(),
+            sent: VecDeque::new(),
+            next_request: 0,
+        };
+        let actions = harness.core.start();
+        harness.absorb(actions);
+        Ok(harness)
+    }
+
+    fn event(&mut self, input: &mut Unstructured<'_>) -> Result<()> {
+        match input.int_in_range(0..=15u8)? {
+            0 | 1 => self.step(Input::Timeout(Timer::Election)),
+            2 => self.step(Input::Timeout(Timer::Heartbeat)),
+            // Make the oldest pending persistence durable (or deliver a held message).
+            3..=5 => self.persist_one(),
+            6 => {
+                while !self.durable_queue.is_empty() {
+                    self.persist_one();
+                }
+            }
+            // A peer answers something the core sent, plausibly.
+            7..=10 => {
+                if let Some((peer, answer)) = self.plausible_answer(input)? {
+                    self.step(Input::Message {
+                        from: peer,
+                        message: answer,
+                    });
+                }
+            }
+            11 => {
+                let count = input.int_in_range(1..=4)?;
+                let mut proposals = Vec::with_capacity(count);
+                for _ in 0..count {
+                    self.next_request += 1;
+                    let expected_term = if input.arbitrary()? {
+                        Some(self.pick_term(input)?)
+                    } else {
+                        None
+                    };
+                    proposals.push(Proposal {
+                        id: RequestId(self.next_request),
+                        size_bytes: input.int_in_range(0..=48)?,
+                        expected_term,
+                    });
+                }
+                self.step(Input::Propose(proposals));
+            }
+            // Anything at all from anyone, the node itself included.
+            _ => {
+                let from = self.pick_sender(input)?;
+                let message = self.hostile_message(input)?;
+                self.step(Input::Message { from, message });
+            }
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, input: Input<u64>) {
+        let description = format!("{input:?}");
+        let actions = self.core.step(input);
+        if let Err(violation) = self.core.check_invariants() {
+            panic!("{violation}\nafter {description}\nstate: {:#?}", self.core);
+        }
+        assert!(
+            self.core.term() >= self.last_term,
+            "the term went backwards after {description}"
+        );
+        self.last_term = self.core.term();
+        self.absorb(actions);
+    }
+
+    /// Files the actions the way a runtime carries them out.
+    fn absorb(&mut self, actions: Vec<Action<u64>>) {
+        for action in actions {
+            match action {
+                Action::AppendLog { epoch, entries } => {
+                    if let Some(last) = entries.last() {
+                        self.durable_queue.push_back(Pending::Write {
+                            epoch,
+                            last: last.log_id,
+                        });
+                    }
+                }
+                Action::SaveHardState(_) | Action::TruncateLog { .. } => {
+                    self.durable_queue.push_back(Pending::Silent);
+                }
+                Action::SendAfterPersist { to, message } => {
+                    self.durable_queue
+                        .push_back(Pending::Message { to, message });
+                }
+                Action::Send { to, message } => {
+                    assert_ne!(
+                        to, self.id,
+                        "the core sent {message} to itself without persisting"
+                    );
+                    self.remember(to, message);
+                }
+                Action::Apply { first, last } => {
+                    assert!(first <= last, "empty apply range {first}..={last}");
+                    assert!(last <= self.core.commit_index(), "applied beyond commit");
+                }
+                Action::ResetTimer(_)
+                | Action::CancelTimer(_)
+                | Action::ProposalAccepted { .. }
+                | Action::ProposalRejected { .. }
+                | Action::RoleChanged { .. } => {}
+            }
+        }
+    }
+
+    fn remember(&mut self, to: u64, message: Message<u64>) {
+        if self.sent.len() == 32 {
+            self.sent.pop_front();
+        }
+        self.sent.push_back((to, message));
+    }
+
+    fn persist_one(&mut self) {
+        match self.durable_queue.pop_front() {
+            Some(Pending::Write { epoch, last }) => self.step(Input::LogPersisted { epoch, last }),
+            Some(Pending::Message { to, message }) if to == self.id => {
+                self.step(Input::Message { from: to, message })
+            }
+            Some(Pending::Message { to, message }) => self.remember(to, message),
+            Some(Pending::Silent) | None => {}
+        }
+    }
+
+    /// An answer a correct peer could give to one of the recent messages.
+    fn plausible_answer(
+        &mut self,
+        input: &mut Unstructured<'_>,
+    ) -> Result<Option<(u64, Message<u64>)>> {
+        if self.sent.is_empty() {
+            return Ok(None);
+        }
+        let pick = input.choose_index(self.sent.len())?;
+        let (peer, message) = self.sent[pick].clone();
+        let granted = input.ratio(3, 4)?;
+        let answer = match message {
+            Message::PreVote(request) => Message::PreVoteResponse(VoteResponse {
+                term: if granted {
+                    request.term
+                } else {
+                    self.core.term()
+                },
+                granted,
+            }),
+            Message::Vote(request) => Message::VoteResponse(VoteResponse {
+                term: request.term,
+                granted,
+            }),
+            Message::Append(request) => {
+                let result = if granted {
+                    AppendResult::Success {
+                        last_matched: request.prev_log_id.index.plus(request.entries.len() as u64),
+                    }
+                } else {
+                    AppendResult::Conflict {
+                        rejected_prev: request.prev_log_id.index,
+                        hint: LogId {
+                            term: Term(input.int_in_range(0..=request.prev_log_id.term.0)?),
+                            index: LogIndex(input.int_in_range(0..=request.prev_log_id.index.0)?),
+                        },
+                    }
+                };
+                Message::AppendResponse(AppendResponse {
+                    term: request.term,
+                    result,
+                })
+            }
+            Message::Heartbeat(heartbeat) => Message::HeartbeatResponse(HeartbeatResponse {
+                term: heartbeat.term,
+            }),
+            // Answers need no answer; a peer may still repeat the core's own message back
+            // (a misrouted frame).
+            other => other,
+        };
+        Ok(Some((peer, answer)))
+    }
+
+    fn pick_sender(&self, input: &mut Unstructured<'_>) -> Result<u64> {
+        Ok(match input.int_in_range(0..=9u8)? {
+            0 => self.id,
+            1 => STRANGER,
+            2 => LEARNER,
+            3 => input.arbitrary()?,
+            _ => input.int_in_range(1..=5)?,
+        })
+    }
+
+    /// A term near the interesting values: ours, its neighbours, zero, the top.
+    fn pick_term(&self, input: &mut Unstructured<'_>) -> Result<Term> {
+        let current = self.core.term().0;
+        Ok(Term(match input.int_in_range(0..=7u8)? {
+            0 | 1 => current,
+            2 => current.saturating_add(1),
+            3 => current.saturating_sub(1),
+            4 => 0,
+            5 => u64::MAX,
+            6 => u64::MAX - 1,
+            _ => input.arbitrary()?,
+        }))
+    }
+
+    /// An index near the interesting values: our last, commit, neighbours, huge.
+    fn pick_index(&self, input: &mut Unstructured<'_>) -> Result<LogIndex> {
+        let last = self.core.last_log_id().index.0;
+        let commit = self.core.commit_index().0;
+        Ok(LogIndex(match input.int_in_range(0..=8u8)? {
+            0 => last,
+            1 => last.saturating_add(1),
+            2 => last.saturating_sub(1),
+            3 => commit,
+            4 => 0,
+            5 => u64::MAX,
+            6 => u64::MAX - 1,
+            7 => input.int_in_range(0..=last.saturating_add(4))?,
+            _ => input.arbitrary()?,
+        }))
+    }
+
+    fn pick_log_id(&self, input: &mut Unstructured<'_>) -> Result<LogId> {
+        if input.ratio(1, 3)? {
+            // A log id the node actually holds, so matching paths are reached.
+            let index = LogIndex(input.int_in_range(0..=self.core.last_log_id().index.0)?);
+            if let Some(term) = self.core.term_at(index) {
+                return Ok(LogId { term, index });
+            }
+        }
+        Ok(LogId {
+            term: self.pick_term(input)?,
+            index: self.pick_index(input)?,
+        })
+    }
+
+    fn hostile_message(&self, input: &mut Unstructured<'_>) -> Result<Message<u64>> {
+        let term = self.pick_term(input)?;
+        Ok(match input.int_in_range(0..=7u8)? {
+            0 => Message::PreVote(VoteRequest {
+                term,
+                last_log_id: self.pick_log_id(input)?,
+            }),
+            1 => Message::Vote(VoteRequest {
+                term,
+                last_log_id: self.pick_log_id(input)?,
+            }),
+            2 => Message::PreVoteResponse(VoteResponse {
+                term,
+                granted: input.arbitrary()?,
+            }),
+            3 => Message::VoteResponse(VoteResponse {
+                term,
+                granted: input.arbitrary()?,
+            }),
+            4 => Message::Append(self.hostile_append(input, term)?),
+            5 => Message::AppendResponse(AppendResponse {
+                term,
+                result: match input.int_in_range(0..=2u8)? {
+                    0 => AppendResult::Success {
+                        last_matched: self.pick_index(input)?,
+                    },
+                    1 => AppendResult::Conflict {
+                        rejected_prev: self.pick_index(input)?,
+                        hint: self.pick_log_id(input)?,
+                    },
+                    _ => AppendResult::StaleTerm,
+                },
+            }),
+            6 => Message::Heartbeat(Heartbeat {
+                term,
+                commit: self.pick_index(input)?,
+            }),
+            _ => Message::HeartbeatResponse(HeartbeatResponse { term }),
+        })
+    }
+
+    /// Mostly well-formed (so the follower paths run), sometimes not.
+    fn hostile_append(
+        &self,
+        input: &mut Unstructured<'_>,
+        term: Term,
+    ) -> Result<AppendRequest<u64>> {
+        let prev_log_id = self.pick_log_id(input)?;
+        let count = input.int_in_range(0..=6usize)?;
+        let mut entries = Vec::with_capacity(count);
+        let mut previous = prev_log_id;
+        for _ in 0..count {
+            let well_formed = input.ratio(7, 8)?;
+            let log_id = if well_formed {
+                let bump = input.ratio(1, 4)? && previous.term < term;
+                LogId {
+                    term: if bump { term } else { previous.term },
+                    index: previous.index.next(),
+                }
+            } else {
+                self.pick_log_id(input)?
+            };
+            let kind = match input.int_in_range(0..=9u8)? {
+                0 => EntryKind::Blank,
+                1 => EntryKind::Configuration(self.some_configuration(input)?),
+                _ => EntryKind::Normal,
+            };
+            entries.push(EntryMeta {
+                log_id,
+                kind,
+                size_bytes: input.int_in_range(0..=32)?,
+            });
+            previous = log_id;
+        }
+        Ok(AppendRequest {
+            term,
+            prev_log_id,
+            entries,
+            leader_commit: self.pick_index(input)?,
+        })
+    }
+
+    /// A valid configuration (the wire decoder refuses invalid ones), possibly joint,
+    /// possibly without this node.
+    fn some_configuration(&self, input: &mut Unstructured<'_>) -> Result<ConfigurationEntry<u64>> {
+        let one = |input: &mut Unstructured<'_>| -> Result<Configuration<u64>> {
+            let mut voters = Vec::new();
+            let mut learners = Vec::new();
+            for node in [1u64, 2, 3, 4, 5, LEARNER, STRANGER] {
+                match input.int_in_range(0..=3u8)? {
+                    0 | 1 => voters.push(node),
+                    2 => learners.push(node),
+                    _ => {}
+                }
+            }
+            Ok(Configuration::new(voters, learners).unwrap_or_default())
+        };
+        let current = one(input)?;
+        let old = if input.ratio(1, 3)? {
+            Some(one(input)?)
+        } else {
+            None
+        };
+        Ok(ConfigurationEntry { current, old })
+    }
+}
+
+/// Durable state as storage could hand it back: a term, maybe a vote, maybe a snapshot
+/// boundary, and a log whose terms never decrease and never pass the durable term.
+fn restored_state(
+    input: &mut Unstructured<'_>,
+    initial_configuration: ConfigurationEntry<u64>,
+) -> Result<Restored<u64>> {
+    let term = Term(input.int_in_range(0..=6)?);
+    let voted_for = if input.arbitrary()? {
+        Some(input.int_in_range(1..=5)?)
+    } else {
+        None
+    };
+    let snapshot = if term.0 > 0 && input.ratio(1, 4)? {
+        let boundary = LogId::new(input.int_in_range(1..=term.0)?, input.int_in_range(1..=20)?);
+        Some((boundary, initial_configuration.clone()))
+    } else {
+        None
+    };
+    let mut previous = snapshot
+        .as_ref()
+        .map_or(LogId::ZERO, |(boundary, _)| *boundary);
+    // Every entry was written by a leader of a term in 1..=term.
+    let length = if term.0 == 0 {
+        0
+    } else {
+        input.int_in_range(0..=12)?
+    };
+    let mut entries = Vec::with_capacity(length);
+    for _ in 0..length {
+        let lowest = previous.term.0.max(1);
+        let entry_term = if input.ratio(1, 3)? || previous.term.0 == 0 {
+            Term(input.int_in_range(lowest..=term.0.max(lowest))?)
+        } else {
+            previous.term
+        };
+        let log_id = LogId {
+            term: entry_term,
+            index: previous.index.next(),
+        };
+        entries.push(EntryMeta {
+            log_id,
+            kind: EntryKind::Normal,
+            size_bytes: input.int_in_range(0..=16)?,
+        });
+        previous = log_id;
+    }
+    Ok(Restored {
+        hard_state: HardState { term, voted_for },
+        snapshot,
+        entries,
+        initial_configuration,
+    })
+}
