@@ -22,6 +22,7 @@
 pub mod actor;
 pub mod client;
 pub mod model;
+pub mod profiles;
 pub mod properties;
 pub mod run;
 pub mod server;

@@ -70,6 +70,10 @@ pub struct ModelConfig {
     pub options: CoreOptions,
     /// The glue (fault injection in tests only).
     pub glue: Arc<dyn Glue>,
+    /// Leave out the two disk-level properties (`committed entries are durable on a
+    /// quorum`, `no electable log lacks a committed entry`), to measure what the other
+    /// properties catch on their own (the teeth tests do).
+    pub skip_disk_properties: bool,
 }
 
 impl Default for ModelConfig {
@@ -100,6 +104,7 @@ impl Default for ModelConfig {
                 ..CoreOptions::default()
             },
             glue: Arc::new(CorrectGlue),
+            skip_disk_properties: false,
         }
     }
 }

@@ -34,16 +34,94 @@ use crate::model::{ConcordState, History};
 use crate::server::{Pending, ServerState};
 use crate::types::{Durable, Msg, ServerId};
 
+/// Most orders tried among servers that look alike (beyond it, ties keep their old
+/// order: still sound, only less reduction).
+const MAX_CANDIDATES: usize = 24;
+
 /// The representative of `state`'s class (see the module docs).
+///
+/// Servers are sorted by an id-free summary. Servers with equal summaries can still
+/// differ (whom they voted for, say), so every order of each group of look-alikes is
+/// tried and the candidate with the smallest hash wins: the set of candidates is the
+/// same for every state of the class, so the choice is canonical, and the checker's
+/// state counts do not depend on which member of a class a thread happened to reach
+/// first.
 pub fn representative(state: &ConcordState) -> ConcordState {
     let servers = state
         .actor_states
         .iter()
         .take_while(|actor| actor.as_server().is_some())
         .count();
-    // Old index → new index, by sorting servers on an id-free summary.
     let mut order: Vec<usize> = (0..servers).collect();
-    order.sort_by_key(|&index| summary(state, index));
+    let summaries: Vec<_> = (0..servers).map(|index| summary(state, index)).collect();
+    order.sort_by_key(|&index| summaries[index]);
+    let candidates = tie_orders(&order, |a, b| summaries[a] == summaries[b]);
+    if candidates.len() == 1 {
+        return apply_order(state, servers, &order);
+    }
+    candidates
+        .iter()
+        .map(|order| apply_order(state, servers, order))
+        .min_by_key(fingerprint)
+        .expect("at least one candidate")
+}
+
+/// A stable hash of a state (`DefaultHasher::new` has fixed keys).
+fn fingerprint(state: &ConcordState) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    state.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Every order obtained from `order` by permuting runs of equal neighbours, or just
+/// `order` if there would be more than `MAX_CANDIDATES`.
+fn tie_orders(order: &[usize], equal: impl Fn(usize, usize) -> bool) -> Vec<Vec<usize>> {
+    let mut runs: Vec<(usize, usize)> = Vec::new(); // (start, len)
+    let mut start = 0;
+    for i in 1..=order.len() {
+        if i == order.len() || !equal(order[i - 1], order[i]) {
+            runs.push((start, i - start));
+            start = i;
+        }
+    }
+    let count: usize = runs.iter().map(|(_, len)| (1..=*len).product::<usize>()).product();
+    if count > MAX_CANDIDATES {
+        return vec![order.to_vec()];
+    }
+    let mut results = vec![order.to_vec()];
+    for (start, len) in runs.into_iter().filter(|(_, len)| *len > 1) {
+        let mut next = Vec::new();
+        for base in &results {
+            for permutation in permutations(&base[start..start + len]) {
+                let mut candidate = base.clone();
+                candidate[start..start + len].copy_from_slice(&permutation);
+                next.push(candidate);
+            }
+        }
+        results = next;
+    }
+    results
+}
+
+fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut all = Vec::new();
+    for (i, &first) in items.iter().enumerate() {
+        let mut rest = items.to_vec();
+        rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first);
+            all.push(tail);
+        }
+    }
+    all
+}
+
+/// The state with server `order[k]` renamed to `k`.
+fn apply_order(state: &ConcordState, servers: usize, order: &[usize]) -> ConcordState {
     let mut new_index = vec![0u8; servers];
     for (new, &old) in order.iter().enumerate() {
         new_index[old] = u8::try_from(new).expect("few servers");

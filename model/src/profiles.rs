@@ -1,0 +1,237 @@
+//! The matrix of model configurations that `concord-model check` (and CI) explores,
+//! each exhaustively within its bounds.
+//!
+//! No single configuration that stateright can finish on two cores holds three terms,
+//! heartbeats, check-quorum, a crash, client traffic and pre-vote at once: every
+//! election multiplies the state space by about a hundred. So the matrix splits the
+//! behaviours among configurations, each exhaustive, and `docs/verification.md` says
+//! what each can and cannot reach:
+//!
+//! - `elections`: three elections (terms 1–3), no crash, an instant disk — every
+//!   interleaving of stale votes and appends across three leaders, where Figure 8's
+//!   old-term commit and stale-term appends live.
+//! - `heartbeats`: two elections, a heartbeat round and a check-quorum run, an instant
+//!   disk — commit learned from heartbeats, probes, leaders stepping down.
+//! - `crash`: two elections and one crash anywhere between a write and its fsync —
+//!   durability of votes, terms and entries, and recovery.
+//! - `client-crash`: a client writing then reading, one crash, one election and a
+//!   check-quorum run — acknowledged writes and reads across a crash (the model's
+//!   linearizability check with a crash).
+//! - `clients`: a client writing then reading across two elections, an instant disk —
+//!   client commands under leader changes and stale leaders.
+//! - `pre-vote`: two elections with pre-vote and a check-quorum run, an instant disk.
+//! - `torn-step`: two elections, one crash that may also fall between two writes of one
+//!   step (`PersistMode::Each`).
+//!
+//! `deep` is not part of the matrix: it is the `simulate` profile, with bounds no
+//! exhaustive search can cover.
+
+use crate::model::ModelConfig;
+use crate::server::PersistMode;
+
+/// A named configuration of the matrix.
+#[derive(Clone, Copy, Debug)]
+pub struct Profile {
+    /// The name used by `--profile`.
+    pub name: &'static str,
+    /// What the configuration reaches, in one line.
+    pub summary: &'static str,
+    /// Builds the configuration.
+    pub config: fn() -> ModelConfig,
+}
+
+/// Three servers, no clients, pre-vote off, nothing else: the base of every profile.
+fn base() -> ModelConfig {
+    let mut cfg = ModelConfig {
+        clients: 0,
+        ops_per_client: 0,
+        max_elections: 0,
+        max_quorum_checks: 0,
+        max_heartbeats: 0,
+        crashes: 0,
+        ..ModelConfig::default()
+    };
+    cfg.options.pre_vote = false;
+    cfg
+}
+
+fn elections() -> ModelConfig {
+    ModelConfig {
+        max_term: 3,
+        max_log: 3,
+        max_elections: 3,
+        persist_mode: PersistMode::Immediate,
+        ..base()
+    }
+}
+
+fn heartbeats() -> ModelConfig {
+    ModelConfig {
+        max_term: 2,
+        max_log: 3,
+        max_elections: 2,
+        max_heartbeats: 1,
+        max_quorum_checks: 1,
+        persist_mode: PersistMode::Immediate,
+        ..base()
+    }
+}
+
+fn crash() -> ModelConfig {
+    ModelConfig {
+        max_term: 2,
+        max_log: 2,
+        max_elections: 2,
+        crashes: 1,
+        persist_mode: PersistMode::Whole,
+        ..base()
+    }
+}
+
+fn client_crash() -> ModelConfig {
+    ModelConfig {
+        clients: 1,
+        ops_per_client: 2,
+        max_term: 2,
+        max_log: 3,
+        max_elections: 1,
+        max_quorum_checks: 1,
+        crashes: 1,
+        persist_mode: PersistMode::Whole,
+        ..base()
+    }
+}
+
+fn clients() -> ModelConfig {
+    ModelConfig {
+        clients: 1,
+        ops_per_client: 2,
+        max_term: 2,
+        max_log: 3,
+        max_elections: 2,
+        persist_mode: PersistMode::Immediate,
+        ..base()
+    }
+}
+
+fn pre_vote() -> ModelConfig {
+    let mut cfg = ModelConfig {
+        max_term: 2,
+        max_log: 2,
+        max_elections: 2,
+        max_quorum_checks: 1,
+        persist_mode: PersistMode::Immediate,
+        ..base()
+    };
+    cfg.options.pre_vote = true;
+    cfg
+}
+
+fn torn_step() -> ModelConfig {
+    ModelConfig {
+        max_term: 2,
+        max_log: 2,
+        max_elections: 2,
+        crashes: 1,
+        persist_mode: PersistMode::Each,
+        ..base()
+    }
+}
+
+/// The deep random-walk profile for `simulate`: five terms, crashes, heartbeats,
+/// check-quorum, two clients, pre-vote.
+pub fn deep() -> ModelConfig {
+    let mut cfg = ModelConfig {
+        clients: 2,
+        ops_per_client: 3,
+        max_term: 6,
+        max_log: 8,
+        max_pending: 6,
+        max_elections: 8,
+        max_quorum_checks: 4,
+        max_heartbeats: 12,
+        crashes: 3,
+        persist_mode: PersistMode::Whole,
+        ..base()
+    };
+    cfg.options.pre_vote = true;
+    cfg
+}
+
+/// Every profile of the matrix, in the order `check` runs them.
+pub const MATRIX: [Profile; 7] = [
+    Profile {
+        name: "elections",
+        summary: "3 elections (terms 1-3), instant disk, no crash",
+        config: elections,
+    },
+    Profile {
+        name: "heartbeats",
+        summary: "2 elections, a heartbeat round, a check-quorum run, instant disk",
+        config: heartbeats,
+    },
+    Profile {
+        name: "crash",
+        summary: "2 elections, 1 crash anywhere between a write and its fsync",
+        config: crash,
+    },
+    Profile {
+        name: "client-crash",
+        summary: "a client write then read, 1 election, 1 check-quorum run, 1 crash",
+        config: client_crash,
+    },
+    Profile {
+        name: "clients",
+        summary: "a client write then read, 2 elections, instant disk",
+        config: clients,
+    },
+    Profile {
+        name: "pre-vote",
+        summary: "2 elections with pre-vote, a check-quorum run, instant disk",
+        config: pre_vote,
+    },
+    Profile {
+        name: "torn-step",
+        summary: "2 elections, 1 crash that may also split one step's writes",
+        config: torn_step,
+    },
+];
+
+/// A client writing then reading across two elections and a crash: exhaustive, but
+/// about 11 million states (12 minutes on 2 shared cores), so it is a long run rather
+/// than part of the matrix.
+fn client_crash_elections() -> ModelConfig {
+    ModelConfig {
+        clients: 1,
+        ops_per_client: 2,
+        max_term: 2,
+        max_log: 3,
+        max_elections: 2,
+        crashes: 1,
+        persist_mode: PersistMode::Whole,
+        ..base()
+    }
+}
+
+/// Profiles outside the matrix: long exhaustive runs and the simulation profile.
+pub const EXTRA: [Profile; 2] = [
+    Profile {
+        name: "client-crash-elections",
+        summary: "long run: a client write then read, 2 elections, 1 crash (about 11M states)",
+        config: client_crash_elections,
+    },
+    Profile {
+        name: "deep",
+        summary: "simulate: 8 elections, 3 crashes, heartbeats, check-quorum, 2 clients, pre-vote",
+        config: deep,
+    },
+];
+
+/// The profile called `name` (matrix or extra).
+pub fn by_name(name: &str) -> Option<Profile> {
+    MATRIX
+        .iter()
+        .chain(EXTRA.iter())
+        .copied()
+        .find(|p| p.name == name)
+}
