@@ -9,7 +9,7 @@
 # Harnesses (golden scenarios are deliberately not run: a text diff is not a property):
 #   model    concord-model check --first over the whole matrix (release)
 #   handlers cargo test --test core_handlers (exact-action handler tests)
-#   props    cargo test --test core_properties (CONCORD_PROPTEST_CASES, default 1500)
+#   props    cargo test --test core_properties (CONCORD_PROPTEST_CASES, default 10000 as in CI)
 #   chaos    concord-chaos: the CI seeds 0..40 (all nemeses) and 0..20 of the windows
 #            profile (window,crash,kill nemeses, 60 ms election timeouts)
 #
@@ -23,7 +23,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=${TEETH_WORK:-$root/target/teeth}
 tree=$work/tree
 harnesses=${TEETH_HARNESSES:-model,handlers,props,chaos}
-cases=${CONCORD_PROPTEST_CASES:-1500}
+cases=${CONCORD_PROPTEST_CASES:-10000}
 export CARGO_TARGET_DIR=$work/target
 mkdir -p "$work"
 

@@ -327,13 +327,13 @@ fn recover_and_commit(cluster: &mut Cluster, size: usize) {
     );
 }
 
-/// Cases per property test: `CONCORD_PROPTEST_CASES`, default 1,500 (about 40 s for the
+/// Cases per property test: `CONCORD_PROPTEST_CASES`, default 10,000 (about 40 s for the
 /// whole file in the test profile on 2 cores; docs/verification.md has the numbers).
 fn cases() -> u32 {
     std::env::var("CONCORD_PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_500)
+        .unwrap_or(10_000)
 }
 
 proptest! {
@@ -393,7 +393,10 @@ fn generators_reach_hard_shapes() {
         }
     }
     assert!(diverged > 100, "only {diverged}/200 histories diverged");
-    assert!(old_term_suffix > 40, "only {old_term_suffix}/200 had conflicting entries");
+    assert!(
+        old_term_suffix > 40,
+        "only {old_term_suffix}/200 had conflicting entries"
+    );
     let mut switched_off = 0;
     for _ in 0..100 {
         let weights = swarm_weights().new_tree(&mut runner).unwrap().current();

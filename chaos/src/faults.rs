@@ -102,7 +102,10 @@ impl DurabilityCheck {
                     return None; // a later term: this answer can no longer matter
                 }
                 let held = last_matched == LogIndex(0)
-                    || self.disk.durable_log_id(&self.group, last_matched).is_some();
+                    || self
+                        .disk
+                        .durable_log_id(&self.group, last_matched)
+                        .is_some();
                 (durable_term != Some(term) || !held).then(|| {
                     format!(
                         "{me} acknowledged entries up to {last_matched} in term {term} to {to} \

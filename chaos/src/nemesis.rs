@@ -189,21 +189,22 @@ impl fmt::Display for Fault {
             Fault::Kill { nodes } => write!(f, "kill {}", names(nodes)),
             Fault::Crash { nodes } => write!(f, "power loss {}", names(nodes)),
             Fault::Pause { node } => write!(f, "pause n{}", node + 1),
-            Fault::Window { target } => {
-                match target {
-                    WindowTarget::Node { age_ms } => write!(
+            Fault::Window { target } => match target {
+                WindowTarget::Node { age_ms } => write!(
+                    f,
+                    "await a write window open for {age_ms} ms to cut the power of its node"
+                ),
+                WindowTarget::Voter => {
+                    write!(
                         f,
-                        "await a write window open for {age_ms} ms to cut the power of its node"
-                    ),
-                    WindowTarget::Voter => {
-                        write!(f, "await a vote's write window to cut the power of the voter")
-                    }
-                    WindowTarget::All { age_ms } => write!(
-                        f,
-                        "await a write window open for {age_ms} ms to cut the power of every node"
-                    ),
+                        "await a vote's write window to cut the power of the voter"
+                    )
                 }
-            }
+                WindowTarget::All { age_ms } => write!(
+                    f,
+                    "await a write window open for {age_ms} ms to cut the power of every node"
+                ),
+            },
             Fault::Skew { rates, steps_ms } => {
                 let rates: Vec<String> = rates.iter().map(|r| format!("{r:.2}")).collect();
                 let steps: Vec<String> = steps_ms.iter().map(|s| format!("{s:+}ms")).collect();

@@ -63,6 +63,9 @@ pub struct RunConfig {
     pub buggify: bool,
     /// Test hook: wraps each node's fault injector (the teeth tests' broken executors).
     pub wrap_faults: Option<WrapFaults>,
+    /// End the run as soon as a node acknowledged something before it was durable (the
+    /// teeth tests: the seed has failed, the rest of the run would only cost time).
+    pub stop_at_durability_violation: bool,
 }
 
 impl RunConfig {
@@ -84,6 +87,7 @@ impl RunConfig {
             max_election_delay: Duration::from_millis(300),
             buggify: true,
             wrap_faults: None,
+            stop_at_durability_violation: false,
         }
     }
 }
@@ -763,6 +767,13 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
             cluster.observe(&mut violations, now);
             next_observation = now + Duration::from_millis(50);
         }
+        if config.stop_at_durability_violation && !lock(&durability_violations).is_empty() {
+            faults.push(format!(
+                "{:>8.3}s stopped: a node acknowledged before durability",
+                now.as_secs_f64()
+            ));
+            break;
+        }
         if done {
             converge(&mut sim, &cluster, &mut violations);
             break;
@@ -790,7 +801,10 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
             if let Some(nodes) = cluster.window_victims(*target, now) {
                 let fault = Fault::Crash { nodes };
                 cluster.apply(&mut sim, &fault, &mut rng);
-                faults.push(format!("{:>8.3}s {fault} (in a write window)", now.as_secs_f64()));
+                faults.push(format!(
+                    "{:>8.3}s {fault} (in a write window)",
+                    now.as_secs_f64()
+                ));
                 active = Some(fault);
                 next_change = now + window_outage(&mut rng);
             }
@@ -823,7 +837,10 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         let total = broken.len();
         violations.extend(broken.into_iter().take(3));
         if total > 3 {
-            violations.push(format!("... {} more acknowledgements before durability", total - 3));
+            violations.push(format!(
+                "... {} more acknowledgements before durability",
+                total - 3
+            ));
         }
     }
     violations.extend(observations.election_safety_violations());

@@ -114,7 +114,10 @@ fn consequences(report: &SeedReport) -> Vec<String> {
         .cloned()
         .collect();
     if !report.lost_acked_writes.is_empty() {
-        found.push(format!("{} lost acknowledged writes", report.lost_acked_writes.len()));
+        found.push(format!(
+            "{} lost acknowledged writes",
+            report.lost_acked_writes.len()
+        ));
     }
     if report.verdict == Verdict::NotLinearizable {
         found.push("not linearizable".into());
@@ -142,6 +145,7 @@ fn first_caught(wrap: concord_chaos::faults::WrapFaults) -> Option<SeedReport> {
     (SEEDS.start..limit).find_map(|seed| {
         let report = run_seed(&RunConfig {
             wrap_faults: Some(wrap),
+            stop_at_durability_violation: true,
             ..windows_profile(seed)
         });
         caught(&report).then_some(report)

@@ -189,7 +189,10 @@ impl ModelArgs {
                         .chain(profiles::EXTRA.iter())
                         .map(|p| p.name)
                         .collect();
-                    format!("unknown profile {name:?} (expected one of {})", names.join(", "))
+                    format!(
+                        "unknown profile {name:?} (expected one of {})",
+                        names.join(", ")
+                    )
                 })?;
                 (profile.name.to_string(), (profile.config)())
             }
@@ -263,11 +266,7 @@ fn check_configs(model: &ModelArgs) -> Result<Vec<(String, ModelConfig)>, String
     Ok(vec![model.config(None)?])
 }
 
-fn run_check(
-    configs: Vec<(String, ModelConfig)>,
-    options: &SearchOptions,
-    json: bool,
-) -> bool {
+fn run_check(configs: Vec<(String, ModelConfig)>, options: &SearchOptions, json: bool) -> bool {
     let mut all_passed = true;
     let mut summaries = serde_json::Map::new();
     for (name, cfg) in configs {

@@ -210,7 +210,10 @@ fn durable_holds(durable: &Durable, log_id: LogId) -> bool {
 }
 
 fn durable_last(durable: &Durable) -> LogId {
-    durable.entries.last().map_or(LogId::ZERO, |entry| entry.log_id)
+    durable
+        .entries
+        .last()
+        .map_or(LogId::ZERO, |entry| entry.log_id)
 }
 
 fn committed_durable(model: &ConcordModel, state: &ConcordState) -> bool {

@@ -85,7 +85,10 @@ fn tie_orders(order: &[usize], equal: impl Fn(usize, usize) -> bool) -> Vec<Vec<
             start = i;
         }
     }
-    let count: usize = runs.iter().map(|(_, len)| (1..=*len).product::<usize>()).product();
+    let count: usize = runs
+        .iter()
+        .map(|(_, len)| (1..=*len).product::<usize>())
+        .product();
     if count > MAX_CANDIDATES {
         return vec![order.to_vec()];
     }
@@ -166,28 +169,18 @@ fn apply_order(state: &ConcordState, servers: usize, order: &[usize]) -> Concord
     };
     let network = match &state.network {
         Network::UnorderedNonDuplicating(_) => Network::new_unordered_nonduplicating(
-            state
-                .network
-                .iter_all()
-                .filter(live)
-                .map(relabel_envelope),
+            state.network.iter_all().filter(live).map(relabel_envelope),
         ),
-        Network::UnorderedDuplicating(_, last) => {
-            Network::new_unordered_duplicating_with_last_msg(
-                state
-                    .network
-                    .iter_all()
-                    .filter(live)
-                    .map(relabel_envelope),
-                last.as_ref().map(|envelope| {
-                    relabel_envelope(Envelope {
-                        src: envelope.src,
-                        dst: envelope.dst,
-                        msg: &envelope.msg,
-                    })
-                }),
-            )
-        }
+        Network::UnorderedDuplicating(_, last) => Network::new_unordered_duplicating_with_last_msg(
+            state.network.iter_all().filter(live).map(relabel_envelope),
+            last.as_ref().map(|envelope| {
+                relabel_envelope(Envelope {
+                    src: envelope.src,
+                    dst: envelope.dst,
+                    msg: &envelope.msg,
+                })
+            }),
+        ),
         Network::Ordered(_) => state.network.clone(),
     };
 
@@ -229,7 +222,20 @@ fn apply_order(state: &ConcordState, servers: usize, order: &[usize]) -> Concord
 fn summary(
     state: &ConcordState,
     index: usize,
-) -> (bool, u8, u64, u64, u64, u64, usize, usize, usize, u64, u8, bool) {
+) -> (
+    bool,
+    u8,
+    u64,
+    u64,
+    u64,
+    u64,
+    usize,
+    usize,
+    usize,
+    u64,
+    u8,
+    bool,
+) {
     let server = state.actor_states[index]
         .as_server()
         .expect("servers come first");
@@ -279,7 +285,11 @@ fn is_dead(state: &ConcordState, servers: usize, envelope: &Envelope<&Msg>) -> b
                 && durable_term.is_some_and(|term| message.term() < term)
         }
         Msg::Redirect { request, .. } | Msg::WriteOk { request } | Msg::ReadOk { request, .. } => {
-            match state.actor_states.get(destination).and_then(|a| a.as_client()) {
+            match state
+                .actor_states
+                .get(destination)
+                .and_then(|a| a.as_client())
+            {
                 Some(client) => *request != request_id(destination - servers, client.completed),
                 None => false,
             }

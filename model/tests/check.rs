@@ -97,7 +97,9 @@ fn torn_step() {
 #[test]
 fn the_matrix_covers_what_it_promises() {
     let configs: Vec<ModelConfig> = MATRIX.iter().map(|p| (p.config)()).collect();
-    assert!(configs.iter().any(|c| c.max_term >= 3 && c.max_elections >= 3));
+    assert!(configs
+        .iter()
+        .any(|c| c.max_term >= 3 && c.max_elections >= 3));
     assert!(configs.iter().filter(|c| c.max_elections >= 2).count() >= 5);
     assert!(configs
         .iter()

@@ -49,7 +49,9 @@ pub(crate) async fn run_writer(
         let limit = faults
             .as_ref()
             .and_then(|f| f.batch_limit())
-            .map_or(max_jobs_per_batch, |limit| limit.clamp(1, max_jobs_per_batch));
+            .map_or(max_jobs_per_batch, |limit| {
+                limit.clamp(1, max_jobs_per_batch)
+            });
         while batch.len() < limit {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
