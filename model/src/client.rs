@@ -25,6 +25,9 @@ pub struct ClientActor {
     pub server_count: usize,
     /// The operations to run, in order.
     pub ops: Vec<Op>,
+    /// How many retries of one request are told apart (1 in exhaustive checks; more
+    /// in simulations, see `Msg::Request::attempt`).
+    pub attempt_variants: u8,
 }
 
 /// The request id of client `index`'s operation `op_number`: unique across clients,
@@ -44,6 +47,8 @@ pub struct ClientState {
     pub writes_acknowledged: usize,
     /// Values returned by completed reads.
     pub reads: Vec<Value>,
+    /// Attempts of the outstanding request, modulo `attempt_variants`.
+    pub attempt: u8,
 }
 
 impl ClientActor {
@@ -72,6 +77,7 @@ impl ClientActor {
             request: self.request_id(state.completed),
             op: self.ops[state.completed],
             retry,
+            attempt: state.attempt,
         };
         o.send(Id::from(state.target), request);
     }
@@ -83,6 +89,7 @@ impl ClientActor {
             target: 0,
             writes_acknowledged: 0,
             reads: Vec::new(),
+            attempt: 0,
         };
         if !self.ops.is_empty() {
             self.send_request(&state, false, o);
@@ -109,6 +116,7 @@ impl ClientActor {
                 if let Some(hint) = leader_hint {
                     state.target = usize::from(hint.0);
                 }
+                state.attempt = (state.attempt + 1) % self.attempt_variants.max(1);
                 self.send_request(state, true, o);
             }
             Msg::WriteOk { request } if request == outstanding => {
@@ -133,6 +141,7 @@ impl ClientActor {
 
     fn complete(&self, state: &mut ClientState, o: &mut Out<ModelActor>) {
         state.completed += 1;
+        state.attempt = 0;
         if state.completed < self.ops.len() {
             self.send_request(state, false, o);
         }

@@ -70,6 +70,9 @@ pub struct ModelConfig {
     pub options: CoreOptions,
     /// The glue (fault injection in tests only).
     pub glue: Arc<dyn Glue>,
+    /// How many retries of one client request are told apart (1 for exhaustive checks;
+    /// the `deep` simulation profile uses more, see `Msg::Request::attempt`).
+    pub attempt_variants: u8,
     /// Leave out the two disk-level properties (`committed entries are durable on a
     /// quorum`, `no electable log lacks a committed entry`), to measure what the other
     /// properties catch on their own (the teeth tests do).
@@ -104,6 +107,7 @@ impl Default for ModelConfig {
                 ..CoreOptions::default()
             },
             glue: Arc::new(CorrectGlue),
+            attempt_variants: 1,
             skip_disk_properties: false,
         }
     }
@@ -141,6 +145,7 @@ impl ModelConfig {
                     index,
                     server_count: self.servers,
                     ops: ClientActor::ops_for(index, self.ops_per_client),
+                    attempt_variants: self.attempt_variants,
                 })
             })
             .collect();

@@ -138,20 +138,23 @@ fn torn_step() -> ModelConfig {
     }
 }
 
-/// The deep random-walk profile for `simulate`: five terms, crashes, heartbeats,
-/// check-quorum, two clients, pre-vote.
+/// The deep random-walk profile for `simulate`: many terms, crashes, heartbeats,
+/// check-quorum, two clients, pre-vote. A random walk ends when it leaves the bounds or
+/// revisits a state, so the bounds are wide and client retries are told apart.
 pub fn deep() -> ModelConfig {
     let mut cfg = ModelConfig {
         clients: 2,
         ops_per_client: 3,
-        max_term: 6,
-        max_log: 8,
-        max_pending: 6,
-        max_elections: 8,
-        max_quorum_checks: 4,
-        max_heartbeats: 12,
+        max_term: 40,
+        max_log: 40,
+        max_pending: 12,
+        max_copies: 8,
+        max_elections: 40,
+        max_quorum_checks: 20,
+        max_heartbeats: 100,
         crashes: 3,
         persist_mode: PersistMode::Whole,
+        attempt_variants: 8,
         ..base()
     };
     cfg.options.pre_vote = true;
@@ -222,7 +225,7 @@ pub const EXTRA: [Profile; 2] = [
     },
     Profile {
         name: "deep",
-        summary: "simulate: 8 elections, 3 crashes, heartbeats, check-quorum, 2 clients, pre-vote",
+        summary: "simulate: up to 40 terms, 3 crashes, heartbeats, check-quorum, 2 clients, pre-vote",
         config: deep,
     },
 ];

@@ -79,6 +79,10 @@ pub enum Msg {
         op: Op,
         /// True when re-sent after a redirect.
         retry: bool,
+        /// Which attempt this is, modulo the client's `attempt_variants` (always 0 in
+        /// exhaustive checks). Random walks end when they revisit a state, and a client
+        /// bounced between "no leader known" answers would revisit one at once.
+        attempt: u8,
     },
     /// Server → client: the request was not appended because this server is not the
     /// leader; try `leader_hint` (or another server).
@@ -112,7 +116,9 @@ impl fmt::Display for Msg {
                 }
                 Ok(())
             }
-            Msg::Request { request, op, retry } => {
+            Msg::Request {
+                request, op, retry, ..
+            } => {
                 write!(f, "Request {request} {op:?}")?;
                 if *retry {
                     f.write_str(" (retry)")?;
