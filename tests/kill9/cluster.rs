@@ -33,8 +33,11 @@ struct BootView {
 pub struct Observations {
     /// term → the nodes that reported becoming its leader.
     pub leaders: Mutex<BTreeMap<u64, BTreeSet<usize>>>,
-    /// checkpoint slot → (index, digest, first node that reported it).
-    checkpoints: Mutex<BTreeMap<u64, (u64, u64, usize)>>,
+    /// checkpoint slot → (index, digest, first node and boot that reported it).
+    checkpoints: Mutex<BTreeMap<u64, (u64, u64, usize, u64)>>,
+    /// Checkpoints that differed: a divergence shows at every later checkpoint and on
+    /// every replay, so only the first few are spelled out.
+    pub checkpoints_differing: Mutex<u64>,
     /// Checkpoints reported (all nodes, all boots).
     pub checkpoints_compared: Mutex<u64>,
     /// Safety and liveness violations found so far.
@@ -59,29 +62,54 @@ impl Observations {
             .collect()
     }
 
-    fn checkpoint(&self, node: usize, slot: u64, index: u64, digest: u64) {
+    fn checkpoint(&self, node: usize, boot: u64, slot: u64, index: u64, digest: u64) {
         *lock(&self.checkpoints_compared) += 1;
         let mismatch = {
             let mut checkpoints = lock(&self.checkpoints);
             match checkpoints.get(&slot) {
                 None => {
-                    checkpoints.insert(slot, (index, digest, node));
+                    checkpoints.insert(slot, (index, digest, node, boot));
                     None
                 }
-                Some(&(i, d, first)) if (i, d) != (index, digest) => Some((i, d, first)),
+                Some(&(i, d, first, first_boot)) if (i, d) != (index, digest) => {
+                    Some((i, d, first, first_boot))
+                }
                 Some(_) => None,
             }
         };
-        if let Some((i, d, first)) = mismatch {
+        let Some((i, d, first, first_boot)) = mismatch else {
+            return;
+        };
+        let differing = {
+            let mut differing = lock(&self.checkpoints_differing);
+            *differing += 1;
+            *differing
+        };
+        if differing <= SPELLED_OUT_DIVERGENCES {
             self.violation(format!(
-                "state machine safety: at checkpoint {slot} {} applied through index {i} \
-                 (digest {d:016x}) but {} through index {index} (digest {digest:016x})",
+                "state machine safety: at checkpoint {slot} {} (boot {first_boot}) applied \
+                 through index {i} (digest {d:016x}) but {} (boot {boot}) through index \
+                 {index} (digest {digest:016x})",
                 name(first),
                 name(node)
             ));
         }
     }
+
+    /// The divergences not spelled out, as one violation.
+    pub fn more_divergences(&self) -> Option<String> {
+        let differing = *lock(&self.checkpoints_differing);
+        (differing > SPELLED_OUT_DIVERGENCES).then(|| {
+            format!(
+                "state machine safety: {} more checkpoints differed",
+                differing - SPELLED_OUT_DIVERGENCES
+            )
+        })
+    }
 }
+
+/// How many differing checkpoints are reported one by one.
+const SPELLED_OUT_DIVERGENCES: u64 = 5;
 
 /// `n1`, `n2`, ...
 pub fn name(index: usize) -> String {
@@ -190,6 +218,7 @@ impl Cluster {
         let view: Arc<Mutex<BootView>> = Arc::default();
         tokio::spawn(read_events(
             index,
+            slot.boot,
             stdout,
             view.clone(),
             self.observations.clone(),
@@ -333,6 +362,7 @@ fn stderr_tail(path: &Path) -> String {
 /// Reads one boot's events until its stdout closes (the process died).
 async fn read_events(
     index: usize,
+    boot: u64,
     stdout: tokio::process::ChildStdout,
     view: Arc<Mutex<BootView>>,
     observations: Arc<Observations>,
@@ -355,7 +385,7 @@ async fn read_events(
                 slot,
                 index: at,
                 digest,
-            } => observations.checkpoint(index, slot, at, digest),
+            } => observations.checkpoint(index, boot, slot, at, digest),
             NodeEvent::Fatal { reason } => {
                 observations.violation(format!("{} could not start: {reason}", name(index)))
             }

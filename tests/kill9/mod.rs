@@ -55,6 +55,12 @@ pub struct RunConfig {
     pub liveness_bound: Duration,
     /// Past this the linearizability verdict is `unknown` (a failure).
     pub check_timeout: Duration,
+    /// False for the teeth run only: nodes keep their log in memory (see
+    /// `NodeSpec::durable`).
+    pub durable: bool,
+    /// Keep the temporary run directory when the run fails (the teeth run, which must
+    /// fail, does not).
+    pub keep_failures: bool,
     /// Keep the run's directory here (default: a temporary directory under the target
     /// directory, kept only if the run fails).
     pub out: Option<PathBuf>,
@@ -68,11 +74,13 @@ impl RunConfig {
             cycles,
             nodes: 3,
             clients: 4,
-            keys: 3,
-            think_ms: 20,
+            keys: 5,
+            think_ms: 30,
             election_timeout_ms: 300,
             liveness_bound: Duration::from_secs(30),
             check_timeout: Duration::from_secs(120 + 2 * cycles as u64),
+            durable: true,
+            keep_failures: true,
             out: None,
         }
     }
@@ -110,8 +118,12 @@ pub struct Report {
     pub verdict: Option<Verdict>,
     pub check_seconds: f64,
     pub violations: Vec<String>,
+    /// Processes killed while their status said they led.
     pub leader_kills: u64,
+    /// Processes killed while they did not lead.
     pub follower_kills: u64,
+    /// Cycles that killed two nodes at once.
+    pub majority_kills: u64,
     /// Kills that landed before the victim reported ready (during log recovery).
     pub startup_kills: u64,
     /// Terms in which some node reported becoming leader.
@@ -145,8 +157,9 @@ impl Report {
         };
         let mut out = format!(
             "kill9: seed {seed} (replay the schedule: CONCORD_KILL9_SEED={seed} CONCORD_KILL9_CYCLES={cycles})\n\
-             kill9: {cycles} SIGKILL cycles on {nodes} processes: {leader} of the leader, {follower} of a follower, \
-             {startup} during recovery; {terms} terms with a leader\n\
+             kill9: {cycles} SIGKILL cycles on {nodes} processes ({majority} killing two at once): \
+             {leader} kills of the leader, {follower} of a follower, {startup} during recovery; \
+             {terms} terms with a leader\n\
              kill9: {ops} operations by {clients} clients: {ok} ok, {fail} fail, {info} info; \
              {acked} acknowledged writes, {lost} lost\n\
              kill9: history {verdict} (checked in {check:.1} s); {checkpoints} replica checkpoints compared; \
@@ -157,6 +170,7 @@ impl Report {
             nodes = c.nodes,
             leader = self.leader_kills,
             follower = self.follower_kills,
+            majority = self.majority_kills,
             startup = self.startup_kills,
             terms = self.leader_terms,
             ops = self.counts.ops,
@@ -257,18 +271,20 @@ pub fn run(config: &RunConfig) -> Report {
     let mut report = runtime.block_on(run_cluster(config, &dir, started));
     report.wall = started.elapsed();
     if let Some(temporary) = temporary {
-        if report.passed() {
+        if report.passed() || !config.keep_failures {
             drop(temporary);
         } else {
             let _ = temporary.keep();
         }
     }
-    let text = format!(
-        "{}\n\n{}",
-        report.summary(),
-        report.schedule_text(usize::MAX)
-    );
-    let _ = std::fs::write(dir.join("report.txt"), text);
+    if dir.exists() {
+        let text = format!(
+            "{}\n\n{}",
+            report.summary(),
+            report.schedule_text(usize::MAX)
+        );
+        let _ = std::fs::write(dir.join("report.txt"), text);
+    }
     report
 }
 
@@ -315,28 +331,35 @@ async fn watch(cluster: &mut Cluster, duration: Duration) {
     }
 }
 
-/// The victim of `cycle`, and how it was chosen.
-fn choose(cluster: &Cluster, cycle: &Cycle) -> Option<(usize, &'static str)> {
+/// The victims of `cycle`, each with how it was chosen.
+fn choose(cluster: &Cluster, cycle: &Cycle) -> Vec<(usize, &'static str)> {
     let up: Vec<usize> = (0..cluster.len()).filter(|&i| cluster.is_up(i)).collect();
     if up.is_empty() {
-        return None;
+        return Vec::new();
     }
     let leader = cluster.leader();
-    let any = up[(cycle.pick % up.len() as u64) as usize];
-    Some(match (cycle.target, leader) {
-        (Target::Leader, Some(leader)) => (leader, "the leader"),
-        (Target::Leader, None) => (any, "no leader known: any node"),
-        (Target::Follower, _) => {
-            let followers: Vec<usize> = up.into_iter().filter(|&i| Some(i) != leader).collect();
-            match followers.is_empty() {
-                true => (any, "no follower up: any node"),
-                false => (
-                    followers[(cycle.pick % followers.len() as u64) as usize],
-                    "a follower",
-                ),
+    let pick = |from: &[usize]| from[(cycle.pick % from.len() as u64) as usize];
+    let followers: Vec<usize> = up.iter().copied().filter(|&i| Some(i) != leader).collect();
+    let leader = match leader {
+        Some(leader) => (leader, "the leader"),
+        None => (pick(&up), "no leader known: any node"),
+    };
+    let follower = match followers.is_empty() {
+        true => (pick(&up), "no follower up: any node"),
+        false => (pick(&followers), "a follower"),
+    };
+    match cycle.target {
+        Target::Leader => vec![leader],
+        Target::Follower => vec![follower],
+        Target::Majority => {
+            let others: Vec<usize> = followers.into_iter().filter(|&i| i != leader.0).collect();
+            let mut victims = vec![leader];
+            if !others.is_empty() {
+                victims.push((pick(&others), "a follower too"));
             }
+            victims
         }
-    })
+    }
 }
 
 async fn run_cluster(config: &RunConfig, dir: &Path, started: Instant) -> Report {
@@ -359,6 +382,7 @@ async fn run_cluster(config: &RunConfig, dir: &Path, started: Instant) -> Report
                 .wrapping_add((index as u64 + 1) << 32),
             election_timeout_ms: config.election_timeout_ms,
             keys: reported_keys.clone(),
+            durable: config.durable,
         })
         .collect();
     let members = members(&specs);
@@ -382,6 +406,7 @@ async fn run_cluster(config: &RunConfig, dir: &Path, started: Instant) -> Report
         violations: Vec::new(),
         leader_kills: 0,
         follower_kills: 0,
+        majority_kills: 0,
         startup_kills: 0,
         leader_terms: 0,
         checkpoints: 0,
@@ -446,11 +471,18 @@ async fn run_cluster(config: &RunConfig, dir: &Path, started: Instant) -> Report
     // Nemesis.
     for (n, cycle) in schedule.iter().enumerate() {
         watch(&mut cluster, cycle.up).await;
-        let Some((victim, why)) = choose(&cluster, cycle) else {
+        let victims = choose(&cluster, cycle);
+        if victims.is_empty() {
             log.note(format!("cycle {n}: no node is up to kill"));
             continue;
-        };
-        if let Some(killed) = cluster.kill(victim).await {
+        }
+        if victims.len() > 1 {
+            report.majority_kills += 1;
+        }
+        for &(victim, why) in &victims {
+            let Some(killed) = cluster.kill(victim).await else {
+                continue;
+            };
             let role = if killed.during_startup {
                 report.startup_kills += 1;
                 "still recovering"
@@ -468,9 +500,11 @@ async fn run_cluster(config: &RunConfig, dir: &Path, started: Instant) -> Report
             ));
         }
         watch(&mut cluster, cycle.down).await;
-        match cluster.start(victim) {
-            Ok(()) => log.note(format!("cycle {n}: restarted {}", name(victim))),
-            Err(error) => observations.violation(error),
+        for &(victim, _) in &victims {
+            match cluster.start(victim) {
+                Ok(()) => log.note(format!("cycle {n}: restarted {}", name(victim))),
+                Err(error) => observations.violation(error),
+            }
         }
     }
 
@@ -559,6 +593,9 @@ async fn run_cluster(config: &RunConfig, dir: &Path, started: Instant) -> Report
     }
     report.check_seconds = check_started.elapsed().as_secs_f64();
     for violation in observations.election_safety_violations() {
+        observations.violation(violation);
+    }
+    if let Some(violation) = observations.more_divergences() {
         observations.violation(violation);
     }
     report.leader_terms = lock(&observations.leaders).len();

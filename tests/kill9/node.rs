@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use concord::core::{Configuration, ConfigurationEntry, Endpoint, GroupId, PeerId, Term};
 use concord::kv::{kv_handler, KvCommand, KvResponse, KvStateMachine};
 use concord::runtime::{
-    CommittedEntry, NodeFailure, NodeOptions, RaftServer, StateMachine, StorageLogStore,
+    CommittedEntry, LogStore, MemoryLogStore, NodeFailure, NodeOptions, RaftServer, StateMachine,
+    StorageLogStore,
 };
 use concord::service::ServiceOptions;
 use concord::storage::{FjallOptions, FjallStore};
@@ -89,25 +90,14 @@ async fn serve_node(spec: &NodeSpec, started: Instant) -> String {
         Ok(group) => group,
         Err(error) => return error.to_string(),
     };
-    let store = match FjallStore::open(
-        &spec.data_dir,
-        FjallOptions {
-            sync: false, // the runtime fsyncs once per batch (group commit)
-            ..FjallOptions::default()
-        },
-    ) {
-        Ok(store) => store,
-        Err(error) => return format!("cannot open {}: {error}", spec.data_dir.display()),
+    let store: Arc<dyn LogStore> = if spec.durable {
+        match open_fjall(spec, &group) {
+            Ok(store) => store,
+            Err(reason) => return reason,
+        }
+    } else {
+        Arc::new(MemoryLogStore::new())
     };
-    let log = match store.log_storage(group.clone()) {
-        Ok(log) => log,
-        Err(error) => return format!("cannot open the log: {error}"),
-    };
-    let store = Arc::new(StorageLogStore::new(
-        log,
-        store.meta_storage(group.clone()),
-        true,
-    ));
     let me = peer(&spec.raft_ports, spec.index);
     let server =
         match retry_bind(|| RaftServer::bind("127.0.0.1", me.endpoint().port(), tcp())).await {
@@ -175,6 +165,27 @@ async fn serve_node(spec: &NodeSpec, started: Instant) -> String {
             failure: status.failure,
         }));
     }
+}
+
+/// The production wiring: fjall with its own per-write sync off, and the runtime's
+/// group commit syncing each persistence batch once.
+fn open_fjall(spec: &NodeSpec, group: &GroupId) -> Result<Arc<dyn LogStore>, String> {
+    let store = FjallStore::open(
+        &spec.data_dir,
+        FjallOptions {
+            sync: false,
+            ..FjallOptions::default()
+        },
+    )
+    .map_err(|error| format!("cannot open {}: {error}", spec.data_dir.display()))?;
+    let log = store
+        .log_storage(group.clone())
+        .map_err(|error| format!("cannot open the log: {error}"))?;
+    Ok(Arc::new(StorageLogStore::new(
+        log,
+        store.meta_storage(group.clone()),
+        true,
+    )))
 }
 
 /// Binding right after a predecessor was killed can race the kernel's cleanup of its

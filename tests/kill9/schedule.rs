@@ -15,6 +15,9 @@ pub enum Target {
     Leader,
     /// A node that does not lead, chosen with the cycle's `pick`.
     Follower,
+    /// The leader and a follower at once: a majority down, so the acknowledged writes
+    /// survive only on the two victims' disks and the third node's.
+    Majority,
 }
 
 /// One kill/restart cycle.
@@ -36,6 +39,7 @@ impl fmt::Display for Cycle {
         let target = match self.target {
             Target::Leader => "the leader",
             Target::Follower => "a follower",
+            Target::Majority => "the leader and a follower",
         };
         write!(
             f,
@@ -52,16 +56,20 @@ const UP_MS: (u64, u64) = (150, 1500);
 /// Time dead before the restart: from an immediate restart to a few election rounds.
 const DOWN_MS: (u64, u64) = (0, 1200);
 
-/// The schedule of `cycles` cycles for `seed`. The first cycle kills the leader and the
-/// second a follower, so even a short run covers both; after that each is a coin flip.
+/// The schedule of `cycles` cycles for `seed`. The first three cycles kill the leader, a
+/// follower, and a majority, so even a short run covers all three; after that a cycle
+/// kills a majority one time in eight, and otherwise the leader or a follower evenly.
 pub fn draw(seed: u64, cycles: usize) -> Vec<Cycle> {
     let mut rng = Rng::new(seed ^ 0x4B49_4C4C_3921); // "KILL9!": apart from the workload's
     (0..cycles)
         .map(|n| {
+            let roll = rng.below(16);
             let target = match n {
                 0 => Target::Leader,
                 1 => Target::Follower,
-                _ if rng.below(2) == 0 => Target::Leader,
+                2 => Target::Majority,
+                _ if roll < 2 => Target::Majority,
+                _ if roll < 9 => Target::Leader,
                 _ => Target::Follower,
             };
             Cycle {
@@ -81,6 +89,10 @@ fn a_seed_names_one_schedule() {
     let schedule = draw(7, 50);
     assert_eq!(schedule[0].target, Target::Leader);
     assert_eq!(schedule[1].target, Target::Follower);
+    assert_eq!(schedule[2].target, Target::Majority);
+    for target in [Target::Leader, Target::Follower, Target::Majority] {
+        assert!(schedule[3..].iter().any(|c| c.target == target));
+    }
     assert!(schedule
         .iter()
         .all(|c| c.up >= Duration::from_millis(UP_MS.0)));

@@ -27,6 +27,9 @@ pub struct NodeSpec {
     pub election_timeout_ms: u64,
     /// The workload's keys: their local values are reported in every status.
     pub keys: Vec<String>,
+    /// False only for the teeth run: the node keeps its log and hard state in memory
+    /// (as if no write ever reached the disk), so a restart forgets everything.
+    pub durable: bool,
 }
 
 /// Every `CHECKPOINT_STRIDE` indexes, a node reports its running digest of the applied
