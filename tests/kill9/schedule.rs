@@ -15,9 +15,11 @@ pub enum Target {
     Leader,
     /// A node that does not lead, chosen with the cycle's `pick`.
     Follower,
-    /// The leader and a follower at once: a majority down, so the acknowledged writes
-    /// survive only on the two victims' disks and the third node's.
+    /// The leader and a follower at once: a majority down, and the victims' disks hold
+    /// the only copies that make a majority on restart.
     Majority,
+    /// Every node at once: the acknowledged writes survive on the disks or nowhere.
+    All,
 }
 
 /// One kill/restart cycle.
@@ -40,6 +42,7 @@ impl fmt::Display for Cycle {
             Target::Leader => "the leader",
             Target::Follower => "a follower",
             Target::Majority => "the leader and a follower",
+            Target::All => "every node",
         };
         write!(
             f,
@@ -56,21 +59,27 @@ const UP_MS: (u64, u64) = (150, 1500);
 /// Time dead before the restart: from an immediate restart to a few election rounds.
 const DOWN_MS: (u64, u64) = (0, 1200);
 
-/// The schedule of `cycles` cycles for `seed`. The first three cycles kill the leader, a
-/// follower, and a majority, so even a short run covers all three; after that a cycle
-/// kills a majority one time in eight, and otherwise the leader or a follower evenly.
+/// The schedule of `cycles` cycles for `seed`. The first four cycles kill the leader, a
+/// follower, a majority and every node, so even a short run covers each kind; after
+/// that a cycle kills every node one time in 16, a majority two in 16, and otherwise
+/// the leader (7 in 16) or a follower (6 in 16).
 pub fn draw(seed: u64, cycles: usize) -> Vec<Cycle> {
+    const KINDS: [Target; 4] = [
+        Target::Leader,
+        Target::Follower,
+        Target::Majority,
+        Target::All,
+    ];
     let mut rng = Rng::new(seed ^ 0x4B49_4C4C_3921); // "KILL9!": apart from the workload's
     (0..cycles)
         .map(|n| {
             let roll = rng.below(16);
-            let target = match n {
-                0 => Target::Leader,
-                1 => Target::Follower,
-                2 => Target::Majority,
-                _ if roll < 2 => Target::Majority,
-                _ if roll < 9 => Target::Leader,
-                _ => Target::Follower,
+            let target = match (KINDS.get(n), roll) {
+                (Some(&first), _) => first,
+                (None, 0) => Target::All,
+                (None, 1..=2) => Target::Majority,
+                (None, 3..=9) => Target::Leader,
+                (None, _) => Target::Follower,
             };
             Cycle {
                 up: Duration::from_millis(rng.between(UP_MS.0, UP_MS.1)),
@@ -86,12 +95,18 @@ pub fn draw(seed: u64, cycles: usize) -> Vec<Cycle> {
 fn a_seed_names_one_schedule() {
     assert_eq!(draw(7, 50), draw(7, 50));
     assert_ne!(draw(7, 50), draw(8, 50));
-    let schedule = draw(7, 50);
+    let schedule = draw(7, 100);
     assert_eq!(schedule[0].target, Target::Leader);
     assert_eq!(schedule[1].target, Target::Follower);
     assert_eq!(schedule[2].target, Target::Majority);
-    for target in [Target::Leader, Target::Follower, Target::Majority] {
-        assert!(schedule[3..].iter().any(|c| c.target == target));
+    assert_eq!(schedule[3].target, Target::All);
+    for target in [
+        Target::Leader,
+        Target::Follower,
+        Target::Majority,
+        Target::All,
+    ] {
+        assert!(schedule[4..].iter().any(|c| c.target == target));
     }
     assert!(schedule
         .iter()

@@ -217,11 +217,6 @@ impl Client {
         response
     }
 
-    /// Records a violation found by this client.
-    pub fn violation(&self, text: String) {
-        self.observations.violation(text);
-    }
-
     /// A reply must answer the command it was sent for.
     fn check_fits(
         &self,
