@@ -5,13 +5,14 @@
 //! The parent re-executes this test binary as each node (node mode, selected by the
 //! `CONCORD_KILL9_NODE` environment variable: `kill9_node_child` below), runs
 //! concurrent KV clients against them over the client protocol, and a nemesis that
-//! SIGKILLs a node — the leader or a follower — at random moments, restarts it on the
-//! same data directory after a random pause, and repeats. Then it heals, reads every
-//! key, writes once, and checks that no acknowledged write was lost, that the whole
-//! history is linearizable (`concord-linearizability`, kv model), that every replica
-//! converges to the same applied state, that no two nodes led one term, that replicas
-//! agree at every checkpoint of their applied entries, and that no node died on its own
-//! or entered its error state.
+//! SIGKILLs a node — the leader or a follower, and now and then a majority or every
+//! node at once — at random moments, restarts it on the same data directory after a
+//! random pause, and repeats. Then it heals, reads every key, writes once, and checks
+//! that no acknowledged write was lost, that the whole history is linearizable
+//! (`concord-linearizability`, kv model), that every replica converges to the same
+//! applied state, that no two nodes led one term, that replicas agree at every
+//! checkpoint of their applied entries, and that no node died on its own or entered its
+//! error state.
 //!
 //! Knobs (environment):
 //!
