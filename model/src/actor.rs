@@ -6,7 +6,7 @@ use stateright::actor::{Actor, Id, Out};
 
 use crate::client::{ClientActor, ClientState};
 use crate::server::{ServerActor, ServerState};
-use crate::types::{Durable, ModelTimer, Msg};
+use crate::types::{ModelTimer, Msg, Storage};
 
 /// A model actor. Servers come first (actor ids `0..servers`), then clients.
 #[derive(Clone, Debug)]
@@ -48,7 +48,7 @@ impl Actor for ModelActor {
     type Msg = Msg;
     type Timer = ModelTimer;
     type State = ActorState;
-    type Storage = Durable;
+    type Storage = Storage;
     type Random = ();
 
     fn name(&self) -> String {
@@ -58,12 +58,16 @@ impl Actor for ModelActor {
         }
     }
 
-    fn on_start(&self, id: Id, storage: &Option<Durable>, o: &mut Out<Self>) -> ActorState {
+    fn on_start(&self, id: Id, storage: &Option<Storage>, o: &mut Out<Self>) -> ActorState {
         match self {
             ModelActor::Server(server) => {
-                ActorState::Server(Box::new(server.on_start(id, storage, o)))
+                let durable = storage.as_ref().and_then(Storage::as_server);
+                ActorState::Server(Box::new(server.on_start(id, durable, o)))
             }
-            ModelActor::Client(client) => ActorState::Client(client.on_start(o)),
+            ModelActor::Client(client) => {
+                let saved = storage.as_ref().and_then(Storage::as_client);
+                ActorState::Client(client.on_start(saved, o))
+            }
         }
     }
 

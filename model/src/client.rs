@@ -14,7 +14,7 @@ use concord::core::RequestId;
 use stateright::actor::{Id, Out};
 
 use crate::actor::ModelActor;
-use crate::types::{Msg, Op, Value};
+use crate::types::{Msg, Op, Storage, Value};
 
 /// A client's fixed parameters.
 #[derive(Clone, Debug)]
@@ -82,8 +82,23 @@ impl ClientActor {
         o.send(Id::from(state.target), request);
     }
 
-    /// `Actor::on_start` for clients: send the first operation to server 0.
-    pub(crate) fn on_start(&self, o: &mut Out<ModelActor>) -> ClientState {
+    /// `Actor::on_start` for clients: send the first operation to server 0, or, after a
+    /// crash, pick up from the saved progress and send the outstanding request again
+    /// (as a retry: it was invoked once, and a client never proposes an accepted
+    /// request twice, so a lost answer is what the retry may duplicate — the servers'
+    /// sessions apply it once).
+    pub(crate) fn on_start(
+        &self,
+        saved: Option<&ClientState>,
+        o: &mut Out<ModelActor>,
+    ) -> ClientState {
+        if let Some(saved) = saved {
+            let state = saved.clone();
+            if state.completed < self.ops.len() {
+                self.send_request(&state, true, o);
+            }
+            return state;
+        }
         let state = ClientState {
             completed: 0,
             target: 0,
@@ -91,6 +106,7 @@ impl ClientActor {
             reads: Vec::new(),
             attempt: 0,
         };
+        o.save(Storage::Client(state.clone()));
         if !self.ops.is_empty() {
             self.send_request(&state, false, o);
         }
@@ -117,6 +133,7 @@ impl ClientActor {
                     state.target = usize::from(hint.0);
                 }
                 state.attempt = (state.attempt + 1) % self.attempt_variants.max(1);
+                o.save(Storage::Client(state.clone()));
                 self.send_request(state, true, o);
             }
             Msg::WriteOk { request } if request == outstanding => {
@@ -142,6 +159,7 @@ impl ClientActor {
     fn complete(&self, state: &mut ClientState, o: &mut Out<ModelActor>) {
         state.completed += 1;
         state.attempt = 0;
+        o.save(Storage::Client(state.clone()));
         if state.completed < self.ops.len() {
             self.send_request(state, false, o);
         }

@@ -155,6 +155,7 @@ pub fn deep() -> ModelConfig {
         crashes: 3,
         persist_mode: PersistMode::Whole,
         attempt_variants: 8,
+        client_crashes: true,
         ..base()
     };
     cfg.options.pre_vote = true;
@@ -225,7 +226,8 @@ pub const EXTRA: [Profile; 2] = [
     },
     Profile {
         name: "deep",
-        summary: "simulate: up to 40 terms, 3 crashes, heartbeats, check-quorum, 2 clients, pre-vote",
+        summary:
+            "simulate: up to 40 terms, 3 crashes, heartbeats, check-quorum, 2 clients, pre-vote",
         config: deep,
     },
 ];

@@ -194,7 +194,10 @@ fn durable_images<'a>(
     model: &ConcordModel,
     state: &'a ConcordState,
 ) -> impl Iterator<Item = &'a Durable> + Clone + 'a {
-    state.actor_storages[..model.cfg.servers].iter().flatten()
+    state.actor_storages[..model.cfg.servers]
+        .iter()
+        .flatten()
+        .filter_map(crate::types::Storage::as_server)
 }
 
 fn quorum(model: &ConcordModel) -> usize {

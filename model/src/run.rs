@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use stateright::actor::{ActorModelAction, Id};
-use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
+use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
 
 use crate::model::{ConcordModel, ConcordState, ModelConfig};
 use crate::types::{ModelTimer, Msg};
@@ -197,18 +197,144 @@ fn wait<C: Checker<ConcordModel>>(
 }
 
 /// Random walks: `runs` walks of at most `steps` steps each, from `seed`.
+///
+/// Walk `r` draws from its own generator seeded by `seed` and `r`, so a walk is
+/// reproducible whatever the thread count. Runs are claimed in order and a walk, once
+/// started, is finished, so the reported discovery of each property is the one of the
+/// lowest-numbered walk that made it, whatever the thread count. An `Always` violation
+/// stops new walks from starting.
+///
+/// Not stateright's `spawn_simulation`: it records the index of each chosen action in a
+/// list it shrinks as ignored actions are removed, then replays the indices against the
+/// full list, so any walk through a message the receiver ignores (common here: stale
+/// responses) cannot be turned back into a path. These walks keep the actions themselves.
 pub fn simulate(cfg: ModelConfig, seed: u64, steps: usize, runs: usize, threads: usize) -> Outcome {
+    use rand::{Rng as _, SeedableRng as _};
+    use std::collections::HashSet;
+    use std::hash::{Hash as _, Hasher as _};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    type Action = ActorModelAction<Msg, ModelTimer, ()>;
     let model = cfg.into_model();
     let started = Instant::now();
-    let checker = model
-        .checker()
-        .threads(threads.max(1))
-        .target_max_depth(steps.max(1))
-        .target_state_count(steps.max(1).saturating_mul(runs.max(1)))
-        .finish_when(HasDiscoveries::AnyFailures)
-        .spawn_simulation(seed, UniformChooser)
-        .join();
-    outcome(&checker, started, false)
+    let properties = model.properties();
+    let next_run = AtomicUsize::new(0);
+    let violated = AtomicBool::new(false);
+    let visited = AtomicUsize::new(0);
+    let deepest = AtomicUsize::new(0);
+    // Per property: the lowest walk that made a discovery, its initial state and actions.
+    let found: Mutex<BTreeMap<&'static str, (usize, ConcordState, Vec<Action>)>> =
+        Mutex::new(BTreeMap::new());
+    let walk = |run: usize| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(
+            seed ^ (run as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let mut initial = model.init_states();
+        let mut state = initial.swap_remove(rng.random_range(0..initial.len()));
+        let init = state.clone();
+        let mut path: Vec<Action> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut actions = Vec::new();
+        let mut made = Vec::new();
+        loop {
+            if !Model::within_boundary(&model, &state) {
+                break;
+            }
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            crate::symmetry::representative(&state).hash(&mut hasher);
+            if !seen.insert(hasher.finish()) {
+                break; // a loop
+            }
+            visited.fetch_add(1, Ordering::Relaxed);
+            for property in &properties {
+                let hit = match property.expectation {
+                    Expectation::Always => !(property.condition)(&model, &state),
+                    Expectation::Sometimes => (property.condition)(&model, &state),
+                    Expectation::Eventually => false,
+                };
+                if hit && !made.contains(&property.name) {
+                    made.push(property.name);
+                    if property.expectation == Expectation::Always {
+                        violated.store(true, Ordering::Relaxed);
+                    }
+                    let mut found = found.lock().expect("no walk panics holding the lock");
+                    let earlier = found.get(property.name).is_some_and(|(r, ..)| *r < run);
+                    if !earlier {
+                        found.insert(property.name, (run, init.clone(), path.clone()));
+                    }
+                }
+            }
+            if path.len() >= steps {
+                break;
+            }
+            actions.clear();
+            model.actions(&state, &mut actions);
+            let next = loop {
+                if actions.is_empty() {
+                    break None;
+                }
+                let action = actions.swap_remove(rng.random_range(0..actions.len()));
+                if let Some(next) = model.next_state(&state, action.clone()) {
+                    break Some((action, next));
+                }
+            };
+            let Some((action, next)) = next else { break };
+            path.push(action);
+            state = next;
+        }
+        deepest.fetch_max(path.len(), Ordering::Relaxed);
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| loop {
+                if violated.load(Ordering::Relaxed) {
+                    break;
+                }
+                let run = next_run.fetch_add(1, Ordering::Relaxed);
+                if run >= runs {
+                    break;
+                }
+                walk(run);
+            });
+        }
+    });
+
+    let found = found.into_inner().expect("no walk panics holding the lock");
+    let mut verdicts = Vec::new();
+    let mut counterexamples = BTreeMap::new();
+    let mut examples = BTreeMap::new();
+    for property in &properties {
+        let path = found.get(property.name).map(|(run, init, actions)| {
+            let path = Path::from_actions(&model, init.clone(), actions)
+                .expect("a walk replays: the model is deterministic");
+            format!("(walk {run})\n{}", render_path(&model, &path))
+        });
+        let verdict = match (property.expectation.clone(), path) {
+            (Expectation::Sometimes, Some(path)) => {
+                examples.insert(property.name, path);
+                Verdict::Found
+            }
+            (Expectation::Sometimes, None) => Verdict::NotFound,
+            (_, Some(path)) => {
+                counterexamples.insert(property.name, path);
+                Verdict::Violated
+            }
+            (_, None) => Verdict::Holds,
+        };
+        verdicts.push((property.name, verdict));
+    }
+    let visited = visited.into_inner();
+    Outcome {
+        unique_states: visited,
+        total_states: visited,
+        max_depth: deepest.into_inner(),
+        seconds: started.elapsed().as_secs_f64(),
+        complete: false,
+        properties: verdicts,
+        counterexamples,
+        examples,
+    }
 }
 
 fn outcome<C: Checker<ConcordModel>>(checker: &C, started: Instant, complete: bool) -> Outcome {

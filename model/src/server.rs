@@ -41,7 +41,7 @@ use concord::core::{
 use stateright::actor::{model_timeout, Id, Out};
 
 use crate::actor::ModelActor;
-use crate::types::{Durable, ModelTimer, Msg, Op, Payload, ServerId, Value};
+use crate::types::{Durable, ModelTimer, Msg, Op, Payload, ServerId, Storage, Value};
 
 /// Hooks between the core and the glue, for fault injection. The default methods are
 /// the correct glue and the model always uses [`CorrectGlue`]; the teeth tests implement
@@ -169,16 +169,16 @@ impl ServerActor {
     pub(crate) fn on_start(
         &self,
         id: Id,
-        storage: &Option<Durable>,
+        storage: Option<&Durable>,
         o: &mut Out<ModelActor>,
     ) -> ServerState {
         let me = ServerId::from_actor_id(id);
-        let mut durable = storage.clone().unwrap_or_default();
+        let mut durable = storage.cloned().unwrap_or_default();
         if storage.is_some() {
             durable.counters.restarts = durable.counters.restarts.saturating_add(1);
         }
         // Saved even when empty, so that a later restart can tell it is a recovery.
-        o.save(durable.clone());
+        o.save(Storage::Server(durable.clone()));
         let restored = Restored {
             hard_state: self.glue.restored_hard_state(durable.hard_state.clone()),
             snapshot: None,
@@ -255,7 +255,7 @@ impl ServerActor {
                 } else {
                     counters.election_timeouts = counters.election_timeouts.saturating_add(1);
                 }
-                o.save(state.durable.clone());
+                o.save(Storage::Server(state.durable.clone()));
                 self.step_owned(state, Input::Timeout(Timer::Election), o);
                 self.settle(state, o);
             }
@@ -263,7 +263,7 @@ impl ServerActor {
                 let state = state.to_mut();
                 let counters = &mut state.durable.counters;
                 counters.heartbeat_timeouts = counters.heartbeat_timeouts.saturating_add(1);
-                o.save(state.durable.clone());
+                o.save(Storage::Server(state.durable.clone()));
                 self.step_owned(state, Input::Timeout(Timer::Heartbeat), o);
                 self.settle(state, o);
             }
@@ -481,7 +481,7 @@ impl ServerActor {
                 Pending::Send { to, message } => released.push((to, message)),
             }
         }
-        o.save(state.durable.clone());
+        o.save(Storage::Server(state.durable.clone()));
         for (to, message) in released {
             match message {
                 Msg::Raft { message, .. } if to == me => {

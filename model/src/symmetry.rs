@@ -32,7 +32,7 @@ use crate::actor::{ActorState, ModelActor};
 use crate::client::{request_id, ClientState};
 use crate::model::{ConcordState, History};
 use crate::server::{Pending, ServerState};
-use crate::types::{Durable, Msg, ServerId};
+use crate::types::{Durable, Msg, ServerId, Storage};
 
 /// Most orders tried among servers that look alike (beyond it, ties keep their old
 /// order: still sound, only less reduction).
@@ -201,7 +201,15 @@ fn apply_order(state: &ConcordState, servers: usize, order: &[usize]) -> Concord
             .map(|p| {
                 state.actor_storages[reorder(p)]
                     .as_ref()
-                    .map(|durable| relabel_durable(durable, &rename))
+                    .map(|storage| match storage {
+                        Storage::Server(durable) => {
+                            Storage::Server(relabel_durable(durable, &rename))
+                        }
+                        Storage::Client(client) => Storage::Client(ClientState {
+                            target: usize::from(new_index.get(client.target).copied().unwrap_or(0)),
+                            ..client.clone()
+                        }),
+                    })
             })
             .collect(),
         history: History {
@@ -239,7 +247,9 @@ fn summary(
     let server = state.actor_states[index]
         .as_server()
         .expect("servers come first");
-    let durable = state.actor_storages[index].as_ref();
+    let durable = state.actor_storages[index]
+        .as_ref()
+        .and_then(Storage::as_server);
     let role = match server.core.role() {
         Role::Follower => 0,
         Role::PreCandidate => 1,
@@ -279,6 +289,7 @@ fn is_dead(state: &ConcordState, servers: usize, envelope: &Envelope<&Msg>) -> b
                 .actor_storages
                 .get(destination)
                 .and_then(|storage| storage.as_ref())
+                .and_then(Storage::as_server)
                 .map(|durable| durable.hard_state.term);
             response
                 && destination < servers

@@ -153,6 +153,34 @@ pub enum ModelTimer {
     Persist,
 }
 
+/// What survives a crash: a server's durable image, or a client's progress.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Storage {
+    /// A server's disk.
+    Server(Durable),
+    /// A client's progress (clients crash only in simulations; see
+    /// `ModelConfig::client_crashes`).
+    Client(crate::client::ClientState),
+}
+
+impl Storage {
+    /// The server's durable image, if this is a server's storage.
+    pub fn as_server(&self) -> Option<&Durable> {
+        match self {
+            Storage::Server(durable) => Some(durable),
+            Storage::Client(_) => None,
+        }
+    }
+
+    /// The client's saved progress, if this is a client's storage.
+    pub fn as_client(&self) -> Option<&crate::client::ClientState> {
+        match self {
+            Storage::Server(_) => None,
+            Storage::Client(client) => Some(client),
+        }
+    }
+}
+
 /// What a server's disk holds: everything the core asked to persist and that became
 /// durable, and nothing else. It is the only thing that survives a crash.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
