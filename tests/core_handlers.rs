@@ -21,7 +21,7 @@ fn vote(term: u64, granted: bool) -> Message<u64> {
 }
 
 #[test]
-fn a_candidate_asks_every_voter_and_waits_for_its_own_durable_vote() {
+fn a_candidate_asks_every_voter_once_its_term_and_vote_are_durable() {
     let mut core = three_voters(1, false);
     let actions = core.step(Input::Timeout(Timer::Election));
     let request = Message::Vote(VoteRequest {
@@ -35,11 +35,14 @@ fn a_candidate_asks_every_voter_and_waits_for_its_own_durable_vote() {
                 term: Term(1),
                 voted_for: Some(1)
             }),
-            Action::Send {
+            // The requests wait for the term and vote too: a candidate that crashed
+            // before they were durable could run for the same term again with a
+            // shorter log and count a grant made against the longer one.
+            Action::SendAfterPersist {
                 to: 2,
                 message: request.clone()
             },
-            Action::Send {
+            Action::SendAfterPersist {
                 to: 3,
                 message: request
             },

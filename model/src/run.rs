@@ -238,9 +238,6 @@ pub fn simulate(cfg: ModelConfig, seed: u64, steps: usize, runs: usize, threads:
         let mut actions = Vec::new();
         let mut made = Vec::new();
         loop {
-            if !Model::within_boundary(&model, &state) {
-                break;
-            }
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             crate::symmetry::representative(&state).hash(&mut hasher);
             if !seen.insert(hasher.finish()) {
@@ -270,13 +267,32 @@ pub fn simulate(cfg: ModelConfig, seed: u64, steps: usize, runs: usize, threads:
             }
             actions.clear();
             model.actions(&state, &mut actions);
+            // Weighted choice; an action the receiver ignores, or one that would leave
+            // the bounds, is set aside and another is drawn, so a walk ends only at
+            // `steps`, in a loop, or where nothing can happen.
             let next = loop {
-                if actions.is_empty() {
+                let total: u64 = actions.iter().map(walk_weight).sum();
+                if total == 0 {
                     break None;
                 }
-                let action = actions.swap_remove(rng.random_range(0..actions.len()));
+                let mut pick = rng.random_range(0..total);
+                let index = actions
+                    .iter()
+                    .position(|action| {
+                        let weight = walk_weight(action);
+                        if pick < weight {
+                            true
+                        } else {
+                            pick -= weight;
+                            false
+                        }
+                    })
+                    .expect("pick is below the total weight");
+                let action = actions.swap_remove(index);
                 if let Some(next) = model.next_state(&state, action.clone()) {
-                    break Some((action, next));
+                    if Model::within_boundary(&model, &next) {
+                        break Some((action, next));
+                    }
                 }
             };
             let Some((action, next)) = next else { break };
@@ -334,6 +350,19 @@ pub fn simulate(cfg: ModelConfig, seed: u64, steps: usize, runs: usize, threads:
         properties: verdicts,
         counterexamples,
         examples,
+    }
+}
+
+/// How often a walk picks an action, relative to the others: crashes are rare, timers
+/// fire less often than messages arrive, so walks go deep instead of spending their crash
+/// and election budgets in the first steps.
+fn walk_weight(action: &ActorModelAction<Msg, ModelTimer, ()>) -> u64 {
+    match action {
+        ActorModelAction::Crash(_) => 1,
+        ActorModelAction::Timeout(_, ModelTimer::Election) => 4,
+        ActorModelAction::Timeout(_, ModelTimer::Heartbeat) => 8,
+        ActorModelAction::Recover(_) => 10,
+        _ => 20,
     }
 }
 

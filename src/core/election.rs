@@ -82,8 +82,14 @@ impl<N: NodeId> RaftCore<N> {
             term: self.term,
             last_log_id: self.log.last_log_id(),
         };
+        // The requests wait for the new term and our vote to be durable. Sent at once, a
+        // candidate that crashes before the write lands restarts in the old term, may
+        // campaign for the same term again with a shorter log (its unsynced tail is
+        // gone), and count a vote granted to its earlier request, which advertised the
+        // longer log: a leader missing a committed entry (found by the model's `deep`
+        // simulation; the teeth patch `vote-request-before-durable` puts the bug back).
         for voter in self.other_voters() {
-            self.send(voter, Message::Vote(request));
+            self.send_after_persist(voter, Message::Vote(request));
         }
         // Our own vote counts only once it is durable: it comes back as a message.
         let own_vote = Message::VoteResponse(VoteResponse {
