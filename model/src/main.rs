@@ -111,7 +111,7 @@ struct ModelArgs {
     /// Bound: longest log explored.
     #[arg(long)]
     max_log: Option<u64>,
-    /// Bound: most persistence items queued on one server.
+    /// Bound: most writes queued for persistence on one server.
     #[arg(long)]
     max_pending: Option<usize>,
     /// Bound: most copies of one message in flight.

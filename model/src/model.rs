@@ -43,8 +43,8 @@ pub struct ModelConfig {
     pub max_term: u64,
     /// Bound: no state where a server's log holds more entries than this.
     pub max_log: u64,
-    /// Bound: no state where a server has more than this many items queued for
-    /// persistence.
+    /// Bound: no state where a server has more than this many writes queued for
+    /// persistence (messages waiting for them do not count).
     pub max_pending: usize,
     /// Bound: no state where one message is in flight more than this many times.
     pub max_copies: usize,
@@ -213,7 +213,7 @@ fn within_boundary(cfg: &ModelConfig, state: &ConcordState) -> bool {
         .all(|server| {
             server.core.term().0 <= cfg.max_term
                 && server.core.last_log_id().index.0 <= cfg.max_log
-                && server.pending.len() <= cfg.max_pending
+                && server.pending.iter().filter(|item| item.is_write()).count() <= cfg.max_pending
         });
     if !servers_within {
         return false;

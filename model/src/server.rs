@@ -108,7 +108,8 @@ pub enum Pending {
 }
 
 impl Pending {
-    fn is_write(&self) -> bool {
+    /// True for a write (not a message waiting for the writes before it).
+    pub fn is_write(&self) -> bool {
         !matches!(self, Pending::Send { .. })
     }
 }

@@ -8,7 +8,9 @@ use concord::core::{Action, HardState, Message};
 use concord_model::profiles::by_name;
 use concord_model::properties::{COMMITTED_DURABLE, ELECTION_SAFETY, LEADER_COMPLETENESS};
 use concord_model::types::ServerId;
-use concord_model::{check, CorrectGlue, Glue, ModelConfig, Outcome, SearchOptions, Verdict};
+use concord_model::{
+    check, simulate, CorrectGlue, Glue, ModelConfig, Outcome, SearchOptions, Verdict,
+};
 
 /// Sends granted votes to other candidates at once instead of after the vote is durable.
 #[derive(Debug)]
@@ -22,6 +24,26 @@ impl Glue for VoteBeforePersist {
                 Action::SendAfterPersist {
                     to,
                     message: message @ Message::VoteResponse(_),
+                } => Action::Send { to, message },
+                other => other,
+            })
+            .collect()
+    }
+}
+
+/// Sends a candidate's vote requests at once instead of after its new term and vote are
+/// durable (what the core itself did until the `deep` simulation caught it).
+#[derive(Debug)]
+struct VoteRequestBeforePersist;
+
+impl Glue for VoteRequestBeforePersist {
+    fn actions(&self, actions: Vec<Action<ServerId>>) -> Vec<Action<ServerId>> {
+        actions
+            .into_iter()
+            .map(|action| match action {
+                Action::SendAfterPersist {
+                    to,
+                    message: message @ Message::Vote(_),
                 } => Action::Send { to, message },
                 other => other,
             })
@@ -153,6 +175,23 @@ fn entries_acknowledged_before_durable_lose_a_committed_entry() {
         ..two_terms(Arc::new(AckBeforeDurable))
     });
     assert_violated(&outcome, LEADER_COMPLETENESS);
+}
+
+/// A candidate asks for votes before its term is durable, crashes, restarts in the old
+/// term without its unsynced entry, and runs for the same term again: a grant made
+/// against its earlier, longer log elects it with the shorter one. That takes three
+/// elections (two by the same server, for the same term), a crash and a commit: beyond
+/// the exhaustive profiles (a breadth-first search of the `crash` profile with three
+/// elections runs out of 24 GiB), so random walks of the `deep` profile look for it.
+/// They found it first, in the core itself.
+#[test]
+fn vote_requested_before_durable_elects_a_leader_without_a_committed_entry() {
+    let cfg = ModelConfig {
+        glue: Arc::new(VoteRequestBeforePersist),
+        ..concord_model::profiles::deep()
+    };
+    let outcome = simulate(cfg, 7, 400, 20_000, 2);
+    assert_violated(&outcome, COMMITTED_DURABLE);
 }
 
 #[test]
