@@ -60,8 +60,8 @@ impl WindowProbe {
     }
 }
 
-/// Where a node's acknowledgements are checked against its disk: every granted vote
-/// and every successful append answer must already be durable when it leaves the node
+/// Where a node's acknowledgements are checked against its disk: every vote request,
+/// granted vote and successful append answer must already be durable when it leaves the node
 /// (the core's persist-before-send contract, checked at the point where it matters).
 #[derive(Clone, Debug)]
 pub struct DurabilityCheck {
@@ -87,6 +87,23 @@ impl DurabilityCheck {
                     format!(
                         "{me} granted its vote in term {term} to {to} before it was durable \
                          (durable: {durable:?})"
+                    )
+                })
+            }
+            Message::Vote(request) => {
+                // A candidate's term and its vote for itself are durable before it asks:
+                // otherwise a crash could let it run for the same term again with a
+                // shorter log and count a grant made against the longer one.
+                let durable = self.disk.durable_hard_state(&self.group);
+                let kept = durable.as_ref().is_some_and(|hard| {
+                    hard.term > request.term
+                        || (hard.term == request.term && hard.voted_for.as_ref() == Some(me))
+                });
+                (!kept).then(|| {
+                    format!(
+                        "{me} asked {to} for its vote in term {} before its own term and vote \
+                         were durable (durable: {durable:?})",
+                        request.term
                     )
                 })
             }

@@ -5,7 +5,7 @@
 //! broken variants exist only in this file.
 //!
 //! Two checks can catch them. The durability check (`concord_chaos::faults`) compares
-//! every granted vote and every append acknowledgement, as it leaves the node, with the
+//! every vote request, granted vote and append acknowledgement, as it leaves the node, with the
 //! node's simulated disk, so the broken promise itself fails the seed. And the broken
 //! promise has consequences the other checks see once a power loss lands in the window
 //! (lost acknowledged writes, replicas that diverge or never converge, two leaders in a
@@ -71,6 +71,13 @@ fn vote_before_durable(inner: Arc<dyn FaultInjector>) -> Arc<dyn FaultInjector> 
     })
 }
 
+fn vote_request_before_durable(inner: Arc<dyn FaultInjector>) -> Arc<dyn FaultInjector> {
+    Arc::new(Broken {
+        inner,
+        early: |message| matches!(message, Message::Vote(_)),
+    })
+}
+
 fn ack_before_durable(inner: Arc<dyn FaultInjector>) -> Arc<dyn FaultInjector> {
     Arc::new(Broken {
         inner,
@@ -101,6 +108,7 @@ fn caught(report: &SeedReport) -> bool {
 /// True for the durability check's own lines (the broken promise, not a consequence).
 fn is_durability_line(violation: &str) -> bool {
     violation.contains("before it was durable")
+        || violation.contains("were durable (durable")
         || violation.contains("before they were durable")
         || violation.contains("before durability")
 }
@@ -159,6 +167,13 @@ fn a_vote_sent_before_it_is_durable_is_caught() {
 }
 
 #[test]
+fn a_vote_request_sent_before_the_candidates_term_is_durable_is_caught() {
+    let report =
+        first_caught(vote_request_before_durable).expect("no seed caught the broken executor");
+    eprintln!("caught: {}", describe(&report));
+}
+
+#[test]
 fn entries_acknowledged_before_they_are_durable_are_caught() {
     let report = first_caught(ack_before_durable).expect("no seed caught the broken executor");
     eprintln!("caught: {}", describe(&report));
@@ -183,8 +198,9 @@ fn consequences_of_broken_executors() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
-    let variants: [(&str, concord_chaos::faults::WrapFaults); 2] = [
+    let variants: [(&str, concord_chaos::faults::WrapFaults); 3] = [
         ("vote before durable", vote_before_durable),
+        ("vote request before durable", vote_request_before_durable),
         ("ack before durable", ack_before_durable),
     ];
     for (name, wrap) in variants {
