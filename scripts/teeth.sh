@@ -8,6 +8,8 @@
 #
 # Harnesses (golden scenarios are deliberately not run: a text diff is not a property):
 #   model    concord-model check --first over the whole matrix (release)
+#   sim      concord-model simulate: the deep profile's random walks (seed 7, 20000 walks
+#            of 400 steps, as in model/tests/teeth.rs), for bugs beyond the matrix' bounds
 #   handlers cargo test --test core_handlers (exact-action handler tests)
 #   props    cargo test --test core_properties (CONCORD_PROPTEST_CASES, default 10000 as in CI)
 #   chaos    concord-chaos: the CI seeds 0..40 (all nemeses) and 0..20 of the windows
@@ -22,7 +24,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${TEETH_WORK:-$root/target/teeth}
 tree=$work/tree
-harnesses=${TEETH_HARNESSES:-model,handlers,props,chaos}
+harnesses=${TEETH_HARNESSES:-model,sim,handlers,props,chaos}
 cases=${CONCORD_PROPTEST_CASES:-10000}
 export CARGO_TARGET_DIR=$work/target
 mkdir -p "$work"
@@ -42,21 +44,21 @@ mkdir -p "$tree"
 has() { [[ ",$harnesses," == *",$1,"* ]]; }
 now() { date +%s; }
 report=$work/report.md
-echo "| variant | model (profile: property, time) | handler tests | property tests | chaos (seed: check) |" | tee "$report"
-echo "|---|---|---|---|---|" | tee -a "$report"
+echo "| variant | model (profile: property, time) | deep walks (property, time) | handler tests | property tests | chaos (seed: check) |" | tee "$report"
+echo "|---|---|---|---|---|---|" | tee -a "$report"
 
 for name in "${variants[@]}"; do
     patch=$root/scripts/teeth/$name.patch
     if ! (cd "$tree" && patch -p1 --dry-run --silent < "$patch" >/dev/null 2>&1); then
-        echo "| $name | patch does not apply | | | |" | tee -a "$report"
+        echo "| $name | patch does not apply | | | | |" | tee -a "$report"
         continue
     fi
     (cd "$tree" && patch -p1 --silent < "$patch")
-    model="-"; handlers="-"; props="-"; chaos="-"
+    model="-"; sim="-"; handlers="-"; props="-"; chaos="-"
     log=$work/$name.log
     : > "$log"
     if ! (cd "$tree" && cargo build --release -q -p concord-model -p concord-chaos >>"$log" 2>&1); then
-        echo "| $name | does not build (see $log) | | | |" | tee -a "$report"
+        echo "| $name | does not build (see $log) | | | | |" | tee -a "$report"
         (cd "$tree" && patch -R -p1 --silent < "$patch")
         continue
     fi
@@ -70,6 +72,16 @@ for name in "${variants[@]}"; do
             /^== / { profile = $2 }
             /violated$/ && !found { sub(/^ +/, ""); sub(/ +violated$/, ""); found = profile ": " $0 }
             END { if (found) print found " (" t " s for the matrix)"; else print "not caught (" t " s)" }')
+    fi
+    if has sim; then
+        start=$(now)
+        out=$("$CARGO_TARGET_DIR/release/concord-model" simulate --seed 7 --steps 400 --runs 20000 --threads 2 2>&1 || true)
+        echo "$out" >>"$log"
+        took=$(( $(now) - start ))
+        sim=$(echo "$out" | awk -v t="$took" '
+            /violated$/ && !found { sub(/^ +/, ""); sub(/ +violated$/, ""); found = $0 }
+            /^\(walk [0-9]+\)/ && !walk { walk = $0 }
+            END { if (found) print found " " walk " (" t " s)"; else print "not caught (" t " s)" }')
     fi
     if has handlers; then
         start=$(now)
@@ -101,6 +113,6 @@ for name in "${variants[@]}"; do
             chaos="not caught (${took} s)"
         fi
     fi
-    echo "| $name | $model | $handlers | $props | $chaos |" | tee -a "$report"
+    echo "| $name | $model | $sim | $handlers | $props | $chaos |" | tee -a "$report"
     (cd "$tree" && patch -R -p1 --silent < "$patch")
 done
