@@ -311,3 +311,620 @@ fn pre_votes_follow_the_vote_rules_without_changing_state() {
     );
     assert_eq!(core.term().0, term);
 }
+
+fn append_response(term: u64, result: AppendResult) -> Message<u64> {
+    Message::AppendResponse(AppendResponse {
+        term: Term(term),
+        result,
+    })
+}
+
+fn success(last_matched: u64) -> AppendResult {
+    AppendResult::Success {
+        last_matched: LogIndex(last_matched),
+    }
+}
+
+fn entry(term: u64, index: u64, kind: EntryKind<u64>, size_bytes: u32) -> EntryMeta<u64> {
+    EntryMeta {
+        log_id: LogId::new(term, index),
+        kind,
+        size_bytes,
+    }
+}
+
+fn members() -> ConfigurationEntry<u64> {
+    ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]))
+}
+
+/// Node 1 elected leader of term 1 in {1, 2, 3} with votes from itself and 2. Returns the
+/// core and the actions of the step that made it leader.
+fn leader_with(options: CoreOptions) -> (RaftCore<u64>, Vec<Action<u64>>) {
+    let mut core = RaftCore::new(
+        1u64,
+        CoreOptions {
+            pre_vote: false,
+            ..options
+        },
+        Restored::empty(members()),
+    )
+    .unwrap();
+    core.start();
+    core.step(Input::Timeout(Timer::Election));
+    receive(&mut core, 1, vote_response(1, true));
+    let actions = receive(&mut core, 2, vote_response(1, true));
+    assert!(core.is_leader());
+    (core, actions)
+}
+
+/// A new leader appends an entry of its term at once (recording the configuration, as
+/// the log holds none), arms both timers and probes every peer with it.
+#[test]
+fn a_new_leader_appends_its_first_entry_and_probes_every_peer() {
+    let (core, actions) = leader_with(CoreOptions::default());
+    let first = entry(1, 1, EntryKind::Configuration(members()), 0);
+    let probe = Message::Append(AppendRequest {
+        term: Term(1),
+        prev_log_id: LogId::ZERO,
+        entries: vec![first.clone()],
+        leader_commit: LogIndex(0),
+    });
+    assert_eq!(
+        actions,
+        vec![
+            Action::AppendLog {
+                epoch: LogEpoch(0),
+                entries: vec![first]
+            },
+            Action::ResetTimer(Timer::Heartbeat),
+            Action::ResetTimer(Timer::Election),
+            Action::Send {
+                to: 2,
+                message: probe.clone()
+            },
+            Action::Send {
+                to: 3,
+                message: probe
+            },
+            role(Role::Leader, 1, Some(1)),
+        ]
+    );
+    for peer in [2, 3] {
+        let progress = core.progress(&peer).unwrap();
+        assert_eq!(
+            (progress.match_index(), progress.next_index(), progress.state()),
+            (LogIndex(0), LogIndex(1), ProgressState::Probe { paused: true })
+        );
+    }
+    assert_eq!(core.progress(&1), None, "no progress for itself");
+    assert_eq!(core.leader(), Some(&1));
+}
+
+/// Commit needs a quorum that counts the leader only up to what it made durable, and an
+/// entry of the leader's own term; it is then handed out for applying, once.
+#[test]
+fn a_leader_commits_what_a_quorum_holds_durably() {
+    let (mut core, _) = leader_with(CoreOptions::default());
+    // Both followers hold entry 1, but the leader's own copy is not durable yet.
+    assert_eq!(receive(&mut core, 2, append_response(1, success(1))), vec![]);
+    assert_eq!(receive(&mut core, 3, append_response(1, success(1))), vec![]);
+    assert_eq!(core.commit_index(), LogIndex(0));
+    // A completion for another epoch, or for an entry the log does not hold, is ignored.
+    for (epoch, last) in [(1, LogId::new(1, 1)), (0, LogId::new(2, 1)), (0, LogId::new(1, 2))] {
+        let late = Input::LogPersisted {
+            epoch: LogEpoch(epoch),
+            last,
+        };
+        assert_eq!(core.step(late), vec![]);
+        assert_eq!(core.persisted_index(), LogIndex(0));
+    }
+    assert_eq!(
+        core.step(Input::LogPersisted {
+            epoch: LogEpoch(0),
+            last: LogId::new(1, 1)
+        }),
+        vec![Action::Apply {
+            first: LogIndex(1),
+            last: LogIndex(1)
+        }]
+    );
+    assert_eq!(
+        (core.commit_index(), core.applied_issued(), core.persisted_index()),
+        (LogIndex(1), LogIndex(1), LogIndex(1))
+    );
+    // Acknowledgements of entries the leader never had are ignored.
+    assert_eq!(receive(&mut core, 2, append_response(1, success(2))), vec![]);
+    assert_eq!(core.progress(&2).unwrap().match_index(), LogIndex(1));
+}
+
+/// A quorum of the leader and one follower commits; the follower's progress turns to
+/// pipelining and the leader keeps it fed.
+#[test]
+fn a_follower_that_matches_is_pipelined() {
+    let (mut core, _) = leader_with(CoreOptions::default());
+    core.step(Input::LogPersisted {
+        epoch: LogEpoch(0),
+        last: LogId::new(1, 1),
+    });
+    assert_eq!(core.commit_index(), LogIndex(0), "one copy of three");
+    assert_eq!(
+        receive(&mut core, 2, append_response(1, success(1))),
+        vec![Action::Apply {
+            first: LogIndex(1),
+            last: LogIndex(1)
+        }]
+    );
+    let progress = core.progress(&2).unwrap();
+    assert_eq!(
+        (progress.match_index(), progress.next_index(), progress.state()),
+        (LogIndex(1), LogIndex(2), ProgressState::Pipeline)
+    );
+    // A proposal: accepted ones are appended and sent to the pipelined follower at once;
+    // the probed one (3) waits for its answer. A wrong expected term is refused.
+    let actions = core.step(Input::Propose(vec![
+        Proposal {
+            id: RequestId(7),
+            size_bytes: 5,
+            expected_term: None,
+        },
+        Proposal {
+            id: RequestId(8),
+            size_bytes: 5,
+            expected_term: Some(Term(9)),
+        },
+        Proposal {
+            id: RequestId(9),
+            size_bytes: 6,
+            expected_term: Some(Term(1)),
+        },
+    ]));
+    let new = vec![
+        entry(1, 2, EntryKind::Normal, 5),
+        entry(1, 3, EntryKind::Normal, 6),
+    ];
+    assert_eq!(
+        actions,
+        vec![
+            Action::ProposalAccepted {
+                id: RequestId(7),
+                log_id: LogId::new(1, 2)
+            },
+            Action::ProposalRejected {
+                id: RequestId(8),
+                error: ProposeError::TermMismatch {
+                    expected: Term(9),
+                    actual: Term(1)
+                }
+            },
+            Action::ProposalAccepted {
+                id: RequestId(9),
+                log_id: LogId::new(1, 3)
+            },
+            Action::AppendLog {
+                epoch: LogEpoch(0),
+                entries: new.clone()
+            },
+            Action::Send {
+                to: 2,
+                message: Message::Append(AppendRequest {
+                    term: Term(1),
+                    prev_log_id: LogId::new(1, 1),
+                    entries: new,
+                    leader_commit: LogIndex(1),
+                })
+            },
+        ]
+    );
+    let progress = core.progress(&2).unwrap();
+    assert_eq!(progress.next_index(), LogIndex(4));
+    assert_eq!((progress.inflights().count(), progress.inflights().bytes()), (1, 11));
+    // Only refused proposals: nothing to append or send.
+    assert_eq!(
+        core.step(Input::Propose(vec![Proposal {
+            id: RequestId(10),
+            size_bytes: 1,
+            expected_term: Some(Term(2)),
+        }])),
+        vec![Action::ProposalRejected {
+            id: RequestId(10),
+            error: ProposeError::TermMismatch {
+                expected: Term(2),
+                actual: Term(1)
+            }
+        }]
+    );
+    // The acknowledgement frees the window.
+    receive(&mut core, 2, append_response(1, success(3)));
+    let progress = core.progress(&2).unwrap();
+    assert_eq!((progress.match_index(), progress.next_index()), (LogIndex(3), LogIndex(4)));
+    assert_eq!((progress.inflights().count(), progress.inflights().bytes()), (0, 0));
+}
+
+/// Non-leaders refuse proposals and name the leader they follow.
+#[test]
+fn followers_refuse_proposals_with_a_leader_hint() {
+    let mut core = voter(2, false);
+    let propose = Input::Propose(vec![Proposal {
+        id: RequestId(1),
+        size_bytes: 1,
+        expected_term: None,
+    }]);
+    let refused = |hint| {
+        vec![Action::ProposalRejected {
+            id: RequestId(1),
+            error: ProposeError::NotLeader { leader_hint: hint },
+        }]
+    };
+    assert_eq!(core.step(propose.clone()), refused(None));
+    receive(&mut core, 3, heartbeat(1, 0));
+    assert_eq!(core.step(propose), refused(Some(3)));
+}
+
+/// Heartbeats carry min(commit, the follower's match) so a follower never learns a
+/// commit index past what it is known to hold; an answer from a follower that lags gets
+/// it a new probe at once, an answer from one that is up to date nothing.
+#[test]
+fn heartbeats_carry_a_safe_commit_and_answers_reprobe_laggards() {
+    let (mut core, _) = leader_with(CoreOptions::default());
+    core.step(Input::LogPersisted {
+        epoch: LogEpoch(0),
+        last: LogId::new(1, 1),
+    });
+    receive(&mut core, 2, append_response(1, success(1)));
+    assert_eq!(core.commit_index(), LogIndex(1));
+    assert_eq!(
+        core.step(Input::Timeout(Timer::Heartbeat)),
+        vec![
+            Action::Send {
+                to: 2,
+                message: heartbeat(1, 1)
+            },
+            Action::Send {
+                to: 3,
+                message: heartbeat(1, 0)
+            },
+            Action::ResetTimer(Timer::Heartbeat),
+        ]
+    );
+    let up_to_date = Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) });
+    assert_eq!(receive(&mut core, 2, up_to_date.clone()), vec![]);
+    assert_eq!(
+        receive(&mut core, 3, up_to_date),
+        vec![Action::Send {
+            to: 3,
+            message: Message::Append(AppendRequest {
+                term: Term(1),
+                prev_log_id: LogId::ZERO,
+                entries: vec![entry(1, 1, EntryKind::Configuration(members()), 0)],
+                leader_commit: LogIndex(1),
+            })
+        }]
+    );
+    assert_eq!(
+        core.progress(&3).unwrap().state(),
+        ProgressState::Probe { paused: true }
+    );
+}
+
+fn append(term: u64, prev: LogId, entries: Vec<EntryMeta<u64>>, commit: u64) -> Message<u64> {
+    Message::Append(AppendRequest {
+        term: Term(term),
+        prev_log_id: prev,
+        entries,
+        leader_commit: LogIndex(commit),
+    })
+}
+
+/// A leader made durable and acknowledged by follower 2 (pipelined); 3 is still probed.
+fn leader_with_follower_2(options: CoreOptions) -> RaftCore<u64> {
+    let (mut core, _) = leader_with(options);
+    core.step(Input::LogPersisted {
+        epoch: LogEpoch(0),
+        last: LogId::new(1, 1),
+    });
+    receive(&mut core, 2, append_response(1, success(1)));
+    assert_eq!(core.commit_index(), LogIndex(1));
+    core
+}
+
+fn proposals(sizes: &[u32]) -> Input<u64> {
+    Input::Propose(
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size_bytes)| Proposal {
+                id: RequestId(100 + i as u64),
+                size_bytes,
+                expected_term: None,
+            })
+            .collect(),
+    )
+}
+
+fn sent_appends(actions: &[Action<u64>], to: u64) -> Vec<(LogId, Vec<LogId>)> {
+    actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Send {
+                to: peer,
+                message: Message::Append(request),
+            } if *peer == to => Some((
+                request.prev_log_id,
+                request.entries.iter().map(|e| e.log_id).collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Pipelining sends message after message within the in-flight window (count and
+/// bytes); a heartbeat answer while the window is full frees its oldest slot.
+#[test]
+fn the_pipeline_fills_its_window_and_no_more() {
+    let options = CoreOptions {
+        max_entries_per_message: 1,
+        max_inflight_messages: 2,
+        ..CoreOptions::default()
+    };
+    let mut core = leader_with_follower_2(options);
+    let actions = core.step(proposals(&[1, 1, 1]));
+    assert_eq!(
+        sent_appends(&actions, 2),
+        vec![
+            (LogId::new(1, 1), vec![LogId::new(1, 2)]),
+            (LogId::new(1, 2), vec![LogId::new(1, 3)]),
+        ]
+    );
+    assert_eq!(sent_appends(&actions, 3), vec![], "3 is probed and its probe is out");
+    let progress = core.progress(&2).unwrap();
+    assert_eq!((progress.next_index(), progress.inflights().count()), (LogIndex(4), 2));
+    // The window is full: a heartbeat answer assumes the oldest message lost.
+    let answer = Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) });
+    let actions = receive(&mut core, 2, answer);
+    assert_eq!(
+        sent_appends(&actions, 2),
+        vec![(LogId::new(1, 3), vec![LogId::new(1, 4)])]
+    );
+    assert_eq!(core.progress(&2).unwrap().inflights().count(), 2);
+    // Acknowledgements free what they cover, and more is sent.
+    receive(&mut core, 2, append_response(1, success(3)));
+    let progress = core.progress(&2).unwrap();
+    assert_eq!((progress.match_index(), progress.inflights().count()), (LogIndex(3), 1));
+
+    // The byte bound: 6-byte entries, 10 bytes in flight at most.
+    let options = CoreOptions {
+        max_entries_per_message: 1,
+        max_inflight_bytes: 10,
+        ..CoreOptions::default()
+    };
+    let mut core = leader_with_follower_2(options);
+    let actions = core.step(proposals(&[6, 6, 6]));
+    assert_eq!(sent_appends(&actions, 2).len(), 2);
+    assert_eq!(core.progress(&2).unwrap().inflights().bytes(), 12);
+    // With room for everything, one message carries every entry.
+    let mut core = leader_with_follower_2(CoreOptions::default());
+    let actions = core.step(proposals(&[6, 6, 6]));
+    assert_eq!(
+        sent_appends(&actions, 2),
+        vec![(
+            LogId::new(1, 1),
+            vec![LogId::new(1, 2), LogId::new(1, 3), LogId::new(1, 4)]
+        )]
+    );
+}
+
+/// A rejection makes the leader probe again from the follower's hint (F27: a whole
+/// term's run at a time); a rejection that answers an earlier probe is ignored.
+#[test]
+fn a_rejection_backs_off_by_the_hint() {
+    let mut restored = Restored::empty(members());
+    restored.hard_state.term = Term(2);
+    restored.entries = vec![
+        entry(1, 1, EntryKind::Normal, 1),
+        entry(1, 2, EntryKind::Normal, 1),
+        entry(2, 3, EntryKind::Normal, 1),
+        entry(2, 4, EntryKind::Normal, 1),
+    ];
+    let options = CoreOptions {
+        pre_vote: false,
+        ..CoreOptions::default()
+    };
+    let mut core = RaftCore::new(1u64, options, restored).unwrap();
+    core.start();
+    core.step(Input::Timeout(Timer::Election));
+    receive(&mut core, 1, vote_response(3, true));
+    let actions = receive(&mut core, 2, vote_response(3, true));
+    assert!(core.is_leader());
+    assert_eq!(
+        sent_appends(&actions, 3),
+        vec![(LogId::new(2, 4), vec![LogId::new(3, 5)])]
+    );
+    // 3 holds only 1.1 and 1.2: it rejects prev 2.4 and hints 1.2.
+    let reject = |rejected_prev, hint| {
+        append_response(
+            3,
+            AppendResult::Conflict {
+                rejected_prev: LogIndex(rejected_prev),
+                hint,
+            },
+        )
+    };
+    let actions = receive(&mut core, 3, reject(4, LogId::new(1, 2)));
+    assert_eq!(
+        sent_appends(&actions, 3),
+        vec![(
+            LogId::new(1, 2),
+            vec![LogId::new(2, 3), LogId::new(2, 4), LogId::new(3, 5)]
+        )]
+    );
+    assert_eq!(core.progress(&3).unwrap().next_index(), LogIndex(3));
+    // The same rejection again answers the earlier probe: ignored.
+    assert_eq!(receive(&mut core, 3, reject(4, LogId::new(1, 2))), vec![]);
+    assert_eq!(core.progress(&3).unwrap().next_index(), LogIndex(3));
+    // A hint with a term the leader does not hold at that index moves back to the last
+    // index whose term is not newer than the hint's.
+    let actions = receive(&mut core, 3, reject(2, LogId::new(0, 0)));
+    assert_eq!(
+        sent_appends(&actions, 3),
+        vec![(
+            LogId::ZERO,
+            vec![
+                LogId::new(1, 1),
+                LogId::new(1, 2),
+                LogId::new(2, 3),
+                LogId::new(2, 4),
+                LogId::new(3, 5)
+            ]
+        )]
+    );
+    // Stale answers of the current term are ignored once matched.
+    receive(&mut core, 3, append_response(3, success(5)));
+    let progress = core.progress(&3).unwrap();
+    assert_eq!(
+        (progress.match_index(), progress.next_index(), progress.state()),
+        (LogIndex(5), LogIndex(6), ProgressState::Pipeline)
+    );
+    assert_eq!(receive(&mut core, 3, reject(4, LogId::new(1, 2))), vec![]);
+    assert_eq!(core.progress(&3).unwrap().next_index(), LogIndex(6));
+}
+
+/// Raft §5.4.2 (Figure 8): an entry of an earlier term is never committed by counting
+/// replicas; only an entry of the leader's own term commits, and it carries the older
+/// ones with it.
+#[test]
+fn entries_of_earlier_terms_commit_only_through_one_of_the_current_term() {
+    let mut restored = Restored::empty(members());
+    restored.hard_state.term = Term(1);
+    restored.entries = vec![entry(1, 1, EntryKind::Normal, 1)];
+    let options = CoreOptions {
+        pre_vote: false,
+        ..CoreOptions::default()
+    };
+    let mut core = RaftCore::new(1u64, options, restored).unwrap();
+    core.start();
+    core.step(Input::Timeout(Timer::Election));
+    receive(&mut core, 1, vote_response(2, true));
+    receive(&mut core, 2, vote_response(2, true));
+    assert!(core.is_leader());
+    core.step(Input::LogPersisted {
+        epoch: LogEpoch(0),
+        last: LogId::new(2, 2),
+    });
+    // 1.1 is now on a quorum (the leader and 2), but it is of term 1.
+    receive(
+        &mut core,
+        2,
+        append_response(2, AppendResult::Conflict { rejected_prev: LogIndex(1), hint: LogId::ZERO }),
+    );
+    let actions = receive(&mut core, 2, append_response(2, success(1)));
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Apply { .. })),
+        "{actions:?}"
+    );
+    assert_eq!(core.commit_index(), LogIndex(0));
+    assert_eq!(
+        receive(&mut core, 2, append_response(2, success(2))),
+        vec![Action::Apply {
+            first: LogIndex(1),
+            last: LogIndex(2)
+        }]
+    );
+}
+
+/// F25: a leader that heard from a quorum since the last check stays and re-arms the
+/// timer; one that did not steps down. With check-quorum off it never does.
+#[test]
+fn check_quorum_deposes_a_leader_cut_off_from_a_quorum() {
+    let mut core = leader_with_follower_2(CoreOptions::default());
+    assert_eq!(
+        core.step(Input::Timeout(Timer::Election)),
+        vec![Action::ResetTimer(Timer::Election)]
+    );
+    assert!(core.is_leader());
+    assert!(!core.progress(&2).unwrap().recent_active(), "reset for the next round");
+    assert_eq!(
+        core.step(Input::Timeout(Timer::Election)),
+        vec![
+            Action::CancelTimer(Timer::Heartbeat),
+            Action::ResetTimer(Timer::Election),
+            role(Role::Follower, 1, None),
+        ]
+    );
+    assert_eq!((core.term(), core.voted_for()), (Term(1), Some(&1)));
+
+    let options = CoreOptions {
+        check_quorum: false,
+        ..CoreOptions::default()
+    };
+    let mut core = leader_with_follower_2(options);
+    for _ in 0..3 {
+        assert_eq!(
+            core.step(Input::Timeout(Timer::Election)),
+            vec![Action::ResetTimer(Timer::Election)]
+        );
+    }
+    assert!(core.is_leader());
+}
+
+/// Raft §5.4.1: no vote for a candidate whose log is less up to date (by last term,
+/// then by length).
+#[test]
+fn votes_go_only_to_candidates_at_least_as_up_to_date() {
+    let mut restored = Restored::empty(members());
+    restored.hard_state.term = Term(2);
+    restored.entries = vec![entry(1, 1, EntryKind::Normal, 1), entry(2, 2, EntryKind::Normal, 1)];
+    let mut core = RaftCore::new(3u64, CoreOptions::default(), restored).unwrap();
+    core.start();
+    for (term, last, granted) in [
+        (3, LogId::new(1, 9), false), // older last term, longer log
+        (4, LogId::new(2, 1), false), // same last term, shorter log
+        (5, LogId::new(2, 2), true),  // the same log
+    ] {
+        let actions = receive(&mut core, 1, vote_request(term, last));
+        let answer = vote_response(term, granted);
+        assert!(
+            actions.contains(&Action::Send { to: 1, message: answer.clone() })
+                || actions.contains(&Action::SendAfterPersist { to: 1, message: answer }),
+            "term {term}: {actions:?}"
+        );
+    }
+    assert_eq!(core.voted_for(), Some(&1));
+}
+
+/// A leader of this term hears from a node claiming to lead it too: impossible with a
+/// correct quorum, so the message is dropped and the leader stays.
+#[test]
+fn a_leader_ignores_appends_and_heartbeats_of_its_own_term() {
+    let (mut core, _) = leader_with(CoreOptions::default());
+    assert_eq!(receive(&mut core, 2, heartbeat(1, 0)), vec![]);
+    assert_eq!(receive(&mut core, 3, append(1, LogId::ZERO, vec![], 0)), vec![]);
+    assert!(core.is_leader());
+}
+
+/// A candidate that hears from the leader of its term follows it and keeps its vote
+/// (for itself) for that term.
+#[test]
+fn a_candidate_follows_a_leader_of_its_term_and_keeps_its_vote() {
+    let mut core = voter(3, false);
+    core.step(Input::Timeout(Timer::Election));
+    assert_eq!(
+        receive(&mut core, 1, heartbeat(1, 0)),
+        vec![
+            Action::ResetTimer(Timer::Election),
+            Action::Send {
+                to: 1,
+                message: Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) })
+            },
+            role(Role::Follower, 1, Some(1)),
+        ]
+    );
+    assert_eq!((core.term(), core.voted_for()), (Term(1), Some(&3)));
+    // So it refuses another candidate of that term.
+    assert_eq!(
+        receive(&mut core, 2, vote_request(1, LogId::ZERO)),
+        vec![Action::Send {
+            to: 2,
+            message: vote_response(1, false)
+        }]
+    );
+}
