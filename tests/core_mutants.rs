@@ -111,7 +111,13 @@ fn a_vote_in_a_higher_term_saves_term_and_vote_once() {
         }]
     );
     assert_eq!(core.voted_for(), Some(&2));
-    assert_eq!(core.hard_state(), HardState { term: Term(1), voted_for: Some(2) });
+    assert_eq!(
+        core.hard_state(),
+        HardState {
+            term: Term(1),
+            voted_for: Some(2)
+        }
+    );
 }
 
 /// Requests from an older term are answered with the current term (so the sender steps
@@ -137,7 +143,9 @@ fn stale_requests_get_the_current_term_and_stale_answers_nothing() {
         ),
         (
             heartbeat(2, 0),
-            Some(Message::HeartbeatResponse(HeartbeatResponse { term: Term(3) })),
+            Some(Message::HeartbeatResponse(HeartbeatResponse {
+                term: Term(3),
+            })),
         ),
         (
             pre_vote_request(2, LogId::ZERO),
@@ -268,21 +276,46 @@ fn refused_pre_votes_end_the_round() {
 /// candidate's, and never while it hears from a leader. Granting changes nothing here.
 #[test]
 fn pre_votes_follow_the_vote_rules_without_changing_state() {
-    let grant = |term| vec![Action::Send { to: 2, message: pre_vote_response(term, true) }];
-    let refuse = |term| vec![Action::Send { to: 2, message: pre_vote_response(term, false) }];
+    let grant = |term| {
+        vec![Action::Send {
+            to: 2,
+            message: pre_vote_response(term, true),
+        }]
+    };
+    let refuse = |term| {
+        vec![Action::Send {
+            to: 2,
+            message: pre_vote_response(term, false),
+        }]
+    };
     // Term 1, no vote, no leader (a refused vote moved it there).
     let mut core = voter(3, true);
     receive(&mut core, 1, vote_response(1, false));
-    assert_eq!((core.term(), core.voted_for(), core.leader()), (Term(1), None, None));
-    assert_eq!(receive(&mut core, 2, pre_vote_request(1, LogId::ZERO)), grant(1));
+    assert_eq!(
+        (core.term(), core.voted_for(), core.leader()),
+        (Term(1), None, None)
+    );
+    assert_eq!(
+        receive(&mut core, 2, pre_vote_request(1, LogId::ZERO)),
+        grant(1)
+    );
     // Term 1, voted for 1: refuses 2 for term 1, grants it term 2, grants 1 term 1.
     receive(&mut core, 1, vote_request(1, LogId::ZERO));
     assert_eq!(core.voted_for(), Some(&1));
-    assert_eq!(receive(&mut core, 2, pre_vote_request(1, LogId::ZERO)), refuse(1));
-    assert_eq!(receive(&mut core, 2, pre_vote_request(2, LogId::ZERO)), grant(2));
+    assert_eq!(
+        receive(&mut core, 2, pre_vote_request(1, LogId::ZERO)),
+        refuse(1)
+    );
+    assert_eq!(
+        receive(&mut core, 2, pre_vote_request(2, LogId::ZERO)),
+        grant(2)
+    );
     assert_eq!(
         receive(&mut core, 1, pre_vote_request(1, LogId::ZERO)),
-        vec![Action::Send { to: 1, message: pre_vote_response(1, true) }]
+        vec![Action::Send {
+            to: 1,
+            message: pre_vote_response(1, true)
+        }]
     );
     assert_eq!((core.term(), core.voted_for()), (Term(1), Some(&1)));
     // A leader's entry makes our log more up to date than an empty one.
@@ -301,10 +334,16 @@ fn pre_votes_follow_the_vote_rules_without_changing_state() {
         }),
     );
     // While the leader is alive: no answer at all.
-    assert_eq!(receive(&mut core, 2, pre_vote_request(2, LogId::ZERO)), vec![]);
+    assert_eq!(
+        receive(&mut core, 2, pre_vote_request(2, LogId::ZERO)),
+        vec![]
+    );
     core.step(Input::Timeout(Timer::Election));
     let term = core.term().0;
-    assert_eq!(receive(&mut core, 2, pre_vote_request(term + 1, LogId::ZERO)), refuse(term));
+    assert_eq!(
+        receive(&mut core, 2, pre_vote_request(term + 1, LogId::ZERO)),
+        refuse(term)
+    );
     assert_eq!(
         receive(&mut core, 2, pre_vote_request(term + 1, LogId::new(1, 1))),
         grant(term + 1)
@@ -392,8 +431,16 @@ fn a_new_leader_appends_its_first_entry_and_probes_every_peer() {
     for peer in [2, 3] {
         let progress = core.progress(&peer).unwrap();
         assert_eq!(
-            (progress.match_index(), progress.next_index(), progress.state()),
-            (LogIndex(0), LogIndex(1), ProgressState::Probe { paused: true })
+            (
+                progress.match_index(),
+                progress.next_index(),
+                progress.state()
+            ),
+            (
+                LogIndex(0),
+                LogIndex(1),
+                ProgressState::Probe { paused: true }
+            )
         );
     }
     assert_eq!(core.progress(&1), None, "no progress for itself");
@@ -406,11 +453,21 @@ fn a_new_leader_appends_its_first_entry_and_probes_every_peer() {
 fn a_leader_commits_what_a_quorum_holds_durably() {
     let (mut core, _) = leader_with(CoreOptions::default());
     // Both followers hold entry 1, but the leader's own copy is not durable yet.
-    assert_eq!(receive(&mut core, 2, append_response(1, success(1))), vec![]);
-    assert_eq!(receive(&mut core, 3, append_response(1, success(1))), vec![]);
+    assert_eq!(
+        receive(&mut core, 2, append_response(1, success(1))),
+        vec![]
+    );
+    assert_eq!(
+        receive(&mut core, 3, append_response(1, success(1))),
+        vec![]
+    );
     assert_eq!(core.commit_index(), LogIndex(0));
     // A completion for another epoch, or for an entry the log does not hold, is ignored.
-    for (epoch, last) in [(1, LogId::new(1, 1)), (0, LogId::new(2, 1)), (0, LogId::new(1, 2))] {
+    for (epoch, last) in [
+        (1, LogId::new(1, 1)),
+        (0, LogId::new(2, 1)),
+        (0, LogId::new(1, 2)),
+    ] {
         let late = Input::LogPersisted {
             epoch: LogEpoch(epoch),
             last,
@@ -429,11 +486,18 @@ fn a_leader_commits_what_a_quorum_holds_durably() {
         }]
     );
     assert_eq!(
-        (core.commit_index(), core.applied_issued(), core.persisted_index()),
+        (
+            core.commit_index(),
+            core.applied_issued(),
+            core.persisted_index()
+        ),
         (LogIndex(1), LogIndex(1), LogIndex(1))
     );
     // Acknowledgements of entries the leader never had are ignored.
-    assert_eq!(receive(&mut core, 2, append_response(1, success(2))), vec![]);
+    assert_eq!(
+        receive(&mut core, 2, append_response(1, success(2))),
+        vec![]
+    );
     assert_eq!(core.progress(&2).unwrap().match_index(), LogIndex(1));
 }
 
@@ -456,7 +520,11 @@ fn a_follower_that_matches_is_pipelined() {
     );
     let progress = core.progress(&2).unwrap();
     assert_eq!(
-        (progress.match_index(), progress.next_index(), progress.state()),
+        (
+            progress.match_index(),
+            progress.next_index(),
+            progress.state()
+        ),
         (LogIndex(1), LogIndex(2), ProgressState::Pipeline)
     );
     // A proposal: accepted ones are appended and sent to the pipelined follower at once;
@@ -517,7 +585,10 @@ fn a_follower_that_matches_is_pipelined() {
     );
     let progress = core.progress(&2).unwrap();
     assert_eq!(progress.next_index(), LogIndex(4));
-    assert_eq!((progress.inflights().count(), progress.inflights().bytes()), (1, 11));
+    assert_eq!(
+        (progress.inflights().count(), progress.inflights().bytes()),
+        (1, 11)
+    );
     // Only refused proposals: nothing to append or send.
     assert_eq!(
         core.step(Input::Propose(vec![Proposal {
@@ -536,8 +607,14 @@ fn a_follower_that_matches_is_pipelined() {
     // The acknowledgement frees the window.
     receive(&mut core, 2, append_response(1, success(3)));
     let progress = core.progress(&2).unwrap();
-    assert_eq!((progress.match_index(), progress.next_index()), (LogIndex(3), LogIndex(4)));
-    assert_eq!((progress.inflights().count(), progress.inflights().bytes()), (0, 0));
+    assert_eq!(
+        (progress.match_index(), progress.next_index()),
+        (LogIndex(3), LogIndex(4))
+    );
+    assert_eq!(
+        (progress.inflights().count(), progress.inflights().bytes()),
+        (0, 0)
+    );
 }
 
 /// Non-leaders refuse proposals and name the leader they follow.
@@ -675,9 +752,16 @@ fn the_pipeline_fills_its_window_and_no_more() {
             (LogId::new(1, 2), vec![LogId::new(1, 3)]),
         ]
     );
-    assert_eq!(sent_appends(&actions, 3), vec![], "3 is probed and its probe is out");
+    assert_eq!(
+        sent_appends(&actions, 3),
+        vec![],
+        "3 is probed and its probe is out"
+    );
     let progress = core.progress(&2).unwrap();
-    assert_eq!((progress.next_index(), progress.inflights().count()), (LogIndex(4), 2));
+    assert_eq!(
+        (progress.next_index(), progress.inflights().count()),
+        (LogIndex(4), 2)
+    );
     // The window is full: a heartbeat answer assumes the oldest message lost.
     let answer = Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) });
     let actions = receive(&mut core, 2, answer);
@@ -689,7 +773,10 @@ fn the_pipeline_fills_its_window_and_no_more() {
     // Acknowledgements free what they cover, and more is sent.
     receive(&mut core, 2, append_response(1, success(3)));
     let progress = core.progress(&2).unwrap();
-    assert_eq!((progress.match_index(), progress.inflights().count()), (LogIndex(3), 1));
+    assert_eq!(
+        (progress.match_index(), progress.inflights().count()),
+        (LogIndex(3), 1)
+    );
 
     // The byte bound: 6-byte entries, 10 bytes in flight at most.
     let options = CoreOptions {
@@ -781,7 +868,11 @@ fn a_rejection_backs_off_by_the_hint() {
     receive(&mut core, 3, append_response(3, success(5)));
     let progress = core.progress(&3).unwrap();
     assert_eq!(
-        (progress.match_index(), progress.next_index(), progress.state()),
+        (
+            progress.match_index(),
+            progress.next_index(),
+            progress.state()
+        ),
         (LogIndex(5), LogIndex(6), ProgressState::Pipeline)
     );
     assert_eq!(receive(&mut core, 3, reject(4, LogId::new(1, 2))), vec![]);
@@ -814,7 +905,13 @@ fn entries_of_earlier_terms_commit_only_through_one_of_the_current_term() {
     receive(
         &mut core,
         2,
-        append_response(2, AppendResult::Conflict { rejected_prev: LogIndex(1), hint: LogId::ZERO }),
+        append_response(
+            2,
+            AppendResult::Conflict {
+                rejected_prev: LogIndex(1),
+                hint: LogId::ZERO,
+            },
+        ),
     );
     let actions = receive(&mut core, 2, append_response(2, success(1)));
     assert!(
@@ -841,7 +938,10 @@ fn check_quorum_deposes_a_leader_cut_off_from_a_quorum() {
         vec![Action::ResetTimer(Timer::Election)]
     );
     assert!(core.is_leader());
-    assert!(!core.progress(&2).unwrap().recent_active(), "reset for the next round");
+    assert!(
+        !core.progress(&2).unwrap().recent_active(),
+        "reset for the next round"
+    );
     assert_eq!(
         core.step(Input::Timeout(Timer::Election)),
         vec![
@@ -872,7 +972,10 @@ fn check_quorum_deposes_a_leader_cut_off_from_a_quorum() {
 fn votes_go_only_to_candidates_at_least_as_up_to_date() {
     let mut restored = Restored::empty(members());
     restored.hard_state.term = Term(2);
-    restored.entries = vec![entry(1, 1, EntryKind::Normal, 1), entry(2, 2, EntryKind::Normal, 1)];
+    restored.entries = vec![
+        entry(1, 1, EntryKind::Normal, 1),
+        entry(2, 2, EntryKind::Normal, 1),
+    ];
     let mut core = RaftCore::new(3u64, CoreOptions::default(), restored).unwrap();
     core.start();
     for (term, last, granted) in [
@@ -883,8 +986,13 @@ fn votes_go_only_to_candidates_at_least_as_up_to_date() {
         let actions = receive(&mut core, 1, vote_request(term, last));
         let answer = vote_response(term, granted);
         assert!(
-            actions.contains(&Action::Send { to: 1, message: answer.clone() })
-                || actions.contains(&Action::SendAfterPersist { to: 1, message: answer }),
+            actions.contains(&Action::Send {
+                to: 1,
+                message: answer.clone()
+            }) || actions.contains(&Action::SendAfterPersist {
+                to: 1,
+                message: answer
+            }),
             "term {term}: {actions:?}"
         );
     }
@@ -897,7 +1005,10 @@ fn votes_go_only_to_candidates_at_least_as_up_to_date() {
 fn a_leader_ignores_appends_and_heartbeats_of_its_own_term() {
     let (mut core, _) = leader_with(CoreOptions::default());
     assert_eq!(receive(&mut core, 2, heartbeat(1, 0)), vec![]);
-    assert_eq!(receive(&mut core, 3, append(1, LogId::ZERO, vec![], 0)), vec![]);
+    assert_eq!(
+        receive(&mut core, 3, append(1, LogId::ZERO, vec![], 0)),
+        vec![]
+    );
     assert!(core.is_leader());
 }
 
@@ -927,4 +1038,241 @@ fn a_candidate_follows_a_leader_of_its_term_and_keeps_its_vote() {
             message: vote_response(1, false)
         }]
     );
+}
+
+fn follower_with(id: u64, term: u64, snapshot: Option<LogId>, log: &[(u64, u64)]) -> RaftCore<u64> {
+    let mut restored = Restored::empty(members());
+    restored.hard_state.term = Term(term);
+    restored.snapshot = snapshot.map(|last| (last, members()));
+    restored.entries = log
+        .iter()
+        .map(|&(term, index)| entry(term, index, EntryKind::Normal, 1))
+        .collect();
+    let mut core = RaftCore::new(id, CoreOptions::default(), restored).unwrap();
+    core.start();
+    core
+}
+
+fn ack(term: u64, last_matched: u64) -> Action<u64> {
+    Action::SendAfterPersist {
+        to: 1,
+        message: append_response(term, success(last_matched)),
+    }
+}
+
+/// Entries at or below the snapshot are skipped: a message that starts below it is cut
+/// to its new part, and one that ends below it is acknowledged up to the snapshot.
+#[test]
+fn appends_reaching_below_the_snapshot_are_cut_at_it() {
+    let mut core = follower_with(2, 1, Some(LogId::new(1, 5)), &[]);
+    assert_eq!(core.commit_index(), LogIndex(5));
+    let normal = |index| entry(1, index, EntryKind::Normal, 1);
+    assert_eq!(
+        receive(
+            &mut core,
+            1,
+            append(
+                1,
+                LogId::new(1, 3),
+                vec![normal(4), normal(5), normal(6)],
+                6
+            )
+        ),
+        vec![
+            Action::ResetTimer(Timer::Election),
+            Action::AppendLog {
+                epoch: LogEpoch(0),
+                entries: vec![normal(6)]
+            },
+            ack(1, 6),
+            role(Role::Follower, 1, Some(1)),
+        ]
+    );
+    assert_eq!(core.last_log_id(), LogId::new(1, 6));
+    // Ends below the snapshot: nothing to write, acknowledged up to the snapshot.
+    assert_eq!(
+        receive(
+            &mut core,
+            1,
+            append(1, LogId::new(1, 2), vec![normal(3)], 6)
+        ),
+        vec![Action::ResetTimer(Timer::Election), ack(1, 5)]
+    );
+    // Ends exactly at the snapshot.
+    assert_eq!(
+        receive(
+            &mut core,
+            1,
+            append(1, LogId::new(1, 3), vec![normal(4), normal(5)], 6)
+        ),
+        vec![Action::ResetTimer(Timer::Election), ack(1, 5)]
+    );
+    core.step(Input::LogPersisted {
+        epoch: LogEpoch(0),
+        last: LogId::new(1, 6),
+    });
+    assert_eq!(core.commit_index(), LogIndex(6));
+}
+
+/// Raft §5.3: a conflicting suffix is truncated (a new epoch) and replaced; entries
+/// already held are not written again; a message that would truncate a committed entry
+/// is not from a real leader and is dropped.
+#[test]
+fn a_follower_replaces_a_conflicting_suffix_but_never_a_committed_entry() {
+    let mut core = follower_with(2, 1, None, &[(1, 1), (1, 2)]);
+    let blank = entry(2, 2, EntryKind::Blank, 0);
+    assert_eq!(
+        receive(
+            &mut core,
+            1,
+            append(2, LogId::new(1, 1), vec![blank.clone()], 0)
+        ),
+        vec![
+            hard_state(2, None),
+            Action::ResetTimer(Timer::Election),
+            Action::TruncateLog {
+                from: LogIndex(2),
+                epoch: LogEpoch(1)
+            },
+            Action::AppendLog {
+                epoch: LogEpoch(1),
+                entries: vec![blank.clone()]
+            },
+            ack(2, 2),
+            role(Role::Follower, 2, Some(1)),
+        ]
+    );
+    assert_eq!(
+        core.persisted_index(),
+        LogIndex(1),
+        "truncation lowers the durable end"
+    );
+    assert_eq!(core.entry_meta(LogIndex(2)), Some(blank.clone()));
+    // A duplicate of what we hold: acknowledged, nothing written.
+    assert_eq!(
+        receive(
+            &mut core,
+            1,
+            append(2, LogId::ZERO, vec![entry(1, 1, EntryKind::Normal, 1)], 0)
+        ),
+        vec![Action::ResetTimer(Timer::Election), ack(2, 1)]
+    );
+    // A heartbeat's commit is capped at our last index; it applies once durable.
+    assert_eq!(
+        receive(&mut core, 1, heartbeat(2, 9)),
+        vec![
+            Action::ResetTimer(Timer::Election),
+            Action::Apply {
+                first: LogIndex(1),
+                last: LogIndex(1)
+            },
+            Action::Send {
+                to: 1,
+                message: Message::HeartbeatResponse(HeartbeatResponse { term: Term(2) })
+            },
+        ]
+    );
+    assert_eq!(core.commit_index(), LogIndex(1));
+    assert_eq!(
+        core.step(Input::LogPersisted {
+            epoch: LogEpoch(1),
+            last: LogId::new(2, 2)
+        }),
+        vec![Action::Apply {
+            first: LogIndex(2),
+            last: LogIndex(2)
+        }]
+    );
+    // Entry 2 is committed: a message that conflicts with it is dropped unanswered.
+    assert_eq!(
+        receive(
+            &mut core,
+            1,
+            append(
+                2,
+                LogId::new(1, 1),
+                vec![entry(1, 2, EntryKind::Normal, 1)],
+                2
+            )
+        ),
+        vec![Action::ResetTimer(Timer::Election)]
+    );
+    assert_eq!(core.last_log_id(), LogId::new(2, 2));
+}
+
+/// A follower that lacks the previous entry rejects with a hint: the last entry it holds
+/// at or below it with a term not newer than the leader's previous entry.
+#[test]
+fn a_follower_without_the_previous_entry_rejects_with_a_hint() {
+    let mut core = follower_with(2, 3, None, &[(1, 1), (1, 2), (3, 3)]);
+    assert_eq!(
+        receive(&mut core, 1, append(3, LogId::new(2, 5), vec![], 0)),
+        vec![
+            Action::ResetTimer(Timer::Election),
+            Action::Send {
+                to: 1,
+                message: append_response(
+                    3,
+                    AppendResult::Conflict {
+                        rejected_prev: LogIndex(5),
+                        hint: LogId::new(1, 2)
+                    }
+                )
+            },
+            role(Role::Follower, 3, Some(1)),
+        ]
+    );
+}
+
+/// Learners follow and apply but never campaign and never arm an election timer.
+#[test]
+fn learners_never_campaign() {
+    let configuration =
+        ConfigurationEntry::stable(Configuration::new([1u64, 2, 3], [4u64]).unwrap());
+    let mut core = RaftCore::new(
+        4u64,
+        CoreOptions::default(),
+        Restored::empty(configuration.clone()),
+    )
+    .unwrap();
+    assert_eq!(core.start(), vec![]);
+    assert_eq!(core.step(Input::Timeout(Timer::Election)), vec![]);
+    assert_eq!(
+        receive(&mut core, 1, heartbeat(1, 0)),
+        vec![
+            hard_state(1, None),
+            Action::Send {
+                to: 1,
+                message: Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) })
+            },
+            role(Role::Follower, 1, Some(1)),
+        ]
+    );
+    // A leader replicates to the learner but does not count it.
+    let mut leader = RaftCore::new(
+        1u64,
+        CoreOptions {
+            pre_vote: false,
+            ..CoreOptions::default()
+        },
+        Restored::empty(configuration),
+    )
+    .unwrap();
+    leader.start();
+    leader.step(Input::Timeout(Timer::Election));
+    receive(&mut leader, 1, vote_response(1, true));
+    let actions = receive(&mut leader, 2, vote_response(1, true));
+    assert_eq!(sent_appends(&actions, 4).len(), 1);
+    leader.step(Input::LogPersisted {
+        epoch: LogEpoch(0),
+        last: LogId::new(1, 1),
+    });
+    receive(&mut leader, 4, append_response(1, success(1)));
+    assert_eq!(
+        leader.commit_index(),
+        LogIndex(0),
+        "a learner is not a quorum"
+    );
+    receive(&mut leader, 3, append_response(1, success(1)));
+    assert_eq!(leader.commit_index(), LogIndex(1));
 }
