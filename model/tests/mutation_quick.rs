@@ -26,10 +26,18 @@ fn assert_passes(name: &str, cfg: ModelConfig, sometimes: &[&str]) {
     // still visits every state unless it finds a counterexample.
     assert!(outcome.counterexamples.is_empty(), "{}", outcome.render());
     for property in always_names(&model) {
-        assert_eq!(outcome.verdict(property), Some(Verdict::Holds), "{property}");
+        assert_eq!(
+            outcome.verdict(property),
+            Some(Verdict::Holds),
+            "{property}"
+        );
     }
     for property in sometimes {
-        assert_eq!(outcome.verdict(property), Some(Verdict::Found), "{property}");
+        assert_eq!(
+            outcome.verdict(property),
+            Some(Verdict::Found),
+            "{property}"
+        );
     }
 }
 
