@@ -1276,3 +1276,27 @@ fn learners_never_campaign() {
     receive(&mut leader, 3, append_response(1, success(1)));
     assert_eq!(leader.commit_index(), LogIndex(1));
 }
+
+/// Membership queries (the runtime and tools use them; the protocol asks `is_voter` and
+/// `all_members`).
+#[test]
+fn configuration_queries_tell_voters_learners_and_strangers_apart() {
+    let both = Configuration::new([1u64, 2], [3u64]).unwrap();
+    assert!(both.is_voter(&1) && !both.is_voter(&3) && !both.is_voter(&9));
+    assert!(both.is_learner(&3) && !both.is_learner(&1) && !both.is_learner(&9));
+    assert!(both.contains(&1) && both.contains(&3) && !both.contains(&9));
+    assert!(!both.is_empty());
+    assert!(!Configuration::with_voters([1u64]).is_empty());
+    assert!(!Configuration::new(Vec::<u64>::new(), [3u64]).unwrap().is_empty());
+    assert!(Configuration::<u64>::default().is_empty());
+    assert_eq!(both.members().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(both.voters().iter().copied().collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(both.learners().iter().copied().collect::<Vec<_>>(), vec![3]);
+    let joint = ConfigurationEntry {
+        current: Configuration::new([3u64, 4], [5u64]).unwrap(),
+        old: Some(both.clone()),
+    };
+    assert!(joint.is_joint() && !ConfigurationEntry::stable(both).is_joint());
+    assert!(joint.is_voter(&1) && joint.is_voter(&4) && !joint.is_voter(&5));
+    assert_eq!(joint.all_members().into_iter().collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+}
