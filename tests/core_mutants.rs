@@ -1287,10 +1287,15 @@ fn configuration_queries_tell_voters_learners_and_strangers_apart() {
     assert!(both.contains(&1) && both.contains(&3) && !both.contains(&9));
     assert!(!both.is_empty());
     assert!(!Configuration::with_voters([1u64]).is_empty());
-    assert!(!Configuration::new(Vec::<u64>::new(), [3u64]).unwrap().is_empty());
+    assert!(!Configuration::new(Vec::<u64>::new(), [3u64])
+        .unwrap()
+        .is_empty());
     assert!(Configuration::<u64>::default().is_empty());
     assert_eq!(both.members().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
-    assert_eq!(both.voters().iter().copied().collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        both.voters().iter().copied().collect::<Vec<_>>(),
+        vec![1, 2]
+    );
     assert_eq!(both.learners().iter().copied().collect::<Vec<_>>(), vec![3]);
     let joint = ConfigurationEntry {
         current: Configuration::new([3u64, 4], [5u64]).unwrap(),
@@ -1298,5 +1303,87 @@ fn configuration_queries_tell_voters_learners_and_strangers_apart() {
     };
     assert!(joint.is_joint() && !ConfigurationEntry::stable(both).is_joint());
     assert!(joint.is_voter(&1) && joint.is_voter(&4) && !joint.is_voter(&5));
-    assert_eq!(joint.all_members().into_iter().collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        joint.all_members().into_iter().collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+}
+
+/// Renaming nodes (the model checker's symmetry reduction) renames every id a core or a
+/// message holds, and nothing else.
+#[test]
+fn relabel_renames_every_node_id() {
+    let swap = |n: &u64| match *n {
+        1 => 3,
+        3 => 1,
+        other => other,
+    };
+    let configuration = Configuration::new([1u64, 2], [3u64]).unwrap();
+    let renamed = configuration.relabel(&swap);
+    assert_eq!(renamed, Configuration::new([3u64, 2], [1u64]).unwrap());
+    let joint = ConfigurationEntry {
+        current: configuration.clone(),
+        old: Some(Configuration::with_voters([1u64])),
+    };
+    assert_eq!(
+        joint.relabel(&swap),
+        ConfigurationEntry {
+            current: renamed.clone(),
+            old: Some(Configuration::with_voters([3u64])),
+        }
+    );
+    let conf_entry = entry(2, 7, EntryKind::Configuration(joint.clone()), 3);
+    assert_eq!(
+        conf_entry.relabel(&swap),
+        entry(2, 7, EntryKind::Configuration(joint.relabel(&swap)), 3)
+    );
+    for kind in [EntryKind::Blank, EntryKind::Normal] {
+        assert_eq!(
+            entry(2, 7, kind.clone(), 3).relabel(&swap),
+            entry(2, 7, kind, 3)
+        );
+    }
+    assert_eq!(
+        HardState {
+            term: Term(4),
+            voted_for: Some(1u64)
+        }
+        .relabel(&swap),
+        HardState {
+            term: Term(4),
+            voted_for: Some(3)
+        }
+    );
+    let message = append(2, LogId::new(1, 6), vec![conf_entry.clone()], 5);
+    assert_eq!(
+        message.relabel(&swap),
+        append(2, LogId::new(1, 6), vec![conf_entry.relabel(&swap)], 5)
+    );
+    assert_eq!(heartbeat(3, 2).relabel(&swap), heartbeat(3, 2));
+
+    // A leader, renamed: itself, its vote, its leader, its followers' progress and its
+    // configuration.
+    let mut core = leader_with_follower_2(CoreOptions::default());
+    core.step(Input::Timeout(Timer::Election)); // a check-quorum round: 2 answered, it stays
+    let renamed = core.relabel(&swap);
+    assert_eq!(renamed.id(), &3);
+    assert_eq!(renamed.voted_for(), Some(&3));
+    assert_eq!(renamed.leader(), Some(&3));
+    assert!(renamed.is_leader());
+    assert_eq!(renamed.term(), core.term());
+    assert_eq!(renamed.commit_index(), core.commit_index());
+    assert_eq!(renamed.last_log_id(), core.last_log_id());
+    assert_eq!(
+        renamed.progress(&1).map(|p| p.match_index()),
+        Some(LogIndex(0))
+    );
+    assert_eq!(
+        renamed.progress(&2).map(|p| p.match_index()),
+        Some(LogIndex(1))
+    );
+    assert_eq!(renamed.progress(&3), None);
+    assert_eq!(renamed.configuration(), &members().relabel(&swap));
+    renamed.check_invariants().unwrap();
+    // Renaming back gives the original.
+    assert_eq!(renamed.relabel(&swap), core);
 }
