@@ -6,6 +6,7 @@
 #   scripts/mutants.sh shard K    stage 1, shard K only (0-based, of MUTANTS_SHARDS)
 #   scripts/mutants.sh stage2     stage 2 only (needs every stage-1 shard finished)
 #   scripts/mutants.sh summary    counts, score and every surviving mutant
+#   scripts/mutants.sh killers    for each mutant stage 2 caught, the test that failed first
 #   scripts/mutants.sh sample     the CI sample: a few mutants picked by MUTANTS_SEED,
 #                                 stage-1 tests; fails on an unexpected survivor
 #   scripts/mutants.sh list       the mutants, as cargo-mutants names them
@@ -148,31 +149,62 @@ stage2() {
     echo "stage 2: $((SECONDS - started)) s"
 }
 
-# Prints the counts, the score and the survivors, from stage 1's shards and stage 2.
+# Prints the counts, the score and the survivors, from stage 1's shards and stage 2 (or
+# from stage 1 alone while stage 2 has not run).
 summary() {
     local s1="$out/stage1" s2="$out/stage2/mutants.out"
-    local all caught unviable missed timeout
-    all=$(cat "$s1"/shard-*/mutants.out/{caught,missed,unviable,timeout}.txt | wc -l)
-    caught=$( (cat "$s1"/shard-*/mutants.out/caught.txt; cat "$s2"/caught.txt "$s2"/previously_caught.txt 2>/dev/null) \
-        | sort -u | grep -vxFf <(cat "$s1"/shard-*/mutants.out/unviable.txt) | wc -l)
-    unviable=$(cat "$s1"/shard-*/mutants.out/unviable.txt | sort -u | wc -l)
-    missed=$(cat "$s2"/missed.txt 2>/dev/null | wc -l)
-    timeout=$(cat "$s2"/timeout.txt 2>/dev/null | wc -l)
-    echo "mutants tested: $all; caught $caught, missed $missed, unviable $unviable, timeout $timeout"
-    if ((caught + missed > 0)); then
-        awk -v c="$caught" -v m="$missed" 'BEGIN { printf "score: caught / (caught + missed) = %.1f%%\n", 100 * c / (c + m) }'
+    s1_lines() { cat "$s1"/shard-*/mutants.out/"$1" 2>/dev/null || true; }
+    s2_lines() { cat "$s2/$1" 2>/dev/null || true; }
+    local tested caught unviable missed timeout survivors_from=s2_lines
+    tested=$(s1_lines caught.txt; s1_lines missed.txt; s1_lines unviable.txt; s1_lines timeout.txt)
+    unviable=$(s1_lines unviable.txt)
+    # Stage 2 records what earlier runs settled in previously_caught.txt (stage 1's
+    # caught and unviable, and what earlier stage-2 runs caught).
+    caught=$( (s1_lines caught.txt; s2_lines caught.txt; s2_lines previously_caught.txt) | sort -u \
+        | grep -vxF -f <(echo "$unviable") || true)
+    if [[ ! -d "$s2" ]]; then
+        survivors_from=s1_lines
+        echo "(stage 2 has not run: stage 1 figures only)"
     fi
-    local total=0
-    for f in "$s1"/shard-*/done; do total=$((total + $(cat "$f"))); done
-    echo "stage 1 wall time: ${total} s over $(ls "$s1"/shard-*/done | wc -l) shards"
-    if [[ -s "$s2/missed.txt" ]]; then
+    missed=$($survivors_from missed.txt)
+    timeout=$($survivors_from timeout.txt)
+    count() { [[ -z "$1" ]] && echo 0 || echo "$1" | wc -l; }
+    local c m
+    c=$(count "$caught")
+    m=$(count "$missed")
+    echo "mutants tested: $(count "$tested"); caught $c, missed $m," \
+        "unviable $(count "$unviable"), timeout $(count "$timeout")"
+    if ((c + m > 0)); then
+        awk -v c="$c" -v m="$m" 'BEGIN { printf "score: caught / (caught + missed) = %.1f%%\n", 100 * c / (c + m) }'
+    fi
+    local total=0 shards_done=0 f
+    for f in "$s1"/shard-*/done; do
+        [[ -f "$f" ]] || continue
+        total=$((total + $(cat "$f")))
+        shards_done=$((shards_done + 1))
+    done
+    echo "stage 1: $shards_done of $shards shards finished, ${total} s"
+    if [[ -n "$missed" ]]; then
         echo "missed:"
-        sed 's/^/  /' "$s2/missed.txt"
+        echo "$missed" | sed 's/^/  /'
     fi
-    if [[ -s "$s2/timeout.txt" ]]; then
+    if [[ -n "$timeout" ]]; then
         echo "timeout:"
-        sed 's/^/  /' "$s2/timeout.txt"
+        echo "$timeout" | sed 's/^/  /'
     fi
+}
+
+# For every mutant stage 2 caught, the first test that failed (from its log): tells the
+# model's and the chaos suite's catches from those of the tests written for survivors.
+killers() {
+    local dir log
+    for dir in "$out/stage2/mutants.out.old" "$out/stage2/mutants.out"; do
+        [[ -f "$dir/caught.txt" ]] || continue
+        while IFS= read -r name; do
+            log=$(grep -l -F "$name" "$dir"/log/*.log 2>/dev/null | head -1)
+            echo "$name :: $(grep -m1 -o 'FAIL \[[^]]*\] ([^)]*) .*' "$log" 2>/dev/null | sed 's/FAIL \[[^]]*\] ([^)]*) //')"
+        done <"$dir/caught.txt"
+    done
 }
 
 # The CI sample. In CI (CI=true) it mutates the checkout in place and reuses the target
@@ -230,6 +262,7 @@ stage2)
     summary
     ;;
 summary) summary ;;
+killers) killers ;;
 sample)
     need_tools
     sample
