@@ -50,22 +50,27 @@ export CONCORD_PROPTEST_CASES="${MUTANTS_PROPTEST_CASES:-2000}"
 # commit (docs/verification.md, "Mutation testing"); widen this to
 # `binary(core_properties)` once they pass.
 properties='(binary(core_properties) & (test(=three_nodes_stay_safe_and_recover) | test(=five_nodes_stay_safe_and_recover)))'
-root_tests="(package(concord) & kind(lib) & test(/^core::/)) | binary(core_handlers) | binary(core_mutants) | binary(core_parsing) | $properties | (binary(fuzz_smoke) & test(=core_survives_hostile_peers))"
-root_targets=(--cargo-arg=--lib --cargo-arg=--test=core_handlers --cargo-arg=--test=core_mutants
+root_tests="(package(concord) & kind(lib) & test(/^core::/)) | binary(core_handlers) | binary(core_parsing) | $properties | (binary(fuzz_smoke) & test(=core_survives_hostile_peers))"
+root_targets=(--cargo-arg=--test=core_handlers --cargo-arg=--test=core_mutants
     --cargo-arg=--test=core_parsing --cargo-arg=--test=core_properties --cargo-arg=--test=fuzz_smoke)
+# tests/core_mutants.rs holds the tests written to kill the survivors of a full run.
+# Stage 1 leaves them out and stage 2 runs them last (.config/nextest.toml), so the
+# score before them can be told from the score after them (`killers`).
+all_tests="$root_tests | binary(core_mutants)"
 
+# Stage 1 leaves out the core's unit tests: `--lib` compiles the whole crate a second
+# time (with cfg(test)) for every mutant, for 8 tests; stage 2 runs them.
 stage1_args=("${root_targets[@]}" --test-package=concord
     -- --profile=mutants --run-ignored=all -E "$root_tests")
-stage2_args=("${root_targets[@]}" --cargo-arg=--test=mutation_quick
+stage2_args=(--cargo-arg=--lib "${root_targets[@]}" --cargo-arg=--test=mutation_quick
     --test-package=concord,concord-model,concord-chaos
-    -- --profile=mutants --run-ignored=all -E "$root_tests | binary(mutation_quick)")
+    -- --profile=mutants --run-ignored=all -E "$all_tests | binary(mutation_quick)")
 
 # The sample selects the whole workspace (`--workspace` to cargo), so that cargo resolves
 # the same features as `cargo test --workspace` and reuses its build in CI instead of
-# rebuilding dependencies; it leaves out the core's unit tests (`--lib` would build every
-# workspace library's unit tests per mutant).
-sample_args=("${root_targets[@]:1}" --test-workspace=true
-    -- --profile=mutants --run-ignored=all -E "$root_tests")
+# rebuilding dependencies.
+sample_args=("${root_targets[@]}" --test-workspace=true
+    -- --profile=mutants --run-ignored=all -E "$all_tests")
 
 need_tools() {
     if ! cargo mutants --version >/dev/null 2>&1; then
@@ -106,27 +111,57 @@ baseline() {
         -p concord -p concord-model -p concord-chaos --lib --test core_handlers \
         --test core_mutants --test core_parsing --test core_properties --test fuzz_smoke \
         --test mutation_quick --profile=mutants --run-ignored=all \
-        -E "$root_tests | binary(mutation_quick)")
+        -E "$all_tests | binary(mutation_quick)")
     echo "baseline: $((SECONDS - started)) s (build and tests)"
 }
 
+# The names of the mutants in stage-1 shard K, as cargo-mutants lists them.
+shard_mutants() {
+    cargo mutants --list -d "$tree" --shard="$1/$shards" --sharding=slice
+}
+
+# Every mutant some earlier attempt at a shard settled (caught, missed, unviable or
+# timed out).
+settled() {
+    cat "$1"/{mutants.out,attempt-*/mutants.out}/{caught,missed,unviable,timeout}.txt \
+        2>/dev/null | sort -u || true
+}
+
+# A regex matching exactly one mutant name (for cargo-mutants' --re).
+exact_re() {
+    printf '^%s$' "$(printf '%s' "$1" | sed 's/[][\\.*+?(){}|^$]/\\&/g')"
+}
+
+# Runs the mutants of shard K that no earlier attempt settled, so a stopped run loses
+# at most the mutant in progress.
 run_shard() {
     local k="$1" shard_out="$out/stage1/shard-$k"
     if [[ -f "$shard_out/done" ]]; then
         echo "== stage 1 shard $k/$shards: done before, skipped"
         return
     fi
-    echo "== stage 1 shard $k/$shards"
-    rm -rf "$shard_out"
     mkdir -p "$shard_out"
-    local started=$SECONDS status=0
-    mutants --shard="$k/$shards" --sharding=slice -o "$shard_out" "${stage1_args[@]}" || status=$?
-    if finished_ok "$status"; then
-        echo "$((SECONDS - started))" >"$shard_out/done"
-    else
-        echo "stage 1 shard $k stopped (cargo-mutants exit $status)" >&2
-        exit "$status"
+    local remaining
+    remaining=$(shard_mutants "$k" | grep -vxF -f <(settled "$shard_out"; echo '#') || true)
+    if [[ -n "$remaining" ]]; then
+        echo "== stage 1 shard $k/$shards: $(echo "$remaining" | wc -l) mutants to run"
+        local attempt="$shard_out/attempt-$(date +%s)" filters=() name
+        while IFS= read -r name; do
+            filters+=("--re=$(exact_re "$name")")
+        done <<<"$remaining"
+        local started=$SECONDS status=0
+        mutants "${filters[@]}" -o "$attempt" "${stage1_args[@]}" || status=$?
+        echo "$((SECONDS - started))" >"$attempt/seconds"
+        if ! finished_ok "$status"; then
+            echo "stage 1 shard $k stopped (cargo-mutants exit $status)" >&2
+            exit "$status"
+        fi
     fi
+    local total=0 f
+    for f in "$shard_out"/attempt-*/seconds "$shard_out"/seconds; do
+        [[ -f "$f" ]] && total=$((total + $(cat "$f")))
+    done
+    echo "$total" >"$shard_out/done"
 }
 
 stage2() {
@@ -139,7 +174,7 @@ stage2() {
         # unviable): stage 2 then runs only stage 1's survivors and timeouts. Running
         # stage 2 again retests only what is still not caught (after adding tests, say).
         mkdir -p "$stage2_out/mutants.out"
-        cat "$out"/stage1/shard-*/mutants.out/{caught,unviable}.txt 2>/dev/null | sort -u \
+        cat "$out"/stage1/shard-*/{mutants.out,attempt-*/mutants.out}/{caught,unviable}.txt 2>/dev/null | sort -u \
             >"$stage2_out/mutants.out/previously_caught.txt"
     fi
     echo "== stage 2: stage 1's survivors against the whole test set"
@@ -153,7 +188,7 @@ stage2() {
 # from stage 1 alone while stage 2 has not run).
 summary() {
     local s1="$out/stage1" s2="$out/stage2/mutants.out"
-    s1_lines() { cat "$s1"/shard-*/mutants.out/"$1" 2>/dev/null || true; }
+    s1_lines() { cat "$s1"/shard-*/{mutants.out,attempt-*/mutants.out}/"$1" 2>/dev/null | sort -u || true; }
     s2_lines() { cat "$s2/$1" 2>/dev/null || true; }
     local tested caught unviable missed timeout survivors_from=s2_lines
     tested=$(s1_lines caught.txt; s1_lines missed.txt; s1_lines unviable.txt; s1_lines timeout.txt)
@@ -241,38 +276,45 @@ sample() {
     fi
 }
 
-case "${1:-run}" in
-run)
-    need_tools
-    sync_tree
-    baseline
-    for ((k = 0; k < shards; k++)); do run_shard "$k"; done
-    stage2
-    summary
-    ;;
-shard)
-    need_tools
-    [[ -f "$tree/Cargo.toml" ]] || sync_tree
-    run_shard "${2:?shard number}"
-    ;;
-stage2)
-    need_tools
-    sync_tree
-    stage2
-    summary
-    ;;
-summary) summary ;;
-killers) killers ;;
-sample)
-    need_tools
-    sample
-    ;;
-list)
-    need_tools
-    cargo mutants --list
-    ;;
-*)
-    sed -n '2,30p' "$0"
-    exit 2
-    ;;
-esac
+# Everything runs from main, and the script exits on the line that calls it: bash reads a
+# script while it runs it, so editing this file during a run would otherwise change
+# what the running one does.
+main() {
+    case "${1:-run}" in
+    run)
+        need_tools
+        sync_tree
+        baseline
+        for ((k = 0; k < shards; k++)); do run_shard "$k"; done
+        stage2
+        summary
+        ;;
+    shard)
+        need_tools
+        [[ -f "$tree/Cargo.toml" ]] || sync_tree
+        run_shard "${2:?shard number}"
+        ;;
+    stage2)
+        need_tools
+        sync_tree
+        stage2
+        summary
+        ;;
+    summary) summary ;;
+    killers) killers ;;
+    sample)
+        need_tools
+        sample
+        ;;
+    list)
+        need_tools
+        cargo mutants --list
+        ;;
+    *)
+        sed -n '2,30p' "$0"
+        exit 2
+        ;;
+    esac
+}
+
+main "$@"; exit $?
