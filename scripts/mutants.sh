@@ -51,8 +51,8 @@ export CONCORD_PROPTEST_CASES="${MUTANTS_PROPTEST_CASES:-2000}"
 # `binary(core_properties)` once they pass.
 properties='(binary(core_properties) & (test(=three_nodes_stay_safe_and_recover) | test(=five_nodes_stay_safe_and_recover)))'
 root_tests="(package(concord) & kind(lib) & test(/^core::/)) | binary(core_handlers) | binary(core_parsing) | $properties | (binary(fuzz_smoke) & test(=core_survives_hostile_peers))"
-root_targets=(--cargo-arg=--test=core_handlers --cargo-arg=--test=core_mutants
-    --cargo-arg=--test=core_parsing --cargo-arg=--test=core_properties --cargo-arg=--test=fuzz_smoke)
+root_targets=(--cargo-arg=--test=core_handlers --cargo-arg=--test=core_parsing
+    --cargo-arg=--test=core_properties --cargo-arg=--test=fuzz_smoke)
 # tests/core_mutants.rs holds the tests written to kill the survivors of a full run.
 # Stage 1 leaves them out and stage 2 runs them last (.config/nextest.toml), so the
 # score before them can be told from the score after them (`killers`).
@@ -62,14 +62,15 @@ all_tests="$root_tests | binary(core_mutants)"
 # time (with cfg(test)) for every mutant, for 8 tests; stage 2 runs them.
 stage1_args=("${root_targets[@]}" --test-package=concord
     -- --profile=mutants --run-ignored=all -E "$root_tests")
-stage2_args=(--cargo-arg=--lib "${root_targets[@]}" --cargo-arg=--test=mutation_quick
+stage2_args=(--cargo-arg=--lib "${root_targets[@]}" --cargo-arg=--test=core_mutants
+    --cargo-arg=--test=mutation_quick
     --test-package=concord,concord-model,concord-chaos
     -- --profile=mutants --run-ignored=all -E "$all_tests | binary(mutation_quick)")
 
 # The sample selects the whole workspace (`--workspace` to cargo), so that cargo resolves
 # the same features as `cargo test --workspace` and reuses its build in CI instead of
 # rebuilding dependencies.
-sample_args=("${root_targets[@]}" --test-workspace=true
+sample_args=("${root_targets[@]}" --cargo-arg=--test=core_mutants --test-workspace=true
     -- --profile=mutants --run-ignored=all -E "$all_tests")
 
 need_tools() {
