@@ -95,6 +95,12 @@ sync_tree() {
         --exclude=./chaos-failures -cf - . | tar -C "$tree" -xf -
 }
 
+# Thin-local LTO (cargo's default at opt-level 1, which the test profile uses) plus
+# incremental rebuilds, mutant after mutant, ends in link errors ("undefined hidden
+# symbol anon.*.llvm.*") that cargo-mutants would count as unviable mutants: turn it off
+# for these builds (it only affects speed).
+export CARGO_PROFILE_TEST_LTO=off CARGO_PROFILE_DEV_LTO=off
+
 mutants() {
     CARGO_TARGET_DIR="$tree/target" nice -n "$nice_level" \
         cargo mutants --in-place -d "$tree" --baseline=skip --timeout="$timeout" \
@@ -133,6 +139,20 @@ exact_re() {
     printf '^%s$' "$(printf '%s' "$1" | sed 's/[][\\.*+?(){}|^$]/\\&/g')"
 }
 
+# A build that failed at the link step with a toolchain error is not an unviable mutant:
+# forget those verdicts (so the next attempt runs them again) and the incremental state.
+# Returns success when it forgot any.
+unsettle_link_failures() {
+    local results="$1" bad
+    bad=$(grep -l "undefined hidden symbol" "$results"/log/*.log 2>/dev/null \
+        | xargs -r -n1 grep -m1 '^\*\*\* ' | sed 's/^\*\*\* //' || true)
+    [[ -n "$bad" ]] || return 1
+    echo "warning: $(echo "$bad" | wc -l) builds failed to link; running them again" >&2
+    grep -vxF -f <(echo "$bad") "$results/unviable.txt" >"$results/unviable.txt.new" || true
+    mv "$results/unviable.txt.new" "$results/unviable.txt"
+    rm -rf "$tree/target/debug/incremental"
+}
+
 # Runs the mutants of shard K that no earlier attempt settled, so a stopped run loses
 # at most the mutant in progress.
 run_shard() {
@@ -156,6 +176,10 @@ run_shard() {
         if ! finished_ok "$status"; then
             echo "stage 1 shard $k stopped (cargo-mutants exit $status)" >&2
             exit "$status"
+        fi
+        if unsettle_link_failures "$attempt/mutants.out"; then
+            run_shard "$k" # run them again
+            return
         fi
     fi
     local total=0 f
