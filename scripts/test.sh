@@ -16,3 +16,14 @@ cargo test --workspace --all-targets
 RUSTFLAGS="${RUSTFLAGS:-} --cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}" \
     CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" \
     cargo test -p concord-sync --release
+# Mutation testing: in CI, a seeded sample of src/core's mutants against the core's tests
+# (scripts/mutants.sh sample; docs/verification.md, "Mutation testing"). It mutates the
+# checkout in place and reuses the build above. Needs cargo-mutants; skipped, with a
+# message, where it is not installed or outside CI.
+if [[ "${CI:-}" != true ]]; then
+    echo "mutation sample: runs in CI only (scripts/mutants.sh sample runs it here)"
+elif cargo mutants --version >/dev/null 2>&1; then
+    scripts/mutants.sh sample
+else
+    echo "mutation sample skipped: cargo-mutants is not installed (cargo install cargo-mutants --locked)"
+fi

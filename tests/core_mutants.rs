@@ -1,0 +1,1389 @@
+//! Semantic tests written to kill mutants of `src/core` that the other tests let
+//! survive (scripts/mutants.sh; docs/verification.md, "Mutation testing", names the
+//! mutant each test kills). Like `core_handlers.rs`: set up a core, feed inputs, assert
+//! the exact actions or the exact state.
+
+use concord::core::*;
+
+/// A voter of {1, 2, 3} with empty storage, started (its election timer armed).
+fn voter(id: u64, pre_vote: bool) -> RaftCore<u64> {
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let options = CoreOptions {
+        pre_vote,
+        ..CoreOptions::default()
+    };
+    let mut core = RaftCore::new(id, options, Restored::empty(configuration)).unwrap();
+    core.start();
+    core
+}
+
+fn receive(core: &mut RaftCore<u64>, from: u64, message: Message<u64>) -> Vec<Action<u64>> {
+    let actions = core.step(Input::Message { from, message });
+    core.check_invariants().unwrap();
+    actions
+}
+
+fn vote_request(term: u64, last: LogId) -> Message<u64> {
+    Message::Vote(VoteRequest {
+        term: Term(term),
+        last_log_id: last,
+    })
+}
+
+fn pre_vote_request(term: u64, last: LogId) -> Message<u64> {
+    Message::PreVote(VoteRequest {
+        term: Term(term),
+        last_log_id: last,
+    })
+}
+
+fn vote_response(term: u64, granted: bool) -> Message<u64> {
+    Message::VoteResponse(VoteResponse {
+        term: Term(term),
+        granted,
+    })
+}
+
+fn pre_vote_response(term: u64, granted: bool) -> Message<u64> {
+    Message::PreVoteResponse(VoteResponse {
+        term: Term(term),
+        granted,
+    })
+}
+
+fn heartbeat(term: u64, commit: u64) -> Message<u64> {
+    Message::Heartbeat(Heartbeat {
+        term: Term(term),
+        commit: LogIndex(commit),
+    })
+}
+
+fn hard_state(term: u64, vote: Option<u64>) -> Action<u64> {
+    Action::SaveHardState(HardState {
+        term: Term(term),
+        voted_for: vote,
+    })
+}
+
+fn role(role: Role, term: u64, leader: Option<u64>) -> Action<u64> {
+    Action::RoleChanged {
+        role,
+        term: Term(term),
+        leader,
+    }
+}
+
+/// A vote for a higher term moves the term and casts the vote in one step: the two
+/// `SaveHardState`s coalesce into one, the two election-timer resets into one, and the
+/// step ends with the role change (the term moved).
+#[test]
+fn a_vote_in_a_higher_term_saves_term_and_vote_once() {
+    let mut core = voter(1, false);
+    assert_eq!(
+        receive(&mut core, 2, vote_request(1, LogId::ZERO)),
+        vec![
+            hard_state(1, Some(2)),
+            Action::ResetTimer(Timer::Election),
+            Action::SendAfterPersist {
+                to: 2,
+                message: vote_response(1, true)
+            },
+            role(Role::Follower, 1, None),
+        ]
+    );
+    // The same candidate asking again gets the same answer, with nothing to save again.
+    assert_eq!(
+        receive(&mut core, 2, vote_request(1, LogId::ZERO)),
+        vec![
+            Action::ResetTimer(Timer::Election),
+            Action::SendAfterPersist {
+                to: 2,
+                message: vote_response(1, true)
+            },
+        ]
+    );
+    // Another candidate of the same term is refused, at once and with nothing to save.
+    assert_eq!(
+        receive(&mut core, 3, vote_request(1, LogId::ZERO)),
+        vec![Action::Send {
+            to: 3,
+            message: vote_response(1, false)
+        }]
+    );
+    assert_eq!(core.voted_for(), Some(&2));
+    assert_eq!(
+        core.hard_state(),
+        HardState {
+            term: Term(1),
+            voted_for: Some(2)
+        }
+    );
+}
+
+/// Requests from an older term are answered with the current term (so the sender steps
+/// down); stale answers are dropped.
+#[test]
+fn stale_requests_get_the_current_term_and_stale_answers_nothing() {
+    let mut core = voter(2, false);
+    receive(&mut core, 1, heartbeat(3, 0));
+    assert_eq!((core.term(), core.leader()), (Term(3), Some(&1)));
+    let append = Message::Append(AppendRequest {
+        term: Term(2),
+        prev_log_id: LogId::ZERO,
+        entries: Vec::new(),
+        leader_commit: LogIndex(0),
+    });
+    let cases = [
+        (
+            append,
+            Some(Message::AppendResponse(AppendResponse {
+                term: Term(3),
+                result: AppendResult::StaleTerm,
+            })),
+        ),
+        (
+            heartbeat(2, 0),
+            Some(Message::HeartbeatResponse(HeartbeatResponse {
+                term: Term(3),
+            })),
+        ),
+        (
+            pre_vote_request(2, LogId::ZERO),
+            Some(pre_vote_response(3, false)),
+        ),
+        (vote_request(2, LogId::ZERO), Some(vote_response(3, false))),
+        (vote_response(2, true), None),
+        (pre_vote_response(2, true), None),
+        (
+            Message::AppendResponse(AppendResponse {
+                term: Term(2),
+                result: AppendResult::StaleTerm,
+            }),
+            None,
+        ),
+        (
+            Message::HeartbeatResponse(HeartbeatResponse { term: Term(2) }),
+            None,
+        ),
+    ];
+    for (stale, reply) in cases {
+        let expected: Vec<Action<u64>> = reply
+            .map(|message| Action::Send { to: 3, message })
+            .into_iter()
+            .collect();
+        assert_eq!(receive(&mut core, 3, stale.clone()), expected, "{stale}");
+        assert_eq!((core.term(), core.leader()), (Term(3), Some(&1)), "{stale}");
+    }
+}
+
+/// F24: a follower that hears from a live leader ignores a vote request of a higher
+/// term entirely: it neither adopts the term nor votes.
+#[test]
+fn a_follower_with_a_live_leader_ignores_a_disruptive_candidate() {
+    let mut core = voter(2, true);
+    receive(&mut core, 1, heartbeat(1, 0));
+    assert_eq!(receive(&mut core, 3, vote_request(2, LogId::ZERO)), vec![]);
+    assert_eq!((core.term(), core.voted_for()), (Term(1), None));
+    // Once its election timer fires (it pre-campaigns, which moves no term) the leader is
+    // presumed dead, and the same request wins its vote.
+    core.step(Input::Timeout(Timer::Election));
+    let actions = receive(&mut core, 3, vote_request(2, LogId::ZERO));
+    assert!(actions.contains(&Action::SendAfterPersist {
+        to: 3,
+        message: vote_response(2, true)
+    }));
+    assert_eq!((core.term(), core.voted_for()), (Term(2), Some(&3)));
+}
+
+/// Pre-vote (F23): the round asks for votes in term + 1 without moving the term; a
+/// quorum of grants starts the real election.
+#[test]
+fn a_pre_candidate_campaigns_only_after_a_quorum_of_pre_votes() {
+    let mut core = voter(1, true);
+    let request = pre_vote_request(1, LogId::ZERO);
+    assert_eq!(
+        core.step(Input::Timeout(Timer::Election)),
+        vec![
+            Action::Send {
+                to: 2,
+                message: request.clone()
+            },
+            Action::Send {
+                to: 3,
+                message: request
+            },
+            Action::ResetTimer(Timer::Election),
+            role(Role::PreCandidate, 0, None),
+        ]
+    );
+    // Answers to another round, and answers from non-voters, are not counted.
+    assert_eq!(receive(&mut core, 2, pre_vote_response(2, true)), vec![]);
+    assert_eq!(receive(&mut core, 9, pre_vote_response(1, true)), vec![]);
+    assert_eq!((core.role(), core.term()), (Role::PreCandidate, Term(0)));
+    // A grant for term 1 does not move the term by itself; with our own, it is a quorum.
+    let vote = vote_request(1, LogId::ZERO);
+    assert_eq!(
+        receive(&mut core, 2, pre_vote_response(1, true)),
+        vec![
+            hard_state(1, Some(1)),
+            Action::Send {
+                to: 2,
+                message: vote.clone()
+            },
+            Action::Send {
+                to: 3,
+                message: vote
+            },
+            Action::SendAfterPersist {
+                to: 1,
+                message: vote_response(1, true)
+            },
+            Action::ResetTimer(Timer::Election),
+            role(Role::Candidate, 1, None),
+        ]
+    );
+}
+
+/// A refused pre-vote carries the voter's own term: a higher one makes the pre-candidate
+/// follow that term; a quorum of refusals in our term ends the round.
+#[test]
+fn refused_pre_votes_end_the_round() {
+    let mut core = voter(1, true);
+    core.step(Input::Timeout(Timer::Election));
+    assert_eq!(
+        receive(&mut core, 2, pre_vote_response(4, false)),
+        vec![
+            hard_state(4, None),
+            Action::ResetTimer(Timer::Election),
+            role(Role::Follower, 4, None),
+        ]
+    );
+    let mut core = voter(1, true);
+    core.step(Input::Timeout(Timer::Election));
+    assert_eq!(receive(&mut core, 2, pre_vote_response(0, false)), vec![]);
+    assert_eq!(core.role(), Role::PreCandidate);
+    assert_eq!(
+        receive(&mut core, 3, pre_vote_response(0, false)),
+        vec![
+            Action::ResetTimer(Timer::Election),
+            role(Role::Follower, 0, None),
+        ]
+    );
+}
+
+/// Who gets a pre-vote: a voter grants one for a later term, or for its own term to the
+/// node it voted for or when it has not voted; never with a log more up to date than the
+/// candidate's, and never while it hears from a leader. Granting changes nothing here.
+#[test]
+fn pre_votes_follow_the_vote_rules_without_changing_state() {
+    let grant = |term| {
+        vec![Action::Send {
+            to: 2,
+            message: pre_vote_response(term, true),
+        }]
+    };
+    let refuse = |term| {
+        vec![Action::Send {
+            to: 2,
+            message: pre_vote_response(term, false),
+        }]
+    };
+    // Term 1, no vote, no leader (a refused vote moved it there).
+    let mut core = voter(3, true);
+    receive(&mut core, 1, vote_response(1, false));
+    assert_eq!(
+        (core.term(), core.voted_for(), core.leader()),
+        (Term(1), None, None)
+    );
+    assert_eq!(
+        receive(&mut core, 2, pre_vote_request(1, LogId::ZERO)),
+        grant(1)
+    );
+    // Term 1, voted for 1: refuses 2 for term 1, grants it term 2, grants 1 term 1.
+    receive(&mut core, 1, vote_request(1, LogId::ZERO));
+    assert_eq!(core.voted_for(), Some(&1));
+    assert_eq!(
+        receive(&mut core, 2, pre_vote_request(1, LogId::ZERO)),
+        refuse(1)
+    );
+    assert_eq!(
+        receive(&mut core, 2, pre_vote_request(2, LogId::ZERO)),
+        grant(2)
+    );
+    assert_eq!(
+        receive(&mut core, 1, pre_vote_request(1, LogId::ZERO)),
+        vec![Action::Send {
+            to: 1,
+            message: pre_vote_response(1, true)
+        }]
+    );
+    assert_eq!((core.term(), core.voted_for()), (Term(1), Some(&1)));
+    // A leader's entry makes our log more up to date than an empty one.
+    receive(
+        &mut core,
+        1,
+        Message::Append(AppendRequest {
+            term: Term(1),
+            prev_log_id: LogId::ZERO,
+            entries: vec![EntryMeta {
+                log_id: LogId::new(1, 1),
+                kind: EntryKind::Blank,
+                size_bytes: 0,
+            }],
+            leader_commit: LogIndex(0),
+        }),
+    );
+    // While the leader is alive: no answer at all.
+    assert_eq!(
+        receive(&mut core, 2, pre_vote_request(2, LogId::ZERO)),
+        vec![]
+    );
+    core.step(Input::Timeout(Timer::Election));
+    let term = core.term().0;
+    assert_eq!(
+        receive(&mut core, 2, pre_vote_request(term + 1, LogId::ZERO)),
+        refuse(term)
+    );
+    assert_eq!(
+        receive(&mut core, 2, pre_vote_request(term + 1, LogId::new(1, 1))),
+        grant(term + 1)
+    );
+    assert_eq!(core.term().0, term);
+}
+
+fn append_response(term: u64, result: AppendResult) -> Message<u64> {
+    Message::AppendResponse(AppendResponse {
+        term: Term(term),
+        result,
+    })
+}
+
+fn success(last_matched: u64) -> AppendResult {
+    AppendResult::Success {
+        last_matched: LogIndex(last_matched),
+    }
+}
+
+fn entry(term: u64, index: u64, kind: EntryKind<u64>, size_bytes: u32) -> EntryMeta<u64> {
+    EntryMeta {
+        log_id: LogId::new(term, index),
+        kind,
+        size_bytes,
+    }
+}
+
+fn members() -> ConfigurationEntry<u64> {
+    ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]))
+}
+
+/// Node 1 elected leader of term 1 in {1, 2, 3} with votes from itself and 2. Returns the
+/// core and the actions of the step that made it leader.
+fn leader_with(options: CoreOptions) -> (RaftCore<u64>, Vec<Action<u64>>) {
+    let mut core = RaftCore::new(
+        1u64,
+        CoreOptions {
+            pre_vote: false,
+            ..options
+        },
+        Restored::empty(members()),
+    )
+    .unwrap();
+    core.start();
+    core.step(Input::Timeout(Timer::Election));
+    receive(&mut core, 1, vote_response(1, true));
+    let actions = receive(&mut core, 2, vote_response(1, true));
+    assert!(core.is_leader());
+    (core, actions)
+}
+
+/// A new leader appends an entry of its term at once (recording the configuration, as
+/// the log holds none), arms both timers and probes every peer with it.
+#[test]
+fn a_new_leader_appends_its_first_entry_and_probes_every_peer() {
+    let (core, actions) = leader_with(CoreOptions::default());
+    let first = entry(1, 1, EntryKind::Configuration(members()), 0);
+    let probe = Message::Append(AppendRequest {
+        term: Term(1),
+        prev_log_id: LogId::ZERO,
+        entries: vec![first.clone()],
+        leader_commit: LogIndex(0),
+    });
+    assert_eq!(
+        actions,
+        vec![
+            Action::AppendLog {
+                epoch: LogEpoch(0),
+                entries: vec![first]
+            },
+            Action::ResetTimer(Timer::Heartbeat),
+            Action::ResetTimer(Timer::Election),
+            Action::Send {
+                to: 2,
+                message: probe.clone()
+            },
+            Action::Send {
+                to: 3,
+                message: probe
+            },
+            role(Role::Leader, 1, Some(1)),
+        ]
+    );
+    for peer in [2, 3] {
+        let progress = core.progress(&peer).unwrap();
+        assert_eq!(
+            (
+                progress.match_index(),
+                progress.next_index(),
+                progress.state()
+            ),
+            (
+                LogIndex(0),
+                LogIndex(1),
+                ProgressState::Probe { paused: true }
+            )
+        );
+    }
+    assert_eq!(core.progress(&1), None, "no progress for itself");
+    assert_eq!(core.leader(), Some(&1));
+}
+
+/// Commit needs a quorum that counts the leader only up to what it made durable, and an
+/// entry of the leader's own term; it is then handed out for applying, once.
+#[test]
+fn a_leader_commits_what_a_quorum_holds_durably() {
+    let (mut core, _) = leader_with(CoreOptions::default());
+    // Both followers hold entry 1, but the leader's own copy is not durable yet.
+    assert_eq!(
+        receive(&mut core, 2, append_response(1, success(1))),
+        vec![]
+    );
+    assert_eq!(
+        receive(&mut core, 3, append_response(1, success(1))),
+        vec![]
+    );
+    assert_eq!(core.commit_index(), LogIndex(0));
+    // A completion for another epoch, or for an entry the log does not hold, is ignored.
+    for (epoch, last) in [
+        (1, LogId::new(1, 1)),
+        (0, LogId::new(2, 1)),
+        (0, LogId::new(1, 2)),
+    ] {
+        let late = Input::LogPersisted {
+            epoch: LogEpoch(epoch),
+            last,
+        };
+        assert_eq!(core.step(late), vec![]);
+        assert_eq!(core.persisted_index(), LogIndex(0));
+    }
+    assert_eq!(
+        core.step(Input::LogPersisted {
+            epoch: LogEpoch(0),
+            last: LogId::new(1, 1)
+        }),
+        vec![Action::Apply {
+            first: LogIndex(1),
+            last: LogIndex(1)
+        }]
+    );
+    assert_eq!(
+        (
+            core.commit_index(),
+            core.applied_issued(),
+            core.persisted_index()
+        ),
+        (LogIndex(1), LogIndex(1), LogIndex(1))
+    );
+    // Acknowledgements of entries the leader never had are ignored.
+    assert_eq!(
+        receive(&mut core, 2, append_response(1, success(2))),
+        vec![]
+    );
+    assert_eq!(core.progress(&2).unwrap().match_index(), LogIndex(1));
+}
+
+/// A quorum of the leader and one follower commits; the follower's progress turns to
+/// pipelining and the leader keeps it fed.
+#[test]
+fn a_follower_that_matches_is_pipelined() {
+    let (mut core, _) = leader_with(CoreOptions::default());
+    core.step(Input::LogPersisted {
+        epoch: LogEpoch(0),
+        last: LogId::new(1, 1),
+    });
+    assert_eq!(core.commit_index(), LogIndex(0), "one copy of three");
+    assert_eq!(
+        receive(&mut core, 2, append_response(1, success(1))),
+        vec![Action::Apply {
+            first: LogIndex(1),
+            last: LogIndex(1)
+        }]
+    );
+    let progress = core.progress(&2).unwrap();
+    assert_eq!(
+        (
+            progress.match_index(),
+            progress.next_index(),
+            progress.state()
+        ),
+        (LogIndex(1), LogIndex(2), ProgressState::Pipeline)
+    );
+    // A proposal: accepted ones are appended and sent to the pipelined follower at once;
+    // the probed one (3) waits for its answer. A wrong expected term is refused.
+    let actions = core.step(Input::Propose(vec![
+        Proposal {
+            id: RequestId(7),
+            size_bytes: 5,
+            expected_term: None,
+        },
+        Proposal {
+            id: RequestId(8),
+            size_bytes: 5,
+            expected_term: Some(Term(9)),
+        },
+        Proposal {
+            id: RequestId(9),
+            size_bytes: 6,
+            expected_term: Some(Term(1)),
+        },
+    ]));
+    let new = vec![
+        entry(1, 2, EntryKind::Normal, 5),
+        entry(1, 3, EntryKind::Normal, 6),
+    ];
+    assert_eq!(
+        actions,
+        vec![
+            Action::ProposalAccepted {
+                id: RequestId(7),
+                log_id: LogId::new(1, 2)
+            },
+            Action::ProposalRejected {
+                id: RequestId(8),
+                error: ProposeError::TermMismatch {
+                    expected: Term(9),
+                    actual: Term(1)
+                }
+            },
+            Action::ProposalAccepted {
+                id: RequestId(9),
+                log_id: LogId::new(1, 3)
+            },
+            Action::AppendLog {
+                epoch: LogEpoch(0),
+                entries: new.clone()
+            },
+            Action::Send {
+                to: 2,
+                message: Message::Append(AppendRequest {
+                    term: Term(1),
+                    prev_log_id: LogId::new(1, 1),
+                    entries: new,
+                    leader_commit: LogIndex(1),
+                })
+            },
+        ]
+    );
+    let progress = core.progress(&2).unwrap();
+    assert_eq!(progress.next_index(), LogIndex(4));
+    assert_eq!(
+        (progress.inflights().count(), progress.inflights().bytes()),
+        (1, 11)
+    );
+    // Only refused proposals: nothing to append or send.
+    assert_eq!(
+        core.step(Input::Propose(vec![Proposal {
+            id: RequestId(10),
+            size_bytes: 1,
+            expected_term: Some(Term(2)),
+        }])),
+        vec![Action::ProposalRejected {
+            id: RequestId(10),
+            error: ProposeError::TermMismatch {
+                expected: Term(2),
+                actual: Term(1)
+            }
+        }]
+    );
+    // The acknowledgement frees the window.
+    receive(&mut core, 2, append_response(1, success(3)));
+    let progress = core.progress(&2).unwrap();
+    assert_eq!(
+        (progress.match_index(), progress.next_index()),
+        (LogIndex(3), LogIndex(4))
+    );
+    assert_eq!(
+        (progress.inflights().count(), progress.inflights().bytes()),
+        (0, 0)
+    );
+}
+
+/// Non-leaders refuse proposals and name the leader they follow.
+#[test]
+fn followers_refuse_proposals_with_a_leader_hint() {
+    let mut core = voter(2, false);
+    let propose = Input::Propose(vec![Proposal {
+        id: RequestId(1),
+        size_bytes: 1,
+        expected_term: None,
+    }]);
+    let refused = |hint| {
+        vec![Action::ProposalRejected {
+            id: RequestId(1),
+            error: ProposeError::NotLeader { leader_hint: hint },
+        }]
+    };
+    assert_eq!(core.step(propose.clone()), refused(None));
+    receive(&mut core, 3, heartbeat(1, 0));
+    assert_eq!(core.step(propose), refused(Some(3)));
+}
+
+/// Heartbeats carry min(commit, the follower's match) so a follower never learns a
+/// commit index past what it is known to hold; an answer from a follower that lags gets
+/// it a new probe at once, an answer from one that is up to date nothing.
+#[test]
+fn heartbeats_carry_a_safe_commit_and_answers_reprobe_laggards() {
+    let (mut core, _) = leader_with(CoreOptions::default());
+    core.step(Input::LogPersisted {
+        epoch: LogEpoch(0),
+        last: LogId::new(1, 1),
+    });
+    receive(&mut core, 2, append_response(1, success(1)));
+    assert_eq!(core.commit_index(), LogIndex(1));
+    assert_eq!(
+        core.step(Input::Timeout(Timer::Heartbeat)),
+        vec![
+            Action::Send {
+                to: 2,
+                message: heartbeat(1, 1)
+            },
+            Action::Send {
+                to: 3,
+                message: heartbeat(1, 0)
+            },
+            Action::ResetTimer(Timer::Heartbeat),
+        ]
+    );
+    let up_to_date = Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) });
+    assert_eq!(receive(&mut core, 2, up_to_date.clone()), vec![]);
+    assert_eq!(
+        receive(&mut core, 3, up_to_date),
+        vec![Action::Send {
+            to: 3,
+            message: Message::Append(AppendRequest {
+                term: Term(1),
+                prev_log_id: LogId::ZERO,
+                entries: vec![entry(1, 1, EntryKind::Configuration(members()), 0)],
+                leader_commit: LogIndex(1),
+            })
+        }]
+    );
+    assert_eq!(
+        core.progress(&3).unwrap().state(),
+        ProgressState::Probe { paused: true }
+    );
+}
+
+fn append(term: u64, prev: LogId, entries: Vec<EntryMeta<u64>>, commit: u64) -> Message<u64> {
+    Message::Append(AppendRequest {
+        term: Term(term),
+        prev_log_id: prev,
+        entries,
+        leader_commit: LogIndex(commit),
+    })
+}
+
+/// A leader made durable and acknowledged by follower 2 (pipelined); 3 is still probed.
+fn leader_with_follower_2(options: CoreOptions) -> RaftCore<u64> {
+    let (mut core, _) = leader_with(options);
+    core.step(Input::LogPersisted {
+        epoch: LogEpoch(0),
+        last: LogId::new(1, 1),
+    });
+    receive(&mut core, 2, append_response(1, success(1)));
+    assert_eq!(core.commit_index(), LogIndex(1));
+    core
+}
+
+fn proposals(sizes: &[u32]) -> Input<u64> {
+    Input::Propose(
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size_bytes)| Proposal {
+                id: RequestId(100 + i as u64),
+                size_bytes,
+                expected_term: None,
+            })
+            .collect(),
+    )
+}
+
+fn sent_appends(actions: &[Action<u64>], to: u64) -> Vec<(LogId, Vec<LogId>)> {
+    actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Send {
+                to: peer,
+                message: Message::Append(request),
+            } if *peer == to => Some((
+                request.prev_log_id,
+                request.entries.iter().map(|e| e.log_id).collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Pipelining sends message after message within the in-flight window (count and
+/// bytes); a heartbeat answer while the window is full frees its oldest slot.
+#[test]
+fn the_pipeline_fills_its_window_and_no_more() {
+    let options = CoreOptions {
+        max_entries_per_message: 1,
+        max_inflight_messages: 2,
+        ..CoreOptions::default()
+    };
+    let mut core = leader_with_follower_2(options);
+    let actions = core.step(proposals(&[1, 1, 1]));
+    assert_eq!(
+        sent_appends(&actions, 2),
+        vec![
+            (LogId::new(1, 1), vec![LogId::new(1, 2)]),
+            (LogId::new(1, 2), vec![LogId::new(1, 3)]),
+        ]
+    );
+    assert_eq!(
+        sent_appends(&actions, 3),
+        vec![],
+        "3 is probed and its probe is out"
+    );
+    let progress = core.progress(&2).unwrap();
+    assert_eq!(
+        (progress.next_index(), progress.inflights().count()),
+        (LogIndex(4), 2)
+    );
+    // The window is full: a heartbeat answer assumes the oldest message lost.
+    let answer = Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) });
+    let actions = receive(&mut core, 2, answer);
+    assert_eq!(
+        sent_appends(&actions, 2),
+        vec![(LogId::new(1, 3), vec![LogId::new(1, 4)])]
+    );
+    assert_eq!(core.progress(&2).unwrap().inflights().count(), 2);
+    // Acknowledgements free what they cover, and more is sent.
+    receive(&mut core, 2, append_response(1, success(3)));
+    let progress = core.progress(&2).unwrap();
+    assert_eq!(
+        (progress.match_index(), progress.inflights().count()),
+        (LogIndex(3), 1)
+    );
+
+    // The byte bound: 6-byte entries, 10 bytes in flight at most.
+    let options = CoreOptions {
+        max_entries_per_message: 1,
+        max_inflight_bytes: 10,
+        ..CoreOptions::default()
+    };
+    let mut core = leader_with_follower_2(options);
+    let actions = core.step(proposals(&[6, 6, 6]));
+    assert_eq!(sent_appends(&actions, 2).len(), 2);
+    assert_eq!(core.progress(&2).unwrap().inflights().bytes(), 12);
+    // With room for everything, one message carries every entry.
+    let mut core = leader_with_follower_2(CoreOptions::default());
+    let actions = core.step(proposals(&[6, 6, 6]));
+    assert_eq!(
+        sent_appends(&actions, 2),
+        vec![(
+            LogId::new(1, 1),
+            vec![LogId::new(1, 2), LogId::new(1, 3), LogId::new(1, 4)]
+        )]
+    );
+}
+
+/// A rejection makes the leader probe again from the follower's hint (F27: a whole
+/// term's run at a time); a rejection that answers an earlier probe is ignored.
+#[test]
+fn a_rejection_backs_off_by_the_hint() {
+    let mut restored = Restored::empty(members());
+    restored.hard_state.term = Term(2);
+    restored.entries = vec![
+        entry(1, 1, EntryKind::Normal, 1),
+        entry(1, 2, EntryKind::Normal, 1),
+        entry(2, 3, EntryKind::Normal, 1),
+        entry(2, 4, EntryKind::Normal, 1),
+    ];
+    let options = CoreOptions {
+        pre_vote: false,
+        ..CoreOptions::default()
+    };
+    let mut core = RaftCore::new(1u64, options, restored).unwrap();
+    core.start();
+    core.step(Input::Timeout(Timer::Election));
+    receive(&mut core, 1, vote_response(3, true));
+    let actions = receive(&mut core, 2, vote_response(3, true));
+    assert!(core.is_leader());
+    assert_eq!(
+        sent_appends(&actions, 3),
+        vec![(LogId::new(2, 4), vec![LogId::new(3, 5)])]
+    );
+    // 3 holds only 1.1 and 1.2: it rejects prev 2.4 and hints 1.2.
+    let reject = |rejected_prev, hint| {
+        append_response(
+            3,
+            AppendResult::Conflict {
+                rejected_prev: LogIndex(rejected_prev),
+                hint,
+            },
+        )
+    };
+    let actions = receive(&mut core, 3, reject(4, LogId::new(1, 2)));
+    assert_eq!(
+        sent_appends(&actions, 3),
+        vec![(
+            LogId::new(1, 2),
+            vec![LogId::new(2, 3), LogId::new(2, 4), LogId::new(3, 5)]
+        )]
+    );
+    assert_eq!(core.progress(&3).unwrap().next_index(), LogIndex(3));
+    // The same rejection again answers the earlier probe: ignored.
+    assert_eq!(receive(&mut core, 3, reject(4, LogId::new(1, 2))), vec![]);
+    assert_eq!(core.progress(&3).unwrap().next_index(), LogIndex(3));
+    // A hint with a term the leader does not hold at that index moves back to the last
+    // index whose term is not newer than the hint's.
+    let actions = receive(&mut core, 3, reject(2, LogId::new(0, 0)));
+    assert_eq!(
+        sent_appends(&actions, 3),
+        vec![(
+            LogId::ZERO,
+            vec![
+                LogId::new(1, 1),
+                LogId::new(1, 2),
+                LogId::new(2, 3),
+                LogId::new(2, 4),
+                LogId::new(3, 5)
+            ]
+        )]
+    );
+    // Stale answers of the current term are ignored once matched.
+    receive(&mut core, 3, append_response(3, success(5)));
+    let progress = core.progress(&3).unwrap();
+    assert_eq!(
+        (
+            progress.match_index(),
+            progress.next_index(),
+            progress.state()
+        ),
+        (LogIndex(5), LogIndex(6), ProgressState::Pipeline)
+    );
+    assert_eq!(receive(&mut core, 3, reject(4, LogId::new(1, 2))), vec![]);
+    assert_eq!(core.progress(&3).unwrap().next_index(), LogIndex(6));
+}
+
+/// Raft §5.4.2 (Figure 8): an entry of an earlier term is never committed by counting
+/// replicas; only an entry of the leader's own term commits, and it carries the older
+/// ones with it.
+#[test]
+fn entries_of_earlier_terms_commit_only_through_one_of_the_current_term() {
+    let mut restored = Restored::empty(members());
+    restored.hard_state.term = Term(1);
+    restored.entries = vec![entry(1, 1, EntryKind::Normal, 1)];
+    let options = CoreOptions {
+        pre_vote: false,
+        ..CoreOptions::default()
+    };
+    let mut core = RaftCore::new(1u64, options, restored).unwrap();
+    core.start();
+    core.step(Input::Timeout(Timer::Election));
+    receive(&mut core, 1, vote_response(2, true));
+    receive(&mut core, 2, vote_response(2, true));
+    assert!(core.is_leader());
+    core.step(Input::LogPersisted {
+        epoch: LogEpoch(0),
+        last: LogId::new(2, 2),
+    });
+    // 1.1 is now on a quorum (the leader and 2), but it is of term 1.
+    receive(
+        &mut core,
+        2,
+        append_response(
+            2,
+            AppendResult::Conflict {
+                rejected_prev: LogIndex(1),
+                hint: LogId::ZERO,
+            },
+        ),
+    );
+    let actions = receive(&mut core, 2, append_response(2, success(1)));
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Apply { .. })),
+        "{actions:?}"
+    );
+    assert_eq!(core.commit_index(), LogIndex(0));
+    assert_eq!(
+        receive(&mut core, 2, append_response(2, success(2))),
+        vec![Action::Apply {
+            first: LogIndex(1),
+            last: LogIndex(2)
+        }]
+    );
+}
+
+/// F25: a leader that heard from a quorum since the last check stays and re-arms the
+/// timer; one that did not steps down. With check-quorum off it never does.
+#[test]
+fn check_quorum_deposes_a_leader_cut_off_from_a_quorum() {
+    let mut core = leader_with_follower_2(CoreOptions::default());
+    assert_eq!(
+        core.step(Input::Timeout(Timer::Election)),
+        vec![Action::ResetTimer(Timer::Election)]
+    );
+    assert!(core.is_leader());
+    assert!(
+        !core.progress(&2).unwrap().recent_active(),
+        "reset for the next round"
+    );
+    assert_eq!(
+        core.step(Input::Timeout(Timer::Election)),
+        vec![
+            Action::CancelTimer(Timer::Heartbeat),
+            Action::ResetTimer(Timer::Election),
+            role(Role::Follower, 1, None),
+        ]
+    );
+    assert_eq!((core.term(), core.voted_for()), (Term(1), Some(&1)));
+
+    let options = CoreOptions {
+        check_quorum: false,
+        ..CoreOptions::default()
+    };
+    let mut core = leader_with_follower_2(options);
+    for _ in 0..3 {
+        assert_eq!(
+            core.step(Input::Timeout(Timer::Election)),
+            vec![Action::ResetTimer(Timer::Election)]
+        );
+    }
+    assert!(core.is_leader());
+}
+
+/// Raft §5.4.1: no vote for a candidate whose log is less up to date (by last term,
+/// then by length).
+#[test]
+fn votes_go_only_to_candidates_at_least_as_up_to_date() {
+    let mut restored = Restored::empty(members());
+    restored.hard_state.term = Term(2);
+    restored.entries = vec![
+        entry(1, 1, EntryKind::Normal, 1),
+        entry(2, 2, EntryKind::Normal, 1),
+    ];
+    let mut core = RaftCore::new(3u64, CoreOptions::default(), restored).unwrap();
+    core.start();
+    for (term, last, granted) in [
+        (3, LogId::new(1, 9), false), // older last term, longer log
+        (4, LogId::new(2, 1), false), // same last term, shorter log
+        (5, LogId::new(2, 2), true),  // the same log
+    ] {
+        let actions = receive(&mut core, 1, vote_request(term, last));
+        let answer = vote_response(term, granted);
+        assert!(
+            actions.contains(&Action::Send {
+                to: 1,
+                message: answer.clone()
+            }) || actions.contains(&Action::SendAfterPersist {
+                to: 1,
+                message: answer
+            }),
+            "term {term}: {actions:?}"
+        );
+    }
+    assert_eq!(core.voted_for(), Some(&1));
+}
+
+/// A leader of this term hears from a node claiming to lead it too: impossible with a
+/// correct quorum, so the message is dropped and the leader stays.
+#[test]
+fn a_leader_ignores_appends_and_heartbeats_of_its_own_term() {
+    let (mut core, _) = leader_with(CoreOptions::default());
+    assert_eq!(receive(&mut core, 2, heartbeat(1, 0)), vec![]);
+    assert_eq!(
+        receive(&mut core, 3, append(1, LogId::ZERO, vec![], 0)),
+        vec![]
+    );
+    assert!(core.is_leader());
+}
+
+/// A candidate that hears from the leader of its term follows it and keeps its vote
+/// (for itself) for that term.
+#[test]
+fn a_candidate_follows_a_leader_of_its_term_and_keeps_its_vote() {
+    let mut core = voter(3, false);
+    core.step(Input::Timeout(Timer::Election));
+    assert_eq!(
+        receive(&mut core, 1, heartbeat(1, 0)),
+        vec![
+            Action::ResetTimer(Timer::Election),
+            Action::Send {
+                to: 1,
+                message: Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) })
+            },
+            role(Role::Follower, 1, Some(1)),
+        ]
+    );
+    assert_eq!((core.term(), core.voted_for()), (Term(1), Some(&3)));
+    // So it refuses another candidate of that term.
+    assert_eq!(
+        receive(&mut core, 2, vote_request(1, LogId::ZERO)),
+        vec![Action::Send {
+            to: 2,
+            message: vote_response(1, false)
+        }]
+    );
+}
+
+fn follower_with(id: u64, term: u64, snapshot: Option<LogId>, log: &[(u64, u64)]) -> RaftCore<u64> {
+    let mut restored = Restored::empty(members());
+    restored.hard_state.term = Term(term);
+    restored.snapshot = snapshot.map(|last| (last, members()));
+    restored.entries = log
+        .iter()
+        .map(|&(term, index)| entry(term, index, EntryKind::Normal, 1))
+        .collect();
+    let mut core = RaftCore::new(id, CoreOptions::default(), restored).unwrap();
+    core.start();
+    core
+}
+
+fn ack(term: u64, last_matched: u64) -> Action<u64> {
+    Action::SendAfterPersist {
+        to: 1,
+        message: append_response(term, success(last_matched)),
+    }
+}
+
+/// Entries at or below the snapshot are skipped: a message that starts below it is cut
+/// to its new part, and one that ends below it is acknowledged up to the snapshot.
+#[test]
+fn appends_reaching_below_the_snapshot_are_cut_at_it() {
+    let mut core = follower_with(2, 1, Some(LogId::new(1, 5)), &[]);
+    assert_eq!(core.commit_index(), LogIndex(5));
+    let normal = |index| entry(1, index, EntryKind::Normal, 1);
+    assert_eq!(
+        receive(
+            &mut core,
+            1,
+            append(
+                1,
+                LogId::new(1, 3),
+                vec![normal(4), normal(5), normal(6)],
+                6
+            )
+        ),
+        vec![
+            Action::ResetTimer(Timer::Election),
+            Action::AppendLog {
+                epoch: LogEpoch(0),
+                entries: vec![normal(6)]
+            },
+            ack(1, 6),
+            role(Role::Follower, 1, Some(1)),
+        ]
+    );
+    assert_eq!(core.last_log_id(), LogId::new(1, 6));
+    // Ends below the snapshot: nothing to write, acknowledged up to the snapshot.
+    assert_eq!(
+        receive(
+            &mut core,
+            1,
+            append(1, LogId::new(1, 2), vec![normal(3)], 6)
+        ),
+        vec![Action::ResetTimer(Timer::Election), ack(1, 5)]
+    );
+    // Ends exactly at the snapshot.
+    assert_eq!(
+        receive(
+            &mut core,
+            1,
+            append(1, LogId::new(1, 3), vec![normal(4), normal(5)], 6)
+        ),
+        vec![Action::ResetTimer(Timer::Election), ack(1, 5)]
+    );
+    core.step(Input::LogPersisted {
+        epoch: LogEpoch(0),
+        last: LogId::new(1, 6),
+    });
+    assert_eq!(core.commit_index(), LogIndex(6));
+}
+
+/// Raft §5.3: a conflicting suffix is truncated (a new epoch) and replaced; entries
+/// already held are not written again; a message that would truncate a committed entry
+/// is not from a real leader and is dropped.
+#[test]
+fn a_follower_replaces_a_conflicting_suffix_but_never_a_committed_entry() {
+    let mut core = follower_with(2, 1, None, &[(1, 1), (1, 2)]);
+    let blank = entry(2, 2, EntryKind::Blank, 0);
+    assert_eq!(
+        receive(
+            &mut core,
+            1,
+            append(2, LogId::new(1, 1), vec![blank.clone()], 0)
+        ),
+        vec![
+            hard_state(2, None),
+            Action::ResetTimer(Timer::Election),
+            Action::TruncateLog {
+                from: LogIndex(2),
+                epoch: LogEpoch(1)
+            },
+            Action::AppendLog {
+                epoch: LogEpoch(1),
+                entries: vec![blank.clone()]
+            },
+            ack(2, 2),
+            role(Role::Follower, 2, Some(1)),
+        ]
+    );
+    assert_eq!(
+        core.persisted_index(),
+        LogIndex(1),
+        "truncation lowers the durable end"
+    );
+    assert_eq!(core.entry_meta(LogIndex(2)), Some(blank.clone()));
+    // A duplicate of what we hold: acknowledged, nothing written.
+    assert_eq!(
+        receive(
+            &mut core,
+            1,
+            append(2, LogId::ZERO, vec![entry(1, 1, EntryKind::Normal, 1)], 0)
+        ),
+        vec![Action::ResetTimer(Timer::Election), ack(2, 1)]
+    );
+    // A heartbeat's commit is capped at our last index; it applies once durable.
+    assert_eq!(
+        receive(&mut core, 1, heartbeat(2, 9)),
+        vec![
+            Action::ResetTimer(Timer::Election),
+            Action::Apply {
+                first: LogIndex(1),
+                last: LogIndex(1)
+            },
+            Action::Send {
+                to: 1,
+                message: Message::HeartbeatResponse(HeartbeatResponse { term: Term(2) })
+            },
+        ]
+    );
+    assert_eq!(core.commit_index(), LogIndex(1));
+    assert_eq!(
+        core.step(Input::LogPersisted {
+            epoch: LogEpoch(1),
+            last: LogId::new(2, 2)
+        }),
+        vec![Action::Apply {
+            first: LogIndex(2),
+            last: LogIndex(2)
+        }]
+    );
+    // Entry 2 is committed: a message that conflicts with it is dropped unanswered.
+    assert_eq!(
+        receive(
+            &mut core,
+            1,
+            append(
+                2,
+                LogId::new(1, 1),
+                vec![entry(1, 2, EntryKind::Normal, 1)],
+                2
+            )
+        ),
+        vec![Action::ResetTimer(Timer::Election)]
+    );
+    assert_eq!(core.last_log_id(), LogId::new(2, 2));
+}
+
+/// A follower that lacks the previous entry rejects with a hint: the last entry it holds
+/// at or below it with a term not newer than the leader's previous entry.
+#[test]
+fn a_follower_without_the_previous_entry_rejects_with_a_hint() {
+    let mut core = follower_with(2, 3, None, &[(1, 1), (1, 2), (3, 3)]);
+    assert_eq!(
+        receive(&mut core, 1, append(3, LogId::new(2, 5), vec![], 0)),
+        vec![
+            Action::ResetTimer(Timer::Election),
+            Action::Send {
+                to: 1,
+                message: append_response(
+                    3,
+                    AppendResult::Conflict {
+                        rejected_prev: LogIndex(5),
+                        hint: LogId::new(1, 2)
+                    }
+                )
+            },
+            role(Role::Follower, 3, Some(1)),
+        ]
+    );
+}
+
+/// Learners follow and apply but never campaign and never arm an election timer.
+#[test]
+fn learners_never_campaign() {
+    let configuration =
+        ConfigurationEntry::stable(Configuration::new([1u64, 2, 3], [4u64]).unwrap());
+    let mut core = RaftCore::new(
+        4u64,
+        CoreOptions::default(),
+        Restored::empty(configuration.clone()),
+    )
+    .unwrap();
+    assert_eq!(core.start(), vec![]);
+    assert_eq!(core.step(Input::Timeout(Timer::Election)), vec![]);
+    assert_eq!(
+        receive(&mut core, 1, heartbeat(1, 0)),
+        vec![
+            hard_state(1, None),
+            Action::Send {
+                to: 1,
+                message: Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) })
+            },
+            role(Role::Follower, 1, Some(1)),
+        ]
+    );
+    // A leader replicates to the learner but does not count it.
+    let mut leader = RaftCore::new(
+        1u64,
+        CoreOptions {
+            pre_vote: false,
+            ..CoreOptions::default()
+        },
+        Restored::empty(configuration),
+    )
+    .unwrap();
+    leader.start();
+    leader.step(Input::Timeout(Timer::Election));
+    receive(&mut leader, 1, vote_response(1, true));
+    let actions = receive(&mut leader, 2, vote_response(1, true));
+    assert_eq!(sent_appends(&actions, 4).len(), 1);
+    leader.step(Input::LogPersisted {
+        epoch: LogEpoch(0),
+        last: LogId::new(1, 1),
+    });
+    receive(&mut leader, 4, append_response(1, success(1)));
+    assert_eq!(
+        leader.commit_index(),
+        LogIndex(0),
+        "a learner is not a quorum"
+    );
+    receive(&mut leader, 3, append_response(1, success(1)));
+    assert_eq!(leader.commit_index(), LogIndex(1));
+}
+
+/// Membership queries (the runtime and tools use them; the protocol asks `is_voter` and
+/// `all_members`).
+#[test]
+fn configuration_queries_tell_voters_learners_and_strangers_apart() {
+    let both = Configuration::new([1u64, 2], [3u64]).unwrap();
+    assert!(both.is_voter(&1) && !both.is_voter(&3) && !both.is_voter(&9));
+    assert!(both.is_learner(&3) && !both.is_learner(&1) && !both.is_learner(&9));
+    assert!(both.contains(&1) && both.contains(&3) && !both.contains(&9));
+    assert!(!both.is_empty());
+    assert!(!Configuration::with_voters([1u64]).is_empty());
+    assert!(!Configuration::new(Vec::<u64>::new(), [3u64])
+        .unwrap()
+        .is_empty());
+    assert!(Configuration::<u64>::default().is_empty());
+    assert_eq!(both.members().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        both.voters().iter().copied().collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(both.learners().iter().copied().collect::<Vec<_>>(), vec![3]);
+    let joint = ConfigurationEntry {
+        current: Configuration::new([3u64, 4], [5u64]).unwrap(),
+        old: Some(both.clone()),
+    };
+    assert!(joint.is_joint() && !ConfigurationEntry::stable(both).is_joint());
+    assert!(joint.is_voter(&1) && joint.is_voter(&4) && !joint.is_voter(&5));
+    assert_eq!(
+        joint.all_members().into_iter().collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+}
+
+/// Renaming nodes (the model checker's symmetry reduction) renames every id a core or a
+/// message holds, and nothing else.
+#[test]
+fn relabel_renames_every_node_id() {
+    let swap = |n: &u64| match *n {
+        1 => 3,
+        3 => 1,
+        other => other,
+    };
+    let configuration = Configuration::new([1u64, 2], [3u64]).unwrap();
+    let renamed = configuration.relabel(&swap);
+    assert_eq!(renamed, Configuration::new([3u64, 2], [1u64]).unwrap());
+    let joint = ConfigurationEntry {
+        current: configuration.clone(),
+        old: Some(Configuration::with_voters([1u64])),
+    };
+    assert_eq!(
+        joint.relabel(&swap),
+        ConfigurationEntry {
+            current: renamed.clone(),
+            old: Some(Configuration::with_voters([3u64])),
+        }
+    );
+    let conf_entry = entry(2, 7, EntryKind::Configuration(joint.clone()), 3);
+    assert_eq!(
+        conf_entry.relabel(&swap),
+        entry(2, 7, EntryKind::Configuration(joint.relabel(&swap)), 3)
+    );
+    for kind in [EntryKind::Blank, EntryKind::Normal] {
+        assert_eq!(
+            entry(2, 7, kind.clone(), 3).relabel(&swap),
+            entry(2, 7, kind, 3)
+        );
+    }
+    assert_eq!(
+        HardState {
+            term: Term(4),
+            voted_for: Some(1u64)
+        }
+        .relabel(&swap),
+        HardState {
+            term: Term(4),
+            voted_for: Some(3)
+        }
+    );
+    let message = append(2, LogId::new(1, 6), vec![conf_entry.clone()], 5);
+    assert_eq!(
+        message.relabel(&swap),
+        append(2, LogId::new(1, 6), vec![conf_entry.relabel(&swap)], 5)
+    );
+    assert_eq!(heartbeat(3, 2).relabel(&swap), heartbeat(3, 2));
+
+    // A leader, renamed: itself, its vote, its leader, its followers' progress and its
+    // configuration.
+    let mut core = leader_with_follower_2(CoreOptions::default());
+    core.step(Input::Timeout(Timer::Election)); // a check-quorum round: 2 answered, it stays
+    let renamed = core.relabel(&swap);
+    assert_eq!(renamed.id(), &3);
+    assert_eq!(renamed.voted_for(), Some(&3));
+    assert_eq!(renamed.leader(), Some(&3));
+    assert!(renamed.is_leader());
+    assert_eq!(renamed.term(), core.term());
+    assert_eq!(renamed.commit_index(), core.commit_index());
+    assert_eq!(renamed.last_log_id(), core.last_log_id());
+    assert_eq!(
+        renamed.progress(&1).map(|p| p.match_index()),
+        Some(LogIndex(0))
+    );
+    assert_eq!(
+        renamed.progress(&2).map(|p| p.match_index()),
+        Some(LogIndex(1))
+    );
+    assert_eq!(renamed.progress(&3), None);
+    assert_eq!(renamed.configuration(), &members().relabel(&swap));
+    renamed.check_invariants().unwrap();
+    // Renaming back gives the original.
+    assert_eq!(renamed.relabel(&swap), core);
+}
