@@ -226,11 +226,11 @@ fn a_pre_candidate_campaigns_only_after_a_quorum_of_pre_votes() {
         receive(&mut core, 2, pre_vote_response(1, true)),
         vec![
             hard_state(1, Some(1)),
-            Action::Send {
+            Action::SendAfterPersist {
                 to: 2,
                 message: vote.clone()
             },
-            Action::Send {
+            Action::SendAfterPersist {
                 to: 3,
                 message: vote
             },

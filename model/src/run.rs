@@ -224,8 +224,8 @@ pub fn simulate(cfg: ModelConfig, seed: u64, steps: usize, runs: usize, threads:
     let visited = AtomicUsize::new(0);
     let deepest = AtomicUsize::new(0);
     // Per property: the lowest walk that made a discovery, its initial state and actions.
-    let found: Mutex<BTreeMap<&'static str, (usize, ConcordState, Vec<Action>)>> =
-        Mutex::new(BTreeMap::new());
+    type Discovery = (usize, ConcordState, Vec<Action>);
+    let found: Mutex<BTreeMap<&'static str, Discovery>> = Mutex::new(BTreeMap::new());
     let walk = |run: usize| {
         let mut rng = rand::rngs::StdRng::seed_from_u64(
             seed ^ (run as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
