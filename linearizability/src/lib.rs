@@ -45,6 +45,7 @@ mod checker;
 mod error;
 mod history;
 pub mod html;
+mod lost;
 mod memory;
 mod model;
 pub mod models;
@@ -58,6 +59,7 @@ pub use checker::{
 };
 pub use error::{HistoryError, ImportError, ParseError};
 pub use history::{History, OpId, Operation, Outcome, ProcessId};
+pub use lost::lost_acked_writes;
 pub use memory::default_max_memory_bytes;
 pub use model::{Import, Model, Steps};
 pub use parse::{parse, to_jsonl, Format};

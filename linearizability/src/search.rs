@@ -244,7 +244,13 @@ pub(crate) struct Search<'a, M: Model> {
     stack: Vec<Frame<M::State>>,
     state: M::State,
     determinate_left: usize,
+    /// The longest partial linearization, once the search has backtracked below it.
     longest: Vec<(usize, M::State)>,
+    /// Its length. While `longest_live`, it is the bottom `longest_len` frames of the
+    /// stack and is copied out only when a backtrack is about to pop one of them: copying
+    /// at every new record made a linearizable history of n operations cost O(n²).
+    longest_len: usize,
+    longest_live: bool,
     blocking: Vec<usize>,
     node: usize,
     iterations: u64,
@@ -273,6 +279,8 @@ impl<'a, M: Model> Search<'a, M> {
             state: model.init(),
             determinate_left: ops.iter().filter(|op| op.output.is_some()).count(),
             longest: Vec::new(),
+            longest_len: 0,
+            longest_live: false,
             blocking: Vec::new(),
             node,
             iterations: 0,
@@ -369,8 +377,9 @@ impl<'a, M: Model> Search<'a, M> {
             }
         }
         if advanced {
-            if self.stack.len() > self.longest.len() {
-                self.longest = witness(&self.stack, &self.state, &self.list);
+            if self.stack.len() > self.longest_len {
+                self.longest_len = self.stack.len();
+                self.longest_live = true;
                 self.blocking.clear();
             }
             self.node = self.list.next[self.list.head];
@@ -385,9 +394,10 @@ impl<'a, M: Model> Search<'a, M> {
     /// linearized before this point and was not. Dead end: backtrack, or prove there is
     /// no linearization when nothing is left to undo.
     fn backtrack(&mut self, node: usize) -> Option<SearchOutcome<M::State>> {
-        if self.stack.len() == self.longest.len() && self.blocking.is_empty() && node != NONE {
+        if self.stack.len() == self.longest_len && self.blocking.is_empty() && node != NONE {
             self.blocking.push(self.list.op_of[node]);
         }
+        self.save_longest();
         let Some(frame) = self.stack.pop() else {
             if self.blocking.is_empty() && node != NONE {
                 self.blocking.push(self.list.op_of[node]);
@@ -444,20 +454,35 @@ impl<'a, M: Model> Search<'a, M> {
     fn footprint_bytes(&self) -> usize {
         let frame = std::mem::size_of::<Frame<M::State>>();
         let step = std::mem::size_of::<(usize, M::State)>();
+        // While the longest linearization lives on the stack, count what copying it out
+        // will take.
         let longest_heap: usize = self
             .longest
             .last()
-            .map_or(0, |(_, state)| self.model.state_heap_bytes(state))
-            .saturating_mul(self.longest.len());
+            .map_or_else(
+                || self.model.state_heap_bytes(&self.state),
+                |(_, state)| self.model.state_heap_bytes(state),
+            )
+            .saturating_mul(self.longest_len.max(self.longest.len()));
         self.fixed_bytes
             + self.cache.footprint_bytes()
             + self.stack.capacity() * frame
-            + self.longest.capacity() * step
+            + self.longest.capacity().max(self.longest_len) * step
             + longest_heap
+    }
+
+    /// Copies the longest partial linearization out of the stack while the stack still
+    /// holds it.
+    fn save_longest(&mut self) {
+        if self.longest_live && self.stack.len() == self.longest_len {
+            self.longest = witness(&self.stack, &self.state, &self.list);
+            self.longest_live = false;
+        }
     }
 
     /// Stops the search: frees its memory and reports the longest partial linearization.
     fn give_up(&mut self, cause: UnknownCause) -> SearchOutcome<M::State> {
+        self.save_longest();
         self.cache = Cache::new();
         self.stack = Vec::new();
         self.publish_release();
