@@ -1387,3 +1387,21 @@ fn relabel_renames_every_node_id() {
     // Renaming back gives the original.
     assert_eq!(renamed.relabel(&swap), core);
 }
+
+/// A follower learns a commit index only up to what the message proved it shares with
+/// the leader (Figure 2: `min(leaderCommit, index of last new entry)`): an entry past
+/// the matched prefix may be a stale one of an older term, which the leader's commit
+/// index says nothing about. (Teeth variant `follower-commit-beyond-match`.)
+#[test]
+fn a_follower_commits_only_what_the_message_matched() {
+    let mut core = follower_with(2, 1, None, &[(1, 1), (1, 2)]);
+    let actions = receive(&mut core, 1, append(2, LogId::new(1, 1), vec![], 2));
+    assert_eq!(core.commit_index(), LogIndex(1), "{actions:?}");
+    assert!(actions.contains(&ack(2, 1)), "{actions:?}");
+    assert!(
+        !actions
+            .iter()
+            .any(|action| matches!(action, Action::Apply { last, .. } if *last > LogIndex(1))),
+        "{actions:?}"
+    );
+}
