@@ -65,6 +65,15 @@ fn elections() -> ModelConfig {
     }
 }
 
+/// `elections` with one entry per message: a new leader's first append carries only
+/// the old-term entries before its own blank one, so a follower can acknowledge an
+/// old-term entry alone — Figure 8's shape, within three terms and three servers.
+fn figure_8() -> ModelConfig {
+    let mut cfg = elections();
+    cfg.options.max_entries_per_message = 1;
+    cfg
+}
+
 fn heartbeats() -> ModelConfig {
     ModelConfig {
         max_term: 2,
@@ -163,11 +172,17 @@ pub fn deep() -> ModelConfig {
 }
 
 /// Every profile of the matrix, in the order `check` runs them.
-pub const MATRIX: [Profile; 7] = [
+pub const MATRIX: [Profile; 8] = [
     Profile {
         name: "elections",
         summary: "3 elections (terms 1-3), instant disk, no crash",
         config: elections,
+    },
+    Profile {
+        name: "figure-8",
+        summary:
+            "3 elections, one entry per message, instant disk (old-term entries acknowledged alone)",
+        config: figure_8,
     },
     Profile {
         name: "heartbeats",

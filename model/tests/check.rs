@@ -8,8 +8,9 @@ use concord_model::{check, ModelConfig, SearchOptions, Verdict};
 /// Unique states of each profile (depth-first, symmetry on). A tripwire: if a change to
 /// the core or the glue moves one, make sure the change was meant to alter the explored
 /// behaviour, then update it (and the table in docs/verification.md).
-const UNIQUE_STATES: [(&str, usize); 7] = [
+const UNIQUE_STATES: [(&str, usize); 8] = [
     ("elections", 358_758),
+    ("figure-8", 668_658),
     ("heartbeats", 630_822),
     ("crash", 240_996),
     ("client-crash", 278_819),
@@ -60,6 +61,11 @@ fn profile(name: &str) -> Profile {
 #[test]
 fn elections() {
     run_profile(&profile("elections"));
+}
+
+#[test]
+fn figure_8() {
+    run_profile(&profile("figure-8"));
 }
 
 #[test]
