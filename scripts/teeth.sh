@@ -18,7 +18,7 @@
 # The copy lives in target/teeth/tree (current working tree, uncommitted changes
 # included) with its own target dir, so only the core and its dependents rebuild per
 # variant. Results: one markdown row per variant on stdout and in
-# target/teeth/report.md. A variant whose patch no longer applies is reported as such
+# target/teeth/report.md (TEETH_REPORT to write elsewhere). A variant whose patch no longer applies is reported as such
 # (regenerate it against the current core; see docs/verification.md "Teeth table").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,7 +43,7 @@ mkdir -p "$tree"
 
 has() { [[ ",$harnesses," == *",$1,"* ]]; }
 now() { date +%s; }
-report=$work/report.md
+report=${TEETH_REPORT:-$work/report.md}
 echo "| variant | model (profile: property, time) | deep walks (property, time) | handler tests | property tests | chaos (seed: check) |" | tee "$report"
 echo "|---|---|---|---|---|---|" | tee -a "$report"
 
@@ -103,12 +103,19 @@ for name in "${variants[@]}"; do
         # Exactly the chaos suite's CI tests (chaos/tests/chaos.rs and teeth.rs: the CI
         # seeds of every nemesis, 3 and 5 nodes, and the windows profile).
         start=$(now)
-        out=$(cd "$tree" && cargo test --release -p concord-chaos --test chaos --test teeth 2>&1 || true)
+        # Built first, so the time limit (TEETH_CHAOS_TIMEOUT, 600 s) is the tests' own.
+        (cd "$tree" && cargo test --release --no-run -q -p concord-chaos --test chaos --test teeth >>"$log" 2>&1) || true
+        start=$(now)
+        status=0
+        out=$(cd "$tree" && timeout "${TEETH_CHAOS_TIMEOUT:-600}" \
+            cargo test --release -p concord-chaos --test chaos --test teeth 2>&1) || status=$?
         echo "$out" >>"$log"
         took=$(( $(now) - start ))
         failed=$(echo "$out" | grep -E "^test .* FAILED$" | sed -E 's/^test (.*) \.\.\. FAILED$/\1/' | tr '\n' ' ' || true)
         if [ -n "$failed" ]; then
             chaos="caught: ${failed}(${took} s)"
+        elif [ "$status" = 124 ]; then
+            chaos="no verdict: stopped after ${took} s"
         else
             chaos="not caught (${took} s)"
         fi

@@ -1405,3 +1405,22 @@ fn a_follower_commits_only_what_the_message_matched() {
         "{actions:?}"
     );
 }
+
+/// A granted vote from an earlier term is not a vote in this one: a candidate that ran
+/// twice counts only answers to its current request. (Teeth variant
+/// `stale-vote-response-counted`: counted, it makes two leaders in one term.)
+#[test]
+fn a_stale_granted_vote_is_not_counted() {
+    let mut core = voter(1, false);
+    core.step(Input::Timeout(Timer::Election)); // candidate of term 1
+    core.step(Input::Timeout(Timer::Election)); // split vote: candidate of term 2
+    assert_eq!((core.role(), core.term()), (Role::Candidate, Term(2)));
+    // Its own vote for term 2, durable, comes back.
+    receive(&mut core, 1, vote_response(2, true));
+    // Node 2's grant for term 1 arrives late.
+    assert_eq!(receive(&mut core, 2, vote_response(1, true)), vec![]);
+    assert_eq!((core.role(), core.term()), (Role::Candidate, Term(2)));
+    // A grant for term 2 makes the quorum.
+    receive(&mut core, 2, vote_response(2, true));
+    assert_eq!((core.role(), core.term()), (Role::Leader, Term(2)));
+}
