@@ -317,29 +317,13 @@ pub fn simulate(cfg: ModelConfig, seed: u64, steps: usize, runs: usize, threads:
     });
 
     let found = found.into_inner().expect("no walk panics holding the lock");
-    let mut verdicts = Vec::new();
-    let mut counterexamples = BTreeMap::new();
-    let mut examples = BTreeMap::new();
-    for property in &properties {
-        let path = found.get(property.name).map(|(run, init, actions)| {
+    let (verdicts, counterexamples, examples) = verdicts(&model, |name| {
+        found.get(name).map(|(run, init, actions)| {
             let path = Path::from_actions(&model, init.clone(), actions)
                 .expect("a walk replays: the model is deterministic");
             format!("(walk {run})\n{}", render_path(&model, &path))
-        });
-        let verdict = match (property.expectation.clone(), path) {
-            (Expectation::Sometimes, Some(path)) => {
-                examples.insert(property.name, path);
-                Verdict::Found
-            }
-            (Expectation::Sometimes, None) => Verdict::NotFound,
-            (_, Some(path)) => {
-                counterexamples.insert(property.name, path);
-                Verdict::Violated
-            }
-            (_, None) => Verdict::Holds,
-        };
-        verdicts.push((property.name, verdict));
-    }
+        })
+    });
     let visited = visited.into_inner();
     Outcome {
         unique_states: visited,
@@ -366,28 +350,41 @@ fn walk_weight(action: &ActorModelAction<Msg, ModelTimer, ()>) -> u64 {
     }
 }
 
-fn outcome<C: Checker<ConcordModel>>(checker: &C, started: Instant, complete: bool) -> Outcome {
-    let model = checker.model();
-    let discoveries = checker.discoveries();
-    let mut properties = Vec::new();
+type Paths = BTreeMap<&'static str, String>;
+
+/// The verdict of every property, from the rendered discovery of each (if any): the
+/// verdicts in declaration order, the counterexamples and the examples.
+fn verdicts(
+    model: &ConcordModel,
+    discovery: impl Fn(&'static str) -> Option<String>,
+) -> (Vec<(&'static str, Verdict)>, Paths, Paths) {
+    let mut verdicts = Vec::new();
     let mut counterexamples = BTreeMap::new();
     let mut examples = BTreeMap::new();
     for property in model.properties() {
-        let found = discoveries.get(property.name);
-        let verdict = match (property.expectation, found) {
+        let verdict = match (property.expectation, discovery(property.name)) {
             (Expectation::Sometimes, Some(path)) => {
-                examples.insert(property.name, render_path(model, path));
+                examples.insert(property.name, path);
                 Verdict::Found
             }
             (Expectation::Sometimes, None) => Verdict::NotFound,
             (_, Some(path)) => {
-                counterexamples.insert(property.name, render_path(model, path));
+                counterexamples.insert(property.name, path);
                 Verdict::Violated
             }
             (_, None) => Verdict::Holds,
         };
-        properties.push((property.name, verdict));
+        verdicts.push((property.name, verdict));
     }
+    (verdicts, counterexamples, examples)
+}
+
+fn outcome<C: Checker<ConcordModel>>(checker: &C, started: Instant, complete: bool) -> Outcome {
+    let model = checker.model();
+    let discoveries = checker.discoveries();
+    let (properties, counterexamples, examples) = verdicts(model, |name| {
+        discoveries.get(name).map(|path| render_path(model, path))
+    });
     Outcome {
         unique_states: checker.unique_state_count(),
         total_states: checker.state_count(),

@@ -12,43 +12,47 @@ use concord_model::{
     check, simulate, CorrectGlue, Glue, ModelConfig, Outcome, SearchOptions, Verdict,
 };
 
-/// Sends granted votes to other candidates at once instead of after the vote is durable.
+/// Sends the messages `early` picks at once instead of after the writes before them are
+/// durable (the one rule the core's contract puts on executors, broken).
 #[derive(Debug)]
-struct VoteBeforePersist;
+struct EarlySend {
+    early: fn(&Message<ServerId>) -> bool,
+}
 
-impl Glue for VoteBeforePersist {
+impl Glue for EarlySend {
     fn actions(&self, actions: Vec<Action<ServerId>>) -> Vec<Action<ServerId>> {
         actions
             .into_iter()
             .map(|action| match action {
-                Action::SendAfterPersist {
-                    to,
-                    message: message @ Message::VoteResponse(_),
-                } => Action::Send { to, message },
+                Action::SendAfterPersist { to, message } if (self.early)(&message) => {
+                    Action::Send { to, message }
+                }
                 other => other,
             })
             .collect()
     }
 }
 
-/// Sends a candidate's vote requests at once instead of after its new term and vote are
-/// durable (what the core itself did until the `deep` simulation caught it).
-#[derive(Debug)]
-struct VoteRequestBeforePersist;
+/// Grants votes before they are durable.
+fn vote_before_persist() -> Arc<dyn Glue> {
+    Arc::new(EarlySend {
+        early: |message| matches!(message, Message::VoteResponse(_)),
+    })
+}
 
-impl Glue for VoteRequestBeforePersist {
-    fn actions(&self, actions: Vec<Action<ServerId>>) -> Vec<Action<ServerId>> {
-        actions
-            .into_iter()
-            .map(|action| match action {
-                Action::SendAfterPersist {
-                    to,
-                    message: message @ Message::Vote(_),
-                } => Action::Send { to, message },
-                other => other,
-            })
-            .collect()
-    }
+/// Sends a candidate's vote requests before its new term and vote are durable (what the
+/// core itself did until the `deep` simulation caught it).
+fn vote_request_before_persist() -> Arc<dyn Glue> {
+    Arc::new(EarlySend {
+        early: |message| matches!(message, Message::Vote(_)),
+    })
+}
+
+/// Acknowledges appended entries before they are durable.
+fn ack_before_durable() -> Arc<dyn Glue> {
+    Arc::new(EarlySend {
+        early: |message| matches!(message, Message::AppendResponse(_)),
+    })
 }
 
 /// Restarts with the durable term but forgets whom it voted for.
@@ -61,25 +65,6 @@ impl Glue for ForgetVoteOnRestart {
             term: durable.term,
             voted_for: None,
         }
-    }
-}
-
-/// Acknowledges appended entries before they are durable.
-#[derive(Debug)]
-struct AckBeforeDurable;
-
-impl Glue for AckBeforeDurable {
-    fn actions(&self, actions: Vec<Action<ServerId>>) -> Vec<Action<ServerId>> {
-        actions
-            .into_iter()
-            .map(|action| match action {
-                Action::SendAfterPersist {
-                    to,
-                    message: message @ Message::AppendResponse(_),
-                } => Action::Send { to, message },
-                other => other,
-            })
-            .collect()
     }
 }
 
@@ -148,7 +133,7 @@ fn assert_always_holds(outcome: &Outcome) {
 
 #[test]
 fn vote_sent_before_it_is_durable_gives_two_leaders_in_one_term() {
-    let outcome = find_bug(two_elections_one_term(Arc::new(VoteBeforePersist)));
+    let outcome = find_bug(two_elections_one_term(vote_before_persist()));
     assert_violated(&outcome, ELECTION_SAFETY);
 }
 
@@ -162,7 +147,7 @@ fn vote_forgotten_on_restart_gives_two_leaders_in_one_term() {
 /// not hold it, before any crash turns that into a lost entry.
 #[test]
 fn entries_acknowledged_before_durable_are_committed_without_a_durable_quorum() {
-    let outcome = find_bug(two_terms(Arc::new(AckBeforeDurable)));
+    let outcome = find_bug(two_terms(ack_before_durable()));
     assert_violated(&outcome, COMMITTED_DURABLE);
 }
 
@@ -172,7 +157,7 @@ fn entries_acknowledged_before_durable_are_committed_without_a_durable_quorum() 
 fn entries_acknowledged_before_durable_lose_a_committed_entry() {
     let outcome = find_bug(ModelConfig {
         skip_disk_properties: true,
-        ..two_terms(Arc::new(AckBeforeDurable))
+        ..two_terms(ack_before_durable())
     });
     assert_violated(&outcome, LEADER_COMPLETENESS);
 }
@@ -187,7 +172,7 @@ fn entries_acknowledged_before_durable_lose_a_committed_entry() {
 #[test]
 fn vote_requested_before_durable_elects_a_leader_without_a_committed_entry() {
     let cfg = ModelConfig {
-        glue: Arc::new(VoteRequestBeforePersist),
+        glue: vote_request_before_persist(),
         ..concord_model::profiles::deep()
     };
     let outcome = simulate(cfg, 7, 400, 20_000, 2);
