@@ -16,20 +16,20 @@ const DEFAULT_INPUTS: u64 = 4000;
 const DEFAULT_SEED: u64 = 0x5EED_F022;
 const MAX_GENERATED_LEN: usize = 512;
 
-/// SplitMix64: a tiny, well-known generator; the inputs only need to be reproducible.
-struct Rng(u64);
+/// A seeded generator: the inputs only need to be reproducible.
+struct Rng(rand::rngs::SmallRng);
 
 impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(rand::SeedableRng::seed_from_u64(seed))
+    }
+
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        rand::RngCore::next_u64(&mut self.0)
     }
 
     fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound.max(1) as u64) as usize
+        rand::Rng::random_range(&mut self.0, 0..bound.max(1))
     }
 
     fn bytes(&mut self, len: usize) -> Vec<u8> {
@@ -166,7 +166,7 @@ fn smoke(target: &str) {
     let inputs = env_u64("FUZZ_SMOKE_INPUTS", DEFAULT_INPUTS);
     let base_seed = env_u64("FUZZ_SMOKE_SEED", DEFAULT_SEED);
     let seed = base_seed ^ fnv(target.as_bytes());
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     for i in 0..inputs {
         let input = if i % 3 == 0 {
             let len = rng.below(MAX_GENERATED_LEN);

@@ -388,3 +388,63 @@ async fn a_shut_down_leader_answers_not_leader() {
         other => panic!("expected NotLeader from a shut-down leader, got {other:?}"),
     }
 }
+
+/// A killed process's unsynced writes survive it in the page cache: readable, not yet
+/// durable. A node restarted on them must make them durable before its core counts them
+/// as persisted, or it could acknowledge entries (or keep a vote) that a power loss
+/// would still erase. Found by the chaos suite's durability check (a restarted follower
+/// acknowledged entries only the page cache held).
+#[tokio::test]
+async fn a_restarted_node_makes_what_it_recovered_durable() {
+    use concord::storage::{LogStorage as _, MetaStorage as _, SimDisk, SimOptions};
+    let disk = SimDisk::new();
+    let group = GroupId::new("test").unwrap();
+    let unsynced = || SimOptions { sync: false };
+    {
+        let mut log = disk.log_storage(group.clone(), unsynced()).unwrap();
+        let mut meta = disk.meta_storage(group.clone(), unsynced());
+        let entries: Vec<concord::storage::LogEntry> = (1..=3)
+            .map(|i| {
+                concord::storage::LogEntry::blank(LogId {
+                    term: Term(1),
+                    index: LogIndex(i),
+                })
+            })
+            .collect();
+        log.append(&entries).unwrap();
+        meta.set_hard_state(&concord::storage::HardState {
+            term: Term(2),
+            voted_for: Some(peer(1)),
+        })
+        .unwrap();
+    }
+    assert_eq!(disk.durable_log_id(&group, LogIndex(3)), None);
+    assert!(disk.durable_hard_state(&group).is_none());
+
+    let store = Arc::new(StorageLogStore::new(
+        disk.log_storage(group.clone(), unsynced()).unwrap(),
+        disk.meta_storage(group.clone(), unsynced()),
+        true,
+    ));
+    let peers: Vec<PeerId> = (0..3).map(peer).collect();
+    let options = NodeOptions::new(
+        group.clone(),
+        peers[0].clone(),
+        ConfigurationEntry::stable(Configuration::with_voters(peers)),
+    );
+    let network = InProcessNetwork::new();
+    let transport = Arc::new(network.transport(peer(0).endpoint().clone()));
+    let (node, _sink) = Node::start(options, Counter::default(), store, transport).unwrap();
+    assert_eq!(
+        disk.durable_log_id(&group, LogIndex(3)),
+        Some(LogId {
+            term: Term(1),
+            index: LogIndex(3)
+        }),
+        "recovered entries must be durable before the node runs"
+    );
+    let hard = disk.durable_hard_state(&group).expect("durable hard state");
+    assert_eq!((hard.term, hard.voted_for), (Term(2), Some(peer(1))));
+    node.shutdown();
+    node.join().await;
+}

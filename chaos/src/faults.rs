@@ -12,17 +12,21 @@
 //!   reported late — so a power loss can land between "written" and "durable" while
 //!   the rest of the cluster has already acted on what was written;
 //! - **group-commit boundaries** move: some batches are cut to 1–3 jobs;
-//! - **messages** are occasionally lost (1%), sent twice (2%) or held back 5–60 ms so
-//!   later ones overtake them (2%) — duplicated and reordered stale messages, which
-//!   turmoil's in-order TCP streams never produce on their own.
+//! - **messages** are occasionally lost (1%), sent twice (2%), held back 5–60 ms so
+//!   later ones overtake them (2%), held back 250–1500 ms (0.5% by default,
+//!   `stale_per_mille`), or sent now and again 250–1500 ms later (as many) — long enough
+//!   for a new term to begin before they arrive:
+//!   duplicated, reordered and cross-term stale messages, which turmoil's in-order TCP
+//!   streams never produce on their own.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use concord::core::{AppendResult, GroupId, HardState, LogIndex, Message, PeerId};
+use concord::core::{AppendResult, GroupId, HardState, LogIndex, Message, PeerId, RaftCore};
 use concord::runtime::{FaultInjector, PersistOp, SendFault};
 use concord::storage::SimDisk;
 
+use crate::observe::Observations;
 use crate::rng::Rng;
 
 /// A test hook that wraps each node's fault injector; the teeth tests use it to run
@@ -143,17 +147,21 @@ pub struct Buggify {
     enabled: bool,
     probe: Arc<WindowProbe>,
     durability: Option<DurabilityCheck>,
+    observations: Arc<Observations>,
+    stale_per_mille: u64,
 }
 
 impl Buggify {
     /// An injector for node `me`, drawing from `seed`. With `enabled` false only the
-    /// window probe and the durability check work (no latency, no message faults).
+    /// window probe, the durability check and the core observations work (no latency,
+    /// no message faults).
     pub fn new(
         me: PeerId,
         seed: u64,
         enabled: bool,
         probe: Arc<WindowProbe>,
         durability: Option<DurabilityCheck>,
+        observations: Arc<Observations>,
     ) -> Buggify {
         probe.reset();
         Buggify {
@@ -162,7 +170,16 @@ impl Buggify {
             enabled,
             probe,
             durability,
+            observations,
+            stale_per_mille: 5,
         }
+    }
+
+    /// Per thousand messages, how many are held back 250–1500 ms, and as many again sent
+    /// now and replayed that much later (default 5; at most 400).
+    pub fn with_stale_per_mille(mut self, per_mille: u64) -> Buggify {
+        self.stale_per_mille = per_mille.min(400);
+        self
     }
 
     fn roll(&self, bound: u64) -> u64 {
@@ -181,6 +198,10 @@ impl Buggify {
 }
 
 impl FaultInjector for Buggify {
+    fn observe(&self, core: &RaftCore<PeerId>) {
+        self.observations.observe_core(core);
+    }
+
     /// Like a real disk next to a fast network: an fsync takes 1–20 ms (longer than a
     /// round trip here), and one in twenty takes 30–80 ms.
     fn fsync_delay(&self) -> Duration {
@@ -232,10 +253,28 @@ impl FaultInjector for Buggify {
         if !self.enabled {
             return SendFault::Deliver;
         }
-        match self.roll(100) {
-            0 => SendFault::Drop,
-            1 | 2 => SendFault::Duplicate,
-            3 | 4 => SendFault::Delay(Duration::from_millis(5 + self.roll(56))),
+        // Election traffic is rare next to replication traffic, and an election's
+        // interleavings are where stale messages do their damage: a vote answer of an
+        // older term, counted in a newer one. It goes stale ten times as often.
+        let stale = match message {
+            Message::Vote(_)
+            | Message::VoteResponse(_)
+            | Message::PreVote(_)
+            | Message::PreVoteResponse(_) => (10 * self.stale_per_mille).min(400),
+            _ => self.stale_per_mille,
+        };
+        match self.roll(1000) {
+            0..10 => SendFault::Drop,
+            10..30 => SendFault::Duplicate,
+            30..50 => SendFault::Delay(Duration::from_millis(5 + self.roll(56))),
+            // Long enough for a new term to begin meanwhile: the message (or a copy of
+            // it) arrives stale.
+            roll if roll < 50 + stale => {
+                SendFault::Delay(Duration::from_millis(250 + self.roll(1251)))
+            }
+            roll if roll < 50 + 2 * stale => {
+                SendFault::Replay(Duration::from_millis(250 + self.roll(1251)))
+            }
             _ => SendFault::Deliver,
         }
     }

@@ -59,6 +59,10 @@ struct RunArgs {
     /// The nodes' random extra election delay bound in milliseconds.
     #[arg(long, default_value_t = 300)]
     election_delay_ms: u64,
+    /// Buggify: per thousand messages, how many are held back 250–1500 ms, and as many
+    /// again sent now and replayed that much later (stale messages across terms).
+    #[arg(long, default_value_t = 5)]
+    stale_per_mille: u64,
     /// Seeds run in parallel (each seed is single-threaded and deterministic).
     #[arg(long)]
     jobs: Option<usize>,
@@ -122,7 +126,7 @@ fn main() -> ExitCode {
 
 fn reproduce(args: &RunArgs, seed: u64) -> String {
     format!(
-        "cargo run --release -p concord-chaos -- run --seeds {seed} --nemesis {} --nodes {} --ops {} --clients {} --keys {} --election-timeout-ms {} --election-delay-ms {}{}{}",
+        "cargo run --release -p concord-chaos -- run --seeds {seed} --nemesis {} --nodes {} --ops {} --clients {} --keys {} --election-timeout-ms {} --election-delay-ms {} --stale-per-mille {}{}{}",
         args.nemesis,
         args.nodes,
         args.ops,
@@ -130,6 +134,7 @@ fn reproduce(args: &RunArgs, seed: u64) -> String {
         args.keys,
         args.election_timeout_ms,
         args.election_delay_ms,
+        args.stale_per_mille,
         if args.no_sync { " --no-sync" } else { "" },
         if args.no_buggify { " --no-buggify" } else { "" }
     )
@@ -177,6 +182,7 @@ fn run(args: RunArgs) -> ExitCode {
             buggify: !args.no_buggify,
             election_timeout: std::time::Duration::from_millis(args.election_timeout_ms.max(10)),
             max_election_delay: std::time::Duration::from_millis(args.election_delay_ms),
+            stale_per_mille: args.stale_per_mille.min(400),
             ..RunConfig::new(seed)
         })
         .collect();

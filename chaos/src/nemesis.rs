@@ -27,17 +27,24 @@ pub enum Nemesis {
     /// written a batch that is not durable yet (one holding a vote, sometimes) and cuts
     /// the power of that node or of every node at that instant; power returns shortly.
     Window,
+    /// Depose the leader: isolate it from the other nodes (clients still reach it, so it
+    /// takes writes it cannot commit while the rest elect a new leader and commit their
+    /// own), then heal and, at that instant, kill the new leader. What is left is an old
+    /// leader with a longer log of an older term against followers holding the newer
+    /// committed entries — the election the log up-to-date rule must get right.
+    Depose,
 }
 
 impl Nemesis {
     /// Every nemesis.
-    pub const ALL: [Nemesis; 6] = [
+    pub const ALL: [Nemesis; 7] = [
         Nemesis::Partition,
         Nemesis::Kill,
         Nemesis::Crash,
         Nemesis::Pause,
         Nemesis::Skew,
         Nemesis::Window,
+        Nemesis::Depose,
     ];
 
     /// The CLI name.
@@ -49,6 +56,7 @@ impl Nemesis {
             Nemesis::Pause => "pause",
             Nemesis::Skew => "skew",
             Nemesis::Window => "window",
+            Nemesis::Depose => "depose",
         }
     }
 }
@@ -100,7 +108,7 @@ impl FromStr for NemesisSet {
                         .find(|n| n.name() == other)
                         .ok_or_else(|| {
                             format!(
-                                "unknown nemesis {other:?} (expected partition, kill, crash, pause, skew, window, all or none)"
+                                "unknown nemesis {other:?} (expected partition, kill, crash, pause, skew, window, depose, all or none)"
                             )
                         })?;
                     set.push(nemesis);
@@ -160,6 +168,14 @@ pub enum Fault {
         /// What to wait for and whom to take down.
         target: WindowTarget,
     },
+    /// The leader is cut off from the other nodes; when this heals, the leader the
+    /// others elected meanwhile is killed (it becomes a `Kill`).
+    Depose {
+        /// The deposed leader.
+        old: usize,
+        /// Its links to the other nodes.
+        cuts: Vec<(usize, usize)>,
+    },
     /// Per-node clock rates and steps.
     Skew {
         /// Rate of each node's clock (1.0 = true time).
@@ -189,6 +205,11 @@ impl fmt::Display for Fault {
             Fault::Kill { nodes } => write!(f, "kill {}", names(nodes)),
             Fault::Crash { nodes } => write!(f, "power loss {}", names(nodes)),
             Fault::Pause { node } => write!(f, "pause n{}", node + 1),
+            Fault::Depose { old, .. } => write!(
+                f,
+                "depose n{}: isolate it from the other nodes, kill the next leader at heal",
+                old + 1
+            ),
             Fault::Window { target } => match target {
                 WindowTarget::Node { age_ms } => write!(
                     f,
@@ -313,6 +334,14 @@ pub fn draw(nemesis: Nemesis, rng: &mut Rng, nodes: usize, leader: Option<usize>
         Nemesis::Kill => Fault::Kill {
             nodes: victims(rng, nodes),
         },
+        Nemesis::Depose => {
+            let old = leader.unwrap_or_else(|| rng.below(nodes as u64) as usize);
+            let rest: Vec<usize> = (0..nodes).filter(|&n| n != old).collect();
+            Fault::Depose {
+                old,
+                cuts: cut_between(&[old], &rest),
+            }
+        }
         Nemesis::Crash => Fault::Crash {
             nodes: victims(rng, nodes),
         },
@@ -356,6 +385,16 @@ pub fn fault_duration(rng: &mut Rng) -> Duration {
     Duration::from_millis(800 + rng.below(2_400))
 }
 
+/// How long a deposed leader stays cut off: one to five election timeouts. The short
+/// ones often end while the old leader still believes it leads (its check-quorum has not
+/// fired yet) and the others already follow a new one; the long ones end after the old
+/// leader stepped down but while clients still wait on it, so its log is longer than the
+/// new leader's, in an older term.
+pub fn depose_duration(rng: &mut Rng, election_timeout: Duration) -> Duration {
+    let base = election_timeout.as_millis() as u64;
+    Duration::from_millis(base + rng.below(4 * base + 1))
+}
+
 /// How long power stays off after a window crash: short, so the node is back while the
 /// election or the replication round it interrupted is still going on.
 pub fn window_outage(rng: &mut Rng) -> Duration {
@@ -382,7 +421,7 @@ mod tests {
         assert!(error.contains("flood"), "{error}");
         assert_eq!(
             NemesisSet::all().to_string(),
-            "partition,kill,crash,pause,skew,window"
+            "partition,kill,crash,pause,skew,window,depose"
         );
     }
 

@@ -1,25 +1,47 @@
 //! What the nodes report about themselves, exactly (not sampled): a state machine
 //! wrapper that records every leadership and a running digest of the applied entries,
-//! and a panic trap.
+//! the cores themselves after every step (through the runtime's simulation hook), and
+//! a panic trap.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, Once, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 
-use concord::core::Term;
+use concord::core::{ClusterObserver, PeerId, RaftCore, Term};
 
 use crate::check::{fnv, FNV_OFFSET};
 use concord::kv::{KvResponse, KvStateMachine};
 use concord::runtime::{CommittedEntry, NodeFailure, StateMachine};
+
+/// Violations of one kind kept word for word; the rest are counted.
+const KEEP: usize = 3;
 
 /// Shared by every node of one seed.
 #[derive(Debug, Default)]
 pub struct Observations {
     /// term → the nodes that started leading it.
     pub leaders: Mutex<BTreeMap<u64, BTreeSet<usize>>>,
-    /// Per node (current boot): (log index, running digest through that entry) for every
-    /// applied client entry.
-    pub digests: Mutex<Vec<Vec<(u64, u64)>>>,
+    /// Per node, over all its boots: log index → running digest through that entry, for
+    /// every applied client entry. A reboot re-applies the log from the start, and must
+    /// apply the same entries again.
+    pub digests: Mutex<Vec<BTreeMap<u64, u64>>>,
+    /// Entries a node applied differently in a later boot than in an earlier one.
+    pub reapplied: Mutex<Vec<String>>,
+    /// Election Safety, Leader Completeness and State Machine Safety on the cores'
+    /// states after every step of every node (`RaftCore` as the runtime holds it).
+    pub cores: Mutex<CoreObservations>,
+}
+
+/// The cluster-wide core properties, checked one node step at a time.
+#[derive(Debug, Default)]
+pub struct CoreObservations {
+    observer: ClusterObserver<PeerId>,
+    violations: Vec<String>,
+    count: usize,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Observations {
@@ -27,13 +49,45 @@ impl Observations {
     pub fn new(nodes: usize) -> Arc<Observations> {
         Arc::new(Observations {
             leaders: Mutex::new(BTreeMap::new()),
-            digests: Mutex::new(vec![Vec::new(); nodes]),
+            digests: Mutex::new(vec![BTreeMap::new(); nodes]),
+            reapplied: Mutex::new(Vec::new()),
+            cores: Mutex::new(CoreObservations::default()),
         })
+    }
+
+    /// Checks one node's core after a step (the runtime's `FaultInjector::observe`).
+    pub fn observe_core(&self, core: &RaftCore<PeerId>) {
+        let mut cores = lock(&self.cores);
+        if let Err(violation) = cores.observer.observe_node(core) {
+            cores.count += 1;
+            if cores.violations.len() < KEEP {
+                let now = turmoil::sim_elapsed().unwrap_or_default();
+                cores.violations.push(format!(
+                    "at {:.3}s, after a step of {}: {}",
+                    now.as_secs_f64(),
+                    core.id(),
+                    violation.description
+                ));
+            }
+        }
+    }
+
+    /// What the core observations found.
+    pub fn core_violations(&self) -> Vec<String> {
+        let cores = lock(&self.cores);
+        let mut found = cores.violations.clone();
+        if cores.count > found.len() {
+            found.push(format!(
+                "... {} more core observations failed",
+                cores.count - found.len()
+            ));
+        }
+        found
     }
 
     /// Terms with more than one leader.
     pub fn election_safety_violations(&self) -> Vec<String> {
-        let leaders = self.leaders.lock().unwrap_or_else(PoisonError::into_inner);
+        let leaders = lock(&self.leaders);
         leaders
             .iter()
             .filter(|(_, nodes)| nodes.len() > 1)
@@ -45,14 +99,11 @@ impl Observations {
     }
 
     /// Pairs of nodes whose applied entries differ at an index both applied (State
-    /// Machine Safety).
+    /// Machine Safety), in any boots, and entries a node applied differently after a
+    /// restart.
     pub fn divergence(&self) -> Vec<String> {
-        let digests = self.digests.lock().unwrap_or_else(PoisonError::into_inner);
-        let maps: Vec<BTreeMap<u64, u64>> = digests
-            .iter()
-            .map(|d| d.iter().copied().collect())
-            .collect();
-        let mut found = Vec::new();
+        let maps = lock(&self.digests);
+        let mut found: Vec<String> = lock(&self.reapplied).iter().take(KEEP).cloned().collect();
         for a in 0..maps.len() {
             for b in a + 1..maps.len() {
                 if let Some((index, _)) = maps[a].iter().find(|(index, digest)| {
@@ -69,10 +120,25 @@ impl Observations {
         found
     }
 
-    /// The highest applied client entry per node.
+    /// The highest applied client entry per node, over all its boots.
     pub fn last_applied(&self) -> Vec<Option<u64>> {
-        let digests = self.digests.lock().unwrap_or_else(PoisonError::into_inner);
-        digests.iter().map(|d| d.last().map(|(i, _)| *i)).collect()
+        lock(&self.digests)
+            .iter()
+            .map(|d| d.keys().next_back().copied())
+            .collect()
+    }
+
+    fn record_applied(&self, node: usize, index: u64, digest: u64) {
+        let mut digests = lock(&self.digests);
+        if let Some(before) = digests[node].insert(index, digest) {
+            if before != digest {
+                lock(&self.reapplied).push(format!(
+                    "state machine safety: n{} applied a different entry at index {index} \
+                     after a restart than before it",
+                    node + 1
+                ));
+            }
+        }
     }
 }
 
@@ -85,14 +151,9 @@ pub struct ObservedKv {
 }
 
 impl ObservedKv {
-    /// A fresh state machine for `node` (a new boot: its digest record restarts, as the
-    /// node re-applies its log from the beginning).
+    /// A fresh state machine for `node`, in a new boot: it re-applies the log from the
+    /// beginning, and its digests must repeat those of its earlier boots.
     pub fn new(node: usize, observations: Arc<Observations>) -> ObservedKv {
-        observations
-            .digests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)[node]
-            .clear();
         ObservedKv {
             inner: KvStateMachine::new(),
             node,
@@ -122,10 +183,7 @@ impl StateMachine for ObservedKv {
         self.digest = fnv(self.digest, &entry.log_id.term.0.to_le_bytes());
         self.digest = fnv(self.digest, &entry.data);
         self.observations
-            .digests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)[self.node]
-            .push((entry.log_id.index.0, self.digest));
+            .record_applied(self.node, entry.log_id.index.0, self.digest);
         Ok(response)
     }
 

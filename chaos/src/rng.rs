@@ -1,22 +1,22 @@
-//! The run's only source of randomness: SplitMix64 seeded from the run's seed.
+//! The run's only source of randomness: `rand`'s small generator, seeded from the run's
+//! seed (one generator per purpose, each from its own derived seed).
 
-/// A small deterministic generator.
+use rand::rngs::SmallRng;
+use rand::{Rng as _, RngCore as _, SeedableRng as _};
+
+/// A seeded generator.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub struct Rng(SmallRng);
 
 impl Rng {
     /// A generator for `seed`.
     pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x6A09_E667_F3BC_C908)
+        Rng(SmallRng::seed_from_u64(seed))
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `0..bound` (0 when bound is 0).
@@ -24,15 +24,13 @@ impl Rng {
         if bound == 0 {
             0
         } else {
-            self.next_u64() % bound
+            self.0.random_range(0..bound)
         }
     }
 
-    /// Shuffles in place (Fisher–Yates).
+    /// Shuffles in place.
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            items.swap(i, j);
-        }
+        use rand::seq::SliceRandom as _;
+        items.shuffle(&mut self.0);
     }
 }

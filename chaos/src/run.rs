@@ -20,7 +20,8 @@ use concord_linearizability::{
 use crate::check::{digest, lost_acked_writes};
 use crate::faults::{Buggify, DurabilityCheck, WindowProbe, WrapFaults};
 use crate::nemesis::{
-    draw, fault_duration, rest_duration, window_outage, Fault, NemesisSet, WindowTarget,
+    depose_duration, draw, fault_duration, rest_duration, window_outage, Fault, NemesisSet,
+    WindowTarget,
 };
 use crate::net::{TurmoilAcceptor, TurmoilConnector};
 use crate::observe::{take_panics, trap_panics, Observations, ObservedKv};
@@ -61,6 +62,9 @@ pub struct RunConfig {
     /// Buggify: disk latency between write and fsync, late completions, moved
     /// group-commit boundaries, lost, duplicated and delayed messages (`faults.rs`).
     pub buggify: bool,
+    /// Buggify: per thousand messages, how many are held back 250–1500 ms, and as many
+    /// again sent now and replayed that much later (at most 400).
+    pub stale_per_mille: u64,
     /// Test hook: wraps each node's fault injector (the teeth tests' broken executors).
     pub wrap_faults: Option<WrapFaults>,
     /// End the run as soon as a node acknowledged something before it was durable (the
@@ -86,6 +90,7 @@ impl RunConfig {
             election_timeout: Duration::from_millis(300),
             max_election_delay: Duration::from_millis(300),
             buggify: true,
+            stale_per_mille: 5,
             wrap_faults: None,
             stop_at_durability_violation: false,
         }
@@ -266,13 +271,17 @@ async fn host_main(
     };
     // Without fsync nothing is ever durable: the check only makes sense with it on.
     let durability = config.sync.then_some(durability);
-    let faults: Arc<dyn concord::runtime::FaultInjector> = Arc::new(Buggify::new(
-        options.peer.clone(),
-        incarnation ^ 0xB0661F7,
-        config.buggify,
-        parts.window.clone(),
-        durability,
-    ));
+    let faults: Arc<dyn concord::runtime::FaultInjector> = Arc::new(
+        Buggify::new(
+            options.peer.clone(),
+            incarnation ^ 0xB0661F7,
+            config.buggify,
+            parts.window.clone(),
+            durability,
+            observations.clone(),
+        )
+        .with_stale_per_mille(config.stale_per_mille),
+    );
     options.faults = Some(match config.wrap_faults {
         Some(wrap) => wrap(faults),
         None => faults,
@@ -549,7 +558,7 @@ impl Cluster {
     fn apply(&mut self, sim: &mut turmoil::Sim<'_>, fault: &Fault, rng: &mut Rng) {
         let now = sim.elapsed();
         match fault {
-            Fault::Partition { cuts, .. } => {
+            Fault::Partition { cuts, .. } | Fault::Depose { cuts, .. } => {
                 for &(a, b) in cuts {
                     sim.partition(self.name(a), self.name(b));
                 }
@@ -618,7 +627,7 @@ impl Cluster {
     fn heal(&mut self, sim: &mut turmoil::Sim<'_>, fault: &Fault) {
         let now = sim.elapsed();
         match fault {
-            Fault::Partition { cuts, .. } => {
+            Fault::Partition { cuts, .. } | Fault::Depose { cuts, .. } => {
                 for &(a, b) in cuts {
                     sim.repair(self.name(a), self.name(b));
                 }
@@ -815,6 +824,17 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
                     cluster.heal(&mut sim, &fault);
                     faults.push(format!("{:>8.3}s heal {fault}", now.as_secs_f64()));
                     next_change = now + rest_duration(&mut rng);
+                    // The second half of a deposition: the leader elected meanwhile dies
+                    // at the instant the old one returns.
+                    if let Fault::Depose { old, .. } = fault {
+                        if let Some(new) = cluster.leader().filter(|&new| new != old) {
+                            let kill = Fault::Kill { nodes: vec![new] };
+                            cluster.apply(&mut sim, &kill, &mut rng);
+                            faults.push(format!("{:>8.3}s {kill}", now.as_secs_f64()));
+                            active = Some(kill);
+                            next_change = now + fault_duration(&mut rng);
+                        }
+                    }
                 }
                 None => {
                     let kinds = &config.nemeses.0;
@@ -822,8 +842,14 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
                     let fault = draw(kind, &mut rng, config.nodes, cluster.leader());
                     cluster.apply(&mut sim, &fault, &mut rng);
                     faults.push(format!("{:>8.3}s {fault}", now.as_secs_f64()));
+                    next_change = now
+                        + match fault {
+                            Fault::Depose { .. } => {
+                                depose_duration(&mut rng, config.election_timeout)
+                            }
+                            _ => fault_duration(&mut rng),
+                        };
                     active = Some(fault);
-                    next_change = now + fault_duration(&mut rng);
                 }
             }
         }
@@ -845,6 +871,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
     }
     violations.extend(observations.election_safety_violations());
     violations.extend(observations.divergence());
+    violations.extend(observations.core_violations());
     violations.extend(
         take_panics()
             .into_iter()

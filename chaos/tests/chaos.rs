@@ -74,6 +74,14 @@ fn clock_drift_on_three_nodes() {
     assert_seeds_pass(400..408, NemesisSet(vec![Nemesis::Skew]), 3);
 }
 
+/// An old leader with a longer log of an older term against followers holding newer
+/// committed entries, its successor killed at the heal (the log up-to-date rule's
+/// election; the teeth variant `vote-compares-index-only` fails here).
+#[test]
+fn depositions_on_three_nodes() {
+    assert_seeds_pass(700..708, NemesisSet(vec![Nemesis::Depose]), 3);
+}
+
 #[test]
 fn all_nemeses_on_three_nodes() {
     assert_seeds_pass(500..508, NemesisSet::all(), 3);

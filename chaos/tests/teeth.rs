@@ -19,7 +19,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use concord::core::{Action, Message, PeerId};
+use concord::core::{Action, Message, PeerId, RaftCore};
 use concord::runtime::{FaultInjector, PersistOp, SendFault};
 use concord_chaos::{run_seed, Nemesis, NemesisSet, RunConfig, SeedReport};
 use concord_linearizability::Verdict;
@@ -47,6 +47,9 @@ impl FaultInjector for Broken {
     }
     fn send(&self, to: &PeerId, message: &Message<PeerId>) -> SendFault {
         self.inner.send(to, message)
+    }
+    fn observe(&self, core: &RaftCore<PeerId>) {
+        self.inner.observe(core)
     }
     /// The bug: messages the predicate picks go out at once instead of after the
     /// writes before them are durable.

@@ -3,6 +3,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use rand::rngs::SmallRng;
+use rand::{Rng as _, SeedableRng as _};
 use tokio::sync::Notify;
 
 /// How a node perceives time. Timers are set in the clock's local time: a timer armed
@@ -189,27 +191,22 @@ impl Clock for DriftingClock {
     }
 }
 
-/// A small deterministic generator (SplitMix64) for timer jitter.
+/// Timer jitter: a seeded generator (`rand`'s small generator), so a seed replays.
 #[derive(Clone, Debug)]
-pub(crate) struct Jitter(u64);
+pub(crate) struct Jitter(SmallRng);
 
 impl Jitter {
     pub(crate) fn new(seed: u64) -> Self {
-        Jitter(seed)
+        Jitter(SmallRng::seed_from_u64(seed))
     }
 
     /// A uniformly distributed duration in `[0, bound)` (zero when bound is zero).
     pub(crate) fn below(&mut self, bound: Duration) -> Duration {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
         let bound_nanos = bound.as_nanos() as u64;
         if bound_nanos == 0 {
             Duration::ZERO
         } else {
-            Duration::from_nanos(z % bound_nanos)
+            Duration::from_nanos(self.0.random_range(0..bound_nanos))
         }
     }
 }

@@ -371,6 +371,14 @@ impl<S: StateMachine> Driver<S> {
                     let _ = transport.send(&endpoint, frame);
                 });
             }
+            SendFault::Replay(delay) => {
+                let _ = self.transport.send(&endpoint, frame.clone());
+                let transport = Arc::clone(&self.transport);
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = transport.send(&endpoint, frame);
+                });
+            }
         }
     }
 
@@ -618,8 +626,12 @@ impl<S: StateMachine> Driver<S> {
         }
     }
 
-    /// With `check_invariants` on, a violated core invariant is fatal for the node.
+    /// Shows the core to the simulation's observer, if any; with `check_invariants` on,
+    /// a violated core invariant is fatal for the node.
     fn check_core(&mut self) {
+        if let Some(faults) = &self.options.faults {
+            faults.observe(&self.core);
+        }
         if self.options.check_invariants {
             if let Err(violation) = self.core.check_invariants() {
                 self.fail(NodeFailure {

@@ -16,7 +16,7 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use super::store::PersistOp;
-use crate::core::{Action, Message, PeerId};
+use crate::core::{Action, Message, PeerId, RaftCore};
 
 /// What happens to one outgoing Raft message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +29,9 @@ pub enum SendFault {
     Duplicate,
     /// Send it after this much time, so later messages overtake it.
     Delay(Duration),
+    /// Send it now and a copy again after this much time: a stale duplicate that may
+    /// arrive terms later (a retransmitting proxy, a resend after a reconnect).
+    Replay(Duration),
 }
 
 /// Fault points of one node. Every method has the behaviour of a fault-free run as its
@@ -69,4 +72,10 @@ pub trait FaultInjector: Debug + Send + Sync + 'static {
     fn actions(&self, actions: Vec<Action<PeerId>>) -> Vec<Action<PeerId>> {
         actions
     }
+
+    /// Sees the core after every step (read only). The chaos suite feeds it to one
+    /// [`ClusterObserver`](crate::core::ClusterObserver) shared by every node of a run,
+    /// so Election Safety, Leader Completeness and State Machine Safety are checked on
+    /// the real runtime's state at every step, not only through what clients observe.
+    fn observe(&self, _core: &RaftCore<PeerId>) {}
 }

@@ -162,6 +162,13 @@ impl<S: StateMachine> Node<S> {
         let (hard_state, entries) = store
             .recover()
             .map_err(|reason| StartError::Storage { reason })?;
+        // What recovery read may sit only in the page cache: a killed process's unsynced
+        // writes survive it, readable but not durable. The core counts everything it is
+        // restored from as persisted, so make it durable first; otherwise the node could
+        // acknowledge entries (or rely on a vote) that a power loss would still erase.
+        store
+            .sync()
+            .map_err(|reason| StartError::Storage { reason })?;
         let restored = Restored {
             hard_state,
             snapshot: None,

@@ -26,6 +26,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use rand::rngs::SmallRng;
+use rand::{Rng as _, SeedableRng as _};
+
 use crate::core::{GroupId, LogId, LogIndex};
 
 use super::codec;
@@ -147,15 +150,6 @@ impl DiskState {
 #[derive(Clone, Debug, Default)]
 pub struct SimDisk {
     state: Arc<Mutex<DiskState>>,
-}
-
-/// A small deterministic generator (splitmix64), so that crashes depend on the seed only.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 impl SimDisk {
@@ -282,9 +276,8 @@ impl SimDisk {
     /// Power loss at a crash point chosen by `seed` among [`SimDisk::crash_points`].
     pub fn crash(&self, seed: u64) -> Result<CrashPoint> {
         let points = self.crash_points();
-        let mut rng = seed;
-        let choice =
-            usize::try_from(splitmix64(&mut rng) % points.len().max(1) as u64).unwrap_or(0);
+        // Seeded, so that crashes depend on the seed only.
+        let choice = SmallRng::seed_from_u64(seed).random_range(0..points.len().max(1));
         let point = points.get(choice).copied().unwrap_or(CrashPoint {
             surviving_writes: 0,
             tear: Tear::Lost,
@@ -332,9 +325,9 @@ impl SimDisk {
         let Ok(mut state) = self.lock() else {
             return false;
         };
-        let mut rng = seed;
-        let position = splitmix64(&mut rng);
-        let mask = (splitmix64(&mut rng) % 255 + 1) as u8;
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let position: u64 = rng.random();
+        let mask: u8 = rng.random_range(1..=255);
         let mut flipped = false;
         let DiskState {
             durable, visible, ..

@@ -1,27 +1,31 @@
-//! SplitMix64: the schedule, the workload mix and the port choice draw from it.
+//! The schedule, the workload mix and the port choice draw from `rand`'s small
+//! generator, seeded (the seed is printed, so a run replays).
 
-/// A small, seedable generator (SplitMix64).
+use rand::rngs::SmallRng;
+use rand::{Rng as _, RngCore as _, SeedableRng as _};
+
+/// A seeded generator.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub struct Rng(SmallRng);
 
 impl Rng {
     /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(SmallRng::seed_from_u64(seed))
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
-    /// Uniform in `0..bound` (`bound > 0`; the modulo bias is irrelevant here).
+    /// Uniform in `0..bound` (0 when bound is 0).
     pub fn below(&mut self, bound: u64) -> u64 {
-        self.next_u64() % bound.max(1)
+        if bound == 0 {
+            0
+        } else {
+            self.0.random_range(0..bound)
+        }
     }
 
     /// Uniform in `low..high`.

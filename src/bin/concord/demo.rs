@@ -421,16 +421,16 @@ fn progress(shared: &Shared, total: Duration, nodes: &[Node<KvStateMachine>], pe
     let _ = std::io::stderr().flush();
 }
 
-/// SplitMix64, seeded per client so a seed reproduces the operation mix.
-struct Rng(u64);
+/// Seeded per client, so a seed reproduces the operation mix.
+struct Rng(rand::rngs::SmallRng);
 
 impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(rand::SeedableRng::seed_from_u64(seed))
+    }
+
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        rand::RngCore::next_u64(&mut self.0)
     }
 }
 
@@ -442,7 +442,7 @@ async fn client_loop(
     mut client: KvClient,
     shared: Arc<Shared>,
 ) {
-    let mut rng = Rng(seed.wrapping_mul(1_000_003).wrapping_add(id as u64));
+    let mut rng = Rng::new(seed.wrapping_mul(1_000_003).wrapping_add(id as u64));
     // A client whose operation ended with an unknown outcome continues as a new process
     // (Jepsen's rule: a process never has two operations open).
     let mut process = id as u64;
