@@ -37,7 +37,7 @@ async fn start_cluster() -> (Vec<Node<Noop>>, Node<Noop>) {
         );
         options.election_timeout = Duration::from_millis(200);
         options.max_election_delay = Duration::from_millis(200);
-        options.jitter_seed = i as u64;
+        options.jitter_seed = Some(i as u64);
         options.apply_task_mode = ApplyTaskMode::Blocking;
         let transport = Arc::new(network.transport(peer.endpoint().clone()));
         let (node, sink) =

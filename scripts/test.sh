@@ -9,6 +9,9 @@ if cargo clippy --version >/dev/null 2>&1; then
     cargo clippy --workspace --all-targets --quiet -- -D warnings
 fi
 cargo test --workspace --all-targets
+# `--all-targets` leaves doctests out: the rustdoc examples and the user guide's code
+# blocks (docs/runtime.md, compiled and run through `concord::RuntimeGuide`).
+cargo test --workspace --doc
 # Loom: every interleaving of the runtime's cross-thread handoffs (src/runtime/sync),
 # within a preemption bound (3 here; LOOM_MAX_PREEMPTIONS overrides it). `--cfg loom`
 # rebuilds whatever it compiles, hence a target directory of its own. 25-80 s cold

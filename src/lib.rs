@@ -11,3 +11,9 @@ pub mod runtime;
 pub mod service;
 pub mod storage;
 pub mod transport;
+
+/// The user guide's code blocks are compiled as doctests (`cargo test --doc`), so a
+/// snippet cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/runtime.md")]
+pub struct RuntimeGuide;

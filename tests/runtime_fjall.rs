@@ -40,7 +40,7 @@ fn start_cluster(
                 NodeOptions::new(group.clone(), peer.clone(), configuration.clone());
             node_options.election_timeout = Duration::from_millis(150);
             node_options.max_election_delay = Duration::from_millis(150);
-            node_options.jitter_seed = i as u64;
+            node_options.jitter_seed = Some(i as u64);
             let transport = Arc::new(network.transport(peer.endpoint().clone()));
             let (node, sink) = Node::start(
                 node_options,

@@ -40,7 +40,7 @@ async fn three_servers_host_two_groups_each() {
                 configuration.clone(),
             );
             fast(&mut options);
-            options.jitter_seed = i as u64 * 31 + group.len() as u64;
+            options.jitter_seed = Some(i as u64 * 31 + group.len() as u64);
             let node = server
                 .start_node(
                     options,

@@ -42,7 +42,7 @@ async fn cluster() -> Cluster {
         );
         options.election_timeout = Duration::from_millis(150);
         options.max_election_delay = Duration::from_millis(150);
-        options.jitter_seed = i as u64 * 17 + 3;
+        options.jitter_seed = Some(i as u64 * 17 + 3);
         options.check_invariants = true;
         let node = server
             .start_node(

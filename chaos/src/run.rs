@@ -263,7 +263,7 @@ async fn host_main(
         .wrapping_mul(0x9E37_79B9)
         .wrapping_add((parts.index as u64) << 32)
         .wrapping_add(boot);
-    options.jitter_seed = incarnation;
+    options.jitter_seed = Some(incarnation);
     let durability = DurabilityCheck {
         disk: parts.disk.clone(),
         group: options.group.clone(),

@@ -196,8 +196,12 @@ impl Clock for DriftingClock {
 pub(crate) struct Jitter(SmallRng);
 
 impl Jitter {
-    pub(crate) fn new(seed: u64) -> Self {
-        Jitter(SmallRng::seed_from_u64(seed))
+    /// Seeded with `seed`, or from the operating system.
+    pub(crate) fn new(seed: Option<u64>) -> Self {
+        Jitter(match seed {
+            Some(seed) => SmallRng::seed_from_u64(seed),
+            None => SmallRng::from_os_rng(),
+        })
     }
 
     /// A uniformly distributed duration in `[0, bound)` (zero when bound is zero).

@@ -44,8 +44,12 @@ pub struct NodeOptions {
     pub inbound_queue_capacity: usize,
     /// Protocol options (pre-vote, check-quorum, message and window bounds).
     pub core: CoreOptions,
-    /// Seed for the election-timeout jitter (deterministic simulations set it).
-    pub jitter_seed: u64,
+    /// Seed for the election-timeout jitter. `None` (the default) seeds it from the
+    /// operating system, so every node's election timer fires at its own time;
+    /// deterministic simulations set `Some(seed)`, a different seed per node. Nodes that
+    /// share a seed draw the same timeouts and campaign in lockstep: split votes, term
+    /// after term.
+    pub jitter_seed: Option<u64>,
     /// Run `RaftCore::check_invariants()` after every core step and put the node into
     /// its error state on a violation (off by default: it costs a walk over the core's
     /// state per step; the chaos suite and tests turn it on).
@@ -75,7 +79,7 @@ impl NodeOptions {
             propose_batch: 256,
             inbound_queue_capacity: 4096,
             core: CoreOptions::default(),
-            jitter_seed: 0x5EED,
+            jitter_seed: None,
             check_invariants: false,
             faults: None,
         }

@@ -116,7 +116,7 @@ async fn serve_node(spec: &NodeSpec, started: Instant) -> String {
     options.max_election_delay = Duration::from_millis(spec.election_timeout_ms);
     // Every node gets its own jitter seed: the default is one constant for all nodes,
     // which makes their election timeouts fire in lockstep (split votes).
-    options.jitter_seed = spec.jitter_seed;
+    options.jitter_seed = Some(spec.jitter_seed);
     options.check_invariants = true;
     let observed = ObservedKv::new(spec.keys.clone());
     let sample = observed.shared.clone();

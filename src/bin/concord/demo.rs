@@ -136,7 +136,6 @@ impl Cluster {
         // Shorter than JRaft's 1 s default so the failover fits a 10-second demo.
         options.election_timeout = Duration::from_millis(300);
         options.max_election_delay = Duration::from_millis(300);
-        options.jitter_seed = i as u64 + 1;
         self.servers[i]
             .start_node(options, KvStateMachine::new(), Arc::new(store))
             .map_err(|e| e.to_string())
