@@ -254,3 +254,94 @@ fn messages_claiming_to_come_from_the_node_itself_are_refused() {
     assert!(candidate.is_leader());
     candidate.check_invariants().unwrap();
 }
+
+/// `Input::Fail` (the executor's storage or state machine failed): a leader steps down
+/// at once — no more heartbeats, so the others elect a new leader — and cancels both
+/// timers; from then on the node ignores everything until it is restarted.
+#[test]
+fn a_failed_leader_steps_down_and_ignores_everything() {
+    let mut core = three_voters(1, false);
+    core.step(Input::Timeout(Timer::Election));
+    core.step(Input::Message {
+        from: 1,
+        message: vote(1, true),
+    });
+    core.step(Input::Message {
+        from: 2,
+        message: vote(1, true),
+    });
+    assert!(core.is_leader());
+    assert_eq!(
+        core.step(Input::Fail),
+        vec![
+            Action::CancelTimer(Timer::Election),
+            Action::CancelTimer(Timer::Heartbeat),
+            Action::RoleChanged {
+                role: Role::Follower,
+                term: Term(1),
+                leader: None
+            },
+        ]
+    );
+    assert!(core.is_failed());
+    core.check_invariants().unwrap();
+    let ignored = [
+        Input::Timeout(Timer::Election),
+        Input::Timeout(Timer::Heartbeat),
+        Input::Propose(vec![Proposal {
+            id: RequestId(1),
+            size_bytes: 1,
+            expected_term: None,
+        }]),
+        Input::Message {
+            from: 2,
+            message: Message::Vote(VoteRequest {
+                term: Term(2),
+                last_log_id: LogId {
+                    term: Term(1),
+                    index: LogIndex(9),
+                },
+            }),
+        },
+        Input::Message {
+            from: 2,
+            message: Message::Heartbeat(Heartbeat {
+                term: Term(3),
+                commit: LogIndex(0),
+            }),
+        },
+        Input::Fail,
+    ];
+    for input in ignored {
+        assert_eq!(core.step(input.clone()), vec![], "{input:?}");
+    }
+    // Not even the term moves: the node answers nothing and promises nothing.
+    assert_eq!(core.term(), Term(1));
+    assert_eq!(core.role(), Role::Follower);
+}
+
+/// A failed follower never campaigns and never grants a vote.
+#[test]
+fn a_failed_follower_never_campaigns_or_votes() {
+    let mut core = three_voters(2, true);
+    assert_eq!(
+        core.step(Input::Fail),
+        vec![
+            Action::CancelTimer(Timer::Election),
+            Action::CancelTimer(Timer::Heartbeat)
+        ]
+    );
+    assert!(core.step(Input::Timeout(Timer::Election)).is_empty());
+    let pre_vote = Message::PreVote(VoteRequest {
+        term: Term(1),
+        last_log_id: LogId::ZERO,
+    });
+    assert!(core
+        .step(Input::Message {
+            from: 1,
+            message: pre_vote
+        })
+        .is_empty());
+    assert_eq!(core.role(), Role::Follower);
+    core.check_invariants().unwrap();
+}

@@ -164,6 +164,7 @@ fn run_command(cluster: &mut Option<Cluster>, line: &str) -> String {
         }
         "heal" => c.heal(),
         "crash" => c.crash(node(0)),
+        "fail" => c.fail(node(0)),
         "restart" => c.restart(node(0)),
         "restore" => {
             let kv = parse_kv(args);

@@ -64,7 +64,7 @@ fn delta(value: i64) -> Task<&'static str> {
 
 struct TestNode {
     node: Node<Counter>,
-    store: Arc<MemoryLogStore>,
+    store: Arc<dyn LogStore>,
     applied: Arc<Mutex<Vec<(LogIndex, i64)>>>,
     events: Arc<Mutex<Vec<String>>>,
 }
@@ -82,6 +82,14 @@ fn peer(i: usize) -> PeerId {
 
 impl TestCluster {
     fn new(size: usize, configure: fn(&mut NodeOptions)) -> TestCluster {
+        TestCluster::with_stores(size, configure, |_| Arc::new(MemoryLogStore::new()))
+    }
+
+    fn with_stores(
+        size: usize,
+        configure: fn(&mut NodeOptions),
+        store: impl Fn(usize) -> Arc<dyn LogStore>,
+    ) -> TestCluster {
         let peers: Vec<PeerId> = (0..size).map(peer).collect();
         let mut cluster = TestCluster {
             network: InProcessNetwork::new(),
@@ -90,12 +98,12 @@ impl TestCluster {
             configure,
         };
         for i in 0..size {
-            cluster.start(i, Arc::new(MemoryLogStore::new()));
+            cluster.start(i, store(i));
         }
         cluster
     }
 
-    fn start(&mut self, i: usize, store: Arc<MemoryLogStore>) {
+    fn start(&mut self, i: usize, store: Arc<dyn LogStore>) {
         let configuration =
             ConfigurationEntry::stable(Configuration::with_voters(self.peers.clone()));
         let mut options = NodeOptions::new(
@@ -121,7 +129,7 @@ impl TestCluster {
         });
     }
 
-    async fn stop(&mut self, i: usize) -> Arc<MemoryLogStore> {
+    async fn stop(&mut self, i: usize) -> Arc<dyn LogStore> {
         let test_node = self.nodes[i].take().expect("running");
         self.network.unregister(self.peers[i].endpoint());
         test_node.node.shutdown();
@@ -490,4 +498,67 @@ async fn default_jitter_fails_over_in_few_terms() {
         "worst failover took {} terms: {terms:?}",
         terms[19]
     );
+}
+
+/// A leader whose disk fails (an fsync error) steps aside: it refuses writes with
+/// `NodeFailed`, stops heartbeating, and the other two elect a new leader that keeps
+/// committing. Before `Input::Fail` the failed leader kept its heartbeats going, so no
+/// one else could be elected and the group stopped committing.
+#[tokio::test]
+async fn the_group_carries_on_after_the_leaders_disk_fails() {
+    use concord::storage::{SimDisk, SimOptions};
+    let disks: Vec<SimDisk> = (0..3).map(|_| SimDisk::new()).collect();
+    let stores = disks.clone();
+    let mut cluster = TestCluster::with_stores(
+        3,
+        |_| {},
+        move |i| {
+            let group = GroupId::new("test").unwrap();
+            let unsynced = SimOptions { sync: false };
+            Arc::new(StorageLogStore::new(
+                stores[i].log_storage(group.clone(), unsynced).unwrap(),
+                stores[i].meta_storage(group, unsynced),
+                true,
+            ))
+        },
+    );
+    let old = cluster.leader().await;
+    for value in 1..=5 {
+        cluster.node(old).apply(delta(value)).await.unwrap();
+    }
+    disks[old].fail_next_sync();
+    let error = cluster.node(old).apply(delta(6)).await.unwrap_err();
+    assert!(
+        matches!(error, ApplyError::NodeFailed { .. }),
+        "a write on the failed disk: {error:?}"
+    );
+    // Without the step aside, the failed leader would stay leader (and wedge the group).
+    let failed = tokio::time::timeout(
+        Duration::from_secs(5),
+        cluster
+            .node(old)
+            .wait_for(|status| status.failure.is_some() && status.role != Role::Leader),
+    )
+    .await
+    .expect("the failed leader steps down");
+    assert!(failed.failure.is_some());
+    // The other two elect a leader of a later term and keep committing.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let new = loop {
+        let leaders: Vec<usize> = (0..3)
+            .filter(|&i| i != old && cluster.node(i).describe().role == Role::Leader)
+            .collect();
+        if let [leader] = leaders[..] {
+            break leader;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no new leader");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(cluster.node(new).describe().term > failed.term);
+    let applied = cluster.node(new).apply(delta(7)).await.unwrap();
+    assert!(applied.log_id.term > failed.term);
+    assert_eq!(cluster.node(old).describe().role, Role::Follower);
+    for i in 0..3 {
+        cluster.stop(i).await;
+    }
 }

@@ -60,6 +60,9 @@ pub struct ModelConfig {
     /// Crash budget: at most this many crashes in a run (and so at most this many
     /// servers down at once).
     pub crashes: usize,
+    /// Disk-failure budget: at most this many disk failures in a run (a failed server
+    /// stays failed until it crashes and restarts).
+    pub disk_failures: u8,
     /// Delivery semantics.
     pub network: NetworkKind,
     /// Whether the network may drop messages.
@@ -101,6 +104,7 @@ impl Default for ModelConfig {
             max_quorum_checks: 1,
             max_heartbeats: 0,
             crashes: 1,
+            disk_failures: 0,
             network: NetworkKind::Unordered,
             lossy: false,
             persist_mode: PersistMode::Whole,
@@ -141,6 +145,7 @@ impl ModelConfig {
             options: self.options.clone(),
             persist_mode: self.persist_mode,
             glue: Arc::clone(&self.glue),
+            disk_failures: self.disk_failures > 0,
         };
         let servers: Vec<ModelActor> = (0..self.servers)
             .map(|_| ModelActor::Server(server.clone()))
@@ -235,11 +240,13 @@ fn within_boundary(cfg: &ModelConfig, state: &ConcordState) -> bool {
         totals.heartbeat_timeouts = totals
             .heartbeat_timeouts
             .saturating_add(counters.heartbeat_timeouts);
+        totals.disk_failures = totals.disk_failures.saturating_add(counters.disk_failures);
     }
     let down = state.crashed[..cfg.servers].iter().filter(|c| **c).count() as u32;
     if totals.election_timeouts > cfg.max_elections
         || totals.quorum_checks > cfg.max_quorum_checks
         || totals.heartbeat_timeouts > cfg.max_heartbeats
+        || totals.disk_failures > cfg.disk_failures
         || down + spent > cfg.crashes as u32
     {
         return false;

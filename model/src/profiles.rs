@@ -22,6 +22,8 @@
 //! - `pre-vote`: two elections with pre-vote and a check-quorum run, an instant disk.
 //! - `torn-step`: two elections, one crash that may also fall between two writes of one
 //!   step (`PersistMode::Each`).
+//! - `disk-failure`: two elections and one disk failure anywhere (`Input::Fail`): the
+//!   failed server never leads again, and the others elect a leader without it.
 //!
 //! `deep` is not part of the matrix: it is the `simulate` profile, with bounds no
 //! exhaustive search can cover.
@@ -147,6 +149,17 @@ fn torn_step() -> ModelConfig {
     }
 }
 
+fn disk_failure() -> ModelConfig {
+    ModelConfig {
+        max_term: 2,
+        max_log: 2,
+        max_elections: 2,
+        disk_failures: 1,
+        persist_mode: PersistMode::Whole,
+        ..base()
+    }
+}
+
 /// The deep random-walk profile for `simulate`: many terms, crashes, heartbeats,
 /// check-quorum, two clients, pre-vote. A random walk ends when it leaves the bounds or
 /// revisits a state, so the bounds are wide and client retries are told apart.
@@ -162,6 +175,7 @@ pub fn deep() -> ModelConfig {
         max_quorum_checks: 20,
         max_heartbeats: 100,
         crashes: 3,
+        disk_failures: 2,
         persist_mode: PersistMode::Whole,
         attempt_variants: 8,
         client_crashes: true,
@@ -172,7 +186,7 @@ pub fn deep() -> ModelConfig {
 }
 
 /// Every profile of the matrix, in the order `check` runs them.
-pub const MATRIX: [Profile; 8] = [
+pub const MATRIX: [Profile; 9] = [
     Profile {
         name: "elections",
         summary: "3 elections (terms 1-3), instant disk, no crash",
@@ -213,6 +227,11 @@ pub const MATRIX: [Profile; 8] = [
         name: "torn-step",
         summary: "2 elections, 1 crash that may also split one step's writes",
         config: torn_step,
+    },
+    Profile {
+        name: "disk-failure",
+        summary: "2 elections, 1 disk failure anywhere (the failed server steps aside)",
+        config: disk_failure,
     },
 ];
 

@@ -43,6 +43,10 @@ pub const WRITE_COMMITS: &str = "a client write commits";
 pub const RECOVERY_CATCHES_UP: &str = "a crashed server recovers and catches up";
 /// Sometimes: a live leader stops leading without crashing.
 pub const LEADER_STEPS_DOWN: &str = "a leader steps down";
+/// Always: a server whose disk failed never leads or campaigns.
+pub const FAILED_NODE_NEVER_LEADS: &str = "a failed node never leads";
+/// Sometimes: after a disk failure, another server leads a later term.
+pub const LEADER_AFTER_DISK_FAILURE: &str = "a leader is elected after a disk failure";
 
 /// Adds every property to the model. The `Sometimes` properties that a configuration
 /// cannot reach by construction (a client write without clients, a recovery without
@@ -55,6 +59,7 @@ pub fn add_all(model: ConcordModel) -> ConcordModel {
     let has_crashes = cfg.crashes > 0;
     let can_step_down = cfg.max_elections >= 2 || cfg.max_quorum_checks >= 1;
     let disk_properties = !cfg.skip_disk_properties;
+    let disk_failures = cfg.disk_failures > 0;
     let model = model
         .property(Expectation::Always, ELECTION_SAFETY, election_safety)
         .property(Expectation::Always, LOG_MATCHING, log_matching)
@@ -96,11 +101,45 @@ pub fn add_all(model: ConcordModel) -> ConcordModel {
     } else {
         model
     };
+    let model = if disk_failures {
+        model
+            .property(
+                Expectation::Always,
+                FAILED_NODE_NEVER_LEADS,
+                failed_node_never_leads,
+            )
+            .property(
+                Expectation::Sometimes,
+                LEADER_AFTER_DISK_FAILURE,
+                leader_after_disk_failure,
+            )
+    } else {
+        model
+    };
     if can_step_down {
         model.property(Expectation::Sometimes, LEADER_STEPS_DOWN, leader_steps_down)
     } else {
         model
     }
+}
+
+/// A server whose disk failed (as the glue knows it, whatever the core was told) never
+/// leads or campaigns: it cannot make anything durable, and a leader that cannot commit
+/// but keeps heartbeating would stop the others from electing one that can.
+fn failed_node_never_leads(model: &ConcordModel, state: &ConcordState) -> bool {
+    live_servers(&model.cfg, state)
+        .filter(|s| s.disk_failed)
+        .all(|s| s.core.role() == concord::core::Role::Follower)
+}
+
+/// Reachable: a server's disk failed and another server leads a later term (the group
+/// carries on without it).
+fn leader_after_disk_failure(model: &ConcordModel, state: &ConcordState) -> bool {
+    let live: Vec<_> = live_servers(&model.cfg, state).collect();
+    live.iter().filter(|s| s.disk_failed).any(|failed| {
+        live.iter()
+            .any(|s| s.core.is_leader() && s.core.term() > failed.core.term())
+    })
 }
 
 /// The names of the `Always` properties, in declaration order.

@@ -342,7 +342,7 @@ pub fn simulate(cfg: ModelConfig, seed: u64, steps: usize, runs: usize, threads:
 /// and election budgets in the first steps.
 fn walk_weight(action: &ActorModelAction<Msg, ModelTimer, ()>) -> u64 {
     match action {
-        ActorModelAction::Crash(_) => 1,
+        ActorModelAction::Crash(_) | ActorModelAction::Timeout(_, ModelTimer::DiskFailure) => 1,
         ActorModelAction::Timeout(_, ModelTimer::Election) => 4,
         ActorModelAction::Timeout(_, ModelTimer::Heartbeat) => 8,
         ActorModelAction::Recover(_) => 10,
@@ -445,6 +445,9 @@ fn render_action(model: &ConcordModel, action: &ActorModelAction<Msg, ModelTimer
                 "{}: storage makes queued writes durable",
                 actor_name(model, *id)
             )
+        }
+        ActorModelAction::Timeout(id, ModelTimer::DiskFailure) => {
+            format!("{}: its disk fails", actor_name(model, *id))
         }
         ActorModelAction::Timeout(id, timer) => {
             format!("{}: {timer:?} timer fires", actor_name(model, *id))

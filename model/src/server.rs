@@ -58,6 +58,12 @@ pub trait Glue: Debug + Send + Sync + 'static {
     fn restored_hard_state(&self, durable: HardState<ServerId>) -> HardState<ServerId> {
         durable
     }
+
+    /// Whether a disk failure is reported to the core (`Input::Fail`). Correct glue
+    /// reports it; a glue that swallows it keeps a node acting that can promise nothing.
+    fn reports_disk_failure(&self) -> bool {
+        true
+    }
 }
 
 /// The glue as the core's contract requires it.
@@ -135,6 +141,8 @@ pub struct ServerState {
     pub applied: Vec<LogId>,
     /// True when this incarnation started from a crash (not the initial start).
     pub recovered: bool,
+    /// The disk failed in this incarnation: writes are refused (never become durable).
+    pub disk_failed: bool,
 }
 
 /// The server actor's fixed parameters.
@@ -148,6 +156,9 @@ pub struct ServerActor {
     pub persist_mode: PersistMode,
     /// Fault-injection hooks ([`CorrectGlue`] outside the teeth tests).
     pub glue: Arc<dyn Glue>,
+    /// Whether disks may fail (`ModelConfig::disk_failures` > 0): each incarnation
+    /// arms one `DiskFailure` timer.
+    pub disk_failures: bool,
 }
 
 /// Where the payloads of entries being appended come from in one step.
@@ -199,9 +210,13 @@ impl ServerActor {
             sessions: BTreeMap::new(),
             applied: Vec::new(),
             recovered: storage.is_some(),
+            disk_failed: false,
         };
         self.execute(&mut state, actions, &PayloadSource::None, o);
         self.settle(&mut state, o);
+        if self.disk_failures {
+            o.set_timer(ModelTimer::DiskFailure, model_timeout());
+        }
         state
     }
 
@@ -273,6 +288,20 @@ impl ServerActor {
                     self.persist(me, state.to_mut(), o);
                 }
             }
+            ModelTimer::DiskFailure => {
+                // What was not durable is gone, and the messages waiting for it never
+                // leave; nothing more becomes durable in this incarnation.
+                let state = state.to_mut();
+                state.disk_failed = true;
+                state.pending.clear();
+                o.cancel_timer(ModelTimer::Persist);
+                let counters = &mut state.durable.counters;
+                counters.disk_failures = counters.disk_failures.saturating_add(1);
+                o.save(Storage::Server(state.durable.clone()));
+                if self.glue.reports_disk_failure() {
+                    self.step_owned(state, Input::Fail, o);
+                }
+            }
         }
     }
 
@@ -312,6 +341,17 @@ impl ServerActor {
     ) {
         let had_pending = !state.pending.is_empty();
         for action in self.glue.actions(actions) {
+            // A failed disk takes no more writes, so nothing waits for them either.
+            let needs_disk = matches!(
+                action,
+                Action::SaveHardState(_)
+                    | Action::TruncateLog { .. }
+                    | Action::AppendLog { .. }
+                    | Action::SendAfterPersist { .. }
+            );
+            if state.disk_failed && needs_disk {
+                continue;
+            }
             match action {
                 Action::SaveHardState(hard_state) => {
                     state.pending.push_back(Pending::HardState(hard_state));

@@ -366,5 +366,6 @@ fn relabel_server(server: &ServerState, rename: &impl Fn(&ServerId) -> ServerId)
         sessions: server.sessions.clone(),
         applied: server.applied.clone(),
         recovered: server.recovered,
+        disk_failed: server.disk_failed,
     }
 }

@@ -151,6 +151,9 @@ pub enum ModelTimer {
     Heartbeat,
     /// The glue's "storage finished a write" event.
     Persist,
+    /// The server's disk fails (budgeted by `ModelConfig::disk_failures`): the writes it
+    /// had not made durable are lost, and the core is told (`Input::Fail`).
+    DiskFailure,
 }
 
 /// What survives a crash: a server's durable image, or a client's progress.
@@ -207,4 +210,6 @@ pub struct Counters {
     pub quorum_checks: u8,
     /// Heartbeat-timer firings.
     pub heartbeat_timeouts: u8,
+    /// Disk failures.
+    pub disk_failures: u8,
 }

@@ -8,7 +8,7 @@ use concord_model::{check, ModelConfig, SearchOptions, Verdict};
 /// Unique states of each profile (depth-first, symmetry on). A tripwire: if a change to
 /// the core or the glue moves one, make sure the change was meant to alter the explored
 /// behaviour, then update it (and the table in docs/verification.md).
-const UNIQUE_STATES: [(&str, usize); 8] = [
+const UNIQUE_STATES: [(&str, usize); 9] = [
     ("elections", 358_758),
     ("figure-8", 668_658),
     ("heartbeats", 630_822),
@@ -17,6 +17,7 @@ const UNIQUE_STATES: [(&str, usize); 8] = [
     ("clients", 120_561),
     ("pre-vote", 260_225),
     ("torn-step", 267_988),
+    ("disk-failure", 70_693),
 ];
 
 fn run_profile(profile: &Profile) {
@@ -96,6 +97,11 @@ fn pre_vote() {
 #[test]
 fn torn_step() {
     run_profile(&profile("torn-step"));
+}
+
+#[test]
+fn disk_failure() {
+    run_profile(&profile("disk-failure"));
 }
 
 /// What the issue asks of the matrix as a whole: ≥ 3 terms, ≥ 2 elections,

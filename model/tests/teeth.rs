@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use concord::core::{Action, HardState, Message};
 use concord_model::profiles::by_name;
-use concord_model::properties::{COMMITTED_DURABLE, ELECTION_SAFETY, LEADER_COMPLETENESS};
+use concord_model::properties::{
+    COMMITTED_DURABLE, ELECTION_SAFETY, FAILED_NODE_NEVER_LEADS, LEADER_COMPLETENESS,
+};
 use concord_model::types::ServerId;
 use concord_model::{
     check, simulate, CorrectGlue, Glue, ModelConfig, Outcome, SearchOptions, Verdict,
@@ -173,10 +175,36 @@ fn entries_acknowledged_before_durable_lose_a_committed_entry() {
 fn vote_requested_before_durable_elects_a_leader_without_a_committed_entry() {
     let cfg = ModelConfig {
         glue: vote_request_before_persist(),
+        // The walks that find it (seed 7) predate disk failures in `deep`; with them,
+        // the same budget spends its steps elsewhere.
+        disk_failures: 0,
         ..concord_model::profiles::deep()
     };
     let outcome = simulate(cfg, 7, 400, 20_000, 2);
     assert_violated(&outcome, COMMITTED_DURABLE);
+}
+
+/// Swallows disk failures: the core is never told (`Input::Fail`), as an executor that
+/// logs a failed fsync and carries on would.
+#[derive(Debug)]
+struct SwallowDiskFailure;
+
+impl Glue for SwallowDiskFailure {
+    fn reports_disk_failure(&self) -> bool {
+        false
+    }
+}
+
+/// A leader whose disk failed, never told, keeps leading: it can commit nothing more,
+/// and its heartbeats keep the others from electing a leader that can.
+#[test]
+fn a_swallowed_disk_failure_leaves_a_failed_leader_in_charge() {
+    let profile = by_name("disk-failure").expect("the disk-failure profile exists");
+    let outcome = find_bug(ModelConfig {
+        glue: Arc::new(SwallowDiskFailure),
+        ..(profile.config)()
+    });
+    assert_violated(&outcome, FAILED_NODE_NEVER_LEADS);
 }
 
 #[test]

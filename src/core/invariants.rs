@@ -47,6 +47,9 @@ impl<N: NodeId> RaftCore<N> {
                 last.term, self.term
             ));
         }
+        if self.failed && (!matches!(self.role, RoleState::Follower) || self.leader.is_some()) {
+            return Err("a failed node leads, campaigns or follows a leader".into());
+        }
         if self.commit_index < self.log.start().index {
             return Err("commit index below the snapshot".into());
         }

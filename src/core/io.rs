@@ -74,6 +74,13 @@ pub enum Input<N: NodeId> {
         /// The last entry that write covered.
         last: LogId,
     },
+    /// The executor can no longer carry out this node's actions: a write or fsync failed
+    /// (disk full, I/O error), or the state machine failed. The node steps down if it
+    /// leads or campaigns, cancels its timers, and ignores every later input until it is
+    /// restarted (a restart builds a new core from what is durable): a failed node never
+    /// campaigns, never grants a vote, never acknowledges an entry, so the rest of the
+    /// group treats it as down and carries on without it.
+    Fail,
 }
 
 /// What the core asks the caller to do, in order.

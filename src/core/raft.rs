@@ -115,6 +115,9 @@ pub struct RaftCore<N: NodeId> {
     pub(crate) applied_issued: LogIndex,
     /// Actions of the step in progress. Invariant: empty between steps.
     pub(crate) actions: Vec<Action<N>>,
+    /// The executor reported a failure (`Input::Fail`). Invariant: a failed node is a
+    /// follower that follows no one.
+    pub(crate) failed: bool,
 }
 
 impl<N: NodeId> RaftCore<N> {
@@ -163,6 +166,7 @@ impl<N: NodeId> RaftCore<N> {
             commit_known: start.index,
             applied_issued: start.index,
             actions: Vec::new(),
+            failed: false,
         })
     }
 
@@ -179,6 +183,9 @@ impl<N: NodeId> RaftCore<N> {
     pub fn step(&mut self, input: Input<N>) -> Vec<Action<N>> {
         let before = (self.role(), self.term, self.leader.clone());
         match input {
+            Input::Fail => self.handle_fail(),
+            // A failed node takes part in nothing until it is restarted.
+            input if self.failed => drop(input),
             Input::Message { from, message } => self.handle_message(from, message),
             Input::Timeout(Timer::Election) => self.handle_election_timeout(),
             Input::Timeout(Timer::Heartbeat) => self.handle_heartbeat_timeout(),
@@ -341,6 +348,27 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     /// Becomes a follower of `leader` (if known) in `term` ≥ the current term.
+    /// `Input::Fail`: step aside for good (until a restart).
+    fn handle_fail(&mut self) {
+        if self.failed {
+            return;
+        }
+        self.failed = true;
+        if !matches!(self.role, RoleState::Follower) {
+            let term = self.term;
+            self.become_follower(term, None);
+        }
+        self.leader = None;
+        self.push(Action::CancelTimer(Timer::Election));
+        self.push(Action::CancelTimer(Timer::Heartbeat));
+    }
+
+    /// Whether the executor reported a failure (`Input::Fail`): the node takes part in
+    /// nothing until it is restarted.
+    pub fn is_failed(&self) -> bool {
+        self.failed
+    }
+
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<N>) {
         assert!(term >= self.term, "terms never go backwards");
         if term > self.term {

@@ -109,6 +109,7 @@ impl<N: NodeId> RaftCore<N> {
             commit_known: self.commit_known,
             applied_issued: self.applied_issued,
             actions: Vec::new(),
+            failed: self.failed,
         }
     }
 }

@@ -187,6 +187,12 @@ impl<S: StateMachine> Driver<S> {
                 Some(frame) = self.channels.inbound.recv() => self.on_frame(frame).await,
                 Some(first) = self.channels.proposals.recv() => self.on_proposals(first).await,
             }
+            // A failure (storage, state machine, a broken core invariant) is the core's
+            // to act on: it steps aside — a leader steps down and goes quiet, no node
+            // campaigns or votes — so the rest of the group carries on without it.
+            if self.failed.is_some() && !self.core.is_failed() {
+                self.step(Input::Fail).await;
+            }
             self.publish_status();
         }
         self.shut_down();

@@ -152,6 +152,17 @@ impl Cluster {
         self.line(format!("{id}: crashed"));
     }
 
+    /// The node's disk fails: what it had not made durable is gone (and the messages
+    /// waiting for it never leave), and the core is told (`Input::Fail`).
+    pub fn fail(&mut self, id: u64) {
+        if !self.is_up(id) {
+            return;
+        }
+        self.nodes.get_mut(&id).unwrap().pending.clear();
+        self.line(format!("{id}: disk fails"));
+        self.step(id, Input::Fail);
+    }
+
     pub fn restart(&mut self, id: u64) {
         let node = self.nodes.get_mut(&id).expect("unknown node");
         let restored = Restored {
