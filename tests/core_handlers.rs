@@ -134,10 +134,88 @@ fn a_malformed_append_is_dropped_without_a_trace() {
             message: from_the_future
         })
         .is_empty());
-    // Not even the term moved.
+    // Not even the term moved; both are counted (the runtime reports them in
+    // `NodeStatus::frames_rejected`).
     assert_eq!(core.term(), Term(0));
     assert_eq!(core.last_log_id(), LogId::ZERO);
+    assert_eq!(core.dropped_messages(), 2);
     core.check_invariants().unwrap();
+}
+
+/// Membership does not gate requests (Raft dissertation §4.1): a server outside its
+/// own configuration — one being added, that has not yet received the entry naming it
+/// — follows the leader that replicates to it, and a vote request from a non-member is
+/// answered by the term and log rules. Only answers are screened where they count.
+#[test]
+fn requests_from_outside_the_configuration_are_answered_by_the_term_rules() {
+    // Node 4 is not in its own configuration {1, 2, 3}: it arms no election timer.
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let mut joining =
+        RaftCore::new(4u64, CoreOptions::default(), Restored::empty(configuration)).unwrap();
+    assert_eq!(joining.start(), vec![]);
+    let append = Message::Append(AppendRequest {
+        term: Term(2),
+        prev_log_id: LogId::ZERO,
+        entries: vec![EntryMeta {
+            log_id: LogId::new(2, 1),
+            kind: EntryKind::Normal,
+            size_bytes: 0,
+        }],
+        leader_commit: LogIndex(0),
+    });
+    let actions = joining.step(Input::Message {
+        from: 1,
+        message: append,
+    });
+    assert_eq!(
+        (joining.role(), joining.term(), joining.leader()),
+        (Role::Follower, Term(2), Some(&1))
+    );
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::AppendLog { .. })));
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::SendAfterPersist {
+            to: 1,
+            message: Message::AppendResponse(_)
+        }
+    )));
+    assert_eq!(joining.dropped_messages(), 0);
+
+    // A member with no leader grants a non-member candidate whose log is as up to date.
+    let mut voter = three_voters(2, false);
+    let actions = voter.step(Input::Message {
+        from: 9,
+        message: Message::Vote(VoteRequest {
+            term: Term(1),
+            last_log_id: LogId::ZERO,
+        }),
+    });
+    assert_eq!(voter.voted_for(), Some(&9));
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::SendAfterPersist {
+            to: 9,
+            message: Message::VoteResponse(VoteResponse { granted: true, .. })
+        }
+    )));
+    // ... but a non-member's grant never counts toward a candidate's quorum.
+    let mut candidate = three_voters(1, false);
+    candidate.step(Input::Timeout(Timer::Election));
+    candidate.step(Input::Message {
+        from: 1,
+        message: vote(1, true),
+    });
+    candidate.step(Input::Message {
+        from: 9,
+        message: vote(1, true),
+    });
+    assert_eq!(candidate.role(), Role::Candidate);
+    assert_eq!(voter.dropped_messages() + candidate.dropped_messages(), 0);
+    for core in [&joining, &voter, &candidate] {
+        core.check_invariants().unwrap();
+    }
 }
 
 #[test]
@@ -227,6 +305,9 @@ fn messages_claiming_to_come_from_the_node_itself_are_refused() {
         assert_eq!(core.voted_for(), None);
         core.check_invariants().unwrap();
     }
+    // Counted: all but the last, which looks like the node's own vote (and which a
+    // follower, having none in flight, ignores).
+    assert_eq!(core.dropped_messages(), 4);
 
     // The one legitimate self-addressed message still works: a candidate's own durable vote.
     let mut candidate = three_voters(1, false);

@@ -33,11 +33,17 @@ pub enum Nemesis {
     /// leader with a longer log of an older term against followers holding the newer
     /// committed entries — the election the log up-to-date rule must get right.
     Depose,
+    /// Disk failure: a node's next fsync fails (EIO) and its disk refuses every later
+    /// write, usually the leader's. The node must step aside — a failed leader steps
+    /// down and goes quiet, no failed node campaigns or votes — so the others elect a
+    /// leader and carry on. At heal the node loses power (after a failed fsync nothing
+    /// unsynced can be trusted) and restarts on its durable state.
+    Disk,
 }
 
 impl Nemesis {
     /// Every nemesis.
-    pub const ALL: [Nemesis; 7] = [
+    pub const ALL: [Nemesis; 8] = [
         Nemesis::Partition,
         Nemesis::Kill,
         Nemesis::Crash,
@@ -45,6 +51,7 @@ impl Nemesis {
         Nemesis::Skew,
         Nemesis::Window,
         Nemesis::Depose,
+        Nemesis::Disk,
     ];
 
     /// The CLI name.
@@ -57,6 +64,7 @@ impl Nemesis {
             Nemesis::Skew => "skew",
             Nemesis::Window => "window",
             Nemesis::Depose => "depose",
+            Nemesis::Disk => "disk",
         }
     }
 }
@@ -108,7 +116,7 @@ impl FromStr for NemesisSet {
                         .find(|n| n.name() == other)
                         .ok_or_else(|| {
                             format!(
-                                "unknown nemesis {other:?} (expected partition, kill, crash, pause, skew, window, depose, all or none)"
+                                "unknown nemesis {other:?} (expected partition, kill, crash, pause, skew, window, depose, disk, all or none)"
                             )
                         })?;
                     set.push(nemesis);
@@ -176,6 +184,12 @@ pub enum Fault {
         /// Its links to the other nodes.
         cuts: Vec<(usize, usize)>,
     },
+    /// This node's disk fails at its next fsync; when this heals, the node loses power
+    /// (it becomes a `Crash`).
+    Disk {
+        /// Node index.
+        node: usize,
+    },
     /// Per-node clock rates and steps.
     Skew {
         /// Rate of each node's clock (1.0 = true time).
@@ -210,6 +224,7 @@ impl fmt::Display for Fault {
                 "depose n{}: isolate it from the other nodes, kill the next leader at heal",
                 old + 1
             ),
+            Fault::Disk { node } => write!(f, "disk of n{} fails at its next fsync", node + 1),
             Fault::Window { target } => match target {
                 WindowTarget::Node { age_ms } => write!(
                     f,
@@ -345,6 +360,12 @@ pub fn draw(nemesis: Nemesis, rng: &mut Rng, nodes: usize, leader: Option<usize>
         Nemesis::Crash => Fault::Crash {
             nodes: victims(rng, nodes),
         },
+        Nemesis::Disk => Fault::Disk {
+            // The leader's failure is the one the others must route around.
+            node: leader
+                .filter(|_| rng.below(3) != 0)
+                .unwrap_or_else(|| rng.below(nodes as u64) as usize),
+        },
         Nemesis::Pause => Fault::Pause {
             node: leader
                 .filter(|_| rng.below(2) == 0)
@@ -395,6 +416,12 @@ pub fn depose_duration(rng: &mut Rng, election_timeout: Duration) -> Duration {
     Duration::from_millis(base + rng.below(4 * base + 1))
 }
 
+/// How long a disk stays failed: long enough for the others to elect a leader and
+/// commit (the run checks they have, eight election rounds after the failure).
+pub fn disk_duration(rng: &mut Rng, election_round: Duration) -> Duration {
+    election_round * 8 + fault_duration(rng)
+}
+
 /// How long power stays off after a window crash: short, so the node is back while the
 /// election or the replication round it interrupted is still going on.
 pub fn window_outage(rng: &mut Rng) -> Duration {
@@ -421,7 +448,7 @@ mod tests {
         assert!(error.contains("flood"), "{error}");
         assert_eq!(
             NemesisSet::all().to_string(),
-            "partition,kill,crash,pause,skew,window,depose"
+            "partition,kill,crash,pause,skew,window,depose,disk"
         );
     }
 

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
-use concord::core::{Configuration, ConfigurationEntry, Endpoint, GroupId, PeerId, Role};
+use concord::core::{
+    Configuration, ConfigurationEntry, Endpoint, GroupId, LogIndex, PeerId, Role, Term,
+};
 use concord::kv::{kv_handler, KvClientError, KvCommand, KvResponse, RemoteKvClient};
 use concord::runtime::{DriftingClock, Node, NodeOptions, RaftServer, StorageLogStore};
 use concord::service::{ClientOptions, ServiceOptions};
@@ -20,8 +22,8 @@ use concord_linearizability::{
 use crate::check::{digest, lost_acked_writes};
 use crate::faults::{Buggify, DurabilityCheck, WindowProbe, WrapFaults};
 use crate::nemesis::{
-    depose_duration, draw, fault_duration, rest_duration, window_outage, Fault, NemesisSet,
-    WindowTarget,
+    depose_duration, disk_duration, draw, fault_duration, rest_duration, window_outage, Fault,
+    NemesisSet, WindowTarget,
 };
 use crate::net::{TurmoilAcceptor, TurmoilConnector};
 use crate::observe::{take_panics, trap_panics, Observations, ObservedKv};
@@ -485,7 +487,34 @@ struct Cluster {
     clients: Vec<String>,
     /// Node failures already reported (per boot).
     reported: Vec<u64>,
+    /// The armed `disk` fault, if any.
+    disk: Option<DiskWatch>,
+    /// A base election timeout plus the largest random delay: one election round.
+    election_round: Duration,
+    /// What the observers saw happen, for the fault log.
+    notes: Vec<String>,
 }
+
+/// What the run expects of a node whose disk the nemesis failed: its failure is no
+/// violation, it steps aside at once, and the others elect a leader and commit.
+struct DiskWatch {
+    node: usize,
+    /// The boot the fault was armed in (a restart disarms it).
+    boot: u64,
+    /// When the node was first seen failed, with its term and commit index then.
+    failed: Option<(Duration, Term, LogIndex)>,
+    /// Whether the failed node was reported still leading.
+    reported_leading: bool,
+    /// The node's role when last seen healthy.
+    role_before: Role,
+    /// Whether another node led (in a later term, if the failed node led) and committed
+    /// past the failed node.
+    carried_on: bool,
+}
+
+/// How long a failed node may still be seen leading: it steps aside in the same
+/// event-loop turn, so this only covers the observer's sampling.
+const STEP_ASIDE_GRACE: Duration = Duration::from_millis(100);
 
 impl Cluster {
     fn name(&self, index: usize) -> &str {
@@ -512,10 +541,23 @@ impl Cluster {
             .enumerate()
             .filter_map(|(i, node)| node.as_ref().map(|n| (i, n.describe())))
             .collect();
+        if let Some(watch) = &mut self.disk {
+            watch.observe(
+                &statuses,
+                self.hosts[watch.node].boots.load(Ordering::Relaxed),
+                now,
+                violations,
+                &mut self.notes,
+            );
+        }
         for (i, status) in statuses {
             let boot = self.hosts[i].boots.load(Ordering::Relaxed);
+            let expected = self
+                .disk
+                .as_ref()
+                .is_some_and(|watch| watch.node == i && watch.boot == boot);
             if let Some(failure) = &status.failure {
-                if self.reported[i] != boot {
+                if !expected && self.reported[i] != boot {
                     self.reported[i] = boot;
                     violations.push(format!(
                         "at {:.3}s n{} failed: {failure}",
@@ -583,6 +625,19 @@ impl Cluster {
             }
             // Armed: `window_victims` decides when and whom.
             Fault::Window { .. } => {}
+            Fault::Disk { node } => {
+                self.hosts[*node].disk.fail_next_sync();
+                self.disk = Some(DiskWatch {
+                    node: *node,
+                    boot: self.hosts[*node].boots.load(Ordering::Relaxed),
+                    failed: None,
+                    reported_leading: false,
+                    role_before: lock(&self.registry)[*node]
+                        .as_ref()
+                        .map_or(Role::Follower, |n| n.describe().role),
+                    carried_on: false,
+                });
+            }
             Fault::Skew { rates, steps_ms } => {
                 for ((host, rate), step) in self.hosts.iter().zip(rates).zip(steps_ms) {
                     host.clock
@@ -624,7 +679,15 @@ impl Cluster {
             .collect()
     }
 
-    fn heal(&mut self, sim: &mut turmoil::Sim<'_>, fault: &Fault) {
+    /// Heals `fault`; a violation if it was a disk failure the others did not route
+    /// around.
+    fn heal(
+        &mut self,
+        sim: &mut turmoil::Sim<'_>,
+        fault: &Fault,
+        rng: &mut Rng,
+        violations: &mut Vec<String>,
+    ) {
         let now = sim.elapsed();
         match fault {
             Fault::Partition { cuts, .. } | Fault::Depose { cuts, .. } => {
@@ -644,12 +707,94 @@ impl Cluster {
             }
             // Never triggered: nothing to undo.
             Fault::Window { .. } => {}
+            Fault::Disk { node } => {
+                if let Some(watch) = self.disk.take() {
+                    if let Some((at, _, _)) = watch.failed {
+                        if !watch.carried_on && now >= at + self.election_round * 8 {
+                            violations.push(format!(
+                                "at {:.3}s n{}'s disk failed; by {:.3}s no other node led and committed past it",
+                                at.as_secs_f64(),
+                                node + 1,
+                                now.as_secs_f64()
+                            ));
+                        }
+                    }
+                }
+                // After a failed fsync nothing unsynced can be trusted: the node loses
+                // power (the crash also replaces the failed disk) and the caller
+                // restarts it.
+                self.stop(sim, *node);
+                let _ = self.hosts[*node].disk.crash(rng.next_u64());
+            }
             Fault::Skew { .. } => {
                 // Rates back to true time; the readings keep their offsets.
                 for host in &self.hosts {
                     host.clock.adjust_at(now, Some(1.0), 0);
                 }
             }
+        }
+    }
+}
+
+impl DiskWatch {
+    fn observe(
+        &mut self,
+        statuses: &[(usize, concord::runtime::NodeStatus)],
+        boot: u64,
+        now: Duration,
+        violations: &mut Vec<String>,
+        notes: &mut Vec<String>,
+    ) {
+        if boot != self.boot {
+            return;
+        }
+        let Some((_, status)) = statuses.iter().find(|(i, _)| *i == self.node) else {
+            return;
+        };
+        if status.failure.is_none() {
+            self.role_before = status.role;
+        } else if self.failed.is_none() {
+            self.failed = Some((now, status.term, status.commit_index));
+            notes.push(format!(
+                "{:>8.3}s n{} failed (was {:?} of term {})",
+                now.as_secs_f64(),
+                self.node + 1,
+                self.role_before,
+                status.term.0
+            ));
+        }
+        let Some((at, term, commit)) = self.failed else {
+            return;
+        };
+        if status.role == Role::Leader && now >= at + STEP_ASIDE_GRACE && !self.reported_leading {
+            self.reported_leading = true;
+            violations.push(format!(
+                "at {:.3}s n{}'s disk failed; at {:.3}s it still leads (term {})",
+                at.as_secs_f64(),
+                self.node + 1,
+                now.as_secs_f64(),
+                status.term.0
+            ));
+        }
+        if self.carried_on {
+            return;
+        }
+        if let Some((i, other)) = statuses.iter().find(|(i, other)| {
+            // If the failed node led `term`, a leader of another node is of a later term.
+            *i != self.node
+                && other.role == Role::Leader
+                && other.term >= term
+                && other.commit_index > commit
+        }) {
+            self.carried_on = true;
+            notes.push(format!(
+                "{:>8.3}s n{} leads term {} and committed {} (past the failed node's {})",
+                now.as_secs_f64(),
+                i + 1,
+                other.term.0,
+                other.commit_index.0,
+                commit.0
+            ));
         }
     }
 }
@@ -754,6 +899,9 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         registry,
         clients,
         reported: vec![u64::MAX; config.nodes],
+        disk: None,
+        election_round: config.election_timeout + config.max_election_delay,
+        notes: Vec::new(),
     };
 
     let mut rng = Rng::new(config.seed);
@@ -774,6 +922,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         let now = sim.elapsed();
         if now >= next_observation {
             cluster.observe(&mut violations, now);
+            faults.append(&mut cluster.notes);
             next_observation = now + Duration::from_millis(50);
         }
         if config.stop_at_durability_violation && !lock(&durability_violations).is_empty() {
@@ -792,7 +941,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         }
         if shared.workload_done.load(Ordering::SeqCst) == config.clients {
             if let Some(fault) = active.take() {
-                cluster.heal(&mut sim, &fault);
+                cluster.heal(&mut sim, &fault, &mut rng, &mut violations);
                 faults.push(format!("{:>8.3}s heal {fault}", now.as_secs_f64()));
             }
             for index in 0..config.nodes {
@@ -821,9 +970,16 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         if now >= next_change && !config.nemeses.0.is_empty() {
             match active.take() {
                 Some(fault) => {
-                    cluster.heal(&mut sim, &fault);
+                    cluster.heal(&mut sim, &fault, &mut rng, &mut violations);
                     faults.push(format!("{:>8.3}s heal {fault}", now.as_secs_f64()));
                     next_change = now + rest_duration(&mut rng);
+                    // A healed disk failure leaves its node powered off for a moment.
+                    if let Fault::Disk { node } = fault {
+                        let crash = Fault::Crash { nodes: vec![node] };
+                        faults.push(format!("{:>8.3}s {crash}", now.as_secs_f64()));
+                        active = Some(crash);
+                        next_change = now + window_outage(&mut rng);
+                    }
                     // The second half of a deposition: the leader elected meanwhile dies
                     // at the instant the old one returns.
                     if let Fault::Depose { old, .. } = fault {
@@ -847,6 +1003,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
                             Fault::Depose { .. } => {
                                 depose_duration(&mut rng, config.election_timeout)
                             }
+                            Fault::Disk { .. } => disk_duration(&mut rng, cluster.election_round),
                             _ => fault_duration(&mut rng),
                         };
                     active = Some(fault);

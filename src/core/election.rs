@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use super::entry::{EntryKind, EntryMeta};
 use super::io::{Action, Timer};
+use super::leader::LeaderState;
 use super::message::{Message, VoteRequest, VoteResponse};
-use super::progress::Progress;
 use super::quorum::{joint_active, joint_vote, VoteResult};
 use super::raft::{RaftCore, RoleState};
 use super::types::NodeId;
@@ -33,12 +33,12 @@ impl<N: NodeId> RaftCore<N> {
     /// down, so clients stop waiting on a leader that cannot commit.
     fn check_quorum(&mut self) {
         if self.options.check_quorum {
-            let RoleState::Leader { progress } = &self.role else {
+            let Some(leader) = self.role.leader() else {
                 return;
             };
             let id = &self.id;
             let active = joint_active(self.configuration(), |node| {
-                node == id || progress.get(node).is_some_and(|p| p.recent_active)
+                node == id || leader.progress(node).is_some_and(|p| p.recent_active)
             });
             if !active {
                 let term = self.term;
@@ -46,8 +46,8 @@ impl<N: NodeId> RaftCore<N> {
                 return;
             }
         }
-        if let RoleState::Leader { progress } = &mut self.role {
-            for peer_progress in progress.values_mut() {
+        if let Some(leader) = self.role.leader_mut() {
+            for (_, peer_progress) in leader.iter_mut() {
                 peer_progress.recent_active = false;
             }
         }
@@ -102,14 +102,8 @@ impl<N: NodeId> RaftCore<N> {
 
     pub(crate) fn become_leader(&mut self) {
         let next_index = self.log.last_index().next();
-        let progress: BTreeMap<N, Progress> = self
-            .configuration()
-            .all_members()
-            .into_iter()
-            .filter(|member| *member != self.id)
-            .map(|member| (member, Progress::new(next_index)))
-            .collect();
-        self.role = RoleState::Leader { progress };
+        self.role = RoleState::Leader(LeaderState::new());
+        self.reconcile_configuration();
         self.leader = Some(self.id.clone());
         // Raft §5.4.2/§8: entries of earlier terms commit only through an entry of this
         // term, so append one at once. If the log has never recorded a configuration,
@@ -128,6 +122,7 @@ impl<N: NodeId> RaftCore<N> {
             size_bytes: 0,
         };
         self.log.push(&entry);
+        self.reconcile_configuration();
         self.push(Action::AppendLog {
             epoch: self.log.epoch(),
             entries: vec![entry],
@@ -255,7 +250,7 @@ impl<N: NodeId> RaftCore<N> {
             RoleState::PreCandidate { votes } | RoleState::Candidate { votes } => {
                 joint_vote(self.configuration(), votes)
             }
-            RoleState::Follower | RoleState::Leader { .. } => VoteResult::Pending,
+            RoleState::Follower | RoleState::Leader(_) => VoteResult::Pending,
         }
     }
 }

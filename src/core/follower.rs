@@ -13,7 +13,7 @@ impl<N: NodeId> RaftCore<N> {
     /// one term cannot happen, so such a message is dropped.
     fn follow(&mut self, from: &N) -> bool {
         match self.role {
-            RoleState::Leader { .. } => return false,
+            RoleState::Leader(_) => return false,
             RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => {
                 let term = self.term;
                 self.become_follower(term, Some(from.clone()));

@@ -74,17 +74,25 @@ impl<N: NodeId> RaftCore<N> {
             return Err("committed entries not handed out for applying".into());
         }
         match &self.role {
-            RoleState::Leader { progress } => {
+            RoleState::Leader(leader) => {
                 if self.leader.as_ref() != Some(&self.id) {
                     return Err("a leader must know itself as leader".into());
                 }
                 if self.voted_for.as_ref() != Some(&self.id) {
                     return Err("a leader must have voted for itself in its term".into());
                 }
-                if progress.contains_key(&self.id) {
+                if leader.progress(&self.id).is_some() {
                     return Err("a leader tracks progress of itself".into());
                 }
-                for (peer, p) in progress {
+                // Reconciled after every change of the configuration in force.
+                let mut members = self.configuration().all_members();
+                members.remove(&self.id);
+                if leader.peers() != members.into_iter().collect::<Vec<N>>() {
+                    return Err(
+                        "a leader's progress map differs from the configuration's members".into(),
+                    );
+                }
+                for (peer, p) in leader.iter() {
                     if p.match_index >= p.next_index {
                         return Err(format!(
                             "{peer}: match {} >= next {}",

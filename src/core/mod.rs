@@ -54,6 +54,7 @@ mod error;
 mod follower;
 mod invariants;
 mod io;
+mod leader;
 mod log;
 mod message;
 mod options;

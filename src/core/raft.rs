@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use super::configuration::ConfigurationEntry;
 use super::entry::EntryMeta;
 use super::io::{Action, HardState, Input, Role, Timer};
+use super::leader::LeaderState;
 use super::log::RaftLog;
 use super::message::Message;
 use super::options::{CoreOptions, OptionsError};
@@ -80,9 +81,29 @@ pub(crate) enum RoleState<N: NodeId> {
         votes: BTreeMap<N, bool>,
     },
     /// Progress of every other member (voters and learners).
-    Leader {
-        progress: BTreeMap<N, Progress>,
-    },
+    Leader(LeaderState<N>),
+}
+
+impl<N: NodeId> RoleState<N> {
+    /// The leader's state, when leading.
+    pub(crate) fn leader(&self) -> Option<&LeaderState<N>> {
+        match self {
+            RoleState::Leader(leader) => Some(leader),
+            RoleState::Follower | RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => {
+                None
+            }
+        }
+    }
+
+    /// The leader's state, mutably, when leading.
+    pub(crate) fn leader_mut(&mut self) -> Option<&mut LeaderState<N>> {
+        match self {
+            RoleState::Leader(leader) => Some(leader),
+            RoleState::Follower | RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => {
+                None
+            }
+        }
+    }
 }
 
 /// The pure Raft state machine of one node in one group. See the module docs for the
@@ -118,6 +139,28 @@ pub struct RaftCore<N: NodeId> {
     /// The executor reported a failure (`Input::Fail`). Invariant: a failed node is a
     /// follower that follows no one.
     pub(crate) failed: bool,
+    /// Messages refused without effect: spoofed or misrouted self-addressed ones and
+    /// malformed appends. Not protocol state (a `Tally` is equal to every other one and
+    /// hashes to nothing, so the model checker sees one state); the executor reports it.
+    pub(crate) dropped_messages: Tally,
+}
+
+/// A counter that is not part of a core's state: every `Tally` equals every other one
+/// and hashes to nothing, so two cores that differ only in what they counted are the
+/// same state to the model checker and to every comparison.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Tally(pub(crate) u64);
+
+impl PartialEq for Tally {
+    fn eq(&self, _other: &Tally) -> bool {
+        true
+    }
+}
+
+impl Eq for Tally {}
+
+impl std::hash::Hash for Tally {
+    fn hash<H: std::hash::Hasher>(&self, _state: &mut H) {}
 }
 
 impl<N: NodeId> RaftCore<N> {
@@ -167,6 +210,7 @@ impl<N: NodeId> RaftCore<N> {
             applied_issued: start.index,
             actions: Vec::new(),
             failed: false,
+            dropped_messages: Tally::default(),
         })
     }
 
@@ -265,14 +309,27 @@ impl<N: NodeId> RaftCore<N> {
         // come from this node is spoofed or misrouted: acting on it would, for example,
         // make a follower adopt itself as leader of a term it never won.
         if from == self.id && !self.is_own_vote(&message) {
+            // The own vote of an earlier candidacy, delivered late, is merely stale.
+            let stale_own_vote =
+                matches!(&message, Message::VoteResponse(vote) if vote.term < self.term);
+            if !stale_own_vote {
+                self.dropped_messages.0 += 1;
+            }
             return;
         }
         // A malformed message changes nothing, not even the term.
         if let Message::Append(request) = &message {
             if !super::follower::is_well_formed(request) {
+                self.dropped_messages.0 += 1;
                 return;
             }
         }
+        // Membership does not gate messages (Raft dissertation §4.1): a server answers
+        // whoever sends it a request, by the term rules alone, so that a server not yet
+        // (or no longer) in its own configuration still follows the leader that added
+        // it, and votes are granted by the log rules. Only answers are screened, where
+        // they are counted: votes count only from voters, acknowledgements only from
+        // peers the leader replicates to.
         let message_term = message.term();
         if message_term > self.term {
             match &message {
@@ -285,7 +342,14 @@ impl<N: NodeId> RaftCore<N> {
                 Message::Append(_) | Message::Heartbeat(_) => {
                     self.become_follower(message_term, Some(from.clone()));
                 }
-                _ => self.become_follower(message_term, None),
+                // A vote request when no leader is known, a refused pre-vote (it carries
+                // the voter's term), and every other answer: the term is adopted, and
+                // there is no leader of it to follow yet.
+                Message::Vote(_)
+                | Message::PreVoteResponse(_)
+                | Message::VoteResponse(_)
+                | Message::AppendResponse(_)
+                | Message::HeartbeatResponse(_) => self.become_follower(message_term, None),
             }
         } else if message_term < self.term {
             self.reply_to_stale(from, &message);
@@ -369,6 +433,34 @@ impl<N: NodeId> RaftCore<N> {
         self.failed
     }
 
+    /// How many messages this core refused without effect: self-addressed ones (spoofed
+    /// or misrouted; a node only ever sends itself its own granted vote) and malformed
+    /// appends. Stale-term messages are not counted: they are answered or ignored by
+    /// the protocol.
+    pub fn dropped_messages(&self) -> u64 {
+        self.dropped_messages.0
+    }
+
+    /// The one reconciliation point, called after every log mutation that can change
+    /// the configuration in force (a configuration entry appended by a leader; a
+    /// follower's truncations and a restore leave no leader state to follow): the
+    /// leader's progress map becomes exactly the configuration's other members —
+    /// a member that joined starts probing at the end of the log, one that left is
+    /// forgotten. Quorums and the alive-peer view are computed from the configuration
+    /// in force and the map, so they follow too. Checked by the invariant "a leader's
+    /// progress map differs from the configuration's members".
+    pub(crate) fn reconcile_configuration(&mut self) {
+        if self.role.leader().is_none() {
+            return;
+        }
+        let configuration = self.configuration().clone();
+        let next_index = self.log.last_index().next();
+        let id = self.id.clone();
+        if let Some(leader) = self.role.leader_mut() {
+            leader.reconcile(&configuration, &id, next_index);
+        }
+    }
+
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<N>) {
         assert!(term >= self.term, "terms never go backwards");
         if term > self.term {
@@ -376,7 +468,7 @@ impl<N: NodeId> RaftCore<N> {
             self.voted_for = None;
             self.save_hard_state();
         }
-        if matches!(self.role, RoleState::Leader { .. }) {
+        if self.role.leader().is_some() {
             self.push(Action::CancelTimer(Timer::Heartbeat));
         }
         self.role = RoleState::Follower;
@@ -400,7 +492,7 @@ impl<N: NodeId> RaftCore<N> {
 
     /// Advances `commit_index` after persistence or commit knowledge changed.
     pub(crate) fn maybe_advance_commit(&mut self) {
-        if matches!(self.role, RoleState::Leader { .. }) {
+        if self.role.leader().is_some() {
             self.maybe_commit_as_leader();
         } else {
             let candidate = self.commit_known.min(self.log.persisted());
@@ -447,13 +539,13 @@ impl<N: NodeId> RaftCore<N> {
             RoleState::Follower => Role::Follower,
             RoleState::PreCandidate { .. } => Role::PreCandidate,
             RoleState::Candidate { .. } => Role::Candidate,
-            RoleState::Leader { .. } => Role::Leader,
+            RoleState::Leader(_) => Role::Leader,
         }
     }
 
     /// True when this node leads its current term.
     pub fn is_leader(&self) -> bool {
-        matches!(self.role, RoleState::Leader { .. })
+        self.role.leader().is_some()
     }
 
     /// The leader this node currently follows (itself when leader).
@@ -512,9 +604,6 @@ impl<N: NodeId> RaftCore<N> {
 
     /// The leader's progress for `peer` (None when not leader or unknown peer).
     pub fn progress(&self, peer: &N) -> Option<&Progress> {
-        match &self.role {
-            RoleState::Leader { progress } => progress.get(peer),
-            _ => None,
-        }
+        self.role.leader()?.progress(peer)
     }
 }

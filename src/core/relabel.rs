@@ -85,12 +85,7 @@ impl<N: NodeId> RaftCore<N> {
             RoleState::Follower => RoleState::Follower,
             RoleState::PreCandidate { votes: v } => RoleState::PreCandidate { votes: votes(v) },
             RoleState::Candidate { votes: v } => RoleState::Candidate { votes: votes(v) },
-            RoleState::Leader { progress } => RoleState::Leader {
-                progress: progress
-                    .iter()
-                    .map(|(n, p)| (rename(n), p.clone()))
-                    .collect(),
-            },
+            RoleState::Leader(leader) => RoleState::Leader(leader.relabel(rename)),
         };
         assert!(
             self.actions.is_empty(),
@@ -110,6 +105,7 @@ impl<N: NodeId> RaftCore<N> {
             applied_issued: self.applied_issued,
             actions: Vec::new(),
             failed: self.failed,
+            dropped_messages: self.dropped_messages,
         }
     }
 }

@@ -4,9 +4,10 @@
 use super::entry::{EntryKind, EntryMeta};
 use super::error::ProposeError;
 use super::io::{Action, Proposal, Timer};
+use super::leader::LeaderState;
 use super::message::{AppendRequest, AppendResponse, AppendResult, Heartbeat, Message};
 use super::quorum::joint_index;
-use super::raft::{RaftCore, RoleState};
+use super::raft::RaftCore;
 use super::types::{LogId, LogIndex, NodeId};
 
 impl<N: NodeId> RaftCore<N> {
@@ -70,10 +71,7 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     fn peers(&self) -> Vec<N> {
-        match &self.role {
-            RoleState::Leader { progress } => progress.keys().cloned().collect(),
-            _ => Vec::new(),
-        }
+        self.role.leader().map_or_else(Vec::new, LeaderState::peers)
     }
 
     /// Sends AppendEntries to `peer` while its progress allows: one probe at a time, or
@@ -83,10 +81,7 @@ impl<N: NodeId> RaftCore<N> {
         let max_inflight_bytes = self.options.max_inflight_bytes;
         let mut sent_any = false;
         loop {
-            let RoleState::Leader { progress } = &self.role else {
-                return sent_any;
-            };
-            let Some(peer_progress) = progress.get(peer) else {
+            let Some(peer_progress) = self.role.leader().and_then(|l| l.progress(peer)) else {
                 return sent_any;
             };
             if peer_progress.is_paused(max_messages, max_inflight_bytes) {
@@ -121,10 +116,8 @@ impl<N: NodeId> RaftCore<N> {
             self.send(peer.clone(), Message::Append(request));
             sent_any = true;
             send_if_empty = false;
-            let RoleState::Leader { progress } = &mut self.role else {
-                return sent_any;
-            };
-            let Some(peer_progress) = progress.get_mut(peer) else {
+            let Some(peer_progress) = self.role.leader_mut().and_then(|l| l.progress_mut(peer))
+            else {
                 return sent_any;
             };
             peer_progress.sent(last, bytes, had_entries);
@@ -141,11 +134,8 @@ impl<N: NodeId> RaftCore<N> {
 
     pub(crate) fn handle_append_response(&mut self, from: N, response: AppendResponse) {
         let last_index = self.log.last_index();
-        let RoleState::Leader { progress } = &mut self.role else {
-            return;
-        };
-        let Some(peer_progress) = progress.get_mut(&from) else {
-            return; // not a member we replicate to
+        let Some(peer_progress) = self.role.leader_mut().and_then(|l| l.progress_mut(&from)) else {
+            return; // not leading, or not a member we replicate to
         };
         peer_progress.recent_active = true;
         match response.result {
@@ -166,10 +156,9 @@ impl<N: NodeId> RaftCore<N> {
                 // leader does not share, instead of stepping back one index at a time.
                 let found = self.log.find_conflict_by_term(hint.index, hint.term);
                 let probe_from = found.index.next().min(rejected_prev);
-                let RoleState::Leader { progress } = &mut self.role else {
-                    return;
-                };
-                let Some(peer_progress) = progress.get_mut(&from) else {
+                let Some(peer_progress) =
+                    self.role.leader_mut().and_then(|l| l.progress_mut(&from))
+                else {
                     return;
                 };
                 if peer_progress.maybe_decrease_to(rejected_prev, probe_from) {
@@ -181,10 +170,10 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     pub(crate) fn handle_heartbeat_timeout(&mut self) {
-        let RoleState::Leader { progress } = &self.role else {
+        let Some(leader) = self.role.leader() else {
             return; // a timer that outlived our leadership
         };
-        let beats: Vec<(N, LogIndex)> = progress
+        let beats: Vec<(N, LogIndex)> = leader
             .iter()
             .map(|(peer, p)| (peer.clone(), p.match_index.min(self.commit_index)))
             .collect();
@@ -202,10 +191,7 @@ impl<N: NodeId> RaftCore<N> {
         let last_index = self.log.last_index();
         let max_messages = self.options.max_inflight_messages;
         let max_bytes = self.options.max_inflight_bytes;
-        let RoleState::Leader { progress } = &mut self.role else {
-            return;
-        };
-        let Some(peer_progress) = progress.get_mut(&from) else {
+        let Some(peer_progress) = self.role.leader_mut().and_then(|l| l.progress_mut(&from)) else {
             return;
         };
         peer_progress.recent_active = true;
@@ -221,7 +207,7 @@ impl<N: NodeId> RaftCore<N> {
     /// (Raft §5.4.2: older entries are committed only indirectly). The leader's own log
     /// counts only up to what is durable, and the commit index never passes it.
     pub(crate) fn maybe_commit_as_leader(&mut self) {
-        let RoleState::Leader { progress } = &self.role else {
+        let Some(leader) = self.role.leader() else {
             return;
         };
         let persisted = self.log.persisted();
@@ -230,7 +216,7 @@ impl<N: NodeId> RaftCore<N> {
             if node == id {
                 persisted
             } else {
-                progress.get(node).map_or(LogIndex(0), |p| p.match_index)
+                leader.progress(node).map_or(LogIndex(0), |p| p.match_index)
             }
         });
         let candidate = quorum_index.min(persisted);

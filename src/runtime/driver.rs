@@ -388,13 +388,10 @@ impl<S: StateMachine> Driver<S> {
         }
     }
 
+    /// Routes a frame to the core. Only misaddressed frames (another group, another
+    /// node) are the driver's to refuse; who may say what is the core's decision.
     async fn on_frame(&mut self, frame: RaftFrame) {
-        let member = self
-            .core
-            .configuration()
-            .all_members()
-            .contains(&frame.from);
-        if frame.group != self.options.group || frame.to != self.options.peer || !member {
+        if frame.group != self.options.group || frame.to != self.options.peer {
             self.frames_rejected += 1;
             return;
         }
@@ -481,9 +478,7 @@ impl<S: StateMachine> Driver<S> {
             ProposeError::TermMismatch { expected, actual } => {
                 ApplyError::TermMismatch { expected, actual }
             }
-            _ => ApplyError::NotLeader {
-                leader_hint: self.core.leader().cloned(),
-            },
+            ProposeError::TransferInProgress => ApplyError::TransferInProgress,
         };
         let _ = proposal.completion.send(Err(error));
     }
@@ -696,7 +691,8 @@ impl<S: StateMachine> Driver<S> {
         let (role, term, last_log_id) = (core.role(), core.term(), core.last_log_id());
         let (persisted_index, commit_index) = (core.persisted_index(), core.commit_index());
         let (applied_index, pending_tasks) = (self.applied, self.inflight.len());
-        let (frames_rejected, failed) = (self.frames_rejected, &self.failed);
+        let frames_rejected = self.frames_rejected + self.core.dropped_messages();
+        let failed = &self.failed;
         let cache = &self.status_cache;
         let status = &self.channels.status;
         status.publish_if_modified(accepting, |current| {

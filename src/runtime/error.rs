@@ -27,6 +27,10 @@ pub enum ApplyError {
     /// The node has stopped; the task was not accepted. Nothing appended.
     #[error("node is stopped")]
     Stopped,
+    /// The leader is handing leadership to another node and takes no writes meanwhile
+    /// (JRaft EBUSY). Nothing appended: retry shortly, at the new leader.
+    #[error("leadership transfer in progress")]
+    TransferInProgress,
     /// The node is shutting down (JRaft ECANCELED). The task may or may not have been
     /// appended before: its outcome is unknown.
     #[error("node is shutting down; outcome unknown")]
@@ -50,6 +54,7 @@ impl ApplyError {
             self,
             ApplyError::NotLeader { .. }
                 | ApplyError::TermMismatch { .. }
+                | ApplyError::TransferInProgress
                 | ApplyError::Overloaded
                 | ApplyError::Stopped
         )

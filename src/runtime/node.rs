@@ -99,7 +99,11 @@ pub struct NodeStatus {
     pub applied_index: LogIndex,
     /// Accepted proposals waiting for apply.
     pub pending_tasks: usize,
-    /// Frames refused: wrong group or destination, or a sender outside the configuration.
+    /// Frames refused without effect: another group or destination (the driver), or
+    /// claiming to come from this node, or malformed (the core,
+    /// `RaftCore::dropped_messages`). Senders outside the configuration are answered by
+    /// the term rules, as Raft's membership changes need (a new server follows the
+    /// leader that adds it before it knows the configuration naming it).
     pub frames_rejected: u64,
     /// Set when the node is in its error state.
     pub failure: Option<String>,
