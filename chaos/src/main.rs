@@ -53,6 +53,10 @@ struct RunArgs {
     /// and delayed messages inside the runtime).
     #[arg(long)]
     no_buggify: bool,
+    /// Turn pre-vote off: elections move terms at once, so stale votes and appends of
+    /// the term just left meet their nodes far more often.
+    #[arg(long)]
+    no_pre_vote: bool,
     /// The nodes' base election timeout in milliseconds (heartbeats every tenth).
     #[arg(long, default_value_t = 300)]
     election_timeout_ms: u64,
@@ -126,7 +130,7 @@ fn main() -> ExitCode {
 
 fn reproduce(args: &RunArgs, seed: u64) -> String {
     format!(
-        "cargo run --release -p concord-chaos -- run --seeds {seed} --nemesis {} --nodes {} --ops {} --clients {} --keys {} --election-timeout-ms {} --election-delay-ms {} --stale-per-mille {}{}{}",
+        "cargo run --release -p concord-chaos -- run --seeds {seed} --nemesis {} --nodes {} --ops {} --clients {} --keys {} --election-timeout-ms {} --election-delay-ms {} --stale-per-mille {}{}{}{}",
         args.nemesis,
         args.nodes,
         args.ops,
@@ -136,7 +140,8 @@ fn reproduce(args: &RunArgs, seed: u64) -> String {
         args.election_delay_ms,
         args.stale_per_mille,
         if args.no_sync { " --no-sync" } else { "" },
-        if args.no_buggify { " --no-buggify" } else { "" }
+        if args.no_buggify { " --no-buggify" } else { "" },
+        if args.no_pre_vote { " --no-pre-vote" } else { "" }
     )
 }
 
@@ -183,6 +188,7 @@ fn run(args: RunArgs) -> ExitCode {
             election_timeout: std::time::Duration::from_millis(args.election_timeout_ms.max(10)),
             max_election_delay: std::time::Duration::from_millis(args.election_delay_ms),
             stale_per_mille: args.stale_per_mille.min(400),
+            pre_vote: !args.no_pre_vote,
             ..RunConfig::new(seed)
         })
         .collect();

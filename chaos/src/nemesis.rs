@@ -416,10 +416,18 @@ pub fn depose_duration(rng: &mut Rng, election_timeout: Duration) -> Duration {
     Duration::from_millis(base + rng.below(4 * base + 1))
 }
 
-/// How long a disk stays failed: long enough for the others to elect a leader and
-/// commit (the run checks they have, eight election rounds after the failure).
+/// How long the others get to elect a leader and commit after a disk failure: eight
+/// election rounds (a base timeout plus the largest random delay), and at least 5 s —
+/// with short timeouts and many stale election messages (`--stale-per-mille 50`
+/// delays half of them by up to 1.5 s), two nodes can need many rounds to agree.
+pub fn take_over_bound(election_round: Duration) -> Duration {
+    (election_round * 8).max(Duration::from_secs(5))
+}
+
+/// How long a disk stays failed: long enough for the take-over the run checks
+/// (`take_over_bound`), and then some.
 pub fn disk_duration(rng: &mut Rng, election_round: Duration) -> Duration {
-    election_round * 8 + fault_duration(rng)
+    take_over_bound(election_round) + fault_duration(rng)
 }
 
 /// How long power stays off after a window crash: short, so the node is back while the

@@ -22,8 +22,8 @@ use concord_linearizability::{
 use crate::check::{digest, lost_acked_writes};
 use crate::faults::{Buggify, DurabilityCheck, WindowProbe, WrapFaults};
 use crate::nemesis::{
-    depose_duration, disk_duration, draw, fault_duration, rest_duration, window_outage, Fault,
-    NemesisSet, WindowTarget,
+    depose_duration, disk_duration, draw, fault_duration, rest_duration, take_over_bound,
+    window_outage, Fault, NemesisSet, WindowTarget,
 };
 use crate::net::{TurmoilAcceptor, TurmoilConnector};
 use crate::observe::{take_panics, trap_panics, Observations, ObservedKv};
@@ -67,6 +67,9 @@ pub struct RunConfig {
     /// Buggify: per thousand messages, how many are held back 250–1500 ms, and as many
     /// again sent now and replayed that much later (at most 400).
     pub stale_per_mille: u64,
+    /// Pre-vote on the nodes (the default, as in production). Off, every election moves
+    /// the term at once, so messages of the term just left go stale far more often.
+    pub pre_vote: bool,
     /// Test hook: wraps each node's fault injector (the teeth tests' broken executors).
     pub wrap_faults: Option<WrapFaults>,
     /// End the run as soon as a node acknowledged something before it was durable (the
@@ -93,6 +96,7 @@ impl RunConfig {
             max_election_delay: Duration::from_millis(300),
             buggify: true,
             stale_per_mille: 5,
+            pre_vote: true,
             wrap_faults: None,
             stop_at_durability_violation: false,
         }
@@ -260,6 +264,7 @@ async fn host_main(
     options.max_election_delay = config.max_election_delay;
     options.heartbeat_factor = 10;
     options.check_invariants = true;
+    options.core.pre_vote = config.pre_vote;
     let incarnation = config
         .seed
         .wrapping_mul(0x9E37_79B9)
@@ -710,7 +715,7 @@ impl Cluster {
             Fault::Disk { node } => {
                 if let Some(watch) = self.disk.take() {
                     if let Some((at, _, _)) = watch.failed {
-                        if !watch.carried_on && now >= at + self.election_round * 8 {
+                        if !watch.carried_on && now >= at + take_over_bound(self.election_round) {
                             violations.push(format!(
                                 "at {:.3}s n{}'s disk failed; by {:.3}s no other node led and committed past it",
                                 at.as_secs_f64(),
