@@ -78,8 +78,10 @@ pub enum Input<N: NodeId> {
     /// (disk full, I/O error), or the state machine failed. The node steps down if it
     /// leads or campaigns, cancels its timers, and ignores every later input until it is
     /// restarted (a restart builds a new core from what is durable): a failed node never
-    /// campaigns, never grants a vote, never acknowledges an entry, so the rest of the
-    /// group treats it as down and carries on without it.
+    /// campaigns, grants no new vote and acknowledges no new entry, so the rest of the
+    /// group treats it as down and carries on without it. (Answers the core emitted
+    /// before the failure, held for durability, may still leave once their writes are
+    /// durable: they are sound.)
     Fail,
 }
 

@@ -411,7 +411,6 @@ impl<N: NodeId> RaftCore<N> {
         self.push(Action::SaveHardState(hard_state));
     }
 
-    /// Becomes a follower of `leader` (if known) in `term` ≥ the current term.
     /// `Input::Fail`: step aside for good (until a restart).
     fn handle_fail(&mut self) {
         if self.failed {
@@ -461,6 +460,7 @@ impl<N: NodeId> RaftCore<N> {
         }
     }
 
+    /// Becomes a follower of `leader` (if known) in `term` ≥ the current term.
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<N>) {
         assert!(term >= self.term, "terms never go backwards");
         if term > self.term {

@@ -199,15 +199,26 @@ impl<S: StateMachine> Driver<S> {
     }
 
     async fn step(&mut self, input: Input<PeerId>) {
+        self.step_core(input).await;
+        while let Some(message) = self.loopback.pop_front() {
+            let from = self.options.peer.clone();
+            self.step_core(Input::Message { from, message }).await;
+        }
+    }
+
+    /// One core step. A failure raised since the last one (by the writer, the state
+    /// machine, an invariant check, in the middle of a pass of the event loop) reaches
+    /// the core first, in place of `input`, which a failed core would ignore anyway:
+    /// nothing is stepped into a core that should already have stepped aside.
+    async fn step_core(&mut self, input: Input<PeerId>) {
+        let input = if self.failed.is_some() && !self.core.is_failed() {
+            Input::Fail
+        } else {
+            input
+        };
         let actions = self.core.step(input);
         self.check_core();
         self.execute(actions).await;
-        while let Some(message) = self.loopback.pop_front() {
-            let from = self.options.peer.clone();
-            let actions = self.core.step(Input::Message { from, message });
-            self.check_core();
-            self.execute(actions).await;
-        }
     }
 
     async fn execute(&mut self, actions: Vec<Action<PeerId>>) {
