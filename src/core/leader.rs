@@ -25,26 +25,23 @@ impl<N: NodeId> LeaderState<N> {
 
     /// Makes the tracked members exactly `configuration`'s members other than `leader`:
     /// a member that joined starts probing at `next_index`, one that left is forgotten
-    /// (its replication stops). Members that stay keep their progress. Returns the
-    /// members that joined.
+    /// (its replication stops). Members that stay keep their progress.
     pub(crate) fn reconcile(
         &mut self,
         configuration: &ConfigurationEntry<N>,
         leader: &N,
         next_index: LogIndex,
-    ) -> Vec<N> {
+    ) {
         let members = configuration.all_members();
         self.progress
             .retain(|peer, _| peer != leader && members.contains(peer));
-        let mut joined = Vec::new();
         for member in members {
-            if member != *leader && !self.progress.contains_key(&member) {
+            if member != *leader {
                 self.progress
-                    .insert(member.clone(), Progress::new(next_index));
-                joined.push(member);
+                    .entry(member)
+                    .or_insert_with(|| Progress::new(next_index));
             }
         }
-        joined
     }
 
     /// The members replicated to, in order.
