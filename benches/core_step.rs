@@ -16,16 +16,15 @@ struct Trio {
 fn deliver_all(nodes: &mut [RaftCore<u64>], mut queue: Vec<(u64, Action<u64>)>) {
     while let Some((from, action)) = queue.pop() {
         match action {
-            Action::Send { to, message } | Action::SendAfterPersist { to, message } => {
+            Action::Send { to, message } => {
                 let actions = nodes[(to - 1) as usize].step(Input::Message { from, message });
                 queue.extend(actions.into_iter().map(|a| (to, a)));
             }
-            Action::AppendLog { epoch, entries } => {
-                if let Some(last) = entries.last().map(|e| e.log_id) {
-                    let actions =
-                        nodes[(from - 1) as usize].step(Input::LogPersisted { epoch, last });
-                    queue.extend(actions.into_iter().map(|a| (from, a)));
-                }
+            Action::SaveHardState { seq, .. }
+            | Action::TruncateLog { seq, .. }
+            | Action::AppendLog { seq, .. } => {
+                let actions = nodes[(from - 1) as usize].step(Input::Persisted { seq });
+                queue.extend(actions.into_iter().map(|a| (from, a)));
             }
             _ => {}
         }

@@ -20,36 +20,84 @@ fn vote(term: u64, granted: bool) -> Message<u64> {
     })
 }
 
+fn save(seq: u64, term: u64, voted_for: Option<u64>) -> Action<u64> {
+    Action::SaveHardState {
+        seq: PersistSeq(seq),
+        hard_state: HardState {
+            term: Term(term),
+            voted_for,
+        },
+    }
+}
+
+/// The sequence number of the last persistence action among `actions`.
+fn last_write_seq(actions: &[Action<u64>]) -> PersistSeq {
+    actions
+        .iter()
+        .rev()
+        .find_map(|action| match action {
+            Action::SaveHardState { seq, .. }
+            | Action::TruncateLog { seq, .. }
+            | Action::AppendLog { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no persistence action in {actions:?}"))
+}
+
+fn persisted(seq: u64) -> Input<u64> {
+    Input::Persisted {
+        seq: PersistSeq(seq),
+    }
+}
+
+fn append_request(
+    term: u64,
+    prev: LogId,
+    entries: Vec<EntryMeta<u64>>,
+    commit: u64,
+) -> Message<u64> {
+    Message::Append(AppendRequest {
+        term: Term(term),
+        prev_log_id: prev,
+        entries,
+        leader_commit: LogIndex(commit),
+    })
+}
+
+fn normal(term: u64, index: u64) -> EntryMeta<u64> {
+    EntryMeta {
+        log_id: LogId::new(term, index),
+        kind: EntryKind::Normal,
+        size_bytes: 1,
+    }
+}
+
+fn ack(to: u64, term: u64, last_matched: u64) -> Action<u64> {
+    Action::Send {
+        to,
+        message: Message::AppendResponse(AppendResponse {
+            term: Term(term),
+            result: AppendResult::Success {
+                last_matched: LogIndex(last_matched),
+            },
+        }),
+    }
+}
+
+/// A candidate's vote requests, and its own vote, wait for its new term and vote to be
+/// durable: the step that reports them durable sends the requests and counts the own
+/// vote.
 #[test]
 fn a_candidate_asks_every_voter_once_its_term_and_vote_are_durable() {
     let mut core = three_voters(1, false);
     let actions = core.step(Input::Timeout(Timer::Election));
-    let request = Message::Vote(VoteRequest {
-        term: Term(1),
-        last_log_id: LogId::ZERO,
-    });
     assert_eq!(
         actions,
         vec![
-            Action::SaveHardState(HardState {
-                term: Term(1),
-                voted_for: Some(1)
-            }),
             // The requests wait for the term and vote too: a candidate that crashed
             // before they were durable could run for the same term again with a
             // shorter log and count a grant made against the longer one.
-            Action::SendAfterPersist {
-                to: 2,
-                message: request.clone()
-            },
-            Action::SendAfterPersist {
-                to: 3,
-                message: request
-            },
-            Action::SendAfterPersist {
-                to: 1,
-                message: vote(1, true)
-            },
+            save(1, 1, Some(1)),
             Action::ResetTimer(Timer::Election),
             Action::RoleChanged {
                 role: Role::Candidate,
@@ -58,6 +106,7 @@ fn a_candidate_asks_every_voter_once_its_term_and_vote_are_durable() {
             },
         ]
     );
+    assert_eq!(core.held_messages(), 3);
     // A peer's grant alone is not a quorum: the candidate's own vote is not durable yet.
     assert!(core
         .step(Input::Message {
@@ -66,12 +115,54 @@ fn a_candidate_asks_every_voter_once_its_term_and_vote_are_durable() {
         })
         .is_empty());
     assert_eq!(core.role(), Role::Candidate);
-    // Its own vote arrives once durable: now it leads.
-    core.step(Input::Message {
-        from: 1,
-        message: vote(1, true),
+    // Its term and vote are durable: the requests leave, its own vote counts, it leads.
+    let request = Message::Vote(VoteRequest {
+        term: Term(1),
+        last_log_id: LogId::ZERO,
     });
+    let first = EntryMeta {
+        log_id: LogId::new(1, 1),
+        kind: EntryKind::Configuration(ConfigurationEntry::stable(Configuration::with_voters([
+            1u64, 2, 3,
+        ]))),
+        size_bytes: 0,
+    };
+    let probe = append_request(1, LogId::ZERO, vec![first.clone()], 0);
+    assert_eq!(
+        core.step(persisted(1)),
+        vec![
+            Action::Send {
+                to: 2,
+                message: request.clone()
+            },
+            Action::Send {
+                to: 3,
+                message: request
+            },
+            Action::AppendLog {
+                seq: PersistSeq(2),
+                epoch: LogEpoch(0),
+                entries: vec![first]
+            },
+            Action::ResetTimer(Timer::Heartbeat),
+            Action::ResetTimer(Timer::Election),
+            Action::Send {
+                to: 2,
+                message: probe.clone()
+            },
+            Action::Send {
+                to: 3,
+                message: probe
+            },
+            Action::RoleChanged {
+                role: Role::Leader,
+                term: Term(1),
+                leader: Some(1)
+            },
+        ]
+    );
     assert!(core.is_leader());
+    assert_eq!(core.held_messages(), 0);
     core.check_invariants().unwrap();
 }
 
@@ -85,12 +176,24 @@ fn answers_from_non_voters_are_not_tallied() {
             message: vote(1, true)
         })
         .is_empty());
-    assert!(core
-        .step(Input::Message {
-            from: 1,
-            message: vote(1, true)
-        })
-        .is_empty());
+    // Its own vote, durable, counts: with the stranger's it would be a quorum.
+    let request = Message::Vote(VoteRequest {
+        term: Term(1),
+        last_log_id: LogId::ZERO,
+    });
+    assert_eq!(
+        core.step(persisted(1)),
+        vec![
+            Action::Send {
+                to: 2,
+                message: request.clone()
+            },
+            Action::Send {
+                to: 3,
+                message: request
+            },
+        ]
+    );
     core.check_invariants().unwrap();
     assert_eq!(
         core.role(),
@@ -174,13 +277,14 @@ fn requests_from_outside_the_configuration_are_answered_by_the_term_rules() {
     assert!(actions
         .iter()
         .any(|a| matches!(a, Action::AppendLog { .. })));
-    assert!(actions.iter().any(|a| matches!(
-        a,
-        Action::SendAfterPersist {
-            to: 1,
-            message: Message::AppendResponse(_)
-        }
-    )));
+    // Acknowledged once the term and the entry are durable.
+    assert!(!actions.iter().any(|a| matches!(a, Action::Send { .. })));
+    assert_eq!(
+        joining.step(Input::Persisted {
+            seq: last_write_seq(&actions)
+        }),
+        vec![ack(1, 2, 1)]
+    );
     assert_eq!(joining.dropped_messages(), 0);
 
     // A member with no leader grants a non-member candidate whose log is as up to date.
@@ -193,13 +297,16 @@ fn requests_from_outside_the_configuration_are_answered_by_the_term_rules() {
         }),
     });
     assert_eq!(voter.voted_for(), Some(&9));
-    assert!(actions.iter().any(|a| matches!(
-        a,
-        Action::SendAfterPersist {
+    assert!(!actions.iter().any(|a| matches!(a, Action::Send { .. })));
+    assert_eq!(
+        voter.step(Input::Persisted {
+            seq: last_write_seq(&actions)
+        }),
+        vec![Action::Send {
             to: 9,
-            message: Message::VoteResponse(VoteResponse { granted: true, .. })
-        }
-    )));
+            message: vote(1, true)
+        }]
+    );
     // (A non-member's grant never counts: `answers_from_non_voters_are_not_tallied`.)
     assert_eq!(voter.dropped_messages(), 0);
     for core in [&joining, &voter] {
@@ -277,7 +384,7 @@ fn messages_claiming_to_come_from_the_node_itself_are_refused() {
             term: Term(1),
             last_log_id: LogId::ZERO,
         }),
-        vote(1, true), // a follower has no own vote in flight; ignored either way
+        vote(1, true), // not even what looks like its own vote
     ] {
         assert_eq!(
             core.step(Input::Message {
@@ -294,33 +401,36 @@ fn messages_claiming_to_come_from_the_node_itself_are_refused() {
         assert_eq!(core.voted_for(), None);
         core.check_invariants().unwrap();
     }
-    // Counted: all but the last, which looks like the node's own vote (and which a
-    // follower, having none in flight, ignores).
-    assert_eq!(core.dropped_messages(), 4);
+    // Counted, every one: the last looks like the node's own vote, but a node's own
+    // vote never comes through its executor.
+    assert_eq!(core.dropped_messages(), 5);
 
-    // The one legitimate self-addressed message still works: a candidate's own durable vote.
+    // Nor does a candidate take a self-addressed message for its own vote: that is
+    // counted inside the core, once durable.
     let mut candidate = three_voters(1, false);
     candidate.step(Input::Timeout(Timer::Election));
-    // A spoofed "own vote" for another term is refused (it would otherwise move the term).
-    assert_eq!(
-        candidate.step(Input::Message {
-            from: 1,
-            message: vote(2, true)
-        }),
-        vec![]
-    );
-    assert_eq!(
-        (candidate.role(), candidate.term()),
-        (Role::Candidate, Term(1))
-    );
+    // A spoofed "own vote" for another term is refused (it would otherwise move the term),
+    // and so is one for the current term.
+    for spoof in [vote(2, true), vote(1, true)] {
+        assert_eq!(
+            candidate.step(Input::Message {
+                from: 1,
+                message: spoof
+            }),
+            vec![]
+        );
+        assert_eq!(
+            (candidate.role(), candidate.term()),
+            (Role::Candidate, Term(1))
+        );
+    }
+    assert_eq!(candidate.dropped_messages(), 2);
     candidate.step(Input::Message {
         from: 2,
         message: vote(1, true),
     });
-    candidate.step(Input::Message {
-        from: 1,
-        message: vote(1, true),
-    });
+    assert_eq!(candidate.role(), Role::Candidate);
+    candidate.step(persisted(1));
     assert!(candidate.is_leader());
     candidate.check_invariants().unwrap();
 }
@@ -332,15 +442,14 @@ fn messages_claiming_to_come_from_the_node_itself_are_refused() {
 fn a_failed_leader_steps_down_and_ignores_everything() {
     let mut core = three_voters(1, false);
     core.step(Input::Timeout(Timer::Election));
-    core.step(Input::Message {
-        from: 1,
-        message: vote(1, true),
-    });
+    core.step(persisted(1));
     core.step(Input::Message {
         from: 2,
         message: vote(1, true),
     });
     assert!(core.is_leader());
+    // Its first entry (write 2) is not durable yet.
+    assert_eq!(core.persist_seqs(), (PersistSeq(2), PersistSeq(1)));
     assert_eq!(
         core.step(Input::Fail),
         vec![
@@ -380,6 +489,8 @@ fn a_failed_leader_steps_down_and_ignores_everything() {
                 commit: LogIndex(0),
             }),
         },
+        // The report of a write the failed executor never finished.
+        persisted(2),
         Input::Fail,
     ];
     for input in ignored {
@@ -413,5 +524,331 @@ fn a_failed_follower_never_campaigns_or_votes() {
         })
         .is_empty());
     assert_eq!(core.role(), Role::Follower);
+    core.check_invariants().unwrap();
+}
+
+/// A vote request to a voter of {1, 2, 3} in term 1, from node 1, with an empty log.
+fn vote_request_from_1() -> Input<u64> {
+    Input::Message {
+        from: 1,
+        message: Message::Vote(VoteRequest {
+            term: Term(1),
+            last_log_id: LogId::ZERO,
+        }),
+    }
+}
+
+/// A granted vote promises the vote is durable: the core holds it until the executor
+/// reports the `SaveHardState` that records it, and sends it as a plain `Send` in the
+/// step that reports it.
+#[test]
+fn a_granted_vote_is_held_until_its_hard_state_is_durable() {
+    let mut core = three_voters(2, false);
+    assert_eq!(
+        core.step(vote_request_from_1()),
+        vec![
+            save(1, 1, Some(1)),
+            Action::ResetTimer(Timer::Election),
+            Action::RoleChanged {
+                role: Role::Follower,
+                term: Term(1),
+                leader: None
+            },
+        ]
+    );
+    assert_eq!(core.held_messages(), 1);
+    assert_eq!(core.persist_seqs(), (PersistSeq(1), PersistSeq(0)));
+    assert_eq!(core.durable_hard_state(), &HardState::default());
+    core.check_invariants().unwrap();
+    assert_eq!(
+        core.step(persisted(1)),
+        vec![Action::Send {
+            to: 1,
+            message: vote(1, true)
+        }]
+    );
+    assert_eq!(core.held_messages(), 0);
+    assert_eq!(core.persist_seqs(), (PersistSeq(1), PersistSeq(1)));
+    assert_eq!(
+        core.durable_hard_state(),
+        &HardState {
+            term: Term(1),
+            voted_for: Some(1)
+        }
+    );
+    core.check_invariants().unwrap();
+}
+
+/// A message that waits for durability is sent at once, as a plain `Send`, when every
+/// write issued before it is already reported durable: here a follower's
+/// acknowledgement of an append that needs no write. While a write is outstanding, the
+/// same acknowledgement is held.
+#[test]
+fn a_message_is_sent_at_once_when_no_write_is_outstanding() {
+    let mut core = three_voters(2, false);
+    assert_eq!(
+        core.step(Input::Message {
+            from: 1,
+            message: append_request(1, LogId::ZERO, vec![normal(1, 1)], 0)
+        }),
+        vec![
+            save(1, 1, None),
+            Action::ResetTimer(Timer::Election),
+            Action::AppendLog {
+                seq: PersistSeq(2),
+                epoch: LogEpoch(0),
+                entries: vec![normal(1, 1)]
+            },
+            Action::RoleChanged {
+                role: Role::Follower,
+                term: Term(1),
+                leader: Some(1)
+            },
+        ]
+    );
+    // An append that needs no write, while writes 1 and 2 are outstanding: held.
+    let nothing_new = Input::Message {
+        from: 1,
+        message: append_request(1, LogId::new(1, 1), vec![], 0),
+    };
+    assert_eq!(
+        core.step(nothing_new.clone()),
+        vec![Action::ResetTimer(Timer::Election)]
+    );
+    assert_eq!(core.held_messages(), 2);
+    assert_eq!(core.step(persisted(2)), vec![ack(1, 1, 1), ack(1, 1, 1)]);
+    // Nothing outstanding: the same append is acknowledged in the same step.
+    assert_eq!(
+        core.step(nothing_new),
+        vec![Action::ResetTimer(Timer::Election), ack(1, 1, 1)]
+    );
+    // So is a duplicate of an entry already durable.
+    assert_eq!(
+        core.step(Input::Message {
+            from: 1,
+            message: append_request(1, LogId::ZERO, vec![normal(1, 1)], 0)
+        }),
+        vec![Action::ResetTimer(Timer::Election), ack(1, 1, 1)]
+    );
+    assert_eq!(core.held_messages(), 0);
+    assert_eq!(core.persist_seqs(), (PersistSeq(2), PersistSeq(2)));
+    core.check_invariants().unwrap();
+}
+
+/// A follower of leader 1 in term 1 that received 1.1 (writes 1 and 2) and then 1.2
+/// with commit 1 (write 3), none reported durable: two acknowledgements are held.
+fn follower_with_three_writes_outstanding() -> RaftCore<u64> {
+    let mut core = three_voters(2, false);
+    core.step(Input::Message {
+        from: 1,
+        message: append_request(1, LogId::ZERO, vec![normal(1, 1)], 0),
+    });
+    assert_eq!(
+        core.step(Input::Message {
+            from: 1,
+            message: append_request(1, LogId::new(1, 1), vec![normal(1, 2)], 1)
+        }),
+        vec![
+            Action::ResetTimer(Timer::Election),
+            Action::AppendLog {
+                seq: PersistSeq(3),
+                epoch: LogEpoch(0),
+                entries: vec![normal(1, 2)]
+            },
+        ]
+    );
+    assert_eq!(core.persist_seqs(), (PersistSeq(3), PersistSeq(0)));
+    assert_eq!(core.held_messages(), 2);
+    assert_eq!(core.commit_index(), LogIndex(0), "nothing durable yet");
+    core.check_invariants().unwrap();
+    core
+}
+
+/// Group commit: one report covering several writes makes them all durable and releases
+/// every message held for them, in the order they were held (after the entries the
+/// report made durable are applied).
+#[test]
+fn one_report_covering_several_writes_releases_every_held_message_in_order() {
+    let mut core = follower_with_three_writes_outstanding();
+    assert_eq!(
+        core.step(persisted(3)),
+        vec![
+            Action::Apply {
+                first: LogIndex(1),
+                last: LogIndex(1)
+            },
+            ack(1, 1, 1),
+            ack(1, 1, 2),
+        ]
+    );
+    assert_eq!(core.held_messages(), 0);
+    assert_eq!(core.persist_seqs(), (PersistSeq(3), PersistSeq(3)));
+    assert_eq!(core.persisted_index(), LogIndex(2));
+    assert_eq!(
+        core.durable_hard_state(),
+        &HardState {
+            term: Term(1),
+            voted_for: None
+        }
+    );
+    core.check_invariants().unwrap();
+}
+
+/// A report of writes already reported durable (seq ≤ durable), or of a write never
+/// issued (seq > issued), changes nothing: no actions, the same state. A report that
+/// covers only some writes releases only what waited for those.
+#[test]
+fn a_stale_report_or_one_beyond_the_issued_writes_changes_nothing() {
+    let mut core = follower_with_three_writes_outstanding();
+    for seq in [0, 4, 9] {
+        let before = core.clone();
+        assert_eq!(core.step(persisted(seq)), vec![], "seq {seq}");
+        assert!(core == before, "seq {seq} changed the core");
+    }
+    // Write 1 (the term) is durable; the acknowledgements wait for writes 2 and 3.
+    assert_eq!(core.step(persisted(1)), vec![]);
+    assert_eq!(core.persist_seqs(), (PersistSeq(3), PersistSeq(1)));
+    assert_eq!(core.held_messages(), 2);
+    for seq in [0, 1, 4] {
+        let before = core.clone();
+        assert_eq!(core.step(persisted(seq)), vec![], "seq {seq}");
+        assert!(core == before, "seq {seq} changed the core");
+    }
+    // Write 2 makes entry 1 durable (and it is known committed): it applies, and the
+    // acknowledgement that waited for write 2 leaves; the other waits for write 3.
+    assert_eq!(
+        core.step(persisted(2)),
+        vec![
+            Action::Apply {
+                first: LogIndex(1),
+                last: LogIndex(1)
+            },
+            ack(1, 1, 1),
+        ]
+    );
+    assert_eq!(core.held_messages(), 1);
+    assert_eq!(core.step(persisted(3)), vec![ack(1, 1, 2)]);
+    for seq in [1, 2, 3, 4] {
+        let before = core.clone();
+        assert_eq!(core.step(persisted(seq)), vec![], "seq {seq}");
+        assert!(core == before, "seq {seq} changed the core");
+    }
+    assert_eq!(core.persist_seqs(), (PersistSeq(3), PersistSeq(3)));
+    core.check_invariants().unwrap();
+}
+
+/// A node's own vote is delivered inside the core: an `Input::Message` from the node's
+/// own id is dropped and counted, even when it looks exactly like the candidate's
+/// granted vote of its current term, and it counts for nothing.
+#[test]
+fn a_message_from_the_node_itself_is_dropped_even_as_its_own_vote() {
+    let mut core = three_voters(1, false);
+    core.step(Input::Timeout(Timer::Election));
+    let before = core.clone();
+    assert_eq!(
+        core.step(Input::Message {
+            from: 1,
+            message: vote(1, true)
+        }),
+        vec![]
+    );
+    assert!(core == before, "a self-addressed message changed the core");
+    assert_eq!(core.dropped_messages(), 1);
+    // Had it counted, this grant would make a quorum.
+    assert_eq!(
+        core.step(Input::Message {
+            from: 2,
+            message: vote(1, true)
+        }),
+        vec![]
+    );
+    assert_eq!(core.role(), Role::Candidate);
+    // The real own vote, once durable, does.
+    core.step(persisted(1));
+    assert!(core.is_leader());
+    assert_eq!(core.dropped_messages(), 1);
+    core.check_invariants().unwrap();
+}
+
+/// A single-node cluster is its own quorum, but its vote counts only once durable: it
+/// becomes leader in the step that reports its term and vote durable, not before; its
+/// first entry commits once that entry is reported durable.
+#[test]
+fn a_single_node_cluster_leads_once_its_term_and_vote_are_durable() {
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64]));
+    let mut core = RaftCore::new(
+        1u64,
+        CoreOptions::default(),
+        Restored::empty(configuration.clone()),
+    )
+    .unwrap();
+    assert_eq!(core.start(), vec![Action::ResetTimer(Timer::Election)]);
+    assert_eq!(
+        core.step(Input::Timeout(Timer::Election)),
+        vec![
+            save(1, 1, Some(1)),
+            Action::ResetTimer(Timer::Election),
+            Action::RoleChanged {
+                role: Role::Candidate,
+                term: Term(1),
+                leader: None
+            },
+        ]
+    );
+    assert!(!core.is_leader());
+    assert_eq!(core.held_messages(), 1, "its own vote");
+    core.check_invariants().unwrap();
+    let first = EntryMeta {
+        log_id: LogId::new(1, 1),
+        kind: EntryKind::Configuration(configuration),
+        size_bytes: 0,
+    };
+    assert_eq!(
+        core.step(persisted(1)),
+        vec![
+            Action::AppendLog {
+                seq: PersistSeq(2),
+                epoch: LogEpoch(0),
+                entries: vec![first]
+            },
+            Action::ResetTimer(Timer::Heartbeat),
+            Action::ResetTimer(Timer::Election),
+            Action::RoleChanged {
+                role: Role::Leader,
+                term: Term(1),
+                leader: Some(1)
+            },
+        ]
+    );
+    assert!(core.is_leader());
+    core.check_invariants().unwrap();
+    assert_eq!(
+        core.step(persisted(2)),
+        vec![Action::Apply {
+            first: LogIndex(1),
+            last: LogIndex(1)
+        }]
+    );
+    core.check_invariants().unwrap();
+}
+
+/// `Input::Fail` drops the messages held for durability (a failed node sends nothing
+/// more) along with its outstanding writes: a later report sends nothing.
+#[test]
+fn a_failure_drops_held_messages() {
+    let mut core = three_voters(2, false);
+    core.step(vote_request_from_1());
+    assert_eq!(core.held_messages(), 1);
+    assert_eq!(
+        core.step(Input::Fail),
+        vec![
+            Action::CancelTimer(Timer::Election),
+            Action::CancelTimer(Timer::Heartbeat)
+        ]
+    );
+    assert_eq!(core.held_messages(), 0);
+    assert_eq!(core.persist_seqs(), (PersistSeq(0), PersistSeq(0)));
+    assert_eq!(core.step(persisted(1)), vec![]);
+    assert_eq!(core.held_messages(), 0);
     core.check_invariants().unwrap();
 }

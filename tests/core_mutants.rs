@@ -58,11 +58,36 @@ fn heartbeat(term: u64, commit: u64) -> Message<u64> {
     })
 }
 
-fn hard_state(term: u64, vote: Option<u64>) -> Action<u64> {
-    Action::SaveHardState(HardState {
-        term: Term(term),
-        voted_for: vote,
-    })
+fn hard_state(seq: u64, term: u64, vote: Option<u64>) -> Action<u64> {
+    Action::SaveHardState {
+        seq: PersistSeq(seq),
+        hard_state: HardState {
+            term: Term(term),
+            voted_for: vote,
+        },
+    }
+}
+
+/// The sequence number of the last persistence action among `actions` (the one whose
+/// `Input::Persisted` report covers every write of the step).
+fn last_write_seq(actions: &[Action<u64>]) -> PersistSeq {
+    actions
+        .iter()
+        .rev()
+        .find_map(|action| match action {
+            Action::SaveHardState { seq, .. }
+            | Action::TruncateLog { seq, .. }
+            | Action::AppendLog { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no persistence action in {actions:?}"))
+}
+
+/// Reports every write up to `seq` durable.
+fn persisted(core: &mut RaftCore<u64>, seq: PersistSeq) -> Vec<Action<u64>> {
+    let actions = core.step(Input::Persisted { seq });
+    core.check_invariants().unwrap();
+    actions
 }
 
 fn role(role: Role, term: u64, leader: Option<u64>) -> Action<u64> {
@@ -74,29 +99,43 @@ fn role(role: Role, term: u64, leader: Option<u64>) -> Action<u64> {
 }
 
 /// A vote for a higher term moves the term and casts the vote in one step: the two
-/// `SaveHardState`s coalesce into one, the two election-timer resets into one, and the
-/// step ends with the role change (the term moved).
+/// `SaveHardState`s coalesce into one write (one sequence number), the two
+/// election-timer resets into one, and the step ends with the role change (the term
+/// moved). The granted vote is held until that write is reported durable.
 #[test]
 fn a_vote_in_a_higher_term_saves_term_and_vote_once() {
     let mut core = voter(1, false);
     assert_eq!(
         receive(&mut core, 2, vote_request(1, LogId::ZERO)),
         vec![
-            hard_state(1, Some(2)),
+            hard_state(1, 1, Some(2)),
             Action::ResetTimer(Timer::Election),
-            Action::SendAfterPersist {
-                to: 2,
-                message: vote_response(1, true)
-            },
             role(Role::Follower, 1, None),
         ]
     );
-    // The same candidate asking again gets the same answer, with nothing to save again.
+    assert_eq!(core.persist_seqs(), (PersistSeq(1), PersistSeq(0)));
+    assert_eq!(core.held_messages(), 1);
+    assert_eq!(
+        persisted(&mut core, PersistSeq(1)),
+        vec![Action::Send {
+            to: 2,
+            message: vote_response(1, true)
+        }]
+    );
+    assert_eq!(
+        core.durable_hard_state(),
+        &HardState {
+            term: Term(1),
+            voted_for: Some(2)
+        }
+    );
+    // The same candidate asking again gets the same answer, with nothing to save again
+    // (so nothing to wait for: it is sent at once).
     assert_eq!(
         receive(&mut core, 2, vote_request(1, LogId::ZERO)),
         vec![
             Action::ResetTimer(Timer::Election),
-            Action::SendAfterPersist {
+            Action::Send {
                 to: 2,
                 message: vote_response(1, true)
             },
@@ -118,6 +157,7 @@ fn a_vote_in_a_higher_term_saves_term_and_vote_once() {
             voted_for: Some(2)
         }
     );
+    assert_eq!(core.persist_seqs(), (PersistSeq(1), PersistSeq(1)));
 }
 
 /// Requests from an older term are answered with the current term (so the sender steps
@@ -188,11 +228,21 @@ fn a_follower_with_a_live_leader_ignores_a_disruptive_candidate() {
     // presumed dead, and the same request wins its vote.
     core.step(Input::Timeout(Timer::Election));
     let actions = receive(&mut core, 3, vote_request(2, LogId::ZERO));
-    assert!(actions.contains(&Action::SendAfterPersist {
-        to: 3,
-        message: vote_response(2, true)
-    }));
     assert_eq!((core.term(), core.voted_for()), (Term(2), Some(&3)));
+    // The grant leaves once the new term and vote are durable.
+    assert!(
+        !actions
+            .iter()
+            .any(|action| matches!(action, Action::Send { to: 3, .. })),
+        "{actions:?}"
+    );
+    assert_eq!(
+        persisted(&mut core, last_write_seq(&actions)),
+        vec![Action::Send {
+            to: 3,
+            message: vote_response(2, true)
+        }]
+    );
 }
 
 /// Pre-vote (F23): the round asks for votes in term + 1 without moving the term; a
@@ -221,27 +271,32 @@ fn a_pre_candidate_campaigns_only_after_a_quorum_of_pre_votes() {
     assert_eq!(receive(&mut core, 9, pre_vote_response(1, true)), vec![]);
     assert_eq!((core.role(), core.term()), (Role::PreCandidate, Term(0)));
     // A grant for term 1 does not move the term by itself; with our own, it is a quorum.
-    let vote = vote_request(1, LogId::ZERO);
+    // The vote requests (and its own vote) wait for the new term and vote to be durable.
     assert_eq!(
         receive(&mut core, 2, pre_vote_response(1, true)),
         vec![
-            hard_state(1, Some(1)),
-            Action::SendAfterPersist {
-                to: 2,
-                message: vote.clone()
-            },
-            Action::SendAfterPersist {
-                to: 3,
-                message: vote
-            },
-            Action::SendAfterPersist {
-                to: 1,
-                message: vote_response(1, true)
-            },
+            hard_state(1, 1, Some(1)),
             Action::ResetTimer(Timer::Election),
             role(Role::Candidate, 1, None),
         ]
     );
+    assert_eq!(core.held_messages(), 3);
+    let vote = vote_request(1, LogId::ZERO);
+    assert_eq!(
+        persisted(&mut core, PersistSeq(1)),
+        vec![
+            Action::Send {
+                to: 2,
+                message: vote.clone()
+            },
+            Action::Send {
+                to: 3,
+                message: vote
+            },
+        ]
+    );
+    // Its own vote is counted now, but one vote of three is no quorum.
+    assert_eq!((core.role(), core.held_messages()), (Role::Candidate, 0));
 }
 
 /// A refused pre-vote carries the voter's own term: a higher one makes the pre-candidate
@@ -253,7 +308,7 @@ fn refused_pre_votes_end_the_round() {
     assert_eq!(
         receive(&mut core, 2, pre_vote_response(4, false)),
         vec![
-            hard_state(4, None),
+            hard_state(1, 4, None),
             Action::ResetTimer(Timer::Election),
             role(Role::Follower, 4, None),
         ]
@@ -376,8 +431,9 @@ fn members() -> ConfigurationEntry<u64> {
     ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]))
 }
 
-/// Node 1 elected leader of term 1 in {1, 2, 3} with votes from itself and 2. Returns the
-/// core and the actions of the step that made it leader.
+/// Node 1 elected leader of term 1 in {1, 2, 3} with votes from itself (counted once its
+/// term and vote are reported durable) and 2. Returns the core and the actions of the
+/// step that made it leader.
 fn leader_with(options: CoreOptions) -> (RaftCore<u64>, Vec<Action<u64>>) {
     let mut core = RaftCore::new(
         1u64,
@@ -389,8 +445,8 @@ fn leader_with(options: CoreOptions) -> (RaftCore<u64>, Vec<Action<u64>>) {
     )
     .unwrap();
     core.start();
-    core.step(Input::Timeout(Timer::Election));
-    receive(&mut core, 1, vote_response(1, true));
+    let actions = core.step(Input::Timeout(Timer::Election));
+    persisted(&mut core, last_write_seq(&actions));
     let actions = receive(&mut core, 2, vote_response(1, true));
     assert!(core.is_leader());
     (core, actions)
@@ -412,6 +468,7 @@ fn a_new_leader_appends_its_first_entry_and_probes_every_peer() {
         actions,
         vec![
             Action::AppendLog {
+                seq: PersistSeq(2),
                 epoch: LogEpoch(0),
                 entries: vec![first]
             },
@@ -451,7 +508,8 @@ fn a_new_leader_appends_its_first_entry_and_probes_every_peer() {
 /// entry of the leader's own term; it is then handed out for applying, once.
 #[test]
 fn a_leader_commits_what_a_quorum_holds_durably() {
-    let (mut core, _) = leader_with(CoreOptions::default());
+    let (mut core, actions) = leader_with(CoreOptions::default());
+    let append = last_write_seq(&actions);
     // Both followers hold entry 1, but the leader's own copy is not durable yet.
     assert_eq!(
         receive(&mut core, 2, append_response(1, success(1))),
@@ -462,24 +520,16 @@ fn a_leader_commits_what_a_quorum_holds_durably() {
         vec![]
     );
     assert_eq!(core.commit_index(), LogIndex(0));
-    // A completion for another epoch, or for an entry the log does not hold, is ignored.
-    for (epoch, last) in [
-        (1, LogId::new(1, 1)),
-        (0, LogId::new(2, 1)),
-        (0, LogId::new(1, 2)),
-    ] {
-        let late = Input::LogPersisted {
-            epoch: LogEpoch(epoch),
-            last,
-        };
-        assert_eq!(core.step(late), vec![]);
-        assert_eq!(core.persisted_index(), LogIndex(0));
+    // A report of writes already durable (the term and vote, 1), or of a write never
+    // issued (3), is ignored: it says nothing about the entry.
+    assert_eq!(append, PersistSeq(2));
+    for seq in [0, 1, 3] {
+        assert_eq!(persisted(&mut core, PersistSeq(seq)), vec![], "seq {seq}");
+        assert_eq!(core.persisted_index(), LogIndex(0), "seq {seq}");
+        assert_eq!(core.persist_seqs(), (PersistSeq(2), PersistSeq(1)));
     }
     assert_eq!(
-        core.step(Input::LogPersisted {
-            epoch: LogEpoch(0),
-            last: LogId::new(1, 1)
-        }),
+        persisted(&mut core, append),
         vec![Action::Apply {
             first: LogIndex(1),
             last: LogIndex(1)
@@ -505,11 +555,8 @@ fn a_leader_commits_what_a_quorum_holds_durably() {
 /// pipelining and the leader keeps it fed.
 #[test]
 fn a_follower_that_matches_is_pipelined() {
-    let (mut core, _) = leader_with(CoreOptions::default());
-    core.step(Input::LogPersisted {
-        epoch: LogEpoch(0),
-        last: LogId::new(1, 1),
-    });
+    let (mut core, actions) = leader_with(CoreOptions::default());
+    persisted(&mut core, last_write_seq(&actions));
     assert_eq!(core.commit_index(), LogIndex(0), "one copy of three");
     assert_eq!(
         receive(&mut core, 2, append_response(1, success(1))),
@@ -569,6 +616,7 @@ fn a_follower_that_matches_is_pipelined() {
                 log_id: LogId::new(1, 3)
             },
             Action::AppendLog {
+                seq: PersistSeq(3),
                 epoch: LogEpoch(0),
                 entries: new.clone()
             },
@@ -642,11 +690,8 @@ fn followers_refuse_proposals_with_a_leader_hint() {
 /// it a new probe at once, an answer from one that is up to date nothing.
 #[test]
 fn heartbeats_carry_a_safe_commit_and_answers_reprobe_laggards() {
-    let (mut core, _) = leader_with(CoreOptions::default());
-    core.step(Input::LogPersisted {
-        epoch: LogEpoch(0),
-        last: LogId::new(1, 1),
-    });
+    let (mut core, actions) = leader_with(CoreOptions::default());
+    persisted(&mut core, last_write_seq(&actions));
     receive(&mut core, 2, append_response(1, success(1)));
     assert_eq!(core.commit_index(), LogIndex(1));
     assert_eq!(
@@ -694,11 +739,8 @@ fn append(term: u64, prev: LogId, entries: Vec<EntryMeta<u64>>, commit: u64) -> 
 
 /// A leader made durable and acknowledged by follower 2 (pipelined); 3 is still probed.
 fn leader_with_follower_2(options: CoreOptions) -> RaftCore<u64> {
-    let (mut core, _) = leader_with(options);
-    core.step(Input::LogPersisted {
-        epoch: LogEpoch(0),
-        last: LogId::new(1, 1),
-    });
+    let (mut core, actions) = leader_with(options);
+    persisted(&mut core, last_write_seq(&actions));
     receive(&mut core, 2, append_response(1, success(1)));
     assert_eq!(core.commit_index(), LogIndex(1));
     core
@@ -818,8 +860,8 @@ fn a_rejection_backs_off_by_the_hint() {
     };
     let mut core = RaftCore::new(1u64, options, restored).unwrap();
     core.start();
-    core.step(Input::Timeout(Timer::Election));
-    receive(&mut core, 1, vote_response(3, true));
+    let actions = core.step(Input::Timeout(Timer::Election));
+    persisted(&mut core, last_write_seq(&actions)); // its own vote counts
     let actions = receive(&mut core, 2, vote_response(3, true));
     assert!(core.is_leader());
     assert_eq!(
@@ -893,14 +935,13 @@ fn entries_of_earlier_terms_commit_only_through_one_of_the_current_term() {
     };
     let mut core = RaftCore::new(1u64, options, restored).unwrap();
     core.start();
-    core.step(Input::Timeout(Timer::Election));
-    receive(&mut core, 1, vote_response(2, true));
-    receive(&mut core, 2, vote_response(2, true));
+    let actions = core.step(Input::Timeout(Timer::Election));
+    persisted(&mut core, last_write_seq(&actions)); // its own vote counts
+    let actions = receive(&mut core, 2, vote_response(2, true));
     assert!(core.is_leader());
-    core.step(Input::LogPersisted {
-        epoch: LogEpoch(0),
-        last: LogId::new(2, 2),
-    });
+    // The leader's entry 2.2 is durable.
+    persisted(&mut core, last_write_seq(&actions));
+    assert_eq!(core.persisted_index(), LogIndex(2));
     // 1.1 is now on a quorum (the leader and 2), but it is of term 1.
     receive(
         &mut core,
@@ -984,17 +1025,21 @@ fn votes_go_only_to_candidates_at_least_as_up_to_date() {
         (5, LogId::new(2, 2), true),  // the same log
     ] {
         let actions = receive(&mut core, 1, vote_request(term, last));
-        let answer = vote_response(term, granted);
-        assert!(
-            actions.contains(&Action::Send {
-                to: 1,
-                message: answer.clone()
-            }) || actions.contains(&Action::SendAfterPersist {
-                to: 1,
-                message: answer
-            }),
-            "term {term}: {actions:?}"
-        );
+        let answer = Action::Send {
+            to: 1,
+            message: vote_response(term, granted),
+        };
+        if granted {
+            // A grant leaves once the vote is durable.
+            assert!(!actions.contains(&answer), "term {term}: {actions:?}");
+            assert_eq!(
+                persisted(&mut core, last_write_seq(&actions)),
+                vec![answer],
+                "term {term}"
+            );
+        } else {
+            assert!(actions.contains(&answer), "term {term}: {actions:?}");
+        }
     }
     assert_eq!(core.voted_for(), Some(&1));
 }
@@ -1053,15 +1098,18 @@ fn follower_with(id: u64, term: u64, snapshot: Option<LogId>, log: &[(u64, u64)]
     core
 }
 
+/// An acknowledgement to leader 1 (held by the core until what it acknowledges is
+/// durable, then sent).
 fn ack(term: u64, last_matched: u64) -> Action<u64> {
-    Action::SendAfterPersist {
+    Action::Send {
         to: 1,
         message: append_response(term, success(last_matched)),
     }
 }
 
 /// Entries at or below the snapshot are skipped: a message that starts below it is cut
-/// to its new part, and one that ends below it is acknowledged up to the snapshot.
+/// to its new part, and one that ends below it is acknowledged up to the snapshot. (The
+/// acknowledgements wait for the write of entry 6, issued before them.)
 #[test]
 fn appends_reaching_below_the_snapshot_are_cut_at_it() {
     let mut core = follower_with(2, 1, Some(LogId::new(1, 5)), &[]);
@@ -1081,14 +1129,15 @@ fn appends_reaching_below_the_snapshot_are_cut_at_it() {
         vec![
             Action::ResetTimer(Timer::Election),
             Action::AppendLog {
+                seq: PersistSeq(1),
                 epoch: LogEpoch(0),
                 entries: vec![normal(6)]
             },
-            ack(1, 6),
             role(Role::Follower, 1, Some(1)),
         ]
     );
     assert_eq!(core.last_log_id(), LogId::new(1, 6));
+    assert_eq!(core.held_messages(), 1);
     // Ends below the snapshot: nothing to write, acknowledged up to the snapshot.
     assert_eq!(
         receive(
@@ -1096,8 +1145,9 @@ fn appends_reaching_below_the_snapshot_are_cut_at_it() {
             1,
             append(1, LogId::new(1, 2), vec![normal(3)], 6)
         ),
-        vec![Action::ResetTimer(Timer::Election), ack(1, 5)]
+        vec![Action::ResetTimer(Timer::Election)]
     );
+    assert_eq!(core.held_messages(), 2);
     // Ends exactly at the snapshot.
     assert_eq!(
         receive(
@@ -1105,12 +1155,22 @@ fn appends_reaching_below_the_snapshot_are_cut_at_it() {
             1,
             append(1, LogId::new(1, 3), vec![normal(4), normal(5)], 6)
         ),
-        vec![Action::ResetTimer(Timer::Election), ack(1, 5)]
+        vec![Action::ResetTimer(Timer::Election)]
     );
-    core.step(Input::LogPersisted {
-        epoch: LogEpoch(0),
-        last: LogId::new(1, 6),
-    });
+    assert_eq!(core.held_messages(), 3);
+    assert_eq!(core.persist_seqs(), (PersistSeq(1), PersistSeq(0)));
+    assert_eq!(
+        persisted(&mut core, PersistSeq(1)),
+        vec![
+            Action::Apply {
+                first: LogIndex(6),
+                last: LogIndex(6)
+            },
+            ack(1, 6),
+            ack(1, 5),
+            ack(1, 5),
+        ]
+    );
     assert_eq!(core.commit_index(), LogIndex(6));
 }
 
@@ -1128,17 +1188,18 @@ fn a_follower_replaces_a_conflicting_suffix_but_never_a_committed_entry() {
             append(2, LogId::new(1, 1), vec![blank.clone()], 0)
         ),
         vec![
-            hard_state(2, None),
+            hard_state(1, 2, None),
             Action::ResetTimer(Timer::Election),
             Action::TruncateLog {
+                seq: PersistSeq(2),
                 from: LogIndex(2),
                 epoch: LogEpoch(1)
             },
             Action::AppendLog {
+                seq: PersistSeq(3),
                 epoch: LogEpoch(1),
                 entries: vec![blank.clone()]
             },
-            ack(2, 2),
             role(Role::Follower, 2, Some(1)),
         ]
     );
@@ -1148,15 +1209,17 @@ fn a_follower_replaces_a_conflicting_suffix_but_never_a_committed_entry() {
         "truncation lowers the durable end"
     );
     assert_eq!(core.entry_meta(LogIndex(2)), Some(blank.clone()));
-    // A duplicate of what we hold: acknowledged, nothing written.
+    // A duplicate of what we hold: acknowledged (once the writes before it are
+    // durable), nothing written.
     assert_eq!(
         receive(
             &mut core,
             1,
             append(2, LogId::ZERO, vec![entry(1, 1, EntryKind::Normal, 1)], 0)
         ),
-        vec![Action::ResetTimer(Timer::Election), ack(2, 1)]
+        vec![Action::ResetTimer(Timer::Election)]
     );
+    assert_eq!(core.held_messages(), 2);
     // A heartbeat's commit is capped at our last index; it applies once durable.
     assert_eq!(
         receive(&mut core, 1, heartbeat(2, 9)),
@@ -1174,14 +1237,15 @@ fn a_follower_replaces_a_conflicting_suffix_but_never_a_committed_entry() {
     );
     assert_eq!(core.commit_index(), LogIndex(1));
     assert_eq!(
-        core.step(Input::LogPersisted {
-            epoch: LogEpoch(1),
-            last: LogId::new(2, 2)
-        }),
-        vec![Action::Apply {
-            first: LogIndex(2),
-            last: LogIndex(2)
-        }]
+        persisted(&mut core, PersistSeq(3)),
+        vec![
+            Action::Apply {
+                first: LogIndex(2),
+                last: LogIndex(2)
+            },
+            ack(2, 2),
+            ack(2, 1),
+        ]
     );
     // Entry 2 is committed: a message that conflicts with it is dropped unanswered.
     assert_eq!(
@@ -1198,6 +1262,106 @@ fn a_follower_replaces_a_conflicting_suffix_but_never_a_committed_entry() {
         vec![Action::ResetTimer(Timer::Election)]
     );
     assert_eq!(core.last_log_id(), LogId::new(2, 2));
+}
+
+/// A completion is matched to its write by sequence number, and the completion of an
+/// append issued before a truncation covers none of the entries written after it, even
+/// where they carry the same log ids: the log's epoch check (`RaftLog::mark_persisted`)
+/// refuses it. Here entry 1.2 is written, truncated by the leader of term 2, and
+/// written again by the leader of term 3: the report of the first write (whose entry
+/// the pending truncation will delete) must not let the commit index pass what is
+/// durable.
+#[test]
+fn a_completion_from_before_a_truncation_covers_nothing_written_after_it() {
+    let mut core = voter(2, false);
+    let normal = |term, index| entry(term, index, EntryKind::Normal, 1);
+    // Term 1: 1.1 and 1.2 (writes 1 and 2).
+    let actions = receive(
+        &mut core,
+        1,
+        append(1, LogId::ZERO, vec![normal(1, 1), normal(1, 2)], 0),
+    );
+    let first_append = last_write_seq(&actions);
+    assert_eq!(first_append, PersistSeq(2));
+    // Term 2 (leader 3): 1.2 is replaced by 2.2 (writes 3 to 5, epoch 1).
+    let actions = receive(
+        &mut core,
+        3,
+        append(2, LogId::new(1, 1), vec![normal(2, 2)], 0),
+    );
+    assert!(
+        actions.contains(&Action::TruncateLog {
+            seq: PersistSeq(4),
+            from: LogIndex(2),
+            epoch: LogEpoch(1)
+        }),
+        "{actions:?}"
+    );
+    let second_append = last_write_seq(&actions);
+    // Term 3 (leader 1 again): 2.2 is replaced by 1.2 and 3.3 (writes 6 to 8, epoch 2),
+    // and everything up to 3 is known committed.
+    let actions = receive(
+        &mut core,
+        1,
+        append(3, LogId::new(1, 1), vec![normal(1, 2), normal(3, 3)], 3),
+    );
+    assert!(
+        actions.contains(&Action::AppendLog {
+            seq: PersistSeq(8),
+            epoch: LogEpoch(2),
+            entries: vec![normal(1, 2), normal(3, 3)]
+        }),
+        "{actions:?}"
+    );
+    let third_append = last_write_seq(&actions);
+    assert_eq!(core.describe_log(), "1..=2@t1 3..=3@t3");
+    assert_eq!(
+        (core.commit_index(), core.persisted_index()),
+        (LogIndex(0), LogIndex(0))
+    );
+    // The first append is durable, the truncations after it are not: the log holds 1.2
+    // again, but not durably. Only the term-1 acknowledgement (true when sent) leaves.
+    assert_eq!(
+        persisted(&mut core, first_append),
+        vec![Action::Send {
+            to: 1,
+            message: append_response(1, success(2))
+        }]
+    );
+    assert_eq!(
+        (core.commit_index(), core.persisted_index()),
+        (LogIndex(0), LogIndex(0))
+    );
+    // The second append belongs to epoch 1 and its entry is gone: still nothing durable.
+    assert_eq!(
+        persisted(&mut core, second_append),
+        vec![Action::Send {
+            to: 3,
+            message: append_response(2, success(2))
+        }]
+    );
+    assert_eq!(
+        (core.commit_index(), core.persisted_index()),
+        (LogIndex(0), LogIndex(0))
+    );
+    // The re-append is durable: everything commits.
+    assert_eq!(
+        persisted(&mut core, third_append),
+        vec![
+            Action::Apply {
+                first: LogIndex(1),
+                last: LogIndex(3)
+            },
+            Action::Send {
+                to: 1,
+                message: append_response(3, success(3))
+            },
+        ]
+    );
+    assert_eq!(
+        (core.commit_index(), core.persisted_index()),
+        (LogIndex(3), LogIndex(3))
+    );
 }
 
 /// A follower that lacks the previous entry rejects with a hint: the last entry it holds
@@ -1240,7 +1404,7 @@ fn learners_never_campaign() {
     assert_eq!(
         receive(&mut core, 1, heartbeat(1, 0)),
         vec![
-            hard_state(1, None),
+            hard_state(1, 1, None),
             Action::Send {
                 to: 1,
                 message: Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) })
@@ -1259,14 +1423,12 @@ fn learners_never_campaign() {
     )
     .unwrap();
     leader.start();
-    leader.step(Input::Timeout(Timer::Election));
-    receive(&mut leader, 1, vote_response(1, true));
+    let actions = leader.step(Input::Timeout(Timer::Election));
+    persisted(&mut leader, last_write_seq(&actions)); // its own vote counts
     let actions = receive(&mut leader, 2, vote_response(1, true));
     assert_eq!(sent_appends(&actions, 4).len(), 1);
-    leader.step(Input::LogPersisted {
-        epoch: LogEpoch(0),
-        last: LogId::new(1, 1),
-    });
+    persisted(&mut leader, last_write_seq(&actions));
+    assert_eq!(leader.persisted_index(), LogIndex(1));
     receive(&mut leader, 4, append_response(1, success(1)));
     assert_eq!(
         leader.commit_index(),
@@ -1361,13 +1523,21 @@ fn relabel_renames_every_node_id() {
     );
     assert_eq!(heartbeat(3, 2).relabel(&swap), heartbeat(3, 2));
 
-    // A leader, renamed: itself, its vote, its leader, its followers' progress and its
-    // configuration.
+    // A leader, renamed: itself, its vote (and the durable one), its leader, its
+    // followers' progress and its configuration.
     let mut core = leader_with_follower_2(CoreOptions::default());
     core.step(Input::Timeout(Timer::Election)); // a check-quorum round: 2 answered, it stays
     let renamed = core.relabel(&swap);
     assert_eq!(renamed.id(), &3);
     assert_eq!(renamed.voted_for(), Some(&3));
+    assert_eq!(
+        renamed.durable_hard_state(),
+        &HardState {
+            term: Term(1),
+            voted_for: Some(3)
+        }
+    );
+    assert_eq!(renamed.persist_seqs(), core.persist_seqs());
     assert_eq!(renamed.leader(), Some(&3));
     assert!(renamed.is_leader());
     assert_eq!(renamed.term(), core.term());
@@ -1395,9 +1565,14 @@ fn relabel_renames_every_node_id() {
 #[test]
 fn a_follower_commits_only_what_the_message_matched() {
     let mut core = follower_with(2, 1, None, &[(1, 1), (1, 2)]);
-    let actions = receive(&mut core, 1, append(2, LogId::new(1, 1), vec![], 2));
+    let mut actions = receive(&mut core, 1, append(2, LogId::new(1, 1), vec![], 2));
     assert_eq!(core.commit_index(), LogIndex(1), "{actions:?}");
-    assert!(actions.contains(&ack(2, 1)), "{actions:?}");
+    // The acknowledgement waits for the new term to be durable.
+    assert!(!actions.contains(&ack(2, 1)), "{actions:?}");
+    let released = persisted(&mut core, last_write_seq(&actions));
+    assert_eq!(released, vec![ack(2, 1)]);
+    assert_eq!(core.commit_index(), LogIndex(1));
+    actions.extend(released);
     assert!(
         !actions
             .iter()
@@ -1408,19 +1583,47 @@ fn a_follower_commits_only_what_the_message_matched() {
 
 /// A granted vote from an earlier term is not a vote in this one: a candidate that ran
 /// twice counts only answers to its current request. (Teeth variant
-/// `stale-vote-response-counted`: counted, it makes two leaders in one term.)
+/// `stale-vote-response-counted`: counted, it makes two leaders in one term.) The same
+/// holds for its own vote: the vote of its first candidacy, once durable, does not count
+/// in the second (counted, it would lead before its vote of the new term is durable).
 #[test]
 fn a_stale_granted_vote_is_not_counted() {
     let mut core = voter(1, false);
-    core.step(Input::Timeout(Timer::Election)); // candidate of term 1
-    core.step(Input::Timeout(Timer::Election)); // split vote: candidate of term 2
+    core.step(Input::Timeout(Timer::Election)); // candidate of term 1: write 1
+    core.step(Input::Timeout(Timer::Election)); // split vote: candidate of term 2: write 2
     assert_eq!((core.role(), core.term()), (Role::Candidate, Term(2)));
-    // Its own vote for term 2, durable, comes back.
-    receive(&mut core, 1, vote_response(2, true));
+    assert_eq!(core.persist_seqs(), (PersistSeq(2), PersistSeq(0)));
+    // Its own vote for term 2 is durable: it counts.
+    persisted(&mut core, PersistSeq(2));
+    assert_eq!((core.role(), core.term()), (Role::Candidate, Term(2)));
     // Node 2's grant for term 1 arrives late.
     assert_eq!(receive(&mut core, 2, vote_response(1, true)), vec![]);
     assert_eq!((core.role(), core.term()), (Role::Candidate, Term(2)));
     // A grant for term 2 makes the quorum.
     receive(&mut core, 2, vote_response(2, true));
+    assert_eq!((core.role(), core.term()), (Role::Leader, Term(2)));
+
+    // Only the vote of term 1 is durable when node 2 grants term 2: no quorum yet.
+    let mut core = voter(1, false);
+    core.step(Input::Timeout(Timer::Election));
+    core.step(Input::Timeout(Timer::Election));
+    let request = |term| vote_request(term, LogId::ZERO);
+    assert_eq!(
+        persisted(&mut core, PersistSeq(1)),
+        vec![
+            Action::Send {
+                to: 2,
+                message: request(1)
+            },
+            Action::Send {
+                to: 3,
+                message: request(1)
+            },
+        ]
+    );
+    assert_eq!(receive(&mut core, 2, vote_response(2, true)), vec![]);
+    assert_eq!((core.role(), core.term()), (Role::Candidate, Term(2)));
+    // Its vote of term 2 is durable: now it leads.
+    persisted(&mut core, PersistSeq(2));
     assert_eq!((core.role(), core.term()), (Role::Leader, Term(2)));
 }

@@ -1,8 +1,9 @@
 //! Teeth: deliberately broken executors must be caught by the chaos suite within its CI
 //! seeds. Each wraps the harness's fault injector (`RunConfig::wrap_faults`) and breaks
-//! the one rule the core's contract puts on executors: a message the core emitted as
-//! `SendAfterPersist` waits until every earlier persistence action is durable. The
-//! broken variants exist only in this file.
+//! the one rule the core's contract puts on executors: report writes durable
+//! (`Input::Persisted`) only once they are. The broken executor reports some of a
+//! step's writes durable the moment they are queued, so the core sends the votes and
+//! acknowledgements it held for them too early. The broken variants exist only here.
 //!
 //! Two checks can catch them. The durability check (`concord_chaos::faults`) compares
 //! every vote request, granted vote and append acknowledgement, as it leaves the node, with the
@@ -16,20 +17,22 @@
 //! after it is written) and the `window` nemesis, which cuts the power exactly while a
 //! node has written something that is not durable yet.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use concord::core::{Action, Message, PeerId, RaftCore};
+use concord::core::{Action, Message, PeerId, RaftCore, Write};
 use concord::runtime::{FaultInjector, PersistOp, SendFault};
 use concord_chaos::{run_seed, Nemesis, NemesisSet, RunConfig, SeedReport};
 use concord_linearizability::Verdict;
 
-/// Delegates every fault point to the harness's injector and rewrites the actions of
-/// each core step with `rewrite`.
+/// Delegates every fault point to the harness's injector, and reports a step's writes
+/// durable the moment they are queued when `early` picks them.
 #[derive(Debug)]
 struct Broken {
     inner: Arc<dyn FaultInjector>,
-    early: fn(&Message<PeerId>) -> bool,
+    /// This node (learned from the first core it sees).
+    me: Mutex<Option<PeerId>>,
+    early: fn(&PeerId, &[PersistOp]) -> bool,
 }
 
 impl FaultInjector for Broken {
@@ -49,42 +52,57 @@ impl FaultInjector for Broken {
         self.inner.send(to, message)
     }
     fn observe(&self, core: &RaftCore<PeerId>) {
+        self.me
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_or_insert_with(|| core.id().clone());
         self.inner.observe(core)
     }
-    /// The bug: messages the predicate picks go out at once instead of after the
-    /// writes before them are durable.
     fn actions(&self, actions: Vec<Action<PeerId>>) -> Vec<Action<PeerId>> {
-        self.inner
-            .actions(actions)
-            .into_iter()
-            .map(|action| match action {
-                Action::SendAfterPersist { to, message } if (self.early)(&message) => {
-                    Action::Send { to, message }
-                }
-                other => other,
-            })
-            .collect()
+        self.inner.actions(actions)
     }
+    /// The bug: the core hears that the writes are durable before they are written,
+    /// and sends the votes and acknowledgements that waited for them.
+    fn reports_before_durable(&self, writes: &[PersistOp]) -> bool {
+        let me = self
+            .me
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        me.is_some_and(|me| (self.early)(&me, writes))
+    }
+}
+
+fn broken(
+    inner: Arc<dyn FaultInjector>,
+    early: fn(&PeerId, &[PersistOp]) -> bool,
+) -> Arc<dyn FaultInjector> {
+    Arc::new(Broken {
+        inner,
+        me: Mutex::new(None),
+        early,
+    })
 }
 
 fn vote_before_durable(inner: Arc<dyn FaultInjector>) -> Arc<dyn FaultInjector> {
-    Arc::new(Broken {
+    broken(
         inner,
-        early: |message| matches!(message, Message::VoteResponse(v) if v.granted),
-    })
+        |me, writes| matches!(writes.last(), Some(Write::HardState(h)) if h.voted_for.as_ref().is_some_and(|v| v != me)),
+    )
 }
 
 fn vote_request_before_durable(inner: Arc<dyn FaultInjector>) -> Arc<dyn FaultInjector> {
-    Arc::new(Broken {
+    broken(
         inner,
-        early: |message| matches!(message, Message::Vote(_)),
-    })
+        |me, writes| matches!(writes.last(), Some(Write::HardState(h)) if h.voted_for.as_ref() == Some(me)),
+    )
 }
 
 fn ack_before_durable(inner: Arc<dyn FaultInjector>) -> Arc<dyn FaultInjector> {
-    Arc::new(Broken {
-        inner,
-        early: |message| matches!(message, Message::AppendResponse(_)),
+    broken(inner, |_, writes| {
+        writes
+            .iter()
+            .all(|write| matches!(write, Write::Append(_) | Write::Truncate(_)))
     })
 }
 

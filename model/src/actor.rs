@@ -93,7 +93,7 @@ impl Actor for ModelActor {
 
     fn on_timeout(
         &self,
-        id: Id,
+        _id: Id,
         state: &mut Cow<ActorState>,
         timer: &ModelTimer,
         o: &mut Out<Self>,
@@ -102,7 +102,7 @@ impl Actor for ModelActor {
             (self, state.as_ref())
         {
             let mut inner = Cow::Borrowed(&**server_state);
-            server.on_timeout(id, &mut inner, *timer, o);
+            server.on_timeout(&mut inner, *timer, o);
             if let Cow::Owned(next) = inner {
                 *state = Cow::Owned(ActorState::Server(Box::new(next)));
             }

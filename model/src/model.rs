@@ -218,7 +218,7 @@ fn within_boundary(cfg: &ModelConfig, state: &ConcordState) -> bool {
         .all(|server| {
             server.core.term().0 <= cfg.max_term
                 && server.core.last_log_id().index.0 <= cfg.max_log
-                && server.pending.iter().filter(|item| item.is_write()).count() <= cfg.max_pending
+                && server.pending.len() <= cfg.max_pending
         });
     if !servers_within {
         return false;

@@ -4,15 +4,18 @@
 //! inputs and core actions into sends, timers and saves, following the core's contract
 //! (see `concord::core`) exactly as `tests/common/cluster.rs` does:
 //!
-//! - Persistence actions (`SaveHardState`, `TruncateLog`, `AppendLog`) and
-//!   `SendAfterPersist` messages go into an ordered queue in volatile state. They become
-//!   durable only when the glue's `Persist` timer fires ([`ModelTimer::Persist`]), a step
-//!   of its own: the queue is applied to the durable image, the image is saved with
-//!   `o.save`, waiting messages are released, and every completed `AppendLog` is
-//!   reported to the core with `Input::LogPersisted`. A crash before that loses the
-//!   whole queue, so "acknowledged before durable" bugs are reachable.
-//! - A self-addressed `SendAfterPersist` (a candidate's own vote) is stepped straight
-//!   back into the core when released: a node cannot lose a message to itself.
+//! - Persistence actions (`SaveHardState`, `TruncateLog`, `AppendLog`) go into the
+//!   library's [`PersistQueue`] in volatile state. They become durable only when the
+//!   glue's `Persist` timer fires ([`ModelTimer::Persist`]), a step of its own: the
+//!   queue (or its oldest write, `PersistMode::Each`) is applied to the durable image,
+//!   the image is saved with `o.save`, and the core is told with `Input::Persisted`.
+//!   The core holds back the votes and acknowledgements that wait for those writes
+//!   and sends them then. A crash before that loses the whole queue (and the core
+//!   with its held messages), so "acknowledged before durable" bugs are reachable.
+//! - Sequence numbers: after every step the glue renumbers the core's and the queue's
+//!   persistence sequence numbers so the last durable one is 0
+//!   (`RaftCore::rebase_persist_seqs`): two states that differ only in how many
+//!   writes led to them are one state.
 //! - `Send` goes to the network at once; `ResetTimer`/`CancelTimer` arm and cancel
 //!   stateright timers.
 //! - Payloads: the core knows log ids only. The glue keeps each normal entry's payload
@@ -30,13 +33,14 @@
 //! methods are the correct glue. Only test code implements it differently.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use concord::core::{
-    Action, ConfigurationEntry, CoreOptions, EntryKind, EntryMeta, HardState, Input, LogEpoch,
-    LogId, LogIndex, Message, Proposal, ProposeError, RaftCore, RequestId, Restored, Timer,
+    Action, ConfigurationEntry, CoreOptions, EntryKind, EntryMeta, Flush, HardState, Input, LogId,
+    LogIndex, Message, PersistQueue, Proposal, ProposeError, RaftCore, RequestId, Restored, Timer,
+    Write,
 };
 use stateright::actor::{model_timeout, Id, Out};
 
@@ -52,6 +56,13 @@ pub trait Glue: Debug + Send + Sync + 'static {
     /// returns them unchanged.
     fn actions(&self, actions: Vec<Action<ServerId>>) -> Vec<Action<ServerId>> {
         actions
+    }
+
+    /// Whether the glue tells the core that the queued writes of server `me` are
+    /// durable right away, before they are (they stay queued, so a crash still loses
+    /// them). Correct glue never does.
+    fn reports_before_durable(&self, _me: ServerId, _queue: &Queue) -> bool {
+        false
     }
 
     /// The hard state handed to the core on restart. Correct glue returns what is durable.
@@ -88,37 +99,11 @@ pub enum PersistMode {
     Immediate,
 }
 
-/// One not-yet-durable item of a server's persistence queue, in order.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Pending {
-    /// `SaveHardState`.
-    HardState(HardState<ServerId>),
-    /// `TruncateLog`: delete entries from this index on.
-    Truncate(LogIndex),
-    /// `AppendLog`, with the payloads of its normal entries.
-    Append {
-        /// The write's epoch, echoed in `LogPersisted`.
-        epoch: LogEpoch,
-        /// The entries.
-        entries: Vec<EntryMeta<ServerId>>,
-        /// Their payloads.
-        payloads: Vec<(LogId, Payload)>,
-    },
-    /// A `SendAfterPersist` message.
-    Send {
-        /// Destination.
-        to: ServerId,
-        /// The message, payloads attached.
-        message: Msg,
-    },
-}
+/// An entry as the glue writes it: its metadata and, for a normal entry, its payload.
+pub type QueuedEntry = (EntryMeta<ServerId>, Option<Payload>);
 
-impl Pending {
-    /// True for a write (not a message waiting for the writes before it).
-    pub fn is_write(&self) -> bool {
-        !matches!(self, Pending::Send { .. })
-    }
-}
+/// A server's writes not yet durable: the library's queue with the glue's entries.
+pub type Queue = PersistQueue<ServerId, QueuedEntry>;
 
 /// A server's state: the core, plus what the glue needs to carry out its actions.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -127,8 +112,8 @@ pub struct ServerState {
     pub core: RaftCore<ServerId>,
     /// Payloads of the normal entries in the core's log (durable or not).
     pub payloads: BTreeMap<LogId, Payload>,
-    /// Persistence actions and after-persist messages not yet durable, in order.
-    pub pending: VecDeque<Pending>,
+    /// Writes not yet durable, in order.
+    pub pending: Queue,
     /// A copy of the durable image (what `o.save` last stored).
     pub durable: Durable,
     /// Proposals this server accepted and must answer when applied.
@@ -203,7 +188,7 @@ impl ServerActor {
         let mut state = ServerState {
             core,
             payloads: durable.payloads.clone(),
-            pending: VecDeque::new(),
+            pending: Queue::new(),
             durable,
             waiting: BTreeMap::new(),
             register: 0,
@@ -256,12 +241,10 @@ impl ServerActor {
     /// `Actor::on_timeout` for servers.
     pub(crate) fn on_timeout(
         &self,
-        id: Id,
         state: &mut Cow<ServerState>,
         timer: ModelTimer,
         o: &mut Out<ModelActor>,
     ) {
-        let me = ServerId::from_actor_id(id);
         match timer {
             ModelTimer::Election => {
                 let state = state.to_mut();
@@ -285,7 +268,7 @@ impl ServerActor {
             }
             ModelTimer::Persist => {
                 if !state.pending.is_empty() {
-                    self.persist(me, state.to_mut(), o);
+                    self.persist(state.to_mut(), o);
                 }
             }
             ModelTimer::DiskFailure => {
@@ -341,42 +324,42 @@ impl ServerActor {
     ) {
         let had_pending = !state.pending.is_empty();
         for action in self.glue.actions(actions) {
-            // A failed disk takes no more writes, so nothing waits for them either.
-            let needs_disk = matches!(
-                action,
-                Action::SaveHardState(_)
-                    | Action::TruncateLog { .. }
-                    | Action::AppendLog { .. }
-                    | Action::SendAfterPersist { .. }
-            );
-            if state.disk_failed && needs_disk {
-                continue;
-            }
-            match action {
-                Action::SaveHardState(hard_state) => {
-                    state.pending.push_back(Pending::HardState(hard_state));
+            let action = match action {
+                // A failed disk takes no more writes.
+                Action::SaveHardState { .. }
+                | Action::TruncateLog { .. }
+                | Action::AppendLog { .. }
+                    if state.disk_failed =>
+                {
+                    continue;
                 }
                 Action::TruncateLog { from, .. } => {
                     state.payloads.retain(|log_id, _| log_id.index < from);
                     state.waiting.retain(|log_id, _| log_id.index < from);
-                    state.pending.push_back(Pending::Truncate(from));
+                    action
                 }
-                Action::AppendLog { epoch, entries } => {
-                    let payloads = self.collect_payloads(state, &entries, source);
+                Action::AppendLog { ref entries, .. } => {
+                    let payloads = self.collect_payloads(state, entries, source);
                     state.payloads.extend(payloads.iter().copied());
-                    state.pending.push_back(Pending::Append {
-                        epoch,
-                        entries,
-                        payloads,
-                    });
+                    action
                 }
+                other => other,
+            };
+            let payloads = &state.payloads;
+            let queued = state.pending.offer(action, |meta| {
+                let payload = match meta.kind {
+                    EntryKind::Normal => payloads.get(&meta.log_id).copied(),
+                    EntryKind::Blank | EntryKind::Configuration(_) => None,
+                };
+                Ok::<_, std::convert::Infallible>((meta, payload))
+            });
+            let Some(action) = queued.unwrap_or_else(|never| match never {}) else {
+                continue;
+            };
+            match action {
                 Action::Send { to, message } => {
                     let msg = attach_payloads(state, message);
                     o.send(to.actor_id(), msg);
-                }
-                Action::SendAfterPersist { to, message } => {
-                    let message = attach_payloads(state, message);
-                    state.pending.push_back(Pending::Send { to, message });
                 }
                 Action::ResetTimer(timer) => o.set_timer(model_timer(timer), model_timeout()),
                 Action::CancelTimer(timer) => o.cancel_timer(model_timer(timer)),
@@ -403,6 +386,20 @@ impl ServerActor {
                 }
                 Action::Apply { first, last } => self.apply(state, first, last, o),
                 Action::RoleChanged { .. } => {}
+                Action::SaveHardState { .. }
+                | Action::TruncateLog { .. }
+                | Action::AppendLog { .. } => unreachable!("queued by `offer`"),
+            }
+        }
+        let shift = state.core.rebase_persist_seqs();
+        state.pending.rebase(shift);
+        let me = *state.core.id();
+        let newest = state.pending.iter().last().map(|(seq, _)| *seq);
+        if let Some(seq) = newest {
+            let unreported = seq > state.core.persist_seqs().1;
+            if unreported && self.glue.reports_before_durable(me, &state.pending) {
+                // Broken glue (teeth tests only): the core hears of durability too early.
+                self.step_owned(state, Input::Persisted { seq }, o);
             }
         }
         if self.persist_mode == PersistMode::Immediate {
@@ -420,9 +417,8 @@ impl ServerActor {
         if self.persist_mode != PersistMode::Immediate {
             return;
         }
-        let me = *state.core.id();
         while !state.pending.is_empty() {
-            self.persist(me, state, o);
+            self.persist(state, o);
         }
     }
 
@@ -481,60 +477,39 @@ impl ServerActor {
     }
 
     /// Makes queued persistence work durable (all of it, or the oldest write, depending
-    /// on [`PersistMode`]), saves the durable image, releases the messages that waited
-    /// for it and reports completed log writes to the core.
-    fn persist(&self, me: ServerId, state: &mut ServerState, o: &mut Out<ModelActor>) {
-        let mut completed_writes: Vec<(LogEpoch, LogId)> = Vec::new();
-        let mut released: Vec<(ServerId, Msg)> = Vec::new();
-        let budget = match self.persist_mode {
-            PersistMode::Whole | PersistMode::Immediate => state.pending.len(),
-            PersistMode::Each => 1,
+    /// on [`PersistMode`]), saves the durable image and reports the writes to the core,
+    /// which sends the messages that waited for them.
+    fn persist(&self, state: &mut ServerState, o: &mut Out<ModelActor>) {
+        let flush: Option<Flush<ServerId, QueuedEntry>> = match self.persist_mode {
+            PersistMode::Whole | PersistMode::Immediate => state.pending.take_all(),
+            PersistMode::Each => state.pending.take_oldest(),
         };
-        let mut writes = 0;
-        while let Some(item) = state.pending.front() {
-            if item.is_write() {
-                if writes == budget {
-                    break;
-                }
-                writes += 1;
-            }
-            let item = state.pending.pop_front().expect("front exists");
-            match item {
-                Pending::HardState(hard_state) => state.durable.hard_state = hard_state,
-                Pending::Truncate(from) => {
+        let Some(flush) = flush else {
+            return;
+        };
+        let persisted = flush.persisted();
+        for write in flush.writes {
+            match write {
+                Write::HardState(hard_state) => state.durable.hard_state = hard_state,
+                Write::Truncate(from) => {
                     state.durable.entries.retain(|e| e.log_id.index < from);
                     state
                         .durable
                         .payloads
                         .retain(|log_id, _| log_id.index < from);
                 }
-                Pending::Append {
-                    epoch,
-                    entries,
-                    payloads,
-                } => {
-                    if let Some(last) = entries.last() {
-                        completed_writes.push((epoch, last.log_id));
+                Write::Append(entries) => {
+                    for (meta, payload) in entries {
+                        if let Some(payload) = payload {
+                            state.durable.payloads.insert(meta.log_id, payload);
+                        }
+                        state.durable.entries.push(meta);
                     }
-                    state.durable.entries.extend(entries);
-                    state.durable.payloads.extend(payloads);
                 }
-                Pending::Send { to, message } => released.push((to, message)),
             }
         }
         o.save(Storage::Server(state.durable.clone()));
-        for (to, message) in released {
-            match message {
-                Msg::Raft { message, .. } if to == me => {
-                    let input = Input::Message { from: me, message };
-                    self.step_owned(state, input, o);
-                }
-                message => o.send(to.actor_id(), message),
-            }
-        }
-        for (epoch, last) in completed_writes {
-            self.step_owned(state, Input::LogPersisted { epoch, last }, o);
-        }
+        self.step_owned(state, persisted, o);
         if !state.pending.is_empty() && self.persist_mode != PersistMode::Immediate {
             o.set_timer(ModelTimer::Persist, model_timeout());
         }

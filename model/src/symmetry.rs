@@ -25,13 +25,13 @@
 
 use std::sync::Arc;
 
-use concord::core::{Message, Role};
+use concord::core::{Message, Role, Write};
 use stateright::actor::{ActorModelState, Envelope, Id, Network};
 
 use crate::actor::{ActorState, ModelActor};
 use crate::client::{request_id, ClientState};
 use crate::model::{ConcordState, History};
-use crate::server::{Pending, ServerState};
+use crate::server::ServerState;
 use crate::types::{Durable, Msg, ServerId, Storage};
 
 /// Most orders tried among servers that look alike (beyond it, ties keep their old
@@ -264,7 +264,7 @@ fn summary(
         last.term.0,
         last.index.0,
         server.core.commit_index().0,
-        server.pending.len(),
+        server.pending.len() + server.core.held_messages(),
         durable.map_or(0, |d| d.entries.len()),
         server.applied.len(),
         durable.map_or(0, |d| d.hard_state.term.0),
@@ -342,22 +342,18 @@ fn relabel_server(server: &ServerState, rename: &impl Fn(&ServerId) -> ServerId)
         pending: server
             .pending
             .iter()
-            .map(|pending| match pending {
-                Pending::HardState(hard_state) => Pending::HardState(hard_state.relabel(rename)),
-                Pending::Truncate(from) => Pending::Truncate(*from),
-                Pending::Append {
-                    epoch,
-                    entries,
-                    payloads,
-                } => Pending::Append {
-                    epoch: *epoch,
-                    entries: entries.iter().map(|e| e.relabel(rename)).collect(),
-                    payloads: payloads.clone(),
-                },
-                Pending::Send { to, message } => Pending::Send {
-                    to: rename(to),
-                    message: relabel_msg(message, rename),
-                },
+            .map(|(seq, write)| {
+                let write = match write {
+                    Write::HardState(hard_state) => Write::HardState(hard_state.relabel(rename)),
+                    Write::Truncate(from) => Write::Truncate(*from),
+                    Write::Append(entries) => Write::Append(
+                        entries
+                            .iter()
+                            .map(|(meta, payload)| (meta.relabel(rename), *payload))
+                            .collect(),
+                    ),
+                };
+                (*seq, write)
             })
             .collect(),
         durable: relabel_durable(&server.durable, rename),

@@ -13,7 +13,7 @@ const UNIQUE_STATES: [(&str, usize); 9] = [
     ("figure-8", 668_658),
     ("heartbeats", 630_822),
     ("crash", 240_996),
-    ("client-crash", 278_819),
+    ("client-crash", 264_137),
     ("clients", 120_561),
     ("pre-vote", 260_225),
     ("torn-step", 267_988),

@@ -4,56 +4,61 @@
 
 use std::sync::Arc;
 
-use concord::core::{Action, HardState, Message};
+use concord::core::{HardState, Write};
 use concord_model::profiles::by_name;
 use concord_model::properties::{
     COMMITTED_DURABLE, ELECTION_SAFETY, FAILED_NODE_NEVER_LEADS, LEADER_COMPLETENESS,
 };
+use concord_model::server::{Queue, QueuedEntry};
 use concord_model::types::ServerId;
 use concord_model::{
     check, simulate, CorrectGlue, Glue, ModelConfig, Outcome, SearchOptions, Verdict,
 };
 
-/// Sends the messages `early` picks at once instead of after the writes before them are
-/// durable (the one rule the core's contract puts on executors, broken).
+/// Tells the core that its queued writes are durable as soon as they are queued, when
+/// the queue is of the shape `early` picks — before they are, so a crash still loses
+/// them (an executor that reports fsync before fsync: the one duty the core's contract
+/// leaves executors, broken).
 #[derive(Debug)]
-struct EarlySend {
-    early: fn(&Message<ServerId>) -> bool,
+struct EarlyReport {
+    early: fn(ServerId, &Queue) -> bool,
 }
 
-impl Glue for EarlySend {
-    fn actions(&self, actions: Vec<Action<ServerId>>) -> Vec<Action<ServerId>> {
-        actions
-            .into_iter()
-            .map(|action| match action {
-                Action::SendAfterPersist { to, message } if (self.early)(&message) => {
-                    Action::Send { to, message }
-                }
-                other => other,
-            })
-            .collect()
+impl Glue for EarlyReport {
+    fn reports_before_durable(&self, me: ServerId, queue: &Queue) -> bool {
+        (self.early)(me, queue)
     }
+}
+
+/// The newest queued write.
+fn newest(queue: &Queue) -> Option<&Write<ServerId, QueuedEntry>> {
+    queue.iter().last().map(|(_, write)| write)
 }
 
 /// Grants votes before they are durable.
 fn vote_before_persist() -> Arc<dyn Glue> {
-    Arc::new(EarlySend {
-        early: |message| matches!(message, Message::VoteResponse(_)),
+    Arc::new(EarlyReport {
+        early: |me, queue| matches!(newest(queue), Some(Write::HardState(h)) if h.voted_for.is_some_and(|v| v != me)),
     })
 }
 
-/// Sends a candidate's vote requests before its new term and vote are durable (what the
-/// core itself did until the `deep` simulation caught it).
+/// Sends a candidate's vote requests before its new term and vote (and whatever was
+/// queued before them) are durable: what the core itself did until the `deep`
+/// simulation caught it.
 fn vote_request_before_persist() -> Arc<dyn Glue> {
-    Arc::new(EarlySend {
-        early: |message| matches!(message, Message::Vote(_)),
+    Arc::new(EarlyReport {
+        early: |me, queue| matches!(newest(queue), Some(Write::HardState(h)) if h.voted_for == Some(me)),
     })
 }
 
 /// Acknowledges appended entries before they are durable.
 fn ack_before_durable() -> Arc<dyn Glue> {
-    Arc::new(EarlySend {
-        early: |message| matches!(message, Message::AppendResponse(_)),
+    Arc::new(EarlyReport {
+        early: |_, queue| {
+            queue
+                .iter()
+                .all(|(_, write)| matches!(write, Write::Append(_) | Write::Truncate(_)))
+        },
     })
 }
 
@@ -164,13 +169,14 @@ fn entries_acknowledged_before_durable_lose_a_committed_entry() {
     assert_violated(&outcome, LEADER_COMPLETENESS);
 }
 
-/// A candidate asks for votes before its term is durable, crashes, restarts in the old
-/// term without its unsynced entry, and runs for the same term again: a grant made
-/// against its earlier, longer log elects it with the shorter one. That takes three
-/// elections (two by the same server, for the same term), a crash and a commit: beyond
-/// the exhaustive profiles (a breadth-first search of the `crash` profile with three
-/// elections runs out of 24 GiB), so random walks of the `deep` profile look for it.
-/// They found it first, in the core itself.
+/// A candidate's executor reports its new term and vote durable — and with them
+/// whatever was queued before, an unsynced log tail included — as soon as they are
+/// queued. The core then sends the vote requests, and the acknowledgements it held for
+/// the tail, too early. In the core itself (the teeth patch `vote-request-before-durable`,
+/// sending only the requests early) this takes three elections, two by the same server
+/// for the same term, a crash and a commit: beyond the exhaustive profiles, so random
+/// walks of the `deep` profile look for it (they found it first, in the core). This
+/// executor-level lie is coarser and the walks catch it at once (walk 3).
 #[test]
 fn vote_requested_before_durable_elects_a_leader_without_a_committed_entry() {
     let cfg = ModelConfig {

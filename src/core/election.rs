@@ -91,7 +91,7 @@ impl<N: NodeId> RaftCore<N> {
         for voter in self.other_voters() {
             self.send_after_persist(voter, Message::Vote(request));
         }
-        // Our own vote counts only once it is durable: it comes back as a message.
+        // Our own vote counts only once it is durable: the core delivers it to itself.
         let own_vote = Message::VoteResponse(VoteResponse {
             term: self.term,
             granted: true,
@@ -123,10 +123,7 @@ impl<N: NodeId> RaftCore<N> {
         };
         self.log.push(&entry);
         self.reconcile_configuration();
-        self.push(Action::AppendLog {
-            epoch: self.log.epoch(),
-            entries: vec![entry],
-        });
+        self.append_log(vec![entry]);
         self.push(Action::ResetTimer(Timer::Heartbeat));
         self.push(Action::ResetTimer(Timer::Election));
         self.broadcast_append();

@@ -87,20 +87,13 @@ impl<N: NodeId> RaftCore<N> {
                 if first_index <= self.commit_known {
                     return;
                 }
-                let epoch = self.log.truncate_from(first_index);
-                self.push(Action::TruncateLog {
-                    from: first_index,
-                    epoch,
-                });
+                self.truncate_log(first_index);
             }
             let new_entries: Vec<_> = entries.drain(position..).collect();
             for entry in &new_entries {
                 self.log.push(entry);
             }
-            self.push(Action::AppendLog {
-                epoch: self.log.epoch(),
-                entries: new_entries,
-            });
+            self.append_log(new_entries);
         }
         self.learn_commit(leader_commit.min(last_matched));
         // The acknowledgement promises the entries are durable: send it after persisting.

@@ -37,6 +37,24 @@ impl<N: NodeId> RaftCore<N> {
 
     fn check_local(&self) -> Result<(), String> {
         self.log.check_invariants()?;
+        self.durability.check_invariants()?;
+        let durable = self.durability.durable_hard_state();
+        if durable.term > self.term {
+            return Err(format!(
+                "durable term {} beyond current term {}",
+                durable.term, self.term
+            ));
+        }
+        // A leader counted its own vote only once it was durable, so its term and vote
+        // are durable for as long as it leads.
+        if self.role.leader().is_some()
+            && (durable.term != self.term || durable.voted_for.as_ref() != Some(&self.id))
+        {
+            return Err(format!(
+                "leader of term {} whose durable term and vote are {} / {:?}",
+                self.term, durable.term, durable.voted_for
+            ));
+        }
         if !self.actions.is_empty() {
             return Err("actions left over between steps".into());
         }

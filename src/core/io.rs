@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::entry::EntryMeta;
 use super::error::ProposeError;
 use super::message::Message;
-use super::types::{LogEpoch, LogId, LogIndex, NodeId, RequestId, Term};
+use super::types::{LogEpoch, LogId, LogIndex, NodeId, PersistSeq, RequestId, Term};
 
 /// A timer the caller owns. The core only says "(re)start" or "stop"; the caller picks
 /// the duration (randomized for `Election`), and reports expiry as `Input::Timeout`.
@@ -54,7 +54,8 @@ pub struct Proposal {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(bound = "N: NodeId + Serialize + serde::de::DeserializeOwned")]
 pub enum Input<N: NodeId> {
-    /// A message from a peer (or from this node to itself, see `Action::SendAfterPersist`).
+    /// A message from a peer. A message claiming to come from this node itself is
+    /// dropped and counted (the core delivers its own vote to itself).
     Message {
         /// The sender.
         from: N,
@@ -65,48 +66,56 @@ pub enum Input<N: NodeId> {
     Timeout(Timer),
     /// Client commands, in order. A batch becomes one `AppendLog` action.
     Propose(Vec<Proposal>),
-    /// The caller made every log write up to `last` durable, where those writes belong to
-    /// `epoch` (the epoch of the `AppendLog` action that wrote `last`). Completions must
-    /// be reported in the order the writes were requested.
-    LogPersisted {
-        /// The epoch carried by the completed `AppendLog` action.
-        epoch: LogEpoch,
-        /// The last entry that write covered.
-        last: LogId,
+    /// Every persistence action numbered up to `seq` is durable (one report may cover
+    /// many writes: the executor need only report the last write of each fsync). A
+    /// report for a write already reported, or for one never issued, changes nothing.
+    Persisted {
+        /// The sequence number of the last durable write.
+        seq: PersistSeq,
     },
     /// The executor can no longer carry out this node's actions: a write or fsync failed
     /// (disk full, I/O error), or the state machine failed. The node steps down if it
     /// leads or campaigns, cancels its timers, and ignores every later input until it is
     /// restarted (a restart builds a new core from what is durable): a failed node never
     /// campaigns, grants no new vote and acknowledges no new entry, so the rest of the
-    /// group treats it as down and carries on without it. (Answers the core emitted
-    /// before the failure, held for durability, may still leave once their writes are
-    /// durable: they are sound.)
+    /// group treats it as down and carries on without it. Messages held until their
+    /// writes are durable are dropped: a failed node sends nothing more.
     Fail,
 }
 
 /// What the core asks the caller to do, in order.
 ///
-/// ORDERING CONTRACT: the persistence actions (`SaveHardState`, `TruncateLog`,
-/// `AppendLog`) must take effect in the order emitted, across steps. A
-/// `SendAfterPersist` must not leave the node before every persistence action emitted
-/// before it (in this or earlier steps) is durable. `Send` may go at once.
+/// THE EXECUTOR'S CONTRACT: the persistence actions (`SaveHardState`, `TruncateLog`,
+/// `AppendLog`) carry increasing sequence numbers and must take effect in that order,
+/// across steps; once every write up to `seq` is durable, step `Input::Persisted {
+/// seq }`. Every other action may be carried out at once: the core itself holds back
+/// the messages that must wait for durability (a vote, an acknowledgement) and emits
+/// them as `Send` only after the writes they depend on are reported durable.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(bound = "N: NodeId + Serialize + serde::de::DeserializeOwned")]
 pub enum Action<N: NodeId> {
     /// Make term and vote durable.
-    SaveHardState(HardState<N>),
+    SaveHardState {
+        /// This write's sequence number.
+        seq: PersistSeq,
+        /// Term and vote.
+        hard_state: HardState<N>,
+    },
     /// Delete every log entry with index ≥ `from`. Starts `epoch`.
     TruncateLog {
+        /// This write's sequence number.
+        seq: PersistSeq,
         /// First index to delete.
         from: LogIndex,
         /// The new log epoch.
         epoch: LogEpoch,
     },
-    /// Write these contiguous entries after the current end of the log, then report
-    /// `Input::LogPersisted { epoch, last }` once they are durable.
+    /// Write these contiguous entries after the current end of the log.
     AppendLog {
-        /// The log epoch the write belongs to.
+        /// This write's sequence number.
+        seq: PersistSeq,
+        /// The log epoch the write belongs to (informational: the core matches the
+        /// completion to the write by `seq`).
         epoch: LogEpoch,
         /// The entries (the caller supplies payloads: from proposals on the leader, from
         /// the received message on followers).
@@ -114,14 +123,6 @@ pub enum Action<N: NodeId> {
     },
     /// Send a message now.
     Send {
-        /// Destination.
-        to: N,
-        /// The message.
-        message: Message<N>,
-    },
-    /// Send a message once all earlier persistence actions are durable. `to` may be this
-    /// node itself (a candidate's own vote): deliver it back as an input.
-    SendAfterPersist {
         /// Destination.
         to: N,
         /// The message.

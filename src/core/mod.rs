@@ -10,8 +10,8 @@
 //! - **term**: Raft's logical clock; at most one leader per term (Raft §5.1).
 //! - **index**: the position of an entry in the log, from 1.
 //! - **log id**: `(term, index)` of an entry; equal log ids mean equal log prefixes.
-//! - **persist**: make durable (fsync). Term, vote and entries are persisted; acks that
-//!   depend on them are sent only afterwards.
+//! - **persist**: make durable (fsync). Term, vote and entries are persisted; votes and
+//!   acks that depend on them are sent only afterwards (the core holds them back).
 //! - **commit**: an entry is committed once stored on a quorum *and* covered by an
 //!   entry of the leader's current term (Raft §5.4.2).
 //! - **apply**: hand a committed entry to the state machine, strictly in index order.
@@ -22,9 +22,13 @@
 //!
 //! 1. Restore with [`RaftCore::new`] from durable state, call [`RaftCore::start`].
 //! 2. Feed inputs one at a time with [`RaftCore::step`]; carry out the returned actions
-//!    in order. Persistence actions must take effect in order; a
-//!    [`Action::SendAfterPersist`] waits until every persistence action emitted before
-//!    it is durable. Report durable log writes with [`Input::LogPersisted`].
+//!    in order. Persistence actions ([`Action::SaveHardState`], [`Action::TruncateLog`],
+//!    [`Action::AppendLog`]) carry increasing sequence numbers and must take effect in
+//!    that order; once every write up to `seq` is durable, step
+//!    [`Input::Persisted { seq }`](Input::Persisted). That is the executor's only
+//!    ordering duty: the core itself holds back the messages that must wait for
+//!    durability and emits them as plain [`Action::Send`]s once their writes are
+//!    reported durable. [`PersistQueue`] is a ready-made queue for those writes.
 //! 3. Timers: on [`Action::ResetTimer`] (re)arm the timer, on [`Action::CancelTimer`]
 //!    stop it; when it fires, step [`Input::Timeout`].
 //!
@@ -37,17 +41,19 @@
 //! node.start();
 //! // The election timer fires: a one-node cluster pre-votes, then campaigns.
 //! let actions = node.step(Input::Timeout(Timer::Election));
-//! assert!(actions.contains(&Action::SaveHardState(HardState { term: Term(1), voted_for: Some(1) })));
-//! // Once the vote is durable, the node's own vote comes back and it becomes leader.
-//! let own_vote = actions.iter().find_map(|a| match a {
-//!     Action::SendAfterPersist { to, message } if *to == 1 => Some(message.clone()),
+//! let hard_state = HardState { term: Term(1), voted_for: Some(1) };
+//! let seq = actions.iter().find_map(|a| match a {
+//!     Action::SaveHardState { seq, hard_state: saved } if *saved == hard_state => Some(*seq),
 //!     _ => None,
 //! }).unwrap();
-//! node.step(Input::Message { from: 1, message: own_vote });
+//! // Its own vote counts only once term and vote are durable.
+//! assert!(!node.is_leader());
+//! node.step(Input::Persisted { seq });
 //! assert!(node.is_leader());
 //! ```
 
 mod configuration;
+mod durability;
 mod election;
 mod entry;
 mod error;
@@ -59,6 +65,7 @@ mod log;
 mod message;
 mod options;
 mod peer;
+mod persist_queue;
 mod progress;
 mod quorum;
 mod raft;
@@ -77,7 +84,8 @@ pub use message::{
 };
 pub use options::{CoreOptions, OptionsError};
 pub use peer::{Endpoint, PeerId};
+pub use persist_queue::{Flush, PersistQueue, Write};
 pub use progress::{Inflights, Progress, ProgressState};
 pub use quorum::{joint_index, joint_vote, majority_index, majority_vote, VoteResult};
 pub use raft::{RaftCore, RestoreError, Restored};
-pub use types::{GroupId, LogEpoch, LogId, LogIndex, NodeId, RequestId, Term};
+pub use types::{GroupId, LogEpoch, LogId, LogIndex, NodeId, PersistSeq, RequestId, Term};

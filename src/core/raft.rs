@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::configuration::ConfigurationEntry;
+use super::durability::{Durability, Outstanding};
 use super::entry::EntryMeta;
 use super::io::{Action, HardState, Input, Role, Timer};
 use super::leader::LeaderState;
@@ -10,7 +11,7 @@ use super::log::RaftLog;
 use super::message::Message;
 use super::options::{CoreOptions, OptionsError};
 use super::progress::Progress;
-use super::types::{LogId, LogIndex, NodeId, Term};
+use super::types::{LogId, LogIndex, NodeId, PersistSeq, Term};
 
 /// What a node recovered from durable storage when it (re)starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,6 +140,8 @@ pub struct RaftCore<N: NodeId> {
     /// The executor reported a failure (`Input::Fail`). Invariant: a failed node is a
     /// follower that follows no one.
     pub(crate) failed: bool,
+    /// Writes issued and reported durable, and the messages waiting for them.
+    pub(crate) durability: Durability<N>,
     /// Messages refused without effect: spoofed or misrouted self-addressed ones and
     /// malformed appends. Not protocol state (a `Tally` is equal to every other one and
     /// hashes to nothing, so the model checker sees one state); the executor reports it.
@@ -196,6 +199,7 @@ impl<N: NodeId> RaftCore<N> {
             log.push(entry);
         }
         log.mark_all_persisted();
+        let durable_hard_state = restored.hard_state.clone();
         Ok(RaftCore {
             id,
             options,
@@ -210,6 +214,7 @@ impl<N: NodeId> RaftCore<N> {
             applied_issued: start.index,
             actions: Vec::new(),
             failed: false,
+            durability: Durability::new(durable_hard_state),
             dropped_messages: Tally::default(),
         })
     }
@@ -234,11 +239,10 @@ impl<N: NodeId> RaftCore<N> {
             Input::Timeout(Timer::Election) => self.handle_election_timeout(),
             Input::Timeout(Timer::Heartbeat) => self.handle_heartbeat_timeout(),
             Input::Propose(proposals) => self.handle_propose(proposals),
-            Input::LogPersisted { epoch, last } => {
-                if self.log.mark_persisted(epoch, last) {
-                    self.maybe_advance_commit();
-                }
-            }
+            Input::Persisted { seq } => self.handle_persisted(seq),
+        }
+        if !self.failed {
+            self.release_held();
         }
         self.coalesce_actions();
         let after = (self.role(), self.term, self.leader.clone());
@@ -256,37 +260,17 @@ impl<N: NodeId> RaftCore<N> {
         self.actions.push(action);
     }
 
-    /// Tidies the step's actions without changing their meaning: a `SaveHardState`
-    /// absorbs an earlier one when nothing between them depends on the earlier one
-    /// (one fsync instead of two when a vote follows a term change), and only the last
-    /// timer command per timer is kept (timer commands are idempotent).
+    /// Tidies the step's actions without changing their meaning: only the last timer
+    /// command per timer is kept (timer commands are idempotent). (Hard-state writes
+    /// are merged where they are issued, `save_hard_state`.)
     fn coalesce_actions(&mut self) {
         let mut tidy: Vec<Action<N>> = Vec::with_capacity(self.actions.len());
         for action in std::mem::take(&mut self.actions) {
-            match &action {
-                Action::SaveHardState(_) => {
-                    let replaceable = tidy.iter().rposition(|earlier| {
-                        matches!(
-                            earlier,
-                            Action::SaveHardState(_)
-                                | Action::TruncateLog { .. }
-                                | Action::AppendLog { .. }
-                                | Action::SendAfterPersist { .. }
-                        )
-                    });
-                    if let Some(position) = replaceable {
-                        if matches!(tidy[position], Action::SaveHardState(_)) {
-                            tidy.remove(position);
-                        }
-                    }
-                }
-                Action::ResetTimer(timer) | Action::CancelTimer(timer) => {
-                    let timer = *timer;
-                    tidy.retain(|earlier| {
-                        !matches!(earlier, Action::ResetTimer(t) | Action::CancelTimer(t) if *t == timer)
-                    });
-                }
-                _ => {}
+            if let Action::ResetTimer(timer) | Action::CancelTimer(timer) = &action {
+                let timer = *timer;
+                tidy.retain(|earlier| {
+                    !matches!(earlier, Action::ResetTimer(t) | Action::CancelTimer(t) if *t == timer)
+                });
             }
             tidy.push(action);
         }
@@ -297,24 +281,75 @@ impl<N: NodeId> RaftCore<N> {
         self.push(Action::Send { to, message });
     }
 
-    /// Sends a message that asserts durable state (a granted vote, an append
-    /// acknowledgement): it must wait for every earlier persistence action.
+    /// Sends a message that asserts durable state (a granted vote, a vote request, an
+    /// append acknowledgement): it leaves only once every write issued before it is
+    /// durable — at once if nothing is outstanding, else when `Input::Persisted` says
+    /// so. `to` may be this node (a candidate's own vote): it is delivered here.
     pub(crate) fn send_after_persist(&mut self, to: N, message: Message<N>) {
-        self.push(Action::SendAfterPersist { to, message });
+        if self.durability.is_idle() && to != self.id {
+            self.send(to, message);
+        } else if !self.durability.hold(to, message) {
+            // A stalled disk filled the hold queue: lose the message, as a network may.
+            self.dropped_messages.0 += 1;
+        }
+    }
+
+    /// `Input::Persisted`: marks the writes durable, lets the commit index follow the
+    /// durable log, and (at the end of the step) sends what waited for them.
+    fn handle_persisted(&mut self, seq: PersistSeq) {
+        let mut log_advanced = false;
+        for write in self.durability.mark_durable(seq) {
+            match write {
+                Outstanding::Append { epoch, last } => {
+                    log_advanced |= self.log.mark_persisted(epoch, last);
+                }
+                Outstanding::HardState(_) | Outstanding::Truncate => {}
+            }
+        }
+        if log_advanced {
+            self.maybe_advance_commit();
+        }
+    }
+
+    /// Sends (or, for this node's own vote, delivers) every held message whose writes
+    /// are durable.
+    fn release_held(&mut self) {
+        while let Some((to, message)) = self.durability.release() {
+            if to == self.id {
+                self.deliver_own(message);
+            } else {
+                self.send(to, message);
+            }
+        }
+    }
+
+    /// A message this node sent itself: a candidate's own granted vote, now durable. It
+    /// counts only if the candidacy it was cast in is still running.
+    fn deliver_own(&mut self, message: Message<N>) {
+        match message {
+            Message::VoteResponse(response) if response.granted && response.term == self.term => {
+                let id = self.id.clone();
+                self.handle_vote_response(id, response);
+            }
+            // The own vote of an earlier candidacy: merely stale.
+            Message::VoteResponse(_)
+            | Message::PreVote(_)
+            | Message::PreVoteResponse(_)
+            | Message::Vote(_)
+            | Message::Append(_)
+            | Message::Heartbeat(_)
+            | Message::AppendResponse(_)
+            | Message::HeartbeatResponse(_) => {}
+        }
     }
 
     fn handle_message(&mut self, from: N, message: Message<N>) {
-        // The only message a node ever sends itself is a candidate's own granted vote,
-        // delivered back once durable (`become_candidate`). Anything else claiming to
-        // come from this node is spoofed or misrouted: acting on it would, for example,
-        // make a follower adopt itself as leader of a term it never won.
-        if from == self.id && !self.is_own_vote(&message) {
-            // The own vote of an earlier candidacy, delivered late, is merely stale.
-            let stale_own_vote =
-                matches!(&message, Message::VoteResponse(vote) if vote.term < self.term);
-            if !stale_own_vote {
-                self.dropped_messages.0 += 1;
-            }
+        // A node never sends itself a message through its executor (its own vote is
+        // delivered inside the core, `deliver_own`). Anything claiming to come from this
+        // node is spoofed or misrouted: acting on it would, for example, make a
+        // follower adopt itself as leader of a term it never won.
+        if from == self.id {
+            self.dropped_messages.0 += 1;
             return;
         }
         // A malformed message changes nothing, not even the term.
@@ -367,15 +402,6 @@ impl<N: NodeId> RaftCore<N> {
         }
     }
 
-    /// Whether a self-addressed message is the candidate's own granted vote for the
-    /// current term (the one self-addressed message `become_candidate` sends).
-    fn is_own_vote(&self, message: &Message<N>) -> bool {
-        matches!(
-            message,
-            Message::VoteResponse(response) if response.granted && response.term == self.term
-        )
-    }
-
     /// A message from an older term. Requests get our term back so their sender steps
     /// down or catches up; stale responses are ignored.
     fn reply_to_stale(&mut self, from: N, message: &Message<N>) {
@@ -403,12 +429,57 @@ impl<N: NodeId> RaftCore<N> {
         self.send(from, reply);
     }
 
+    /// Issues a write of the current term and vote. A write of the hard state issued
+    /// earlier in the same step that nothing waits for yet is replaced instead (one
+    /// fsync instead of two when a vote follows a term change).
     pub(crate) fn save_hard_state(&mut self) {
         let hard_state = HardState {
             term: self.term,
             voted_for: self.voted_for.clone(),
         };
-        self.push(Action::SaveHardState(hard_state));
+        let newest_write = self.actions.iter().rposition(|action| {
+            matches!(
+                action,
+                Action::SaveHardState { .. }
+                    | Action::TruncateLog { .. }
+                    | Action::AppendLog { .. }
+            )
+        });
+        if let Some(position) = newest_write {
+            if let Action::SaveHardState { seq, .. } = self.actions[position] {
+                if !self.durability.holds_for(seq) {
+                    self.actions.remove(position);
+                    self.durability.replace_hard_state(seq, hard_state.clone());
+                    self.push(Action::SaveHardState { seq, hard_state });
+                    return;
+                }
+            }
+        }
+        let seq = self
+            .durability
+            .issue(Outstanding::HardState(hard_state.clone()));
+        self.push(Action::SaveHardState { seq, hard_state });
+    }
+
+    /// Issues the truncation of the log from `from` on.
+    pub(crate) fn truncate_log(&mut self, from: LogIndex) {
+        let epoch = self.log.truncate_from(from);
+        let seq = self.durability.issue(Outstanding::Truncate);
+        self.push(Action::TruncateLog { seq, from, epoch });
+    }
+
+    /// Issues the write of entries just pushed onto the in-memory log.
+    pub(crate) fn append_log(&mut self, entries: Vec<EntryMeta<N>>) {
+        let Some(last) = entries.last().map(|entry| entry.log_id) else {
+            return;
+        };
+        let epoch = self.log.epoch();
+        let seq = self.durability.issue(Outstanding::Append { epoch, last });
+        self.push(Action::AppendLog {
+            seq,
+            epoch,
+            entries,
+        });
     }
 
     /// `Input::Fail`: step aside for good (until a restart).
@@ -417,6 +488,7 @@ impl<N: NodeId> RaftCore<N> {
             return;
         }
         self.failed = true;
+        self.durability.abandon();
         if !matches!(self.role, RoleState::Follower) {
             let term = self.term;
             self.become_follower(term, None);
@@ -523,6 +595,32 @@ impl<N: NodeId> RaftCore<N> {
     /// The vote cast in the current term.
     pub fn voted_for(&self) -> Option<&N> {
         self.voted_for.as_ref()
+    }
+
+    /// The term and vote the executor has reported durable.
+    pub fn durable_hard_state(&self) -> &HardState<N> {
+        self.durability.durable_hard_state()
+    }
+
+    /// The sequence number of the last persistence action issued, and of the last one
+    /// reported durable.
+    pub fn persist_seqs(&self) -> (PersistSeq, PersistSeq) {
+        (self.durability.issued(), self.durability.durable())
+    }
+
+    /// How many messages wait for their writes to be durable.
+    pub fn held_messages(&self) -> usize {
+        self.durability.held_len()
+    }
+
+    /// Renumbers the persistence sequence numbers so that the last durable one is 0,
+    /// and returns by how much every number moved down. Only for state-space
+    /// explorers (the model checker), which must see two states that differ only in
+    /// how many writes led to them as one: an executor that calls it must lower every
+    /// sequence number it holds by the returned amount before its next report. The
+    /// runtime never calls it.
+    pub fn rebase_persist_seqs(&mut self) -> u64 {
+        self.durability.rebase()
     }
 
     /// Term and vote as they must be durable.

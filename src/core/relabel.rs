@@ -105,6 +105,7 @@ impl<N: NodeId> RaftCore<N> {
             applied_issued: self.applied_issued,
             actions: Vec::new(),
             failed: self.failed,
+            durability: self.durability.relabel(rename),
             dropped_messages: self.dropped_messages,
         }
     }

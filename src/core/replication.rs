@@ -57,10 +57,7 @@ impl<N: NodeId> RaftCore<N> {
         if entries.is_empty() {
             return;
         }
-        self.push(Action::AppendLog {
-            epoch: self.log.epoch(),
-            entries,
-        });
+        self.append_log(entries);
         self.broadcast_append();
     }
 

@@ -120,6 +120,21 @@ impl fmt::Display for RequestId {
 #[serde(transparent)]
 pub struct LogEpoch(pub u64);
 
+/// Numbers the core's persistence actions (`SaveHardState`, `TruncateLog`,
+/// `AppendLog`) in the order it issued them, from 1 for each core. The executor reports
+/// `Input::Persisted { seq }` once every write numbered up to `seq` is durable.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct PersistSeq(pub u64);
+
+impl fmt::Display for PersistSeq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "w{}", self.0)
+    }
+}
+
 /// The name of a Raft group (JRaft's `groupId`). Many groups can share one process and
 /// one transport endpoint (multi-raft); every message names its group.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -19,10 +19,10 @@ use super::node::{NodeStatus, Proposal};
 use super::options::NodeOptions;
 use super::payloads::PayloadCache;
 use super::state_machine::{CommittedEntry, StateMachine};
-use super::store::{LogStore, PersistOp, StoredEntry};
+use super::store::{LogStore, StoredEntry};
 use super::writer::{WriteDone, WriteJob};
 use crate::core::{
-    Action, EntryKind, EntryMeta, Input, LogId, LogIndex, Message, PeerId,
+    Action, EntryKind, EntryMeta, Input, LogId, LogIndex, Message, PeerId, PersistQueue,
     Proposal as CoreProposal, ProposeError, RaftCore, RequestId, Role, Term, Timer,
 };
 use crate::transport::{RaftFrame, Transport};
@@ -65,8 +65,6 @@ pub(crate) struct Driver<S: StateMachine> {
     /// Payloads of entries not yet applied, by (index, term): proposals on the leader,
     /// received entries on followers. Misses fall back to the store.
     payloads: PayloadCache,
-    /// Self-addressed messages waiting to be stepped.
-    loopback: VecDeque<Message<PeerId>>,
     election_deadline: Option<Instant>,
     heartbeat_deadline: Option<Instant>,
     /// The timers' deadlines in the clock's local time (recomputed into `Instant`s
@@ -117,7 +115,6 @@ impl<S: StateMachine> Driver<S> {
             proposing: BTreeMap::new(),
             inflight: VecDeque::new(),
             payloads: PayloadCache::new(),
-            loopback: VecDeque::new(),
             election_deadline: None,
             heartbeat_deadline: None,
             election_local: std::time::Duration::ZERO,
@@ -200,10 +197,6 @@ impl<S: StateMachine> Driver<S> {
 
     async fn step(&mut self, input: Input<PeerId>) {
         self.step_core(input).await;
-        while let Some(message) = self.loopback.pop_front() {
-            let from = self.options.peer.clone();
-            self.step_core(Input::Message { from, message }).await;
-        }
     }
 
     /// One core step. A failure raised since the last one (by the writer, the state
@@ -226,31 +219,19 @@ impl<S: StateMachine> Driver<S> {
             Some(faults) => faults.actions(actions),
             None => actions,
         };
-        let mut job = WriteJob::default();
+        let mut writes: PersistQueue<PeerId, StoredEntry> = PersistQueue::new();
         let mut apply: Option<(LogIndex, LogIndex)> = None;
         for action in actions {
-            match action {
-                Action::SaveHardState(hard_state) => job.ops.push(PersistOp::HardState(hard_state)),
-                Action::TruncateLog { from, .. } => job.ops.push(PersistOp::TruncateFrom(from)),
-                Action::AppendLog { epoch, entries } => {
-                    let last = entries.last().map(|e| e.log_id);
-                    let mut stored: Vec<StoredEntry> = Vec::with_capacity(entries.len());
-                    for meta in entries {
-                        let Some(payload) = self.cached_payload(&meta) else {
-                            // Persisting an empty payload would corrupt the log silently.
-                            self.fail(NodeFailure {
-                                reason: format!("payload of entry {} is missing", meta.log_id),
-                            });
-                            return;
-                        };
-                        stored.push(StoredEntry { payload, meta });
-                    }
-                    job.ops.push(PersistOp::Append(stored));
-                    if let Some(last) = last {
-                        job.reports.push((epoch, last));
-                    }
+            let action = match writes.offer(action, |meta| self.stored_entry(meta)) {
+                Ok(Some(action)) => action,
+                Ok(None) => continue,
+                Err(failure) => {
+                    // Persisting an empty payload would corrupt the log silently.
+                    self.fail(failure);
+                    return;
                 }
-                Action::SendAfterPersist { to, message } => job.release.push((to, message)),
+            };
+            match action {
                 Action::Send { to, message } => self.send(to, message),
                 Action::ResetTimer(timer) => self.arm(timer),
                 Action::CancelTimer(Timer::Election) => self.election_deadline = None,
@@ -266,16 +247,30 @@ impl<S: StateMachine> Driver<S> {
                 Action::RoleChanged { role, term, leader } => {
                     self.role_changed(role, term, leader).await
                 }
+                // `offer` queued the writes.
+                Action::SaveHardState { .. }
+                | Action::TruncateLog { .. }
+                | Action::AppendLog { .. } => {}
             }
         }
-        if !job.is_empty()
-            && cooperative(self.channels.writer_jobs.send(job))
+        if let Some(job) = writes.take_all() {
+            // Teeth tests only: an executor that reports writes durable before they are.
+            let early = self
+                .options
+                .faults
+                .as_ref()
+                .is_some_and(|faults| faults.reports_before_durable(&job.writes));
+            let persisted = job.persisted();
+            if cooperative(self.channels.writer_jobs.send(job))
                 .await
                 .is_err()
-        {
-            self.fail(NodeFailure {
-                reason: "log writer stopped".into(),
-            });
+            {
+                self.fail(NodeFailure {
+                    reason: "log writer stopped".into(),
+                });
+            } else if early {
+                Box::pin(self.step(persisted)).await;
+            }
         }
         if let Some((first, last)) = apply {
             self.apply(first, last).await;
@@ -320,6 +315,16 @@ impl<S: StateMachine> Driver<S> {
         }
     }
 
+    /// An entry to write: its metadata with its payload from the cache.
+    fn stored_entry(&self, meta: EntryMeta<PeerId>) -> Result<StoredEntry, NodeFailure> {
+        match self.cached_payload(&meta) {
+            Some(payload) => Ok(StoredEntry { payload, meta }),
+            None => Err(NodeFailure {
+                reason: format!("payload of entry {} is missing", meta.log_id),
+            }),
+        }
+    }
+
     fn cached_payload(&self, meta: &EntryMeta<PeerId>) -> Option<Bytes> {
         match meta.kind {
             EntryKind::Normal => self.payloads.get(meta.log_id).cloned(),
@@ -347,8 +352,8 @@ impl<S: StateMachine> Driver<S> {
     }
 
     fn send(&mut self, to: PeerId, message: Message<PeerId>) {
+        // The core delivers its own vote to itself; it never addresses this node.
         if to == self.options.peer {
-            self.loopback.push_back(message);
             return;
         }
         let payloads = match &message {
@@ -612,19 +617,7 @@ impl<S: StateMachine> Driver<S> {
 
     async fn on_write_done(&mut self, done: WriteDone) {
         match done {
-            WriteDone::Durable(job) => {
-                for (epoch, last) in job.reports {
-                    self.step(Input::LogPersisted { epoch, last }).await;
-                }
-                for (to, message) in job.release {
-                    if to == self.options.peer {
-                        let from = to;
-                        self.step(Input::Message { from, message }).await;
-                    } else {
-                        self.send(to, message);
-                    }
-                }
-            }
+            WriteDone::Durable(seq) => self.step(Input::Persisted { seq }).await,
             WriteDone::Failed(reason) => self.fail(NodeFailure {
                 reason: format!("log storage failed: {reason}"),
             }),

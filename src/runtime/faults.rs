@@ -73,6 +73,14 @@ pub trait FaultInjector: Debug + Send + Sync + 'static {
         actions
     }
 
+    /// Whether the driver reports a batch of writes durable as soon as it is queued, before
+    /// the writer has even written it. A correct executor reports writes only after the
+    /// fsync, so this returns false. Only the teeth tests override it, to run the classic
+    /// "acknowledged before fsync" executor and prove the chaos suite catches it.
+    fn reports_before_durable(&self, _writes: &[PersistOp]) -> bool {
+        false
+    }
+
     /// Sees the core after every step (read only). The chaos suite feeds it to one
     /// [`ClusterObserver`](crate::core::ClusterObserver) shared by every node of a run,
     /// so Election Safety, Leader Completeness and State Machine Safety are checked on

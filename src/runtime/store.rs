@@ -5,7 +5,7 @@ use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
 
-use crate::core::{EntryMeta, HardState, LogIndex, PeerId};
+use crate::core::{EntryMeta, HardState, LogIndex, PeerId, Write};
 
 /// A log entry as stored: the core's metadata and the payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,16 +16,9 @@ pub struct StoredEntry {
     pub payload: Bytes,
 }
 
-/// One persistence step, in the order the core emitted it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PersistOp {
-    /// Replace term and vote.
-    HardState(HardState<PeerId>),
-    /// Delete entries with index ≥ this.
-    TruncateFrom(LogIndex),
-    /// Append contiguous entries.
-    Append(Vec<StoredEntry>),
-}
+/// One persistence step, in the order the core issued it: the core's [`Write`] with the
+/// runtime's entries (metadata and payload).
+pub type PersistOp = Write<PeerId, StoredEntry>;
 
 /// Durable storage for one group's hard state and log, as the runtime uses it.
 ///
@@ -132,7 +125,7 @@ impl LogStore for MemoryLogStore {
         for op in ops {
             match op {
                 PersistOp::HardState(hard_state) => state.hard_state = hard_state.clone(),
-                PersistOp::TruncateFrom(from) => {
+                PersistOp::Truncate(from) => {
                     if state.len > 0 {
                         let keep = from.0.saturating_sub(state.first);
                         state.truncate(usize::try_from(keep).unwrap_or(usize::MAX));
@@ -267,7 +260,7 @@ where
                     };
                     meta.set_hard_state(&stored).map_err(|e| e.to_string())?;
                 }
-                PersistOp::TruncateFrom(from) => {
+                PersistOp::Truncate(from) => {
                     log.truncate_suffix(*from).map_err(|e| e.to_string())?
                 }
                 PersistOp::Append(entries) => {
@@ -334,7 +327,7 @@ mod tests {
         assert!(store.read(LogIndex(3), LogIndex(2)).is_err());
         store
             .persist(&[
-                PersistOp::TruncateFrom(LogIndex(4)),
+                PersistOp::Truncate(LogIndex(4)),
                 PersistOp::Append(vec![entry(2, 4)]),
             ])
             .unwrap();
@@ -345,15 +338,13 @@ mod tests {
         );
         let gap = store.persist(&[PersistOp::Append(vec![entry(2, 9)])]);
         assert!(gap.unwrap_err().contains("does not continue"));
-        store
-            .persist(&[PersistOp::TruncateFrom(LogIndex(1))])
-            .unwrap();
+        store.persist(&[PersistOp::Truncate(LogIndex(1))]).unwrap();
         assert!(store.recover().unwrap().1.is_empty());
         // Across chunk boundaries.
         let many: Vec<StoredEntry> = (1..=3 * CHUNK as u64 + 5).map(|i| entry(4, i)).collect();
         store
             .persist(&[
-                PersistOp::TruncateFrom(LogIndex(1)),
+                PersistOp::Truncate(LogIndex(1)),
                 PersistOp::Append(many.clone()),
             ])
             .unwrap();
@@ -364,7 +355,7 @@ mod tests {
             many[a as usize - 1..b as usize].to_vec()
         );
         store
-            .persist(&[PersistOp::TruncateFrom(LogIndex(CHUNK as u64 + 1))])
+            .persist(&[PersistOp::Truncate(LogIndex(CHUNK as u64 + 1))])
             .unwrap();
         assert_eq!(store.recover().unwrap().1, many[..CHUNK].to_vec());
         store
@@ -376,9 +367,7 @@ mod tests {
                 .unwrap(),
             vec![entry(5, CHUNK as u64 + 1)]
         );
-        store
-            .persist(&[PersistOp::TruncateFrom(LogIndex(1))])
-            .unwrap();
+        store.persist(&[PersistOp::Truncate(LogIndex(1))]).unwrap();
         // An empty log may start anywhere (after a snapshot, say).
         store
             .persist(&[PersistOp::Append(vec![entry(3, 7)])])

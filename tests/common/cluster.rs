@@ -1,8 +1,9 @@
 //! A deterministic in-memory cluster of `RaftCore<u64>` nodes for tests.
 //!
 //! Storage is modelled exactly as the core's contract requires: persistence actions
-//! queue up in order and become durable only when the test says so (`persist`); a
-//! `SendAfterPersist` waits in the same queue; a crash loses everything not yet durable.
+//! queue up in order (the library's `PersistQueue`) and become durable only when the
+//! test says so (`persist`), which then reports them with `Input::Persisted`; a crash
+//! loses everything not yet durable.
 //! Every action is also rendered as a line of text, which the scenario tests compare
 //! against golden files.
 
@@ -21,15 +22,6 @@ pub struct Envelope {
     pub message: Message<u64>,
 }
 
-/// A persistence action (or a message waiting for one), queued in order.
-#[derive(Clone, Debug)]
-enum Pending {
-    HardState(HardState<u64>),
-    Truncate(LogIndex),
-    Append(LogEpoch, Vec<EntryMeta<u64>>),
-    Message(Envelope),
-}
-
 /// What survives a crash.
 #[derive(Clone, Debug, Default)]
 pub struct Durable {
@@ -41,7 +33,7 @@ pub struct SimNode {
     pub id: u64,
     pub core: Option<RaftCore<u64>>,
     pub durable: Durable,
-    pending: VecDeque<Pending>,
+    pending: PersistQueue<u64, EntryMeta<u64>>,
     pub timers: BTreeSet<Timer>,
     /// Log ids handed out by `Apply`, in order.
     pub applied: Vec<LogId>,
@@ -94,7 +86,7 @@ impl Cluster {
                     id,
                     core: None,
                     durable: Durable::default(),
-                    pending: VecDeque::new(),
+                    pending: PersistQueue::new(),
                     timers: BTreeSet::new(),
                     applied: Vec::new(),
                 },
@@ -195,21 +187,14 @@ impl Cluster {
         for action in actions {
             self.line(format!("  {id}: {}", render_action(&action)));
             let node = self.nodes.get_mut(&id).unwrap();
+            let Some(action) = node
+                .pending
+                .offer(action, Ok::<_, std::convert::Infallible>)
+                .unwrap_or_else(|never| match never {})
+            else {
+                continue;
+            };
             match action {
-                Action::SaveHardState(hard_state) => {
-                    node.pending.push_back(Pending::HardState(hard_state))
-                }
-                Action::TruncateLog { from, .. } => node.pending.push_back(Pending::Truncate(from)),
-                Action::AppendLog { epoch, entries } => {
-                    node.pending.push_back(Pending::Append(epoch, entries))
-                }
-                Action::SendAfterPersist { to, message } => {
-                    node.pending.push_back(Pending::Message(Envelope {
-                        from: id,
-                        to,
-                        message,
-                    }))
-                }
                 Action::Send { to, message } => self.network.push(Envelope {
                     from: id,
                     to,
@@ -237,12 +222,15 @@ impl Cluster {
                     self.accepted.insert(request, log_id);
                 }
                 Action::ProposalRejected { .. } | Action::RoleChanged { .. } => {}
+                Action::SaveHardState { .. }
+                | Action::TruncateLog { .. }
+                | Action::AppendLog { .. } => unreachable!("queued by `offer`"),
             }
         }
     }
 
-    /// Makes the oldest `limit` pending persistence items of `id` durable (all if None),
-    /// releasing messages that waited for them and reporting completed log writes.
+    /// Makes the oldest `limit` queued writes of `id` durable, one at a time and each
+    /// reported on its own (all of them, with one report, if None).
     pub fn persist(&mut self, id: u64, limit: Option<usize>) -> bool {
         let mut done = 0;
         let mut any = false;
@@ -254,24 +242,24 @@ impl Cluster {
             if node.core.is_none() {
                 break;
             }
-            let Some(item) = node.pending.pop_front() else {
+            let flush = match limit {
+                Some(_) => node.pending.take_oldest(),
+                None => node.pending.take_all(),
+            };
+            let Some(flush) = flush else {
                 break;
             };
-            done += 1;
+            done += flush.writes.len();
             any = true;
-            match item {
-                Pending::HardState(hard_state) => node.durable.hard_state = hard_state,
-                Pending::Truncate(from) => node.durable.entries.retain(|e| e.log_id.index < from),
-                Pending::Append(epoch, entries) => {
-                    let last = entries.last().map(|e| e.log_id);
-                    node.durable.entries.extend(entries);
-                    if let Some(last) = last {
-                        self.line(format!("{id}: persisted through {last}"));
-                        self.step(id, Input::LogPersisted { epoch, last });
-                    }
+            for write in flush.writes.iter().cloned() {
+                match write {
+                    Write::HardState(hard_state) => node.durable.hard_state = hard_state,
+                    Write::Truncate(from) => node.durable.entries.retain(|e| e.log_id.index < from),
+                    Write::Append(entries) => node.durable.entries.extend(entries),
                 }
-                Pending::Message(envelope) => self.network.push(envelope),
             }
+            self.line(format!("{id}: persisted through {}", flush.seq));
+            self.step(id, flush.persisted());
         }
         any
     }
@@ -572,18 +560,19 @@ fn opt(value: Option<&u64>) -> String {
 
 pub fn render_action(action: &Action<u64>) -> String {
     match action {
-        Action::SaveHardState(hs) => format!(
-            "SaveHardState term={} vote={}",
-            hs.term,
-            hs.voted_for.map_or("-".into(), |v| v.to_string())
+        Action::SaveHardState { seq, hard_state } => format!(
+            "SaveHardState {seq} term={} vote={}",
+            hard_state.term,
+            hard_state.voted_for.map_or("-".into(), |v| v.to_string())
         ),
-        Action::TruncateLog { from, epoch } => format!("TruncateLog from={from} epoch={}", epoch.0),
-        Action::AppendLog { entries, .. } => {
+        Action::TruncateLog { seq, from, epoch } => {
+            format!("TruncateLog {seq} from={from} epoch={}", epoch.0)
+        }
+        Action::AppendLog { seq, entries, .. } => {
             let ids: Vec<String> = entries.iter().map(|e| e.log_id.to_string()).collect();
-            format!("AppendLog [{}]", ids.join(" "))
+            format!("AppendLog {seq} [{}]", ids.join(" "))
         }
         Action::Send { to, message } => format!("Send {to} {message}"),
-        Action::SendAfterPersist { to, message } => format!("SendAfterPersist {to} {message}"),
         Action::ResetTimer(timer) => format!("ResetTimer {timer:?}"),
         Action::CancelTimer(timer) => format!("CancelTimer {timer:?}"),
         Action::ProposalAccepted { id, log_id } => format!("ProposalAccepted {id} at {log_id}"),

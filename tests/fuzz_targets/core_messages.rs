@@ -30,22 +30,13 @@ pub fn run(data: &[u8]) {
 struct Harness {
     core: RaftCore<u64>,
     id: u64,
-    /// Persistence work in the order it was emitted; `SendAfterPersist` messages wait in
-    /// it behind the writes they depend on.
-    durable_queue: VecDeque<Pending>,
+    /// Persistence work in the order it was issued (the core holds the messages that
+    /// wait for it).
+    durable_queue: PersistQueue<u64, ()>,
     /// Recent messages the core sent to peers, to which plausible answers are built.
     sent: VecDeque<(u64, Message<u64>)>,
     last_term: Term,
     next_request: u64,
-}
-
-enum Pending {
-    /// A log write to report as `LogPersisted` once durable.
-    Write { epoch: LogEpoch, last: LogId },
-    /// Term/vote or truncation: durable, nothing to report.
-    Silent,
-    /// A message to release once everything before it is durable.
-    Message { to: u64, message: Message<u64> },
 }
 
 fn drive(input: &mut Unstructured<'_>) -> Result<()> {
@@ -97,7 +88,7 @@ impl Harness {
             last_term: core.term(),
             core,
             id,
-            durable_queue: VecDeque::new(),
+            durable_queue: PersistQueue::new(),
             sent: VecDeque::new(),
             next_request: 0,
         };
@@ -110,11 +101,11 @@ impl Harness {
         match input.int_in_range(0..=15u8)? {
             0 | 1 => self.step(Input::Timeout(Timer::Election)),
             2 => self.step(Input::Timeout(Timer::Heartbeat)),
-            // Make the oldest pending persistence durable (or deliver a held message).
+            // Make the oldest pending write durable, or all of them with one report.
             3..=5 => self.persist_one(),
             6 => {
-                while !self.durable_queue.is_empty() {
-                    self.persist_one();
+                if let Some(flush) = self.durable_queue.take_all() {
+                    self.step(flush.persisted());
                 }
             }
             // A peer answers something the core sent, plausibly.
@@ -144,6 +135,11 @@ impl Harness {
                 }
                 self.step(Input::Propose(proposals));
             }
+            // A bogus durability report (stale, or for a write never issued).
+            15 => {
+                let seq = PersistSeq(input.int_in_range(0..=64)?);
+                self.step(Input::Persisted { seq });
+            }
             // Anything at all from anyone, the node itself included.
             _ => {
                 let from = self.pick_sender(input)?;
@@ -172,26 +168,14 @@ impl Harness {
     fn absorb(&mut self, actions: Vec<Action<u64>>) {
         for action in actions {
             match action {
-                Action::AppendLog { epoch, entries } => {
-                    if let Some(last) = entries.last() {
-                        self.durable_queue.push_back(Pending::Write {
-                            epoch,
-                            last: last.log_id,
-                        });
-                    }
-                }
-                Action::SaveHardState(_) | Action::TruncateLog { .. } => {
-                    self.durable_queue.push_back(Pending::Silent);
-                }
-                Action::SendAfterPersist { to, message } => {
-                    self.durable_queue
-                        .push_back(Pending::Message { to, message });
+                Action::SaveHardState { .. }
+                | Action::TruncateLog { .. }
+                | Action::AppendLog { .. } => {
+                    let queued = self.durable_queue.offer(action, |_| Ok::<_, ()>(()));
+                    assert!(matches!(queued, Ok(None)), "a write is queued");
                 }
                 Action::Send { to, message } => {
-                    assert_ne!(
-                        to, self.id,
-                        "the core sent {message} to itself without persisting"
-                    );
+                    assert_ne!(to, self.id, "the core sent {message} to itself");
                     self.remember(to, message);
                 }
                 Action::Apply { first, last } => {
@@ -215,13 +199,8 @@ impl Harness {
     }
 
     fn persist_one(&mut self) {
-        match self.durable_queue.pop_front() {
-            Some(Pending::Write { epoch, last }) => self.step(Input::LogPersisted { epoch, last }),
-            Some(Pending::Message { to, message }) if to == self.id => {
-                self.step(Input::Message { from: to, message })
-            }
-            Some(Pending::Message { to, message }) => self.remember(to, message),
-            Some(Pending::Silent) | None => {}
+        if let Some(flush) = self.durable_queue.take_oldest() {
+            self.step(flush.persisted());
         }
     }
 
