@@ -70,10 +70,9 @@ impl<N: NodeId> Durability<N> {
     /// Replaces the hard state of the write `seq` (the newest one), which was never
     /// emitted: the step in progress saves a newer hard state in its place.
     pub(crate) fn replace_hard_state(&mut self, seq: PersistSeq, hard_state: HardState<N>) {
-        if let Some((last, write)) = self.outstanding.back_mut() {
-            if *last == seq {
-                *write = Outstanding::HardState(hard_state);
-            }
+        match self.outstanding.back_mut() {
+            Some((last, write)) if *last == seq => *write = Outstanding::HardState(hard_state),
+            _ => debug_assert!(false, "write {seq} is not the newest outstanding write"),
         }
     }
 
@@ -187,11 +186,17 @@ impl<N: NodeId> Durability<N> {
                     (*seq, write)
                 })
                 .collect(),
-            held: self
-                .held
-                .iter()
-                .map(|(seq, to, message)| (*seq, rename(to), message.relabel(rename)))
-                .collect(),
+            held: {
+                // Messages held for the same write leave together, in any order: sort
+                // them by the new names so that renamed states compare equal.
+                let mut held: Vec<_> = self
+                    .held
+                    .iter()
+                    .map(|(seq, to, message)| (*seq, rename(to), message.relabel(rename)))
+                    .collect();
+                held.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+                held.into()
+            },
             durable_hard_state: self.durable_hard_state.relabel(rename),
         }
     }

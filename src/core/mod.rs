@@ -87,5 +87,5 @@ pub use peer::{Endpoint, PeerId};
 pub use persist_queue::{Flush, PersistQueue, Write};
 pub use progress::{Inflights, Progress, ProgressState};
 pub use quorum::{joint_index, joint_vote, majority_index, majority_vote, VoteResult};
-pub use raft::{RaftCore, RestoreError, Restored};
+pub use raft::{CoreRestorer, RaftCore, RestoreError, Restored};
 pub use types::{GroupId, LogEpoch, LogId, LogIndex, NodeId, PersistSeq, RequestId, Term};

@@ -68,6 +68,102 @@ pub enum RestoreError {
     Options(#[from] OptionsError),
 }
 
+/// Builds a [`RaftCore`] from storage one log entry at a time, so that a restart never
+/// holds the whole log's metadata at once (the core itself keeps a few bytes per entry):
+/// create it with the durable hard state, [`push`](CoreRestorer::push) every entry's
+/// metadata in log order, then [`finish`](CoreRestorer::finish). Every entry is
+/// validated as it arrives. `RaftCore::new` is this, over a list.
+#[derive(Debug)]
+pub struct CoreRestorer<N: NodeId> {
+    id: N,
+    options: CoreOptions,
+    hard_state: HardState<N>,
+    base_configuration: ConfigurationEntry<N>,
+    start: LogId,
+    log: RaftLog<N>,
+}
+
+impl<N: NodeId> CoreRestorer<N> {
+    /// Starts a restore from the durable hard state and, if any, the latest snapshot's
+    /// last included entry and configuration (else the initial configuration applies).
+    pub fn new(
+        id: N,
+        options: CoreOptions,
+        hard_state: HardState<N>,
+        snapshot: Option<(LogId, ConfigurationEntry<N>)>,
+        initial_configuration: ConfigurationEntry<N>,
+    ) -> Result<Self, RestoreError> {
+        options.validate()?;
+        let (start, base_configuration) = match snapshot {
+            Some((last_included, configuration)) => (last_included, configuration),
+            None => (LogId::ZERO, initial_configuration),
+        };
+        Ok(CoreRestorer {
+            id,
+            options,
+            hard_state,
+            base_configuration,
+            start,
+            log: RaftLog::new(start),
+        })
+    }
+
+    /// Adds the next log entry (after the snapshot, in index order).
+    pub fn push(&mut self, entry: &EntryMeta<N>) -> Result<(), RestoreError> {
+        let expected = self.log.last_index().next();
+        if entry.log_id.index != expected {
+            return Err(RestoreError::NonContiguous {
+                index: entry.log_id.index,
+                reason: "index gap",
+            });
+        }
+        if entry.log_id.term < self.log.last_log_id().term {
+            return Err(RestoreError::NonContiguous {
+                index: entry.log_id.index,
+                reason: "term decreases",
+            });
+        }
+        if entry.log_id.term > self.hard_state.term {
+            return Err(RestoreError::EntryFromFutureTerm {
+                log_id: entry.log_id,
+                term: self.hard_state.term,
+            });
+        }
+        self.log.push(entry);
+        Ok(())
+    }
+
+    /// The core, with everything restored counted as durable.
+    pub fn finish(self) -> RaftCore<N> {
+        let CoreRestorer {
+            id,
+            options,
+            hard_state,
+            base_configuration,
+            start,
+            mut log,
+        } = self;
+        log.mark_all_persisted();
+        RaftCore {
+            id,
+            options,
+            term: hard_state.term,
+            voted_for: hard_state.voted_for.clone(),
+            leader: None,
+            role: RoleState::Follower,
+            log,
+            base_configuration,
+            commit_index: start.index,
+            commit_known: start.index,
+            applied_issued: start.index,
+            actions: Vec::new(),
+            failed: false,
+            durability: Durability::new(hard_state),
+            dropped_messages: Tally::default(),
+        }
+    }
+}
+
 /// Role-specific state.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum RoleState<N: NodeId> {
@@ -77,7 +173,7 @@ pub(crate) enum RoleState<N: NodeId> {
         votes: BTreeMap<N, bool>,
     },
     /// Votes received in this term (true = granted). This node's own vote is recorded
-    /// only once it is durable (it arrives as a self-addressed `VoteResponse`).
+    /// only once it is durable (the core delivers it to itself, `deliver_own`).
     Candidate {
         votes: BTreeMap<N, bool>,
     },
@@ -142,8 +238,9 @@ pub struct RaftCore<N: NodeId> {
     pub(crate) failed: bool,
     /// Writes issued and reported durable, and the messages waiting for them.
     pub(crate) durability: Durability<N>,
-    /// Messages refused without effect: spoofed or misrouted self-addressed ones and
-    /// malformed appends. Not protocol state (a `Tally` is equal to every other one and
+    /// Messages refused or dropped without effect: inputs claiming to come from this
+    /// node, malformed appends, and outgoing messages dropped because the hold queue
+    /// was full (a stalled disk). Not protocol state (a `Tally` is equal to every other one and
     /// hashes to nothing, so the model checker sees one state); the executor reports it.
     pub(crate) dropped_messages: Tally,
 }
@@ -168,55 +265,19 @@ impl std::hash::Hash for Tally {
 
 impl<N: NodeId> RaftCore<N> {
     /// Builds a core from what storage holds. Validates the restored log instead of
-    /// trusting it.
+    /// trusting it. (A log too large to hold as a list of entries: [`CoreRestorer`].)
     pub fn new(id: N, options: CoreOptions, restored: Restored<N>) -> Result<Self, RestoreError> {
-        options.validate()?;
-        let (start, base_configuration) = match restored.snapshot {
-            Some((last_included, configuration)) => (last_included, configuration),
-            None => (LogId::ZERO, restored.initial_configuration),
-        };
-        let mut log = RaftLog::new(start);
-        for entry in &restored.entries {
-            let expected = log.last_index().next();
-            if entry.log_id.index != expected {
-                return Err(RestoreError::NonContiguous {
-                    index: entry.log_id.index,
-                    reason: "index gap",
-                });
-            }
-            if entry.log_id.term < log.last_log_id().term {
-                return Err(RestoreError::NonContiguous {
-                    index: entry.log_id.index,
-                    reason: "term decreases",
-                });
-            }
-            if entry.log_id.term > restored.hard_state.term {
-                return Err(RestoreError::EntryFromFutureTerm {
-                    log_id: entry.log_id,
-                    term: restored.hard_state.term,
-                });
-            }
-            log.push(entry);
-        }
-        log.mark_all_persisted();
-        let durable_hard_state = restored.hard_state.clone();
-        Ok(RaftCore {
+        let mut restorer = CoreRestorer::new(
             id,
             options,
-            term: restored.hard_state.term,
-            voted_for: restored.hard_state.voted_for,
-            leader: None,
-            role: RoleState::Follower,
-            log,
-            base_configuration,
-            commit_index: start.index,
-            commit_known: start.index,
-            applied_issued: start.index,
-            actions: Vec::new(),
-            failed: false,
-            durability: Durability::new(durable_hard_state),
-            dropped_messages: Tally::default(),
-        })
+            restored.hard_state,
+            restored.snapshot,
+            restored.initial_configuration,
+        )?;
+        for entry in &restored.entries {
+            restorer.push(entry)?;
+        }
+        Ok(restorer.finish())
     }
 
     /// Call once after `new`: arms the election timer of a voter.
@@ -504,10 +565,11 @@ impl<N: NodeId> RaftCore<N> {
         self.failed
     }
 
-    /// How many messages this core refused without effect: self-addressed ones (spoofed
-    /// or misrouted; a node only ever sends itself its own granted vote) and malformed
-    /// appends. Stale-term messages are not counted: they are answered or ignored by
-    /// the protocol.
+    /// How many messages this core refused or dropped without effect: inputs claiming to
+    /// come from this node itself (spoofed or misrouted: the core delivers its own vote
+    /// internally, so no executor ever addresses its own node), malformed appends, and
+    /// outgoing messages dropped because the hold queue was full. Stale-term messages
+    /// are not counted: they are answered or ignored by the protocol.
     pub fn dropped_messages(&self) -> u64 {
         self.dropped_messages.0
     }

@@ -27,6 +27,12 @@ use crate::core::{
 };
 use crate::transport::{RaftFrame, Transport};
 
+/// Most committed entries read for the state machine at once.
+const APPLY_CHUNK: u64 = 1024;
+
+/// Most entries handed to the state machine and not yet applied.
+const MAX_APPLY_AHEAD: u64 = 4 * APPLY_CHUNK;
+
 /// A proposal accepted into the log, waiting for commit and apply.
 struct PendingTask<S: StateMachine> {
     log_id: LogId,
@@ -72,7 +78,14 @@ pub(crate) struct Driver<S: StateMachine> {
     election_local: std::time::Duration,
     heartbeat_local: std::time::Duration,
     clock_generation: u64,
+    /// Highest index the state machine reported applied.
     applied: LogIndex,
+    /// Committed entries not yet handed to the state machine: `apply_next..=apply_target`.
+    /// They are handed over in chunks, a bounded number of entries ahead of `applied`,
+    /// so a long catch-up (a restart replaying a large log) never holds more than a
+    /// few chunks of payloads in memory.
+    apply_next: LogIndex,
+    apply_target: LogIndex,
     failed: Option<NodeFailure>,
     role_view: (Role, Term, Option<PeerId>),
     frames_rejected: u64,
@@ -121,6 +134,8 @@ impl<S: StateMachine> Driver<S> {
             heartbeat_local: std::time::Duration::ZERO,
             clock_generation: 0,
             applied,
+            apply_next: applied.next(),
+            apply_target: applied,
             failed: None,
             role_view,
             frames_rejected: 0,
@@ -220,7 +235,6 @@ impl<S: StateMachine> Driver<S> {
             None => actions,
         };
         let mut writes: PersistQueue<PeerId, StoredEntry> = PersistQueue::new();
-        let mut apply: Option<(LogIndex, LogIndex)> = None;
         for action in actions {
             let action = match writes.offer(action, |meta| self.stored_entry(meta)) {
                 Ok(Some(action)) => action,
@@ -239,10 +253,8 @@ impl<S: StateMachine> Driver<S> {
                 Action::ProposalAccepted { id, log_id } => self.accepted(id, log_id),
                 Action::ProposalRejected { id, error } => self.rejected(id, error),
                 Action::Apply { first, last } => {
-                    apply = Some(match apply {
-                        Some((from, _)) => (from, last),
-                        None => (first, last),
-                    })
+                    debug_assert_eq!(first, self.apply_target.next(), "applies are contiguous");
+                    self.apply_target = self.apply_target.max(last);
                 }
                 Action::RoleChanged { role, term, leader } => {
                     self.role_changed(role, term, leader).await
@@ -253,14 +265,17 @@ impl<S: StateMachine> Driver<S> {
                 | Action::AppendLog { .. } => {}
             }
         }
+        let mut early_report = None;
         if let Some(job) = writes.take_all() {
             // Teeth tests only: an executor that reports writes durable before they are.
-            let early = self
+            if self
                 .options
                 .faults
                 .as_ref()
-                .is_some_and(|faults| faults.reports_before_durable(&job.writes));
-            let persisted = job.persisted();
+                .is_some_and(|faults| faults.reports_before_durable(&job.writes))
+            {
+                early_report = Some(job.persisted());
+            }
             if cooperative(self.channels.writer_jobs.send(job))
                 .await
                 .is_err()
@@ -268,12 +283,13 @@ impl<S: StateMachine> Driver<S> {
                 self.fail(NodeFailure {
                     reason: "log writer stopped".into(),
                 });
-            } else if early {
-                Box::pin(self.step(persisted)).await;
+                early_report = None;
             }
         }
-        if let Some((first, last)) = apply {
-            self.apply(first, last).await;
+        self.pump_apply().await;
+        // After this step's applies, so that the next step's come after them.
+        if let Some(report) = early_report {
+            Box::pin(self.step(report)).await;
         }
     }
 
@@ -501,6 +517,26 @@ impl<S: StateMachine> Driver<S> {
 
     /// Hands committed entries `first..=last` to the FSM caller. They are durable here
     /// (the core never commits past its durable index).
+    /// Hands committed entries to the state machine, chunk by chunk, while fewer than
+    /// `MAX_APPLY_AHEAD` entries are handed over and not yet applied.
+    async fn pump_apply(&mut self) {
+        while self.apply_next <= self.apply_target && self.failed.is_none() {
+            let ahead = self.apply_next.0.saturating_sub(self.applied.0 + 1);
+            if ahead >= MAX_APPLY_AHEAD {
+                break;
+            }
+            let first = self.apply_next;
+            let last = LogIndex(
+                self.apply_target
+                    .0
+                    .min(first.0.saturating_add(APPLY_CHUNK - 1)),
+            );
+            self.apply_next = last.next();
+            self.apply(first, last).await;
+        }
+    }
+
+    /// Hands `first..=last` (one chunk) to the state machine.
     async fn apply(&mut self, first: LogIndex, last: LogIndex) {
         let mut items = Vec::new();
         let mut index = first;
@@ -626,7 +662,10 @@ impl<S: StateMachine> Driver<S> {
 
     async fn on_fsm_done(&mut self, done: FsmDone) {
         match done {
-            FsmDone::Applied(index) => self.applied = self.applied.max(index),
+            FsmDone::Applied(index) => {
+                self.applied = self.applied.max(index);
+                self.pump_apply().await;
+            }
             FsmDone::Failed(failure) => self.fail(failure),
         }
     }

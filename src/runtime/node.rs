@@ -17,7 +17,7 @@ use super::options::{ApplyTaskMode, NodeOptions};
 use super::state_machine::StateMachine;
 use super::store::LogStore;
 use super::writer::run_writer;
-use crate::core::{LogId, LogIndex, PeerId, RaftCore, Restored, Role, Term};
+use crate::core::{CoreRestorer, LogId, LogIndex, PeerId, Role, Term};
 use crate::transport::{FrameSink, Transport};
 
 /// A command for the replicated state machine (F04).
@@ -163,8 +163,22 @@ impl<S: StateMachine> Node<S> {
         clock: Arc<dyn Clock>,
     ) -> Result<(Node<S>, FrameSink), StartError> {
         options.validate()?;
-        let (hard_state, entries) = store
-            .recover()
+        // Entry by entry, so a restart never holds the whole log (DESIGN.md §2).
+        let hard_state = store
+            .hard_state()
+            .map_err(|reason| StartError::Storage { reason })?;
+        let mut restorer = CoreRestorer::new(
+            options.peer.clone(),
+            options.core.clone(),
+            hard_state,
+            None,
+            options.initial_configuration.clone(),
+        )
+        .map_err(|e| StartError::Storage {
+            reason: e.to_string(),
+        })?;
+        store
+            .recover_entries(&mut |meta| restorer.push(&meta).map_err(|e| e.to_string()))
             .map_err(|reason| StartError::Storage { reason })?;
         // What recovery read may sit only in the page cache: a killed process's unsynced
         // writes survive it, readable but not durable. The core counts everything it is
@@ -173,18 +187,7 @@ impl<S: StateMachine> Node<S> {
         store
             .sync()
             .map_err(|reason| StartError::Storage { reason })?;
-        let restored = Restored {
-            hard_state,
-            snapshot: None,
-            entries: entries.into_iter().map(|e| e.meta).collect(),
-            initial_configuration: options.initial_configuration.clone(),
-        };
-        let core =
-            RaftCore::new(options.peer.clone(), options.core.clone(), restored).map_err(|e| {
-                StartError::Storage {
-                    reason: e.to_string(),
-                }
-            })?;
+        let core = restorer.finish();
         let (frame_sink, inbound) = mpsc::channel(options.inbound_queue_capacity);
         let (proposals, proposals_rx) = mpsc::channel(options.proposal_queue_capacity);
         let (stop, stop_rx) = shutdown::signal();

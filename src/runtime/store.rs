@@ -27,8 +27,18 @@ pub type PersistOp = Write<PeerId, StoredEntry>;
 /// commit); `persist` does both. `read` may run concurrently with the others from
 /// another task. Errors are fatal for the node.
 pub trait LogStore: Send + Sync + 'static {
-    /// The durable state at start-up: hard state and every log entry.
-    fn recover(&self) -> Result<(HardState<PeerId>, Vec<StoredEntry>), String>;
+    /// The durable term and vote, at start-up.
+    fn hard_state(&self) -> Result<HardState<PeerId>, String>;
+    /// At start-up: calls `visit` with the *metadata* of every log entry, in order.
+    /// Payloads stay in storage (the runtime reads them back in bounded batches when it
+    /// applies or replicates) and the runtime keeps no list of entries, so a restart's
+    /// memory does not grow with the log's bytes (DESIGN.md §2; measured by
+    /// `benches/recovery_memory.rs`). Read the log in bounded chunks; stop at the first
+    /// error `visit` returns and return it. `visit` never calls back into the store.
+    fn recover_entries(
+        &self,
+        visit: &mut dyn FnMut(EntryMeta<PeerId>) -> Result<(), String>,
+    ) -> Result<(), String>;
     /// Applies `ops` in order; they may not be durable until `sync` returns.
     fn write(&self, ops: &[PersistOp]) -> Result<(), String>;
     /// Makes every earlier `write` durable.
@@ -110,9 +120,20 @@ impl MemoryLogStore {
 }
 
 impl LogStore for MemoryLogStore {
-    fn recover(&self) -> Result<(HardState<PeerId>, Vec<StoredEntry>), String> {
+    fn hard_state(&self) -> Result<HardState<PeerId>, String> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok((state.hard_state.clone(), state.chunks.concat()))
+        Ok(state.hard_state.clone())
+    }
+
+    fn recover_entries(
+        &self,
+        visit: &mut dyn FnMut(EntryMeta<PeerId>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        for entry in state.chunks.iter().flatten() {
+            visit(entry.meta.clone())?;
+        }
+        Ok(())
     }
 
     /// Durable at once: the memory store lives as long as the value.
@@ -218,10 +239,21 @@ where
     L: crate::storage::LogStorage + 'static,
     M: crate::storage::MetaStorage + 'static,
 {
-    fn recover(&self) -> Result<(HardState<PeerId>, Vec<StoredEntry>), String> {
+    fn hard_state(&self) -> Result<HardState<PeerId>, String> {
         let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let (log, meta) = &*guard;
-        let stored = meta.hard_state().map_err(|e| e.to_string())?;
+        let stored = guard.1.hard_state().map_err(|e| e.to_string())?;
+        Ok(HardState {
+            term: stored.term,
+            voted_for: stored.voted_for,
+        })
+    }
+
+    fn recover_entries(
+        &self,
+        visit: &mut dyn FnMut(EntryMeta<PeerId>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let log = &guard.0;
         let first = log.first_index().map_err(|e| e.to_string())?;
         if first > LogIndex(1) {
             return Err(format!(
@@ -229,7 +261,6 @@ where
             ));
         }
         let last = log.last_log_id().map_err(|e| e.to_string())?.index;
-        let mut entries = Vec::new();
         let mut next = first;
         while next <= last {
             let chunk = log
@@ -239,13 +270,11 @@ where
                 return Err(format!("log read at {next} returned nothing"));
             }
             next = next.plus(chunk.len() as u64);
-            entries.extend(chunk.into_iter().map(from_storage));
+            for entry in &chunk {
+                visit(entry.meta())?;
+            }
         }
-        let hard_state = HardState {
-            term: stored.term,
-            voted_for: stored.voted_for,
-        };
-        Ok((hard_state, entries))
+        Ok(())
     }
 
     fn write(&self, ops: &[PersistOp]) -> Result<(), String> {
@@ -301,6 +330,21 @@ mod tests {
     use super::*;
     use crate::core::{EntryKind, LogId};
 
+    fn recovered(store: &dyn LogStore) -> Vec<EntryMeta<PeerId>> {
+        let mut entries = Vec::new();
+        store
+            .recover_entries(&mut |meta| {
+                entries.push(meta);
+                Ok(())
+            })
+            .unwrap();
+        entries
+    }
+
+    fn metas(entries: &[StoredEntry]) -> Vec<EntryMeta<PeerId>> {
+        entries.iter().map(|entry| entry.meta.clone()).collect()
+    }
+
     fn entry(term: u64, index: u64) -> StoredEntry {
         StoredEntry {
             meta: EntryMeta {
@@ -331,7 +375,8 @@ mod tests {
                 PersistOp::Append(vec![entry(2, 4)]),
             ])
             .unwrap();
-        let (_, all) = store.recover().unwrap();
+        let all = recovered(&store);
+        let all: Vec<StoredEntry> = store.read(LogIndex(1), LogIndex(all.len() as u64)).unwrap();
         assert_eq!(
             all,
             vec![entry(1, 1), entry(1, 2), entry(1, 3), entry(2, 4)]
@@ -339,7 +384,7 @@ mod tests {
         let gap = store.persist(&[PersistOp::Append(vec![entry(2, 9)])]);
         assert!(gap.unwrap_err().contains("does not continue"));
         store.persist(&[PersistOp::Truncate(LogIndex(1))]).unwrap();
-        assert!(store.recover().unwrap().1.is_empty());
+        assert!(recovered(&store).is_empty());
         // Across chunk boundaries.
         let many: Vec<StoredEntry> = (1..=3 * CHUNK as u64 + 5).map(|i| entry(4, i)).collect();
         store
@@ -348,7 +393,7 @@ mod tests {
                 PersistOp::Append(many.clone()),
             ])
             .unwrap();
-        assert_eq!(store.recover().unwrap().1, many);
+        assert_eq!(recovered(&store), metas(&many));
         let (a, b) = (CHUNK as u64 - 2, 2 * CHUNK as u64 + 3);
         assert_eq!(
             store.read(LogIndex(a), LogIndex(b)).unwrap(),
@@ -357,7 +402,7 @@ mod tests {
         store
             .persist(&[PersistOp::Truncate(LogIndex(CHUNK as u64 + 1))])
             .unwrap();
-        assert_eq!(store.recover().unwrap().1, many[..CHUNK].to_vec());
+        assert_eq!(recovered(&store), metas(&many[..CHUNK]));
         store
             .persist(&[PersistOp::Append(vec![entry(5, CHUNK as u64 + 1)])])
             .unwrap();

@@ -5,9 +5,9 @@
 //! progress), timers, proposals and persistence completions. After every step: no panic,
 //! `check_invariants()` holds, and the actions respect the contract.
 //!
-//! The harness plays the runtime, which the core trusts: persistence completions are
-//! reported in order and only for writes the core asked for, and the self-addressed own
-//! vote is delivered only once everything before it is durable. Peers are not trusted.
+//! The harness plays the runtime, which the core trusts to report a write durable only
+//! once it is (`Input::Persisted`); it also sends bogus reports (stale, or beyond what
+//! was issued), which the core must ignore. Peers are not trusted.
 
 use arbitrary::{Result, Unstructured};
 use concord::core::*;
@@ -135,7 +135,8 @@ impl Harness {
                 }
                 self.step(Input::Propose(proposals));
             }
-            // A bogus durability report (stale, or for a write never issued).
+            // An arbitrary durability report: stale or beyond what was issued (ignored), or
+            // covering queued writes early (trusted, as the runtime is).
             15 => {
                 let seq = PersistSeq(input.int_in_range(0..=64)?);
                 self.step(Input::Persisted { seq });
