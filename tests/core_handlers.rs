@@ -909,3 +909,66 @@ fn a_failure_drops_held_messages() {
     assert_eq!(core.held_messages(), 0);
     core.check_invariants().unwrap();
 }
+
+/// A leader bounds the payload bytes of its uncommitted entries: a proposal that would go
+/// beyond `max_uncommitted_bytes` is refused with `Overloaded` (nothing appended for
+/// it), unless nothing is uncommitted, so one entry larger than the bound still goes
+/// through; committing frees the budget.
+#[test]
+fn a_leader_refuses_proposals_beyond_its_uncommitted_bytes() {
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64]));
+    let options = CoreOptions {
+        max_uncommitted_bytes: 100,
+        ..CoreOptions::default()
+    };
+    let mut core = RaftCore::new(1u64, options, Restored::empty(configuration)).unwrap();
+    core.start();
+    let actions = core.step(Input::Timeout(Timer::Election));
+    core.step(Input::Persisted {
+        seq: last_write_seq(&actions),
+    });
+    assert!(core.is_leader());
+    let propose = |core: &mut RaftCore<u64>, sizes: &[(u64, u32)]| {
+        let proposals = sizes
+            .iter()
+            .map(|&(id, size_bytes)| Proposal {
+                id: RequestId(id),
+                size_bytes,
+                expected_term: None,
+            })
+            .collect();
+        let actions = core.step(Input::Propose(proposals));
+        core.check_invariants().unwrap();
+        actions
+    };
+    let verdicts = |actions: &[Action<u64>]| -> Vec<(u64, bool)> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::ProposalAccepted { id, .. } => Some((id.0, true)),
+                Action::ProposalRejected {
+                    id,
+                    error: ProposeError::Overloaded,
+                } => Some((id.0, false)),
+                _ => None,
+            })
+            .collect()
+    };
+    let actions = propose(&mut core, &[(1, 60), (2, 30), (3, 20)]);
+    assert_eq!(verdicts(&actions), vec![(1, true), (2, true), (3, false)]);
+    assert_eq!(
+        core.last_log_id(),
+        LogId::new(1, 3),
+        "nothing appended for 3"
+    );
+    // Still 90 bytes uncommitted: even 11 more is too much, 10 fits.
+    let actions = propose(&mut core, &[(4, 11), (5, 10)]);
+    assert_eq!(verdicts(&actions), vec![(4, false), (5, true)]);
+    // Durable and committed: the budget is free again, for an entry above the bound.
+    core.step(Input::Persisted {
+        seq: last_write_seq(&actions),
+    });
+    assert_eq!(core.commit_index(), LogIndex(4));
+    let actions = propose(&mut core, &[(6, 500), (7, 1)]);
+    assert_eq!(verdicts(&actions), vec![(6, true), (7, false)]);
+}

@@ -12,12 +12,12 @@ const UNIQUE_STATES: [(&str, usize); 9] = [
     ("elections", 358_758),
     ("figure-8", 668_658),
     ("heartbeats", 630_822),
-    ("crash", 240_996),
-    ("client-crash", 264_137),
+    ("crash", 240_077),
+    ("client-crash", 264_131),
     ("clients", 120_561),
     ("pre-vote", 260_225),
-    ("torn-step", 267_988),
-    ("disk-failure", 70_693),
+    ("torn-step", 266_995),
+    ("disk-failure", 70_489),
 ];
 
 fn run_profile(profile: &Profile) {

@@ -102,7 +102,10 @@ impl<N: NodeId> RaftCore<N> {
 
     pub(crate) fn become_leader(&mut self) {
         let next_index = self.log.last_index().next();
-        self.role = RoleState::Leader(LeaderState::new());
+        let uncommitted = self
+            .log
+            .bytes_between(self.commit_index.next(), self.log.last_index());
+        self.role = RoleState::Leader(LeaderState::new(uncommitted));
         self.reconcile_configuration();
         self.leader = Some(self.id.clone());
         // Raft §5.4.2/§8: entries of earlier terms commit only through an entry of this

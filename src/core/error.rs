@@ -59,6 +59,11 @@ pub enum ProposeError<N: fmt::Display> {
     /// The leader is handing leadership over and does not accept writes (JRaft EBUSY).
     #[error("leadership transfer in progress")]
     TransferInProgress,
+    /// The leader's uncommitted entries already hold `CoreOptions::max_uncommitted_bytes`
+    /// of payload (JRaft EBUSY): accepting more would only grow memory while a quorum
+    /// is not keeping up. Retry later.
+    #[error("too many uncommitted bytes on the leader")]
+    Overloaded,
 }
 
 fn display_hint<N: fmt::Display>(hint: &Option<N>) -> String {

@@ -45,6 +45,17 @@ impl<N: NodeId> RaftCore<N> {
                 durable.term, self.term
             ));
         }
+        if let Some(leader) = self.role.leader() {
+            let expected = self
+                .log
+                .bytes_between(self.commit_index.next(), self.log.last_index());
+            if leader.uncommitted_bytes() != expected {
+                return Err(format!(
+                    "leader counts {} uncommitted bytes, its log holds {expected}",
+                    leader.uncommitted_bytes()
+                ));
+            }
+        }
         // A leader counted its own vote only once it was durable, so its term and vote
         // are durable for as long as it leads.
         if self.role.leader().is_some()

@@ -13,14 +13,34 @@ use super::types::{LogIndex, NodeId};
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct LeaderState<N: NodeId> {
     progress: BTreeMap<N, Progress>,
+    /// Payload bytes of the log entries after the commit index. Invariant: equals
+    /// their sum (checked in `check_invariants`).
+    uncommitted_bytes: u64,
 }
 
 impl<N: NodeId> LeaderState<N> {
-    /// A new leader's state: nothing known of any member yet.
-    pub(crate) fn new() -> Self {
+    /// A new leader's state: nothing known of any member yet; `uncommitted_bytes` of
+    /// payload in the entries after the commit index.
+    pub(crate) fn new(uncommitted_bytes: u64) -> Self {
         LeaderState {
             progress: BTreeMap::new(),
+            uncommitted_bytes,
         }
+    }
+
+    /// Payload bytes of the log entries after the commit index.
+    pub(crate) fn uncommitted_bytes(&self) -> u64 {
+        self.uncommitted_bytes
+    }
+
+    /// Entries of `bytes` were appended.
+    pub(crate) fn appended(&mut self, bytes: u64) {
+        self.uncommitted_bytes = self.uncommitted_bytes.saturating_add(bytes);
+    }
+
+    /// Entries of `bytes` were committed.
+    pub(crate) fn committed(&mut self, bytes: u64) {
+        self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(bytes);
     }
 
     /// Makes the tracked members exactly `configuration`'s members other than `leader`:
@@ -77,6 +97,7 @@ impl<N: NodeId> LeaderState<N> {
                 .iter()
                 .map(|(n, p)| (rename(n), p.clone()))
                 .collect(),
+            uncommitted_bytes: self.uncommitted_bytes,
         }
     }
 }

@@ -61,6 +61,20 @@ impl<N: NodeId> RaftLog<N> {
         self.start.index.plus(self.sizes.len() as u64)
     }
 
+    /// Payload bytes of the held entries in `first..=last` (clamped to what is held).
+    pub(crate) fn bytes_between(&self, first: LogIndex, last: LogIndex) -> u64 {
+        let base = self.start.index.0;
+        let from = first.0.max(base + 1) - base - 1;
+        let to = last.0.min(self.last_index().0).saturating_sub(base);
+        if from >= to {
+            return 0;
+        }
+        self.sizes
+            .range(from as usize..to as usize)
+            .map(|size| u64::from(*size))
+            .sum()
+    }
+
     pub(crate) fn last_log_id(&self) -> LogId {
         match self.runs.last() {
             Some(run) => LogId {

@@ -19,6 +19,11 @@ pub struct CoreOptions {
     pub max_inflight_messages: usize,
     /// Maximum payload bytes in flight to one follower (default 64 MiB).
     pub max_inflight_bytes: u64,
+    /// Most payload bytes a leader holds in entries not yet committed (default 64 MiB,
+    /// at least 1). A proposal that would go beyond it is refused with
+    /// `ProposeError::Overloaded`, unless nothing is uncommitted (so one large entry can
+    /// always be proposed). Bounds a leader's memory while a quorum cannot keep up.
+    pub max_uncommitted_bytes: u64,
 }
 
 impl Default for CoreOptions {
@@ -30,6 +35,7 @@ impl Default for CoreOptions {
             max_bytes_per_message: 512 * 1024,
             max_inflight_messages: 256,
             max_inflight_bytes: 64 * 1024 * 1024,
+            max_uncommitted_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -62,6 +68,12 @@ impl CoreOptions {
         if self.max_inflight_bytes == 0 {
             return Err(OptionsError {
                 name: "max_inflight_bytes",
+                reason: "must be at least 1",
+            });
+        }
+        if self.max_uncommitted_bytes == 0 {
+            return Err(OptionsError {
+                name: "max_uncommitted_bytes",
                 reason: "must be at least 1",
             });
         }

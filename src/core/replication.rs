@@ -25,7 +25,17 @@ impl<N: NodeId> RaftCore<N> {
             return;
         }
         let mut entries = Vec::with_capacity(proposals.len());
+        let limit = self.options.max_uncommitted_bytes;
         for proposal in proposals {
+            let uncommitted = self.role.leader().map_or(0, LeaderState::uncommitted_bytes);
+            let size = u64::from(proposal.size_bytes);
+            if uncommitted > 0 && uncommitted.saturating_add(size) > limit {
+                self.push(Action::ProposalRejected {
+                    id: proposal.id,
+                    error: ProposeError::Overloaded,
+                });
+                continue;
+            }
             if let Some(expected) = proposal.expected_term {
                 if expected != self.term {
                     let error = ProposeError::TermMismatch {
@@ -48,6 +58,9 @@ impl<N: NodeId> RaftCore<N> {
                 size_bytes: proposal.size_bytes,
             };
             self.log.push(&entry);
+            if let Some(leader) = self.role.leader_mut() {
+                leader.appended(size);
+            }
             self.push(Action::ProposalAccepted {
                 id: proposal.id,
                 log_id: entry.log_id,
@@ -218,6 +231,10 @@ impl<N: NodeId> RaftCore<N> {
         });
         let candidate = quorum_index.min(persisted);
         if candidate > self.commit_index && self.log.term_at(candidate) == Some(self.term) {
+            let committed = self.log.bytes_between(self.commit_index.next(), candidate);
+            if let Some(leader) = self.role.leader_mut() {
+                leader.committed(committed);
+            }
             self.commit_index = candidate;
             self.commit_known = self.commit_known.max(candidate);
             self.emit_apply();

@@ -511,12 +511,11 @@ impl<S: StateMachine> Driver<S> {
                 ApplyError::TermMismatch { expected, actual }
             }
             ProposeError::TransferInProgress => ApplyError::TransferInProgress,
+            ProposeError::Overloaded => ApplyError::Overloaded,
         };
         let _ = proposal.completion.send(Err(error));
     }
 
-    /// Hands committed entries `first..=last` to the FSM caller. They are durable here
-    /// (the core never commits past its durable index).
     /// Hands committed entries to the state machine, chunk by chunk, while fewer than
     /// `MAX_APPLY_AHEAD` entries are handed over and not yet applied.
     async fn pump_apply(&mut self) {
@@ -536,7 +535,8 @@ impl<S: StateMachine> Driver<S> {
         }
     }
 
-    /// Hands `first..=last` (one chunk) to the state machine.
+    /// Hands committed entries `first..=last` (one chunk) to the FSM caller. They are
+    /// durable here (the core never commits past its durable index).
     async fn apply(&mut self, first: LogIndex, last: LogIndex) {
         let mut items = Vec::new();
         let mut index = first;

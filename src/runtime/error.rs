@@ -20,9 +20,10 @@ pub enum ApplyError {
         /// The leader's term.
         actual: Term,
     },
-    /// The proposal queue is full and the task mode is non-blocking (JRaft EBUSY).
-    /// Nothing appended.
-    #[error("proposal queue is full")]
+    /// The proposal queue is full and the task mode is non-blocking, or the leader's
+    /// uncommitted entries already hold `CoreOptions::max_uncommitted_bytes` of payload
+    /// (JRaft EBUSY). Nothing appended; retry later.
+    #[error("overloaded: the proposal queue is full or too much is uncommitted")]
     Overloaded,
     /// The node has stopped; the task was not accepted. Nothing appended.
     #[error("node is stopped")]

@@ -72,6 +72,7 @@ impl Harness {
             max_bytes_per_message: input.int_in_range(0..=64)?,
             max_inflight_messages: input.int_in_range(1..=4)?,
             max_inflight_bytes: input.int_in_range(1..=256)?,
+            max_uncommitted_bytes: input.int_in_range(1..=256)?,
         };
         let restored = restored_state(input, ConfigurationEntry::stable(configuration))?;
         let core = match RaftCore::new(id, options, restored.clone()) {
