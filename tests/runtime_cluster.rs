@@ -302,6 +302,22 @@ async fn expected_term_and_on_committed_and_context() {
     );
 }
 
+/// An `on_committed` hook is the client's code: it runs on the FSM caller, so a hook that
+/// panics neither stops the core loop nor fails the node, and its task still applies.
+#[tokio::test]
+async fn a_panicking_on_committed_hook_harms_nothing() {
+    let cluster = TestCluster::new(3, |_| {});
+    let leader = cluster.leader().await;
+    let task = delta(3).on_committed(|_| panic!("a client hook panics"));
+    let applied = cluster.node(leader).apply(task).await.unwrap();
+    assert!(applied.log_id.index.0 > 0);
+    // The node carries on: another write goes through, and nothing failed.
+    cluster.node(leader).apply(delta(4)).await.unwrap();
+    let status = cluster.node(leader).describe();
+    assert!(status.failure.is_none(), "{status:?}");
+    assert_eq!(status.role, Role::Leader);
+}
+
 #[tokio::test]
 async fn non_blocking_mode_reports_overload() {
     let cluster = TestCluster::new(3, |options| {

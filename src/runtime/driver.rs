@@ -579,25 +579,28 @@ impl<S: StateMachine> Driver<S> {
             };
             match meta.kind {
                 EntryKind::Normal => {
-                    let (context, completion) = match pending {
+                    let (context, completion, on_committed) = match pending {
                         Some(task) if task.log_id == log_id => {
-                            if let Some(hook) = task.on_committed {
-                                hook(log_id); // committed on a majority, not yet applied
-                            }
-                            (task.context, Some(task.completion))
+                            (task.context, Some(task.completion), task.on_committed)
                         }
                         Some(task) => {
                             let _ = task.completion.send(Err(ApplyError::LeadershipLost));
-                            (None, None)
+                            (None, None, None)
                         }
-                        None => (None, None),
+                        None => (None, None, None),
                     };
                     let entry = CommittedEntry {
                         log_id,
                         data,
                         context,
                     };
-                    items.push(ApplyItem::Client { entry, completion });
+                    // The hook runs on the FSM caller, not here: user code can neither
+                    // stall nor panic the core loop.
+                    items.push(ApplyItem::Client {
+                        entry,
+                        completion,
+                        on_committed,
+                    });
                 }
                 EntryKind::Blank => items.push(ApplyItem::Blank(log_id)),
                 EntryKind::Configuration(configuration) => {

@@ -26,6 +26,9 @@ pub(crate) enum ApplyItem<S: StateMachine> {
     Client {
         entry: CommittedEntry<S::Context>,
         completion: Option<Completion<S::Response>>,
+        /// The task's `on_committed` hook (proposing node only): run just before the
+        /// entry is applied; a panic in it is contained and ignored.
+        on_committed: Option<Box<dyn FnOnce(LogId) + Send>>,
     },
     Configuration(LogId, ConfigurationEntry<PeerId>),
     Blank(LogId),
@@ -116,7 +119,17 @@ fn apply_items<S: StateMachine>(
     let mut items = items.into_iter().peekable();
     while let Some(item) = items.next() {
         match item {
-            ApplyItem::Client { entry, completion } => {
+            ApplyItem::Client {
+                entry,
+                completion,
+                on_committed,
+            } => {
+                if let Some(hook) = on_committed {
+                    let log_id = entry.log_id;
+                    // Committed on a majority, not yet applied. The hook belongs to the
+                    // client that proposed; its panic must not fail the node.
+                    let _ = catch_unwind(AssertUnwindSafe(|| hook(log_id)));
+                }
                 last = Some(entry.log_id.index);
                 entries.push(entry);
                 completions.push(completion);
@@ -200,13 +213,21 @@ fn fail_all<R>(completions: &mut Vec<Option<Completion<R>>>, failure: &NodeFailu
 fn answer_failed<S: StateMachine>(items: Vec<ApplyItem<S>>, failure: &NodeFailure) {
     for item in items {
         if let ApplyItem::Client {
-            completion: Some(completion),
-            ..
+            entry,
+            completion,
+            on_committed,
         } = item
         {
-            let _ = completion.send(Err(ApplyError::NodeFailed {
-                reason: failure.reason.clone(),
-            }));
+            // Committed all the same: the hook still hears of it.
+            if let Some(hook) = on_committed {
+                let log_id = entry.log_id;
+                let _ = catch_unwind(AssertUnwindSafe(|| hook(log_id)));
+            }
+            if let Some(completion) = completion {
+                let _ = completion.send(Err(ApplyError::NodeFailed {
+                    reason: failure.reason.clone(),
+                }));
+            }
         }
     }
 }

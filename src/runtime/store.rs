@@ -50,6 +50,13 @@ pub trait LogStore: Send + Sync + 'static {
     }
     /// Entries `first..=last` (all must exist).
     fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<StoredEntry>, String>;
+    /// Whether `write`, `sync` and `persist` may block (disk IO; the default). The log
+    /// writer then runs each batch on tokio's blocking pool, so an fsync never occupies
+    /// an async worker. A store that never blocks (in memory) returns false and is
+    /// called inline, saving the hand-off.
+    fn blocks(&self) -> bool {
+        true
+    }
 }
 
 /// An in-memory store for tests and benchmarks: durable for the life of the value,
@@ -139,6 +146,10 @@ impl LogStore for MemoryLogStore {
     /// Durable at once: the memory store lives as long as the value.
     fn sync(&self) -> Result<(), String> {
         Ok(())
+    }
+
+    fn blocks(&self) -> bool {
+        false
     }
 
     fn write(&self, ops: &[PersistOp]) -> Result<(), String> {
