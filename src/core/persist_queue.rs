@@ -109,11 +109,12 @@ impl<N: NodeId, E> PersistQueue<N, E> {
             Action::SaveHardState { seq, hard_state } => (seq, Write::HardState(hard_state)),
             Action::TruncateLog { seq, from, .. } => (seq, Write::Truncate(from)),
             Action::AppendLog { seq, entries, .. } => {
-                let entries = entries
-                    .into_iter()
-                    .map(&mut entry)
-                    .collect::<Result<Vec<E>, Error>>()?;
-                (seq, Write::Append(entries))
+                // Sized up front: this is the hot path of every append.
+                let mut converted = Vec::with_capacity(entries.len());
+                for meta in entries {
+                    converted.push(entry(meta)?);
+                }
+                (seq, Write::Append(converted))
             }
             other @ (Action::Send { .. }
             | Action::ResetTimer(_)

@@ -78,6 +78,8 @@ pub(crate) struct Driver<S: StateMachine> {
     election_local: std::time::Duration,
     heartbeat_local: std::time::Duration,
     clock_generation: u64,
+    /// The step's writes on their way to the log writer (empty between steps).
+    writes: PersistQueue<PeerId, StoredEntry>,
     /// Highest index the state machine reported applied.
     applied: LogIndex,
     /// Committed entries not yet handed to the state machine: `apply_next..=apply_target`.
@@ -133,6 +135,7 @@ impl<S: StateMachine> Driver<S> {
             election_local: std::time::Duration::ZERO,
             heartbeat_local: std::time::Duration::ZERO,
             clock_generation: 0,
+            writes: PersistQueue::new(),
             applied,
             apply_next: applied.next(),
             apply_target: applied,
@@ -234,7 +237,8 @@ impl<S: StateMachine> Driver<S> {
             Some(faults) => faults.actions(actions),
             None => actions,
         };
-        let mut writes: PersistQueue<PeerId, StoredEntry> = PersistQueue::new();
+        // The queue is kept between steps for its capacity (taken out for the borrow).
+        let mut writes = std::mem::take(&mut self.writes);
         for action in actions {
             let action = match writes.offer(action, |meta| self.stored_entry(meta)) {
                 Ok(Some(action)) => action,
@@ -266,7 +270,9 @@ impl<S: StateMachine> Driver<S> {
             }
         }
         let mut early_report = None;
-        if let Some(job) = writes.take_all() {
+        let job = writes.take_all();
+        self.writes = writes;
+        if let Some(job) = job {
             // Teeth tests only: an executor that reports writes durable before they are.
             if self
                 .options

@@ -31,6 +31,9 @@ pub(crate) async fn run_writer(
     max_jobs_per_batch: usize,
     faults: Option<Arc<dyn FaultInjector>>,
 ) {
+    // Reused from batch to batch (its capacity survives), so merging the jobs of a
+    // batch does not reallocate on the hot path.
+    let mut writes: Vec<PersistOp> = Vec::new();
     while let Some(first) = cooperative(jobs.recv()).await {
         let limit = faults
             .as_ref()
@@ -38,30 +41,43 @@ pub(crate) async fn run_writer(
             .map_or(max_jobs_per_batch, |limit| {
                 limit.clamp(1, max_jobs_per_batch)
             });
-        let mut batch = first;
+        let mut seq = first.seq;
+        writes.extend(first.writes);
         let mut jobs_in_batch = 1;
         while jobs_in_batch < limit {
             match jobs.try_recv() {
                 Ok(job) => {
-                    batch.merge(job);
+                    seq = seq.max(job.seq);
+                    writes.extend(job.writes);
                     jobs_in_batch += 1;
                 }
                 Err(_) => break,
             }
         }
         let result = if faults.is_none() && store.blocks() {
-            // Off the async workers: an fsync takes milliseconds.
+            // Off the async workers: an fsync takes milliseconds. The buffer comes back
+            // with the result, keeping its capacity.
             let store = store.clone();
-            let writes = std::mem::take(&mut batch.writes);
-            tokio::task::spawn_blocking(move || store.persist(&writes))
-                .await
-                .unwrap_or_else(|error| Err(format!("the log writer's thread failed: {error}")))
+            let batch = std::mem::take(&mut writes);
+            match tokio::task::spawn_blocking(move || {
+                let result = store.persist(&batch);
+                (batch, result)
+            })
+            .await
+            {
+                Ok((batch, result)) => {
+                    writes = batch;
+                    result
+                }
+                Err(error) => Err(format!("the log writer's thread failed: {error}")),
+            }
         } else {
             // Inline: an in-memory store, or a simulation, whose fault injector times the
             // write and the fsync on the simulated clock (a thread would make the run
             // depend on the OS scheduler).
-            persist(store.as_ref(), &batch.writes, faults.as_deref()).await
+            persist(store.as_ref(), &writes, faults.as_deref()).await
         };
+        writes.clear();
         if let Err(reason) = result {
             let _ = done.send(WriteDone::Failed(reason));
             return; // a failed fsync is fatal: never retry it (VERIFICATION.md §5.2)
@@ -71,7 +87,7 @@ pub(crate) async fn run_writer(
                 tokio::time::sleep(delay).await;
             }
         }
-        if done.send(WriteDone::Durable(batch.seq)).is_err() {
+        if done.send(WriteDone::Durable(seq)).is_err() {
             return;
         }
     }
