@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Writes the log once into a fjall store (default options, a temporary directory),
-//! then measures three restarts side by side, each in a fresh child process (so each
+//! then measures four restarts side by side, each in a fresh child process (so each
 //! peak RSS, `VmHWM`, is its own):
 //!
 //! - `open`: open the store only (the fixed cost: process, fjall, its caches);

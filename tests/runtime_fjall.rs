@@ -145,8 +145,8 @@ fn start_single(
 }
 
 /// A restart replays a log longer than the runtime hands to the state machine at once
-/// (it reads committed entries back in chunks of 1024, at most 4096 ahead of the state
-/// machine, and recovery loads no payloads): every entry is re-applied, in order —
+/// (it reads committed entries back in chunks of 1024, handing a new one over only while
+/// fewer than 4096 are waiting in the state machine, and recovery keeps no payloads): every entry is re-applied, in order —
 /// each client's writes are a chain of compare-and-sets, so a skipped, repeated or
 /// reordered entry breaks its chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

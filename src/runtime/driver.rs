@@ -30,8 +30,14 @@ use crate::transport::{RaftFrame, Transport};
 /// Most committed entries read for the state machine at once.
 const APPLY_CHUNK: u64 = 1024;
 
-/// Most entries handed to the state machine and not yet applied.
+/// Entries handed to the state machine and not yet applied: no new chunk is handed
+/// over while this many are (so at most this plus one chunk).
 const MAX_APPLY_AHEAD: u64 = 4 * APPLY_CHUNK;
+
+/// Committed entries not yet applied beyond which a leader takes no new proposals (they
+/// wait in the bounded proposal queue): a slow state machine slows the clients down
+/// instead of growing the backlog.
+const MAX_APPLY_BACKLOG: u64 = 16 * APPLY_CHUNK;
 
 /// A proposal accepted into the log, waiting for commit and apply.
 struct PendingTask<S: StateMachine> {
@@ -200,7 +206,11 @@ impl<S: StateMachine> Driver<S> {
                     self.step(Input::Timeout(Timer::Election)).await;
                 }
                 Some(frame) = self.channels.inbound.recv() => self.on_frame(frame).await,
-                Some(first) = self.channels.proposals.recv() => self.on_proposals(first).await,
+                Some(first) = self.channels.proposals.recv(),
+                    if self.apply_target.0.saturating_sub(self.applied.0) < MAX_APPLY_BACKLOG =>
+                {
+                    self.on_proposals(first).await
+                }
             }
             // A failure (storage, state machine, a broken core invariant) is the core's
             // to act on: it steps aside — a leader steps down and goes quiet, no node
@@ -438,7 +448,7 @@ impl<S: StateMachine> Driver<S> {
             // cached, so a hostile index cannot make the cache allocate without bound.
             let reachable = self.core.last_log_id().index.0 + request.entries.len() as u64;
             for (meta, payload) in request.entries.iter().zip(&frame.payloads) {
-                if meta.log_id.index > self.applied
+                if meta.log_id.index >= self.apply_next
                     && meta.log_id.index.0 <= reachable
                     && matches!(meta.kind, EntryKind::Normal)
                 {
@@ -541,6 +551,22 @@ impl<S: StateMachine> Driver<S> {
         }
     }
 
+    /// Hands every committed entry not yet handed over to the state machine, chunk by
+    /// chunk, regardless of how far ahead that is (role changes; the backlog is bounded
+    /// by `MAX_APPLY_BACKLOG` on a leader).
+    async fn flush_apply(&mut self) {
+        while self.apply_next <= self.apply_target && self.failed.is_none() {
+            let first = self.apply_next;
+            let last = LogIndex(
+                self.apply_target
+                    .0
+                    .min(first.0.saturating_add(APPLY_CHUNK - 1)),
+            );
+            self.apply_next = last.next();
+            self.apply(first, last).await;
+        }
+    }
+
     /// Hands committed entries `first..=last` (one chunk) to the FSM caller. They are
     /// durable here (the core never commits past its durable index).
     async fn apply(&mut self, first: LogIndex, last: LogIndex) {
@@ -626,6 +652,10 @@ impl<S: StateMachine> Driver<S> {
     }
 
     async fn role_changed(&mut self, role: Role, term: Term, leader: Option<PeerId>) {
+        // Everything committed so far reaches the state machine before the notification
+        // (log order), and a leader's committed tasks are answered by their apply, not
+        // with `LeadershipLost`.
+        self.flush_apply().await;
         let (old_role, old_term, old_leader) =
             std::mem::replace(&mut self.role_view, (role, term, leader.clone()));
         let me = &self.options.peer;

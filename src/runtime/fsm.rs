@@ -147,7 +147,13 @@ fn apply_items<S: StateMachine>(
             }
             ApplyItem::Configuration(log_id, configuration) => {
                 last = Some(log_id.index);
-                guarded(|| state_machine.on_configuration_committed(&configuration))?;
+                if let Err(failure) =
+                    guarded(|| state_machine.on_configuration_committed(&configuration))
+                {
+                    let rest: Vec<ApplyItem<S>> = items.collect();
+                    answer_failed(rest, &failure);
+                    return Err(failure);
+                }
             }
             ApplyItem::Blank(log_id) => last = Some(log_id.index),
         }

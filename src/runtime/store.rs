@@ -30,9 +30,10 @@ pub trait LogStore: Send + Sync + 'static {
     /// The durable term and vote, at start-up.
     fn hard_state(&self) -> Result<HardState<PeerId>, String>;
     /// At start-up: calls `visit` with the *metadata* of every log entry, in order.
-    /// Payloads stay in storage (the runtime reads them back in bounded batches when it
-    /// applies or replicates) and the runtime keeps no list of entries, so a restart's
-    /// memory does not grow with the log's bytes (DESIGN.md §2; measured by
+    /// Payloads are not kept (a store may decode them chunk by chunk and drop them; the
+    /// runtime reads them back in batches when it applies or replicates) and the
+    /// runtime keeps no list of entries, so a restart's memory does not grow with the
+    /// log's bytes (DESIGN.md §2; measured by
     /// `benches/recovery_memory.rs`). Read the log in bounded chunks; stop at the first
     /// error `visit` returns and return it. `visit` never calls back into the store.
     fn recover_entries(
@@ -51,8 +52,9 @@ pub trait LogStore: Send + Sync + 'static {
     /// Entries `first..=last` (all must exist).
     fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<StoredEntry>, String>;
     /// Whether `write`, `sync` and `persist` may block (disk IO; the default). The log
-    /// writer then runs each batch on tokio's blocking pool, so an fsync never occupies
-    /// an async worker. A store that never blocks (in memory) returns false and is
+    /// writer then runs each batch on tokio's blocking pool, so its fsync does not
+    /// occupy an async worker (a `read` from the driver may still wait for a store that
+    /// locks across its fsync, as `StorageLogStore` does). A store that never blocks (in memory) returns false and is
     /// called inline, saving the hand-off.
     fn blocks(&self) -> bool {
         true
@@ -275,7 +277,10 @@ where
         let mut next = first;
         while next <= last {
             let chunk = log
-                .entries(next..last.next(), crate::storage::ReadLimits::entries(4096))
+                .entries(
+                    next..last.next(),
+                    crate::storage::ReadLimits::new(4096, 8 * 1024 * 1024),
+                )
                 .map_err(|e| e.to_string())?;
             if chunk.is_empty() {
                 return Err(format!("log read at {next} returned nothing"));
