@@ -12,11 +12,13 @@ use concord::runtime::*;
 use concord::storage::{FjallOptions, FjallStore};
 use concord::transport::InProcessNetwork;
 
+/// `count` voters on fjall, each in its own directory under `dir`.
 fn start_cluster(
     dir: &Path,
     network: &InProcessNetwork,
+    count: usize,
 ) -> Vec<(PeerId, Node<KvStateMachine>, FjallStore)> {
-    let peers: Vec<PeerId> = (0..3)
+    let peers: Vec<PeerId> = (0..count)
         .map(|i| format!("127.0.0.1:{}", 7100 + i).parse().unwrap())
         .collect();
     let configuration = ConfigurationEntry::stable(Configuration::with_voters(peers.clone()));
@@ -59,7 +61,7 @@ fn start_cluster(
 async fn state_survives_a_full_cluster_restart() {
     let dir = tempfile::tempdir().unwrap();
     let network = InProcessNetwork::new();
-    let nodes = start_cluster(dir.path(), &network);
+    let nodes = start_cluster(dir.path(), &network, 3);
     let mut client = KvClient::new(
         nodes
             .iter()
@@ -83,7 +85,7 @@ async fn state_survives_a_full_cluster_restart() {
     drop(nodes); // closes the fjall databases
 
     let network = InProcessNetwork::new();
-    let nodes = start_cluster(dir.path(), &network);
+    let nodes = start_cluster(dir.path(), &network, 3);
     let mut client = KvClient::new(
         nodes
             .iter()
@@ -111,51 +113,18 @@ async fn state_survives_a_full_cluster_restart() {
     );
 }
 
-/// One voter on fjall, in `dir`.
-fn start_single(
-    dir: &Path,
-    network: &InProcessNetwork,
-) -> (PeerId, Node<KvStateMachine>, FjallStore) {
-    let peer: PeerId = "127.0.0.1:7200".parse().unwrap();
-    let configuration = ConfigurationEntry::stable(Configuration::with_voters([peer.clone()]));
-    let group = GroupId::new("kv").unwrap();
-    let options = FjallOptions {
-        sync: false,
-        ..FjallOptions::default()
-    };
-    let fjall = FjallStore::open(dir.join("single"), options).unwrap();
-    let store = StorageLogStore::new(
-        fjall.log_storage(group.clone()).unwrap(),
-        fjall.meta_storage(group.clone()),
-        true,
-    );
-    let mut node_options = NodeOptions::new(group, peer.clone(), configuration);
-    node_options.election_timeout = Duration::from_millis(150);
-    node_options.max_election_delay = Duration::from_millis(150);
-    let transport = Arc::new(network.transport(peer.endpoint().clone()));
-    let (node, sink) = Node::start(
-        node_options,
-        KvStateMachine::new(),
-        Arc::new(store),
-        transport,
-    )
-    .unwrap();
-    network.register(peer.endpoint().clone(), sink);
-    (peer, node, fjall)
-}
-
 /// A restart replays a log longer than the runtime hands to the state machine at once
-/// (it reads committed entries back in chunks of 1024, handing a new one over only while
-/// fewer than 4096 are waiting in the state machine, and recovery keeps no payloads): every entry is re-applied, in order —
-/// each client's writes are a chain of compare-and-sets, so a skipped, repeated or
-/// reordered entry breaks its chain.
+/// (it reads committed entries back in chunks of 1024, handing a new one over only
+/// while fewer than 4096 are waiting in the state machine, and recovery keeps no
+/// payloads): every entry is re-applied, in order — each client's writes are a chain of
+/// compare-and-sets, so a skipped, repeated or reordered entry breaks its chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_replays_a_long_log_in_bounded_chunks() {
     const CLIENTS: usize = 32;
     const WRITES: usize = 200; // 6,400 entries in all
     let dir = tempfile::tempdir().unwrap();
     let network = InProcessNetwork::new();
-    let (peer, node, fjall) = start_single(dir.path(), &network);
+    let (peer, node, fjall) = start_cluster(dir.path(), &network, 1).remove(0);
     let writers: Vec<_> = (0..CLIENTS)
         .map(|c| {
             let mut client = KvClient::new(vec![(peer.clone(), node.clone())]);
@@ -187,7 +156,7 @@ async fn a_restart_replays_a_long_log_in_bounded_chunks() {
     drop((node, fjall));
 
     let network = InProcessNetwork::new();
-    let (peer, node, _fjall) = start_single(dir.path(), &network);
+    let (peer, node, _fjall) = start_cluster(dir.path(), &network, 1).remove(0);
     let mut client = KvClient::new(vec![(peer, node.clone())]);
     for c in 0..CLIENTS {
         let read = client

@@ -20,7 +20,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use concord::core::{Action, Message, PeerId, RaftCore, Write};
+use concord::core::{Message, PeerId, RaftCore, Write};
 use concord::runtime::{FaultInjector, PersistOp, SendFault};
 use concord_chaos::{run_seed, Nemesis, NemesisSet, RunConfig, SeedReport};
 use concord_linearizability::Verdict;
@@ -57,9 +57,6 @@ impl FaultInjector for Broken {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get_or_insert_with(|| core.id().clone());
         self.inner.observe(core)
-    }
-    fn actions(&self, actions: Vec<Action<PeerId>>) -> Vec<Action<PeerId>> {
-        self.inner.actions(actions)
     }
     /// The bug: the core hears that the writes are durable before they are written,
     /// and sends the votes and acknowledgements that waited for them.

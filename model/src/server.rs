@@ -49,15 +49,9 @@ use crate::types::{Durable, ModelTimer, Msg, Op, Payload, ServerId, Storage, Val
 
 /// Hooks between the core and the glue, for fault injection. The default methods are
 /// the correct glue and the model always uses [`CorrectGlue`]; the teeth tests implement
-/// broken variants (sending acknowledgements before persistence, forgetting the vote on
+/// broken variants (reporting writes durable before they are, forgetting the vote on
 /// restart, …) to prove the checker catches them. Broken variants live in test code only.
 pub trait Glue: Debug + Send + Sync + 'static {
-    /// Sees the actions of one core step before the glue carries them out. Correct glue
-    /// returns them unchanged.
-    fn actions(&self, actions: Vec<Action<ServerId>>) -> Vec<Action<ServerId>> {
-        actions
-    }
-
     /// Whether the glue tells the core that the queued writes of server `me` are
     /// durable right away, before they are (they stay queued, so a crash still loses
     /// them). Correct glue never does.
@@ -323,7 +317,7 @@ impl ServerActor {
         o: &mut Out<ModelActor>,
     ) {
         let had_pending = !state.pending.is_empty();
-        for action in self.glue.actions(actions) {
+        for action in actions {
             let action = match action {
                 // A failed disk takes no more writes.
                 Action::SaveHardState { .. }

@@ -66,12 +66,6 @@ impl<N: NodeId, E> Flush<N, E> {
     pub fn persisted(&self) -> Input<N> {
         Input::Persisted { seq: self.seq }
     }
-
-    /// Appends the writes of a later flush (group commit: one fsync covers both).
-    pub fn merge(&mut self, later: Flush<N, E>) {
-        self.writes.extend(later.writes);
-        self.seq = self.seq.max(later.seq);
-    }
 }
 
 /// The core's writes not yet durable, in the order issued. See the module docs.

@@ -387,20 +387,12 @@ impl<N: NodeId> RaftCore<N> {
     /// A message this node sent itself: a candidate's own granted vote, now durable. It
     /// counts only if the candidacy it was cast in is still running.
     fn deliver_own(&mut self, message: Message<N>) {
-        match message {
-            Message::VoteResponse(response) if response.granted && response.term == self.term => {
+        // The own vote of an earlier candidacy is merely stale.
+        if let Message::VoteResponse(response) = message {
+            if response.granted && response.term == self.term {
                 let id = self.id.clone();
                 self.handle_vote_response(id, response);
             }
-            // The own vote of an earlier candidacy: merely stale.
-            Message::VoteResponse(_)
-            | Message::PreVote(_)
-            | Message::PreVoteResponse(_)
-            | Message::Vote(_)
-            | Message::Append(_)
-            | Message::Heartbeat(_)
-            | Message::AppendResponse(_)
-            | Message::HeartbeatResponse(_) => {}
         }
     }
 

@@ -243,10 +243,6 @@ impl<S: StateMachine> Driver<S> {
     }
 
     async fn execute(&mut self, actions: Vec<Action<PeerId>>) {
-        let actions = match &self.options.faults {
-            Some(faults) => faults.actions(actions),
-            None => actions,
-        };
         // The queue is kept between steps for its capacity (taken out for the borrow).
         let mut writes = std::mem::take(&mut self.writes);
         for action in actions {
@@ -535,27 +531,22 @@ impl<S: StateMachine> Driver<S> {
     /// Hands committed entries to the state machine, chunk by chunk, while fewer than
     /// `MAX_APPLY_AHEAD` entries are handed over and not yet applied.
     async fn pump_apply(&mut self) {
-        while self.apply_next <= self.apply_target && self.failed.is_none() {
-            let ahead = self.apply_next.0.saturating_sub(self.applied.0 + 1);
-            if ahead >= MAX_APPLY_AHEAD {
-                break;
-            }
-            let first = self.apply_next;
-            let last = LogIndex(
-                self.apply_target
-                    .0
-                    .min(first.0.saturating_add(APPLY_CHUNK - 1)),
-            );
-            self.apply_next = last.next();
-            self.apply(first, last).await;
-        }
+        self.hand_over(MAX_APPLY_AHEAD).await;
     }
 
-    /// Hands every committed entry not yet handed over to the state machine, chunk by
-    /// chunk, regardless of how far ahead that is (role changes; the backlog is bounded
-    /// by `MAX_APPLY_BACKLOG` on a leader).
+    /// Hands every committed entry not yet handed over to the state machine, however far
+    /// ahead that is (role changes; the backlog is bounded by `MAX_APPLY_BACKLOG` on a
+    /// leader).
     async fn flush_apply(&mut self) {
+        self.hand_over(u64::MAX).await;
+    }
+
+    /// Hands chunks over while fewer than `max_ahead` entries wait in the state machine.
+    async fn hand_over(&mut self, max_ahead: u64) {
         while self.apply_next <= self.apply_target && self.failed.is_none() {
+            if self.apply_next.0.saturating_sub(self.applied.0 + 1) >= max_ahead {
+                break;
+            }
             let first = self.apply_next;
             let last = LogIndex(
                 self.apply_target

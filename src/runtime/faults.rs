@@ -16,7 +16,7 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use super::store::PersistOp;
-use crate::core::{Action, Message, PeerId, RaftCore};
+use crate::core::{Message, PeerId, RaftCore};
 
 /// What happens to one outgoing Raft message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,14 +63,6 @@ pub trait FaultInjector: Debug + Send + Sync + 'static {
     /// What to do with an outgoing Raft message.
     fn send(&self, _to: &PeerId, _message: &Message<PeerId>) -> SendFault {
         SendFault::Deliver
-    }
-
-    /// Sees the actions of every core step before the driver carries them out. A correct
-    /// executor carries out exactly what the core asked, so this returns them unchanged.
-    /// Only the teeth tests override it, to run deliberately broken executors (one that
-    /// sends a vote before it is durable, say) and prove the chaos suite catches them.
-    fn actions(&self, actions: Vec<Action<PeerId>>) -> Vec<Action<PeerId>> {
-        actions
     }
 
     /// Whether the driver reports a batch of writes durable as soon as it is queued, before
