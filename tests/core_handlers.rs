@@ -102,7 +102,8 @@ fn a_candidate_asks_every_voter_once_its_term_and_vote_are_durable() {
             Action::RoleChanged {
                 role: Role::Candidate,
                 term: Term(1),
-                leader: None
+                leader: None,
+                commit_index: LogIndex(0),
             },
         ]
     );
@@ -157,7 +158,8 @@ fn a_candidate_asks_every_voter_once_its_term_and_vote_are_durable() {
             Action::RoleChanged {
                 role: Role::Leader,
                 term: Term(1),
-                leader: Some(1)
+                leader: Some(1),
+                commit_index: LogIndex(0),
             },
         ]
     );
@@ -515,7 +517,8 @@ fn a_failed_leader_steps_down_and_ignores_everything() {
             Action::RoleChanged {
                 role: Role::Follower,
                 term: Term(1),
-                leader: None
+                leader: None,
+                commit_index: LogIndex(0),
             },
         ]
     );
@@ -609,7 +612,8 @@ fn a_granted_vote_is_held_until_its_hard_state_is_durable() {
             Action::RoleChanged {
                 role: Role::Follower,
                 term: Term(1),
-                leader: None
+                leader: None,
+                commit_index: LogIndex(0),
             },
         ]
     );
@@ -659,7 +663,8 @@ fn a_message_is_sent_at_once_when_no_write_is_outstanding() {
             Action::RoleChanged {
                 role: Role::Follower,
                 term: Term(1),
-                leader: Some(1)
+                leader: Some(1),
+                commit_index: LogIndex(0),
             },
         ]
     );
@@ -729,14 +734,7 @@ fn one_report_covering_several_writes_releases_every_held_message_in_order() {
     let mut core = follower_with_three_writes_outstanding();
     assert_eq!(
         core.step(persisted(3)),
-        vec![
-            Action::Apply {
-                first: LogIndex(1),
-                last: LogIndex(1)
-            },
-            ack(1, 1, 1),
-            ack(1, 1, 2),
-        ]
+        vec![apply(&core, 1, 1), ack(1, 1, 1), ack(1, 1, 2),]
     );
     assert_eq!(core.held_messages(), 0);
     assert_eq!(core.persist_seqs(), (PersistSeq(3), PersistSeq(3)));
@@ -775,13 +773,7 @@ fn a_stale_report_or_one_beyond_the_issued_writes_changes_nothing() {
     // acknowledgement that waited for write 2 leaves; the other waits for write 3.
     assert_eq!(
         core.step(persisted(2)),
-        vec![
-            Action::Apply {
-                first: LogIndex(1),
-                last: LogIndex(1)
-            },
-            ack(1, 1, 1),
-        ]
+        vec![apply(&core, 1, 1), ack(1, 1, 1),]
     );
     assert_eq!(core.held_messages(), 1);
     assert_eq!(core.step(persisted(3)), vec![ack(1, 1, 2)]);
@@ -848,7 +840,8 @@ fn a_single_node_cluster_leads_once_its_term_and_vote_are_durable() {
             Action::RoleChanged {
                 role: Role::Candidate,
                 term: Term(1),
-                leader: None
+                leader: None,
+                commit_index: LogIndex(0),
             },
         ]
     );
@@ -873,19 +866,14 @@ fn a_single_node_cluster_leads_once_its_term_and_vote_are_durable() {
             Action::RoleChanged {
                 role: Role::Leader,
                 term: Term(1),
-                leader: Some(1)
+                leader: Some(1),
+                commit_index: LogIndex(0),
             },
         ]
     );
     assert!(core.is_leader());
     core.check_invariants().unwrap();
-    assert_eq!(
-        core.step(persisted(2)),
-        vec![Action::Apply {
-            first: LogIndex(1),
-            last: LogIndex(1)
-        }]
-    );
+    assert_eq!(core.step(persisted(2)), vec![apply(&core, 1, 1)]);
     core.check_invariants().unwrap();
 }
 
@@ -971,4 +959,101 @@ fn a_leader_refuses_proposals_beyond_its_uncommitted_bytes() {
     assert_eq!(core.commit_index(), LogIndex(4));
     let actions = propose(&mut core, &[(6, 500), (7, 1)]);
     assert_eq!(verdicts(&actions), vec![(6, true), (7, false)]);
+}
+
+/// The `Apply` of entries `first..=last` of `core`'s log (an `Apply` carries the log's
+/// own metadata).
+fn apply(core: &RaftCore<u64>, first: u64, last: u64) -> Action<u64> {
+    Action::Apply {
+        entries: (first..=last)
+            .map(|i| {
+                core.entry_meta(LogIndex(i))
+                    .expect("applied entries are in the log")
+            })
+            .collect(),
+    }
+}
+
+/// Committed entries are handed out at most `max_apply_ahead` beyond the last one the
+/// executor reported applied, each `Apply` carrying the entries' own metadata; a report
+/// of what was not handed out, or of less than an earlier report, changes nothing; a
+/// role change says how far the log was committed when it happened.
+#[test]
+fn committed_entries_are_handed_out_a_bounded_distance_ahead_of_applied() {
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let options = CoreOptions {
+        max_apply_ahead: 2,
+        ..CoreOptions::default()
+    };
+    let mut core = RaftCore::new(2, options, Restored::empty(configuration)).unwrap();
+    core.start();
+    let entries: Vec<EntryMeta<u64>> = (1..=5).map(|index| normal(1, index)).collect();
+    let actions = core.step(Input::Message {
+        from: 1,
+        message: append_request(1, LogId::ZERO, entries, 5),
+    });
+    assert_eq!(
+        actions.last(),
+        Some(&Action::RoleChanged {
+            role: Role::Follower,
+            term: Term(1),
+            leader: Some(1),
+            // Nothing is durable here yet, so nothing is committed here yet.
+            commit_index: LogIndex(0),
+        })
+    );
+    let seq = last_write_seq(&actions);
+    // Durable: 1..=5 commit, but only two are handed out.
+    assert_eq!(
+        core.step(Input::Persisted { seq }),
+        vec![
+            Action::Apply {
+                entries: vec![normal(1, 1), normal(1, 2)]
+            },
+            ack(1, 1, 5),
+        ]
+    );
+    assert_eq!(core.commit_index(), LogIndex(5));
+    assert_eq!(core.applied_issued(), LogIndex(2));
+    core.check_invariants().unwrap();
+    // Beyond what was handed out, or nothing new: ignored.
+    for index in [0, 3, 9] {
+        let before = core.clone();
+        assert_eq!(
+            core.step(Input::Applied {
+                index: LogIndex(index)
+            }),
+            vec![]
+        );
+        assert!(core == before, "applied {index} changed the core");
+    }
+    // One applied: one more handed out.
+    assert_eq!(
+        core.step(Input::Applied { index: LogIndex(1) }),
+        vec![Action::Apply {
+            entries: vec![normal(1, 3)]
+        }]
+    );
+    assert_eq!(core.step(Input::Applied { index: LogIndex(1) }), vec![]);
+    // Everything handed out applied: the last two.
+    assert_eq!(
+        core.step(Input::Applied { index: LogIndex(3) }),
+        vec![Action::Apply {
+            entries: vec![normal(1, 4), normal(1, 5)]
+        }]
+    );
+    assert_eq!(core.applied_index(), LogIndex(3));
+    assert_eq!(core.step(Input::Applied { index: LogIndex(5) }), vec![]);
+    assert_eq!(core.applied_index(), LogIndex(5));
+    core.check_invariants().unwrap();
+    // The leader is lost: the role change carries the commit index.
+    assert_eq!(
+        core.step(Input::Timeout(Timer::Election)).last(),
+        Some(&Action::RoleChanged {
+            role: Role::PreCandidate,
+            term: Term(1),
+            leader: None,
+            commit_index: LogIndex(5),
+        })
+    );
 }

@@ -90,11 +90,12 @@ fn persisted(core: &mut RaftCore<u64>, seq: PersistSeq) -> Vec<Action<u64>> {
     actions
 }
 
-fn role(role: Role, term: u64, leader: Option<u64>) -> Action<u64> {
+fn role(role: Role, term: u64, leader: Option<u64>, commit: u64) -> Action<u64> {
     Action::RoleChanged {
         role,
         term: Term(term),
         leader,
+        commit_index: LogIndex(commit),
     }
 }
 
@@ -110,7 +111,7 @@ fn a_vote_in_a_higher_term_saves_term_and_vote_once() {
         vec![
             hard_state(1, 1, Some(2)),
             Action::ResetTimer(Timer::Election),
-            role(Role::Follower, 1, None),
+            role(Role::Follower, 1, None, 0),
         ]
     );
     assert_eq!(core.persist_seqs(), (PersistSeq(1), PersistSeq(0)));
@@ -263,7 +264,7 @@ fn a_pre_candidate_campaigns_only_after_a_quorum_of_pre_votes() {
                 message: request
             },
             Action::ResetTimer(Timer::Election),
-            role(Role::PreCandidate, 0, None),
+            role(Role::PreCandidate, 0, None, 0),
         ]
     );
     // Answers to another round, and answers from non-voters, are not counted.
@@ -277,7 +278,7 @@ fn a_pre_candidate_campaigns_only_after_a_quorum_of_pre_votes() {
         vec![
             hard_state(1, 1, Some(1)),
             Action::ResetTimer(Timer::Election),
-            role(Role::Candidate, 1, None),
+            role(Role::Candidate, 1, None, 0),
         ]
     );
     assert_eq!(core.held_messages(), 3);
@@ -310,7 +311,7 @@ fn refused_pre_votes_end_the_round() {
         vec![
             hard_state(1, 4, None),
             Action::ResetTimer(Timer::Election),
-            role(Role::Follower, 4, None),
+            role(Role::Follower, 4, None, 0),
         ]
     );
     let mut core = voter(1, true);
@@ -321,7 +322,7 @@ fn refused_pre_votes_end_the_round() {
         receive(&mut core, 3, pre_vote_response(0, false)),
         vec![
             Action::ResetTimer(Timer::Election),
-            role(Role::Follower, 0, None),
+            role(Role::Follower, 0, None, 0),
         ]
     );
 }
@@ -482,7 +483,7 @@ fn a_new_leader_appends_its_first_entry_and_probes_every_peer() {
                 to: 3,
                 message: probe
             },
-            role(Role::Leader, 1, Some(1)),
+            role(Role::Leader, 1, Some(1), 0),
         ]
     );
     for peer in [2, 3] {
@@ -528,13 +529,7 @@ fn a_leader_commits_what_a_quorum_holds_durably() {
         assert_eq!(core.persisted_index(), LogIndex(0), "seq {seq}");
         assert_eq!(core.persist_seqs(), (PersistSeq(2), PersistSeq(1)));
     }
-    assert_eq!(
-        persisted(&mut core, append),
-        vec![Action::Apply {
-            first: LogIndex(1),
-            last: LogIndex(1)
-        }]
-    );
+    assert_eq!(persisted(&mut core, append), vec![apply(&core, 1, 1)]);
     assert_eq!(
         (
             core.commit_index(),
@@ -560,10 +555,7 @@ fn a_follower_that_matches_is_pipelined() {
     assert_eq!(core.commit_index(), LogIndex(0), "one copy of three");
     assert_eq!(
         receive(&mut core, 2, append_response(1, success(1))),
-        vec![Action::Apply {
-            first: LogIndex(1),
-            last: LogIndex(1)
-        }]
+        vec![apply(&core, 1, 1)]
     );
     let progress = core.progress(&2).unwrap();
     assert_eq!(
@@ -962,10 +954,7 @@ fn entries_of_earlier_terms_commit_only_through_one_of_the_current_term() {
     assert_eq!(core.commit_index(), LogIndex(0));
     assert_eq!(
         receive(&mut core, 2, append_response(2, success(2))),
-        vec![Action::Apply {
-            first: LogIndex(1),
-            last: LogIndex(2)
-        }]
+        vec![apply(&core, 1, 2)]
     );
 }
 
@@ -988,7 +977,7 @@ fn check_quorum_deposes_a_leader_cut_off_from_a_quorum() {
         vec![
             Action::CancelTimer(Timer::Heartbeat),
             Action::ResetTimer(Timer::Election),
-            role(Role::Follower, 1, None),
+            role(Role::Follower, 1, None, 1),
         ]
     );
     assert_eq!((core.term(), core.voted_for()), (Term(1), Some(&1)));
@@ -1071,7 +1060,7 @@ fn a_candidate_follows_a_leader_of_its_term_and_keeps_its_vote() {
                 to: 1,
                 message: Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) })
             },
-            role(Role::Follower, 1, Some(1)),
+            role(Role::Follower, 1, Some(1), 0),
         ]
     );
     assert_eq!((core.term(), core.voted_for()), (Term(1), Some(&3)));
@@ -1133,7 +1122,7 @@ fn appends_reaching_below_the_snapshot_are_cut_at_it() {
                 epoch: LogEpoch(0),
                 entries: vec![normal(6)]
             },
-            role(Role::Follower, 1, Some(1)),
+            role(Role::Follower, 1, Some(1), 5),
         ]
     );
     assert_eq!(core.last_log_id(), LogId::new(1, 6));
@@ -1161,15 +1150,7 @@ fn appends_reaching_below_the_snapshot_are_cut_at_it() {
     assert_eq!(core.persist_seqs(), (PersistSeq(1), PersistSeq(0)));
     assert_eq!(
         persisted(&mut core, PersistSeq(1)),
-        vec![
-            Action::Apply {
-                first: LogIndex(6),
-                last: LogIndex(6)
-            },
-            ack(1, 6),
-            ack(1, 5),
-            ack(1, 5),
-        ]
+        vec![apply(&core, 6, 6), ack(1, 6), ack(1, 5), ack(1, 5),]
     );
     assert_eq!(core.commit_index(), LogIndex(6));
 }
@@ -1200,7 +1181,7 @@ fn a_follower_replaces_a_conflicting_suffix_but_never_a_committed_entry() {
                 epoch: LogEpoch(1),
                 entries: vec![blank.clone()]
             },
-            role(Role::Follower, 2, Some(1)),
+            role(Role::Follower, 2, Some(1), 0),
         ]
     );
     assert_eq!(
@@ -1225,10 +1206,7 @@ fn a_follower_replaces_a_conflicting_suffix_but_never_a_committed_entry() {
         receive(&mut core, 1, heartbeat(2, 9)),
         vec![
             Action::ResetTimer(Timer::Election),
-            Action::Apply {
-                first: LogIndex(1),
-                last: LogIndex(1)
-            },
+            apply(&core, 1, 1),
             Action::Send {
                 to: 1,
                 message: Message::HeartbeatResponse(HeartbeatResponse { term: Term(2) })
@@ -1238,14 +1216,7 @@ fn a_follower_replaces_a_conflicting_suffix_but_never_a_committed_entry() {
     assert_eq!(core.commit_index(), LogIndex(1));
     assert_eq!(
         persisted(&mut core, PersistSeq(3)),
-        vec![
-            Action::Apply {
-                first: LogIndex(2),
-                last: LogIndex(2)
-            },
-            ack(2, 2),
-            ack(2, 1),
-        ]
+        vec![apply(&core, 2, 2), ack(2, 2), ack(2, 1),]
     );
     // Entry 2 is committed: a message that conflicts with it is dropped unanswered.
     assert_eq!(
@@ -1348,10 +1319,7 @@ fn a_completion_from_before_a_truncation_covers_nothing_written_after_it() {
     assert_eq!(
         persisted(&mut core, third_append),
         vec![
-            Action::Apply {
-                first: LogIndex(1),
-                last: LogIndex(3)
-            },
+            apply(&core, 1, 3),
             Action::Send {
                 to: 1,
                 message: append_response(3, success(3))
@@ -1383,7 +1351,7 @@ fn a_follower_without_the_previous_entry_rejects_with_a_hint() {
                     }
                 )
             },
-            role(Role::Follower, 3, Some(1)),
+            role(Role::Follower, 3, Some(1), 0),
         ]
     );
 }
@@ -1409,7 +1377,7 @@ fn learners_never_campaign() {
                 to: 1,
                 message: Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) })
             },
-            role(Role::Follower, 1, Some(1)),
+            role(Role::Follower, 1, Some(1), 0),
         ]
     );
     // A leader replicates to the learner but does not count it.
@@ -1576,7 +1544,7 @@ fn a_follower_commits_only_what_the_message_matched() {
     assert!(
         !actions
             .iter()
-            .any(|action| matches!(action, Action::Apply { last, .. } if *last > LogIndex(1))),
+            .any(|action| matches!(action, Action::Apply { entries } if entries.last().is_some_and(|m| m.log_id.index > LogIndex(1)))),
         "{actions:?}"
     );
 }
@@ -1626,4 +1594,17 @@ fn a_stale_granted_vote_is_not_counted() {
     // Its vote of term 2 is durable: now it leads.
     persisted(&mut core, PersistSeq(2));
     assert_eq!((core.role(), core.term()), (Role::Leader, Term(2)));
+}
+
+/// The `Apply` of entries `first..=last` of `core`'s log (an `Apply` carries the log's
+/// own metadata).
+fn apply(core: &RaftCore<u64>, first: u64, last: u64) -> Action<u64> {
+    Action::Apply {
+        entries: (first..=last)
+            .map(|i| {
+                core.entry_meta(LogIndex(i))
+                    .expect("applied entries are in the log")
+            })
+            .collect(),
+    }
 }

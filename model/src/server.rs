@@ -39,8 +39,7 @@ use std::sync::Arc;
 
 use concord::core::{
     Action, ConfigurationEntry, CoreOptions, EntryKind, EntryMeta, Flush, HardState, Input, LogId,
-    LogIndex, Message, PersistQueue, Proposal, ProposeError, RaftCore, RequestId, Restored, Timer,
-    Write,
+    Message, PersistQueue, Proposal, ProposeError, RaftCore, RequestId, Restored, Timer, Write,
 };
 use stateright::actor::{model_timeout, Id, Out};
 
@@ -317,6 +316,7 @@ impl ServerActor {
         o: &mut Out<ModelActor>,
     ) {
         let had_pending = !state.pending.is_empty();
+        let mut applied_through = None;
         for action in actions {
             let action = match action {
                 // A failed disk takes no more writes.
@@ -378,12 +378,20 @@ impl ServerActor {
                     };
                     o.send(payload.client, redirect);
                 }
-                Action::Apply { first, last } => self.apply(state, first, last, o),
+                Action::Apply { entries } => {
+                    self.apply(state, &entries, o);
+                    applied_through = entries.last().map(|meta| meta.log_id.index);
+                }
                 Action::RoleChanged { .. } => {}
                 Action::SaveHardState { .. }
                 | Action::TruncateLog { .. }
                 | Action::AppendLog { .. } => unreachable!("queued by `offer`"),
             }
+        }
+        // The register applies at once and says so (this hands out nothing more within
+        // the model's bounds, which stay far below `max_apply_ahead`).
+        if let Some(index) = applied_through {
+            self.step_owned(state, Input::Applied { index }, o);
         }
         let shift = state.core.rebase_persist_seqs();
         state.pending.rebase(shift);
@@ -448,17 +456,11 @@ impl ServerActor {
     fn apply(
         &self,
         state: &mut ServerState,
-        first: LogIndex,
-        last: LogIndex,
+        entries: &[EntryMeta<ServerId>],
         o: &mut Out<ModelActor>,
     ) {
-        let mut index = first;
-        while index <= last {
-            let term = state
-                .core
-                .term_at(index)
-                .expect("core contract: applied entries are in the log");
-            let log_id = LogId { term, index };
+        for meta in entries {
+            let log_id = meta.log_id;
             state.applied.push(log_id);
             if let Some(payload) = state.payloads.get(&log_id).copied() {
                 let answer = apply_to_register(state, payload);
@@ -466,7 +468,6 @@ impl ServerActor {
                     o.send(payload.client, answer);
                 }
             }
-            index = index.next();
         }
     }
 

@@ -99,8 +99,20 @@ impl<N: NodeId> RaftCore<N> {
                 self.log.last_index()
             ));
         }
-        if self.applied_issued != self.commit_index {
-            return Err("committed entries not handed out for applying".into());
+        if self.applied < self.log.start().index || self.applied > self.applied_issued {
+            return Err(format!(
+                "applied {} outside [log start, handed out {}]",
+                self.applied, self.applied_issued
+            ));
+        }
+        let handed_out = self.commit_index.min(LogIndex(
+            self.applied.0.saturating_add(self.options.max_apply_ahead),
+        ));
+        if self.applied_issued != handed_out {
+            return Err(format!(
+                "handed out through {} for applying, expected {} (commit {}, applied {})",
+                self.applied_issued, handed_out, self.commit_index, self.applied
+            ));
         }
         match &self.role {
             RoleState::Leader(leader) => {

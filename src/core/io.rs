@@ -73,6 +73,15 @@ pub enum Input<N: NodeId> {
         /// The sequence number of the last durable write.
         seq: PersistSeq,
     },
+    /// The state machine has applied every entry through `index` (the last entry of an
+    /// `Apply` action, or any entry before it). The core hands out at most
+    /// `CoreOptions::max_apply_ahead` committed entries beyond the last one reported
+    /// applied, so an executor that never reports gets no more than that. A report
+    /// beyond what was handed out, or below an earlier one, changes nothing.
+    Applied {
+        /// The last entry applied.
+        index: LogIndex,
+    },
     /// The executor can no longer carry out this node's actions: a write or fsync failed
     /// (disk full, I/O error), or the state machine failed. The node steps down if it
     /// leads or campaigns, cancels its timers, and ignores every later input until it is
@@ -146,13 +155,14 @@ pub enum Action<N: NodeId> {
         /// Why.
         error: ProposeError<N>,
     },
-    /// Entries `first..=last` are committed: apply them to the state machine in order.
-    /// Consecutive `Apply` actions cover consecutive ranges.
+    /// These entries are committed and durable here: apply them to the state machine in
+    /// order, then report `Input::Applied`. Consecutive `Apply` actions cover
+    /// consecutive index ranges; one action never holds more than
+    /// `CoreOptions::max_apply_ahead` entries, and no more are handed out until earlier
+    /// ones are reported applied (so a long catch-up is streamed, not handed over at once).
     Apply {
-        /// First index to apply.
-        first: LogIndex,
-        /// Last index to apply (inclusive).
-        last: LogIndex,
+        /// The entries, contiguous and non-empty (the caller supplies the payloads).
+        entries: Vec<EntryMeta<N>>,
     },
     /// This node's role, term or known leader changed.
     RoleChanged {
@@ -162,6 +172,12 @@ pub enum Action<N: NodeId> {
         term: Term,
         /// The leader, if known.
         leader: Option<N>,
+        /// The highest committed index when the change happened. Entries through it are
+        /// handed out (now or, paced by `Input::Applied`, later) before anything the new
+        /// role commits: an executor that tells the state machine of the change should
+        /// do so after it has applied through this index, so the state machine hears of
+        /// a term's entries before it hears that the term's leadership ended (log order).
+        commit_index: LogIndex,
     },
 }
 

@@ -24,6 +24,11 @@ pub struct CoreOptions {
     /// `ProposeError::Overloaded`, unless nothing is uncommitted (so one large entry can
     /// always be proposed). Bounds a leader's memory while a quorum cannot keep up.
     pub max_uncommitted_bytes: u64,
+    /// Most committed entries handed out in `Apply` actions and not yet reported applied
+    /// (`Input::Applied`), default 4096, at least 1. Bounds what an executor must hold
+    /// for a slow state machine, and streams a long catch-up (a restart replaying a
+    /// large log) in pieces of at most this many entries.
+    pub max_apply_ahead: u64,
 }
 
 impl Default for CoreOptions {
@@ -36,6 +41,7 @@ impl Default for CoreOptions {
             max_inflight_messages: 256,
             max_inflight_bytes: 64 * 1024 * 1024,
             max_uncommitted_bytes: 64 * 1024 * 1024,
+            max_apply_ahead: 4096,
         }
     }
 }
@@ -74,6 +80,12 @@ impl CoreOptions {
         if self.max_uncommitted_bytes == 0 {
             return Err(OptionsError {
                 name: "max_uncommitted_bytes",
+                reason: "must be at least 1",
+            });
+        }
+        if self.max_apply_ahead == 0 {
+            return Err(OptionsError {
+                name: "max_apply_ahead",
                 reason: "must be at least 1",
             });
         }

@@ -156,6 +156,7 @@ impl<N: NodeId> CoreRestorer<N> {
             commit_index: start.index,
             commit_known: start.index,
             applied_issued: start.index,
+            applied: start.index,
             actions: Vec::new(),
             failed: false,
             durability: Durability::new(hard_state),
@@ -228,9 +229,12 @@ pub struct RaftCore<N: NodeId> {
     /// Highest index known committed (learned from the leader, or counted as leader)
     /// that may not be durable here yet. Invariant: `commit_index <= commit_known`.
     pub(crate) commit_known: LogIndex,
-    /// Highest index handed out in an `Apply` action. Invariant: `== commit_index`
-    /// between steps.
+    /// Highest index handed out in an `Apply` action. Invariant: between steps, `==
+    /// min(commit_index, applied + options.max_apply_ahead)`.
     pub(crate) applied_issued: LogIndex,
+    /// Highest index the executor reported applied (`Input::Applied`). Invariant:
+    /// `log.start <= applied <= applied_issued`.
+    pub(crate) applied: LogIndex,
     /// Actions of the step in progress. Invariant: empty between steps.
     pub(crate) actions: Vec<Action<N>>,
     /// The executor reported a failure (`Input::Fail`). Invariant: a failed node is a
@@ -301,6 +305,7 @@ impl<N: NodeId> RaftCore<N> {
             Input::Timeout(Timer::Heartbeat) => self.handle_heartbeat_timeout(),
             Input::Propose(proposals) => self.handle_propose(proposals),
             Input::Persisted { seq } => self.handle_persisted(seq),
+            Input::Applied { index } => self.handle_applied(index),
         }
         if !self.failed {
             self.release_held();
@@ -312,6 +317,7 @@ impl<N: NodeId> RaftCore<N> {
                 role: after.0,
                 term: after.1,
                 leader: after.2,
+                commit_index: self.commit_index,
             });
         }
         std::mem::take(&mut self.actions)
@@ -604,16 +610,33 @@ impl<N: NodeId> RaftCore<N> {
         }
     }
 
-    /// Hands out newly committed entries.
+    /// Hands out committed entries not handed out yet, at most
+    /// `options.max_apply_ahead` beyond the last one reported applied.
     pub(crate) fn emit_apply(&mut self) {
-        if self.commit_index > self.applied_issued {
+        let limit = LogIndex(
+            self.applied
+                .0
+                .saturating_add(self.options.max_apply_ahead)
+                .min(self.commit_index.0),
+        );
+        if limit > self.applied_issued {
             let first = self.applied_issued.next();
-            self.applied_issued = self.commit_index;
-            self.push(Action::Apply {
-                first,
-                last: self.commit_index,
-            });
+            let entries = self
+                .log
+                .entries_from(first, limit.0 - first.0 + 1, u64::MAX);
+            debug_assert_eq!(entries.len() as u64, limit.0 - first.0 + 1);
+            self.applied_issued = limit;
+            self.push(Action::Apply { entries });
         }
+    }
+
+    /// The state machine applied through `index`: hand out more, if any wait.
+    fn handle_applied(&mut self, index: LogIndex) {
+        if index <= self.applied || index > self.applied_issued {
+            return;
+        }
+        self.applied = index;
+        self.emit_apply();
     }
 
     /// Advances `commit_index` after persistence or commit knowledge changed.
@@ -713,6 +736,11 @@ impl<N: NodeId> RaftCore<N> {
     /// Highest index handed out for applying.
     pub fn applied_issued(&self) -> LogIndex {
         self.applied_issued
+    }
+
+    /// Highest index the executor reported applied (`Input::Applied`).
+    pub fn applied_index(&self) -> LogIndex {
+        self.applied
     }
 
     /// The last log id (including entries not yet durable).

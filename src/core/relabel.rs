@@ -103,6 +103,7 @@ impl<N: NodeId> RaftCore<N> {
             commit_index: self.commit_index,
             commit_known: self.commit_known,
             applied_issued: self.applied_issued,
+            applied: self.applied,
             actions: Vec::new(),
             failed: self.failed,
             durability: self.durability.relabel(rename),

@@ -1,10 +1,14 @@
 //! The FSM caller: applies committed batches to the state machine in order, answers the
 //! clients waiting on them, and delivers role notifications in log order.
 
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 
 use concord_sync::{completion, queue};
 use tokio::task::coop::cooperative;
+use tokio::task::JoinHandle;
 
 use super::error::{ApplyError, NodeFailure};
 use super::state_machine::{CommittedEntry, StateMachine};
@@ -47,22 +51,95 @@ pub(crate) enum FsmDone {
     Failed(NodeFailure),
 }
 
-pub(crate) async fn run_fsm<S: StateMachine>(
-    mut state_machine: S,
-    mut jobs: queue::Receiver<FsmJob<S>>,
+/// Starts the FSM caller: on a thread of its own (`dedicated_thread`, the default
+/// outside simulations: a state machine may block on its own IO without holding up an
+/// async worker), or as a task (simulations, which must not depend on the OS
+/// scheduler). Either way it returns the state machine once the driver is gone.
+///
+/// A plain thread, not `spawn_blocking`: a blocking task that lives as long as the node
+/// would stop a paused tokio clock from advancing (`tokio::time::pause`), and hang the
+/// tests of every application that uses one.
+pub(crate) fn spawn_fsm<S: StateMachine>(
+    state_machine: S,
+    jobs: queue::Receiver<FsmJob<S>>,
     done: queue::UnboundedSender<FsmDone>,
     apply_batch: usize,
-) -> S {
-    let mut failed: Option<NodeFailure> = None;
-    while let Some(job) = cooperative(jobs.recv()).await {
-        if let Some(failure) = &failed {
+    dedicated_thread: bool,
+) -> FsmHandle<S> {
+    let caller = FsmCaller {
+        state_machine,
+        failed: None,
+        done,
+        apply_batch,
+    };
+    if !dedicated_thread {
+        return FsmHandle::Task(tokio::spawn(caller.run(jobs)));
+    }
+    let (finished, result) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("concord-fsm".into())
+        .spawn(move || {
+            let _ = finished.send(caller.run_blocking(jobs));
+        });
+    match spawned {
+        Ok(_) => FsmHandle::Thread(result),
+        // No thread to be had (a process at its limit): the caller's job queue is gone
+        // with the closure, and the driver fails the node at its first hand-over.
+        Err(_) => FsmHandle::Failed,
+    }
+}
+
+/// Where the FSM caller runs; joined to get the state machine back.
+pub(crate) enum FsmHandle<S> {
+    Task(JoinHandle<S>),
+    Thread(tokio::sync::oneshot::Receiver<S>),
+    Failed,
+}
+
+impl<S> FsmHandle<S> {
+    /// Waits for the FSM caller to finish (after the driver is gone).
+    pub(crate) async fn join(self) -> Option<S> {
+        match self {
+            FsmHandle::Task(task) => task.await.ok(),
+            FsmHandle::Thread(result) => result.await.ok(),
+            FsmHandle::Failed => None,
+        }
+    }
+}
+
+struct FsmCaller<S: StateMachine> {
+    state_machine: S,
+    /// Set once the state machine failed: nothing more is applied until a restart.
+    failed: Option<NodeFailure>,
+    done: queue::UnboundedSender<FsmDone>,
+    apply_batch: usize,
+}
+
+impl<S: StateMachine> FsmCaller<S> {
+    async fn run(mut self, mut jobs: queue::Receiver<FsmJob<S>>) -> S {
+        while let Some(job) = cooperative(jobs.recv()).await {
+            self.handle(job);
+        }
+        self.finish()
+    }
+
+    fn run_blocking(mut self, mut jobs: queue::Receiver<FsmJob<S>>) -> S {
+        while let Some(job) = block_on(jobs.recv()) {
+            self.handle(job);
+        }
+        self.finish()
+    }
+
+    fn handle(&mut self, job: FsmJob<S>) {
+        if let Some(failure) = &self.failed {
             if let FsmJob::Apply(items) = job {
                 answer_failed(items, failure);
             }
-            continue;
+            return;
         }
+        let state_machine = &mut self.state_machine;
         let outcome = match job {
-            FsmJob::Apply(items) => apply_items(&mut state_machine, items, apply_batch),
+            FsmJob::Apply(items) => apply_items(state_machine, items, self.apply_batch),
             FsmJob::LeaderStart(term) => guarded(|| state_machine.on_leader_start(term)),
             FsmJob::LeaderStop(term) => guarded(|| state_machine.on_leader_stop(term)),
             FsmJob::StartFollowing(leader, term) => {
@@ -74,18 +151,43 @@ pub(crate) async fn run_fsm<S: StateMachine>(
         };
         match outcome {
             Ok(Some(index)) => {
-                let _ = done.send(FsmDone::Applied(index));
+                let _ = self.done.send(FsmDone::Applied(index));
             }
             Ok(None) => {}
             Err(failure) => {
                 let _ = catch_unwind(AssertUnwindSafe(|| state_machine.on_error(&failure)));
-                let _ = done.send(FsmDone::Failed(failure.clone()));
-                failed = Some(failure);
+                let _ = self.done.send(FsmDone::Failed(failure.clone()));
+                self.failed = Some(failure);
             }
         }
     }
-    let _ = catch_unwind(AssertUnwindSafe(|| state_machine.on_shutdown()));
-    state_machine
+
+    fn finish(mut self) -> S {
+        let _ = catch_unwind(AssertUnwindSafe(|| self.state_machine.on_shutdown()));
+        self.state_machine
+    }
+}
+
+/// Runs a future to completion on this (non-async) thread, parking between polls.
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
 }
 
 fn guarded(f: impl FnOnce()) -> Result<Option<LogIndex>, NodeFailure> {

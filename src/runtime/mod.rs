@@ -3,8 +3,14 @@
 //! A [`Node`] runs three tasks: the *driver* owns the `RaftCore`, feeds it frames,
 //! proposals and timer expiries and carries out its actions; the *log writer* applies
 //! persistence actions in order with one fsync per batch (group commit), in parallel
-//! with replication; the *FSM caller* applies committed entries to the user's
-//! [`StateMachine`] and answers the clients. The runtime makes no protocol decision.
+//! with replication (a blocking store's writes and fsyncs run on tokio's blocking
+//! pool); the *FSM caller* applies committed entries to the user's [`StateMachine`] on
+//! a thread of its own (so a state machine may block) and answers the clients. The
+//! runtime makes no protocol decision.
+//!
+//! Inside the driver, one module per concern, none importing another's internals:
+//! `timers`, `tasks` (client tasks until answered), `payloads`, `outbound` (frames out),
+//! `status` (what `Node::describe` reads).
 
 mod clock;
 mod driver;
@@ -13,18 +19,23 @@ mod faults;
 mod fsm;
 mod node;
 mod options;
+mod outbound;
 mod payloads;
 mod server;
 mod state_machine;
+mod status;
 mod store;
+mod tasks;
+mod timers;
 mod writer;
 
 pub use clock::{Clock, DriftingClock, MonotonicClock};
 pub use error::{ApplyError, NodeFailure, StartError};
 pub use faults::{FaultInjector, SendFault};
 pub use fsm::Applied;
-pub use node::{Node, NodeStatus, Task};
+pub use node::{Node, Task};
 pub use options::{ApplyTaskMode, NodeOptions};
 pub use server::{RaftServer, Router};
 pub use state_machine::{CommittedEntry, StateMachine};
+pub use status::NodeStatus;
 pub use store::{LogStore, MemoryLogStore, PersistOp, StorageLogStore, StoredEntry};

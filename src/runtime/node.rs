@@ -4,7 +4,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use concord_sync::{completion, queue, shutdown, status};
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::coop::cooperative;
 use tokio::task::JoinHandle;
@@ -12,12 +11,14 @@ use tokio::task::JoinHandle;
 use super::clock::{Clock, MonotonicClock};
 use super::driver::{Channels, Driver};
 use super::error::{ApplyError, StartError};
-use super::fsm::{run_fsm, Applied, Completion};
+use super::fsm::{spawn_fsm, Applied, FsmHandle};
 use super::options::{ApplyTaskMode, NodeOptions};
 use super::state_machine::StateMachine;
+use super::status::NodeStatus;
 use super::store::LogStore;
+use super::tasks::Proposal;
 use super::writer::run_writer;
-use crate::core::{CoreRestorer, LogId, LogIndex, PeerId, Role, Term};
+use crate::core::{CoreRestorer, LogId, PeerId, Role, Term};
 use crate::transport::{FrameSink, Transport};
 
 /// A command for the replicated state machine (F04).
@@ -62,55 +63,8 @@ impl<C> Task<C> {
     }
 }
 
-pub(crate) struct Proposal<S: StateMachine> {
-    pub(crate) data: Bytes,
-    pub(crate) expected_term: Option<Term>,
-    pub(crate) on_committed: Option<Box<dyn FnOnce(LogId) + Send>>,
-    pub(crate) context: Option<S::Context>,
-    pub(crate) completion: Completion<S::Response>,
-}
-
-/// A node's state as data (F29, braft's `/raft_stat`), cheap to read at any time.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct NodeStatus {
-    /// Group id.
-    pub group: String,
-    /// This node.
-    pub peer: String,
-    /// Current role.
-    pub role: Role,
-    /// Current term.
-    pub term: Term,
-    /// The leader, if known.
-    pub leader: Option<String>,
-    /// Voters of the configuration in force.
-    pub voters: Vec<String>,
-    /// Learners of the configuration in force.
-    pub learners: Vec<String>,
-    /// On a leader: itself and the members heard from in the current check-quorum round.
-    pub alive_peers: Vec<String>,
-    /// Last log id (durable or not).
-    pub last_log_id: LogId,
-    /// Highest durable index.
-    pub persisted_index: LogIndex,
-    /// Highest committed index (durable here).
-    pub commit_index: LogIndex,
-    /// Highest index applied to the state machine.
-    pub applied_index: LogIndex,
-    /// Accepted proposals waiting for apply.
-    pub pending_tasks: usize,
-    /// Frames refused without effect: another group or destination (the driver), or
-    /// claiming to come from this node, or malformed (the core,
-    /// `RaftCore::dropped_messages`). Senders outside the configuration are answered by
-    /// the term rules, as Raft's membership changes need (a new server follows the
-    /// leader that adds it before it knows the configuration naming it).
-    pub frames_rejected: u64,
-    /// Set when the node is in its error state.
-    pub failure: Option<String>,
-}
-
 /// The driver, log writer and FSM caller tasks of a running node.
-type NodeTasks<S> = (JoinHandle<()>, JoinHandle<()>, JoinHandle<S>);
+type NodeTasks<S> = (JoinHandle<()>, JoinHandle<()>, FsmHandle<S>);
 
 struct Shared<S: StateMachine> {
     options: NodeOptions,
@@ -205,12 +159,13 @@ impl<S: StateMachine> Node<S> {
             256,
             options.faults.clone(),
         ));
-        let fsm = tokio::spawn(run_fsm(
+        let fsm = spawn_fsm(
             state_machine,
             fsm_jobs_rx,
             fsm_done_tx,
             options.apply_batch,
-        ));
+            options.faults.is_none(),
+        );
         let channels = Channels {
             inbound,
             proposals: proposals_rx,
@@ -349,7 +304,7 @@ impl<S: StateMachine> Node<S> {
         let _ = driver.await;
         // The driver dropped its job senders: the writer and the FSM caller drain and stop.
         let _ = writer.await;
-        fsm.await.ok()
+        fsm.join().await
     }
 }
 

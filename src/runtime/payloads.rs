@@ -7,10 +7,74 @@
 //! another term (an entry overwritten after a leader change) misses.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::core::{LogId, LogIndex, Term};
+use super::error::NodeFailure;
+use super::store::{LogStore, StoredEntry};
+use crate::core::{EntryKind, EntryMeta, LogId, LogIndex, PeerId, Term};
+
+/// Where the driver finds an entry's payload: the cache, else the store.
+pub(crate) struct Payloads {
+    cache: PayloadCache,
+    store: Arc<dyn LogStore>,
+}
+
+impl Payloads {
+    pub(crate) fn new(store: Arc<dyn LogStore>) -> Self {
+        Payloads {
+            cache: PayloadCache::new(),
+            store,
+        }
+    }
+
+    /// Caches the payload of a normal entry not yet applied.
+    pub(crate) fn insert(&mut self, log_id: LogId, payload: Bytes) {
+        self.cache.insert(log_id, payload);
+    }
+
+    /// Forgets the cached payloads of every index ≤ `last` (handed to the state machine).
+    pub(crate) fn remove_through(&mut self, last: LogIndex) {
+        self.cache.remove_through(last);
+    }
+
+    /// An entry to write: its metadata with its payload from the cache (an entry is
+    /// written before anything else can need it, so a miss is a bug: writing an empty
+    /// payload instead would corrupt the log silently).
+    pub(crate) fn stored_entry(&self, meta: EntryMeta<PeerId>) -> Result<StoredEntry, NodeFailure> {
+        match self.cached(&meta) {
+            Some(payload) => Ok(StoredEntry { payload, meta }),
+            None => Err(NodeFailure {
+                reason: format!("payload of entry {} is missing", meta.log_id),
+            }),
+        }
+    }
+
+    /// Payloads for these contiguous entries: from the cache, else from the store.
+    /// `None` when the store does not hold them (yet, or any more).
+    pub(crate) fn for_entries(&self, entries: &[EntryMeta<PeerId>]) -> Option<Vec<Bytes>> {
+        let cached: Option<Vec<Bytes>> = entries.iter().map(|meta| self.cached(meta)).collect();
+        if cached.is_some() {
+            return cached;
+        }
+        let (first, last) = (entries.first()?.log_id.index, entries.last()?.log_id.index);
+        let stored = self.store.read(first, last).ok()?;
+        let matches = stored.len() == entries.len()
+            && stored
+                .iter()
+                .zip(entries)
+                .all(|(s, e)| s.meta.log_id == e.log_id);
+        matches.then(|| stored.into_iter().map(|s| s.payload).collect())
+    }
+
+    fn cached(&self, meta: &EntryMeta<PeerId>) -> Option<Bytes> {
+        match meta.kind {
+            EntryKind::Normal => self.cache.get(meta.log_id).cloned(),
+            EntryKind::Blank | EntryKind::Configuration(_) => Some(Bytes::new()),
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct PayloadCache {

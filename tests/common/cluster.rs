@@ -184,6 +184,7 @@ impl Cluster {
     }
 
     fn execute(&mut self, id: u64, actions: Vec<Action<u64>>) {
+        let mut applied_through = None;
         for action in actions {
             self.line(format!("  {id}: {}", render_action(&action)));
             let node = self.nodes.get_mut(&id).unwrap();
@@ -206,14 +207,9 @@ impl Cluster {
                 Action::CancelTimer(timer) => {
                     node.timers.remove(&timer);
                 }
-                Action::Apply { first, last } => {
-                    let core = node.core.as_ref().unwrap();
-                    let mut index = first;
-                    while index <= last {
-                        let term = core.term_at(index).expect("applied entry is in the log");
-                        node.applied.push(LogId { term, index });
-                        index = index.next();
-                    }
+                Action::Apply { entries } => {
+                    node.applied.extend(entries.iter().map(|meta| meta.log_id));
+                    applied_through = entries.last().map(|meta| meta.log_id.index);
                 }
                 Action::ProposalAccepted {
                     id: request,
@@ -225,6 +221,15 @@ impl Cluster {
                 Action::SaveHardState { .. }
                 | Action::TruncateLog { .. }
                 | Action::AppendLog { .. } => unreachable!("queued by `offer`"),
+            }
+        }
+        // The cluster's state machine applies at once; it reports so without a line of
+        // its own (the core hands out more only past `max_apply_ahead`).
+        if let Some(index) = applied_through {
+            let core = self.nodes.get_mut(&id).and_then(|n| n.core.as_mut());
+            if let Some(core) = core {
+                let actions = core.step(Input::Applied { index });
+                self.execute(id, actions);
             }
         }
     }
@@ -577,9 +582,19 @@ pub fn render_action(action: &Action<u64>) -> String {
         Action::CancelTimer(timer) => format!("CancelTimer {timer:?}"),
         Action::ProposalAccepted { id, log_id } => format!("ProposalAccepted {id} at {log_id}"),
         Action::ProposalRejected { id, error } => format!("ProposalRejected {id}: {error}"),
-        Action::Apply { first, last } => format!("Apply {first}..={last}"),
-        Action::RoleChanged { role, term, leader } => format!(
-            "RoleChanged {role} term={term} leader={}",
+        Action::Apply { entries } => match (entries.first(), entries.last()) {
+            (Some(first), Some(last)) => {
+                format!("Apply {}..={}", first.log_id.index, last.log_id.index)
+            }
+            _ => "Apply (nothing)".into(),
+        },
+        Action::RoleChanged {
+            role,
+            term,
+            leader,
+            commit_index,
+        } => format!(
+            "RoleChanged {role} term={term} leader={} commit={commit_index}",
             leader.map_or("-".into(), |l| l.to_string())
         ),
     }

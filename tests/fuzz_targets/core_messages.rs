@@ -37,6 +37,8 @@ struct Harness {
     sent: VecDeque<(u64, Message<u64>)>,
     last_term: Term,
     next_request: u64,
+    /// The last index handed out in an `Apply`.
+    handed_out: LogIndex,
 }
 
 fn drive(input: &mut Unstructured<'_>) -> Result<()> {
@@ -73,6 +75,7 @@ impl Harness {
             max_inflight_messages: input.int_in_range(1..=4)?,
             max_inflight_bytes: input.int_in_range(1..=256)?,
             max_uncommitted_bytes: input.int_in_range(1..=256)?,
+            max_apply_ahead: input.int_in_range(1..=4)?,
         };
         let restored = restored_state(input, ConfigurationEntry::stable(configuration))?;
         let core = match RaftCore::new(id, options, restored.clone()) {
@@ -92,7 +95,9 @@ impl Harness {
             durable_queue: PersistQueue::new(),
             sent: VecDeque::new(),
             next_request: 0,
+            handed_out: LogIndex(0),
         };
+        harness.handed_out = harness.core.applied_issued();
         let actions = harness.core.start();
         harness.absorb(actions);
         Ok(harness)
@@ -138,9 +143,19 @@ impl Harness {
             }
             // An arbitrary durability report: stale or beyond what was issued (ignored), or
             // covering queued writes early (trusted, as the runtime is).
-            15 => {
+            15 if input.arbitrary()? => {
                 let seq = PersistSeq(input.int_in_range(0..=64)?);
                 self.step(Input::Persisted { seq });
+            }
+            // The state machine applied through some index: usually what was handed
+            // out, sometimes anything (stale or beyond: ignored).
+            15 => {
+                let index = if input.arbitrary()? {
+                    self.handed_out
+                } else {
+                    LogIndex(input.int_in_range(0..=64)?)
+                };
+                self.step(Input::Applied { index });
             }
             // Anything at all from anyone, the node itself included.
             _ => {
@@ -180,9 +195,31 @@ impl Harness {
                     assert_ne!(to, self.id, "the core sent {message} to itself");
                     self.remember(to, message);
                 }
-                Action::Apply { first, last } => {
-                    assert!(first <= last, "empty apply range {first}..={last}");
-                    assert!(last <= self.core.commit_index(), "applied beyond commit");
+                Action::Apply { entries } => {
+                    let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+                        panic!("an empty Apply");
+                    };
+                    assert_eq!(
+                        first.log_id.index,
+                        self.handed_out.next(),
+                        "applies are contiguous"
+                    );
+                    assert!(
+                        entries
+                            .windows(2)
+                            .all(|w| w[1].log_id.index == w[0].log_id.index.next()),
+                        "an Apply with a gap"
+                    );
+                    assert!(
+                        last.log_id.index <= self.core.commit_index(),
+                        "applied beyond commit"
+                    );
+                    assert!(
+                        last.log_id.index.0
+                            <= self.core.applied_index().0 + self.core.options().max_apply_ahead,
+                        "handed out beyond max_apply_ahead"
+                    );
+                    self.handed_out = last.log_id.index;
                 }
                 Action::ResetTimer(_)
                 | Action::CancelTimer(_)
