@@ -17,7 +17,7 @@ impl StateMachine for Noop {
     type Response = ();
     type Context = ();
 
-    fn on_apply(&mut self, _entry: &mut CommittedEntry<()>) -> Result<(), NodeFailure> {
+    fn on_apply(&mut self, _entry: &mut CommittedEntry<()>) -> Result<(), StateMachineError> {
         Ok(())
     }
 }

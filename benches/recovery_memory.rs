@@ -31,7 +31,7 @@ use concord::core::{
     LogId, LogIndex, PeerId, RaftCore, Restored, Write,
 };
 use concord::runtime::{LogStore, StorageLogStore, StoredEntry};
-use concord::storage::{FjallOptions, FjallStore};
+use concord::storage::{FjallOptions, FjallStore, StorageError};
 
 const BATCH: u64 = 4096;
 
@@ -123,7 +123,15 @@ fn child(mode: &str, dir: &Path) {
             )
             .expect("restorer");
             store
-                .recover_entries(&mut |meta| restorer.push(&meta).map_err(|e| e.to_string()))
+                .recover_entries(&mut |meta| {
+                    restorer
+                        .push(&meta)
+                        .map_err(|e| StorageError::InvalidArgument {
+                            store: "bench".into(),
+                            group: GroupId::new("bench").unwrap(),
+                            reason: e.to_string(),
+                        })
+                })
                 .expect("recover");
             restorer.finish()
         }

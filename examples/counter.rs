@@ -30,7 +30,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use concord::core::{Configuration, ConfigurationEntry, Endpoint, GroupId, PeerId};
 use concord::runtime::{
-    CommittedEntry, NodeFailure, NodeOptions, RaftServer, StateMachine, StorageLogStore,
+    CommittedEntry, NodeOptions, RaftServer, StateMachine, StateMachineError, StorageLogStore,
 };
 use concord::service::{
     serve, CallError, ClientOptions, NodeHandler, ServiceClient, ServiceError, ServiceOptions,
@@ -74,7 +74,10 @@ impl StateMachine for Counter {
     type Response = Result<i64, String>;
     type Context = ();
 
-    fn on_apply(&mut self, entry: &mut CommittedEntry<()>) -> Result<Self::Response, NodeFailure> {
+    fn on_apply(
+        &mut self,
+        entry: &mut CommittedEntry<()>,
+    ) -> Result<Self::Response, StateMachineError> {
         // A command that does not decode was refused before it reached the log; should
         // one appear anyway, it changes nothing and its proposer gets the reason.
         Ok(match CounterCommand::decode(&entry.data) {

@@ -1,6 +1,6 @@
 //! The runtime end to end over the in-process transport with memory stores.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use concord::core::*;
@@ -14,20 +14,26 @@ struct Counter {
     total: i64,
     applied: Arc<Mutex<Vec<(LogIndex, i64)>>>,
     events: Arc<Mutex<Vec<String>>>,
+    gate: Arc<Mutex<()>>,
 }
 
 impl StateMachine for Counter {
     type Response = i64;
     type Context = &'static str;
 
-    fn on_apply(&mut self, entry: &mut CommittedEntry<&'static str>) -> Result<i64, NodeFailure> {
-        let delta = i64::from_le_bytes(entry.data[..8].try_into().map_err(|_| NodeFailure {
-            reason: "bad entry".into(),
-        })?);
+    fn on_apply(
+        &mut self,
+        entry: &mut CommittedEntry<&'static str>,
+    ) -> Result<i64, StateMachineError> {
+        // Held while a test wants the state machine slow.
+        drop(self.gate.lock().unwrap_or_else(PoisonError::into_inner));
+        let delta = i64::from_le_bytes(
+            entry.data[..8]
+                .try_into()
+                .map_err(|_| StateMachineError::new("bad entry"))?,
+        );
         if delta == 666 {
-            return Err(NodeFailure {
-                reason: "the number of the beast".into(),
-            });
+            return Err(StateMachineError::new("the number of the beast"));
         }
         if let Some(context) = entry.context {
             self.events
@@ -43,18 +49,22 @@ impl StateMachine for Counter {
         Ok(self.total)
     }
 
-    fn on_leader_start(&mut self, term: Term) {
+    fn on_leader_start(&mut self, context: &LeaderChangeContext) {
         self.events
             .lock()
             .unwrap()
-            .push(format!("leader start {term}"));
+            .push(format!("leader start {}", context.term));
+    }
+
+    fn on_leader_stop(&mut self, context: &LeaderChangeContext) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("leader stop {}", context.term));
     }
 
     fn on_error(&mut self, failure: &NodeFailure) {
-        self.events
-            .lock()
-            .unwrap()
-            .push(format!("error {}", failure.reason));
+        self.events.lock().unwrap().push(format!("error {failure}"));
     }
 }
 
@@ -67,6 +77,8 @@ struct TestNode {
     store: Arc<dyn LogStore>,
     applied: Arc<Mutex<Vec<(LogIndex, i64)>>>,
     events: Arc<Mutex<Vec<String>>>,
+    /// Locked by a test to hold the state machine in `on_apply`.
+    gate: Arc<Mutex<()>>,
 }
 
 struct TestCluster {
@@ -117,6 +129,7 @@ impl TestCluster {
         (self.configure)(&mut options);
         let machine = Counter::default();
         let (applied, events) = (machine.applied.clone(), machine.events.clone());
+        let gate = machine.gate.clone();
         let transport = Arc::new(self.network.transport(self.peers[i].endpoint().clone()));
         let (node, sink) = Node::start(options, machine, store.clone(), transport).unwrap();
         self.network
@@ -126,6 +139,7 @@ impl TestCluster {
             store,
             applied,
             events,
+            gate,
         });
     }
 
@@ -577,4 +591,113 @@ async fn the_group_carries_on_after_the_leaders_disk_fails() {
     for i in 0..3 {
         cluster.stop(i).await;
     }
+}
+
+/// A batch that fails part way (JRaft's `setErrorAndRollback`): the entries before the
+/// failing one are applied and answered, the failing one and every later one are not,
+/// and the applied index stops before the failure.
+#[tokio::test]
+// The gate is a std mutex on purpose: the state machine blocks on it on its own thread.
+#[allow(clippy::await_holding_lock)]
+async fn a_batch_failing_part_way_applies_the_entries_before_the_failure() {
+    let cluster = TestCluster::new(3, |_| {});
+    let leader = cluster.leader().await;
+    let first = cluster.node(leader).apply(delta(1)).await.unwrap();
+    let gate = cluster.nodes[leader].as_ref().unwrap().gate.clone();
+    let held = gate.lock().unwrap();
+    let node = cluster.node(leader).clone();
+    // Proposed in this order (join polls them in order), applied after the gate opens.
+    let results = {
+        let proposals = async {
+            tokio::join!(
+                node.apply(delta(2)),
+                node.apply(delta(3)),
+                node.apply(delta(666)),
+                node.apply(delta(4)),
+            )
+        };
+        let release = async {
+            node.wait_for(|s| s.commit_index.0 >= first.log_id.index.0 + 4)
+                .await;
+            drop(held);
+        };
+        tokio::join!(proposals, release).0
+    };
+    let (two, three, beast, four) = results;
+    let (two, three) = (two.unwrap(), three.unwrap());
+    assert_eq!((two.response, three.response), (3, 6));
+    for failed in [beast.unwrap_err(), four.unwrap_err()] {
+        assert!(
+            matches!(failed, ApplyError::NodeFailed { .. }),
+            "{failed:?}"
+        );
+    }
+    let status = node.wait_for(|s| s.failure.is_some()).await;
+    assert!(
+        status.failure.as_deref().unwrap().contains("beast"),
+        "{status:?}"
+    );
+    assert_eq!(status.applied_index, three.log_id.index, "{status:?}");
+    let applied = cluster.nodes[leader]
+        .as_ref()
+        .unwrap()
+        .applied
+        .lock()
+        .unwrap()
+        .clone();
+    let values: Vec<i64> = applied.iter().map(|(_, v)| *v).collect();
+    assert_eq!(values, vec![1, 2, 3]);
+}
+
+/// A leader deposed while its state machine lags: the tasks it committed are answered by
+/// their apply (not `LeadershipLost`), even those not yet handed to the state machine
+/// when it stepped down (the core hands out at most `max_apply_ahead` at a time), and
+/// the state machine hears `on_leader_stop` only after applying them (log order).
+#[tokio::test]
+// The gate is a std mutex on purpose: the state machine blocks on it on its own thread.
+#[allow(clippy::await_holding_lock)]
+async fn committed_tasks_of_a_deposed_leader_are_answered_by_their_apply() {
+    let cluster = TestCluster::new(3, |options| options.core.max_apply_ahead = 2);
+    let leader = cluster.leader().await;
+    let node = cluster.node(leader).clone();
+    node.apply(delta(1)).await.unwrap();
+    let gate = cluster.nodes[leader].as_ref().unwrap().gate.clone();
+    let held = gate.lock().unwrap();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let node = node.clone();
+            tokio::spawn(async move {
+                node.apply(Task::new(1i64.to_le_bytes().to_vec()).with_context("t"))
+                    .await
+            })
+        })
+        .collect();
+    let committed = node.wait_for(|s| s.commit_index.0 >= 12).await;
+    assert!(committed.applied_index.0 < 12, "{committed:?}");
+    // Cut the leader off: it hears no acknowledgement and steps down (check-quorum).
+    cluster.network.unregister(cluster.peers[leader].endpoint());
+    let deposed = node.wait_for(|s| s.role != Role::Leader).await;
+    drop(held);
+    for task in tasks {
+        let applied = task
+            .await
+            .unwrap()
+            .expect("a committed task is answered by its apply");
+        assert!(applied.log_id.term <= deposed.term);
+    }
+    let events = cluster.nodes[leader].as_ref().unwrap().events.clone();
+    let stop = loop {
+        let events = events.lock().unwrap().clone();
+        if let Some(stop) = events.iter().position(|e| e.starts_with("leader stop")) {
+            break (stop, events);
+        }
+        drop(events);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let (stop, events) = stop;
+    let last_apply = events.iter().rposition(|e| e.starts_with("apply")).unwrap();
+    assert!(
+        last_apply < stop,
+        "on_leader_stop before the term's entries: {events:?}"
+    );
 }

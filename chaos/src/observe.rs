@@ -7,11 +7,11 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 
-use concord::core::{ClusterObserver, PeerId, RaftCore, Term};
+use concord::core::{ClusterObserver, PeerId, RaftCore};
 
 use crate::check::{fnv, FNV_OFFSET};
 use concord::kv::{KvResponse, KvStateMachine};
-use concord::runtime::{CommittedEntry, NodeFailure, StateMachine};
+use concord::runtime::{CommittedEntry, LeaderChangeContext, StateMachine, StateMachineError};
 
 /// Violations of one kind kept word for word; the rest are counted.
 const KEEP: usize = 3;
@@ -167,17 +167,18 @@ impl StateMachine for ObservedKv {
     type Response = Result<KvResponse, String>;
     type Context = ();
 
-    fn on_apply(&mut self, entry: &mut CommittedEntry<()>) -> Result<Self::Response, NodeFailure> {
+    fn on_apply(
+        &mut self,
+        entry: &mut CommittedEntry<()>,
+    ) -> Result<Self::Response, StateMachineError> {
         let response = self.inner.on_apply(entry)?;
         if let Err(reason) = &response {
             // The client service refuses undecodable commands before they reach the
             // log, so a committed one means corruption.
-            return Err(NodeFailure {
-                reason: format!(
-                    "committed entry {} is not a KV command: {reason}",
-                    entry.log_id
-                ),
-            });
+            return Err(StateMachineError::new(format!(
+                "committed entry {} is not a KV command: {reason}",
+                entry.log_id
+            )));
         }
         self.digest = fnv(self.digest, &entry.log_id.index.0.to_le_bytes());
         self.digest = fnv(self.digest, &entry.log_id.term.0.to_le_bytes());
@@ -187,7 +188,8 @@ impl StateMachine for ObservedKv {
         Ok(response)
     }
 
-    fn on_leader_start(&mut self, term: Term) {
+    fn on_leader_start(&mut self, context: &LeaderChangeContext) {
+        let term = context.term;
         self.observations
             .leaders
             .lock()

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::command::{KvCommand, KvResponse};
-use crate::runtime::{CommittedEntry, NodeFailure, StateMachine};
+use crate::runtime::{CommittedEntry, StateMachine, StateMachineError};
 
 /// An in-memory map. A command that does not decode is answered with an error to its
 /// client but does not stop the node: the bytes came from a client, and every replica
@@ -57,7 +57,10 @@ impl StateMachine for KvStateMachine {
     type Response = Result<KvResponse, String>;
     type Context = ();
 
-    fn on_apply(&mut self, entry: &mut CommittedEntry<()>) -> Result<Self::Response, NodeFailure> {
+    fn on_apply(
+        &mut self,
+        entry: &mut CommittedEntry<()>,
+    ) -> Result<Self::Response, StateMachineError> {
         self.applied += 1;
         Ok(KvCommand::decode(&entry.data)
             .map(|command| self.execute(command))

@@ -20,7 +20,7 @@ use super::fsm::{ApplyItem, FsmDone, FsmJob};
 use super::options::NodeOptions;
 use super::outbound::Outbound;
 use super::payloads::Payloads;
-use super::state_machine::{CommittedEntry, StateMachine};
+use super::state_machine::{CommittedEntry, LeaderChangeContext, StateMachine};
 use super::status::{DriverView, NodeStatus, StatusPublisher};
 use super::store::{LogStore, StoredEntry};
 use super::tasks::{PendingTasks, Proposal};
@@ -115,7 +115,7 @@ impl<S: StateMachine> Driver<S> {
         Driver {
             timers: Timers::new(&options, clock),
             tasks: PendingTasks::new(),
-            payloads: Payloads::new(store),
+            payloads: Payloads::new(store, options.group.clone()),
             outbound: Outbound::new(
                 transport,
                 options.group.clone(),
@@ -282,9 +282,7 @@ impl<S: StateMachine> Driver<S> {
                 .await
                 .is_err()
             {
-                self.fail(NodeFailure {
-                    reason: "log writer stopped".into(),
-                });
+                self.fail(NodeFailure::TaskStopped("log writer"));
                 early_report = None;
             }
         }
@@ -301,9 +299,9 @@ impl<S: StateMachine> Driver<S> {
         }
         let payloads = match &message {
             Message::Append(request) => match self.payloads.for_entries(&request.entries) {
-                Some(payloads) => payloads,
+                Ok(payloads) => payloads,
                 // Not yet readable (still being written): skip; Raft retransmits.
-                None => return,
+                Err(_) => return,
             },
             _ => Vec::new(),
         };
@@ -348,7 +346,7 @@ impl<S: StateMachine> Driver<S> {
         if let Some(failure) = &self.failed {
             for proposal in batch {
                 let _ = proposal.completion.send(Err(ApplyError::NodeFailed {
-                    reason: failure.reason.clone(),
+                    reason: failure.to_string(),
                 }));
             }
             return;
@@ -365,15 +363,16 @@ impl<S: StateMachine> Driver<S> {
             if self.failed.is_some() {
                 return;
             }
-            let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
+            let Some(last) = chunk.last().map(|meta| meta.log_id.index) else {
                 continue;
             };
-            let (first, last) = (first.log_id.index, last.log_id.index);
-            let Some(payloads) = self.payloads.for_entries(chunk) else {
-                self.fail(NodeFailure {
-                    reason: format!("committed entries {first}..={last} cannot be read"),
-                });
-                return;
+            let payloads = match self.payloads.for_entries(chunk) {
+                Ok(payloads) => payloads,
+                Err(error) => {
+                    // Committed entries are durable here: unreadable is a storage failure.
+                    self.fail(NodeFailure::Storage(error));
+                    return;
+                }
             };
             let mut items = Vec::with_capacity(chunk.len());
             for (meta, data) in chunk.iter().zip(payloads) {
@@ -392,6 +391,7 @@ impl<S: StateMachine> Driver<S> {
                                 log_id,
                                 data,
                                 context,
+                                awaited: completion.is_some(),
                             },
                             completion,
                             on_committed,
@@ -425,23 +425,41 @@ impl<S: StateMachine> Driver<S> {
         };
         let (followed_before, followed_now) =
             (followed(old_role, old_leader), followed(role, leader));
+        let status = match &self.failed {
+            Some(failure) => Err(failure.clone()),
+            None => Ok(()),
+        };
+        let context =
+            |leader: PeerId, term: Term, status: Result<(), NodeFailure>| LeaderChangeContext {
+                leader,
+                term,
+                status,
+            };
         let mut jobs = Vec::new();
         if old_role == Role::Leader && role != Role::Leader {
             // Committed tasks are answered by their apply; the rest may still commit
             // under a later leader, or never.
             self.tasks.leadership_lost(commit_index);
-            jobs.push(FsmJob::LeaderStop(old_term));
+            jobs.push(FsmJob::LeaderStop(context(
+                me.clone(),
+                old_term,
+                status.clone(),
+            )));
         }
         if followed_before != followed_now {
             if let Some(old) = followed_before {
-                jobs.push(FsmJob::StopFollowing(old, old_term));
+                jobs.push(FsmJob::StopFollowing(context(
+                    old,
+                    old_term,
+                    status.clone(),
+                )));
             }
             if let Some(new) = followed_now {
-                jobs.push(FsmJob::StartFollowing(new, term));
+                jobs.push(FsmJob::StartFollowing(context(new, term, Ok(()))));
             }
         }
         if role == Role::Leader && old_role != Role::Leader {
-            jobs.push(FsmJob::LeaderStart(term));
+            jobs.push(FsmJob::LeaderStart(context(me.clone(), term, Ok(()))));
         }
         self.notifications
             .extend(jobs.into_iter().map(|job| (commit_index, job)));
@@ -463,18 +481,14 @@ impl<S: StateMachine> Driver<S> {
 
     async fn send_to_fsm(&mut self, job: FsmJob<S>) {
         if cooperative(self.queues.fsm_jobs.send(job)).await.is_err() {
-            self.fail(NodeFailure {
-                reason: "state machine caller stopped".into(),
-            });
+            self.fail(NodeFailure::TaskStopped("state machine thread"));
         }
     }
 
     async fn on_write_done(&mut self, done: WriteDone) {
         match done {
             WriteDone::Durable(seq) => self.step(Input::Persisted { seq }).await,
-            WriteDone::Failed(reason) => self.fail(NodeFailure {
-                reason: format!("log storage failed: {reason}"),
-            }),
+            WriteDone::Failed(error) => self.fail(NodeFailure::Storage(error)),
         }
     }
 
@@ -496,9 +510,7 @@ impl<S: StateMachine> Driver<S> {
         }
         if self.options.check_invariants {
             if let Err(violation) = self.core.check_invariants() {
-                self.fail(NodeFailure {
-                    reason: violation.to_string(),
-                });
+                self.fail(NodeFailure::Internal(violation.to_string()));
             }
         }
     }

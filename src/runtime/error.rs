@@ -1,6 +1,7 @@
 //! The runtime's typed errors (F03).
 
-use crate::core::{PeerId, Term};
+use crate::core::{LogIndex, PeerId, Term};
+use crate::storage::StorageError;
 
 /// Why `Node::apply` did not produce a result.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -75,17 +76,96 @@ pub enum StartError {
         reason: &'static str,
     },
     /// Storage could not be read, or holds a state Raft cannot have written.
-    #[error("cannot recover from storage: {reason}")]
-    Storage {
-        /// The failure.
+    #[error("cannot recover from storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The server could not listen on its endpoint (in use, not a local address, no
+    /// permission).
+    #[error("cannot listen on {endpoint}: {reason}")]
+    Listen {
+        /// The endpoint asked for.
+        endpoint: String,
+        /// The operating system's error.
         reason: String,
     },
 }
 
-/// A failure reported by a state machine or the storage; puts the node in its error state.
+/// A state machine's failure (F06): returned by `on_apply` or `on_apply_batch`, it puts
+/// the node in its error state.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{reason}")]
-pub struct NodeFailure {
+#[error("{message}")]
+pub struct StateMachineError {
+    message: String,
+}
+
+impl StateMachineError {
+    /// A failure described by `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        StateMachineError {
+            message: message.into(),
+        }
+    }
+
     /// What failed.
-    pub reason: String,
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// A batch applied in part (JRaft's `Iterator::setErrorAndRollback`): `responses`
+/// answer the batch's first `responses.len()` entries, which count as applied; the
+/// entry after them failed with `error`, and neither it nor any later entry is applied
+/// until the node is restarted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartialApply<R> {
+    /// Responses of the entries applied, in order.
+    pub responses: Vec<R>,
+    /// Why the next entry could not be applied.
+    pub error: StateMachineError,
+}
+
+impl<R> PartialApply<R> {
+    /// JRaft's form: of the entries worked on so far (one response each), the last
+    /// `rollback` are rolled back (not applied).
+    pub fn rollback(mut responses: Vec<R>, rollback: usize, error: StateMachineError) -> Self {
+        responses.truncate(responses.len().saturating_sub(rollback));
+        PartialApply { responses, error }
+    }
+}
+
+impl<R> From<StateMachineError> for PartialApply<R> {
+    /// Nothing of the batch applied.
+    fn from(error: StateMachineError) -> Self {
+        PartialApply {
+            responses: Vec::new(),
+            error,
+        }
+    }
+}
+
+/// Why a node entered its error state. A failed node steps aside (a leader steps down;
+/// no node campaigns or votes), applies nothing more, and answers every task with
+/// `ApplyError::NodeFailed` until it is restarted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeFailure {
+    /// The log store failed: a write, an fsync, or a read of entries the node needs.
+    #[error("log storage failed: {0}")]
+    Storage(#[from] StorageError),
+    /// The state machine returned an error or panicked: applying the entry at `index`,
+    /// or in a callback (`index` is `None`).
+    #[error("state machine failed{}: {error}", index.map(|i| format!(" at index {i}")).unwrap_or_default())]
+    StateMachine {
+        /// The entry that could not be applied.
+        index: Option<LogIndex>,
+        /// What the state machine said.
+        error: StateMachineError,
+    },
+    /// A core invariant broke (checked with `NodeOptions::check_invariants`), or the
+    /// runtime found its own state inconsistent (a payload it must hold is missing): a
+    /// bug in Concord, reported rather than acted on.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// One of the node's own tasks (the log writer, the state machine's thread) is gone.
+    #[error("the node's {0} stopped")]
+    TaskStopped(&'static str),
 }

@@ -10,9 +10,9 @@ use concord_sync::{completion, queue};
 use tokio::task::coop::cooperative;
 use tokio::task::JoinHandle;
 
-use super::error::{ApplyError, NodeFailure};
-use super::state_machine::{CommittedEntry, StateMachine};
-use crate::core::{ConfigurationEntry, LogId, LogIndex, PeerId, Term};
+use super::error::{ApplyError, NodeFailure, PartialApply, StateMachineError};
+use super::state_machine::{CommittedEntry, LeaderChangeContext, StateMachine};
+use crate::core::{ConfigurationEntry, LogId, LogIndex, PeerId};
 
 /// The result a client gets for an applied task.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,10 +40,10 @@ pub(crate) enum ApplyItem<S: StateMachine> {
 
 pub(crate) enum FsmJob<S: StateMachine> {
     Apply(Vec<ApplyItem<S>>),
-    LeaderStart(Term),
-    LeaderStop(Term),
-    StartFollowing(PeerId, Term),
-    StopFollowing(PeerId, Term),
+    LeaderStart(LeaderChangeContext),
+    LeaderStop(LeaderChangeContext),
+    StartFollowing(LeaderChangeContext),
+    StopFollowing(LeaderChangeContext),
 }
 
 pub(crate) enum FsmDone {
@@ -138,27 +138,28 @@ impl<S: StateMachine> FsmCaller<S> {
             return;
         }
         let state_machine = &mut self.state_machine;
-        let outcome = match job {
+        let (applied, failure) = match job {
             FsmJob::Apply(items) => apply_items(state_machine, items, self.apply_batch),
-            FsmJob::LeaderStart(term) => guarded(|| state_machine.on_leader_start(term)),
-            FsmJob::LeaderStop(term) => guarded(|| state_machine.on_leader_stop(term)),
-            FsmJob::StartFollowing(leader, term) => {
-                guarded(|| state_machine.on_start_following(&leader, term))
+            FsmJob::LeaderStart(context) => {
+                (None, guarded(|| state_machine.on_leader_start(&context)))
             }
-            FsmJob::StopFollowing(leader, term) => {
-                guarded(|| state_machine.on_stop_following(&leader, term))
+            FsmJob::LeaderStop(context) => {
+                (None, guarded(|| state_machine.on_leader_stop(&context)))
+            }
+            FsmJob::StartFollowing(context) => {
+                (None, guarded(|| state_machine.on_start_following(&context)))
+            }
+            FsmJob::StopFollowing(context) => {
+                (None, guarded(|| state_machine.on_stop_following(&context)))
             }
         };
-        match outcome {
-            Ok(Some(index)) => {
-                let _ = self.done.send(FsmDone::Applied(index));
-            }
-            Ok(None) => {}
-            Err(failure) => {
-                let _ = catch_unwind(AssertUnwindSafe(|| state_machine.on_error(&failure)));
-                let _ = self.done.send(FsmDone::Failed(failure.clone()));
-                self.failed = Some(failure);
-            }
+        if let Some(index) = applied {
+            let _ = self.done.send(FsmDone::Applied(index));
+        }
+        if let Some(failure) = failure {
+            let _ = catch_unwind(AssertUnwindSafe(|| state_machine.on_error(&failure)));
+            let _ = self.done.send(FsmDone::Failed(failure.clone()));
+            self.failed = Some(failure);
         }
     }
 
@@ -190,11 +191,16 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-fn guarded(f: impl FnOnce()) -> Result<Option<LogIndex>, NodeFailure> {
+/// Runs a callback; a panic in it is the state machine's failure.
+fn guarded(f: impl FnOnce()) -> Option<NodeFailure> {
     catch_unwind(AssertUnwindSafe(f))
-        .map(|_| None)
-        .map_err(|panic| NodeFailure {
-            reason: format!("state machine callback panicked: {}", panic_message(&panic)),
+        .err()
+        .map(|panic| NodeFailure::StateMachine {
+            index: None,
+            error: StateMachineError::new(format!(
+                "a callback panicked: {}",
+                panic_message(&panic)
+            )),
         })
 }
 
@@ -209,18 +215,19 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Applies items in order, client entries in batches of at most `apply_batch`.
-/// Returns the last index applied.
+/// Returns the last index applied, and the failure that stopped it, if any (every item
+/// after the failure is answered as failed).
 fn apply_items<S: StateMachine>(
     state_machine: &mut S,
     items: Vec<ApplyItem<S>>,
     apply_batch: usize,
-) -> Result<Option<LogIndex>, NodeFailure> {
+) -> (Option<LogIndex>, Option<NodeFailure>) {
     let mut last = None;
     let mut entries: Vec<CommittedEntry<S::Context>> = Vec::new();
     let mut completions: Vec<Option<Completion<S::Response>>> = Vec::new();
     let mut items = items.into_iter().peekable();
     while let Some(item) = items.next() {
-        match item {
+        let failure = match item {
             ApplyItem::Client {
                 entry,
                 completion,
@@ -232,74 +239,86 @@ fn apply_items<S: StateMachine>(
                     // client that proposed; its panic must not fail the node.
                     let _ = catch_unwind(AssertUnwindSafe(|| hook(log_id)));
                 }
-                last = Some(entry.log_id.index);
                 entries.push(entry);
                 completions.push(completion);
                 let batch_ends = entries.len() >= apply_batch
                     || !matches!(items.peek(), Some(ApplyItem::Client { .. }));
-                if batch_ends {
-                    if let Err(failure) =
-                        apply_batch_now(state_machine, &mut entries, &mut completions)
-                    {
-                        let rest: Vec<ApplyItem<S>> = items.collect();
-                        answer_failed(rest, &failure);
-                        return Err(failure);
-                    }
+                if !batch_ends {
+                    continue;
                 }
+                let (applied, failure) =
+                    apply_batch_now(state_machine, &mut entries, &mut completions);
+                last = applied.or(last);
+                failure
             }
             ApplyItem::Configuration(log_id, configuration) => {
-                last = Some(log_id.index);
-                if let Err(failure) =
-                    guarded(|| state_machine.on_configuration_committed(&configuration))
-                {
-                    let rest: Vec<ApplyItem<S>> = items.collect();
-                    answer_failed(rest, &failure);
-                    return Err(failure);
+                let failure = guarded(|| state_machine.on_configuration_committed(&configuration));
+                if failure.is_none() {
+                    last = Some(log_id.index);
                 }
+                failure.map(|failure| match failure {
+                    NodeFailure::StateMachine { error, .. } => NodeFailure::StateMachine {
+                        index: Some(log_id.index),
+                        error,
+                    },
+                    other => other,
+                })
             }
-            ApplyItem::Blank(log_id) => last = Some(log_id.index),
+            ApplyItem::Blank(log_id) => {
+                last = Some(log_id.index);
+                None
+            }
+        };
+        if let Some(failure) = failure {
+            answer_failed(items.collect(), &failure);
+            return (last, Some(failure));
         }
     }
-    Ok(last)
+    (last, None)
 }
 
+/// Applies one batch of client entries and answers their clients. Returns the last
+/// index applied (all of the batch, or the part before a failure) and the failure.
 fn apply_batch_now<S: StateMachine>(
     state_machine: &mut S,
     entries: &mut Vec<CommittedEntry<S::Context>>,
     completions: &mut Vec<Option<Completion<S::Response>>>,
-) -> Result<(), NodeFailure> {
+) -> (Option<LogIndex>, Option<NodeFailure>) {
     let result = catch_unwind(AssertUnwindSafe(|| state_machine.on_apply_batch(entries)))
         .unwrap_or_else(|panic| {
-            Err(NodeFailure {
-                reason: format!(
-                    "state machine panicked in on_apply: {}",
-                    panic_message(&panic)
-                ),
-            })
+            Err(PartialApply::from(StateMachineError::new(format!(
+                "panicked in on_apply: {}",
+                panic_message(&panic)
+            ))))
         });
-    let responses = match result {
-        Ok(responses) if responses.len() == entries.len() => responses,
+    let (responses, error) = match result {
+        Ok(responses) if responses.len() == entries.len() => (responses, None),
         Ok(responses) => {
-            let failure = NodeFailure {
-                reason: format!(
-                    "on_apply_batch returned {} responses for {} entries",
-                    responses.len(),
-                    entries.len()
-                ),
-            };
-            fail_all(completions, &failure);
-            entries.clear();
-            return Err(failure);
+            let error = StateMachineError::new(format!(
+                "on_apply_batch returned {} responses for {} entries",
+                responses.len(),
+                entries.len()
+            ));
+            (Vec::new(), Some(error))
         }
-        Err(failure) => {
-            fail_all(completions, &failure);
-            entries.clear();
-            return Err(failure);
+        Err(PartialApply { responses, error }) if responses.len() < entries.len() => {
+            (responses, Some(error))
+        }
+        Err(PartialApply { responses, error }) => {
+            let error = StateMachineError::new(format!(
+                "on_apply_batch failed ({error}) but answered {} of {} entries",
+                responses.len(),
+                entries.len()
+            ));
+            (Vec::new(), Some(error))
         }
     };
-    for ((entry, completion), response) in
-        entries.drain(..).zip(completions.drain(..)).zip(responses)
-    {
+    let applied = responses.len();
+    let mut last = None;
+    let mut drained = entries.drain(..).zip(completions.drain(..));
+    // `responses` first: `zip` stops at its end without taking an entry from `drained`.
+    for (response, (entry, completion)) in responses.into_iter().zip(drained.by_ref()) {
+        last = Some(entry.log_id.index);
         if let Some(completion) = completion {
             let _ = completion.send(Ok(Applied {
                 log_id: entry.log_id,
@@ -307,15 +326,24 @@ fn apply_batch_now<S: StateMachine>(
             }));
         }
     }
-    Ok(())
-}
-
-fn fail_all<R>(completions: &mut Vec<Option<Completion<R>>>, failure: &NodeFailure) {
-    for completion in completions.drain(..).flatten() {
-        let _ = completion.send(Err(ApplyError::NodeFailed {
-            reason: failure.reason.clone(),
-        }));
+    let Some(error) = error else {
+        return (last, None);
+    };
+    let mut rest = drained.peekable();
+    let failed_at = rest.peek().map(|(entry, _)| entry.log_id.index);
+    let failure = NodeFailure::StateMachine {
+        index: failed_at,
+        error,
+    };
+    for (_, completion) in rest {
+        if let Some(completion) = completion {
+            let _ = completion.send(Err(ApplyError::NodeFailed {
+                reason: failure.to_string(),
+            }));
+        }
     }
+    debug_assert!(applied == 0 || last.is_some());
+    (last, Some(failure))
 }
 
 fn answer_failed<S: StateMachine>(items: Vec<ApplyItem<S>>, failure: &NodeFailure) {
@@ -333,7 +361,7 @@ fn answer_failed<S: StateMachine>(items: Vec<ApplyItem<S>>, failure: &NodeFailur
             }
             if let Some(completion) = completion {
                 let _ = completion.send(Err(ApplyError::NodeFailed {
-                    reason: failure.reason.clone(),
+                    reason: failure.to_string(),
                 }));
             }
         }

@@ -30,12 +30,12 @@ mod timers;
 mod writer;
 
 pub use clock::{Clock, DriftingClock, MonotonicClock};
-pub use error::{ApplyError, NodeFailure, StartError};
+pub use error::{ApplyError, NodeFailure, PartialApply, StartError, StateMachineError};
 pub use faults::{FaultInjector, SendFault};
 pub use fsm::Applied;
 pub use node::{Node, Task};
 pub use options::{ApplyTaskMode, NodeOptions};
 pub use server::{RaftServer, Router};
-pub use state_machine::{CommittedEntry, StateMachine};
+pub use state_machine::{CommittedEntry, LeaderChangeContext, StateMachine};
 pub use status::NodeStatus;
 pub use store::{LogStore, MemoryLogStore, PersistOp, StorageLogStore, StoredEntry};

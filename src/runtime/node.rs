@@ -18,7 +18,8 @@ use super::status::NodeStatus;
 use super::store::LogStore;
 use super::tasks::Proposal;
 use super::writer::run_writer;
-use crate::core::{CoreRestorer, LogId, PeerId, Role, Term};
+use crate::core::{CoreRestorer, LogId, PeerId, RestoreError, Role, Term};
+use crate::storage::StorageError;
 use crate::transport::{FrameSink, Transport};
 
 /// A command for the replicated state machine (F04).
@@ -118,9 +119,7 @@ impl<S: StateMachine> Node<S> {
     ) -> Result<(Node<S>, FrameSink), StartError> {
         options.validate()?;
         // Entry by entry, so a restart never holds the whole log (DESIGN.md §2).
-        let hard_state = store
-            .hard_state()
-            .map_err(|reason| StartError::Storage { reason })?;
+        let hard_state = store.hard_state()?;
         let mut restorer = CoreRestorer::new(
             options.peer.clone(),
             options.core.clone(),
@@ -128,19 +127,17 @@ impl<S: StateMachine> Node<S> {
             None,
             options.initial_configuration.clone(),
         )
-        .map_err(|e| StartError::Storage {
-            reason: e.to_string(),
+        .map_err(|error| restore_error(&options, error))?;
+        store.recover_entries(&mut |meta| {
+            restorer
+                .push(&meta)
+                .map_err(|error| restore_error(&options, error))
         })?;
-        store
-            .recover_entries(&mut |meta| restorer.push(&meta).map_err(|e| e.to_string()))
-            .map_err(|reason| StartError::Storage { reason })?;
         // What recovery read may sit only in the page cache: a killed process's unsynced
         // writes survive it, readable but not durable. The core counts everything it is
         // restored from as persisted, so make it durable first; otherwise the node could
         // acknowledge entries (or rely on a vote) that a power loss would still erase.
-        store
-            .sync()
-            .map_err(|reason| StartError::Storage { reason })?;
+        store.sync()?;
         let core = restorer.finish();
         let (frame_sink, inbound) = mpsc::channel(options.inbound_queue_capacity);
         let (proposals, proposals_rx) = mpsc::channel(options.proposal_queue_capacity);
@@ -305,6 +302,17 @@ impl<S: StateMachine> Node<S> {
         // The driver dropped its job senders: the writer and the FSM caller drain and stop.
         let _ = writer.await;
         fsm.join().await
+    }
+}
+
+/// A durable state Raft cannot have written (a gap, a term from the future), as the
+/// store's error.
+fn restore_error(options: &NodeOptions, error: RestoreError) -> StorageError {
+    StorageError::CorruptMeta {
+        store: "log".into(),
+        group: options.group.clone(),
+        record: "recovered log".into(),
+        reason: error.to_string(),
     }
 }
 

@@ -13,19 +13,23 @@ use bytes::Bytes;
 
 use super::error::NodeFailure;
 use super::store::{LogStore, StoredEntry};
-use crate::core::{EntryKind, EntryMeta, LogId, LogIndex, PeerId, Term};
+use crate::core::{EntryKind, EntryMeta, GroupId, LogId, LogIndex, PeerId, Term};
+use crate::storage::StorageError;
 
 /// Where the driver finds an entry's payload: the cache, else the store.
 pub(crate) struct Payloads {
     cache: PayloadCache,
     store: Arc<dyn LogStore>,
+    /// The group, for errors.
+    group: GroupId,
 }
 
 impl Payloads {
-    pub(crate) fn new(store: Arc<dyn LogStore>) -> Self {
+    pub(crate) fn new(store: Arc<dyn LogStore>, group: GroupId) -> Self {
         Payloads {
             cache: PayloadCache::new(),
             store,
+            group,
         }
     }
 
@@ -45,27 +49,48 @@ impl Payloads {
     pub(crate) fn stored_entry(&self, meta: EntryMeta<PeerId>) -> Result<StoredEntry, NodeFailure> {
         match self.cached(&meta) {
             Some(payload) => Ok(StoredEntry { payload, meta }),
-            None => Err(NodeFailure {
-                reason: format!("payload of entry {} is missing", meta.log_id),
-            }),
+            None => Err(NodeFailure::Internal(format!(
+                "the payload of entry {} is missing",
+                meta.log_id
+            ))),
         }
     }
 
-    /// Payloads for these contiguous entries: from the cache, else from the store.
-    /// `None` when the store does not hold them (yet, or any more).
-    pub(crate) fn for_entries(&self, entries: &[EntryMeta<PeerId>]) -> Option<Vec<Bytes>> {
+    /// Payloads for these contiguous entries: from the cache, else from the store. An
+    /// error when the store does not hold them (not yet written, or replaced since).
+    pub(crate) fn for_entries(
+        &self,
+        entries: &[EntryMeta<PeerId>],
+    ) -> Result<Vec<Bytes>, StorageError> {
         let cached: Option<Vec<Bytes>> = entries.iter().map(|meta| self.cached(meta)).collect();
-        if cached.is_some() {
-            return cached;
+        if let Some(cached) = cached {
+            return Ok(cached);
         }
-        let (first, last) = (entries.first()?.log_id.index, entries.last()?.log_id.index);
-        let stored = self.store.read(first, last).ok()?;
-        let matches = stored.len() == entries.len()
-            && stored
-                .iter()
-                .zip(entries)
-                .all(|(s, e)| s.meta.log_id == e.log_id);
-        matches.then(|| stored.into_iter().map(|s| s.payload).collect())
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            return Ok(Vec::new());
+        };
+        let stored = self.store.read(first.log_id.index, last.log_id.index)?;
+        for (stored, meta) in stored.iter().zip(entries) {
+            if stored.meta.log_id != meta.log_id {
+                return Err(StorageError::Corrupt {
+                    store: "log".into(),
+                    group: self.group.clone(),
+                    index: meta.log_id.index,
+                    reason: format!(
+                        "holds entry {} where the log has {}",
+                        stored.meta.log_id, meta.log_id
+                    ),
+                });
+            }
+        }
+        if stored.len() != entries.len() {
+            return Err(StorageError::MissingEntry {
+                store: "log".into(),
+                group: self.group.clone(),
+                index: first.log_id.index.plus(stored.len() as u64),
+            });
+        }
+        Ok(stored.into_iter().map(|s| s.payload).collect())
     }
 
     fn cached(&self, meta: &EntryMeta<PeerId>) -> Option<Bytes> {

@@ -118,10 +118,12 @@ impl RaftServer {
         }
         let listener = tokio::net::TcpListener::bind((host, port))
             .await
-            .map_err(|e| StartError::Storage {
-                reason: format!("cannot listen on {requested}: {e}"),
+            .map_err(|e| StartError::Listen {
+                endpoint: requested.to_string(),
+                reason: e.to_string(),
             })?;
-        let bound = listener.local_addr().map_err(|e| StartError::Storage {
+        let bound = listener.local_addr().map_err(|e| StartError::Listen {
+            endpoint: requested.to_string(),
             reason: e.to_string(),
         })?;
         let endpoint =

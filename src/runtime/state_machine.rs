@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::error::NodeFailure;
+use super::error::{NodeFailure, PartialApply, StateMachineError};
 use crate::core::{ConfigurationEntry, LogId, PeerId, Term};
 
 /// A committed client entry handed to the state machine.
@@ -15,13 +15,37 @@ pub struct CommittedEntry<C> {
     /// On the node that accepted the proposal, the context the client attached to its
     /// `Task` (so the leader need not deserialize its own requests). `None` elsewhere.
     pub context: Option<C>,
+    /// A client on this node waits for this entry's response (the leader-side
+    /// completion, JRaft's `Iterator::done()`): true on the node that accepted the task,
+    /// while it waits. Elsewhere (followers, a replay after a restart, a task whose
+    /// caller gave up) the response is dropped, so a state machine may skip building it.
+    pub awaited: bool,
+}
+
+/// What a leadership callback is told (JRaft's `LeaderChangeContext`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaderChangeContext {
+    /// The leader the callback is about: this node for `on_leader_start` and
+    /// `on_leader_stop`, the leader followed for `on_start_following` and
+    /// `on_stop_following`.
+    pub leader: PeerId,
+    /// The term of that leadership.
+    pub term: Term,
+    /// Why it ended, for the "stop" callbacks: `Ok` for a protocol reason (a higher
+    /// term, a lost quorum, an election timeout), `Err` when this node failed and stepped
+    /// aside. Always `Ok` for the "start" callbacks.
+    pub status: Result<(), NodeFailure>,
 }
 
 /// A replicated state machine. Only `on_apply` is required.
 ///
 /// Entries arrive strictly in log order, each exactly once per node lifetime (after a
 /// restart, from the beginning of the log: without snapshots, a state machine that
-/// keeps state outside memory must make `on_apply` idempotent by index).
+/// keeps state outside memory must make `on_apply` idempotent by index). Callbacks run
+/// on a thread of the node's own (a task under a simulation's fault injector), so they
+/// may block on the state machine's own IO without stalling Raft; they run one at a
+/// time, in log order: a leadership callback comes after every entry committed before
+/// the change.
 pub trait StateMachine: Send + 'static {
     /// What applying an entry returns to the client that proposed it.
     type Response: Send + 'static;
@@ -29,33 +53,40 @@ pub trait StateMachine: Send + 'static {
     type Context: Send + 'static;
 
     /// Applies one committed entry. An error puts the node into its error state: no
-    /// further entries are applied and `on_error` is called (F06).
+    /// further entries are applied until it is restarted, and `on_error` is called (F06).
     fn on_apply(
         &mut self,
         entry: &mut CommittedEntry<Self::Context>,
-    ) -> Result<Self::Response, NodeFailure>;
+    ) -> Result<Self::Response, StateMachineError>;
 
-    /// Applies a batch of up to `apply_batch` consecutive entries. Override to amortize
-    /// work across a batch (one write to a database, say); the default calls `on_apply`
-    /// for each. Must return one response per entry, or an error.
+    /// Applies a batch of up to `NodeOptions::apply_batch` consecutive entries (F05).
+    /// Override to amortize work across a batch (one write to a database, say); the
+    /// default calls `on_apply` for each. Returns one response per entry; or, when an
+    /// entry fails, a [`PartialApply`] with the responses of the entries applied before
+    /// it (JRaft's `setErrorAndRollback`: they count as applied, the rest do not, and the
+    /// node applies nothing more until it is restarted).
     fn on_apply_batch(
         &mut self,
         entries: &mut [CommittedEntry<Self::Context>],
-    ) -> Result<Vec<Self::Response>, NodeFailure> {
-        entries
-            .iter_mut()
-            .map(|entry| self.on_apply(entry))
-            .collect()
+    ) -> Result<Vec<Self::Response>, PartialApply<Self::Response>> {
+        let mut responses = Vec::with_capacity(entries.len());
+        for entry in entries.iter_mut() {
+            match self.on_apply(entry) {
+                Ok(response) => responses.push(response),
+                Err(error) => return Err(PartialApply { responses, error }),
+            }
+        }
+        Ok(responses)
     }
 
-    /// This node became leader of `term`.
-    fn on_leader_start(&mut self, _term: Term) {}
-    /// This node stopped leading `term`.
-    fn on_leader_stop(&mut self, _term: Term) {}
-    /// This node started following `leader` in `term`.
-    fn on_start_following(&mut self, _leader: &PeerId, _term: Term) {}
-    /// This node stopped following `leader` (in `term`).
-    fn on_stop_following(&mut self, _leader: &PeerId, _term: Term) {}
+    /// This node became leader (`context.leader` is this node).
+    fn on_leader_start(&mut self, _context: &LeaderChangeContext) {}
+    /// This node stopped leading `context.term`.
+    fn on_leader_stop(&mut self, _context: &LeaderChangeContext) {}
+    /// This node started following `context.leader` in `context.term`.
+    fn on_start_following(&mut self, _context: &LeaderChangeContext) {}
+    /// This node stopped following `context.leader`.
+    fn on_stop_following(&mut self, _context: &LeaderChangeContext) {}
     /// A configuration entry was committed.
     fn on_configuration_committed(&mut self, _configuration: &ConfigurationEntry<PeerId>) {}
     /// The node entered its error state.

@@ -155,7 +155,7 @@ impl StatusPublisher {
             current.applied_index = driver.applied_index;
             current.pending_tasks = driver.pending_tasks;
             current.frames_rejected = frames_rejected;
-            current.failure = driver.failure.map(|f| f.reason.clone());
+            current.failure = driver.failure.map(|f| f.to_string());
             current.leader.clone_from(&this.leader_string);
             current.voters.clone_from(&this.voters);
             current.learners.clone_from(&this.learners);

@@ -5,7 +5,8 @@ use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
 
-use crate::core::{EntryMeta, HardState, LogIndex, PeerId, Write};
+use crate::core::{EntryMeta, GroupId, HardState, LogIndex, PeerId, Write};
+use crate::storage::StorageError;
 
 /// A log entry as stored: the core's metadata and the payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,10 +26,11 @@ pub type PersistOp = Write<PeerId, StoredEntry>;
 /// `write` applies a batch of operations in order (visible to `read`, not necessarily
 /// durable); `sync` makes every write so far durable (one fsync for the batch: group
 /// commit); `persist` does both. `read` may run concurrently with the others from
-/// another task. Errors are fatal for the node.
+/// another task. Errors are [`StorageError`]s (the one error type of every store), and
+/// a failed write or sync is fatal for the node.
 pub trait LogStore: Send + Sync + 'static {
     /// The durable term and vote, at start-up.
-    fn hard_state(&self) -> Result<HardState<PeerId>, String>;
+    fn hard_state(&self) -> Result<HardState<PeerId>, StorageError>;
     /// At start-up: calls `visit` with the *metadata* of every log entry, in order.
     /// Payloads are not kept (a store may decode them chunk by chunk and drop them; the
     /// runtime reads them back in batches when it applies or replicates) and the
@@ -38,19 +40,19 @@ pub trait LogStore: Send + Sync + 'static {
     /// error `visit` returns and return it. `visit` never calls back into the store.
     fn recover_entries(
         &self,
-        visit: &mut dyn FnMut(EntryMeta<PeerId>) -> Result<(), String>,
-    ) -> Result<(), String>;
+        visit: &mut dyn FnMut(EntryMeta<PeerId>) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError>;
     /// Applies `ops` in order; they may not be durable until `sync` returns.
-    fn write(&self, ops: &[PersistOp]) -> Result<(), String>;
+    fn write(&self, ops: &[PersistOp]) -> Result<(), StorageError>;
     /// Makes every earlier `write` durable.
-    fn sync(&self) -> Result<(), String>;
+    fn sync(&self) -> Result<(), StorageError>;
     /// Applies `ops` in order and makes them durable.
-    fn persist(&self, ops: &[PersistOp]) -> Result<(), String> {
+    fn persist(&self, ops: &[PersistOp]) -> Result<(), StorageError> {
         self.write(ops)?;
         self.sync()
     }
     /// Entries `first..=last` (all must exist).
-    fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<StoredEntry>, String>;
+    fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<StoredEntry>, StorageError>;
     /// Whether `write`, `sync` and `persist` may block (disk IO; the default). The log
     /// writer then runs each batch on tokio's blocking pool, so its fsync does not
     /// occupy an async worker (a `read` from the driver may still wait for a store that
@@ -72,6 +74,14 @@ pub struct MemoryLogStore {
 
 /// Entries per chunk.
 const CHUNK: usize = 4096;
+
+/// The store's name in its errors.
+const MEMORY: &str = "runtime-memory";
+
+/// A `MemoryLogStore` serves one group and does not know its name.
+fn no_group() -> GroupId {
+    GroupId(String::new())
+}
 
 #[derive(Debug, Default)]
 struct MemoryState {
@@ -129,15 +139,15 @@ impl MemoryLogStore {
 }
 
 impl LogStore for MemoryLogStore {
-    fn hard_state(&self) -> Result<HardState<PeerId>, String> {
+    fn hard_state(&self) -> Result<HardState<PeerId>, StorageError> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(state.hard_state.clone())
     }
 
     fn recover_entries(
         &self,
-        visit: &mut dyn FnMut(EntryMeta<PeerId>) -> Result<(), String>,
-    ) -> Result<(), String> {
+        visit: &mut dyn FnMut(EntryMeta<PeerId>) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         for entry in state.chunks.iter().flatten() {
             visit(entry.meta.clone())?;
@@ -146,7 +156,7 @@ impl LogStore for MemoryLogStore {
     }
 
     /// Durable at once: the memory store lives as long as the value.
-    fn sync(&self) -> Result<(), String> {
+    fn sync(&self) -> Result<(), StorageError> {
         Ok(())
     }
 
@@ -154,7 +164,7 @@ impl LogStore for MemoryLogStore {
         false
     }
 
-    fn write(&self, ops: &[PersistOp]) -> Result<(), String> {
+    fn write(&self, ops: &[PersistOp]) -> Result<(), StorageError> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         for op in ops {
             match op {
@@ -172,10 +182,12 @@ impl LogStore for MemoryLogStore {
                             None => state.first = index,
                             Some(expected) if expected == index => {}
                             Some(expected) => {
-                                return Err(format!(
-                                    "append of {} does not continue the log (expected index {expected})",
-                                    entry.meta.log_id
-                                ))
+                                return Err(StorageError::NonContiguous {
+                                    store: MEMORY.into(),
+                                    group: no_group(),
+                                    expected: LogIndex(expected),
+                                    got: entry.meta.log_id.index,
+                                })
                             }
                         }
                         state.push(entry.clone());
@@ -186,9 +198,14 @@ impl LogStore for MemoryLogStore {
         Ok(())
     }
 
-    fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<StoredEntry>, String> {
+    fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<StoredEntry>, StorageError> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let missing = || format!("entries {first}..={last} are not all in the log");
+        let missing = || StorageError::OutOfRange {
+            store: MEMORY.into(),
+            group: no_group(),
+            index: last,
+            last_index: LogIndex((state.first + state.len as u64).saturating_sub(1)),
+        };
         if first > last || state.len == 0 || first.0 < state.first {
             return Err(missing());
         }
@@ -252,9 +269,9 @@ where
     L: crate::storage::LogStorage + 'static,
     M: crate::storage::MetaStorage + 'static,
 {
-    fn hard_state(&self) -> Result<HardState<PeerId>, String> {
+    fn hard_state(&self) -> Result<HardState<PeerId>, StorageError> {
         let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let stored = guard.1.hard_state().map_err(|e| e.to_string())?;
+        let stored = guard.1.hard_state()?;
         Ok(HardState {
             term: stored.term,
             voted_for: stored.voted_for,
@@ -263,27 +280,33 @@ where
 
     fn recover_entries(
         &self,
-        visit: &mut dyn FnMut(EntryMeta<PeerId>) -> Result<(), String>,
-    ) -> Result<(), String> {
+        visit: &mut dyn FnMut(EntryMeta<PeerId>) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
         let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let log = &guard.0;
-        let first = log.first_index().map_err(|e| e.to_string())?;
+        let first = log.first_index()?;
         if first > LogIndex(1) {
-            return Err(format!(
-                "the log starts at {first} after a snapshot; this runtime cannot load snapshots yet"
-            ));
+            return Err(StorageError::InvalidArgument {
+                store: "log".into(),
+                group: no_group(),
+                reason: format!(
+                    "the log starts at {first} after a snapshot; this runtime cannot load snapshots yet"
+                ),
+            });
         }
-        let last = log.last_log_id().map_err(|e| e.to_string())?.index;
+        let last = log.last_log_id()?.index;
         let mut next = first;
         while next <= last {
-            let chunk = log
-                .entries(
-                    next..last.next(),
-                    crate::storage::ReadLimits::new(4096, 8 * 1024 * 1024),
-                )
-                .map_err(|e| e.to_string())?;
+            let chunk = log.entries(
+                next..last.next(),
+                crate::storage::ReadLimits::new(4096, 8 * 1024 * 1024),
+            )?;
             if chunk.is_empty() {
-                return Err(format!("log read at {next} returned nothing"));
+                return Err(StorageError::MissingEntry {
+                    store: "log".into(),
+                    group: no_group(),
+                    index: next,
+                });
             }
             next = next.plus(chunk.len() as u64);
             for entry in &chunk {
@@ -293,7 +316,7 @@ where
         Ok(())
     }
 
-    fn write(&self, ops: &[PersistOp]) -> Result<(), String> {
+    fn write(&self, ops: &[PersistOp]) -> Result<(), StorageError> {
         let mut guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let (log, meta) = &mut *guard;
         for op in ops {
@@ -303,39 +326,38 @@ where
                         term: hard_state.term,
                         voted_for: hard_state.voted_for.clone(),
                     };
-                    meta.set_hard_state(&stored).map_err(|e| e.to_string())?;
+                    meta.set_hard_state(&stored)?;
                 }
-                PersistOp::Truncate(from) => {
-                    log.truncate_suffix(*from).map_err(|e| e.to_string())?
-                }
+                PersistOp::Truncate(from) => log.truncate_suffix(*from)?,
                 PersistOp::Append(entries) => {
                     let entries: Vec<_> = entries.iter().map(to_storage).collect();
-                    log.append(&entries).map_err(|e| e.to_string())?;
+                    log.append(&entries)?;
                 }
             }
         }
         Ok(())
     }
 
-    fn sync(&self) -> Result<(), String> {
+    fn sync(&self) -> Result<(), StorageError> {
         if self.sync {
             let mut guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-            guard.0.sync().map_err(|e| e.to_string())?;
+            guard.0.sync()?;
         }
         Ok(())
     }
 
-    fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<StoredEntry>, String> {
+    fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<StoredEntry>, StorageError> {
         let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let entries = guard
-            .0
-            .entries(
-                first..last.next(),
-                crate::storage::ReadLimits::entries(usize::MAX),
-            )
-            .map_err(|e| e.to_string())?;
+        let entries = guard.0.entries(
+            first..last.next(),
+            crate::storage::ReadLimits::entries(usize::MAX),
+        )?;
         if entries.len() as u64 != last.0.saturating_sub(first.0) + 1 {
-            return Err(format!("entries {first}..={last} are not all in the log"));
+            return Err(StorageError::MissingEntry {
+                store: "log".into(),
+                group: no_group(),
+                index: first.plus(entries.len() as u64),
+            });
         }
         Ok(entries.into_iter().map(from_storage).collect())
     }
@@ -398,7 +420,10 @@ mod tests {
             vec![entry(1, 1), entry(1, 2), entry(1, 3), entry(2, 4)]
         );
         let gap = store.persist(&[PersistOp::Append(vec![entry(2, 9)])]);
-        assert!(gap.unwrap_err().contains("does not continue"));
+        assert!(
+            matches!(gap, Err(StorageError::NonContiguous { .. })),
+            "{gap:?}"
+        );
         store.persist(&[PersistOp::Truncate(LogIndex(1))]).unwrap();
         assert!(recovered(&store).is_empty());
         // Across chunk boundaries.

@@ -9,6 +9,7 @@ use tokio::task::coop::cooperative;
 use super::faults::FaultInjector;
 use super::store::{LogStore, PersistOp, StoredEntry};
 use crate::core::{Flush, PeerId, PersistSeq};
+use crate::storage::StorageError;
 
 /// One step's persistence work, in the order the core issued it: a [`Flush`] of the
 /// driver's [`PersistQueue`](crate::core::PersistQueue).
@@ -19,7 +20,7 @@ pub(crate) type WriteJob = Flush<PeerId, StoredEntry>;
 pub(crate) enum WriteDone {
     /// Every write up to this sequence number is durable.
     Durable(PersistSeq),
-    Failed(String),
+    Failed(StorageError),
 }
 
 /// Runs until the job channel closes. Coalesces every job already queued into one
@@ -69,7 +70,10 @@ pub(crate) async fn run_writer(
                     writes = batch;
                     result
                 }
-                Err(error) => Err(format!("the log writer's thread failed: {error}")),
+                Err(error) => Err(StorageError::Fatal {
+                    store: "log writer".into(),
+                    reason: format!("the write's thread failed: {error}"),
+                }),
             }
         } else {
             // Inline: an in-memory store, or a simulation, whose fault injector times the
@@ -99,7 +103,7 @@ async fn persist(
     store: &dyn LogStore,
     ops: &[PersistOp],
     faults: Option<&dyn FaultInjector>,
-) -> Result<(), String> {
+) -> Result<(), StorageError> {
     let Some(faults) = faults else {
         return store.persist(ops);
     };

@@ -1,20 +1,13 @@
 //! `MetaStorage`: the durable term and vote (Raft §5.1, Figure 2 "persistent state").
 
-use serde::{Deserialize, Serialize};
-
-use crate::core::{PeerId, Term};
+use crate::core::PeerId;
 
 use super::error::Result;
 
 /// The state Raft must persist before it answers a vote request or acknowledges an
-/// append: the current term and the candidate voted for in that term.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct HardState {
-    /// The latest term this node has seen.
-    pub term: Term,
-    /// The candidate this node voted for in `term`, if any.
-    pub voted_for: Option<PeerId>,
-}
+/// append: the current term and the candidate voted for in that term. The core's own
+/// type, so the core, the runtime and every store share one hard state.
+pub type HardState = crate::core::HardState<PeerId>;
 
 /// Durable term and vote of one group.
 ///

@@ -10,11 +10,11 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use concord::core::{Configuration, ConfigurationEntry, Endpoint, GroupId, PeerId, Term};
+use concord::core::{Configuration, ConfigurationEntry, Endpoint, GroupId, PeerId};
 use concord::kv::{kv_handler, KvCommand, KvResponse, KvStateMachine};
 use concord::runtime::{
-    CommittedEntry, LogStore, MemoryLogStore, NodeFailure, NodeOptions, RaftServer, StateMachine,
-    StorageLogStore,
+    CommittedEntry, LeaderChangeContext, LogStore, MemoryLogStore, NodeOptions, RaftServer,
+    StateMachine, StateMachineError, StorageLogStore,
 };
 use concord::service::ServiceOptions;
 use concord::storage::{FjallOptions, FjallStore};
@@ -267,19 +267,20 @@ impl StateMachine for ObservedKv {
     type Response = Result<KvResponse, String>;
     type Context = ();
 
-    fn on_apply(&mut self, entry: &mut CommittedEntry<()>) -> Result<Self::Response, NodeFailure> {
+    fn on_apply(
+        &mut self,
+        entry: &mut CommittedEntry<()>,
+    ) -> Result<Self::Response, StateMachineError> {
         let response = self.inner.on_apply(entry)?;
         let command = match KvCommand::decode(&entry.data) {
             Ok(command) => command,
             // The service refuses undecodable commands before the log: a committed one
             // means the log is corrupt.
             Err(error) => {
-                return Err(NodeFailure {
-                    reason: format!(
-                        "committed entry {} is not a KV command: {error}",
-                        entry.log_id
-                    ),
-                })
+                return Err(StateMachineError::new(format!(
+                    "committed entry {} is not a KV command: {error}",
+                    entry.log_id
+                )))
             }
         };
         let index = entry.log_id.index.0;
@@ -307,7 +308,9 @@ impl StateMachine for ObservedKv {
         Ok(response)
     }
 
-    fn on_leader_start(&mut self, term: Term) {
-        emit(&NodeEvent::Leader { term: term.0 });
+    fn on_leader_start(&mut self, context: &LeaderChangeContext) {
+        emit(&NodeEvent::Leader {
+            term: context.term.0,
+        });
     }
 }
