@@ -20,6 +20,10 @@ impl StateMachine for Noop {
     fn on_apply(&mut self, _entry: &mut CommittedEntry<()>) -> Result<(), StateMachineError> {
         Ok(())
     }
+
+    fn blocks(&self) -> bool {
+        false
+    }
 }
 
 async fn start_cluster() -> (Vec<Node<Noop>>, Node<Noop>) {

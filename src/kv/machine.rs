@@ -66,4 +66,9 @@ impl StateMachine for KvStateMachine {
             .map(|command| self.execute(command))
             .map_err(|e| e.to_string()))
     }
+
+    /// A map in memory: nothing here blocks, so the callbacks run as a task.
+    fn blocks(&self) -> bool {
+        false
+    }
 }

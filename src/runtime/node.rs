@@ -156,12 +156,13 @@ impl<S: StateMachine> Node<S> {
             256,
             options.faults.clone(),
         ));
+        let state_machine_blocks = state_machine.blocks();
         let fsm = spawn_fsm(
             state_machine,
             fsm_jobs_rx,
             fsm_done_tx,
             options.apply_batch,
-            options.faults.is_none(),
+            options.faults.is_none() && state_machine_blocks,
         );
         let channels = Channels {
             inbound,
