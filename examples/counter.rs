@@ -30,12 +30,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use concord::core::{Configuration, ConfigurationEntry, Endpoint, GroupId, PeerId};
 use concord::runtime::{
-    CommittedEntry, NodeOptions, RaftServer, StateMachine, StateMachineError, StorageLogStore,
+    CommittedEntry, DurableStorage, NodeOptions, RaftServer, StateMachine, StateMachineError,
+    StorageOptions,
 };
 use concord::service::{
     serve, CallError, ClientOptions, NodeHandler, ServiceClient, ServiceError, ServiceOptions,
 };
-use concord::storage::{FjallOptions, FjallStore};
 use concord::transport::{TcpOptions, TokioConnector};
 use serde::{Deserialize, Serialize};
 
@@ -128,18 +128,10 @@ pub async fn run_server(
             "{peer} is not in the configuration {configuration}"
         ));
     }
-    let store = FjallStore::open(
-        data,
-        FjallOptions {
-            sync: false, // the runtime syncs once per batch (group commit)
-            ..FjallOptions::default()
-        },
-    )
-    .map_err(|e| format!("cannot open {}: {e}", data.display()))?;
-    let log = store
-        .log_storage(group.clone())
-        .map_err(|e| e.to_string())?;
-    let store = StorageLogStore::new(log, store.meta_storage(group.clone()), true);
+    // Log and hard state in `data`, fsynced once per write batch (group commit).
+    let storage = DurableStorage::open(&StorageOptions::new(data))
+        .map_err(|e| format!("cannot open {}: {e}", data.display()))?;
+    let store = storage.log_store(&group).map_err(|e| e.to_string())?;
 
     let endpoint = peer.endpoint();
     let server = RaftServer::bind(endpoint.host(), endpoint.port(), TcpOptions::default())
@@ -151,7 +143,7 @@ pub async fn run_server(
         ConfigurationEntry::stable(Configuration::with_voters(voters)),
     );
     let node = server
-        .start_node(options, Counter::default(), Arc::new(store))
+        .start_node(options, Counter::default(), store)
         .map_err(|e| e.to_string())?;
     let client_endpoint = client_endpoint(&peer)?;
     let listener = tokio::net::TcpListener::bind((client_endpoint.host(), client_endpoint.port()))

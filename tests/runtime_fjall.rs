@@ -9,7 +9,6 @@ use bytes::Bytes;
 use concord::core::*;
 use concord::kv::*;
 use concord::runtime::*;
-use concord::storage::{FjallOptions, FjallStore};
 use concord::transport::InProcessNetwork;
 
 /// `count` voters on fjall, each in its own directory under `dir`.
@@ -17,7 +16,7 @@ fn start_cluster(
     dir: &Path,
     network: &InProcessNetwork,
     count: usize,
-) -> Vec<(PeerId, Node<KvStateMachine>, FjallStore)> {
+) -> Vec<(PeerId, Node<KvStateMachine>, DurableStorage)> {
     let peers: Vec<PeerId> = (0..count)
         .map(|i| format!("127.0.0.1:{}", 7100 + i).parse().unwrap())
         .collect();
@@ -27,32 +26,20 @@ fn start_cluster(
         .iter()
         .enumerate()
         .map(|(i, peer)| {
-            // Per-call sync off in fjall; the runtime's store syncs once per batch.
-            let options = FjallOptions {
-                sync: false,
-                ..FjallOptions::default()
-            };
-            let fjall = FjallStore::open(dir.join(format!("node{i}")), options).unwrap();
-            let store = StorageLogStore::new(
-                fjall.log_storage(group.clone()).unwrap(),
-                fjall.meta_storage(group.clone()),
-                true,
-            );
+            // Built from options, as users do: fsync once per write batch.
+            let storage =
+                DurableStorage::open(&StorageOptions::new(dir.join(format!("node{i}")))).unwrap();
+            let store = storage.log_store(&group).unwrap();
             let mut node_options =
                 NodeOptions::new(group.clone(), peer.clone(), configuration.clone());
             node_options.election_timeout = Duration::from_millis(150);
             node_options.max_election_delay = Duration::from_millis(150);
             node_options.jitter_seed = Some(i as u64);
             let transport = Arc::new(network.transport(peer.endpoint().clone()));
-            let (node, sink) = Node::start(
-                node_options,
-                KvStateMachine::new(),
-                Arc::new(store),
-                transport,
-            )
-            .unwrap();
+            let (node, sink) =
+                Node::start(node_options, KvStateMachine::new(), store, transport).unwrap();
             network.register(peer.endpoint().clone(), sink);
-            (peer.clone(), node, fjall)
+            (peer.clone(), node, storage)
         })
         .collect()
 }

@@ -14,6 +14,7 @@
 
 mod clock;
 mod driver;
+mod durable;
 mod error;
 mod faults;
 mod fsm;
@@ -30,6 +31,7 @@ mod timers;
 mod writer;
 
 pub use clock::{Clock, DriftingClock, MonotonicClock};
+pub use durable::{DurableStorage, StorageOptions};
 pub use error::{ApplyError, NodeFailure, PartialApply, StartError, StateMachineError};
 pub use faults::{FaultInjector, SendFault};
 pub use fsm::Applied;

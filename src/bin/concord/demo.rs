@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use concord::core::{Configuration, ConfigurationEntry, GroupId, PeerId, Role};
 use concord::kv::{KvClient, KvClientError, KvCommand, KvResponse, KvStateMachine};
-use concord::runtime::{Node, NodeOptions, RaftServer, StorageLogStore};
-use concord::storage::{FjallOptions, FjallStore};
+use concord::runtime::{DurableStorage, Node, NodeOptions, RaftServer, StorageOptions};
 use concord::transport::TcpOptions;
 use concord_linearizability::{analyze, CheckOptions, History, ModelKind, Value, Verdict};
 
@@ -115,19 +114,10 @@ struct Cluster {
 
 impl Cluster {
     fn start_node(&self, i: usize) -> Result<Node<KvStateMachine>, String> {
-        // fjall's own per-write fsync is off; the runtime syncs once per batch (group commit).
-        let fjall = FjallStore::open(
-            self.dir.join(format!("node{i}")),
-            FjallOptions {
-                sync: false,
-                ..FjallOptions::default()
-            },
-        )
-        .map_err(|e| e.to_string())?;
-        let log = fjall
-            .log_storage(self.group.clone())
+        // Log and hard state fsynced once per write batch (group commit).
+        let storage = DurableStorage::open(&StorageOptions::new(self.dir.join(format!("node{i}"))))
             .map_err(|e| e.to_string())?;
-        let store = StorageLogStore::new(log, fjall.meta_storage(self.group.clone()), true);
+        let store = storage.log_store(&self.group).map_err(|e| e.to_string())?;
         let mut options = NodeOptions::new(
             self.group.clone(),
             self.peers[i].clone(),
@@ -137,7 +127,7 @@ impl Cluster {
         options.election_timeout = Duration::from_millis(300);
         options.max_election_delay = Duration::from_millis(300);
         self.servers[i]
-            .start_node(options, KvStateMachine::new(), Arc::new(store))
+            .start_node(options, KvStateMachine::new(), store)
             .map_err(|e| e.to_string())
     }
 }
