@@ -1057,3 +1057,62 @@ fn committed_entries_are_handed_out_a_bounded_distance_ahead_of_applied() {
         })
     );
 }
+
+/// The byte bound on entries handed out: at most `max_apply_ahead_bytes` of payload
+/// outstanding, and one entry at a time when a single entry is larger.
+#[test]
+fn committed_entries_are_handed_out_within_a_byte_bound() {
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let options = CoreOptions {
+        max_apply_ahead_bytes: 10,
+        ..CoreOptions::default()
+    };
+    let mut core = RaftCore::new(2, options, Restored::empty(configuration)).unwrap();
+    core.start();
+    let sized = |index: u64, size_bytes: u32| EntryMeta {
+        log_id: LogId::new(1, index),
+        kind: EntryKind::Normal,
+        size_bytes,
+    };
+    let entries = vec![
+        sized(1, 4),
+        sized(2, 4),
+        sized(3, 4),
+        sized(4, 30),
+        sized(5, 1),
+    ];
+    let actions = core.step(Input::Message {
+        from: 1,
+        message: append_request(1, LogId::ZERO, entries, 5),
+    });
+    let seq = last_write_seq(&actions);
+    assert_eq!(
+        core.step(Input::Persisted { seq }),
+        vec![
+            Action::Apply {
+                entries: vec![sized(1, 4), sized(2, 4)]
+            },
+            ack(1, 1, 5),
+        ]
+    );
+    assert_eq!(
+        core.step(Input::Applied { index: LogIndex(2) }),
+        vec![Action::Apply {
+            entries: vec![sized(3, 4)]
+        }]
+    );
+    // 30 bytes: alone, once nothing else is outstanding.
+    assert_eq!(
+        core.step(Input::Applied { index: LogIndex(3) }),
+        vec![Action::Apply {
+            entries: vec![sized(4, 30)]
+        }]
+    );
+    assert_eq!(
+        core.step(Input::Applied { index: LogIndex(4) }),
+        vec![Action::Apply {
+            entries: vec![sized(5, 1)]
+        }]
+    );
+    core.check_invariants().unwrap();
+}

@@ -27,6 +27,8 @@ impl StateMachine for Counter {
     ) -> Result<i64, StateMachineError> {
         // Held while a test wants the state machine slow.
         drop(self.gate.lock().unwrap_or_else(PoisonError::into_inner));
+        // On its own thread, a state machine still runs inside the node's runtime.
+        let _runtime = tokio::runtime::Handle::current();
         let delta = i64::from_le_bytes(
             entry.data[..8]
                 .try_into()
@@ -35,6 +37,10 @@ impl StateMachine for Counter {
         if delta == 666 {
             return Err(StateMachineError::new("the number of the beast"));
         }
+        self.events.lock().unwrap().push(format!(
+            "entry {}@{}",
+            entry.log_id.index, entry.log_id.term
+        ));
         if let Some(context) = entry.context {
             self.events
                 .lock()
@@ -700,4 +706,83 @@ async fn committed_tasks_of_a_deposed_leader_are_answered_by_their_apply() {
         last_apply < stop,
         "on_leader_stop before the term's entries: {events:?}"
     );
+}
+
+/// Log order across a leader change while the state machine lags: a deposed leader's
+/// state machine hears `on_leader_stop` after the entries of its term and before any
+/// entry of the next leader's term, even when both are handed over in one stretch.
+#[tokio::test]
+// The gate is a std mutex on purpose: the state machine blocks on it on its own thread.
+#[allow(clippy::await_holding_lock)]
+async fn a_lagging_deposed_leader_hears_it_stopped_before_the_next_terms_entries() {
+    // 8 ahead: the state machine, held at entry 3, has 3..=10; the rest is handed out
+    // 8 at a time once it goes on, so one piece spans the leader change (22 | 23..).
+    let cluster = TestCluster::new(3, |options| options.core.max_apply_ahead = 8);
+    let old = cluster.leader().await;
+    let node = cluster.node(old).clone();
+    node.apply(delta(1)).await.unwrap();
+    let old_term = node.describe().term;
+    let gate = cluster.nodes[old].as_ref().unwrap().gate.clone();
+    let held = gate.lock().unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let node = node.clone();
+            tokio::spawn(async move { node.apply(delta(1)).await })
+        })
+        .collect();
+    node.wait_for(|s| s.commit_index.0 >= 22).await;
+    // Cut off, it steps down; the others elect a new leader and commit more.
+    cluster.network.isolate(cluster.peers[old].endpoint());
+    node.wait_for(|s| s.role != Role::Leader).await;
+    let new = loop {
+        let leaders: Vec<usize> = (0..3)
+            .filter(|&i| i != old && cluster.node(i).describe().role == Role::Leader)
+            .collect();
+        if let [new] = leaders[..] {
+            break new;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let mut last = LogIndex(0);
+    for _ in 0..5 {
+        last = cluster
+            .node(new)
+            .apply(delta(2))
+            .await
+            .unwrap()
+            .log_id
+            .index;
+    }
+    // Back in touch: the old leader receives the new entries while its state machine is
+    // still held, then catches up on everything at once.
+    cluster.network.heal();
+    node.wait_for(|s| s.commit_index >= last).await;
+    drop(held);
+    for task in tasks {
+        task.await.unwrap().expect("committed in the old term");
+    }
+    node.wait_for(|s| s.applied_index >= last).await;
+    let events = cluster.nodes[old]
+        .as_ref()
+        .unwrap()
+        .events
+        .lock()
+        .unwrap()
+        .clone();
+    let stop = events
+        .iter()
+        .position(|e| *e == format!("leader stop {old_term}"))
+        .unwrap_or_else(|| panic!("no leader stop: {events:?}"));
+    let term_of =
+        |e: &String| -> Option<u64> { e.strip_prefix("entry ")?.split('@').nth(1)?.parse().ok() };
+    for (position, event) in events.iter().enumerate() {
+        if let Some(term) = term_of(event) {
+            let before = position < stop;
+            assert_eq!(
+                before,
+                term <= old_term.0,
+                "{event} is on the wrong side of the leader stop: {events:?}"
+            );
+        }
+    }
 }

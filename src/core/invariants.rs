@@ -105,9 +105,22 @@ impl<N: NodeId> RaftCore<N> {
                 self.applied, self.applied_issued
             ));
         }
-        let handed_out = self.commit_index.min(LogIndex(
+        let by_count = self.commit_index.min(LogIndex(
             self.applied.0.saturating_add(self.options.max_apply_ahead),
         ));
+        let outstanding = self
+            .log
+            .bytes_between(self.applied.next(), self.applied_issued);
+        if self.applied_issued > by_count
+            || (outstanding > self.options.max_apply_ahead_bytes
+                && self.applied_issued > self.applied.next())
+        {
+            return Err(format!(
+                "handed out through {} for applying: beyond the bounds (commit {}, applied {}, {outstanding} bytes outstanding)",
+                self.applied_issued, self.commit_index, self.applied
+            ));
+        }
+        let handed_out = self.apply_limit();
         if self.applied_issued != handed_out {
             return Err(format!(
                 "handed out through {} for applying, expected {} (commit {}, applied {})",

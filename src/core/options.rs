@@ -25,10 +25,15 @@ pub struct CoreOptions {
     /// always be proposed). Bounds a leader's memory while a quorum cannot keep up.
     pub max_uncommitted_bytes: u64,
     /// Most committed entries handed out in `Apply` actions and not yet reported applied
-    /// (`Input::Applied`), default 4096, at least 1. Bounds what an executor must hold
-    /// for a slow state machine, and streams a long catch-up (a restart replaying a
-    /// large log) in pieces of at most this many entries.
+    /// (`Input::Applied`), default 4096, at least 1. Bounds the entries an executor
+    /// reads and hands to a slow state machine at a time, and streams a long catch-up (a
+    /// restart replaying a large log) in pieces of at most this many entries.
     pub max_apply_ahead: u64,
+    /// Most payload bytes in committed entries handed out and not yet reported applied
+    /// (default 64 MiB, at least 1; one entry is always handed out when none is
+    /// outstanding, however large). Bounds what an executor reads and holds for the
+    /// state machine when entries are large.
+    pub max_apply_ahead_bytes: u64,
 }
 
 impl Default for CoreOptions {
@@ -42,6 +47,7 @@ impl Default for CoreOptions {
             max_inflight_bytes: 64 * 1024 * 1024,
             max_uncommitted_bytes: 64 * 1024 * 1024,
             max_apply_ahead: 4096,
+            max_apply_ahead_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -86,6 +92,12 @@ impl CoreOptions {
         if self.max_apply_ahead == 0 {
             return Err(OptionsError {
                 name: "max_apply_ahead",
+                reason: "must be at least 1",
+            });
+        }
+        if self.max_apply_ahead_bytes == 0 {
+            return Err(OptionsError {
+                name: "max_apply_ahead_bytes",
                 reason: "must be at least 1",
             });
         }

@@ -610,15 +610,34 @@ impl<N: NodeId> RaftCore<N> {
         }
     }
 
-    /// Hands out committed entries not handed out yet, at most
-    /// `options.max_apply_ahead` beyond the last one reported applied.
-    pub(crate) fn emit_apply(&mut self) {
-        let limit = LogIndex(
+    /// How far committed entries may be handed out: at most `max_apply_ahead` entries
+    /// beyond the last one reported applied, holding at most `max_apply_ahead_bytes` of
+    /// payload (one entry always, when none is outstanding).
+    pub(crate) fn apply_limit(&self) -> LogIndex {
+        let by_count = LogIndex(
             self.applied
                 .0
                 .saturating_add(self.options.max_apply_ahead)
                 .min(self.commit_index.0),
         );
+        let mut bytes = self
+            .log
+            .bytes_between(self.applied.next(), self.applied_issued);
+        let mut limit = self.applied_issued.max(self.applied);
+        while limit < by_count {
+            let next = limit.next();
+            bytes += self.log.bytes_between(next, next);
+            if bytes > self.options.max_apply_ahead_bytes && limit > self.applied {
+                break;
+            }
+            limit = next;
+        }
+        limit
+    }
+
+    /// Hands out committed entries not handed out yet, within [`Self::apply_limit`].
+    pub(crate) fn emit_apply(&mut self) {
+        let limit = self.apply_limit();
         if limit > self.applied_issued {
             let first = self.applied_issued.next();
             let entries = self

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::clock::Clock;
 use super::error::{ApplyError, NodeFailure};
-use super::fsm::{ApplyItem, FsmDone, FsmJob};
+use super::fsm::{answer_failed, ApplyItem, FsmDone, FsmJob};
 use super::options::NodeOptions;
 use super::outbound::Outbound;
 use super::payloads::Payloads;
@@ -36,6 +36,9 @@ use crate::transport::{RaftFrame, Transport};
 /// at most `CoreOptions::max_apply_ahead` beyond the last applied one; a job's payloads
 /// are read at once, so they are read in pieces).
 const APPLY_CHUNK: usize = 1024;
+
+/// Most payload bytes in one job (beyond its first entry, which goes alone if larger).
+const APPLY_CHUNK_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Committed entries not yet applied beyond which a leader takes no new proposals (they
 /// wait in the bounded proposal queue): a slow state machine slows the clients down
@@ -228,6 +231,9 @@ impl<S: StateMachine> Driver<S> {
         let actions = self.core.step(input);
         self.check_core();
         self.execute(actions).await;
+        if self.failed.is_some() {
+            self.release_notifications().await;
+        }
     }
 
     async fn execute(&mut self, actions: Vec<Action<PeerId>>) {
@@ -248,7 +254,7 @@ impl<S: StateMachine> Driver<S> {
                 Action::CancelTimer(timer) => self.timers.cancel(timer),
                 Action::ProposalAccepted { id, log_id } => {
                     if let Some(payload) = self.tasks.accepted(id, log_id) {
-                        self.payloads.insert(log_id, payload);
+                        self.payloads.insert_proposed(log_id, payload);
                     }
                 }
                 Action::ProposalRejected { id, error } => self.tasks.rejected(id, error),
@@ -316,23 +322,23 @@ impl<S: StateMachine> Driver<S> {
             return;
         }
         if let Message::Append(request) = &frame.message {
-            // Only indices the core could append (an append must continue the log) are
-            // cached, so a hostile index cannot make the cache allocate without bound.
+            // The payloads travel with the step (its `AppendLog` writes them); those the
+            // apply will need are cached too, within a byte bound. Only indices the core
+            // could append (an append must continue the log) are cached, so a hostile
+            // index cannot make the cache allocate without bound.
             let reachable = self.core.last_log_id().index.0 + request.entries.len() as u64;
-            for (meta, payload) in request.entries.iter().zip(&frame.payloads) {
-                if meta.log_id.index > self.handed_over
-                    && meta.log_id.index.0 <= reachable
-                    && matches!(meta.kind, EntryKind::Normal)
-                {
-                    self.payloads.insert(meta.log_id, payload.clone());
-                }
-            }
+            let handed_over = self.handed_over;
+            self.payloads
+                .receive(&request.entries, &frame.payloads, |log_id| {
+                    log_id.index > handed_over && log_id.index.0 <= reachable
+                });
         }
         self.step(Input::Message {
             from: frame.from,
             message: frame.message,
         })
         .await;
+        self.payloads.end_step();
     }
 
     async fn on_proposals(&mut self, first: Proposal<S>) {
@@ -359,7 +365,29 @@ impl<S: StateMachine> Driver<S> {
     /// this node accepted for them. They are durable here (the core never commits past
     /// its durable index).
     async fn apply(&mut self, entries: Vec<EntryMeta<PeerId>>) {
-        for chunk in entries.chunks(APPLY_CHUNK) {
+        let mut rest = &entries[..];
+        while !rest.is_empty() {
+            let mut bytes = 0u64;
+            let size = rest
+                .iter()
+                .take(APPLY_CHUNK)
+                .take_while(|meta| {
+                    bytes += u64::from(meta.size_bytes);
+                    bytes <= APPLY_CHUNK_BYTES
+                })
+                .count()
+                .max(1);
+            // A chunk ends where a role notification waits, so the state machine hears
+            // of the change right after the entries committed before it (log order).
+            let first = rest[0].log_id.index;
+            let size = match self.notifications.front() {
+                Some((after, _)) if *after >= first => {
+                    size.min(usize::try_from(after.0 - first.0 + 1).unwrap_or(usize::MAX))
+                }
+                _ => size,
+            };
+            let (chunk, tail) = rest.split_at(size);
+            rest = tail;
             if self.failed.is_some() {
                 return;
             }
@@ -466,12 +494,14 @@ impl<S: StateMachine> Driver<S> {
         self.release_notifications().await;
     }
 
-    /// Delivers the role notifications whose entries have all been handed over.
+    /// Delivers the role notifications whose entries have all been handed over; on a
+    /// failed node, all of them (nothing more will be handed over, and an application
+    /// must still hear that its leadership ended).
     async fn release_notifications(&mut self) {
         while self
             .notifications
             .front()
-            .is_some_and(|(after, _)| *after <= self.handed_over)
+            .is_some_and(|(after, _)| *after <= self.handed_over || self.failed.is_some())
         {
             if let Some((_, job)) = self.notifications.pop_front() {
                 self.send_to_fsm(job).await;
@@ -480,8 +510,12 @@ impl<S: StateMachine> Driver<S> {
     }
 
     async fn send_to_fsm(&mut self, job: FsmJob<S>) {
-        if cooperative(self.queues.fsm_jobs.send(job)).await.is_err() {
-            self.fail(NodeFailure::TaskStopped("state machine thread"));
+        if let Err(job) = cooperative(self.queues.fsm_jobs.send(job)).await {
+            let failure = NodeFailure::TaskStopped("state machine thread");
+            if let FsmJob::Apply(items) = job {
+                answer_failed(items, &failure);
+            }
+            self.fail(failure);
         }
     }
 

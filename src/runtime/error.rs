@@ -78,6 +78,12 @@ pub enum StartError {
     /// Storage could not be read, or holds a state Raft cannot have written.
     #[error("cannot recover from storage: {0}")]
     Storage(#[from] StorageError),
+    /// The process could not provide what the node needs to run (a thread).
+    #[error("cannot start the node: {reason}")]
+    Resources {
+        /// What was missing.
+        reason: String,
+    },
     /// The server could not listen on its endpoint (in use, not a local address, no
     /// permission).
     #[error("cannot listen on {endpoint}: {reason}")]

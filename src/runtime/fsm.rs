@@ -65,7 +65,7 @@ pub(crate) fn spawn_fsm<S: StateMachine>(
     done: queue::UnboundedSender<FsmDone>,
     apply_batch: usize,
     dedicated_thread: bool,
-) -> FsmHandle<S> {
+) -> std::io::Result<FsmHandle<S>> {
     let caller = FsmCaller {
         state_machine,
         failed: None,
@@ -73,27 +73,25 @@ pub(crate) fn spawn_fsm<S: StateMachine>(
         apply_batch,
     };
     if !dedicated_thread {
-        return FsmHandle::Task(tokio::spawn(caller.run(jobs)));
+        return Ok(FsmHandle::Task(tokio::spawn(caller.run(jobs))));
     }
     let (finished, result) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
+    // The thread runs inside the node's runtime context, so a state machine may still
+    // use `tokio::spawn`, `Handle::current()` or tokio's clock from its callbacks.
+    let runtime = tokio::runtime::Handle::current();
+    std::thread::Builder::new()
         .name("concord-fsm".into())
         .spawn(move || {
+            let _context = runtime.enter();
             let _ = finished.send(caller.run_blocking(jobs));
-        });
-    match spawned {
-        Ok(_) => FsmHandle::Thread(result),
-        // No thread to be had (a process at its limit): the caller's job queue is gone
-        // with the closure, and the driver fails the node at its first hand-over.
-        Err(_) => FsmHandle::Failed,
-    }
+        })?;
+    Ok(FsmHandle::Thread(result))
 }
 
 /// Where the FSM caller runs; joined to get the state machine back.
 pub(crate) enum FsmHandle<S> {
     Task(JoinHandle<S>),
     Thread(tokio::sync::oneshot::Receiver<S>),
-    Failed,
 }
 
 impl<S> FsmHandle<S> {
@@ -102,7 +100,6 @@ impl<S> FsmHandle<S> {
         match self {
             FsmHandle::Task(task) => task.await.ok(),
             FsmHandle::Thread(result) => result.await.ok(),
-            FsmHandle::Failed => None,
         }
     }
 }
@@ -346,7 +343,9 @@ fn apply_batch_now<S: StateMachine>(
     (last, Some(failure))
 }
 
-fn answer_failed<S: StateMachine>(items: Vec<ApplyItem<S>>, failure: &NodeFailure) {
+/// Answers every client of `items` with the failure (their hooks still run: the entries
+/// are committed all the same).
+pub(crate) fn answer_failed<S: StateMachine>(items: Vec<ApplyItem<S>>, failure: &NodeFailure) {
     for item in items {
         if let ApplyItem::Client {
             entry,

@@ -5,8 +5,9 @@
 //! persistence actions in order with one fsync per batch (group commit), in parallel
 //! with replication (a blocking store's writes and fsyncs run on tokio's blocking
 //! pool); the *FSM caller* applies committed entries to the user's [`StateMachine`] on
-//! a thread of its own (so a state machine may block) and answers the clients. The
-//! runtime makes no protocol decision.
+//! a thread of its own (so a state machine may block; a task when
+//! [`StateMachine::blocks`] is false) and answers the clients. The runtime makes no
+//! protocol decision.
 //!
 //! Inside the driver, one module per concern, none importing another's internals:
 //! `timers`, `tasks` (client tasks until answered), `payloads`, `outbound` (frames out),

@@ -163,7 +163,10 @@ impl<S: StateMachine> Node<S> {
             fsm_done_tx,
             options.apply_batch,
             options.faults.is_none() && state_machine_blocks,
-        );
+        )
+        .map_err(|error| StartError::Resources {
+            reason: format!("cannot start the state machine's thread: {error}"),
+        })?;
         let channels = Channels {
             inbound,
             proposals: proposals_rx,

@@ -16,12 +16,22 @@ use super::store::{LogStore, StoredEntry};
 use crate::core::{EntryKind, EntryMeta, GroupId, LogId, LogIndex, PeerId, Term};
 use crate::storage::StorageError;
 
-/// Where the driver finds an entry's payload: the cache, else the store.
+/// Most payload bytes a follower keeps cached for entries it received and has not
+/// applied yet. Beyond it, received entries are written without being cached, and the
+/// apply reads them back from the store: a follower whose state machine lags far
+/// behind holds at most this much, not every entry it was sent.
+const MAX_RECEIVED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Where the driver finds an entry's payload: the frame being stepped, the cache, else
+/// the store.
 pub(crate) struct Payloads {
     cache: PayloadCache,
     store: Arc<dyn LogStore>,
     /// The group, for errors.
     group: GroupId,
+    /// The entries of the append being stepped, with their payloads: what the step's
+    /// `AppendLog` writes travels with the step, not through the cache.
+    incoming: Vec<(LogId, Bytes)>,
 }
 
 impl Payloads {
@@ -30,12 +40,42 @@ impl Payloads {
             cache: PayloadCache::new(),
             store,
             group,
+            incoming: Vec::new(),
         }
     }
 
-    /// Caches the payload of a normal entry not yet applied.
-    pub(crate) fn insert(&mut self, log_id: LogId, payload: Bytes) {
+    /// Caches the payload of an entry this node proposed (a leader's uncommitted and
+    /// unapplied entries are bounded by `max_uncommitted_bytes` and the apply backlog).
+    pub(crate) fn insert_proposed(&mut self, log_id: LogId, payload: Bytes) {
         self.cache.insert(log_id, payload);
+    }
+
+    /// The payloads of a received append, for the step about to run (until
+    /// [`Payloads::end_step`]). Those of normal entries `cacheable` accepts are also
+    /// cached for the apply while the cache holds less than
+    /// `MAX_RECEIVED_CACHE_BYTES`.
+    pub(crate) fn receive(
+        &mut self,
+        entries: &[EntryMeta<PeerId>],
+        payloads: &[Bytes],
+        cacheable: impl Fn(LogId) -> bool,
+    ) {
+        self.incoming.clear();
+        for (meta, payload) in entries.iter().zip(payloads) {
+            if !matches!(meta.kind, EntryKind::Normal) {
+                continue;
+            }
+            self.incoming.push((meta.log_id, payload.clone()));
+            let fits = self.cache.bytes() + payload.len() as u64 <= MAX_RECEIVED_CACHE_BYTES;
+            if fits && cacheable(meta.log_id) {
+                self.cache.insert(meta.log_id, payload.clone());
+            }
+        }
+    }
+
+    /// The step that a received append was for is over.
+    pub(crate) fn end_step(&mut self) {
+        self.incoming.clear();
     }
 
     /// Forgets the cached payloads of every index ≤ `last` (handed to the state machine).
@@ -95,7 +135,13 @@ impl Payloads {
 
     fn cached(&self, meta: &EntryMeta<PeerId>) -> Option<Bytes> {
         match meta.kind {
-            EntryKind::Normal => self.cache.get(meta.log_id).cloned(),
+            EntryKind::Normal => self.cache.get(meta.log_id).cloned().or_else(|| {
+                // Contiguous in index: the entry's place in the frame, if it is there.
+                let (first, _) = self.incoming.first()?;
+                let offset = meta.log_id.index.0.checked_sub(first.index.0)?;
+                let (log_id, payload) = self.incoming.get(usize::try_from(offset).ok()?)?;
+                (*log_id == meta.log_id).then(|| payload.clone())
+            }),
             EntryKind::Blank | EntryKind::Configuration(_) => Some(Bytes::new()),
         }
     }
@@ -106,6 +152,8 @@ pub(crate) struct PayloadCache {
     /// Index of `slots[0]`.
     first: u64,
     slots: VecDeque<Option<(Term, Bytes)>>,
+    /// Payload bytes held.
+    bytes: u64,
 }
 
 impl PayloadCache {
@@ -132,7 +180,10 @@ impl PayloadCache {
         while self.slots.len() <= offset {
             self.slots.push_back(None);
         }
-        self.slots[offset] = Some((log_id.term, payload));
+        self.bytes += payload.len() as u64;
+        if let Some((_, old)) = self.slots[offset].replace((log_id.term, payload)) {
+            self.bytes -= old.len() as u64;
+        }
     }
 
     /// The payload cached for exactly `log_id`.
@@ -147,12 +198,19 @@ impl PayloadCache {
     /// Forgets every index ≤ `last`.
     pub(crate) fn remove_through(&mut self, last: LogIndex) {
         while !self.slots.is_empty() && self.first <= last.0 {
-            self.slots.pop_front();
+            if let Some(Some((_, payload))) = self.slots.pop_front() {
+                self.bytes -= payload.len() as u64;
+            }
             self.first += 1;
         }
         if self.slots.is_empty() {
             self.first = last.0 + 1;
         }
+    }
+
+    /// Payload bytes held.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// Cached slots (for tests).
@@ -197,9 +255,46 @@ mod tests {
         assert!(cache.get(id(2, 8)).is_none());
         assert_eq!(cache.get(id(1, 9)).unwrap()[..], [9]);
         assert_eq!(cache.len(), 3);
+        assert_eq!(cache.bytes(), 1 + 6 + 6, "entries 9, 11 and 12");
         cache.remove_through(LogIndex(100));
         assert_eq!(cache.len(), 0);
+        assert_eq!(cache.bytes(), 0);
         cache.insert(id(3, 101), Bytes::from_static(b"x"));
         assert_eq!(cache.get(id(3, 101)).unwrap()[..], *b"x");
+    }
+
+    /// A follower caches received payloads for the apply only up to a byte bound; the
+    /// step's own write still finds every one of them (they travel with the step).
+    #[test]
+    fn received_payloads_are_cached_within_a_byte_bound() {
+        use crate::runtime::MemoryLogStore;
+        let mut payloads =
+            Payloads::new(Arc::new(MemoryLogStore::new()), GroupId::new("g").unwrap());
+        let mib = Bytes::from(vec![7u8; 1024 * 1024]);
+        let entries: Vec<EntryMeta<PeerId>> = (1..=100)
+            .map(|i| EntryMeta {
+                log_id: id(1, i),
+                kind: EntryKind::Normal,
+                size_bytes: mib.len() as u32,
+            })
+            .collect();
+        let frame: Vec<Bytes> = entries.iter().map(|_| mib.clone()).collect();
+        payloads.receive(&entries, &frame, |_| true);
+        assert_eq!(payloads.cache.bytes(), MAX_RECEIVED_CACHE_BYTES);
+        for meta in &entries {
+            let stored = payloads
+                .stored_entry(meta.clone())
+                .expect("travels with the step");
+            assert_eq!(stored.payload.len(), mib.len());
+        }
+        payloads.end_step();
+        assert!(payloads.for_entries(&entries[..64]).is_ok(), "cached");
+        assert!(
+            payloads.for_entries(&entries[64..65]).is_err(),
+            "not cached: read from the store (empty here)"
+        );
+        assert!(payloads.stored_entry(entries[99].clone()).is_err());
+        payloads.remove_through(LogIndex(100));
+        assert_eq!(payloads.cache.bytes(), 0);
     }
 }

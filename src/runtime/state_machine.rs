@@ -15,10 +15,11 @@ pub struct CommittedEntry<C> {
     /// On the node that accepted the proposal, the context the client attached to its
     /// `Task` (so the leader need not deserialize its own requests). `None` elsewhere.
     pub context: Option<C>,
-    /// A client on this node waits for this entry's response (the leader-side
-    /// completion, JRaft's `Iterator::done()`): true on the node that accepted the task,
-    /// while it waits. Elsewhere (followers, a replay after a restart, a task whose
-    /// caller gave up) the response is dropped, so a state machine may skip building it.
+    /// This node accepted the task and holds its completion (the leader-side
+    /// `Iterator::done()` of JRaft): the response goes to the client that proposed it.
+    /// False elsewhere (followers, a replay after a restart, a leader that stepped down
+    /// before the entry committed): the response is dropped, so a state machine may
+    /// skip building it.
     pub awaited: bool,
 }
 

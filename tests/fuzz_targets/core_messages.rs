@@ -76,6 +76,7 @@ impl Harness {
             max_inflight_bytes: input.int_in_range(1..=256)?,
             max_uncommitted_bytes: input.int_in_range(1..=256)?,
             max_apply_ahead: input.int_in_range(1..=4)?,
+            max_apply_ahead_bytes: input.int_in_range(1..=64)?,
         };
         let restored = restored_state(input, ConfigurationEntry::stable(configuration))?;
         let core = match RaftCore::new(id, options, restored.clone()) {
