@@ -620,6 +620,11 @@ impl<N: NodeId> RaftCore<N> {
                 .saturating_add(self.options.max_apply_ahead)
                 .min(self.commit_index.0),
         );
+        if self.applied_issued >= by_count {
+            // Nothing more may be handed out (the common case on a busy leader): skip
+            // summing what is outstanding.
+            return self.applied_issued.max(self.applied);
+        }
         let mut bytes = self
             .log
             .bytes_between(self.applied.next(), self.applied_issued);

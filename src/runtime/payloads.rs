@@ -62,10 +62,12 @@ impl Payloads {
     ) {
         self.incoming.clear();
         for (meta, payload) in entries.iter().zip(payloads) {
+            // Every entry, so an entry's place in `incoming` is its offset in the frame
+            // (a blank or configuration entry in the middle leaves no gap).
+            self.incoming.push((meta.log_id, payload.clone()));
             if !matches!(meta.kind, EntryKind::Normal) {
                 continue;
             }
-            self.incoming.push((meta.log_id, payload.clone()));
             let fits = self.cache.bytes() + payload.len() as u64 <= MAX_RECEIVED_CACHE_BYTES;
             if fits && cacheable(meta.log_id) {
                 self.cache.insert(meta.log_id, payload.clone());
@@ -271,26 +273,41 @@ mod tests {
         let mut payloads =
             Payloads::new(Arc::new(MemoryLogStore::new()), GroupId::new("g").unwrap());
         let mib = Bytes::from(vec![7u8; 1024 * 1024]);
+        // A blank entry in the middle (a new leader's) must not shift the others.
         let entries: Vec<EntryMeta<PeerId>> = (1..=100)
             .map(|i| EntryMeta {
                 log_id: id(1, i),
-                kind: EntryKind::Normal,
-                size_bytes: mib.len() as u32,
+                kind: if i == 50 {
+                    EntryKind::Blank
+                } else {
+                    EntryKind::Normal
+                },
+                size_bytes: if i == 50 { 0 } else { mib.len() as u32 },
             })
             .collect();
-        let frame: Vec<Bytes> = entries.iter().map(|_| mib.clone()).collect();
+        let frame: Vec<Bytes> = entries
+            .iter()
+            .map(|meta| {
+                if meta.size_bytes == 0 {
+                    Bytes::new()
+                } else {
+                    mib.clone()
+                }
+            })
+            .collect();
         payloads.receive(&entries, &frame, |_| true);
         assert_eq!(payloads.cache.bytes(), MAX_RECEIVED_CACHE_BYTES);
         for meta in &entries {
             let stored = payloads
                 .stored_entry(meta.clone())
                 .expect("travels with the step");
-            assert_eq!(stored.payload.len(), mib.len());
+            assert_eq!(stored.payload.len(), meta.size_bytes as usize);
         }
         payloads.end_step();
-        assert!(payloads.for_entries(&entries[..64]).is_ok(), "cached");
+        // 64 MiB: entries 1..=65 (the blank at 50 holds nothing).
+        assert!(payloads.for_entries(&entries[..65]).is_ok(), "cached");
         assert!(
-            payloads.for_entries(&entries[64..65]).is_err(),
+            payloads.for_entries(&entries[65..66]).is_err(),
             "not cached: read from the store (empty here)"
         );
         assert!(payloads.stored_entry(entries[99].clone()).is_err());
