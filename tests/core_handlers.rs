@@ -2,12 +2,23 @@
 
 use concord::core::*;
 
+#[path = "common/actions.rs"]
+mod actions;
+use actions::apply;
+
 fn three_voters(id: u64, pre_vote: bool) -> RaftCore<u64> {
+    voter_with(
+        id,
+        CoreOptions {
+            pre_vote,
+            ..CoreOptions::default()
+        },
+    )
+}
+
+/// Voter `id` of {1, 2, 3}, fresh, started.
+fn voter_with(id: u64, options: CoreOptions) -> RaftCore<u64> {
     let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
-    let options = CoreOptions {
-        pre_vote,
-        ..CoreOptions::default()
-    };
     let mut core = RaftCore::new(id, options, Restored::empty(configuration)).unwrap();
     assert_eq!(core.start(), vec![Action::ResetTimer(Timer::Election)]);
     core
@@ -961,32 +972,19 @@ fn a_leader_refuses_proposals_beyond_its_uncommitted_bytes() {
     assert_eq!(verdicts(&actions), vec![(6, true), (7, false)]);
 }
 
-/// The `Apply` of entries `first..=last` of `core`'s log (an `Apply` carries the log's
-/// own metadata).
-fn apply(core: &RaftCore<u64>, first: u64, last: u64) -> Action<u64> {
-    Action::Apply {
-        entries: (first..=last)
-            .map(|i| {
-                core.entry_meta(LogIndex(i))
-                    .expect("applied entries are in the log")
-            })
-            .collect(),
-    }
-}
-
 /// Committed entries are handed out at most `max_apply_ahead` beyond the last one the
 /// executor reported applied, each `Apply` carrying the entries' own metadata; a report
 /// of what was not handed out, or of less than an earlier report, changes nothing; a
 /// role change says how far the log was committed when it happened.
 #[test]
 fn committed_entries_are_handed_out_a_bounded_distance_ahead_of_applied() {
-    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
-    let options = CoreOptions {
-        max_apply_ahead: 2,
-        ..CoreOptions::default()
-    };
-    let mut core = RaftCore::new(2, options, Restored::empty(configuration)).unwrap();
-    core.start();
+    let mut core = voter_with(
+        2,
+        CoreOptions {
+            max_apply_ahead: 2,
+            ..CoreOptions::default()
+        },
+    );
     let entries: Vec<EntryMeta<u64>> = (1..=5).map(|index| normal(1, index)).collect();
     let actions = core.step(Input::Message {
         from: 1,
@@ -1062,13 +1060,13 @@ fn committed_entries_are_handed_out_a_bounded_distance_ahead_of_applied() {
 /// outstanding, and one entry at a time when a single entry is larger.
 #[test]
 fn committed_entries_are_handed_out_within_a_byte_bound() {
-    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
-    let options = CoreOptions {
-        max_apply_ahead_bytes: 10,
-        ..CoreOptions::default()
-    };
-    let mut core = RaftCore::new(2, options, Restored::empty(configuration)).unwrap();
-    core.start();
+    let mut core = voter_with(
+        2,
+        CoreOptions {
+            max_apply_ahead_bytes: 10,
+            ..CoreOptions::default()
+        },
+    );
     let sized = |index: u64, size_bytes: u32| EntryMeta {
         log_id: LogId::new(1, index),
         kind: EntryKind::Normal,

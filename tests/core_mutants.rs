@@ -5,6 +5,10 @@
 
 use concord::core::*;
 
+#[path = "common/actions.rs"]
+mod actions;
+use actions::apply;
+
 /// A voter of {1, 2, 3} with empty storage, started (its election timer armed).
 fn voter(id: u64, pre_vote: bool) -> RaftCore<u64> {
     let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
@@ -1594,17 +1598,4 @@ fn a_stale_granted_vote_is_not_counted() {
     // Its vote of term 2 is durable: now it leads.
     persisted(&mut core, PersistSeq(2));
     assert_eq!((core.role(), core.term()), (Role::Leader, Term(2)));
-}
-
-/// The `Apply` of entries `first..=last` of `core`'s log (an `Apply` carries the log's
-/// own metadata).
-fn apply(core: &RaftCore<u64>, first: u64, last: u64) -> Action<u64> {
-    Action::Apply {
-        entries: (first..=last)
-            .map(|i| {
-                core.entry_meta(LogIndex(i))
-                    .expect("applied entries are in the log")
-            })
-            .collect(),
-    }
 }

@@ -78,6 +78,20 @@ fn delta(value: i64) -> Task<&'static str> {
     Task::new(value.to_le_bytes().to_vec())
 }
 
+/// Proposes each task from a task of its own (concurrently), in order.
+fn spawn_applies(
+    node: &Node<Counter>,
+    tasks: impl IntoIterator<Item = Task<&'static str>>,
+) -> Vec<tokio::task::JoinHandle<Result<Applied<i64>, ApplyError>>> {
+    tasks
+        .into_iter()
+        .map(|task| {
+            let node = node.clone();
+            tokio::spawn(async move { node.apply(task).await })
+        })
+        .collect()
+}
+
 struct TestNode {
     node: Node<Counter>,
     store: Arc<dyn LogStore>,
@@ -155,6 +169,11 @@ impl TestCluster {
         test_node.node.shutdown();
         test_node.node.join().await;
         test_node.store
+    }
+
+    /// The lock that holds node `i`'s state machine in `on_apply` while a test holds it.
+    fn gate(&self, i: usize) -> Arc<Mutex<()>> {
+        self.nodes[i].as_ref().expect("running").gate.clone()
     }
 
     fn node(&self, i: usize) -> &Node<Counter> {
@@ -346,12 +365,7 @@ async fn non_blocking_mode_reports_overload() {
     });
     let leader = cluster.leader().await;
     let node = cluster.node(leader).clone();
-    let attempts: Vec<_> = (0..200)
-        .map(|v| {
-            let node = node.clone();
-            tokio::spawn(async move { node.apply(delta(v)).await })
-        })
-        .collect();
+    let attempts = spawn_applies(&node, (0..200).map(delta));
     let mut overloaded = 0;
     let mut ok = 0;
     for attempt in attempts {
@@ -369,12 +383,7 @@ async fn shutdown_answers_every_pending_task() {
     let mut cluster = TestCluster::new(3, |_| {});
     let leader = cluster.leader().await;
     let node = cluster.node(leader).clone();
-    let tasks: Vec<_> = (0..100)
-        .map(|v| {
-            let node = node.clone();
-            tokio::spawn(async move { node.apply(delta(v)).await })
-        })
-        .collect();
+    let tasks = spawn_applies(&node, (0..100).map(delta));
     cluster.stop(leader).await;
     for task in tasks {
         let outcome = tokio::time::timeout(Duration::from_secs(5), task)
@@ -609,7 +618,7 @@ async fn a_batch_failing_part_way_applies_the_entries_before_the_failure() {
     let cluster = TestCluster::new(3, |_| {});
     let leader = cluster.leader().await;
     let first = cluster.node(leader).apply(delta(1)).await.unwrap();
-    let gate = cluster.nodes[leader].as_ref().unwrap().gate.clone();
+    let gate = cluster.gate(leader);
     let held = gate.lock().unwrap();
     let node = cluster.node(leader).clone();
     // Proposed in this order (join polls them in order), applied after the gate opens.
@@ -667,17 +676,9 @@ async fn committed_tasks_of_a_deposed_leader_are_answered_by_their_apply() {
     let leader = cluster.leader().await;
     let node = cluster.node(leader).clone();
     node.apply(delta(1)).await.unwrap();
-    let gate = cluster.nodes[leader].as_ref().unwrap().gate.clone();
+    let gate = cluster.gate(leader);
     let held = gate.lock().unwrap();
-    let tasks: Vec<_> = (0..10)
-        .map(|_| {
-            let node = node.clone();
-            tokio::spawn(async move {
-                node.apply(Task::new(1i64.to_le_bytes().to_vec()).with_context("t"))
-                    .await
-            })
-        })
-        .collect();
+    let tasks = spawn_applies(&node, (0..10).map(|_| delta(1).with_context("t")));
     let committed = node.wait_for(|s| s.commit_index.0 >= 12).await;
     assert!(committed.applied_index.0 < 12, "{committed:?}");
     // Cut the leader off: it hears no acknowledgement and steps down (check-quorum).
@@ -722,27 +723,15 @@ async fn a_lagging_deposed_leader_hears_it_stopped_before_the_next_terms_entries
     let node = cluster.node(old).clone();
     node.apply(delta(1)).await.unwrap();
     let old_term = node.describe().term;
-    let gate = cluster.nodes[old].as_ref().unwrap().gate.clone();
+    let gate = cluster.gate(old);
     let held = gate.lock().unwrap();
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let node = node.clone();
-            tokio::spawn(async move { node.apply(delta(1)).await })
-        })
-        .collect();
+    let tasks = spawn_applies(&node, (0..20).map(|_| delta(1)));
     node.wait_for(|s| s.commit_index.0 >= 22).await;
     // Cut off, it steps down; the others elect a new leader and commit more.
     cluster.network.isolate(cluster.peers[old].endpoint());
     node.wait_for(|s| s.role != Role::Leader).await;
-    let new = loop {
-        let leaders: Vec<usize> = (0..3)
-            .filter(|&i| i != old && cluster.node(i).describe().role == Role::Leader)
-            .collect();
-        if let [new] = leaders[..] {
-            break new;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    // The old leader has stepped down: the single leader is the new one.
+    let new = cluster.leader().await;
     let mut last = LogIndex(0);
     for _ in 0..5 {
         last = cluster

@@ -65,39 +65,17 @@ pub struct OptionsError {
 impl CoreOptions {
     /// Rejects settings under which the protocol cannot make progress.
     pub fn validate(&self) -> Result<(), OptionsError> {
-        if self.max_entries_per_message == 0 {
+        let at_least_one = [
+            ("max_entries_per_message", self.max_entries_per_message),
+            ("max_inflight_messages", self.max_inflight_messages as u64),
+            ("max_inflight_bytes", self.max_inflight_bytes),
+            ("max_uncommitted_bytes", self.max_uncommitted_bytes),
+            ("max_apply_ahead", self.max_apply_ahead),
+            ("max_apply_ahead_bytes", self.max_apply_ahead_bytes),
+        ];
+        if let Some((name, _)) = at_least_one.into_iter().find(|(_, value)| *value == 0) {
             return Err(OptionsError {
-                name: "max_entries_per_message",
-                reason: "must be at least 1",
-            });
-        }
-        if self.max_inflight_messages == 0 {
-            return Err(OptionsError {
-                name: "max_inflight_messages",
-                reason: "must be at least 1",
-            });
-        }
-        if self.max_inflight_bytes == 0 {
-            return Err(OptionsError {
-                name: "max_inflight_bytes",
-                reason: "must be at least 1",
-            });
-        }
-        if self.max_uncommitted_bytes == 0 {
-            return Err(OptionsError {
-                name: "max_uncommitted_bytes",
-                reason: "must be at least 1",
-            });
-        }
-        if self.max_apply_ahead == 0 {
-            return Err(OptionsError {
-                name: "max_apply_ahead",
-                reason: "must be at least 1",
-            });
-        }
-        if self.max_apply_ahead_bytes == 0 {
-            return Err(OptionsError {
-                name: "max_apply_ahead_bytes",
+                name,
                 reason: "must be at least 1",
             });
         }

@@ -230,7 +230,8 @@ pub struct RaftCore<N: NodeId> {
     /// that may not be durable here yet. Invariant: `commit_index <= commit_known`.
     pub(crate) commit_known: LogIndex,
     /// Highest index handed out in an `Apply` action. Invariant: between steps, `==
-    /// min(commit_index, applied + options.max_apply_ahead)`.
+    /// apply_limit()` (within `max_apply_ahead` entries and `max_apply_ahead_bytes` of
+    /// `applied`, and at most `commit_index`).
     pub(crate) applied_issued: LogIndex,
     /// Highest index the executor reported applied (`Input::Applied`). Invariant:
     /// `log.start <= applied <= applied_issued`.

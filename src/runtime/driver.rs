@@ -53,27 +53,12 @@ pub(crate) struct Channels<S: StateMachine> {
     pub(crate) writer_done: queue::Receiver<WriteDone>,
     pub(crate) fsm_jobs: queue::Sender<FsmJob<S>>,
     pub(crate) fsm_done: queue::Receiver<FsmDone>,
-    /// The status, and with it the flag `Node::apply`'s lock-free fast path reads
-    /// (leader and not failed). Dropping it (a panic) clears the flag too.
-    pub(crate) status: status::Publisher<NodeStatus>,
-}
-
-/// The driver's channels other than the published status (which the
-/// [`StatusPublisher`] owns).
-struct Queues<S: StateMachine> {
-    inbound: mpsc::Receiver<RaftFrame>,
-    proposals: mpsc::Receiver<Proposal<S>>,
-    stop: shutdown::Listener,
-    writer_jobs: queue::Sender<WriteJob>,
-    writer_done: queue::Receiver<WriteDone>,
-    fsm_jobs: queue::Sender<FsmJob<S>>,
-    fsm_done: queue::Receiver<FsmDone>,
 }
 
 pub(crate) struct Driver<S: StateMachine> {
     options: NodeOptions,
     core: RaftCore<PeerId>,
-    queues: Queues<S>,
+    queues: Channels<S>,
     timers: Timers,
     tasks: PendingTasks<S>,
     payloads: Payloads,
@@ -102,19 +87,12 @@ impl<S: StateMachine> Driver<S> {
         transport: Arc<dyn Transport>,
         clock: Arc<dyn Clock>,
         channels: Channels<S>,
+        // The status, and with it the flag `Node::apply`'s lock-free fast path reads
+        // (leader and not failed). Dropping it (a panic) clears the flag too.
+        status: status::Publisher<NodeStatus>,
     ) -> Self {
         let applied = core.applied_index();
         let role_view = (core.role(), core.term(), core.leader().cloned());
-        let Channels {
-            inbound,
-            proposals,
-            stop,
-            writer_jobs,
-            writer_done,
-            fsm_jobs,
-            fsm_done,
-            status,
-        } = channels;
         Driver {
             timers: Timers::new(&options, clock),
             tasks: PendingTasks::new(),
@@ -132,15 +110,7 @@ impl<S: StateMachine> Driver<S> {
             ),
             options,
             core,
-            queues: Queues {
-                inbound,
-                proposals,
-                stop,
-                writer_jobs,
-                writer_done,
-                fsm_jobs,
-                fsm_done,
-            },
+            queues: channels,
             writes: PersistQueue::new(),
             applied,
             handed_over: applied,

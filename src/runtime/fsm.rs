@@ -1,10 +1,7 @@
 //! The FSM caller: applies committed batches to the state machine in order, answers the
 //! clients waiting on them, and delivers role notifications in log order.
 
-use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 
 use concord_sync::{completion, queue};
 use tokio::task::coop::cooperative;
@@ -83,7 +80,7 @@ pub(crate) fn spawn_fsm<S: StateMachine>(
         .name("concord-fsm".into())
         .spawn(move || {
             let _context = runtime.enter();
-            let _ = finished.send(caller.run_blocking(jobs));
+            let _ = finished.send(caller.run_blocking(&runtime, jobs));
         })?;
     Ok(FsmHandle::Thread(result))
 }
@@ -120,8 +117,14 @@ impl<S: StateMachine> FsmCaller<S> {
         self.finish()
     }
 
-    fn run_blocking(mut self, mut jobs: queue::Receiver<FsmJob<S>>) -> S {
-        while let Some(job) = block_on(jobs.recv()) {
+    /// On the caller's own thread: waits for each job through the runtime's handle
+    /// (which parks this thread, not a worker).
+    fn run_blocking(
+        mut self,
+        runtime: &tokio::runtime::Handle,
+        mut jobs: queue::Receiver<FsmJob<S>>,
+    ) -> S {
+        while let Some(job) = runtime.block_on(jobs.recv()) {
             self.handle(job);
         }
         self.finish()
@@ -163,28 +166,6 @@ impl<S: StateMachine> FsmCaller<S> {
     fn finish(mut self) -> S {
         let _ = catch_unwind(AssertUnwindSafe(|| self.state_machine.on_shutdown()));
         self.state_machine
-    }
-}
-
-/// Runs a future to completion on this (non-async) thread, parking between polls.
-fn block_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut context = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-        std::thread::park();
     }
 }
 

@@ -175,9 +175,16 @@ impl<S: StateMachine> Node<S> {
             writer_done,
             fsm_jobs,
             fsm_done,
-            status: status_tx,
         };
-        let driver = Driver::new(options.clone(), core, store, transport, clock, channels);
+        let driver = Driver::new(
+            options.clone(),
+            core,
+            store,
+            transport,
+            clock,
+            channels,
+            status_tx,
+        );
         let driver = tokio::spawn(driver.run());
         let shared = Shared {
             options,
