@@ -1081,7 +1081,10 @@ fn a_candidate_follows_a_leader_of_its_term_and_keeps_its_vote() {
 fn follower_with(id: u64, term: u64, snapshot: Option<LogId>, log: &[(u64, u64)]) -> RaftCore<u64> {
     let mut restored = Restored::empty(members());
     restored.hard_state.term = Term(term);
-    restored.snapshot = snapshot.map(|last| (last, members()));
+    restored.snapshot = snapshot.map(|last_included| SnapshotMeta {
+        last_included,
+        configuration: members(),
+    });
     restored.entries = log
         .iter()
         .map(|&(term, index)| entry(term, index, EntryKind::Normal, 1))

@@ -116,6 +116,12 @@ fn run_command(cluster: &mut Option<Cluster>, line: &str) -> String {
         if let Some(max) = kv.get("max-entries") {
             options.max_entries_per_message = max.parse().unwrap();
         }
+        if let Some(distance) = kv.get("snapshot-distance") {
+            options.snapshot_log_distance = distance.parse().unwrap();
+        }
+        if let Some(retained) = kv.get("retained") {
+            options.snapshot_retained_entries = retained.parse().unwrap();
+        }
         let voters = ids(&kv["voters"]);
         let learners = kv.get("learners").map(|l| ids(l)).unwrap_or_default();
         let mut new_cluster = Cluster::new(&voters, &learners, options);
@@ -166,6 +172,11 @@ fn run_command(cluster: &mut Option<Cluster>, line: &str) -> String {
         "crash" => c.crash(node(0)),
         "fail" => c.fail(node(0)),
         "restart" => c.restart(node(0)),
+        "snapshot" => {
+            let id = node(0);
+            c.trace.push_str(&format!("{id}: take a snapshot\n"));
+            c.step(id, Input::TakeSnapshot);
+        }
         "restore" => {
             let kv = parse_kv(args);
             let terms: Vec<u64> = match kv.get("log") {
@@ -185,7 +196,20 @@ fn run_command(cluster: &mut Option<Cluster>, line: &str) -> String {
                 .expect("from=")
                 .parse()
                 .unwrap();
-            let message = parse_message(&args[2..]);
+            let message = if args[2] == "installsnapshot" {
+                // installsnapshot term=T last=t.i (the cluster's configuration)
+                let kv = parse_kv(&args[3..]);
+                let (t, i) = kv["last"].split_once('.').expect("log id as term.index");
+                Message::InstallSnapshot(InstallSnapshotRequest {
+                    term: Term(kv["term"].parse().unwrap()),
+                    meta: SnapshotMeta {
+                        last_included: LogId::new(t.parse().unwrap(), i.parse().unwrap()),
+                        configuration: c.configuration.clone(),
+                    },
+                })
+            } else {
+                parse_message(&args[2..])
+            };
             c.network.push(Envelope { from, to, message });
             let last = c.network.len() - 1;
             c.deliver_at(last);

@@ -63,6 +63,10 @@ pub struct ModelConfig {
     /// Disk-failure budget: at most this many disk failures in a run (a failed server
     /// stays failed until it crashes and restarts).
     pub disk_failures: u8,
+    /// Snapshot budget: at most this many snapshot requests (`Input::TakeSnapshot`) in a
+    /// run, summed over servers. With `options.snapshot_retained_entries == 0` every
+    /// snapshot compacts the whole applied log, so lagging servers need InstallSnapshot.
+    pub snapshots: u8,
     /// Delivery semantics.
     pub network: NetworkKind,
     /// Whether the network may drop messages.
@@ -105,6 +109,7 @@ impl Default for ModelConfig {
             max_heartbeats: 0,
             crashes: 1,
             disk_failures: 0,
+            snapshots: 0,
             network: NetworkKind::Unordered,
             lossy: false,
             persist_mode: PersistMode::Whole,
@@ -146,6 +151,7 @@ impl ModelConfig {
             persist_mode: self.persist_mode,
             glue: Arc::clone(&self.glue),
             disk_failures: self.disk_failures > 0,
+            snapshots: self.snapshots > 0,
         };
         let servers: Vec<ModelActor> = (0..self.servers)
             .map(|_| ModelActor::Server(server.clone()))
@@ -241,12 +247,14 @@ fn within_boundary(cfg: &ModelConfig, state: &ConcordState) -> bool {
             .heartbeat_timeouts
             .saturating_add(counters.heartbeat_timeouts);
         totals.disk_failures = totals.disk_failures.saturating_add(counters.disk_failures);
+        totals.snapshots = totals.snapshots.saturating_add(counters.snapshots);
     }
     let down = state.crashed[..cfg.servers].iter().filter(|c| **c).count() as u32;
     if totals.election_timeouts > cfg.max_elections
         || totals.quorum_checks > cfg.max_quorum_checks
         || totals.heartbeat_timeouts > cfg.max_heartbeats
         || totals.disk_failures > cfg.disk_failures
+        || totals.snapshots > cfg.snapshots
         || down + spent > cfg.crashes as u32
     {
         return false;

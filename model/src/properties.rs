@@ -6,6 +6,7 @@ use concord::core::{check_log_matching, LogId, LogIndex, Term};
 use stateright::{Expectation, Model};
 
 use crate::model::{clients, live_servers, ConcordModel, ConcordState};
+use crate::server::ServerState;
 use crate::types::Durable;
 
 /// Always: at most one leader per term (ES), among live servers now and among every
@@ -47,6 +48,8 @@ pub const LEADER_STEPS_DOWN: &str = "a leader steps down";
 pub const FAILED_NODE_NEVER_LEADS: &str = "a failed node never leads";
 /// Sometimes: after a disk failure, another server leads a later term.
 pub const LEADER_AFTER_DISK_FAILURE: &str = "a leader is elected after a disk failure";
+/// Sometimes: a server installs a snapshot sent by a leader (profiles with snapshots).
+pub const SNAPSHOT_INSTALLED: &str = "a lagging server installs a snapshot";
 
 /// Adds every property to the model. The `Sometimes` properties that a configuration
 /// cannot reach by construction (a client write without clients, a recovery without
@@ -60,6 +63,7 @@ pub fn add_all(model: ConcordModel) -> ConcordModel {
     let can_step_down = cfg.max_elections >= 2 || cfg.max_quorum_checks >= 1;
     let disk_properties = !cfg.skip_disk_properties;
     let disk_failures = cfg.disk_failures > 0;
+    let snapshots = cfg.snapshots > 0;
     let model = model
         .property(Expectation::Always, ELECTION_SAFETY, election_safety)
         .property(Expectation::Always, LOG_MATCHING, log_matching)
@@ -116,6 +120,15 @@ pub fn add_all(model: ConcordModel) -> ConcordModel {
     } else {
         model
     };
+    let model = if snapshots {
+        model.property(
+            Expectation::Sometimes,
+            SNAPSHOT_INSTALLED,
+            snapshot_installed,
+        )
+    } else {
+        model
+    };
     if can_step_down {
         model.property(Expectation::Sometimes, LEADER_STEPS_DOWN, leader_steps_down)
     } else {
@@ -126,6 +139,10 @@ pub fn add_all(model: ConcordModel) -> ConcordModel {
 /// A server whose disk failed (as the glue knows it, whatever the core was told) never
 /// leads or campaigns: it cannot make anything durable, and a leader that cannot commit
 /// but keeps heartbeating would stop the others from electing one that can.
+fn snapshot_installed(model: &ConcordModel, state: &ConcordState) -> bool {
+    live_servers(&model.cfg, state).any(|s| s.durable.counters.installs > 0)
+}
+
 fn failed_node_never_leads(model: &ConcordModel, state: &ConcordState) -> bool {
     live_servers(&model.cfg, state)
         .filter(|s| s.disk_failed)
@@ -181,6 +198,20 @@ fn log_matching(model: &ConcordModel, state: &ConcordState) -> bool {
     })
 }
 
+/// The term of the entry at `index` in a live server's history: from its log, or, for an
+/// entry compacted into its snapshot, from the snapshot's record of what it applied.
+/// Compaction therefore hides no entry from the properties: a committed entry a
+/// snapshot lost or changed shows up as a missing or different term.
+pub fn entry_term(server: &ServerState, index: LogIndex) -> Option<Term> {
+    if index > server.core.log_start().index {
+        return server.core.term_at(index);
+    }
+    match &server.durable.snapshot {
+        Some(snapshot) if index.0 > 0 => snapshot.term_at(index),
+        _ => server.core.term_at(index),
+    }
+}
+
 fn leader_completeness(model: &ConcordModel, state: &ConcordState) -> bool {
     let live: Vec<_> = live_servers(&model.cfg, state).collect();
     live.iter().all(|knower| {
@@ -192,7 +223,7 @@ fn leader_completeness(model: &ConcordModel, state: &ConcordState) -> bool {
             .all(|leader| {
                 let mut index = LogIndex(1);
                 while index <= commit {
-                    if leader.core.term_at(index) != knower.core.term_at(index) {
+                    if entry_term(leader, index) != entry_term(knower, index) {
                         return false;
                     }
                     index = index.next();
@@ -216,9 +247,9 @@ fn state_machine_safety(model: &ConcordModel, state: &ConcordState) -> bool {
 fn committed_log_ids(model: &ConcordModel, state: &ConcordState) -> Vec<LogId> {
     let mut committed = Vec::new();
     for server in live_servers(&model.cfg, state) {
-        let mut index = server.core.log_start().index.next();
+        let mut index = LogIndex(1);
         while index <= server.core.commit_index() {
-            if let Some(term) = server.core.term_at(index) {
+            if let Some(term) = entry_term(server, index) {
                 committed.push(LogId { term, index });
             }
             index = index.next();
@@ -244,18 +275,11 @@ fn quorum(model: &ConcordModel) -> usize {
 }
 
 fn durable_holds(durable: &Durable, log_id: LogId) -> bool {
-    log_id.index.0 >= 1
-        && durable
-            .entries
-            .get(log_id.index.0 as usize - 1)
-            .is_some_and(|entry| entry.log_id == log_id)
+    log_id.index.0 >= 1 && durable.log_id_at(log_id.index) == Some(log_id)
 }
 
 fn durable_last(durable: &Durable) -> LogId {
-    durable
-        .entries
-        .last()
-        .map_or(LogId::ZERO, |entry| entry.log_id)
+    durable.last_log_id()
 }
 
 fn committed_durable(model: &ConcordModel, state: &ConcordState) -> bool {
@@ -283,16 +307,13 @@ fn no_electable_log_lacks_committed(model: &ConcordModel, state: &ConcordState) 
         let core = &server.core;
         candidates.push(CandidateLog {
             last: core.last_log_id(),
-            term_at: Box::new(move |index| core.term_at(index)),
+            term_at: Box::new(move |index| entry_term(server, index)),
         });
     }
     for durable in durable_images(model, state) {
         candidates.push(CandidateLog {
             last: durable_last(durable),
-            term_at: Box::new(move |index| {
-                let position = usize::try_from(index.0).ok()?.checked_sub(1)?;
-                durable.entries.get(position).map(|entry| entry.log_id.term)
-            }),
+            term_at: Box::new(move |index| durable.log_id_at(index).map(|id| id.term)),
         });
     }
     // The most permissive voters: every server judges by its durable log.

@@ -44,7 +44,9 @@ use concord::core::{
 use stateright::actor::{model_timeout, Id, Out};
 
 use crate::actor::ModelActor;
-use crate::types::{Durable, ModelTimer, Msg, Op, Payload, ServerId, Storage, Value};
+use crate::types::{
+    Durable, ModelSnapshot, ModelTimer, Msg, Op, Payload, ServerId, Storage, Value,
+};
 
 /// Hooks between the core and the glue, for fault injection. The default methods are
 /// the correct glue and the model always uses [`CorrectGlue`]; the teeth tests implement
@@ -121,6 +123,8 @@ pub struct ServerState {
     pub recovered: bool,
     /// The disk failed in this incarnation: writes are refused (never become durable).
     pub disk_failed: bool,
+    /// A snapshot fetched from a leader, waiting for its `InstallSnapshot` write.
+    pub staged: Option<ModelSnapshot>,
 }
 
 /// The server actor's fixed parameters.
@@ -137,6 +141,9 @@ pub struct ServerActor {
     /// Whether disks may fail (`ModelConfig::disk_failures` > 0): each incarnation
     /// arms one `DiskFailure` timer.
     pub disk_failures: bool,
+    /// Whether servers are asked for snapshots (`ModelConfig::snapshots` > 0): the
+    /// `Snapshot` timer stays armed.
+    pub snapshots: bool,
 }
 
 /// Where the payloads of entries being appended come from in one step.
@@ -147,6 +154,8 @@ enum PayloadSource<'a> {
     Message(&'a [(LogId, Payload)]),
     /// A client proposal (its log id is learned from `ProposalAccepted`).
     Proposal(Payload),
+    /// An `InstallSnapshot` request's data (a `FetchSnapshot` takes it).
+    Snapshot(&'a ModelSnapshot),
 }
 
 impl ServerActor {
@@ -171,29 +180,42 @@ impl ServerActor {
         o.save(Storage::Server(durable.clone()));
         let restored = Restored {
             hard_state: self.glue.restored_hard_state(durable.hard_state.clone()),
-            snapshot: None,
+            snapshot: durable.snapshot.as_ref().map(|s| s.meta.clone()),
             entries: durable.entries.clone(),
             initial_configuration: self.configuration(),
         };
         let mut core = RaftCore::new(me, self.options.clone(), restored)
             .expect("the durable image is always a valid restore");
         let actions = core.start();
+        // The state machine starts from the snapshot, if any.
+        let (register, sessions, applied) = match &durable.snapshot {
+            Some(snapshot) => (
+                snapshot.register,
+                snapshot.sessions.clone(),
+                snapshot.applied.clone(),
+            ),
+            None => (0, BTreeMap::new(), Vec::new()),
+        };
         let mut state = ServerState {
             core,
             payloads: durable.payloads.clone(),
             pending: Queue::new(),
             durable,
             waiting: BTreeMap::new(),
-            register: 0,
-            sessions: BTreeMap::new(),
-            applied: Vec::new(),
+            register,
+            sessions,
+            applied,
             recovered: storage.is_some(),
             disk_failed: false,
+            staged: None,
         };
         self.execute(&mut state, actions, &PayloadSource::None, o);
         self.settle(&mut state, o);
         if self.disk_failures {
             o.set_timer(ModelTimer::DiskFailure, model_timeout());
+        }
+        if self.snapshots {
+            o.set_timer(ModelTimer::Snapshot, model_timeout());
         }
         state
     }
@@ -225,6 +247,11 @@ impl ServerActor {
                 };
                 let input = Input::Propose(vec![proposal]);
                 self.step(state, input, &PayloadSource::Proposal(payload), o);
+            }
+            Msg::InstallSnapshot { message, data } => {
+                let from = ServerId::from_actor_id(src);
+                let input = Input::Message { from, message };
+                self.step(state, input, &PayloadSource::Snapshot(&data), o);
             }
             // Servers never receive client answers.
             Msg::Redirect { .. } | Msg::WriteOk { .. } | Msg::ReadOk { .. } => {}
@@ -278,6 +305,15 @@ impl ServerActor {
                     self.step_owned(state, Input::Fail, o);
                 }
             }
+            ModelTimer::Snapshot => {
+                let state = state.to_mut();
+                let counters = &mut state.durable.counters;
+                counters.snapshots = counters.snapshots.saturating_add(1);
+                o.save(Storage::Server(state.durable.clone()));
+                o.set_timer(ModelTimer::Snapshot, model_timeout());
+                self.step_owned(state, Input::TakeSnapshot, o);
+                self.settle(state, o);
+            }
         }
     }
 
@@ -317,12 +353,14 @@ impl ServerActor {
     ) {
         let had_pending = !state.pending.is_empty();
         let mut applied_through = None;
+        let mut follow_ups = Vec::new();
         for action in actions {
             let action = match action {
                 // A failed disk takes no more writes.
                 Action::SaveHardState { .. }
                 | Action::TruncateLog { .. }
                 | Action::AppendLog { .. }
+                | Action::InstallSnapshot { .. }
                     if state.disk_failed =>
                 {
                     continue;
@@ -383,15 +421,58 @@ impl ServerActor {
                     applied_through = entries.last().map(|meta| meta.log_id.index);
                 }
                 Action::RoleChanged { .. } => {}
+                Action::TakeSnapshot { meta } => {
+                    follow_ups.push(self.take_snapshot(state, meta, o));
+                }
+                Action::CompactLog { through } => {
+                    // Need not be durable; done at once.
+                    state.durable.entries.retain(|e| e.log_id.index > through);
+                    state.durable.payloads.retain(|id, _| id.index > through);
+                    state.payloads.retain(|id, _| id.index > through);
+                    o.save(Storage::Server(state.durable.clone()));
+                }
+                Action::FetchSnapshot { meta, .. } => {
+                    // The data came with the request; anything else is not fetchable.
+                    let data = match source {
+                        PayloadSource::Snapshot(data) if data.meta == meta => Some(*data),
+                        _ => None,
+                    };
+                    state.staged = data.cloned();
+                    follow_ups.push(Input::SnapshotFetched {
+                        last_included: meta.last_included,
+                        fetched: data.is_some(),
+                    });
+                }
+                Action::RestoreSnapshot { meta } => {
+                    let snapshot = state
+                        .durable
+                        .snapshot
+                        .clone()
+                        .filter(|snapshot| snapshot.meta == meta)
+                        .expect("glue bug: restore of a snapshot that is not the durable one");
+                    let through = meta.last_included.index;
+                    state.register = snapshot.register;
+                    state.sessions = snapshot.sessions;
+                    state.applied = snapshot.applied;
+                    // Proposals it covers are answered by nobody here (their clients
+                    // retry); payloads it covers are no longer needed.
+                    state.waiting.retain(|id, _| id.index > through);
+                    state.payloads.retain(|id, _| id.index > through);
+                }
                 Action::SaveHardState { .. }
                 | Action::TruncateLog { .. }
-                | Action::AppendLog { .. } => unreachable!("queued by `offer`"),
+                | Action::AppendLog { .. }
+                | Action::InstallSnapshot { .. } => unreachable!("queued by `offer`"),
             }
         }
         // The register applies at once and says so (this hands out nothing more within
         // the model's bounds, which stay far below `max_apply_ahead`).
         if let Some(index) = applied_through {
             self.step_owned(state, Input::Applied { index }, o);
+        }
+        // Snapshot work done at once, reported after the step.
+        for input in follow_ups {
+            self.step_owned(state, input, o);
         }
         let shift = state.core.rebase_persist_seqs();
         state.pending.rebase(shift);
@@ -424,6 +505,41 @@ impl ServerActor {
         }
     }
 
+    /// Saves the state machine as a snapshot at `meta` (atomically: a crash leaves the
+    /// old snapshot or this one) and returns the report for the core.
+    fn take_snapshot(
+        &self,
+        state: &mut ServerState,
+        meta: concord::core::SnapshotMeta<ServerId>,
+        o: &mut Out<ModelActor>,
+    ) -> Input<ServerId> {
+        let last_included = meta.last_included;
+        // The state machine saves what it has: everything applied, which the core's
+        // contract makes exactly the entries through `last_included`. (Not asserted: a
+        // core that asked for a snapshot elsewhere gets one whose record disagrees with
+        // its metadata, and the properties, which read compacted entries from that
+        // record, report it — the teeth tests rely on it.)
+        let saved = !state.disk_failed;
+        let newer = state
+            .durable
+            .snapshot
+            .as_ref()
+            .is_none_or(|old| old.meta.last_included.index < last_included.index);
+        if saved && newer {
+            state.durable.snapshot = Some(ModelSnapshot {
+                meta,
+                register: state.register,
+                sessions: state.sessions.clone(),
+                applied: state.applied.clone(),
+            });
+            o.save(Storage::Server(state.durable.clone()));
+        }
+        Input::SnapshotSaved {
+            last_included,
+            saved,
+        }
+    }
+
     /// The payloads of the normal entries of an `AppendLog`.
     fn collect_payloads(
         &self,
@@ -441,7 +557,9 @@ impl ServerActor {
                     .iter()
                     .find(|(log_id, _)| *log_id == entry.log_id)
                     .map(|(_, payload)| *payload),
-                PayloadSource::None | PayloadSource::Proposal(_) => None,
+                PayloadSource::None | PayloadSource::Proposal(_) | PayloadSource::Snapshot(_) => {
+                    None
+                }
             };
             let payload = from_source
                 .or_else(|| state.payloads.get(&entry.log_id).copied())
@@ -501,6 +619,19 @@ impl ServerActor {
                         state.durable.entries.push(meta);
                     }
                 }
+                Write::InstallSnapshot(meta) => {
+                    let staged = state
+                        .staged
+                        .take()
+                        .filter(|staged| staged.meta == meta)
+                        .expect("glue bug: install of a snapshot that was not fetched");
+                    let through = meta.last_included.index;
+                    state.durable.entries.retain(|e| e.log_id.index > through);
+                    state.durable.payloads.retain(|id, _| id.index > through);
+                    state.durable.snapshot = Some(staged);
+                    let counters = &mut state.durable.counters;
+                    counters.installs = counters.installs.saturating_add(1);
+                }
             }
         }
         o.save(Storage::Server(state.durable.clone()));
@@ -544,6 +675,18 @@ fn apply_to_register(state: &mut ServerState, payload: Payload) -> Msg {
 }
 
 fn attach_payloads(state: &ServerState, message: Message<ServerId>) -> Msg {
+    if let Message::InstallSnapshot(request) = &message {
+        let data = state
+            .durable
+            .snapshot
+            .clone()
+            .filter(|snapshot| snapshot.meta == request.meta)
+            .expect("glue bug: a leader sends a snapshot it does not hold");
+        return Msg::InstallSnapshot {
+            message,
+            data: Box::new(data),
+        };
+    }
     let payloads = match &message {
         Message::Append(request) => request
             .entries

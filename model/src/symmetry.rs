@@ -32,7 +32,7 @@ use crate::actor::{ActorState, ModelActor};
 use crate::client::{request_id, ClientState};
 use crate::model::{ConcordState, History};
 use crate::server::ServerState;
-use crate::types::{Durable, Msg, ServerId, Storage};
+use crate::types::{Durable, ModelSnapshot, Msg, ServerId, Storage};
 
 /// Most orders tried among servers that look alike (beyond it, ties keep their old
 /// order: still sound, only less reduction).
@@ -284,6 +284,7 @@ fn is_dead(state: &ConcordState, servers: usize, envelope: &Envelope<&Msg>) -> b
                     | Message::VoteResponse(_)
                     | Message::AppendResponse(_)
                     | Message::HeartbeatResponse(_)
+                    | Message::InstallSnapshotResponse(_)
             );
             let durable_term = state
                 .actor_storages
@@ -305,7 +306,7 @@ fn is_dead(state: &ConcordState, servers: usize, envelope: &Envelope<&Msg>) -> b
                 None => false,
             }
         }
-        Msg::Request { .. } => false,
+        Msg::Request { .. } | Msg::InstallSnapshot { .. } => false,
     }
 }
 
@@ -322,7 +323,24 @@ fn relabel_msg(msg: &Msg, rename: &impl Fn(&ServerId) -> ServerId) -> Msg {
             request: *request,
             leader_hint: leader_hint.as_ref().map(rename),
         },
+        Msg::InstallSnapshot { message, data } => Msg::InstallSnapshot {
+            message: message.relabel(rename),
+            data: Box::new(relabel_snapshot(data, rename)),
+        },
         Msg::Request { .. } | Msg::WriteOk { .. } | Msg::ReadOk { .. } => msg.clone(),
+    }
+}
+
+fn relabel_snapshot(
+    snapshot: &ModelSnapshot,
+    rename: &impl Fn(&ServerId) -> ServerId,
+) -> ModelSnapshot {
+    ModelSnapshot {
+        meta: snapshot.meta.relabel(rename),
+        register: snapshot.register,
+        // Client answers name no server.
+        sessions: snapshot.sessions.clone(),
+        applied: snapshot.applied.clone(),
     }
 }
 
@@ -330,6 +348,10 @@ fn relabel_durable(durable: &Durable, rename: &impl Fn(&ServerId) -> ServerId) -
     Durable {
         hard_state: durable.hard_state.relabel(rename),
         entries: durable.entries.iter().map(|e| e.relabel(rename)).collect(),
+        snapshot: durable
+            .snapshot
+            .as_ref()
+            .map(|snapshot| relabel_snapshot(snapshot, rename)),
         payloads: durable.payloads.clone(),
         counters: durable.counters,
     }
@@ -346,6 +368,7 @@ fn relabel_server(server: &ServerState, rename: &impl Fn(&ServerId) -> ServerId)
                 let write = match write {
                     Write::HardState(hard_state) => Write::HardState(hard_state.relabel(rename)),
                     Write::Truncate(from) => Write::Truncate(*from),
+                    Write::InstallSnapshot(meta) => Write::InstallSnapshot(meta.relabel(rename)),
                     Write::Append(entries) => Write::Append(
                         entries
                             .iter()
@@ -363,5 +386,9 @@ fn relabel_server(server: &ServerState, rename: &impl Fn(&ServerId) -> ServerId)
         applied: server.applied.clone(),
         recovered: server.recovered,
         disk_failed: server.disk_failed,
+        staged: server
+            .staged
+            .as_ref()
+            .map(|snapshot| relabel_snapshot(snapshot, rename)),
     }
 }

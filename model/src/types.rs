@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use concord::core::{EntryMeta, HardState, LogId, Message, RequestId};
+use concord::core::{
+    EntryMeta, HardState, LogId, LogIndex, Message, RequestId, SnapshotMeta, Term,
+};
 use stateright::actor::Id;
 
 /// A server's identity inside the core. Servers are the first actors of the model, so
@@ -92,6 +94,15 @@ pub enum Msg {
         /// The leader the server knows of, if any.
         leader_hint: Option<ServerId>,
     },
+    /// An `InstallSnapshot` with the snapshot's data, which the receiving glue uses to
+    /// carry out the `FetchSnapshot` the request causes (the model's transfer is this one
+    /// message: a lost or duplicated transfer is a lost or duplicated request).
+    InstallSnapshot {
+        /// The core's `InstallSnapshot` message.
+        message: Message<ServerId>,
+        /// The leader's durable snapshot it names.
+        data: Box<ModelSnapshot>,
+    },
     /// Server → client: the write was applied.
     WriteOk {
         /// The answered request.
@@ -132,6 +143,9 @@ impl fmt::Display for Msg {
                 Some(hint) => write!(f, "Redirect {request} to {hint}"),
                 None => write!(f, "Redirect {request} (no leader known)"),
             },
+            Msg::InstallSnapshot { message, data } => {
+                write!(f, "{message} register={}", data.register)
+            }
             Msg::WriteOk { request } => write!(f, "WriteOk {request}"),
             Msg::ReadOk { request, value } => write!(f, "ReadOk {request} value={value}"),
         }
@@ -154,6 +168,33 @@ pub enum ModelTimer {
     /// The server's disk fails (budgeted by `ModelConfig::disk_failures`): the writes it
     /// had not made durable are lost, and the core is told (`Input::Fail`).
     DiskFailure,
+    /// An interval timer or an operator asks for a snapshot (`Input::TakeSnapshot`;
+    /// budgeted by `ModelConfig::snapshots`).
+    Snapshot,
+}
+
+/// A server's snapshot: the register, the client sessions and, as the model's record
+/// of what the state machine went through, the log ids applied through it (so a server
+/// restored from it goes on with a whole history, which State Machine Safety compares,
+/// and the terms of compacted entries stay known to the properties).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ModelSnapshot {
+    /// The last entry covered and the configuration there.
+    pub meta: SnapshotMeta<ServerId>,
+    /// The register's value after applying through `meta.last_included`.
+    pub register: Value,
+    /// The last request applied per client, with its answer.
+    pub sessions: BTreeMap<Id, (RequestId, Msg)>,
+    /// The log ids applied through `meta.last_included`, in order (index `i` at `i - 1`).
+    pub applied: Vec<LogId>,
+}
+
+impl ModelSnapshot {
+    /// The term of the covered entry at `index`.
+    pub fn term_at(&self, index: LogIndex) -> Option<Term> {
+        let position = usize::try_from(index.0).ok()?.checked_sub(1)?;
+        self.applied.get(position).map(|log_id| log_id.term)
+    }
 }
 
 /// What survives a crash: a server's durable image, or a client's progress.
@@ -190,8 +231,10 @@ impl Storage {
 pub struct Durable {
     /// Term and vote.
     pub hard_state: HardState<ServerId>,
-    /// Entry metadata, in index order from index 1.
+    /// Entry metadata, in index order (from index 1, or from after what was compacted).
     pub entries: Vec<EntryMeta<ServerId>>,
+    /// The latest snapshot.
+    pub snapshot: Option<ModelSnapshot>,
     /// Payloads of the durable normal entries.
     pub payloads: BTreeMap<LogId, Payload>,
     /// Model instrumentation, not Raft state: counts the bounds of the model check
@@ -212,4 +255,33 @@ pub struct Counters {
     pub heartbeat_timeouts: u8,
     /// Disk failures.
     pub disk_failures: u8,
+    /// Snapshot requests (`ModelTimer::Snapshot` firings).
+    pub snapshots: u8,
+    /// Snapshots installed from a leader (not a bound: lets a property see that an
+    /// install happened).
+    pub installs: u8,
+}
+
+impl Durable {
+    /// The log id at `index`: from the log, or from the snapshot for a compacted entry.
+    pub fn log_id_at(&self, index: LogIndex) -> Option<LogId> {
+        if let Some(first) = self.entries.first().map(|entry| entry.log_id.index) {
+            if index >= first {
+                let position = usize::try_from(index.0 - first.0).ok()?;
+                return self.entries.get(position).map(|entry| entry.log_id);
+            }
+        }
+        let snapshot = self.snapshot.as_ref()?;
+        if index > snapshot.meta.last_included.index {
+            return None;
+        }
+        snapshot.term_at(index).map(|term| LogId { term, index })
+    }
+
+    /// The last log id (the snapshot's when nothing follows it).
+    pub fn last_log_id(&self) -> LogId {
+        let from_log = self.entries.last().map(|entry| entry.log_id);
+        let from_snapshot = self.snapshot.as_ref().map(|s| s.meta.last_included);
+        from_log.max(from_snapshot).unwrap_or(LogId::ZERO)
+    }
 }

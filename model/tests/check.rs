@@ -8,7 +8,7 @@ use concord_model::{check, ModelConfig, SearchOptions, Verdict};
 /// Unique states of each profile (depth-first, symmetry on). A tripwire: if a change to
 /// the core or the glue moves one, make sure the change was meant to alter the explored
 /// behaviour, then update it (and the table in docs/verification.md).
-const UNIQUE_STATES: [(&str, usize); 9] = [
+const UNIQUE_STATES: [(&str, usize); 11] = [
     ("elections", 358_758),
     ("figure-8", 668_658),
     ("heartbeats", 630_822),
@@ -18,6 +18,8 @@ const UNIQUE_STATES: [(&str, usize); 9] = [
     ("pre-vote", 260_225),
     ("torn-step", 266_995),
     ("disk-failure", 70_489),
+    ("snapshot", 319_446),
+    ("snapshot-crash", 99_026),
 ];
 
 fn run_profile(profile: &Profile) {
@@ -102,6 +104,16 @@ fn torn_step() {
 #[test]
 fn disk_failure() {
     run_profile(&profile("disk-failure"));
+}
+
+#[test]
+fn snapshot() {
+    run_profile(&profile("snapshot"));
+}
+
+#[test]
+fn snapshot_crash() {
+    run_profile(&profile("snapshot-crash"));
 }
 
 /// What the issue asks of the matrix as a whole: ≥ 3 terms, ≥ 2 elections,

@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 
 use super::io::HardState;
 use super::message::Message;
+use super::snapshot::SnapshotMeta;
 use super::types::{LogEpoch, LogId, NodeId, PersistSeq};
 
 /// At most this many messages wait for durability. A write that never completes (a
@@ -31,6 +32,8 @@ pub(crate) enum Outstanding<N: NodeId> {
     Truncate,
     /// `AppendLog` ending at `last`, in `epoch`.
     Append { epoch: LogEpoch, last: LogId },
+    /// `InstallSnapshot` of this snapshot.
+    Install(SnapshotMeta<N>),
 }
 
 /// The durability ledger of one core.
@@ -182,6 +185,7 @@ impl<N: NodeId> Durability<N> {
                             epoch: *epoch,
                             last: *last,
                         },
+                        Outstanding::Install(meta) => Outstanding::Install(meta.relabel(rename)),
                     };
                     (*seq, write)
                 })

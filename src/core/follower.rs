@@ -11,7 +11,7 @@ impl<N: NodeId> RaftCore<N> {
     /// Recognises `from` as the leader of the current term (the message's term equals ours).
     /// Returns false if this node is itself the leader of this term — two leaders in
     /// one term cannot happen, so such a message is dropped.
-    fn follow(&mut self, from: &N) -> bool {
+    pub(crate) fn follow(&mut self, from: &N) -> bool {
         match self.role {
             RoleState::Leader(_) => return false,
             RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => {

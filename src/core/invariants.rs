@@ -82,6 +82,24 @@ impl<N: NodeId> RaftCore<N> {
         if self.commit_index < self.log.start().index {
             return Err("commit index below the snapshot".into());
         }
+        let snapshot = self.snapshots.index();
+        if self.log.start().index > snapshot {
+            return Err(format!(
+                "log starts after {} but the latest snapshot covers only {snapshot}",
+                self.log.start()
+            ));
+        }
+        if snapshot > self.commit_index || snapshot > self.applied_issued {
+            return Err(format!(
+                "snapshot {snapshot} beyond the commit index {} or what was applied {}",
+                self.commit_index, self.applied_issued
+            ));
+        }
+        if let Some(taking) = &self.snapshots.taking {
+            if taking.last_included.index > self.applied_issued {
+                return Err("a snapshot asked for beyond what was handed out".into());
+            }
+        }
         if self.commit_index > self.log.persisted() {
             return Err(format!(
                 "commit index {} beyond persisted index {}",

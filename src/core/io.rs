@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::entry::EntryMeta;
 use super::error::ProposeError;
 use super::message::Message;
+use super::snapshot::SnapshotMeta;
 use super::types::{LogEpoch, LogId, LogIndex, NodeId, PersistSeq, RequestId, Term};
 
 /// A timer the caller owns. The core only says "(re)start" or "stop"; the caller picks
@@ -90,12 +91,34 @@ pub enum Input<N: NodeId> {
     /// group treats it as down and carries on without it. Messages held until their
     /// writes are durable are dropped: a failed node sends nothing more.
     Fail,
+    /// Take a snapshot now if anything was applied since the latest one: the snapshot
+    /// interval elapsed (the executor owns that timer) or an operator asked. The core
+    /// answers with `Action::TakeSnapshot`, or nothing if a snapshot is being taken or
+    /// nothing new was applied.
+    TakeSnapshot,
+    /// The snapshot asked for by `Action::TakeSnapshot` ending at `last_included` is
+    /// durable (`saved`), or could not be saved (`!saved`: the core asks again at the
+    /// next trigger). On success the log is compacted (`Action::CompactLog`).
+    SnapshotSaved {
+        /// The snapshot's last included entry, as in the action.
+        last_included: LogId,
+        /// Whether it was saved durably.
+        saved: bool,
+    },
+    /// The data of the snapshot asked for by `Action::FetchSnapshot` has been fetched
+    /// (`fetched`), or could not be (`!fetched`: the leader is told and tries again).
+    SnapshotFetched {
+        /// The snapshot's last included entry, as in the action.
+        last_included: LogId,
+        /// Whether every byte of it is here.
+        fetched: bool,
+    },
 }
 
 /// What the core asks the caller to do, in order.
 ///
 /// THE EXECUTOR'S CONTRACT: the persistence actions (`SaveHardState`, `TruncateLog`,
-/// `AppendLog`) carry increasing sequence numbers and must take effect in that order,
+/// `AppendLog`, `InstallSnapshot`) carry increasing sequence numbers and must take effect in that order,
 /// across steps; once every write up to `seq` is durable, step `Input::Persisted {
 /// seq }`. Every other action may be carried out at once: the core itself holds back
 /// the messages that must wait for durability (a vote, an acknowledgement) and emits
@@ -178,6 +201,48 @@ pub enum Action<N: NodeId> {
         /// do so after it has applied through this index, so the state machine hears of
         /// a term's entries before it hears that the term's leadership ended (log order).
         commit_index: LogIndex,
+    },
+    /// Save the state machine's state as a snapshot covering exactly the entries
+    /// through `meta.last_included` — the last entry handed out in an `Apply` before this
+    /// action, so the executor carries it out in order with the `Apply` actions — then
+    /// make it durable (data first, then its metadata, so a crash leaves the old
+    /// snapshot or the new one, never a torn one) and step `Input::SnapshotSaved`. May
+    /// take long; the core goes on meanwhile. Keep the snapshot with the highest index.
+    TakeSnapshot {
+        /// What the snapshot covers and the configuration to record with it.
+        meta: SnapshotMeta<N>,
+    },
+    /// The log entries with index ≤ `through` are covered by a durable snapshot: delete
+    /// them from storage when convenient (need not be durable: a restart ignores the
+    /// entries a snapshot covers).
+    CompactLog {
+        /// The last index to delete.
+        through: LogIndex,
+    },
+    /// Fetch the data of the snapshot `meta` from the leader `from` (its executor serves
+    /// it) into a staging area, skipping what this node already has, resuming after a
+    /// broken connection; then step `Input::SnapshotFetched`. Nothing is installed yet.
+    FetchSnapshot {
+        /// The leader holding the snapshot.
+        from: N,
+        /// The snapshot to fetch.
+        meta: SnapshotMeta<N>,
+    },
+    /// A persistence action, in the write order: make the fetched snapshot `meta` this
+    /// node's snapshot, durably (data before metadata; never torn). Log entries with
+    /// index ≤ its last included index are covered by it and may be deleted.
+    InstallSnapshot {
+        /// This write's sequence number.
+        seq: PersistSeq,
+        /// The snapshot.
+        meta: SnapshotMeta<N>,
+    },
+    /// Replace the state machine's state with the installed snapshot `meta`, after
+    /// every `Apply` handed out before this action and before any after it. The
+    /// state machine is then at `meta.last_included` (no `Input::Applied` is needed).
+    RestoreSnapshot {
+        /// The snapshot (already durable).
+        meta: SnapshotMeta<N>,
     },
 }
 

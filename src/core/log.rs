@@ -210,6 +210,55 @@ impl<N: NodeId> RaftLog<N> {
         self.epoch
     }
 
+    /// Drops the entries up to `through` (which the log must hold): they are covered by
+    /// a durable snapshot, so the log now starts after them. Entries after it are kept,
+    /// and `through` counts as durable.
+    pub(crate) fn compact(&mut self, through: LogId) {
+        assert!(
+            through.index > self.start.index && self.matches(through),
+            "compaction point must be a held entry"
+        );
+        let last = self.last_index();
+        // Runs starting at or before `through`; the last of them holds it.
+        let position = self.runs.partition_point(|run| run.first <= through.index);
+        let covering = self.runs[position - 1].term;
+        let mut rest = self.runs.split_off(position);
+        let next = through.index.next();
+        if through.index < last && rest.first().is_none_or(|run| run.first > next) {
+            // The run holding `through` goes on after it.
+            rest.insert(
+                0,
+                TermRun {
+                    first: next,
+                    term: covering,
+                },
+            );
+        }
+        self.runs = rest;
+        self.sizes
+            .drain(..(through.index.0 - self.start.index.0) as usize);
+        self.blanks.retain(|index| *index > through.index);
+        self.configurations
+            .retain(|index, _| *index > through.index);
+        self.start = through;
+        self.persisted = self.persisted.max(through.index);
+    }
+
+    /// Drops every entry and starts the log after `start` (a snapshot installed over a
+    /// log that does not hold its last entry). `start` counts as durable.
+    pub(crate) fn reset(&mut self, start: LogId) {
+        assert!(
+            start.index >= self.last_index(),
+            "reset would keep entries beyond the snapshot"
+        );
+        self.runs.clear();
+        self.sizes.clear();
+        self.blanks.clear();
+        self.configurations.clear();
+        self.start = start;
+        self.persisted = start.index;
+    }
+
     /// Records that entries up to `last` are durable, if `epoch` is current and `last` is
     /// still in the log. Returns whether `persisted` advanced.
     pub(crate) fn mark_persisted(&mut self, epoch: LogEpoch, last: LogId) -> bool {
@@ -231,6 +280,14 @@ impl<N: NodeId> RaftLog<N> {
             .iter()
             .next_back()
             .map(|(index, configuration)| (*index, configuration))
+    }
+
+    /// The latest configuration entry at or below `index` held in the log.
+    pub(crate) fn configuration_at(&self, index: LogIndex) -> Option<&ConfigurationEntry<N>> {
+        self.configurations
+            .range(..=index)
+            .next_back()
+            .map(|(_, configuration)| configuration)
     }
 
     /// The conflict hint of Raft §5.3's optimization (as etcd's `findConflictByTerm`):

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::entry::EntryMeta;
+use super::snapshot::SnapshotMeta;
 use super::types::{LogId, LogIndex, NodeId, Term};
 
 /// A protocol message. Every message carries the sender's term (Raft §5.1).
@@ -30,6 +31,12 @@ pub enum Message<N: NodeId> {
     Heartbeat(Heartbeat),
     /// Answer to a heartbeat; proves the follower is alive and still follows this term.
     HeartbeatResponse(HeartbeatResponse),
+    /// InstallSnapshot (Raft §7): the leader's latest snapshot, for a follower that
+    /// needs entries the leader's log no longer holds. Metadata only: the follower's
+    /// executor fetches the data (`Action::FetchSnapshot`).
+    InstallSnapshot(InstallSnapshotRequest<N>),
+    /// Answer to InstallSnapshot.
+    InstallSnapshotResponse(InstallSnapshotResponse),
 }
 
 impl<N: NodeId> Message<N> {
@@ -42,6 +49,8 @@ impl<N: NodeId> Message<N> {
             Message::AppendResponse(m) => m.term,
             Message::Heartbeat(m) => m.term,
             Message::HeartbeatResponse(m) => m.term,
+            Message::InstallSnapshot(m) => m.term,
+            Message::InstallSnapshotResponse(m) => m.term,
         }
     }
 
@@ -56,6 +65,8 @@ impl<N: NodeId> Message<N> {
             Message::AppendResponse(_) => "AppendResponse",
             Message::Heartbeat(_) => "Heartbeat",
             Message::HeartbeatResponse(_) => "HeartbeatResponse",
+            Message::InstallSnapshot(_) => "InstallSnapshot",
+            Message::InstallSnapshotResponse(_) => "InstallSnapshotResponse",
         }
     }
 }
@@ -140,6 +151,44 @@ pub struct HeartbeatResponse {
     pub term: Term,
 }
 
+/// InstallSnapshot.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(bound = "N: NodeId + Serialize + serde::de::DeserializeOwned")]
+pub struct InstallSnapshotRequest<N: NodeId> {
+    /// The leader's term.
+    pub term: Term,
+    /// The snapshot's last included entry and configuration.
+    pub meta: SnapshotMeta<N>,
+}
+
+/// Outcome of an InstallSnapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum InstallSnapshotResult {
+    /// The follower's log matches the leader's through `last_matched`, durably: the
+    /// snapshot is installed, or the follower already had every entry it covers.
+    Installed {
+        /// Highest index known to match the leader's log.
+        last_matched: LogIndex,
+    },
+    /// The snapshot ending at `last_included` could not be fetched or installed; the
+    /// leader tries again later.
+    Failed {
+        /// The snapshot that failed.
+        last_included: LogIndex,
+    },
+    /// The request's term was stale; the response term tells the sender the newer term.
+    StaleTerm,
+}
+
+/// Answer to InstallSnapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct InstallSnapshotResponse {
+    /// The follower's term.
+    pub term: Term,
+    /// What happened.
+    pub result: InstallSnapshotResult,
+}
+
 impl<N: NodeId> fmt::Display for Message<N> {
     /// A one-line description used by scenario tests and logs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -187,6 +236,26 @@ impl<N: NodeId> fmt::Display for Message<N> {
             },
             Message::Heartbeat(m) => write!(f, "Heartbeat term={} commit={}", m.term, m.commit),
             Message::HeartbeatResponse(m) => write!(f, "HeartbeatResponse term={}", m.term),
+            Message::InstallSnapshot(m) => write!(
+                f,
+                "InstallSnapshot term={} last={}",
+                m.term, m.meta.last_included
+            ),
+            Message::InstallSnapshotResponse(m) => match m.result {
+                InstallSnapshotResult::Installed { last_matched } => write!(
+                    f,
+                    "InstallSnapshotResponse term={} ok match={}",
+                    m.term, last_matched
+                ),
+                InstallSnapshotResult::Failed { last_included } => write!(
+                    f,
+                    "InstallSnapshotResponse term={} failed last={}",
+                    m.term, last_included
+                ),
+                InstallSnapshotResult::StaleTerm => {
+                    write!(f, "InstallSnapshotResponse term={} stale", m.term)
+                }
+            },
         }
     }
 }

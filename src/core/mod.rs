@@ -71,6 +71,7 @@ mod quorum;
 mod raft;
 mod relabel;
 mod replication;
+mod snapshot;
 mod types;
 
 pub use configuration::{Configuration, ConfigurationEntry, ConfigurationError, LEARNER_SUFFIX};
@@ -79,8 +80,9 @@ pub use error::{ParseError, ProposeError};
 pub use invariants::{check_log_matching, ClusterObserver, InvariantViolation};
 pub use io::{Action, HardState, Input, Proposal, Role, Timer};
 pub use message::{
-    AppendRequest, AppendResponse, AppendResult, Heartbeat, HeartbeatResponse, Message,
-    VoteRequest, VoteResponse,
+    AppendRequest, AppendResponse, AppendResult, Heartbeat, HeartbeatResponse,
+    InstallSnapshotRequest, InstallSnapshotResponse, InstallSnapshotResult, Message, VoteRequest,
+    VoteResponse,
 };
 pub use options::{CoreOptions, OptionsError};
 pub use peer::{Endpoint, PeerId};
@@ -88,4 +90,5 @@ pub use persist_queue::{Flush, PersistQueue, Write};
 pub use progress::{Inflights, Progress, ProgressState};
 pub use quorum::{joint_index, joint_vote, majority_index, majority_vote, VoteResult};
 pub use raft::{CoreRestorer, RaftCore, RestoreError, Restored};
+pub use snapshot::SnapshotMeta;
 pub use types::{GroupId, LogEpoch, LogId, LogIndex, NodeId, PersistSeq, RequestId, Term};

@@ -34,6 +34,14 @@ pub struct CoreOptions {
     /// outstanding, however large). Bounds what an executor reads and holds for the
     /// state machine when entries are large.
     pub max_apply_ahead_bytes: u64,
+    /// Take a snapshot once this many entries were applied since the latest one (0:
+    /// only on `Input::TakeSnapshot`, which an interval timer or an operator sends).
+    /// Default 0: the runtime sets it (`NodeOptions`) when the state machine can snapshot.
+    pub snapshot_log_distance: u64,
+    /// Entries kept in the log below a new snapshot when it compacts the log, so a
+    /// follower slightly behind is still caught up from the log rather than sent the
+    /// whole snapshot (default 1024; 0 keeps none).
+    pub snapshot_retained_entries: u64,
 }
 
 impl Default for CoreOptions {
@@ -48,6 +56,8 @@ impl Default for CoreOptions {
             max_uncommitted_bytes: 64 * 1024 * 1024,
             max_apply_ahead: 4096,
             max_apply_ahead_bytes: 64 * 1024 * 1024,
+            snapshot_log_distance: 0,
+            snapshot_retained_entries: 1024,
         }
     }
 }

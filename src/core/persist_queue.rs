@@ -37,6 +37,7 @@ use std::collections::VecDeque;
 
 use super::entry::EntryMeta;
 use super::io::{Action, HardState, Input};
+use super::snapshot::SnapshotMeta;
 use super::types::{LogIndex, NodeId, PersistSeq};
 
 /// One write the core asked for, with the executor's entries (`E`: whatever the
@@ -49,6 +50,8 @@ pub enum Write<N: NodeId, E> {
     Truncate(LogIndex),
     /// `Action::AppendLog`: append these entries after the end of the log.
     Append(Vec<E>),
+    /// `Action::InstallSnapshot`: make the fetched snapshot the node's snapshot.
+    InstallSnapshot(SnapshotMeta<N>),
 }
 
 /// Writes taken from a [`PersistQueue`], in order. Carry them out, make them durable,
@@ -110,13 +113,18 @@ impl<N: NodeId, E> PersistQueue<N, E> {
                 }
                 (seq, Write::Append(converted))
             }
+            Action::InstallSnapshot { seq, meta } => (seq, Write::InstallSnapshot(meta)),
             other @ (Action::Send { .. }
             | Action::ResetTimer(_)
             | Action::CancelTimer(_)
             | Action::ProposalAccepted { .. }
             | Action::ProposalRejected { .. }
             | Action::Apply { .. }
-            | Action::RoleChanged { .. }) => return Ok(Some(other)),
+            | Action::RoleChanged { .. }
+            | Action::TakeSnapshot { .. }
+            | Action::CompactLog { .. }
+            | Action::FetchSnapshot { .. }
+            | Action::RestoreSnapshot { .. }) => return Ok(Some(other)),
         };
         self.push(seq, write);
         Ok(None)

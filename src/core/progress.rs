@@ -17,6 +17,12 @@ pub enum ProgressState {
     /// The follower matched recently: send optimistically, advancing `next_index` as
     /// soon as a message is sent, within the in-flight window.
     Pipeline,
+    /// The follower needs entries the log no longer holds: the snapshot ending at
+    /// `pending` was sent, and nothing else is until the follower answers.
+    Snapshot {
+        /// The last index of the snapshot sent.
+        pending: LogIndex,
+    },
 }
 
 /// The bounded window of AppendEntries sent and not yet acknowledged (pipeline only).
@@ -150,6 +156,7 @@ impl Progress {
             ProgressState::Pipeline => {
                 self.inflights.count() >= max_messages || self.inflights.bytes() >= max_bytes
             }
+            ProgressState::Snapshot { .. } => true,
         }
     }
 
@@ -163,6 +170,7 @@ impl Progress {
                     self.inflights.add(last, bytes);
                 }
             }
+            ProgressState::Snapshot { .. } => {}
         }
     }
 
@@ -184,8 +192,33 @@ impl Progress {
                 }
             }
             ProgressState::Pipeline => self.inflights.free_up_to(index),
+            // Installed (or an earlier append answered beyond it): probe from there.
+            ProgressState::Snapshot { pending } => {
+                if self.match_index >= pending {
+                    self.become_probe();
+                }
+            }
         }
         updated
+    }
+
+    /// The snapshot ending at `pending` was sent: wait for the follower's answer.
+    pub(crate) fn become_snapshot(&mut self, pending: LogIndex) {
+        self.state = ProgressState::Snapshot { pending };
+        self.inflights.clear();
+    }
+
+    /// The follower could not install the snapshot ending at `last_included`: probe
+    /// again, once the next heartbeat answer unpauses it (then the snapshot is sent
+    /// again if the entries are still compacted).
+    pub(crate) fn snapshot_failed(&mut self, last_included: LogIndex) {
+        if self.state
+            == (ProgressState::Snapshot {
+                pending: last_included,
+            })
+        {
+            self.state = ProgressState::Probe { paused: true };
+        }
     }
 
     /// Handles a rejection of `rejected_prev` suggesting `probe_from` as the next index
@@ -204,6 +237,8 @@ impl Progress {
                 self.become_probe();
                 true
             }
+            // Waiting for a snapshot's answer: any rejection is of an earlier append.
+            ProgressState::Snapshot { .. } => false,
             ProgressState::Probe { .. } => {
                 if rejected_prev != self.next_index.prev() {
                     return false; // stale: answers an earlier probe
@@ -225,6 +260,7 @@ impl Progress {
                     self.inflights.free_first();
                 }
             }
+            ProgressState::Snapshot { .. } => {}
         }
     }
 

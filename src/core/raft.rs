@@ -11,6 +11,7 @@ use super::log::RaftLog;
 use super::message::Message;
 use super::options::{CoreOptions, OptionsError};
 use super::progress::Progress;
+use super::snapshot::{SnapshotMeta, Snapshots};
 use super::types::{LogId, LogIndex, NodeId, PersistSeq, Term};
 
 /// What a node recovered from durable storage when it (re)starts.
@@ -18,9 +19,11 @@ use super::types::{LogId, LogIndex, NodeId, PersistSeq, Term};
 pub struct Restored<N: NodeId> {
     /// Term and vote.
     pub hard_state: HardState<N>,
-    /// The latest snapshot's last included entry and configuration, if any.
-    pub snapshot: Option<(LogId, ConfigurationEntry<N>)>,
-    /// Metadata of the log entries after the snapshot, in order.
+    /// The latest durable snapshot, if any. The executor loads it into the state
+    /// machine before the node starts: the core starts with everything through it applied.
+    pub snapshot: Option<SnapshotMeta<N>>,
+    /// Metadata of the log entries, in order. Entries the snapshot covers (a retained
+    /// tail, or ones a crash kept from being deleted) are skipped.
     pub entries: Vec<EntryMeta<N>>,
     /// The configuration to use when neither the snapshot nor the log holds one (JRaft's
     /// `initialConf`: used only on empty storage).
@@ -80,36 +83,53 @@ pub struct CoreRestorer<N: NodeId> {
     hard_state: HardState<N>,
     base_configuration: ConfigurationEntry<N>,
     start: LogId,
+    snapshot: Option<SnapshotMeta<N>>,
     log: RaftLog<N>,
 }
 
 impl<N: NodeId> CoreRestorer<N> {
-    /// Starts a restore from the durable hard state and, if any, the latest snapshot's
-    /// last included entry and configuration (else the initial configuration applies).
+    /// Starts a restore from the durable hard state and, if any, the latest snapshot
+    /// (else the initial configuration applies).
     pub fn new(
         id: N,
         options: CoreOptions,
         hard_state: HardState<N>,
-        snapshot: Option<(LogId, ConfigurationEntry<N>)>,
+        snapshot: Option<SnapshotMeta<N>>,
         initial_configuration: ConfigurationEntry<N>,
     ) -> Result<Self, RestoreError> {
         options.validate()?;
-        let (start, base_configuration) = match snapshot {
-            Some((last_included, configuration)) => (last_included, configuration),
+        let (start, base_configuration) = match &snapshot {
+            Some(meta) => (meta.last_included, meta.configuration.clone()),
             None => (LogId::ZERO, initial_configuration),
         };
+        if start.term > hard_state.term {
+            return Err(RestoreError::EntryFromFutureTerm {
+                log_id: start,
+                term: hard_state.term,
+            });
+        }
         Ok(CoreRestorer {
             id,
             options,
             hard_state,
             base_configuration,
             start,
+            snapshot,
             log: RaftLog::new(start),
         })
     }
 
-    /// Adds the next log entry (after the snapshot, in index order).
+    /// Adds the next log entry, in index order (entries the snapshot covers are skipped).
     pub fn push(&mut self, entry: &EntryMeta<N>) -> Result<(), RestoreError> {
+        if entry.log_id.index <= self.start.index {
+            if entry.log_id.index == self.start.index && entry.log_id.term != self.start.term {
+                return Err(RestoreError::NonContiguous {
+                    index: entry.log_id.index,
+                    reason: "the entry at the snapshot's last index has another term",
+                });
+            }
+            return Ok(());
+        }
         let expected = self.log.last_index().next();
         if entry.log_id.index != expected {
             return Err(RestoreError::NonContiguous {
@@ -141,6 +161,7 @@ impl<N: NodeId> CoreRestorer<N> {
             hard_state,
             base_configuration,
             start,
+            snapshot,
             mut log,
         } = self;
         log.mark_all_persisted();
@@ -160,6 +181,7 @@ impl<N: NodeId> CoreRestorer<N> {
             actions: Vec::new(),
             failed: false,
             durability: Durability::new(hard_state),
+            snapshots: Snapshots::new(snapshot),
             dropped_messages: Tally::default(),
         }
     }
@@ -243,6 +265,8 @@ pub struct RaftCore<N: NodeId> {
     pub(crate) failed: bool,
     /// Writes issued and reported durable, and the messages waiting for them.
     pub(crate) durability: Durability<N>,
+    /// The latest snapshot, and one being taken or installed.
+    pub(crate) snapshots: Snapshots<N>,
     /// Messages refused or dropped without effect: inputs claiming to come from this
     /// node, malformed appends, and outgoing messages dropped because the hold queue
     /// was full (a stalled disk). Not protocol state (a `Tally` is equal to every other one and
@@ -307,9 +331,19 @@ impl<N: NodeId> RaftCore<N> {
             Input::Propose(proposals) => self.handle_propose(proposals),
             Input::Persisted { seq } => self.handle_persisted(seq),
             Input::Applied { index } => self.handle_applied(index),
+            Input::TakeSnapshot => self.maybe_take_snapshot(true),
+            Input::SnapshotSaved {
+                last_included,
+                saved,
+            } => self.handle_snapshot_saved(last_included, saved),
+            Input::SnapshotFetched {
+                last_included,
+                fetched,
+            } => self.handle_snapshot_fetched(last_included, fetched),
         }
         if !self.failed {
             self.release_held();
+            self.maybe_take_snapshot(false);
         }
         self.coalesce_actions();
         let after = (self.role(), self.term, self.leader.clone());
@@ -372,6 +406,10 @@ impl<N: NodeId> RaftCore<N> {
                     log_advanced |= self.log.mark_persisted(epoch, last);
                 }
                 Outstanding::HardState(_) | Outstanding::Truncate => {}
+                Outstanding::Install(meta) => {
+                    self.finish_install(meta);
+                    log_advanced = true;
+                }
             }
         }
         if log_advanced {
@@ -413,11 +451,29 @@ impl<N: NodeId> RaftCore<N> {
             return;
         }
         // A malformed message changes nothing, not even the term.
-        if let Message::Append(request) = &message {
-            if !super::follower::is_well_formed(request) {
-                self.dropped_messages.0 += 1;
-                return;
+        let well_formed = match &message {
+            Message::Append(request) => super::follower::is_well_formed(request),
+            // A snapshot from a term before its last entry, or of nothing, is bogus.
+            // (No log reaches 2^63 entries: refusing such an index keeps the log's index
+            // arithmetic from overflowing.)
+            Message::InstallSnapshot(request) => {
+                let last = request.meta.last_included;
+                last.index > LogIndex(0)
+                    && last.index < LogIndex(1 << 63)
+                    && last.term <= request.term
             }
+            Message::PreVote(_)
+            | Message::PreVoteResponse(_)
+            | Message::Vote(_)
+            | Message::VoteResponse(_)
+            | Message::AppendResponse(_)
+            | Message::Heartbeat(_)
+            | Message::HeartbeatResponse(_)
+            | Message::InstallSnapshotResponse(_) => true,
+        };
+        if !well_formed {
+            self.dropped_messages.0 += 1;
+            return;
         }
         // Membership does not gate messages (Raft dissertation §4.1): a server answers
         // whoever sends it a request, by the term rules alone, so that a server not yet
@@ -434,7 +490,7 @@ impl<N: NodeId> RaftCore<N> {
                 // A node that hears from a live leader ignores vote requests (F24)
                 // without adopting their term, so a disruptive node gains nothing.
                 Message::Vote(_) if self.leader.is_some() => return,
-                Message::Append(_) | Message::Heartbeat(_) => {
+                Message::Append(_) | Message::Heartbeat(_) | Message::InstallSnapshot(_) => {
                     self.become_follower(message_term, Some(from.clone()));
                 }
                 // A vote request when no leader is known, a refused pre-vote (it carries
@@ -444,7 +500,8 @@ impl<N: NodeId> RaftCore<N> {
                 | Message::PreVoteResponse(_)
                 | Message::VoteResponse(_)
                 | Message::AppendResponse(_)
-                | Message::HeartbeatResponse(_) => self.become_follower(message_term, None),
+                | Message::HeartbeatResponse(_)
+                | Message::InstallSnapshotResponse(_) => self.become_follower(message_term, None),
             }
         } else if message_term < self.term {
             self.reply_to_stale(from, &message);
@@ -459,13 +516,22 @@ impl<N: NodeId> RaftCore<N> {
             Message::Heartbeat(heartbeat) => self.handle_heartbeat(from, heartbeat),
             Message::AppendResponse(response) => self.handle_append_response(from, response),
             Message::HeartbeatResponse(_) => self.handle_heartbeat_response(from),
+            Message::InstallSnapshot(request) => {
+                self.handle_install_snapshot_request(from, request)
+            }
+            Message::InstallSnapshotResponse(response) => {
+                self.handle_install_snapshot_response(from, response)
+            }
         }
     }
 
     /// A message from an older term. Requests get our term back so their sender steps
     /// down or catches up; stale responses are ignored.
     fn reply_to_stale(&mut self, from: N, message: &Message<N>) {
-        use super::message::{AppendResponse, AppendResult, HeartbeatResponse, VoteResponse};
+        use super::message::{
+            AppendResponse, AppendResult, HeartbeatResponse, InstallSnapshotResponse,
+            InstallSnapshotResult, VoteResponse,
+        };
         let term = self.term;
         let reply = match message {
             Message::Append(_) => Message::AppendResponse(AppendResponse {
@@ -481,10 +547,17 @@ impl<N: NodeId> RaftCore<N> {
                 term,
                 granted: false,
             }),
+            Message::InstallSnapshot(_) => {
+                Message::InstallSnapshotResponse(InstallSnapshotResponse {
+                    term,
+                    result: InstallSnapshotResult::StaleTerm,
+                })
+            }
             Message::PreVoteResponse(_)
             | Message::VoteResponse(_)
             | Message::AppendResponse(_)
-            | Message::HeartbeatResponse(_) => return,
+            | Message::HeartbeatResponse(_)
+            | Message::InstallSnapshotResponse(_) => return,
         };
         self.send(from, reply);
     }
@@ -503,6 +576,7 @@ impl<N: NodeId> RaftCore<N> {
                 Action::SaveHardState { .. }
                     | Action::TruncateLog { .. }
                     | Action::AppendLog { .. }
+                    | Action::InstallSnapshot { .. }
             )
         });
         if let Some(position) = newest_write {
@@ -781,6 +855,11 @@ impl<N: NodeId> RaftCore<N> {
     /// The log id just before the first held entry (snapshot boundary).
     pub fn log_start(&self) -> LogId {
         self.log.start()
+    }
+
+    /// The latest durable snapshot known to this core.
+    pub fn snapshot(&self) -> Option<&SnapshotMeta<N>> {
+        self.snapshots.current.as_ref()
     }
 
     /// The term of the entry at `index`, if held (or it is the snapshot boundary).

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use super::configuration::ConfigurationEntry;
 use super::entry::{EntryKind, EntryMeta};
 use super::io::HardState;
-use super::message::{AppendRequest, Message};
+use super::message::{AppendRequest, InstallSnapshotRequest, Message};
 use super::raft::{RaftCore, RoleState};
 use super::types::NodeId;
 
@@ -63,13 +63,18 @@ impl<N: NodeId> Message<N> {
                 entries: request.entries.iter().map(|e| e.relabel(rename)).collect(),
                 leader_commit: request.leader_commit,
             }),
+            Message::InstallSnapshot(request) => Message::InstallSnapshot(InstallSnapshotRequest {
+                term: request.term,
+                meta: request.meta.relabel(rename),
+            }),
             Message::PreVote(_)
             | Message::PreVoteResponse(_)
             | Message::Vote(_)
             | Message::VoteResponse(_)
             | Message::AppendResponse(_)
             | Message::Heartbeat(_)
-            | Message::HeartbeatResponse(_) => self.clone(),
+            | Message::HeartbeatResponse(_)
+            | Message::InstallSnapshotResponse(_) => self.clone(),
         }
     }
 }
@@ -107,6 +112,7 @@ impl<N: NodeId> RaftCore<N> {
             actions: Vec::new(),
             failed: self.failed,
             durability: self.durability.relabel(rename),
+            snapshots: self.snapshots.relabel(rename),
             dropped_messages: self.dropped_messages,
         }
     }

@@ -6,6 +6,7 @@ use super::error::ProposeError;
 use super::io::{Action, Proposal, Timer};
 use super::leader::LeaderState;
 use super::message::{AppendRequest, AppendResponse, AppendResult, Heartbeat, Message};
+use super::progress::ProgressState;
 use super::quorum::joint_index;
 use super::raft::RaftCore;
 use super::types::{LogId, LogIndex, NodeId};
@@ -86,7 +87,7 @@ impl<N: NodeId> RaftCore<N> {
 
     /// Sends AppendEntries to `peer` while its progress allows: one probe at a time, or
     /// pipelined messages up to the in-flight window. Returns whether anything was sent.
-    fn maybe_send_append(&mut self, peer: &N, mut send_if_empty: bool) -> bool {
+    pub(crate) fn maybe_send_append(&mut self, peer: &N, mut send_if_empty: bool) -> bool {
         let max_messages = self.options.max_inflight_messages;
         let max_inflight_bytes = self.options.max_inflight_bytes;
         let mut sent_any = false;
@@ -99,10 +100,8 @@ impl<N: NodeId> RaftCore<N> {
             }
             let next_index = peer_progress.next_index;
             let Some(prev_log_id) = self.log.log_id_at(next_index.prev()) else {
-                // The entries this follower needs were compacted into a snapshot; the
-                // core in this version has no InstallSnapshot path, and logs are never
-                // compacted without one, so this cannot happen yet.
-                return sent_any;
+                // The entries this follower needs were compacted into a snapshot.
+                return self.send_snapshot(peer) || sent_any;
             };
             let entries = self.log.entries_from(
                 next_index,
@@ -131,12 +130,7 @@ impl<N: NodeId> RaftCore<N> {
                 return sent_any;
             };
             peer_progress.sent(last, bytes, had_entries);
-            if !had_entries
-                || !matches!(
-                    peer_progress.state,
-                    super::progress::ProgressState::Pipeline
-                )
-            {
+            if !had_entries || !matches!(peer_progress.state, ProgressState::Pipeline) {
                 return sent_any;
             }
         }
@@ -205,6 +199,10 @@ impl<N: NodeId> RaftCore<N> {
             return;
         };
         peer_progress.recent_active = true;
+        if matches!(peer_progress.state, ProgressState::Snapshot { .. }) {
+            self.resend_snapshot(&from);
+            return;
+        }
         peer_progress.on_heartbeat_response(max_messages, max_bytes);
         if peer_progress.match_index < last_index {
             // Possibly lost appends: probe again (an empty append checks the follower's

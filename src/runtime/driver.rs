@@ -209,6 +209,7 @@ impl<S: StateMachine> Driver<S> {
     async fn execute(&mut self, actions: Vec<Action<PeerId>>) {
         // The queue is kept between steps for its capacity (taken out for the borrow).
         let mut writes = std::mem::take(&mut self.writes);
+        let mut follow_ups = Vec::new();
         for action in actions {
             let action = match writes.offer(action, |meta| self.payloads.stored_entry(meta)) {
                 Ok(Some(action)) => action,
@@ -235,10 +236,35 @@ impl<S: StateMachine> Driver<S> {
                     leader,
                     commit_index,
                 } => self.role_changed(role, term, leader, commit_index).await,
+                // The runtime has no snapshot store wired in yet (issue 13): it never
+                // asks for a snapshot (`snapshot_log_distance` stays 0, no
+                // `Input::TakeSnapshot`), so its log is never compacted and it never
+                // sends one. One asked for anyway, or sent by another implementation,
+                // is refused: the core carries on with its log.
+                Action::TakeSnapshot { meta } => {
+                    follow_ups.push(Input::SnapshotSaved {
+                        last_included: meta.last_included,
+                        saved: false,
+                    });
+                }
+                Action::FetchSnapshot { meta, .. } => {
+                    follow_ups.push(Input::SnapshotFetched {
+                        last_included: meta.last_included,
+                        fetched: false,
+                    });
+                }
+                Action::CompactLog { .. } => {}
+                Action::RestoreSnapshot { .. } => {
+                    self.fail(NodeFailure::Internal(
+                        "snapshot restore is not supported yet".into(),
+                    ));
+                    return;
+                }
                 // `offer` queued the writes.
                 Action::SaveHardState { .. }
                 | Action::TruncateLog { .. }
-                | Action::AppendLog { .. } => {}
+                | Action::AppendLog { .. }
+                | Action::InstallSnapshot { .. } => {}
             }
         }
         let mut early_report = None;
@@ -265,6 +291,9 @@ impl<S: StateMachine> Driver<S> {
         // After this step's applies, so that the next step's come after them.
         if let Some(report) = early_report {
             Box::pin(self.step(report)).await;
+        }
+        for input in follow_ups {
+            Box::pin(self.step(input)).await;
         }
     }
 

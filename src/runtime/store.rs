@@ -169,6 +169,7 @@ impl LogStore for MemoryLogStore {
         for op in ops {
             match op {
                 PersistOp::HardState(hard_state) => state.hard_state = hard_state.clone(),
+                PersistOp::InstallSnapshot(_) => return Err(snapshots_unsupported()),
                 PersistOp::Truncate(from) => {
                     if state.len > 0 {
                         let keep = from.0.saturating_sub(state.first);
@@ -329,6 +330,7 @@ where
                     meta.set_hard_state(&stored)?;
                 }
                 PersistOp::Truncate(from) => log.truncate_suffix(*from)?,
+                PersistOp::InstallSnapshot(_) => return Err(snapshots_unsupported()),
                 PersistOp::Append(entries) => {
                     let entries: Vec<_> = entries.iter().map(to_storage).collect();
                     log.append(&entries)?;
@@ -360,6 +362,16 @@ where
             });
         }
         Ok(entries.into_iter().map(from_storage).collect())
+    }
+}
+
+/// The runtime's log stores have no snapshot store wired in yet (issue 13); the driver
+/// never lets the core get as far as installing one, so this is a refusal, not a path.
+fn snapshots_unsupported() -> StorageError {
+    StorageError::InvalidArgument {
+        store: "runtime".into(),
+        group: crate::core::GroupId("-".into()),
+        reason: "snapshot install is not supported by this log store yet".into(),
     }
 }
 

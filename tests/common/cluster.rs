@@ -22,11 +22,40 @@ pub struct Envelope {
     pub message: Message<u64>,
 }
 
+/// A snapshot as the cluster stores it: its metadata and, as the "state machine
+/// state", the log ids applied through it (so a restored node's `applied` list goes on
+/// from there and State Machine Safety still compares whole histories).
+pub type SimSnapshot = (SnapshotMeta<u64>, Vec<LogId>);
+
 /// What survives a crash.
 #[derive(Clone, Debug, Default)]
 pub struct Durable {
     pub hard_state: HardState<u64>,
+    /// Log entries in index order; compaction removes a prefix.
     pub entries: Vec<EntryMeta<u64>>,
+    /// The latest snapshot.
+    pub snapshot: Option<SimSnapshot>,
+}
+
+impl Durable {
+    /// The log id at `index`, from the log or (for a compacted entry) the snapshot.
+    pub fn log_id_at(&self, index: LogIndex) -> Option<LogId> {
+        if let Some(entry) = self.entries.iter().find(|e| e.log_id.index == index) {
+            return Some(entry.log_id);
+        }
+        let (meta, applied) = self.snapshot.as_ref()?;
+        if index > meta.last_included.index || index.0 == 0 {
+            return None;
+        }
+        applied.get(index.0 as usize - 1).copied()
+    }
+
+    /// The last log id (the snapshot's when the log is empty after it).
+    pub fn last_log_id(&self) -> LogId {
+        let from_log = self.entries.last().map(|e| e.log_id);
+        let from_snapshot = self.snapshot.as_ref().map(|(meta, _)| meta.last_included);
+        from_log.max(from_snapshot).unwrap_or(LogId::ZERO)
+    }
 }
 
 pub struct SimNode {
@@ -35,8 +64,10 @@ pub struct SimNode {
     pub durable: Durable,
     pending: PersistQueue<u64, EntryMeta<u64>>,
     pub timers: BTreeSet<Timer>,
-    /// Log ids handed out by `Apply`, in order.
+    /// Log ids handed out by `Apply` (or restored from a snapshot), in order.
     pub applied: Vec<LogId>,
+    /// A snapshot fetched from a leader and not yet installed.
+    pub staged: Option<SimSnapshot>,
 }
 
 pub struct Cluster {
@@ -89,6 +120,7 @@ impl Cluster {
                     pending: PersistQueue::new(),
                     timers: BTreeSet::new(),
                     applied: Vec::new(),
+                    staged: None,
                 },
             );
             cluster.restart(id);
@@ -121,6 +153,7 @@ impl Cluster {
                 voted_for: vote,
             },
             entries,
+            snapshot: None,
         };
         node.applied.clear();
         self.crash(id);
@@ -141,6 +174,7 @@ impl Cluster {
         node.pending.clear();
         node.timers.clear();
         node.applied.clear();
+        node.staged = None;
         self.line(format!("{id}: crashed"));
     }
 
@@ -159,10 +193,16 @@ impl Cluster {
         let node = self.nodes.get_mut(&id).expect("unknown node");
         let restored = Restored {
             hard_state: node.durable.hard_state.clone(),
-            snapshot: None,
+            snapshot: node.durable.snapshot.as_ref().map(|(meta, _)| meta.clone()),
             entries: node.durable.entries.clone(),
             initial_configuration: self.configuration.clone(),
         };
+        // The state machine starts from the snapshot.
+        node.applied = node
+            .durable
+            .snapshot
+            .as_ref()
+            .map_or_else(Vec::new, |(_, applied)| applied.clone());
         let mut core = RaftCore::new(id, self.options.clone(), restored).expect("restore");
         let actions = core.start();
         node.core = Some(core);
@@ -185,6 +225,7 @@ impl Cluster {
 
     fn execute(&mut self, id: u64, actions: Vec<Action<u64>>) {
         let mut applied_through = None;
+        let mut follow_ups = Vec::new();
         for action in actions {
             self.line(format!("  {id}: {}", render_action(&action)));
             let node = self.nodes.get_mut(&id).unwrap();
@@ -218,9 +259,57 @@ impl Cluster {
                     self.accepted.insert(request, log_id);
                 }
                 Action::ProposalRejected { .. } | Action::RoleChanged { .. } => {}
+                Action::TakeSnapshot { meta } => {
+                    // Saved at once, atomically (the state machine applied through it).
+                    assert_eq!(node.applied.last(), Some(&meta.last_included));
+                    let newer = node
+                        .durable
+                        .snapshot
+                        .as_ref()
+                        .is_none_or(|(old, _)| old.last_included < meta.last_included);
+                    if newer {
+                        node.durable.snapshot = Some((meta.clone(), node.applied.clone()));
+                    }
+                    follow_ups.push(Input::SnapshotSaved {
+                        last_included: meta.last_included,
+                        saved: true,
+                    });
+                }
+                Action::CompactLog { through } => {
+                    node.durable.entries.retain(|e| e.log_id.index > through);
+                }
+                Action::FetchSnapshot { from, meta } => {
+                    // Fetched at once from the leader's durable snapshot, if it still
+                    // is the one asked for.
+                    let found = self
+                        .nodes
+                        .get(&from)
+                        .and_then(|leader| leader.durable.snapshot.clone())
+                        .filter(|(held, _)| *held == meta);
+                    let fetched = found.is_some();
+                    self.nodes.get_mut(&id).unwrap().staged = found;
+                    self.line(format!("  {id}: fetched={fetched}"));
+                    follow_ups.push(Input::SnapshotFetched {
+                        last_included: meta.last_included,
+                        fetched,
+                    });
+                }
+                Action::RestoreSnapshot { meta } => {
+                    let (held, applied) = node
+                        .durable
+                        .snapshot
+                        .clone()
+                        .expect("restore of a snapshot never installed");
+                    assert_eq!(
+                        held, meta,
+                        "restore of another snapshot than the durable one"
+                    );
+                    node.applied = applied;
+                }
                 Action::SaveHardState { .. }
                 | Action::TruncateLog { .. }
-                | Action::AppendLog { .. } => unreachable!("queued by `offer`"),
+                | Action::AppendLog { .. }
+                | Action::InstallSnapshot { .. } => unreachable!("queued by `offer`"),
             }
         }
         // The cluster's state machine applies at once; it reports so without a line of
@@ -229,6 +318,14 @@ impl Cluster {
             let core = self.nodes.get_mut(&id).and_then(|n| n.core.as_mut());
             if let Some(core) = core {
                 let actions = core.step(Input::Applied { index });
+                self.execute(id, actions);
+            }
+        }
+        // Reports of work done at once (snapshot saved or fetched), after the step.
+        for input in follow_ups {
+            let core = self.nodes.get_mut(&id).and_then(|n| n.core.as_mut());
+            if let Some(core) = core {
+                let actions = core.step(input);
                 self.execute(id, actions);
             }
         }
@@ -261,6 +358,14 @@ impl Cluster {
                     Write::HardState(hard_state) => node.durable.hard_state = hard_state,
                     Write::Truncate(from) => node.durable.entries.retain(|e| e.log_id.index < from),
                     Write::Append(entries) => node.durable.entries.extend(entries),
+                    Write::InstallSnapshot(meta) => {
+                        let staged = node.staged.take().expect("install of nothing fetched");
+                        assert_eq!(staged.0, meta, "install of another snapshot than fetched");
+                        node.durable
+                            .entries
+                            .retain(|e| e.log_id.index > meta.last_included.index);
+                        node.durable.snapshot = Some(staged);
+                    }
                 }
             }
             self.line(format!("{id}: persisted through {}", flush.seq));
@@ -467,20 +572,20 @@ impl Cluster {
                 index = index.next();
             }
         }
+        // Entries compacted into a snapshot were committed too.
+        for node in self.nodes.values().filter(|n| n.core.is_some()) {
+            if let Some((_, applied)) = &node.durable.snapshot {
+                committed.extend(applied.iter().copied());
+            }
+        }
         committed.sort();
         committed.dedup();
         if committed.is_empty() {
             return Ok(());
         }
-        let durable_holds = |durable: &Durable, log_id: LogId| {
-            log_id.index.0 >= 1
-                && durable
-                    .entries
-                    .get(log_id.index.0 as usize - 1)
-                    .is_some_and(|e| e.log_id == log_id)
-        };
-        let durable_last =
-            |durable: &Durable| durable.entries.last().map_or(LogId::ZERO, |e| e.log_id);
+        let durable_holds =
+            |durable: &Durable, log_id: LogId| durable.log_id_at(log_id.index) == Some(log_id);
+        let durable_last = |durable: &Durable| durable.last_log_id();
         for log_id in &committed {
             let holders = voters
                 .iter()
@@ -503,9 +608,11 @@ impl Cluster {
                 continue;
             }
             if let Some(core) = &node.core {
-                let lacks = committed
-                    .iter()
-                    .find(|c| core.term_at(c.index) != Some(c.term));
+                let lacks = committed.iter().find(|c| {
+                    c.index > core.log_start().index && core.term_at(c.index) != Some(c.term)
+                        || c.index <= core.log_start().index
+                            && node.durable.log_id_at(c.index) != Some(**c)
+                });
                 if let Some(missing) = lacks {
                     if electable(core.last_log_id()) {
                         return Err(format!(
@@ -554,6 +661,26 @@ impl Cluster {
                 )
                 .unwrap(),
             }
+            if let Some(core) = &node.core {
+                if let Some(meta) = core.snapshot() {
+                    // Only nodes with a snapshot: the other scenarios read as before.
+                    let durable: Vec<String> = node
+                        .durable
+                        .entries
+                        .iter()
+                        .map(|e| e.log_id.to_string())
+                        .collect();
+                    writeln!(
+                        out,
+                        "   snapshot={} log-start={} applied-through={} durable-log=[{}]",
+                        meta.last_included,
+                        core.log_start(),
+                        node.applied.last().copied().unwrap_or(LogId::ZERO),
+                        durable.join(" ")
+                    )
+                    .unwrap();
+                }
+            }
         }
         out
     }
@@ -597,5 +724,14 @@ pub fn render_action(action: &Action<u64>) -> String {
             "RoleChanged {role} term={term} leader={} commit={commit_index}",
             leader.map_or("-".into(), |l| l.to_string())
         ),
+        Action::TakeSnapshot { meta } => format!("TakeSnapshot last={}", meta.last_included),
+        Action::CompactLog { through } => format!("CompactLog through={through}"),
+        Action::FetchSnapshot { from, meta } => {
+            format!("FetchSnapshot from={from} last={}", meta.last_included)
+        }
+        Action::InstallSnapshot { seq, meta } => {
+            format!("InstallSnapshot {seq} last={}", meta.last_included)
+        }
+        Action::RestoreSnapshot { meta } => format!("RestoreSnapshot last={}", meta.last_included),
     }
 }

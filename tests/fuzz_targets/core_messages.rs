@@ -39,6 +39,8 @@ struct Harness {
     next_request: u64,
     /// The last index handed out in an `Apply`.
     handed_out: LogIndex,
+    /// Reports owed for snapshot work the core asked for (taken or fetched), oldest first.
+    snapshot_reports: VecDeque<Input<u64>>,
 }
 
 fn drive(input: &mut Unstructured<'_>) -> Result<()> {
@@ -77,6 +79,8 @@ impl Harness {
             max_uncommitted_bytes: input.int_in_range(1..=256)?,
             max_apply_ahead: input.int_in_range(1..=4)?,
             max_apply_ahead_bytes: input.int_in_range(1..=64)?,
+            snapshot_log_distance: input.int_in_range(0..=3)?,
+            snapshot_retained_entries: input.int_in_range(0..=2)?,
         };
         let restored = restored_state(input, ConfigurationEntry::stable(configuration))?;
         let core = match RaftCore::new(id, options, restored.clone()) {
@@ -97,6 +101,7 @@ impl Harness {
             sent: VecDeque::new(),
             next_request: 0,
             handed_out: LogIndex(0),
+            snapshot_reports: VecDeque::new(),
         };
         harness.handed_out = harness.core.applied_issued();
         let actions = harness.core.start();
@@ -105,7 +110,7 @@ impl Harness {
     }
 
     fn event(&mut self, input: &mut Unstructured<'_>) -> Result<()> {
-        match input.int_in_range(0..=15u8)? {
+        match input.int_in_range(0..=18u8)? {
             0 | 1 => self.step(Input::Timeout(Timer::Election)),
             2 => self.step(Input::Timeout(Timer::Heartbeat)),
             // Make the oldest pending write durable, or all of them with one report.
@@ -158,6 +163,26 @@ impl Harness {
                 };
                 self.step(Input::Applied { index });
             }
+            // An interval timer or an operator asks for a snapshot.
+            16 => self.step(Input::TakeSnapshot),
+            // Snapshot work asked for ends (saved or fetched, or not), or a bogus report.
+            17 => {
+                let report = match self.snapshot_reports.pop_front() {
+                    Some(Input::SnapshotSaved { last_included, .. }) => Input::SnapshotSaved {
+                        last_included,
+                        saved: input.ratio(3, 4)?,
+                    },
+                    Some(Input::SnapshotFetched { last_included, .. }) => Input::SnapshotFetched {
+                        last_included,
+                        fetched: input.ratio(3, 4)?,
+                    },
+                    _ => Input::SnapshotFetched {
+                        last_included: self.pick_log_id(input)?,
+                        fetched: input.arbitrary()?,
+                    },
+                };
+                self.step(report);
+            }
             // Anything at all from anyone, the node itself included.
             _ => {
                 let from = self.pick_sender(input)?;
@@ -188,7 +213,8 @@ impl Harness {
             match action {
                 Action::SaveHardState { .. }
                 | Action::TruncateLog { .. }
-                | Action::AppendLog { .. } => {
+                | Action::AppendLog { .. }
+                | Action::InstallSnapshot { .. } => {
                     let queued = self.durable_queue.offer(action, |_| Ok::<_, ()>(()));
                     assert!(matches!(queued, Ok(None)), "a write is queued");
                 }
@@ -221,6 +247,35 @@ impl Harness {
                         "handed out beyond max_apply_ahead"
                     );
                     self.handed_out = last.log_id.index;
+                }
+                Action::TakeSnapshot { meta } => {
+                    assert_eq!(
+                        meta.last_included.index, self.handed_out,
+                        "a snapshot not at the last entry handed out"
+                    );
+                    self.snapshot_reports.push_back(Input::SnapshotSaved {
+                        last_included: meta.last_included,
+                        saved: true,
+                    });
+                }
+                Action::FetchSnapshot { meta, .. } => {
+                    self.snapshot_reports.push_back(Input::SnapshotFetched {
+                        last_included: meta.last_included,
+                        fetched: true,
+                    });
+                }
+                Action::CompactLog { through } => {
+                    assert!(
+                        through <= self.core.commit_index(),
+                        "compacted uncommitted entries"
+                    );
+                }
+                Action::RestoreSnapshot { meta } => {
+                    assert!(
+                        meta.last_included.index > self.handed_out,
+                        "a restore behind what was applied"
+                    );
+                    self.handed_out = meta.last_included.index;
                 }
                 Action::ResetTimer(_)
                 | Action::CancelTimer(_)
@@ -290,6 +345,20 @@ impl Harness {
             Message::Heartbeat(heartbeat) => Message::HeartbeatResponse(HeartbeatResponse {
                 term: heartbeat.term,
             }),
+            Message::InstallSnapshot(request) => {
+                Message::InstallSnapshotResponse(InstallSnapshotResponse {
+                    term: request.term,
+                    result: if granted {
+                        InstallSnapshotResult::Installed {
+                            last_matched: request.meta.last_included.index,
+                        }
+                    } else {
+                        InstallSnapshotResult::Failed {
+                            last_included: request.meta.last_included.index,
+                        }
+                    },
+                })
+            }
             // Answers need no answer; a peer may still repeat the core's own message back
             // (a misrouted frame).
             other => other,
@@ -354,7 +423,7 @@ impl Harness {
 
     fn hostile_message(&self, input: &mut Unstructured<'_>) -> Result<Message<u64>> {
         let term = self.pick_term(input)?;
-        Ok(match input.int_in_range(0..=7u8)? {
+        Ok(match input.int_in_range(0..=9u8)? {
             0 => Message::PreVote(VoteRequest {
                 term,
                 last_log_id: self.pick_log_id(input)?,
@@ -389,7 +458,26 @@ impl Harness {
                 term,
                 commit: self.pick_index(input)?,
             }),
-            _ => Message::HeartbeatResponse(HeartbeatResponse { term }),
+            7 => Message::HeartbeatResponse(HeartbeatResponse { term }),
+            8 => Message::InstallSnapshot(InstallSnapshotRequest {
+                term,
+                meta: SnapshotMeta {
+                    last_included: self.pick_log_id(input)?,
+                    configuration: self.core.configuration().clone(),
+                },
+            }),
+            _ => Message::InstallSnapshotResponse(InstallSnapshotResponse {
+                term,
+                result: match input.int_in_range(0..=2u8)? {
+                    0 => InstallSnapshotResult::Installed {
+                        last_matched: self.pick_index(input)?,
+                    },
+                    1 => InstallSnapshotResult::Failed {
+                        last_included: self.pick_index(input)?,
+                    },
+                    _ => InstallSnapshotResult::StaleTerm,
+                },
+            }),
         })
     }
 
@@ -473,13 +561,16 @@ fn restored_state(
     };
     let snapshot = if term.0 > 0 && input.ratio(1, 4)? {
         let boundary = LogId::new(input.int_in_range(1..=term.0)?, input.int_in_range(1..=20)?);
-        Some((boundary, initial_configuration.clone()))
+        Some(SnapshotMeta {
+            last_included: boundary,
+            configuration: initial_configuration.clone(),
+        })
     } else {
         None
     };
     let mut previous = snapshot
         .as_ref()
-        .map_or(LogId::ZERO, |(boundary, _)| *boundary);
+        .map_or(LogId::ZERO, |meta| meta.last_included);
     // Every entry was written by a leader of a term in 1..=term.
     let length = if term.0 == 0 {
         0

@@ -1,0 +1,411 @@
+//! Snapshots and log compaction (Raft §7; JRaft F11, F21).
+//!
+//! Three flows, all decided here; the executor only carries out the actions:
+//!
+//! - **Taking a snapshot** (every node, on its own): when the entries applied since the
+//!   last snapshot reach `CoreOptions::snapshot_log_distance`, or on `Input::TakeSnapshot`
+//!   (an interval timer or an operator), the core asks for [`Action::TakeSnapshot`] at
+//!   the last entry handed out for applying. The executor saves the state machine's
+//!   state there, durably, and reports [`Input::SnapshotSaved`]. The core then compacts
+//!   its log, keeping `snapshot_retained_entries` entries below the snapshot so slightly
+//!   lagging followers are still served from the log ([`Action::CompactLog`]).
+//! - **Sending one** (leader): a follower that needs an entry the log no longer holds is
+//!   sent [`Message::InstallSnapshot`] with the snapshot's metadata, and its progress
+//!   waits in `ProgressState::Snapshot` until the follower answers. The request is sent
+//!   again on every heartbeat answer while it waits (a lost request or answer costs one
+//!   heartbeat interval); a follower that is still fetching ignores the repeat.
+//! - **Installing one** (follower): the core asks the executor to fetch the snapshot's
+//!   data from the leader ([`Action::FetchSnapshot`]: chunked, resumable and
+//!   deduplicated — executor matters), then to make it the node's snapshot durably
+//!   ([`Action::InstallSnapshot`], a persistence action in the write order). Raft §7's
+//!   rules: if the log holds the snapshot's last entry, the entries after it are kept;
+//!   if it holds a different entry there, that entry and everything after it go first
+//!   (they cannot be committed: a committed entry is in every later leader's log, so it
+//!   equals the snapshot's). Once the install is durable the log starts at the snapshot,
+//!   the snapshot's configuration is in force, the state machine is replaced
+//!   ([`Action::RestoreSnapshot`]) and the leader is answered.
+//!
+//! Safety: a snapshot covers committed entries only (it is taken at an applied index, and
+//! a leader sends one that it took itself), and the log is compacted only up to a
+//! snapshot that is durable, so no committed entry is ever lost — every entry a node
+//! drops is either in its durable snapshot or uncommitted.
+
+use serde::{Deserialize, Serialize};
+
+use super::configuration::ConfigurationEntry;
+use super::durability::Outstanding;
+use super::io::Action;
+use super::message::Message;
+use super::message::{InstallSnapshotRequest, InstallSnapshotResponse, InstallSnapshotResult};
+use super::progress::ProgressState;
+use super::raft::RaftCore;
+use super::types::{LogId, LogIndex, NodeId};
+
+/// What identifies a snapshot: the last entry it covers and the configuration in force
+/// at that entry. The state machine's data travels beside it (the executor's matter).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(bound = "N: NodeId + Serialize + serde::de::DeserializeOwned")]
+pub struct SnapshotMeta<N: NodeId> {
+    /// The last log entry the snapshot covers.
+    pub last_included: LogId,
+    /// The configuration in force at `last_included`.
+    pub configuration: ConfigurationEntry<N>,
+}
+
+impl<N: NodeId> SnapshotMeta<N> {
+    /// The same metadata with the nodes of its configuration renamed.
+    pub fn relabel(&self, rename: &impl Fn(&N) -> N) -> Self {
+        SnapshotMeta {
+            last_included: self.last_included,
+            configuration: self.configuration.relabel(rename),
+        }
+    }
+}
+
+/// An install in progress on a follower.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Installing<N: NodeId> {
+    /// The leader that sent the snapshot (answered when the install ends).
+    pub(crate) from: N,
+    pub(crate) meta: SnapshotMeta<N>,
+    /// False while the executor fetches the data, true once the durable install was
+    /// issued (then the install ends when that write is reported durable).
+    pub(crate) writing: bool,
+}
+
+/// A core's snapshot state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Snapshots<N: NodeId> {
+    /// The latest durable snapshot. Invariant: covers the log's start (`log.start().index
+    /// <= current.last_included.index`), and exists whenever the log starts after 0.
+    pub(crate) current: Option<SnapshotMeta<N>>,
+    /// A snapshot asked for with `TakeSnapshot` and not yet reported saved.
+    pub(crate) taking: Option<SnapshotMeta<N>>,
+    /// A snapshot being installed from a leader.
+    pub(crate) installing: Option<Installing<N>>,
+}
+
+impl<N: NodeId> Snapshots<N> {
+    pub(crate) fn new(current: Option<SnapshotMeta<N>>) -> Self {
+        Snapshots {
+            current,
+            taking: None,
+            installing: None,
+        }
+    }
+
+    /// The index the latest snapshot covers (0 without one).
+    pub(crate) fn index(&self) -> LogIndex {
+        self.current
+            .as_ref()
+            .map_or(LogIndex(0), |meta| meta.last_included.index)
+    }
+
+    pub(crate) fn relabel(&self, rename: &impl Fn(&N) -> N) -> Self {
+        Snapshots {
+            current: self.current.as_ref().map(|meta| meta.relabel(rename)),
+            taking: self.taking.as_ref().map(|meta| meta.relabel(rename)),
+            installing: self.installing.as_ref().map(|installing| Installing {
+                from: rename(&installing.from),
+                meta: installing.meta.relabel(rename),
+                writing: installing.writing,
+            }),
+        }
+    }
+}
+
+impl<N: NodeId> RaftCore<N> {
+    /// Asks for a snapshot at the last entry handed out for applying, if it is newer
+    /// than the latest snapshot and none is being taken. Unless `forced`, only when the
+    /// entries since the latest snapshot reach `snapshot_log_distance` (0: never).
+    pub(crate) fn maybe_take_snapshot(&mut self, forced: bool) {
+        if self.snapshots.taking.is_some() || self.failed {
+            return;
+        }
+        let point = self.applied_issued;
+        let since = point.0.saturating_sub(self.snapshots.index().0);
+        if since == 0 {
+            return;
+        }
+        let distance = self.options.snapshot_log_distance;
+        if !forced && (distance == 0 || since < distance) {
+            return;
+        }
+        let Some(last_included) = self.log.log_id_at(point) else {
+            return; // cannot happen: entries handed out are held until snapshotted
+        };
+        let meta = SnapshotMeta {
+            last_included,
+            configuration: self.configuration_at(point).clone(),
+        };
+        self.snapshots.taking = Some(meta.clone());
+        self.push(Action::TakeSnapshot { meta });
+    }
+
+    /// The configuration in force at `index` (held in the log, or the base one).
+    pub(crate) fn configuration_at(&self, index: LogIndex) -> &ConfigurationEntry<N> {
+        match self.log.configuration_at(index) {
+            Some(configuration) => configuration,
+            None => &self.base_configuration,
+        }
+    }
+
+    /// `Input::SnapshotSaved`: the snapshot asked for is durable (or could not be
+    /// saved). Compacts the log up to it, minus the retained tail.
+    pub(crate) fn handle_snapshot_saved(&mut self, last_included: LogId, saved: bool) {
+        let Some(meta) = self
+            .snapshots
+            .taking
+            .take_if(|m| m.last_included == last_included)
+        else {
+            return; // not the snapshot asked for: stale or bogus
+        };
+        if !saved || last_included.index <= self.snapshots.index() {
+            return; // failed (asked again at the next trigger), or an install overtook it
+        }
+        self.snapshots.current = Some(meta);
+        // The state machine saved its state there, so it has applied that far.
+        if last_included.index > self.applied {
+            self.applied = last_included.index;
+            self.emit_apply();
+        }
+        let retained = self.options.snapshot_retained_entries;
+        let through = LogIndex(last_included.index.0.saturating_sub(retained));
+        self.compact_log(through);
+    }
+
+    /// Drops the held entries up to `through` (all covered by the durable snapshot).
+    fn compact_log(&mut self, through: LogIndex) {
+        if through <= self.log.start().index {
+            return;
+        }
+        let Some(log_id) = self.log.log_id_at(through) else {
+            return;
+        };
+        self.base_configuration = self.configuration_at(through).clone();
+        self.log.compact(log_id);
+        self.push(Action::CompactLog { through });
+    }
+
+    /// Sends `peer` the latest snapshot and waits for its answer (the peer needs an entry
+    /// the log no longer holds). Returns whether it was sent.
+    pub(crate) fn send_snapshot(&mut self, peer: &N) -> bool {
+        let Some(meta) = self.snapshots.current.clone() else {
+            return false; // cannot happen: a log starting after 0 has a snapshot
+        };
+        let Some(progress) = self.role.leader_mut().and_then(|l| l.progress_mut(peer)) else {
+            return false;
+        };
+        progress.become_snapshot(meta.last_included.index);
+        let request = InstallSnapshotRequest {
+            term: self.term,
+            meta,
+        };
+        self.send(peer.clone(), Message::InstallSnapshot(request));
+        true
+    }
+
+    /// A heartbeat answer from a peer waiting for a snapshot: send the request again (it
+    /// or its answer may have been lost; a follower still fetching ignores it).
+    pub(crate) fn resend_snapshot(&mut self, peer: &N) {
+        let waiting = self
+            .role
+            .leader()
+            .and_then(|l| l.progress(peer))
+            .is_some_and(|p| matches!(p.state, ProgressState::Snapshot { .. }));
+        if waiting {
+            self.send_snapshot(peer);
+        }
+    }
+
+    /// The leader's answer to a snapshot it sent.
+    pub(crate) fn handle_install_snapshot_response(
+        &mut self,
+        from: N,
+        response: InstallSnapshotResponse,
+    ) {
+        let last_index = self.log.last_index();
+        let Some(progress) = self.role.leader_mut().and_then(|l| l.progress_mut(&from)) else {
+            return;
+        };
+        progress.recent_active = true;
+        match response.result {
+            InstallSnapshotResult::Installed { last_matched } => {
+                if last_matched > last_index {
+                    return; // claims entries we never had: ignore
+                }
+                if progress.maybe_update(last_matched) {
+                    self.maybe_commit_as_leader();
+                }
+                self.maybe_send_append(&from, false);
+            }
+            InstallSnapshotResult::Failed { last_included } => {
+                // Try again after the next heartbeat answer, not in a tight loop.
+                progress.snapshot_failed(last_included);
+            }
+            InstallSnapshotResult::StaleTerm => {}
+        }
+    }
+
+    /// A follower is sent a snapshot by the leader of its term.
+    pub(crate) fn handle_install_snapshot_request(
+        &mut self,
+        from: N,
+        request: InstallSnapshotRequest<N>,
+    ) {
+        if !self.follow(&from) {
+            return;
+        }
+        let last_included = request.meta.last_included;
+        if last_included.index <= self.commit_index {
+            // Already covered: every entry through the commit index is durable here and
+            // committed, so it is in the leader's log.
+            self.answer_installed(from, self.commit_index);
+            return;
+        }
+        if self.snapshots.installing.is_some() {
+            return; // one install at a time; the leader asks again
+        }
+        self.snapshots.installing = Some(Installing {
+            from: from.clone(),
+            meta: request.meta.clone(),
+            writing: false,
+        });
+        self.push(Action::FetchSnapshot {
+            from,
+            meta: request.meta,
+        });
+    }
+
+    fn answer_installed(&mut self, to: N, last_matched: LogIndex) {
+        let response = InstallSnapshotResponse {
+            term: self.term,
+            result: InstallSnapshotResult::Installed { last_matched },
+        };
+        self.send(to, Message::InstallSnapshotResponse(response));
+    }
+
+    /// `Input::SnapshotFetched`: the data of the snapshot being installed is here (or
+    /// could not be fetched).
+    pub(crate) fn handle_snapshot_fetched(&mut self, last_included: LogId, fetched: bool) {
+        let matches = self
+            .snapshots
+            .installing
+            .as_ref()
+            .is_some_and(|installing| {
+                !installing.writing && installing.meta.last_included == last_included
+            });
+        if !matches {
+            return; // stale or bogus
+        }
+        let Some(installing) = self.snapshots.installing.take() else {
+            return;
+        };
+        let index = last_included.index;
+        if !fetched {
+            let response = InstallSnapshotResponse {
+                term: self.term,
+                result: InstallSnapshotResult::Failed {
+                    last_included: index,
+                },
+            };
+            self.send(installing.from, Message::InstallSnapshotResponse(response));
+            return;
+        }
+        if self.is_leader() {
+            return; // won an election meanwhile: a leader's log already has it all
+        }
+        if index <= self.commit_index {
+            // Appends caught the follower up while it fetched.
+            self.answer_installed(installing.from, self.commit_index);
+            return;
+        }
+        if self.log.last_index() >= index && !self.log.matches(last_included) {
+            // Raft §7: a different entry at the snapshot's index is not committed, nor
+            // is anything after it; they go before the snapshot is installed.
+            if index <= self.commit_known {
+                // We know that entry committed, and the snapshot disagrees: not a real
+                // leader's snapshot.
+                self.dropped_messages.0 += 1;
+                return;
+            }
+            self.truncate_log(index);
+        }
+        let seq = self
+            .durability
+            .issue(Outstanding::Install(installing.meta.clone()));
+        self.push(Action::InstallSnapshot {
+            seq,
+            meta: installing.meta.clone(),
+        });
+        let from = installing.from.clone();
+        self.snapshots.installing = Some(Installing {
+            writing: true,
+            ..installing
+        });
+        let response = InstallSnapshotResponse {
+            term: self.term,
+            result: InstallSnapshotResult::Installed {
+                last_matched: index,
+            },
+        };
+        // The answer promises the snapshot is durable: it leaves once it is.
+        self.send_after_persist(from, Message::InstallSnapshotResponse(response));
+    }
+
+    /// The install of `meta` is durable: the log starts at the snapshot, its
+    /// configuration is in force, and the state machine is replaced by it.
+    pub(crate) fn finish_install(&mut self, meta: SnapshotMeta<N>) {
+        if self
+            .snapshots
+            .installing
+            .as_ref()
+            .is_some_and(|installing| installing.meta == meta)
+        {
+            self.snapshots.installing = None;
+        }
+        let last_included = meta.last_included;
+        let index = last_included.index;
+        if index > self.snapshots.index() {
+            self.snapshots.current = Some(meta.clone());
+        }
+        if index <= self.log.start().index {
+            return;
+        }
+        if self.is_leader() && !self.log.matches(last_included) {
+            // Won an election since the install was issued, with a log that lacks the
+            // snapshot's entry: impossible for a real leader's snapshot (it is
+            // committed, so every later leader holds it). Step aside rather than lead
+            // with a log the install is about to replace.
+            let term = self.term;
+            self.become_follower(term, None);
+        }
+        if index > self.commit_index {
+            let newly = self.log.bytes_between(self.commit_index.next(), index);
+            if let Some(leader) = self.role.leader_mut() {
+                leader.committed(newly);
+            }
+        }
+        if self.log.matches(last_included) {
+            self.log.compact(last_included);
+        } else {
+            if self.log.last_index() >= index {
+                // Cannot happen (the conflicting part was truncated before the install,
+                // and a later leader's entries there equal the snapshot's): defensive.
+                self.truncate_log(index);
+            }
+            self.log.reset(last_included);
+        }
+        self.base_configuration = meta.configuration.clone();
+        self.reconcile_configuration();
+        self.commit_index = self.commit_index.max(index);
+        self.commit_known = self.commit_known.max(index);
+        if self.applied_issued < index {
+            self.applied_issued = index;
+            self.applied = index;
+            self.push(Action::RestoreSnapshot { meta });
+        }
+        self.maybe_advance_commit();
+        self.emit_apply();
+    }
+}

@@ -1,0 +1,610 @@
+//! Exact-action tests for snapshots: taking one and compacting, sending one, installing
+//! one (Raft §7), and restoring from one.
+
+use concord::core::*;
+
+fn voters() -> ConfigurationEntry<u64> {
+    ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]))
+}
+
+fn normal(term: u64, index: u64) -> EntryMeta<u64> {
+    EntryMeta {
+        log_id: LogId::new(term, index),
+        kind: EntryKind::Normal,
+        size_bytes: 1,
+    }
+}
+
+fn meta(term: u64, index: u64) -> SnapshotMeta<u64> {
+    SnapshotMeta {
+        last_included: LogId::new(term, index),
+        configuration: voters(),
+    }
+}
+
+fn last_write_seq(actions: &[Action<u64>]) -> PersistSeq {
+    actions
+        .iter()
+        .rev()
+        .find_map(|action| match action {
+            Action::SaveHardState { seq, .. }
+            | Action::TruncateLog { seq, .. }
+            | Action::AppendLog { seq, .. }
+            | Action::InstallSnapshot { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no persistence action in {actions:?}"))
+}
+
+fn step(core: &mut RaftCore<u64>, input: Input<u64>) -> Vec<Action<u64>> {
+    let actions = core.step(input);
+    core.check_invariants().unwrap();
+    actions
+}
+
+/// Follower 2 of {1, 2, 3} in term `term`, restored with `log` (terms of entries 1..),
+/// everything durable, nothing known committed.
+fn follower(term: u64, log: &[u64], options: CoreOptions) -> RaftCore<u64> {
+    let restored = Restored {
+        hard_state: HardState {
+            term: Term(term),
+            voted_for: None,
+        },
+        snapshot: None,
+        entries: log
+            .iter()
+            .enumerate()
+            .map(|(i, t)| normal(*t, i as u64 + 1))
+            .collect(),
+        initial_configuration: voters(),
+    };
+    let mut core = RaftCore::new(2u64, options, restored).unwrap();
+    core.start();
+    core
+}
+
+fn install_request(term: u64, last: (u64, u64)) -> Input<u64> {
+    Input::Message {
+        from: 1,
+        message: Message::InstallSnapshot(InstallSnapshotRequest {
+            term: Term(term),
+            meta: meta(last.0, last.1),
+        }),
+    }
+}
+
+fn install_answer(to: u64, term: u64, result: InstallSnapshotResult) -> Action<u64> {
+    Action::Send {
+        to,
+        message: Message::InstallSnapshotResponse(InstallSnapshotResponse {
+            term: Term(term),
+            result,
+        }),
+    }
+}
+
+/// A one-node leader with `count` committed, applied entries (index 1 is its
+/// configuration entry), with the given options.
+fn single_leader(options: CoreOptions, count: u64) -> (RaftCore<u64>, Vec<Action<u64>>) {
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64]));
+    let mut core = RaftCore::new(1u64, options, Restored::empty(configuration)).unwrap();
+    core.start();
+    let mut seen = Vec::new();
+    let actions = step(&mut core, Input::Timeout(Timer::Election));
+    let seq = last_write_seq(&actions);
+    let actions = step(&mut core, Input::Persisted { seq });
+    let seq = last_write_seq(&actions);
+    seen.extend(step(&mut core, Input::Persisted { seq }));
+    for id in 1..count {
+        let proposal = Proposal {
+            id: RequestId(id),
+            size_bytes: 1,
+            expected_term: None,
+        };
+        let actions = step(&mut core, Input::Propose(vec![proposal]));
+        let seq = last_write_seq(&actions);
+        let done = step(&mut core, Input::Persisted { seq });
+        let applied = done.iter().find_map(|action| match action {
+            Action::Apply { entries } => entries.last().map(|e| e.log_id.index),
+            _ => None,
+        });
+        seen.extend(done);
+        if let Some(index) = applied {
+            seen.extend(step(&mut core, Input::Applied { index }));
+        }
+    }
+    assert!(core.is_leader());
+    (core, seen)
+}
+
+/// The log-distance trigger asks for a snapshot at the last entry handed out, once
+/// enough entries were applied since the latest one; the report of it saved compacts
+/// the log up to it minus the retained tail, and counts everything through it applied.
+#[test]
+fn a_snapshot_is_taken_at_the_distance_and_compacts_all_but_the_retained_tail() {
+    let options = CoreOptions {
+        snapshot_log_distance: 3,
+        snapshot_retained_entries: 1,
+        ..CoreOptions::default()
+    };
+    let (mut core, seen) = single_leader(options, 3);
+    let asked: Vec<&Action<u64>> = seen
+        .iter()
+        .filter(|a| matches!(a, Action::TakeSnapshot { .. }))
+        .collect();
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64]));
+    assert_eq!(
+        asked,
+        vec![&Action::TakeSnapshot {
+            meta: SnapshotMeta {
+                last_included: LogId::new(1, 3),
+                configuration: configuration.clone(),
+            }
+        }],
+        "asked once, at the third entry"
+    );
+    // Another trigger while one is being taken asks for nothing.
+    assert_eq!(step(&mut core, Input::TakeSnapshot), vec![]);
+    // A report of another snapshot is stale; a failed one compacts nothing.
+    let stale = Input::SnapshotSaved {
+        last_included: LogId::new(1, 2),
+        saved: true,
+    };
+    assert_eq!(step(&mut core, stale), vec![]);
+    assert_eq!(core.snapshot(), None);
+    assert_eq!(
+        step(
+            &mut core,
+            Input::SnapshotSaved {
+                last_included: LogId::new(1, 3),
+                saved: true,
+            }
+        ),
+        vec![Action::CompactLog {
+            through: LogIndex(2)
+        }]
+    );
+    assert_eq!(
+        core.snapshot().map(|m| m.last_included),
+        Some(LogId::new(1, 3))
+    );
+    assert_eq!(core.log_start(), LogId::new(1, 2));
+    assert_eq!(core.configuration(), &configuration);
+    // Nothing applied since: an explicit request asks for nothing.
+    assert_eq!(step(&mut core, Input::TakeSnapshot), vec![]);
+}
+
+/// A failed save compacts nothing and the next trigger asks again.
+#[test]
+fn a_failed_save_compacts_nothing_and_is_asked_again() {
+    let options = CoreOptions {
+        snapshot_retained_entries: 0,
+        ..CoreOptions::default()
+    };
+    let (mut core, seen) = single_leader(options, 2);
+    assert!(!seen
+        .iter()
+        .any(|a| matches!(a, Action::TakeSnapshot { .. })));
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64]));
+    let asked = Action::TakeSnapshot {
+        meta: SnapshotMeta {
+            last_included: LogId::new(1, 2),
+            configuration,
+        },
+    };
+    assert_eq!(step(&mut core, Input::TakeSnapshot), vec![asked.clone()]);
+    let failed = Input::SnapshotSaved {
+        last_included: LogId::new(1, 2),
+        saved: false,
+    };
+    assert_eq!(step(&mut core, failed), vec![]);
+    assert_eq!(core.log_start(), LogId::ZERO);
+    assert_eq!(step(&mut core, Input::TakeSnapshot), vec![asked]);
+}
+
+/// A follower behind the snapshot fetches it, installs it durably, and only then
+/// restores its state machine from it and answers the leader. Entries after the
+/// snapshot's last entry that match are kept (Raft §7).
+#[test]
+fn a_follower_fetches_installs_durably_then_restores_and_answers() {
+    let mut core = follower(1, &[1, 1, 1, 1, 1, 1], CoreOptions::default());
+    assert_eq!(
+        step(&mut core, install_request(1, (1, 4))),
+        vec![
+            Action::ResetTimer(Timer::Election),
+            Action::FetchSnapshot {
+                from: 1,
+                meta: meta(1, 4)
+            },
+            Action::RoleChanged {
+                role: Role::Follower,
+                term: Term(1),
+                leader: Some(1),
+                commit_index: LogIndex(0),
+            },
+        ]
+    );
+    // A repeat while fetching is ignored (one install at a time).
+    assert_eq!(
+        step(&mut core, install_request(1, (1, 4))),
+        vec![Action::ResetTimer(Timer::Election)]
+    );
+    let actions = step(
+        &mut core,
+        Input::SnapshotFetched {
+            last_included: LogId::new(1, 4),
+            fetched: true,
+        },
+    );
+    let seq = last_write_seq(&actions);
+    // The answer waits for the install to be durable.
+    assert_eq!(
+        actions,
+        vec![Action::InstallSnapshot {
+            seq,
+            meta: meta(1, 4)
+        }]
+    );
+    assert_eq!(
+        core.log_start(),
+        LogId::ZERO,
+        "nothing changes before durable"
+    );
+    assert_eq!(
+        step(&mut core, Input::Persisted { seq }),
+        vec![
+            Action::RestoreSnapshot { meta: meta(1, 4) },
+            install_answer(
+                1,
+                1,
+                InstallSnapshotResult::Installed {
+                    last_matched: LogIndex(4)
+                }
+            ),
+        ]
+    );
+    assert_eq!(core.log_start(), LogId::new(1, 4));
+    assert_eq!(
+        core.last_log_id(),
+        LogId::new(1, 6),
+        "the matching suffix is kept"
+    );
+    assert_eq!(core.commit_index(), LogIndex(4));
+    assert_eq!(core.applied_index(), LogIndex(4));
+    // Now covered: a repeat is answered at once, without a fetch.
+    assert_eq!(
+        step(&mut core, install_request(1, (1, 4))),
+        vec![
+            Action::ResetTimer(Timer::Election),
+            install_answer(
+                1,
+                1,
+                InstallSnapshotResult::Installed {
+                    last_matched: LogIndex(4)
+                }
+            ),
+        ]
+    );
+}
+
+/// A different entry at the snapshot's last index is not committed, nor is anything
+/// after it: it is truncated before the install is written, so a crash between the two
+/// never leaves a log that continues the snapshot with entries of another history.
+#[test]
+fn a_conflicting_entry_at_the_snapshot_index_is_truncated_before_the_install() {
+    let mut core = follower(2, &[1, 1, 1, 1, 1, 1], CoreOptions::default());
+    step(&mut core, install_request(2, (2, 5)));
+    let actions = step(
+        &mut core,
+        Input::SnapshotFetched {
+            last_included: LogId::new(2, 5),
+            fetched: true,
+        },
+    );
+    let seq = last_write_seq(&actions);
+    assert_eq!(
+        actions,
+        vec![
+            Action::TruncateLog {
+                seq: PersistSeq(seq.0 - 1),
+                from: LogIndex(5),
+                epoch: LogEpoch(1),
+            },
+            Action::InstallSnapshot {
+                seq,
+                meta: meta(2, 5)
+            },
+        ]
+    );
+    assert_eq!(
+        step(&mut core, Input::Persisted { seq }),
+        vec![
+            Action::RestoreSnapshot { meta: meta(2, 5) },
+            install_answer(
+                1,
+                2,
+                InstallSnapshotResult::Installed {
+                    last_matched: LogIndex(5)
+                }
+            ),
+        ]
+    );
+    assert_eq!(core.log_start(), LogId::new(2, 5));
+    assert_eq!(
+        core.last_log_id(),
+        LogId::new(2, 5),
+        "nothing of the old log is left"
+    );
+}
+
+/// A fetch that failed is reported to the leader, and a later request starts again.
+#[test]
+fn a_failed_fetch_is_reported_to_the_leader() {
+    let mut core = follower(1, &[1], CoreOptions::default());
+    step(&mut core, install_request(1, (1, 4)));
+    // A report about another snapshot is ignored.
+    let other = Input::SnapshotFetched {
+        last_included: LogId::new(1, 3),
+        fetched: true,
+    };
+    assert_eq!(step(&mut core, other), vec![]);
+    assert_eq!(
+        step(
+            &mut core,
+            Input::SnapshotFetched {
+                last_included: LogId::new(1, 4),
+                fetched: false,
+            }
+        ),
+        vec![install_answer(
+            1,
+            1,
+            InstallSnapshotResult::Failed {
+                last_included: LogIndex(4)
+            }
+        )]
+    );
+    assert!(matches!(
+        step(&mut core, install_request(1, (1, 4)))[..],
+        [
+            Action::ResetTimer(Timer::Election),
+            Action::FetchSnapshot { .. }
+        ]
+    ));
+}
+
+/// A request from an older term is answered with the newer term; one that claims to
+/// cover no entry, or an entry of a later term than its own, is dropped.
+#[test]
+fn stale_and_malformed_requests_change_nothing() {
+    let mut core = follower(3, &[1], CoreOptions::default());
+    let before = core.clone();
+    assert_eq!(
+        step(&mut core, install_request(2, (1, 4))),
+        vec![install_answer(1, 3, InstallSnapshotResult::StaleTerm)]
+    );
+    for bogus in [install_request(3, (4, 9)), install_request(3, (1, 0))] {
+        assert_eq!(step(&mut core, bogus), vec![]);
+    }
+    assert!(core == before);
+    assert_eq!(core.dropped_messages(), 2);
+}
+
+/// Leader 1 of {1, 2, 3} whose log was compacted through 4 (a snapshot at 1.4), with
+/// follower 2 probing from index 2.
+fn compacted_leader() -> RaftCore<u64> {
+    let options = CoreOptions {
+        pre_vote: false,
+        snapshot_retained_entries: 0,
+        ..CoreOptions::default()
+    };
+    let mut core = RaftCore::new(1u64, options, Restored::empty(voters())).unwrap();
+    core.start();
+    let actions = step(&mut core, Input::Timeout(Timer::Election));
+    let seq = last_write_seq(&actions);
+    step(&mut core, Input::Persisted { seq });
+    let actions = step(
+        &mut core,
+        Input::Message {
+            from: 3,
+            message: Message::VoteResponse(VoteResponse {
+                term: Term(1),
+                granted: true,
+            }),
+        },
+    );
+    assert!(core.is_leader());
+    let seq = last_write_seq(&actions);
+    step(&mut core, Input::Persisted { seq });
+    let proposals = (1..=3)
+        .map(|id| Proposal {
+            id: RequestId(id),
+            size_bytes: 1,
+            expected_term: None,
+        })
+        .collect();
+    let actions = step(&mut core, Input::Propose(proposals));
+    let seq = last_write_seq(&actions);
+    step(&mut core, Input::Persisted { seq });
+    let ok = Message::AppendResponse(AppendResponse {
+        term: Term(1),
+        result: AppendResult::Success {
+            last_matched: LogIndex(4),
+        },
+    });
+    step(
+        &mut core,
+        Input::Message {
+            from: 3,
+            message: ok,
+        },
+    );
+    assert_eq!(core.commit_index(), LogIndex(4));
+    step(&mut core, Input::Applied { index: LogIndex(4) });
+    step(&mut core, Input::TakeSnapshot);
+    let saved = Input::SnapshotSaved {
+        last_included: LogId::new(1, 4),
+        saved: true,
+    };
+    assert_eq!(
+        step(&mut core, saved),
+        vec![Action::CompactLog {
+            through: LogIndex(4)
+        }]
+    );
+    core
+}
+
+/// A follower that needs compacted entries is sent the snapshot, and nothing else until
+/// it answers; every heartbeat answer meanwhile sends the request again (it or its
+/// answer may be lost); once installed, replication goes on after the snapshot.
+#[test]
+fn a_leader_sends_the_snapshot_to_a_follower_behind_its_log_and_waits() {
+    let mut core = compacted_leader();
+    // Follower 2 never answered the new leader's first probe (index 1): its next
+    // heartbeat answer unpauses the probe, which needs compacted entries.
+    let heartbeat_answer = Input::Message {
+        from: 2,
+        message: Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) }),
+    };
+    let request = Action::Send {
+        to: 2,
+        message: Message::InstallSnapshot(InstallSnapshotRequest {
+            term: Term(1),
+            meta: meta(1, 4),
+        }),
+    };
+    assert_eq!(
+        step(&mut core, heartbeat_answer.clone()),
+        vec![request.clone()]
+    );
+    assert_eq!(
+        core.progress(&2).map(Progress::state),
+        Some(ProgressState::Snapshot {
+            pending: LogIndex(4)
+        })
+    );
+    // Proposals are not sent to a follower waiting for a snapshot.
+    let proposal = Proposal {
+        id: RequestId(9),
+        size_bytes: 1,
+        expected_term: None,
+    };
+    let actions = step(&mut core, Input::Propose(vec![proposal]));
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::Send { to: 2, .. })),
+        "sent to a follower waiting for a snapshot: {actions:?}"
+    );
+    assert_eq!(step(&mut core, heartbeat_answer), vec![request]);
+    let installed = Message::InstallSnapshotResponse(InstallSnapshotResponse {
+        term: Term(1),
+        result: InstallSnapshotResult::Installed {
+            last_matched: LogIndex(4),
+        },
+    });
+    assert_eq!(
+        step(
+            &mut core,
+            Input::Message {
+                from: 2,
+                message: installed
+            }
+        ),
+        vec![Action::Send {
+            to: 2,
+            message: Message::Append(AppendRequest {
+                term: Term(1),
+                prev_log_id: LogId::new(1, 4),
+                entries: vec![normal(1, 5)],
+                leader_commit: LogIndex(4),
+            }),
+        }]
+    );
+    assert_eq!(
+        core.progress(&2).map(Progress::match_index),
+        Some(LogIndex(4))
+    );
+}
+
+/// A follower that could not install the snapshot is sent it again only after its next
+/// heartbeat answer, not in a tight loop; a failure report about another snapshot is
+/// ignored.
+#[test]
+fn a_failed_install_is_retried_after_the_next_heartbeat_answer() {
+    let mut core = compacted_leader();
+    let heartbeat_answer = Input::Message {
+        from: 2,
+        message: Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) }),
+    };
+    step(&mut core, heartbeat_answer.clone());
+    let failed = |index| Input::Message {
+        from: 2,
+        message: Message::InstallSnapshotResponse(InstallSnapshotResponse {
+            term: Term(1),
+            result: InstallSnapshotResult::Failed {
+                last_included: LogIndex(index),
+            },
+        }),
+    };
+    assert_eq!(step(&mut core, failed(3)), vec![]);
+    assert!(matches!(
+        core.progress(&2).map(Progress::state),
+        Some(ProgressState::Snapshot { .. })
+    ));
+    assert_eq!(step(&mut core, failed(4)), vec![]);
+    assert_eq!(
+        core.progress(&2).map(Progress::state),
+        Some(ProgressState::Probe { paused: true })
+    );
+    assert_eq!(
+        step(&mut core, heartbeat_answer),
+        vec![Action::Send {
+            to: 2,
+            message: Message::InstallSnapshot(InstallSnapshotRequest {
+                term: Term(1),
+                meta: meta(1, 4),
+            }),
+        }]
+    );
+}
+
+/// A restart from a snapshot: the log starts at it, entries it covers are skipped, the
+/// snapshot's configuration is in force, and everything through it counts applied; an
+/// entry at the snapshot's index with another term is refused.
+#[test]
+fn a_restore_from_a_snapshot_skips_what_it_covers() {
+    let only_1_and_2 = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2]));
+    let restored = Restored {
+        hard_state: HardState {
+            term: Term(2),
+            voted_for: None,
+        },
+        snapshot: Some(SnapshotMeta {
+            last_included: LogId::new(2, 4),
+            configuration: only_1_and_2.clone(),
+        }),
+        entries: vec![normal(1, 3), normal(2, 4), normal(2, 5)],
+        initial_configuration: voters(),
+    };
+    let core = RaftCore::new(1u64, CoreOptions::default(), restored.clone()).unwrap();
+    core.check_invariants().unwrap();
+    assert_eq!(core.log_start(), LogId::new(2, 4));
+    assert_eq!(core.last_log_id(), LogId::new(2, 5));
+    assert_eq!(core.commit_index(), LogIndex(4));
+    assert_eq!(core.applied_index(), LogIndex(4));
+    assert_eq!(core.configuration(), &only_1_and_2);
+    let mut mismatch = restored.clone();
+    mismatch.entries = vec![normal(1, 4), normal(2, 5)];
+    assert!(matches!(
+        RaftCore::new(1u64, CoreOptions::default(), mismatch),
+        Err(RestoreError::NonContiguous { .. })
+    ));
+    let mut gap = restored;
+    gap.entries = vec![normal(2, 6)];
+    assert!(matches!(
+        RaftCore::new(1u64, CoreOptions::default(), gap),
+        Err(RestoreError::NonContiguous { .. })
+    ));
+}
