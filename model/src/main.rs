@@ -132,6 +132,9 @@ struct ModelArgs {
     /// Bound: heartbeat-timer firings, all servers.
     #[arg(long)]
     max_heartbeats: Option<u8>,
+    /// Snapshot budget: snapshot requests in a run, all servers.
+    #[arg(long)]
+    snapshots: Option<u8>,
     /// Run the core with pre-vote.
     #[arg(long)]
     pre_vote: bool,
@@ -169,6 +172,7 @@ impl ModelArgs {
             && self.max_elections.is_none()
             && self.max_quorum_checks.is_none()
             && self.max_heartbeats.is_none()
+            && self.snapshots.is_none()
             && !self.pre_vote
             && !self.no_pre_vote
             && !self.no_check_quorum
@@ -217,6 +221,7 @@ impl ModelArgs {
         set!(max_elections, self.max_elections);
         set!(max_quorum_checks, self.max_quorum_checks);
         set!(max_heartbeats, self.max_heartbeats);
+        set!(snapshots, self.snapshots);
         if self.pre_vote {
             cfg.options.pre_vote = true;
         }

@@ -160,9 +160,8 @@ fn disk_failure() -> ModelConfig {
     }
 }
 
-/// Snapshots and InstallSnapshot: a client write then read, two elections, two
-/// snapshot requests compacting the whole applied log (no retained tail), an instant
-/// disk. A server that falls behind a compaction can only catch up by installing the
+/// Snapshots and InstallSnapshot: a client write, two elections, one snapshot request
+/// compacting the whole applied log (no retained tail), an instant disk. A server that falls behind a compaction can only catch up by installing the
 /// leader's snapshot, and every property reads compacted entries from the snapshots.
 fn snapshot() -> ModelConfig {
     let mut cfg = ModelConfig {
@@ -179,9 +178,10 @@ fn snapshot() -> ModelConfig {
     cfg
 }
 
-/// `snapshot` with a crash anywhere between a write and its fsync instead of a second
-/// election: a crash in the middle of an install (fetched, not yet durable) and a
-/// restart from a snapshot plus the log after it.
+/// `snapshot` with a crash anywhere between two writes or a write and its fsync (one
+/// write made durable at a time) instead of a second election: a crash in the middle of
+/// an install (fetched, truncated, not yet durable) and a restart from a snapshot plus
+/// the log after it.
 fn snapshot_crash() -> ModelConfig {
     let mut cfg = ModelConfig {
         clients: 1,
@@ -191,7 +191,7 @@ fn snapshot_crash() -> ModelConfig {
         max_elections: 1,
         snapshots: 1,
         crashes: 1,
-        persist_mode: PersistMode::Whole,
+        persist_mode: PersistMode::Each,
         ..base()
     };
     cfg.options.snapshot_retained_entries = 0;
@@ -214,12 +214,15 @@ pub fn deep() -> ModelConfig {
         max_heartbeats: 100,
         crashes: 3,
         disk_failures: 2,
+        snapshots: 12,
         persist_mode: PersistMode::Whole,
         attempt_variants: 8,
         client_crashes: true,
         ..base()
     };
     cfg.options.pre_vote = true;
+    // Snapshots compact all but one entry: lagging servers mostly need InstallSnapshot.
+    cfg.options.snapshot_retained_entries = 1;
     cfg
 }
 
@@ -279,7 +282,7 @@ pub const MATRIX: [Profile; 11] = [
     },
     Profile {
         name: "snapshot-crash",
-        summary: "a client write, 1 election, 1 snapshot compacting everything, 1 crash anywhere",
+        summary: "a client write, 1 election, 1 snapshot compacting everything, 1 crash between any two writes",
         config: snapshot_crash,
     },
 ];
@@ -310,7 +313,7 @@ pub const EXTRA: [Profile; 2] = [
     Profile {
         name: "deep",
         summary:
-            "simulate: up to 40 terms, 3 crashes, heartbeats, check-quorum, 2 clients, pre-vote",
+            "simulate: up to 40 terms, 3 crashes, heartbeats, check-quorum, 2 clients, pre-vote, snapshots",
         config: deep,
     },
 ];

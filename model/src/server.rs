@@ -474,6 +474,15 @@ impl ServerActor {
         for input in follow_ups {
             self.step_owned(state, input, o);
         }
+        // Staged data the core no longer installs (answered without an install, or
+        // superseded) is dropped, so it does not tell otherwise equal states apart.
+        if state
+            .staged
+            .as_ref()
+            .is_some_and(|staged| state.core.installing_snapshot() != Some(&staged.meta))
+        {
+            state.staged = None;
+        }
         let shift = state.core.rebase_persist_seqs();
         state.pending.rebase(shift);
         let me = *state.core.id();
@@ -625,12 +634,14 @@ impl ServerActor {
                         .take()
                         .filter(|staged| staged.meta == meta)
                         .expect("glue bug: install of a snapshot that was not fetched");
-                    let through = meta.last_included.index;
-                    state.durable.entries.retain(|e| e.log_id.index > through);
-                    state.durable.payloads.retain(|id, _| id.index > through);
-                    state.durable.snapshot = Some(staged);
-                    let counters = &mut state.durable.counters;
-                    counters.installs = counters.installs.saturating_add(1);
+                    let newer = state.durable.snapshot.as_ref().is_none_or(|held| {
+                        held.meta.last_included.index < meta.last_included.index
+                    });
+                    if newer {
+                        state.durable.snapshot = Some(staged);
+                        let counters = &mut state.durable.counters;
+                        counters.installs = counters.installs.saturating_add(1);
+                    }
                 }
             }
         }

@@ -268,7 +268,11 @@ impl Durable {
         if let Some(first) = self.entries.first().map(|entry| entry.log_id.index) {
             if index >= first {
                 let position = usize::try_from(index.0 - first.0).ok()?;
-                return self.entries.get(position).map(|entry| entry.log_id);
+                return self
+                    .entries
+                    .get(position)
+                    .map(|entry| entry.log_id)
+                    .filter(|log_id| log_id.index == index);
             }
         }
         let snapshot = self.snapshot.as_ref()?;

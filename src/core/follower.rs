@@ -32,6 +32,17 @@ impl<N: NodeId> RaftCore<N> {
         if !self.follow(&from) {
             return;
         }
+        if self
+            .snapshots
+            .installing
+            .as_ref()
+            .is_some_and(|installing| installing.writing)
+        {
+            // An install is being written: entries it covers must not be written after
+            // it. Unanswered; the leader sends again (and waits for the install's answer
+            // anyway).
+            return;
+        }
         let AppendRequest {
             term,
             mut prev_log_id,

@@ -229,8 +229,9 @@ pub enum Action<N: NodeId> {
         meta: SnapshotMeta<N>,
     },
     /// A persistence action, in the write order: make the fetched snapshot `meta` this
-    /// node's snapshot, durably (data before metadata; never torn). Log entries with
-    /// index ≤ its last included index are covered by it and may be deleted.
+    /// node's snapshot, durably (data before metadata; never torn) — unless the node
+    /// already holds a durable snapshot at or beyond its index, which it keeps. Deletes
+    /// no log entry: the core says `CompactLog` when entries may go.
     InstallSnapshot {
         /// This write's sequence number.
         seq: PersistSeq,
@@ -238,8 +239,9 @@ pub enum Action<N: NodeId> {
         meta: SnapshotMeta<N>,
     },
     /// Replace the state machine's state with the installed snapshot `meta`, after
-    /// every `Apply` handed out before this action and before any after it. The
-    /// state machine is then at `meta.last_included` (no `Input::Applied` is needed).
+    /// every `Apply` and `TakeSnapshot` handed out before this action and before any
+    /// after it. The state machine is then at `meta.last_included` (no `Input::Applied`
+    /// is needed).
     RestoreSnapshot {
         /// The snapshot (already durable).
         meta: SnapshotMeta<N>,

@@ -208,6 +208,15 @@ impl Progress {
         self.inflights.clear();
     }
 
+    /// The follower answered a snapshot (installed, or already had it): stop waiting and
+    /// probe from what matches.
+    pub(crate) fn snapshot_answered(&mut self) {
+        if matches!(self.state, ProgressState::Snapshot { .. }) {
+            self.next_index = self.match_index.next();
+            self.become_probe();
+        }
+    }
+
     /// The follower could not install the snapshot ending at `last_included`: probe
     /// again, once the next heartbeat answer unpauses it (then the snapshot is sent
     /// again if the entries are still compacted).

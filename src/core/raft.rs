@@ -460,7 +460,9 @@ impl<N: NodeId> RaftCore<N> {
                 let last = request.meta.last_included;
                 last.index > LogIndex(0)
                     && last.index < LogIndex(1 << 63)
+                    && last.term > Term(0)
                     && last.term <= request.term
+                    && !request.meta.configuration.current.voters().is_empty()
             }
             Message::PreVote(_)
             | Message::PreVoteResponse(_)
@@ -860,6 +862,14 @@ impl<N: NodeId> RaftCore<N> {
     /// The latest durable snapshot known to this core.
     pub fn snapshot(&self) -> Option<&SnapshotMeta<N>> {
         self.snapshots.current.as_ref()
+    }
+
+    /// The snapshot being installed from a leader (fetched or being written), if any.
+    pub fn installing_snapshot(&self) -> Option<&SnapshotMeta<N>> {
+        self.snapshots
+            .installing
+            .as_ref()
+            .map(|installing| &installing.meta)
     }
 
     /// The term of the entry at `index`, if held (or it is the snapshot boundary).

@@ -25,10 +25,11 @@
 //!   the snapshot's configuration is in force, the state machine is replaced
 //!   ([`Action::RestoreSnapshot`]) and the leader is answered.
 //!
-//! Safety: a snapshot covers committed entries only (it is taken at an applied index, and
-//! a leader sends one that it took itself), and the log is compacted only up to a
-//! snapshot that is durable, so no committed entry is ever lost — every entry a node
-//! drops is either in its durable snapshot or uncommitted.
+//! Safety: a snapshot covers committed entries only (it is taken at an applied index, or
+//! installed from a leader that took or installed it the same way), and the log is
+//! compacted only up to a snapshot that is durable and, on a node that did not restore
+//! it, only up to what its state machine applied, so no committed entry is ever lost —
+//! every entry a node drops is either in its durable snapshot or uncommitted.
 
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +84,9 @@ pub(crate) struct Snapshots<N: NodeId> {
     pub(crate) taking: Option<SnapshotMeta<N>>,
     /// A snapshot being installed from a leader.
     pub(crate) installing: Option<Installing<N>>,
+    /// The index of the last snapshot that could not be saved: the log-distance trigger
+    /// does not ask there again (an executor that fails at once would loop).
+    pub(crate) failed_at: Option<LogIndex>,
 }
 
 impl<N: NodeId> Snapshots<N> {
@@ -91,6 +95,7 @@ impl<N: NodeId> Snapshots<N> {
             current,
             taking: None,
             installing: None,
+            failed_at: None,
         }
     }
 
@@ -110,6 +115,7 @@ impl<N: NodeId> Snapshots<N> {
                 meta: installing.meta.relabel(rename),
                 writing: installing.writing,
             }),
+            failed_at: self.failed_at,
         }
     }
 }
@@ -119,13 +125,18 @@ impl<N: NodeId> RaftCore<N> {
     /// than the latest snapshot and none is being taken. Unless `forced`, only when the
     /// entries since the latest snapshot reach `snapshot_log_distance` (0: never).
     pub(crate) fn maybe_take_snapshot(&mut self, forced: bool) {
-        if self.snapshots.taking.is_some() || self.failed {
+        // One at a time, and none while an install replaces the state machine (a save
+        // that finished after the install could otherwise be older than it).
+        if self.snapshots.taking.is_some() || self.snapshots.installing.is_some() || self.failed {
             return;
         }
         let point = self.applied_issued;
         let since = point.0.saturating_sub(self.snapshots.index().0);
         if since == 0 {
             return;
+        }
+        if !forced && self.snapshots.failed_at == Some(point) {
+            return; // a save here failed: wait for more entries, or an explicit request
         }
         let distance = self.options.snapshot_log_distance;
         if !forced && (distance == 0 || since < distance) {
@@ -160,8 +171,14 @@ impl<N: NodeId> RaftCore<N> {
         else {
             return; // not the snapshot asked for: stale or bogus
         };
-        if !saved || last_included.index <= self.snapshots.index() {
-            return; // failed (asked again at the next trigger), or an install overtook it
+        if !saved {
+            // Asked again once more entries are applied, or on an explicit request.
+            self.snapshots.failed_at = Some(last_included.index);
+            return;
+        }
+        self.snapshots.failed_at = None;
+        if last_included.index <= self.snapshots.index() {
+            return; // an install overtook it
         }
         self.snapshots.current = Some(meta);
         // The state machine saved its state there, so it has applied that far.
@@ -234,7 +251,11 @@ impl<N: NodeId> RaftCore<N> {
                 if last_matched > last_index {
                     return; // claims entries we never had: ignore
                 }
-                if progress.maybe_update(last_matched) {
+                let updated = progress.maybe_update(last_matched);
+                // Any install answer ends the wait: probe from what matches (a
+                // snapshot is sent again if that is still compacted).
+                progress.snapshot_answered();
+                if updated {
                     self.maybe_commit_as_leader();
                 }
                 self.maybe_send_append(&from, false);
@@ -372,6 +393,13 @@ impl<N: NodeId> RaftCore<N> {
         if index <= self.log.start().index {
             return;
         }
+        if self.applied_issued >= index {
+            // Appends caught this node up while it installed: everything the snapshot
+            // covers is committed and handed out here already, and the state machine
+            // goes on from the log. Only what it has applied may be compacted.
+            self.compact_log(index.min(self.applied));
+            return;
+        }
         if self.is_leader() && !self.log.matches(last_included) {
             // Won an election since the install was issued, with a log that lacks the
             // snapshot's entry: impossible for a real leader's snapshot (it is
@@ -400,11 +428,10 @@ impl<N: NodeId> RaftCore<N> {
         self.reconcile_configuration();
         self.commit_index = self.commit_index.max(index);
         self.commit_known = self.commit_known.max(index);
-        if self.applied_issued < index {
-            self.applied_issued = index;
-            self.applied = index;
-            self.push(Action::RestoreSnapshot { meta });
-        }
+        self.applied_issued = index;
+        self.applied = index;
+        self.push(Action::RestoreSnapshot { meta });
+        self.push(Action::CompactLog { through: index });
         self.maybe_advance_commit();
         self.emit_apply();
     }

@@ -87,6 +87,8 @@ pub struct Cluster {
     /// The last messages delivered, oldest first (at most `DELIVERED_KEPT`), so a test
     /// can deliver a stale one again (`replay`).
     pub delivered: VecDeque<Envelope>,
+    /// Snapshots restored from a leader's (installs carried out), over the run.
+    pub restores: usize,
 }
 
 /// How many delivered messages `Cluster::delivered` keeps.
@@ -109,6 +111,7 @@ impl Cluster {
             accepted: BTreeMap::new(),
             tracing: true,
             delivered: VecDeque::new(),
+            restores: 0,
         };
         for &id in voters.iter().chain(learners) {
             cluster.nodes.insert(
@@ -305,6 +308,7 @@ impl Cluster {
                         "restore of another snapshot than the durable one"
                     );
                     node.applied = applied;
+                    self.restores += 1;
                 }
                 Action::SaveHardState { .. }
                 | Action::TruncateLog { .. }
@@ -361,10 +365,12 @@ impl Cluster {
                     Write::InstallSnapshot(meta) => {
                         let staged = node.staged.take().expect("install of nothing fetched");
                         assert_eq!(staged.0, meta, "install of another snapshot than fetched");
-                        node.durable
-                            .entries
-                            .retain(|e| e.log_id.index > meta.last_included.index);
-                        node.durable.snapshot = Some(staged);
+                        let newer = node.durable.snapshot.as_ref().is_none_or(|(held, _)| {
+                            held.last_included.index < meta.last_included.index
+                        });
+                        if newer {
+                            node.durable.snapshot = Some(staged);
+                        }
                     }
                 }
             }
