@@ -19,7 +19,7 @@ const UNIQUE_STATES: [(&str, usize); 11] = [
     ("torn-step", 266_995),
     ("disk-failure", 70_489),
     ("snapshot", 319_446),
-    ("snapshot-crash", 99_026),
+    ("snapshot-crash", 120_889),
 ];
 
 fn run_profile(profile: &Profile) {
