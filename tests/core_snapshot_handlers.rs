@@ -732,3 +732,59 @@ fn a_restore_from_a_snapshot_skips_what_it_covers() {
         Err(RestoreError::NonContiguous { .. })
     ));
 }
+
+/// A fetch that may never end (its leader gone) does not keep the follower from
+/// catching up: a new term gives it up, and a snapshot from another leader replaces it;
+/// the report of the fetch given up is ignored.
+#[test]
+fn a_fetch_is_given_up_for_a_new_term_or_another_leader() {
+    let mut core = follower(1, &[1], CoreOptions::default());
+    step(&mut core, install_request(1, (1, 4)));
+    assert_eq!(core.installing_snapshot(), Some(&meta(1, 4)));
+    // Leader 3 of term 2 sends its own snapshot: the fetch from 1 is replaced.
+    let from_3 = Input::Message {
+        from: 3,
+        message: Message::InstallSnapshot(InstallSnapshotRequest {
+            term: Term(2),
+            meta: meta(2, 6),
+        }),
+    };
+    let actions = step(&mut core, from_3);
+    assert!(
+        actions.contains(&Action::FetchSnapshot {
+            from: 3,
+            meta: meta(2, 6)
+        }),
+        "{actions:?}"
+    );
+    // The old fetch's report changes nothing.
+    let stale = Input::SnapshotFetched {
+        last_included: LogId::new(1, 4),
+        fetched: true,
+    };
+    assert_eq!(step(&mut core, stale), vec![]);
+    assert_eq!(core.installing_snapshot(), Some(&meta(2, 6)));
+    // A heartbeat of term 3 from a new leader: the unfinished fetch is given up.
+    let heartbeat = Input::Message {
+        from: 1,
+        message: Message::Heartbeat(Heartbeat {
+            term: Term(3),
+            commit: LogIndex(0),
+        }),
+    };
+    step(&mut core, heartbeat);
+    assert_eq!(core.installing_snapshot(), None);
+    let late = Input::SnapshotFetched {
+        last_included: LogId::new(2, 6),
+        fetched: true,
+    };
+    assert_eq!(step(&mut core, late), vec![]);
+    // The new leader's snapshot is fetched afresh.
+    assert!(matches!(
+        step(&mut core, install_request(3, (2, 6)))[..],
+        [
+            Action::ResetTimer(Timer::Election),
+            Action::FetchSnapshot { .. }
+        ]
+    ));
+}

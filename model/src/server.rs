@@ -589,11 +589,17 @@ impl ServerActor {
         for meta in entries {
             let log_id = meta.log_id;
             state.applied.push(log_id);
-            if let Some(payload) = state.payloads.get(&log_id).copied() {
-                let answer = apply_to_register(state, payload);
-                if state.waiting.remove(&log_id).is_some() {
-                    o.send(payload.client, answer);
-                }
+            if !matches!(meta.kind, EntryKind::Normal) {
+                continue;
+            }
+            let payload = state
+                .payloads
+                .get(&log_id)
+                .copied()
+                .unwrap_or_else(|| panic!("glue bug: no payload to apply for {log_id}"));
+            let answer = apply_to_register(state, payload);
+            if state.waiting.remove(&log_id).is_some() {
+                o.send(payload.client, answer);
             }
         }
     }

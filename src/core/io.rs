@@ -206,22 +206,29 @@ pub enum Action<N: NodeId> {
     /// through `meta.last_included` — the last entry handed out in an `Apply` before this
     /// action, so the executor carries it out in order with the `Apply` actions — then
     /// make it durable (data first, then its metadata, so a crash leaves the old
-    /// snapshot or the new one, never a torn one) and step `Input::SnapshotSaved`. May
+    /// snapshot or the new one, never a torn one) and step `Input::SnapshotSaved` —
+    /// always, saved or not: the core asks for no other snapshot until it hears. May
     /// take long; the core goes on meanwhile. Keep the snapshot with the highest index.
     TakeSnapshot {
         /// What the snapshot covers and the configuration to record with it.
         meta: SnapshotMeta<N>,
     },
     /// The log entries with index ≤ `through` are covered by a durable snapshot: delete
-    /// them from storage when convenient (need not be durable: a restart ignores the
-    /// entries a snapshot covers).
+    /// them from storage, but only once every `Apply` handed out before this action has
+    /// read its entries (after a `RestoreSnapshot`, entries handed out before it may
+    /// still be waiting to be applied). Need not be durable: a restart ignores the
+    /// entries a snapshot covers.
     CompactLog {
         /// The last index to delete.
         through: LogIndex,
     },
     /// Fetch the data of the snapshot `meta` from the leader `from` (its executor serves
     /// it) into a staging area, skipping what this node already has, resuming after a
-    /// broken connection; then step `Input::SnapshotFetched`. Nothing is installed yet.
+    /// broken connection; then step `Input::SnapshotFetched` — fetched, or not once the
+    /// leader cannot be reached for a while (a fetch must end). Nothing is installed
+    /// yet. A later `FetchSnapshot` supersedes one still running (the core gives a
+    /// fetch up when the term changes or another leader sends a snapshot); the report
+    /// of a superseded fetch is ignored.
     FetchSnapshot {
         /// The leader holding the snapshot.
         from: N,
@@ -241,7 +248,8 @@ pub enum Action<N: NodeId> {
     /// Replace the state machine's state with the installed snapshot `meta`, after
     /// every `Apply` and `TakeSnapshot` handed out before this action and before any
     /// after it. The state machine is then at `meta.last_included` (no `Input::Applied`
-    /// is needed).
+    /// is needed). Entries handed out before it are still applied first, so for a
+    /// moment an executor may hold up to twice `max_apply_ahead` entries.
     RestoreSnapshot {
         /// The snapshot (already durable).
         meta: SnapshotMeta<N>,

@@ -676,6 +676,16 @@ impl<N: NodeId> RaftCore<N> {
             self.term = term;
             self.voted_for = None;
             self.save_hard_state();
+            // A snapshot still being fetched from the previous term's leader is given up
+            // (its report will be ignored); the new leader sends its own.
+            if self
+                .snapshots
+                .installing
+                .as_ref()
+                .is_some_and(|installing| !installing.writing)
+            {
+                self.snapshots.installing = None;
+            }
         }
         if self.role.leader().is_some() {
             self.push(Action::CancelTimer(Timer::Heartbeat));

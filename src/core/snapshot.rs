@@ -284,8 +284,15 @@ impl<N: NodeId> RaftCore<N> {
             self.answer_installed(from, self.commit_index);
             return;
         }
-        if self.snapshots.installing.is_some() {
-            return; // one install at a time; the leader asks again
+        if let Some(installing) = &self.snapshots.installing {
+            // One install at a time: a repeat of the one being fetched is ignored (the
+            // leader asks again), as is anything while an install is being written. A
+            // different snapshot, or one from another leader, replaces a fetch that
+            // has not been written yet — the old leader may be gone, and a fetch that
+            // never ends must not keep this node from ever catching up.
+            if installing.writing || (installing.from == from && installing.meta == request.meta) {
+                return;
+            }
         }
         self.snapshots.installing = Some(Installing {
             from: from.clone(),
