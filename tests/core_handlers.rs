@@ -1114,3 +1114,49 @@ fn committed_entries_are_handed_out_within_a_byte_bound() {
     );
     core.check_invariants().unwrap();
 }
+
+/// At the last term there is, a campaign could not move to a new term and would vote a
+/// second time in this one: the node does not campaign (fuzz finding, 2026-12-02).
+#[test]
+fn no_campaign_at_the_last_term() {
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let mut restored = Restored::empty(configuration);
+    restored.hard_state = HardState {
+        term: Term(u64::MAX),
+        voted_for: Some(3),
+    };
+    for pre_vote in [false, true] {
+        let options = CoreOptions {
+            pre_vote,
+            ..CoreOptions::default()
+        };
+        let mut core = RaftCore::new(1u64, options, restored.clone()).unwrap();
+        core.start();
+        assert_eq!(
+            core.step(Input::Timeout(Timer::Election)),
+            vec![Action::ResetTimer(Timer::Election)]
+        );
+        assert_eq!(core.voted_for(), Some(&3));
+        assert_eq!(core.role(), Role::Follower);
+    }
+}
+
+/// Granted votes nobody asked for yet (the requests wait for the candidate's term and
+/// vote to be durable) do not elect it before its own vote counts (fuzz finding,
+/// 2026-12-02): it wins the moment its own vote is durable.
+#[test]
+fn unsolicited_votes_do_not_elect_before_the_own_vote_is_durable() {
+    let mut core = three_voters(1, false);
+    let actions = core.step(Input::Timeout(Timer::Election));
+    let seq = last_write_seq(&actions);
+    for from in [2, 3] {
+        core.step(Input::Message {
+            from,
+            message: vote(1, true),
+        });
+        core.check_invariants().unwrap();
+        assert!(!core.is_leader(), "elected before its own vote is durable");
+    }
+    core.step(persisted(seq.0));
+    assert!(core.is_leader());
+}

@@ -22,6 +22,12 @@ impl<N: NodeId> RaftCore<N> {
         if !self.configuration().is_voter(&self.id) {
             return; // learners and removed nodes never campaign
         }
+        if self.term.next() == self.term {
+            // The last term there is (only a hostile peer gets a node here): a campaign
+            // could not move to a new term and would vote a second time in this one.
+            self.push(Action::ResetTimer(Timer::Election));
+            return;
+        }
         if self.options.pre_vote {
             self.become_pre_candidate();
         } else {
@@ -71,6 +77,12 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     fn become_candidate(&mut self) {
+        if self.term.next() == self.term {
+            // No term left to campaign in (see `handle_election_timeout`).
+            let term = self.term;
+            self.become_follower(term, None);
+            return;
+        }
         self.term = self.term.next();
         self.voted_for = Some(self.id.clone());
         self.leader = None;
@@ -234,7 +246,12 @@ impl<N: NodeId> RaftCore<N> {
             return;
         };
         votes.insert(from, response.granted);
+        // A candidate's own vote counts once its term and vote are durable, the moment
+        // its requests leave: a win before it can only come from answers nobody asked
+        // for (a hostile peer), and would lead with a vote a crash could forget.
+        let own_vote = votes.get(&self.id) == Some(&true);
         match self.count_votes() {
+            VoteResult::Won if !own_vote => {}
             VoteResult::Won => self.become_leader(),
             VoteResult::Lost => {
                 let term = self.term;

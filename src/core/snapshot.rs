@@ -39,7 +39,7 @@ use super::io::Action;
 use super::message::Message;
 use super::message::{InstallSnapshotRequest, InstallSnapshotResponse, InstallSnapshotResult};
 use super::progress::ProgressState;
-use super::raft::RaftCore;
+use super::raft::{RaftCore, RoleState};
 use super::types::{LogId, LogIndex, NodeId};
 
 /// What identifies a snapshot: the last entry it covers and the configuration in force
@@ -340,8 +340,11 @@ impl<N: NodeId> RaftCore<N> {
             self.send(installing.from, Message::InstallSnapshotResponse(response));
             return;
         }
-        if self.is_leader() {
-            return; // won an election meanwhile: a leader's log already has it all
+        if !matches!(self.role, RoleState::Follower) {
+            // Campaigning or leading since the fetch began: an install would change the
+            // log and configuration under the election (and a leader's log already has
+            // it all). Given up; a leader that still needs it sends it again.
+            return;
         }
         if index <= self.commit_index {
             // Appends caught the follower up while it fetched.
@@ -407,11 +410,17 @@ impl<N: NodeId> RaftCore<N> {
             self.compact_log(index.min(self.applied));
             return;
         }
-        if self.is_leader() && !self.log.matches(last_included) {
-            // Won an election since the install was issued, with a log that lacks the
-            // snapshot's entry: impossible for a real leader's snapshot (it is
-            // committed, so every later leader holds it). Step aside rather than lead
-            // with a log the install is about to replace.
+        let campaigning = matches!(
+            self.role,
+            RoleState::PreCandidate { .. } | RoleState::Candidate { .. }
+        );
+        if campaigning || (self.is_leader() && !self.log.matches(last_included)) {
+            // The election timer fired since the install was issued: the campaign
+            // counted votes under the log and configuration the install replaces, so it
+            // is abandoned (the timer starts another). A leader whose log lacks the
+            // snapshot's entry is impossible for a real leader's snapshot (it is
+            // committed, so every later leader holds it): it steps aside rather than
+            // lead with a log the install is about to replace.
             let term = self.term;
             self.become_follower(term, None);
         }
