@@ -4,7 +4,7 @@ use concord::core::*;
 
 #[path = "common/actions.rs"]
 mod actions;
-use actions::apply;
+use actions::{apply, last_write_seq};
 
 fn three_voters(id: u64, pre_vote: bool) -> RaftCore<u64> {
     voter_with(
@@ -39,20 +39,6 @@ fn save(seq: u64, term: u64, voted_for: Option<u64>) -> Action<u64> {
             voted_for,
         },
     }
-}
-
-/// The sequence number of the last persistence action among `actions`.
-fn last_write_seq(actions: &[Action<u64>]) -> PersistSeq {
-    actions
-        .iter()
-        .rev()
-        .find_map(|action| match action {
-            Action::SaveHardState { seq, .. }
-            | Action::TruncateLog { seq, .. }
-            | Action::AppendLog { seq, .. } => Some(*seq),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no persistence action in {actions:?}"))
 }
 
 fn persisted(seq: u64) -> Input<u64> {

@@ -7,7 +7,7 @@ use concord::core::*;
 
 #[path = "common/actions.rs"]
 mod actions;
-use actions::apply;
+use actions::{apply, last_write_seq};
 
 /// A voter of {1, 2, 3} with empty storage, started (its election timer armed).
 fn voter(id: u64, pre_vote: bool) -> RaftCore<u64> {
@@ -70,21 +70,6 @@ fn hard_state(seq: u64, term: u64, vote: Option<u64>) -> Action<u64> {
             voted_for: vote,
         },
     }
-}
-
-/// The sequence number of the last persistence action among `actions` (the one whose
-/// `Input::Persisted` report covers every write of the step).
-fn last_write_seq(actions: &[Action<u64>]) -> PersistSeq {
-    actions
-        .iter()
-        .rev()
-        .find_map(|action| match action {
-            Action::SaveHardState { seq, .. }
-            | Action::TruncateLog { seq, .. }
-            | Action::AppendLog { seq, .. } => Some(*seq),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no persistence action in {actions:?}"))
 }
 
 /// Reports every write up to `seq` durable.

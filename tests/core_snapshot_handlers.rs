@@ -3,6 +3,10 @@
 
 use concord::core::*;
 
+#[path = "common/actions.rs"]
+mod actions;
+use actions::last_write_seq;
+
 fn voters() -> ConfigurationEntry<u64> {
     ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]))
 }
@@ -20,20 +24,6 @@ fn meta(term: u64, index: u64) -> SnapshotMeta<u64> {
         last_included: LogId::new(term, index),
         configuration: voters(),
     }
-}
-
-fn last_write_seq(actions: &[Action<u64>]) -> PersistSeq {
-    actions
-        .iter()
-        .rev()
-        .find_map(|action| match action {
-            Action::SaveHardState { seq, .. }
-            | Action::TruncateLog { seq, .. }
-            | Action::AppendLog { seq, .. }
-            | Action::InstallSnapshot { seq, .. } => Some(*seq),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no persistence action in {actions:?}"))
 }
 
 fn step(core: &mut RaftCore<u64>, input: Input<u64>) -> Vec<Action<u64>> {
@@ -71,6 +61,26 @@ fn install_request(term: u64, last: (u64, u64)) -> Input<u64> {
             meta: meta(last.0, last.1),
         }),
     }
+}
+
+/// What a follower does once the install of `meta(term, index)` is durable in a term
+/// `current` : restore, compact, answer the leader 1.
+fn installed(term: u64, index: u64, current: u64) -> Vec<Action<u64>> {
+    vec![
+        Action::RestoreSnapshot {
+            meta: meta(term, index),
+        },
+        Action::CompactLog {
+            through: LogIndex(index),
+        },
+        install_answer(
+            1,
+            current,
+            InstallSnapshotResult::Installed {
+                last_matched: LogIndex(index),
+            },
+        ),
+    ]
 }
 
 fn install_answer(to: u64, term: u64, result: InstallSnapshotResult) -> Action<u64> {
@@ -370,19 +380,7 @@ fn a_follower_fetches_installs_durably_then_restores_and_answers() {
     );
     assert_eq!(
         step(&mut core, Input::Persisted { seq }),
-        vec![
-            Action::RestoreSnapshot { meta: meta(1, 4) },
-            Action::CompactLog {
-                through: LogIndex(4)
-            },
-            install_answer(
-                1,
-                1,
-                InstallSnapshotResult::Installed {
-                    last_matched: LogIndex(4)
-                }
-            ),
-        ]
+        installed(1, 4, 1)
     );
     assert_eq!(core.log_start(), LogId::new(1, 4));
     assert_eq!(
@@ -439,19 +437,7 @@ fn a_conflicting_entry_at_the_snapshot_index_is_truncated_before_the_install() {
     );
     assert_eq!(
         step(&mut core, Input::Persisted { seq }),
-        vec![
-            Action::RestoreSnapshot { meta: meta(2, 5) },
-            Action::CompactLog {
-                through: LogIndex(5)
-            },
-            install_answer(
-                1,
-                2,
-                InstallSnapshotResult::Installed {
-                    last_matched: LogIndex(5)
-                }
-            ),
-        ]
+        installed(2, 5, 2)
     );
     assert_eq!(core.log_start(), LogId::new(2, 5));
     assert_eq!(

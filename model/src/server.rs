@@ -357,14 +357,7 @@ impl ServerActor {
         for action in actions {
             let action = match action {
                 // A failed disk takes no more writes.
-                Action::SaveHardState { .. }
-                | Action::TruncateLog { .. }
-                | Action::AppendLog { .. }
-                | Action::InstallSnapshot { .. }
-                    if state.disk_failed =>
-                {
-                    continue;
-                }
+                write if state.disk_failed && write.persist_seq().is_some() => continue,
                 Action::TruncateLog { from, .. } => {
                     state.payloads.retain(|log_id, _| log_id.index < from);
                     state.waiting.retain(|log_id, _| log_id.index < from);

@@ -256,6 +256,30 @@ pub enum Action<N: NodeId> {
     },
 }
 
+impl<N: NodeId> Action<N> {
+    /// The sequence number of a persistence action (`SaveHardState`, `TruncateLog`,
+    /// `AppendLog`, `InstallSnapshot`); `None` for every other action.
+    pub fn persist_seq(&self) -> Option<PersistSeq> {
+        match self {
+            Action::SaveHardState { seq, .. }
+            | Action::TruncateLog { seq, .. }
+            | Action::AppendLog { seq, .. }
+            | Action::InstallSnapshot { seq, .. } => Some(*seq),
+            Action::Send { .. }
+            | Action::ResetTimer(_)
+            | Action::CancelTimer(_)
+            | Action::ProposalAccepted { .. }
+            | Action::ProposalRejected { .. }
+            | Action::Apply { .. }
+            | Action::RoleChanged { .. }
+            | Action::TakeSnapshot { .. }
+            | Action::CompactLog { .. }
+            | Action::FetchSnapshot { .. }
+            | Action::RestoreSnapshot { .. } => None,
+        }
+    }
+}
+
 /// A node's role in its current term.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,

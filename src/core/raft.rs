@@ -453,17 +453,7 @@ impl<N: NodeId> RaftCore<N> {
         // A malformed message changes nothing, not even the term.
         let well_formed = match &message {
             Message::Append(request) => super::follower::is_well_formed(request),
-            // A snapshot from a term before its last entry, or of nothing, is bogus.
-            // (No log reaches 2^63 entries: refusing such an index keeps the log's index
-            // arithmetic from overflowing.)
-            Message::InstallSnapshot(request) => {
-                let last = request.meta.last_included;
-                last.index > LogIndex(0)
-                    && last.index < LogIndex(1 << 63)
-                    && last.term > Term(0)
-                    && last.term <= request.term
-                    && !request.meta.configuration.current.voters().is_empty()
-            }
+            Message::InstallSnapshot(request) => super::snapshot::is_well_formed(request),
             Message::PreVote(_)
             | Message::PreVoteResponse(_)
             | Message::Vote(_)
@@ -572,15 +562,10 @@ impl<N: NodeId> RaftCore<N> {
             term: self.term,
             voted_for: self.voted_for.clone(),
         };
-        let newest_write = self.actions.iter().rposition(|action| {
-            matches!(
-                action,
-                Action::SaveHardState { .. }
-                    | Action::TruncateLog { .. }
-                    | Action::AppendLog { .. }
-                    | Action::InstallSnapshot { .. }
-            )
-        });
+        let newest_write = self
+            .actions
+            .iter()
+            .rposition(|action| action.persist_seq().is_some());
         if let Some(position) = newest_write {
             if let Action::SaveHardState { seq, .. } = self.actions[position] {
                 if !self.durability.holds_for(seq) {

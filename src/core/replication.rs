@@ -200,7 +200,9 @@ impl<N: NodeId> RaftCore<N> {
         };
         peer_progress.recent_active = true;
         if matches!(peer_progress.state, ProgressState::Snapshot { .. }) {
-            self.resend_snapshot(&from);
+            // Waiting for a snapshot's answer: send the request again (it or its answer
+            // may have been lost; a follower still fetching ignores the repeat).
+            self.send_snapshot(&from);
             return;
         }
         peer_progress.on_heartbeat_response(max_messages, max_bytes);

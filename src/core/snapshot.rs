@@ -38,7 +38,6 @@ use super::durability::Outstanding;
 use super::io::Action;
 use super::message::Message;
 use super::message::{InstallSnapshotRequest, InstallSnapshotResponse, InstallSnapshotResult};
-use super::progress::ProgressState;
 use super::raft::{RaftCore, RoleState};
 use super::types::{LogId, LogIndex, NodeId};
 
@@ -220,19 +219,6 @@ impl<N: NodeId> RaftCore<N> {
         };
         self.send(peer.clone(), Message::InstallSnapshot(request));
         true
-    }
-
-    /// A heartbeat answer from a peer waiting for a snapshot: send the request again (it
-    /// or its answer may have been lost; a follower still fetching ignores it).
-    pub(crate) fn resend_snapshot(&mut self, peer: &N) {
-        let waiting = self
-            .role
-            .leader()
-            .and_then(|l| l.progress(peer))
-            .is_some_and(|p| matches!(p.state, ProgressState::Snapshot { .. }));
-        if waiting {
-            self.send_snapshot(peer);
-        }
     }
 
     /// The leader's answer to a snapshot it sent.
@@ -451,4 +437,17 @@ impl<N: NodeId> RaftCore<N> {
         self.maybe_advance_commit();
         self.emit_apply();
     }
+}
+
+/// Structural checks on a peer's InstallSnapshot: a snapshot of something (index ≥ 1,
+/// term ≥ 1), not from a term later than the request's, with voters. (No log reaches
+/// 2^63 entries: refusing such an index keeps the log's index arithmetic from
+/// overflowing.)
+pub(crate) fn is_well_formed<N: NodeId>(request: &InstallSnapshotRequest<N>) -> bool {
+    let last = request.meta.last_included;
+    last.index > LogIndex(0)
+        && last.index < LogIndex(1 << 63)
+        && last.term > super::types::Term(0)
+        && last.term <= request.term
+        && !request.meta.configuration.current.voters().is_empty()
 }
