@@ -222,7 +222,7 @@ mod seed_corpus {
     use concord::service::{encode_frame, ServiceError, ServiceReply, ServiceRequest};
     use concord::storage::codec::{encode_entry, encode_hard_state, encode_log_id};
     use concord::storage::{EntryPayload, HardState as StoredHardState, LogEntry};
-    use concord::transport::{RaftFrame, DEFAULT_MAX_FRAME_BYTES};
+    use concord::transport::{FrameBody, RaftFrame, DEFAULT_MAX_FRAME_BYTES};
 
     type Files = Vec<(String, Vec<u8>)>;
 
@@ -257,7 +257,7 @@ mod seed_corpus {
             group: GroupId::new("kv").expect("group"),
             from: peer("127.0.0.1:7001"),
             to: peer("127.0.0.1:7002"),
-            message,
+            body: FrameBody::Raft(message),
             payloads,
         };
         let append = Message::Append(AppendRequest {

@@ -94,10 +94,10 @@ async fn three_servers_host_two_groups_each() {
         group: GroupId::new("nope").unwrap(),
         from: peers[1].clone(),
         to: peers[0].clone(),
-        message: Message::Heartbeat(Heartbeat {
+        body: FrameBody::Raft(Message::Heartbeat(Heartbeat {
             term: Term(99),
             commit: LogIndex(0),
-        }),
+        })),
         payloads: Vec::new(),
     };
     stranger.send(servers[0].endpoint(), frame).unwrap();

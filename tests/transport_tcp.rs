@@ -15,10 +15,10 @@ fn frame(from: &Endpoint, to: &Endpoint, commit: u64) -> RaftFrame {
         group: GroupId::new("g").unwrap(),
         from: PeerId::new(from.clone(), 0),
         to: PeerId::new(to.clone(), 0),
-        message: Message::Heartbeat(Heartbeat {
+        body: FrameBody::Raft(Message::Heartbeat(Heartbeat {
             term: Term(1),
             commit: LogIndex(commit),
-        }),
+        })),
         payloads: Vec::<Bytes>::new(),
     }
 }

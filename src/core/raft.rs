@@ -859,6 +859,11 @@ impl<N: NodeId> RaftCore<N> {
         self.snapshots.current.as_ref()
     }
 
+    /// The snapshot asked for with `Action::TakeSnapshot` and not yet reported saved.
+    pub fn taking_snapshot(&self) -> Option<&SnapshotMeta<N>> {
+        self.snapshots.taking.as_ref()
+    }
+
     /// The snapshot being installed from a leader (fetched or being written), if any.
     pub fn installing_snapshot(&self) -> Option<&SnapshotMeta<N>> {
         self.snapshots

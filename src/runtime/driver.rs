@@ -15,22 +15,51 @@ use tokio::task::coop::cooperative;
 use tokio::time::Instant;
 
 use super::clock::Clock;
-use super::error::{ApplyError, NodeFailure};
+use super::error::{ApplyError, NodeFailure, SnapshotError};
 use super::fsm::{answer_failed, ApplyItem, FsmDone, FsmJob};
 use super::options::NodeOptions;
 use super::outbound::Outbound;
 use super::payloads::Payloads;
+use super::snapshot_store::SnapshotStore;
 use super::state_machine::{CommittedEntry, LeaderChangeContext, StateMachine};
 use super::status::{DriverView, NodeStatus, StatusPublisher};
 use super::store::{LogStore, StoredEntry};
 use super::tasks::{PendingTasks, Proposal};
 use super::timers::Timers;
-use super::writer::{WriteDone, WriteJob};
+use super::transfer::{self, FetchContext, PartialSlot, SnapshotEvent, SnapshotServer};
+use super::writer::{Staged, WriteDone, WriterJob};
 use crate::core::{
-    Action, EntryKind, EntryMeta, Input, LogIndex, Message, PeerId, PersistQueue, RaftCore, Role,
-    Term, Timer,
+    Action, EntryKind, EntryMeta, Input, LogId, LogIndex, Message, PeerId, PersistQueue, RaftCore,
+    Role, SnapshotMeta, Term, Timer,
 };
-use crate::transport::{RaftFrame, Transport};
+use crate::transport::{FrameBody, RaftFrame, SnapshotData, Transport};
+
+/// A request from a `Node` handle to its driver.
+pub(crate) enum Control {
+    /// Take a snapshot now; answered once it is saved.
+    Snapshot(tokio::sync::oneshot::Sender<Result<Option<LogId>, SnapshotError>>),
+}
+
+/// The driver's snapshot equipment (present when the node has a snapshot store and
+/// its state machine supports snapshots).
+pub(crate) struct DriverSnapshots {
+    pub(crate) store: Arc<dyn SnapshotStore>,
+    pub(crate) staged: Staged,
+    pub(crate) partial: PartialSlot,
+    pub(crate) events: mpsc::UnboundedSender<SnapshotEvent>,
+}
+
+/// A fetch in progress.
+struct ActiveFetch {
+    snapshot: LogId,
+    replies: mpsc::Sender<SnapshotData>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// A duration far enough away to mean "never" for a timer.
+fn far_duration() -> std::time::Duration {
+    std::time::Duration::from_secs(86_400 * 365)
+}
 
 /// Most committed entries handed to the state machine in one job (the core hands out
 /// at most `CoreOptions::max_apply_ahead` beyond the last applied one; a job's payloads
@@ -49,10 +78,15 @@ pub(crate) struct Channels<S: StateMachine> {
     pub(crate) inbound: mpsc::Receiver<RaftFrame>,
     pub(crate) proposals: mpsc::Receiver<Proposal<S>>,
     pub(crate) stop: shutdown::Listener,
-    pub(crate) writer_jobs: queue::Sender<WriteJob>,
+    pub(crate) writer_jobs: queue::Sender<WriterJob>,
     pub(crate) writer_done: queue::Receiver<WriteDone>,
     pub(crate) fsm_jobs: queue::Sender<FsmJob<S>>,
     pub(crate) fsm_done: queue::Receiver<FsmDone>,
+    pub(crate) controls: mpsc::Receiver<Control>,
+    pub(crate) snapshot_events: mpsc::UnboundedReceiver<SnapshotEvent>,
+    /// The snapshot equipment the driver hands to fetches and its server (taken out
+    /// at start).
+    pub(crate) snapshots: Option<DriverSnapshots>,
 }
 
 pub(crate) struct Driver<S: StateMachine> {
@@ -77,6 +111,13 @@ pub(crate) struct Driver<S: StateMachine> {
     failed: Option<NodeFailure>,
     role_view: (Role, Term, Option<PeerId>),
     frames_rejected: u64,
+    snapshots: Option<DriverSnapshots>,
+    server: Option<SnapshotServer>,
+    fetch: Option<ActiveFetch>,
+    /// `Node::snapshot` callers waiting for the snapshot being taken.
+    snapshot_waiters: Vec<tokio::sync::oneshot::Sender<Result<Option<LogId>, SnapshotError>>>,
+    /// The step's compactions, sent to the writer after its writes.
+    compactions: Vec<LogIndex>,
 }
 
 impl<S: StateMachine> Driver<S> {
@@ -91,18 +132,33 @@ impl<S: StateMachine> Driver<S> {
         // (leader and not failed). Dropping it (a panic) clears the flag too.
         status: status::Publisher<NodeStatus>,
     ) -> Self {
+        let mut channels = channels;
+        let snapshots = channels.snapshots.take();
         let applied = core.applied_index();
         let role_view = (core.role(), core.term(), core.leader().cloned());
+        let outbound = Outbound::new(
+            transport,
+            options.group.clone(),
+            options.peer.clone(),
+            options.faults.clone(),
+        );
+        let server = snapshots.as_ref().map(|snapshots| SnapshotServer {
+            store: snapshots.store.clone(),
+            sender: outbound.transfer(),
+            in_flight: Arc::default(),
+            chunk_bytes: options.snapshot_chunk_bytes,
+            inline: options.faults.is_some(),
+        });
         Driver {
+            snapshots,
+            server,
+            fetch: None,
+            snapshot_waiters: Vec::new(),
+            compactions: Vec::new(),
             timers: Timers::new(&options, clock),
             tasks: PendingTasks::new(),
             payloads: Payloads::new(store, options.group.clone()),
-            outbound: Outbound::new(
-                transport,
-                options.group.clone(),
-                options.peer.clone(),
-                options.faults.clone(),
-            ),
+            outbound,
             status: StatusPublisher::new(
                 status,
                 options.group.to_string(),
@@ -122,6 +178,11 @@ impl<S: StateMachine> Driver<S> {
     }
 
     pub(crate) async fn run(mut self) {
+        // The state machine starts from the snapshot the core was restored from.
+        if let Some(meta) = self.core.snapshot().cloned() {
+            self.handed_over = self.handed_over.max(meta.last_included.index);
+            self.send_to_fsm(FsmJob::Load(meta)).await;
+        }
         let start = self.core.start();
         self.execute(start).await;
         self.publish_status();
@@ -133,6 +194,23 @@ impl<S: StateMachine> Driver<S> {
         tokio::pin!(election, heartbeat);
         let mut armed = (None, None);
         let clock_changed = self.timers.clock().notifier();
+        // The snapshot interval (JRaft `snapshotIntervalSecs`), if snapshots are on.
+        let interval = self.options.snapshot_interval;
+        let snapshot_timer_on = self.snapshots.is_some() && !interval.is_zero();
+        let mut snapshot_timer = tokio::time::interval_at(
+            Instant::now()
+                + if snapshot_timer_on {
+                    interval
+                } else {
+                    far_duration()
+                },
+            if snapshot_timer_on {
+                interval
+            } else {
+                far_duration()
+            },
+        );
+        snapshot_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.timers.follow_clock();
             let deadlines = (
@@ -156,6 +234,7 @@ impl<S: StateMachine> Driver<S> {
                 biased;
                 Some(done) = cooperative(self.queues.writer_done.recv()) => self.on_write_done(done).await,
                 Some(done) = cooperative(self.queues.fsm_done.recv()) => self.on_fsm_done(done).await,
+                Some(event) = self.queues.snapshot_events.recv() => self.on_snapshot_event(event).await,
                 _ = cooperative(self.queues.stop.stopped()) => break,
                 // The clock was adjusted: the loop's head recomputes the timers.
                 _ = async {
@@ -172,7 +251,11 @@ impl<S: StateMachine> Driver<S> {
                     self.timers.cancel(Timer::Election);
                     self.step(Input::Timeout(Timer::Election)).await;
                 }
+                _ = snapshot_timer.tick(), if snapshot_timer_on => {
+                    self.step(Input::TakeSnapshot).await;
+                }
                 Some(frame) = self.queues.inbound.recv() => self.on_frame(frame).await,
+                Some(control) = self.queues.controls.recv() => self.on_control(control).await,
                 Some(first) = self.queues.proposals.recv(), if backlog < MAX_APPLY_BACKLOG => {
                     self.on_proposals(first).await
                 }
@@ -236,30 +319,25 @@ impl<S: StateMachine> Driver<S> {
                     leader,
                     commit_index,
                 } => self.role_changed(role, term, leader, commit_index).await,
-                // The runtime has no snapshot store wired in yet (issue 13): it never
-                // asks for a snapshot (`snapshot_log_distance` stays 0, no
-                // `Input::TakeSnapshot`), so its log is never compacted and it never
-                // sends one. One asked for anyway, or sent by another implementation,
-                // is refused: the core carries on with its log.
+                // In log order: the save job follows the applies of every entry the
+                // snapshot covers. Without snapshots, refused: the core keeps its log.
                 Action::TakeSnapshot { meta } => {
-                    follow_ups.push(Input::SnapshotSaved {
-                        last_included: meta.last_included,
-                        saved: false,
-                    });
+                    if self.snapshots.is_some() {
+                        self.send_to_fsm(FsmJob::Save(meta)).await;
+                    } else {
+                        follow_ups.push(Input::SnapshotSaved {
+                            last_included: meta.last_included,
+                            saved: false,
+                        });
+                    }
                 }
-                Action::FetchSnapshot { meta, .. } => {
-                    follow_ups.push(Input::SnapshotFetched {
-                        last_included: meta.last_included,
-                        fetched: false,
-                    });
+                Action::FetchSnapshot { from, meta } => {
+                    if let Some(refused) = self.start_fetch(from, meta) {
+                        follow_ups.push(refused);
+                    }
                 }
-                Action::CompactLog { .. } => {}
-                Action::RestoreSnapshot { .. } => {
-                    self.fail(NodeFailure::Internal(
-                        "snapshot restore is not supported yet".into(),
-                    ));
-                    return;
-                }
+                Action::CompactLog { through } => self.compactions.push(through),
+                Action::RestoreSnapshot { meta } => self.restore(meta).await,
                 // `offer` queued the writes.
                 Action::SaveHardState { .. }
                 | Action::TruncateLog { .. }
@@ -280,12 +358,25 @@ impl<S: StateMachine> Driver<S> {
             {
                 early_report = Some(job.persisted());
             }
-            if cooperative(self.queues.writer_jobs.send(job))
+            if cooperative(self.queues.writer_jobs.send(WriterJob::Write(job)))
                 .await
                 .is_err()
             {
                 self.fail(NodeFailure::TaskStopped("log writer"));
                 early_report = None;
+            }
+        }
+        // After the step's writes, in the writer's order.
+        let compactions = std::mem::take(&mut self.compactions);
+        if let Some(&through) = compactions.iter().max() {
+            if let Some(snapshot) = self.core.snapshot().map(|meta| meta.last_included) {
+                let job = WriterJob::Compact { through, snapshot };
+                if cooperative(self.queues.writer_jobs.send(job))
+                    .await
+                    .is_err()
+                {
+                    self.fail(NodeFailure::TaskStopped("log writer"));
+                }
             }
         }
         // After this step's applies, so that the next step's come after them.
@@ -315,12 +406,36 @@ impl<S: StateMachine> Driver<S> {
 
     /// Routes a frame to the core. Only misaddressed frames (another group, another
     /// node) are the driver's to refuse; who may say what is the core's decision.
+    /// Snapshot-transfer frames go to the snapshot server or the running fetch.
     async fn on_frame(&mut self, frame: RaftFrame) {
         if frame.group != self.options.group || frame.to != self.options.peer {
             self.frames_rejected += 1;
             return;
         }
-        if let Message::Append(request) = &frame.message {
+        let message = match frame.body {
+            FrameBody::Raft(message) => message,
+            FrameBody::SnapshotRead(read) => {
+                let served = self
+                    .server
+                    .as_ref()
+                    .is_some_and(|server| server.serve(frame.from, read));
+                if !served {
+                    self.frames_rejected += 1;
+                }
+                return;
+            }
+            FrameBody::SnapshotData(data) => {
+                match &self.fetch {
+                    Some(fetch) if fetch.snapshot == data.snapshot => {
+                        // A full queue drops the answer: the fetch asks again.
+                        let _ = fetch.replies.try_send(data);
+                    }
+                    _ => self.frames_rejected += 1,
+                }
+                return;
+            }
+        };
+        if let Message::Append(request) = &message {
             // The payloads travel with the step (its `AppendLog` writes them); those the
             // apply will need are cached too, within a byte bound. Only indices the core
             // could append (an append must continue the log) are cached, so a hostile
@@ -334,10 +449,118 @@ impl<S: StateMachine> Driver<S> {
         }
         self.step(Input::Message {
             from: frame.from,
-            message: frame.message,
+            message,
         })
         .await;
         self.payloads.end_step();
+    }
+
+    /// Starts fetching `meta` from `from`, replacing a fetch still running. Returns the
+    /// refusal to step when this node cannot fetch (no snapshot support).
+    fn start_fetch(&mut self, from: PeerId, meta: SnapshotMeta<PeerId>) -> Option<Input<PeerId>> {
+        if let Some(old) = self.fetch.take() {
+            old.task.abort();
+        }
+        let Some(snapshots) = &self.snapshots else {
+            return Some(Input::SnapshotFetched {
+                last_included: meta.last_included,
+                fetched: false,
+            });
+        };
+        let (replies, replies_rx) = mpsc::channel(16);
+        let context = FetchContext {
+            store: snapshots.store.clone(),
+            staged: snapshots.staged.clone(),
+            partial: snapshots.partial.clone(),
+            sender: self.outbound.transfer(),
+            events: snapshots.events.clone(),
+            chunk_bytes: self.options.snapshot_chunk_bytes,
+            request_timeout: self.options.snapshot_request_timeout(),
+        };
+        let snapshot = meta.last_included;
+        let task = tokio::spawn(transfer::fetch(context, from, meta, replies_rx));
+        self.fetch = Some(ActiveFetch {
+            snapshot,
+            replies,
+            task,
+        });
+        None
+    }
+
+    /// `RestoreSnapshot`: the state machine takes the installed snapshot's state (after
+    /// the entries already handed over, which it applies first).
+    async fn restore(&mut self, meta: SnapshotMeta<PeerId>) {
+        let index = meta.last_included.index;
+        self.payloads.remove_through(index);
+        self.handed_over = self.handed_over.max(index);
+        self.send_to_fsm(FsmJob::Load(meta)).await;
+        self.release_notifications().await;
+    }
+
+    async fn on_snapshot_event(&mut self, event: SnapshotEvent) {
+        match event {
+            SnapshotEvent::Saved {
+                last_included,
+                result,
+            } => {
+                let saved = result.is_ok();
+                self.step(Input::SnapshotSaved {
+                    last_included,
+                    saved,
+                })
+                .await;
+                let answer = match result {
+                    Ok(()) => Ok(Some(last_included)),
+                    Err(reason) => Err(SnapshotError::Failed { reason }),
+                };
+                for waiter in self.snapshot_waiters.drain(..) {
+                    let _ = waiter.send(answer.clone());
+                }
+            }
+            SnapshotEvent::Fetched {
+                last_included,
+                fetched,
+            } => {
+                if self
+                    .fetch
+                    .as_ref()
+                    .is_some_and(|fetch| fetch.snapshot == last_included)
+                {
+                    self.fetch = None;
+                }
+                self.step(Input::SnapshotFetched {
+                    last_included,
+                    fetched,
+                })
+                .await;
+            }
+        }
+    }
+
+    async fn on_control(&mut self, control: Control) {
+        match control {
+            Control::Snapshot(answer) => {
+                if self.snapshots.is_none() {
+                    let _ = answer.send(Err(SnapshotError::Unsupported));
+                    return;
+                }
+                if let Some(failure) = &self.failed {
+                    let _ = answer.send(Err(SnapshotError::NodeFailed {
+                        reason: failure.to_string(),
+                    }));
+                    return;
+                }
+                self.step(Input::TakeSnapshot).await;
+                if self.core.taking_snapshot().is_some() {
+                    self.snapshot_waiters.push(answer);
+                } else {
+                    // Nothing applied since the latest snapshot (or an install is
+                    // replacing the state): the latest one stands.
+                    let latest = self.core.snapshot().map(|meta| meta.last_included);
+                    let _ = answer.send(Ok(latest));
+                }
+            }
+        }
     }
 
     async fn on_proposals(&mut self, first: Proposal<S>) {
@@ -531,6 +754,7 @@ impl<S: StateMachine> Driver<S> {
                 self.applied = self.applied.max(index);
                 self.step(Input::Applied { index }).await;
             }
+            FsmDone::Restored(index) => self.applied = self.applied.max(index),
             FsmDone::Failed(failure) => self.fail(failure),
         }
     }
@@ -567,6 +791,12 @@ impl<S: StateMachine> Driver<S> {
     }
 
     fn shut_down(&mut self) {
+        if let Some(fetch) = self.fetch.take() {
+            fetch.task.abort();
+        }
+        for waiter in self.snapshot_waiters.drain(..) {
+            let _ = waiter.send(Err(SnapshotError::Stopped));
+        }
         self.status.close();
         self.tasks.shut_down();
         self.queues.proposals.close();

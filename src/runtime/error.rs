@@ -63,6 +63,32 @@ impl ApplyError {
     }
 }
 
+/// Why `Node::snapshot` did not produce a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The node has no snapshot store, or its state machine does not support
+    /// snapshots (`StateMachine::supports_snapshots`).
+    #[error("snapshots are not enabled on this node")]
+    Unsupported,
+    /// The save failed (the state machine's or the store's error); the node carries on
+    /// with its log and tries again at the next trigger.
+    #[error("snapshot failed: {reason}")]
+    Failed {
+        /// What failed.
+        reason: String,
+    },
+    /// The node is in its error state.
+    #[error("node failed: {reason}")]
+    NodeFailed {
+        /// The failure.
+        reason: String,
+    },
+    /// The node stopped before the snapshot was saved.
+    #[error("node is stopped")]
+    Stopped,
+}
+
 /// Why a node did not start.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -2,14 +2,18 @@
 //! clients waiting on them, and delivers role notifications in log order.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use concord_sync::{completion, queue};
 use tokio::task::coop::cooperative;
 use tokio::task::JoinHandle;
 
 use super::error::{ApplyError, NodeFailure, PartialApply, StateMachineError};
-use super::state_machine::{CommittedEntry, LeaderChangeContext, StateMachine};
-use crate::core::{ConfigurationEntry, LogId, LogIndex, PeerId};
+use super::snapshot_store::SnapshotStore;
+use super::state_machine::{CommittedEntry, LeaderChangeContext, SnapshotContext, StateMachine};
+use super::transfer::SnapshotEvent;
+use crate::core::{ConfigurationEntry, LogId, LogIndex, PeerId, SnapshotMeta};
+use crate::storage::{SnapshotReader, StorageError};
 
 /// The result a client gets for an applied task.
 #[derive(Debug, PartialEq, Eq)]
@@ -41,11 +45,23 @@ pub(crate) enum FsmJob<S: StateMachine> {
     LeaderStop(LeaderChangeContext),
     StartFollowing(LeaderChangeContext),
     StopFollowing(LeaderChangeContext),
+    /// Save a snapshot of the state as it is after the entries handed over so far.
+    Save(SnapshotMeta<PeerId>),
+    /// Replace the state with the latest snapshot, which must be this one.
+    Load(SnapshotMeta<PeerId>),
 }
 
 pub(crate) enum FsmDone {
     Applied(LogIndex),
+    /// The state machine now holds the snapshot's state, through this index.
+    Restored(LogIndex),
     Failed(NodeFailure),
+}
+
+/// The FSM caller's snapshot equipment.
+pub(crate) struct FsmSnapshots {
+    pub(crate) store: Arc<dyn SnapshotStore>,
+    pub(crate) saved: tokio::sync::mpsc::UnboundedSender<SnapshotEvent>,
 }
 
 /// Starts the FSM caller: on a thread of its own (`dedicated_thread`, the default
@@ -62,12 +78,15 @@ pub(crate) fn spawn_fsm<S: StateMachine>(
     done: queue::UnboundedSender<FsmDone>,
     apply_batch: usize,
     dedicated_thread: bool,
+    snapshots: Option<FsmSnapshots>,
 ) -> std::io::Result<FsmHandle<S>> {
     let caller = FsmCaller {
         state_machine,
         failed: None,
         done,
         apply_batch,
+        snapshots,
+        dedicated_thread,
     };
     if !dedicated_thread {
         return Ok(FsmHandle::Task(tokio::spawn(caller.run(jobs))));
@@ -107,6 +126,10 @@ struct FsmCaller<S: StateMachine> {
     failed: Option<NodeFailure>,
     done: queue::UnboundedSender<FsmDone>,
     apply_batch: usize,
+    snapshots: Option<FsmSnapshots>,
+    /// Whether a save's second half runs on a thread of its own (false in simulations,
+    /// which run it inline for determinism).
+    dedicated_thread: bool,
 }
 
 impl<S: StateMachine> FsmCaller<S> {
@@ -132,11 +155,29 @@ impl<S: StateMachine> FsmCaller<S> {
 
     fn handle(&mut self, job: FsmJob<S>) {
         if let Some(failure) = &self.failed {
-            if let FsmJob::Apply(items) = job {
-                answer_failed(items, failure);
+            match job {
+                FsmJob::Apply(items) => answer_failed(items, failure),
+                FsmJob::Save(meta) => self.save_failed(meta.last_included, failure.to_string()),
+                _ => {}
             }
             return;
         }
+        let job = match job {
+            FsmJob::Save(meta) => {
+                self.save(meta);
+                return;
+            }
+            FsmJob::Load(meta) => {
+                match self.load(&meta) {
+                    Ok(()) => {
+                        let _ = self.done.send(FsmDone::Restored(meta.last_included.index));
+                    }
+                    Err(failure) => self.failed_with(failure),
+                }
+                return;
+            }
+            job => job,
+        };
         let state_machine = &mut self.state_machine;
         let (applied, failure) = match job {
             FsmJob::Apply(items) => apply_items(state_machine, items, self.apply_batch),
@@ -152,21 +193,153 @@ impl<S: StateMachine> FsmCaller<S> {
             FsmJob::StopFollowing(context) => {
                 (None, guarded(|| state_machine.on_stop_following(&context)))
             }
+            FsmJob::Save(_) | FsmJob::Load(_) => (None, None),
         };
         if let Some(index) = applied {
             let _ = self.done.send(FsmDone::Applied(index));
         }
         if let Some(failure) = failure {
-            let _ = catch_unwind(AssertUnwindSafe(|| state_machine.on_error(&failure)));
-            let _ = self.done.send(FsmDone::Failed(failure.clone()));
-            self.failed = Some(failure);
+            self.failed_with(failure);
         }
+    }
+
+    fn failed_with(&mut self, failure: NodeFailure) {
+        let state_machine = &mut self.state_machine;
+        let _ = catch_unwind(AssertUnwindSafe(|| state_machine.on_error(&failure)));
+        let _ = self.done.send(FsmDone::Failed(failure.clone()));
+        self.failed = Some(failure);
+    }
+
+    fn save_failed(&self, last_included: LogId, reason: String) {
+        if let Some(snapshots) = &self.snapshots {
+            let _ = snapshots.saved.send(SnapshotEvent::Saved {
+                last_included,
+                result: Err(reason),
+            });
+        }
+    }
+
+    /// Captures the state (here, in log order) and writes and commits the snapshot off
+    /// this thread. The outcome goes to the driver as a `SaveDone`; a failed save fails
+    /// only the snapshot.
+    fn save(&mut self, meta: SnapshotMeta<PeerId>) {
+        let Some(snapshots) = &self.snapshots else {
+            return;
+        };
+        let last_included = meta.last_included;
+        let report = snapshots.saved.clone();
+        let context = SnapshotContext {
+            last_included,
+            configuration: meta.configuration.clone(),
+        };
+        let state_machine = &mut self.state_machine;
+        let captured = catch_unwind(AssertUnwindSafe(|| {
+            state_machine.on_snapshot_save(&context)
+        }))
+        .unwrap_or_else(|panic| {
+            Err(StateMachineError::new(format!(
+                "on_snapshot_save panicked: {}",
+                panic_message(&panic)
+            )))
+        });
+        let write = match captured {
+            Ok(write) => write,
+            Err(error) => {
+                self.save_failed(last_included, error.to_string());
+                return;
+            }
+        };
+        let store = snapshots.store.clone();
+        let finish = move || {
+            let result = write_snapshot(store.as_ref(), meta, write);
+            let _ = report.send(SnapshotEvent::Saved {
+                last_included,
+                result,
+            });
+        };
+        if !self.dedicated_thread {
+            finish();
+            return;
+        }
+        // The node's runtime context comes along, as for the FSM thread itself.
+        let runtime = tokio::runtime::Handle::current();
+        let spawned = std::thread::Builder::new()
+            .name("concord-snapshot".into())
+            .spawn(move || {
+                let _context = runtime.enter();
+                finish();
+            });
+        if let Err(error) = spawned {
+            self.save_failed(
+                last_included,
+                format!("cannot start the snapshot thread: {error}"),
+            );
+        }
+    }
+
+    /// Loads the latest snapshot, which must be `meta`'s, into the state machine.
+    fn load(&mut self, meta: &SnapshotMeta<PeerId>) -> Result<(), NodeFailure> {
+        let Some(snapshots) = &self.snapshots else {
+            return Err(NodeFailure::Internal(
+                "asked to load a snapshot, but the node has no snapshot store".into(),
+            ));
+        };
+        let source = match snapshots.store.open_latest() {
+            Ok(Some(source)) => source,
+            Ok(None) => {
+                return Err(NodeFailure::Internal(format!(
+                    "the snapshot through {} is not in the snapshot store",
+                    meta.last_included
+                )))
+            }
+            Err(error) => return Err(NodeFailure::Storage(error)),
+        };
+        if source.meta().last_included != meta.last_included {
+            return Err(NodeFailure::Internal(format!(
+                "the snapshot store's latest snapshot ends at {}, not at {}",
+                source.meta().last_included,
+                meta.last_included
+            )));
+        }
+        let state_machine = &mut self.state_machine;
+        let loaded = catch_unwind(AssertUnwindSafe(|| state_machine.on_snapshot_load(&source)))
+            .unwrap_or_else(|panic| {
+                Err(StateMachineError::new(format!(
+                    "on_snapshot_load panicked: {}",
+                    panic_message(&panic)
+                )))
+            });
+        loaded.map_err(|error| NodeFailure::StateMachine {
+            index: Some(meta.last_included.index),
+            error,
+        })
     }
 
     fn finish(mut self) -> S {
         let _ = catch_unwind(AssertUnwindSafe(|| self.state_machine.on_shutdown()));
         self.state_machine
     }
+}
+
+/// Writes a snapshot's files with the state machine's closure and commits it.
+fn write_snapshot(
+    store: &dyn SnapshotStore,
+    meta: SnapshotMeta<PeerId>,
+    write: super::state_machine::SnapshotSave,
+) -> Result<(), String> {
+    let storage = |error: StorageError| error.to_string();
+    let mut sink = store
+        .create(meta.last_included, meta.configuration)
+        .map_err(storage)?;
+    catch_unwind(AssertUnwindSafe(|| write(&mut sink)))
+        .unwrap_or_else(|panic| {
+            Err(StateMachineError::new(format!(
+                "the snapshot's writer panicked: {}",
+                panic_message(&panic)
+            )))
+        })
+        .map_err(|error| error.to_string())?;
+    store.commit(sink).map(|_| ()).map_err(storage)
 }
 
 /// Runs a callback; a panic in it is the state machine's failure.

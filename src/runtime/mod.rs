@@ -24,21 +24,30 @@ mod options;
 mod outbound;
 mod payloads;
 mod server;
+mod snapshot_store;
 mod state_machine;
 mod status;
 mod store;
 mod tasks;
 mod timers;
+mod transfer;
 mod writer;
 
 pub use clock::{Clock, DriftingClock, MonotonicClock};
 pub use durable::{DurableStorage, StorageOptions};
-pub use error::{ApplyError, NodeFailure, PartialApply, StartError, StateMachineError};
+pub use error::{
+    ApplyError, NodeFailure, PartialApply, SnapshotError, StartError, StateMachineError,
+};
 pub use faults::{FaultInjector, SendFault};
 pub use fsm::Applied;
 pub use node::{Node, Task};
 pub use options::{ApplyTaskMode, NodeOptions};
 pub use server::{RaftServer, Router};
-pub use state_machine::{CommittedEntry, LeaderChangeContext, StateMachine};
+pub use snapshot_store::{
+    LocalSnapshotStore, MemorySnapshotStore, SnapshotSink, SnapshotSource, SnapshotStore,
+};
+pub use state_machine::{
+    CommittedEntry, LeaderChangeContext, SnapshotContext, SnapshotSave, StateMachine,
+};
 pub use status::NodeStatus;
 pub use store::{LogStore, MemoryLogStore, PersistOp, StorageLogStore, StoredEntry};

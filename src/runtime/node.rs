@@ -9,16 +9,17 @@ use tokio::task::coop::cooperative;
 use tokio::task::JoinHandle;
 
 use super::clock::{Clock, MonotonicClock};
-use super::driver::{Channels, Driver};
-use super::error::{ApplyError, StartError};
-use super::fsm::{spawn_fsm, Applied, FsmHandle};
+use super::driver::{Channels, Control, Driver, DriverSnapshots};
+use super::error::{ApplyError, SnapshotError, StartError};
+use super::fsm::{spawn_fsm, Applied, FsmHandle, FsmSnapshots};
 use super::options::{ApplyTaskMode, NodeOptions};
+use super::snapshot_store::{LocalSnapshotStore, SnapshotStore};
 use super::state_machine::StateMachine;
 use super::status::NodeStatus;
 use super::store::LogStore;
 use super::tasks::Proposal;
-use super::writer::run_writer;
-use crate::core::{CoreRestorer, LogId, PeerId, RestoreError, Role, Term};
+use super::writer::{run_writer, WriterSnapshots};
+use crate::core::{CoreRestorer, LogId, PeerId, RestoreError, Role, SnapshotMeta, Term};
 use crate::storage::StorageError;
 use crate::transport::{FrameSink, Transport};
 
@@ -70,6 +71,7 @@ type NodeTasks<S> = (JoinHandle<()>, JoinHandle<()>, FsmHandle<S>);
 struct Shared<S: StateMachine> {
     options: NodeOptions,
     proposals: mpsc::Sender<Proposal<S>>,
+    controls: mpsc::Sender<Control>,
     /// Dropped with the last handle, which stops the node as `shutdown` would.
     stop: shutdown::Trigger,
     /// The status and the fast-path flag (leader and not failed), published together.
@@ -118,13 +120,39 @@ impl<S: StateMachine> Node<S> {
         clock: Arc<dyn Clock>,
     ) -> Result<(Node<S>, FrameSink), StartError> {
         options.validate()?;
+        // Snapshots need a store and a state machine that can save and load them.
+        let snapshot_store: Option<Arc<dyn SnapshotStore>> =
+            match (&options.snapshot_store, &options.snapshot_dir) {
+                (Some(store), _) => Some(store.clone()),
+                (None, Some(dir)) => Some(Arc::new(LocalSnapshotStore::open(
+                    dir,
+                    options.group.clone(),
+                )?)),
+                (None, None) => None,
+            };
+        let snapshot_store = snapshot_store.filter(|_| state_machine.supports_snapshots());
+        if snapshot_store.is_none() && options.core.snapshot_log_distance != 0 {
+            return Err(StartError::InvalidOption {
+                name: "core.snapshot_log_distance",
+                reason: "snapshots need a snapshot store (snapshot_dir or snapshot_store) \
+                         and a state machine that supports them",
+            });
+        }
+        // Restart = the latest snapshot + the log after it.
+        let snapshot = match &snapshot_store {
+            Some(store) => store.latest()?.map(|meta| SnapshotMeta {
+                last_included: meta.last_included,
+                configuration: meta.configuration,
+            }),
+            None => None,
+        };
         // Entry by entry, so a restart never holds the whole log (DESIGN.md §2).
         let hard_state = store.hard_state()?;
         let mut restorer = CoreRestorer::new(
             options.peer.clone(),
             options.core.clone(),
             hard_state,
-            None,
+            snapshot,
             options.initial_configuration.clone(),
         )
         .map_err(|error| restore_error(&options, error))?;
@@ -149,12 +177,19 @@ impl<S: StateMachine> Node<S> {
         let (fsm_jobs, fsm_jobs_rx) = queue::bounded(1024);
         let (fsm_done_tx, fsm_done) = queue::unbounded();
         let (status_tx, status) = status::channel(NodeStatus::default());
+        let (controls, controls_rx) = mpsc::channel(64);
+        let (snapshot_events_tx, snapshot_events) = mpsc::unbounded_channel();
+        let staged = Arc::default();
         let writer = tokio::spawn(run_writer(
             store.clone(),
             writer_jobs_rx,
             writer_done_tx,
             256,
             options.faults.clone(),
+            snapshot_store.as_ref().map(|store| WriterSnapshots {
+                store: store.clone(),
+                staged: Arc::clone(&staged),
+            }),
         ));
         let state_machine_blocks = state_machine.blocks();
         let fsm = spawn_fsm(
@@ -163,6 +198,10 @@ impl<S: StateMachine> Node<S> {
             fsm_done_tx,
             options.apply_batch,
             options.faults.is_none() && state_machine_blocks,
+            snapshot_store.as_ref().map(|store| FsmSnapshots {
+                store: store.clone(),
+                saved: snapshot_events_tx.clone(),
+            }),
         )
         .map_err(|error| StartError::Resources {
             reason: format!("cannot start the state machine's thread: {error}"),
@@ -175,6 +214,14 @@ impl<S: StateMachine> Node<S> {
             writer_done,
             fsm_jobs,
             fsm_done,
+            controls: controls_rx,
+            snapshot_events,
+            snapshots: snapshot_store.map(|store| DriverSnapshots {
+                store,
+                staged,
+                partial: Arc::default(),
+                events: snapshot_events_tx,
+            }),
         };
         let driver = Driver::new(
             options.clone(),
@@ -189,6 +236,7 @@ impl<S: StateMachine> Node<S> {
         let shared = Shared {
             options,
             proposals,
+            controls,
             stop,
             status,
             tasks: Mutex::new(Some((driver, writer, fsm))),
@@ -246,6 +294,36 @@ impl<S: StateMachine> Node<S> {
         cooperative(result)
             .await
             .unwrap_or(Err(ApplyError::ShuttingDown))
+    }
+
+    /// Takes a snapshot now (JRaft `Node#snapshot`, F11): the state machine saves its
+    /// state after the last entry handed to it, the snapshot is committed durably, and
+    /// the log is compacted up to it (minus `core.snapshot_retained_entries`). Resolves
+    /// with the last entry the snapshot covers — or, when nothing was applied since the
+    /// latest snapshot, that snapshot's (`None` without any). If a snapshot is being
+    /// taken already, waits for that one.
+    ///
+    /// ```
+    /// # use concord::runtime::*;
+    /// # async fn example<S: StateMachine>(node: Node<S>) -> Result<(), SnapshotError> {
+    /// if let Some(last_included) = node.snapshot().await? {
+    ///     println!("the log is compacted up to {last_included}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn snapshot(&self) -> Result<Option<LogId>, SnapshotError> {
+        let (answer, result) = tokio::sync::oneshot::channel();
+        if self
+            .shared
+            .controls
+            .send(Control::Snapshot(answer))
+            .await
+            .is_err()
+        {
+            return Err(SnapshotError::Stopped);
+        }
+        result.await.unwrap_or(Err(SnapshotError::Stopped))
     }
 
     /// The leader as this node knows it.

@@ -1,7 +1,10 @@
 //! `NodeOptions`: JRaft's `NodeOptions`/`RaftOptions` (F08) with their defaults.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+use super::snapshot_store::SnapshotStore;
 
 use crate::core::{ConfigurationEntry, CoreOptions, GroupId, PeerId};
 
@@ -54,6 +57,26 @@ pub struct NodeOptions {
     /// its error state on a violation (off by default: it costs a walk over the core's
     /// state per step; the chaos suite and tests turn it on).
     pub check_invariants: bool,
+    /// Where this node keeps its snapshots (JRaft `snapshotUri`): a directory, opened
+    /// as a [`super::LocalSnapshotStore`] under `<snapshot_dir>/<group>`. `None` (the
+    /// default) and no `snapshot_store`: the node takes no snapshots and keeps its
+    /// whole log.
+    pub snapshot_dir: Option<PathBuf>,
+    /// A snapshot store of the caller's (in memory, simulated); takes precedence over
+    /// `snapshot_dir`.
+    pub snapshot_store: Option<Arc<dyn SnapshotStore>>,
+    /// Take a snapshot this often (JRaft `snapshotIntervalSecs`, default 3600 s); zero
+    /// turns the timer off. Only with a snapshot store and a state machine that
+    /// supports snapshots. `core.snapshot_log_distance` triggers one after that many
+    /// applied entries as well, and `Node::snapshot` on demand.
+    pub snapshot_interval: Duration,
+    /// Most bytes of a snapshot file sent in one frame (default 1 MiB; at most 8 MiB,
+    /// below the transport's 16 MiB frame limit).
+    pub snapshot_chunk_bytes: u32,
+    /// How long a follower fetching a snapshot waits for an answer before asking again
+    /// (`None`, the default: the election timeout). A fetch fails after 5 unanswered
+    /// requests in a row; the leader then sends the snapshot again.
+    pub snapshot_request_timeout: Option<Duration>,
     /// Fault points for deterministic simulation (see [`super::FaultInjector`]). `None`
     /// (the default) in every real deployment.
     pub faults: Option<Arc<dyn super::FaultInjector>>,
@@ -81,8 +104,19 @@ impl NodeOptions {
             core: CoreOptions::default(),
             jitter_seed: None,
             check_invariants: false,
+            snapshot_dir: None,
+            snapshot_store: None,
+            snapshot_interval: Duration::from_secs(3600),
+            snapshot_chunk_bytes: 1024 * 1024,
+            snapshot_request_timeout: None,
             faults: None,
         }
+    }
+
+    /// How long a snapshot fetch waits for an answer before asking again.
+    pub fn snapshot_request_timeout(&self) -> Duration {
+        self.snapshot_request_timeout
+            .unwrap_or(self.election_timeout)
     }
 
     /// The heartbeat interval.
@@ -122,13 +156,14 @@ impl NodeOptions {
         if self.inbound_queue_capacity == 0 {
             return invalid("inbound_queue_capacity", "must be at least 1");
         }
-        if self.core.snapshot_log_distance != 0 {
-            // The runtime does not carry out snapshots yet (issue 13): a node asking
-            // for them would be refused every time.
-            return invalid(
-                "core.snapshot_log_distance",
-                "snapshots are not supported by the runtime yet: leave it 0",
-            );
+        if self.snapshot_chunk_bytes == 0 || self.snapshot_chunk_bytes > 8 * 1024 * 1024 {
+            return invalid("snapshot_chunk_bytes", "must be between 1 byte and 8 MiB");
+        }
+        if self
+            .snapshot_request_timeout
+            .is_some_and(|timeout| timeout.is_zero())
+        {
+            return invalid("snapshot_request_timeout", "must not be zero");
         }
         if let Err(error) = self.core.validate() {
             return Err(super::StartError::InvalidOption {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::faults::{FaultInjector, SendFault};
 use crate::core::{GroupId, Message, PeerId};
-use crate::transport::{RaftFrame, Transport};
+use crate::transport::{FrameBody, RaftFrame, Transport};
 
 pub(crate) struct Outbound {
     transport: Arc<dyn Transport>,
@@ -39,13 +39,7 @@ impl Outbound {
             None => SendFault::Deliver,
         };
         let endpoint = to.endpoint().clone();
-        let frame = RaftFrame {
-            group: self.group.clone(),
-            from: self.peer.clone(),
-            to,
-            message,
-            payloads,
-        };
+        let frame = RaftFrame::raft(self.group.clone(), self.peer.clone(), to, message, payloads);
         match fault {
             SendFault::Deliver => {
                 let _ = self.transport.send(&endpoint, frame);
@@ -71,5 +65,36 @@ impl Outbound {
                 });
             }
         }
+    }
+
+    /// A handle that sends snapshot-transfer frames from other tasks (no fault
+    /// injection: in a simulation, the simulated network's faults apply to them).
+    pub(crate) fn transfer(&self) -> TransferSender {
+        TransferSender {
+            transport: Arc::clone(&self.transport),
+            group: self.group.clone(),
+            peer: self.peer.clone(),
+        }
+    }
+}
+
+/// Sends snapshot-transfer frames (see [`Outbound::transfer`]).
+#[derive(Clone)]
+pub(crate) struct TransferSender {
+    transport: Arc<dyn Transport>,
+    group: GroupId,
+    peer: PeerId,
+}
+
+impl TransferSender {
+    pub(crate) fn send(&self, to: &PeerId, body: FrameBody) {
+        let frame = RaftFrame {
+            group: self.group.clone(),
+            from: self.peer.clone(),
+            to: to.clone(),
+            body,
+            payloads: Vec::new(),
+        };
+        let _ = self.transport.send(to.endpoint(), frame);
     }
 }

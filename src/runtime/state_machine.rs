@@ -3,7 +3,23 @@
 use bytes::Bytes;
 
 use super::error::{NodeFailure, PartialApply, StateMachineError};
+use super::snapshot_store::{SnapshotSink, SnapshotSource};
 use crate::core::{ConfigurationEntry, LogId, PeerId, Term};
+
+/// The second half of a snapshot save: writes the files of the state captured by
+/// [`StateMachine::on_snapshot_save`]. It runs off the state machine's thread (so
+/// applying goes on meanwhile) and must only use what it captured.
+pub type SnapshotSave =
+    Box<dyn FnOnce(&mut SnapshotSink) -> Result<(), StateMachineError> + Send + 'static>;
+
+/// What a snapshot being saved covers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotContext {
+    /// The last entry the state machine has applied, which the snapshot covers.
+    pub last_included: LogId,
+    /// The configuration in force at that entry (stored with the snapshot).
+    pub configuration: ConfigurationEntry<PeerId>,
+}
 
 /// A committed client entry handed to the state machine.
 #[derive(Debug)]
@@ -41,8 +57,9 @@ pub struct LeaderChangeContext {
 /// A replicated state machine. Only `on_apply` is required.
 ///
 /// Entries arrive strictly in log order, each exactly once per node lifetime (after a
-/// restart, from the beginning of the log: without snapshots, a state machine that
-/// keeps state outside memory must make `on_apply` idempotent by index). Callbacks run
+/// restart, from the latest snapshot, loaded with `on_snapshot_load`, or without
+/// snapshots from the beginning of the log: a state machine that keeps state outside
+/// memory must then make `on_apply` idempotent by index). Callbacks run
 /// on a thread of the node's own unless [`StateMachine::blocks`] says they never block
 /// (and always as a task under a simulation's fault injector, for determinism), so they
 /// may block on the state machine's own IO without stalling Raft; they run one at a
@@ -95,6 +112,39 @@ pub trait StateMachine: Send + 'static {
     fn on_error(&mut self, _failure: &NodeFailure) {}
     /// The node is shutting down; called once, after the last apply.
     fn on_shutdown(&mut self) {}
+
+    /// Whether this state machine saves and loads snapshots (asked once, at start). A
+    /// node whose state machine does not keeps its whole log: no snapshot is taken, the
+    /// log is never compacted, and a follower that needs a snapshot cannot install one
+    /// (it is caught up from the log, which then holds every entry).
+    fn supports_snapshots(&self) -> bool {
+        false
+    }
+
+    /// Captures the state for a snapshot (JRaft's `onSnapshotSave`, F11). Called in log
+    /// order: every entry through `context.last_included` has been applied, and none
+    /// after it. Return quickly with a closure that writes the files from what it
+    /// captured (a copy, a persistent data structure's handle, a database checkpoint):
+    /// the closure runs on another thread while applying continues, and the snapshot
+    /// is committed durably once it returns `Ok`. An error fails only this snapshot.
+    fn on_snapshot_save(
+        &mut self,
+        _context: &SnapshotContext,
+    ) -> Result<SnapshotSave, StateMachineError> {
+        Err(StateMachineError::new(
+            "this state machine does not support snapshots",
+        ))
+    }
+
+    /// Replaces the whole state with the snapshot's (JRaft's `onSnapshotLoad`): at
+    /// start, when the node has a snapshot, and when a snapshot from the leader is
+    /// installed. Entries after `snapshot.meta().last_included` follow. An error puts
+    /// the node into its error state.
+    fn on_snapshot_load(&mut self, _snapshot: &SnapshotSource) -> Result<(), StateMachineError> {
+        Err(StateMachineError::new(
+            "this state machine does not support snapshots",
+        ))
+    }
 
     /// Whether the callbacks may block: disk or network IO, locks other threads hold
     /// (the default, true). The node then runs them on a thread of its own, so a slow

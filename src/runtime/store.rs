@@ -5,7 +5,7 @@ use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
 
-use crate::core::{EntryMeta, GroupId, HardState, LogIndex, PeerId, Write};
+use crate::core::{EntryMeta, GroupId, HardState, LogId, LogIndex, PeerId, Write};
 use crate::storage::StorageError;
 
 /// A log entry as stored: the core's metadata and the payload.
@@ -53,6 +53,12 @@ pub trait LogStore: Send + Sync + 'static {
     }
     /// Entries `first..=last` (all must exist).
     fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<StoredEntry>, StorageError>;
+    /// Log compaction: deletes the entries with index ≤ `through`, which the durable
+    /// snapshot ending at `snapshot` covers (`through <= snapshot.index`). When the log
+    /// ends before `through` (a snapshot installed from a leader), the log becomes empty
+    /// and continues after `snapshot`. Need not be durable: a restart skips the entries
+    /// the snapshot covers. Never called with `through` below an entry still to be read.
+    fn compact(&self, through: LogIndex, snapshot: LogId) -> Result<(), StorageError>;
     /// Whether `write`, `sync` and `persist` may block (disk IO; the default). The log
     /// writer then runs each batch on tokio's blocking pool, so its fsync does not
     /// occupy an async worker (a `read` from the driver may still wait for a store that
@@ -199,6 +205,31 @@ impl LogStore for MemoryLogStore {
         Ok(())
     }
 
+    fn compact(&self, through: LogIndex, snapshot: LogId) -> Result<(), StorageError> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(next) = state.next_index() else {
+            state.first = snapshot.index.0 + 1;
+            return Ok(());
+        };
+        if through.0 < state.first {
+            return Ok(());
+        }
+        if through.0 + 1 >= next {
+            state.chunks.clear();
+            state.len = 0;
+            state.first = snapshot.index.0.max(through.0) + 1;
+            return Ok(());
+        }
+        let drop = usize::try_from(through.0 + 1 - state.first).unwrap_or(usize::MAX);
+        let kept: Vec<StoredEntry> = state.chunks.drain(..).flatten().skip(drop).collect();
+        state.len = 0;
+        state.first = through.0 + 1;
+        for entry in kept {
+            state.push(entry);
+        }
+        Ok(())
+    }
+
     fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<StoredEntry>, StorageError> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let missing = || StorageError::OutOfRange {
@@ -285,16 +316,8 @@ where
     ) -> Result<(), StorageError> {
         let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let log = &guard.0;
+        // After a compaction the log starts past 1: the snapshot covers the rest.
         let first = log.first_index()?;
-        if first > LogIndex(1) {
-            return Err(StorageError::InvalidArgument {
-                store: "log".into(),
-                group: no_group(),
-                reason: format!(
-                    "the log starts at {first} after a snapshot; this runtime cannot load snapshots yet"
-                ),
-            });
-        }
         let last = log.last_log_id()?.index;
         let mut next = first;
         while next <= last {
@@ -338,6 +361,19 @@ where
             }
         }
         Ok(())
+    }
+
+    fn compact(&self, through: LogIndex, snapshot: LogId) -> Result<(), StorageError> {
+        let mut guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let log = &mut guard.0;
+        if through < log.first_index()? {
+            return Ok(());
+        }
+        if through <= log.last_log_id()?.index {
+            log.truncate_prefix(through.next())
+        } else {
+            log.reset(snapshot)
+        }
     }
 
     fn sync(&self) -> Result<(), StorageError> {

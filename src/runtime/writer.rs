@@ -1,19 +1,40 @@
 //! The log writer: applies persistence operations in order, many steps' worth per
 //! fsync (group commit), in parallel with replication (F26), and reports back.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use concord_sync::queue;
 use tokio::task::coop::cooperative;
 
 use super::faults::FaultInjector;
+use super::snapshot_store::{SnapshotSink, SnapshotStore};
 use super::store::{LogStore, PersistOp, StoredEntry};
-use crate::core::{Flush, PeerId, PersistSeq};
+use crate::core::{Flush, LogId, LogIndex, PeerId, PersistSeq, SnapshotMeta, Write};
 use crate::storage::StorageError;
 
 /// One step's persistence work, in the order the core issued it: a [`Flush`] of the
 /// driver's [`PersistQueue`](crate::core::PersistQueue).
 pub(crate) type WriteJob = Flush<PeerId, StoredEntry>;
+
+/// What the log writer is asked to do, in order.
+pub(crate) enum WriterJob {
+    /// Persistence writes, reported durable once they are.
+    Write(WriteJob),
+    /// Delete the entries through `through`, covered by the durable snapshot ending at
+    /// `snapshot` (the core's `CompactLog`). Not reported: need not be durable.
+    Compact { through: LogIndex, snapshot: LogId },
+}
+
+/// A fetched snapshot waiting for its `InstallSnapshot` write (shared by the fetch,
+/// which stages it, and the writer, which commits it in the write order).
+pub(crate) type Staged = Arc<Mutex<Option<SnapshotSink>>>;
+
+/// The writer's snapshot equipment.
+#[derive(Clone)]
+pub(crate) struct WriterSnapshots {
+    pub(crate) store: Arc<dyn SnapshotStore>,
+    pub(crate) staged: Staged,
+}
 
 /// What the writer tells the driver.
 #[derive(Debug)]
@@ -27,15 +48,53 @@ pub(crate) enum WriteDone {
 /// `persist` call (one fsync), then reports the last write of the batch durable.
 pub(crate) async fn run_writer(
     store: Arc<dyn LogStore>,
-    mut jobs: queue::Receiver<WriteJob>,
+    mut jobs: queue::Receiver<WriterJob>,
     done: queue::UnboundedSender<WriteDone>,
     max_jobs_per_batch: usize,
     faults: Option<Arc<dyn FaultInjector>>,
+    snapshots: Option<WriterSnapshots>,
 ) {
     // Reused from batch to batch (its capacity survives), so merging the jobs of a
     // batch does not reallocate on the hot path.
     let mut writes: Vec<PersistOp> = Vec::new();
-    while let Some(first) = cooperative(jobs.recv()).await {
+    // A job taken while coalescing that must go alone (a compaction, an install).
+    let mut held: Option<WriterJob> = None;
+    loop {
+        let next = match held.take() {
+            Some(job) => job,
+            None => match cooperative(jobs.recv()).await {
+                Some(job) => job,
+                None => break,
+            },
+        };
+        let first = match next {
+            WriterJob::Compact { through, snapshot } => {
+                if let Err(error) = compact(&store, through, snapshot, faults.is_none()).await {
+                    let _ = done.send(WriteDone::Failed(error));
+                    return;
+                }
+                continue;
+            }
+            WriterJob::Write(job) if has_install(&job) => {
+                let seq = job.seq;
+                let result = persist_with_installs(
+                    &store,
+                    snapshots.as_ref(),
+                    job.writes,
+                    faults.as_deref(),
+                )
+                .await;
+                if let Err(reason) = result {
+                    let _ = done.send(WriteDone::Failed(reason));
+                    return;
+                }
+                if done.send(WriteDone::Durable(seq)).is_err() {
+                    return;
+                }
+                continue;
+            }
+            WriterJob::Write(job) => job,
+        };
         let limit = faults
             .as_ref()
             .and_then(|f| f.batch_limit())
@@ -47,10 +106,14 @@ pub(crate) async fn run_writer(
         let mut jobs_in_batch = 1;
         while jobs_in_batch < limit {
             match jobs.try_recv() {
-                Ok(job) => {
+                Ok(WriterJob::Write(job)) if !has_install(&job) => {
                     seq = seq.max(job.seq);
                     writes.extend(job.writes);
                     jobs_in_batch += 1;
+                }
+                Ok(job) => {
+                    held = Some(job);
+                    break;
                 }
                 Err(_) => break,
             }
@@ -95,6 +158,111 @@ pub(crate) async fn run_writer(
             return;
         }
     }
+}
+
+fn has_install(job: &WriteJob) -> bool {
+    job.writes
+        .iter()
+        .any(|write| matches!(write, Write::InstallSnapshot(_)))
+}
+
+/// Runs `f` with the store off the async workers when it blocks (and not in a
+/// simulation, which must not depend on the OS scheduler).
+async fn off_workers<T: Send + 'static>(
+    store: &Arc<dyn LogStore>,
+    inline: bool,
+    f: impl FnOnce(&dyn LogStore) -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    if inline || !store.blocks() {
+        return f(store.as_ref());
+    }
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .unwrap_or_else(|error| {
+            Err(StorageError::Fatal {
+                store: "log writer".into(),
+                reason: format!("the write's thread failed: {error}"),
+            })
+        })
+}
+
+async fn compact(
+    store: &Arc<dyn LogStore>,
+    through: LogIndex,
+    snapshot: LogId,
+    real: bool,
+) -> Result<(), StorageError> {
+    off_workers(store, !real, move |store| store.compact(through, snapshot)).await
+}
+
+/// A step's writes that include a snapshot install: the writes before it are made
+/// durable first (a durable snapshot must never sit beside a log whose truncation of a
+/// conflicting entry was lost), then the fetched snapshot is committed, then the rest.
+async fn persist_with_installs(
+    store: &Arc<dyn LogStore>,
+    snapshots: Option<&WriterSnapshots>,
+    writes: Vec<PersistOp>,
+    faults: Option<&dyn FaultInjector>,
+) -> Result<(), StorageError> {
+    let mut segment = Vec::new();
+    for write in writes {
+        let Write::InstallSnapshot(meta) = write else {
+            segment.push(write);
+            continue;
+        };
+        if !segment.is_empty() {
+            persist(store.as_ref(), &std::mem::take(&mut segment), faults).await?;
+        }
+        let Some(snapshots) = snapshots.cloned() else {
+            return Err(StorageError::Fatal {
+                store: "log writer".into(),
+                reason: "asked to install a snapshot, but the node has no snapshot store".into(),
+            });
+        };
+        let inline = faults.is_some() || !store.blocks();
+        if inline {
+            install(&snapshots, &meta)?;
+        } else {
+            tokio::task::spawn_blocking(move || install(&snapshots, &meta))
+                .await
+                .unwrap_or_else(|error| {
+                    Err(StorageError::Fatal {
+                        store: "log writer".into(),
+                        reason: format!("the install's thread failed: {error}"),
+                    })
+                })?;
+        }
+    }
+    if !segment.is_empty() {
+        persist(store.as_ref(), &segment, faults).await?;
+    }
+    Ok(())
+}
+
+/// Commits the staged snapshot `meta` — unless a snapshot at or beyond its index is
+/// durable already, which is kept (the core's `InstallSnapshot` contract).
+fn install(snapshots: &WriterSnapshots, meta: &SnapshotMeta<PeerId>) -> Result<(), StorageError> {
+    let staged = snapshots
+        .staged
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take_if(|sink| sink.last_included() == meta.last_included);
+    if let Some(latest) = snapshots.store.latest()? {
+        if latest.last_included.index >= meta.last_included.index {
+            return Ok(());
+        }
+    }
+    let Some(sink) = staged else {
+        return Err(StorageError::Fatal {
+            store: "snapshot".into(),
+            reason: format!(
+                "the snapshot through {} was reported fetched but is not staged",
+                meta.last_included
+            ),
+        });
+    };
+    snapshots.store.commit(sink).map(|_| ())
 }
 
 /// Writes and syncs one batch. Under a fault injector the fsync may come a while after

@@ -79,7 +79,9 @@ pub trait SnapshotStorage: Send {
         configuration: ConfigurationEntry<PeerId>,
     ) -> Result<Self::Writer>;
 
-    /// Makes the snapshot durable and the latest, then removes older ones.
+    /// Makes the snapshot durable and the latest, then removes older ones. If a snapshot
+    /// of a greater index is already committed, it stays the latest and this one is
+    /// discarded. Returns the meta of the latest snapshot afterwards.
     fn commit(&mut self, writer: Self::Writer) -> Result<SnapshotMeta>;
 
     /// The latest committed snapshot, if any.
@@ -305,6 +307,16 @@ impl LocalSnapshotWriter {
         &self.directory
     }
 
+    /// The last entry the snapshot covers.
+    pub fn last_included(&self) -> LogId {
+        self.last_included
+    }
+
+    /// The bytes written to `name` so far (0 for a file not started).
+    pub fn written(&self, name: &str) -> u64 {
+        self.sizes.get(name).copied().unwrap_or(0)
+    }
+
     fn check_name(&self, name: &str) -> Result<()> {
         check_file_name(name).map_err(|reason| self.context.invalid(reason))
     }
@@ -397,6 +409,15 @@ impl SnapshotStorage for LocalSnapshotStorage {
 
     fn commit(&mut self, writer: LocalSnapshotWriter) -> Result<SnapshotMeta> {
         self.check_not_fatal()?;
+        // 0. A newer snapshot is already committed (an install overtook a save, say):
+        // it stays the latest, and this one is discarded.
+        if let Some(latest) = self.open_latest()? {
+            if latest.meta.last_included.index > writer.last_included.index {
+                fs::remove_dir_all(&writer.directory)
+                    .map_err(|error| self.io(&writer.directory, error))?;
+                return Ok(latest.meta);
+            }
+        }
         // 1. Every file durable; checksums from what is actually on disk.
         let mut files = Vec::new();
         for name in writer.sizes.keys() {
@@ -434,10 +455,11 @@ impl SnapshotStorage for LocalSnapshotStorage {
         fs::rename(&writer.directory, &final_dir)
             .map_err(|error| self.io(&writer.directory, error))?;
         sync_dir(&self.directory).map_err(|error| self.fatal(&self.directory, error))?;
-        // 4. Only now remove what the new snapshot supersedes.
+        // 4. Only now remove what the new snapshot supersedes (never a newer one).
+        let key = (meta.last_included.index.0, writer.seq);
         for (name, path) in self.list_dir()? {
             let superseded = match parse_snapshot_dir(&name) {
-                Some(_) => path != final_dir,
+                Some(other) => other < key,
                 None => parse_temp_dir(&name).is_some_and(|seq| seq < writer.seq),
             };
             if superseded {

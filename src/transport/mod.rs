@@ -22,7 +22,10 @@ pub use tcp::{
     accept_loop, serve, transient_accept_error, Acceptor, Connector, TcpOptions, TcpTransport,
     TokioConnector,
 };
-pub use wire::{FrameDecoder, RaftFrame, WireError, DEFAULT_MAX_FRAME_BYTES, WIRE_VERSION};
+pub use wire::{
+    FrameBody, FrameDecoder, RaftFrame, SnapshotData, SnapshotFileInfo, SnapshotRead,
+    SnapshotReply, WireError, DEFAULT_MAX_FRAME_BYTES, WIRE_VERSION,
+};
 
 /// Where received frames go: a bounded channel owned by the runtime's router.
 pub type FrameSink = tokio::sync::mpsc::Sender<RaftFrame>;

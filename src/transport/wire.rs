@@ -15,11 +15,12 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
-use crate::core::{EntryKind, GroupId, Message, PeerId};
+use crate::core::{EntryKind, GroupId, LogId, Message, PeerId};
 
 /// The only wire version this build speaks. Bumped on any incompatible change; a frame
 /// of another version is rejected with [`WireError::UnsupportedVersion`].
-pub const WIRE_VERSION: u8 = 1;
+/// Version 2 added snapshot transfer frames.
+pub const WIRE_VERSION: u8 = 2;
 
 /// Default maximum frame size: 16 MiB, comfortably above the default maximum
 /// AppendEntries body (512 KiB beyond its first entry).
@@ -30,7 +31,7 @@ const HEADER_BYTES: usize = 4;
 /// How far ahead of the received data the decoder reserves room for a partial frame.
 const RESERVE_AHEAD_BYTES: usize = 64 * 1024;
 
-/// One Raft message between two nodes of one group.
+/// One message between two nodes of one group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RaftFrame {
     /// The group the message belongs to (multi-raft routing, F09/F35).
@@ -39,11 +40,99 @@ pub struct RaftFrame {
     pub from: PeerId,
     /// The receiving node.
     pub to: PeerId,
-    /// The core's message.
-    pub message: Message<PeerId>,
+    /// What the frame carries.
+    pub body: FrameBody,
     /// For `Message::Append`: one payload per entry, in order (empty for blank and
     /// configuration entries). Empty for every other message.
     pub payloads: Vec<Bytes>,
+}
+
+/// What a frame carries: a message of the core, or a piece of a snapshot transfer
+/// between the executors of two nodes (the core only says which snapshot to fetch).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FrameBody {
+    /// A Raft message.
+    Raft(Message<PeerId>),
+    /// A follower asks the leader for part of a snapshot.
+    SnapshotRead(SnapshotRead),
+    /// The leader's answer.
+    SnapshotData(SnapshotData),
+}
+
+/// A request for part of the snapshot ending at `snapshot`: its file list (`file` is
+/// `None`) or up to `max_bytes` of `file` from `offset`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotRead {
+    /// The snapshot, named by its last included entry.
+    pub snapshot: LogId,
+    /// Chosen by the requester, echoed in the answer.
+    pub request: u64,
+    /// The file to read, or `None` for the list of files.
+    pub file: Option<String>,
+    /// Where in the file to start.
+    pub offset: u64,
+    /// Most bytes to return.
+    pub max_bytes: u32,
+}
+
+/// One file of a snapshot, as listed to a follower.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotFileInfo {
+    /// The file name (one plain path component).
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// crc32c of its contents.
+    pub crc32c: u32,
+}
+
+/// The answer to a [`SnapshotRead`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotData {
+    /// The snapshot asked about.
+    pub snapshot: LogId,
+    /// The request answered.
+    pub request: u64,
+    /// What was read.
+    pub reply: SnapshotReply,
+}
+
+/// What a [`SnapshotData`] holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotReply {
+    /// The snapshot's files.
+    Files(Vec<SnapshotFileInfo>),
+    /// Bytes of the file asked for, from the offset asked for (empty at its end).
+    Chunk(Bytes),
+    /// The leader no longer has that snapshot (it took a newer one), or cannot read it.
+    Unavailable(String),
+}
+
+impl RaftFrame {
+    /// A frame carrying a Raft message.
+    pub fn raft(
+        group: GroupId,
+        from: PeerId,
+        to: PeerId,
+        message: Message<PeerId>,
+        payloads: Vec<Bytes>,
+    ) -> RaftFrame {
+        RaftFrame {
+            group,
+            from,
+            to,
+            body: FrameBody::Raft(message),
+            payloads,
+        }
+    }
+
+    /// The Raft message, if the frame carries one.
+    pub fn message(&self) -> Option<&Message<PeerId>> {
+        match &self.body {
+            FrameBody::Raft(message) => Some(message),
+            FrameBody::SnapshotRead(_) | FrameBody::SnapshotData(_) => None,
+        }
+    }
 }
 
 /// Why bytes could not be turned into a frame (or a frame into bytes).
@@ -84,7 +173,34 @@ impl RaftFrame {
         if let Err(error) = GroupId::new(self.group.0.as_str()) {
             return malformed(error.to_string());
         }
-        match &self.message {
+        let message = match &self.body {
+            FrameBody::Raft(message) => message,
+            FrameBody::SnapshotRead(read) => {
+                if !self.payloads.is_empty() {
+                    return malformed("a snapshot read carries payloads".into());
+                }
+                if let Some(file) = &read.file {
+                    if let Err(reason) = crate::storage::check_file_name(file) {
+                        return malformed(reason);
+                    }
+                }
+                return Ok(());
+            }
+            FrameBody::SnapshotData(data) => {
+                if !self.payloads.is_empty() {
+                    return malformed("snapshot data carries payloads".into());
+                }
+                if let SnapshotReply::Files(files) = &data.reply {
+                    for file in files {
+                        if let Err(reason) = crate::storage::check_file_name(&file.name) {
+                            return malformed(reason);
+                        }
+                    }
+                }
+                return Ok(());
+            }
+        };
+        match message {
             Message::Append(request) => {
                 if request.entries.len() != self.payloads.len() {
                     return malformed(format!(
@@ -127,7 +243,7 @@ impl RaftFrame {
                 Ok(())
             }
             _ if !self.payloads.is_empty() => {
-                malformed(format!("{} carries payloads", self.message.kind_name()))
+                malformed(format!("{} carries payloads", message.kind_name()))
             }
             _ => Ok(()),
         }

@@ -19,12 +19,12 @@ fn append_frame(payloads: Vec<&'static [u8]>) -> RaftFrame {
         group: GroupId::new("kv").unwrap(),
         from: peer("127.0.0.1:7001"),
         to: peer("127.0.0.1:7002"),
-        message: Message::Append(AppendRequest {
+        body: FrameBody::Raft(Message::Append(AppendRequest {
             term: Term(2),
             prev_log_id: LogId::new(2, 4),
             entries,
             leader_commit: LogIndex(3),
-        }),
+        })),
         payloads: payloads.into_iter().map(Bytes::from_static).collect(),
     }
 }
@@ -33,10 +33,10 @@ fn append_frame(payloads: Vec<&'static [u8]>) -> RaftFrame {
 fn frames_round_trip_through_a_byte_stream() {
     let first = append_frame(vec![b"set x 1", b"", b"set y 2"]);
     let second = RaftFrame {
-        message: Message::Heartbeat(Heartbeat {
+        body: FrameBody::Raft(Message::Heartbeat(Heartbeat {
             term: Term(2),
             commit: LogIndex(7),
-        }),
+        })),
         payloads: Vec::new(),
         ..first.clone()
     };
@@ -163,7 +163,7 @@ fn a_configuration_with_a_node_in_both_roles_is_malformed() {
     let configuration =
         Configuration::new([peer("127.0.0.1:7001")], [peer("127.0.0.1:7009")]).unwrap();
     let frame = RaftFrame {
-        message: Message::Append(AppendRequest {
+        body: FrameBody::Raft(Message::Append(AppendRequest {
             term: Term(2),
             prev_log_id: LogId::new(2, 4),
             entries: vec![EntryMeta {
@@ -172,7 +172,7 @@ fn a_configuration_with_a_node_in_both_roles_is_malformed() {
                 size_bytes: 0,
             }],
             leader_commit: LogIndex(3),
-        }),
+        })),
         payloads: vec![Bytes::new()],
         ..append_frame(vec![])
     };

@@ -90,7 +90,7 @@ fn check_frame(frame: &RaftFrame, max: u32) {
 
 /// Configurations carried by entries keep the invariant every constructor enforces.
 fn check_configurations(frame: &RaftFrame) {
-    if let concord::core::Message::Append(request) = &frame.message {
+    if let Some(concord::core::Message::Append(request)) = frame.message() {
         for entry in &request.entries {
             if let EntryKind::Configuration(configuration) = &entry.kind {
                 for part in std::iter::once(&configuration.current).chain(&configuration.old) {

@@ -1,0 +1,320 @@
+//! Snapshot transfer between executors (F11): a follower's *fetch* copies the leader's
+//! snapshot, chunk by chunk, into a sink it stages for the core's `InstallSnapshot`
+//! write; the leader's *server* answers the reads from its latest snapshot. The core
+//! only says which snapshot to fetch and from whom (`Action::FetchSnapshot`).
+//!
+//! - **Chunked**: one request at a time, at most `NodeOptions::snapshot_chunk_bytes`
+//!   per answer, so a frame stays far below the transport's maximum.
+//! - **Resumable**: a lost request or answer is asked again after
+//!   `NodeOptions::snapshot_request_timeout`, from the bytes already written; a fetch
+//!   that fails keeps what it copied for the next fetch of the same snapshot.
+//! - **Deduplicated** (braft's filter-before-copy): a file the node's own latest snapshot
+//!   holds with the same checksum is taken over locally, not copied.
+//! - **Bounded**: a fetch ends (fails) after `SNAPSHOT_FETCH_RETRIES` requests in a row
+//!   go unanswered; a server answers at most `MAX_READS_IN_FLIGHT` reads at once and
+//!   drops the rest (the fetch asks again).
+//!
+//! Every file is checked against the size and crc32c the leader listed before the
+//! snapshot is staged: a corrupted transfer fails the fetch, never installs.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::outbound::TransferSender;
+use super::snapshot_store::{SnapshotSink, SnapshotStore};
+use super::writer::Staged;
+use crate::core::{LogId, PeerId, SnapshotMeta};
+use crate::storage::{SnapshotReader, SnapshotWriter, StorageError};
+use crate::transport::{FrameBody, SnapshotData, SnapshotFileInfo, SnapshotRead, SnapshotReply};
+
+/// Requests in a row without an answer after which a fetch fails.
+pub(crate) const SNAPSHOT_FETCH_RETRIES: u32 = 5;
+
+/// Reads a node serves at once; more are dropped (and asked again).
+pub(crate) const MAX_READS_IN_FLIGHT: usize = 4;
+
+/// What the driver hears from snapshot work running elsewhere.
+#[derive(Debug)]
+pub(crate) enum SnapshotEvent {
+    /// A save ended: committed, or failed with the reason.
+    Saved {
+        last_included: LogId,
+        result: Result<(), String>,
+    },
+    /// A fetch ended: the snapshot is staged, or it could not be fetched.
+    Fetched { last_included: LogId, fetched: bool },
+}
+
+/// What a fetch leaves for the next fetch of the same snapshot.
+pub(crate) struct Partial {
+    snapshot: LogId,
+    sink: SnapshotSink,
+    /// crc32c of each file's bytes written so far.
+    crcs: BTreeMap<String, u32>,
+}
+
+/// The slot where a failed fetch leaves its partial copy.
+pub(crate) type PartialSlot = Arc<Mutex<Option<Partial>>>;
+
+/// Everything a fetch needs.
+pub(crate) struct FetchContext {
+    pub(crate) store: Arc<dyn SnapshotStore>,
+    pub(crate) staged: Staged,
+    pub(crate) partial: PartialSlot,
+    pub(crate) sender: TransferSender,
+    pub(crate) events: mpsc::UnboundedSender<SnapshotEvent>,
+    pub(crate) chunk_bytes: u32,
+    pub(crate) request_timeout: Duration,
+}
+
+/// Fetches `meta` from `leader`, answers arriving on `replies`; reports the outcome.
+pub(crate) async fn fetch(
+    context: FetchContext,
+    leader: PeerId,
+    meta: SnapshotMeta<PeerId>,
+    mut replies: mpsc::Receiver<SnapshotData>,
+) {
+    let last_included = meta.last_included;
+    let mut fetcher = Fetcher {
+        context: &context,
+        leader,
+        snapshot: last_included,
+        replies: &mut replies,
+        next_request: 1,
+    };
+    let fetched = match fetcher.run(&meta).await {
+        Ok(sink) => {
+            *context
+                .staged
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(sink);
+            true
+        }
+        Err(()) => false,
+    };
+    let _ = context.events.send(SnapshotEvent::Fetched {
+        last_included,
+        fetched,
+    });
+}
+
+struct Fetcher<'a> {
+    context: &'a FetchContext,
+    leader: PeerId,
+    snapshot: LogId,
+    replies: &'a mut mpsc::Receiver<SnapshotData>,
+    next_request: u64,
+}
+
+impl Fetcher<'_> {
+    async fn run(&mut self, meta: &SnapshotMeta<PeerId>) -> Result<SnapshotSink, ()> {
+        let files = match self.ask(None, 0).await? {
+            SnapshotReply::Files(files) => files,
+            _ => return Err(()),
+        };
+        let store = &self.context.store;
+        let resumed = self
+            .context
+            .partial
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take_if(|partial| partial.snapshot == self.snapshot);
+        let (mut sink, mut crcs) = match resumed {
+            Some(partial) => (partial.sink, partial.crcs),
+            None => {
+                let sink = store
+                    .create(meta.last_included, meta.configuration.clone())
+                    .map_err(|_| ())?;
+                (sink, BTreeMap::new())
+            }
+        };
+        let result = self.copy_files(&files, &mut sink, &mut crcs).await;
+        match result {
+            Ok(()) => Ok(sink),
+            Err(keep) => {
+                if keep {
+                    *self
+                        .context
+                        .partial
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = Some(Partial {
+                        snapshot: self.snapshot,
+                        sink,
+                        crcs,
+                    });
+                }
+                Err(())
+            }
+        }
+    }
+
+    /// Copies every file not already complete. `Err(true)`: failed, but what was
+    /// written is sound and may be resumed.
+    async fn copy_files(
+        &mut self,
+        files: &[SnapshotFileInfo],
+        sink: &mut SnapshotSink,
+        crcs: &mut BTreeMap<String, u32>,
+    ) -> Result<(), bool> {
+        for file in files {
+            let written = sink.written(&file.name);
+            if written == file.size && crcs.get(&file.name) == Some(&file.crc32c) {
+                continue; // complete from an earlier attempt
+            }
+            if written == 0
+                && !self
+                    .context
+                    .store
+                    .needs_file(&file.name, file.crc32c)
+                    .map_err(|_| false)?
+            {
+                sink.reuse_file(&file.name).map_err(|_| false)?;
+                crcs.insert(file.name.clone(), file.crc32c);
+                continue;
+            }
+            if written == 0 {
+                // Register the file even if it is empty.
+                sink.append_chunk(&file.name, 0, &[]).map_err(|_| false)?;
+            }
+            let mut offset = sink.written(&file.name);
+            let mut crc = crcs.get(&file.name).copied().unwrap_or(0);
+            while offset < file.size {
+                let data = match self.ask(Some(file.name.clone()), offset).await {
+                    Ok(SnapshotReply::Chunk(data)) => data,
+                    Ok(_) | Err(()) => {
+                        crcs.insert(file.name.clone(), crc);
+                        return Err(true);
+                    }
+                };
+                if data.is_empty() || offset + data.len() as u64 > file.size {
+                    return Err(false); // the leader's file is not what it listed
+                }
+                sink.append_chunk(&file.name, offset, &data)
+                    .map_err(|_| false)?;
+                crc = crc32c::crc32c_append(crc, &data);
+                offset += data.len() as u64;
+            }
+            crcs.insert(file.name.clone(), crc);
+            if crc != file.crc32c {
+                return Err(false);
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks until answered: up to `SNAPSHOT_FETCH_RETRIES` times, each waiting
+    /// `request_timeout`. An `Unavailable` answer ends the fetch at once.
+    async fn ask(&mut self, file: Option<String>, offset: u64) -> Result<SnapshotReply, ()> {
+        for _ in 0..SNAPSHOT_FETCH_RETRIES {
+            let request = self.next_request;
+            self.next_request += 1;
+            self.context.sender.send(
+                &self.leader,
+                FrameBody::SnapshotRead(SnapshotRead {
+                    snapshot: self.snapshot,
+                    request,
+                    file: file.clone(),
+                    offset,
+                    max_bytes: self.context.chunk_bytes,
+                }),
+            );
+            let deadline = tokio::time::Instant::now() + self.context.request_timeout;
+            loop {
+                match tokio::time::timeout_at(deadline, self.replies.recv()).await {
+                    Ok(Some(data)) if data.request == request => {
+                        return match data.reply {
+                            SnapshotReply::Unavailable(_) => Err(()),
+                            reply => Ok(reply),
+                        };
+                    }
+                    Ok(Some(_)) => continue, // an answer to an earlier request
+                    Ok(None) => return Err(()),
+                    Err(_) => break, // timed out: ask again
+                }
+            }
+        }
+        Err(())
+    }
+}
+
+/// Serves snapshot reads from the node's latest snapshot.
+#[derive(Clone)]
+pub(crate) struct SnapshotServer {
+    pub(crate) store: Arc<dyn SnapshotStore>,
+    pub(crate) sender: TransferSender,
+    pub(crate) in_flight: Arc<AtomicUsize>,
+    pub(crate) chunk_bytes: u32,
+    /// Read on the calling task (simulations) rather than on tokio's blocking pool.
+    pub(crate) inline: bool,
+}
+
+impl SnapshotServer {
+    /// Answers `read` from `from`, off the caller's task. Returns false when the read
+    /// was dropped (too many in flight).
+    pub(crate) fn serve(&self, from: PeerId, read: SnapshotRead) -> bool {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_READS_IN_FLIGHT {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        let server = self.clone();
+        let answer = move || {
+            let reply = server.read(&read);
+            server.sender.send(
+                &from,
+                FrameBody::SnapshotData(SnapshotData {
+                    snapshot: read.snapshot,
+                    request: read.request,
+                    reply,
+                }),
+            );
+            server.in_flight.fetch_sub(1, Ordering::AcqRel);
+        };
+        if self.inline {
+            answer();
+        } else {
+            drop(tokio::task::spawn_blocking(answer));
+        }
+        true
+    }
+
+    fn read(&self, read: &SnapshotRead) -> SnapshotReply {
+        let unavailable = |error: StorageError| SnapshotReply::Unavailable(error.to_string());
+        let source = match self.store.open_latest() {
+            Ok(Some(source)) => source,
+            Ok(None) => return SnapshotReply::Unavailable("no snapshot".into()),
+            Err(error) => return unavailable(error),
+        };
+        if source.meta().last_included != read.snapshot {
+            return SnapshotReply::Unavailable(format!(
+                "the latest snapshot ends at {}",
+                source.meta().last_included
+            ));
+        }
+        match &read.file {
+            None => SnapshotReply::Files(
+                source
+                    .meta()
+                    .files
+                    .iter()
+                    .map(|file| SnapshotFileInfo {
+                        name: file.name.clone(),
+                        size: file.size,
+                        crc32c: file.crc32c,
+                    })
+                    .collect(),
+            ),
+            Some(name) => {
+                let max = read.max_bytes.min(self.chunk_bytes).max(1) as usize;
+                match source.read_chunk(name, read.offset, max) {
+                    Ok(data) => SnapshotReply::Chunk(Bytes::from(data)),
+                    Err(error) => unavailable(error),
+                }
+            }
+        }
+    }
+}

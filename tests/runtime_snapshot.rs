@@ -1,0 +1,421 @@
+//! Snapshots in the runtime (F11, F21): saving, log compaction, restart from the
+//! snapshot plus the log tail, and a lagging follower caught up by snapshot install —
+//! over the in-process transport, with memory and file-system snapshot stores.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use concord::core::*;
+use concord::runtime::*;
+use concord::storage::{SnapshotReader, SnapshotWriter};
+use concord::transport::*;
+
+/// A counter whose state is the total and an order-sensitive digest of every applied
+/// delta: two replicas with equal states applied the same entries in the same order.
+#[derive(Default)]
+struct Counter {
+    state: Arc<Mutex<CounterState>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct CounterState {
+    total: i64,
+    digest: u64,
+    last: u64,
+    loads: u64,
+}
+
+impl CounterState {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&self.total.to_le_bytes());
+        out.extend_from_slice(&self.digest.to_le_bytes());
+        out.extend_from_slice(&self.last.to_le_bytes());
+        out
+    }
+}
+
+impl StateMachine for Counter {
+    type Response = i64;
+    type Context = ();
+
+    fn on_apply(&mut self, entry: &mut CommittedEntry<()>) -> Result<i64, StateMachineError> {
+        let delta = i64::from_le_bytes(
+            entry.data[..8]
+                .try_into()
+                .map_err(|_| StateMachineError::new("bad entry"))?,
+        );
+        let mut state = self.state.lock().unwrap();
+        assert!(
+            entry.log_id.index.0 > state.last,
+            "entry {} applied after {}",
+            entry.log_id.index,
+            state.last
+        );
+        state.total += delta;
+        state.digest = state
+            .digest
+            .wrapping_mul(1_000_003)
+            .wrapping_add(delta as u64 ^ entry.log_id.index.0);
+        state.last = entry.log_id.index.0;
+        Ok(state.total)
+    }
+
+    fn supports_snapshots(&self) -> bool {
+        true
+    }
+
+    fn on_snapshot_save(
+        &mut self,
+        context: &SnapshotContext,
+    ) -> Result<SnapshotSave, StateMachineError> {
+        let state = *self.state.lock().unwrap();
+        // Entries are applied in order and blanks carry no delta: the counter may have
+        // last applied a client entry before `last_included`.
+        assert!(state.last <= context.last_included.index.0);
+        let bytes = state.encode();
+        Ok(Box::new(move |sink: &mut SnapshotSink| {
+            sink.write_file("counter", &bytes)
+                .map_err(|error| StateMachineError::new(error.to_string()))?;
+            // A second file, the same in every snapshot: deduplicated on transfer.
+            sink.write_file("constant", &[7u8; 4096])
+                .map_err(|error| StateMachineError::new(error.to_string()))
+        }))
+    }
+
+    fn on_snapshot_load(&mut self, snapshot: &SnapshotSource) -> Result<(), StateMachineError> {
+        let bytes = snapshot
+            .read_file("counter")
+            .map_err(|error| StateMachineError::new(error.to_string()))?;
+        let field = |i: usize| -> [u8; 8] { bytes[i * 8..i * 8 + 8].try_into().unwrap() };
+        let mut state = self.state.lock().unwrap();
+        state.total = i64::from_le_bytes(field(0));
+        state.digest = u64::from_le_bytes(field(1));
+        state.last = u64::from_le_bytes(field(2));
+        state.loads += 1;
+        Ok(())
+    }
+}
+
+fn delta(value: i64) -> Task<()> {
+    Task::new(value.to_le_bytes().to_vec())
+}
+
+fn peer(i: usize) -> PeerId {
+    format!("127.0.0.1:{}", 7300 + i).parse().unwrap()
+}
+
+struct Member {
+    node: Node<Counter>,
+    state: Arc<Mutex<CounterState>>,
+}
+
+struct Cluster {
+    network: InProcessNetwork,
+    peers: Vec<PeerId>,
+    stores: Vec<Arc<dyn LogStore>>,
+    snapshots: Vec<MemorySnapshotStore>,
+    members: Vec<Option<Member>>,
+    configure: fn(&mut NodeOptions),
+}
+
+impl Cluster {
+    fn new(size: usize, configure: fn(&mut NodeOptions)) -> Cluster {
+        let mut cluster = Cluster {
+            network: InProcessNetwork::new(),
+            peers: (0..size).map(peer).collect(),
+            stores: (0..size)
+                .map(|_| Arc::new(MemoryLogStore::new()) as Arc<dyn LogStore>)
+                .collect(),
+            snapshots: (0..size).map(|_| MemorySnapshotStore::new()).collect(),
+            members: (0..size).map(|_| None).collect(),
+            configure,
+        };
+        for i in 0..size {
+            cluster.start(i);
+        }
+        cluster
+    }
+
+    fn options(&self, i: usize) -> NodeOptions {
+        let configuration =
+            ConfigurationEntry::stable(Configuration::with_voters(self.peers.clone()));
+        let mut options = NodeOptions::new(
+            GroupId::new("snap").unwrap(),
+            self.peers[i].clone(),
+            configuration,
+        );
+        options.election_timeout = Duration::from_millis(150);
+        options.max_election_delay = Duration::from_millis(150);
+        options.jitter_seed = Some(i as u64 + 11);
+        options.snapshot_store = Some(Arc::new(self.snapshots[i].clone()));
+        (self.configure)(&mut options);
+        options
+    }
+
+    fn start(&mut self, i: usize) {
+        let machine = Counter::default();
+        let state = machine.state.clone();
+        let transport = Arc::new(self.network.transport(self.peers[i].endpoint().clone()));
+        let (node, sink) =
+            Node::start(self.options(i), machine, self.stores[i].clone(), transport).unwrap();
+        self.network
+            .register(self.peers[i].endpoint().clone(), sink);
+        self.members[i] = Some(Member { node, state });
+    }
+
+    async fn stop(&mut self, i: usize) {
+        let member = self.members[i].take().expect("running");
+        self.network.unregister(self.peers[i].endpoint());
+        member.node.shutdown();
+        member.node.join().await;
+    }
+
+    fn node(&self, i: usize) -> &Node<Counter> {
+        &self.members[i].as_ref().expect("running").node
+    }
+
+    fn state(&self, i: usize) -> CounterState {
+        *self.members[i]
+            .as_ref()
+            .expect("running")
+            .state
+            .lock()
+            .unwrap()
+    }
+
+    async fn leader(&self) -> usize {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let leaders: Vec<usize> = (0..self.members.len())
+                .filter(|&i| {
+                    self.members[i]
+                        .as_ref()
+                        .is_some_and(|m| m.node.describe().role == Role::Leader)
+                })
+                .collect();
+            if let [leader] = leaders[..] {
+                return leader;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no leader in 10 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn write(&self, leader: usize, values: std::ops::RangeInclusive<i64>) -> LogId {
+        let mut last = LogId::default();
+        for value in values {
+            last = self.node(leader).apply(delta(value)).await.unwrap().log_id;
+        }
+        last
+    }
+
+    async fn wait_applied(&self, i: usize, index: LogIndex) {
+        let node = self.node(i).clone();
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            node.wait_for(|s| s.applied_index >= index),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("node {i} did not apply {index}: {:?}", node.describe()));
+    }
+
+    /// The index of the first entry node `i`'s log store still holds.
+    fn first_stored(&self, i: usize) -> u64 {
+        let mut first = None;
+        self.stores[i]
+            .recover_entries(&mut |meta| {
+                first.get_or_insert(meta.log_id.index.0);
+                Ok(())
+            })
+            .unwrap();
+        first.unwrap_or(u64::MAX)
+    }
+}
+
+fn compacting(options: &mut NodeOptions) {
+    options.core.snapshot_log_distance = 50;
+    options.core.snapshot_retained_entries = 10;
+}
+
+#[tokio::test]
+async fn snapshots_compact_the_log_and_a_restart_loads_the_snapshot_plus_the_tail() {
+    let mut cluster = Cluster::new(3, compacting);
+    let leader = cluster.leader().await;
+    let last = cluster.write(leader, 1..=200).await;
+    for i in 0..3 {
+        cluster.wait_applied(i, last.index).await;
+    }
+    // Every node snapshots on its own and compacts its log.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..3 {
+        let snapshot = cluster.snapshots[i].latest().unwrap().expect("a snapshot");
+        assert!(
+            snapshot.last_included.index.0 >= 150,
+            "node {i}: {snapshot:?}"
+        );
+        assert!(
+            cluster.first_stored(i) > 100,
+            "node {i} still stores from {}",
+            cluster.first_stored(i)
+        );
+    }
+    let expected = cluster.state(leader);
+    assert_eq!(expected.total, (1..=200).sum::<i64>());
+    // Restart every node: each loads its snapshot and replays only the tail.
+    for i in 0..3 {
+        cluster.stop(i).await;
+    }
+    for i in 0..3 {
+        cluster.start(i);
+    }
+    let leader = cluster.leader().await;
+    let last = cluster.write(leader, 201..=210).await;
+    for i in 0..3 {
+        cluster.wait_applied(i, last.index).await;
+        let state = cluster.state(i);
+        assert_eq!(state.loads, 1, "node {i} loaded its snapshot once");
+        assert_eq!(state.total, (1..=210).sum::<i64>(), "node {i}");
+    }
+    let digest = cluster.state(0).digest;
+    assert!((0..3).all(|i| cluster.state(i).digest == digest));
+}
+
+#[tokio::test]
+async fn a_follower_down_for_many_entries_catches_up_by_snapshot() {
+    let mut cluster = Cluster::new(3, compacting);
+    let leader = cluster.leader().await;
+    cluster.write(leader, 1..=20).await;
+    let lagging = (leader + 1) % 3;
+    cluster.stop(lagging).await;
+    let last = cluster.write(leader, 21..=400).await;
+    let snapshot = cluster.snapshots[leader]
+        .latest()
+        .unwrap()
+        .expect("leader snapshot");
+    assert!(snapshot.last_included.index.0 > 300);
+    assert!(cluster.first_stored(leader) > 100, "the leader compacted");
+    cluster.start(lagging);
+    cluster.wait_applied(lagging, last.index).await;
+    let state = cluster.state(lagging);
+    assert_eq!(state.total, (1..=400).sum::<i64>());
+    assert_eq!(state.digest, cluster.state(leader).digest);
+    assert!(
+        state.loads >= 1,
+        "caught up by loading an installed snapshot"
+    );
+    let installed = cluster.snapshots[lagging]
+        .latest()
+        .unwrap()
+        .expect("installed");
+    assert!(installed.last_included.index.0 > 20);
+    // And it keeps up from the log afterwards.
+    let leader = cluster.leader().await;
+    let last = cluster.write(leader, 401..=420).await;
+    cluster.wait_applied(lagging, last.index).await;
+    assert_eq!(cluster.state(lagging).total, (1..=420).sum::<i64>());
+}
+
+#[tokio::test]
+async fn node_snapshot_on_demand_and_without_support() {
+    let cluster = Cluster::new(3, |_| {});
+    let leader = cluster.leader().await;
+    let last = cluster.write(leader, 1..=30).await;
+    let taken = cluster.node(leader).snapshot().await.unwrap();
+    assert_eq!(taken, Some(last), "covers every applied entry");
+    // Nothing new applied: the same snapshot stands.
+    assert_eq!(cluster.node(leader).snapshot().await.unwrap(), Some(last));
+    // A node without a snapshot store says so.
+    let network = InProcessNetwork::new();
+    let me = peer(9);
+    let options = NodeOptions::new(
+        GroupId::new("solo").unwrap(),
+        me.clone(),
+        ConfigurationEntry::stable(Configuration::with_voters([me.clone()])),
+    );
+    let (node, _sink) = Node::start(
+        options,
+        Counter::default(),
+        Arc::new(MemoryLogStore::new()),
+        Arc::new(network.transport(me.endpoint().clone())),
+    )
+    .unwrap();
+    assert_eq!(node.snapshot().await, Err(SnapshotError::Unsupported));
+    node.shutdown();
+    node.join().await;
+}
+
+#[tokio::test]
+async fn snapshots_on_the_file_system_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = InProcessNetwork::new();
+    let me = peer(20);
+    let options = || {
+        let mut options = NodeOptions::new(
+            GroupId::new("disk").unwrap(),
+            me.clone(),
+            ConfigurationEntry::stable(Configuration::with_voters([me.clone()])),
+        );
+        options.election_timeout = Duration::from_millis(50);
+        options.max_election_delay = Duration::from_millis(50);
+        options.snapshot_dir = Some(dir.path().join("snapshots"));
+        options.core.snapshot_retained_entries = 0;
+        options
+    };
+    let storage = DurableStorage::open(&StorageOptions::new(dir.path().join("log"))).unwrap();
+    let store = storage.log_store(&GroupId::new("disk").unwrap()).unwrap();
+    let (node, sink) = Node::start(
+        options(),
+        Counter::default(),
+        store.clone(),
+        Arc::new(network.transport(me.endpoint().clone())),
+    )
+    .unwrap();
+    network.register(me.endpoint().clone(), sink);
+    node.wait_for(|s| s.role == Role::Leader).await;
+    for value in 1..=40 {
+        node.apply(delta(value)).await.unwrap();
+    }
+    let taken = node.snapshot().await.unwrap().unwrap();
+    for value in 41..=45 {
+        node.apply(delta(value)).await.unwrap();
+    }
+    node.shutdown();
+    node.join().await;
+    drop(store);
+    network.unregister(me.endpoint());
+    let store = storage.log_store(&GroupId::new("disk").unwrap()).unwrap();
+    let machine = Counter::default();
+    let state = machine.state.clone();
+    let (node, sink) = Node::start(
+        options(),
+        machine,
+        store.clone(),
+        Arc::new(network.transport(me.endpoint().clone())),
+    )
+    .unwrap();
+    network.register(me.endpoint().clone(), sink);
+    node.wait_for(|s| s.role == Role::Leader).await;
+    node.apply(delta(46)).await.unwrap();
+    let state = *state.lock().unwrap();
+    assert_eq!(state.loads, 1);
+    assert_eq!(state.total, (1..=46).sum::<i64>());
+    // The log was compacted through the snapshot: the store starts after it.
+    let mut first = None;
+    store
+        .recover_entries(&mut |meta| {
+            first.get_or_insert(meta.log_id.index);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(first, Some(taken.index.next()));
+    let reader =
+        LocalSnapshotStore::open(dir.path().join("snapshots"), GroupId::new("disk").unwrap())
+            .unwrap()
+            .open_latest()
+            .unwrap()
+            .unwrap();
+    assert_eq!(reader.meta().last_included, taken);
+    node.shutdown();
+    node.join().await;
+}
