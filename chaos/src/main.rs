@@ -67,6 +67,14 @@ struct RunArgs {
     /// again sent now and replayed that much later (stale messages across terms).
     #[arg(long, default_value_t = 5)]
     stale_per_mille: u64,
+    /// Each node snapshots after this many applied entries and compacts its log (0:
+    /// never). With a small `--snapshot-retained`, lagging followers are caught up by
+    /// snapshot install under the faults.
+    #[arg(long, default_value_t = 0)]
+    snapshot_distance: u64,
+    /// Entries a node keeps below its latest snapshot.
+    #[arg(long, default_value_t = 1024)]
+    snapshot_retained: u64,
     /// Seeds run in parallel (each seed is single-threaded and deterministic).
     #[arg(long)]
     jobs: Option<usize>,
@@ -130,7 +138,7 @@ fn main() -> ExitCode {
 
 fn reproduce(args: &RunArgs, seed: u64) -> String {
     format!(
-        "cargo run --release -p concord-chaos -- run --seeds {seed} --nemesis {} --nodes {} --ops {} --clients {} --keys {} --election-timeout-ms {} --election-delay-ms {} --stale-per-mille {}{}{}{}",
+        "cargo run --release -p concord-chaos -- run --seeds {seed} --nemesis {} --nodes {} --ops {} --clients {} --keys {} --election-timeout-ms {} --election-delay-ms {} --stale-per-mille {}{}{}{}{}",
         args.nemesis,
         args.nodes,
         args.ops,
@@ -141,7 +149,15 @@ fn reproduce(args: &RunArgs, seed: u64) -> String {
         args.stale_per_mille,
         if args.no_sync { " --no-sync" } else { "" },
         if args.no_buggify { " --no-buggify" } else { "" },
-        if args.no_pre_vote { " --no-pre-vote" } else { "" }
+        if args.no_pre_vote { " --no-pre-vote" } else { "" },
+        if args.snapshot_distance > 0 {
+            format!(
+                " --snapshot-distance {} --snapshot-retained {}",
+                args.snapshot_distance, args.snapshot_retained
+            )
+        } else {
+            String::new()
+        }
     )
 }
 
@@ -189,6 +205,8 @@ fn run(args: RunArgs) -> ExitCode {
             max_election_delay: std::time::Duration::from_millis(args.election_delay_ms),
             stale_per_mille: args.stale_per_mille.min(400),
             pre_vote: !args.no_pre_vote,
+            snapshot_distance: args.snapshot_distance,
+            snapshot_retained: args.snapshot_retained,
             ..RunConfig::new(seed)
         })
         .collect();
@@ -303,6 +321,8 @@ fn run(args: RunArgs) -> ExitCode {
             "nemesis": args.nemesis.to_string(),
             "nodes": args.nodes,
             "sync": !args.no_sync,
+            "snapshots_saved": reports.iter().map(|r| r.snapshots_saved).sum::<u64>(),
+            "snapshot_installs": reports.iter().map(|r| r.snapshot_installs).sum::<u64>(),
         });
         println!("{summary}");
     }
@@ -331,6 +351,12 @@ fn print_seed(args: &RunArgs, report: &SeedReport) {
         report.wall_seconds,
         report.digest,
     );
+    if report.snapshots_saved > 0 || report.snapshot_installs > 0 {
+        println!(
+            "           snapshots: {} saved, {} installed from a leader",
+            report.snapshots_saved, report.snapshot_installs
+        );
+    }
     if args.verbose {
         for fault in &report.faults {
             println!("           {fault}");

@@ -11,7 +11,11 @@ use concord::core::{ClusterObserver, PeerId, RaftCore};
 
 use crate::check::{fnv, FNV_OFFSET};
 use concord::kv::{KvResponse, KvStateMachine};
-use concord::runtime::{CommittedEntry, LeaderChangeContext, StateMachine, StateMachineError};
+use concord::runtime::{
+    CommittedEntry, LeaderChangeContext, SnapshotContext, SnapshotSave, SnapshotSink,
+    SnapshotSource, StateMachine, StateMachineError,
+};
+use concord::storage::SnapshotWriter;
 
 /// Violations of one kind kept word for word; the rest are counted.
 const KEEP: usize = 3;
@@ -27,6 +31,12 @@ pub struct Observations {
     pub digests: Mutex<Vec<BTreeMap<u64, u64>>>,
     /// Entries a node applied differently in a later boot than in an earlier one.
     pub reapplied: Mutex<Vec<String>>,
+    /// Snapshots saved by the nodes' state machines.
+    pub snapshots_saved: std::sync::atomic::AtomicU64,
+    /// Snapshots loaded by a state machine that had already applied or loaded state in
+    /// its boot: installs from a leader (an install right after a boot is counted with
+    /// the boot loads).
+    pub snapshot_installs: std::sync::atomic::AtomicU64,
     /// Election Safety, Leader Completeness and State Machine Safety on the cores'
     /// states after every step of every node (`RaftCore` as the runtime holds it).
     pub cores: Mutex<CoreObservations>,
@@ -51,6 +61,8 @@ impl Observations {
             leaders: Mutex::new(BTreeMap::new()),
             digests: Mutex::new(vec![BTreeMap::new(); nodes]),
             reapplied: Mutex::new(Vec::new()),
+            snapshots_saved: Default::default(),
+            snapshot_installs: Default::default(),
             cores: Mutex::new(CoreObservations::default()),
         })
     }
@@ -148,6 +160,8 @@ pub struct ObservedKv {
     node: usize,
     digest: u64,
     observations: Arc<Observations>,
+    /// Nothing applied or loaded yet in this boot.
+    fresh: bool,
 }
 
 impl ObservedKv {
@@ -159,6 +173,7 @@ impl ObservedKv {
             node,
             digest: FNV_OFFSET,
             observations,
+            fresh: true,
         }
     }
 }
@@ -171,6 +186,7 @@ impl StateMachine for ObservedKv {
         &mut self,
         entry: &mut CommittedEntry<()>,
     ) -> Result<Self::Response, StateMachineError> {
+        self.fresh = false;
         let response = self.inner.on_apply(entry)?;
         if let Err(reason) = &response {
             // The client service refuses undecodable commands before they reach the
@@ -186,6 +202,45 @@ impl StateMachine for ObservedKv {
         self.observations
             .record_applied(self.node, entry.log_id.index.0, self.digest);
         Ok(response)
+    }
+
+    fn supports_snapshots(&self) -> bool {
+        true
+    }
+
+    /// The map's snapshot, and the running digest beside it: after a load, the digests
+    /// go on from the snapshot's, so they still match every boot's and every node's.
+    fn on_snapshot_save(
+        &mut self,
+        context: &SnapshotContext,
+    ) -> Result<SnapshotSave, StateMachineError> {
+        let write_map = self.inner.on_snapshot_save(context)?;
+        self.observations
+            .snapshots_saved
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let digest = self.digest;
+        Ok(Box::new(move |sink: &mut SnapshotSink| {
+            write_map(sink)?;
+            sink.write_file("digest", &digest.to_le_bytes())
+                .map_err(|error| StateMachineError::new(error.to_string()))
+        }))
+    }
+
+    fn on_snapshot_load(&mut self, snapshot: &SnapshotSource) -> Result<(), StateMachineError> {
+        self.inner.on_snapshot_load(snapshot)?;
+        let bytes = snapshot
+            .read_file("digest")
+            .map_err(|error| StateMachineError::new(error.to_string()))?;
+        let bytes: [u8; 8] = bytes
+            .try_into()
+            .map_err(|_| StateMachineError::new("the digest file is not 8 bytes"))?;
+        self.digest = u64::from_le_bytes(bytes);
+        if !std::mem::replace(&mut self.fresh, false) {
+            self.observations
+                .snapshot_installs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     fn on_leader_start(&mut self, context: &LeaderChangeContext) {

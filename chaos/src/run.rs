@@ -11,7 +11,9 @@ use concord::core::{
     Configuration, ConfigurationEntry, Endpoint, GroupId, LogIndex, PeerId, Role, Term,
 };
 use concord::kv::{kv_handler, KvClientError, KvCommand, KvResponse, RemoteKvClient};
-use concord::runtime::{DriftingClock, Node, NodeOptions, RaftServer, StorageLogStore};
+use concord::runtime::{
+    DriftingClock, MemorySnapshotStore, Node, NodeOptions, RaftServer, StorageLogStore,
+};
 use concord::service::{ClientOptions, ServiceOptions};
 use concord::storage::{SimDisk, SimOptions};
 use concord::transport::TcpOptions;
@@ -75,6 +77,12 @@ pub struct RunConfig {
     /// End the run as soon as a node acknowledged something before it was durable (the
     /// teeth tests: the seed has failed, the rest of the run would only cost time).
     pub stop_at_durability_violation: bool,
+    /// Each node snapshots after this many applied entries and compacts its log (0:
+    /// never, the default). Small values make installs happen under the faults.
+    pub snapshot_distance: u64,
+    /// Entries kept below a snapshot (`CoreOptions::snapshot_retained_entries`). Small
+    /// values make lagging followers need a snapshot instead of the log.
+    pub snapshot_retained: u64,
 }
 
 impl RunConfig {
@@ -99,6 +107,8 @@ impl RunConfig {
             pre_vote: true,
             wrap_faults: None,
             stop_at_durability_violation: false,
+            snapshot_distance: 0,
+            snapshot_retained: 1024,
         }
     }
 }
@@ -135,6 +145,10 @@ pub struct SeedReport {
     pub digest: u64,
     /// Terms in which a leader was observed (elections that succeeded).
     pub leader_terms: usize,
+    /// Snapshots the nodes saved.
+    pub snapshots_saved: u64,
+    /// Snapshots installed from a leader (see `Observations::snapshot_installs`).
+    pub snapshot_installs: u64,
 }
 
 impl SeedReport {
@@ -178,6 +192,9 @@ struct HostParts {
     index: usize,
     name: String,
     disk: SimDisk,
+    /// The node's snapshots, on the same footing as its disk (they outlive its
+    /// software; a commit is atomic and durable).
+    snapshots: MemorySnapshotStore,
     clock: Arc<DriftingClock>,
     boots: Arc<AtomicU64>,
     window: Arc<WindowProbe>,
@@ -265,6 +282,10 @@ async fn host_main(
     options.heartbeat_factor = 10;
     options.check_invariants = true;
     options.core.pre_vote = config.pre_vote;
+    options.snapshot_store = Some(Arc::new(parts.snapshots.clone()));
+    options.snapshot_interval = Duration::ZERO;
+    options.core.snapshot_log_distance = config.snapshot_distance;
+    options.core.snapshot_retained_entries = config.snapshot_retained;
     let incarnation = config
         .seed
         .wrapping_mul(0x9E37_79B9)
@@ -867,6 +888,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
             index,
             name: format!("n{}", index + 1),
             disk: SimDisk::new(),
+            snapshots: MemorySnapshotStore::new(),
             // True time is the simulation's global clock, which (unlike a runtime's
             // `Instant`) keeps counting across the host's restarts.
             clock: Arc::new(DriftingClock::with_true_time(1.0, || {
@@ -1079,6 +1101,8 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         wall_seconds: wall.elapsed().as_secs_f64(),
         digest: digest(&history),
         leader_terms: observations.leaders.lock().map_or(0, |l| l.len()),
+        snapshots_saved: observations.snapshots_saved.load(Ordering::Relaxed),
+        snapshot_installs: observations.snapshot_installs.load(Ordering::Relaxed),
         history,
         analysis,
         config,

@@ -5,7 +5,14 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::command::{KvCommand, KvResponse};
-use crate::runtime::{CommittedEntry, StateMachine, StateMachineError};
+use crate::runtime::{
+    CommittedEntry, SnapshotContext, SnapshotSave, SnapshotSink, SnapshotSource, StateMachine,
+    StateMachineError,
+};
+use crate::storage::SnapshotWriter;
+
+/// The snapshot file holding the map.
+const SNAPSHOT_FILE: &str = "kv";
 
 /// An in-memory map. A command that does not decode is answered with an error to its
 /// client but does not stop the node: the bytes came from a client, and every replica
@@ -70,5 +77,36 @@ impl StateMachine for KvStateMachine {
     /// A map in memory: nothing here blocks, so the callbacks run as a task.
     fn blocks(&self) -> bool {
         false
+    }
+
+    fn supports_snapshots(&self) -> bool {
+        true
+    }
+
+    /// Captures a copy of the map (values are shared `Bytes`, so the copy costs one
+    /// tree node per key) and encodes it on the snapshot thread.
+    fn on_snapshot_save(
+        &mut self,
+        _context: &SnapshotContext,
+    ) -> Result<SnapshotSave, StateMachineError> {
+        let map = self.map.clone();
+        let applied = self.applied;
+        Ok(Box::new(move |sink: &mut SnapshotSink| {
+            let bytes = postcard::to_stdvec(&(applied, &map))
+                .map_err(|error| StateMachineError::new(format!("encode: {error}")))?;
+            sink.write_file(SNAPSHOT_FILE, &bytes)
+                .map_err(|error| StateMachineError::new(error.to_string()))
+        }))
+    }
+
+    fn on_snapshot_load(&mut self, snapshot: &SnapshotSource) -> Result<(), StateMachineError> {
+        let bytes = snapshot
+            .read_file(SNAPSHOT_FILE)
+            .map_err(|error| StateMachineError::new(error.to_string()))?;
+        let (applied, map): (u64, BTreeMap<String, Bytes>) = postcard::from_bytes(&bytes)
+            .map_err(|error| StateMachineError::new(format!("decode: {error}")))?;
+        self.map = map;
+        self.applied = applied;
+        Ok(())
     }
 }
