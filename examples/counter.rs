@@ -19,9 +19,11 @@
 //! ```
 //!
 //! Each server speaks Raft on its own port and serves clients on that port + 1000 (9081,
-//! ...). Its log lives in fjall under the data directory, so a restarted server recovers
-//! (the counter is rebuilt by replaying the log; there are no snapshots yet). Stop a
-//! server with Ctrl-C, the leader included: the client follows the new leader.
+//! ...). Its log lives in fjall under the data directory and its snapshots in
+//! `<data>/snapshots` (one every 30 s, as JRaft's counter takes them, and one every
+//! 1000 entries), so a restarted server loads its latest snapshot and replays only the
+//! log after it, and the log is compacted. Stop a server with Ctrl-C, the leader
+//! included: the client follows the new leader.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -30,12 +32,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use concord::core::{Configuration, ConfigurationEntry, Endpoint, GroupId, PeerId};
 use concord::runtime::{
-    CommittedEntry, DurableStorage, NodeOptions, RaftServer, StateMachine, StateMachineError,
-    StorageOptions,
+    CommittedEntry, DurableStorage, NodeOptions, RaftServer, SnapshotContext, SnapshotSave,
+    SnapshotSink, SnapshotSource, StateMachine, StateMachineError, StorageOptions,
 };
 use concord::service::{
     serve, CallError, ClientOptions, NodeHandler, ServiceClient, ServiceError, ServiceOptions,
 };
+use concord::storage::SnapshotWriter;
 use concord::transport::{TcpOptions, TokioConnector};
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +92,33 @@ impl StateMachine for Counter {
             Err(reason) => Err(reason),
         })
     }
+
+    fn supports_snapshots(&self) -> bool {
+        true
+    }
+
+    /// JRaft's `CounterStateMachine#onSnapshotSave`: the value, in a file.
+    fn on_snapshot_save(
+        &mut self,
+        _context: &SnapshotContext,
+    ) -> Result<SnapshotSave, StateMachineError> {
+        let value = self.value;
+        Ok(Box::new(move |sink: &mut SnapshotSink| {
+            sink.write_file("value", &value.to_le_bytes())
+                .map_err(|e| StateMachineError::new(e.to_string()))
+        }))
+    }
+
+    fn on_snapshot_load(&mut self, snapshot: &SnapshotSource) -> Result<(), StateMachineError> {
+        let bytes = snapshot
+            .read_file("value")
+            .map_err(|e| StateMachineError::new(e.to_string()))?;
+        let bytes: [u8; 8] = bytes[..]
+            .try_into()
+            .map_err(|_| StateMachineError::new("the value file is not 8 bytes"))?;
+        self.value = i64::from_le_bytes(bytes);
+        Ok(())
+    }
 }
 
 fn parse_configuration(text: &str) -> Result<Vec<PeerId>, String> {
@@ -110,12 +140,24 @@ fn client_endpoint(peer: &PeerId) -> Result<Endpoint, String> {
     Endpoint::new(peer.endpoint().host(), port).map_err(|e| e.to_string())
 }
 
-/// Runs one server until `stop` resolves.
+/// Runs one server until `stop` resolves (a snapshot every 30 s and every 1000 entries).
 pub async fn run_server(
     data: &Path,
     group: &str,
     server_id: &str,
     configuration: &str,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    run_server_with(data, group, server_id, configuration, 1000, stop).await
+}
+
+/// As `run_server`, with a snapshot every `snapshot_every` applied entries.
+pub async fn run_server_with(
+    data: &Path,
+    group: &str,
+    server_id: &str,
+    configuration: &str,
+    snapshot_every: u64,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     let group = GroupId::new(group).map_err(|e| e.to_string())?;
@@ -137,11 +179,14 @@ pub async fn run_server(
     let server = RaftServer::bind(endpoint.host(), endpoint.port(), TcpOptions::default())
         .await
         .map_err(|e| e.to_string())?;
-    let options = NodeOptions::new(
+    let mut options = NodeOptions::new(
         group,
         peer.clone(),
         ConfigurationEntry::stable(Configuration::with_voters(voters)),
     );
+    options.snapshot_dir = Some(data.join("snapshots"));
+    options.snapshot_interval = Duration::from_secs(30);
+    options.core.snapshot_log_distance = snapshot_every;
     let node = server
         .start_node(options, Counter::default(), store)
         .map_err(|e| e.to_string())?;
