@@ -419,3 +419,76 @@ async fn snapshots_on_the_file_system_survive_a_restart() {
     node.shutdown();
     node.join().await;
 }
+
+/// A crash right after an install's snapshot commit, before the log's compaction
+/// reached the disk, leaves a log that ends below the snapshot. The restart compacts it,
+/// so the entries after the snapshot continue the log.
+#[tokio::test]
+async fn a_restart_repairs_a_log_that_ends_below_the_snapshot() {
+    let me = peer(30);
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([me.clone()]));
+    let store = Arc::new(MemoryLogStore::new());
+    let entries: Vec<StoredEntry> = (1..=5)
+        .map(|index| StoredEntry {
+            meta: EntryMeta {
+                log_id: LogId::new(1, index),
+                kind: EntryKind::Normal,
+                size_bytes: 8,
+            },
+            payload: bytes::Bytes::from(1i64.to_le_bytes().to_vec()),
+        })
+        .collect();
+    store
+        .persist(&[
+            PersistOp::HardState(HardState {
+                term: Term(1),
+                voted_for: Some(me.clone()),
+            }),
+            PersistOp::Append(entries),
+        ])
+        .unwrap();
+    let snapshots = MemorySnapshotStore::new();
+    let installed = CounterState {
+        total: 1000,
+        digest: 42,
+        last: 20,
+        loads: 0,
+    };
+    let mut sink = snapshots
+        .create(LogId::new(1, 20), configuration.clone())
+        .unwrap();
+    sink.write_file("counter", &installed.encode()).unwrap();
+    snapshots.commit(sink).unwrap();
+
+    let mut options = NodeOptions::new(GroupId::new("repair").unwrap(), me.clone(), configuration);
+    options.election_timeout = Duration::from_millis(50);
+    options.max_election_delay = Duration::from_millis(50);
+    options.snapshot_store = Some(Arc::new(snapshots));
+    let network = InProcessNetwork::new();
+    let machine = Counter::default();
+    let state = machine.state.clone();
+    let (node, sink) = Node::start(
+        options,
+        machine,
+        store.clone(),
+        Arc::new(network.transport(me.endpoint().clone())),
+    )
+    .unwrap();
+    network.register(me.endpoint().clone(), sink);
+    // Without the repair the node fails at its first append (its log would not continue).
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        node.wait_for(|s| s.role == Role::Leader || s.failure.is_some()),
+    )
+    .await
+    .expect("in time");
+    let applied = tokio::time::timeout(Duration::from_secs(10), node.apply(delta(5)))
+        .await
+        .expect("in time")
+        .expect("applied after the snapshot");
+    assert!(applied.log_id.index.0 > 20);
+    assert_eq!(applied.response, 1005);
+    assert_eq!(state.lock().unwrap().loads, 1);
+    node.shutdown();
+    node.join().await;
+}

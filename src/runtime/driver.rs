@@ -51,6 +51,9 @@ pub(crate) struct DriverSnapshots {
 
 /// A fetch in progress.
 struct ActiveFetch {
+    /// Tells its report from a superseded fetch's.
+    generation: u64,
+    leader: PeerId,
     snapshot: LogId,
     replies: mpsc::Sender<SnapshotData>,
     task: tokio::task::JoinHandle<()>,
@@ -114,6 +117,7 @@ pub(crate) struct Driver<S: StateMachine> {
     snapshots: Option<DriverSnapshots>,
     server: Option<SnapshotServer>,
     fetch: Option<ActiveFetch>,
+    fetches_started: u64,
     /// `Node::snapshot` callers waiting for the snapshot being taken.
     snapshot_waiters: Vec<tokio::sync::oneshot::Sender<Result<Option<LogId>, SnapshotError>>>,
     /// The step's compactions, sent to the writer after its writes.
@@ -153,6 +157,7 @@ impl<S: StateMachine> Driver<S> {
             snapshots,
             server,
             fetch: None,
+            fetches_started: 0,
             snapshot_waiters: Vec::new(),
             compactions: Vec::new(),
             timers: Timers::new(&options, clock),
@@ -322,7 +327,9 @@ impl<S: StateMachine> Driver<S> {
                 // In log order: the save job follows the applies of every entry the
                 // snapshot covers. Without snapshots, refused: the core keeps its log.
                 Action::TakeSnapshot { meta } => {
-                    if self.snapshots.is_some() {
+                    // A failed node's state machine may not have every entry the
+                    // snapshot would cover: no save.
+                    if self.snapshots.is_some() && self.failed.is_none() {
                         self.send_to_fsm(FsmJob::Save(meta)).await;
                     } else {
                         follow_ups.push(Input::SnapshotSaved {
@@ -415,10 +422,17 @@ impl<S: StateMachine> Driver<S> {
         let message = match frame.body {
             FrameBody::Raft(message) => message,
             FrameBody::SnapshotRead(read) => {
-                let served = self
-                    .server
-                    .as_ref()
-                    .is_some_and(|server| server.serve(frame.from, read));
+                // Only members of the group are served.
+                let member = self
+                    .core
+                    .configuration()
+                    .all_members()
+                    .contains(&frame.from);
+                let served = member
+                    && self
+                        .server
+                        .as_ref()
+                        .is_some_and(|server| server.serve(frame.from, read));
                 if !served {
                     self.frames_rejected += 1;
                 }
@@ -426,7 +440,9 @@ impl<S: StateMachine> Driver<S> {
             }
             FrameBody::SnapshotData(data) => {
                 match &self.fetch {
-                    Some(fetch) if fetch.snapshot == data.snapshot => {
+                    Some(fetch)
+                        if fetch.snapshot == data.snapshot && fetch.leader == frame.from =>
+                    {
                         // A full queue drops the answer: the fetch asks again.
                         let _ = fetch.replies.try_send(data);
                     }
@@ -476,10 +492,21 @@ impl<S: StateMachine> Driver<S> {
             events: snapshots.events.clone(),
             chunk_bytes: self.options.snapshot_chunk_bytes,
             request_timeout: self.options.snapshot_request_timeout(),
+            inline: self.options.faults.is_some(),
         };
         let snapshot = meta.last_included;
-        let task = tokio::spawn(transfer::fetch(context, from, meta, replies_rx));
+        self.fetches_started += 1;
+        let generation = self.fetches_started;
+        let task = tokio::spawn(transfer::fetch(
+            context,
+            generation,
+            from.clone(),
+            meta,
+            replies_rx,
+        ));
         self.fetch = Some(ActiveFetch {
+            generation,
+            leader: from,
             snapshot,
             replies,
             task,
@@ -518,16 +545,18 @@ impl<S: StateMachine> Driver<S> {
                 }
             }
             SnapshotEvent::Fetched {
+                generation,
                 last_included,
                 fetched,
             } => {
                 if self
                     .fetch
                     .as_ref()
-                    .is_some_and(|fetch| fetch.snapshot == last_included)
+                    .is_none_or(|fetch| fetch.generation != generation)
                 {
-                    self.fetch = None;
+                    return; // a superseded fetch's report
                 }
+                self.fetch = None;
                 self.step(Input::SnapshotFetched {
                     last_included,
                     fetched,
@@ -777,6 +806,11 @@ impl<S: StateMachine> Driver<S> {
             return;
         }
         self.tasks.fail_all(&failure);
+        for waiter in self.snapshot_waiters.drain(..) {
+            let _ = waiter.send(Err(SnapshotError::NodeFailed {
+                reason: failure.to_string(),
+            }));
+        }
         self.failed = Some(failure);
     }
 

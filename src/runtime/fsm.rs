@@ -39,6 +39,15 @@ pub(crate) enum ApplyItem<S: StateMachine> {
     Blank(LogId),
 }
 
+impl<S: StateMachine> ApplyItem<S> {
+    fn index(&self) -> LogIndex {
+        match self {
+            ApplyItem::Client { entry, .. } => entry.log_id.index,
+            ApplyItem::Configuration(log_id, _) | ApplyItem::Blank(log_id) => log_id.index,
+        }
+    }
+}
+
 pub(crate) enum FsmJob<S: StateMachine> {
     Apply(Vec<ApplyItem<S>>),
     LeaderStart(LeaderChangeContext),
@@ -79,6 +88,7 @@ pub(crate) fn spawn_fsm<S: StateMachine>(
     apply_batch: usize,
     dedicated_thread: bool,
     snapshots: Option<FsmSnapshots>,
+    simulated: bool,
 ) -> std::io::Result<FsmHandle<S>> {
     let caller = FsmCaller {
         state_machine,
@@ -86,7 +96,8 @@ pub(crate) fn spawn_fsm<S: StateMachine>(
         done,
         apply_batch,
         snapshots,
-        dedicated_thread,
+        save_thread: !simulated,
+        position: LogIndex(0),
     };
     if !dedicated_thread {
         return Ok(FsmHandle::Task(tokio::spawn(caller.run(jobs))));
@@ -129,7 +140,11 @@ struct FsmCaller<S: StateMachine> {
     snapshots: Option<FsmSnapshots>,
     /// Whether a save's second half runs on a thread of its own (false in simulations,
     /// which run it inline for determinism).
-    dedicated_thread: bool,
+    save_thread: bool,
+    /// The last index the state machine's state includes (applied, or loaded from a
+    /// snapshot). A save must be taken exactly there, and entries at or below it are
+    /// not applied again.
+    position: LogIndex,
 }
 
 impl<S: StateMachine> FsmCaller<S> {
@@ -169,8 +184,9 @@ impl<S: StateMachine> FsmCaller<S> {
             }
             FsmJob::Load(meta) => {
                 match self.load(&meta) {
-                    Ok(()) => {
-                        let _ = self.done.send(FsmDone::Restored(meta.last_included.index));
+                    Ok(index) => {
+                        self.position = index;
+                        let _ = self.done.send(FsmDone::Restored(index));
                     }
                     Err(failure) => self.failed_with(failure),
                 }
@@ -180,7 +196,15 @@ impl<S: StateMachine> FsmCaller<S> {
         };
         let state_machine = &mut self.state_machine;
         let (applied, failure) = match job {
-            FsmJob::Apply(items) => apply_items(state_machine, items, self.apply_batch),
+            FsmJob::Apply(items) => {
+                // Entries a loaded snapshot already covers are not applied again.
+                let position = self.position;
+                let (covered, items): (Vec<_>, Vec<_>) =
+                    items.into_iter().partition(|item| item.index() <= position);
+                let covered = covered.last().map(ApplyItem::index);
+                let (applied, failure) = apply_items(state_machine, items, self.apply_batch);
+                (applied.or(covered), failure)
+            }
             FsmJob::LeaderStart(context) => {
                 (None, guarded(|| state_machine.on_leader_start(&context)))
             }
@@ -196,6 +220,7 @@ impl<S: StateMachine> FsmCaller<S> {
             FsmJob::Save(_) | FsmJob::Load(_) => (None, None),
         };
         if let Some(index) = applied {
+            self.position = self.position.max(index);
             let _ = self.done.send(FsmDone::Applied(index));
         }
         if let Some(failure) = failure {
@@ -227,6 +252,16 @@ impl<S: StateMachine> FsmCaller<S> {
             return;
         };
         let last_included = meta.last_included;
+        if last_included.index != self.position {
+            // The state is not at the entry the snapshot would be labelled with (an
+            // apply was lost to a failure): saving it would be a lie.
+            let reason = format!(
+                "the state machine is at {}, not at the snapshot's {}",
+                self.position, last_included.index
+            );
+            self.save_failed(last_included, reason);
+            return;
+        }
         let report = snapshots.saved.clone();
         let context = SnapshotContext {
             last_included,
@@ -257,7 +292,7 @@ impl<S: StateMachine> FsmCaller<S> {
                 result,
             });
         };
-        if !self.dedicated_thread {
+        if !self.save_thread {
             finish();
             return;
         }
@@ -277,30 +312,31 @@ impl<S: StateMachine> FsmCaller<S> {
         }
     }
 
-    /// Loads the latest snapshot, which must be `meta`'s, into the state machine.
-    fn load(&mut self, meta: &SnapshotMeta<PeerId>) -> Result<(), NodeFailure> {
+    /// Loads the snapshot `meta` into the state machine. Should the store no longer
+    /// hold it (newer installs committed meanwhile), the latest snapshot is loaded if it
+    /// is newer: it is committed state too, and the entries it covers are then skipped.
+    /// Returns the index the state machine is at.
+    fn load(&mut self, meta: &SnapshotMeta<PeerId>) -> Result<LogIndex, NodeFailure> {
         let Some(snapshots) = &self.snapshots else {
             return Err(NodeFailure::Internal(
                 "asked to load a snapshot, but the node has no snapshot store".into(),
             ));
         };
-        let source = match snapshots.store.open_latest() {
+        let wanted = meta.last_included;
+        let source = match snapshots.store.open_at(wanted) {
             Ok(Some(source)) => source,
-            Ok(None) => {
-                return Err(NodeFailure::Internal(format!(
-                    "the snapshot through {} is not in the snapshot store",
-                    meta.last_included
-                )))
-            }
+            Ok(None) => match snapshots.store.open_latest() {
+                Ok(Some(latest)) if latest.meta().last_included.index > wanted.index => latest,
+                Ok(_) => {
+                    return Err(NodeFailure::Internal(format!(
+                        "the snapshot through {wanted} is not in the snapshot store"
+                    )))
+                }
+                Err(error) => return Err(NodeFailure::Storage(error)),
+            },
             Err(error) => return Err(NodeFailure::Storage(error)),
         };
-        if source.meta().last_included != meta.last_included {
-            return Err(NodeFailure::Internal(format!(
-                "the snapshot store's latest snapshot ends at {}, not at {}",
-                source.meta().last_included,
-                meta.last_included
-            )));
-        }
+        let index = source.meta().last_included.index;
         let state_machine = &mut self.state_machine;
         let loaded = catch_unwind(AssertUnwindSafe(|| state_machine.on_snapshot_load(&source)))
             .unwrap_or_else(|panic| {
@@ -309,10 +345,12 @@ impl<S: StateMachine> FsmCaller<S> {
                     panic_message(&panic)
                 )))
             });
-        loaded.map_err(|error| NodeFailure::StateMachine {
-            index: Some(meta.last_included.index),
-            error,
-        })
+        loaded
+            .map(|()| index)
+            .map_err(|error| NodeFailure::StateMachine {
+                index: Some(index),
+                error,
+            })
     }
 
     fn finish(mut self) -> S {

@@ -152,15 +152,25 @@ impl<S: StateMachine> Node<S> {
             options.peer.clone(),
             options.core.clone(),
             hard_state,
-            snapshot,
+            snapshot.clone(),
             options.initial_configuration.clone(),
         )
         .map_err(|error| restore_error(&options, error))?;
+        let mut last_stored = None;
         store.recover_entries(&mut |meta| {
+            last_stored = Some(meta.log_id.index);
             restorer
                 .push(&meta)
                 .map_err(|error| restore_error(&options, error))
         })?;
+        // A crash after an install's snapshot commit but before the log's compaction
+        // reached the disk leaves a log that ends below the snapshot: compact it now,
+        // or the next append (after the snapshot) would not continue it.
+        if let Some(meta) = &snapshot {
+            if last_stored.is_none_or(|last| last < meta.last_included.index) {
+                store.compact(meta.last_included.index, meta.last_included)?;
+            }
+        }
         // What recovery read may sit only in the page cache: a killed process's unsynced
         // writes survive it, readable but not durable. The core counts everything it is
         // restored from as persisted, so make it durable first; otherwise the node could
@@ -202,6 +212,7 @@ impl<S: StateMachine> Node<S> {
                 store: store.clone(),
                 saved: snapshot_events_tx.clone(),
             }),
+            options.faults.is_some(),
         )
         .map_err(|error| StartError::Resources {
             reason: format!("cannot start the state machine's thread: {error}"),

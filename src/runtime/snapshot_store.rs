@@ -42,6 +42,10 @@ pub trait SnapshotStore: Send + Sync + std::fmt::Debug + 'static {
     fn commit(&self, sink: SnapshotSink) -> Result<SnapshotMeta, StorageError>;
     /// Opens the latest committed snapshot for reading.
     fn open_latest(&self) -> Result<Option<SnapshotSource>, StorageError>;
+    /// Opens the snapshot ending at `last_included`, if the store still holds it (the
+    /// latest, or the one before it, which a store keeps until the next commit so that
+    /// a transfer or a load that began before a commit can finish).
+    fn open_at(&self, last_included: LogId) -> Result<Option<SnapshotSource>, StorageError>;
     /// Filter-before-copy (braft): false when the latest snapshot holds a file `name`
     /// with checksum `crc32c`, which a sink can take over with `reuse_file`.
     fn needs_file(&self, name: &str, crc32c: u32) -> Result<bool, StorageError>;
@@ -57,7 +61,7 @@ pub struct SnapshotSink {
 }
 
 enum SinkInner {
-    Local(LocalSnapshotWriter),
+    Local(Box<LocalSnapshotWriter>),
     Memory(MemorySink),
 }
 
@@ -85,6 +89,19 @@ impl SnapshotSink {
         match &self.inner {
             SinkInner::Local(writer) => Some(writer.directory()),
             SinkInner::Memory(_) => None,
+        }
+    }
+
+    /// Whether `reuse_file(name)` would take over a file with checksum `crc32c` from
+    /// the snapshot this sink builds on (the latest when it was created).
+    pub fn can_reuse(&self, name: &str, crc32c: u32) -> bool {
+        match &self.inner {
+            SinkInner::Local(writer) => writer.can_reuse(name, crc32c),
+            SinkInner::Memory(sink) => sink
+                .base
+                .as_ref()
+                .and_then(|base| base.meta.file(name))
+                .is_some_and(|file| file.crc32c == crc32c),
         }
     }
 
@@ -307,13 +324,13 @@ impl SnapshotStore for LocalSnapshotStore {
     ) -> Result<SnapshotSink, StorageError> {
         let writer = self.storage().create(last_included, configuration)?;
         Ok(SnapshotSink {
-            inner: SinkInner::Local(writer),
+            inner: SinkInner::Local(Box::new(writer)),
         })
     }
 
     fn commit(&self, sink: SnapshotSink) -> Result<SnapshotMeta, StorageError> {
         match sink.inner {
-            SinkInner::Local(writer) => self.storage().commit(writer),
+            SinkInner::Local(writer) => self.storage().commit(*writer),
             SinkInner::Memory(_) => Err(source_invalid(
                 "a sink of another store cannot be committed here".into(),
             )),
@@ -326,6 +343,15 @@ impl SnapshotStore for LocalSnapshotStore {
         }))
     }
 
+    fn open_at(&self, last_included: LogId) -> Result<Option<SnapshotSource>, StorageError> {
+        Ok(self
+            .storage()
+            .open_at(last_included)?
+            .map(|reader| SnapshotSource {
+                inner: SourceInner::Local(Box::new(reader)),
+            }))
+    }
+
     fn needs_file(&self, name: &str, crc32c: u32) -> Result<bool, StorageError> {
         self.storage().needs_file(name, crc32c)
     }
@@ -336,7 +362,14 @@ impl SnapshotStore for LocalSnapshotStore {
 /// them, as a replaced disk would.
 #[derive(Clone, Debug, Default)]
 pub struct MemorySnapshotStore {
-    latest: Arc<Mutex<Option<Arc<MemorySnapshot>>>>,
+    snapshots: Arc<Mutex<Retained>>,
+}
+
+/// The latest snapshot and the one before it.
+#[derive(Debug, Default)]
+struct Retained {
+    latest: Option<Arc<MemorySnapshot>>,
+    previous: Option<Arc<MemorySnapshot>>,
 }
 
 #[derive(Debug)]
@@ -367,17 +400,23 @@ impl MemorySnapshotStore {
 
     /// Loses every snapshot (a wiped or replaced disk).
     pub fn wipe(&self) {
-        *self.lock() = None;
+        *self.lock() = Retained::default();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<MemorySnapshot>>> {
-        self.latest.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Retained> {
+        self.snapshots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl SnapshotStore for MemorySnapshotStore {
     fn latest(&self) -> Result<Option<SnapshotMeta>, StorageError> {
-        Ok(self.lock().as_ref().map(|snapshot| snapshot.meta.clone()))
+        Ok(self
+            .lock()
+            .latest
+            .as_ref()
+            .map(|snapshot| snapshot.meta.clone()))
     }
 
     fn create(
@@ -390,7 +429,7 @@ impl SnapshotStore for MemorySnapshotStore {
                 last_included,
                 configuration,
                 files: BTreeMap::new(),
-                base: self.lock().clone(),
+                base: self.lock().latest.clone(),
             }),
         })
     }
@@ -401,8 +440,8 @@ impl SnapshotStore for MemorySnapshotStore {
                 "a sink of another store cannot be committed here".into(),
             ));
         };
-        let mut latest = self.lock();
-        if let Some(current) = latest.as_ref() {
+        let mut retained = self.lock();
+        if let Some(current) = retained.latest.as_ref() {
             if current.meta.last_included.index > sink.last_included.index {
                 return Ok(current.meta.clone());
             }
@@ -421,15 +460,28 @@ impl SnapshotStore for MemorySnapshotStore {
             configuration: sink.configuration,
             files,
         };
-        *latest = Some(Arc::new(MemorySnapshot {
+        let new = Some(Arc::new(MemorySnapshot {
             meta: meta.clone(),
             files: sink.files,
         }));
+        retained.previous = std::mem::replace(&mut retained.latest, new);
         Ok(meta)
     }
 
     fn open_latest(&self) -> Result<Option<SnapshotSource>, StorageError> {
-        Ok(self.lock().clone().map(|snapshot| SnapshotSource {
+        Ok(self.lock().latest.clone().map(|snapshot| SnapshotSource {
+            inner: SourceInner::Memory(snapshot),
+        }))
+    }
+
+    fn open_at(&self, last_included: LogId) -> Result<Option<SnapshotSource>, StorageError> {
+        let retained = self.lock();
+        let found = [&retained.latest, &retained.previous]
+            .into_iter()
+            .flatten()
+            .find(|snapshot| snapshot.meta.last_included == last_included)
+            .cloned();
+        Ok(found.map(|snapshot| SnapshotSource {
             inner: SourceInner::Memory(snapshot),
         }))
     }
@@ -438,6 +490,7 @@ impl SnapshotStore for MemorySnapshotStore {
         check_file_name(name).map_err(memory_invalid)?;
         Ok(self
             .lock()
+            .latest
             .as_ref()
             .and_then(|snapshot| snapshot.meta.file(name))
             .is_none_or(|file| file.crc32c != crc32c))
@@ -478,14 +531,25 @@ mod tests {
         assert_eq!(source.meta().last_included, LogId::new(2, 20));
         assert_eq!(source.read_file("a").unwrap(), b"alpha");
         assert!(source.read_file("b").is_err());
+        // The one before stays readable; older ones go.
+        let previous = store.open_at(LogId::new(1, 10)).unwrap().unwrap();
+        assert_eq!(previous.read_file("b").unwrap(), b"beta");
+        assert!(store.open_at(LogId::new(9, 10)).unwrap().is_none());
+        let mut third = store.create(LogId::new(2, 30), configuration()).unwrap();
+        assert!(third.can_reuse("a", crc32c::crc32c(b"alpha")));
+        assert!(!third.can_reuse("a", 1));
+        third.write_file("a", b"x").unwrap();
+        store.commit(third).unwrap();
+        assert!(store.open_at(LogId::new(1, 10)).unwrap().is_none());
+        assert!(store.open_at(LogId::new(2, 20)).unwrap().is_some());
         // An older one committed later is discarded: the newer stays.
         let mut older = store.create(LogId::new(1, 15), configuration()).unwrap();
         older.write_file("c", b"c").unwrap();
         let meta = store.commit(older).unwrap();
-        assert_eq!(meta.last_included, LogId::new(2, 20));
+        assert_eq!(meta.last_included, LogId::new(2, 30));
         assert_eq!(
             store.latest().unwrap().unwrap().last_included,
-            LogId::new(2, 20)
+            LogId::new(2, 30)
         );
     }
 
@@ -507,7 +571,7 @@ mod tests {
         let reopened = LocalSnapshotStore::open(dir.path(), GroupId::new("g").unwrap()).unwrap();
         assert_eq!(
             reopened.latest().unwrap().unwrap().last_included,
-            LogId::new(2, 20)
+            LogId::new(2, 30)
         );
     }
 }

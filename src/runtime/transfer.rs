@@ -18,7 +18,6 @@
 //! snapshot is staged: a corrupted transfer fails the fetch, never installs.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -47,7 +46,12 @@ pub(crate) enum SnapshotEvent {
         result: Result<(), String>,
     },
     /// A fetch ended: the snapshot is staged, or it could not be fetched.
-    Fetched { last_included: LogId, fetched: bool },
+    Fetched {
+        /// Which fetch (a superseded one's report is ignored).
+        generation: u64,
+        last_included: LogId,
+        fetched: bool,
+    },
 }
 
 /// What a fetch leaves for the next fetch of the same snapshot.
@@ -70,11 +74,14 @@ pub(crate) struct FetchContext {
     pub(crate) events: mpsc::UnboundedSender<SnapshotEvent>,
     pub(crate) chunk_bytes: u32,
     pub(crate) request_timeout: Duration,
+    /// Write on the fetch's own task (simulations) rather than on tokio's blocking pool.
+    pub(crate) inline: bool,
 }
 
 /// Fetches `meta` from `leader`, answers arriving on `replies`; reports the outcome.
 pub(crate) async fn fetch(
     context: FetchContext,
+    generation: u64,
     leader: PeerId,
     meta: SnapshotMeta<PeerId>,
     mut replies: mpsc::Receiver<SnapshotData>,
@@ -98,6 +105,7 @@ pub(crate) async fn fetch(
         Err(()) => false,
     };
     let _ = context.events.send(SnapshotEvent::Fetched {
+        generation,
         last_included,
         fetched,
     });
@@ -124,7 +132,7 @@ impl Fetcher<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take_if(|partial| partial.snapshot == self.snapshot);
-        let (mut sink, mut crcs) = match resumed {
+        let (sink, mut crcs) = match resumed {
             Some(partial) => (partial.sink, partial.crcs),
             None => {
                 let sink = store
@@ -133,7 +141,11 @@ impl Fetcher<'_> {
                 (sink, BTreeMap::new())
             }
         };
-        let result = self.copy_files(&files, &mut sink, &mut crcs).await;
+        let mut slot = Some(sink);
+        let result = self.copy_files(&files, &mut slot, &mut crcs).await;
+        let Some(sink) = slot else {
+            return Err(()); // lost with a failed write thread
+        };
         match result {
             Ok(()) => Ok(sink),
             Err(keep) => {
@@ -158,30 +170,34 @@ impl Fetcher<'_> {
     async fn copy_files(
         &mut self,
         files: &[SnapshotFileInfo],
-        sink: &mut SnapshotSink,
+        slot: &mut Option<SnapshotSink>,
         crcs: &mut BTreeMap<String, u32>,
     ) -> Result<(), bool> {
+        let inline = self.context.inline;
         for file in files {
+            let sink = slot.as_ref().ok_or(false)?;
             let written = sink.written(&file.name);
             if written == file.size && crcs.get(&file.name) == Some(&file.crc32c) {
                 continue; // complete from an earlier attempt
             }
-            if written == 0
-                && !self
-                    .context
-                    .store
-                    .needs_file(&file.name, file.crc32c)
-                    .map_err(|_| false)?
-            {
-                sink.reuse_file(&file.name).map_err(|_| false)?;
+            if written == 0 && sink.can_reuse(&file.name, file.crc32c) {
+                let name = file.name.clone();
+                with_sink(inline, slot, move |sink| sink.reuse_file(&name))
+                    .await
+                    .ok_or(false)?
+                    .map_err(|_| false)?;
                 crcs.insert(file.name.clone(), file.crc32c);
                 continue;
             }
             if written == 0 {
                 // Register the file even if it is empty.
-                sink.append_chunk(&file.name, 0, &[]).map_err(|_| false)?;
+                let name = file.name.clone();
+                with_sink(inline, slot, move |sink| sink.append_chunk(&name, 0, &[]))
+                    .await
+                    .ok_or(false)?
+                    .map_err(|_| false)?;
             }
-            let mut offset = sink.written(&file.name);
+            let mut offset = slot.as_ref().ok_or(false)?.written(&file.name);
             let mut crc = crcs.get(&file.name).copied().unwrap_or(0);
             while offset < file.size {
                 let data = match self.ask(Some(file.name.clone()), offset).await {
@@ -194,10 +210,18 @@ impl Fetcher<'_> {
                 if data.is_empty() || offset + data.len() as u64 > file.size {
                     return Err(false); // the leader's file is not what it listed
                 }
-                sink.append_chunk(&file.name, offset, &data)
-                    .map_err(|_| false)?;
                 crc = crc32c::crc32c_append(crc, &data);
-                offset += data.len() as u64;
+                let (name, length) = (file.name.clone(), data.len() as u64);
+                let appended = with_sink(inline, slot, move |sink| {
+                    sink.append_chunk(&name, offset, &data)
+                })
+                .await
+                .ok_or(false)?;
+                if appended.is_err() {
+                    return Err(false);
+                }
+                let data_len = length;
+                offset += data_len;
             }
             crcs.insert(file.name.clone(), crc);
             if crc != file.crc32c {
@@ -242,12 +266,37 @@ impl Fetcher<'_> {
     }
 }
 
-/// Serves snapshot reads from the node's latest snapshot.
+/// Runs `f` on the sink in `slot`, on tokio's blocking pool unless `inline` (file
+/// writes must not hold up an async worker). `None` if the sink was lost (its thread
+/// failed).
+async fn with_sink<T: Send + 'static>(
+    inline: bool,
+    slot: &mut Option<SnapshotSink>,
+    f: impl FnOnce(&mut SnapshotSink) -> T + Send + 'static,
+) -> Option<T> {
+    let mut sink = slot.take()?;
+    if inline {
+        let result = f(&mut sink);
+        *slot = Some(sink);
+        return Some(result);
+    }
+    let (sink, result) = tokio::task::spawn_blocking(move || {
+        let result = f(&mut sink);
+        (sink, result)
+    })
+    .await
+    .ok()?;
+    *slot = Some(sink);
+    Some(result)
+}
+
+/// Serves snapshot reads from the node's retained snapshots.
 #[derive(Clone)]
 pub(crate) struct SnapshotServer {
     pub(crate) store: Arc<dyn SnapshotStore>,
     pub(crate) sender: TransferSender,
-    pub(crate) in_flight: Arc<AtomicUsize>,
+    /// The peers with a read being answered (one each, `MAX_READS_IN_FLIGHT` in all).
+    pub(crate) in_flight: Arc<Mutex<std::collections::BTreeSet<PeerId>>>,
     pub(crate) chunk_bytes: u32,
     /// Read on the calling task (simulations) rather than on tokio's blocking pool.
     pub(crate) inline: bool,
@@ -257,9 +306,14 @@ impl SnapshotServer {
     /// Answers `read` from `from`, off the caller's task. Returns false when the read
     /// was dropped (too many in flight).
     pub(crate) fn serve(&self, from: PeerId, read: SnapshotRead) -> bool {
-        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_READS_IN_FLIGHT {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return false;
+        {
+            let mut in_flight = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if in_flight.len() >= MAX_READS_IN_FLIGHT || !in_flight.insert(from.clone()) {
+                return false;
+            }
         }
         let server = self.clone();
         let answer = move || {
@@ -272,7 +326,11 @@ impl SnapshotServer {
                     reply,
                 }),
             );
-            server.in_flight.fetch_sub(1, Ordering::AcqRel);
+            server
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&from);
         };
         if self.inline {
             answer();
@@ -284,17 +342,18 @@ impl SnapshotServer {
 
     fn read(&self, read: &SnapshotRead) -> SnapshotReply {
         let unavailable = |error: StorageError| SnapshotReply::Unavailable(error.to_string());
-        let source = match self.store.open_latest() {
+        // The latest snapshot or the one before it (a store keeps it until the next
+        // commit), so a transfer survives one new snapshot on the leader.
+        let source = match self.store.open_at(read.snapshot) {
             Ok(Some(source)) => source,
-            Ok(None) => return SnapshotReply::Unavailable("no snapshot".into()),
+            Ok(None) => {
+                return SnapshotReply::Unavailable(format!(
+                    "no snapshot ends at {} any more",
+                    read.snapshot
+                ))
+            }
             Err(error) => return unavailable(error),
         };
-        if source.meta().last_included != read.snapshot {
-            return SnapshotReply::Unavailable(format!(
-                "the latest snapshot ends at {}",
-                source.meta().last_included
-            ));
-        }
         match &read.file {
             None => SnapshotReply::Files(
                 source

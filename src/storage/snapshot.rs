@@ -11,8 +11,10 @@
 //!
 //! Commit protocol: fsync every file, write and fsync the meta, fsync the temporary
 //! directory, rename it to its final name, fsync the group directory. Only then are
-//! older snapshots (and leftover temporary directories) removed, so a crash at any point
-//! leaves either the old or the new snapshot complete. `seq` grows with every commit, so
+//! older snapshots removed (all but the one before the new one, which stays readable for
+//! a transfer or a load that began before the commit), so a crash at any point leaves
+//! either the old or the new snapshot complete. A writer removes its temporary directory
+//! when dropped uncommitted; `open` removes those a crash left. `seq` grows with every commit, so
 //! re-snapshotting at the same index never renames onto an existing directory; the
 //! latest snapshot is the greatest `(index, seq)`.
 
@@ -298,6 +300,16 @@ pub struct LocalSnapshotWriter {
     sizes: BTreeMap<String, u64>,
     /// The latest committed snapshot when the writer was created (for reuse_file).
     base: Option<PathBuf>,
+    /// Its meta.
+    base_meta: Option<SnapshotMeta>,
+}
+
+impl Drop for LocalSnapshotWriter {
+    /// An uncommitted writer removes its temporary directory (after a commit it has
+    /// been renamed away, and this does nothing).
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.directory);
+    }
 }
 
 impl LocalSnapshotWriter {
@@ -315,6 +327,15 @@ impl LocalSnapshotWriter {
     /// The bytes written to `name` so far (0 for a file not started).
     pub fn written(&self, name: &str) -> u64 {
         self.sizes.get(name).copied().unwrap_or(0)
+    }
+
+    /// Whether [`SnapshotWriter::reuse_file`] would take over a file `name` with
+    /// checksum `crc32c` (the snapshot this writer reuses from holds it).
+    pub fn can_reuse(&self, name: &str, crc32c: u32) -> bool {
+        self.base_meta
+            .as_ref()
+            .and_then(|meta| meta.file(name))
+            .is_some_and(|file| file.crc32c == crc32c)
     }
 
     fn check_name(&self, name: &str) -> Result<()> {
@@ -395,6 +416,7 @@ impl SnapshotStorage for LocalSnapshotStorage {
         let seq = self.next_seq;
         self.next_seq += 1;
         let directory = self.directory.join(format!("{TEMP_PREFIX}{seq:010}"));
+        let latest = self.open_latest()?;
         fs::create_dir(&directory).map_err(|error| self.io(&directory, error))?;
         Ok(LocalSnapshotWriter {
             context: self.context.clone(),
@@ -403,7 +425,8 @@ impl SnapshotStorage for LocalSnapshotStorage {
             last_included,
             configuration,
             sizes: BTreeMap::new(),
-            base: self.latest_dir()?,
+            base: latest.as_ref().map(|reader| reader.directory.clone()),
+            base_meta: latest.map(|reader| reader.meta),
         })
     }
 
@@ -422,9 +445,8 @@ impl SnapshotStorage for LocalSnapshotStorage {
         let mut files = Vec::new();
         for name in writer.sizes.keys() {
             let path = writer.directory.join(name);
-            File::open(&path)
-                .and_then(|file| file.sync_all())
-                .map_err(|error| self.fatal(&path, error))?;
+            let file = File::open(&path).map_err(|error| self.io(&path, error))?;
+            file.sync_all().map_err(|error| self.fatal(&path, error))?;
             let (size, crc32c) = self.crc_of(&path)?;
             files.push(SnapshotFileMeta {
                 name: name.clone(),
@@ -455,16 +477,22 @@ impl SnapshotStorage for LocalSnapshotStorage {
         fs::rename(&writer.directory, &final_dir)
             .map_err(|error| self.io(&writer.directory, error))?;
         sync_dir(&self.directory).map_err(|error| self.fatal(&self.directory, error))?;
-        // 4. Only now remove what the new snapshot supersedes (never a newer one).
+        // 4. Only now remove what the new snapshot supersedes: every older snapshot but
+        // the one before it, which stays readable for a transfer or a load that began
+        // before this commit. Temporary directories belong to writers that may still be
+        // running (a fetch, a staged install); each removes its own when dropped, and
+        // `open` removes those a crash left.
         let key = (meta.last_included.index.0, writer.seq);
-        for (name, path) in self.list_dir()? {
-            let superseded = match parse_snapshot_dir(&name) {
-                Some(other) => other < key,
-                None => parse_temp_dir(&name).is_some_and(|seq| seq < writer.seq),
-            };
-            if superseded {
-                fs::remove_dir_all(&path).map_err(|error| self.io(&path, error))?;
-            }
+        let mut older: Vec<((u64, u64), PathBuf)> = self
+            .list_dir()?
+            .into_iter()
+            .filter_map(|(name, path)| parse_snapshot_dir(&name).map(|other| (other, path)))
+            .filter(|(other, _)| *other < key)
+            .collect();
+        older.sort();
+        older.pop(); // the previous snapshot stays
+        for (_, path) in older {
+            fs::remove_dir_all(&path).map_err(|error| self.io(&path, error))?;
         }
         sync_dir(&self.directory).map_err(|error| self.fatal(&self.directory, error))?;
         Ok(meta)
@@ -474,20 +502,7 @@ impl SnapshotStorage for LocalSnapshotStorage {
         let Some(directory) = self.latest_dir()? else {
             return Ok(None);
         };
-        let meta = self.read_meta(&directory)?;
-        for file in &meta.files {
-            check_file_name(&file.name).map_err(|reason| StorageError::CorruptMeta {
-                store: self.context.store.clone(),
-                group: self.context.group.clone(),
-                record: "snapshot meta".to_string(),
-                reason,
-            })?;
-        }
-        Ok(Some(LocalSnapshotReader {
-            context: self.context.clone(),
-            directory,
-            meta,
-        }))
+        self.reader_for(directory).map(Some)
     }
 
     fn needs_file(&self, name: &str, crc32c: u32) -> Result<bool> {
@@ -499,6 +514,42 @@ impl SnapshotStorage for LocalSnapshotStorage {
             .meta
             .file(name)
             .is_none_or(|file| file.crc32c != crc32c))
+    }
+}
+
+impl LocalSnapshotStorage {
+    /// The retained snapshot that ends at `last_included` (the latest or the one
+    /// before it), if there is one.
+    pub fn open_at(&self, last_included: LogId) -> Result<Option<LocalSnapshotReader>> {
+        let directory = self
+            .list_dir()?
+            .into_iter()
+            .filter_map(|(name, path)| parse_snapshot_dir(&name).map(|key| (key, path)))
+            .filter(|((index, _), _)| *index == last_included.index.0)
+            .max_by_key(|(key, _)| *key)
+            .map(|(_, path)| path);
+        let Some(directory) = directory else {
+            return Ok(None);
+        };
+        let reader = self.reader_for(directory)?;
+        Ok((reader.meta.last_included == last_included).then_some(reader))
+    }
+
+    fn reader_for(&self, directory: PathBuf) -> Result<LocalSnapshotReader> {
+        let meta = self.read_meta(&directory)?;
+        for file in &meta.files {
+            check_file_name(&file.name).map_err(|reason| StorageError::CorruptMeta {
+                store: self.context.store.clone(),
+                group: self.context.group.clone(),
+                record: "snapshot meta".to_string(),
+                reason,
+            })?;
+        }
+        Ok(LocalSnapshotReader {
+            context: self.context.clone(),
+            directory,
+            meta,
+        })
     }
 }
 
