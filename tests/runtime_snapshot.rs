@@ -2,6 +2,7 @@
 //! snapshot plus the log tail, and a lagging follower caught up by snapshot install —
 //! over the in-process transport, with memory and file-system snapshot stores.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,7 +79,7 @@ impl StateMachine for Counter {
             sink.write_file("counter", &bytes)
                 .map_err(|error| StateMachineError::new(error.to_string()))?;
             // A second file, the same in every snapshot: deduplicated on transfer.
-            sink.write_file("constant", &[7u8; 4096])
+            sink.write_file("constant", &CONSTANT)
                 .map_err(|error| StateMachineError::new(error.to_string()))
         }))
     }
@@ -94,6 +95,59 @@ impl StateMachine for Counter {
         state.last = u64::from_le_bytes(field(2));
         state.loads += 1;
         Ok(())
+    }
+}
+
+/// A file of 64 KiB in every snapshot, the same each time.
+static CONSTANT: [u8; 65536] = {
+    let mut bytes = [0u8; 65536];
+    let mut i = 0;
+    while i < bytes.len() {
+        bytes[i] = (i * 7 % 251) as u8;
+        i += 1;
+    }
+    bytes
+};
+
+/// The in-process transport, recording the snapshot reads sent and losing every third
+/// snapshot answer (a transfer must resume, not restart).
+struct LossyTransport {
+    inner: InProcessTransport,
+    shared: Arc<TransferLog>,
+}
+
+#[derive(Default)]
+struct TransferLog {
+    /// (file, offset) of every read sent.
+    reads: Mutex<Vec<(Option<String>, u64)>>,
+    answers: AtomicU64,
+    lose_every: AtomicU64,
+}
+
+impl Transport for LossyTransport {
+    fn send(&self, to: &Endpoint, frame: RaftFrame) -> Result<(), SendError> {
+        match &frame.body {
+            FrameBody::SnapshotRead(read) => {
+                self.shared
+                    .reads
+                    .lock()
+                    .unwrap()
+                    .push((read.file.clone(), read.offset));
+            }
+            FrameBody::SnapshotData(_) => {
+                let n = self.shared.answers.fetch_add(1, Ordering::Relaxed);
+                let every = self.shared.lose_every.load(Ordering::Relaxed);
+                if every > 0 && n % every == every - 1 {
+                    return Ok(());
+                }
+            }
+            FrameBody::Raft(_) => {}
+        }
+        self.inner.send(to, frame)
+    }
+
+    fn metrics(&self) -> TransportMetricsSnapshot {
+        self.inner.metrics()
     }
 }
 
@@ -117,6 +171,7 @@ struct Cluster {
     snapshots: Vec<MemorySnapshotStore>,
     members: Vec<Option<Member>>,
     configure: fn(&mut NodeOptions),
+    transfers: Arc<TransferLog>,
 }
 
 impl Cluster {
@@ -130,6 +185,7 @@ impl Cluster {
             snapshots: (0..size).map(|_| MemorySnapshotStore::new()).collect(),
             members: (0..size).map(|_| None).collect(),
             configure,
+            transfers: Arc::default(),
         };
         for i in 0..size {
             cluster.start(i);
@@ -156,7 +212,10 @@ impl Cluster {
     fn start(&mut self, i: usize) {
         let machine = Counter::default();
         let state = machine.state.clone();
-        let transport = Arc::new(self.network.transport(self.peers[i].endpoint().clone()));
+        let transport = Arc::new(LossyTransport {
+            inner: self.network.transport(self.peers[i].endpoint().clone()),
+            shared: self.transfers.clone(),
+        });
         let (node, sink) =
             Node::start(self.options(i), machine, self.stores[i].clone(), transport).unwrap();
         self.network
@@ -491,4 +550,81 @@ async fn a_restart_repairs_a_log_that_ends_below_the_snapshot() {
     assert_eq!(state.lock().unwrap().loads, 1);
     node.shutdown();
     node.join().await;
+}
+
+/// Chunked (4 KiB per answer), resumed after lost answers (every third is lost, and
+/// each chunk is asked again from where the copy stands, never from zero), and
+/// deduplicated (the 64 KiB file the follower's own snapshot already holds is not
+/// copied).
+#[tokio::test]
+async fn a_transfer_is_chunked_resumed_and_deduplicated() {
+    fn options(options: &mut NodeOptions) {
+        options.snapshot_chunk_bytes = 4096;
+        options.snapshot_request_timeout = Some(Duration::from_millis(50));
+        options.core.snapshot_retained_entries = 0;
+    }
+    let mut cluster = Cluster::new(3, options);
+    let leader = cluster.leader().await;
+    let last = cluster.write(leader, 1..=10).await;
+    let lagging = (leader + 1) % 3;
+    cluster.wait_applied(lagging, last.index).await;
+    // The follower's own snapshot holds the constant file.
+    cluster.node(lagging).snapshot().await.unwrap().unwrap();
+    cluster.stop(lagging).await;
+    let last = cluster.write(leader, 11..=60).await;
+    cluster.node(leader).snapshot().await.unwrap().unwrap();
+    cluster.transfers.lose_every.store(3, Ordering::Relaxed);
+    cluster.start(lagging);
+    cluster.wait_applied(lagging, last.index).await;
+    let state = cluster.state(lagging);
+    assert_eq!(state.total, (1..=60).sum::<i64>());
+    assert!(state.loads >= 1, "installed");
+    let reads = cluster.transfers.reads.lock().unwrap().clone();
+    assert!(
+        reads
+            .iter()
+            .all(|(file, _)| file.as_deref() != Some("constant")),
+        "the constant file was copied: {reads:?}"
+    );
+    assert!(
+        reads
+            .iter()
+            .any(|(file, _)| file.as_deref() == Some("counter")),
+        "{reads:?}"
+    );
+    assert!(cluster.transfers.answers.load(Ordering::Relaxed) >= 2);
+}
+
+/// A big file in 4 KiB chunks with every third answer lost: each lost chunk is asked
+/// again at its offset, and no offset is asked more than the losses explain.
+#[tokio::test]
+async fn a_lost_chunk_is_asked_again_from_its_offset() {
+    fn options(options: &mut NodeOptions) {
+        options.snapshot_chunk_bytes = 4096;
+        options.snapshot_request_timeout = Some(Duration::from_millis(50));
+        options.core.snapshot_retained_entries = 0;
+    }
+    let mut cluster = Cluster::new(3, options);
+    let leader = cluster.leader().await;
+    let lagging = (leader + 1) % 3;
+    cluster.stop(lagging).await;
+    let last = cluster.write(leader, 1..=30).await;
+    cluster.node(leader).snapshot().await.unwrap().unwrap();
+    cluster.transfers.lose_every.store(3, Ordering::Relaxed);
+    cluster.start(lagging);
+    cluster.wait_applied(lagging, last.index).await;
+    assert_eq!(cluster.state(lagging).total, (1..=30).sum::<i64>());
+    let reads = cluster.transfers.reads.lock().unwrap().clone();
+    let constant: Vec<u64> = reads
+        .iter()
+        .filter(|(file, _)| file.as_deref() == Some("constant"))
+        .map(|(_, offset)| *offset)
+        .collect();
+    // 16 chunks of 4 KiB; about a third of the answers lost and asked again.
+    let distinct: std::collections::BTreeSet<u64> = constant.iter().copied().collect();
+    assert_eq!(distinct.len(), 16, "{constant:?}");
+    assert!(constant.len() > 16, "nothing was lost: {constant:?}");
+    assert!(constant.len() < 16 * 2, "restarted from zero: {constant:?}");
+    // Offsets never go back: each retry asks from where the copy stands.
+    assert!(constant.windows(2).all(|w| w[0] <= w[1]), "{constant:?}");
 }
