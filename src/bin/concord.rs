@@ -6,11 +6,13 @@ mod demo;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
-  concord demo [--json] [--seconds S] [--clients N] [--keys K] [--seed SEED]
+  concord demo [--json] [--seconds S] [--clients N] [--keys K] [--seed SEED] [--no-snapshots]
       Start 3 nodes on 127.0.0.1 (fjall storage in a temporary directory), run a
       concurrent key-value workload, kill the leader mid-run and restart it, check the
       client history for linearizability, and print throughput, latency, failover time
-      and the verdict (--json: one JSON object on the last line of stdout).
+      and the verdict (--json: one JSON object on the last line of stdout). Nodes
+      snapshot every 5000 entries, so the restarted leader catches up by snapshot
+      install (--no-snapshots: they keep their whole logs).
       Exit status: 0 linearizable, 1 not linearizable, 3 unknown, 2 bad usage.
   concord version";
 

@@ -118,6 +118,7 @@ pub(crate) struct Driver<S: StateMachine> {
     server: Option<SnapshotServer>,
     fetch: Option<ActiveFetch>,
     fetches_started: u64,
+    snapshots_installed: u64,
     /// `Node::snapshot` callers waiting for the snapshot being taken.
     snapshot_waiters: Vec<tokio::sync::oneshot::Sender<Result<Option<LogId>, SnapshotError>>>,
     /// The step's compactions, sent to the writer after its writes.
@@ -158,6 +159,7 @@ impl<S: StateMachine> Driver<S> {
             server,
             fetch: None,
             fetches_started: 0,
+            snapshots_installed: 0,
             snapshot_waiters: Vec::new(),
             compactions: Vec::new(),
             timers: Timers::new(&options, clock),
@@ -517,6 +519,7 @@ impl<S: StateMachine> Driver<S> {
     /// `RestoreSnapshot`: the state machine takes the installed snapshot's state (after
     /// the entries already handed over, which it applies first).
     async fn restore(&mut self, meta: SnapshotMeta<PeerId>) {
+        self.snapshots_installed += 1;
         let index = meta.last_included.index;
         self.payloads.remove_through(index);
         self.handed_over = self.handed_over.max(index);
@@ -819,6 +822,7 @@ impl<S: StateMachine> Driver<S> {
             applied_index: self.applied,
             pending_tasks: self.tasks.len(),
             frames_rejected: self.frames_rejected,
+            snapshots_installed: self.snapshots_installed,
             failure: self.failed.as_ref(),
         };
         self.status.publish(&self.core, view);

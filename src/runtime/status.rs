@@ -38,6 +38,11 @@ pub struct NodeStatus {
     pub applied_index: LogIndex,
     /// Accepted proposals waiting for apply.
     pub pending_tasks: usize,
+    /// The last entry the latest durable snapshot covers (the log is compacted up to
+    /// it, minus the retained tail); `None` without a snapshot.
+    pub snapshot: Option<LogId>,
+    /// Snapshots installed from a leader since the node started.
+    pub snapshots_installed: u64,
     /// Frames refused without effect: another group or destination (the driver), or
     /// claiming to come from this node, or malformed (the core,
     /// `RaftCore::dropped_messages`). Senders outside the configuration are answered by
@@ -53,6 +58,7 @@ pub(crate) struct DriverView<'a> {
     pub(crate) applied_index: LogIndex,
     pub(crate) pending_tasks: usize,
     pub(crate) frames_rejected: u64,
+    pub(crate) snapshots_installed: u64,
     pub(crate) failure: Option<&'a NodeFailure>,
 }
 
@@ -125,6 +131,7 @@ impl StatusPublisher {
         let (role, term, last_log_id) = (core.role(), core.term(), core.last_log_id());
         let (persisted_index, commit_index) = (core.persisted_index(), core.commit_index());
         let frames_rejected = driver.frames_rejected + core.dropped_messages();
+        let snapshot = core.snapshot().map(|meta| meta.last_included);
         let this = &*self;
         this.publisher.publish_if_modified(accepting, |current| {
             let unchanged = current.role == role
@@ -135,6 +142,8 @@ impl StatusPublisher {
                 && current.applied_index == driver.applied_index
                 && current.pending_tasks == driver.pending_tasks
                 && current.frames_rejected == frames_rejected
+                && current.snapshot == snapshot
+                && current.snapshots_installed == driver.snapshots_installed
                 && current.failure.is_some() == driver.failure.is_some()
                 && current.leader == this.leader_string
                 && current.voters == this.voters
@@ -155,6 +164,8 @@ impl StatusPublisher {
             current.applied_index = driver.applied_index;
             current.pending_tasks = driver.pending_tasks;
             current.frames_rejected = frames_rejected;
+            current.snapshot = snapshot;
+            current.snapshots_installed = driver.snapshots_installed;
             current.failure = driver.failure.map(|f| f.to_string());
             current.leader.clone_from(&this.leader_string);
             current.voters.clone_from(&this.voters);

@@ -1,5 +1,8 @@
 //! `concord demo`: a real three-node cluster on loopback TCP with fjall storage, a
 //! concurrent KV workload, a leader kill and restart, and a linearizability verdict.
+//! Every node snapshots its state every `SNAPSHOT_EVERY` entries and compacts its log,
+//! so the restarted leader, which missed more than that, catches up by installing a
+//! snapshot from the new leader.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -15,8 +18,13 @@ use concord::runtime::{DurableStorage, Node, NodeOptions, RaftServer, StorageOpt
 use concord::transport::TcpOptions;
 use concord_linearizability::{analyze, CheckOptions, History, ModelKind, Value, Verdict};
 
+/// Each node snapshots after this many applied entries and keeps this many below it.
+const SNAPSHOT_EVERY: u64 = 5000;
+const SNAPSHOT_RETAINED: u64 = 1000;
+
 pub struct DemoArgs {
     json: bool,
+    snapshots: bool,
     seconds: f64,
     clients: usize,
     keys: usize,
@@ -27,6 +35,7 @@ impl DemoArgs {
     pub fn parse(args: &[String]) -> Result<DemoArgs, String> {
         let mut parsed = DemoArgs {
             json: false,
+            snapshots: true,
             seconds: 10.0,
             clients: 16,
             keys: 64,
@@ -41,6 +50,7 @@ impl DemoArgs {
             };
             match flag.as_str() {
                 "--json" => parsed.json = true,
+                "--no-snapshots" => parsed.snapshots = false,
                 "--seconds" => {
                     parsed.seconds = value("--seconds")?
                         .parse()
@@ -110,6 +120,7 @@ struct Cluster {
     configuration: ConfigurationEntry<PeerId>,
     group: GroupId,
     dir: PathBuf,
+    snapshots: bool,
 }
 
 impl Cluster {
@@ -126,6 +137,11 @@ impl Cluster {
         // Shorter than JRaft's 1 s default so the failover fits a 10-second demo.
         options.election_timeout = Duration::from_millis(300);
         options.max_election_delay = Duration::from_millis(300);
+        if self.snapshots {
+            options.snapshot_dir = Some(self.dir.join(format!("node{i}")).join("snapshots"));
+            options.core.snapshot_log_distance = SNAPSHOT_EVERY;
+            options.core.snapshot_retained_entries = SNAPSHOT_RETAINED;
+        }
         self.servers[i]
             .start_node(options, KvStateMachine::new(), store)
             .map_err(|e| e.to_string())
@@ -144,6 +160,9 @@ struct Summary {
     failover_ms: Option<f64>,
     killed: String,
     check_ms: f64,
+    /// With snapshots on: the latest snapshot index of each node at the end, and the
+    /// installs the restarted node made.
+    snapshots: Option<(Vec<u64>, u64)>,
 }
 
 impl Summary {
@@ -165,6 +184,22 @@ impl Summary {
             ),
             None => println!("failover        not measured (no operation succeeded after the kill)"),
         }
+        match &self.snapshots {
+            Some((indices, installs)) => println!(
+                "snapshots       every {SNAPSHOT_EVERY} entries (latest at {}); the restarted node {}",
+                indices
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if *installs > 0 {
+                    format!("caught up by installing {installs} snapshot(s) from the leader")
+                } else {
+                    "caught up from the leader's log (no install needed)".to_string()
+                }
+            ),
+            None => println!("snapshots       off"),
+        }
         println!(
             "linearizability {} (checked in {:.0} ms)",
             self.verdict, self.check_ms
@@ -182,6 +217,8 @@ impl Summary {
                 "latency_p99_ms": self.latency_p99_ms,
                 "failover_ms": self.failover_ms,
                 "check_ms": self.check_ms,
+                "snapshot_indices": self.snapshots.as_ref().map(|(indices, _)| indices.clone()),
+                "snapshot_installs": self.snapshots.as_ref().map(|(_, installs)| *installs),
             });
             println!("{object}");
         }
@@ -229,6 +266,7 @@ async fn run(args: &DemoArgs) -> Result<Summary, String> {
         servers,
         group: GroupId::new("demo").map_err(|e| e.to_string())?,
         dir: dir.clone(),
+        snapshots: args.snapshots,
     };
     let mut nodes = Vec::new();
     for i in 0..3 {
@@ -310,6 +348,16 @@ async fn run(args: &DemoArgs) -> Result<Summary, String> {
     }
     let seconds = shared.start.elapsed().as_secs_f64();
     eprintln!();
+    let snapshots = args.snapshots.then(|| {
+        let indices = nodes
+            .iter()
+            .map(|node| node.describe().snapshot.map_or(0, |id| id.index.0))
+            .collect();
+        let installs = killed.map_or(0, |(leader, _)| {
+            nodes[leader].describe().snapshots_installed
+        });
+        (indices, installs)
+    });
     for node in &nodes {
         node.shutdown();
     }
@@ -377,6 +425,7 @@ async fn run(args: &DemoArgs) -> Result<Summary, String> {
             .map(|(leader, _)| peers[leader].to_string())
             .unwrap_or_default(),
         check_ms,
+        snapshots,
     })
 }
 
