@@ -595,8 +595,8 @@ async fn a_transfer_is_chunked_resumed_and_deduplicated() {
     assert!(cluster.transfers.answers.load(Ordering::Relaxed) >= 2);
 }
 
-/// A big file in 4 KiB chunks with every third answer lost: each lost chunk is asked
-/// again at its offset, and no offset is asked more than the losses explain.
+/// A big file in 4 KiB chunks, four reads in flight, every third answer lost: each
+/// lost chunk is asked again at its offset, and no offset more than the losses explain.
 #[tokio::test]
 async fn a_lost_chunk_is_asked_again_from_its_offset() {
     fn options(options: &mut NodeOptions) {
@@ -625,6 +625,13 @@ async fn a_lost_chunk_is_asked_again_from_its_offset() {
     assert_eq!(distinct.len(), 16, "{constant:?}");
     assert!(constant.len() > 16, "nothing was lost: {constant:?}");
     assert!(constant.len() < 16 * 2, "restarted from zero: {constant:?}");
-    // Offsets never go back: each retry asks from where the copy stands.
-    assert!(constant.windows(2).all(|w| w[0] <= w[1]), "{constant:?}");
+    // A lost answer costs its own chunk (and the reads in flight beside it), never the
+    // file from the start.
+    for offset in &distinct {
+        let asked = constant.iter().filter(|o| *o == offset).count();
+        assert!(
+            asked <= 5,
+            "offset {offset} asked {asked} times: {constant:?}"
+        );
+    }
 }

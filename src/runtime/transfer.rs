@@ -34,8 +34,13 @@ use crate::transport::{FrameBody, SnapshotData, SnapshotFileInfo, SnapshotRead, 
 /// Requests in a row without an answer after which a fetch fails.
 pub(crate) const SNAPSHOT_FETCH_RETRIES: u32 = 5;
 
-/// Reads a node serves at once; more are dropped (and asked again).
-pub(crate) const MAX_READS_IN_FLIGHT: usize = 4;
+/// Reads a fetch keeps in flight.
+pub(crate) const FETCH_WINDOW: usize = 4;
+
+/// Reads a node serves at once, in all and per peer; more are dropped (and asked
+/// again).
+pub(crate) const MAX_READS_IN_FLIGHT: usize = 16;
+pub(crate) const MAX_READS_PER_PEER: usize = FETCH_WINDOW;
 
 /// What the driver hears from snapshot work running elsewhere.
 #[derive(Debug)]
@@ -174,6 +179,7 @@ impl Fetcher<'_> {
         crcs: &mut BTreeMap<String, u32>,
     ) -> Result<(), bool> {
         let inline = self.context.inline;
+        let mut syncs = Vec::new();
         for file in files {
             let sink = slot.as_ref().ok_or(false)?;
             let written = sink.written(&file.name);
@@ -199,36 +205,141 @@ impl Fetcher<'_> {
             }
             let mut offset = slot.as_ref().ok_or(false)?.written(&file.name);
             let mut crc = crcs.get(&file.name).copied().unwrap_or(0);
-            while offset < file.size {
-                let data = match self.ask(Some(file.name.clone()), offset).await {
-                    Ok(SnapshotReply::Chunk(data)) => data,
-                    Ok(_) | Err(()) => {
-                        crcs.insert(file.name.clone(), crc);
+            let copied = self.copy_file(file, slot, &mut offset, &mut crc).await;
+            crcs.insert(file.name.clone(), crc);
+            copied?;
+            // Made durable in the background of the next file's copy (the commit then
+            // finds little left to sync).
+            if let Some(path) = slot
+                .as_ref()
+                .and_then(|sink| sink.directory())
+                .map(|dir| dir.join(&file.name))
+            {
+                if !inline {
+                    syncs.push(tokio::task::spawn_blocking(move || {
+                        std::fs::File::open(path).and_then(|file| file.sync_all())
+                    }));
+                }
+            }
+            if crc != file.crc32c {
+                return Err(false);
+            }
+        }
+        // A failed fsync is not retried (the commit's would wrongly succeed): the copy
+        // is dropped.
+        for sync in syncs {
+            if !matches!(sync.await, Ok(Ok(()))) {
+                return Err(false);
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies `file` from `offset` to its end with up to `FETCH_WINDOW` reads in
+    /// flight (the round trip overlaps the leader's read and this node's write);
+    /// answers may come in any order and are written in order. When the oldest read
+    /// goes unanswered for `request_timeout`, every outstanding read is asked again,
+    /// from where the copy stands; after `SNAPSHOT_FETCH_RETRIES` such rounds in a row
+    /// the copy fails (resumable: `Err(true)`). `Err(false)`: the data cannot be right.
+    async fn copy_file(
+        &mut self,
+        file: &SnapshotFileInfo,
+        slot: &mut Option<SnapshotSink>,
+        offset: &mut u64,
+        crc: &mut u32,
+    ) -> Result<(), bool> {
+        let inline = self.context.inline;
+        let chunk = u64::from(self.context.chunk_bytes.max(1));
+        // offset → request id of the reads in flight, and answers not yet written.
+        let mut asked: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut ready: BTreeMap<u64, Bytes> = BTreeMap::new();
+        let mut next = *offset;
+        let mut silent_rounds = 0;
+        let mut deadline = tokio::time::Instant::now() + self.context.request_timeout;
+        while *offset < file.size {
+            // A gap left by a short answer is asked first, then the window is filled.
+            if !asked.contains_key(offset) && !ready.contains_key(offset) {
+                let request = self.send_read(Some(file.name.clone()), *offset);
+                asked.insert(*offset, request);
+                next = next.max(*offset + chunk.min(file.size - *offset));
+            }
+            while asked.len() + ready.len() < FETCH_WINDOW && next < file.size {
+                let request = self.send_read(Some(file.name.clone()), next);
+                asked.insert(next, request);
+                next += chunk.min(file.size - next);
+            }
+            match tokio::time::timeout_at(deadline, self.replies.recv()).await {
+                Ok(Some(data)) => {
+                    let Some((&at, _)) = asked.iter().find(|(_, id)| **id == data.request) else {
+                        continue; // an answer to a read asked again since
+                    };
+                    asked.remove(&at);
+                    let bytes = match data.reply {
+                        SnapshotReply::Chunk(bytes) => bytes,
+                        SnapshotReply::Unavailable(_) | SnapshotReply::Files(_) => {
+                            return Err(true)
+                        }
+                    };
+                    if bytes.is_empty() || at + bytes.len() as u64 > file.size {
+                        return Err(false); // the leader's file is not what it listed
+                    }
+                    ready.insert(at, bytes);
+                    silent_rounds = 0;
+                    deadline = tokio::time::Instant::now() + self.context.request_timeout;
+                }
+                Ok(None) => return Err(true),
+                Err(_) => {
+                    silent_rounds += 1;
+                    if silent_rounds >= SNAPSHOT_FETCH_RETRIES {
                         return Err(true);
                     }
-                };
-                if data.is_empty() || offset + data.len() as u64 > file.size {
-                    return Err(false); // the leader's file is not what it listed
+                    // Ask every outstanding read again (new ids: late answers to the
+                    // old ones are ignored).
+                    let offsets: Vec<u64> = asked.keys().copied().collect();
+                    for at in offsets {
+                        let request = self.send_read(Some(file.name.clone()), at);
+                        asked.insert(at, request);
+                    }
+                    deadline = tokio::time::Instant::now() + self.context.request_timeout;
+                    continue;
                 }
-                crc = crc32c::crc32c_append(crc, &data);
-                let (name, length) = (file.name.clone(), data.len() as u64);
+            }
+            // Write what is contiguous with the copy.
+            while let Some(bytes) = ready.remove(offset) {
+                *crc = crc32c::crc32c_append(*crc, &bytes);
+                let (name, at, length) = (file.name.clone(), *offset, bytes.len() as u64);
                 let appended = with_sink(inline, slot, move |sink| {
-                    sink.append_chunk(&name, offset, &data)
+                    sink.append_chunk(&name, at, &bytes)
                 })
                 .await
                 .ok_or(false)?;
                 if appended.is_err() {
                     return Err(false);
                 }
-                let data_len = length;
-                offset += data_len;
+                *offset += length;
             }
-            crcs.insert(file.name.clone(), crc);
-            if crc != file.crc32c {
-                return Err(false);
-            }
+            // Answers that overlap what was just written (a short answer moved the
+            // copy off the chunk grid) are dropped and asked again.
+            ready.retain(|&at, _| at >= *offset);
+            asked.retain(|&at, _| at >= *offset);
         }
         Ok(())
+    }
+
+    fn send_read(&mut self, file: Option<String>, offset: u64) -> u64 {
+        let request = self.next_request;
+        self.next_request += 1;
+        self.context.sender.send(
+            &self.leader,
+            FrameBody::SnapshotRead(SnapshotRead {
+                snapshot: self.snapshot,
+                request,
+                file,
+                offset,
+                max_bytes: self.context.chunk_bytes,
+            }),
+        );
+        request
     }
 
     /// Asks until answered: up to `SNAPSHOT_FETCH_RETRIES` times, each waiting
@@ -295,8 +406,9 @@ async fn with_sink<T: Send + 'static>(
 pub(crate) struct SnapshotServer {
     pub(crate) store: Arc<dyn SnapshotStore>,
     pub(crate) sender: TransferSender,
-    /// The peers with a read being answered (one each, `MAX_READS_IN_FLIGHT` in all).
-    pub(crate) in_flight: Arc<Mutex<std::collections::BTreeSet<PeerId>>>,
+    /// Reads being answered, per peer (`MAX_READS_PER_PEER` each,
+    /// `MAX_READS_IN_FLIGHT` in all).
+    pub(crate) in_flight: Arc<Mutex<BTreeMap<PeerId, usize>>>,
     pub(crate) chunk_bytes: u32,
     /// Read on the calling task (simulations) rather than on tokio's blocking pool.
     pub(crate) inline: bool,
@@ -311,9 +423,12 @@ impl SnapshotServer {
                 .in_flight
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if in_flight.len() >= MAX_READS_IN_FLIGHT || !in_flight.insert(from.clone()) {
+            let total: usize = in_flight.values().sum();
+            let mine = in_flight.entry(from.clone()).or_default();
+            if total >= MAX_READS_IN_FLIGHT || *mine >= MAX_READS_PER_PEER {
                 return false;
             }
+            *mine += 1;
         }
         let server = self.clone();
         let answer = move || {
@@ -326,11 +441,16 @@ impl SnapshotServer {
                     reply,
                 }),
             );
-            server
+            let mut in_flight = server
                 .in_flight
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&from);
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(count) = in_flight.get_mut(&from) {
+                *count -= 1;
+                if *count == 0 {
+                    in_flight.remove(&from);
+                }
+            }
         };
         if self.inline {
             answer();
