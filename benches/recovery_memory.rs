@@ -16,7 +16,10 @@
 //!   straight into a `CoreRestorer`: no list of entries, no payloads;
 //! - `metas`: every entry's metadata collected into a list first, then `RaftCore::new`;
 //! - `payloads`: the same plus every payload kept in memory, which is what recovery did
-//!   before (the baseline).
+//!   before (the baseline);
+//! - `compacted`: `recover` after a snapshot compacted the log to its last 1024 entries
+//!   (`LogStore::compact`): the restart reads only the tail (the snapshot's own load is
+//!   the state machine's matter and not included).
 //!
 //! Under `cargo test` (no `--bench` argument) it runs a small log as a smoke test.
 
@@ -28,7 +31,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use concord::core::{
     Configuration, ConfigurationEntry, CoreOptions, CoreRestorer, EntryKind, EntryMeta, GroupId,
-    LogId, LogIndex, PeerId, RaftCore, Restored, Write,
+    LogId, LogIndex, PeerId, RaftCore, Restored, SnapshotMeta, Write,
 };
 use concord::runtime::{LogStore, StorageLogStore, StoredEntry};
 use concord::storage::{FjallOptions, FjallStore, StorageError};
@@ -111,14 +114,24 @@ fn child(mode: &str, dir: &Path) {
     }
     let hard_state = store.hard_state().expect("hard state");
     let configuration = ConfigurationEntry::stable(Configuration::with_voters([peer()]));
+    let snapshot = mode.strip_prefix("compacted:").map(|index| SnapshotMeta {
+        last_included: LogId::new(1, index.parse().expect("index")),
+        configuration: configuration.clone(),
+    });
+    let mode = if snapshot.is_some() {
+        "compacted"
+    } else {
+        mode
+    };
     let core = match mode {
-        // What `Node::start` does: entry by entry into the core.
-        "recover" => {
+        // What `Node::start` does: entry by entry into the core (after the snapshot,
+        // if the log was compacted).
+        "recover" | "compacted" => {
             let mut restorer = CoreRestorer::new(
                 peer(),
                 CoreOptions::default(),
                 hard_state,
-                None,
+                snapshot,
                 configuration,
             )
             .expect("restorer");
@@ -195,13 +208,14 @@ fn measure(mode: &str, dir: &Path) -> Measured {
         String::from_utf8_lossy(&output.stderr)
     );
     let text = String::from_utf8_lossy(&output.stdout);
+    let name = mode.split(':').next().unwrap_or(mode);
     let line = text
         .lines()
-        .find(|line| line.starts_with(mode))
+        .find(|line| line.starts_with(name))
         .expect("child result");
     let fields: Vec<&str> = line.split_whitespace().collect();
     Measured {
-        mode: mode.to_string(),
+        mode: name.to_string(),
         peak_kib: fields[1].parse().expect("peak"),
         millis: fields[2].parse().expect("millis"),
     }
@@ -226,10 +240,22 @@ fn main() {
     let started = Instant::now();
     write_log(dir.path(), entries, payload);
     let write_millis = started.elapsed().as_millis();
-    let results: Vec<Measured> = ["open", "recover", "metas", "payloads"]
+    let mut results: Vec<Measured> = ["open", "recover", "metas", "payloads"]
         .iter()
         .map(|mode| measure(mode, dir.path()))
         .collect();
+    // Then a snapshot compacts the log to its last 1024 entries.
+    let through = entries.saturating_sub(1024).max(1);
+    {
+        let (fjall, store) = store(dir.path());
+        store
+            .compact(LogIndex(through), LogId::new(1, through))
+            .expect("compact");
+        store.sync().expect("sync");
+        drop(store);
+        drop(fjall);
+    }
+    results.push(measure(&format!("compacted:{through}"), dir.path()));
     let base = results[0].peak_kib as f64;
     let payload_mib = (entries as f64 * payload as f64) / (1024.0 * 1024.0);
     if json {
