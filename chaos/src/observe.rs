@@ -29,8 +29,14 @@ pub struct Observations {
     /// every applied client entry. A reboot re-applies the log from the start, and must
     /// apply the same entries again.
     pub digests: Mutex<Vec<BTreeMap<u64, u64>>>,
-    /// Entries a node applied differently in a later boot than in an earlier one.
+    /// Entries a node applied differently in a later boot than in an earlier one, or
+    /// differently from another node.
     pub reapplied: Mutex<Vec<String>>,
+    /// Across nodes: log index → (running digest through it, the first node that
+    /// applied it). Every node that applies index i must hold the same state there
+    /// (State Machine Safety on the state machines themselves, snapshots included: a
+    /// node that loaded a snapshot goes on from the digest in it).
+    pub cluster_digests: Mutex<BTreeMap<u64, (u64, usize)>>,
     /// Snapshots saved by the nodes' state machines.
     pub snapshots_saved: std::sync::atomic::AtomicU64,
     /// Snapshots loaded by a state machine that had already applied or loaded state in
@@ -61,6 +67,7 @@ impl Observations {
             leaders: Mutex::new(BTreeMap::new()),
             digests: Mutex::new(vec![BTreeMap::new(); nodes]),
             reapplied: Mutex::new(Vec::new()),
+            cluster_digests: Mutex::new(BTreeMap::new()),
             snapshots_saved: Default::default(),
             snapshot_installs: Default::default(),
             cores: Mutex::new(CoreObservations::default()),
@@ -141,6 +148,21 @@ impl Observations {
     }
 
     fn record_applied(&self, node: usize, index: u64, digest: u64) {
+        {
+            let mut cluster = lock(&self.cluster_digests);
+            let (first, by) = *cluster.entry(index).or_insert((digest, node));
+            if first != digest {
+                let mut violations = lock(&self.reapplied);
+                if violations.len() < KEEP {
+                    violations.push(format!(
+                        "state machine safety: n{} and n{} hold different states after \
+                         applying index {index}",
+                        by + 1,
+                        node + 1
+                    ));
+                }
+            }
+        }
         let mut digests = lock(&self.digests);
         if let Some(before) = digests[node].insert(index, digest) {
             if before != digest {
