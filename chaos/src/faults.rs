@@ -22,7 +22,9 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use concord::core::{AppendResult, GroupId, HardState, LogIndex, Message, PeerId, RaftCore};
+use concord::core::{
+    AppendResult, GroupId, HardState, InstallSnapshotResult, LogIndex, Message, PeerId, RaftCore,
+};
 use concord::runtime::{FaultInjector, PersistOp, SendFault};
 use concord::storage::SimDisk;
 
@@ -73,6 +75,9 @@ pub struct DurabilityCheck {
     pub disk: SimDisk,
     /// The group on it.
     pub group: GroupId,
+    /// The node's snapshots (entries a durable snapshot covers are durable too, though
+    /// the log no longer holds them).
+    pub snapshots: concord::runtime::MemorySnapshotStore,
     /// Where violations go (one line each).
     pub violations: Arc<Mutex<Vec<String>>>,
 }
@@ -122,7 +127,16 @@ impl DurabilityCheck {
                 if durable_term.is_some_and(|durable| durable > term) {
                     return None; // a later term: this answer can no longer matter
                 }
+                let in_snapshot = {
+                    use concord::runtime::SnapshotStore as _;
+                    self.snapshots
+                        .latest()
+                        .ok()
+                        .flatten()
+                        .is_some_and(|snapshot| snapshot.last_included.index >= last_matched)
+                };
                 let held = last_matched == LogIndex(0)
+                    || in_snapshot
                     || self
                         .disk
                         .durable_log_id(&self.group, last_matched)
@@ -131,6 +145,40 @@ impl DurabilityCheck {
                     format!(
                         "{me} acknowledged entries up to {last_matched} in term {term} to {to} \
                          before they were durable (durable term {durable_term:?}, entry held: {held})"
+                    )
+                })
+            }
+            Message::InstallSnapshotResponse(response) => {
+                // "Installed" promises the snapshot (or the entries through the index
+                // named) is durable.
+                let InstallSnapshotResult::Installed { last_matched } = response.result else {
+                    return None;
+                };
+                let durable_term = self
+                    .disk
+                    .durable_hard_state(&self.group)
+                    .map(|hard| hard.term);
+                if durable_term.is_some_and(|durable| durable > term) {
+                    return None;
+                }
+                let in_snapshot = {
+                    use concord::runtime::SnapshotStore as _;
+                    self.snapshots
+                        .latest()
+                        .ok()
+                        .flatten()
+                        .is_some_and(|snapshot| snapshot.last_included.index >= last_matched)
+                };
+                let held = last_matched == LogIndex(0)
+                    || in_snapshot
+                    || self
+                        .disk
+                        .durable_log_id(&self.group, last_matched)
+                        .is_some();
+                (!held).then(|| {
+                    format!(
+                        "{me} answered a snapshot installed through {last_matched} in term \
+                         {term} to {to} before it was durable"
                     )
                 })
             }

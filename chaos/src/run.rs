@@ -295,6 +295,7 @@ async fn host_main(
     let durability = DurabilityCheck {
         disk: parts.disk.clone(),
         group: options.group.clone(),
+        snapshots: parts.snapshots.clone(),
         violations: parts.durability_violations.clone(),
     };
     // Without fsync nothing is ever durable: the check only makes sense with it on.

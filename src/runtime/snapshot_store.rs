@@ -84,7 +84,9 @@ impl SnapshotSink {
 
     /// On a file-system store, the directory being written: a state machine that
     /// produces its files elsewhere (a database checkpoint) may place them here and
-    /// register each with `append_chunk(name, 0, &[])`. `None` for an in-memory store.
+    /// register each with `append_chunk(name, size, &[])` (their checksums are then
+    /// read back at commit). A file written through the sink must not be changed
+    /// through the directory afterwards. `None` for an in-memory store.
     pub fn directory(&self) -> Option<&Path> {
         match &self.inner {
             SinkInner::Local(writer) => Some(writer.directory()),
@@ -300,7 +302,11 @@ fn memory_invalid(reason: String) -> StorageError {
 /// ```
 #[derive(Debug)]
 pub struct LocalSnapshotStore {
+    /// Creates and commits (a commit holds it through its fsyncs).
     storage: Mutex<LocalSnapshotStorage>,
+    /// Reads, without waiting for a commit: a leader serving chunks while it commits a
+    /// large snapshot goes on serving them.
+    reads: LocalSnapshotStorage,
 }
 
 impl LocalSnapshotStore {
@@ -309,8 +315,10 @@ impl LocalSnapshotStore {
         root: impl AsRef<Path>,
         group: GroupId,
     ) -> Result<LocalSnapshotStore, StorageError> {
+        let storage = LocalSnapshotStorage::open(root, group)?;
         Ok(LocalSnapshotStore {
-            storage: Mutex::new(LocalSnapshotStorage::open(root, group)?),
+            reads: storage.read_view(),
+            storage: Mutex::new(storage),
         })
     }
 
@@ -322,7 +330,7 @@ impl LocalSnapshotStore {
 impl SnapshotStore for LocalSnapshotStore {
     fn latest(&self) -> Result<Option<SnapshotMeta>, StorageError> {
         Ok(self
-            .storage()
+            .reads
             .open_latest()?
             .map(|reader| reader.meta().clone()))
     }
@@ -348,14 +356,14 @@ impl SnapshotStore for LocalSnapshotStore {
     }
 
     fn open_latest(&self) -> Result<Option<SnapshotSource>, StorageError> {
-        Ok(self.storage().open_latest()?.map(|reader| SnapshotSource {
+        Ok(self.reads.open_latest()?.map(|reader| SnapshotSource {
             inner: SourceInner::Local(Box::new(reader)),
         }))
     }
 
     fn open_at(&self, last_included: LogId) -> Result<Option<SnapshotSource>, StorageError> {
         Ok(self
-            .storage()
+            .reads
             .open_at(last_included)?
             .map(|reader| SnapshotSource {
                 inner: SourceInner::Local(Box::new(reader)),
@@ -363,7 +371,7 @@ impl SnapshotStore for LocalSnapshotStore {
     }
 
     fn needs_file(&self, name: &str, crc32c: u32) -> Result<bool, StorageError> {
-        self.storage().needs_file(name, crc32c)
+        self.reads.needs_file(name, crc32c)
     }
 }
 
@@ -561,6 +569,35 @@ mod tests {
             store.latest().unwrap().unwrap().last_included,
             LogId::new(2, 30)
         );
+    }
+
+    /// A reused file is a hard link into the committed snapshot: writing it must not
+    /// change that snapshot. A file placed in the directory and then appended to gets
+    /// its checksum read back at commit.
+    #[test]
+    fn local_sinks_leave_the_base_alone_and_checksum_what_they_did_not_see() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalSnapshotStore::open(dir.path(), GroupId::new("g").unwrap()).unwrap();
+        let mut sink = store.create(LogId::new(1, 10), configuration()).unwrap();
+        sink.write_file("a", b"alpha").unwrap();
+        sink.write_file("b", b"beta").unwrap();
+        store.commit(sink).unwrap();
+        let mut sink = store.create(LogId::new(1, 20), configuration()).unwrap();
+        sink.reuse_file("a").unwrap();
+        sink.write_file("a", b"changed").unwrap();
+        sink.reuse_file("b").unwrap();
+        sink.append_chunk("b", 4, b"-more").unwrap();
+        let placed = sink.directory().unwrap().join("c");
+        std::fs::write(&placed, b"placed").unwrap();
+        sink.append_chunk("c", 6, b"+tail").unwrap();
+        store.commit(sink).unwrap();
+        let base = store.open_at(LogId::new(1, 10)).unwrap().unwrap();
+        assert_eq!(base.read_file("a").unwrap(), b"alpha");
+        assert_eq!(base.read_file("b").unwrap(), b"beta");
+        let latest = store.open_latest().unwrap().unwrap();
+        assert_eq!(latest.read_file("a").unwrap(), b"changed");
+        assert_eq!(latest.read_file("b").unwrap(), b"beta-more");
+        assert_eq!(latest.read_file("c").unwrap(), b"placed+tail");
     }
 
     #[test]

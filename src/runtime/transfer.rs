@@ -131,12 +131,14 @@ impl Fetcher<'_> {
             _ => return Err(()),
         };
         let store = &self.context.store;
+        // A partial copy of another snapshot is dropped (its directory with it).
         let resumed = self
             .context
             .partial
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .take_if(|partial| partial.snapshot == self.snapshot);
+            .take()
+            .filter(|partial| partial.snapshot == self.snapshot);
         let (sink, mut crcs) = match resumed {
             Some(partial) => (partial.sink, partial.crcs),
             None => {
@@ -178,8 +180,30 @@ impl Fetcher<'_> {
         slot: &mut Option<SnapshotSink>,
         crcs: &mut BTreeMap<String, u32>,
     ) -> Result<(), bool> {
-        let inline = self.context.inline;
         let mut syncs = Vec::new();
+        let copied = self.copy_all(files, slot, crcs, &mut syncs).await;
+        // Every background fsync is waited for, however the copy ended: one that failed
+        // is not retried (the commit's would wrongly succeed), so the copy is dropped,
+        // not kept for resuming.
+        let mut synced = true;
+        for sync in syncs {
+            synced &= matches!(sync.await, Ok(Ok(())));
+        }
+        match copied {
+            Ok(()) if synced => Ok(()),
+            Ok(()) => Err(false),
+            Err(keep) => Err(keep && synced),
+        }
+    }
+
+    async fn copy_all(
+        &mut self,
+        files: &[SnapshotFileInfo],
+        slot: &mut Option<SnapshotSink>,
+        crcs: &mut BTreeMap<String, u32>,
+        syncs: &mut Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    ) -> Result<(), bool> {
+        let inline = self.context.inline;
         for file in files {
             let sink = slot.as_ref().ok_or(false)?;
             let written = sink.written(&file.name);
@@ -225,13 +249,6 @@ impl Fetcher<'_> {
                 return Err(false);
             }
         }
-        // A failed fsync is not retried (the commit's would wrongly succeed): the copy
-        // is dropped.
-        for sync in syncs {
-            if !matches!(sync.await, Ok(Ok(()))) {
-                return Err(false);
-            }
-        }
         Ok(())
     }
 
@@ -249,7 +266,7 @@ impl Fetcher<'_> {
         crc: &mut u32,
     ) -> Result<(), bool> {
         let inline = self.context.inline;
-        let chunk = u64::from(self.context.chunk_bytes.max(1));
+        let mut chunk = u64::from(self.context.chunk_bytes.max(1));
         // offset → request id of the reads in flight, and answers not yet written.
         let mut asked: BTreeMap<u64, u64> = BTreeMap::new();
         let mut ready: BTreeMap<u64, Bytes> = BTreeMap::new();
@@ -282,6 +299,11 @@ impl Fetcher<'_> {
                     };
                     if bytes.is_empty() || at + bytes.len() as u64 > file.size {
                         return Err(false); // the leader's file is not what it listed
+                    }
+                    if at + (bytes.len() as u64) < file.size {
+                        // The leader answers in smaller chunks than asked: ask for
+                        // its size from now on, so the window stays full.
+                        chunk = chunk.min(bytes.len() as u64);
                     }
                     ready.insert(at, bytes);
                     silent_rounds = 0;
@@ -401,6 +423,27 @@ async fn with_sink<T: Send + 'static>(
     Some(result)
 }
 
+/// One read's place in a server's in-flight count, given back when dropped.
+struct InFlightSlot {
+    in_flight: Arc<Mutex<BTreeMap<PeerId, usize>>>,
+    peer: PeerId,
+}
+
+impl Drop for InFlightSlot {
+    fn drop(&mut self) {
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = in_flight.get_mut(&self.peer) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                in_flight.remove(&self.peer);
+            }
+        }
+    }
+}
+
 /// Serves snapshot reads from the node's retained snapshots.
 #[derive(Clone)]
 pub(crate) struct SnapshotServer {
@@ -424,14 +467,19 @@ impl SnapshotServer {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             let total: usize = in_flight.values().sum();
-            let mine = in_flight.entry(from.clone()).or_default();
-            if total >= MAX_READS_IN_FLIGHT || *mine >= MAX_READS_PER_PEER {
+            let mine = in_flight.get(&from).copied().unwrap_or(0);
+            if total >= MAX_READS_IN_FLIGHT || mine >= MAX_READS_PER_PEER {
                 return false;
             }
-            *mine += 1;
+            in_flight.insert(from.clone(), mine + 1);
         }
         let server = self.clone();
         let answer = move || {
+            // Released however the read ends (a store that panics included).
+            let _slot = InFlightSlot {
+                in_flight: server.in_flight.clone(),
+                peer: from.clone(),
+            };
             let reply = server.read(&read);
             server.sender.send(
                 &from,
@@ -441,16 +489,6 @@ impl SnapshotServer {
                     reply,
                 }),
             );
-            let mut in_flight = server
-                .in_flight
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some(count) = in_flight.get_mut(&from) {
-                *count -= 1;
-                if *count == 0 {
-                    in_flight.remove(&from);
-                }
-            }
         };
         if self.inline {
             answer();

@@ -194,6 +194,18 @@ impl LocalSnapshotStorage {
         Ok(storage)
     }
 
+    /// A second handle on the same directory for reading (`open_latest`, `open_at`,
+    /// `needs_file`) while this one commits: it does not clean up at open, and it must
+    /// not be used to create or commit.
+    pub fn read_view(&self) -> LocalSnapshotStorage {
+        LocalSnapshotStorage {
+            context: self.context.clone(),
+            directory: self.directory.clone(),
+            next_seq: self.next_seq,
+            failed: std::sync::Mutex::new(None),
+        }
+    }
+
     /// The directory holding this group's snapshots.
     pub fn directory(&self) -> &Path {
         &self.directory
@@ -301,6 +313,8 @@ pub struct LocalSnapshotWriter {
     /// crc32c of each file, for those whose every byte went through this writer (or
     /// were reused with a known checksum); the others are read back at commit.
     crcs: BTreeMap<String, u32>,
+    /// Files that are hard links into the base snapshot (copied before a write).
+    reused: std::collections::BTreeSet<String>,
     /// The latest committed snapshot when the writer was created (for reuse_file).
     base: Option<PathBuf>,
     /// Its meta.
@@ -368,6 +382,11 @@ impl SnapshotWriter for LocalSnapshotWriter {
     fn write_file(&mut self, name: &str, data: &[u8]) -> Result<()> {
         self.check_name(name)?;
         let path = self.directory.join(name);
+        // A reused file is a hard link into the committed snapshot: unlink it first, or
+        // the write would change that snapshot too.
+        if self.reused.remove(name) {
+            fs::remove_file(&path).map_err(|error| self.io(&path, error))?;
+        }
         fs::write(&path, data).map_err(|error| self.io(&path, error))?;
         self.sizes.insert(name.to_string(), data.len() as u64);
         self.crcs.insert(name.to_string(), crc32c::crc32c(data));
@@ -377,6 +396,14 @@ impl SnapshotWriter for LocalSnapshotWriter {
     fn append_chunk(&mut self, name: &str, offset: u64, data: &[u8]) -> Result<()> {
         self.check_name(name)?;
         let path = self.directory.join(name);
+        if self.reused.contains(name) && !data.is_empty() {
+            // Copy-on-write: appending to the hard link would change the committed
+            // snapshot it shares its data with.
+            let copy = self.directory.join(format!(".{name}.copy"));
+            fs::copy(&path, &copy).map_err(|error| self.io(&path, error))?;
+            fs::rename(&copy, &path).map_err(|error| self.io(&path, error))?;
+            self.reused.remove(name);
+        }
         let written = self.sizes.get(name).copied().unwrap_or(0);
         let on_disk = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let current = written.max(on_disk);
@@ -394,12 +421,19 @@ impl SnapshotWriter for LocalSnapshotWriter {
             .map_err(|error| self.io(&path, error))?;
         self.sizes
             .insert(name.to_string(), current + data.len() as u64);
-        if written == current {
-            let crc = self.crcs.get(name).copied().unwrap_or(0);
-            self.crcs
-                .insert(name.to_string(), crc32c::crc32c_append(crc, data));
-        } else {
-            self.crcs.remove(name); // bytes written around this writer
+        // The checksum extends only what this writer saw from the file's first byte;
+        // once unknown (bytes written around it), `commit` reads the file back.
+        match self.crcs.get(name).copied() {
+            Some(crc) if written == current => {
+                self.crcs
+                    .insert(name.to_string(), crc32c::crc32c_append(crc, data));
+            }
+            None if current == 0 => {
+                self.crcs.insert(name.to_string(), crc32c::crc32c(data));
+            }
+            _ => {
+                self.crcs.remove(name);
+            }
         }
         Ok(())
     }
@@ -413,7 +447,9 @@ impl SnapshotWriter for LocalSnapshotWriter {
         };
         let source = base.join(name);
         let target = self.directory.join(name);
-        if fs::hard_link(&source, &target).is_err() {
+        if fs::hard_link(&source, &target).is_ok() {
+            self.reused.insert(name.to_string());
+        } else {
             fs::copy(&source, &target).map_err(|error| self.io(&source, error))?;
         }
         let size = fs::metadata(&target)
@@ -455,6 +491,7 @@ impl SnapshotStorage for LocalSnapshotStorage {
             configuration,
             sizes: BTreeMap::new(),
             crcs: BTreeMap::new(),
+            reused: std::collections::BTreeSet::new(),
             base: latest.as_ref().map(|reader| reader.directory.clone()),
             base_meta: latest.map(|reader| reader.meta),
         })
