@@ -635,3 +635,45 @@ async fn a_lost_chunk_is_asked_again_from_its_offset() {
         );
     }
 }
+
+/// The bar: a follower that was down for 100,000 entries catches up by
+/// snapshot (the leader snapshots every 10,000 entries and keeps 1,024 below).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_down_for_100k_entries_catches_up_by_snapshot() {
+    fn options(options: &mut NodeOptions) {
+        options.core.snapshot_log_distance = 10_000;
+        options.apply_task_mode = ApplyTaskMode::Blocking;
+    }
+    let mut cluster = Cluster::new(3, options);
+    let leader = cluster.leader().await;
+    let lagging = (leader + 1) % 3;
+    cluster.stop(lagging).await;
+    let writers: Vec<_> = (0..64)
+        .map(|w| {
+            let node = cluster.node(leader).clone();
+            tokio::spawn(async move {
+                let mut last = LogId::default();
+                for _ in 0..1_563 {
+                    last = last.max(node.apply(delta(1)).await.unwrap().log_id);
+                }
+                let _ = w;
+                last
+            })
+        })
+        .collect();
+    let mut last = LogId::default();
+    for writer in writers {
+        last = last.max(writer.await.unwrap());
+    }
+    assert!(last.index.0 >= 100_000, "{last}");
+    cluster.start(lagging);
+    cluster.wait_applied(lagging, last.index).await;
+    let state = cluster.state(lagging);
+    assert_eq!(state.total, 64 * 1_563);
+    assert_eq!(state.digest, cluster.state(leader).digest);
+    assert!(state.loads >= 1, "caught up by install");
+    assert!(
+        cluster.first_stored(leader) > 80_000,
+        "the leader compacted"
+    );
+}
