@@ -122,6 +122,9 @@ struct TransferLog {
     reads: Mutex<Vec<(Option<String>, u64)>>,
     answers: AtomicU64,
     lose_every: AtomicU64,
+    /// Send every snapshot answer twice, the second copy late (a duplicate that
+    /// arrives after the copy moved on: stale).
+    duplicate: std::sync::atomic::AtomicBool,
 }
 
 impl Transport for LossyTransport {
@@ -139,6 +142,13 @@ impl Transport for LossyTransport {
                 let every = self.shared.lose_every.load(Ordering::Relaxed);
                 if every > 0 && n % every == every - 1 {
                     return Ok(());
+                }
+                if self.shared.duplicate.load(Ordering::Relaxed) {
+                    let (inner, to, copy) = (self.inner.clone(), to.clone(), frame.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        let _ = inner.send(&to, copy);
+                    });
                 }
             }
             FrameBody::Raft(_) => {}
@@ -676,4 +686,30 @@ async fn a_follower_down_for_100k_entries_catches_up_by_snapshot() {
         cluster.first_stored(leader) > 80_000,
         "the leader compacted"
     );
+}
+
+/// Every snapshot answer arrives twice, the copy 20 ms late — after the fetch has moved
+/// on — and every third is lost: duplicates and stale answers are ignored (matched by
+/// request id), and the install is exact.
+#[tokio::test]
+async fn duplicated_and_stale_chunks_are_ignored() {
+    fn options(options: &mut NodeOptions) {
+        options.snapshot_chunk_bytes = 4096;
+        options.snapshot_request_timeout = Some(Duration::from_millis(50));
+        options.core.snapshot_retained_entries = 0;
+    }
+    let mut cluster = Cluster::new(3, options);
+    let leader = cluster.leader().await;
+    let lagging = (leader + 1) % 3;
+    cluster.stop(lagging).await;
+    let last = cluster.write(leader, 1..=40).await;
+    cluster.node(leader).snapshot().await.unwrap().unwrap();
+    cluster.transfers.duplicate.store(true, Ordering::Relaxed);
+    cluster.transfers.lose_every.store(3, Ordering::Relaxed);
+    cluster.start(lagging);
+    cluster.wait_applied(lagging, last.index).await;
+    let state = cluster.state(lagging);
+    assert_eq!(state.total, (1..=40).sum::<i64>());
+    assert_eq!(state.digest, cluster.state(leader).digest);
+    assert!(state.loads >= 1);
 }
