@@ -62,8 +62,7 @@ impl StateMachine for Blob {
             }
             for file in 0..files {
                 data[0] = file as u8;
-                sink.write_file(&format!("part{file:03}"), &data)
-                    .map_err(|e| StateMachineError::new(e.to_string()))?;
+                sink.write_file(&format!("part{file:03}"), &data)?;
             }
             Ok(())
         }))

@@ -104,15 +104,12 @@ impl StateMachine for Counter {
     ) -> Result<SnapshotSave, StateMachineError> {
         let value = self.value;
         Ok(Box::new(move |sink: &mut SnapshotSink| {
-            sink.write_file("value", &value.to_le_bytes())
-                .map_err(|e| StateMachineError::new(e.to_string()))
+            Ok(sink.write_file("value", &value.to_le_bytes())?)
         }))
     }
 
     fn on_snapshot_load(&mut self, snapshot: &SnapshotSource) -> Result<(), StateMachineError> {
-        let bytes = snapshot
-            .read_file("value")
-            .map_err(|e| StateMachineError::new(e.to_string()))?;
+        let bytes = snapshot.read_file("value")?;
         let bytes: [u8; 8] = bytes[..]
             .try_into()
             .map_err(|_| StateMachineError::new("the value file is not 8 bytes"))?;

@@ -76,18 +76,14 @@ impl StateMachine for Counter {
         assert!(state.last <= context.last_included.index.0);
         let bytes = state.encode();
         Ok(Box::new(move |sink: &mut SnapshotSink| {
-            sink.write_file("counter", &bytes)
-                .map_err(|error| StateMachineError::new(error.to_string()))?;
+            sink.write_file("counter", &bytes)?;
             // A second file, the same in every snapshot: deduplicated on transfer.
-            sink.write_file("constant", &CONSTANT)
-                .map_err(|error| StateMachineError::new(error.to_string()))
+            Ok(sink.write_file("constant", &CONSTANT)?)
         }))
     }
 
     fn on_snapshot_load(&mut self, snapshot: &SnapshotSource) -> Result<(), StateMachineError> {
-        let bytes = snapshot
-            .read_file("counter")
-            .map_err(|error| StateMachineError::new(error.to_string()))?;
+        let bytes = snapshot.read_file("counter")?;
         let field = |i: usize| -> [u8; 8] { bytes[i * 8..i * 8 + 8].try_into().unwrap() };
         let mut state = self.state.lock().unwrap();
         state.total = i64::from_le_bytes(field(0));
@@ -300,6 +296,14 @@ impl Cluster {
             .unwrap();
         first.unwrap_or(u64::MAX)
     }
+}
+
+/// 4 KiB chunks, a 50 ms request timeout, nothing kept below a snapshot: transfers
+/// of many chunks, quickly retried.
+fn small_chunks(options: &mut NodeOptions) {
+    options.snapshot_chunk_bytes = 4096;
+    options.snapshot_request_timeout = Some(Duration::from_millis(50));
+    options.core.snapshot_retained_entries = 0;
 }
 
 fn compacting(options: &mut NodeOptions) {
@@ -568,12 +572,7 @@ async fn a_restart_repairs_a_log_that_ends_below_the_snapshot() {
 /// copied).
 #[tokio::test]
 async fn a_transfer_is_chunked_resumed_and_deduplicated() {
-    fn options(options: &mut NodeOptions) {
-        options.snapshot_chunk_bytes = 4096;
-        options.snapshot_request_timeout = Some(Duration::from_millis(50));
-        options.core.snapshot_retained_entries = 0;
-    }
-    let mut cluster = Cluster::new(3, options);
+    let mut cluster = Cluster::new(3, small_chunks);
     let leader = cluster.leader().await;
     let last = cluster.write(leader, 1..=10).await;
     let lagging = (leader + 1) % 3;
@@ -609,12 +608,7 @@ async fn a_transfer_is_chunked_resumed_and_deduplicated() {
 /// lost chunk is asked again at its offset, and no offset more than the losses explain.
 #[tokio::test]
 async fn a_lost_chunk_is_asked_again_from_its_offset() {
-    fn options(options: &mut NodeOptions) {
-        options.snapshot_chunk_bytes = 4096;
-        options.snapshot_request_timeout = Some(Duration::from_millis(50));
-        options.core.snapshot_retained_entries = 0;
-    }
-    let mut cluster = Cluster::new(3, options);
+    let mut cluster = Cluster::new(3, small_chunks);
     let leader = cluster.leader().await;
     let lagging = (leader + 1) % 3;
     cluster.stop(lagging).await;
@@ -693,12 +687,7 @@ async fn a_follower_down_for_100k_entries_catches_up_by_snapshot() {
 /// request id), and the install is exact.
 #[tokio::test]
 async fn duplicated_and_stale_chunks_are_ignored() {
-    fn options(options: &mut NodeOptions) {
-        options.snapshot_chunk_bytes = 4096;
-        options.snapshot_request_timeout = Some(Duration::from_millis(50));
-        options.core.snapshot_retained_entries = 0;
-    }
-    let mut cluster = Cluster::new(3, options);
+    let mut cluster = Cluster::new(3, small_chunks);
     let leader = cluster.leader().await;
     let lagging = (leader + 1) % 3;
     cluster.stop(lagging).await;

@@ -83,6 +83,26 @@ pub struct DurabilityCheck {
 }
 
 impl DurabilityCheck {
+    fn durable_term(&self) -> Option<concord::core::Term> {
+        self.disk
+            .durable_hard_state(&self.group)
+            .map(|hard| hard.term)
+    }
+
+    /// Whether the entries through `index` are durable here: in the durable log, or
+    /// covered by the durable snapshot (compacted away from the log).
+    fn holds_durably(&self, index: LogIndex) -> bool {
+        use concord::runtime::SnapshotStore as _;
+        index == LogIndex(0)
+            || self
+                .snapshots
+                .latest()
+                .ok()
+                .flatten()
+                .is_some_and(|snapshot| snapshot.last_included.index >= index)
+            || self.disk.durable_log_id(&self.group, index).is_some()
+    }
+
     /// Checks an outgoing message; returns a description of the broken promise, if any.
     fn check(&self, me: &PeerId, to: &PeerId, message: &Message<PeerId>) -> Option<String> {
         let term = message.term();
@@ -120,27 +140,11 @@ impl DurabilityCheck {
                 let AppendResult::Success { last_matched } = response.result else {
                     return None;
                 };
-                let durable_term = self
-                    .disk
-                    .durable_hard_state(&self.group)
-                    .map(|hard| hard.term);
+                let durable_term = self.durable_term();
                 if durable_term.is_some_and(|durable| durable > term) {
                     return None; // a later term: this answer can no longer matter
                 }
-                let in_snapshot = {
-                    use concord::runtime::SnapshotStore as _;
-                    self.snapshots
-                        .latest()
-                        .ok()
-                        .flatten()
-                        .is_some_and(|snapshot| snapshot.last_included.index >= last_matched)
-                };
-                let held = last_matched == LogIndex(0)
-                    || in_snapshot
-                    || self
-                        .disk
-                        .durable_log_id(&self.group, last_matched)
-                        .is_some();
+                let held = self.holds_durably(last_matched);
                 (durable_term != Some(term) || !held).then(|| {
                     format!(
                         "{me} acknowledged entries up to {last_matched} in term {term} to {to} \
@@ -154,28 +158,10 @@ impl DurabilityCheck {
                 let InstallSnapshotResult::Installed { last_matched } = response.result else {
                     return None;
                 };
-                let durable_term = self
-                    .disk
-                    .durable_hard_state(&self.group)
-                    .map(|hard| hard.term);
-                if durable_term.is_some_and(|durable| durable > term) {
+                if self.durable_term().is_some_and(|durable| durable > term) {
                     return None;
                 }
-                let in_snapshot = {
-                    use concord::runtime::SnapshotStore as _;
-                    self.snapshots
-                        .latest()
-                        .ok()
-                        .flatten()
-                        .is_some_and(|snapshot| snapshot.last_included.index >= last_matched)
-                };
-                let held = last_matched == LogIndex(0)
-                    || in_snapshot
-                    || self
-                        .disk
-                        .durable_log_id(&self.group, last_matched)
-                        .is_some();
-                (!held).then(|| {
+                (!self.holds_durably(last_matched)).then(|| {
                     format!(
                         "{me} answered a snapshot installed through {last_matched} in term \
                          {term} to {to} before it was durable"

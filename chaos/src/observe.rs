@@ -243,16 +243,13 @@ impl StateMachine for ObservedKv {
         let digest = self.digest;
         Ok(Box::new(move |sink: &mut SnapshotSink| {
             write_map(sink)?;
-            sink.write_file("digest", &digest.to_le_bytes())
-                .map_err(|error| StateMachineError::new(error.to_string()))
+            Ok(sink.write_file("digest", &digest.to_le_bytes())?)
         }))
     }
 
     fn on_snapshot_load(&mut self, snapshot: &SnapshotSource) -> Result<(), StateMachineError> {
         self.inner.on_snapshot_load(snapshot)?;
-        let bytes = snapshot
-            .read_file("digest")
-            .map_err(|error| StateMachineError::new(error.to_string()))?;
+        let bytes = snapshot.read_file("digest")?;
         let bytes: [u8; 8] = bytes
             .try_into()
             .map_err(|_| StateMachineError::new("the digest file is not 8 bytes"))?;

@@ -94,15 +94,12 @@ impl StateMachine for KvStateMachine {
         Ok(Box::new(move |sink: &mut SnapshotSink| {
             let bytes = postcard::to_stdvec(&(applied, &map))
                 .map_err(|error| StateMachineError::new(format!("encode: {error}")))?;
-            sink.write_file(SNAPSHOT_FILE, &bytes)
-                .map_err(|error| StateMachineError::new(error.to_string()))
+            Ok(sink.write_file(SNAPSHOT_FILE, &bytes)?)
         }))
     }
 
     fn on_snapshot_load(&mut self, snapshot: &SnapshotSource) -> Result<(), StateMachineError> {
-        let bytes = snapshot
-            .read_file(SNAPSHOT_FILE)
-            .map_err(|error| StateMachineError::new(error.to_string()))?;
+        let bytes = snapshot.read_file(SNAPSHOT_FILE)?;
         let (applied, map): (u64, BTreeMap<String, Bytes>) = postcard::from_bytes(&bytes)
             .map_err(|error| StateMachineError::new(format!("decode: {error}")))?;
         self.map = map;

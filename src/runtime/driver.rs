@@ -153,6 +153,7 @@ impl<S: StateMachine> Driver<S> {
             in_flight: Arc::default(),
             chunk_bytes: options.snapshot_chunk_bytes,
             inline: options.faults.is_some(),
+            open: Arc::default(),
         });
         Driver {
             snapshots,

@@ -201,3 +201,11 @@ pub enum NodeFailure {
     #[error("the node's {0} stopped")]
     TaskStopped(&'static str),
 }
+
+/// A snapshot file that could not be written or read is the state machine's failure in
+/// `on_snapshot_save` / `on_snapshot_load` (so `?` works on the sink and the source).
+impl From<StorageError> for StateMachineError {
+    fn from(error: StorageError) -> Self {
+        StateMachineError::new(error.to_string())
+    }
+}

@@ -107,16 +107,6 @@ impl SnapshotSink {
         }
     }
 
-    /// Makes the file `name` durable now, ahead of `commit` (which syncs every file
-    /// anyway): a copy that syncs each file once complete overlaps those syncs with
-    /// the rest of the copy.
-    pub fn sync_file(&self, name: &str) -> Result<(), StorageError> {
-        match &self.inner {
-            SinkInner::Local(writer) => writer.sync_file(name),
-            SinkInner::Memory(_) => Ok(()),
-        }
-    }
-
     /// The bytes written to `name` so far (0 for a file not started).
     pub fn written(&self, name: &str) -> u64 {
         match &self.inner {

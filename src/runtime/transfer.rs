@@ -25,7 +25,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::outbound::TransferSender;
-use super::snapshot_store::{SnapshotSink, SnapshotStore};
+use super::snapshot_store::{SnapshotSink, SnapshotSource, SnapshotStore};
 use super::writer::Staged;
 use crate::core::{LogId, PeerId, SnapshotMeta};
 use crate::storage::{SnapshotReader, SnapshotWriter, StorageError};
@@ -368,18 +368,7 @@ impl Fetcher<'_> {
     /// `request_timeout`. An `Unavailable` answer ends the fetch at once.
     async fn ask(&mut self, file: Option<String>, offset: u64) -> Result<SnapshotReply, ()> {
         for _ in 0..SNAPSHOT_FETCH_RETRIES {
-            let request = self.next_request;
-            self.next_request += 1;
-            self.context.sender.send(
-                &self.leader,
-                FrameBody::SnapshotRead(SnapshotRead {
-                    snapshot: self.snapshot,
-                    request,
-                    file: file.clone(),
-                    offset,
-                    max_bytes: self.context.chunk_bytes,
-                }),
-            );
+            let request = self.send_read(file.clone(), offset);
             let deadline = tokio::time::Instant::now() + self.context.request_timeout;
             loop {
                 match tokio::time::timeout_at(deadline, self.replies.recv()).await {
@@ -455,6 +444,9 @@ pub(crate) struct SnapshotServer {
     pub(crate) chunk_bytes: u32,
     /// Read on the calling task (simulations) rather than on tokio's blocking pool.
     pub(crate) inline: bool,
+    /// The snapshot being served, kept open from one read to the next (opening it
+    /// lists the store and reads its meta).
+    pub(crate) open: Arc<Mutex<Option<Arc<SnapshotSource>>>>,
 }
 
 impl SnapshotServer {
@@ -502,15 +494,29 @@ impl SnapshotServer {
         let unavailable = |error: StorageError| SnapshotReply::Unavailable(error.to_string());
         // The latest snapshot or the one before it (a store keeps it until the next
         // commit), so a transfer survives one new snapshot on the leader.
-        let source = match self.store.open_at(read.snapshot) {
-            Ok(Some(source)) => source,
-            Ok(None) => {
-                return SnapshotReply::Unavailable(format!(
-                    "no snapshot ends at {} any more",
-                    read.snapshot
-                ))
-            }
-            Err(error) => return unavailable(error),
+        let cached = self
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .filter(|source| source.meta().last_included == read.snapshot);
+        let source = match cached {
+            Some(source) => source,
+            None => match self.store.open_at(read.snapshot) {
+                Ok(Some(source)) => {
+                    let source = Arc::new(source);
+                    *self.open.lock().unwrap_or_else(PoisonError::into_inner) =
+                        Some(source.clone());
+                    source
+                }
+                Ok(None) => {
+                    return SnapshotReply::Unavailable(format!(
+                        "no snapshot ends at {} any more",
+                        read.snapshot
+                    ))
+                }
+                Err(error) => return unavailable(error),
+            },
         };
         match &read.file {
             None => SnapshotReply::Files(
@@ -529,7 +535,11 @@ impl SnapshotServer {
                 let max = read.max_bytes.min(self.chunk_bytes).max(1) as usize;
                 match source.read_chunk(name, read.offset, max) {
                     Ok(data) => SnapshotReply::Chunk(Bytes::from(data)),
-                    Err(error) => unavailable(error),
+                    Err(error) => {
+                        // Gone from under it (removed by later commits): reopen next time.
+                        *self.open.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                        unavailable(error)
+                    }
                 }
             }
         }

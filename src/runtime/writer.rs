@@ -69,7 +69,10 @@ pub(crate) async fn run_writer(
         };
         let first = match next {
             WriterJob::Compact { through, snapshot } => {
-                if let Err(error) = compact(&store, through, snapshot, faults.is_none()).await {
+                let inline = faults.is_some() || !store.blocks();
+                let store = store.clone();
+                let compacted = blocking(inline, move || store.compact(through, snapshot)).await;
+                if let Err(error) = compacted {
                     let _ = done.send(WriteDone::Failed(error));
                     return;
                 }
@@ -123,21 +126,15 @@ pub(crate) async fn run_writer(
             // with the result, keeping its capacity.
             let store = store.clone();
             let batch = std::mem::take(&mut writes);
-            match tokio::task::spawn_blocking(move || {
+            blocking(false, move || {
                 let result = store.persist(&batch);
-                (batch, result)
+                Ok((batch, result))
             })
             .await
-            {
-                Ok((batch, result)) => {
-                    writes = batch;
-                    result
-                }
-                Err(error) => Err(StorageError::Fatal {
-                    store: "log writer".into(),
-                    reason: format!("the write's thread failed: {error}"),
-                }),
-            }
+            .and_then(|(batch, result)| {
+                writes = batch;
+                result
+            })
         } else {
             // Inline: an in-memory store, or a simulation, whose fault injector times the
             // write and the fsync on the simulated clock (a thread would make the run
@@ -166,18 +163,17 @@ fn has_install(job: &WriteJob) -> bool {
         .any(|write| matches!(write, Write::InstallSnapshot(_)))
 }
 
-/// Runs `f` with the store off the async workers when it blocks (and not in a
-/// simulation, which must not depend on the OS scheduler).
-async fn off_workers<T: Send + 'static>(
-    store: &Arc<dyn LogStore>,
+/// Runs `f` on tokio's blocking pool (an fsync takes milliseconds), or inline when
+/// `inline` (an in-memory store, or a simulation, which must not depend on the OS
+/// scheduler). A thread that fails is a fatal storage error.
+async fn blocking<T: Send + 'static>(
     inline: bool,
-    f: impl FnOnce(&dyn LogStore) -> Result<T, StorageError> + Send + 'static,
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
 ) -> Result<T, StorageError> {
-    if inline || !store.blocks() {
-        return f(store.as_ref());
+    if inline {
+        return f();
     }
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || f(store.as_ref()))
+    tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|error| {
             Err(StorageError::Fatal {
@@ -185,15 +181,6 @@ async fn off_workers<T: Send + 'static>(
                 reason: format!("the write's thread failed: {error}"),
             })
         })
-}
-
-async fn compact(
-    store: &Arc<dyn LogStore>,
-    through: LogIndex,
-    snapshot: LogId,
-    real: bool,
-) -> Result<(), StorageError> {
-    off_workers(store, !real, move |store| store.compact(through, snapshot)).await
 }
 
 /// A step's writes that include a snapshot install: the writes before it are made
@@ -221,18 +208,7 @@ async fn persist_with_installs(
             });
         };
         let inline = faults.is_some() || !store.blocks();
-        if inline {
-            install(&snapshots, &meta)?;
-        } else {
-            tokio::task::spawn_blocking(move || install(&snapshots, &meta))
-                .await
-                .unwrap_or_else(|error| {
-                    Err(StorageError::Fatal {
-                        store: "log writer".into(),
-                        reason: format!("the install's thread failed: {error}"),
-                    })
-                })?;
-        }
+        blocking(inline, move || install(&snapshots, &meta)).await?;
     }
     if !segment.is_empty() {
         persist(store.as_ref(), &segment, faults).await?;

@@ -346,16 +346,6 @@ impl LocalSnapshotWriter {
         self.sizes.get(name).copied().unwrap_or(0)
     }
 
-    /// Makes the file `name` durable now (a copy that fsyncs each file when it is
-    /// complete overlaps the fsyncs with the rest of the copy; `commit` then finds
-    /// little left to sync).
-    pub fn sync_file(&self, name: &str) -> Result<()> {
-        self.check_name(name)?;
-        let path = self.directory.join(name);
-        let file = File::open(&path).map_err(|error| self.io(&path, error))?;
-        file.sync_all().map_err(|error| self.io(&path, error))
-    }
-
     /// Whether [`SnapshotWriter::reuse_file`] would take over a file `name` with
     /// checksum `crc32c` (the snapshot this writer reuses from holds it).
     pub fn can_reuse(&self, name: &str, crc32c: u32) -> bool {
