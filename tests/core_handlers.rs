@@ -117,6 +117,7 @@ fn a_candidate_asks_every_voter_once_its_term_and_vote_are_durable() {
     let request = Message::Vote(VoteRequest {
         term: Term(1),
         last_log_id: LogId::ZERO,
+        leadership_transfer: false,
     });
     let first = EntryMeta {
         log_id: LogId::new(1, 1),
@@ -179,6 +180,7 @@ fn answers_from_non_voters_are_not_tallied() {
     let request = Message::Vote(VoteRequest {
         term: Term(1),
         last_log_id: LogId::ZERO,
+        leadership_transfer: false,
     });
     assert_eq!(
         core.step(persisted(1)),
@@ -293,6 +295,7 @@ fn requests_from_outside_the_configuration_are_answered_by_the_term_rules() {
         message: Message::Vote(VoteRequest {
             term: Term(1),
             last_log_id: LogId::ZERO,
+            leadership_transfer: false,
         }),
     });
     assert_eq!(voter.voted_for(), Some(&9));
@@ -439,6 +442,7 @@ fn messages_claiming_to_come_from_the_node_itself_are_refused() {
         Message::Vote(VoteRequest {
             term: Term(1),
             last_log_id: LogId::ZERO,
+            leadership_transfer: false,
         }),
         vote(1, true), // not even what looks like its own vote
     ] {
@@ -537,6 +541,7 @@ fn a_failed_leader_steps_down_and_ignores_everything() {
                     term: Term(1),
                     index: LogIndex(9),
                 },
+                leadership_transfer: false,
             }),
         },
         Input::Message {
@@ -573,6 +578,7 @@ fn a_failed_follower_never_campaigns_or_votes() {
     let pre_vote = Message::PreVote(VoteRequest {
         term: Term(1),
         last_log_id: LogId::ZERO,
+        leadership_transfer: false,
     });
     assert!(core
         .step(Input::Message {
@@ -591,6 +597,7 @@ fn vote_request_from_1() -> Input<u64> {
         message: Message::Vote(VoteRequest {
             term: Term(1),
             last_log_id: LogId::ZERO,
+            leadership_transfer: false,
         }),
     }
 }

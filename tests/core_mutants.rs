@@ -31,6 +31,7 @@ fn vote_request(term: u64, last: LogId) -> Message<u64> {
     Message::Vote(VoteRequest {
         term: Term(term),
         last_log_id: last,
+        leadership_transfer: false,
     })
 }
 
@@ -38,6 +39,7 @@ fn pre_vote_request(term: u64, last: LogId) -> Message<u64> {
     Message::PreVote(VoteRequest {
         term: Term(term),
         last_log_id: last,
+        leadership_transfer: false,
     })
 }
 

@@ -66,6 +66,7 @@ fn parse_message(args: &[&str]) -> Message<u64> {
             let request = VoteRequest {
                 term,
                 last_log_id: log_id(&kv["last"]),
+                leadership_transfer: false,
             };
             if args[0] == "vote" {
                 Message::Vote(request)
@@ -122,9 +123,15 @@ fn run_command(cluster: &mut Option<Cluster>, line: &str) -> String {
         if let Some(retained) = kv.get("retained") {
             options.snapshot_retained_entries = retained.parse().unwrap();
         }
+        if let Some(margin) = kv.get("catchup-margin") {
+            options.catchup_margin = margin.parse().unwrap();
+        }
         let voters = ids(&kv["voters"]);
         let learners = kv.get("learners").map(|l| ids(l)).unwrap_or_default();
         let mut new_cluster = Cluster::new(&voters, &learners, options);
+        for spare in kv.get("spares").map(|l| ids(l)).unwrap_or_default() {
+            new_cluster.add_spare(spare);
+        }
         let out = std::mem::take(&mut new_cluster.trace);
         *cluster = Some(new_cluster);
         return out;
@@ -169,6 +176,29 @@ fn run_command(cluster: &mut Option<Cluster>, line: &str) -> String {
             c.cut.insert((node(0), node(1)));
         }
         "heal" => c.heal(),
+        // change <leader> add-voter=4 | remove-voter=1 | voters=1,2,4 | add-learners=5
+        //   | remove-learners=5 | learners=5,6
+        "change" => {
+            let kv = parse_kv(&args[1..]);
+            let (key, value) = kv.iter().next().expect("change <node> <kind>=<ids>");
+            let set = || ids(value).into_iter().collect();
+            let change = match key.as_str() {
+                "add-voter" => MembershipChange::AddVoter(value.parse().unwrap()),
+                "remove-voter" => MembershipChange::RemoveVoter(value.parse().unwrap()),
+                "voters" => MembershipChange::ChangeVoters(set()),
+                "add-learners" => MembershipChange::AddLearners(set()),
+                "remove-learners" => MembershipChange::RemoveLearners(set()),
+                "learners" => MembershipChange::ResetLearners(set()),
+                other => panic!("unknown change {other}"),
+            };
+            c.change_membership(node(0), change);
+        }
+        // transfer <leader> [to=<id>]
+        "transfer" => {
+            let kv = parse_kv(args);
+            let to = kv.get("to").map(|t| t.parse().unwrap());
+            c.transfer(node(0), to);
+        }
         "crash" => c.crash(node(0)),
         "fail" => c.fail(node(0)),
         "restart" => c.restart(node(0)),
@@ -213,6 +243,16 @@ fn run_command(cluster: &mut Option<Cluster>, line: &str) -> String {
             c.network.push(Envelope { from, to, message });
             let last = c.network.len() - 1;
             c.deliver_at(last);
+        }
+        "conf" => {
+            let mut out = String::new();
+            for (id, node) in &c.nodes {
+                match &node.core {
+                    Some(core) => writeln!(out, "{id}: {}", core.configuration()).unwrap(),
+                    None => writeln!(out, "{id}: down").unwrap(),
+                }
+            }
+            c.trace.push_str(&out);
         }
         "status" => {
             let status = c.status();

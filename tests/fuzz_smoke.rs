@@ -306,6 +306,7 @@ mod seed_corpus {
                     Message::Vote(VoteRequest {
                         term: Term(4),
                         last_log_id: LogId::new(3, 7),
+                        leadership_transfer: false,
                     }),
                     vec![],
                 ),

@@ -413,7 +413,11 @@ impl ServerActor {
                     self.apply(state, &entries, o);
                     applied_through = entries.last().map(|meta| meta.log_id.index);
                 }
-                Action::RoleChanged { .. } => {}
+                // Answers to the operator's membership and transfer requests: the
+                // model's operator does not wait for them.
+                Action::RoleChanged { .. }
+                | Action::MembershipChanged { .. }
+                | Action::TransferDone { .. } => {}
                 Action::TakeSnapshot { meta } => {
                     follow_ups.push(self.take_snapshot(state, meta, o));
                 }

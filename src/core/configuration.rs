@@ -201,6 +201,81 @@ impl<N: NodeId> fmt::Display for Configuration<N> {
     }
 }
 
+/// A membership change, as an operator asks for it (JRaft's `addPeer`, `removePeer`,
+/// `changePeers`, `addLearners`, `removeLearners`, `resetLearners`). The leader turns
+/// it into a target configuration from the configuration in force when it starts the
+/// change ([`MembershipChange::apply_to`]), so two operators never overwrite each
+/// other's changes with a stale view.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(bound = "N: NodeId + Serialize + serde::de::DeserializeOwned")]
+pub enum MembershipChange<N: NodeId> {
+    /// Make `N` a voter (a learner is promoted). Nothing to do if it already votes.
+    AddVoter(N),
+    /// Remove the voter `N`. Nothing to do if it does not vote.
+    RemoveVoter(N),
+    /// Make exactly these nodes the voters (learners among them are promoted).
+    ChangeVoters(BTreeSet<N>),
+    /// Add these learners (none may be a voter).
+    AddLearners(BTreeSet<N>),
+    /// Remove these learners.
+    RemoveLearners(BTreeSet<N>),
+    /// Make exactly these nodes the learners (none may be a voter).
+    ResetLearners(BTreeSet<N>),
+}
+
+impl<N: NodeId> MembershipChange<N> {
+    /// The configuration this change makes of `current`, or why it cannot.
+    pub fn apply_to(&self, current: &Configuration<N>) -> Result<Configuration<N>, String> {
+        let mut voters = current.voters.clone();
+        let mut learners = current.learners.clone();
+        let check_not_voters = |nodes: &BTreeSet<N>| match nodes.intersection(&voters).next() {
+            Some(node) => Err(format!("{node} is a voter")),
+            None => Ok(()),
+        };
+        match self {
+            MembershipChange::AddVoter(node) => {
+                learners.remove(node);
+                voters.insert(node.clone());
+            }
+            MembershipChange::RemoveVoter(node) => {
+                voters.remove(node);
+            }
+            MembershipChange::ChangeVoters(new_voters) => {
+                voters = new_voters.clone();
+                learners.retain(|node| !voters.contains(node));
+            }
+            MembershipChange::AddLearners(nodes) => {
+                check_not_voters(nodes)?;
+                learners.extend(nodes.iter().cloned());
+            }
+            MembershipChange::RemoveLearners(nodes) => {
+                learners.retain(|node| !nodes.contains(node));
+            }
+            MembershipChange::ResetLearners(nodes) => {
+                check_not_voters(nodes)?;
+                learners = nodes.clone();
+            }
+        }
+        if voters.is_empty() {
+            return Err("no voter would be left".into());
+        }
+        Configuration::new(voters, learners).map_err(|error| error.to_string())
+    }
+
+    /// The same change with every node renamed.
+    pub fn relabel(&self, rename: &impl Fn(&N) -> N) -> Self {
+        let set = |nodes: &BTreeSet<N>| nodes.iter().map(rename).collect();
+        match self {
+            MembershipChange::AddVoter(node) => MembershipChange::AddVoter(rename(node)),
+            MembershipChange::RemoveVoter(node) => MembershipChange::RemoveVoter(rename(node)),
+            MembershipChange::ChangeVoters(nodes) => MembershipChange::ChangeVoters(set(nodes)),
+            MembershipChange::AddLearners(nodes) => MembershipChange::AddLearners(set(nodes)),
+            MembershipChange::RemoveLearners(nodes) => MembershipChange::RemoveLearners(set(nodes)),
+            MembershipChange::ResetLearners(nodes) => MembershipChange::ResetLearners(set(nodes)),
+        }
+    }
+}
+
 /// The membership a log entry or snapshot establishes: a configuration, or during a
 /// joint-consensus change (Raft §6) the pair `old` + `current`, in which every decision
 /// needs a majority of both.

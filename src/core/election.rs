@@ -31,13 +31,18 @@ impl<N: NodeId> RaftCore<N> {
         if self.options.pre_vote {
             self.become_pre_candidate();
         } else {
-            self.become_candidate();
+            self.become_candidate(false);
         }
     }
 
     /// F25: a leader that has not heard from a quorum within an election timeout steps
     /// down, so clients stop waiting on a leader that cannot commit.
     fn check_quorum(&mut self) {
+        // Membership and transfer deadlines count in these rounds too.
+        self.membership_round();
+        if !self.is_leader() {
+            return;
+        }
         if self.options.check_quorum {
             let Some(leader) = self.role.leader() else {
                 return;
@@ -68,6 +73,7 @@ impl<N: NodeId> RaftCore<N> {
         let request = VoteRequest {
             term: self.term.next(),
             last_log_id: self.log.last_log_id(),
+            leadership_transfer: false,
         };
         for voter in self.other_voters() {
             self.send(voter, Message::PreVote(request));
@@ -76,7 +82,9 @@ impl<N: NodeId> RaftCore<N> {
         self.maybe_win_pre_vote();
     }
 
-    fn become_candidate(&mut self) {
+    /// Campaigns in the next term. `leadership_transfer`: the leader handed over
+    /// (`TimeoutNow`), so voters grant the vote despite hearing from that leader.
+    pub(crate) fn become_candidate(&mut self, leadership_transfer: bool) {
         if self.term.next() == self.term {
             // No term left to campaign in (see `handle_election_timeout`).
             let term = self.term;
@@ -93,6 +101,7 @@ impl<N: NodeId> RaftCore<N> {
         let request = VoteRequest {
             term: self.term,
             last_log_id: self.log.last_log_id(),
+            leadership_transfer,
         };
         // The requests wait for the new term and our vote to be durable. Sent at once, a
         // candidate that crashes before the write lands restarts in the old term, may
@@ -186,7 +195,7 @@ impl<N: NodeId> RaftCore<N> {
     pub(crate) fn handle_vote_request(&mut self, from: N, request: VoteRequest) {
         // Here request.term == self.term (higher terms were adopted by the dispatcher).
         let can_vote = self.voted_for.as_ref() == Some(&from)
-            || (self.voted_for.is_none() && self.leader.is_none());
+            || (self.voted_for.is_none() && (self.leader.is_none() || request.leadership_transfer));
         let granted = can_vote && self.candidate_log_is_up_to_date(&request);
         if granted {
             if self.voted_for.is_none() {
@@ -223,7 +232,7 @@ impl<N: NodeId> RaftCore<N> {
         };
         votes.insert(from, response.granted);
         match self.count_votes() {
-            VoteResult::Won => self.become_candidate(),
+            VoteResult::Won => self.become_candidate(false),
             VoteResult::Lost => {
                 let term = self.term;
                 self.become_follower(term, None);
@@ -234,7 +243,7 @@ impl<N: NodeId> RaftCore<N> {
 
     fn maybe_win_pre_vote(&mut self) {
         if self.count_votes() == VoteResult::Won {
-            self.become_candidate();
+            self.become_candidate(false);
         }
     }
 

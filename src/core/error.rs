@@ -72,3 +72,63 @@ fn display_hint<N: fmt::Display>(hint: &Option<N>) -> String {
         None => "unknown".to_string(),
     }
 }
+
+/// Why a membership change (`Input::ChangeMembership`) or a leadership transfer
+/// (`Input::TransferLeadership`) failed. Sent back in
+/// [`crate::core::Action::MembershipChanged`] and [`crate::core::Action::TransferDone`].
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, thiserror::Error,
+)]
+#[non_exhaustive]
+pub enum AdminError<N: fmt::Display> {
+    /// This node is not the leader (JRaft EPERM); nothing was started.
+    #[error("not the leader (leader hint: {})", display_hint(.leader_hint))]
+    NotLeader {
+        /// The leader as far as this node knows.
+        leader_hint: Option<N>,
+    },
+    /// Another membership change is running, or the last one is not committed yet
+    /// (JRaft EBUSY); nothing was started. Retry once it is done.
+    #[error("a membership change is in progress")]
+    ChangeInProgress,
+    /// A leadership transfer is running (JRaft EBUSY); nothing was started.
+    #[error("a leadership transfer is in progress")]
+    TransferInProgress,
+    /// The leader was elected moments ago and has not committed an entry of its term
+    /// yet (JRaft EAGAIN); nothing was started. Retry shortly.
+    #[error("the leader has not committed an entry of its term yet")]
+    NotReady,
+    /// The change asked for is not a valid configuration (no voter left, a node both
+    /// voter and learner); nothing was started.
+    #[error("invalid membership change: {reason}")]
+    InvalidChange {
+        /// Why.
+        reason: String,
+    },
+    /// A new voter did not answer for a whole election timeout while catching up
+    /// (JRaft ECATCHUP); the configuration is unchanged.
+    #[error("peer {peer} did not catch up")]
+    CatchUpFailed {
+        /// The peer.
+        peer: N,
+    },
+    /// The transfer target is not a voter of the configuration in force (or there is
+    /// no other voter to pick); nothing was started.
+    #[error("{} is not a voter to transfer leadership to", display_hint(.peer))]
+    NotAVoter {
+        /// The target asked for, if one was named.
+        peer: Option<N>,
+    },
+    /// The target did not take over within two election timeouts; this node leads on
+    /// and accepts writes again.
+    #[error("leadership transfer timed out")]
+    TransferTimedOut,
+    /// This node stopped leading before the change completed. The outcome is unknown: a
+    /// configuration entry already in the log may still be committed by the next
+    /// leader (which then completes the change). Look at the configuration to find out.
+    #[error("leadership lost before the request completed; its outcome is unknown")]
+    LeadershipLost,
+    /// The node failed (`Input::Fail`) and takes part in nothing until restarted.
+    #[error("the node has failed")]
+    Failed,
+}

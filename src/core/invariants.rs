@@ -156,13 +156,60 @@ impl<N: NodeId> RaftCore<N> {
                 if leader.progress(&self.id).is_some() {
                     return Err("a leader tracks progress of itself".into());
                 }
-                // Reconciled after every change of the configuration in force.
-                let mut members = self.configuration().all_members();
-                members.remove(&self.id);
-                if leader.peers() != members.into_iter().collect::<Vec<N>>() {
+                // Reconciled after every change of the configuration in force: the
+                // members, plus peers catching up and removed ones still told.
+                let members = self.configuration().all_members();
+                let (catching_up, leaving) = (leader.catching_up(), leader.leaving());
+                if members
+                    .iter()
+                    .any(|m| catching_up.contains(m) || leaving.contains(m))
+                    || catching_up.intersection(leaving).next().is_some()
+                {
+                    return Err("a member is also catching up or leaving".into());
+                }
+                let mut tracked = members;
+                tracked.extend(catching_up.iter().cloned());
+                tracked.extend(leaving.iter().cloned());
+                tracked.remove(&self.id);
+                if leader.peers() != tracked.into_iter().collect::<Vec<N>>() {
                     return Err(
                         "a leader's progress map differs from the configuration's members".into(),
                     );
+                }
+                if leader.change.is_some() && leader.transfer.is_some() {
+                    return Err("a membership change and a transfer at once".into());
+                }
+                match &leader.change {
+                    Some(change) => match change.phase {
+                        super::leader::ChangePhase::CatchingUp { .. } => {
+                            if !catching_up.iter().all(|p| change.target.is_voter(p)) {
+                                return Err("a peer catches up for no change".into());
+                            }
+                        }
+                        super::leader::ChangePhase::Appended { index } => {
+                            if !catching_up.is_empty() {
+                                return Err("peers catch up after the change was appended".into());
+                            }
+                            if !self.log.configuration_at(index).is_some_and(|c| {
+                                self.log
+                                    .last_configuration()
+                                    .is_some_and(|(i, _)| i >= index)
+                                    && (c.current == change.target)
+                            }) {
+                                return Err("a change's entry is not in the log".into());
+                            }
+                        }
+                    },
+                    None => {
+                        if !catching_up.is_empty() {
+                            return Err("a peer catches up for no change".into());
+                        }
+                    }
+                }
+                if let Some(transfer) = &leader.transfer {
+                    if transfer.target == self.id {
+                        return Err("a leader transfers to itself".into());
+                    }
                 }
                 for (peer, p) in leader.iter() {
                     if p.match_index >= p.next_index {

@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::configuration::{Configuration, MembershipChange};
 use super::entry::EntryMeta;
-use super::error::ProposeError;
+use super::error::{AdminError, ProposeError};
 use super::message::Message;
 use super::snapshot::SnapshotMeta;
 use super::types::{LogEpoch, LogId, LogIndex, NodeId, PersistSeq, RequestId, Term};
@@ -91,6 +92,28 @@ pub enum Input<N: NodeId> {
     /// group treats it as down and carries on without it. Messages held until their
     /// writes are durable are dropped: a failed node sends nothing more.
     Fail,
+    /// Change the membership (leader only; JRaft's `addPeer`, `changePeers`, ...): new
+    /// voters first catch up as non-voting members (within
+    /// `CoreOptions::catchup_margin` entries of the leader), then a joint configuration
+    /// (old and new) is appended, and once it commits the new one alone; the change
+    /// completes when that commits. Changes of learners only skip the joint step. One
+    /// change at a time: answered by `Action::MembershipChanged`.
+    ChangeMembership {
+        /// Echoed in the answer.
+        id: RequestId,
+        /// What to change.
+        change: MembershipChange<N>,
+    },
+    /// Hand leadership to the voter `to` (leader only; `None`: the most up-to-date
+    /// voter). Writes are refused (`ProposeError::TransferInProgress`) while the target
+    /// is brought up to date; then it is told to campaign at once (`TimeoutNow`). Given
+    /// up after two election timeouts. Answered by `Action::TransferDone`.
+    TransferLeadership {
+        /// Echoed in the answer.
+        id: RequestId,
+        /// The new leader, or any.
+        to: Option<N>,
+    },
     /// Take a snapshot now if anything was applied since the latest one: the snapshot
     /// interval elapsed (the executor owns that timer) or an operator asked. The core
     /// answers with `Action::TakeSnapshot`, or nothing if a snapshot is being taken or
@@ -202,6 +225,23 @@ pub enum Action<N: NodeId> {
         /// a term's entries before it hears that the term's leadership ended (log order).
         commit_index: LogIndex,
     },
+    /// The answer to `Input::ChangeMembership`: the configuration now committed, or why
+    /// the change failed.
+    MembershipChanged {
+        /// The request.
+        id: RequestId,
+        /// The new configuration, committed.
+        result: Result<Configuration<N>, AdminError<N>>,
+    },
+    /// The answer to `Input::TransferLeadership`: `Ok(target)` once this node has
+    /// stepped down for the target's new term (the target won, or is campaigning in it),
+    /// or why the transfer failed (this node then leads on).
+    TransferDone {
+        /// The request.
+        id: RequestId,
+        /// The target, or why not.
+        result: Result<N, AdminError<N>>,
+    },
     /// Save the state machine's state as a snapshot covering exactly the entries
     /// through `meta.last_included` — the last entry handed out in an `Apply` before this
     /// action, so the executor carries it out in order with the `Apply` actions — then
@@ -272,6 +312,8 @@ impl<N: NodeId> Action<N> {
             | Action::ProposalRejected { .. }
             | Action::Apply { .. }
             | Action::RoleChanged { .. }
+            | Action::MembershipChanged { .. }
+            | Action::TransferDone { .. }
             | Action::TakeSnapshot { .. }
             | Action::CompactLog { .. }
             | Action::FetchSnapshot { .. }

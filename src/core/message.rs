@@ -37,6 +37,9 @@ pub enum Message<N: NodeId> {
     InstallSnapshot(InstallSnapshotRequest<N>),
     /// Answer to InstallSnapshot.
     InstallSnapshotResponse(InstallSnapshotResponse),
+    /// Leadership transfer: the leader tells an up-to-date voter to campaign at once,
+    /// skipping pre-vote (etcd's `MsgTimeoutNow`, JRaft's `TimeoutNowRequest`).
+    TimeoutNow(TimeoutNow),
 }
 
 impl<N: NodeId> Message<N> {
@@ -51,6 +54,7 @@ impl<N: NodeId> Message<N> {
             Message::HeartbeatResponse(m) => m.term,
             Message::InstallSnapshot(m) => m.term,
             Message::InstallSnapshotResponse(m) => m.term,
+            Message::TimeoutNow(m) => m.term,
         }
     }
 
@@ -67,6 +71,7 @@ impl<N: NodeId> Message<N> {
             Message::HeartbeatResponse(_) => "HeartbeatResponse",
             Message::InstallSnapshot(_) => "InstallSnapshot",
             Message::InstallSnapshotResponse(_) => "InstallSnapshotResponse",
+            Message::TimeoutNow(_) => "TimeoutNow",
         }
     }
 }
@@ -78,6 +83,20 @@ pub struct VoteRequest {
     pub term: Term,
     /// The candidate's last log id, for the up-to-date check (Raft §5.4.1).
     pub last_log_id: LogId,
+    /// The candidate campaigns because the leader handed leadership to it
+    /// (`TimeoutNow`): voters grant the vote even while they hear from that leader
+    /// (the lease of F24 protects against disruption, not against a handover). The
+    /// log check still applies.
+    #[serde(default)]
+    pub leadership_transfer: bool,
+}
+
+/// A leader's instruction to campaign now (leadership transfer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TimeoutNow {
+    /// The leader's term: the receiver acts only if it is still in it and follows
+    /// that leader.
+    pub term: Term,
 }
 
 /// A vote or pre-vote answer.
@@ -194,7 +213,13 @@ impl<N: NodeId> fmt::Display for Message<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Message::PreVote(m) => write!(f, "PreVote term={} last={}", m.term, m.last_log_id),
-            Message::Vote(m) => write!(f, "Vote term={} last={}", m.term, m.last_log_id),
+            Message::Vote(m) => {
+                write!(f, "Vote term={} last={}", m.term, m.last_log_id)?;
+                if m.leadership_transfer {
+                    f.write_str(" transfer")?;
+                }
+                Ok(())
+            }
             Message::PreVoteResponse(m) => {
                 write!(f, "PreVoteResponse term={} granted={}", m.term, m.granted)
             }
@@ -256,6 +281,7 @@ impl<N: NodeId> fmt::Display for Message<N> {
                     write!(f, "InstallSnapshotResponse term={} stale", m.term)
                 }
             },
+            Message::TimeoutNow(m) => write!(f, "TimeoutNow term={}", m.term),
         }
     }
 }

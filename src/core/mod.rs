@@ -62,6 +62,7 @@ mod invariants;
 mod io;
 mod leader;
 mod log;
+mod membership;
 mod message;
 mod options;
 mod peer;
@@ -72,17 +73,20 @@ mod raft;
 mod relabel;
 mod replication;
 mod snapshot;
+mod transfer;
 mod types;
 
-pub use configuration::{Configuration, ConfigurationEntry, ConfigurationError, LEARNER_SUFFIX};
+pub use configuration::{
+    Configuration, ConfigurationEntry, ConfigurationError, MembershipChange, LEARNER_SUFFIX,
+};
 pub use entry::{EntryKind, EntryMeta};
-pub use error::{ParseError, ProposeError};
+pub use error::{AdminError, ParseError, ProposeError};
 pub use invariants::{check_log_matching, ClusterObserver, InvariantViolation};
 pub use io::{Action, HardState, Input, Proposal, Role, Timer};
 pub use message::{
     AppendRequest, AppendResponse, AppendResult, Heartbeat, HeartbeatResponse,
-    InstallSnapshotRequest, InstallSnapshotResponse, InstallSnapshotResult, Message, VoteRequest,
-    VoteResponse,
+    InstallSnapshotRequest, InstallSnapshotResponse, InstallSnapshotResult, Message, TimeoutNow,
+    VoteRequest, VoteResponse,
 };
 pub use options::{CoreOptions, OptionsError};
 pub use peer::{Endpoint, PeerId};

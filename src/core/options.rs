@@ -42,6 +42,10 @@ pub struct CoreOptions {
     /// follower slightly behind is still caught up from the log rather than sent the
     /// whole snapshot (default 1024; 0 keeps none).
     pub snapshot_retained_entries: u64,
+    /// A new voter counts as caught up, and the membership change that adds it goes
+    /// on, once it is within this many entries of the leader's last index (JRaft
+    /// `catchupMargin`, 1000).
+    pub catchup_margin: u64,
 }
 
 impl Default for CoreOptions {
@@ -58,6 +62,7 @@ impl Default for CoreOptions {
             max_apply_ahead_bytes: 64 * 1024 * 1024,
             snapshot_log_distance: 0,
             snapshot_retained_entries: 1024,
+            catchup_margin: 1000,
         }
     }
 }

@@ -121,6 +121,8 @@ impl<N: NodeId, E> PersistQueue<N, E> {
             | Action::ProposalRejected { .. }
             | Action::Apply { .. }
             | Action::RoleChanged { .. }
+            | Action::MembershipChanged { .. }
+            | Action::TransferDone { .. }
             | Action::TakeSnapshot { .. }
             | Action::CompactLog { .. }
             | Action::FetchSnapshot { .. }

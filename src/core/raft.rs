@@ -324,7 +324,7 @@ impl<N: NodeId> RaftCore<N> {
         match input {
             Input::Fail => self.handle_fail(),
             // A failed node takes part in nothing until it is restarted.
-            input if self.failed => drop(input),
+            input if self.failed => self.refuse_failed(input),
             Input::Message { from, message } => self.handle_message(from, message),
             Input::Timeout(Timer::Election) => self.handle_election_timeout(),
             Input::Timeout(Timer::Heartbeat) => self.handle_heartbeat_timeout(),
@@ -332,6 +332,8 @@ impl<N: NodeId> RaftCore<N> {
             Input::Persisted { seq } => self.handle_persisted(seq),
             Input::Applied { index } => self.handle_applied(index),
             Input::TakeSnapshot => self.maybe_take_snapshot(true),
+            Input::ChangeMembership { id, change } => self.handle_change_membership(id, change),
+            Input::TransferLeadership { id, to } => self.handle_transfer_leadership(id, to),
             Input::SnapshotSaved {
                 last_included,
                 saved,
@@ -461,7 +463,8 @@ impl<N: NodeId> RaftCore<N> {
             | Message::AppendResponse(_)
             | Message::Heartbeat(_)
             | Message::HeartbeatResponse(_)
-            | Message::InstallSnapshotResponse(_) => true,
+            | Message::InstallSnapshotResponse(_)
+            | Message::TimeoutNow(_) => true,
         };
         if !well_formed {
             self.dropped_messages.0 += 1;
@@ -481,8 +484,14 @@ impl<N: NodeId> RaftCore<N> {
                 Message::PreVoteResponse(response) if response.granted => {}
                 // A node that hears from a live leader ignores vote requests (F24)
                 // without adopting their term, so a disruptive node gains nothing.
-                Message::Vote(_) if self.leader.is_some() => return,
-                Message::Append(_) | Message::Heartbeat(_) | Message::InstallSnapshot(_) => {
+                // A campaign the leader asked for (`TimeoutNow`) is the exception.
+                Message::Vote(request) if self.leader.is_some() && !request.leadership_transfer => {
+                    return
+                }
+                Message::Append(_)
+                | Message::Heartbeat(_)
+                | Message::InstallSnapshot(_)
+                | Message::TimeoutNow(_) => {
                     self.become_follower(message_term, Some(from.clone()));
                 }
                 // A vote request when no leader is known, a refused pre-vote (it carries
@@ -514,6 +523,7 @@ impl<N: NodeId> RaftCore<N> {
             Message::InstallSnapshotResponse(response) => {
                 self.handle_install_snapshot_response(from, response)
             }
+            Message::TimeoutNow(request) => self.handle_timeout_now(from, request),
         }
     }
 
@@ -549,7 +559,8 @@ impl<N: NodeId> RaftCore<N> {
             | Message::VoteResponse(_)
             | Message::AppendResponse(_)
             | Message::HeartbeatResponse(_)
-            | Message::InstallSnapshotResponse(_) => return,
+            | Message::InstallSnapshotResponse(_)
+            | Message::TimeoutNow(_) => return,
         };
         self.send(from, reply);
     }
@@ -657,6 +668,10 @@ impl<N: NodeId> RaftCore<N> {
     /// Becomes a follower of `leader` (if known) in `term` ≥ the current term.
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<N>) {
         assert!(term >= self.term, "terms never go backwards");
+        let was_leader = self.role.leader().is_some();
+        // Requests a leader was carrying out are answered (a transfer succeeded if
+        // this node leaves for a newer term after telling its target to campaign).
+        self.end_leadership(term > self.term);
         if term > self.term {
             self.term = term;
             self.voted_for = None;
@@ -672,13 +687,40 @@ impl<N: NodeId> RaftCore<N> {
                 self.snapshots.installing = None;
             }
         }
-        if self.role.leader().is_some() {
+        if was_leader {
             self.push(Action::CancelTimer(Timer::Heartbeat));
         }
         self.role = RoleState::Follower;
         self.leader = leader;
         if self.configuration().is_voter(&self.id) {
             self.push(Action::ResetTimer(Timer::Election));
+        } else if was_leader {
+            // A leader removed from the voters: no campaigns, no check-quorum rounds.
+            self.push(Action::CancelTimer(Timer::Election));
+        }
+    }
+
+    /// `Input::ChangeMembership` or `Input::TransferLeadership` on a failed node: refused
+    /// (every other input is ignored).
+    fn refuse_failed(&mut self, input: Input<N>) {
+        match input {
+            Input::ChangeMembership { id, .. } => self.push(Action::MembershipChanged {
+                id,
+                result: Err(super::error::AdminError::Failed),
+            }),
+            Input::TransferLeadership { id, .. } => self.push(Action::TransferDone {
+                id,
+                result: Err(super::error::AdminError::Failed),
+            }),
+            Input::Message { .. }
+            | Input::Timeout(_)
+            | Input::Propose(_)
+            | Input::Persisted { .. }
+            | Input::Applied { .. }
+            | Input::Fail
+            | Input::TakeSnapshot
+            | Input::SnapshotSaved { .. }
+            | Input::SnapshotFetched { .. } => {}
         }
     }
 

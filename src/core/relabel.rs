@@ -74,7 +74,8 @@ impl<N: NodeId> Message<N> {
             | Message::AppendResponse(_)
             | Message::Heartbeat(_)
             | Message::HeartbeatResponse(_)
-            | Message::InstallSnapshotResponse(_) => self.clone(),
+            | Message::InstallSnapshotResponse(_)
+            | Message::TimeoutNow(_) => self.clone(),
         }
     }
 }

@@ -25,6 +25,15 @@ impl<N: NodeId> RaftCore<N> {
             }
             return;
         }
+        if self.transferring() {
+            for proposal in proposals {
+                self.push(Action::ProposalRejected {
+                    id: proposal.id,
+                    error: ProposeError::TransferInProgress,
+                });
+            }
+            return;
+        }
         let mut entries = Vec::with_capacity(proposals.len());
         let limit = self.options.max_uncommitted_bytes;
         for proposal in proposals {
@@ -149,6 +158,7 @@ impl<N: NodeId> RaftCore<N> {
                 }
                 if peer_progress.maybe_update(last_matched) {
                     self.maybe_commit_as_leader();
+                    self.on_progress(&from);
                 }
                 self.maybe_send_append(&from, false);
             }
@@ -238,6 +248,7 @@ impl<N: NodeId> RaftCore<N> {
             self.commit_index = candidate;
             self.commit_known = self.commit_known.max(candidate);
             self.emit_apply();
+            self.advance_membership();
         }
     }
 }

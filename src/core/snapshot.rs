@@ -243,6 +243,7 @@ impl<N: NodeId> RaftCore<N> {
                 progress.snapshot_answered();
                 if updated {
                     self.maybe_commit_as_leader();
+                    self.on_progress(&from);
                 }
                 self.maybe_send_append(&from, false);
             }

@@ -6,7 +6,7 @@
 //! (client tasks until answered), [`Payloads`] (entry payloads the core does not hold),
 //! [`Outbound`] (frames out), [`StatusPublisher`] (the published status).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use concord_sync::{queue, shutdown, status};
@@ -29,8 +29,9 @@ use super::timers::Timers;
 use super::transfer::{self, FetchContext, PartialSlot, SnapshotEvent, SnapshotServer};
 use super::writer::{Staged, WriteDone, WriterJob};
 use crate::core::{
-    Action, EntryKind, EntryMeta, Input, LogId, LogIndex, Message, PeerId, PersistQueue, RaftCore,
-    Role, SnapshotMeta, Term, Timer,
+    Action, AdminError, Configuration, EntryKind, EntryMeta, Input, LogId, LogIndex,
+    MembershipChange, Message, PeerId, PersistQueue, RaftCore, RequestId, Role, SnapshotMeta, Term,
+    Timer,
 };
 use crate::transport::{FrameBody, RaftFrame, SnapshotData, Transport};
 
@@ -38,7 +39,18 @@ use crate::transport::{FrameBody, RaftFrame, SnapshotData, Transport};
 pub(crate) enum Control {
     /// Take a snapshot now; answered once it is saved.
     Snapshot(tokio::sync::oneshot::Sender<Result<Option<LogId>, SnapshotError>>),
+    /// Change the membership; answered once the new configuration is committed.
+    ChangeMembership(MembershipChange<PeerId>, MembershipAnswer),
+    /// Hand leadership over; answered once this node stepped down for the target.
+    TransferLeadership(Option<PeerId>, TransferAnswer),
 }
+
+/// Where a membership change's outcome goes.
+pub(crate) type MembershipAnswer =
+    tokio::sync::oneshot::Sender<Result<Configuration<PeerId>, AdminError<PeerId>>>;
+
+/// Where a leadership transfer's outcome goes.
+pub(crate) type TransferAnswer = tokio::sync::oneshot::Sender<Result<PeerId, AdminError<PeerId>>>;
 
 /// The driver's snapshot equipment (present when the node has a snapshot store and
 /// its state machine supports snapshots).
@@ -123,6 +135,10 @@ pub(crate) struct Driver<S: StateMachine> {
     snapshot_waiters: Vec<tokio::sync::oneshot::Sender<Result<Option<LogId>, SnapshotError>>>,
     /// The step's compactions, sent to the writer after its writes.
     compactions: Vec<LogIndex>,
+    /// Membership changes and transfers asked of the core, by request id.
+    membership_waiters: BTreeMap<RequestId, MembershipAnswer>,
+    transfer_waiters: BTreeMap<RequestId, TransferAnswer>,
+    next_admin_request: u64,
 }
 
 impl<S: StateMachine> Driver<S> {
@@ -162,6 +178,9 @@ impl<S: StateMachine> Driver<S> {
             fetches_started: 0,
             snapshots_installed: 0,
             snapshot_waiters: Vec::new(),
+            membership_waiters: BTreeMap::new(),
+            transfer_waiters: BTreeMap::new(),
+            next_admin_request: 0,
             compactions: Vec::new(),
             timers: Timers::new(&options, clock),
             tasks: PendingTasks::new(),
@@ -320,6 +339,16 @@ impl<S: StateMachine> Driver<S> {
                     }
                 }
                 Action::ProposalRejected { id, error } => self.tasks.rejected(id, error),
+                Action::MembershipChanged { id, result } => {
+                    if let Some(waiter) = self.membership_waiters.remove(&id) {
+                        let _ = waiter.send(result);
+                    }
+                }
+                Action::TransferDone { id, result } => {
+                    if let Some(waiter) = self.transfer_waiters.remove(&id) {
+                        let _ = waiter.send(result);
+                    }
+                }
                 Action::Apply { entries } => self.apply(entries).await,
                 Action::RoleChanged {
                     role,
@@ -425,12 +454,14 @@ impl<S: StateMachine> Driver<S> {
         let message = match frame.body {
             FrameBody::Raft(message) => message,
             FrameBody::SnapshotRead(read) => {
-                // Only members of the group are served.
+                // Only members of the group are served, and the peers a leader
+                // replicates to (new voters catching up before they are members).
                 let member = self
                     .core
                     .configuration()
                     .all_members()
-                    .contains(&frame.from);
+                    .contains(&frame.from)
+                    || self.core.progress(&frame.from).is_some();
                 let served = member
                     && self
                         .server
@@ -572,6 +603,18 @@ impl<S: StateMachine> Driver<S> {
 
     async fn on_control(&mut self, control: Control) {
         match control {
+            Control::ChangeMembership(change, answer) => {
+                self.next_admin_request += 1;
+                let id = RequestId(self.next_admin_request);
+                self.membership_waiters.insert(id, answer);
+                self.step(Input::ChangeMembership { id, change }).await;
+            }
+            Control::TransferLeadership(to, answer) => {
+                self.next_admin_request += 1;
+                let id = RequestId(self.next_admin_request);
+                self.transfer_waiters.insert(id, answer);
+                self.step(Input::TransferLeadership { id, to }).await;
+            }
             Control::Snapshot(answer) => {
                 if self.snapshots.is_none() {
                     let _ = answer.send(Err(SnapshotError::Unsupported));

@@ -209,3 +209,16 @@ impl From<StorageError> for StateMachineError {
         StateMachineError::new(error.to_string())
     }
 }
+
+/// Why a membership change or a leadership transfer asked of a `Node` failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminCallError {
+    /// The Raft core refused or gave up the request (not the leader, busy, a peer that
+    /// did not catch up, leadership lost, ...).
+    #[error(transparent)]
+    Refused(#[from] crate::core::AdminError<crate::core::PeerId>),
+    /// The node stopped before the request completed.
+    #[error("node is stopped")]
+    Stopped,
+}

@@ -36,7 +36,8 @@ mod writer;
 pub use clock::{Clock, DriftingClock, MonotonicClock};
 pub use durable::{DurableStorage, StorageOptions};
 pub use error::{
-    ApplyError, NodeFailure, PartialApply, SnapshotError, StartError, StateMachineError,
+    AdminCallError, ApplyError, NodeFailure, PartialApply, SnapshotError, StartError,
+    StateMachineError,
 };
 pub use faults::{FaultInjector, SendFault};
 pub use fsm::Applied;

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::clock::{Clock, MonotonicClock};
 use super::driver::{Channels, Control, Driver, DriverSnapshots};
-use super::error::{ApplyError, SnapshotError, StartError};
+use super::error::{AdminCallError, ApplyError, SnapshotError, StartError};
 use super::fsm::{spawn_fsm, Applied, FsmHandle, FsmSnapshots};
 use super::options::{ApplyTaskMode, NodeOptions};
 use super::snapshot_store::{LocalSnapshotStore, SnapshotStore};
@@ -19,7 +19,10 @@ use super::status::NodeStatus;
 use super::store::LogStore;
 use super::tasks::Proposal;
 use super::writer::{run_writer, WriterSnapshots};
-use crate::core::{CoreRestorer, LogId, PeerId, RestoreError, Role, SnapshotMeta, Term};
+use crate::core::{
+    Configuration, CoreRestorer, LogId, MembershipChange, PeerId, RestoreError, Role, SnapshotMeta,
+    Term,
+};
 use crate::storage::StorageError;
 use crate::transport::{FrameSink, Transport};
 
@@ -335,6 +338,147 @@ impl<S: StateMachine> Node<S> {
             return Err(SnapshotError::Stopped);
         }
         result.await.unwrap_or(Err(SnapshotError::Stopped))
+    }
+
+    /// Changes the membership (JRaft `changePeers` and friends, F14–F16); on the leader
+    /// only. New voters first catch up as non-voting members (within
+    /// `core.catchup_margin` entries); a change of voters then goes through the joint
+    /// configuration (old and new), and resolves once the new configuration is
+    /// committed, with it. A leader that is not a voter of the new configuration steps
+    /// down once it is committed. One change at a time: another one in progress fails
+    /// with `AdminError::ChangeInProgress` at once (retry later), and a new voter that
+    /// stops answering while catching up fails the change with `CatchUpFailed`.
+    /// `LeadershipLost` means the outcome is unknown: look at [`Node::list_peers`].
+    ///
+    /// A new node is started with an empty initial configuration
+    /// (`NodeOptions::initial_configuration` = `Configuration::default()`): it neither
+    /// campaigns nor votes on its own, and receives the log (or a snapshot) from the
+    /// leader that adds it.
+    ///
+    /// ```
+    /// # use concord::runtime::*;
+    /// # use concord::core::{MembershipChange, PeerId};
+    /// # async fn example<S: StateMachine>(leader: Node<S>) -> Result<(), AdminCallError> {
+    /// let new_peer: PeerId = "127.0.0.1:8084".parse().unwrap();
+    /// let configuration = leader.add_peer(new_peer.clone()).await?;
+    /// assert!(configuration.is_voter(&new_peer));
+    /// // Any set to any set, through the joint configuration:
+    /// let voters: Vec<PeerId> = ["127.0.0.1:8081", "127.0.0.1:8082", "127.0.0.1:8084"]
+    ///     .iter().map(|p| p.parse().unwrap()).collect();
+    /// leader.change_peers(voters).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn change_membership(
+        &self,
+        change: MembershipChange<PeerId>,
+    ) -> Result<Configuration<PeerId>, AdminCallError> {
+        let (answer, result) = tokio::sync::oneshot::channel();
+        if self
+            .shared
+            .controls
+            .send(Control::ChangeMembership(change, answer))
+            .await
+            .is_err()
+        {
+            return Err(AdminCallError::Stopped);
+        }
+        match result.await {
+            Ok(outcome) => outcome.map_err(AdminCallError::Refused),
+            Err(_) => Err(AdminCallError::Stopped),
+        }
+    }
+
+    /// Adds a voter (JRaft `addPeer`): see [`Node::change_membership`].
+    pub async fn add_peer(&self, peer: PeerId) -> Result<Configuration<PeerId>, AdminCallError> {
+        self.change_membership(MembershipChange::AddVoter(peer))
+            .await
+    }
+
+    /// Removes a voter (JRaft `removePeer`); removing the leader makes it step down once
+    /// the change is committed. See [`Node::change_membership`].
+    pub async fn remove_peer(&self, peer: PeerId) -> Result<Configuration<PeerId>, AdminCallError> {
+        self.change_membership(MembershipChange::RemoveVoter(peer))
+            .await
+    }
+
+    /// Makes exactly `voters` the voters (JRaft `changePeers`): see
+    /// [`Node::change_membership`].
+    pub async fn change_peers(
+        &self,
+        voters: impl IntoIterator<Item = PeerId>,
+    ) -> Result<Configuration<PeerId>, AdminCallError> {
+        self.change_membership(MembershipChange::ChangeVoters(voters.into_iter().collect()))
+            .await
+    }
+
+    /// Adds learners (JRaft `addLearners`, F16): they receive the log but never vote.
+    pub async fn add_learners(
+        &self,
+        learners: impl IntoIterator<Item = PeerId>,
+    ) -> Result<Configuration<PeerId>, AdminCallError> {
+        self.change_membership(MembershipChange::AddLearners(
+            learners.into_iter().collect(),
+        ))
+        .await
+    }
+
+    /// Removes learners (JRaft `removeLearners`).
+    pub async fn remove_learners(
+        &self,
+        learners: impl IntoIterator<Item = PeerId>,
+    ) -> Result<Configuration<PeerId>, AdminCallError> {
+        self.change_membership(MembershipChange::RemoveLearners(
+            learners.into_iter().collect(),
+        ))
+        .await
+    }
+
+    /// Makes exactly `learners` the learners (JRaft `resetLearners`).
+    pub async fn reset_learners(
+        &self,
+        learners: impl IntoIterator<Item = PeerId>,
+    ) -> Result<Configuration<PeerId>, AdminCallError> {
+        self.change_membership(MembershipChange::ResetLearners(
+            learners.into_iter().collect(),
+        ))
+        .await
+    }
+
+    /// Hands leadership to the voter `to`, or with `None` to the most up-to-date voter
+    /// (JRaft `transferLeadershipTo`, F17); on the leader only. Writes are refused with
+    /// `ApplyError::TransferInProgress` while the target is brought up to
+    /// date; then it is told to campaign at once. Resolves with the target once this
+    /// node has stepped down for it; fails with `TransferTimedOut` after two election
+    /// timeouts (this node then leads on and takes writes again).
+    ///
+    /// ```
+    /// # use concord::runtime::*;
+    /// # async fn example<S: StateMachine>(leader: Node<S>) -> Result<(), AdminCallError> {
+    /// // Before restarting the leader's machine, move leadership elsewhere.
+    /// let new_leader = leader.transfer_leadership_to(None).await?;
+    /// println!("{new_leader} takes over");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn transfer_leadership_to(
+        &self,
+        to: Option<PeerId>,
+    ) -> Result<PeerId, AdminCallError> {
+        let (answer, result) = tokio::sync::oneshot::channel();
+        if self
+            .shared
+            .controls
+            .send(Control::TransferLeadership(to, answer))
+            .await
+            .is_err()
+        {
+            return Err(AdminCallError::Stopped);
+        }
+        match result.await {
+            Ok(outcome) => outcome.map_err(AdminCallError::Refused),
+            Err(_) => Err(AdminCallError::Stopped),
+        }
     }
 
     /// The leader as this node knows it.

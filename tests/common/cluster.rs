@@ -89,6 +89,9 @@ pub struct Cluster {
     pub delivered: VecDeque<Envelope>,
     /// Snapshots restored from a leader's (installs carried out), over the run.
     pub restores: usize,
+    /// Nodes started outside the cluster, with an empty initial configuration (to be
+    /// added by a membership change).
+    pub spares: BTreeSet<u64>,
 }
 
 /// How many delivered messages `Cluster::delivered` keeps.
@@ -112,6 +115,7 @@ impl Cluster {
             tracing: true,
             delivered: VecDeque::new(),
             restores: 0,
+            spares: BTreeSet::new(),
         };
         for &id in voters.iter().chain(learners) {
             cluster.nodes.insert(
@@ -129,6 +133,49 @@ impl Cluster {
             cluster.restart(id);
         }
         cluster
+    }
+
+    /// Starts a node outside the cluster: empty storage and an empty initial
+    /// configuration, so it neither campaigns nor counts until a leader adds it.
+    pub fn add_spare(&mut self, id: u64) {
+        self.spares.insert(id);
+        self.nodes.insert(
+            id,
+            SimNode {
+                id,
+                core: None,
+                durable: Durable::default(),
+                pending: PersistQueue::new(),
+                timers: BTreeSet::new(),
+                applied: Vec::new(),
+                staged: None,
+            },
+        );
+        self.restart(id);
+    }
+
+    /// Asks `id` for a membership change; returns the request id.
+    pub fn change_membership(&mut self, id: u64, change: MembershipChange<u64>) -> RequestId {
+        let request = RequestId(self.next_request);
+        self.next_request += 1;
+        self.line(format!("{id}: change membership {change:?}"));
+        self.step(
+            id,
+            Input::ChangeMembership {
+                id: request,
+                change,
+            },
+        );
+        request
+    }
+
+    /// Asks `id` to hand leadership to `to` (any voter with `None`).
+    pub fn transfer(&mut self, id: u64, to: Option<u64>) -> RequestId {
+        let request = RequestId(self.next_request);
+        self.next_request += 1;
+        self.line(format!("{id}: transfer leadership to {}", opt(to.as_ref())));
+        self.step(id, Input::TransferLeadership { id: request, to });
+        request
     }
 
     fn line(&mut self, text: impl AsRef<str>) {
@@ -164,7 +211,7 @@ impl Cluster {
     }
 
     pub fn is_up(&self, id: u64) -> bool {
-        self.nodes[&id].core.is_some()
+        self.nodes.get(&id).is_some_and(|node| node.core.is_some())
     }
 
     pub fn core(&self, id: u64) -> &RaftCore<u64> {
@@ -198,7 +245,11 @@ impl Cluster {
             hard_state: node.durable.hard_state.clone(),
             snapshot: node.durable.snapshot.as_ref().map(|(meta, _)| meta.clone()),
             entries: node.durable.entries.clone(),
-            initial_configuration: self.configuration.clone(),
+            initial_configuration: if self.spares.contains(&id) {
+                ConfigurationEntry::stable(Configuration::default())
+            } else {
+                self.configuration.clone()
+            },
         };
         // The state machine starts from the snapshot.
         node.applied = node
@@ -261,7 +312,10 @@ impl Cluster {
                 } => {
                     self.accepted.insert(request, log_id);
                 }
-                Action::ProposalRejected { .. } | Action::RoleChanged { .. } => {}
+                Action::ProposalRejected { .. }
+                | Action::RoleChanged { .. }
+                | Action::MembershipChanged { .. }
+                | Action::TransferDone { .. } => {}
                 Action::TakeSnapshot { meta } => {
                     // Saved at once, atomically: what the state machine applied, which the
                     // contract makes exactly the entries through `meta.last_included`
@@ -732,6 +786,14 @@ pub fn render_action(action: &Action<u64>) -> String {
             "RoleChanged {role} term={term} leader={} commit={commit_index}",
             leader.map_or("-".into(), |l| l.to_string())
         ),
+        Action::MembershipChanged { id, result } => match result {
+            Ok(configuration) => format!("MembershipChanged {id} ok {configuration}"),
+            Err(error) => format!("MembershipChanged {id} failed: {error}"),
+        },
+        Action::TransferDone { id, result } => match result {
+            Ok(target) => format!("TransferDone {id} ok to={target}"),
+            Err(error) => format!("TransferDone {id} failed: {error}"),
+        },
         Action::TakeSnapshot { meta } => format!("TakeSnapshot last={}", meta.last_included),
         Action::CompactLog { through } => format!("CompactLog through={through}"),
         Action::FetchSnapshot { from, meta } => {

@@ -81,6 +81,7 @@ impl Harness {
             max_apply_ahead_bytes: input.int_in_range(1..=64)?,
             snapshot_log_distance: input.int_in_range(0..=3)?,
             snapshot_retained_entries: input.int_in_range(0..=2)?,
+            catchup_margin: input.int_in_range(0..=3)?,
         };
         let restored = restored_state(input, ConfigurationEntry::stable(configuration))?;
         let core = match RaftCore::new(id, options, restored.clone()) {
@@ -110,7 +111,7 @@ impl Harness {
     }
 
     fn event(&mut self, input: &mut Unstructured<'_>) -> Result<()> {
-        match input.int_in_range(0..=18u8)? {
+        match input.int_in_range(0..=20u8)? {
             0 | 1 => self.step(Input::Timeout(Timer::Election)),
             2 => self.step(Input::Timeout(Timer::Heartbeat)),
             // Make the oldest pending write durable, or all of them with one report.
@@ -182,6 +183,34 @@ impl Harness {
                     },
                 };
                 self.step(report);
+            }
+            // An operator asks for a membership change or a transfer, sensible or not.
+            18 => {
+                self.next_request += 1;
+                let id = RequestId(self.next_request);
+                let node = self.pick_sender(input)?;
+                let nodes: std::collections::BTreeSet<u64> = (0..input.int_in_range(0..=3)?)
+                    .map(|_| self.pick_sender(input))
+                    .collect::<Result<_>>()?;
+                let change = match input.int_in_range(0..=5u8)? {
+                    0 => MembershipChange::AddVoter(node),
+                    1 => MembershipChange::RemoveVoter(node),
+                    2 => MembershipChange::ChangeVoters(nodes),
+                    3 => MembershipChange::AddLearners(nodes),
+                    4 => MembershipChange::RemoveLearners(nodes),
+                    _ => MembershipChange::ResetLearners(nodes),
+                };
+                self.step(Input::ChangeMembership { id, change });
+            }
+            19 => {
+                self.next_request += 1;
+                let id = RequestId(self.next_request);
+                let to = if input.arbitrary()? {
+                    Some(self.pick_sender(input)?)
+                } else {
+                    None
+                };
+                self.step(Input::TransferLeadership { id, to });
             }
             // Anything at all from anyone, the node itself included.
             _ => {
@@ -281,6 +310,8 @@ impl Harness {
                 | Action::CancelTimer(_)
                 | Action::ProposalAccepted { .. }
                 | Action::ProposalRejected { .. }
+                | Action::MembershipChanged { .. }
+                | Action::TransferDone { .. }
                 | Action::RoleChanged { .. } => {}
             }
         }
@@ -367,7 +398,7 @@ impl Harness {
     }
 
     fn pick_sender(&self, input: &mut Unstructured<'_>) -> Result<u64> {
-        Ok(match input.int_in_range(0..=9u8)? {
+        Ok(match input.int_in_range(0..=10u8)? {
             0 => self.id,
             1 => STRANGER,
             2 => LEARNER,
@@ -423,14 +454,17 @@ impl Harness {
 
     fn hostile_message(&self, input: &mut Unstructured<'_>) -> Result<Message<u64>> {
         let term = self.pick_term(input)?;
-        Ok(match input.int_in_range(0..=9u8)? {
+        Ok(match input.int_in_range(0..=10u8)? {
+            10 => Message::TimeoutNow(TimeoutNow { term }),
             0 => Message::PreVote(VoteRequest {
                 term,
                 last_log_id: self.pick_log_id(input)?,
+                leadership_transfer: false,
             }),
             1 => Message::Vote(VoteRequest {
                 term,
                 last_log_id: self.pick_log_id(input)?,
+                leadership_transfer: input.arbitrary()?,
             }),
             2 => Message::PreVoteResponse(VoteResponse {
                 term,

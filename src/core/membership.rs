@@ -1,0 +1,333 @@
+//! Membership change (Raft §6, JRaft F14–F16): catch-up of new voters, joint consensus
+//! (C_old,new then C_new), learners, and the end of a leader that is not in C_new.
+//!
+//! The rules, all decided here:
+//!
+//! - One change at a time. A leader starts one only when the configuration in force is
+//!   stable and committed and it has committed an entry of its own term (so it knows
+//!   every earlier configuration entry is settled; the single-server-change bug of the
+//!   Raft dissertation's first edition needs exactly this guard).
+//! - New voters are replicated to first, as non-voting peers (`catching_up`), and the
+//!   configuration entry is appended only once each has acknowledged an append and is
+//!   within `CoreOptions::catchup_margin` entries of the leader's last index. A new
+//!   voter that does not answer for a whole check-quorum round fails the change
+//!   (`AdminError::CatchUpFailed`) and nothing is appended.
+//! - A change of voters always goes through the joint configuration; a change of
+//!   learners alone (they never count) is appended as the new configuration at once.
+//!   A configuration entry takes effect when appended (Raft §6), on every node.
+//! - Whoever leads when a joint entry commits appends C_new (so a change survives a
+//!   leader change); the change completes when C_new commits. A leader that is not a
+//!   voter of a committed C_new steps down, first telling its most up-to-date voter to
+//!   campaign at once (`TimeoutNow`).
+//! - Nodes removed by an entry are still sent the log until they hold that entry (they
+//!   then know they are out, and stop campaigning) or stop answering (`leaving`).
+
+use std::collections::BTreeSet;
+
+use super::configuration::{ConfigurationEntry, MembershipChange};
+use super::entry::{EntryKind, EntryMeta};
+use super::error::AdminError;
+use super::io::Action;
+use super::leader::{ChangePhase, PendingChange};
+use super::message::{Message, TimeoutNow};
+use super::raft::RaftCore;
+use super::types::{LogId, LogIndex, NodeId, RequestId};
+
+impl<N: NodeId> RaftCore<N> {
+    /// `Input::ChangeMembership`.
+    pub(crate) fn handle_change_membership(&mut self, id: RequestId, change: MembershipChange<N>) {
+        if let Err(error) = self.start_change(id, change) {
+            self.push(Action::MembershipChanged {
+                id,
+                result: Err(error),
+            });
+        }
+    }
+
+    fn start_change(
+        &mut self,
+        id: RequestId,
+        change: MembershipChange<N>,
+    ) -> Result<(), AdminError<N>> {
+        let Some(leader) = self.role.leader() else {
+            return Err(AdminError::NotLeader {
+                leader_hint: self.leader.clone(),
+            });
+        };
+        if leader.transfer.is_some() {
+            return Err(AdminError::TransferInProgress);
+        }
+        if leader.change.is_some() || !self.configuration_settled() {
+            return Err(AdminError::ChangeInProgress);
+        }
+        if self.log.term_at(self.commit_index) != Some(self.term) {
+            return Err(AdminError::NotReady);
+        }
+        let current = self.configuration().current.clone();
+        let target = change
+            .apply_to(&current)
+            .map_err(|reason| AdminError::InvalidChange { reason })?;
+        if target == current {
+            self.push(Action::MembershipChanged {
+                id,
+                result: Ok(target),
+            });
+            return Ok(());
+        }
+        let new_voters: BTreeSet<N> = target
+            .voters()
+            .difference(current.voters())
+            .cloned()
+            .collect();
+        let strangers: BTreeSet<N> = new_voters
+            .iter()
+            .filter(|peer| !current.is_learner(peer))
+            .cloned()
+            .collect();
+        let next_index = self.log.last_index().next();
+        if let Some(leader) = self.role.leader_mut() {
+            leader.start_catch_up(&strangers, next_index);
+            leader.change = Some(PendingChange {
+                id,
+                target,
+                phase: ChangePhase::CatchingUp { rounds: 0 },
+            });
+        }
+        for peer in &strangers {
+            self.maybe_send_append(peer, true);
+        }
+        self.maybe_finish_catch_up();
+        Ok(())
+    }
+
+    /// True when the configuration in force is stable and committed (or comes from the
+    /// snapshot or the initial configuration).
+    pub(crate) fn configuration_settled(&self) -> bool {
+        let committed = self
+            .log
+            .last_configuration()
+            .is_none_or(|(index, _)| index <= self.commit_index);
+        committed && !self.configuration().is_joint()
+    }
+
+    /// Appends the configuration of the change being caught up once every new voter is
+    /// close enough to the leader's log.
+    pub(crate) fn maybe_finish_catch_up(&mut self) {
+        let last_index = self.log.last_index();
+        let margin = self.options.catchup_margin;
+        let Some(leader) = self.role.leader() else {
+            return;
+        };
+        let Some(change) = &leader.change else {
+            return;
+        };
+        if !matches!(change.phase, ChangePhase::CatchingUp { .. }) {
+            return;
+        }
+        let current = self.configuration().current.clone();
+        let target = change.target.clone();
+        let behind = target.voters().difference(current.voters()).any(|peer| {
+            leader.progress(peer).is_none_or(|progress| {
+                progress.match_index == LogIndex(0)
+                    || progress.match_index.0.saturating_add(margin) < last_index.0
+            })
+        });
+        if behind {
+            return;
+        }
+        let entry = if target.voters() == current.voters() {
+            ConfigurationEntry::stable(target)
+        } else {
+            ConfigurationEntry {
+                current: target,
+                old: Some(current),
+            }
+        };
+        let index = self.append_configuration(entry);
+        if let Some(change) = self.role.leader_mut().and_then(|l| l.change.as_mut()) {
+            change.phase = ChangePhase::Appended { index };
+        }
+    }
+
+    /// Appends a configuration entry as leader; it is in force at once.
+    fn append_configuration(&mut self, configuration: ConfigurationEntry<N>) -> LogIndex {
+        let entry = EntryMeta {
+            log_id: LogId {
+                term: self.term,
+                index: self.log.last_index().next(),
+            },
+            kind: EntryKind::Configuration(configuration),
+            size_bytes: 0,
+        };
+        let index = entry.log_id.index;
+        self.log.push(&entry);
+        self.reconcile_configuration();
+        self.append_log(vec![entry]);
+        self.broadcast_append();
+        index
+    }
+
+    /// After the commit index moved on a leader: a committed joint configuration is
+    /// followed by C_new; a committed C_new completes the change, and a leader that is
+    /// not one of its voters steps down.
+    pub(crate) fn advance_membership(&mut self) {
+        let Some((index, configuration)) = self
+            .log
+            .last_configuration()
+            .map(|(index, configuration)| (index, configuration.clone()))
+        else {
+            return;
+        };
+        if index > self.commit_index || !self.is_leader() {
+            return;
+        }
+        if configuration.is_joint() {
+            let next = self
+                .append_configuration(ConfigurationEntry::stable(configuration.current.clone()));
+            if let Some(change) = self.role.leader_mut().and_then(|l| l.change.as_mut()) {
+                if change.phase == (ChangePhase::Appended { index }) {
+                    change.phase = ChangePhase::Appended { index: next };
+                }
+            }
+            return;
+        }
+        let done = self
+            .role
+            .leader_mut()
+            .and_then(|leader| match &leader.change {
+                Some(PendingChange {
+                    phase: ChangePhase::Appended { index: appended },
+                    ..
+                }) if *appended <= index => leader.change.take(),
+                _ => None,
+            });
+        if let Some(change) = done {
+            self.push(Action::MembershipChanged {
+                id: change.id,
+                result: Ok(configuration.current.clone()),
+            });
+        }
+        if !configuration.current.is_voter(&self.id) {
+            self.hand_over_and_step_down();
+        }
+    }
+
+    /// A leader removed from the voters steps down, first telling the voter with the
+    /// most of its log to campaign at once if that voter holds all of it.
+    fn hand_over_and_step_down(&mut self) {
+        let last_index = self.log.last_index();
+        let configuration = self.configuration().current.clone();
+        let successor = self.role.leader().and_then(|leader| {
+            configuration
+                .voters()
+                .iter()
+                .filter_map(|voter| Some((leader.progress(voter)?.match_index, voter)))
+                .filter(|(matched, _)| *matched == last_index)
+                .max()
+                .map(|(_, voter)| voter.clone())
+        });
+        if let Some(successor) = successor {
+            let term = self.term;
+            self.send(successor, Message::TimeoutNow(TimeoutNow { term }));
+        }
+        let term = self.term;
+        self.become_follower(term, None);
+    }
+
+    /// A member's progress moved (an append or install was acknowledged): a leaving
+    /// node holding the entry that removed it is let go, a catching-up change may
+    /// proceed, a transfer may hand over.
+    pub(crate) fn on_progress(&mut self, peer: &N) {
+        let config_index = self.log.last_configuration().map(|(index, _)| index);
+        if let Some(leader) = self.role.leader_mut() {
+            if leader.leaving().contains(peer) {
+                let matched = leader.progress(peer).map(|p| p.match_index);
+                if config_index.is_some_and(|index| matched >= Some(index)) {
+                    leader.forget_leaving(peer);
+                }
+                return;
+            }
+        }
+        self.maybe_finish_catch_up();
+        self.maybe_send_timeout_now();
+    }
+
+    /// One check-quorum round passed on a leader (its election timer fired): leaving
+    /// nodes that did not answer are let go, a new voter that did not answer for a
+    /// whole round fails its change, and a transfer runs out of time.
+    pub(crate) fn membership_round(&mut self) {
+        let Some(leader) = self.role.leader_mut() else {
+            return;
+        };
+        let silent: Vec<N> = leader
+            .leaving()
+            .iter()
+            .filter(|peer| !leader.progress(peer).is_some_and(|p| p.recent_active))
+            .cloned()
+            .collect();
+        for peer in &silent {
+            leader.forget_leaving(peer);
+        }
+        let silent_new_voter = leader
+            .catching_up()
+            .iter()
+            .find(|peer| !leader.progress(peer).is_some_and(|p| p.recent_active))
+            .cloned();
+        let mut failed = None;
+        if let Some(change) = &mut leader.change {
+            if let ChangePhase::CatchingUp { rounds } = &mut change.phase {
+                // A whole round, not the moments before the first timer firing.
+                if *rounds >= 1 {
+                    failed = silent_new_voter;
+                }
+                *rounds = rounds.saturating_add(1);
+            }
+        }
+        if let Some(peer) = failed {
+            leader.stop_catch_up();
+            if let Some(change) = leader.change.take() {
+                self.push(Action::MembershipChanged {
+                    id: change.id,
+                    result: Err(AdminError::CatchUpFailed { peer }),
+                });
+            }
+        }
+        self.transfer_round();
+    }
+
+    /// Leadership ends: every request in progress is answered.
+    pub(crate) fn end_leadership(&mut self, new_term: bool) {
+        let Some(leader) = self.role.leader_mut() else {
+            return;
+        };
+        let change = leader.change.take();
+        let transfer = leader.transfer.take();
+        if let Some(change) = change {
+            // A change still catching up appended nothing; one whose entry is in the
+            // log may yet be completed by the next leader.
+            let error = match change.phase {
+                ChangePhase::CatchingUp { .. } if self.failed => AdminError::Failed,
+                ChangePhase::CatchingUp { .. } | ChangePhase::Appended { .. } => {
+                    AdminError::LeadershipLost
+                }
+            };
+            self.push(Action::MembershipChanged {
+                id: change.id,
+                result: Err(error),
+            });
+        }
+        if let Some(transfer) = transfer {
+            let result = if transfer.timeout_now_sent && new_term {
+                Ok(transfer.target)
+            } else if self.failed {
+                Err(AdminError::Failed)
+            } else {
+                Err(AdminError::LeadershipLost)
+            };
+            self.push(Action::TransferDone {
+                id: transfer.id,
+                result,
+            });
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Leadership transfer (JRaft F17, etcd's transfer): the leader stops taking writes,
+//! brings the target up to date, then sends it `TimeoutNow`; the target campaigns at
+//! once, past pre-vote and past the voters' lease on the current leader (the vote
+//! request says it is a handover). Given up after two check-quorum rounds (between one
+//! and two election timeouts), after which the leader takes writes again.
+
+use super::error::AdminError;
+use super::io::Action;
+use super::leader::PendingTransfer;
+use super::message::{Message, TimeoutNow};
+use super::raft::RaftCore;
+use super::types::{NodeId, RequestId};
+
+/// Check-quorum rounds a transfer may take.
+const TRANSFER_ROUNDS: u8 = 2;
+
+impl<N: NodeId> RaftCore<N> {
+    /// `Input::TransferLeadership`.
+    pub(crate) fn handle_transfer_leadership(&mut self, id: RequestId, to: Option<N>) {
+        if let Err(error) = self.start_transfer(id, to) {
+            self.push(Action::TransferDone {
+                id,
+                result: Err(error),
+            });
+        }
+    }
+
+    fn start_transfer(&mut self, id: RequestId, to: Option<N>) -> Result<(), AdminError<N>> {
+        let Some(leader) = self.role.leader() else {
+            return Err(AdminError::NotLeader {
+                leader_hint: self.leader.clone(),
+            });
+        };
+        if leader.transfer.is_some() {
+            return Err(AdminError::TransferInProgress);
+        }
+        if leader.change.is_some() || !self.configuration_settled() {
+            return Err(AdminError::ChangeInProgress);
+        }
+        let voters = self.configuration().current.voters();
+        let target = match to {
+            Some(peer) if peer == self.id => {
+                // Already leads: nothing to hand over.
+                self.push(Action::TransferDone {
+                    id,
+                    result: Ok(peer),
+                });
+                return Ok(());
+            }
+            Some(peer) if voters.contains(&peer) => peer,
+            Some(peer) => return Err(AdminError::NotAVoter { peer: Some(peer) }),
+            // Any: the voter holding the most of the log.
+            None => voters
+                .iter()
+                .filter(|voter| **voter != self.id)
+                .filter_map(|voter| Some((leader.progress(voter)?.match_index, voter)))
+                .max()
+                .map(|(_, voter)| voter.clone())
+                .ok_or(AdminError::NotAVoter { peer: None })?,
+        };
+        if let Some(leader) = self.role.leader_mut() {
+            leader.transfer = Some(PendingTransfer {
+                id,
+                target: target.clone(),
+                timeout_now_sent: false,
+                rounds_left: TRANSFER_ROUNDS,
+            });
+        }
+        self.maybe_send_append(&target, false);
+        self.maybe_send_timeout_now();
+        Ok(())
+    }
+
+    /// Sends `TimeoutNow` once the transfer's target holds the leader's whole log.
+    pub(crate) fn maybe_send_timeout_now(&mut self) {
+        let last_index = self.log.last_index();
+        let term = self.term;
+        let Some(leader) = self.role.leader_mut() else {
+            return;
+        };
+        let Some(transfer) = &leader.transfer else {
+            return;
+        };
+        if transfer.timeout_now_sent {
+            return;
+        }
+        let target = transfer.target.clone();
+        let caught_up = leader
+            .progress(&target)
+            .is_some_and(|progress| progress.match_index == last_index);
+        if !caught_up {
+            return;
+        }
+        if let Some(transfer) = &mut leader.transfer {
+            transfer.timeout_now_sent = true;
+        }
+        self.send(target, Message::TimeoutNow(TimeoutNow { term }));
+    }
+
+    /// One check-quorum round passed: a transfer that has run out of rounds is given
+    /// up, and the leader takes writes again.
+    pub(crate) fn transfer_round(&mut self) {
+        let Some(leader) = self.role.leader_mut() else {
+            return;
+        };
+        let Some(transfer) = &mut leader.transfer else {
+            return;
+        };
+        transfer.rounds_left = transfer.rounds_left.saturating_sub(1);
+        if transfer.rounds_left == 0 {
+            if let Some(transfer) = leader.transfer.take() {
+                self.push(Action::TransferDone {
+                    id: transfer.id,
+                    result: Err(AdminError::TransferTimedOut),
+                });
+            }
+        }
+    }
+
+    /// `TimeoutNow` from the leader of this term: campaign at once (a voter only).
+    pub(crate) fn handle_timeout_now(&mut self, from: N, _request: TimeoutNow) {
+        // Here the request's term equals ours (a newer one was adopted, and its sender
+        // is the leader we now follow).
+        if self.leader.as_ref() != Some(&from)
+            || self.is_leader()
+            || !self.configuration().is_voter(&self.id)
+            || self.term.next() == self.term
+        {
+            return;
+        }
+        self.become_candidate(true);
+    }
+
+    /// Whether this leader refuses writes because it is handing leadership over.
+    pub(crate) fn transferring(&self) -> bool {
+        self.role
+            .leader()
+            .is_some_and(|leader| leader.transfer.is_some())
+    }
+}
