@@ -57,11 +57,16 @@ impl<N: NodeId> RaftCore<N> {
         if leader.transfer.is_some() {
             return Err(AdminError::TransferInProgress);
         }
-        if leader.change.is_some() || !self.configuration_settled() {
+        if leader.change.is_some() {
             return Err(AdminError::ChangeInProgress);
         }
+        // Until an entry of its own term commits, a new leader cannot know whether a
+        // configuration entry of an earlier term is settled.
         if self.log.term_at(self.commit_index) != Some(self.term) {
             return Err(AdminError::NotReady);
+        }
+        if !self.configuration_settled() {
+            return Err(AdminError::ChangeInProgress);
         }
         let current = self.configuration().current.clone();
         let target = change

@@ -1,0 +1,575 @@
+//! Exact-action tests of membership change and leadership transfer: one input, the
+//! actions it must cause (golden scenarios 17–20 show whole runs).
+
+use std::collections::BTreeSet;
+
+use concord::core::*;
+
+#[path = "common/actions.rs"]
+mod actions;
+use actions::last_write_seq;
+
+fn persisted_all(core: &mut RaftCore<u64>) -> Vec<Action<u64>> {
+    let (issued, _) = core.persist_seqs();
+    core.step(Input::Persisted { seq: issued })
+}
+
+fn from(peer: u64, message: Message<u64>) -> Input<u64> {
+    Input::Message {
+        from: peer,
+        message,
+    }
+}
+
+fn ack(term: u64, last_matched: u64) -> Message<u64> {
+    Message::AppendResponse(AppendResponse {
+        term: Term(term),
+        result: AppendResult::Success {
+            last_matched: LogIndex(last_matched),
+        },
+    })
+}
+
+fn change(id: u64, change: MembershipChange<u64>) -> Input<u64> {
+    Input::ChangeMembership {
+        id: RequestId(id),
+        change,
+    }
+}
+
+fn set(ids: &[u64]) -> BTreeSet<u64> {
+    ids.iter().copied().collect()
+}
+
+/// Node 1 elected leader of term 1 over `voters` (and `learners`), without pre-vote; its
+/// first entry durable but acknowledged by nobody yet (so not committed).
+fn elected(voters: &[u64], learners: &[u64], options: CoreOptions) -> RaftCore<u64> {
+    let configuration = ConfigurationEntry::stable(
+        Configuration::new(voters.iter().copied(), learners.iter().copied()).unwrap(),
+    );
+    let options = CoreOptions {
+        pre_vote: false,
+        ..options
+    };
+    let mut core = RaftCore::new(1, options, Restored::empty(configuration)).unwrap();
+    core.start();
+    let actions = core.step(Input::Timeout(Timer::Election));
+    core.step(Input::Persisted {
+        seq: last_write_seq(&actions),
+    });
+    for voter in voters.iter().copied().filter(|v| *v != 1) {
+        core.step(from(
+            voter,
+            Message::VoteResponse(VoteResponse {
+                term: Term(1),
+                granted: true,
+            }),
+        ));
+    }
+    assert!(core.is_leader());
+    persisted_all(&mut core);
+    core
+}
+
+/// Node 1 leading {voters} with its first entry committed (every voter acknowledged it).
+fn leader(voters: &[u64], learners: &[u64], options: CoreOptions) -> RaftCore<u64> {
+    let mut core = elected(voters, learners, options);
+    let last = core.last_log_id().index.0;
+    for peer in voters.iter().chain(learners).copied().filter(|v| *v != 1) {
+        core.step(from(peer, ack(1, last)));
+    }
+    assert_eq!(core.commit_index(), core.last_log_id().index);
+    core
+}
+
+fn refused(id: u64, error: AdminError<u64>) -> Vec<Action<u64>> {
+    vec![Action::MembershipChanged {
+        id: RequestId(id),
+        result: Err(error),
+    }]
+}
+
+/// The configuration entry a leader appended last, if the step appended one.
+fn appended_configuration(actions: &[Action<u64>]) -> Option<ConfigurationEntry<u64>> {
+    actions.iter().find_map(|action| match action {
+        Action::AppendLog { entries, .. } => entries.iter().find_map(|e| match &e.kind {
+            EntryKind::Configuration(configuration) => Some(configuration.clone()),
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+/// A new leader that has not committed an entry of its own term is not ready: it cannot
+/// know whether a configuration entry of an earlier term is settled (whether its first
+/// entry records the configuration, or is a blank after an inherited one).
+#[test]
+fn a_leader_that_has_not_committed_an_entry_of_its_term_refuses_a_change() {
+    let mut core = elected(&[1, 2, 3], &[], CoreOptions::default());
+    assert_eq!(
+        core.step(change(7, MembershipChange::AddVoter(4))),
+        refused(7, AdminError::NotReady)
+    );
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let restored = Restored {
+        hard_state: HardState {
+            term: Term(1),
+            voted_for: None,
+        },
+        snapshot: None,
+        entries: vec![EntryMeta {
+            log_id: LogId::new(1, 1),
+            kind: EntryKind::Configuration(configuration.clone()),
+            size_bytes: 0,
+        }],
+        initial_configuration: configuration,
+    };
+    let options = CoreOptions {
+        pre_vote: false,
+        ..CoreOptions::default()
+    };
+    let mut core = RaftCore::new(1, options, restored).unwrap();
+    core.start();
+    let actions = core.step(Input::Timeout(Timer::Election));
+    core.step(Input::Persisted {
+        seq: last_write_seq(&actions),
+    });
+    core.step(from(
+        2,
+        Message::VoteResponse(VoteResponse {
+            term: Term(2),
+            granted: true,
+        }),
+    ));
+    assert!(core.is_leader());
+    assert_eq!(
+        core.step(change(7, MembershipChange::AddVoter(4))),
+        refused(7, AdminError::NotReady)
+    );
+}
+
+#[test]
+fn a_follower_refuses_a_change_and_a_transfer_naming_its_leader() {
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let mut core = RaftCore::new(2, CoreOptions::default(), Restored::empty(configuration)).unwrap();
+    core.start();
+    core.step(from(
+        1,
+        Message::Heartbeat(Heartbeat {
+            term: Term(1),
+            commit: LogIndex(0),
+        }),
+    ));
+    assert_eq!(
+        core.step(change(1, MembershipChange::RemoveVoter(3))),
+        refused(
+            1,
+            AdminError::NotLeader {
+                leader_hint: Some(1)
+            }
+        )
+    );
+    assert_eq!(
+        core.step(Input::TransferLeadership {
+            id: RequestId(2),
+            to: None
+        }),
+        vec![Action::TransferDone {
+            id: RequestId(2),
+            result: Err(AdminError::NotLeader {
+                leader_hint: Some(1)
+            }),
+        }]
+    );
+}
+
+#[test]
+fn a_change_that_changes_nothing_is_answered_at_once_and_appends_nothing() {
+    let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+    assert_eq!(
+        core.step(change(1, MembershipChange::AddVoter(2))),
+        vec![Action::MembershipChanged {
+            id: RequestId(1),
+            result: Ok(Configuration::with_voters([1, 2, 3])),
+        }]
+    );
+}
+
+/// A new voter is only replicated to until it has acknowledged an append within the
+/// catch-up margin; only then is the joint entry appended.
+#[test]
+fn a_new_voter_catches_up_before_the_joint_entry_is_appended() {
+    let mut core = leader(
+        &[1, 2, 3],
+        &[],
+        CoreOptions {
+            catchup_margin: 0,
+            ..CoreOptions::default()
+        },
+    );
+    let actions = core.step(change(1, MembershipChange::AddVoter(4)));
+    assert_eq!(appended_configuration(&actions), None);
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::Send { to: 4, message: Message::Append(_) })));
+    assert!(core.progress(&4).is_some(), "4 is replicated to");
+    assert!(!core.configuration().is_voter(&4), "but is no member yet");
+    // 4 answers with the whole log: the joint configuration is appended.
+    let actions = core.step(from(4, ack(1, 1)));
+    assert_eq!(
+        appended_configuration(&actions),
+        Some(ConfigurationEntry {
+            current: Configuration::with_voters([1, 2, 3, 4]),
+            old: Some(Configuration::with_voters([1, 2, 3])),
+        })
+    );
+    // Writes go on meanwhile.
+    let actions = core.step(Input::Propose(vec![Proposal {
+        id: RequestId(9),
+        size_bytes: 1,
+        expected_term: None,
+    }]));
+    assert!(matches!(actions[0], Action::ProposalAccepted { .. }));
+}
+
+/// Under C_old,new every decision needs a majority of both: {1,2,3} -> {1,4,5} with
+/// only 2 and 3 acknowledging commits nothing.
+#[test]
+fn a_joint_entry_commits_only_with_majorities_of_both_configurations() {
+    let mut core = leader(
+        &[1, 2, 3],
+        &[],
+        CoreOptions {
+            catchup_margin: 0,
+            ..CoreOptions::default()
+        },
+    );
+    core.step(change(1, MembershipChange::ChangeVoters(set(&[1, 4, 5]))));
+    core.step(from(4, ack(1, 1)));
+    let actions = core.step(from(5, ack(1, 1)));
+    assert!(appended_configuration(&actions).is_some_and(|c| c.is_joint()));
+    persisted_all(&mut core);
+    let joint = core.last_log_id().index;
+    core.step(from(2, ack(1, joint.0)));
+    core.step(from(3, ack(1, joint.0)));
+    assert!(
+        core.commit_index() < joint,
+        "C_old's majority alone commits nothing"
+    );
+    // One member of C_new besides the leader makes both majorities: committed, and
+    // C_new follows at once.
+    let actions = core.step(from(4, ack(1, joint.0)));
+    assert_eq!(core.commit_index(), joint);
+    assert_eq!(
+        appended_configuration(&actions),
+        Some(ConfigurationEntry::stable(Configuration::with_voters([
+            1, 4, 5
+        ])))
+    );
+}
+
+/// The leader of {1,2,3} -> {2,3,4} is not in C_new: once C_new is appended its own
+/// durable log no longer counts, and when C_new commits it answers, hands over to an
+/// up-to-date voter and steps down without arming an election timer.
+#[test]
+fn a_leader_not_in_c_new_does_not_count_itself_and_steps_down_once_it_commits() {
+    let mut core = leader(
+        &[1, 2, 3],
+        &[],
+        CoreOptions {
+            catchup_margin: 0,
+            ..CoreOptions::default()
+        },
+    );
+    core.step(change(1, MembershipChange::ChangeVoters(set(&[2, 3, 4]))));
+    core.step(from(4, ack(1, 1)));
+    persisted_all(&mut core);
+    let joint = core.last_log_id().index.0;
+    core.step(from(2, ack(1, joint)));
+    core.step(from(4, ack(1, joint)));
+    assert_eq!(core.commit_index().0, joint);
+    persisted_all(&mut core);
+    let c_new = core.last_log_id().index.0;
+    assert_eq!(c_new, joint + 1);
+    // The leader's own durable copy and 2's acknowledgement are not a majority of
+    // {2,3,4}.
+    core.step(from(2, ack(1, c_new)));
+    assert_eq!(core.commit_index().0, joint);
+    let actions = core.step(from(4, ack(1, c_new)));
+    assert_eq!(core.commit_index().0, c_new);
+    let tail: Vec<Action<u64>> = actions
+        .into_iter()
+        .filter(|a| !matches!(a, Action::Apply { .. }))
+        .collect();
+    assert_eq!(
+        tail,
+        vec![
+            Action::MembershipChanged {
+                id: RequestId(1),
+                result: Ok(Configuration::with_voters([2, 3, 4])),
+            },
+            // 4 holds the whole log (2 does too; the highest id wins the tie).
+            Action::Send {
+                to: 4,
+                message: Message::TimeoutNow(TimeoutNow { term: Term(1) }),
+            },
+            Action::CancelTimer(Timer::Heartbeat),
+            Action::CancelTimer(Timer::Election),
+            Action::RoleChanged {
+                role: Role::Follower,
+                term: Term(1),
+                leader: None,
+                commit_index: LogIndex(c_new),
+            },
+        ]
+    );
+    // It never campaigns again.
+    assert_eq!(core.step(Input::Timeout(Timer::Election)), vec![]);
+}
+
+#[test]
+fn one_change_at_a_time_and_none_during_a_transfer() {
+    let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+    // 4 never answers: the change stays in catch-up.
+    core.step(change(1, MembershipChange::AddVoter(4)));
+    assert_eq!(
+        core.step(change(2, MembershipChange::AddLearners(set(&[5])))),
+        refused(2, AdminError::ChangeInProgress)
+    );
+    assert_eq!(
+        core.step(Input::TransferLeadership {
+            id: RequestId(3),
+            to: Some(2)
+        }),
+        vec![Action::TransferDone {
+            id: RequestId(3),
+            result: Err(AdminError::ChangeInProgress),
+        }]
+    );
+    // Leadership lost while catching up: the change is answered, nothing was appended.
+    let actions = core.step(from(
+        2,
+        Message::AppendResponse(AppendResponse {
+            term: Term(5),
+            result: AppendResult::StaleTerm,
+        }),
+    ));
+    assert_eq!(
+        actions[0],
+        Action::MembershipChanged {
+            id: RequestId(1),
+            result: Err(AdminError::LeadershipLost),
+        }
+    );
+    assert_eq!(core.configuration().current, Configuration::with_voters([1, 2, 3]));
+}
+
+#[test]
+fn a_transfer_refuses_writes_and_sends_timeout_now_only_to_an_up_to_date_target() {
+    let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+    let last = core.last_log_id().index.0;
+    // 3 is up to date (it acknowledged the first entry): TimeoutNow leaves at once.
+    let actions = core.step(Input::TransferLeadership {
+        id: RequestId(1),
+        to: Some(3),
+    });
+    assert_eq!(
+        actions,
+        vec![Action::Send {
+            to: 3,
+            message: Message::TimeoutNow(TimeoutNow { term: Term(1) }),
+        }]
+    );
+    assert_eq!(
+        core.step(Input::Propose(vec![Proposal {
+            id: RequestId(2),
+            size_bytes: 1,
+            expected_term: None,
+        }])),
+        vec![Action::ProposalRejected {
+            id: RequestId(2),
+            error: ProposeError::TransferInProgress,
+        }]
+    );
+    // The target's vote request in term 2 ends this leadership: the transfer succeeded.
+    let actions = core.step(from(
+        3,
+        Message::Vote(VoteRequest {
+            term: Term(2),
+            last_log_id: LogId::new(1, last),
+            leadership_transfer: true,
+        }),
+    ));
+    assert_eq!(
+        actions[0],
+        Action::TransferDone {
+            id: RequestId(1),
+            result: Ok(3),
+        }
+    );
+    assert!(!core.is_leader());
+}
+
+#[test]
+fn a_transfer_to_a_learner_or_a_stranger_is_refused_and_any_picks_the_most_up_to_date() {
+    let mut core = leader(&[1, 2, 3], &[4], CoreOptions::default());
+    for target in [4, 9] {
+        assert_eq!(
+            core.step(Input::TransferLeadership {
+                id: RequestId(target),
+                to: Some(target),
+            }),
+            vec![Action::TransferDone {
+                id: RequestId(target),
+                result: Err(AdminError::NotAVoter {
+                    peer: Some(target)
+                }),
+            }]
+        );
+    }
+    let actions = core.step(Input::TransferLeadership {
+        id: RequestId(1),
+        to: None,
+    });
+    assert!(matches!(
+        actions[..],
+        [Action::Send {
+            to: 3,
+            message: Message::TimeoutNow(_)
+        }]
+    ));
+}
+
+/// A follower that hears from its leader refuses an ordinary vote request of a higher
+/// term (the lease, F24) but grants one that says it is a handover; the log check still
+/// applies to both.
+#[test]
+fn only_a_handover_vote_request_passes_the_lease() {
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let mut core = RaftCore::new(2, CoreOptions::default(), Restored::empty(configuration)).unwrap();
+    core.start();
+    core.step(from(
+        1,
+        Message::Heartbeat(Heartbeat {
+            term: Term(1),
+            commit: LogIndex(0),
+        }),
+    ));
+    let request = |transfer: bool| VoteRequest {
+        term: Term(2),
+        last_log_id: LogId::new(1, 5),
+        leadership_transfer: transfer,
+    };
+    assert_eq!(core.step(from(3, Message::Vote(request(false)))), vec![]);
+    assert_eq!(core.term(), Term(1), "the lease keeps the term too");
+    let actions = core.step(from(3, Message::Vote(request(true))));
+    assert_eq!(core.term(), Term(2));
+    assert_eq!(core.voted_for(), Some(&3));
+    assert!(actions.iter().any(|a| matches!(a, Action::SaveHardState { .. })));
+    // A handover request with a shorter log than ours is still refused.
+    let mut behind = RaftCore::new(
+        2,
+        CoreOptions::default(),
+        Restored {
+            hard_state: HardState {
+                term: Term(1),
+                voted_for: None,
+            },
+            snapshot: None,
+            entries: vec![EntryMeta {
+                log_id: LogId::new(1, 1),
+                kind: EntryKind::Normal,
+                size_bytes: 1,
+            }],
+            initial_configuration: ConfigurationEntry::stable(Configuration::with_voters([
+                1u64, 2, 3,
+            ])),
+        },
+    )
+    .unwrap();
+    behind.start();
+    let actions = behind.step(from(
+        3,
+        Message::Vote(VoteRequest {
+            term: Term(2),
+            last_log_id: LogId::ZERO,
+            leadership_transfer: true,
+        }),
+    ));
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Send {
+            message: Message::VoteResponse(VoteResponse { granted: false, .. }),
+            ..
+        }
+    )));
+}
+
+/// `TimeoutNow` counts only from the leader this node follows, and only on a voter.
+#[test]
+fn timeout_now_from_anyone_but_the_leader_or_to_a_learner_does_nothing() {
+    let configuration = ConfigurationEntry::stable(
+        Configuration::new([1u64, 2, 3], [4u64]).unwrap(),
+    );
+    for id in [2u64, 4] {
+        let mut core =
+            RaftCore::new(id, CoreOptions::default(), Restored::empty(configuration.clone()))
+                .unwrap();
+        core.start();
+        core.step(from(
+            1,
+            Message::Heartbeat(Heartbeat {
+                term: Term(1),
+                commit: LogIndex(0),
+            }),
+        ));
+        let timeout_now = Message::TimeoutNow(TimeoutNow { term: Term(1) });
+        assert_eq!(core.step(from(3, timeout_now.clone())), vec![]);
+        let actions = core.step(from(1, timeout_now));
+        if id == 4 {
+            assert_eq!(actions, vec![], "a learner never campaigns");
+        } else {
+            assert_eq!(core.role(), Role::Candidate, "the voter campaigns at once");
+            assert_eq!(core.term(), Term(2));
+        }
+    }
+}
+
+/// A failed node answers admin requests instead of dropping them.
+#[test]
+fn a_failed_node_answers_admin_requests() {
+    let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+    core.step(Input::Fail);
+    assert_eq!(
+        core.step(change(1, MembershipChange::AddVoter(4))),
+        refused(1, AdminError::Failed)
+    );
+}
+
+/// A new voter that has not answered for a whole check-quorum round fails the change;
+/// its replication stops.
+#[test]
+fn a_silent_new_voter_fails_the_change_after_a_whole_round() {
+    let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+    core.step(change(1, MembershipChange::AddVoter(4)));
+    let keep_alive = |core: &mut RaftCore<u64>| {
+        core.step(from(2, Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) })));
+    };
+    keep_alive(&mut core);
+    // The first round may have started just before the request: not counted.
+    let actions = core.step(Input::Timeout(Timer::Election));
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::MembershipChanged { .. })));
+    keep_alive(&mut core);
+    let actions = core.step(Input::Timeout(Timer::Election));
+    assert_eq!(
+        actions[0],
+        Action::MembershipChanged {
+            id: RequestId(1),
+            result: Err(AdminError::CatchUpFailed { peer: 4 }),
+        }
+    );
+    assert!(core.progress(&4).is_none());
+    assert!(core.is_leader());
+}
