@@ -151,7 +151,8 @@ fn a_leader_that_has_not_committed_an_entry_of_its_term_refuses_a_change() {
 #[test]
 fn a_follower_refuses_a_change_and_a_transfer_naming_its_leader() {
     let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
-    let mut core = RaftCore::new(2, CoreOptions::default(), Restored::empty(configuration)).unwrap();
+    let mut core =
+        RaftCore::new(2, CoreOptions::default(), Restored::empty(configuration)).unwrap();
     core.start();
     core.step(from(
         1,
@@ -209,9 +210,13 @@ fn a_new_voter_catches_up_before_the_joint_entry_is_appended() {
     );
     let actions = core.step(change(1, MembershipChange::AddVoter(4)));
     assert_eq!(appended_configuration(&actions), None);
-    assert!(actions
-        .iter()
-        .any(|a| matches!(a, Action::Send { to: 4, message: Message::Append(_) })));
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Send {
+            to: 4,
+            message: Message::Append(_)
+        }
+    )));
     assert!(core.progress(&4).is_some(), "4 is replicated to");
     assert!(!core.configuration().is_voter(&4), "but is no member yet");
     // 4 answers with the whole log: the joint configuration is appended.
@@ -311,7 +316,10 @@ fn a_leader_not_in_c_new_does_not_count_itself_and_steps_down_once_it_commits() 
             // 4 holds the whole log (2 does too; the highest id wins the tie).
             Action::Send {
                 to: 4,
-                message: Message::TimeoutNow(TimeoutNow { term: Term(1) }),
+                message: Message::TimeoutNow(TimeoutNow {
+                    term: Term(1),
+                    last_log_id: LogId::new(1, c_new),
+                }),
             },
             Action::CancelTimer(Timer::Heartbeat),
             Action::CancelTimer(Timer::Election),
@@ -361,7 +369,10 @@ fn one_change_at_a_time_and_none_during_a_transfer() {
             result: Err(AdminError::LeadershipLost),
         }
     );
-    assert_eq!(core.configuration().current, Configuration::with_voters([1, 2, 3]));
+    assert_eq!(
+        core.configuration().current,
+        Configuration::with_voters([1, 2, 3])
+    );
 }
 
 #[test]
@@ -377,7 +388,10 @@ fn a_transfer_refuses_writes_and_sends_timeout_now_only_to_an_up_to_date_target(
         actions,
         vec![Action::Send {
             to: 3,
-            message: Message::TimeoutNow(TimeoutNow { term: Term(1) }),
+            message: Message::TimeoutNow(TimeoutNow {
+                term: Term(1),
+                last_log_id: LogId::new(1, last),
+            }),
         }]
     );
     assert_eq!(
@@ -421,9 +435,7 @@ fn a_transfer_to_a_learner_or_a_stranger_is_refused_and_any_picks_the_most_up_to
             }),
             vec![Action::TransferDone {
                 id: RequestId(target),
-                result: Err(AdminError::NotAVoter {
-                    peer: Some(target)
-                }),
+                result: Err(AdminError::NotAVoter { peer: Some(target) }),
             }]
         );
     }
@@ -446,7 +458,8 @@ fn a_transfer_to_a_learner_or_a_stranger_is_refused_and_any_picks_the_most_up_to
 #[test]
 fn only_a_handover_vote_request_passes_the_lease() {
     let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
-    let mut core = RaftCore::new(2, CoreOptions::default(), Restored::empty(configuration)).unwrap();
+    let mut core =
+        RaftCore::new(2, CoreOptions::default(), Restored::empty(configuration)).unwrap();
     core.start();
     core.step(from(
         1,
@@ -465,7 +478,9 @@ fn only_a_handover_vote_request_passes_the_lease() {
     let actions = core.step(from(3, Message::Vote(request(true))));
     assert_eq!(core.term(), Term(2));
     assert_eq!(core.voted_for(), Some(&3));
-    assert!(actions.iter().any(|a| matches!(a, Action::SaveHardState { .. })));
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::SaveHardState { .. })));
     // A handover request with a shorter log than ours is still refused.
     let mut behind = RaftCore::new(
         2,
@@ -505,16 +520,19 @@ fn only_a_handover_vote_request_passes_the_lease() {
     )));
 }
 
-/// `TimeoutNow` counts only from the leader this node follows, and only on a voter.
+/// `TimeoutNow` counts only from the leader this node follows, only on a voter, and only
+/// if this node's log ends where the leader's did when it sent it.
 #[test]
 fn timeout_now_from_anyone_but_the_leader_or_to_a_learner_does_nothing() {
-    let configuration = ConfigurationEntry::stable(
-        Configuration::new([1u64, 2, 3], [4u64]).unwrap(),
-    );
+    let configuration =
+        ConfigurationEntry::stable(Configuration::new([1u64, 2, 3], [4u64]).unwrap());
     for id in [2u64, 4] {
-        let mut core =
-            RaftCore::new(id, CoreOptions::default(), Restored::empty(configuration.clone()))
-                .unwrap();
+        let mut core = RaftCore::new(
+            id,
+            CoreOptions::default(),
+            Restored::empty(configuration.clone()),
+        )
+        .unwrap();
         core.start();
         core.step(from(
             1,
@@ -523,8 +541,17 @@ fn timeout_now_from_anyone_but_the_leader_or_to_a_learner_does_nothing() {
                 commit: LogIndex(0),
             }),
         ));
-        let timeout_now = Message::TimeoutNow(TimeoutNow { term: Term(1) });
+        let timeout_now = Message::TimeoutNow(TimeoutNow {
+            term: Term(1),
+            last_log_id: LogId::ZERO,
+        });
         assert_eq!(core.step(from(3, timeout_now.clone())), vec![]);
+        // From the leader, but naming a log this node does not end with: a late copy.
+        let late = Message::TimeoutNow(TimeoutNow {
+            term: Term(1),
+            last_log_id: LogId::new(1, 4),
+        });
+        assert_eq!(core.step(from(1, late)), vec![]);
         let actions = core.step(from(1, timeout_now));
         if id == 4 {
             assert_eq!(actions, vec![], "a learner never campaigns");
@@ -553,7 +580,10 @@ fn a_silent_new_voter_fails_the_change_after_a_whole_round() {
     let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
     core.step(change(1, MembershipChange::AddVoter(4)));
     let keep_alive = |core: &mut RaftCore<u64>| {
-        core.step(from(2, Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) })));
+        core.step(from(
+            2,
+            Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) }),
+        ));
     };
     keep_alive(&mut core);
     // The first round may have started just before the request: not counted.
@@ -572,4 +602,54 @@ fn a_silent_new_voter_fails_the_change_after_a_whole_round() {
     );
     assert!(core.progress(&4).is_none());
     assert!(core.is_leader());
+}
+
+/// A learner being promoted that has stopped answering fails the change like a new
+/// node would (it must not keep the change, and every later one, waiting).
+#[test]
+fn a_silent_learner_being_promoted_fails_the_change() {
+    let last = 1;
+    // A zero margin, so that 4 (at `last`) is behind once 2 and 3 hold one entry more.
+    let mut core = {
+        let mut strict = leader(
+            &[1, 2, 3],
+            &[4],
+            CoreOptions {
+                catchup_margin: 0,
+                ..CoreOptions::default()
+            },
+        );
+        strict.step(Input::Propose(vec![Proposal {
+            id: RequestId(50),
+            size_bytes: 1,
+            expected_term: None,
+        }]));
+        persisted_all(&mut strict);
+        strict.step(from(2, ack(1, last + 1)));
+        strict.step(from(3, ack(1, last + 1)));
+        strict
+    };
+    assert!(appended_configuration(&core.step(change(1, MembershipChange::AddVoter(4)))).is_none());
+    let keep_alive = |core: &mut RaftCore<u64>| {
+        core.step(from(
+            2,
+            Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) }),
+        ));
+    };
+    keep_alive(&mut core);
+    core.step(Input::Timeout(Timer::Election));
+    keep_alive(&mut core);
+    let actions = core.step(Input::Timeout(Timer::Election));
+    assert_eq!(
+        actions[0],
+        Action::MembershipChanged {
+            id: RequestId(1),
+            result: Err(AdminError::CatchUpFailed { peer: 4 }),
+        }
+    );
+    // 4 is still a learner, still replicated to; a new change may start.
+    assert!(core.configuration().current.is_learner(&4));
+    assert!(core.progress(&4).is_some());
+    let actions = core.step(change(2, MembershipChange::RemoveLearners(set(&[4]))));
+    assert!(appended_configuration(&actions).is_some());
 }

@@ -29,6 +29,6 @@ pub mod server;
 pub mod symmetry;
 pub mod types;
 
-pub use model::{ConcordModel, ConcordState, History, ModelConfig, NetworkKind};
+pub use model::{AdminPlan, ConcordModel, ConcordState, History, ModelConfig, NetworkKind};
 pub use run::{check, simulate, Outcome, SearchOptions, Verdict};
 pub use server::{CorrectGlue, Glue, PersistMode};

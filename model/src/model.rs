@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use concord::core::{CoreOptions, Message, Term};
+use concord::core::{CoreOptions, MembershipChange, Message, Term};
 use stateright::actor::Id;
 use stateright::actor::{ActorModel, ActorModelState, Envelope, LossyNetwork, Network};
 use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
@@ -28,6 +28,25 @@ pub enum NetworkKind {
     Unordered,
     /// Every message stays deliverable forever, in any order (tests idempotency).
     Duplicating,
+}
+
+/// What the model's operator asks of the leader (`ModelTimer::Admin`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum AdminPlan {
+    /// Nothing: every server is a voter of one fixed configuration.
+    #[default]
+    None,
+    /// Servers `s0..s{voters-1}` start as the voters; the others start outside the
+    /// cluster (an empty configuration) until a change adds them. The operator asks
+    /// whichever server leads for `change`.
+    Change {
+        /// How many servers start as voters.
+        voters: usize,
+        /// The change asked for.
+        change: MembershipChange<ServerId>,
+    },
+    /// The operator asks the leader to hand leadership to the most up-to-date voter.
+    Transfer,
 }
 
 /// Everything that shapes the model. [`ModelConfig::default`] is the CI check.
@@ -89,6 +108,11 @@ pub struct ModelConfig {
     /// client only multiplies states; on in `deep`, whose random walks would otherwise
     /// end at the first client crash the walk picks.
     pub client_crashes: bool,
+    /// Membership change or leadership transfer asked by an operator.
+    pub admin: AdminPlan,
+    /// Operator budget: at most this many requests in a run (only those reaching a
+    /// leader count).
+    pub admin_requests: u8,
 }
 
 impl Default for ModelConfig {
@@ -124,6 +148,8 @@ impl Default for ModelConfig {
             attempt_variants: 1,
             skip_disk_properties: false,
             client_crashes: false,
+            admin: AdminPlan::None,
+            admin_requests: 0,
         }
     }
 }
@@ -141,6 +167,22 @@ pub struct History {
 }
 
 impl ModelConfig {
+    /// Whether the servers are interchangeable, so that the checker may merge states
+    /// that differ only by server names (`crate::symmetry`). Not with an operator: its
+    /// requests name servers (a change) or break ties by name (a transfer to any), and
+    /// spares restart with another initial configuration than voters.
+    pub fn symmetric(&self) -> bool {
+        self.admin == AdminPlan::None
+    }
+
+    /// How many servers start as voters.
+    pub fn initial_voters(&self) -> usize {
+        match &self.admin {
+            AdminPlan::Change { voters, .. } => *voters,
+            AdminPlan::None | AdminPlan::Transfer => self.servers,
+        }
+    }
+
     /// Builds the stateright model with every property.
     pub fn into_model(self) -> ConcordModel {
         assert!((1..=5).contains(&self.servers), "1 to 5 servers");
@@ -152,6 +194,8 @@ impl ModelConfig {
             glue: Arc::clone(&self.glue),
             disk_failures: self.disk_failures > 0,
             snapshots: self.snapshots > 0,
+            voters: self.initial_voters(),
+            admin: self.admin.clone(),
         };
         let servers: Vec<ModelActor> = (0..self.servers)
             .map(|_| ModelActor::Server(server.clone()))
@@ -248,6 +292,9 @@ fn within_boundary(cfg: &ModelConfig, state: &ConcordState) -> bool {
             .saturating_add(counters.heartbeat_timeouts);
         totals.disk_failures = totals.disk_failures.saturating_add(counters.disk_failures);
         totals.snapshots = totals.snapshots.saturating_add(counters.snapshots);
+        totals.admin_requests = totals
+            .admin_requests
+            .saturating_add(counters.admin_requests);
     }
     let down = state.crashed[..cfg.servers].iter().filter(|c| **c).count() as u32;
     if totals.election_timeouts > cfg.max_elections
@@ -255,6 +302,7 @@ fn within_boundary(cfg: &ModelConfig, state: &ConcordState) -> bool {
         || totals.heartbeat_timeouts > cfg.max_heartbeats
         || totals.disk_failures > cfg.disk_failures
         || totals.snapshots > cfg.snapshots
+        || totals.admin_requests > cfg.admin_requests
         || down + spent > cfg.crashes as u32
     {
         return false;

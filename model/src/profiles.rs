@@ -28,8 +28,11 @@
 //! `deep` is not part of the matrix: it is the `simulate` profile, with bounds no
 //! exhaustive search can cover.
 
-use crate::model::ModelConfig;
+use concord::core::MembershipChange;
+
+use crate::model::{AdminPlan, ModelConfig};
 use crate::server::PersistMode;
+use crate::types::ServerId;
 
 /// A named configuration of the matrix.
 #[derive(Clone, Copy, Debug)]
@@ -198,6 +201,53 @@ fn snapshot_crash() -> ModelConfig {
     cfg
 }
 
+/// A membership change through every phase: 4 servers, s3 outside the cluster; the
+/// operator asks the leader for {s0,s1,s2} -> {s1,s2,s3} (catch-up of s3, the joint
+/// configuration, C_new; s0 removed, and it may be the leader).
+fn membership() -> ModelConfig {
+    ModelConfig {
+        servers: 4,
+        max_term: 2,
+        max_log: 4,
+        max_elections: 1,
+        admin: AdminPlan::Change {
+            voters: 3,
+            change: MembershipChange::ChangeVoters(
+                [ServerId(1), ServerId(2), ServerId(3)]
+                    .into_iter()
+                    .collect(),
+            ),
+        },
+        admin_requests: 1,
+        persist_mode: PersistMode::Immediate,
+        ..base()
+    }
+}
+
+/// The membership profile with a second election (a campaign by any server at any
+/// point of the change): a long run, not exhaustive in CI.
+fn membership_elections() -> ModelConfig {
+    ModelConfig {
+        max_elections: 2,
+        ..membership()
+    }
+}
+
+/// A leadership transfer: the operator asks the leader to hand over to the most
+/// up-to-date voter, with a competing election (term 2 is the transfer's or the
+/// competitor's).
+fn transfer() -> ModelConfig {
+    ModelConfig {
+        max_term: 2,
+        max_log: 2,
+        max_elections: 2,
+        admin: AdminPlan::Transfer,
+        admin_requests: 1,
+        persist_mode: PersistMode::Immediate,
+        ..base()
+    }
+}
+
 /// The deep random-walk profile for `simulate`: many terms, crashes, heartbeats,
 /// check-quorum, two clients, pre-vote. A random walk ends when it leaves the bounds or
 /// revisits a state, so the bounds are wide and client retries are told apart.
@@ -227,7 +277,7 @@ pub fn deep() -> ModelConfig {
 }
 
 /// Every profile of the matrix, in the order `check` runs them.
-pub const MATRIX: [Profile; 11] = [
+pub const MATRIX: [Profile; 13] = [
     Profile {
         name: "elections",
         summary: "3 elections (terms 1-3), instant disk, no crash",
@@ -285,6 +335,16 @@ pub const MATRIX: [Profile; 11] = [
         summary: "a client write, 1 election, 1 snapshot compacting everything, 1 crash between any two writes",
         config: snapshot_crash,
     },
+    Profile {
+        name: "membership",
+        summary: "4 servers, {s0,s1,s2} -> {s1,s2,s3}: catch-up, joint, C_new, the removed leader hands over; 1 election, instant disk",
+        config: membership,
+    },
+    Profile {
+        name: "transfer",
+        summary: "a leadership transfer to the most up-to-date voter against a competing election, instant disk",
+        config: transfer,
+    },
 ];
 
 /// A client writing then reading across two elections and a crash: exhaustive, but
@@ -304,7 +364,12 @@ fn client_crash_elections() -> ModelConfig {
 }
 
 /// Profiles outside the matrix: long exhaustive runs and the simulation profile.
-pub const EXTRA: [Profile; 2] = [
+pub const EXTRA: [Profile; 3] = [
+    Profile {
+        name: "membership-elections",
+        summary: "long run: the membership profile with a second election anywhere (millions of states)",
+        config: membership_elections,
+    },
     Profile {
         name: "client-crash-elections",
         summary: "long run: a client write then read, 2 elections, 1 crash (about 11M states)",

@@ -51,6 +51,19 @@ pub const LEADER_AFTER_DISK_FAILURE: &str = "a leader is elected after a disk fa
 /// Sometimes: a server installs a snapshot sent by a leader (profiles with snapshots).
 pub const SNAPSHOT_INSTALLED: &str = "a lagging server installs a snapshot";
 
+/// Always: no server the operator's change removes from the voters leads a term at
+/// least as new as that of a server knowing the new configuration committed. (An older
+/// leader may linger, cut off, until check-quorum deposes it; it can commit nothing.)
+/// Only with a membership change.
+pub const REMOVED_NEVER_LEADS: &str = "a removed server never leads after C_new commits";
+
+/// Sometimes: the operator's membership change completes (its configuration is
+/// committed, stable). Only with a membership change.
+pub const MEMBERSHIP_CHANGES: &str = "membership change completes";
+
+/// Sometimes: a leader hands leadership over (`TransferDone` ok). Only with transfers.
+pub const LEADERSHIP_TRANSFERRED: &str = "leadership is transferred";
+
 /// Adds every property to the model. The `Sometimes` properties that a configuration
 /// cannot reach by construction (a client write without clients, a recovery without
 /// crashes, a leader stepping down with a single election and no check-quorum run)
@@ -61,7 +74,11 @@ pub fn add_all(model: ConcordModel) -> ConcordModel {
     let has_clients = cfg.clients > 0 && cfg.ops_per_client > 0;
     let has_crashes = cfg.crashes > 0;
     let can_step_down = cfg.max_elections >= 2 || cfg.max_quorum_checks >= 1;
-    let disk_properties = !cfg.skip_disk_properties;
+    // The disk properties count a quorum of all servers: only for one fixed
+    // configuration of all of them.
+    let membership = matches!(cfg.admin, crate::model::AdminPlan::Change { .. });
+    let transfers = cfg.admin == crate::model::AdminPlan::Transfer;
+    let disk_properties = !cfg.skip_disk_properties && !membership;
     let disk_failures = cfg.disk_failures > 0;
     let snapshots = cfg.snapshots > 0;
     let model = model
@@ -129,11 +146,84 @@ pub fn add_all(model: ConcordModel) -> ConcordModel {
     } else {
         model
     };
+    let model = if membership {
+        model
+            .property(
+                Expectation::Always,
+                REMOVED_NEVER_LEADS,
+                removed_never_leads,
+            )
+            .property(
+                Expectation::Sometimes,
+                MEMBERSHIP_CHANGES,
+                membership_changes,
+            )
+    } else {
+        model
+    };
+    let model = if transfers {
+        model.property(
+            Expectation::Sometimes,
+            LEADERSHIP_TRANSFERRED,
+            leadership_transferred,
+        )
+    } else {
+        model
+    };
     if can_step_down {
         model.property(Expectation::Sometimes, LEADER_STEPS_DOWN, leader_steps_down)
     } else {
         model
     }
+}
+
+fn removed_never_leads(model: &ConcordModel, state: &ConcordState) -> bool {
+    let Some((initial, target)) = plan_configurations(model) else {
+        return true;
+    };
+    let live: Vec<_> = live_servers(&model.cfg, state).collect();
+    live.iter()
+        .filter(|l| l.core.is_leader())
+        .filter(|l| initial.is_voter(l.core.id()) && !target.is_voter(l.core.id()))
+        .all(|removed| {
+            live.iter().all(|knower| {
+                let committed = knower.core.committed_configuration();
+                committed.is_joint()
+                    || committed.current != target
+                    || knower.core.term() > removed.core.term()
+            })
+        })
+}
+
+/// The operator's change as (initial configuration, target configuration).
+fn plan_configurations(
+    model: &ConcordModel,
+) -> Option<(
+    concord::core::Configuration<crate::types::ServerId>,
+    concord::core::Configuration<crate::types::ServerId>,
+)> {
+    let crate::model::AdminPlan::Change { voters, change } = &model.cfg.admin else {
+        return None;
+    };
+    let initial = concord::core::Configuration::with_voters(
+        (0..*voters).map(|i| crate::types::ServerId(i as u8)),
+    );
+    let target = change.apply_to(&initial).ok()?;
+    Some((initial, target))
+}
+
+fn membership_changes(model: &ConcordModel, state: &ConcordState) -> bool {
+    let Some((_, target)) = plan_configurations(model) else {
+        return false;
+    };
+    live_servers(&model.cfg, state).any(|s| {
+        let committed = s.core.committed_configuration();
+        !committed.is_joint() && committed.current == target
+    })
+}
+
+fn leadership_transferred(model: &ConcordModel, state: &ConcordState) -> bool {
+    live_servers(&model.cfg, state).any(|s| s.durable.counters.transfers > 0)
 }
 
 /// A server whose disk failed (as the glue knows it, whatever the core was told) never

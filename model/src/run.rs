@@ -153,6 +153,7 @@ impl Outcome {
 /// search threads are then left running (stateright has no way to stop a depth-first
 /// search early), which is harmless in the CLI since the process exits.
 pub fn check(cfg: ModelConfig, options: &SearchOptions) -> Outcome {
+    let symmetric = cfg.symmetric();
     let model = cfg.into_model();
     let started = Instant::now();
     let mut builder = model.checker().threads(options.threads.max(1));
@@ -165,7 +166,7 @@ pub fn check(cfg: ModelConfig, options: &SearchOptions) -> Outcome {
         let finished = wait(&mut checker, started, options.timeout);
         outcome(&checker, started, finished && !stopped_early)
     } else {
-        if options.symmetry {
+        if options.symmetry && symmetric {
             builder = builder.symmetry_fn(crate::symmetry::representative);
         }
         let mut checker = builder.spawn_dfs();

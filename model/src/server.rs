@@ -44,6 +44,7 @@ use concord::core::{
 use stateright::actor::{model_timeout, Id, Out};
 
 use crate::actor::ModelActor;
+use crate::model::AdminPlan;
 use crate::types::{
     Durable, ModelSnapshot, ModelTimer, Msg, Op, Payload, ServerId, Storage, Value,
 };
@@ -144,6 +145,10 @@ pub struct ServerActor {
     /// Whether servers are asked for snapshots (`ModelConfig::snapshots` > 0): the
     /// `Snapshot` timer stays armed.
     pub snapshots: bool,
+    /// Servers `s0..s{voters-1}` start as voters; the others outside the cluster.
+    pub voters: usize,
+    /// What the operator asks of the leader (the `Admin` timer stays armed unless none).
+    pub admin: AdminPlan,
 }
 
 /// Where the payloads of entries being appended come from in one step.
@@ -159,8 +164,13 @@ enum PayloadSource<'a> {
 }
 
 impl ServerActor {
-    fn configuration(&self) -> ConfigurationEntry<ServerId> {
-        let voters = (0..self.server_count).map(|i| ServerId(i as u8));
+    /// The initial configuration of server `me`: the first `voters` servers, or empty
+    /// for a server that starts outside the cluster.
+    fn configuration(&self, me: ServerId) -> ConfigurationEntry<ServerId> {
+        if usize::from(me.0) >= self.voters {
+            return ConfigurationEntry::stable(concord::core::Configuration::default());
+        }
+        let voters = (0..self.voters).map(|i| ServerId(i as u8));
         ConfigurationEntry::stable(concord::core::Configuration::with_voters(voters))
     }
 
@@ -182,7 +192,7 @@ impl ServerActor {
             hard_state: self.glue.restored_hard_state(durable.hard_state.clone()),
             snapshot: durable.snapshot.as_ref().map(|s| s.meta.clone()),
             entries: durable.entries.clone(),
-            initial_configuration: self.configuration(),
+            initial_configuration: self.configuration(me),
         };
         let mut core = RaftCore::new(me, self.options.clone(), restored)
             .expect("the durable image is always a valid restore");
@@ -216,6 +226,9 @@ impl ServerActor {
         }
         if self.snapshots {
             o.set_timer(ModelTimer::Snapshot, model_timeout());
+        }
+        if self.admin != AdminPlan::None {
+            o.set_timer(ModelTimer::Admin, model_timeout());
         }
         state
     }
@@ -304,6 +317,29 @@ impl ServerActor {
                 if self.glue.reports_disk_failure() {
                     self.step_owned(state, Input::Fail, o);
                 }
+            }
+            ModelTimer::Admin => {
+                // Only a leader's firings are requests (elsewhere the operator would be
+                // redirected): anywhere else the timer just stays armed.
+                o.set_timer(ModelTimer::Admin, model_timeout());
+                if !state.core.is_leader() {
+                    return;
+                }
+                let state = state.to_mut();
+                let counters = &mut state.durable.counters;
+                counters.admin_requests = counters.admin_requests.saturating_add(1);
+                let id = RequestId(u64::from(counters.admin_requests));
+                o.save(Storage::Server(state.durable.clone()));
+                let input = match &self.admin {
+                    AdminPlan::Change { change, .. } => Input::ChangeMembership {
+                        id,
+                        change: change.clone(),
+                    },
+                    AdminPlan::Transfer => Input::TransferLeadership { id, to: None },
+                    AdminPlan::None => return,
+                };
+                self.step_owned(state, input, o);
+                self.settle(state, o);
             }
             ModelTimer::Snapshot => {
                 let state = state.to_mut();
@@ -413,8 +449,13 @@ impl ServerActor {
                     self.apply(state, &entries, o);
                     applied_through = entries.last().map(|meta| meta.log_id.index);
                 }
-                // Answers to the operator's membership and transfer requests: the
-                // model's operator does not wait for them.
+                // A completed transfer is recorded (for a `Sometimes` property); the
+                // operator waits for no answer.
+                Action::TransferDone { result: Ok(_), .. } => {
+                    let counters = &mut state.durable.counters;
+                    counters.transfers = counters.transfers.saturating_add(1);
+                    o.save(Storage::Server(state.durable.clone()));
+                }
                 Action::RoleChanged { .. }
                 | Action::MembershipChanged { .. }
                 | Action::TransferDone { .. } => {}

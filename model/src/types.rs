@@ -171,6 +171,9 @@ pub enum ModelTimer {
     /// An interval timer or an operator asks for a snapshot (`Input::TakeSnapshot`;
     /// budgeted by `ModelConfig::snapshots`).
     Snapshot,
+    /// The operator asks the leader for the membership change or the transfer of
+    /// `ModelConfig::admin` (budgeted by `ModelConfig::admin_requests`).
+    Admin,
 }
 
 /// A server's snapshot: the register, the client sessions and, as the model's record
@@ -260,6 +263,11 @@ pub struct Counters {
     /// Snapshots installed from a leader (not a bound: lets a property see that an
     /// install happened).
     pub installs: u8,
+    /// Operator requests (`ModelTimer::Admin` firings on a leader).
+    pub admin_requests: u8,
+    /// Leadership transfers this server completed as the old leader (not a bound: lets
+    /// a property see that one happened).
+    pub transfers: u8,
 }
 
 impl Durable {

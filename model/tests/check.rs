@@ -8,7 +8,7 @@ use concord_model::{check, ModelConfig, SearchOptions, Verdict};
 /// Unique states of each profile (depth-first, symmetry on). A tripwire: if a change to
 /// the core or the glue moves one, make sure the change was meant to alter the explored
 /// behaviour, then update it (and the table in docs/verification.md).
-const UNIQUE_STATES: [(&str, usize); 11] = [
+const UNIQUE_STATES: [(&str, usize); 13] = [
     ("elections", 358_758),
     ("figure-8", 668_658),
     ("heartbeats", 630_822),
@@ -20,6 +20,8 @@ const UNIQUE_STATES: [(&str, usize); 11] = [
     ("disk-failure", 70_489),
     ("snapshot", 319_446),
     ("snapshot-crash", 120_889),
+    ("membership", 558_731),
+    ("transfer", 460_078),
 ];
 
 fn run_profile(profile: &Profile) {
@@ -114,6 +116,16 @@ fn snapshot() {
 #[test]
 fn snapshot_crash() {
     run_profile(&profile("snapshot-crash"));
+}
+
+#[test]
+fn membership() {
+    run_profile(&profile("membership"));
+}
+
+#[test]
+fn transfer() {
+    run_profile(&profile("transfer"));
 }
 
 /// What the issue asks of the matrix as a whole: ≥ 3 terms, ≥ 2 elections,

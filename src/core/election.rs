@@ -128,6 +128,7 @@ impl<N: NodeId> RaftCore<N> {
             .bytes_between(self.commit_index.next(), self.log.last_index());
         self.role = RoleState::Leader(LeaderState::new(uncommitted));
         self.reconcile_configuration();
+        self.track_inherited_removals(next_index);
         self.leader = Some(self.id.clone());
         // Raft §5.4.2/§8: entries of earlier terms commit only through an entry of this
         // term, so append one at once. If the log has never recorded a configuration,
@@ -151,6 +152,28 @@ impl<N: NodeId> RaftCore<N> {
         self.push(Action::ResetTimer(Timer::Heartbeat));
         self.push(Action::ResetTimer(Timer::Election));
         self.broadcast_append();
+    }
+
+    /// A new leader whose last configuration entry is not committed yet (a change its
+    /// predecessor started) keeps telling the members that entry removed, until they
+    /// hold it: otherwise a removed node that missed it campaigns on forever.
+    fn track_inherited_removals(&mut self, next_index: super::types::LogIndex) {
+        let Some((index, _)) = self.log.last_configuration() else {
+            return;
+        };
+        if index <= self.commit_index {
+            return;
+        }
+        let members = self.configuration().all_members();
+        let removed: std::collections::BTreeSet<N> = self
+            .configuration_at(index.prev())
+            .all_members()
+            .into_iter()
+            .filter(|peer| *peer != self.id && !members.contains(peer))
+            .collect();
+        if let Some(leader) = self.role.leader_mut() {
+            leader.track_leaving(&removed, next_index);
+        }
     }
 
     fn other_voters(&self) -> Vec<N> {

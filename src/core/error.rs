@@ -105,8 +105,10 @@ pub enum AdminError<N: fmt::Display> {
         /// Why.
         reason: String,
     },
-    /// A new voter did not answer for a whole election timeout while catching up
-    /// (JRaft ECATCHUP); the configuration is unchanged.
+    /// A new voter (a new node or a learner being promoted) did not answer for a whole
+    /// check-quorum round while catching up (JRaft ECATCHUP); nothing was appended and
+    /// the configuration is unchanged. (A new voter that answers but stays further
+    /// behind than `CoreOptions::catchup_margin` keeps the change waiting, as in JRaft.)
     #[error("peer {peer} did not catch up")]
     CatchUpFailed {
         /// The peer.
@@ -119,13 +121,14 @@ pub enum AdminError<N: fmt::Display> {
         /// The target asked for, if one was named.
         peer: Option<N>,
     },
-    /// The target did not take over within two election timeouts; this node leads on
-    /// and accepts writes again.
+    /// The target did not take over within two check-quorum rounds (one to two election
+    /// timeouts); this node leads on and accepts writes again.
     #[error("leadership transfer timed out")]
     TransferTimedOut,
-    /// This node stopped leading before the change completed. The outcome is unknown: a
-    /// configuration entry already in the log may still be committed by the next
-    /// leader (which then completes the change). Look at the configuration to find out.
+    /// This node stopped leading before the request completed. For a change whose
+    /// configuration entry was already appended the outcome is unknown: the next leader
+    /// may still commit it (and then completes the change); look at the configuration
+    /// to find out. A change still catching up appended nothing.
     #[error("leadership lost before the request completed; its outcome is unknown")]
     LeadershipLost,
     /// The node failed (`Input::Fail`) and takes part in nothing until restarted.

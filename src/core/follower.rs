@@ -43,6 +43,7 @@ impl<N: NodeId> RaftCore<N> {
             // anyway).
             return;
         }
+        let was_voter = self.configuration().is_voter(&self.id);
         let AppendRequest {
             term,
             mut prev_log_id,
@@ -105,6 +106,11 @@ impl<N: NodeId> RaftCore<N> {
                 self.log.push(entry);
             }
             self.append_log(new_entries);
+        }
+        if !was_voter && self.configuration().is_voter(&self.id) {
+            // A configuration entry just made this node a voter (it was added, a
+            // learner promoted, or its removal truncated): it watches the leader now.
+            self.push(Action::ResetTimer(Timer::Election));
         }
         self.learn_commit(leader_commit.min(last_matched));
         // The acknowledgement promises the entries are durable: send it after persisting.

@@ -107,7 +107,8 @@ pub enum Input<N: NodeId> {
     /// Hand leadership to the voter `to` (leader only; `None`: the most up-to-date
     /// voter). Writes are refused (`ProposeError::TransferInProgress`) while the target
     /// is brought up to date; then it is told to campaign at once (`TimeoutNow`). Given
-    /// up after two election timeouts. Answered by `Action::TransferDone`.
+    /// up after two check-quorum rounds (between one and two election timeouts).
+    /// Answered by `Action::TransferDone`.
     TransferLeadership {
         /// Echoed in the answer.
         id: RequestId,
@@ -233,9 +234,11 @@ pub enum Action<N: NodeId> {
         /// The new configuration, committed.
         result: Result<Configuration<N>, AdminError<N>>,
     },
-    /// The answer to `Input::TransferLeadership`: `Ok(target)` once this node has
-    /// stepped down for the target's new term (the target won, or is campaigning in it),
-    /// or why the transfer failed (this node then leads on).
+    /// The answer to `Input::TransferLeadership`: `Ok(target)` once this node, having
+    /// sent `TimeoutNow` to the target, stepped down for a newer term (normally the
+    /// target's campaign, which may still lose), or why the transfer failed:
+    /// `TransferTimedOut` (this node leads on and takes writes again), `LeadershipLost`
+    /// or `Failed` (it no longer leads), or a refusal that started nothing.
     TransferDone {
         /// The request.
         id: RequestId,

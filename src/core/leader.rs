@@ -8,7 +8,7 @@ use super::progress::Progress;
 use super::types::{LogIndex, NodeId, RequestId};
 
 /// A leader's state: one [`Progress`] per other member (voters and learners) of the
-/// configuration in force. Handlers reach it through `RoleState::leader` /
+/// configuration in force, and per peer catching up or leaving. Handlers reach it through `RoleState::leader` /
 /// `RoleState::leader_mut`, never by destructuring the role.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct LeaderState<N: NodeId> {
@@ -135,6 +135,19 @@ impl<N: NodeId> LeaderState<N> {
             self.progress
                 .entry(peer.clone())
                 .or_insert_with(|| Progress::new(next_index));
+        }
+    }
+
+    /// Replicates to `peers`, removed by a configuration entry not yet committed that
+    /// this leader inherited, until they hold it (see `leaving`).
+    pub(crate) fn track_leaving(&mut self, peers: &BTreeSet<N>, next_index: LogIndex) {
+        for peer in peers {
+            if !self.catching_up.contains(peer) {
+                self.leaving.insert(peer.clone());
+                self.progress
+                    .entry(peer.clone())
+                    .or_insert_with(|| Progress::new(next_index));
+            }
         }
     }
 

@@ -10,8 +10,9 @@
 //! - New voters are replicated to first, as non-voting peers (`catching_up`), and the
 //!   configuration entry is appended only once each has acknowledged an append and is
 //!   within `CoreOptions::catchup_margin` entries of the leader's last index. A new
-//!   voter that does not answer for a whole check-quorum round fails the change
-//!   (`AdminError::CatchUpFailed`) and nothing is appended.
+//!   voter (new node or promoted learner) that does not answer for a whole
+//!   check-quorum round fails the change (`AdminError::CatchUpFailed`) and nothing is
+//!   appended.
 //! - A change of voters always goes through the joint configuration; a change of
 //!   learners alone (they never count) is appended as the new configuration at once.
 //!   A configuration entry takes effect when appended (Raft §6), on every node.
@@ -20,7 +21,8 @@
 //!   voter of a committed C_new steps down, first telling its most up-to-date voter to
 //!   campaign at once (`TimeoutNow`).
 //! - Nodes removed by an entry are still sent the log until they hold that entry (they
-//!   then know they are out, and stop campaigning) or stop answering (`leaving`).
+//!   then know they are out, and stop campaigning) or stop answering (`leaving`) — by
+//!   the leader that appended it, or by a new leader that inherits it uncommitted.
 
 use std::collections::BTreeSet;
 
@@ -213,27 +215,30 @@ impl<N: NodeId> RaftCore<N> {
             });
         }
         if !configuration.current.is_voter(&self.id) {
-            self.hand_over_and_step_down();
+            self.hand_over_and_step_down(index);
         }
     }
 
-    /// A leader removed from the voters steps down, first telling the voter with the
-    /// most of its log to campaign at once if that voter holds all of it.
-    fn hand_over_and_step_down(&mut self) {
-        let last_index = self.log.last_index();
+    /// A leader removed from the voters steps down, first telling the voter holding the
+    /// most of its log to campaign at once (it holds C_new, committed: the campaign can
+    /// win; `TimeoutNow` names the log the voter must hold, so one behind ignores it).
+    fn hand_over_and_step_down(&mut self, c_new: LogIndex) {
         let configuration = self.configuration().current.clone();
         let successor = self.role.leader().and_then(|leader| {
             configuration
                 .voters()
                 .iter()
                 .filter_map(|voter| Some((leader.progress(voter)?.match_index, voter)))
-                .filter(|(matched, _)| *matched == last_index)
+                .filter(|(matched, _)| *matched >= c_new)
                 .max()
-                .map(|(_, voter)| voter.clone())
+                .map(|(matched, voter)| (matched, voter.clone()))
         });
-        if let Some(successor) = successor {
-            let term = self.term;
-            self.send(successor, Message::TimeoutNow(TimeoutNow { term }));
+        if let Some((matched, successor)) = successor {
+            if let Some(last_log_id) = self.log.log_id_at(matched) {
+                let term = self.term;
+                let request = TimeoutNow { term, last_log_id };
+                self.send(successor, Message::TimeoutNow(request));
+            }
         }
         let term = self.term;
         self.become_follower(term, None);
@@ -243,11 +248,18 @@ impl<N: NodeId> RaftCore<N> {
     /// node holding the entry that removed it is let go, a catching-up change may
     /// proceed, a transfer may hand over.
     pub(crate) fn on_progress(&mut self, peer: &N) {
-        let config_index = self.log.last_configuration().map(|(index, _)| index);
+        // The entry that settled the configuration in force (the snapshot's boundary if
+        // the log no longer holds it).
+        let config_index = self
+            .log
+            .last_configuration()
+            .map_or(self.log.start().index, |(index, _)| index);
         if let Some(leader) = self.role.leader_mut() {
             if leader.leaving().contains(peer) {
-                let matched = leader.progress(peer).map(|p| p.match_index);
-                if config_index.is_some_and(|index| matched >= Some(index)) {
+                if leader
+                    .progress(peer)
+                    .is_some_and(|p| p.match_index >= config_index)
+                {
                     leader.forget_leaving(peer);
                 }
                 return;
@@ -261,6 +273,8 @@ impl<N: NodeId> RaftCore<N> {
     /// nodes that did not answer are let go, a new voter that did not answer for a
     /// whole round fails its change, and a transfer runs out of time.
     pub(crate) fn membership_round(&mut self) {
+        let current_voters = self.configuration().current.voters().clone();
+        let id = self.id.clone();
         let Some(leader) = self.role.leader_mut() else {
             return;
         };
@@ -273,11 +287,16 @@ impl<N: NodeId> RaftCore<N> {
         for peer in &silent {
             leader.forget_leaving(peer);
         }
-        let silent_new_voter = leader
-            .catching_up()
-            .iter()
-            .find(|peer| !leader.progress(peer).is_some_and(|p| p.recent_active))
-            .cloned();
+        // Every new voter, whether it catches up from nothing or is a learner promoted.
+        let silent_new_voter = leader.change.as_ref().and_then(|change| {
+            change
+                .target
+                .voters()
+                .iter()
+                .filter(|peer| !current_voters.contains(*peer) && **peer != id)
+                .find(|peer| !leader.progress(peer).is_some_and(|p| p.recent_active))
+                .cloned()
+        });
         let mut failed = None;
         if let Some(change) = &mut leader.change {
             if let ChangePhase::CatchingUp { rounds } = &mut change.phase {

@@ -94,9 +94,13 @@ pub struct VoteRequest {
 /// A leader's instruction to campaign now (leadership transfer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TimeoutNow {
-    /// The leader's term: the receiver acts only if it is still in it and follows
-    /// that leader.
+    /// The leader's term (a newer one is adopted first, as from any message).
     pub term: Term,
+    /// The leader's last log id when it sent this: the receiver campaigns only if its
+    /// own log ends there, so a copy that arrives late (after the transfer was given up
+    /// and the leader took more writes) does not depose a leader for a candidate that
+    /// would lose.
+    pub last_log_id: LogId,
 }
 
 /// A vote or pre-vote answer.
@@ -281,7 +285,9 @@ impl<N: NodeId> fmt::Display for Message<N> {
                     write!(f, "InstallSnapshotResponse term={} stale", m.term)
                 }
             },
-            Message::TimeoutNow(m) => write!(f, "TimeoutNow term={}", m.term),
+            Message::TimeoutNow(m) => {
+                write!(f, "TimeoutNow term={} last={}", m.term, m.last_log_id)
+            }
         }
     }
 }

@@ -648,11 +648,12 @@ impl<N: NodeId> RaftCore<N> {
     /// The one reconciliation point, called after every log mutation that can change
     /// the configuration in force (a configuration entry appended by a leader; a
     /// follower's truncations and a restore leave no leader state to follow): the
-    /// leader's progress map becomes exactly the configuration's other members —
-    /// a member that joined starts probing at the end of the log, one that left is
-    /// forgotten. Quorums and the alive-peer view are computed from the configuration
-    /// in force and the map, so they follow too. Checked by the invariant "a leader's
-    /// progress map differs from the configuration's members".
+    /// leader's progress map becomes the configuration's other members plus the peers
+    /// catching up and the leaving ones — a member that joined starts probing at the end
+    /// of the log, one that left becomes leaving (told until it holds the entry that
+    /// removed it). Quorums and the alive-peer view are computed from the configuration
+    /// in force, so they follow too. Checked by the invariant "a leader's progress map
+    /// differs from the configuration's members".
     pub(crate) fn reconcile_configuration(&mut self) {
         if self.role.leader().is_none() {
             return;
@@ -936,6 +937,13 @@ impl<N: NodeId> RaftCore<N> {
             Some((_, configuration)) => configuration,
             None => &self.base_configuration,
         }
+    }
+
+    /// The configuration in force at the commit index: the latest configuration this
+    /// node knows committed (a snapshot's, or the initial one, if the committed log holds
+    /// none).
+    pub fn committed_configuration(&self) -> &ConfigurationEntry<N> {
+        self.configuration_at(self.commit_index)
     }
 
     /// The leader's progress for `peer` (None when not leader or unknown peer).

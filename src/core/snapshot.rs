@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use super::configuration::ConfigurationEntry;
 use super::durability::Outstanding;
-use super::io::Action;
+use super::io::{Action, Timer};
 use super::message::Message;
 use super::message::{InstallSnapshotRequest, InstallSnapshotResponse, InstallSnapshotResult};
 use super::raft::{RaftCore, RoleState};
@@ -397,6 +397,7 @@ impl<N: NodeId> RaftCore<N> {
             self.compact_log(index.min(self.applied));
             return;
         }
+        let was_voter = self.configuration().is_voter(&self.id);
         let campaigning = matches!(
             self.role,
             RoleState::PreCandidate { .. } | RoleState::Candidate { .. }
@@ -429,6 +430,11 @@ impl<N: NodeId> RaftCore<N> {
         }
         self.base_configuration = meta.configuration.clone();
         self.reconcile_configuration();
+        if !was_voter && self.configuration().is_voter(&self.id) && !self.is_leader() {
+            // The snapshot's configuration made this node a voter: it watches the
+            // leader now.
+            self.push(Action::ResetTimer(Timer::Election));
+        }
         self.commit_index = self.commit_index.max(index);
         self.commit_known = self.commit_known.max(index);
         self.applied_issued = index;

@@ -73,7 +73,8 @@ impl<N: NodeId> RaftCore<N> {
 
     /// Sends `TimeoutNow` once the transfer's target holds the leader's whole log.
     pub(crate) fn maybe_send_timeout_now(&mut self) {
-        let last_index = self.log.last_index();
+        let last_log_id = self.log.last_log_id();
+        let last_index = last_log_id.index;
         let term = self.term;
         let Some(leader) = self.role.leader_mut() else {
             return;
@@ -94,7 +95,10 @@ impl<N: NodeId> RaftCore<N> {
         if let Some(transfer) = &mut leader.transfer {
             transfer.timeout_now_sent = true;
         }
-        self.send(target, Message::TimeoutNow(TimeoutNow { term }));
+        self.send(
+            target,
+            Message::TimeoutNow(TimeoutNow { term, last_log_id }),
+        );
     }
 
     /// One check-quorum round passed: a transfer that has run out of rounds is given
@@ -117,13 +121,15 @@ impl<N: NodeId> RaftCore<N> {
         }
     }
 
-    /// `TimeoutNow` from the leader of this term: campaign at once (a voter only).
-    pub(crate) fn handle_timeout_now(&mut self, from: N, _request: TimeoutNow) {
+    /// `TimeoutNow` from the leader of this term: campaign at once — a voter whose log
+    /// ends where the leader's did when it sent the request.
+    pub(crate) fn handle_timeout_now(&mut self, from: N, request: TimeoutNow) {
         // Here the request's term equals ours (a newer one was adopted, and its sender
         // is the leader we now follow).
         if self.leader.as_ref() != Some(&from)
             || self.is_leader()
             || !self.configuration().is_voter(&self.id)
+            || self.log.last_log_id() != request.last_log_id
             || self.term.next() == self.term
         {
             return;

@@ -455,7 +455,10 @@ impl Harness {
     fn hostile_message(&self, input: &mut Unstructured<'_>) -> Result<Message<u64>> {
         let term = self.pick_term(input)?;
         Ok(match input.int_in_range(0..=10u8)? {
-            10 => Message::TimeoutNow(TimeoutNow { term }),
+            10 => Message::TimeoutNow(TimeoutNow {
+                term,
+                last_log_id: self.pick_log_id(input)?,
+            }),
             0 => Message::PreVote(VoteRequest {
                 term,
                 last_log_id: self.pick_log_id(input)?,
