@@ -52,6 +52,25 @@ pub(crate) type MembershipAnswer =
 /// Where a leadership transfer's outcome goes.
 pub(crate) type TransferAnswer = tokio::sync::oneshot::Sender<Result<PeerId, AdminError<PeerId>>>;
 
+/// An answer to a membership change or a transfer, held until the status is published.
+enum AdminAnswer {
+    Membership(
+        MembershipAnswer,
+        Result<Configuration<PeerId>, AdminError<PeerId>>,
+    ),
+    Transfer(TransferAnswer, Result<PeerId, AdminError<PeerId>>),
+}
+
+impl AdminAnswer {
+    fn send(self) {
+        // A caller that stopped waiting is no concern of the driver's.
+        match self {
+            AdminAnswer::Membership(waiter, result) => drop(waiter.send(result)),
+            AdminAnswer::Transfer(waiter, result) => drop(waiter.send(result)),
+        }
+    }
+}
+
 /// The driver's snapshot equipment (present when the node has a snapshot store and
 /// its state machine supports snapshots).
 pub(crate) struct DriverSnapshots {
@@ -139,6 +158,8 @@ pub(crate) struct Driver<S: StateMachine> {
     membership_waiters: BTreeMap<RequestId, MembershipAnswer>,
     transfer_waiters: BTreeMap<RequestId, TransferAnswer>,
     next_admin_request: u64,
+    /// Answers of the current event, sent once the status is published.
+    answers: Vec<AdminAnswer>,
 }
 
 impl<S: StateMachine> Driver<S> {
@@ -181,6 +202,7 @@ impl<S: StateMachine> Driver<S> {
             membership_waiters: BTreeMap::new(),
             transfer_waiters: BTreeMap::new(),
             next_admin_request: 0,
+            answers: Vec::new(),
             compactions: Vec::new(),
             timers: Timers::new(&options, clock),
             tasks: PendingTasks::new(),
@@ -294,6 +316,9 @@ impl<S: StateMachine> Driver<S> {
                 self.step(Input::Fail).await;
             }
             self.publish_status();
+            for answer in self.answers.drain(..) {
+                answer.send();
+            }
         }
         self.shut_down();
     }
@@ -339,14 +364,16 @@ impl<S: StateMachine> Driver<S> {
                     }
                 }
                 Action::ProposalRejected { id, error } => self.tasks.rejected(id, error),
+                // Answered once the status shows the step's effect (a removed leader
+                // no longer reads as leader when its caller hears the change is done).
                 Action::MembershipChanged { id, result } => {
                     if let Some(waiter) = self.membership_waiters.remove(&id) {
-                        let _ = waiter.send(result);
+                        self.answers.push(AdminAnswer::Membership(waiter, result));
                     }
                 }
                 Action::TransferDone { id, result } => {
                     if let Some(waiter) = self.transfer_waiters.remove(&id) {
-                        let _ = waiter.send(result);
+                        self.answers.push(AdminAnswer::Transfer(waiter, result));
                     }
                 }
                 Action::Apply { entries } => self.apply(entries).await,
