@@ -4,6 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use concord::core::{MembershipChange, PeerId};
+
 use crate::rng::Rng;
 
 /// A kind of fault.
@@ -39,11 +41,19 @@ pub enum Nemesis {
     /// leader and carry on. At heal the node loses power (after a failed fsync nothing
     /// unsynced can be trusted) and restarts on its durable state.
     Disk,
+    /// Membership churn (F14–F16): the leader is asked to add a spare node as a voter or
+    /// a learner, remove a voter (never below three), replace a voter by a spare
+    /// (joint consensus), or drop the learners. Two spare nodes start outside the group.
+    Membership,
+    /// Leadership transfer (F17): the leader is asked to hand over to a random voter;
+    /// half the time that voter is cut off from everyone while the transfer runs (the
+    /// transfer must time out and the leader take writes again).
+    Transfer,
 }
 
 impl Nemesis {
     /// Every nemesis.
-    pub const ALL: [Nemesis; 8] = [
+    pub const ALL: [Nemesis; 10] = [
         Nemesis::Partition,
         Nemesis::Kill,
         Nemesis::Crash,
@@ -52,6 +62,8 @@ impl Nemesis {
         Nemesis::Window,
         Nemesis::Depose,
         Nemesis::Disk,
+        Nemesis::Membership,
+        Nemesis::Transfer,
     ];
 
     /// The CLI name.
@@ -65,6 +77,8 @@ impl Nemesis {
             Nemesis::Window => "window",
             Nemesis::Depose => "depose",
             Nemesis::Disk => "disk",
+            Nemesis::Membership => "membership",
+            Nemesis::Transfer => "transfer",
         }
     }
 }
@@ -116,7 +130,7 @@ impl FromStr for NemesisSet {
                         .find(|n| n.name() == other)
                         .ok_or_else(|| {
                             format!(
-                                "unknown nemesis {other:?} (expected partition, kill, crash, pause, skew, window, depose, disk, all or none)"
+                                "unknown nemesis {other:?} (expected partition, kill, crash, pause, skew, window, depose, disk, membership, transfer, all or none)"
                             )
                         })?;
                     set.push(nemesis);
@@ -190,6 +204,20 @@ pub enum Fault {
         /// Node index.
         node: usize,
     },
+    /// The operator asks the leader for a membership change (instantaneous; nothing to
+    /// heal).
+    Membership {
+        /// What is asked.
+        change: MembershipChange<PeerId>,
+    },
+    /// The operator asks the leader to hand leadership to `to`; `cuts` isolate `to`
+    /// while the fault lasts (empty: `to` stays reachable).
+    Transfer {
+        /// Node index of the target.
+        to: usize,
+        /// Its links to every other node, cut for the fault's duration.
+        cuts: Vec<(usize, usize)>,
+    },
     /// Per-node clock rates and steps.
     Skew {
         /// Rate of each node's clock (1.0 = true time).
@@ -225,6 +253,13 @@ impl fmt::Display for Fault {
                 old + 1
             ),
             Fault::Disk { node } => write!(f, "disk of n{} fails at its next fsync", node + 1),
+            Fault::Membership { change } => write!(f, "ask the leader to change: {change:?}"),
+            Fault::Transfer { to, cuts } => write!(
+                f,
+                "ask the leader to transfer to n{}{}",
+                to + 1,
+                if cuts.is_empty() { "" } else { " (cut off)" }
+            ),
             Fault::Window { target } => match target {
                 WindowTarget::Node { age_ms } => write!(
                     f,
@@ -284,10 +319,53 @@ fn cut_between(a: &[usize], b: &[usize]) -> Vec<(usize, usize)> {
     cuts
 }
 
+/// The group as the nemesis sees it: how many hosts run (initial voters first, then
+/// spares), the configuration the leader reports, and how a host is named as a peer.
+#[derive(Clone, Debug)]
+pub struct GroupView {
+    /// Every host, voters of the initial configuration first, then the spares.
+    pub hosts: usize,
+    /// Voters of the configuration in force (host indexes).
+    pub voters: Vec<usize>,
+    /// Learners of the configuration in force (host indexes).
+    pub learners: Vec<usize>,
+    /// The peer id of a host.
+    pub peer: fn(usize) -> PeerId,
+}
+
 /// Draws a fault of kind `nemesis` for a cluster of `nodes`; `leader` is the current
 /// leader if one is known (for "isolate the leader").
-pub fn draw(nemesis: Nemesis, rng: &mut Rng, nodes: usize, leader: Option<usize>) -> Fault {
+pub fn draw(
+    nemesis: Nemesis,
+    rng: &mut Rng,
+    nodes: usize,
+    leader: Option<usize>,
+    group: &GroupView,
+) -> Fault {
     match nemesis {
+        Nemesis::Membership => Fault::Membership {
+            change: draw_change(rng, group),
+        },
+        Nemesis::Transfer => {
+            let candidates: Vec<usize> = group
+                .voters
+                .iter()
+                .copied()
+                .filter(|v| Some(*v) != leader)
+                .collect();
+            let to = if candidates.is_empty() {
+                rng.below(nodes as u64) as usize
+            } else {
+                candidates[rng.below(candidates.len() as u64) as usize]
+            };
+            let cuts = if rng.below(2) == 0 {
+                let rest: Vec<usize> = (0..group.hosts).filter(|&n| n != to).collect();
+                cut_between(&[to], &rest)
+            } else {
+                Vec::new()
+            };
+            Fault::Transfer { to, cuts }
+        }
         Nemesis::Partition => {
             let mut order: Vec<usize> = (0..nodes).collect();
             rng.shuffle(&mut order);
@@ -401,6 +479,46 @@ pub fn draw(nemesis: Nemesis, rng: &mut Rng, nodes: usize, leader: Option<usize>
     }
 }
 
+/// A membership change that keeps at least three voters: add a spare as a voter or a
+/// learner, remove a voter, replace a voter by a spare, or drop the learners.
+fn draw_change(rng: &mut Rng, group: &GroupView) -> MembershipChange<PeerId> {
+    let spares: Vec<usize> = (0..group.hosts)
+        .filter(|h| !group.voters.contains(h) && !group.learners.contains(h))
+        .collect();
+    let pick = |rng: &mut Rng, from: &[usize]| from[rng.below(from.len() as u64) as usize];
+    let peers = |hosts: &[usize]| hosts.iter().map(|&h| (group.peer)(h)).collect();
+    for _ in 0..8 {
+        match rng.below(5) {
+            0 if !spares.is_empty() => {
+                return MembershipChange::AddVoter((group.peer)(pick(rng, &spares)));
+            }
+            1 if group.voters.len() > 3 => {
+                return MembershipChange::RemoveVoter((group.peer)(pick(rng, &group.voters)));
+            }
+            2 if !spares.is_empty() && !group.voters.is_empty() => {
+                let out = pick(rng, &group.voters);
+                let mut voters: Vec<usize> =
+                    group.voters.iter().copied().filter(|&v| v != out).collect();
+                voters.push(pick(rng, &spares));
+                return MembershipChange::ChangeVoters(peers(&voters));
+            }
+            3 if !spares.is_empty() => {
+                return MembershipChange::AddLearners(peers(&[pick(rng, &spares)]));
+            }
+            4 if !group.learners.is_empty() => {
+                return MembershipChange::RemoveLearners(peers(&group.learners));
+            }
+            // Promote a learner.
+            _ if !group.learners.is_empty() => {
+                return MembershipChange::AddVoter((group.peer)(pick(rng, &group.learners)));
+            }
+            _ => {}
+        }
+    }
+    // Nothing else fits: ask for the voters as they are (a change that changes nothing).
+    MembershipChange::ChangeVoters(peers(&group.voters))
+}
+
 /// How long a fault lasts and how long the cluster rests between faults.
 pub fn fault_duration(rng: &mut Rng) -> Duration {
     Duration::from_millis(800 + rng.below(2_400))
@@ -456,7 +574,7 @@ mod tests {
         assert!(error.contains("flood"), "{error}");
         assert_eq!(
             NemesisSet::all().to_string(),
-            "partition,kill,crash,pause,skew,window,depose,disk"
+            "partition,kill,crash,pause,skew,window,depose,disk,membership,transfer"
         );
     }
 
@@ -465,7 +583,13 @@ mod tests {
         let mut rng = Rng::new(3);
         for _ in 0..200 {
             for nodes in [3, 5] {
-                let fault = draw(Nemesis::Partition, &mut rng, nodes, Some(1));
+                let group = GroupView {
+                    hosts: nodes,
+                    voters: (0..nodes).collect(),
+                    learners: Vec::new(),
+                    peer: |i| format!("127.0.0.1:{}", 9000 + i).parse().unwrap(),
+                };
+                let fault = draw(Nemesis::Partition, &mut rng, nodes, Some(1), &group);
                 let Fault::Partition { shape, cuts } = fault else {
                     panic!("not a partition")
                 };

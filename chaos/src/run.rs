@@ -8,11 +8,13 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
 use concord::core::{
-    Configuration, ConfigurationEntry, Endpoint, GroupId, LogIndex, PeerId, Role, Term,
+    AdminError, Configuration, ConfigurationEntry, Endpoint, GroupId, LogIndex, MembershipChange,
+    PeerId, Role, Term,
 };
 use concord::kv::{kv_handler, KvClientError, KvCommand, KvResponse, RemoteKvClient};
 use concord::runtime::{
-    DriftingClock, MemorySnapshotStore, Node, NodeOptions, RaftServer, StorageLogStore,
+    AdminCallError, DriftingClock, MemorySnapshotStore, Node, NodeOptions, RaftServer,
+    StorageLogStore,
 };
 use concord::service::{ClientOptions, ServiceOptions};
 use concord::storage::{SimDisk, SimOptions};
@@ -25,7 +27,7 @@ use crate::check::{digest, lost_acked_writes};
 use crate::faults::{Buggify, DurabilityCheck, WindowProbe, WrapFaults};
 use crate::nemesis::{
     depose_duration, disk_duration, draw, fault_duration, rest_duration, take_over_bound,
-    window_outage, Fault, NemesisSet, WindowTarget,
+    window_outage, Fault, GroupView, Nemesis, NemesisSet, WindowTarget,
 };
 use crate::net::{TurmoilAcceptor, TurmoilConnector};
 use crate::observe::{take_panics, trap_panics, Observations, ObservedKv};
@@ -86,6 +88,16 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// Every host of the run: the `nodes` of the initial configuration, and two spares
+    /// outside it when the `membership` nemesis may add them.
+    pub fn hosts(&self) -> usize {
+        if self.nemeses.0.contains(&Nemesis::Membership) {
+            self.nodes + 2
+        } else {
+            self.nodes
+        }
+    }
+
     /// The defaults for `seed`: 3 nodes, every nemesis, 200 operations by 4 clients on 3
     /// keys, fsync on.
     pub fn new(seed: u64) -> RunConfig {
@@ -271,7 +283,12 @@ async fn host_main(
         .disk
         .meta_storage(group.clone(), SimOptions { sync: false });
     let store = Arc::new(StorageLogStore::new(log, meta, config.sync));
-    let voters: Vec<PeerId> = (0..config.nodes).map(peer_of).collect();
+    // Spare hosts (beyond `config.nodes`) start outside the group, waiting to be added.
+    let voters: Vec<PeerId> = if parts.index < config.nodes {
+        (0..config.nodes).map(peer_of).collect()
+    } else {
+        Vec::new()
+    };
     let mut options = NodeOptions::new(
         group,
         peer,
@@ -415,7 +432,7 @@ impl ClientRun {
     }
 
     async fn run(self) -> turmoil::Result {
-        let members: Vec<(PeerId, Endpoint)> = (0..self.config.nodes)
+        let members: Vec<(PeerId, Endpoint)> = (0..self.config.hosts())
             .map(|i| (peer_of(i), client_endpoint(i)))
             .collect();
         let mut kv = RemoteKvClient::new(TurmoilConnector, members, client_options());
@@ -507,6 +524,90 @@ impl ClientRun {
     }
 }
 
+/// What the nemesis asks the leader for, through the operator.
+enum AdminRequest {
+    Change(MembershipChange<PeerId>),
+    Transfer(PeerId),
+}
+
+/// The operator's inbox (filled by the nemesis) and its log (read into the fault log).
+#[derive(Default)]
+struct Operator {
+    requests: Mutex<std::collections::VecDeque<AdminRequest>>,
+    notes: Mutex<Vec<String>>,
+}
+
+/// A simulated operator: asks whichever node leads for the nemesis' requests, as an
+/// administrator would (retrying on a new leader for a while), and logs the outcome.
+struct OperatorRun {
+    operator: Arc<Operator>,
+    registry: Arc<Mutex<Vec<Option<Node<ObservedKv>>>>>,
+    shared: Arc<Shared>,
+    clients: usize,
+}
+
+impl OperatorRun {
+    fn leader(&self) -> Option<Node<ObservedKv>> {
+        lock(&self.registry)
+            .iter()
+            .flatten()
+            .filter(|n| n.describe().role == Role::Leader)
+            .max_by_key(|n| n.describe().term)
+            .cloned()
+    }
+
+    async fn run(self) -> turmoil::Result {
+        while self.shared.workload_done.load(Ordering::SeqCst) < self.clients {
+            let request = lock(&self.operator.requests).pop_front();
+            let Some(request) = request else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            let mut outcome = String::from("no leader");
+            for _ in 0..5 {
+                let Some(leader) = self.leader() else {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                };
+                let asked = leader.describe().peer;
+                let result = match &request {
+                    AdminRequest::Change(change) => tokio::time::timeout(
+                        Duration::from_secs(5),
+                        leader.change_membership(change.clone()),
+                    )
+                    .await
+                    .map(|r| r.map(|c| format!("now {c}"))),
+                    AdminRequest::Transfer(to) => tokio::time::timeout(
+                        Duration::from_secs(5),
+                        leader.transfer_leadership_to(Some(to.clone())),
+                    )
+                    .await
+                    .map(|r| r.map(|to| format!("handed to {to}"))),
+                };
+                let retry = matches!(
+                    &result,
+                    Ok(Err(AdminCallError::Refused(
+                        AdminError::NotLeader { .. } | AdminError::NotReady
+                    )))
+                );
+                outcome = match result {
+                    Ok(Ok(done)) => format!("{asked}: {done}"),
+                    Ok(Err(error)) => format!("{asked}: {error}"),
+                    Err(_) => format!("{asked}: no answer within 5 s"),
+                };
+                if !retry {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let now = turmoil::sim_elapsed().unwrap_or_default();
+            lock(&self.operator.notes)
+                .push(format!("{:>8.3}s operator: {outcome}", now.as_secs_f64()));
+        }
+        Ok(())
+    }
+}
+
 /// The harness's view of the cluster, for the nemesis and the observers.
 struct Cluster {
     hosts: Vec<HostParts>,
@@ -520,6 +621,8 @@ struct Cluster {
     election_round: Duration,
     /// What the observers saw happen, for the fault log.
     notes: Vec<String>,
+    /// Requests for the operator (membership changes, transfers).
+    operator: Arc<Operator>,
 }
 
 /// What the run expects of a node whose disk the nemesis failed: its failure is no
@@ -665,6 +768,15 @@ impl Cluster {
                     carried_on: false,
                 });
             }
+            Fault::Membership { change } => {
+                lock(&self.operator.requests).push_back(AdminRequest::Change(change.clone()));
+            }
+            Fault::Transfer { to, cuts } => {
+                for &(a, b) in cuts {
+                    sim.partition(self.name(a), self.name(b));
+                }
+                lock(&self.operator.requests).push_back(AdminRequest::Transfer(peer_of(*to)));
+            }
             Fault::Skew { rates, steps_ms } => {
                 for ((host, rate), step) in self.hosts.iter().zip(rates).zip(steps_ms) {
                     host.clock
@@ -694,6 +806,34 @@ impl Cluster {
             WindowTarget::All { age_ms } => {
                 open(age_ms, false).map(|_| (0..self.hosts.len()).collect())
             }
+        }
+    }
+
+    /// The configuration the leader (or, without one, the first live node) reports.
+    fn group_view(&self) -> GroupView {
+        let leader = self.leader();
+        let status = {
+            let registry = lock(&self.registry);
+            leader
+                .and_then(|l| registry[l].as_ref())
+                .or_else(|| registry.iter().flatten().next())
+                .map(|n| n.describe())
+        };
+        let index_of = |texts: &[String]| -> Vec<usize> {
+            texts
+                .iter()
+                .filter_map(|t| (0..self.hosts.len()).find(|&i| peer_of(i).to_string() == *t))
+                .collect()
+        };
+        GroupView {
+            hosts: self.hosts.len(),
+            voters: status
+                .as_ref()
+                .map_or_else(Vec::new, |s| index_of(&s.voters)),
+            learners: status
+                .as_ref()
+                .map_or_else(Vec::new, |s| index_of(&s.learners)),
+            peer: peer_of,
         }
     }
 
@@ -732,8 +872,13 @@ impl Cluster {
                     sim.release(self.name(*node), other.as_str());
                 }
             }
-            // Never triggered: nothing to undo.
-            Fault::Window { .. } => {}
+            // Never triggered, or done at once: nothing to undo.
+            Fault::Window { .. } | Fault::Membership { .. } => {}
+            Fault::Transfer { cuts, .. } => {
+                for &(a, b) in cuts {
+                    sim.repair(self.name(a), self.name(b));
+                }
+            }
             Fault::Disk { node } => {
                 if let Some(watch) = self.disk.take() {
                     if let Some((at, _, _)) = watch.failed {
@@ -838,9 +983,18 @@ fn converge(sim: &mut turmoil::Sim<'_>, cluster: &Cluster, violations: &mut Vec<
                 return;
             }
         }
+        // The members of the configuration the leader reports (removed nodes and
+        // spares never added stop where they are).
+        let members = cluster.group_view();
         last = lock(&cluster.registry)
             .iter()
-            .map(|node| {
+            .enumerate()
+            .filter(|(i, _)| {
+                members.voters.is_empty()
+                    || members.voters.contains(i)
+                    || members.learners.contains(i)
+            })
+            .map(|(_, node)| {
                 node.as_ref()
                     .map(|n| n.describe())
                     .map(|s| (s.applied_index.0, s.commit_index.0))
@@ -882,9 +1036,9 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         final_values: Mutex::new(BTreeMap::new()),
         violations: Mutex::new(Vec::new()),
     });
-    let registry = Arc::new(Mutex::new(vec![None; config.nodes]));
+    let registry = Arc::new(Mutex::new(vec![None; config.hosts()]));
     let durability_violations = Arc::new(Mutex::new(Vec::new()));
-    let hosts: Vec<HostParts> = (0..config.nodes)
+    let hosts: Vec<HostParts> = (0..config.hosts())
         .map(|index| HostParts {
             index,
             name: format!("n{}", index + 1),
@@ -900,7 +1054,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
             durability_violations: durability_violations.clone(),
         })
         .collect();
-    let observations = Observations::new(config.nodes);
+    let observations = Observations::new(config.hosts());
     for parts in &hosts {
         let (parts, config, registry) = (parts.clone(), config.clone(), registry.clone());
         let observations = observations.clone();
@@ -922,11 +1076,24 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         };
         sim.client(name.as_str(), run.run());
     }
+    let operator = Arc::new(Operator::default());
+    if config.nemeses.0.contains(&Nemesis::Membership)
+        || config.nemeses.0.contains(&Nemesis::Transfer)
+    {
+        let run = OperatorRun {
+            operator: operator.clone(),
+            registry: registry.clone(),
+            shared: shared.clone(),
+            clients: config.clients,
+        };
+        sim.client("op", run.run());
+    }
     let mut cluster = Cluster {
         hosts,
         registry,
         clients,
-        reported: vec![u64::MAX; config.nodes],
+        reported: vec![u64::MAX; config.hosts()],
+        operator: operator.clone(),
         disk: None,
         election_round: config.election_timeout + config.max_election_delay,
         notes: Vec::new(),
@@ -951,6 +1118,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         if now >= next_observation {
             cluster.observe(&mut violations, now);
             faults.append(&mut cluster.notes);
+            faults.append(&mut lock(&cluster.operator.notes));
             next_observation = now + Duration::from_millis(50);
         }
         if config.stop_at_durability_violation && !lock(&durability_violations).is_empty() {
@@ -972,7 +1140,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
                 cluster.heal(&mut sim, &fault, &mut rng, &mut violations);
                 faults.push(format!("{:>8.3}s heal {fault}", now.as_secs_f64()));
             }
-            for index in 0..config.nodes {
+            for index in 0..config.hosts() {
                 cluster.start(&mut sim, index);
             }
             faults.push(format!(
@@ -1023,7 +1191,8 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
                 None => {
                     let kinds = &config.nemeses.0;
                     let kind = kinds[rng.below(kinds.len() as u64) as usize];
-                    let fault = draw(kind, &mut rng, config.nodes, cluster.leader());
+                    let group = cluster.group_view();
+                    let fault = draw(kind, &mut rng, config.nodes, cluster.leader(), &group);
                     cluster.apply(&mut sim, &fault, &mut rng);
                     faults.push(format!("{:>8.3}s {fault}", now.as_secs_f64()));
                     next_change = now

@@ -132,6 +132,36 @@ fn stale_votes_under_election_churn() {
     }
 }
 
+/// Membership churn (two spare nodes added as voters or learners, voters removed or
+/// replaced through joint consensus, learners dropped) and leadership transfers (half
+/// of them to a target cut off, which must time out), alone and mixed with crashes,
+/// kills and partitions, on 3 and 5 nodes. Not vacuous: changes complete and
+/// leadership is handed over.
+#[test]
+fn membership_and_transfers() {
+    let churn = NemesisSet(vec![Nemesis::Membership, Nemesis::Transfer]);
+    let mixed = NemesisSet(vec![
+        Nemesis::Partition,
+        Nemesis::Kill,
+        Nemesis::Crash,
+        Nemesis::Membership,
+        Nemesis::Transfer,
+    ]);
+    let mut reports = assert_seeds_pass(1000..1006, churn.clone(), 3);
+    reports.extend(assert_seeds_pass(1010..1016, mixed, 3));
+    reports.extend(assert_seeds_pass(1020..1023, churn, 5));
+    let seen = |text: &str| {
+        reports
+            .iter()
+            .flat_map(|report| &report.faults)
+            .filter(|line| line.contains(text))
+            .count()
+    };
+    assert!(seen("operator: ") >= 10, "the operator was asked too little");
+    assert!(seen(": now ") >= 5, "too few membership changes completed");
+    assert!(seen("handed to") >= 2, "too few transfers completed");
+}
+
 #[test]
 fn all_nemeses_on_three_nodes() {
     assert_seeds_pass(500..508, NemesisSet::all(), 3);
