@@ -24,19 +24,37 @@
 //! 1000 entries), so a restarted server loads its latest snapshot and replays only the
 //! log after it, and the log is compacted. Stop a server with Ctrl-C, the leader
 //! included: the client follows the new leader.
+//!
+//! Membership and leadership (F14–F17; JRaft's `CliService`): start a new server with
+//! `-` as its configuration (it waits, outside the group, to be added), then ask the
+//! group — the request is redirected to the leader:
+//!
+//! ```sh
+//! cargo run --release --example counter -- server /tmp/counter/4 counter 127.0.0.1:8084 -
+//! cargo run --release --example counter -- admin 127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083 add-peer 127.0.0.1:8084
+//! cargo run --release --example counter -- admin 127.0.0.1:8081,127.0.0.1:8084 transfer-leader 127.0.0.1:8084
+//! cargo run --release --example counter -- admin 127.0.0.1:8084 change-peers 127.0.0.1:8082,127.0.0.1:8083,127.0.0.1:8084
+//! ```
+//!
+//! (`add-peer`, `remove-peer`, `change-peers`, `add-learners`, `remove-learners`,
+//! `reset-learners`, `transfer-leader [peer]`; each prints the new configuration or the
+//! new leader.)
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use concord::core::{Configuration, ConfigurationEntry, Endpoint, GroupId, PeerId};
+use concord::core::{
+    AdminError, Configuration, ConfigurationEntry, Endpoint, GroupId, MembershipChange, PeerId,
+};
 use concord::runtime::{
-    CommittedEntry, DurableStorage, NodeOptions, RaftServer, SnapshotContext, SnapshotSave,
-    SnapshotSink, SnapshotSource, StateMachine, StateMachineError, StorageOptions,
+    AdminCallError, CommittedEntry, DurableStorage, Node, NodeOptions, RaftServer, SnapshotContext,
+    SnapshotSave, SnapshotSink, SnapshotSource, StateMachine, StateMachineError, StorageOptions,
+    Task,
 };
 use concord::service::{
-    serve, CallError, ClientOptions, NodeHandler, ServiceClient, ServiceError, ServiceOptions,
+    serve, service_error, CallError, ClientOptions, Handler, HandlerFuture, ServiceClient,
+    ServiceError, ServiceOptions,
 };
 use concord::storage::SnapshotWriter;
 use concord::transport::{TcpOptions, TokioConnector};
@@ -64,6 +82,82 @@ impl CounterCommand {
 
     fn decode(bytes: &[u8]) -> Result<CounterCommand, String> {
         postcard::from_bytes(bytes).map_err(|e| format!("not a counter command: {e}"))
+    }
+}
+
+/// What a client sends on the client port: a counter command (a log entry), or an
+/// operator's request (membership, leadership), answered by the node directly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CounterRequest {
+    /// A command for the replicated counter.
+    Command(CounterCommand),
+    /// A membership change.
+    Change(MembershipChange<PeerId>),
+    /// Hand leadership to a peer, or to the most up-to-date voter.
+    TransferLeader(Option<PeerId>),
+}
+
+impl CounterRequest {
+    fn encode(&self) -> Bytes {
+        Bytes::from(postcard::to_stdvec(self).unwrap_or_default())
+    }
+
+    fn decode(bytes: &[u8]) -> Result<CounterRequest, String> {
+        postcard::from_bytes(bytes).map_err(|e| format!("not a counter request: {e}"))
+    }
+}
+
+/// Serves the client port: commands go through the log, operator requests to the node.
+#[derive(Clone)]
+struct CounterHandler {
+    node: Node<Counter>,
+}
+
+/// An operator request's failure, as the client protocol says it: a follower redirects
+/// to its leader; the rest are refusals that changed nothing, or unknown outcomes.
+fn admin_error(error: AdminCallError) -> ServiceError {
+    match error {
+        AdminCallError::Refused(AdminError::NotLeader { leader_hint }) => {
+            ServiceError::NotLeader { leader_hint }
+        }
+        AdminCallError::Refused(
+            error @ (AdminError::LeadershipLost | AdminError::TransferTimedOut),
+        ) => ServiceError::Unknown {
+            reason: error.to_string(),
+        },
+        error => ServiceError::NotApplied {
+            reason: error.to_string(),
+        },
+    }
+}
+
+impl Handler for CounterHandler {
+    fn call(&self, body: Bytes) -> HandlerFuture {
+        let node = self.node.clone();
+        Box::pin(async move {
+            let request = CounterRequest::decode(&body)
+                .map_err(|reason| ServiceError::BadRequest { reason })?;
+            let text = |text: String| Ok(Bytes::from(text.into_bytes()));
+            match request {
+                CounterRequest::Command(command) => {
+                    match node.apply(Task::new(command.encode())).await {
+                        Ok(applied) => match applied.response {
+                            Ok(value) => Ok(Bytes::copy_from_slice(&value.to_le_bytes())),
+                            Err(reason) => Err(ServiceError::BadRequest { reason }),
+                        },
+                        Err(error) => Err(service_error(error)),
+                    }
+                }
+                CounterRequest::Change(change) => match node.change_membership(change).await {
+                    Ok(configuration) => text(configuration.to_string()),
+                    Err(error) => Err(admin_error(error)),
+                },
+                CounterRequest::TransferLeader(to) => match node.transfer_leadership_to(to).await {
+                    Ok(leader) => text(leader.to_string()),
+                    Err(error) => Err(admin_error(error)),
+                },
+            }
+        })
     }
 }
 
@@ -161,10 +255,15 @@ pub async fn run_server_with(
     let peer: PeerId = server_id
         .parse()
         .map_err(|e| format!("bad server id {server_id:?}: {e}"))?;
-    let voters = parse_configuration(configuration)?;
-    if !voters.contains(&peer) {
+    // `-`: a new server outside the group, waiting for a leader to add it.
+    let voters = if configuration == "-" {
+        Vec::new()
+    } else {
+        parse_configuration(configuration)?
+    };
+    if !voters.is_empty() && !voters.contains(&peer) {
         return Err(format!(
-            "{peer} is not in the configuration {configuration}"
+            "{peer} is not in the configuration {configuration} (use - for a new server)"
         ));
     }
     // Log and hard state in `data`, fsynced once per write batch (group commit).
@@ -191,14 +290,7 @@ pub async fn run_server_with(
     let listener = tokio::net::TcpListener::bind((client_endpoint.host(), client_endpoint.port()))
         .await
         .map_err(|e| format!("cannot listen on {client_endpoint}: {e}"))?;
-    let handler = Arc::new(NodeHandler::new(
-        node.clone(),
-        |body| CounterCommand::decode(body).map(|_| ()),
-        |response: Result<i64, String>| match response {
-            Ok(value) => Ok(Bytes::copy_from_slice(&value.to_le_bytes())),
-            Err(reason) => Err(ServiceError::BadRequest { reason }),
-        },
-    ));
+    let handler = CounterHandler { node: node.clone() };
     println!("counter server {peer}: raft on {endpoint}, clients on {client_endpoint}");
     let service = tokio::spawn(serve(listener, handler, ServiceOptions::default()));
     stop.await;
@@ -226,7 +318,10 @@ impl CounterClient {
     }
 
     async fn call(&mut self, command: CounterCommand) -> Result<i64, CallError> {
-        let body = self.inner.call(command.encode()).await?;
+        let body = self
+            .inner
+            .call(CounterRequest::Command(command).encode())
+            .await?;
         let bytes: [u8; 8] = body[..].try_into().map_err(|_| CallError::Unknown {
             reason: format!("a reply of {} bytes is not a counter value", body.len()),
         })?;
@@ -242,6 +337,36 @@ impl CounterClient {
     pub async fn get(&mut self) -> Result<i64, CallError> {
         self.call(CounterCommand::Get).await
     }
+
+    /// Asks the group (its leader, following redirects) for an operator request; returns
+    /// the answer's text (the new configuration, or the new leader).
+    pub async fn admin(&mut self, request: CounterRequest) -> Result<String, CallError> {
+        let body = self.inner.call(request.encode()).await?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+}
+
+/// Parses `counter admin` arguments into a request.
+pub fn parse_admin(words: &[&str]) -> Result<CounterRequest, String> {
+    let peers = |text: &str| -> Result<std::collections::BTreeSet<PeerId>, String> {
+        Ok(parse_configuration(text)?.into_iter().collect())
+    };
+    let peer = |text: &str| -> Result<PeerId, String> {
+        text.parse().map_err(|e| format!("bad peer {text:?}: {e}"))
+    };
+    Ok(match words {
+        ["add-peer", p] => CounterRequest::Change(MembershipChange::AddVoter(peer(p)?)),
+        ["remove-peer", p] => CounterRequest::Change(MembershipChange::RemoveVoter(peer(p)?)),
+        ["change-peers", c] => CounterRequest::Change(MembershipChange::ChangeVoters(peers(c)?)),
+        ["add-learners", c] => CounterRequest::Change(MembershipChange::AddLearners(peers(c)?)),
+        ["remove-learners", c] => {
+            CounterRequest::Change(MembershipChange::RemoveLearners(peers(c)?))
+        }
+        ["reset-learners", c] => CounterRequest::Change(MembershipChange::ResetLearners(peers(c)?)),
+        ["transfer-leader"] => CounterRequest::TransferLeader(None),
+        ["transfer-leader", p] => CounterRequest::TransferLeader(Some(peer(p)?)),
+        _ => return Err(format!("unknown admin request {words:?}\n{USAGE}")),
+    })
 }
 
 async fn run_client(configuration: &str, count: u64, delta: i64) -> Result<(), String> {
@@ -258,8 +383,11 @@ async fn run_client(configuration: &str, count: u64, delta: i64) -> Result<(), S
 }
 
 const USAGE: &str = "usage:
-  counter server <data-dir> <group-id> <server-id host:port> <conf host:port,host:port,...>
-  counter client <group-id> <conf host:port,...> [count=10] [delta=1]";
+  counter server <data-dir> <group-id> <server-id host:port> <conf host:port,host:port,...|->
+  counter client <group-id> <conf host:port,...> [count=10] [delta=1]
+  counter admin <conf host:port,...> add-peer|remove-peer <peer>
+  counter admin <conf host:port,...> change-peers|add-learners|remove-learners|reset-learners <peers>
+  counter admin <conf host:port,...> transfer-leader [peer]";
 
 #[allow(dead_code)] // when the tests include this file as a module
 fn main() -> std::process::ExitCode {
@@ -296,6 +424,23 @@ fn main() -> std::process::ExitCode {
                 _ => Err(format!("count and delta must be integers\n{USAGE}")),
             }
         }
+        ["admin", configuration, ref request @ ..] => match parse_admin(request) {
+            Ok(request) => runtime.block_on(async {
+                let mut client = CounterClient::new(configuration)?;
+                match tokio::time::timeout(Duration::from_secs(60), client.admin(request)).await {
+                    Ok(Ok(answer)) => {
+                        println!("{answer}");
+                        Ok(())
+                    }
+                    Ok(Err(error)) => Err(error.to_string()),
+                    Err(_) => Err("timed out".into()),
+                }
+            }),
+            Err(error) => {
+                eprintln!("{error}");
+                return std::process::ExitCode::from(2);
+            }
+        },
         _ => {
             eprintln!("{USAGE}");
             return std::process::ExitCode::from(2);

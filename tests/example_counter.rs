@@ -9,13 +9,18 @@ mod counter;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use counter::{run_server, run_server_with, CounterClient, CLIENT_PORT_OFFSET};
+use counter::{parse_admin, run_server, run_server_with, CounterClient, CLIENT_PORT_OFFSET};
 use tokio::sync::oneshot;
 
 /// Three free ports whose +1000 neighbours are free too.
 fn free_ports() -> Vec<u16> {
+    free_ports_n(3)
+}
+
+/// `n` free ports whose +1000 neighbours are free too.
+fn free_ports_n(n: usize) -> Vec<u16> {
     let mut ports = Vec::new();
-    while ports.len() < 3 {
+    while ports.len() < n {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         if port < 60000 && TcpListener::bind(("127.0.0.1", port + CLIENT_PORT_OFFSET)).is_ok() {
@@ -127,6 +132,78 @@ async fn three_servers_count_and_survive_a_restart() {
         use concord::runtime::SnapshotStore;
         let latest = store.latest().unwrap().expect("a snapshot");
         assert!(latest.last_included.index.0 >= 10, "{latest:?}");
+    }
+}
+
+/// The counter's operator commands (as `counter admin ...` sends them): a fourth server
+/// started outside the group is added, leadership moves to it, and the group shrinks
+/// back to three without the first server, while the counter keeps counting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_grow_move_the_leader_and_shrink() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports_n(4);
+    let peer = |i: usize| format!("127.0.0.1:{}", ports[i]);
+    let initial = (0..3).map(peer).collect::<Vec<_>>().join(",");
+    let everyone = (0..4).map(peer).collect::<Vec<_>>().join(",");
+    let mut servers: Vec<_> = (0..3)
+        .map(|i| start(dir.path(), ports[i], &initial))
+        .collect();
+    servers.push(start(dir.path(), ports[3], "-"));
+    let mut client = CounterClient::new(&everyone).unwrap();
+    let run = |words: Vec<String>| {
+        parse_admin(&words.iter().map(String::as_str).collect::<Vec<_>>()).unwrap()
+    };
+    let deadline = Duration::from_secs(30);
+    assert_eq!(
+        tokio::time::timeout(deadline, client.increment_and_get(5))
+            .await
+            .unwrap()
+            .unwrap(),
+        5
+    );
+    let answer = tokio::time::timeout(
+        deadline,
+        client.admin(run(vec!["add-peer".into(), peer(3)])),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let sorted = |text: &str| {
+        let mut peers: Vec<String> = text.split(',').map(str::to_string).collect();
+        peers.sort();
+        peers
+    };
+    assert_eq!(sorted(&answer), sorted(&everyone));
+    let answer = tokio::time::timeout(
+        deadline,
+        client.admin(run(vec!["transfer-leader".into(), peer(3)])),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(answer, peer(3));
+    let remaining = (1..4).map(peer).collect::<Vec<_>>().join(",");
+    let answer = tokio::time::timeout(
+        deadline,
+        client.admin(run(vec!["change-peers".into(), remaining.clone()])),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(sorted(&answer), sorted(&remaining));
+    assert_eq!(
+        tokio::time::timeout(deadline, client.increment_and_get(1))
+            .await
+            .unwrap()
+            .unwrap(),
+        6
+    );
+    // Unknown requests are usage errors.
+    assert!(parse_admin(&["grow"]).is_err());
+    assert!(parse_admin(&["add-peer", "not a peer"]).is_err());
+    for (stop, task) in servers {
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
     }
 }
 

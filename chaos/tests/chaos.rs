@@ -157,7 +157,10 @@ fn membership_and_transfers() {
             .filter(|line| line.contains(text))
             .count()
     };
-    assert!(seen("operator: ") >= 10, "the operator was asked too little");
+    assert!(
+        seen("operator: ") >= 10,
+        "the operator was asked too little"
+    );
     assert!(seen(": now ") >= 5, "too few membership changes completed");
     assert!(seen("handed to") >= 2, "too few transfers completed");
 }
