@@ -82,6 +82,19 @@ fn leader(voters: &[u64], learners: &[u64], options: CoreOptions) -> RaftCore<u6
     core
 }
 
+/// Node 1 leading {1,2,3} (and `learners`) with a zero catch-up margin: a new voter
+/// counts as caught up only once it holds the leader's whole log.
+fn strict_leader(learners: &[u64]) -> RaftCore<u64> {
+    leader(
+        &[1, 2, 3],
+        learners,
+        CoreOptions {
+            catchup_margin: 0,
+            ..CoreOptions::default()
+        },
+    )
+}
+
 fn refused(id: u64, error: AdminError<u64>) -> Vec<Action<u64>> {
     vec![Action::MembershipChanged {
         id: RequestId(id),
@@ -200,14 +213,7 @@ fn a_change_that_changes_nothing_is_answered_at_once_and_appends_nothing() {
 /// catch-up margin; only then is the joint entry appended.
 #[test]
 fn a_new_voter_catches_up_before_the_joint_entry_is_appended() {
-    let mut core = leader(
-        &[1, 2, 3],
-        &[],
-        CoreOptions {
-            catchup_margin: 0,
-            ..CoreOptions::default()
-        },
-    );
+    let mut core = strict_leader(&[]);
     let actions = core.step(change(1, MembershipChange::AddVoter(4)));
     assert_eq!(appended_configuration(&actions), None);
     assert!(actions.iter().any(|a| matches!(
@@ -241,14 +247,7 @@ fn a_new_voter_catches_up_before_the_joint_entry_is_appended() {
 /// only 2 and 3 acknowledging commits nothing.
 #[test]
 fn a_joint_entry_commits_only_with_majorities_of_both_configurations() {
-    let mut core = leader(
-        &[1, 2, 3],
-        &[],
-        CoreOptions {
-            catchup_margin: 0,
-            ..CoreOptions::default()
-        },
-    );
+    let mut core = strict_leader(&[]);
     core.step(change(1, MembershipChange::ChangeVoters(set(&[1, 4, 5]))));
     core.step(from(4, ack(1, 1)));
     let actions = core.step(from(5, ack(1, 1)));
@@ -278,14 +277,7 @@ fn a_joint_entry_commits_only_with_majorities_of_both_configurations() {
 /// up-to-date voter and steps down without arming an election timer.
 #[test]
 fn a_leader_not_in_c_new_does_not_count_itself_and_steps_down_once_it_commits() {
-    let mut core = leader(
-        &[1, 2, 3],
-        &[],
-        CoreOptions {
-            catchup_margin: 0,
-            ..CoreOptions::default()
-        },
-    );
+    let mut core = strict_leader(&[]);
     core.step(change(1, MembershipChange::ChangeVoters(set(&[2, 3, 4]))));
     core.step(from(4, ack(1, 1)));
     persisted_all(&mut core);
@@ -611,14 +603,7 @@ fn a_silent_learner_being_promoted_fails_the_change() {
     let last = 1;
     // A zero margin, so that 4 (at `last`) is behind once 2 and 3 hold one entry more.
     let mut core = {
-        let mut strict = leader(
-            &[1, 2, 3],
-            &[4],
-            CoreOptions {
-                catchup_margin: 0,
-                ..CoreOptions::default()
-            },
-        );
+        let mut strict = strict_leader(&[4]);
         strict.step(Input::Propose(vec![Proposal {
             id: RequestId(50),
             size_bytes: 1,

@@ -118,27 +118,13 @@ impl Cluster {
             spares: BTreeSet::new(),
         };
         for &id in voters.iter().chain(learners) {
-            cluster.nodes.insert(
-                id,
-                SimNode {
-                    id,
-                    core: None,
-                    durable: Durable::default(),
-                    pending: PersistQueue::new(),
-                    timers: BTreeSet::new(),
-                    applied: Vec::new(),
-                    staged: None,
-                },
-            );
-            cluster.restart(id);
+            cluster.start_fresh(id);
         }
         cluster
     }
 
-    /// Starts a node outside the cluster: empty storage and an empty initial
-    /// configuration, so it neither campaigns nor counts until a leader adds it.
-    pub fn add_spare(&mut self, id: u64) {
-        self.spares.insert(id);
+    /// Starts node `id` on empty storage.
+    fn start_fresh(&mut self, id: u64) {
         self.nodes.insert(
             id,
             SimNode {
@@ -152,6 +138,13 @@ impl Cluster {
             },
         );
         self.restart(id);
+    }
+
+    /// Starts a node outside the cluster: empty storage and an empty initial
+    /// configuration, so it neither campaigns nor counts until a leader adds it.
+    pub fn add_spare(&mut self, id: u64) {
+        self.spares.insert(id);
+        self.start_fresh(id);
     }
 
     /// Asks `id` for a membership change; returns the request id.
