@@ -80,6 +80,7 @@ fn write_log(dir: &Path, entries: u64, payload: usize) {
         .write(&[Write::HardState(concord::core::HardState {
             term: concord::core::Term(1),
             voted_for: Some(peer()),
+            reset: None,
         })])
         .expect("hard state");
     store.sync().expect("sync");

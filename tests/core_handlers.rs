@@ -37,6 +37,7 @@ fn save(seq: u64, term: u64, voted_for: Option<u64>) -> Action<u64> {
         hard_state: HardState {
             term: Term(term),
             voted_for,
+            reset: None,
         },
     }
 }
@@ -361,6 +362,7 @@ fn a_core_restored_entry_by_entry_equals_one_restored_from_a_list() {
     let hard_state = HardState {
         term: Term(3),
         voted_for: Some(2),
+        reset: None,
     };
     let entries: Vec<EntryMeta<u64>> = [(1, 1), (1, 2), (2, 3), (3, 4)]
         .into_iter()
@@ -638,7 +640,8 @@ fn a_granted_vote_is_held_until_its_hard_state_is_durable() {
         core.durable_hard_state(),
         &HardState {
             term: Term(1),
-            voted_for: Some(1)
+            voted_for: Some(1),
+            reset: None,
         }
     );
     core.check_invariants().unwrap();
@@ -747,7 +750,8 @@ fn one_report_covering_several_writes_releases_every_held_message_in_order() {
         core.durable_hard_state(),
         &HardState {
             term: Term(1),
-            voted_for: None
+            voted_for: None,
+            reset: None,
         }
     );
     core.check_invariants().unwrap();
@@ -1117,6 +1121,12 @@ fn no_campaign_at_the_last_term() {
     restored.hard_state = HardState {
         term: Term(u64::MAX),
         voted_for: Some(3),
+        // The last term is of the last configuration epoch: a configuration of that
+        // epoch, or the node would merely be fenced (reset.rs) and never campaign.
+        reset: Some(ConfigurationReset {
+            epoch: Term(u64::MAX).epoch(),
+            configuration: Configuration::with_voters([1u64, 2, 3]),
+        }),
     };
     for pre_vote in [false, true] {
         let options = CoreOptions {

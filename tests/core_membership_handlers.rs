@@ -128,6 +128,7 @@ fn a_leader_that_has_not_committed_an_entry_of_its_term_refuses_a_change() {
         hard_state: HardState {
             term: Term(1),
             voted_for: None,
+            reset: None,
         },
         snapshot: None,
         entries: vec![EntryMeta {
@@ -481,6 +482,7 @@ fn only_a_handover_vote_request_passes_the_lease() {
             hard_state: HardState {
                 term: Term(1),
                 voted_for: None,
+                reset: None,
             },
             snapshot: None,
             entries: vec![EntryMeta {

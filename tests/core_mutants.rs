@@ -70,6 +70,7 @@ fn hard_state(seq: u64, term: u64, vote: Option<u64>) -> Action<u64> {
         hard_state: HardState {
             term: Term(term),
             voted_for: vote,
+            reset: None,
         },
     }
 }
@@ -118,7 +119,8 @@ fn a_vote_in_a_higher_term_saves_term_and_vote_once() {
         core.durable_hard_state(),
         &HardState {
             term: Term(1),
-            voted_for: Some(2)
+            voted_for: Some(2),
+            reset: None,
         }
     );
     // The same candidate asking again gets the same answer, with nothing to save again
@@ -146,7 +148,8 @@ fn a_vote_in_a_higher_term_saves_term_and_vote_once() {
         core.hard_state(),
         HardState {
             term: Term(1),
-            voted_for: Some(2)
+            voted_for: Some(2),
+            reset: None,
         }
     );
     assert_eq!(core.persist_seqs(), (PersistSeq(1), PersistSeq(1)));
@@ -1470,12 +1473,14 @@ fn relabel_renames_every_node_id() {
     assert_eq!(
         HardState {
             term: Term(4),
-            voted_for: Some(1u64)
+            voted_for: Some(1u64),
+            reset: None,
         }
         .relabel(&swap),
         HardState {
             term: Term(4),
-            voted_for: Some(3)
+            voted_for: Some(3),
+            reset: None,
         }
     );
     let message = append(2, LogId::new(1, 6), vec![conf_entry.clone()], 5);
@@ -1496,7 +1501,8 @@ fn relabel_renames_every_node_id() {
         renamed.durable_hard_state(),
         &HardState {
             term: Term(1),
-            voted_for: Some(3)
+            voted_for: Some(3),
+            reset: None,
         }
     );
     assert_eq!(renamed.persist_seqs(), core.persist_seqs());

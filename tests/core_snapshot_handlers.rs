@@ -39,6 +39,7 @@ fn follower(term: u64, log: &[u64], options: CoreOptions) -> RaftCore<u64> {
         hard_state: HardState {
             term: Term(term),
             voted_for: None,
+            reset: None,
         },
         snapshot: None,
         entries: log
@@ -690,6 +691,7 @@ fn a_restore_from_a_snapshot_skips_what_it_covers() {
         hard_state: HardState {
             term: Term(2),
             voted_for: None,
+            reset: None,
         },
         snapshot: Some(SnapshotMeta {
             last_included: LogId::new(2, 4),

@@ -404,6 +404,7 @@ mod seed_corpus {
         let state = StoredHardState {
             term: Term(5),
             voted_for: Some(peer("127.0.0.1:7001")),
+            reset: None,
         };
         let record = encode_hard_state(&state).expect("encode");
         files.push(("hard-state.bin".to_string(), with_mode(0, &record)));

@@ -468,6 +468,7 @@ async fn a_restarted_node_makes_what_it_recovered_durable() {
         meta.set_hard_state(&concord::storage::HardState {
             term: Term(2),
             voted_for: Some(peer(1)),
+            reset: None,
         })
         .unwrap();
     }

@@ -516,6 +516,7 @@ async fn a_restart_repairs_a_log_that_ends_below_the_snapshot() {
             PersistOp::HardState(HardState {
                 term: Term(1),
                 voted_for: Some(me.clone()),
+                reset: None,
             }),
             PersistOp::Append(entries),
         ])

@@ -65,6 +65,7 @@ fn scenario() -> (Vec<Write>, Vec<Write>) {
         Write::HardState(HardState {
             term: Term(1),
             voted_for: None,
+            reset: None,
         }),
     ];
     let pending = vec![
@@ -73,6 +74,7 @@ fn scenario() -> (Vec<Write>, Vec<Write>) {
         Write::HardState(HardState {
             term: Term(2),
             voted_for: Some("10.0.0.9:80".parse().expect("peer")),
+            reset: None,
         }),
         Write::Append(batch(2, 7..=9)),
         Write::TruncatePrefix(3),
@@ -461,6 +463,7 @@ fn sim_recovery_runs_on_first_open_even_with_other_writes_pending() {
     meta.set_hard_state(&HardState {
         term: Term(3),
         voted_for: None,
+        reset: None,
     })
     .expect("vote");
     assert_eq!(disk.pending_writes(), 1);
@@ -541,7 +544,7 @@ mod random_crash {
                         let up_to = model.first + pick % (len + 1);
                         (up_to > model.first).then_some(Write::TruncatePrefix(up_to))
                     }
-                    Step::Vote { term } => Some(Write::HardState(HardState { term: Term(*term), voted_for: None })),
+                    Step::Vote { term } => Some(Write::HardState(HardState { term: Term(*term), voted_for: None, reset: None })),
                     Step::Sync => None,
                 };
                 match write {

@@ -373,6 +373,7 @@ fn run_ops<H: Harness>(harness: &mut H, ops: &[Op]) -> Result<(), TestCaseError>
                 let state = HardState {
                     term: Term(*term),
                     voted_for: vote.then(|| peer("127.0.0.1:8080:2")),
+                    reset: None,
                 };
                 harness.meta().set_hard_state(&state).unwrap();
                 oracle.hard_state = state;

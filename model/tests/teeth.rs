@@ -71,6 +71,7 @@ impl Glue for ForgetVoteOnRestart {
         HardState {
             term: durable.term,
             voted_for: None,
+            reset: None,
         }
     }
 }

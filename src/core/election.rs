@@ -22,6 +22,11 @@ impl<N: NodeId> RaftCore<N> {
         if !self.configuration().is_voter(&self.id) {
             return; // learners and removed nodes never campaign
         }
+        if self.is_fenced() {
+            // The peers were reset into a newer configuration epoch than ours: our
+            // configuration is the old one, and must not elect anyone (reset.rs).
+            return;
+        }
         if self.term.next() == self.term {
             // The last term there is (only a hostile peer gets a node here): a campaign
             // could not move to a new term and would vote a second time in this one.

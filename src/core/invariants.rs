@@ -76,6 +76,13 @@ impl<N: NodeId> RaftCore<N> {
                 last.term, self.term
             ));
         }
+        if self.is_fenced() && !matches!(self.role, RoleState::Follower) {
+            return Err(format!(
+                "a node fenced by configuration epoch {} (its configuration is of epoch {}) campaigns or leads",
+                self.term.epoch(),
+                self.configuration_epoch()
+            ));
+        }
         if self.failed && (!matches!(self.role, RoleState::Follower) || self.leader.is_some()) {
             return Err("a failed node leads, campaigns or follows a leader".into());
         }

@@ -29,6 +29,10 @@ pub struct HardState<N: NodeId> {
     pub term: Term,
     /// The candidate this node voted for in `term`, if any.
     pub voted_for: Option<N>,
+    /// The latest forced reset of this node's peers (`Input::ResetPeers`), if any: its
+    /// configuration overrides every configuration entry of an older epoch in the log.
+    #[serde(default)]
+    pub reset: Option<ConfigurationReset<N>>,
 }
 
 impl<N: NodeId> Default for HardState<N> {
@@ -37,8 +41,22 @@ impl<N: NodeId> Default for HardState<N> {
         HardState {
             term: Term(0),
             voted_for: None,
+            reset: None,
         }
     }
+}
+
+/// A forced reset of a node's peers (`Input::ResetPeers`, JRaft's `resetPeers`),
+/// recorded in the hard state: from `epoch` on, the node's configuration is
+/// `configuration` until a configuration entry of `epoch` or later reaches its log (the
+/// first leader of the epoch appends one at once).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(bound = "N: NodeId + Serialize + serde::de::DeserializeOwned")]
+pub struct ConfigurationReset<N: NodeId> {
+    /// The configuration epoch the reset opened (`Term::epoch`).
+    pub epoch: u64,
+    /// The configuration the operator gave.
+    pub configuration: Configuration<N>,
 }
 
 /// A client command offered to the leader.
@@ -114,6 +132,23 @@ pub enum Input<N: NodeId> {
         id: RequestId,
         /// The new leader, or any.
         to: Option<N>,
+    },
+    /// Force this node's configuration to `configuration` (JRaft's `resetPeers`, for
+    /// when a majority of the voters is permanently lost), on any node, without
+    /// consensus. Fenced: the node moves to the first term of the next configuration
+    /// epoch (`Term::epoch`), so nothing from the old configuration's members can count
+    /// here again, and a node that hears of the new epoch never campaigns with a
+    /// configuration of an older one. Reset every surviving member with the same
+    /// configuration; the first leader of the epoch records it in the log. Answered by
+    /// `Action::MembershipChanged` at once (the reset is issued: the new term and
+    /// configuration are written before any message of the epoch leaves this node).
+    /// Refused with `InvalidChange` when `configuration` does not make this node a
+    /// voter, and with `Failed` on a failed node.
+    ResetPeers {
+        /// Echoed in the answer.
+        id: RequestId,
+        /// The new configuration (voters and learners).
+        configuration: Configuration<N>,
     },
     /// Take a snapshot now if anything was applied since the latest one: the snapshot
     /// interval elapsed (the executor owns that timer) or an operator asked. The core
@@ -226,8 +261,8 @@ pub enum Action<N: NodeId> {
         /// a term's entries before it hears that the term's leadership ended (log order).
         commit_index: LogIndex,
     },
-    /// The answer to `Input::ChangeMembership`: the configuration now committed, or why
-    /// the change failed.
+    /// The answer to `Input::ChangeMembership` (the configuration now committed) and
+    /// to `Input::ResetPeers` (the configuration now in force), or why the change failed.
     MembershipChanged {
         /// The request.
         id: RequestId,

@@ -37,6 +37,10 @@ pub(crate) struct RaftLog<N: NodeId> {
     persisted: LogIndex,
     /// Bumped by every truncation; see [`LogEpoch`].
     epoch: LogEpoch,
+    /// Configuration entries of terms below this one are not in force (a reset of the
+    /// peers opened a newer configuration epoch): the lookups skip them. They stay in
+    /// the log, and keep their kind when replicated.
+    configuration_floor: Term,
 }
 
 impl<N: NodeId> RaftLog<N> {
@@ -50,6 +54,7 @@ impl<N: NodeId> RaftLog<N> {
             configurations: BTreeMap::new(),
             persisted: start.index,
             epoch: LogEpoch(0),
+            configuration_floor: Term(0),
         }
     }
 
@@ -274,20 +279,31 @@ impl<N: NodeId> RaftLog<N> {
         self.persisted = self.last_index();
     }
 
-    /// The latest configuration entry in the log, with its index.
+    /// The latest configuration entry in force in the log, with its index.
     pub(crate) fn last_configuration(&self) -> Option<(LogIndex, &ConfigurationEntry<N>)> {
-        self.configurations
-            .iter()
-            .next_back()
-            .map(|(index, configuration)| (*index, configuration))
+        self.configuration_at_with_index(self.last_index())
     }
 
-    /// The latest configuration entry at or below `index` held in the log.
+    /// The latest configuration entry in force at or below `index` held in the log.
     pub(crate) fn configuration_at(&self, index: LogIndex) -> Option<&ConfigurationEntry<N>> {
-        self.configurations
-            .range(..=index)
-            .next_back()
+        self.configuration_at_with_index(index)
             .map(|(_, configuration)| configuration)
+    }
+
+    pub(crate) fn configuration_at_with_index(
+        &self,
+        index: LogIndex,
+    ) -> Option<(LogIndex, &ConfigurationEntry<N>)> {
+        // Entries of an epoch before the floor are the old configuration's: terms ascend
+        // along the log, so the first one below the floor ends the search.
+        let (index, configuration) = self.configurations.range(..=index).next_back()?;
+        (self.term_at(*index)? >= self.configuration_floor).then_some((*index, configuration))
+    }
+
+    /// Configuration entries of terms below `floor` stop being in force (a reset of the
+    /// peers, `Input::ResetPeers`, opened the epoch `floor` starts).
+    pub(crate) fn set_configuration_floor(&mut self, floor: Term) {
+        self.configuration_floor = self.configuration_floor.max(floor);
     }
 
     /// The conflict hint of Raft §5.3's optimization (as etcd's `findConflictByTerm`):
@@ -332,6 +348,7 @@ impl<N: NodeId> RaftLog<N> {
                 .collect(),
             persisted: self.persisted,
             epoch: self.epoch,
+            configuration_floor: self.configuration_floor,
         }
     }
 

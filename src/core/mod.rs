@@ -41,7 +41,7 @@
 //! node.start();
 //! // The election timer fires: a one-node cluster pre-votes, then campaigns.
 //! let actions = node.step(Input::Timeout(Timer::Election));
-//! let hard_state = HardState { term: Term(1), voted_for: Some(1) };
+//! let hard_state = HardState { term: Term(1), voted_for: Some(1), reset: None };
 //! let seq = actions.iter().find_map(|a| match a {
 //!     Action::SaveHardState { seq, hard_state: saved } if *saved == hard_state => Some(*seq),
 //!     _ => None,
@@ -72,6 +72,7 @@ mod quorum;
 mod raft;
 mod relabel;
 mod replication;
+mod reset;
 mod snapshot;
 mod transfer;
 mod types;
@@ -82,7 +83,7 @@ pub use configuration::{
 pub use entry::{EntryKind, EntryMeta};
 pub use error::{AdminError, ParseError, ProposeError};
 pub use invariants::{check_log_matching, ClusterObserver, InvariantViolation};
-pub use io::{Action, HardState, Input, Proposal, Role, Timer};
+pub use io::{Action, ConfigurationReset, HardState, Input, Proposal, Role, Timer};
 pub use message::{
     AppendRequest, AppendResponse, AppendResult, Heartbeat, HeartbeatResponse,
     InstallSnapshotRequest, InstallSnapshotResponse, InstallSnapshotResult, Message, TimeoutNow,

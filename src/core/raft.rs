@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::configuration::ConfigurationEntry;
 use super::durability::{Durability, Outstanding};
 use super::entry::EntryMeta;
-use super::io::{Action, HardState, Input, Role, Timer};
+use super::io::{Action, ConfigurationReset, HardState, Input, Role, Timer};
 use super::leader::LeaderState;
 use super::log::RaftLog;
 use super::message::Message;
@@ -37,6 +37,7 @@ impl<N: NodeId> Restored<N> {
             hard_state: HardState {
                 term: Term(0),
                 voted_for: None,
+                reset: None,
             },
             snapshot: None,
             entries: Vec::new(),
@@ -82,6 +83,7 @@ pub struct CoreRestorer<N: NodeId> {
     options: CoreOptions,
     hard_state: HardState<N>,
     base_configuration: ConfigurationEntry<N>,
+    base_epoch: u64,
     start: LogId,
     snapshot: Option<SnapshotMeta<N>>,
     log: RaftLog<N>,
@@ -98,10 +100,16 @@ impl<N: NodeId> CoreRestorer<N> {
         initial_configuration: ConfigurationEntry<N>,
     ) -> Result<Self, RestoreError> {
         options.validate()?;
-        let (start, base_configuration) = match &snapshot {
+        let (start, configuration) = match &snapshot {
             Some(meta) => (meta.last_included, meta.configuration.clone()),
             None => (LogId::ZERO, initial_configuration),
         };
+        let (base_configuration, base_epoch) =
+            base_of(configuration, start, hard_state.reset.as_ref());
+        let mut log = RaftLog::new(start);
+        if let Some(reset) = &hard_state.reset {
+            log.set_configuration_floor(Term::first_of_epoch(reset.epoch));
+        }
         if start.term > hard_state.term {
             return Err(RestoreError::EntryFromFutureTerm {
                 log_id: start,
@@ -113,9 +121,10 @@ impl<N: NodeId> CoreRestorer<N> {
             options,
             hard_state,
             base_configuration,
+            base_epoch,
             start,
             snapshot,
-            log: RaftLog::new(start),
+            log,
         })
     }
 
@@ -160,6 +169,7 @@ impl<N: NodeId> CoreRestorer<N> {
             options,
             hard_state,
             base_configuration,
+            base_epoch,
             start,
             snapshot,
             mut log,
@@ -170,10 +180,12 @@ impl<N: NodeId> CoreRestorer<N> {
             options,
             term: hard_state.term,
             voted_for: hard_state.voted_for.clone(),
+            reset: hard_state.reset.clone(),
             leader: None,
             role: RoleState::Follower,
             log,
             base_configuration,
+            base_epoch,
             commit_index: start.index,
             commit_known: start.index,
             applied_issued: start.index,
@@ -184,6 +196,23 @@ impl<N: NodeId> CoreRestorer<N> {
             snapshots: Snapshots::new(snapshot),
             dropped_messages: Tally::default(),
         }
+    }
+}
+
+/// The configuration in force when the log holds none, and its configuration epoch: a
+/// reset of the peers newer than `start` (a snapshot's last entry, or the empty log),
+/// else `configuration` (the snapshot's, or the initial one), of `start`'s epoch.
+pub(crate) fn base_of<N: NodeId>(
+    configuration: ConfigurationEntry<N>,
+    start: LogId,
+    reset: Option<&ConfigurationReset<N>>,
+) -> (ConfigurationEntry<N>, u64) {
+    match reset {
+        Some(reset) if reset.epoch > start.term.epoch() => (
+            ConfigurationEntry::stable(reset.configuration.clone()),
+            reset.epoch,
+        ),
+        _ => (configuration, start.term.epoch()),
     }
 }
 
@@ -236,6 +265,8 @@ pub struct RaftCore<N: NodeId> {
     pub(crate) term: Term,
     /// Vote cast in `term`. Invariant: `Some(id)` while Candidate or Leader.
     pub(crate) voted_for: Option<N>,
+    /// The latest reset of the peers (`Input::ResetPeers`). Durable, in the hard state.
+    pub(crate) reset: Option<ConfigurationReset<N>>,
     /// The leader of `term` this node follows, while it believes that leader alive:
     /// set on hearing from it, cleared when the election timer fires. A known leader
     /// makes this node refuse votes for others (F24). Invariant: `Some(id)` iff Leader.
@@ -245,6 +276,8 @@ pub struct RaftCore<N: NodeId> {
     /// The configuration from the snapshot or `initial_configuration`, used when the log
     /// holds no configuration entry.
     pub(crate) base_configuration: ConfigurationEntry<N>,
+    /// The configuration epoch of `base_configuration` (see `configuration_epoch`).
+    pub(crate) base_epoch: u64,
     /// Highest index known committed and durable here.
     /// Invariant: `log.start <= commit_index <= log.persisted`.
     pub(crate) commit_index: LogIndex,
@@ -334,6 +367,7 @@ impl<N: NodeId> RaftCore<N> {
             Input::TakeSnapshot => self.maybe_take_snapshot(true),
             Input::ChangeMembership { id, change } => self.handle_change_membership(id, change),
             Input::TransferLeadership { id, to } => self.handle_transfer_leadership(id, to),
+            Input::ResetPeers { id, configuration } => self.handle_reset_peers(id, configuration),
             Input::SnapshotSaved {
                 last_included,
                 saved,
@@ -569,10 +603,7 @@ impl<N: NodeId> RaftCore<N> {
     /// earlier in the same step that nothing waits for yet is replaced instead (one
     /// fsync instead of two when a vote follows a term change).
     pub(crate) fn save_hard_state(&mut self) {
-        let hard_state = HardState {
-            term: self.term,
-            voted_for: self.voted_for.clone(),
-        };
+        let hard_state = self.hard_state();
         let newest_write = self
             .actions
             .iter()
@@ -705,10 +736,12 @@ impl<N: NodeId> RaftCore<N> {
     /// (every other input is ignored).
     fn refuse_failed(&mut self, input: Input<N>) {
         match input {
-            Input::ChangeMembership { id, .. } => self.push(Action::MembershipChanged {
-                id,
-                result: Err(super::error::AdminError::Failed),
-            }),
+            Input::ChangeMembership { id, .. } | Input::ResetPeers { id, .. } => {
+                self.push(Action::MembershipChanged {
+                    id,
+                    result: Err(super::error::AdminError::Failed),
+                })
+            }
             Input::TransferLeadership { id, .. } => self.push(Action::TransferDone {
                 id,
                 result: Err(super::error::AdminError::Failed),
@@ -844,6 +877,7 @@ impl<N: NodeId> RaftCore<N> {
         HardState {
             term: self.term,
             voted_for: self.voted_for.clone(),
+            reset: self.reset.clone(),
         }
     }
 
@@ -937,6 +971,30 @@ impl<N: NodeId> RaftCore<N> {
             Some((_, configuration)) => configuration,
             None => &self.base_configuration,
         }
+    }
+
+    /// The configuration epoch of the configuration in force: the epoch of the term of
+    /// the configuration entry that set it, or of the base configuration (a reset's, a
+    /// snapshot's, the initial one's). A node whose term is of a later epoch than its
+    /// configuration has heard that the peers were reset and is not in the new
+    /// configuration as far as it knows: it is *fenced* and never campaigns, until a
+    /// configuration entry of its term's epoch reaches its log.
+    pub fn configuration_epoch(&self) -> u64 {
+        self.configuration_epoch_at(self.log.last_index())
+    }
+
+    /// The configuration epoch of the configuration in force at `index`.
+    pub(crate) fn configuration_epoch_at(&self, index: LogIndex) -> u64 {
+        self.log
+            .configuration_at_with_index(index)
+            .and_then(|(index, _)| self.log.term_at(index))
+            .map_or(self.base_epoch, Term::epoch)
+    }
+
+    /// True when this node heard of a newer configuration epoch than its configuration's
+    /// (see `configuration_epoch`): it does not campaign.
+    pub fn is_fenced(&self) -> bool {
+        self.configuration_epoch() < self.term.epoch()
     }
 
     /// The configuration in force at the commit index: the latest configuration this

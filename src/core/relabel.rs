@@ -48,6 +48,13 @@ impl<N: NodeId> HardState<N> {
         HardState {
             term: self.term,
             voted_for: self.voted_for.as_ref().map(rename),
+            reset: self
+                .reset
+                .as_ref()
+                .map(|reset| super::io::ConfigurationReset {
+                    epoch: reset.epoch,
+                    configuration: reset.configuration.relabel(rename),
+                }),
         }
     }
 }
@@ -102,10 +109,18 @@ impl<N: NodeId> RaftCore<N> {
             options: self.options.clone(),
             term: self.term,
             voted_for: self.voted_for.as_ref().map(rename),
+            reset: self
+                .reset
+                .as_ref()
+                .map(|reset| super::io::ConfigurationReset {
+                    epoch: reset.epoch,
+                    configuration: reset.configuration.relabel(rename),
+                }),
             leader: self.leader.as_ref().map(rename),
             role,
             log: self.log.relabel(rename),
             base_configuration: self.base_configuration.relabel(rename),
+            base_epoch: self.base_epoch,
             commit_index: self.commit_index,
             commit_known: self.commit_known,
             applied_issued: self.applied_issued,

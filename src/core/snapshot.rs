@@ -198,6 +198,7 @@ impl<N: NodeId> RaftCore<N> {
         let Some(log_id) = self.log.log_id_at(through) else {
             return;
         };
+        self.base_epoch = self.configuration_epoch_at(through);
         self.base_configuration = self.configuration_at(through).clone();
         self.log.compact(log_id);
         self.push(Action::CompactLog { through });
@@ -428,7 +429,11 @@ impl<N: NodeId> RaftCore<N> {
             }
             self.log.reset(last_included);
         }
-        self.base_configuration = meta.configuration.clone();
+        (self.base_configuration, self.base_epoch) = super::raft::base_of(
+            meta.configuration.clone(),
+            last_included,
+            self.reset.as_ref(),
+        );
         self.reconcile_configuration();
         if !was_voter && self.configuration().is_voter(&self.id) && !self.is_leader() {
             // The snapshot's configuration made this node a voter: it watches the

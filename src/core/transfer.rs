@@ -129,6 +129,7 @@ impl<N: NodeId> RaftCore<N> {
         if self.leader.as_ref() != Some(&from)
             || self.is_leader()
             || !self.configuration().is_voter(&self.id)
+            || self.is_fenced()
             || self.log.last_log_id() != request.last_log_id
             || self.term.next() == self.term
         {

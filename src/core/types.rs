@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 #[serde(transparent)]
 pub struct Term(pub u64);
 
+/// How many low bits of a term count elections; the bits above them are the term's
+/// configuration epoch (see [`Term::epoch`]).
+pub const TERM_EPOCH_SHIFT: u32 = 48;
+
 impl Term {
     /// The term that follows this one.
     ///
@@ -21,11 +25,33 @@ impl Term {
     pub fn next(self) -> Term {
         Term(self.0.saturating_add(1))
     }
+
+    /// The configuration epoch of this term: the high 16 bits. Every term of a cluster
+    /// is in epoch 0 until an operator resets its peers (`Input::ResetPeers`), which
+    /// moves the node to the first term of the next epoch. Terms order by epoch first, so
+    /// every term of a newer epoch is above every term of an older one: members of the
+    /// old configuration that come back are refused by the term rules alone (their
+    /// requests are stale), and learn the new epoch from the refusal (the fence, see
+    /// docs/runtime.md "Resetting peers").
+    pub fn epoch(self) -> u64 {
+        self.0 >> TERM_EPOCH_SHIFT
+    }
+
+    /// The first term of `epoch` (no election has happened in it yet). Saturates at the
+    /// last epoch.
+    pub fn first_of_epoch(epoch: u64) -> Term {
+        let last_epoch = u64::MAX >> TERM_EPOCH_SHIFT;
+        Term(epoch.min(last_epoch) << TERM_EPOCH_SHIFT)
+    }
 }
 
 impl fmt::Display for Term {
+    /// Terms of epoch 0 print as their number; later epochs as `epoch.term`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        match self.epoch() {
+            0 => write!(f, "{}", self.0),
+            epoch => write!(f, "{epoch}.{}", self.0 & ((1u64 << TERM_EPOCH_SHIFT) - 1)),
+        }
     }
 }
 

@@ -304,10 +304,7 @@ where
     fn hard_state(&self) -> Result<HardState<PeerId>, StorageError> {
         let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let stored = guard.1.hard_state()?;
-        Ok(HardState {
-            term: stored.term,
-            voted_for: stored.voted_for,
-        })
+        Ok(stored)
     }
 
     fn recover_entries(
@@ -346,11 +343,7 @@ where
         for op in ops {
             match op {
                 PersistOp::HardState(hard_state) => {
-                    let stored = crate::storage::HardState {
-                        term: hard_state.term,
-                        voted_for: hard_state.voted_for.clone(),
-                    };
-                    meta.set_hard_state(&stored)?;
+                    meta.set_hard_state(hard_state)?;
                 }
                 PersistOp::Truncate(from) => log.truncate_suffix(*from)?,
                 PersistOp::InstallSnapshot(_) => return Err(snapshots_unsupported()),

@@ -303,6 +303,13 @@ pub fn encode_hard_state(state: &HardState) -> Result<Vec<u8>, EncodeError> {
             put_string(&mut out, &peer.to_string())?;
         }
     }
+    // A reset (Input::ResetPeers) follows; without one the record ends here, as
+    // records written before resets existed do.
+    if let Some(reset) = &state.reset {
+        out.push(1);
+        out.extend_from_slice(&reset.epoch.to_be_bytes());
+        put_configuration(&mut out, &reset.configuration)?;
+    }
     seal(&mut out, 0);
     Ok(out)
 }
@@ -323,8 +330,27 @@ pub fn decode_hard_state(record: &[u8]) -> Result<HardState, DecodeError> {
         }
         other => return Err(DecodeError::new(format!("bad vote flag {other}"))),
     };
+    let reset = if reader.bytes.is_empty() {
+        None
+    } else {
+        match reader.u8()? {
+            1 => {
+                let epoch = reader.u64()?;
+                let configuration = read_configuration(&mut reader)?;
+                Some(crate::core::ConfigurationReset {
+                    epoch,
+                    configuration,
+                })
+            }
+            other => return Err(DecodeError::new(format!("bad reset flag {other}"))),
+        }
+    };
     reader.finish()?;
-    Ok(HardState { term, voted_for })
+    Ok(HardState {
+        term,
+        voted_for,
+        reset,
+    })
 }
 
 /// Encodes a log id (the "last purged" marker) as a sealed record.

@@ -194,6 +194,7 @@ impl Cluster {
             hard_state: HardState {
                 term: Term(term),
                 voted_for: vote,
+                reset: None,
             },
             entries,
             snapshot: None,

@@ -634,7 +634,11 @@ fn restored_state(
         previous = log_id;
     }
     Ok(Restored {
-        hard_state: HardState { term, voted_for },
+        hard_state: HardState {
+            term,
+            voted_for,
+            reset: None,
+        },
         snapshot,
         entries,
         initial_configuration,
