@@ -640,3 +640,233 @@ fn a_silent_learner_being_promoted_fails_the_change() {
     let actions = core.step(change(2, MembershipChange::RemoveLearners(set(&[4]))));
     assert!(appended_configuration(&actions).is_some());
 }
+
+// ---- Forced reset of the peers, fenced by configuration epochs (golden 21) ----
+
+fn reset(id: u64, voters: &[u64]) -> Input<u64> {
+    Input::ResetPeers {
+        id: RequestId(id),
+        configuration: Configuration::with_voters(voters.iter().copied()),
+    }
+}
+
+fn epoch_term(epoch: u64, elections: u64) -> Term {
+    Term(Term::first_of_epoch(epoch).0 + elections)
+}
+
+/// A reset on a leader ends its leadership and opens the next epoch in one hard-state
+/// write; the answer is the configuration now in force.
+#[test]
+fn a_reset_opens_the_next_epoch_with_one_hard_state_write() {
+    let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+    let commit = core.commit_index();
+    let actions = core.step(reset(9, &[1, 2]));
+    let configuration = Configuration::with_voters([1u64, 2]);
+    let term = Term::first_of_epoch(1);
+    assert_eq!(
+        actions,
+        vec![
+            Action::CancelTimer(Timer::Heartbeat),
+            Action::SaveHardState {
+                seq: last_write_seq(&actions),
+                hard_state: HardState {
+                    term,
+                    voted_for: None,
+                    reset: Some(ConfigurationReset {
+                        epoch: 1,
+                        configuration: configuration.clone(),
+                    }),
+                },
+            },
+            Action::ResetTimer(Timer::Election),
+            Action::MembershipChanged {
+                id: RequestId(9),
+                result: Ok(configuration.clone()),
+            },
+            Action::RoleChanged {
+                role: Role::Follower,
+                term,
+                leader: None,
+                commit_index: commit,
+            },
+        ]
+    );
+    assert_eq!(core.configuration().current, configuration);
+    assert_eq!(core.configuration_epoch(), 1);
+    assert!(!core.is_fenced());
+    core.check_invariants().unwrap();
+}
+
+/// The first leader of the epoch records the reset configuration in its log at once
+/// (the old epoch's configuration entries do not count any more).
+#[test]
+fn the_first_leader_of_an_epoch_records_its_configuration() {
+    let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+    core.step(reset(9, &[1, 2]));
+    persisted_all(&mut core);
+    let actions = core.step(Input::Timeout(Timer::Election));
+    assert!(actions.iter().any(|a| matches!(a,
+        Action::SaveHardState { hard_state, .. } if hard_state.term == epoch_term(1, 1))));
+    persisted_all(&mut core);
+    let vote = Message::VoteResponse(VoteResponse {
+        term: epoch_term(1, 1),
+        granted: true,
+    });
+    let actions = core.step(from(2, vote));
+    assert!(core.is_leader());
+    assert_eq!(
+        appended_configuration(&actions),
+        Some(ConfigurationEntry::stable(Configuration::with_voters([
+            1u64, 2
+        ])))
+    );
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn a_reset_that_leaves_this_node_out_is_refused() {
+    let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+    let actions = core.step(reset(9, &[2, 3]));
+    assert!(matches!(
+        actions.as_slice(),
+        [Action::MembershipChanged {
+            id: RequestId(9),
+            result: Err(AdminError::InvalidChange { .. })
+        }]
+    ));
+    assert!(core.is_leader());
+    assert_eq!(core.term(), Term(1));
+}
+
+/// Node 2 of {1,2,3} hears from the reset node (a term of epoch 1): it adopts the term
+/// and is fenced — its election timer fires and it does not campaign — yet it votes
+/// and follows by the term rules. Once the epoch's configuration entry (naming it)
+/// reaches its log it campaigns again.
+#[test]
+fn a_node_that_hears_of_a_newer_epoch_is_fenced_until_the_epochs_configuration_arrives() {
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let mut core =
+        RaftCore::new(2, CoreOptions::default(), Restored::empty(configuration)).unwrap();
+    core.start();
+    let term = epoch_term(1, 1);
+    core.step(from(
+        1,
+        Message::Heartbeat(Heartbeat {
+            term,
+            commit: LogIndex(0),
+        }),
+    ));
+    persisted_all(&mut core);
+    assert_eq!(core.term(), term);
+    assert!(core.is_fenced());
+    let actions = core.step(Input::Timeout(Timer::Election));
+    assert_eq!(
+        actions,
+        vec![Action::RoleChanged {
+            role: Role::Follower,
+            term,
+            leader: None,
+            commit_index: LogIndex(0),
+        }],
+        "a fenced node never campaigns"
+    );
+    // It still votes, by the term and log rules (its vote counts only where a
+    // configuration of the new epoch names it).
+    let request = VoteRequest {
+        term: epoch_term(1, 2),
+        last_log_id: LogId::new(epoch_term(1, 1).0, 1),
+        leadership_transfer: false,
+    };
+    let actions = core.step(from(1, Message::Vote(request)));
+    persisted_all(&mut core);
+    assert!(actions.iter().any(|a| matches!(a,
+        Action::SaveHardState { hard_state, .. } if hard_state.voted_for == Some(1))));
+    // The epoch's leader replicates its configuration entry {1,2}: no longer fenced.
+    let entry = EntryMeta {
+        log_id: LogId::new(epoch_term(1, 2).0, 1),
+        kind: EntryKind::Configuration(ConfigurationEntry::stable(Configuration::with_voters([
+            1u64, 2,
+        ]))),
+        size_bytes: 0,
+    };
+    core.step(from(
+        1,
+        Message::Append(AppendRequest {
+            term: epoch_term(1, 2),
+            prev_log_id: LogId::ZERO,
+            entries: vec![entry],
+            leader_commit: LogIndex(0),
+        }),
+    ));
+    persisted_all(&mut core);
+    assert!(!core.is_fenced());
+    let actions = core.step(Input::Timeout(Timer::Election));
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::Send {
+                to: 1,
+                message: Message::PreVote(_)
+            }
+        )),
+        "unfenced, it campaigns: {actions:?}"
+    );
+    core.check_invariants().unwrap();
+}
+
+/// The reset is durable: a restart uses its configuration over the old epoch's entries,
+/// and a configuration entry of the new epoch over the reset.
+#[test]
+fn a_restart_keeps_the_reset_configuration() {
+    let old = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let entries = vec![EntryMeta {
+        log_id: LogId::new(1, 1),
+        kind: EntryKind::Configuration(old.clone()),
+        size_bytes: 0,
+    }];
+    let hard_state = HardState {
+        term: Term::first_of_epoch(1),
+        voted_for: None,
+        reset: Some(ConfigurationReset {
+            epoch: 1,
+            configuration: Configuration::with_voters([1u64]),
+        }),
+    };
+    let restored = Restored {
+        hard_state: hard_state.clone(),
+        snapshot: None,
+        entries: entries.clone(),
+        initial_configuration: old.clone(),
+    };
+    let core = RaftCore::new(1, CoreOptions::default(), restored).unwrap();
+    assert_eq!(
+        core.configuration(),
+        &ConfigurationEntry::stable(Configuration::with_voters([1u64]))
+    );
+    assert_eq!(core.configuration_epoch(), 1);
+    assert!(!core.is_fenced());
+    // Later in the epoch, a configuration entry of epoch 1 is in force.
+    let mut later = entries;
+    later.push(EntryMeta {
+        log_id: LogId::new(epoch_term(1, 1).0, 2),
+        kind: EntryKind::Configuration(ConfigurationEntry::stable(Configuration::with_voters([
+            1u64, 4,
+        ]))),
+        size_bytes: 0,
+    });
+    let restored = Restored {
+        hard_state: HardState {
+            term: epoch_term(1, 1),
+            ..hard_state
+        },
+        snapshot: None,
+        entries: later,
+        initial_configuration: old,
+    };
+    let core = RaftCore::new(1, CoreOptions::default(), restored).unwrap();
+    assert_eq!(
+        core.configuration(),
+        &ConfigurationEntry::stable(Configuration::with_voters([1u64, 4]))
+    );
+    assert_eq!(core.configuration_epoch(), 1);
+}

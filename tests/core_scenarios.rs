@@ -199,6 +199,11 @@ fn run_command(cluster: &mut Option<Cluster>, line: &str) -> String {
             let to = kv.get("to").map(|t| t.parse().unwrap());
             c.transfer(node(0), to);
         }
+        // reset <node> voters=<ids>
+        "reset" => {
+            let kv = parse_kv(&args[1..]);
+            c.reset_peers(node(0), &ids(&kv["voters"]));
+        }
         "crash" => c.crash(node(0)),
         "fail" => c.fail(node(0)),
         "restart" => c.restart(node(0)),

@@ -277,9 +277,14 @@ impl<N: NodeId> RaftCore<N> {
 pub struct ClusterObserver<N: NodeId> {
     /// The leader seen for each term (ES).
     leaders: BTreeMap<Term, N>,
-    /// Every entry ever seen committed on some node, by index, with the term of the
-    /// node that first reported it committed (LC, SMS).
-    committed: BTreeMap<LogIndex, (LogId, Term)>,
+    /// Every entry ever seen committed on some node, by the configuration epoch of
+    /// that node and index, with the term of the node that first reported it committed
+    /// (LC, SMS). A reset of the peers (`Input::ResetPeers`) starts a new history that
+    /// need not hold what the old configuration's members committed (the reset
+    /// survivors may lack it); within an epoch, every rule holds as always, and the
+    /// leaders of an epoch must hold everything committed by nodes of that epoch — a
+    /// member of the old configuration that got past the fence would lack it.
+    committed: BTreeMap<(u64, LogIndex), (LogId, Term)>,
 }
 
 impl<N: NodeId> Default for ClusterObserver<N> {
@@ -350,7 +355,10 @@ impl<N: NodeId> ClusterObserver<N> {
             }
             // LC: an entry committed as of term T is in the log of every leader of a
             // later term. (A deposed leader of an older term may still think it leads.)
-            for (index, (log_id, committed_in)) in &self.committed {
+            let epoch = node.term().epoch();
+            let from = (epoch, LogIndex(0));
+            let to = (epoch, LogIndex(u64::MAX));
+            for ((_, index), (log_id, committed_in)) in self.committed.range(from..=to) {
                 if node.term() > *committed_in
                     && *index > node.log_start().index
                     && node.term_at(*index) != Some(log_id.term)
@@ -364,7 +372,9 @@ impl<N: NodeId> ClusterObserver<N> {
                 }
             }
         }
-        // SMS: what a node has committed agrees with everything committed before.
+        // SMS: what a node has committed agrees with everything committed before (by
+        // nodes of its configuration epoch).
+        let epoch = node.configuration_epoch();
         let start = node.log_start().index;
         let mut index = node.commit_index();
         while index > start {
@@ -372,7 +382,7 @@ impl<N: NodeId> ClusterObserver<N> {
                 break;
             };
             let log_id = LogId { term, index };
-            match self.committed.get(&index) {
+            match self.committed.get(&(epoch, index)) {
                 Some((seen, _)) if *seen != log_id => {
                     return Err(violation(format!(
                         "SMS: {} committed {} where {} was committed before",
@@ -383,7 +393,7 @@ impl<N: NodeId> ClusterObserver<N> {
                 }
                 Some(_) => break, // earlier indexes were checked when first recorded
                 None => {
-                    self.committed.insert(index, (log_id, node.term()));
+                    self.committed.insert((epoch, index), (log_id, node.term()));
                 }
             }
             index = index.prev();

@@ -46,11 +46,11 @@ impl Term {
 }
 
 impl fmt::Display for Term {
-    /// Terms of epoch 0 print as their number; later epochs as `epoch.term`.
+    /// Terms of epoch 0 print as their number; later epochs as `e<epoch>/<term>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.epoch() {
             0 => write!(f, "{}", self.0),
-            epoch => write!(f, "{epoch}.{}", self.0 & ((1u64 << TERM_EPOCH_SHIFT) - 1)),
+            epoch => write!(f, "e{epoch}/{}", self.0 & ((1u64 << TERM_EPOCH_SHIFT) - 1)),
         }
     }
 }
@@ -118,7 +118,7 @@ impl LogId {
 
 impl fmt::Display for LogId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.term.0, self.index.0)
+        write!(f, "{}.{}", self.term, self.index.0)
     }
 }
 

@@ -92,6 +92,9 @@ pub struct Cluster {
     /// Nodes started outside the cluster, with an empty initial configuration (to be
     /// added by a membership change).
     pub spares: BTreeSet<u64>,
+    /// An operator reset some node's peers (`Input::ResetPeers`): the disk properties,
+    /// which count quorums of the initial configuration, no longer apply.
+    pub reset: bool,
 }
 
 /// How many delivered messages `Cluster::delivered` keeps.
@@ -116,6 +119,7 @@ impl Cluster {
             delivered: VecDeque::new(),
             restores: 0,
             spares: BTreeSet::new(),
+            reset: false,
         };
         for &id in voters.iter().chain(learners) {
             cluster.start_fresh(id);
@@ -157,6 +161,23 @@ impl Cluster {
             Input::ChangeMembership {
                 id: request,
                 change,
+            },
+        );
+        request
+    }
+
+    /// Forces `id`'s configuration to `voters` (`Input::ResetPeers`).
+    pub fn reset_peers(&mut self, id: u64, voters: &[u64]) -> RequestId {
+        let request = RequestId(self.next_request);
+        self.next_request += 1;
+        self.reset = true;
+        self.line(format!("{id}: reset peers to {voters:?}"));
+        let configuration = Configuration::with_voters(voters.iter().copied());
+        self.step(
+            id,
+            Input::ResetPeers {
+                id: request,
+                configuration,
             },
         );
         request
@@ -610,6 +631,9 @@ impl Cluster {
     ///   crash) lacks a committed entry while a quorum of voters, judging by their
     ///   durable logs, would find it up to date.
     pub fn check_durable_properties(&self) -> Result<(), String> {
+        if self.reset {
+            return Ok(());
+        }
         let voters: Vec<u64> = self
             .configuration
             .current
@@ -748,11 +772,17 @@ fn opt(value: Option<&u64>) -> String {
 
 pub fn render_action(action: &Action<u64>) -> String {
     match action {
-        Action::SaveHardState { seq, hard_state } => format!(
-            "SaveHardState {seq} term={} vote={}",
-            hard_state.term,
-            hard_state.voted_for.map_or("-".into(), |v| v.to_string())
-        ),
+        Action::SaveHardState { seq, hard_state } => {
+            let reset = match &hard_state.reset {
+                Some(reset) => format!(" reset=e{}:{}", reset.epoch, reset.configuration),
+                None => String::new(),
+            };
+            format!(
+                "SaveHardState {seq} term={} vote={}{reset}",
+                hard_state.term,
+                hard_state.voted_for.map_or("-".into(), |v| v.to_string()),
+            )
+        }
         Action::TruncateLog { seq, from, epoch } => {
             format!("TruncateLog {seq} from={from} epoch={}", epoch.0)
         }
