@@ -655,7 +655,7 @@ fn epoch_term(epoch: u64, elections: u64) -> Term {
 }
 
 /// A reset on a leader ends its leadership and opens the next epoch in one hard-state
-/// write; the answer is the configuration now in force.
+/// write; the answer, the configuration now in force, comes once that write is durable.
 #[test]
 fn a_reset_opens_the_next_epoch_with_one_hard_state_write() {
     let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
@@ -679,10 +679,6 @@ fn a_reset_opens_the_next_epoch_with_one_hard_state_write() {
                 },
             },
             Action::ResetTimer(Timer::Election),
-            Action::MembershipChanged {
-                id: RequestId(9),
-                result: Ok(configuration.clone()),
-            },
             Action::RoleChanged {
                 role: Role::Follower,
                 term,
@@ -690,6 +686,19 @@ fn a_reset_opens_the_next_epoch_with_one_hard_state_write() {
                 commit_index: commit,
             },
         ]
+    );
+    // One at a time: a second reset while the first is being written is refused.
+    assert_eq!(
+        core.step(reset(10, &[1])),
+        refused(10, AdminError::ChangeInProgress)
+    );
+    // The answer comes once the reset is durable.
+    assert_eq!(
+        persisted_all(&mut core),
+        vec![Action::MembershipChanged {
+            id: RequestId(9),
+            result: Ok(configuration.clone()),
+        }]
     );
     assert_eq!(core.configuration().current, configuration);
     assert_eq!(core.configuration_epoch(), 1);

@@ -355,3 +355,90 @@ async fn learners_are_added_promoted_and_removed() {
     let configuration = group.change(MembershipChange::RemoveVoter(peer(3))).await;
     assert!(!configuration.is_voter(&peer(3)));
 }
+
+/// F17, fenced: node 0 is cut off from 1 and 2, which go on as the old group; the
+/// operator resets 0 to {0}. When the partition heals, 1 and 2 hear of the new epoch and
+/// are fenced: they never lead again (not even after many election timeouts), node 0
+/// keeps leading, and what it acknowledged stays. (What 1 and 2 acknowledged while cut
+/// off is the price of a reset: gone from the new group.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_minority_fences_the_old_members_when_they_come_back() {
+    let mut group = Group {
+        network: InProcessNetwork::new(),
+        members: BTreeMap::new(),
+    };
+    for i in 0..3 {
+        group.start(i, &[0, 1, 2]);
+    }
+    let leader = group.leader().await;
+    leader
+        .apply(Task::new(1u64.to_le_bytes().to_vec()))
+        .await
+        .unwrap();
+    group.network.isolate(peer(0).endpoint());
+    let node0 = group.members[&0].node.clone();
+    let old: Vec<Node<Recorder>> = [1, 2]
+        .iter()
+        .map(|i| group.members[i].node.clone())
+        .collect();
+    // The old members elect a leader of their own (epoch 0) and take a write.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let old_write = loop {
+        if let Some(old_leader) = old.iter().find(|n| n.describe().role == Role::Leader) {
+            if let Ok(Ok(_)) = tokio::time::timeout(
+                Duration::from_secs(1),
+                old_leader.apply(Task::new(2u64.to_le_bytes().to_vec())),
+            )
+            .await
+            {
+                break 2u64;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the old members elect no leader"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let configuration = node0.reset_peers([peer(0)]).await.unwrap();
+    assert_eq!(configuration, Configuration::with_voters([peer(0)]));
+    let status = tokio::time::timeout(
+        Duration::from_secs(10),
+        node0.wait_for(|s| s.role == Role::Leader && s.term.epoch() == 1),
+    )
+    .await
+    .expect("the reset node leads the new epoch");
+    assert_eq!(status.configuration_epoch, 1);
+    node0
+        .apply(Task::new(3u64.to_le_bytes().to_vec()))
+        .await
+        .unwrap();
+    // The old members come back.
+    group.network.heal();
+    for node in &old {
+        tokio::time::timeout(Duration::from_secs(10), node.wait_for(|s| s.fenced))
+            .await
+            .expect("an old member is fenced");
+    }
+    // Twenty election timeouts later: still fenced, never a leader; node 0 leads on.
+    let until = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < until {
+        for node in &old {
+            let status = node.describe();
+            assert!(status.fenced && status.role != Role::Leader, "{status:?}");
+        }
+        assert_eq!(node0.describe().role, Role::Leader);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    node0
+        .apply(Task::new(4u64.to_le_bytes().to_vec()))
+        .await
+        .unwrap();
+    let applied = group.members[&0].applied.lock().unwrap().clone();
+    assert_eq!(
+        applied,
+        vec![1, 3, 4],
+        "node 0 applied its own history only"
+    );
+    assert!(!applied.contains(&old_write));
+}

@@ -47,6 +47,16 @@ pub enum AdminPlan {
     },
     /// The operator asks the leader to hand leadership to the most up-to-date voter.
     Transfer,
+    /// The operator, believing the others lost, resets `server`'s peers to `voters`
+    /// (`Input::ResetPeers`, asked of that server whatever its role). The others go on
+    /// as the old configuration, and hear from the reset server as the network allows:
+    /// the "lost members come back" of the fence (core/reset.rs).
+    Reset {
+        /// The server reset.
+        server: ServerId,
+        /// Its new voters.
+        voters: std::collections::BTreeSet<ServerId>,
+    },
 }
 
 /// Everything that shapes the model. [`ModelConfig::default`] is the CI check.
@@ -179,7 +189,7 @@ impl ModelConfig {
     pub fn initial_voters(&self) -> usize {
         match &self.admin {
             AdminPlan::Change { voters, .. } => *voters,
-            AdminPlan::None | AdminPlan::Transfer => self.servers,
+            AdminPlan::None | AdminPlan::Transfer | AdminPlan::Reset { .. } => self.servers,
         }
     }
 
@@ -266,7 +276,8 @@ fn within_boundary(cfg: &ModelConfig, state: &ConcordState) -> bool {
         .take(cfg.servers)
         .filter_map(|actor| actor.as_server())
         .all(|server| {
-            server.core.term().0 <= cfg.max_term
+            // Elections count within a configuration epoch (a reset opens a new one).
+            server.core.term().elections() <= cfg.max_term
                 && server.core.last_log_id().index.0 <= cfg.max_log
                 && server.pending.len() <= cfg.max_pending
         });

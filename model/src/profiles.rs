@@ -248,6 +248,36 @@ fn transfer() -> ModelConfig {
     }
 }
 
+/// A forced reset of the peers: s0 is reset to {s0} at any point (the operator believes
+/// s1 and s2 lost) while s1 and s2 go on as the old configuration; every interleaving of
+/// their messages with the new epoch's. Two elections (the first leader's, then the reset
+/// server's or an old member's: one that heard of the new epoch must not win), instant
+/// disk.
+fn reset() -> ModelConfig {
+    ModelConfig {
+        max_term: 2,
+        max_log: 3,
+        max_elections: 2,
+        admin: AdminPlan::Reset {
+            server: ServerId(0),
+            voters: [ServerId(0)].into_iter().collect(),
+        },
+        admin_requests: 1,
+        persist_mode: PersistMode::Immediate,
+        ..base()
+    }
+}
+
+/// The reset profile with a third election: the reset server leads and commits in the
+/// new epoch, and the old members elect again after it (a long run).
+fn reset_elections() -> ModelConfig {
+    ModelConfig {
+        max_term: 3,
+        max_elections: 3,
+        ..reset()
+    }
+}
+
 /// The deep random-walk profile for `simulate`: many terms, crashes, heartbeats,
 /// check-quorum, two clients, pre-vote. A random walk ends when it leaves the bounds or
 /// revisits a state, so the bounds are wide and client retries are told apart.
@@ -277,7 +307,7 @@ pub fn deep() -> ModelConfig {
 }
 
 /// Every profile of the matrix, in the order `check` runs them.
-pub const MATRIX: [Profile; 13] = [
+pub const MATRIX: [Profile; 14] = [
     Profile {
         name: "elections",
         summary: "3 elections (terms 1-3), instant disk, no crash",
@@ -345,6 +375,11 @@ pub const MATRIX: [Profile; 13] = [
         summary: "a leadership transfer to the most up-to-date voter against a competing election, instant disk",
         config: transfer,
     },
+    Profile {
+        name: "reset",
+        summary: "s0 reset to {s0} anywhere while s1, s2 go on as the old configuration (the fence); 2 elections, instant disk",
+        config: reset,
+    },
 ];
 
 /// A client writing then reading across two elections and a crash: exhaustive, but
@@ -364,7 +399,12 @@ fn client_crash_elections() -> ModelConfig {
 }
 
 /// Profiles outside the matrix: long exhaustive runs and the simulation profile.
-pub const EXTRA: [Profile; 3] = [
+pub const EXTRA: [Profile; 4] = [
+    Profile {
+        name: "reset-elections",
+        summary: "long run: the reset profile with a third election (the old members campaign again after the new epoch commits)",
+        config: reset_elections,
+    },
     Profile {
         name: "membership-elections",
         summary: "long run: the membership profile with a second election anywhere (millions of states)",

@@ -57,6 +57,19 @@ pub const SNAPSHOT_INSTALLED: &str = "a lagging server installs a snapshot";
 /// Only with a membership change.
 pub const REMOVED_NEVER_LEADS: &str = "a removed server never leads after C_new commits";
 
+/// Always: no server leads with a configuration of an older epoch than its term's — a
+/// member of the old configuration that heard of a reset never leads (the fence,
+/// core/reset.rs). Only with a reset.
+pub const FENCED_NEVER_LEADS: &str = "a fenced server never leads";
+
+/// Sometimes: the reset server leads a term of the new configuration epoch. Only with a
+/// reset.
+pub const RESET_CLUSTER_LEADS: &str = "the reset server leads the new epoch";
+
+/// Sometimes: a member of the old configuration hears of the new epoch and is fenced.
+/// Only with a reset.
+pub const OLD_MEMBER_FENCED: &str = "an old member is fenced";
+
 /// Sometimes: the operator's membership change completes (its configuration is
 /// committed, stable). Only with a membership change.
 pub const MEMBERSHIP_CHANGES: &str = "membership change completes";
@@ -78,7 +91,8 @@ pub fn add_all(model: ConcordModel) -> ConcordModel {
     // configuration of all of them.
     let membership = matches!(cfg.admin, crate::model::AdminPlan::Change { .. });
     let transfers = cfg.admin == crate::model::AdminPlan::Transfer;
-    let disk_properties = !cfg.skip_disk_properties && !membership;
+    let reset = matches!(cfg.admin, crate::model::AdminPlan::Reset { .. });
+    let disk_properties = !cfg.skip_disk_properties && !membership && !reset;
     let disk_failures = cfg.disk_failures > 0;
     let snapshots = cfg.snapshots > 0;
     let model = model
@@ -161,6 +175,18 @@ pub fn add_all(model: ConcordModel) -> ConcordModel {
     } else {
         model
     };
+    let model = if reset {
+        model
+            .property(Expectation::Always, FENCED_NEVER_LEADS, fenced_never_leads)
+            .property(
+                Expectation::Sometimes,
+                RESET_CLUSTER_LEADS,
+                reset_cluster_leads,
+            )
+            .property(Expectation::Sometimes, OLD_MEMBER_FENCED, old_member_fenced)
+    } else {
+        model
+    };
     let model = if transfers {
         model.property(
             Expectation::Sometimes,
@@ -175,6 +201,20 @@ pub fn add_all(model: ConcordModel) -> ConcordModel {
     } else {
         model
     }
+}
+
+fn fenced_never_leads(model: &ConcordModel, state: &ConcordState) -> bool {
+    live_servers(&model.cfg, state)
+        .filter(|s| s.core.is_leader())
+        .all(|s| s.core.configuration_epoch() == s.core.term().epoch())
+}
+
+fn reset_cluster_leads(model: &ConcordModel, state: &ConcordState) -> bool {
+    live_servers(&model.cfg, state).any(|s| s.core.is_leader() && s.core.term().epoch() > 0)
+}
+
+fn old_member_fenced(model: &ConcordModel, state: &ConcordState) -> bool {
+    live_servers(&model.cfg, state).any(|s| s.core.is_fenced())
 }
 
 fn removed_never_leads(model: &ConcordModel, state: &ConcordState) -> bool {
@@ -306,10 +346,18 @@ fn leader_completeness(model: &ConcordModel, state: &ConcordState) -> bool {
     let live: Vec<_> = live_servers(&model.cfg, state).collect();
     live.iter().all(|knower| {
         // `knower` learned its commit index in a term ≤ its current term, so every
-        // leader of a later term must hold all of it.
+        // leader of a later term must hold all of it — within one configuration epoch:
+        // a reset's new cluster need not hold what the old members committed (the
+        // survivors may lack it), but every leader of the new epoch must hold what its
+        // members committed (one from the old configuration past the fence would not).
         let commit = knower.core.commit_index();
+        let epoch = knower.core.configuration_epoch();
         live.iter()
-            .filter(|leader| leader.core.is_leader() && leader.core.term() > knower.core.term())
+            .filter(|leader| {
+                leader.core.is_leader()
+                    && leader.core.term() > knower.core.term()
+                    && leader.core.term().epoch() == epoch
+            })
             .all(|leader| {
                 let mut index = LogIndex(1);
                 while index <= commit {
@@ -325,8 +373,12 @@ fn leader_completeness(model: &ConcordModel, state: &ConcordState) -> bool {
 
 fn state_machine_safety(model: &ConcordModel, state: &ConcordState) -> bool {
     let live: Vec<_> = live_servers(&model.cfg, state).collect();
+    // Within one configuration epoch (see `leader_completeness`).
     live.iter().enumerate().all(|(i, a)| {
         live[i + 1..].iter().all(|b| {
+            if a.core.configuration_epoch() != b.core.configuration_epoch() {
+                return true;
+            }
             let shared = a.applied.len().min(b.applied.len());
             a.applied[..shared] == b.applied[..shared]
         })

@@ -38,8 +38,9 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use concord::core::{
-    Action, ConfigurationEntry, CoreOptions, EntryKind, EntryMeta, Flush, HardState, Input, LogId,
-    Message, PersistQueue, Proposal, ProposeError, RaftCore, RequestId, Restored, Timer, Write,
+    Action, Configuration, ConfigurationEntry, CoreOptions, EntryKind, EntryMeta, Flush, HardState,
+    Input, LogId, Message, PersistQueue, Proposal, ProposeError, RaftCore, RequestId, Restored,
+    Timer, Write,
 };
 use stateright::actor::{model_timeout, Id, Out};
 
@@ -320,9 +321,16 @@ impl ServerActor {
             }
             ModelTimer::Admin => {
                 // Only a leader's firings are requests (elsewhere the operator would be
-                // redirected): anywhere else the timer just stays armed.
+                // redirected): anywhere else the timer just stays armed. A reset is
+                // asked of its server, whatever its role.
                 o.set_timer(ModelTimer::Admin, model_timeout());
-                if !state.core.is_leader() {
+                let asked = match &self.admin {
+                    AdminPlan::Reset { server, .. } => state.core.id() == server,
+                    AdminPlan::None | AdminPlan::Change { .. } | AdminPlan::Transfer => {
+                        state.core.is_leader()
+                    }
+                };
+                if !asked {
                     return;
                 }
                 let state = state.to_mut();
@@ -336,6 +344,10 @@ impl ServerActor {
                         change: change.clone(),
                     },
                     AdminPlan::Transfer => Input::TransferLeadership { id, to: None },
+                    AdminPlan::Reset { voters, .. } => Input::ResetPeers {
+                        id,
+                        configuration: Configuration::with_voters(voters.iter().copied()),
+                    },
                     AdminPlan::None => return,
                 };
                 self.step_owned(state, input, o);

@@ -8,7 +8,7 @@ use concord_model::{check, ModelConfig, SearchOptions, Verdict};
 /// Unique states of each profile (depth-first, symmetry on). A tripwire: if a change to
 /// the core or the glue moves one, make sure the change was meant to alter the explored
 /// behaviour, then update it (and the table in docs/verification.md).
-const UNIQUE_STATES: [(&str, usize); 13] = [
+const UNIQUE_STATES: [(&str, usize); 14] = [
     ("elections", 358_758),
     ("figure-8", 668_658),
     ("heartbeats", 630_822),
@@ -22,6 +22,7 @@ const UNIQUE_STATES: [(&str, usize); 13] = [
     ("snapshot-crash", 120_889),
     ("membership", 558_731),
     ("transfer", 460_078),
+    ("reset", 94_606),
 ];
 
 fn run_profile(profile: &Profile) {
@@ -126,6 +127,11 @@ fn membership() {
 #[test]
 fn transfer() {
     run_profile(&profile("transfer"));
+}
+
+#[test]
+fn reset() {
+    run_profile(&profile("reset"));
 }
 
 /// What the issue asks of the matrix as a whole: ≥ 3 terms, ≥ 2 elections,

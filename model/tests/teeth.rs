@@ -69,9 +69,8 @@ struct ForgetVoteOnRestart;
 impl Glue for ForgetVoteOnRestart {
     fn restored_hard_state(&self, durable: HardState<ServerId>) -> HardState<ServerId> {
         HardState {
-            term: durable.term,
             voted_for: None,
-            reset: None,
+            ..durable
         }
     }
 }

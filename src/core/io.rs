@@ -140,10 +140,10 @@ pub enum Input<N: NodeId> {
     /// here again, and a node that hears of the new epoch never campaigns with a
     /// configuration of an older one. Reset every surviving member with the same
     /// configuration; the first leader of the epoch records it in the log. Answered by
-    /// `Action::MembershipChanged` at once (the reset is issued: the new term and
-    /// configuration are written before any message of the epoch leaves this node).
-    /// Refused with `InvalidChange` when `configuration` does not make this node a
-    /// voter, and with `Failed` on a failed node.
+    /// `Action::MembershipChanged` once the new term and configuration are durable (no
+    /// message of the epoch leaves this node before). Refused with `InvalidChange` when
+    /// `configuration` does not make this node a voter, with `ChangeInProgress` while
+    /// an earlier reset is still being written, and with `Failed` on a failed node.
     ResetPeers {
         /// Echoed in the answer.
         id: RequestId,

@@ -12,7 +12,7 @@ use super::message::Message;
 use super::options::{CoreOptions, OptionsError};
 use super::progress::Progress;
 use super::snapshot::{SnapshotMeta, Snapshots};
-use super::types::{LogId, LogIndex, NodeId, PersistSeq, Term};
+use super::types::{LogId, LogIndex, NodeId, PersistSeq, RequestId, Term};
 
 /// What a node recovered from durable storage when it (re)starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,6 +181,7 @@ impl<N: NodeId> CoreRestorer<N> {
             term: hard_state.term,
             voted_for: hard_state.voted_for.clone(),
             reset: hard_state.reset.clone(),
+            reset_answer: None,
             leader: None,
             role: RoleState::Follower,
             log,
@@ -267,6 +268,9 @@ pub struct RaftCore<N: NodeId> {
     pub(crate) voted_for: Option<N>,
     /// The latest reset of the peers (`Input::ResetPeers`). Durable, in the hard state.
     pub(crate) reset: Option<ConfigurationReset<N>>,
+    /// A reset being written: answered (with its epoch) once the hard state holding it
+    /// is durable.
+    pub(crate) reset_answer: Option<(RequestId, u64)>,
     /// The leader of `term` this node follows, while it believes that leader alive:
     /// set on hearing from it, cleared when the election timer fires. A known leader
     /// makes this node refuse votes for others (F24). Invariant: `Some(id)` iff Leader.
@@ -378,6 +382,7 @@ impl<N: NodeId> RaftCore<N> {
             } => self.handle_snapshot_fetched(last_included, fetched),
         }
         if !self.failed {
+            self.answer_durable_reset();
             self.release_held();
             self.maybe_take_snapshot(false);
         }
@@ -652,6 +657,13 @@ impl<N: NodeId> RaftCore<N> {
         }
         self.failed = true;
         self.durability.abandon();
+        if let Some((id, _)) = self.reset_answer.take() {
+            // Its write may never become durable.
+            self.push(Action::MembershipChanged {
+                id,
+                result: Err(super::error::AdminError::Failed),
+            });
+        }
         if !matches!(self.role, RoleState::Follower) {
             let term = self.term;
             self.become_follower(term, None);

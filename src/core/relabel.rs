@@ -116,6 +116,7 @@ impl<N: NodeId> RaftCore<N> {
                     epoch: reset.epoch,
                     configuration: reset.configuration.relabel(rename),
                 }),
+            reset_answer: self.reset_answer,
             leader: self.leader.as_ref().map(rename),
             role,
             log: self.log.relabel(rename),

@@ -34,7 +34,10 @@ impl<N: NodeId> RaftCore<N> {
     /// `Input::ResetPeers`.
     pub(crate) fn handle_reset_peers(&mut self, id: RequestId, configuration: Configuration<N>) {
         // (A failed node refuses in `refuse_failed`.)
-        let refusal = if !configuration.is_voter(&self.id) {
+        let refusal = if self.reset_answer.is_some() {
+            // One at a time: the previous reset is not durable yet.
+            Some(AdminError::ChangeInProgress)
+        } else if !configuration.is_voter(&self.id) {
             Some(AdminError::InvalidChange {
                 reason: format!(
                     "a reset must keep this node ({}) as a voter: reset the nodes that survive",
@@ -62,18 +65,35 @@ impl<N: NodeId> RaftCore<N> {
         // are written in one hard-state write, before any message of the epoch leaves
         // (votes wait for it).
         self.become_follower(term, None);
+        self.base_configuration = ConfigurationEntry::stable(configuration.clone());
         self.reset = Some(ConfigurationReset {
             epoch,
-            configuration: configuration.clone(),
+            configuration,
         });
-        self.base_configuration = ConfigurationEntry::stable(configuration.clone());
         self.base_epoch = epoch;
         self.log.set_configuration_floor(term);
         self.save_hard_state();
         self.push(Action::ResetTimer(Timer::Election));
-        self.push(Action::MembershipChanged {
-            id,
-            result: Ok(configuration),
-        });
+        self.reset_answer = Some((id, epoch));
+    }
+
+    /// Answers the reset being written once the hard state holding it is durable (a
+    /// crash before that forgets it, and the caller hears nothing: look at the status).
+    pub(crate) fn answer_durable_reset(&mut self) {
+        let Some((id, epoch)) = self.reset_answer else {
+            return;
+        };
+        let Some(durable) = self
+            .durability
+            .durable_hard_state()
+            .reset
+            .as_ref()
+            .filter(|reset| reset.epoch >= epoch)
+        else {
+            return;
+        };
+        let result = Ok(durable.configuration.clone());
+        self.reset_answer = None;
+        self.push(Action::MembershipChanged { id, result });
     }
 }

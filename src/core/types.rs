@@ -37,6 +37,11 @@ impl Term {
         self.0 >> TERM_EPOCH_SHIFT
     }
 
+    /// The elections counted within this term's epoch: the low 48 bits.
+    pub fn elections(self) -> u64 {
+        self.0 & ((1u64 << TERM_EPOCH_SHIFT) - 1)
+    }
+
     /// The first term of `epoch` (no election has happened in it yet). Saturates at the
     /// last epoch.
     pub fn first_of_epoch(epoch: u64) -> Term {
@@ -50,7 +55,7 @@ impl fmt::Display for Term {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.epoch() {
             0 => write!(f, "{}", self.0),
-            epoch => write!(f, "e{epoch}/{}", self.0 & ((1u64 << TERM_EPOCH_SHIFT) - 1)),
+            epoch => write!(f, "e{epoch}/{}", self.elections()),
         }
     }
 }

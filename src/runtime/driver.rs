@@ -41,6 +41,7 @@ pub(crate) enum Control {
     Snapshot(tokio::sync::oneshot::Sender<Result<Option<LogId>, SnapshotError>>),
     /// Change the membership; answered once the new configuration is committed.
     ChangeMembership(MembershipChange<PeerId>, MembershipAnswer),
+    ResetPeers(Configuration<PeerId>, MembershipAnswer),
     /// Hand leadership over; answered once this node stepped down for the target.
     TransferLeadership(Option<PeerId>, TransferAnswer),
 }
@@ -635,6 +636,12 @@ impl<S: StateMachine> Driver<S> {
                 let id = RequestId(self.next_admin_request);
                 self.membership_waiters.insert(id, answer);
                 self.step(Input::ChangeMembership { id, change }).await;
+            }
+            Control::ResetPeers(configuration, answer) => {
+                self.next_admin_request += 1;
+                let id = RequestId(self.next_admin_request);
+                self.membership_waiters.insert(id, answer);
+                self.step(Input::ResetPeers { id, configuration }).await;
             }
             Control::TransferLeadership(to, answer) => {
                 self.next_admin_request += 1;

@@ -373,20 +373,66 @@ impl<S: StateMachine> Node<S> {
         &self,
         change: MembershipChange<PeerId>,
     ) -> Result<Configuration<PeerId>, AdminCallError> {
-        let (answer, result) = tokio::sync::oneshot::channel();
-        if self
-            .shared
-            .controls
-            .send(Control::ChangeMembership(change, answer))
+        self.membership_call(|answer| Control::ChangeMembership(change, answer))
             .await
-            .is_err()
-        {
+    }
+
+    /// Sends a membership request to the driver and waits for its answer.
+    async fn membership_call(
+        &self,
+        control: impl FnOnce(super::driver::MembershipAnswer) -> Control,
+    ) -> Result<Configuration<PeerId>, AdminCallError> {
+        let (answer, result) = tokio::sync::oneshot::channel();
+        if self.shared.controls.send(control(answer)).await.is_err() {
             return Err(AdminCallError::Stopped);
         }
         match result.await {
             Ok(outcome) => outcome.map_err(AdminCallError::Refused),
             Err(_) => Err(AdminCallError::Stopped),
         }
+    }
+
+    /// Forces this node's configuration to `voters` (JRaft `resetPeers`, F17): for when a
+    /// majority of the voters is permanently lost and the group can no longer change
+    /// its membership by consensus. Call it on every surviving node with the same
+    /// voters; they elect a leader among themselves, which records the configuration
+    /// in the log. Resolves once the reset is durable on this node.
+    ///
+    /// **Fenced** (no reference Raft library does this): the reset opens the next
+    /// configuration epoch, the high bits of the term. If the members you gave up for
+    /// lost come back, everything they send is stale to the reset nodes, and the first
+    /// refusal they get moves them to the new epoch, where a node whose configuration
+    /// is of an older epoch never campaigns: no leader of the old configuration is
+    /// elected once they have heard from the new one, and nothing the reset cluster
+    /// committed is overwritten. A returned member rejoins only as a new member (wipe
+    /// its storage, start it with an empty configuration, [`Node::add_peer`]). What no
+    /// fence can do: members still cut off from every reset node can go on as the old
+    /// cluster among themselves until they hear from it. See docs/runtime.md
+    /// "Resetting peers".
+    ///
+    /// A reset is unsafe by nature: entries the old configuration committed that the
+    /// survivors lack are gone. Prefer [`Node::change_peers`] whenever a quorum is alive.
+    ///
+    /// ```
+    /// # use concord::runtime::*;
+    /// # use concord::core::PeerId;
+    /// # async fn example<S: StateMachine>(survivor: Node<S>) -> Result<(), AdminCallError> {
+    /// // Of {8081, 8082, 8083}, only 8081 survived: it becomes a cluster of one.
+    /// let me: PeerId = "127.0.0.1:8081".parse().unwrap();
+    /// let configuration = survivor.reset_peers([me.clone()]).await?;
+    /// assert!(configuration.is_voter(&me));
+    /// // Then grow it again, by consensus, with fresh nodes:
+    /// survivor.add_peer("127.0.0.1:8084".parse().unwrap()).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn reset_peers(
+        &self,
+        voters: impl IntoIterator<Item = PeerId>,
+    ) -> Result<Configuration<PeerId>, AdminCallError> {
+        let configuration = Configuration::with_voters(voters);
+        self.membership_call(|answer| Control::ResetPeers(configuration, answer))
+            .await
     }
 
     /// Adds a voter (JRaft `addPeer`): see [`Node::change_membership`].

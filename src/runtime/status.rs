@@ -26,6 +26,13 @@ pub struct NodeStatus {
     pub voters: Vec<String>,
     /// Learners of the configuration in force.
     pub learners: Vec<String>,
+    /// The configuration epoch of the configuration in force (0 until an operator
+    /// resets the peers, [`Node::reset_peers`](crate::runtime::Node::reset_peers)).
+    pub configuration_epoch: u64,
+    /// This node heard of a newer configuration epoch than its configuration's (the
+    /// peers were reset without it): it never campaigns. Wipe it and add it back as a
+    /// new member, or remove it.
+    pub fenced: bool,
     /// On a leader: itself and the members heard from in the current check-quorum round.
     pub alive_peers: Vec<String>,
     /// Last log id (durable or not).
@@ -132,6 +139,7 @@ impl StatusPublisher {
         let (persisted_index, commit_index) = (core.persisted_index(), core.commit_index());
         let frames_rejected = driver.frames_rejected + core.dropped_messages();
         let snapshot = core.snapshot().map(|meta| meta.last_included);
+        let (configuration_epoch, fenced) = (core.configuration_epoch(), core.is_fenced());
         let this = &*self;
         this.publisher.publish_if_modified(accepting, |current| {
             let unchanged = current.role == role
@@ -144,6 +152,8 @@ impl StatusPublisher {
                 && current.frames_rejected == frames_rejected
                 && current.snapshot == snapshot
                 && current.snapshots_installed == driver.snapshots_installed
+                && current.configuration_epoch == configuration_epoch
+                && current.fenced == fenced
                 && current.failure.is_some() == driver.failure.is_some()
                 && current.leader == this.leader_string
                 && current.voters == this.voters
@@ -166,6 +176,8 @@ impl StatusPublisher {
             current.frames_rejected = frames_rejected;
             current.snapshot = snapshot;
             current.snapshots_installed = driver.snapshots_installed;
+            current.configuration_epoch = configuration_epoch;
+            current.fenced = fenced;
             current.failure = driver.failure.map(|f| f.to_string());
             current.leader.clone_from(&this.leader_string);
             current.voters.clone_from(&this.voters);
