@@ -95,6 +95,9 @@ pub enum CounterRequest {
     Change(MembershipChange<PeerId>),
     /// Hand leadership to a peer, or to the most up-to-date voter.
     TransferLeader(Option<PeerId>),
+    /// Force the receiving server's voters (JRaft `resetPeers`, after losing a
+    /// majority): answered by the server asked, never redirected.
+    ResetPeers(Vec<PeerId>),
 }
 
 impl CounterRequest {
@@ -154,6 +157,10 @@ impl Handler for CounterHandler {
                 },
                 CounterRequest::TransferLeader(to) => match node.transfer_leadership_to(to).await {
                     Ok(leader) => text(leader.to_string()),
+                    Err(error) => Err(admin_error(error)),
+                },
+                CounterRequest::ResetPeers(voters) => match node.reset_peers(voters).await {
+                    Ok(configuration) => text(configuration.to_string()),
                     Err(error) => Err(admin_error(error)),
                 },
             }
@@ -365,6 +372,7 @@ pub fn parse_admin(words: &[&str]) -> Result<CounterRequest, String> {
         ["reset-learners", c] => CounterRequest::Change(MembershipChange::ResetLearners(peers(c)?)),
         ["transfer-leader"] => CounterRequest::TransferLeader(None),
         ["transfer-leader", p] => CounterRequest::TransferLeader(Some(peer(p)?)),
+        ["reset-peers", c] => CounterRequest::ResetPeers(peers(c)?.into_iter().collect()),
         _ => return Err(format!("unknown admin request {words:?}\n{USAGE}")),
     })
 }
@@ -387,7 +395,8 @@ const USAGE: &str = "usage:
   counter client <group-id> <conf host:port,...> [count=10] [delta=1]
   counter admin <conf host:port,...> add-peer|remove-peer <peer>
   counter admin <conf host:port,...> change-peers|add-learners|remove-learners|reset-learners <peers>
-  counter admin <conf host:port,...> transfer-leader [peer]";
+  counter admin <conf host:port,...> transfer-leader [peer]
+  counter admin <survivor host:port> reset-peers <peers>   (after losing a majority; ask each survivor)";
 
 #[allow(dead_code)] // when the tests include this file as a module
 fn main() -> std::process::ExitCode {

@@ -136,8 +136,9 @@ async fn three_servers_count_and_survive_a_restart() {
 }
 
 /// The counter's operator commands (as `counter admin ...` sends them): a fourth server
-/// started outside the group is added, leadership moves to it, and the group shrinks
-/// back to three without the first server, while the counter keeps counting.
+/// started outside the group is added, leadership moves to it, the group shrinks back
+/// to three without the first server, and after two of those three are lost the last
+/// one is reset to a group of its own, while the counter keeps counting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_commands_grow_move_the_leader_and_shrink() {
     let dir = tempfile::tempdir().unwrap();
@@ -197,6 +198,28 @@ async fn admin_commands_grow_move_the_leader_and_shrink() {
             .unwrap()
             .unwrap(),
         6
+    );
+    // Servers 1 and 2 are lost for good: server 3 alone is no quorum of {1,2,3}. The
+    // operator resets it (asking server 3 itself), and it counts on alone.
+    for (stop, task) in servers.drain(1..3) {
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
+    }
+    let mut survivor = CounterClient::new(&peer(3)).unwrap();
+    let answer = tokio::time::timeout(
+        deadline,
+        survivor.admin(run(vec!["reset-peers".into(), peer(3)])),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(answer, peer(3));
+    assert_eq!(
+        tokio::time::timeout(deadline, survivor.increment_and_get(1))
+            .await
+            .unwrap()
+            .unwrap(),
+        7
     );
     // Unknown requests are usage errors.
     assert!(parse_admin(&["grow"]).is_err());
