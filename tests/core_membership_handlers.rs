@@ -879,3 +879,111 @@ fn a_restart_keeps_the_reset_configuration() {
     );
     assert_eq!(core.configuration_epoch(), 1);
 }
+
+/// A retry of a reset that is already durable in this node's epoch (same voters)
+/// changes nothing and answers the configuration in force.
+#[test]
+fn a_retried_reset_changes_nothing() {
+    let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+    core.step(reset(9, &[1, 2]));
+    persisted_all(&mut core);
+    let term = core.term();
+    assert_eq!(
+        core.step(reset(10, &[1, 2])),
+        vec![Action::MembershipChanged {
+            id: RequestId(10),
+            result: Ok(Configuration::with_voters([1u64, 2])),
+        }]
+    );
+    assert_eq!(core.term(), term);
+    // Other voters open the next epoch.
+    core.step(reset(11, &[1]));
+    assert_eq!(core.term(), Term::first_of_epoch(2));
+}
+
+/// A survivor that heard of the epoch another survivor's reset opened (it is fenced)
+/// joins that epoch when it is reset, instead of opening one more (which would fence
+/// the survivors already running the first): same term, same vote, the configuration
+/// given, and it may campaign again.
+#[test]
+fn a_fenced_survivor_joins_the_epoch_it_heard_of() {
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let mut core =
+        RaftCore::new(2, CoreOptions::default(), Restored::empty(configuration)).unwrap();
+    core.start();
+    let term = epoch_term(1, 1);
+    let request = VoteRequest {
+        term,
+        last_log_id: LogId::ZERO,
+        leadership_transfer: false,
+    };
+    core.step(from(1, Message::Vote(request)));
+    persisted_all(&mut core);
+    assert!(core.is_fenced());
+    assert_eq!(core.voted_for(), Some(&1));
+    let actions = core.step(reset(9, &[1, 2]));
+    assert_eq!(
+        actions,
+        vec![
+            Action::SaveHardState {
+                seq: last_write_seq(&actions),
+                hard_state: HardState {
+                    term,
+                    voted_for: Some(1),
+                    reset: Some(ConfigurationReset {
+                        epoch: 1,
+                        configuration: Configuration::with_voters([1u64, 2]),
+                    }),
+                },
+            },
+            Action::ResetTimer(Timer::Election),
+        ]
+    );
+    assert!(!core.is_fenced());
+    assert_eq!(core.configuration_epoch(), 1);
+    persisted_all(&mut core);
+    let actions = core.step(Input::Timeout(Timer::Election));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Send { to: 1, message: Message::PreVote(r) } if r.term == epoch_term(1, 2))),
+        "{actions:?}"
+    );
+}
+
+/// Nothing of the new epoch leaves the reset node before the reset is durable: a
+/// refusal of an old member's append waits (a crash now would forget the reset, and an
+/// old member told of the epoch would be fenced by a reset that never happened).
+#[test]
+fn nothing_of_the_new_epoch_leaves_before_the_reset_is_durable() {
+    let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+    core.step(reset(9, &[1]));
+    let stale = Message::Heartbeat(Heartbeat {
+        term: Term(1),
+        commit: LogIndex(0),
+    });
+    let actions = core.step(from(2, stale));
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Send { .. })),
+        "{actions:?}"
+    );
+    let actions = persisted_all(&mut core);
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::MembershipChanged { result: Ok(_), .. })));
+    assert!(
+        actions.iter().any(|a| matches!(a,
+            Action::Send { to: 2, message: Message::HeartbeatResponse(r) } if r.term == Term::first_of_epoch(1))),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn terms_never_run_into_the_next_epoch() {
+    let last = Term(Term::first_of_epoch(1).0 - 1);
+    assert_eq!(last.epoch(), 0);
+    assert_eq!(last.next(), last, "saturates within its epoch");
+    assert_eq!(Term(5).next(), Term(6));
+    assert_eq!(epoch_term(2, 3).to_string(), "e2/3");
+    assert_eq!(Term(7).to_string(), "7");
+}

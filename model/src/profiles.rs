@@ -268,6 +268,20 @@ fn reset() -> ModelConfig {
     }
 }
 
+/// A reset to {s0, s1} of s0 alone: s1 is a member of the new configuration that the
+/// operator did not reset. It hears of the epoch from s0 (and is fenced), votes for s0,
+/// and is unfenced when the epoch's configuration entry reaches it; s2 is the old
+/// member that comes back.
+fn reset_pair() -> ModelConfig {
+    ModelConfig {
+        admin: AdminPlan::Reset {
+            server: ServerId(0),
+            voters: [ServerId(0), ServerId(1)].into_iter().collect(),
+        },
+        ..reset()
+    }
+}
+
 /// The reset profile with a third election: the reset server leads and commits in the
 /// new epoch, and the old members elect again after it (a long run).
 fn reset_elections() -> ModelConfig {
@@ -307,7 +321,7 @@ pub fn deep() -> ModelConfig {
 }
 
 /// Every profile of the matrix, in the order `check` runs them.
-pub const MATRIX: [Profile; 14] = [
+pub const MATRIX: [Profile; 15] = [
     Profile {
         name: "elections",
         summary: "3 elections (terms 1-3), instant disk, no crash",
@@ -379,6 +393,11 @@ pub const MATRIX: [Profile; 14] = [
         name: "reset",
         summary: "s0 reset to {s0} anywhere while s1, s2 go on as the old configuration (the fence); 2 elections, instant disk",
         config: reset,
+    },
+    Profile {
+        name: "reset-pair",
+        summary: "s0 reset to {s0,s1} anywhere (s1 not reset: fenced, votes, unfenced by the epoch's configuration entry), s2 the old member; 2 elections, instant disk",
+        config: reset_pair,
     },
 ];
 

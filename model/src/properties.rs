@@ -70,6 +70,11 @@ pub const RESET_CLUSTER_LEADS: &str = "the reset server leads the new epoch";
 /// Only with a reset.
 pub const OLD_MEMBER_FENCED: &str = "an old member is fenced";
 
+/// Sometimes: a member of the reset configuration that was not reset itself joins the
+/// new epoch (its configuration entry reached it). Only with a reset to more than the
+/// reset server.
+pub const UNRESET_MEMBER_JOINS: &str = "a member not reset joins the new epoch";
+
 /// Sometimes: the operator's membership change completes (its configuration is
 /// committed, stable). Only with a membership change.
 pub const MEMBERSHIP_CHANGES: &str = "membership change completes";
@@ -92,6 +97,8 @@ pub fn add_all(model: ConcordModel) -> ConcordModel {
     let membership = matches!(cfg.admin, crate::model::AdminPlan::Change { .. });
     let transfers = cfg.admin == crate::model::AdminPlan::Transfer;
     let reset = matches!(cfg.admin, crate::model::AdminPlan::Reset { .. });
+    let joins =
+        matches!(&cfg.admin, crate::model::AdminPlan::Reset { voters, .. } if voters.len() > 1);
     let disk_properties = !cfg.skip_disk_properties && !membership && !reset;
     let disk_failures = cfg.disk_failures > 0;
     let snapshots = cfg.snapshots > 0;
@@ -187,6 +194,15 @@ pub fn add_all(model: ConcordModel) -> ConcordModel {
     } else {
         model
     };
+    let model = if joins {
+        model.property(
+            Expectation::Sometimes,
+            UNRESET_MEMBER_JOINS,
+            unreset_member_joins,
+        )
+    } else {
+        model
+    };
     let model = if transfers {
         model.property(
             Expectation::Sometimes,
@@ -211,6 +227,14 @@ fn fenced_never_leads(model: &ConcordModel, state: &ConcordState) -> bool {
 
 fn reset_cluster_leads(model: &ConcordModel, state: &ConcordState) -> bool {
     live_servers(&model.cfg, state).any(|s| s.core.is_leader() && s.core.term().epoch() > 0)
+}
+
+fn unreset_member_joins(model: &ConcordModel, state: &ConcordState) -> bool {
+    let crate::model::AdminPlan::Reset { server, .. } = &model.cfg.admin else {
+        return false;
+    };
+    live_servers(&model.cfg, state)
+        .any(|s| s.core.id() != server && s.core.configuration_epoch() >= 1)
 }
 
 fn old_member_fenced(model: &ConcordModel, state: &ConcordState) -> bool {
@@ -376,7 +400,12 @@ fn state_machine_safety(model: &ConcordModel, state: &ConcordState) -> bool {
     // Within one configuration epoch (see `leader_completeness`).
     live.iter().enumerate().all(|(i, a)| {
         live[i + 1..].iter().all(|b| {
-            if a.core.configuration_epoch() != b.core.configuration_epoch() {
+            // A fenced server's applied prefix mixes both histories (see the core's
+            // `ClusterObserver`): compared once it is unfenced.
+            if a.core.configuration_epoch() != b.core.configuration_epoch()
+                || a.core.is_fenced()
+                || b.core.is_fenced()
+            {
                 return true;
             }
             let shared = a.applied.len().min(b.applied.len());

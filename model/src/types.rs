@@ -201,6 +201,9 @@ impl ModelSnapshot {
 }
 
 /// What survives a crash: a server's durable image, or a client's progress.
+// Most values are servers' images (a few hundred bytes, with the hard state's reset
+// record); boxing them would add an allocation to every save for the rare client one.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Storage {
     /// A server's disk.

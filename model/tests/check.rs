@@ -8,7 +8,7 @@ use concord_model::{check, ModelConfig, SearchOptions, Verdict};
 /// Unique states of each profile (depth-first, symmetry on). A tripwire: if a change to
 /// the core or the glue moves one, make sure the change was meant to alter the explored
 /// behaviour, then update it (and the table in docs/verification.md).
-const UNIQUE_STATES: [(&str, usize); 14] = [
+const UNIQUE_STATES: [(&str, usize); 15] = [
     ("elections", 358_758),
     ("figure-8", 668_658),
     ("heartbeats", 630_822),
@@ -23,6 +23,7 @@ const UNIQUE_STATES: [(&str, usize); 14] = [
     ("membership", 558_731),
     ("transfer", 460_078),
     ("reset", 94_606),
+    ("reset-pair", 95_980),
 ];
 
 fn run_profile(profile: &Profile) {
@@ -132,6 +133,11 @@ fn transfer() {
 #[test]
 fn reset() {
     run_profile(&profile("reset"));
+}
+
+#[test]
+fn reset_pair() {
+    run_profile(&profile("reset-pair"));
 }
 
 /// What the issue asks of the matrix as a whole: ≥ 3 terms, ≥ 2 elections,

@@ -421,6 +421,15 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     pub(crate) fn send(&mut self, to: N, message: Message<N>) {
+        if self.reset_answer.is_some() {
+            // A reset of the peers is being written: nothing of its epoch leaves before
+            // it is durable (an old member that learned the epoch from a refusal would
+            // be fenced by a reset a crash then forgets).
+            if !self.durability.hold(to, message) {
+                self.dropped_messages.0 += 1;
+            }
+            return;
+        }
         self.push(Action::Send { to, message });
     }
 

@@ -47,11 +47,21 @@ impl<N: NodeId> RaftCore<N> {
         } else {
             None
         };
-        let epoch = self.term.epoch().saturating_add(1);
-        let term = Term::first_of_epoch(epoch);
+        // A node that heard of a newer epoch than its configuration's (another survivor
+        // was reset first and reached it) joins that epoch, with the configuration the
+        // operator gives every survivor; any other node opens the next epoch. (Opening
+        // yet another epoch here would fence the survivors already running the first.)
+        let (epoch, term) = if self.is_fenced() {
+            (self.term.epoch(), self.term)
+        } else {
+            let epoch = self.term.epoch().saturating_add(1);
+            (epoch, Term::first_of_epoch(epoch))
+        };
         let refusal = refusal.or_else(|| {
-            (term <= self.term).then(|| AdminError::InvalidChange {
-                reason: "no configuration epoch is left".to_string(),
+            (term < self.term || (term == self.term && !self.is_fenced())).then(|| {
+                AdminError::InvalidChange {
+                    reason: "no configuration epoch is left".to_string(),
+                }
             })
         });
         if let Some(error) = refusal {
@@ -61,17 +71,32 @@ impl<N: NodeId> RaftCore<N> {
             });
             return;
         }
-        // Leadership (and whatever it was carrying out) ends; the new term and the reset
-        // are written in one hard-state write, before any message of the epoch leaves
-        // (votes wait for it).
-        self.become_follower(term, None);
+        // A retry of the reset this node already made durable in its current epoch (an
+        // answer lost, a caller that retried after a failure): nothing to do. The
+        // configuration may have changed since, by consensus; it is the answer.
+        let durable = self.durability.durable_hard_state();
+        if durable.reset.as_ref().is_some_and(|reset| {
+            reset.epoch == self.term.epoch() && reset.configuration == configuration
+        }) {
+            let result = Ok(self.configuration().current.clone());
+            self.push(Action::MembershipChanged { id, result });
+            return;
+        }
+        // Leadership (and whatever it was carrying out) ends — a transfer under way did
+        // not succeed — and the new term and the reset are written in one hard-state
+        // write; nothing this node sends leaves before it is durable (`send`).
+        self.end_leadership(false);
+        if term > self.term {
+            self.become_follower(term, None);
+        }
         self.base_configuration = ConfigurationEntry::stable(configuration.clone());
         self.reset = Some(ConfigurationReset {
             epoch,
             configuration,
         });
         self.base_epoch = epoch;
-        self.log.set_configuration_floor(term);
+        self.log
+            .set_configuration_floor(Term::first_of_epoch(epoch));
         self.save_hard_state();
         self.push(Action::ResetTimer(Timer::Election));
         self.reset_answer = Some((id, epoch));

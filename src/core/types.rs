@@ -18,12 +18,20 @@ pub struct Term(pub u64);
 /// configuration epoch (see [`Term::epoch`]).
 pub const TERM_EPOCH_SHIFT: u32 = 48;
 
+const ELECTIONS_MASK: u64 = (1u64 << TERM_EPOCH_SHIFT) - 1;
+
 impl Term {
-    /// The term that follows this one.
+    /// The term that follows this one, in the same configuration epoch.
     ///
-    /// Saturates at `u64::MAX`; a cluster does not run 2^64 elections.
+    /// Saturates at the last term of the epoch (2^48 - 1 elections; only a hostile
+    /// peer's term gets a node there): a term never runs into the next epoch, which
+    /// only a reset of the peers opens.
     pub fn next(self) -> Term {
-        Term(self.0.saturating_add(1))
+        if self.elections() == ELECTIONS_MASK {
+            self
+        } else {
+            Term(self.0 + 1)
+        }
     }
 
     /// The configuration epoch of this term: the high 16 bits. Every term of a cluster
@@ -39,7 +47,7 @@ impl Term {
 
     /// The elections counted within this term's epoch: the low 48 bits.
     pub fn elections(self) -> u64 {
-        self.0 & ((1u64 << TERM_EPOCH_SHIFT) - 1)
+        self.0 & ELECTIONS_MASK
     }
 
     /// The first term of `epoch` (no election has happened in it yet). Saturates at the

@@ -404,8 +404,11 @@ impl<S: StateMachine> Node<S> {
     /// refusal they get moves them to the new epoch, where a node whose configuration
     /// is of an older epoch never campaigns: no leader of the old configuration is
     /// elected once they have heard from the new one, and nothing the reset cluster
-    /// committed is overwritten. A returned member rejoins only as a new member (wipe
-    /// its storage, start it with an empty configuration, [`Node::add_peer`]). What no
+    /// committed is overwritten. A returned member rejoins only as a new member: wipe
+    /// its storage and start it under a new peer id with an empty configuration, then
+    /// [`Node::add_peer`]. A retry of a reset that already took effect in this node's
+    /// epoch (same voters) changes nothing and answers the configuration in force, so
+    /// retrying after an unknown outcome (`Stopped`, `Failed`) is safe. What no
     /// fence can do: members still cut off from every reset node can go on as the old
     /// cluster among themselves until they hear from it. See docs/runtime.md
     /// "Resetting peers".
