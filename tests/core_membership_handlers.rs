@@ -987,3 +987,50 @@ fn terms_never_run_into_the_next_epoch() {
     assert_eq!(epoch_term(2, 3).to_string(), "e2/3");
     assert_eq!(Term(7).to_string(), "7");
 }
+
+/// `catchup_max_rounds`: a new voter that answers but stays behind fails the change
+/// after that many whole rounds; with 0 (the default, as JRaft) it keeps it waiting.
+#[test]
+fn a_new_voter_that_answers_but_stays_behind_fails_after_the_rounds_allowed() {
+    for max_rounds in [0u32, 2] {
+        let options = CoreOptions {
+            catchup_margin: 0,
+            catchup_max_rounds: max_rounds,
+            ..CoreOptions::default()
+        };
+        let mut core = leader(&[1, 2, 3], &[], options);
+        core.step(Input::Propose(vec![Proposal {
+            id: RequestId(50),
+            size_bytes: 1,
+            expected_term: None,
+        }]));
+        persisted_all(&mut core);
+        core.step(from(2, ack(1, 2)));
+        core.step(from(3, ack(1, 2)));
+        core.step(change(1, MembershipChange::AddVoter(4)));
+        let mut answered = None;
+        for round in 1..=6 {
+            // 2 and 4 answer every round; 4 stays one entry behind.
+            core.step(from(2, ack(1, 2)));
+            core.step(from(4, ack(1, 1)));
+            let actions = core.step(Input::Timeout(Timer::Election));
+            if let Some(result) = actions.iter().find_map(|a| match a {
+                Action::MembershipChanged { result, .. } => Some(result.clone()),
+                _ => None,
+            }) {
+                answered = Some((round, result));
+                break;
+            }
+        }
+        match max_rounds {
+            0 => assert_eq!(answered, None, "no limit: the change keeps waiting"),
+            _ => assert_eq!(
+                answered,
+                Some((3, Err(AdminError::CatchUpFailed { peer: 4 }))),
+                "fails on the firing after two whole rounds"
+            ),
+        }
+        assert!(core.is_leader());
+        core.check_invariants().unwrap();
+    }
+}

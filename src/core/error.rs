@@ -106,9 +106,10 @@ pub enum AdminError<N: fmt::Display> {
         reason: String,
     },
     /// A new voter (a new node or a learner being promoted) did not answer for a whole
-    /// check-quorum round while catching up (JRaft ECATCHUP); nothing was appended and
-    /// the configuration is unchanged. (A new voter that answers but stays further
-    /// behind than `CoreOptions::catchup_margin` keeps the change waiting, as in JRaft.)
+    /// check-quorum round while catching up (JRaft ECATCHUP), or was still further
+    /// behind than `CoreOptions::catchup_margin` after `CoreOptions::catchup_max_rounds`
+    /// rounds (when set; by default a new voter that answers keeps the change waiting,
+    /// as in JRaft); nothing was appended and the configuration is unchanged.
     #[error("peer {peer} did not catch up")]
     CatchUpFailed {
         /// The peer.

@@ -45,7 +45,7 @@ pub(crate) struct PendingChange<N: NodeId> {
 pub(crate) enum ChangePhase {
     /// New voters are being brought up to date (they are in `catching_up`); `rounds`
     /// counts the check-quorum rounds seen so far.
-    CatchingUp { rounds: u8 },
+    CatchingUp { rounds: u32 },
     /// The configuration entry at `index` (joint, or the final one) is in the log;
     /// the change completes when the final one commits.
     Appended { index: LogIndex },

@@ -117,11 +117,31 @@ impl<N: NodeId> RaftCore<N> {
         committed && !self.configuration().is_joint()
     }
 
+    /// The first new voter of the change being caught up that is not yet within the
+    /// catch-up margin of the leader's log, if any (None also when nothing is caught up).
+    fn behind_in_catch_up(&self) -> Option<N> {
+        let last_index = self.log.last_index();
+        let margin = self.options.catchup_margin;
+        let leader = self.role.leader()?;
+        let change = leader.change.as_ref()?;
+        if !matches!(change.phase, ChangePhase::CatchingUp { .. }) {
+            return None;
+        }
+        let current = self.configuration().current.voters();
+        let mut new_voters = change.target.voters().difference(current);
+        new_voters
+            .find(|peer| {
+                leader.progress(peer).is_none_or(|progress| {
+                    progress.match_index == LogIndex(0)
+                        || progress.match_index.0.saturating_add(margin) < last_index.0
+                })
+            })
+            .cloned()
+    }
+
     /// Appends the configuration of the change being caught up once every new voter is
     /// close enough to the leader's log.
     pub(crate) fn maybe_finish_catch_up(&mut self) {
-        let last_index = self.log.last_index();
-        let margin = self.options.catchup_margin;
         let Some(leader) = self.role.leader() else {
             return;
         };
@@ -133,13 +153,7 @@ impl<N: NodeId> RaftCore<N> {
         }
         let current = self.configuration().current.clone();
         let target = change.target.clone();
-        let behind = target.voters().difference(current.voters()).any(|peer| {
-            leader.progress(peer).is_none_or(|progress| {
-                progress.match_index == LogIndex(0)
-                    || progress.match_index.0.saturating_add(margin) < last_index.0
-            })
-        });
-        if behind {
+        if self.behind_in_catch_up().is_some() {
             return;
         }
         let entry = if target.voters() == current.voters() {
@@ -275,6 +289,8 @@ impl<N: NodeId> RaftCore<N> {
     pub(crate) fn membership_round(&mut self) {
         let current_voters = self.configuration().current.voters().clone();
         let id = self.id.clone();
+        let max_rounds = self.options.catchup_max_rounds;
+        let behind = self.behind_in_catch_up();
         let Some(leader) = self.role.leader_mut() else {
             return;
         };
@@ -305,6 +321,10 @@ impl<N: NodeId> RaftCore<N> {
                     failed = silent_new_voter;
                 }
                 *rounds = rounds.saturating_add(1);
+                // Answering, but still behind after the rounds allowed.
+                if failed.is_none() && max_rounds > 0 && *rounds > max_rounds {
+                    failed = behind;
+                }
             }
         }
         if let Some(peer) = failed {

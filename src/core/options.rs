@@ -46,6 +46,13 @@ pub struct CoreOptions {
     /// on, once it is within this many entries of the leader's last index (JRaft
     /// `catchupMargin`, 1000).
     pub catchup_margin: u64,
+    /// The catch-up of a membership change fails (`AdminError::CatchUpFailed`, nothing
+    /// appended) when its new voters are not all within `catchup_margin` after this
+    /// many check-quorum rounds (election timeouts) — even if they answer. 0 (the
+    /// default): no limit, as in JRaft, where a new voter that answers keeps the change
+    /// waiting (a large snapshot may take long to copy); a silent one fails it after
+    /// one round either way.
+    pub catchup_max_rounds: u32,
 }
 
 impl Default for CoreOptions {
@@ -63,6 +70,7 @@ impl Default for CoreOptions {
             snapshot_log_distance: 0,
             snapshot_retained_entries: 1024,
             catchup_margin: 1000,
+            catchup_max_rounds: 0,
         }
     }
 }

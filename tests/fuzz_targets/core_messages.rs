@@ -82,6 +82,7 @@ impl Harness {
             snapshot_log_distance: input.int_in_range(0..=3)?,
             snapshot_retained_entries: input.int_in_range(0..=2)?,
             catchup_margin: input.int_in_range(0..=3)?,
+            catchup_max_rounds: input.int_in_range(0..=2)?,
         };
         let restored = restored_state(input, ConfigurationEntry::stable(configuration))?;
         let core = match RaftCore::new(id, options, restored.clone()) {
@@ -184,7 +185,8 @@ impl Harness {
                 };
                 self.step(report);
             }
-            // An operator asks for a membership change or a transfer, sensible or not.
+            // An operator asks for a membership change, a reset or a transfer, sensible or
+            // not.
             18 => {
                 self.next_request += 1;
                 let id = RequestId(self.next_request);
@@ -192,7 +194,13 @@ impl Harness {
                 let nodes: std::collections::BTreeSet<u64> = (0..input.int_in_range(0..=3)?)
                     .map(|_| self.pick_sender(input))
                     .collect::<Result<_>>()?;
-                let change = match input.int_in_range(0..=5u8)? {
+                let change = match input.int_in_range(0..=6u8)? {
+                    // A forced reset of the peers (any node, any voters).
+                    6 => {
+                        let configuration = Configuration::with_voters(nodes);
+                        self.step(Input::ResetPeers { id, configuration });
+                        return Ok(());
+                    }
                     0 => MembershipChange::AddVoter(node),
                     1 => MembershipChange::RemoveVoter(node),
                     2 => MembershipChange::ChangeVoters(nodes),
