@@ -42,19 +42,23 @@ impl<N: NodeId> EntryMeta<N> {
     }
 }
 
+impl<N: NodeId> super::io::ConfigurationReset<N> {
+    /// The same reset with the nodes of its configuration renamed.
+    pub fn relabel(&self, rename: &impl Fn(&N) -> N) -> Self {
+        super::io::ConfigurationReset {
+            epoch: self.epoch,
+            configuration: self.configuration.relabel(rename),
+        }
+    }
+}
+
 impl<N: NodeId> HardState<N> {
     /// The same hard state with the vote renamed.
     pub fn relabel(&self, rename: &impl Fn(&N) -> N) -> Self {
         HardState {
             term: self.term,
             voted_for: self.voted_for.as_ref().map(rename),
-            reset: self
-                .reset
-                .as_ref()
-                .map(|reset| super::io::ConfigurationReset {
-                    epoch: reset.epoch,
-                    configuration: reset.configuration.relabel(rename),
-                }),
+            reset: self.reset.as_ref().map(|reset| reset.relabel(rename)),
         }
     }
 }
@@ -109,13 +113,7 @@ impl<N: NodeId> RaftCore<N> {
             options: self.options.clone(),
             term: self.term,
             voted_for: self.voted_for.as_ref().map(rename),
-            reset: self
-                .reset
-                .as_ref()
-                .map(|reset| super::io::ConfigurationReset {
-                    epoch: reset.epoch,
-                    configuration: reset.configuration.relabel(rename),
-                }),
+            reset: self.reset.as_ref().map(|reset| reset.relabel(rename)),
             reset_answer: self.reset_answer,
             leader: self.leader.as_ref().map(rename),
             role,
