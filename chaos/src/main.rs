@@ -31,7 +31,9 @@ struct RunArgs {
     /// Seeds: `A..B` (B excluded), `A..=B`, or one seed `N`.
     #[arg(long, default_value = "0..10", value_parser = parse_seeds)]
     seeds: Seeds,
-    /// Faults: any of partition,kill,crash,pause,skew,window,depose,disk, or `all`, or `none`.
+    /// Faults: any of partition,kill,crash,pause,skew,window,depose,disk,membership,
+    /// transfer, or `all` (those ten), or `none`; `reset` (a fenced reset of the peers,
+    /// judged by the fence instead of linearizability) only by name.
     #[arg(long, default_value = "all")]
     nemesis: NemesisSet,
     /// Cluster size.

@@ -49,6 +49,14 @@ pub enum Nemesis {
     /// half the time that voter is cut off from everyone while the transfer runs (the
     /// transfer must time out and the leader take writes again).
     Transfer,
+    /// A forced reset of the peers (F17, fenced; at most once a run): a minority of the
+    /// voters is cut off from the rest, which go on as the old group; the operator,
+    /// believing the majority lost, resets each survivor to the survivors; at heal the
+    /// old members come back and must be fenced. Not part of `all`: a reset gives up
+    /// what the old group acknowledged meanwhile, so such a run is judged by the fence
+    /// (no old member leads again, the survivors lead and agree) instead of by
+    /// linearizability and lost writes.
+    Reset,
 }
 
 impl Nemesis {
@@ -66,6 +74,21 @@ impl Nemesis {
         Nemesis::Transfer,
     ];
 
+    /// Every nemesis the CLI knows, `reset` included (which `all` leaves out).
+    pub const KNOWN: [Nemesis; 11] = [
+        Nemesis::Partition,
+        Nemesis::Kill,
+        Nemesis::Crash,
+        Nemesis::Pause,
+        Nemesis::Skew,
+        Nemesis::Window,
+        Nemesis::Depose,
+        Nemesis::Disk,
+        Nemesis::Membership,
+        Nemesis::Transfer,
+        Nemesis::Reset,
+    ];
+
     /// The CLI name.
     pub fn name(self) -> &'static str {
         match self {
@@ -79,6 +102,7 @@ impl Nemesis {
             Nemesis::Disk => "disk",
             Nemesis::Membership => "membership",
             Nemesis::Transfer => "transfer",
+            Nemesis::Reset => "reset",
         }
     }
 }
@@ -125,12 +149,12 @@ impl FromStr for NemesisSet {
                 "all" => set.extend(Nemesis::ALL),
                 "none" => {}
                 other => {
-                    let nemesis = Nemesis::ALL
+                    let nemesis = Nemesis::KNOWN
                         .into_iter()
                         .find(|n| n.name() == other)
                         .ok_or_else(|| {
                             format!(
-                                "unknown nemesis {other:?} (expected partition, kill, crash, pause, skew, window, depose, disk, membership, transfer, all or none)"
+                                "unknown nemesis {other:?} (expected partition, kill, crash, pause, skew, window, depose, disk, membership, transfer, reset, all or none)"
                             )
                         })?;
                     set.push(nemesis);
@@ -218,6 +242,14 @@ pub enum Fault {
         /// Its links to every other node, cut for the fault's duration.
         cuts: Vec<(usize, usize)>,
     },
+    /// The survivors (a minority of the voters) are cut off from the others, and the
+    /// operator resets each of them to the survivors; at heal the others come back.
+    Reset {
+        /// Node indexes of the survivors.
+        survivors: Vec<usize>,
+        /// Their links to every other host.
+        cuts: Vec<(usize, usize)>,
+    },
     /// Per-node clock rates and steps.
     Skew {
         /// Rate of each node's clock (1.0 = true time).
@@ -259,6 +291,11 @@ impl fmt::Display for Fault {
                 "ask the leader to transfer to n{}{}",
                 to + 1,
                 if cuts.is_empty() { "" } else { " (cut off)" }
+            ),
+            Fault::Reset { survivors, .. } => write!(
+                f,
+                "cut off {} and reset them to themselves (the others given up for lost)",
+                names(survivors)
             ),
             Fault::Window { target } => match target {
                 WindowTarget::Node { age_ms } => write!(
@@ -343,6 +380,22 @@ pub fn draw(
     group: &GroupView,
 ) -> Fault {
     match nemesis {
+        Nemesis::Reset => {
+            let mut voters = if group.voters.is_empty() {
+                (0..nodes).collect()
+            } else {
+                group.voters.clone()
+            };
+            rng.shuffle(&mut voters);
+            // A minority: the rest would still be a quorum of the old configuration.
+            voters.truncate(((voters.len() - 1) / 2).max(1));
+            voters.sort_unstable();
+            let rest: Vec<usize> = (0..group.hosts).filter(|n| !voters.contains(n)).collect();
+            Fault::Reset {
+                cuts: cut_between(&voters, &rest),
+                survivors: voters,
+            }
+        }
         Nemesis::Membership => Fault::Membership {
             change: draw_change(rng, group),
         },

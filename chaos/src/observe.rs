@@ -30,8 +30,8 @@ pub struct Observations {
     /// apply the same entries again.
     pub digests: Mutex<Vec<BTreeMap<u64, u64>>>,
     /// Entries a node applied differently in a later boot than in an earlier one, or
-    /// differently from another node.
-    pub reapplied: Mutex<Vec<String>>,
+    /// differently from another node: the nodes involved, and the report.
+    pub reapplied: Mutex<Vec<(Vec<usize>, String)>>,
     /// Across nodes: log index → (running digest through it, the first node that
     /// applied it). Every node that applies index i must hold the same state there
     /// (State Machine Safety on the state machines themselves, snapshots included: a
@@ -121,10 +121,23 @@ impl Observations {
     /// Machine Safety), in any boots, and entries a node applied differently after a
     /// restart.
     pub fn divergence(&self) -> Vec<String> {
+        self.divergence_among(None)
+    }
+
+    /// `divergence` among `nodes` only (all nodes with `None`): after a reset of the
+    /// peers, the survivors' history is not the old members' (their common prefix is
+    /// checked by the core's observer, per configuration epoch).
+    pub fn divergence_among(&self, nodes: Option<&[usize]>) -> Vec<String> {
+        let kept = |node: &usize| nodes.is_none_or(|nodes| nodes.contains(node));
         let maps = lock(&self.digests);
-        let mut found: Vec<String> = lock(&self.reapplied).iter().take(KEEP).cloned().collect();
-        for a in 0..maps.len() {
-            for b in a + 1..maps.len() {
+        let mut found: Vec<String> = lock(&self.reapplied)
+            .iter()
+            .filter(|(involved, _)| involved.iter().all(kept))
+            .take(KEEP)
+            .map(|(_, report)| report.clone())
+            .collect();
+        for a in (0..maps.len()).filter(kept) {
+            for b in (a + 1..maps.len()).filter(kept) {
                 if let Some((index, _)) = maps[a].iter().find(|(index, digest)| {
                     maps[b].get(index).is_some_and(|other| other != *digest)
                 }) {
@@ -153,12 +166,15 @@ impl Observations {
             let (first, by) = *cluster.entry(index).or_insert((digest, node));
             if first != digest {
                 let mut violations = lock(&self.reapplied);
-                if violations.len() < KEEP {
-                    violations.push(format!(
-                        "state machine safety: n{} and n{} hold different states after \
-                         applying index {index}",
-                        by + 1,
-                        node + 1
+                if violations.len() < KEEP * 4 {
+                    violations.push((
+                        vec![by, node],
+                        format!(
+                            "state machine safety: n{} and n{} hold different states after \
+                             applying index {index}",
+                            by + 1,
+                            node + 1
+                        ),
                     ));
                 }
             }
@@ -166,10 +182,13 @@ impl Observations {
         let mut digests = lock(&self.digests);
         if let Some(before) = digests[node].insert(index, digest) {
             if before != digest {
-                lock(&self.reapplied).push(format!(
-                    "state machine safety: n{} applied a different entry at index {index} \
-                     after a restart than before it",
-                    node + 1
+                lock(&self.reapplied).push((
+                    vec![node],
+                    format!(
+                        "state machine safety: n{} applied a different entry at index {index} \
+                         after a restart than before it",
+                        node + 1
+                    ),
                 ));
             }
         }

@@ -161,18 +161,26 @@ pub struct SeedReport {
     pub snapshots_saved: u64,
     /// Snapshots installed from a leader (see `Observations::snapshot_installs`).
     pub snapshot_installs: u64,
+    /// The survivors of the run's reset of the peers (`reset` nemesis), if one was
+    /// injected: the run is then judged by the fence (no old member leads again, the
+    /// survivors lead a new epoch and agree), not by linearizability and lost writes,
+    /// which a reset gives up.
+    pub reset_survivors: Option<Vec<usize>>,
 }
 
 impl SeedReport {
     /// True when every check passed and the history was proven linearizable.
     pub fn passed(&self) -> bool {
         self.violations.is_empty()
-            && self.lost_acked_writes.is_empty()
-            && self.verdict == Verdict::Linearizable
+            && (self.reset_survivors.is_some()
+                || (self.lost_acked_writes.is_empty() && self.verdict == Verdict::Linearizable))
     }
 
     /// The verdict as text.
     pub fn verdict_name(&self) -> &'static str {
+        if self.reset_survivors.is_some() {
+            return "fenced reset";
+        }
         match self.verdict {
             Verdict::Linearizable => "linearizable",
             Verdict::NotLinearizable => "not linearizable",
@@ -528,6 +536,8 @@ impl ClientRun {
 enum AdminRequest {
     Change(MembershipChange<PeerId>),
     Transfer(PeerId),
+    /// Reset each of these nodes (indexes) to them all, asking each one itself.
+    Reset(Vec<usize>),
 }
 
 /// The operator's inbox (filled by the nemesis) and its log (read into the fault log).
@@ -563,6 +573,13 @@ impl OperatorRun {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             };
+            if let AdminRequest::Reset(survivors) = &request {
+                let outcome = self.reset(survivors).await;
+                let now = turmoil::sim_elapsed().unwrap_or_default();
+                lock(&self.operator.notes)
+                    .push(format!("{:>8.3}s operator: {outcome}", now.as_secs_f64()));
+                continue;
+            }
             let mut outcome = String::from("no leader");
             for _ in 0..5 {
                 let Some(leader) = self.leader() else {
@@ -583,6 +600,7 @@ impl OperatorRun {
                     )
                     .await
                     .map(|r| r.map(|to| format!("handed to {to}"))),
+                    AdminRequest::Reset(_) => unreachable!("handled above"),
                 };
                 let retry = matches!(
                     &result,
@@ -608,6 +626,40 @@ impl OperatorRun {
     }
 }
 
+impl OperatorRun {
+    /// Resets every survivor (asking each one itself, as `reset_peers` is not
+    /// redirected), retrying while one is down or still writing an earlier reset.
+    async fn reset(&self, survivors: &[usize]) -> String {
+        let voters: Vec<PeerId> = survivors.iter().map(|&i| peer_of(i)).collect();
+        let mut outcomes = Vec::new();
+        for &index in survivors {
+            let mut outcome = String::from("down");
+            for _ in 0..10 {
+                let node = lock(&self.registry)[index].clone();
+                let Some(node) = node else {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                };
+                let result =
+                    tokio::time::timeout(Duration::from_secs(5), node.reset_peers(voters.clone()))
+                        .await;
+                let done = matches!(result, Ok(Ok(_)));
+                outcome = match result {
+                    Ok(Ok(configuration)) => format!("reset to {configuration}"),
+                    Ok(Err(error)) => format!("{error}"),
+                    Err(_) => "no answer within 5 s".to_string(),
+                };
+                if done {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            outcomes.push(format!("n{}: {outcome}", index + 1));
+        }
+        outcomes.join("; ")
+    }
+}
+
 /// The harness's view of the cluster, for the nemesis and the observers.
 struct Cluster {
     hosts: Vec<HostParts>,
@@ -623,6 +675,8 @@ struct Cluster {
     notes: Vec<String>,
     /// Requests for the operator (membership changes, transfers).
     operator: Arc<Operator>,
+    /// The survivors of the run's reset of the peers, once it was injected.
+    reset: Option<Vec<usize>>,
 }
 
 /// What the run expects of a node whose disk the nemesis failed: its failure is no
@@ -777,6 +831,13 @@ impl Cluster {
                 }
                 lock(&self.operator.requests).push_back(AdminRequest::Transfer(peer_of(*to)));
             }
+            Fault::Reset { survivors, cuts } => {
+                for &(a, b) in cuts {
+                    sim.partition(self.name(a), self.name(b));
+                }
+                lock(&self.operator.requests).push_back(AdminRequest::Reset(survivors.clone()));
+                self.reset = Some(survivors.clone());
+            }
             Fault::Skew { rates, steps_ms } => {
                 for ((host, rate), step) in self.hosts.iter().zip(rates).zip(steps_ms) {
                     host.clock
@@ -874,7 +935,7 @@ impl Cluster {
             }
             // Never triggered, or done at once: nothing to undo.
             Fault::Window { .. } | Fault::Membership { .. } => {}
-            Fault::Transfer { cuts, .. } => {
+            Fault::Transfer { cuts, .. } | Fault::Reset { cuts, .. } => {
                 for &(a, b) in cuts {
                     sim.repair(self.name(a), self.name(b));
                 }
@@ -1079,6 +1140,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
     let operator = Arc::new(Operator::default());
     if config.nemeses.0.contains(&Nemesis::Membership)
         || config.nemeses.0.contains(&Nemesis::Transfer)
+        || config.nemeses.0.contains(&Nemesis::Reset)
     {
         let run = OperatorRun {
             operator: operator.clone(),
@@ -1094,6 +1156,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         clients,
         reported: vec![u64::MAX; config.hosts()],
         operator: operator.clone(),
+        reset: None,
         disk: None,
         election_round: config.election_timeout + config.max_election_delay,
         notes: Vec::new(),
@@ -1130,6 +1193,15 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         }
         if done {
             converge(&mut sim, &cluster, &mut violations);
+            if let Some(survivors) = cluster.reset.clone() {
+                check_fence(
+                    &mut sim,
+                    &cluster,
+                    &survivors,
+                    config.nodes,
+                    &mut violations,
+                );
+            }
             break;
         }
         if healing {
@@ -1190,7 +1262,11 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
                 }
                 None => {
                     let kinds = &config.nemeses.0;
-                    let kind = kinds[rng.below(kinds.len() as u64) as usize];
+                    let mut kind = kinds[rng.below(kinds.len() as u64) as usize];
+                    if kind == Nemesis::Reset && cluster.reset.is_some() {
+                        // One reset a run: afterwards, partitions stand in for it.
+                        kind = Nemesis::Partition;
+                    }
                     let group = cluster.group_view();
                     let fault = draw(kind, &mut rng, config.nodes, cluster.leader(), &group);
                     cluster.apply(&mut sim, &fault, &mut rng);
@@ -1224,7 +1300,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         }
     }
     violations.extend(observations.election_safety_violations());
-    violations.extend(observations.divergence());
+    violations.extend(observations.divergence_among(cluster.reset.as_deref()));
     violations.extend(observations.core_violations());
     violations.extend(
         take_panics()
@@ -1239,11 +1315,17 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         timeout: Some(config.check_timeout),
         ..CheckOptions::default()
     };
-    let (verdict, analysis) = match analyze(ModelKind::Kv, &history, &options) {
-        Ok(analysis) => (analysis.report.verdict, Some(analysis)),
-        Err(error) => {
-            violations.push(format!("history rejected by the checker: {error}"));
-            (Verdict::Unknown, None)
+    let (verdict, analysis) = if cluster.reset.is_some() {
+        // Not linearizable by design: what the old members acknowledged after the cut
+        // is gone. The fence is what such a run checks.
+        (Verdict::Unknown, None)
+    } else {
+        match analyze(ModelKind::Kv, &history, &options) {
+            Ok(analysis) => (analysis.report.verdict, Some(analysis)),
+            Err(error) => {
+                violations.push(format!("history rejected by the checker: {error}"));
+                (Verdict::Unknown, None)
+            }
         }
     };
     let count = |f: fn(&concord_linearizability::Outcome) -> bool| {
@@ -1276,5 +1358,83 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         history,
         analysis,
         config,
+        reset_survivors: cluster.reset.clone(),
+    }
+}
+
+/// After a reset of the peers and the heal: within ten election rounds every old member
+/// (a voter of the initial configuration that was not reset) has heard of the new epoch
+/// and is fenced, and none leads; a survivor leads a term of the new epoch. Then, for
+/// ten more rounds, no old member leads (a fenced node never campaigns).
+fn check_fence(
+    sim: &mut turmoil::Sim<'_>,
+    cluster: &Cluster,
+    survivors: &[usize],
+    nodes: usize,
+    violations: &mut Vec<String>,
+) {
+    let statuses = || -> Vec<(usize, concord::runtime::NodeStatus)> {
+        lock(&cluster.registry)
+            .iter()
+            .enumerate()
+            .filter_map(|(i, node)| node.as_ref().map(|n| (i, n.describe())))
+            .collect()
+    };
+    let old = |i: usize| i < nodes && !survivors.contains(&i);
+    let rounds = cluster.election_round * 10;
+    let deadline = sim.elapsed() + rounds;
+    let mut fenced = false;
+    while sim.elapsed() < deadline {
+        if let Err(error) = sim.step() {
+            violations.push(format!("simulation failed: {error}"));
+            return;
+        }
+        let now = statuses();
+        fenced = now.iter().all(|(i, s)| !old(*i) || s.fenced)
+            && now.iter().any(|(i, s)| {
+                survivors.contains(i) && s.role == Role::Leader && s.term.epoch() >= 1
+            });
+        if fenced {
+            break;
+        }
+    }
+    if !fenced {
+        let states: Vec<String> = statuses()
+            .iter()
+            .map(|(i, s)| {
+                format!(
+                    "n{} {:?} term {} fenced {}",
+                    i + 1,
+                    s.role,
+                    s.term,
+                    s.fenced
+                )
+            })
+            .collect();
+        violations.push(format!(
+            "after the reset and the heal, the old members were not all fenced under a leader of the new epoch within ten election rounds: {}",
+            states.join(", ")
+        ));
+        return;
+    }
+    let until = sim.elapsed() + rounds;
+    while sim.elapsed() < until {
+        if let Err(error) = sim.step() {
+            violations.push(format!("simulation failed: {error}"));
+            return;
+        }
+        if let Some((i, s)) = statuses()
+            .into_iter()
+            .find(|(i, s)| old(*i) && (s.role != Role::Follower || !s.fenced))
+        {
+            violations.push(format!(
+                "old member n{} is {:?} (fenced: {}) in term {} after it was fenced",
+                i + 1,
+                s.role,
+                s.fenced,
+                s.term
+            ));
+            return;
+        }
     }
 }

@@ -165,6 +165,30 @@ fn membership_and_transfers() {
     assert!(seen("handed to") >= 2, "too few transfers completed");
 }
 
+/// The fenced reset of the peers (F17): a minority of the voters is cut off and reset
+/// to itself while the rest go on as the old group; at heal the old members must be
+/// fenced within ten election rounds, never lead again, and the survivors lead the new
+/// epoch and agree (3 and 5 nodes, alone and with partitions and kills afterwards).
+/// Not vacuous: every seed resets, and the teeth variant `reset-fence-removed` fails
+/// every seed (docs/verification.md).
+#[test]
+fn reset_fences_the_old_members() {
+    let reset = NemesisSet(vec![Nemesis::Reset]);
+    let mixed = NemesisSet(vec![Nemesis::Reset, Nemesis::Partition, Nemesis::Kill]);
+    let mut reports = assert_seeds_pass(1100..1106, reset.clone(), 3);
+    reports.extend(assert_seeds_pass(1110..1114, mixed, 3));
+    reports.extend(assert_seeds_pass(1120..1123, reset, 5));
+    let resets = reports
+        .iter()
+        .filter(|report| report.reset_survivors.is_some())
+        .count();
+    assert!(resets >= 10, "only {resets} of 13 seeds reset the peers");
+    assert!(reports
+        .iter()
+        .flat_map(|report| &report.faults)
+        .any(|line| line.contains(": reset to ")));
+}
+
 #[test]
 fn all_nemeses_on_three_nodes() {
     assert_seeds_pass(500..508, NemesisSet::all(), 3);
