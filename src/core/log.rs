@@ -297,7 +297,10 @@ impl<N: NodeId> RaftLog<N> {
         // Entries of an epoch before the floor are the old configuration's: terms ascend
         // along the log, so the first one below the floor ends the search.
         let (index, configuration) = self.configurations.range(..=index).next_back()?;
-        (self.term_at(*index)? >= self.configuration_floor).then_some((*index, configuration))
+        // (No reset ever: every entry is in force, without looking up its term.)
+        let in_force = self.configuration_floor == Term(0)
+            || self.term_at(*index)? >= self.configuration_floor;
+        in_force.then_some((*index, configuration))
     }
 
     /// Configuration entries of terms below `floor` stop being in force (a reset of the

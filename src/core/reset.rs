@@ -51,17 +51,17 @@ impl<N: NodeId> RaftCore<N> {
         // was reset first and reached it) joins that epoch, with the configuration the
         // operator gives every survivor; any other node opens the next epoch. (Opening
         // yet another epoch here would fence the survivors already running the first.)
-        let (epoch, term) = if self.is_fenced() {
+        let joins = self.is_fenced();
+        let (epoch, term) = if joins {
             (self.term.epoch(), self.term)
         } else {
             let epoch = self.term.epoch().saturating_add(1);
             (epoch, Term::first_of_epoch(epoch))
         };
+        // (Opening one past the last epoch saturates at a term not above this one.)
         let refusal = refusal.or_else(|| {
-            (term < self.term || (term == self.term && !self.is_fenced())).then(|| {
-                AdminError::InvalidChange {
-                    reason: "no configuration epoch is left".to_string(),
-                }
+            (!joins && term <= self.term).then(|| AdminError::InvalidChange {
+                reason: "no configuration epoch is left".to_string(),
             })
         });
         if let Some(error) = refusal {
