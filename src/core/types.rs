@@ -121,7 +121,7 @@ impl LogId {
     };
 
     /// Builds a log id from raw numbers (convenient in tests and scenario scripts).
-    pub fn new(term: u64, index: u64) -> LogId {
+    pub const fn new(term: u64, index: u64) -> LogId {
         LogId {
             term: Term(term),
             index: LogIndex(index),

@@ -3,7 +3,9 @@
 //!
 //! - [`LocalSnapshotStore`]: directories on the local file system
 //!   ([`crate::storage::LocalSnapshotStorage`]: files fsynced, then the meta, then an
-//!   atomic rename; a crash leaves the old or the new snapshot, never a torn one).
+//!   atomic rename; a crash leaves the old or the new snapshot, never a torn one), or on
+//!   a simulated disk's file system ([`LocalSnapshotStore::open_on`]), where power loss
+//!   is simulated.
 //! - [`MemorySnapshotStore`]: in memory, durable for the life of the value (clone the
 //!   handle into a restarted node to keep its snapshots; [`MemorySnapshotStore::wipe`]
 //!   loses them). Tests, benchmarks and the chaos suite, whose simulated disks it
@@ -19,8 +21,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::core::{ConfigurationEntry, GroupId, LogId, PeerId};
 use crate::storage::{
-    check_file_name, LocalSnapshotReader, LocalSnapshotStorage, LocalSnapshotWriter,
-    SnapshotFileMeta, SnapshotMeta, SnapshotReader, SnapshotStorage, SnapshotWriter, StorageError,
+    check_file_name, LocalSnapshotReader, LocalSnapshotStorage, LocalSnapshotWriter, RealFs,
+    SnapshotFileMeta, SnapshotFs, SnapshotMeta, SnapshotReader, SnapshotStorage, SnapshotWriter,
+    StorageError,
 };
 
 /// Where a node keeps its snapshots. One store per group; shared by the node's tasks.
@@ -86,10 +89,11 @@ impl SnapshotSink {
     /// produces its files elsewhere (a database checkpoint) may place them here and
     /// register each with `append_chunk(name, size, &[])` (their checksums are then
     /// read back at commit). A file written through the sink must not be changed
-    /// through the directory afterwards. `None` for an in-memory store.
+    /// through the directory afterwards. `None` for an in-memory store or one on a
+    /// simulated disk.
     pub fn directory(&self) -> Option<&Path> {
         match &self.inner {
-            SinkInner::Local(writer) => Some(writer.directory()),
+            SinkInner::Local(writer) => writer.is_native().then(|| writer.directory()),
             SinkInner::Memory(_) => None,
         }
     }
@@ -186,10 +190,10 @@ impl std::fmt::Debug for SnapshotSource {
 
 impl SnapshotSource {
     /// On a file-system store, the snapshot's directory (a state machine may open its
-    /// files there directly). `None` for an in-memory store.
+    /// files there directly). `None` for an in-memory store or one on a simulated disk.
     pub fn directory(&self) -> Option<&Path> {
         match &self.inner {
-            SourceInner::Local(reader) => Some(reader.directory()),
+            SourceInner::Local(reader) => reader.is_native().then(|| reader.directory()),
             SourceInner::Memory(_) => None,
         }
     }
@@ -305,7 +309,18 @@ impl LocalSnapshotStore {
         root: impl AsRef<Path>,
         group: GroupId,
     ) -> Result<LocalSnapshotStore, StorageError> {
-        let storage = LocalSnapshotStorage::open(root, group)?;
+        LocalSnapshotStore::open_on(Arc::new(RealFs), root, group)
+    }
+
+    /// As [`LocalSnapshotStore::open`], on the file system `fs`: a simulated disk's
+    /// ([`crate::storage::SimDisk::snapshot_fs`]), where a power loss keeps only what the
+    /// commit protocol fsynced (the chaos suite runs its nodes' snapshots there).
+    pub fn open_on(
+        fs: Arc<dyn SnapshotFs>,
+        root: impl AsRef<Path>,
+        group: GroupId,
+    ) -> Result<LocalSnapshotStore, StorageError> {
+        let storage = LocalSnapshotStorage::open_on(fs, root, group)?;
         Ok(LocalSnapshotStore {
             reads: storage.read_view(),
             storage: Mutex::new(storage),

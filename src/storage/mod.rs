@@ -41,21 +41,25 @@ pub mod codec;
 mod entry;
 mod error;
 mod fjall;
+mod fs;
 mod image;
 mod log;
 mod memory;
 mod meta;
 mod rules;
 mod sim;
+mod sim_fs;
 mod snapshot;
 
 pub use entry::{EntryPayload, LogEntry};
 pub use error::{Result, StorageError};
 pub use fjall::{FjallLogStorage, FjallMetaStorage, FjallOptions, FjallStore};
+pub use fs::{RealFs, SnapshotFs};
 pub use log::{LogStorage, ReadLimits};
 pub use memory::{MemoryLogStorage, MemoryMetaStorage};
 pub use meta::{HardState, MetaStorage};
 pub use sim::{CrashPoint, SimDisk, SimLogStorage, SimMetaStorage, SimOptions, Tear};
+pub use sim_fs::SimFs;
 pub use snapshot::{
     check_file_name, LocalSnapshotReader, LocalSnapshotStorage, LocalSnapshotWriter,
     SnapshotFileMeta, SnapshotMeta, SnapshotReader, SnapshotStorage, SnapshotWriter,

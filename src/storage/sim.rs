@@ -38,6 +38,7 @@ use super::image::{LogImage, LogOp};
 use super::log::{LogStorage, ReadLimits};
 use super::meta::{HardState, MetaStorage};
 use super::rules::Context;
+use super::sim_fs::{FsState, SimFs};
 
 const STORE: &str = "sim";
 
@@ -112,6 +113,11 @@ struct DiskState {
     failed: Option<String>,
     /// Groups whose log has not been reopened since the last crash.
     needs_recovery: BTreeSet<GroupId>,
+    /// The file system the snapshot store writes (see `sim_fs.rs`).
+    fs: FsState,
+    /// Power is cut when this many more file-system changes have been made (the next
+    /// one does not happen), with this seed for the crash.
+    power_cut: Option<(u64, u64)>,
 }
 
 impl DiskState {
@@ -282,7 +288,7 @@ impl SimDisk {
             surviving_writes: 0,
             tear: Tear::Lost,
         });
-        self.crash_at(point)?;
+        self.crash_at_with(point, &mut SmallRng::seed_from_u64(seed ^ 0x5eed_f5))?;
         Ok(point)
     }
 
@@ -290,8 +296,18 @@ impl SimDisk {
     /// and reopened afterwards (they would otherwise keep answering from before the
     /// crash only in their own bookkeeping; the sim stores keep none, but the runtime
     /// above them does).
+    ///
+    /// The snapshot file system loses what was not synced; which of its unsynced
+    /// changes survive is drawn from a fixed seed here ([`SimDisk::crash`] draws it
+    /// from its own).
     pub fn crash_at(&self, point: CrashPoint) -> Result<()> {
+        self.crash_at_with(point, &mut SmallRng::seed_from_u64(0))
+    }
+
+    fn crash_at_with(&self, point: CrashPoint, rng: &mut SmallRng) -> Result<()> {
         let mut state = self.lock()?;
+        state.fs.crash(rng);
+        state.power_cut = None;
         let pending = std::mem::take(&mut state.pending);
         for (position, (group, op)) in pending.into_iter().enumerate() {
             if position < point.surviving_writes {
@@ -317,6 +333,111 @@ impl SimDisk {
         state.fail_next_sync = false;
         state.failed = None;
         Ok(())
+    }
+
+    /// A new, empty disk in place of this one (a replaced or wiped disk): every log,
+    /// hard state and snapshot file is gone. Stores open on it must be dropped first.
+    pub fn wipe(&self) {
+        if let Ok(mut state) = self.lock() {
+            let mutations = state.fs.mutations;
+            *state = DiskState::default();
+            state.fs.mutations = mutations;
+        }
+    }
+
+    /// The file system the snapshot store writes to on this disk
+    /// (`LocalSnapshotStorage::open_on`): power loss keeps only what was synced
+    /// (see `sim_fs.rs` for the model).
+    pub fn snapshot_fs(&self) -> SimFs {
+        SimFs {
+            disk: self.clone(),
+            durable_only: false,
+        }
+    }
+
+    /// A read-only view of [`SimDisk::snapshot_fs`] as a power loss now would leave it
+    /// at the least (only what was synced), for checks of what a node may promise.
+    pub fn durable_snapshot_fs(&self) -> SimFs {
+        SimFs {
+            disk: self.clone(),
+            durable_only: true,
+        }
+    }
+
+    /// Changes to the snapshot file system so far (writes, creations, renames,
+    /// removals and syncs), to aim [`SimDisk::cut_power_after`].
+    pub fn fs_changes(&self) -> u64 {
+        self.lock().map(|state| state.fs.mutations).unwrap_or(0)
+    }
+
+    /// Cuts the power after `changes` more changes to the snapshot file system: the next
+    /// one fails and does not happen, the disk crashes as [`SimDisk::crash`] with
+    /// `seed`, and every later write fails until [`SimDisk::power_on`]. For tests that
+    /// crash a snapshot commit at each of its steps.
+    pub fn cut_power_after(&self, changes: u64, seed: u64) {
+        if let Ok(mut state) = self.lock() {
+            state.power_cut = Some((changes, seed));
+        }
+    }
+
+    /// Power back after [`SimDisk::cut_power_after`] fired: writes are accepted again.
+    pub fn power_on(&self) {
+        if let Ok(mut state) = self.lock() {
+            state.failed = None;
+            state.fail_next_sync = false;
+        }
+    }
+
+    pub(crate) fn with_fs<T>(&self, read: impl FnOnce(&FsState) -> T) -> std::io::Result<T> {
+        let state = self
+            .lock()
+            .map_err(|error| std::io::Error::other(error.to_string()))?;
+        Ok(read(&state.fs))
+    }
+
+    /// A change to the file system: refused on a failed disk; counted; the power cut
+    /// fires here.
+    pub(crate) fn change_fs<T>(
+        &self,
+        change: impl FnOnce(&mut FsState) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        let mut state = self
+            .lock()
+            .map_err(|error| std::io::Error::other(error.to_string()))?;
+        if let Some(reason) = &state.failed {
+            return Err(std::io::Error::other(reason.clone()));
+        }
+        if let Some((left, seed)) = state.power_cut {
+            if left == 0 {
+                drop(state);
+                let _ = self.crash(seed);
+                if let Ok(mut state) = self.lock() {
+                    state.failed = Some("power lost".to_string());
+                }
+                return Err(std::io::Error::other("power lost"));
+            }
+            state.power_cut = Some((left - 1, seed));
+        }
+        state.fs.mutations += 1;
+        change(&mut state.fs)
+    }
+
+    /// A sync of the file system: as a change, and an armed sync failure fails it
+    /// (the disk is then failed for the log too, as one disk).
+    pub(crate) fn sync_fs(
+        &self,
+        sync: impl FnOnce(&mut FsState) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        {
+            let mut state = self
+                .lock()
+                .map_err(|error| std::io::Error::other(error.to_string()))?;
+            if state.failed.is_none() && state.fail_next_sync {
+                state.fail_next_sync = false;
+                state.failed = Some("injected fsync failure".to_string());
+            }
+        }
+        self.change_fs(sync)
     }
 
     /// Flips one byte (chosen by `seed`) of the stored record of `index` in `group`, in

@@ -17,16 +17,22 @@
 //! when dropped uncommitted; `open` removes those a crash left. `seq` grows with every commit, so
 //! re-snapshotting at the same index never renames onto an existing directory; the
 //! latest snapshot is the greatest `(index, seq)`.
+//!
+//! The store runs on a [`SnapshotFs`]: the real file system ([`RealFs`], what
+//! [`LocalSnapshotStorage::open`] uses) or a simulated disk's
+//! ([`super::SimDisk::snapshot_fs`]), where a power loss keeps only what was fsynced, so
+//! the commit protocol above is tested against power loss at each of its steps
+//! (`tests/storage_snapshot_crash.rs`).
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::core::{ConfigurationEntry, GroupId, LogId, PeerId};
 
 use super::codec;
 use super::error::{Result, StorageError};
+use super::fs::{RealFs, SnapshotFs};
 use super::rules::Context;
 
 /// The name of the meta file inside a snapshot directory (reserved).
@@ -149,6 +155,7 @@ pub fn check_file_name(name: &str) -> std::result::Result<(), String> {
 /// Snapshots in a local directory tree (see the module docs for the layout).
 #[derive(Debug)]
 pub struct LocalSnapshotStorage {
+    fs: Arc<dyn SnapshotFs>,
     context: Context,
     directory: PathBuf,
     next_seq: u64,
@@ -170,28 +177,74 @@ impl LocalSnapshotStorage {
     /// Opens (creating) `<root>/<group>` and removes temporary directories left by an
     /// interrupted write.
     pub fn open(root: impl AsRef<Path>, group: GroupId) -> Result<LocalSnapshotStorage> {
-        let directory = root.as_ref().join(group.as_str());
-        let context = Context::new(format!("snapshot:{}", root.as_ref().display()), group);
-        let mut storage = LocalSnapshotStorage {
-            context,
-            directory,
-            next_seq: 1,
-            failed: std::sync::Mutex::new(None),
-        };
-        fs::create_dir_all(&storage.directory)
+        LocalSnapshotStorage::open_on(Arc::new(RealFs), root, group)
+    }
+
+    /// As [`LocalSnapshotStorage::open`], on the file system `fs` (a simulated disk's,
+    /// say).
+    pub fn open_on(
+        fs: Arc<dyn SnapshotFs>,
+        root: impl AsRef<Path>,
+        group: GroupId,
+    ) -> Result<LocalSnapshotStorage> {
+        let mut storage = LocalSnapshotStorage::read_only_on(fs, root, group);
+        // Directories this open creates are made durable in their parents too, or a
+        // power loss could take the whole store with them.
+        let created: Vec<PathBuf> = storage
+            .directory
+            .ancestors()
+            .take_while(|dir| !dir.as_os_str().is_empty() && storage.fs.list_dir(dir).is_err())
+            .map(Path::to_path_buf)
+            .collect();
+        storage
+            .fs
+            .create_dir_all(&storage.directory)
             .map_err(|error| storage.io(&storage.directory, error))?;
+        for parent in created.iter().filter_map(|dir| dir.parent()) {
+            if !parent.as_os_str().is_empty() {
+                storage
+                    .fs
+                    .sync_dir(parent)
+                    .map_err(|error| storage.io(parent, error))?;
+            }
+        }
         let mut max_seq = 0;
         for (name, path) in storage.list_dir()? {
             if let Some((_, seq)) = parse_snapshot_dir(&name) {
                 max_seq = max_seq.max(seq);
             } else if let Some(seq) = parse_temp_dir(&name) {
                 max_seq = max_seq.max(seq);
-                fs::remove_dir_all(&path).map_err(|error| storage.io(&path, error))?;
+                storage
+                    .fs
+                    .remove_dir_all(&path)
+                    .map_err(|error| storage.io(&path, error))?;
             }
         }
         storage.next_seq = max_seq + 1;
-        sync_dir(&storage.directory).map_err(|error| storage.io(&storage.directory, error))?;
+        storage
+            .fs
+            .sync_dir(&storage.directory)
+            .map_err(|error| storage.io(&storage.directory, error))?;
         Ok(storage)
+    }
+
+    /// A handle that only reads (`open_latest`, `open_at`, `needs_file`) the snapshots
+    /// under `<root>/<group>` on `fs`, changing nothing, not even at open: for checks
+    /// that look at a node's store from outside (a simulated disk's durable view).
+    pub fn read_only_on(
+        fs: Arc<dyn SnapshotFs>,
+        root: impl AsRef<Path>,
+        group: GroupId,
+    ) -> LocalSnapshotStorage {
+        let directory = root.as_ref().join(group.as_str());
+        let context = Context::new(format!("snapshot:{}", root.as_ref().display()), group);
+        LocalSnapshotStorage {
+            fs,
+            context,
+            directory,
+            next_seq: 1,
+            failed: std::sync::Mutex::new(None),
+        }
     }
 
     /// A second handle on the same directory for reading (`open_latest`, `open_at`,
@@ -199,6 +252,7 @@ impl LocalSnapshotStorage {
     /// not be used to create or commit.
     pub fn read_view(&self) -> LocalSnapshotStorage {
         LocalSnapshotStorage {
+            fs: self.fs.clone(),
             context: self.context.clone(),
             directory: self.directory.clone(),
             next_seq: self.next_seq,
@@ -239,16 +293,17 @@ impl LocalSnapshotStorage {
     }
 
     fn list_dir(&self) -> Result<Vec<(String, PathBuf)>> {
-        let mut out = Vec::new();
-        let entries =
-            fs::read_dir(&self.directory).map_err(|error| self.io(&self.directory, error))?;
-        for entry in entries {
-            let entry = entry.map_err(|error| self.io(&self.directory, error))?;
-            if let Ok(name) = entry.file_name().into_string() {
-                out.push((name, entry.path()));
-            }
-        }
-        Ok(out)
+        let names = self
+            .fs
+            .list_dir(&self.directory)
+            .map_err(|error| self.io(&self.directory, error))?;
+        Ok(names
+            .into_iter()
+            .map(|name| {
+                let path = self.directory.join(&name);
+                (name, path)
+            })
+            .collect())
     }
 
     fn latest_dir(&self) -> Result<Option<PathBuf>> {
@@ -262,7 +317,7 @@ impl LocalSnapshotStorage {
 
     fn read_meta(&self, directory: &Path) -> Result<SnapshotMeta> {
         let path = directory.join(META_FILE_NAME);
-        let record = fs::read(&path).map_err(|error| self.io(&path, error))?;
+        let record = self.fs.read(&path).map_err(|error| self.io(&path, error))?;
         codec::snapshot::decode(&record).map_err(|e| StorageError::CorruptMeta {
             store: self.context.store.clone(),
             group: self.context.group.clone(),
@@ -272,37 +327,28 @@ impl LocalSnapshotStorage {
     }
 
     fn crc_of(&self, path: &Path) -> Result<(u64, u32)> {
-        let mut file = File::open(path).map_err(|error| self.io(path, error))?;
-        let mut buffer = vec![0u8; 64 * 1024];
-        let mut crc = 0u32;
-        let mut size = 0u64;
-        loop {
-            let read = file
-                .read(&mut buffer)
-                .map_err(|error| self.io(path, error))?;
-            if read == 0 {
-                return Ok((size, crc));
-            }
-            crc = crc32c::crc32c_append(crc, &buffer[..read]);
-            size += read as u64;
-        }
+        crc_of(&*self.fs, path).map_err(|error| self.io(path, error))
     }
 }
 
-#[cfg(unix)]
-fn sync_dir(path: &Path) -> std::io::Result<()> {
-    File::open(path)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_path: &Path) -> std::io::Result<()> {
-    // Directory handles cannot be fsynced portably; NTFS journals its metadata.
-    Ok(())
+/// Size and crc32c of a file, read in pieces.
+fn crc_of(fs: &dyn SnapshotFs, path: &Path) -> std::io::Result<(u64, u32)> {
+    const PIECE: usize = 1024 * 1024;
+    let (mut size, mut crc) = (0u64, 0u32);
+    loop {
+        let piece = fs.read_at(path, size, PIECE)?;
+        if piece.is_empty() {
+            return Ok((size, crc));
+        }
+        crc = crc32c::crc32c_append(crc, &piece);
+        size += piece.len() as u64;
+    }
 }
 
 /// A snapshot being written into a temporary directory.
 #[derive(Debug)]
 pub struct LocalSnapshotWriter {
+    fs: Arc<dyn SnapshotFs>,
     context: Context,
     directory: PathBuf,
     seq: u64,
@@ -325,15 +371,21 @@ impl Drop for LocalSnapshotWriter {
     /// An uncommitted writer removes its temporary directory (after a commit it has
     /// been renamed away, and this does nothing).
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.directory);
+        let _ = self.fs.remove_dir_all(&self.directory);
     }
 }
 
 impl LocalSnapshotWriter {
     /// The temporary directory; a state machine may also write files there directly
-    /// (they must then be registered with [`SnapshotWriter::append_chunk`] of 0 bytes).
+    /// (they must then be registered with [`SnapshotWriter::append_chunk`] of 0 bytes)
+    /// when the store is on the real file system ([`Self::is_native`]).
     pub fn directory(&self) -> &Path {
         &self.directory
+    }
+
+    /// Whether [`Self::directory`] is a real directory (false on a simulated disk).
+    pub fn is_native(&self) -> bool {
+        self.fs.is_native()
     }
 
     /// The last entry the snapshot covers.
@@ -375,9 +427,13 @@ impl SnapshotWriter for LocalSnapshotWriter {
         // A reused file is a hard link into the committed snapshot: unlink it first, or
         // the write would change that snapshot too.
         if self.reused.remove(name) {
-            fs::remove_file(&path).map_err(|error| self.io(&path, error))?;
+            self.fs
+                .remove_file(&path)
+                .map_err(|error| self.io(&path, error))?;
         }
-        fs::write(&path, data).map_err(|error| self.io(&path, error))?;
+        self.fs
+            .write(&path, data)
+            .map_err(|error| self.io(&path, error))?;
         self.sizes.insert(name.to_string(), data.len() as u64);
         self.crcs.insert(name.to_string(), crc32c::crc32c(data));
         Ok(())
@@ -390,24 +446,24 @@ impl SnapshotWriter for LocalSnapshotWriter {
             // Copy-on-write: appending to the hard link would change the committed
             // snapshot it shares its data with.
             let copy = self.directory.join(format!(".{name}.copy"));
-            fs::copy(&path, &copy).map_err(|error| self.io(&path, error))?;
-            fs::rename(&copy, &path).map_err(|error| self.io(&path, error))?;
+            self.fs
+                .copy(&path, &copy)
+                .map_err(|error| self.io(&path, error))?;
+            self.fs
+                .rename(&copy, &path)
+                .map_err(|error| self.io(&path, error))?;
             self.reused.remove(name);
         }
         let written = self.sizes.get(name).copied().unwrap_or(0);
-        let on_disk = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let on_disk = self.fs.len(&path).unwrap_or(0);
         let current = written.max(on_disk);
         if offset != current {
             return Err(self.context.invalid(format!(
                 "chunk of {name:?} at offset {offset}, but {current} bytes are written"
             )));
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|error| self.io(&path, error))?;
-        file.write_all(data)
+        self.fs
+            .append(&path, data)
             .map_err(|error| self.io(&path, error))?;
         self.sizes
             .insert(name.to_string(), current + data.len() as u64);
@@ -437,14 +493,17 @@ impl SnapshotWriter for LocalSnapshotWriter {
         };
         let source = base.join(name);
         let target = self.directory.join(name);
-        if fs::hard_link(&source, &target).is_ok() {
+        if self.fs.hard_link(&source, &target).is_ok() {
             self.reused.insert(name.to_string());
         } else {
-            fs::copy(&source, &target).map_err(|error| self.io(&source, error))?;
+            self.fs
+                .copy(&source, &target)
+                .map_err(|error| self.io(&source, error))?;
         }
-        let size = fs::metadata(&target)
-            .map_err(|error| self.io(&target, error))?
-            .len();
+        let size = self
+            .fs
+            .len(&target)
+            .map_err(|error| self.io(&target, error))?;
         self.sizes.insert(name.to_string(), size);
         match self.base_meta.as_ref().and_then(|meta| meta.file(name)) {
             Some(file) if file.size == size => {
@@ -472,8 +531,11 @@ impl SnapshotStorage for LocalSnapshotStorage {
         self.next_seq += 1;
         let directory = self.directory.join(format!("{TEMP_PREFIX}{seq:010}"));
         let latest = self.open_latest()?;
-        fs::create_dir(&directory).map_err(|error| self.io(&directory, error))?;
+        self.fs
+            .create_dir(&directory)
+            .map_err(|error| self.io(&directory, error))?;
         Ok(LocalSnapshotWriter {
+            fs: self.fs.clone(),
             context: self.context.clone(),
             directory,
             seq,
@@ -493,7 +555,8 @@ impl SnapshotStorage for LocalSnapshotStorage {
         // it stays the latest, and this one is discarded.
         if let Some(latest) = self.open_latest()? {
             if latest.meta.last_included.index > writer.last_included.index {
-                fs::remove_dir_all(&writer.directory)
+                self.fs
+                    .remove_dir_all(&writer.directory)
                     .map_err(|error| self.io(&writer.directory, error))?;
                 return Ok(latest.meta);
             }
@@ -503,12 +566,10 @@ impl SnapshotStorage for LocalSnapshotStorage {
         let mut files = Vec::new();
         for (name, &written) in &writer.sizes {
             let path = writer.directory.join(name);
-            let file = File::open(&path).map_err(|error| self.io(&path, error))?;
-            file.sync_all().map_err(|error| self.fatal(&path, error))?;
-            let on_disk = file
-                .metadata()
-                .map_err(|error| self.io(&path, error))?
-                .len();
+            self.fs
+                .sync_file(&path)
+                .map_err(|error| self.fatal(&path, error))?;
+            let on_disk = self.fs.len(&path).map_err(|error| self.io(&path, error))?;
             let (size, crc32c) = match writer.crcs.get(name) {
                 Some(&crc) if on_disk == written => (written, crc),
                 _ => self.crc_of(&path)?,
@@ -528,20 +589,26 @@ impl SnapshotStorage for LocalSnapshotStorage {
         let record = codec::snapshot::encode(&meta)
             .map_err(|e| self.context.invalid(format!("snapshot meta: {}", e.0)))?;
         let meta_path = writer.directory.join(META_FILE_NAME);
-        let mut file = File::create(&meta_path).map_err(|error| self.io(&meta_path, error))?;
-        file.write_all(&record)
+        self.fs
+            .write(&meta_path, &record)
             .map_err(|error| self.io(&meta_path, error))?;
-        file.sync_all()
+        self.fs
+            .sync_file(&meta_path)
             .map_err(|error| self.fatal(&meta_path, error))?;
-        sync_dir(&writer.directory).map_err(|error| self.fatal(&writer.directory, error))?;
+        self.fs
+            .sync_dir(&writer.directory)
+            .map_err(|error| self.fatal(&writer.directory, error))?;
         // 3. Atomic switch, made durable.
         let final_dir = self.directory.join(format!(
             "{SNAPSHOT_PREFIX}{:020}_{:010}",
             meta.last_included.index.0, writer.seq
         ));
-        fs::rename(&writer.directory, &final_dir)
+        self.fs
+            .rename(&writer.directory, &final_dir)
             .map_err(|error| self.io(&writer.directory, error))?;
-        sync_dir(&self.directory).map_err(|error| self.fatal(&self.directory, error))?;
+        self.fs
+            .sync_dir(&self.directory)
+            .map_err(|error| self.fatal(&self.directory, error))?;
         // 4. Only now remove what the new snapshot supersedes: every older snapshot but
         // the one before it, which stays readable for a transfer or a load that began
         // before this commit. Temporary directories belong to writers that may still be
@@ -557,9 +624,13 @@ impl SnapshotStorage for LocalSnapshotStorage {
         older.sort();
         older.pop(); // the previous snapshot stays
         for (_, path) in older {
-            fs::remove_dir_all(&path).map_err(|error| self.io(&path, error))?;
+            self.fs
+                .remove_dir_all(&path)
+                .map_err(|error| self.io(&path, error))?;
         }
-        sync_dir(&self.directory).map_err(|error| self.fatal(&self.directory, error))?;
+        self.fs
+            .sync_dir(&self.directory)
+            .map_err(|error| self.fatal(&self.directory, error))?;
         Ok(meta)
     }
 
@@ -611,6 +682,7 @@ impl LocalSnapshotStorage {
             })?;
         }
         Ok(LocalSnapshotReader {
+            fs: self.fs.clone(),
             context: self.context.clone(),
             directory,
             meta,
@@ -621,34 +693,29 @@ impl LocalSnapshotStorage {
 /// A committed snapshot in a [`LocalSnapshotStorage`].
 #[derive(Debug)]
 pub struct LocalSnapshotReader {
+    fs: Arc<dyn SnapshotFs>,
     context: Context,
     directory: PathBuf,
     meta: SnapshotMeta,
 }
 
 impl LocalSnapshotReader {
-    /// The snapshot's directory (a state machine may load its files from there).
+    /// The snapshot's directory (a state machine may load its files from there when
+    /// the store is on the real file system: [`Self::is_native`]).
     pub fn directory(&self) -> &Path {
         &self.directory
+    }
+
+    /// Whether [`Self::directory`] is a real directory (false on a simulated disk).
+    pub fn is_native(&self) -> bool {
+        self.fs.is_native()
     }
 
     /// Re-reads every file and checks size and crc32c against the meta.
     pub fn verify(&self) -> Result<()> {
         for file in &self.meta.files {
             let path = self.directory.join(&file.name);
-            let mut handle = File::open(&path).map_err(|error| self.io(&path, error))?;
-            let mut buffer = vec![0u8; 64 * 1024];
-            let (mut size, mut crc) = (0u64, 0u32);
-            loop {
-                let read = handle
-                    .read(&mut buffer)
-                    .map_err(|error| self.io(&path, error))?;
-                if read == 0 {
-                    break;
-                }
-                crc = crc32c::crc32c_append(crc, &buffer[..read]);
-                size += read as u64;
-            }
+            let (size, crc) = crc_of(&*self.fs, &path).map_err(|error| self.io(&path, error))?;
             if size != file.size || crc != file.crc32c {
                 return Err(StorageError::CorruptMeta {
                     store: self.context.store.clone(),
@@ -685,13 +752,8 @@ impl SnapshotReader for LocalSnapshotReader {
                 .invalid(format!("snapshot has no file {name:?}")));
         }
         let path = self.directory.join(name);
-        let mut file = File::open(&path).map_err(|error| self.io(&path, error))?;
-        file.seek(SeekFrom::Start(offset))
-            .map_err(|error| self.io(&path, error))?;
-        let mut out = Vec::new();
-        file.take(max_len as u64)
-            .read_to_end(&mut out)
-            .map_err(|error| self.io(&path, error))?;
-        Ok(out)
+        self.fs
+            .read_at(&path, offset, max_len)
+            .map_err(|error| self.io(&path, error))
     }
 }
