@@ -75,9 +75,6 @@ pub struct DurabilityCheck {
     pub disk: SimDisk,
     /// The group on it.
     pub group: GroupId,
-    /// The node's snapshots (entries a durable snapshot covers are durable too, though
-    /// the log no longer holds them).
-    pub snapshots: concord::runtime::MemorySnapshotStore,
     /// Where violations go (one line each).
     pub violations: Arc<Mutex<Vec<String>>>,
 }
@@ -92,15 +89,22 @@ impl DurabilityCheck {
     /// Whether the entries through `index` are durable here: in the durable log, or
     /// covered by the durable snapshot (compacted away from the log).
     fn holds_durably(&self, index: LogIndex) -> bool {
-        use concord::runtime::SnapshotStore as _;
-        index == LogIndex(0)
-            || self
-                .snapshots
-                .latest()
-                .ok()
-                .flatten()
-                .is_some_and(|snapshot| snapshot.last_included.index >= index)
-            || self.disk.durable_log_id(&self.group, index).is_some()
+        use concord::storage::{SnapshotReader as _, SnapshotStorage as _};
+        if index == LogIndex(0) || self.disk.durable_log_id(&self.group, index).is_some() {
+            return true;
+        }
+        // The node's snapshots as a power loss now would leave them: entries a durable
+        // snapshot covers are durable too, though the log no longer holds them.
+        let durable = concord::storage::LocalSnapshotStorage::read_only_on(
+            std::sync::Arc::new(self.disk.durable_snapshot_fs()),
+            crate::run::SNAPSHOT_ROOT,
+            self.group.clone(),
+        );
+        durable
+            .open_latest()
+            .ok()
+            .flatten()
+            .is_some_and(|snapshot| snapshot.meta().last_included.index >= index)
     }
 
     /// Checks an outgoing message; returns a description of the broken promise, if any.

@@ -32,7 +32,7 @@ struct RunArgs {
     #[arg(long, default_value = "0..10", value_parser = parse_seeds)]
     seeds: Seeds,
     /// Faults: any of partition,kill,crash,pause,skew,window,depose,disk,membership,
-    /// transfer, or `all` (those ten), or `none`; `reset` (a fenced reset of the peers,
+    /// transfer, wipe, or `all` (those eleven), or `none`; `reset` (a fenced reset of the peers,
     /// judged by the fence instead of linearizability) only by name.
     #[arg(long, default_value = "all")]
     nemesis: NemesisSet,
@@ -77,6 +77,11 @@ struct RunArgs {
     /// Entries a node keeps below its latest snapshot.
     #[arg(long, default_value_t = 1024)]
     snapshot_retained: u64,
+    /// Teeth only (unsafe): a node whose disk the `wipe` nemesis wiped comes back under
+    /// its old id, having forgotten its vote and log, and is not replaced: the operator
+    /// error the wipe rule forbids. Runs are expected to fail.
+    #[arg(long)]
+    unsafe_wipe_keeps_id: bool,
     /// Seeds run in parallel (each seed is single-threaded and deterministic).
     #[arg(long)]
     jobs: Option<usize>,
@@ -140,7 +145,7 @@ fn main() -> ExitCode {
 
 fn reproduce(args: &RunArgs, seed: u64) -> String {
     format!(
-        "cargo run --release -p concord-chaos -- run --seeds {seed} --nemesis {} --nodes {} --ops {} --clients {} --keys {} --election-timeout-ms {} --election-delay-ms {} --stale-per-mille {}{}{}{}{}",
+        "cargo run --release -p concord-chaos -- run --seeds {seed} --nemesis {} --nodes {} --ops {} --clients {} --keys {} --election-timeout-ms {} --election-delay-ms {} --stale-per-mille {}{}{}{}{}{}",
         args.nemesis,
         args.nodes,
         args.ops,
@@ -152,6 +157,11 @@ fn reproduce(args: &RunArgs, seed: u64) -> String {
         if args.no_sync { " --no-sync" } else { "" },
         if args.no_buggify { " --no-buggify" } else { "" },
         if args.no_pre_vote { " --no-pre-vote" } else { "" },
+        if args.unsafe_wipe_keeps_id {
+            " --unsafe-wipe-keeps-id"
+        } else {
+            ""
+        },
         if args.snapshot_distance > 0 {
             format!(
                 " --snapshot-distance {} --snapshot-retained {}",
@@ -209,6 +219,7 @@ fn run(args: RunArgs) -> ExitCode {
             pre_vote: !args.no_pre_vote,
             snapshot_distance: args.snapshot_distance,
             snapshot_retained: args.snapshot_retained,
+            wipe_keeps_id: args.unsafe_wipe_keeps_id,
             ..RunConfig::new(seed)
         })
         .collect();

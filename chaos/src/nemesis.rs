@@ -57,12 +57,20 @@ pub enum Nemesis {
     /// (no old member leads again, the survivors lead and agree) instead of by
     /// linearizability and lost writes.
     Reset,
+    /// A wiped disk (F11, F14): a voter loses power and its disk — log, term, vote and
+    /// snapshots — is replaced by an empty one. Having forgotten its vote, the node must
+    /// never come back under its old id (it could vote twice in a term); the operator
+    /// brings it back under a new one (the same address, the next `idx`) and replaces
+    /// the old id by the new in the configuration (`change_peers`); the node rebuilds
+    /// from the leader's log or snapshot. One wipe at a time: while the configuration
+    /// still holds a wiped id, a `wipe` is a power loss instead.
+    Wipe,
 }
 
 impl Nemesis {
     /// Every nemesis the CLI knows; `all` is every one but `reset` (see
     /// [`Nemesis::Reset`]).
-    pub const KNOWN: [Nemesis; 11] = [
+    pub const KNOWN: [Nemesis; 12] = [
         Nemesis::Partition,
         Nemesis::Kill,
         Nemesis::Crash,
@@ -74,6 +82,7 @@ impl Nemesis {
         Nemesis::Membership,
         Nemesis::Transfer,
         Nemesis::Reset,
+        Nemesis::Wipe,
     ];
 
     /// The CLI name.
@@ -90,6 +99,7 @@ impl Nemesis {
             Nemesis::Membership => "membership",
             Nemesis::Transfer => "transfer",
             Nemesis::Reset => "reset",
+            Nemesis::Wipe => "wipe",
         }
     }
 }
@@ -146,7 +156,7 @@ impl FromStr for NemesisSet {
                         .find(|n| n.name() == other)
                         .ok_or_else(|| {
                             format!(
-                                "unknown nemesis {other:?} (expected partition, kill, crash, pause, skew, window, depose, disk, membership, transfer, reset, all or none)"
+                                "unknown nemesis {other:?} (expected partition, kill, crash, pause, skew, window, depose, disk, membership, transfer, reset, wipe, all or none)"
                             )
                         })?;
                     set.push(nemesis);
@@ -242,6 +252,16 @@ pub enum Fault {
         /// Their links to every other host.
         cuts: Vec<(usize, usize)>,
     },
+    /// This node lost power and its disk was replaced by an empty one; it comes back
+    /// at heal as `new`, which the operator then puts in place of `old`.
+    Wipe {
+        /// Node index.
+        node: usize,
+        /// The id it had.
+        old: PeerId,
+        /// The id it comes back with.
+        new: PeerId,
+    },
     /// Per-node clock rates and steps.
     Skew {
         /// Rate of each node's clock (1.0 = true time).
@@ -288,6 +308,11 @@ impl fmt::Display for Fault {
                 f,
                 "cut off {} and reset them to themselves (the others given up for lost)",
                 names(survivors)
+            ),
+            Fault::Wipe { node, old, new } => write!(
+                f,
+                "power loss n{} and wipe its disk; it returns as {new} in place of {old}",
+                node + 1
             ),
             Fault::Window { target } => match target {
                 WindowTarget::Node { age_ms } => write!(
@@ -358,8 +383,11 @@ pub struct GroupView {
     pub voters: Vec<usize>,
     /// Learners of the configuration in force (host indexes).
     pub learners: Vec<usize>,
-    /// The peer id of a host.
-    pub peer: fn(usize) -> PeerId,
+    /// Voters of the configuration in force that no host answers to (wiped, not
+    /// replaced yet).
+    pub strangers: usize,
+    /// The peer id each host runs under now.
+    pub peers: Vec<PeerId>,
 }
 
 /// Draws a fault of kind `nemesis` for a cluster of `nodes`; `leader` is the current
@@ -372,6 +400,19 @@ pub fn draw(
     group: &GroupView,
 ) -> Fault {
     match nemesis {
+        Nemesis::Wipe => {
+            if group.strangers > 0 || group.voters.len() < 3 {
+                // An earlier wipe is not replaced yet (a second could lose committed
+                // entries a majority no longer holds): a power loss instead.
+                return Fault::Crash {
+                    nodes: vec![rng.below(nodes as u64) as usize],
+                };
+            }
+            let node = group.voters[rng.below(group.voters.len() as u64) as usize];
+            let old = group.peers[node].clone();
+            let new = PeerId::new(old.endpoint().clone(), old.idx() + 1);
+            Fault::Wipe { node, old, new }
+        }
         Nemesis::Reset => {
             let mut voters = if group.voters.is_empty() {
                 (0..nodes).collect()
@@ -531,14 +572,15 @@ fn draw_change(rng: &mut Rng, group: &GroupView) -> MembershipChange<PeerId> {
         .filter(|h| !group.voters.contains(h) && !group.learners.contains(h))
         .collect();
     let pick = |rng: &mut Rng, from: &[usize]| from[rng.below(from.len() as u64) as usize];
-    let peers = |hosts: &[usize]| hosts.iter().map(|&h| (group.peer)(h)).collect();
+    let peer = |h: usize| group.peers[h].clone();
+    let peers = |hosts: &[usize]| hosts.iter().map(|&h| peer(h)).collect();
     for _ in 0..8 {
         match rng.below(5) {
             0 if !spares.is_empty() => {
-                return MembershipChange::AddVoter((group.peer)(pick(rng, &spares)));
+                return MembershipChange::AddVoter(peer(pick(rng, &spares)));
             }
             1 if group.voters.len() > 3 => {
-                return MembershipChange::RemoveVoter((group.peer)(pick(rng, &group.voters)));
+                return MembershipChange::RemoveVoter(peer(pick(rng, &group.voters)));
             }
             2 if !spares.is_empty() && !group.voters.is_empty() => {
                 let out = pick(rng, &group.voters);
@@ -555,7 +597,7 @@ fn draw_change(rng: &mut Rng, group: &GroupView) -> MembershipChange<PeerId> {
             }
             // Promote a learner.
             _ if !group.learners.is_empty() => {
-                return MembershipChange::AddVoter((group.peer)(pick(rng, &group.learners)));
+                return MembershipChange::AddVoter(peer(pick(rng, &group.learners)));
             }
             _ => {}
         }
@@ -619,7 +661,7 @@ mod tests {
         assert!(error.contains("flood"), "{error}");
         assert_eq!(
             NemesisSet::all().to_string(),
-            "partition,kill,crash,pause,skew,window,depose,disk,membership,transfer"
+            "partition,kill,crash,pause,skew,window,depose,disk,membership,transfer,wipe"
         );
     }
 
@@ -632,7 +674,10 @@ mod tests {
                     hosts: nodes,
                     voters: (0..nodes).collect(),
                     learners: Vec::new(),
-                    peer: |i| format!("127.0.0.1:{}", 9000 + i).parse().unwrap(),
+                    strangers: 0,
+                    peers: (0..nodes)
+                        .map(|i| format!("127.0.0.1:{}", 9000 + i).parse().unwrap())
+                        .collect(),
                 };
                 let fault = draw(Nemesis::Partition, &mut rng, nodes, Some(1), &group);
                 let Fault::Partition { shape, cuts } = fault else {

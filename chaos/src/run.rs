@@ -2,7 +2,7 @@
 //! workload recording its history, and the checks.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -13,7 +13,7 @@ use concord::core::{
 };
 use concord::kv::{kv_handler, KvClientError, KvCommand, KvResponse, RemoteKvClient};
 use concord::runtime::{
-    AdminCallError, DriftingClock, MemorySnapshotStore, Node, NodeOptions, RaftServer,
+    AdminCallError, DriftingClock, LocalSnapshotStore, Node, NodeOptions, RaftServer,
     StorageLogStore,
 };
 use concord::service::{ClientOptions, ServiceOptions};
@@ -36,6 +36,8 @@ use crate::rng::Rng;
 const RAFT_PORT: u16 = 7000;
 const CLIENT_PORT: u16 = 7001;
 const GROUP: &str = "chaos";
+/// Where a node's snapshot store lives on its simulated disk.
+pub(crate) const SNAPSHOT_ROOT: &str = "/snapshots";
 
 /// What one seed runs.
 #[derive(Clone, Debug)]
@@ -79,6 +81,10 @@ pub struct RunConfig {
     /// End the run as soon as a node acknowledged something before it was durable (the
     /// teeth tests: the seed has failed, the rest of the run would only cost time).
     pub stop_at_durability_violation: bool,
+    /// Test-only, the operator error the `wipe` nemesis exists to forbid: a wiped node
+    /// comes back under its old id (having forgotten its vote and its log) and nobody
+    /// replaces it. The teeth test shows the checks catch what follows.
+    pub wipe_keeps_id: bool,
     /// Each node snapshots after this many applied entries and compacts its log (0:
     /// never, the default). Small values make installs happen under the faults.
     pub snapshot_distance: u64,
@@ -119,6 +125,7 @@ impl RunConfig {
             pre_vote: true,
             wrap_faults: None,
             stop_at_durability_violation: false,
+            wipe_keeps_id: false,
             snapshot_distance: 0,
             snapshot_retained: 1024,
         }
@@ -212,20 +219,27 @@ struct HostParts {
     index: usize,
     name: String,
     disk: SimDisk,
-    /// The node's snapshots, on the same footing as its disk (they outlive its
-    /// software; a commit is atomic and durable).
-    snapshots: MemorySnapshotStore,
     clock: Arc<DriftingClock>,
     boots: Arc<AtomicU64>,
+    /// The `idx` of the peer id the node runs under: 0, and one more after each wipe
+    /// (a node that forgot its vote never comes back under its old id).
+    identity: Arc<AtomicU32>,
     window: Arc<WindowProbe>,
     /// Acknowledgements that left a node before they were durable.
     durability_violations: Arc<Mutex<Vec<String>>>,
 }
 
-fn peer_of(index: usize) -> PeerId {
+/// The peer id host `index` runs under with `identity` as its `idx` (0 until the first
+/// wipe of its disk).
+fn peer_at(index: usize, identity: u32) -> PeerId {
     let endpoint = Endpoint::new(&format!("n{}", index + 1), RAFT_PORT)
         .unwrap_or_else(|_| unreachable!("n<i> is a valid host name"));
-    PeerId::new(endpoint, 0)
+    PeerId::new(endpoint, identity)
+}
+
+/// The peer id host `index` starts with.
+fn peer_of(index: usize) -> PeerId {
+    peer_at(index, 0)
 }
 
 fn client_endpoint(index: usize) -> Endpoint {
@@ -273,7 +287,8 @@ async fn host_main(
     observations: Arc<Observations>,
 ) -> turmoil::Result {
     let boot = parts.boots.fetch_add(1, Ordering::Relaxed);
-    let peer = peer_of(parts.index);
+    let identity = parts.identity.load(Ordering::Relaxed);
+    let peer = peer_at(parts.index, identity);
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", RAFT_PORT)).await?;
     let server = RaftServer::with_acceptor(
         peer.endpoint().clone(),
@@ -291,8 +306,9 @@ async fn host_main(
         .disk
         .meta_storage(group.clone(), SimOptions { sync: false });
     let store = Arc::new(StorageLogStore::new(log, meta, config.sync));
-    // Spare hosts (beyond `config.nodes`) start outside the group, waiting to be added.
-    let voters: Vec<PeerId> = if parts.index < config.nodes {
+    // Spare hosts (beyond `config.nodes`) start outside the group, waiting to be added;
+    // so does a wiped node under its new id.
+    let voters: Vec<PeerId> = if parts.index < config.nodes && identity == 0 {
         (0..config.nodes).map(peer_of).collect()
     } else {
         Vec::new()
@@ -307,7 +323,13 @@ async fn host_main(
     options.heartbeat_factor = 10;
     options.check_invariants = true;
     options.core.pre_vote = config.pre_vote;
-    options.snapshot_store = Some(Arc::new(parts.snapshots.clone()));
+    // Snapshots live on the node's simulated disk too: a power loss keeps only what
+    // the store's commit protocol fsynced.
+    options.snapshot_store = Some(Arc::new(LocalSnapshotStore::open_on(
+        Arc::new(parts.disk.snapshot_fs()),
+        SNAPSHOT_ROOT,
+        options.group.clone(),
+    )?));
     options.snapshot_interval = Duration::ZERO;
     options.core.snapshot_log_distance = config.snapshot_distance;
     options.core.snapshot_retained_entries = config.snapshot_retained;
@@ -320,7 +342,6 @@ async fn host_main(
     let durability = DurabilityCheck {
         disk: parts.disk.clone(),
         group: options.group.clone(),
-        snapshots: parts.snapshots.clone(),
         violations: parts.durability_violations.clone(),
     };
     // Without fsync nothing is ever durable: the check only makes sense with it on.
@@ -536,8 +557,16 @@ impl ClientRun {
 enum AdminRequest {
     Change(MembershipChange<PeerId>),
     Transfer(PeerId),
-    /// Reset each of these nodes (indexes) to them all, asking each one itself.
-    Reset(Vec<usize>),
+    /// Reset each of these nodes (indexes) to them all (their peer ids), asking each
+    /// one itself.
+    Reset(Vec<usize>, Vec<PeerId>),
+    /// Put `new` in place of `old` among the voters (a wiped node back under a new id).
+    Replace {
+        /// The wiped id.
+        old: PeerId,
+        /// The id the node came back with.
+        new: PeerId,
+    },
 }
 
 /// The operator's inbox (filled by the nemesis) and its log (read into the fault log).
@@ -573,21 +602,50 @@ impl OperatorRun {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             };
-            if let AdminRequest::Reset(survivors) = &request {
-                let outcome = self.reset(survivors).await;
+            if let AdminRequest::Reset(survivors, voters) = &request {
+                let outcome = self.reset(survivors, voters).await;
                 let now = turmoil::sim_elapsed().unwrap_or_default();
                 lock(&self.operator.notes)
                     .push(format!("{:>8.3}s operator: {outcome}", now.as_secs_f64()));
                 continue;
             }
             let mut outcome = String::from("no leader");
-            for _ in 0..5 {
+            // A replacement is retried until it is done (a wiped id left among the
+            // voters costs the group a member); the others a few times.
+            let attempts = if matches!(request, AdminRequest::Replace { .. }) {
+                20
+            } else {
+                5
+            };
+            for _ in 0..attempts {
                 let Some(leader) = self.leader() else {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 };
                 let asked = leader.describe().peer;
                 let result = match &request {
+                    AdminRequest::Replace { old, new } => {
+                        let voters: Vec<PeerId> = leader
+                            .describe()
+                            .voters
+                            .iter()
+                            .filter_map(|v| v.parse::<PeerId>().ok())
+                            .collect();
+                        if !voters.contains(old) {
+                            outcome = format!("{asked}: {old} is no longer a voter");
+                            break;
+                        }
+                        let voters = voters
+                            .into_iter()
+                            .map(|v| if v == *old { new.clone() } else { v })
+                            .collect();
+                        tokio::time::timeout(
+                            Duration::from_secs(5),
+                            leader.change_membership(MembershipChange::ChangeVoters(voters)),
+                        )
+                        .await
+                        .map(|r| r.map(|c| format!("{new} in place of {old}: now {c}")))
+                    }
                     AdminRequest::Change(change) => tokio::time::timeout(
                         Duration::from_secs(5),
                         leader.change_membership(change.clone()),
@@ -600,14 +658,15 @@ impl OperatorRun {
                     )
                     .await
                     .map(|r| r.map(|to| format!("handed to {to}"))),
-                    AdminRequest::Reset(_) => unreachable!("handled above"),
+                    AdminRequest::Reset(..) => unreachable!("handled above"),
                 };
                 let retry = matches!(
                     &result,
                     Ok(Err(AdminCallError::Refused(
                         AdminError::NotLeader { .. } | AdminError::NotReady
                     )))
-                );
+                ) || (matches!(request, AdminRequest::Replace { .. })
+                    && !matches!(result, Ok(Ok(_))));
                 outcome = match result {
                     Ok(Ok(done)) => format!("{asked}: {done}"),
                     Ok(Err(error)) => format!("{asked}: {error}"),
@@ -629,8 +688,8 @@ impl OperatorRun {
 impl OperatorRun {
     /// Resets every survivor (asking each one itself, as `reset_peers` is not
     /// redirected), retrying while one is down or still writing an earlier reset.
-    async fn reset(&self, survivors: &[usize]) -> String {
-        let voters: Vec<PeerId> = survivors.iter().map(|&i| peer_of(i)).collect();
+    async fn reset(&self, survivors: &[usize], voters: &[PeerId]) -> String {
+        let voters = voters.to_vec();
         let mut outcomes = Vec::new();
         for &index in survivors {
             let mut outcome = String::from("down");
@@ -677,6 +736,8 @@ struct Cluster {
     operator: Arc<Operator>,
     /// The survivors of the run's reset of the peers, once it was injected.
     reset: Option<Vec<usize>>,
+    /// See [`RunConfig::wipe_keeps_id`].
+    wipe_keeps_id: bool,
 }
 
 /// What the run expects of a node whose disk the nemesis failed: its failure is no
@@ -703,6 +764,11 @@ const STEP_ASIDE_GRACE: Duration = Duration::from_millis(100);
 impl Cluster {
     fn name(&self, index: usize) -> &str {
         &self.hosts[index].name
+    }
+
+    /// The peer id host `index` runs under now.
+    fn peer(&self, index: usize) -> PeerId {
+        peer_at(index, self.hosts[index].identity.load(Ordering::Relaxed))
     }
 
     fn leader(&self) -> Option<usize> {
@@ -829,14 +895,27 @@ impl Cluster {
                 for &(a, b) in cuts {
                     sim.partition(self.name(a), self.name(b));
                 }
-                lock(&self.operator.requests).push_back(AdminRequest::Transfer(peer_of(*to)));
+                lock(&self.operator.requests).push_back(AdminRequest::Transfer(self.peer(*to)));
             }
             Fault::Reset { survivors, cuts } => {
                 for &(a, b) in cuts {
                     sim.partition(self.name(a), self.name(b));
                 }
-                lock(&self.operator.requests).push_back(AdminRequest::Reset(survivors.clone()));
+                let voters = survivors.iter().map(|&i| self.peer(i)).collect();
+                lock(&self.operator.requests)
+                    .push_back(AdminRequest::Reset(survivors.clone(), voters));
                 self.reset = Some(survivors.clone());
+            }
+            Fault::Wipe { node, new, .. } => {
+                self.stop(sim, *node);
+                // A new, empty disk: log, term, vote and snapshots gone. The node comes
+                // back at heal under its new id.
+                self.hosts[*node].disk.wipe();
+                if !self.wipe_keeps_id {
+                    self.hosts[*node]
+                        .identity
+                        .store(new.idx(), Ordering::Relaxed);
+                }
             }
             Fault::Skew { rates, steps_ms } => {
                 for ((host, rate), step) in self.hosts.iter().zip(rates).zip(steps_ms) {
@@ -880,21 +959,26 @@ impl Cluster {
                 .or_else(|| registry.iter().flatten().next())
                 .map(|n| n.describe())
         };
+        let peers: Vec<PeerId> = (0..self.hosts.len()).map(|i| self.peer(i)).collect();
         let index_of = |texts: &[String]| -> Vec<usize> {
             texts
                 .iter()
-                .filter_map(|t| (0..self.hosts.len()).find(|&i| peer_of(i).to_string() == *t))
+                .filter_map(|t| peers.iter().position(|p| p.to_string() == *t))
                 .collect()
         };
+        let voters = status
+            .as_ref()
+            .map_or_else(Vec::new, |s| index_of(&s.voters));
         GroupView {
             hosts: self.hosts.len(),
-            voters: status
+            strangers: status
                 .as_ref()
-                .map_or_else(Vec::new, |s| index_of(&s.voters)),
+                .map_or(0, |s| s.voters.len().saturating_sub(voters.len())),
+            voters,
             learners: status
                 .as_ref()
                 .map_or_else(Vec::new, |s| index_of(&s.learners)),
-            peer: peer_of,
+            peers,
         }
     }
 
@@ -927,6 +1011,18 @@ impl Cluster {
                 for &n in nodes {
                     self.start(sim, n);
                 }
+            }
+            Fault::Wipe { node, old, new } => {
+                // The operator's rule for a wiped node: back under a new id, which
+                // replaces the old one among the voters.
+                self.start(sim, *node);
+                if self.wipe_keeps_id {
+                    return;
+                }
+                lock(&self.operator.requests).push_back(AdminRequest::Replace {
+                    old: old.clone(),
+                    new: new.clone(),
+                });
             }
             Fault::Pause { node } => {
                 for other in self.others(*node) {
@@ -1104,13 +1200,13 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
             index,
             name: format!("n{}", index + 1),
             disk: SimDisk::new(),
-            snapshots: MemorySnapshotStore::new(),
             // True time is the simulation's global clock, which (unlike a runtime's
             // `Instant`) keeps counting across the host's restarts.
             clock: Arc::new(DriftingClock::with_true_time(1.0, || {
                 turmoil::sim_elapsed().unwrap_or_default()
             })),
             boots: Arc::new(AtomicU64::new(0)),
+            identity: Arc::new(AtomicU32::new(0)),
             window: Arc::new(WindowProbe::default()),
             durability_violations: durability_violations.clone(),
         })
@@ -1141,6 +1237,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
     if config.nemeses.0.contains(&Nemesis::Membership)
         || config.nemeses.0.contains(&Nemesis::Transfer)
         || config.nemeses.0.contains(&Nemesis::Reset)
+        || config.nemeses.0.contains(&Nemesis::Wipe)
     {
         let run = OperatorRun {
             operator: operator.clone(),
@@ -1157,6 +1254,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         reported: vec![u64::MAX; config.hosts()],
         operator: operator.clone(),
         reset: None,
+        wipe_keeps_id: config.wipe_keeps_id,
         disk: None,
         election_round: config.election_timeout + config.max_election_delay,
         notes: Vec::new(),

@@ -189,6 +189,69 @@ fn reset_fences_the_old_members() {
         .any(|line| line.contains(": reset to ")));
 }
 
+/// A wiped disk (F11, F14): a voter loses power and its disk; the operator brings it
+/// back under a new id (same address, next `idx`) in place of the old one, and it
+/// rebuilds from the leader — from its log, or, in the snapshot profile, from a
+/// snapshot. Alone and mixed with partitions, kills and power loss, 3 and 5 nodes. Not
+/// vacuous: replacements complete and wiped nodes install snapshots.
+#[test]
+fn wiped_nodes_come_back_under_new_ids() {
+    let wipe = NemesisSet(vec![Nemesis::Wipe]);
+    let mixed = NemesisSet(vec![
+        Nemesis::Wipe,
+        Nemesis::Partition,
+        Nemesis::Kill,
+        Nemesis::Crash,
+    ]);
+    let mut reports = assert_seeds_pass(1200..1204, wipe.clone(), 3);
+    reports.extend(assert_seeds_pass(1210..1214, mixed, 3));
+    reports.extend(assert_seeds_pass(1220..1222, wipe.clone(), 5));
+    let mut installs = 0;
+    for seed in 1230..1234 {
+        let report = run_seed(&RunConfig {
+            snapshot_distance: 20,
+            snapshot_retained: 5,
+            ..config(seed, wipe.clone(), 3)
+        });
+        assert!(report.passed(), "{}", describe(&report));
+        installs += report.snapshot_installs;
+        reports.push(report);
+    }
+    let replaced = reports
+        .iter()
+        .flat_map(|report| &report.faults)
+        .filter(|line| line.contains(" in place of ") && line.contains(": now "))
+        .count();
+    assert!(replaced >= 8, "only {replaced} wiped nodes were replaced");
+    assert!(installs >= 2, "only {installs} snapshot installs");
+}
+
+/// Teeth for the wipe rule: the same nemesis with the operator error it forbids — the
+/// wiped node back under its old id, not replaced — must fail a seed by a property
+/// (leader completeness, state machine safety, linearizability), not only by a digest.
+#[test]
+fn teeth_a_wiped_node_back_under_its_old_id_is_caught() {
+    let wipe = NemesisSet(vec![Nemesis::Wipe]);
+    let caught = (1..10).find_map(|seed| {
+        let report = run_seed(&RunConfig {
+            wipe_keeps_id: true,
+            ops: 200,
+            check_timeout: std::time::Duration::from_secs(5),
+            ..config(seed, wipe.clone(), 3)
+        });
+        (!report.violations.is_empty()).then_some(report)
+    });
+    let report = caught.expect("no seed of 1..10 caught a wiped node under its old id");
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.contains("LC:") || v.contains("state machine safety")),
+        "{}",
+        describe(&report)
+    );
+}
+
 #[test]
 fn all_nemeses_on_three_nodes() {
     assert_seeds_pass(500..508, NemesisSet::all(), 3);
