@@ -41,6 +41,21 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Bytes in the files under `path` (the three nodes' logs and snapshots).
+fn disk_bytes(path: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => disk_bytes(&entry.path()),
+            Ok(_) => entry.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 fn arg(args: &[String], name: &str) -> Option<u64> {
     let position = args.iter().position(|a| a == name)?;
     args.get(position + 1)?.parse().ok()
@@ -141,6 +156,7 @@ fn main() {
                 rss_kib(),
                 done.load(Ordering::Relaxed),
                 status.snapshot.map_or(0, |id| id.index.0),
+                disk_bytes(dir.path()),
             ));
         }
         stop.store(true, Ordering::Relaxed);
@@ -158,8 +174,8 @@ fn main() {
     if json {
         let rows: Vec<String> = samples
             .iter()
-            .map(|(t, rss, ops, snapshot)| {
-                format!("{{\"t\":{t},\"rss_kib\":{rss},\"ops\":{ops},\"snapshot\":{snapshot}}}")
+            .map(|(t, rss, ops, snapshot, disk)| {
+                format!("{{\"t\":{t},\"rss_kib\":{rss},\"ops\":{ops},\"snapshot\":{snapshot},\"disk_bytes\":{disk}}}")
             })
             .collect();
         println!(
@@ -169,13 +185,14 @@ fn main() {
         return;
     }
     println!(
-        "snapshots {}: t, RSS, writes, leader's snapshot index",
+        "snapshots {}: t, RSS, writes, leader's snapshot index, bytes on disk (3 nodes)",
         if snapshots { "on" } else { "off" }
     );
-    for (t, rss, ops, snapshot) in &samples {
+    for (t, rss, ops, snapshot, disk) in &samples {
         println!(
-            "{t:>5} s  {:>8.1} MiB  {ops:>9}  {snapshot:>9}",
-            *rss as f64 / 1024.0
+            "{t:>5} s  {:>8.1} MiB  {ops:>9}  {snapshot:>9}  {:>8.1} MiB",
+            *rss as f64 / 1024.0,
+            *disk as f64 / (1024.0 * 1024.0)
         );
     }
 }

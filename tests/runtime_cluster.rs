@@ -413,8 +413,10 @@ async fn a_failing_state_machine_stops_applying() {
     assert!(matches!(error, ApplyError::NodeFailed { .. }), "{error:?}");
     let status = cluster.node(leader).wait_for(|s| s.failure.is_some()).await;
     assert!(status.failure.unwrap().contains("beast"));
+    // Refused, certainly not appended, once the node is known to have failed.
     let error = cluster.node(leader).apply(delta(1)).await.unwrap_err();
-    assert!(matches!(error, ApplyError::NodeFailed { .. }), "{error:?}");
+    assert!(matches!(error, ApplyError::NodeInError { .. }), "{error:?}");
+    assert!(error.definitely_not_applied());
     let events = cluster.nodes[leader]
         .as_ref()
         .unwrap()
@@ -644,7 +646,10 @@ async fn a_batch_failing_part_way_applies_the_entries_before_the_failure() {
     assert_eq!((two.response, three.response), (3, 6));
     for failed in [beast.unwrap_err(), four.unwrap_err()] {
         assert!(
-            matches!(failed, ApplyError::NodeFailed { .. }),
+            matches!(
+                failed,
+                ApplyError::NodeFailed { .. } | ApplyError::NodeInError { .. }
+            ),
             "{failed:?}"
         );
     }

@@ -682,8 +682,9 @@ impl<S: StateMachine> Driver<S> {
             }
         }
         if let Some(failure) = &self.failed {
+            // Never stepped into the core: nothing appended.
             for proposal in batch {
-                let _ = proposal.completion.send(Err(ApplyError::NodeFailed {
+                let _ = proposal.completion.send(Err(ApplyError::NodeInError {
                     reason: failure.to_string(),
                 }));
             }

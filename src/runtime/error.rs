@@ -41,10 +41,19 @@ pub enum ApplyError {
     /// it. Outcome unknown (a Jepsen `:info`).
     #[error("leadership lost before the entry committed; outcome unknown")]
     LeadershipLost,
-    /// The node is in the error state after a state machine or storage failure.
+    /// The node failed (a state machine or storage failure) while the task was in
+    /// flight: it may have been appended, and a later leader may still commit it.
+    /// Outcome unknown.
     #[error("node failed: {reason}")]
     NodeFailed {
         /// The failure.
+        reason: String,
+    },
+    /// The node was already in its error state and refused the task (JRaft EPERM on a
+    /// node in error). Nothing appended: retry at another node.
+    #[error("node is in its error state: {reason}")]
+    NodeInError {
+        /// The failure that put it there.
         reason: String,
     },
 }
@@ -59,6 +68,7 @@ impl ApplyError {
                 | ApplyError::TransferInProgress
                 | ApplyError::Overloaded
                 | ApplyError::Stopped
+                | ApplyError::NodeInError { .. }
         )
     }
 }
@@ -175,8 +185,9 @@ impl<R> From<StateMachineError> for PartialApply<R> {
 }
 
 /// Why a node entered its error state. A failed node steps aside (a leader steps down;
-/// no node campaigns or votes), applies nothing more, and answers every task with
-/// `ApplyError::NodeFailed` until it is restarted.
+/// no node campaigns or votes), applies nothing more, answers the tasks it held with
+/// `ApplyError::NodeFailed` and refuses every new one with `ApplyError::NodeInError`
+/// until it is restarted.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum NodeFailure {

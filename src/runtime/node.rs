@@ -273,7 +273,7 @@ impl<S: StateMachine> Node<S> {
         if !self.shared.status.accepting() {
             let status = self.shared.status.borrow();
             if let Some(reason) = &status.failure {
-                return Err(ApplyError::NodeFailed {
+                return Err(ApplyError::NodeInError {
                     reason: reason.clone(),
                 });
             }
