@@ -86,6 +86,9 @@ impl Harness for FjallHarness {
         let options = FjallOptions {
             sync: self.sync,
             worker_threads: Some(1),
+            // Tiny log segments: the random operations cross segment boundaries,
+            // compaction deletes whole segments and resets move the marker over them.
+            log_segment_entries: 4,
             ..FjallOptions::default()
         };
         let store = FjallStore::open(self.directory.path(), options).expect("open fjall");

@@ -524,6 +524,11 @@ pub fn draw(
         Nemesis::Crash => Fault::Crash {
             nodes: victims(rng, nodes),
         },
+        // A wiped voter not replaced yet leaves no quorum to take over from a failed
+        // disk (the check that the others carry on would be wrong): a power loss then.
+        Nemesis::Disk if group.strangers > 0 => Fault::Crash {
+            nodes: vec![rng.below(nodes as u64) as usize],
+        },
         Nemesis::Disk => Fault::Disk {
             // The leader's failure is the one the others must route around.
             node: leader

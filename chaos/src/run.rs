@@ -610,14 +610,16 @@ impl OperatorRun {
                 continue;
             }
             let mut outcome = String::from("no leader");
-            // A replacement is retried until it is done (a wiped id left among the
-            // voters costs the group a member); the others a few times.
-            let attempts = if matches!(request, AdminRequest::Replace { .. }) {
-                20
-            } else {
-                5
-            };
-            for _ in 0..attempts {
+            // A replacement is retried until it is done or the workload ends (a wiped id
+            // left among the voters costs the group a member for good); the others a
+            // few times.
+            let replace = matches!(request, AdminRequest::Replace { .. });
+            for attempt in 0.. {
+                if (!replace && attempt == 5)
+                    || self.shared.workload_done.load(Ordering::SeqCst) >= self.clients
+                {
+                    break;
+                }
                 let Some(leader) = self.leader() else {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;

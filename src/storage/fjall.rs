@@ -2,18 +2,19 @@
 //!
 //! # Layout
 //!
-//! Two keyspaces, shared by all groups:
+//! - `log.<group>.<segment:016x>`: one keyspace per group and *segment* of
+//!   [`FjallOptions::log_segment_entries`] consecutive indexes (65,536 by default;
+//!   segment = index / that); key =
+//!   big-endian u64 index (byte order is index order), value = an entry record (see
+//!   [`super::codec`]). A group writes to one segment at a time, so it has one active
+//!   memtable; older segments are flushed and read-only until compaction drops them.
+//! - `meta`, shared by all groups: key = group prefix ++ `b'p'` → the last purged log id
+//!   (the first-index marker: `first_index = last_purged.index + 1`); group prefix ++
+//!   `b'h'` → the hard state. The group prefix is the group name's length (one byte)
+//!   followed by its bytes, so no group's prefix is a prefix of another's.
 //!
-//! - `log`: key = group prefix ++ big-endian u64 index, value = an entry record
-//!   (see [`super::codec`]); big-endian keys make byte order index order.
-//! - `meta`: key = group prefix ++ `b'p'` → the last purged log id (the first-index
-//!   marker: `first_index = last_purged.index + 1`); group prefix ++ `b'h'` → the hard
-//!   state.
-//!
-//! The group prefix is the group name's length (one byte) followed by its bytes, so no
-//! group's prefix is a prefix of another's. Shared keyspaces (rather than one per group)
-//! keep the number of memtables, flushes and open files independent of the number of
-//! groups; groups are still kept apart by key, and one journal covers them all anyway.
+//! One journal covers every keyspace: a write batch spanning two segments, or a
+//! segment and the meta, is atomic.
 //!
 //! # Durability
 //!
@@ -23,21 +24,25 @@
 //! **not a power loss** (JRAFT_GUIDE_NOTES F22). Recovery discards a torn last journal
 //! batch (fjall's `TolerateCorruptTail`), which can only hold unacknowledged writes.
 //!
-//! # Prefix truncation
+//! # Prefix truncation (log compaction)
 //!
-//! fjall 3.1 has no range delete. `truncate_prefix(up_to)` writes one tombstone per
-//! truncated key plus the new last-purged marker in **one** batch (atomic, O(truncated)).
-//! Reads never scan from the start of a group's key range: they always seek to
-//! `first_index`, which the marker records, so the tombstones below it (until
-//! compaction drops them) are never visited on the hot path. `docs/storage.md` has the
-//! measurement.
+//! fjall 3.1 has no range delete (VERIFICATION.md §5.3), and a tombstone per entry
+//! costs a write, a journal record replayed at restart, and a memtable slot, for every
+//! compacted entry. So `truncate_prefix(up_to)` writes **only the marker** (one small
+//! batch) and then deletes the segments wholly below `up_to` (`delete_keyspace`: their
+//! files go at once). Entries below the marker in the segment that holds it stay on
+//! disk, dead: reads never go below `first_index`, and they go with their segment.
+//! A crash between the marker and the deletion leaves segments wholly below the
+//! marker, which [`FjallStore::log_storage`] deletes at open. Where dead entries could
+//! become visible again — a `reset` to a point below the old marker — they are
+//! overwritten with tombstones first. `docs/storage.md` has the measurements.
 //!
 //! # Errors
 //!
 //! A failed commit or persist poisons fjall; this store then answers every write with
 //! [`StorageError::Fatal`], for every group (they share the journal).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -53,10 +58,34 @@ use super::log::{LogStorage, ReadLimits};
 use super::meta::{HardState, MetaStorage};
 use super::rules::{collect_entries, Context, LogBounds};
 
-const LOG_KEYSPACE: &str = "log";
+/// The keyspace of the layout before segments (refused at open).
+const LEGACY_LOG_KEYSPACE: &str = "log";
 const META_KEYSPACE: &str = "meta";
 const META_LAST_PURGED: u8 = b'p';
 const META_HARD_STATE: u8 = b'h';
+
+/// The default of [`FjallOptions::log_segment_entries`].
+pub const LOG_SEGMENT_ENTRIES: u64 = 1 << 16;
+
+/// The meta key recording the store's segment size (no group prefix starts with 0).
+const META_SEGMENT_ENTRIES: &[u8] = b"\0segment_entries";
+
+fn segment_prefix(group: &GroupId) -> String {
+    format!("log.{}.", group.as_str())
+}
+
+fn segment_name(group: &GroupId, segment: u64) -> String {
+    format!("{}{segment:016x}", segment_prefix(group))
+}
+
+/// The segment number of a keyspace name of `group`'s log, if it is one.
+fn parse_segment(group: &GroupId, name: &str) -> Option<u64> {
+    let hex = name.strip_prefix(&segment_prefix(group))?;
+    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
 
 /// Tuning knobs of the fjall store (JRAFT_GUIDE_NOTES F30).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,8 +100,13 @@ pub struct FjallOptions {
     /// Journal size that triggers memtable flushes (fjall default 512 MiB; at least
     /// 64 MiB, smaller values are raised to 64 MiB).
     pub max_journaling_size_bytes: Option<u64>,
-    /// Memtable size of the log keyspace (fjall default when `None`).
+    /// Memtable size of each log segment's keyspace (fjall default when `None`).
     pub max_memtable_size_bytes: Option<u64>,
+    /// Indexes per log segment (one fjall keyspace per group and segment; default
+    /// [`LOG_SEGMENT_ENTRIES`]). Compaction deletes whole segments, so up to this many
+    /// compacted entries per group stay on disk until their segment goes. Fixed when
+    /// the store is created: a later open uses the recorded value.
+    pub log_segment_entries: u64,
 }
 
 impl Default for FjallOptions {
@@ -83,6 +117,7 @@ impl Default for FjallOptions {
             worker_threads: None,
             max_journaling_size_bytes: None,
             max_memtable_size_bytes: None,
+            log_segment_entries: LOG_SEGMENT_ENTRIES,
         }
     }
 }
@@ -92,8 +127,9 @@ struct Shared {
     path: PathBuf,
     options: FjallOptions,
     database: Database,
-    log: Keyspace,
     meta: Keyspace,
+    /// Indexes per log segment, as recorded in the store.
+    segment_entries: u64,
     /// The first fatal failure; once set, every write is refused.
     fatal: Mutex<Option<String>>,
     /// Groups with a live log handle (each handle caches the log bounds).
@@ -126,11 +162,8 @@ fn group_prefix(group: &GroupId) -> Vec<u8> {
     prefix
 }
 
-fn log_key(prefix: &[u8], index: LogIndex) -> Vec<u8> {
-    let mut key = Vec::with_capacity(prefix.len() + 8);
-    key.extend_from_slice(prefix);
-    key.extend_from_slice(&index.0.to_be_bytes());
-    key
+fn log_key(index: LogIndex) -> [u8; 8] {
+    index.0.to_be_bytes()
 }
 
 fn meta_key(prefix: &[u8], record: u8) -> Vec<u8> {
@@ -139,9 +172,8 @@ fn meta_key(prefix: &[u8], record: u8) -> Vec<u8> {
     key
 }
 
-fn index_of_key(prefix: &[u8], key: &[u8]) -> Option<LogIndex> {
-    let suffix = key.strip_prefix(prefix)?;
-    let raw: [u8; 8] = suffix.try_into().ok()?;
+fn index_of_key(key: &[u8]) -> Option<LogIndex> {
+    let raw: [u8; 8] = key.try_into().ok()?;
     Some(LogIndex(u64::from_be_bytes(raw)))
 }
 
@@ -166,27 +198,44 @@ impl FjallStore {
             builder = builder.max_journaling_size(bytes.max(64 * 1024 * 1024));
         }
         let database = builder.open().map_err(io)?;
-        let memtable = options.max_memtable_size_bytes;
-        let log = database
-            .keyspace(LOG_KEYSPACE, || {
-                let create = KeyspaceCreateOptions::default();
-                match memtable {
-                    Some(bytes) => create.max_memtable_size(bytes),
-                    None => create,
-                }
-            })
-            .map_err(io)?;
+        if database.keyspace_exists(LEGACY_LOG_KEYSPACE) {
+            return Err(StorageError::Io {
+                store: name.clone(),
+                path: path.display().to_string(),
+                reason: "the directory holds a log in the layout before log segments \
+                         (Concord before 2026-12-03), which this version cannot read"
+                    .to_string(),
+            });
+        }
         let meta = database
             .keyspace(META_KEYSPACE, KeyspaceCreateOptions::default)
             .map_err(io)?;
+        let segment_entries = match meta.get(META_SEGMENT_ENTRIES).map_err(io)? {
+            Some(raw) => {
+                let raw: [u8; 8] = raw[..].try_into().map_err(|_| StorageError::CorruptMeta {
+                    store: name.clone(),
+                    group: GroupId("-".to_string()),
+                    record: "log segment size".to_string(),
+                    reason: format!("{} bytes, expected 8", raw.len()),
+                })?;
+                u64::from_be_bytes(raw).max(1)
+            }
+            None => {
+                let entries = options.log_segment_entries.max(1);
+                meta.insert(META_SEGMENT_ENTRIES, entries.to_be_bytes())
+                    .map_err(io)?;
+                database.persist(PersistMode::SyncAll).map_err(io)?;
+                entries
+            }
+        };
         Ok(FjallStore {
             shared: Arc::new(Shared {
                 name,
                 path,
                 options,
                 database,
-                log,
                 meta,
+                segment_entries,
                 fatal: Mutex::new(None),
                 open_logs: Mutex::new(BTreeSet::new()),
             }),
@@ -220,6 +269,13 @@ impl FjallStore {
                 });
             }
         }
+        let mut segments = BTreeMap::new();
+        for name in self.shared.database.list_keyspace_names() {
+            if let Some(segment) = parse_segment(&group, &name) {
+                let keyspace = self.segment_keyspace(&group, segment)?;
+                segments.insert(segment, keyspace);
+            }
+        }
         let mut log = FjallLogStorage {
             store: self.clone(),
             prefix: group_prefix(&group),
@@ -228,9 +284,12 @@ impl FjallStore {
                 last_purged: LogId::ZERO,
                 last: LogId::ZERO,
             },
+            segments,
         };
         // On failure `log` is dropped, which releases the group again.
         log.bounds = log.load_bounds()?;
+        // Segments a crash left behind after the marker moved past them.
+        log.drop_segments_below(log.bounds.first_index())?;
         Ok(log)
     }
 
@@ -241,6 +300,35 @@ impl FjallStore {
             key: meta_key(&group_prefix(&group), META_HARD_STATE),
             context: Context::new(self.shared.name.clone(), group),
         }
+    }
+
+    fn segment_of(&self, index: LogIndex) -> u64 {
+        index.0 / self.shared.segment_entries
+    }
+
+    /// Opens (creating) the keyspace of `group`'s log segment `segment`.
+    fn segment_keyspace(&self, group: &GroupId, segment: u64) -> Result<Keyspace> {
+        let memtable = self.shared.options.max_memtable_size_bytes;
+        self.shared
+            .database
+            .keyspace(&segment_name(group, segment), || {
+                let create = KeyspaceCreateOptions::default();
+                match memtable {
+                    Some(bytes) => create.max_memtable_size(bytes),
+                    None => create,
+                }
+            })
+            .map_err(|error| self.read_error(error))
+    }
+
+    /// The number of log segments (keyspaces) `group` has on disk.
+    pub fn log_segments(&self, group: &GroupId) -> usize {
+        self.shared
+            .database
+            .list_keyspace_names()
+            .iter()
+            .filter(|name| parse_segment(group, name).is_some())
+            .count()
     }
 
     /// fsyncs the journal (every group's pending writes).
@@ -314,12 +402,9 @@ impl FjallStore {
         index: LogIndex,
         record: &[u8],
     ) -> Result<()> {
+        let keyspace = self.segment_keyspace(group, self.segment_of(index))?;
         let mut batch = self.shared.database.batch();
-        batch.insert(
-            &self.shared.log,
-            log_key(&group_prefix(group), index),
-            record,
-        );
+        batch.insert(&keyspace, log_key(index), record);
         self.commit(batch)
     }
 
@@ -327,17 +412,21 @@ impl FjallStore {
     /// check, to simulate a lost record.
     #[doc(hidden)]
     pub fn remove_raw_entry(&self, group: &GroupId, index: LogIndex) -> Result<()> {
+        let keyspace = self.segment_keyspace(group, self.segment_of(index))?;
         let mut batch = self.shared.database.batch();
-        batch.remove(&self.shared.log, log_key(&group_prefix(group), index));
+        batch.remove(&keyspace, log_key(index));
         self.commit(batch)
     }
 
     /// Testing hook: the raw stored record of `index` in `group`.
     #[doc(hidden)]
     pub fn raw_entry(&self, group: &GroupId, index: LogIndex) -> Result<Option<Vec<u8>>> {
-        self.shared
-            .log
-            .get(log_key(&group_prefix(group), index))
+        let name = segment_name(group, self.segment_of(index));
+        if !self.shared.database.keyspace_exists(&name) {
+            return Ok(None);
+        }
+        self.segment_keyspace(group, self.segment_of(index))?
+            .get(log_key(index))
             .map(|value| value.map(|value| value.to_vec()))
             .map_err(|error| self.read_error(error))
     }
@@ -349,9 +438,12 @@ impl FjallStore {
 /// `last_log_id` cost no I/O; this is why a group may have only one live handle.
 pub struct FjallLogStorage {
     store: FjallStore,
+    /// The group's prefix in the shared `meta` keyspace.
     prefix: Vec<u8>,
     context: Context,
     bounds: LogBounds,
+    /// The group's log segments on disk, by number.
+    segments: BTreeMap<u64, Keyspace>,
 }
 
 impl std::fmt::Debug for FjallLogStorage {
@@ -359,6 +451,7 @@ impl std::fmt::Debug for FjallLogStorage {
         f.debug_struct("FjallLogStorage")
             .field("group", &self.context.group)
             .field("bounds", &self.bounds)
+            .field("segments", &self.segments.len())
             .finish()
     }
 }
@@ -372,16 +465,69 @@ impl Drop for FjallLogStorage {
 }
 
 impl FjallLogStorage {
-    fn key(&self, index: LogIndex) -> Vec<u8> {
-        log_key(&self.prefix, index)
+    fn segment_of(&self, index: LogIndex) -> u64 {
+        self.store.segment_of(index)
     }
 
     fn get(&self, index: LogIndex) -> Result<Option<fjall::Slice>> {
-        self.store
-            .shared
-            .log
-            .get(self.key(index))
+        let Some(segment) = self.segments.get(&self.segment_of(index)) else {
+            return Ok(None);
+        };
+        segment
+            .get(log_key(index))
             .map_err(|error| self.store.read_error(error))
+    }
+
+    /// The keyspace of the segment holding `index`, created if missing.
+    fn segment_for_write(&mut self, index: LogIndex) -> Result<Keyspace> {
+        let segment = self.segment_of(index);
+        if let Some(keyspace) = self.segments.get(&segment) {
+            return Ok(keyspace.clone());
+        }
+        let keyspace = self.store.segment_keyspace(&self.context.group, segment)?;
+        self.segments.insert(segment, keyspace.clone());
+        Ok(keyspace)
+    }
+
+    /// Tombstones for every index in `range` (in the segments that exist), into `batch`.
+    fn remove_range(&self, batch: &mut fjall::OwnedWriteBatch, range: Range<u64>) {
+        let size = self.store.shared.segment_entries;
+        for (&segment, keyspace) in self
+            .segments
+            .range(range.start / size..=range.end.saturating_sub(1) / size)
+        {
+            let start = range.start.max(segment * size);
+            let end = range.end.min((segment + 1).saturating_mul(size));
+            for index in start..end {
+                batch.remove(keyspace, log_key(LogIndex(index)));
+            }
+        }
+    }
+
+    /// Deletes the segments that hold only indexes below `first_index` (compacted).
+    /// Called once the marker that compacted them is committed.
+    fn drop_segments_below(&mut self, first_index: LogIndex) -> Result<()> {
+        let doomed: Vec<u64> = self
+            .segments
+            .keys()
+            .copied()
+            .take_while(|&segment| {
+                (segment + 1).saturating_mul(self.store.shared.segment_entries) <= first_index.0
+            })
+            .collect();
+        for segment in doomed {
+            if let Some(keyspace) = self.segments.remove(&segment) {
+                self.store
+                    .shared
+                    .database
+                    .delete_keyspace(keyspace)
+                    .map_err(|error| {
+                        self.store
+                            .mark_fatal(format!("deleting log segment {segment} failed: {error}"))
+                    })?;
+            }
+        }
+        Ok(())
     }
 
     /// Reads the last-purged marker and seeks the last entry (a reverse scan from the
@@ -400,19 +546,25 @@ impl FjallLogStorage {
                 .map_err(|e| self.context.corrupt_meta("last purged", e))?,
         };
         let first_index = last_purged.index.next();
-        let range = self.key(first_index)..=self.key(LogIndex(u64::MAX));
-        let last = match self.store.shared.log.range(range).next_back() {
-            None => last_purged,
-            Some(guard) => {
+        // The last entry at or above the marker: the highest segment holding one.
+        for (&segment, keyspace) in self.segments.range(self.segment_of(first_index)..).rev() {
+            let range =
+                log_key(first_index.max(LogIndex(segment * self.store.shared.segment_entries)))
+                    ..=log_key(LogIndex(u64::MAX));
+            if let Some(guard) = keyspace.range(range).next_back() {
                 let (key, value) = guard
                     .into_inner()
                     .map_err(|error| self.store.read_error(error))?;
-                let index = index_of_key(&self.prefix, &key)
+                let index = index_of_key(&key)
                     .ok_or_else(|| self.context.corrupt(first_index, "malformed log key"))?;
-                self.context.decode_log_id(index, &value)?
+                let last = self.context.decode_log_id(index, &value)?;
+                return Ok(LogBounds { last_purged, last });
             }
-        };
-        Ok(LogBounds { last_purged, last })
+        }
+        Ok(LogBounds {
+            last_purged,
+            last: last_purged,
+        })
     }
 }
 
@@ -459,17 +611,17 @@ impl LogStorage for FjallLogStorage {
         if !self.bounds.check_read(&self.context, &range)? {
             return Ok(Vec::new());
         }
+        let (start, end) = (range.start, range.end);
         let records = self
-            .store
-            .shared
-            .log
-            .range(self.key(range.start)..self.key(range.end))
+            .segments
+            .range(self.segment_of(start)..=self.segment_of(end.prev()))
+            .flat_map(move |(_, keyspace)| keyspace.range(log_key(start)..log_key(end)))
             .map(|guard| {
                 let (key, value) = guard
                     .into_inner()
                     .map_err(|error| self.store.read_error(error))?;
-                let index = index_of_key(&self.prefix, &key)
-                    .ok_or_else(|| self.context.corrupt(range.start, "malformed log key"))?;
+                let index = index_of_key(&key)
+                    .ok_or_else(|| self.context.corrupt(start, "malformed log key"))?;
                 Ok((index, value))
             });
         collect_entries(&self.context, range.clone(), limits, records)
@@ -483,7 +635,8 @@ impl LogStorage for FjallLogStorage {
         let records = self.context.encode_batch(entries)?;
         let mut batch = self.store.shared.database.batch();
         for (index, record) in records {
-            batch.insert(&self.store.shared.log, self.key(index), record);
+            let keyspace = self.segment_for_write(index)?;
+            batch.insert(&keyspace, log_key(index), record);
         }
         self.store.commit(batch)?;
         self.bounds.last = last.log_id;
@@ -501,10 +654,10 @@ impl LogStorage for FjallLogStorage {
                 .ok_or_else(|| self.context.missing(from.prev()))?
         };
         let mut batch = self.store.shared.database.batch();
-        // Tombstones for exactly the truncated keys: O(truncated), no scan.
-        for index in from.0..=self.bounds.last.index.0 {
-            batch.remove(&self.store.shared.log, self.key(LogIndex(index)));
-        }
+        // Tombstones for exactly the truncated keys: O(truncated), no scan. (Not a
+        // segment deletion: that is not atomic with the batch, and a crash between
+        // them would bring truncated entries back.)
+        self.remove_range(&mut batch, from.0..self.bounds.last.index.0 + 1);
         self.store.commit(batch)?;
         self.bounds.last = new_last;
         Ok(())
@@ -517,10 +670,9 @@ impl LogStorage for FjallLogStorage {
         let last_purged = self
             .log_id(up_to.prev())?
             .ok_or_else(|| self.context.missing(up_to.prev()))?;
+        // The marker alone: the compacted entries are dead from here on (no read goes
+        // below the first index), and go with their segments.
         let mut batch = self.store.shared.database.batch();
-        for index in self.bounds.first_index().0..up_to.0 {
-            batch.remove(&self.store.shared.log, self.key(LogIndex(index)));
-        }
         batch.insert(
             &self.store.shared.meta,
             meta_key(&self.prefix, META_LAST_PURGED),
@@ -531,15 +683,28 @@ impl LogStorage for FjallLogStorage {
         if self.bounds.last.index < last_purged.index {
             self.bounds.last = last_purged;
         }
-        Ok(())
+        // With `sync` off the marker may not be durable yet; a crash could then bring
+        // the old marker back over deleted segments. Make it durable first.
+        if !self.store.shared.options.sync {
+            self.store.persist()?;
+        }
+        self.drop_segments_below(up_to)
     }
 
     fn reset(&mut self, last_included: LogId) -> Result<()> {
         let mut batch = self.store.shared.database.batch();
-        if !self.bounds.is_empty() {
-            for index in self.bounds.first_index().0..=self.bounds.last.index.0 {
-                batch.remove(&self.store.shared.log, self.key(LogIndex(index)));
-            }
+        // Everything above the new marker goes: the held entries, and dead ones below
+        // the old marker (compacted, still in their segment) that a marker moved back
+        // would make visible again.
+        let above = last_included.index.0.saturating_add(1);
+        let top = self
+            .bounds
+            .last
+            .index
+            .0
+            .max(self.bounds.last_purged.index.0);
+        if above <= top {
+            self.remove_range(&mut batch, above..top + 1);
         }
         batch.insert(
             &self.store.shared.meta,
@@ -551,7 +716,10 @@ impl LogStorage for FjallLogStorage {
             last_purged: last_included,
             last: last_included,
         };
-        Ok(())
+        if !self.store.shared.options.sync {
+            self.store.persist()?;
+        }
+        self.drop_segments_below(last_included.index.next())
     }
 
     fn sync(&mut self) -> Result<()> {

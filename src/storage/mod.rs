@@ -53,7 +53,7 @@ mod snapshot;
 
 pub use entry::{EntryPayload, LogEntry};
 pub use error::{Result, StorageError};
-pub use fjall::{FjallLogStorage, FjallMetaStorage, FjallOptions, FjallStore};
+pub use fjall::{FjallLogStorage, FjallMetaStorage, FjallOptions, FjallStore, LOG_SEGMENT_ENTRIES};
 pub use fs::{RealFs, SnapshotFs};
 pub use log::{LogStorage, ReadLimits};
 pub use memory::{MemoryLogStorage, MemoryMetaStorage};

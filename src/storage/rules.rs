@@ -115,10 +115,6 @@ impl LogBounds {
         self.last_purged.index.next()
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.last.index == self.last_purged.index
-    }
-
     /// Checks an append batch against the log and against itself.
     pub(crate) fn check_append(&self, context: &Context, entries: &[LogEntry]) -> Result<()> {
         let mut previous = self.last;
