@@ -172,6 +172,17 @@ fn meta_key(prefix: &[u8], record: u8) -> Vec<u8> {
     key
 }
 
+/// Seals a segment the group has moved past and queues the flush of its memtable, so
+/// the journal can be released past it. Without this it would wait (a segment's
+/// entries rarely fill a 64 MiB memtable) until the journal reaches its limit (512 MiB
+/// by default), and a restart would replay all of that into memory: measured with
+/// 1,000,000 entries, a plain open peaked at 238 MiB instead of 6 MiB. Uses fjall's
+/// `rotate_memtable`, public but hidden from its docs (fjall 3.1 has no documented
+/// flush); a failure only delays the flush until journal pressure does it.
+fn seal(keyspace: &Keyspace) {
+    let _ = keyspace.rotate_memtable();
+}
+
 fn index_of_key(key: &[u8]) -> Option<LogIndex> {
     let raw: [u8; 8] = key.try_into().ok()?;
     Some(LogIndex(u64::from_be_bytes(raw)))
@@ -290,6 +301,11 @@ impl FjallStore {
         log.bounds = log.load_bounds()?;
         // Segments a crash left behind after the marker moved past them.
         log.drop_segments_below(log.bounds.first_index())?;
+        // Segments below the last are written no more: flush what the journal replay
+        // put back into their memtables (see `seal`).
+        for keyspace in log.segments.values().rev().skip(1) {
+            seal(keyspace);
+        }
         Ok(log)
     }
 
@@ -639,6 +655,16 @@ impl LogStorage for FjallLogStorage {
             batch.insert(&keyspace, log_key(index), record);
         }
         self.store.commit(batch)?;
+        // Moved into a new segment: the ones before it are written no more.
+        let (from, to) = (
+            self.segment_of(entries[0].log_id.index.prev()),
+            self.segment_of(last.log_id.index),
+        );
+        if from != to {
+            for (_, keyspace) in self.segments.range(from..to) {
+                seal(keyspace);
+            }
+        }
         self.bounds.last = last.log_id;
         Ok(())
     }
