@@ -429,6 +429,12 @@ pub fn draw(
                 survivors: voters,
             }
         }
+        // With a wiped voter not replaced yet, a change drawn from the voters the
+        // leader reports would leave the wiped id out (below three voters) and race the
+        // replacement: a power loss instead.
+        Nemesis::Membership if group.strangers > 0 => Fault::Crash {
+            nodes: vec![rng.below(nodes as u64) as usize],
+        },
         Nemesis::Membership => Fault::Membership {
             change: draw_change(rng, group),
         },

@@ -280,13 +280,7 @@ impl FjallStore {
                 });
             }
         }
-        let mut segments = BTreeMap::new();
-        for name in self.shared.database.list_keyspace_names() {
-            if let Some(segment) = parse_segment(&group, &name) {
-                let keyspace = self.segment_keyspace(&group, segment)?;
-                segments.insert(segment, keyspace);
-            }
-        }
+        // From here on, on failure `log` is dropped, which releases the group again.
         let mut log = FjallLogStorage {
             store: self.clone(),
             prefix: group_prefix(&group),
@@ -295,12 +289,26 @@ impl FjallStore {
                 last_purged: LogId::ZERO,
                 last: LogId::ZERO,
             },
-            segments,
+            segments: BTreeMap::new(),
         };
-        // On failure `log` is dropped, which releases the group again.
+        for name in self.shared.database.list_keyspace_names() {
+            if let Some(segment) = parse_segment(&group, &name) {
+                let keyspace = self.segment_keyspace(&group, segment)?;
+                log.segments.insert(segment, keyspace);
+            }
+        }
         log.bounds = log.load_bounds()?;
-        // Segments a crash left behind after the marker moved past them.
-        log.drop_segments_below(log.bounds.first_index())?;
+        // Segments a crash left behind after the marker moved past them. The marker
+        // read back may be in the journal without being fsynced (a crash between its
+        // commit and the sync); a deletion is durable at once, so the marker must be
+        // made durable first.
+        let first_index = log.bounds.first_index();
+        if log.segments.keys().next().is_some_and(|&segment| {
+            (segment + 1).saturating_mul(self.shared.segment_entries) <= first_index.0
+        }) {
+            self.persist()?;
+            log.drop_segments_below(first_index)?;
+        }
         // Segments below the last are written no more: flush what the journal replay
         // put back into their memtables (see `seal`).
         for keyspace in log.segments.values().rev().skip(1) {
@@ -325,9 +333,19 @@ impl FjallStore {
     /// Opens (creating) the keyspace of `group`'s log segment `segment`.
     fn segment_keyspace(&self, group: &GroupId, segment: u64) -> Result<Keyspace> {
         let memtable = self.shared.options.max_memtable_size_bytes;
+        let name = segment_name(group, segment);
+        // fjall panics on a name over 255 bytes (a hand-built group name: `GroupId::new`
+        // caps them at 128).
+        if name.len() > 255 {
+            return Err(StorageError::InvalidArgument {
+                store: self.shared.name.clone(),
+                group: group.clone(),
+                reason: "the group name is too long for a log segment's name".to_string(),
+            });
+        }
         self.shared
             .database
-            .keyspace(&segment_name(group, segment), || {
+            .keyspace(&name, || {
                 let create = KeyspaceCreateOptions::default();
                 match memtable {
                     Some(bytes) => create.max_memtable_size(bytes),
@@ -409,7 +427,8 @@ impl FjallStore {
             .map_err(|error| self.mark_fatal(format!("write batch failed: {error}")))
     }
 
-    /// Testing hook: stores `record` verbatim as the entry of `index` in `group`,
+    /// Testing hook (reopen the group's log afterwards: an open handle does not see a
+    /// segment this creates): stores `record` verbatim as the entry of `index` in `group`,
     /// bypassing every check, to simulate on-disk corruption.
     #[doc(hidden)]
     pub fn overwrite_raw_entry(
@@ -428,6 +447,13 @@ impl FjallStore {
     /// check, to simulate a lost record.
     #[doc(hidden)]
     pub fn remove_raw_entry(&self, group: &GroupId, index: LogIndex) -> Result<()> {
+        if !self
+            .shared
+            .database
+            .keyspace_exists(&segment_name(group, self.segment_of(index)))
+        {
+            return Ok(());
+        }
         let keyspace = self.segment_keyspace(group, self.segment_of(index))?;
         let mut batch = self.shared.database.batch();
         batch.remove(&keyspace, log_key(index));
@@ -664,6 +690,11 @@ impl LogStorage for FjallLogStorage {
             for (_, keyspace) in self.segments.range(from..to) {
                 seal(keyspace);
             }
+            // The shared meta keyspace's memtable (markers, hard states) is small and
+            // would otherwise hold every journal file back, and with them every
+            // deleted segment the journal still names (fjall drops a deleted keyspace
+            // only when no journal file names it).
+            seal(&self.store.shared.meta);
         }
         self.bounds.last = last.log_id;
         Ok(())

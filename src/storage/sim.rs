@@ -355,8 +355,10 @@ impl SimDisk {
         }
     }
 
-    /// A read-only view of [`SimDisk::snapshot_fs`] as a power loss now would leave it
-    /// at the least (only what was synced), for checks of what a node may promise.
+    /// A read-only view of [`SimDisk::snapshot_fs`] holding only what was synced (and is
+    /// reachable through synced directories), for checks of what a node may promise. A
+    /// power loss keeps this, plus possibly some of what was not synced — a pending
+    /// removal too, so a synced file whose removal is pending may still go.
     pub fn durable_snapshot_fs(&self) -> SimFs {
         SimFs {
             disk: self.clone(),

@@ -16,8 +16,10 @@
 //!   directory did not survive are gone; a file nobody names any more is freed.
 //!
 //! Directories are named by path: a directory renamed before its own entries were
-//! synced takes only its durable entries along (the store always syncs a directory
-//! before renaming it).
+//! synced takes only its durable entries along, and a rename made durable by a sync of
+//! its source's directory counts as durable at its target too (the store renames only
+//! within one directory, after syncing what it renames; a protocol renaming across
+//! directories would need a finer model).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -209,7 +211,19 @@ impl FsState {
         }
     }
 
+    /// Whether every ancestor of `path` is a directory in `tree` (an entry whose
+    /// directory was never made durable in its parent is not reachable after a crash).
+    fn reachable(tree: &Tree, path: &Path) -> bool {
+        path.ancestors()
+            .skip(1)
+            .take_while(|a| !a.as_os_str().is_empty() && a.parent().is_some())
+            .all(|a| tree.get(a) == Some(&Node::Dir))
+    }
+
     fn file_in(&self, path: &Path, durable: bool) -> io::Result<&[u8]> {
+        if durable && !Self::reachable(&self.durable, path) {
+            return Err(not_found(path));
+        }
         match self.tree(durable).get(path) {
             Some(Node::File(inode)) => Ok(self.inodes.get(inode).map_or(&[][..], |i| {
                 if durable {
@@ -229,6 +243,9 @@ impl FsState {
     pub(crate) fn list_dir(&self, path: &Path, durable: bool) -> io::Result<Vec<String>> {
         let tree = self.tree(durable);
         if path.parent().is_some() && tree.get(path) != Some(&Node::Dir) {
+            return Err(not_found(path));
+        }
+        if durable && !Self::reachable(tree, path) {
             return Err(not_found(path));
         }
         Ok(tree
@@ -302,6 +319,12 @@ impl FsState {
     }
 
     pub(crate) fn sync_dir(&mut self, path: &Path) -> io::Result<()> {
+        // Relative paths hang off "" (the working directory).
+        let path = if path == Path::new(".") {
+            Path::new("")
+        } else {
+            path
+        };
         if path.parent().is_some() && self.visible.get(path) != Some(&Node::Dir) {
             return Err(not_found(path));
         }
@@ -354,12 +377,7 @@ impl FsState {
         let reachable: Tree = self
             .durable
             .iter()
-            .filter(|(path, _)| {
-                path.ancestors()
-                    .skip(1)
-                    .take_while(|a| !a.as_os_str().is_empty() && a.parent().is_some())
-                    .all(|a| self.durable.get(a) == Some(&Node::Dir))
-            })
+            .filter(|(path, _)| Self::reachable(&self.durable, path))
             .map(|(path, node)| (path.clone(), *node))
             .collect();
         self.durable = reachable;
@@ -409,13 +427,18 @@ impl SimFs {
         self.disk.with_fs(|fs| read(fs, self.durable_only))?
     }
 
-    fn change<T>(&self, change: impl FnOnce(&mut FsState) -> io::Result<T>) -> io::Result<T> {
+    fn check_writable(&self) -> io::Result<()> {
         if self.durable_only {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 "a durable view is read-only",
             ));
         }
+        Ok(())
+    }
+
+    fn change<T>(&self, change: impl FnOnce(&mut FsState) -> io::Result<T>) -> io::Result<T> {
+        self.check_writable()?;
         self.disk.change_fs(change)
     }
 }
@@ -466,10 +489,12 @@ impl SnapshotFs for SimFs {
     }
 
     fn sync_file(&self, path: &Path) -> io::Result<()> {
+        self.check_writable()?;
         self.disk.sync_fs(|fs| fs.sync_file(path))
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        self.check_writable()?;
         self.disk.sync_fs(|fs| fs.sync_dir(path))
     }
 

@@ -201,12 +201,16 @@ impl LocalSnapshotStorage {
             .create_dir_all(&storage.directory)
             .map_err(|error| storage.io(&storage.directory, error))?;
         for parent in created.iter().filter_map(|dir| dir.parent()) {
-            if !parent.as_os_str().is_empty() {
-                storage
-                    .fs
-                    .sync_dir(parent)
-                    .map_err(|error| storage.io(parent, error))?;
-            }
+            // A relative root's top directory lives in the working directory.
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            storage
+                .fs
+                .sync_dir(parent)
+                .map_err(|error| storage.io(parent, error))?;
         }
         let mut max_seq = 0;
         for (name, path) in storage.list_dir()? {
