@@ -227,8 +227,12 @@ fn wiped_nodes_come_back_under_new_ids() {
 }
 
 /// Teeth for the wipe rule: the same nemesis with the operator error it forbids — the
-/// wiped node back under its old id, not replaced — must fail a seed by a property
-/// (leader completeness, state machine safety, linearizability), not only by a digest.
+/// wiped node back under its old id, not replaced, wipe after wipe — must fail a seed by
+/// a property (leader completeness, state machine safety), not only by a digest. Under
+/// its old id a wiped node is never caught up (the leader's match index for it says it
+/// holds entries it lost, so its rejections look stale): the group runs a copy short
+/// without knowing, and the next wipe loses committed entries. (A single such wipe shows
+/// as replicas that never converge; docs/verification.md, "Wiped disks".)
 #[test]
 fn teeth_a_wiped_node_back_under_its_old_id_is_caught() {
     let wipe = NemesisSet(vec![Nemesis::Wipe]);
