@@ -288,7 +288,7 @@ impl SimDisk {
             surviving_writes: 0,
             tear: Tear::Lost,
         });
-        self.crash_at_with(point, &mut SmallRng::seed_from_u64(seed ^ 0x5eed_f5))?;
+        self.crash_at_with(point, &mut SmallRng::seed_from_u64(seed ^ 0x005e_edf5))?;
         Ok(point)
     }
 
