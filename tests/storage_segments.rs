@@ -147,3 +147,65 @@ fn a_directory_in_the_layout_before_segments_is_refused() {
     let error = FjallStore::open(dir.path(), options(8)).unwrap_err();
     assert!(error.to_string().contains("before log segments"), "{error}");
 }
+
+/// Many groups, each within one segment, so no memtable fills and no group moves on:
+/// the store's write budget (half the memtable, here 1 MiB) seals every segment's
+/// memtable while other groups compact and delete segments on other threads. Nothing
+/// is lost or brought back, before and after a restart.
+#[test]
+fn the_write_budget_seals_many_groups_while_others_compact() {
+    let dir = tempfile::tempdir().expect("dir");
+    let options = || FjallOptions {
+        worker_threads: Some(2),
+        log_segment_entries: 64,
+        max_memtable_size_bytes: Some(2 * 1024 * 1024),
+        ..FjallOptions::default()
+    };
+    let payload = vec![9u8; 1000];
+    let groups: Vec<GroupId> = (0..12)
+        .map(|g| GroupId::new(format!("many{g}")).expect("group"))
+        .collect();
+    let write = |term: u64, range: std::ops::RangeInclusive<u64>| -> Vec<LogEntry> {
+        range
+            .map(|i| LogEntry::normal(LogId::new(term, i), payload.clone()))
+            .collect()
+    };
+    {
+        let store = FjallStore::open(dir.path(), options()).expect("open");
+        std::thread::scope(|scope| {
+            for (g, group) in groups.iter().enumerate() {
+                let (store, write) = (&store, &write);
+                scope.spawn(move || {
+                    let mut log = store.log_storage(group.clone()).expect("log");
+                    // Even groups stay within their first segment (60 entries of 1 KB);
+                    // odd ones write 720, moving on and compacting whole segments away:
+                    // 4.7 MB in all, the 1 MiB budget crossed four times.
+                    for round in 0..12u64 {
+                        if g % 2 == 0 {
+                            let first = round * 5 + 1;
+                            log.append(&write(1, first..=first + 4)).expect("append");
+                        } else {
+                            let first = round * 60 + 1;
+                            log.append(&write(1, first..=first + 59)).expect("append");
+                            log.truncate_prefix(LogIndex(first + 30)).expect("compact");
+                        }
+                    }
+                });
+            }
+        });
+        store.persist().expect("persist");
+    }
+    let store = FjallStore::open(dir.path(), options()).expect("reopen");
+    for (g, group) in groups.iter().enumerate() {
+        let log = store.log_storage(group.clone()).expect("log");
+        if g % 2 == 0 {
+            assert_eq!(read_all(&log), write(1, 1..=60), "group {g}");
+            assert_eq!(store.log_segments(group), 1);
+        } else {
+            assert_eq!(log.first_index().expect("first"), LogIndex(691));
+            assert_eq!(read_all(&log), write(1, 691..=720), "group {g}");
+            // Indexes 640-703 and 704-767.
+            assert_eq!(store.log_segments(group), 2);
+        }
+    }
+}
