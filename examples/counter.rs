@@ -53,8 +53,8 @@ use concord::runtime::{
     Task,
 };
 use concord::service::{
-    serve, service_error, CallError, ClientOptions, Handler, HandlerFuture, ServiceClient,
-    ServiceError, ServiceOptions,
+    serve, service_error, service_read_error, CallError, ClientOptions, Handler, HandlerFuture,
+    ServiceClient, ServiceError, ServiceOptions,
 };
 use concord::storage::SnapshotWriter;
 use concord::transport::{TcpOptions, TokioConnector};
@@ -71,7 +71,8 @@ pub enum CounterCommand {
         /// What to add.
         delta: i64,
     },
-    /// Return the value (through the log, so the read is linearizable).
+    /// Return the value. The service serves it with `Node::read` (ReadIndex, no log
+    /// entry); proposed as a task it goes through the log.
     Get,
 }
 
@@ -142,6 +143,12 @@ impl Handler for CounterHandler {
                 .map_err(|reason| ServiceError::BadRequest { reason })?;
             let text = |text: String| Ok(Bytes::from(text.into_bytes()));
             match request {
+                CounterRequest::Command(CounterCommand::Get) => {
+                    match node.read(|counter: &Counter| counter.value).await {
+                        Ok(value) => Ok(Bytes::copy_from_slice(&value.to_le_bytes())),
+                        Err(error) => Err(service_read_error(error)),
+                    }
+                }
                 CounterRequest::Command(command) => {
                     match node.apply(Task::new(command.encode())).await {
                         Ok(applied) => match applied.response {

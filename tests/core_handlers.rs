@@ -420,6 +420,7 @@ fn messages_claiming_to_come_from_the_node_itself_are_refused() {
         Message::Heartbeat(Heartbeat {
             term: Term(term),
             commit: LogIndex(0),
+            round: 0,
         })
     };
     core.step(Input::Message {
@@ -551,6 +552,7 @@ fn a_failed_leader_steps_down_and_ignores_everything() {
             message: Message::Heartbeat(Heartbeat {
                 term: Term(3),
                 commit: LogIndex(0),
+                round: 0,
             }),
         },
         // The report of a write the failed executor never finished.

@@ -173,6 +173,7 @@ fn a_follower_refuses_a_change_and_a_transfer_naming_its_leader() {
         Message::Heartbeat(Heartbeat {
             term: Term(1),
             commit: LogIndex(0),
+            round: 0,
         }),
     ));
     assert_eq!(
@@ -459,6 +460,7 @@ fn only_a_handover_vote_request_passes_the_lease() {
         Message::Heartbeat(Heartbeat {
             term: Term(1),
             commit: LogIndex(0),
+            round: 0,
         }),
     ));
     let request = |transfer: bool| VoteRequest {
@@ -533,6 +535,7 @@ fn timeout_now_from_anyone_but_the_leader_or_to_a_learner_does_nothing() {
             Message::Heartbeat(Heartbeat {
                 term: Term(1),
                 commit: LogIndex(0),
+                round: 0,
             }),
         ));
         let timeout_now = Message::TimeoutNow(TimeoutNow {
@@ -576,7 +579,10 @@ fn a_silent_new_voter_fails_the_change_after_a_whole_round() {
     let keep_alive = |core: &mut RaftCore<u64>| {
         core.step(from(
             2,
-            Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) }),
+            Message::HeartbeatResponse(HeartbeatResponse {
+                term: Term(1),
+                round: 0,
+            }),
         ));
     };
     keep_alive(&mut core);
@@ -620,7 +626,10 @@ fn a_silent_learner_being_promoted_fails_the_change() {
     let keep_alive = |core: &mut RaftCore<u64>| {
         core.step(from(
             2,
-            Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) }),
+            Message::HeartbeatResponse(HeartbeatResponse {
+                term: Term(1),
+                round: 0,
+            }),
         ));
     };
     keep_alive(&mut core);
@@ -763,6 +772,7 @@ fn a_node_that_hears_of_a_newer_epoch_is_fenced_until_the_epochs_configuration_a
         Message::Heartbeat(Heartbeat {
             term,
             commit: LogIndex(0),
+            round: 0,
         }),
     ));
     persisted_all(&mut core);
@@ -961,6 +971,7 @@ fn nothing_of_the_new_epoch_leaves_before_the_reset_is_durable() {
     let stale = Message::Heartbeat(Heartbeat {
         term: Term(1),
         commit: LogIndex(0),
+        round: 0,
     });
     let actions = core.step(from(2, stale));
     assert!(

@@ -61,6 +61,7 @@ fn heartbeat(term: u64, commit: u64) -> Message<u64> {
     Message::Heartbeat(Heartbeat {
         term: Term(term),
         commit: LogIndex(commit),
+        round: 0,
     })
 }
 
@@ -180,6 +181,7 @@ fn stale_requests_get_the_current_term_and_stale_answers_nothing() {
             heartbeat(2, 0),
             Some(Message::HeartbeatResponse(HeartbeatResponse {
                 term: Term(3),
+                round: 0,
             })),
         ),
         (
@@ -197,7 +199,10 @@ fn stale_requests_get_the_current_term_and_stale_answers_nothing() {
             None,
         ),
         (
-            Message::HeartbeatResponse(HeartbeatResponse { term: Term(2) }),
+            Message::HeartbeatResponse(HeartbeatResponse {
+                term: Term(2),
+                round: 0,
+            }),
             None,
         ),
     ];
@@ -694,7 +699,10 @@ fn heartbeats_carry_a_safe_commit_and_answers_reprobe_laggards() {
             Action::ResetTimer(Timer::Heartbeat),
         ]
     );
-    let up_to_date = Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) });
+    let up_to_date = Message::HeartbeatResponse(HeartbeatResponse {
+        term: Term(1),
+        round: 0,
+    });
     assert_eq!(receive(&mut core, 2, up_to_date.clone()), vec![]);
     assert_eq!(
         receive(&mut core, 3, up_to_date),
@@ -791,7 +799,10 @@ fn the_pipeline_fills_its_window_and_no_more() {
         (LogIndex(4), 2)
     );
     // The window is full: a heartbeat answer assumes the oldest message lost.
-    let answer = Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) });
+    let answer = Message::HeartbeatResponse(HeartbeatResponse {
+        term: Term(1),
+        round: 0,
+    });
     let actions = receive(&mut core, 2, answer);
     assert_eq!(
         sent_appends(&actions, 2),
@@ -1052,7 +1063,10 @@ fn a_candidate_follows_a_leader_of_its_term_and_keeps_its_vote() {
             Action::ResetTimer(Timer::Election),
             Action::Send {
                 to: 1,
-                message: Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) })
+                message: Message::HeartbeatResponse(HeartbeatResponse {
+                    term: Term(1),
+                    round: 0
+                })
             },
             role(Role::Follower, 1, Some(1), 0),
         ]
@@ -1206,7 +1220,10 @@ fn a_follower_replaces_a_conflicting_suffix_but_never_a_committed_entry() {
             apply(&core, 1, 1),
             Action::Send {
                 to: 1,
-                message: Message::HeartbeatResponse(HeartbeatResponse { term: Term(2) })
+                message: Message::HeartbeatResponse(HeartbeatResponse {
+                    term: Term(2),
+                    round: 0
+                })
             },
         ]
     );
@@ -1372,7 +1389,10 @@ fn learners_never_campaign() {
             hard_state(1, 1, None),
             Action::Send {
                 to: 1,
-                message: Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) })
+                message: Message::HeartbeatResponse(HeartbeatResponse {
+                    term: Term(1),
+                    round: 0
+                })
             },
             role(Role::Follower, 1, Some(1), 0),
         ]

@@ -55,16 +55,21 @@ enum Op {
     /// Ask a node for a snapshot (`Input::TakeSnapshot`): it compacts its whole applied
     /// log, so lagging nodes are caught up by InstallSnapshot.
     Snapshot(usize),
+    /// A client reads (`Input::ReadIndex`) at a node that believes it leads (possibly a
+    /// deposed one) or, half the time, at any node (a follower read). The cluster
+    /// panics on an answer below what was committed when the read was issued.
+    Read(usize, usize),
 }
 
 /// The kinds of operation, for swarm weights.
-const KINDS: usize = 13;
+const KINDS: usize = 14;
 
 /// The default mix, in `Op` declaration order (deliver, drop, duplicate, persist,
-/// election, heartbeat, propose, crash, restart, replay, elections, reboot, snapshot).
+/// election, heartbeat, propose, crash, restart, replay, elections, reboot, snapshot,
+/// read).
 /// The kinds that make histories hard are rare here, so that most default schedules
 /// still commit under faults; swarm mixes weight them up at random.
-const DEFAULT_WEIGHTS: [u32; KINDS] = [80, 8, 6, 50, 4, 16, 20, 2, 4, 4, 1, 1, 8];
+const DEFAULT_WEIGHTS: [u32; KINDS] = [80, 8, 6, 50, 4, 16, 20, 2, 4, 4, 1, 1, 8, 10];
 
 /// The operation of kind `kind` with raw parameters (node indexes are taken modulo the
 /// cluster size when applied, message positions modulo what is in flight).
@@ -82,7 +87,8 @@ fn op_of(kind: usize, n: usize, m: usize, i: usize, count: usize) -> Op {
         9 => Op::Replay(i),
         10 => Op::Elections(n, m),
         11 => Op::Reboot(n),
-        _ => Op::Snapshot(n),
+        12 => Op::Snapshot(n),
+        _ => Op::Read(n, m),
     }
 }
 
@@ -111,7 +117,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
 /// Swarm weights: each kind is switched off with probability 1/4, else weighted 1–40;
 /// deliveries and persistence always stay on (without them nothing happens at all).
 fn swarm_weights() -> impl Strategy<Value = [u32; KINDS]> {
-    prop::array::uniform13(prop_oneof![1 => Just(0u32), 3 => 1u32..40]).prop_map(|mut w| {
+    prop::array::uniform14(prop_oneof![1 => Just(0u32), 3 => 1u32..40]).prop_map(|mut w| {
         w[0] = w[0].max(10);
         w[3] = w[3].max(5);
         w
@@ -250,6 +256,17 @@ fn apply(cluster: &mut Cluster, op: &Op, size: usize) {
         Op::Snapshot(n) => {
             if cluster.is_up(node(n)) {
                 cluster.step(node(n), Input::TakeSnapshot);
+            }
+        }
+        Op::Read(n, m) => {
+            let leaders = cluster.leaders();
+            let target = if leaders.is_empty() || m % 2 == 1 {
+                node(n)
+            } else {
+                leaders[n % leaders.len()]
+            };
+            if cluster.is_up(target) {
+                cluster.read(target, 1, None);
             }
         }
     }

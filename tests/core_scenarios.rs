@@ -61,6 +61,7 @@ fn parse_message(args: &[&str]) -> Message<u64> {
         "heartbeat" => Message::Heartbeat(Heartbeat {
             term,
             commit: LogIndex(kv["commit"].parse().unwrap()),
+            round: kv.get("round").map_or(0, |r| r.parse().unwrap()),
         }),
         "vote" | "prevote" => {
             let request = VoteRequest {
@@ -126,6 +127,9 @@ fn run_command(cluster: &mut Option<Cluster>, line: &str) -> String {
         if let Some(margin) = kv.get("catchup-margin") {
             options.catchup_margin = margin.parse().unwrap();
         }
+        if let Some(lease) = kv.get("lease") {
+            options.read_lease = lease.parse().unwrap();
+        }
         let voters = ids(&kv["voters"]);
         let learners = kv.get("learners").map(|l| ids(l)).unwrap_or_default();
         let mut new_cluster = Cluster::new(&voters, &learners, options);
@@ -147,6 +151,16 @@ fn run_command(cluster: &mut Option<Cluster>, line: &str) -> String {
             let kv = parse_kv(args);
             let expected = kv.get("expected-term").map(|t| Term(t.parse().unwrap()));
             c.propose(node(0), count, expected);
+        }
+        "read" => {
+            // `read <node> [count] [now=<time>]`: `now` makes it a lease read.
+            let count = args
+                .get(1)
+                .filter(|a| !a.contains('='))
+                .map_or(1, |n| n.parse().unwrap());
+            let kv = parse_kv(args);
+            let now = kv.get("now").map(|t| t.parse().unwrap());
+            c.read(node(0), count, now);
         }
         "persist" => {
             let kv = parse_kv(args);

@@ -576,7 +576,10 @@ fn a_leader_sends_the_snapshot_to_a_follower_behind_its_log_and_waits() {
     // heartbeat answer unpauses the probe, which needs compacted entries.
     let heartbeat_answer = Input::Message {
         from: 2,
-        message: Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) }),
+        message: Message::HeartbeatResponse(HeartbeatResponse {
+            term: Term(1),
+            round: 0,
+        }),
     };
     let request = Action::Send {
         to: 2,
@@ -647,7 +650,10 @@ fn a_failed_install_is_retried_after_the_next_heartbeat_answer() {
     let mut core = compacted_leader();
     let heartbeat_answer = Input::Message {
         from: 2,
-        message: Message::HeartbeatResponse(HeartbeatResponse { term: Term(1) }),
+        message: Message::HeartbeatResponse(HeartbeatResponse {
+            term: Term(1),
+            round: 0,
+        }),
     };
     step(&mut core, heartbeat_answer.clone());
     let failed = |index| Input::Message {
@@ -758,6 +764,7 @@ fn a_fetch_is_given_up_for_a_new_term_or_another_leader() {
         message: Message::Heartbeat(Heartbeat {
             term: Term(3),
             commit: LogIndex(0),
+            round: 0,
         }),
     };
     step(&mut core, heartbeat);

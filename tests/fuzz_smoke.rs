@@ -296,6 +296,7 @@ mod seed_corpus {
                     Message::Heartbeat(Heartbeat {
                         term: Term(u64::MAX),
                         commit: LogIndex(7),
+                        round: 0,
                     }),
                     vec![],
                 ),

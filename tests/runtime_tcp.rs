@@ -97,6 +97,7 @@ async fn three_servers_host_two_groups_each() {
         body: FrameBody::Raft(Message::Heartbeat(Heartbeat {
             term: Term(99),
             commit: LogIndex(0),
+            round: 0,
         })),
         payloads: Vec::new(),
     };

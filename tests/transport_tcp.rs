@@ -18,6 +18,7 @@ fn frame(from: &Endpoint, to: &Endpoint, commit: u64) -> RaftFrame {
         body: FrameBody::Raft(Message::Heartbeat(Heartbeat {
             term: Term(1),
             commit: LogIndex(commit),
+            round: 0,
         })),
         payloads: Vec::<Bytes>::new(),
     }

@@ -219,6 +219,12 @@ impl ObservedKv {
     }
 }
 
+impl concord::kv::KvRead for ObservedKv {
+    fn get(&self, key: &str) -> Option<bytes::Bytes> {
+        concord::kv::KvRead::get(&self.inner, key)
+    }
+}
+
 impl StateMachine for ObservedKv {
     type Response = Result<KvResponse, String>;
     type Context = ();

@@ -33,14 +33,14 @@
 //! methods are the correct glue. Only test code implements it differently.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use concord::core::{
     Action, Configuration, ConfigurationEntry, CoreOptions, EntryKind, EntryMeta, Flush, HardState,
-    Input, LogId, Message, PersistQueue, Proposal, ProposeError, RaftCore, RequestId, Restored,
-    Timer, Write,
+    Input, LogId, LogIndex, Message, PersistQueue, Proposal, ProposeError, RaftCore, ReadError,
+    RequestId, Restored, Timer, Write,
 };
 use stateright::actor::{model_timeout, Id, Out};
 
@@ -71,6 +71,12 @@ pub trait Glue: Debug + Send + Sync + 'static {
     /// reports it; a glue that swallows it keeps a node acting that can promise nothing.
     fn reports_disk_failure(&self) -> bool {
         true
+    }
+
+    /// Whether a leader answers a read from its register at once, without the core's
+    /// ReadIndex round (a leader that believes it still leads). Correct glue never does.
+    fn reads_without_round(&self) -> bool {
+        false
     }
 }
 
@@ -127,6 +133,10 @@ pub struct ServerState {
     pub disk_failed: bool,
     /// A snapshot fetched from a leader, waiting for its `InstallSnapshot` write.
     pub staged: Option<ModelSnapshot>,
+    /// Reads waiting for their read index (`Input::ReadIndex`), by request: the client.
+    pub reads: BTreeMap<RequestId, Id>,
+    /// Reads with a read index, answered once the register has applied through it.
+    pub ready_reads: BTreeSet<(LogIndex, RequestId, Id)>,
 }
 
 /// The server actor's fixed parameters.
@@ -195,7 +205,12 @@ impl ServerActor {
             entries: durable.entries.clone(),
             initial_configuration: self.configuration(me),
         };
-        let mut core = RaftCore::new(me, self.options.clone(), restored)
+        // Forwarded reads of this incarnation are numbered apart from earlier ones'.
+        let options = CoreOptions {
+            read_id_base: u64::from(durable.counters.restarts) << 32,
+            ..self.options.clone()
+        };
+        let mut core = RaftCore::new(me, options, restored)
             .expect("the durable image is always a valid restore");
         let actions = core.start();
         // The state machine starts from the snapshot, if any.
@@ -219,6 +234,8 @@ impl ServerActor {
             recovered: storage.is_some(),
             disk_failed: false,
             staged: None,
+            reads: BTreeMap::new(),
+            ready_reads: BTreeSet::new(),
         };
         self.execute(&mut state, actions, &PayloadSource::None, o);
         self.settle(&mut state, o);
@@ -247,6 +264,28 @@ impl ServerActor {
                 let from = ServerId::from_actor_id(src);
                 let input = Input::Message { from, message };
                 self.step(state, input, &PayloadSource::Message(&payloads), o);
+            }
+            Msg::Request {
+                request,
+                op: Op::Read,
+                ..
+            } => {
+                if self.glue.reads_without_round() && state.core.is_leader() {
+                    let value = state.register;
+                    o.send(src, Msg::ReadOk { request, value });
+                    return;
+                }
+                // Reads take no log entry: a read index, then the register once applied
+                // through it. A copy of a read still waiting here is the same read.
+                if state.reads.contains_key(&request) {
+                    return;
+                }
+                state.to_mut().reads.insert(request, src);
+                let input = Input::ReadIndex {
+                    ids: vec![request],
+                    lease_now: None,
+                };
+                self.step(state, input, &PayloadSource::None, o);
             }
             Msg::Request { request, op, .. } => {
                 let payload = Payload {
@@ -468,6 +507,29 @@ impl ServerActor {
                     counters.transfers = counters.transfers.saturating_add(1);
                     o.save(Storage::Server(state.durable.clone()));
                 }
+                Action::ReadReady { ids, result } => {
+                    for request in ids {
+                        let Some(client) = state.reads.remove(&request) else {
+                            continue;
+                        };
+                        match &result {
+                            Ok(index) => {
+                                state.ready_reads.insert((*index, request, client));
+                            }
+                            Err(error) => {
+                                let leader_hint = match error {
+                                    ReadError::NotLeader { leader_hint } => *leader_hint,
+                                    _ => None,
+                                };
+                                let redirect = Msg::Redirect {
+                                    request,
+                                    leader_hint,
+                                };
+                                o.send(client, redirect);
+                            }
+                        }
+                    }
+                }
                 Action::RoleChanged { .. }
                 | Action::MembershipChanged { .. }
                 | Action::TransferDone { .. } => {}
@@ -523,6 +585,16 @@ impl ServerActor {
         // Snapshot work done at once, reported after the step.
         for input in follow_ups {
             self.step_owned(state, input, o);
+        }
+        // Reads whose index the register has applied through are answered.
+        let applied = state.core.applied_index();
+        while let Some(&(index, request, client)) = state.ready_reads.first() {
+            if index > applied {
+                break;
+            }
+            state.ready_reads.pop_first();
+            let value = state.register;
+            o.send(client, Msg::ReadOk { request, value });
         }
         // Staged data the core no longer installs (answered without an install, or
         // superseded) is dropped, so it does not tell otherwise equal states apart.

@@ -285,6 +285,7 @@ fn is_dead(state: &ConcordState, servers: usize, envelope: &Envelope<&Msg>) -> b
                     | Message::AppendResponse(_)
                     | Message::HeartbeatResponse(_)
                     | Message::InstallSnapshotResponse(_)
+                    | Message::ReadIndexResponse(_)
             );
             let durable_term = state
                 .actor_storages
@@ -390,5 +391,7 @@ fn relabel_server(server: &ServerState, rename: &impl Fn(&ServerId) -> ServerId)
             .staged
             .as_ref()
             .map(|snapshot| relabel_snapshot(snapshot, rename)),
+        reads: server.reads.clone(),
+        ready_reads: server.ready_reads.clone(),
     }
 }

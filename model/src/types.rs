@@ -42,9 +42,10 @@ pub type Value = u8;
 pub enum Op {
     /// Overwrite the register.
     Write(Value),
-    /// Read the register. Reads go through the log like writes, so their result is the
-    /// register's value at the read's position in the log: linearizable by construction,
-    /// which is exactly what the model checks.
+    /// Read the register, without a log entry: the server asks its core for a read
+    /// index (`Input::ReadIndex`: the leader's commit index, confirmed by a heartbeat
+    /// round; followers ask the leader) and answers with the register once it has
+    /// applied through it. Whether that is linearizable is what the model checks.
     Read,
 }
 

@@ -13,6 +13,8 @@ use super::types::NodeId;
 
 impl<N: NodeId> RaftCore<N> {
     pub(crate) fn handle_election_timeout(&mut self) {
+        // A whole election timeout since start: a lease granted before a restart is over.
+        self.vote_guard = false;
         if self.is_leader() {
             self.check_quorum();
             return;
@@ -199,7 +201,7 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     pub(crate) fn handle_pre_vote_request(&mut self, from: N, request: VoteRequest) {
-        if self.leader.is_some() {
+        if self.leader.is_some() || self.vote_guard {
             return; // F24: we hear from a live leader; do not help unseat it.
         }
         let can_vote = self.voted_for.as_ref() == Some(&from)
@@ -223,7 +225,8 @@ impl<N: NodeId> RaftCore<N> {
     pub(crate) fn handle_vote_request(&mut self, from: N, request: VoteRequest) {
         // Here request.term == self.term (higher terms were adopted by the dispatcher).
         let can_vote = self.voted_for.as_ref() == Some(&from)
-            || (self.voted_for.is_none() && (self.leader.is_none() || request.leadership_transfer));
+            || (self.voted_for.is_none()
+                && ((self.leader.is_none() && !self.vote_guard) || request.leadership_transfer));
         let granted = can_vote && self.candidate_log_is_up_to_date(&request);
         if granted {
             if self.voted_for.is_none() {

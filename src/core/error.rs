@@ -73,6 +73,38 @@ fn display_hint<N: fmt::Display>(hint: &Option<N>) -> String {
     }
 }
 
+/// Why a read got no read index (`Input::ReadIndex`). Sent back in
+/// [`crate::core::Action::ReadReady`]. Every refusal is safe to retry; none means the
+/// state changed.
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, thiserror::Error,
+)]
+#[non_exhaustive]
+pub enum ReadError<N: fmt::Display> {
+    /// This node neither leads nor knows a leader to ask (JRaft EPERM). `leader_hint`:
+    /// the leader it last heard from in its current term, if any.
+    #[error("not the leader (leader hint: {})", display_hint(.leader_hint))]
+    NotLeader {
+        /// The leader as far as this node knows.
+        leader_hint: Option<N>,
+    },
+    /// The leader stepped down (or the leader a follower asked stopped being the one
+    /// it follows) before leadership was confirmed for this read. Retry.
+    #[error("leadership lost before the read was confirmed")]
+    LeadershipLost,
+    /// The leader's answer to a forwarded read was lost (a later one arrived first).
+    /// Retry.
+    #[error("the leader's answer was lost")]
+    AnswerLost,
+    /// `CoreOptions::max_pending_reads` reads are already waiting here (or on the
+    /// leader a follower asked). Retry later.
+    #[error("too many reads waiting")]
+    Overloaded,
+    /// The node failed (`Input::Fail`) and takes part in nothing until restarted.
+    #[error("the node has failed")]
+    Failed,
+}
+
 /// Why a membership change (`Input::ChangeMembership`) or a leadership transfer
 /// (`Input::TransferLeadership`) failed. Sent back in
 /// [`crate::core::Action::MembershipChanged`] and [`crate::core::Action::TransferDone`].

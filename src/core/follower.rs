@@ -127,7 +127,10 @@ impl<N: NodeId> RaftCore<N> {
         }
         // The leader sends min(its commit, our match): our log agrees up to there.
         self.learn_commit(heartbeat.commit.min(self.log.last_index()));
-        let response = HeartbeatResponse { term: self.term };
+        let response = HeartbeatResponse {
+            term: self.term,
+            round: heartbeat.round,
+        };
         self.send(from, Message::HeartbeatResponse(response));
     }
 

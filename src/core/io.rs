@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::configuration::{Configuration, MembershipChange};
 use super::entry::EntryMeta;
-use super::error::{AdminError, ProposeError};
+use super::error::{AdminError, ProposeError, ReadError};
 use super::message::Message;
 use super::snapshot::SnapshotMeta;
 use super::types::{LogEpoch, LogId, LogIndex, NodeId, PersistSeq, RequestId, Term};
@@ -150,6 +150,24 @@ pub enum Input<N: NodeId> {
         /// The new configuration (voters and learners).
         configuration: Configuration<N>,
     },
+    /// Linearizable reads without a log write (F18, F19): the node answers
+    /// `Action::ReadReady` with a *read index* — a state machine that has applied
+    /// through it reflects every write completed before the read arrived. A leader
+    /// takes the commit index (once an entry of its own term is committed: until then
+    /// the reads wait), then confirms it still leads with a heartbeat round a quorum
+    /// acknowledges; every read that arrived before a round starts is served by it, and
+    /// one round is in flight at a time (reads arriving meanwhile wait for the next).
+    /// A follower or learner asks its leader and answers with the leader's index.
+    /// `lease_now`: the caller's monotonic clock, for a lease read — answered at once
+    /// while the leader's lease (`CoreOptions::read_lease`) holds at that time, and
+    /// otherwise by a round that renews the lease from `lease_now`; `None`, or a lease
+    /// of 0, takes a round.
+    ReadIndex {
+        /// The reads, echoed in the answer.
+        ids: Vec<RequestId>,
+        /// For a lease read: the current time, in the units of `read_lease`.
+        lease_now: Option<u64>,
+    },
     /// Take a snapshot now if anything was applied since the latest one: the snapshot
     /// interval elapsed (the executor owns that timer) or an operator asked. The core
     /// answers with `Action::TakeSnapshot`, or nothing if a snapshot is being taken or
@@ -261,6 +279,14 @@ pub enum Action<N: NodeId> {
         /// a term's entries before it hears that the term's leadership ended (log order).
         commit_index: LogIndex,
     },
+    /// The answer to `Input::ReadIndex`: every read in `ids` may be served once the
+    /// state machine has applied through the index (on this node), or why not.
+    ReadReady {
+        /// The reads, as in the input.
+        ids: Vec<RequestId>,
+        /// The read index, or why there is none.
+        result: Result<LogIndex, ReadError<N>>,
+    },
     /// The answer to `Input::ChangeMembership` (the configuration now committed) and
     /// to `Input::ResetPeers` (the configuration now in force), or why the change failed.
     MembershipChanged {
@@ -352,6 +378,7 @@ impl<N: NodeId> Action<N> {
             | Action::RoleChanged { .. }
             | Action::MembershipChanged { .. }
             | Action::TransferDone { .. }
+            | Action::ReadReady { .. }
             | Action::TakeSnapshot { .. }
             | Action::CompactLog { .. }
             | Action::FetchSnapshot { .. }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::configuration::{Configuration, ConfigurationEntry};
 use super::progress::Progress;
+use super::read::LeaderReads;
 use super::types::{LogIndex, NodeId, RequestId};
 
 /// A leader's state: one [`Progress`] per other member (voters and learners) of the
@@ -27,6 +28,8 @@ pub(crate) struct LeaderState<N: NodeId> {
     pub(crate) change: Option<PendingChange<N>>,
     /// The leadership transfer in progress, if any.
     pub(crate) transfer: Option<PendingTransfer<N>>,
+    /// Reads waiting for a read index, rounds and the lease (`read.rs`).
+    pub(crate) reads: Box<LeaderReads<N>>,
 }
 
 /// A membership change asked of this leader (`Input::ChangeMembership`).
@@ -75,6 +78,7 @@ impl<N: NodeId> LeaderState<N> {
             leaving: BTreeSet::new(),
             change: None,
             transfer: None,
+            reads: Box::default(),
         }
     }
 
@@ -221,6 +225,7 @@ impl<N: NodeId> LeaderState<N> {
                 timeout_now_sent: transfer.timeout_now_sent,
                 rounds_left: transfer.rounds_left,
             }),
+            reads: Box::new(self.reads.relabel(rename)),
         }
     }
 }

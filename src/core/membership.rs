@@ -341,6 +341,7 @@ impl<N: NodeId> RaftCore<N> {
 
     /// Leadership ends: every request in progress is answered.
     pub(crate) fn end_leadership(&mut self, new_term: bool) {
+        self.fail_leader_reads();
         let Some(leader) = self.role.leader_mut() else {
             return;
         };

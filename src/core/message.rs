@@ -40,6 +40,10 @@ pub enum Message<N: NodeId> {
     /// Leadership transfer: the leader tells an up-to-date voter to campaign at once,
     /// skipping pre-vote (etcd's `MsgTimeoutNow`, JRaft's `TimeoutNowRequest`).
     TimeoutNow(TimeoutNow),
+    /// A follower or learner asks its leader for a read index (`Input::ReadIndex`).
+    ReadIndex(ReadIndexRequest),
+    /// The leader's answer to `ReadIndex`.
+    ReadIndexResponse(ReadIndexResponse),
 }
 
 impl<N: NodeId> Message<N> {
@@ -55,6 +59,8 @@ impl<N: NodeId> Message<N> {
             Message::InstallSnapshot(m) => m.term,
             Message::InstallSnapshotResponse(m) => m.term,
             Message::TimeoutNow(m) => m.term,
+            Message::ReadIndex(m) => m.term,
+            Message::ReadIndexResponse(m) => m.term,
         }
     }
 
@@ -72,6 +78,8 @@ impl<N: NodeId> Message<N> {
             Message::InstallSnapshot(_) => "InstallSnapshot",
             Message::InstallSnapshotResponse(_) => "InstallSnapshotResponse",
             Message::TimeoutNow(_) => "TimeoutNow",
+            Message::ReadIndex(_) => "ReadIndex",
+            Message::ReadIndexResponse(_) => "ReadIndexResponse",
         }
     }
 }
@@ -165,6 +173,11 @@ pub struct Heartbeat {
     /// `min(leader commit, the receiver's match index)`: an index up to which the
     /// receiver's log is known to agree with the leader's, so it may commit that far.
     pub commit: LogIndex,
+    /// The leader's latest read round (`Input::ReadIndex`), echoed in the answer: an
+    /// answer confirms the leader still led in its term when the round started. 0 in
+    /// heartbeats of a peer from before reads (the field is new).
+    #[serde(default)]
+    pub round: u64,
 }
 
 /// Answer to a heartbeat.
@@ -172,6 +185,43 @@ pub struct Heartbeat {
 pub struct HeartbeatResponse {
     /// The follower's term.
     pub term: Term,
+    /// The `round` of the heartbeat answered.
+    #[serde(default)]
+    pub round: u64,
+}
+
+/// A follower's or learner's request for a read index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReadIndexRequest {
+    /// The asker's term.
+    pub term: Term,
+    /// Numbers the asker's requests to this leader in this term, increasing: echoed in
+    /// the answer, and an answer to a later one means the earlier answers were lost
+    /// (the leader answers in order).
+    pub id: u64,
+}
+
+/// What a leader answers to `ReadIndex`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ReadIndexResult {
+    /// Leadership was confirmed after the request arrived: serve once applied through
+    /// this index.
+    Ready(LogIndex),
+    /// The receiver does not lead this term (or stopped leading before confirming).
+    NotLeader,
+    /// Too many reads wait on the leader.
+    Overloaded,
+}
+
+/// The answer to `ReadIndex`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReadIndexResponse {
+    /// The answerer's term.
+    pub term: Term,
+    /// The request's `id`.
+    pub id: u64,
+    /// The read index, or why not.
+    pub result: ReadIndexResult,
 }
 
 /// InstallSnapshot.
@@ -263,8 +313,42 @@ impl<N: NodeId> fmt::Display for Message<N> {
                 ),
                 AppendResult::StaleTerm => write!(f, "AppendResponse term={} stale", m.term),
             },
-            Message::Heartbeat(m) => write!(f, "Heartbeat term={} commit={}", m.term, m.commit),
-            Message::HeartbeatResponse(m) => write!(f, "HeartbeatResponse term={}", m.term),
+            Message::Heartbeat(m) => {
+                write!(f, "Heartbeat term={} commit={}", m.term, m.commit)?;
+                if m.round > 0 {
+                    write!(f, " round={}", m.round)?;
+                }
+                Ok(())
+            }
+            Message::HeartbeatResponse(m) => {
+                write!(f, "HeartbeatResponse term={}", m.term)?;
+                if m.round > 0 {
+                    write!(f, " round={}", m.round)?;
+                }
+                Ok(())
+            }
+            Message::ReadIndex(m) => write!(f, "ReadIndex term={} id={}", m.term, m.id),
+            Message::ReadIndexResponse(m) => match m.result {
+                ReadIndexResult::Ready(index) => write!(
+                    f,
+                    "ReadIndexResponse term={} id={} index={}",
+                    m.term, m.id, index
+                ),
+                ReadIndexResult::NotLeader => {
+                    write!(
+                        f,
+                        "ReadIndexResponse term={} id={} not-leader",
+                        m.term, m.id
+                    )
+                }
+                ReadIndexResult::Overloaded => {
+                    write!(
+                        f,
+                        "ReadIndexResponse term={} id={} overloaded",
+                        m.term, m.id
+                    )
+                }
+            },
             Message::InstallSnapshot(m) => write!(
                 f,
                 "InstallSnapshot term={} last={}",

@@ -70,6 +70,7 @@ mod persist_queue;
 mod progress;
 mod quorum;
 mod raft;
+mod read;
 mod relabel;
 mod replication;
 mod reset;
@@ -81,13 +82,13 @@ pub use configuration::{
     Configuration, ConfigurationEntry, ConfigurationError, MembershipChange, LEARNER_SUFFIX,
 };
 pub use entry::{EntryKind, EntryMeta};
-pub use error::{AdminError, ParseError, ProposeError};
+pub use error::{AdminError, ParseError, ProposeError, ReadError};
 pub use invariants::{check_log_matching, ClusterObserver, InvariantViolation};
 pub use io::{Action, ConfigurationReset, HardState, Input, Proposal, Role, Timer};
 pub use message::{
     AppendRequest, AppendResponse, AppendResult, Heartbeat, HeartbeatResponse,
-    InstallSnapshotRequest, InstallSnapshotResponse, InstallSnapshotResult, Message, TimeoutNow,
-    VoteRequest, VoteResponse,
+    InstallSnapshotRequest, InstallSnapshotResponse, InstallSnapshotResult, Message,
+    ReadIndexRequest, ReadIndexResponse, ReadIndexResult, TimeoutNow, VoteRequest, VoteResponse,
 };
 pub use options::{CoreOptions, OptionsError};
 pub use peer::{Endpoint, PeerId};

@@ -53,6 +53,27 @@ pub struct CoreOptions {
     /// waiting (a large snapshot may take long to copy); a silent one fails it after
     /// one round either way.
     pub catchup_max_rounds: u32,
+    /// Most reads (`Input::ReadIndex` ids, and forwarded reads on a leader) waiting for
+    /// a read index at a time (default 65,536, at least 1); more are refused with
+    /// `ReadError::Overloaded`.
+    pub max_pending_reads: u64,
+    /// How long a leader may answer lease reads after a heartbeat round it *started* at
+    /// `now` was acknowledged by a quorum, in the units of `Input::ReadIndex`'s
+    /// `lease_now` (the runtime uses nanoseconds of its monotonic clock). 0 (the
+    /// default): no leases, every read takes a round. Safe only when shorter than the
+    /// voters' election timeout by the clock drift between any two nodes: the runtime
+    /// sets `election_timeout / (1 + max_clock_drift)²` (docs/runtime.md, "Reads").
+    /// With a lease set, a voter that starts refuses votes until its first election
+    /// timeout, as if it had just heard from a leader, so a restart does not void a
+    /// lease it granted.
+    pub read_lease: u64,
+    /// Where this node starts numbering the reads it forwards to its leader; must
+    /// differ at every start of the node (the runtime draws it at random, simulations
+    /// derive it from the incarnation). A follower matches its leader's answers by
+    /// these numbers, so an answer to a read sent before a restart must not match one
+    /// sent after it (found by the property tests: a restarted follower took such an
+    /// answer for its new read and served it at a stale index). Default 0.
+    pub read_id_base: u64,
 }
 
 impl Default for CoreOptions {
@@ -71,6 +92,9 @@ impl Default for CoreOptions {
             snapshot_retained_entries: 1024,
             catchup_margin: 1000,
             catchup_max_rounds: 0,
+            max_pending_reads: 65_536,
+            read_lease: 0,
+            read_id_base: 0,
         }
     }
 }
@@ -95,6 +119,7 @@ impl CoreOptions {
             ("max_uncommitted_bytes", self.max_uncommitted_bytes),
             ("max_apply_ahead", self.max_apply_ahead),
             ("max_apply_ahead_bytes", self.max_apply_ahead_bytes),
+            ("max_pending_reads", self.max_pending_reads),
         ];
         if let Some((name, _)) = at_least_one.into_iter().find(|(_, value)| *value == 0) {
             return Err(OptionsError {

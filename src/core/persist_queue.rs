@@ -123,6 +123,7 @@ impl<N: NodeId, E> PersistQueue<N, E> {
             | Action::RoleChanged { .. }
             | Action::MembershipChanged { .. }
             | Action::TransferDone { .. }
+            | Action::ReadReady { .. }
             | Action::TakeSnapshot { .. }
             | Action::CompactLog { .. }
             | Action::FetchSnapshot { .. }

@@ -11,6 +11,7 @@ use super::log::RaftLog;
 use super::message::Message;
 use super::options::{CoreOptions, OptionsError};
 use super::progress::Progress;
+use super::read::ForwardedReads;
 use super::snapshot::{SnapshotMeta, Snapshots};
 use super::types::{LogId, LogIndex, NodeId, PersistSeq, RequestId, Term};
 
@@ -175,6 +176,7 @@ impl<N: NodeId> CoreRestorer<N> {
             mut log,
         } = self;
         log.mark_all_persisted();
+        let options_read_id_base = options.read_id_base;
         RaftCore {
             id,
             options,
@@ -196,6 +198,8 @@ impl<N: NodeId> CoreRestorer<N> {
             durability: Durability::new(hard_state),
             snapshots: Snapshots::new(snapshot),
             dropped_messages: Tally::default(),
+            forwarded: ForwardedReads::starting_at(options_read_id_base),
+            vote_guard: false,
         }
     }
 }
@@ -309,6 +313,12 @@ pub struct RaftCore<N: NodeId> {
     /// was full (a stalled disk). Not protocol state (a `Tally` is equal to every other one and
     /// hashes to nothing, so the model checker sees one state); the executor reports it.
     pub(crate) dropped_messages: Tally,
+    /// Reads this follower or learner forwarded to its leader (`read.rs`).
+    pub(crate) forwarded: ForwardedReads<N>,
+    /// Refuse votes until the first election timeout after `start` (set when leases
+    /// are on, `CoreOptions::read_lease`): a voter that granted a leader's lease and
+    /// restarted must not help elect another before that lease has run out.
+    pub(crate) vote_guard: bool,
 }
 
 /// A counter that is not part of a core's state: every `Tally` equals every other one
@@ -348,6 +358,7 @@ impl<N: NodeId> RaftCore<N> {
 
     /// Call once after `new`: arms the election timer of a voter.
     pub fn start(&mut self) -> Vec<Action<N>> {
+        self.vote_guard = self.options.read_lease > 0;
         if self.configuration().is_voter(&self.id) {
             self.push(Action::ResetTimer(Timer::Election));
         }
@@ -369,6 +380,7 @@ impl<N: NodeId> RaftCore<N> {
             Input::Persisted { seq } => self.handle_persisted(seq),
             Input::Applied { index } => self.handle_applied(index),
             Input::TakeSnapshot => self.maybe_take_snapshot(true),
+            Input::ReadIndex { ids, lease_now } => self.handle_read_index(ids, lease_now),
             Input::ChangeMembership { id, change } => self.handle_change_membership(id, change),
             Input::TransferLeadership { id, to } => self.handle_transfer_leadership(id, to),
             Input::ResetPeers { id, configuration } => self.handle_reset_peers(id, configuration),
@@ -381,6 +393,7 @@ impl<N: NodeId> RaftCore<N> {
                 fetched,
             } => self.handle_snapshot_fetched(last_included, fetched),
         }
+        self.settle_forwarded_reads();
         if !self.failed {
             self.answer_durable_reset();
             self.release_held();
@@ -512,7 +525,9 @@ impl<N: NodeId> RaftCore<N> {
             | Message::Heartbeat(_)
             | Message::HeartbeatResponse(_)
             | Message::InstallSnapshotResponse(_)
-            | Message::TimeoutNow(_) => true,
+            | Message::TimeoutNow(_)
+            | Message::ReadIndex(_)
+            | Message::ReadIndexResponse(_) => true,
         };
         if !well_formed {
             self.dropped_messages.0 += 1;
@@ -533,7 +548,10 @@ impl<N: NodeId> RaftCore<N> {
                 // A node that hears from a live leader ignores vote requests (F24)
                 // without adopting their term, so a disruptive node gains nothing.
                 // A campaign the leader asked for (`TimeoutNow`) is the exception.
-                Message::Vote(request) if self.leader.is_some() && !request.leadership_transfer => {
+                Message::Vote(request)
+                    if (self.leader.is_some() || self.vote_guard)
+                        && !request.leadership_transfer =>
+                {
                     return
                 }
                 Message::Append(_)
@@ -550,7 +568,9 @@ impl<N: NodeId> RaftCore<N> {
                 | Message::VoteResponse(_)
                 | Message::AppendResponse(_)
                 | Message::HeartbeatResponse(_)
-                | Message::InstallSnapshotResponse(_) => self.become_follower(message_term, None),
+                | Message::InstallSnapshotResponse(_)
+                | Message::ReadIndex(_)
+                | Message::ReadIndexResponse(_) => self.become_follower(message_term, None),
             }
         } else if message_term < self.term {
             self.reply_to_stale(from, &message);
@@ -564,7 +584,9 @@ impl<N: NodeId> RaftCore<N> {
             Message::Append(request) => self.handle_append_request(from, request),
             Message::Heartbeat(heartbeat) => self.handle_heartbeat(from, heartbeat),
             Message::AppendResponse(response) => self.handle_append_response(from, response),
-            Message::HeartbeatResponse(_) => self.handle_heartbeat_response(from),
+            Message::HeartbeatResponse(response) => {
+                self.handle_heartbeat_response(from, response.round)
+            }
             Message::InstallSnapshot(request) => {
                 self.handle_install_snapshot_request(from, request)
             }
@@ -572,6 +594,8 @@ impl<N: NodeId> RaftCore<N> {
                 self.handle_install_snapshot_response(from, response)
             }
             Message::TimeoutNow(request) => self.handle_timeout_now(from, request),
+            Message::ReadIndex(request) => self.handle_read_index_request(from, request),
+            Message::ReadIndexResponse(response) => self.handle_read_index_response(from, response),
         }
     }
 
@@ -580,7 +604,7 @@ impl<N: NodeId> RaftCore<N> {
     fn reply_to_stale(&mut self, from: N, message: &Message<N>) {
         use super::message::{
             AppendResponse, AppendResult, HeartbeatResponse, InstallSnapshotResponse,
-            InstallSnapshotResult, VoteResponse,
+            InstallSnapshotResult, ReadIndexResponse, ReadIndexResult, VoteResponse,
         };
         let term = self.term;
         let reply = match message {
@@ -588,7 +612,14 @@ impl<N: NodeId> RaftCore<N> {
                 term,
                 result: AppendResult::StaleTerm,
             }),
-            Message::Heartbeat(_) => Message::HeartbeatResponse(HeartbeatResponse { term }),
+            Message::Heartbeat(_) => {
+                Message::HeartbeatResponse(HeartbeatResponse { term, round: 0 })
+            }
+            Message::ReadIndex(request) => Message::ReadIndexResponse(ReadIndexResponse {
+                term,
+                id: request.id,
+                result: ReadIndexResult::NotLeader,
+            }),
             Message::PreVote(_) => Message::PreVoteResponse(VoteResponse {
                 term,
                 granted: false,
@@ -608,7 +639,8 @@ impl<N: NodeId> RaftCore<N> {
             | Message::AppendResponse(_)
             | Message::HeartbeatResponse(_)
             | Message::InstallSnapshotResponse(_)
-            | Message::TimeoutNow(_) => return,
+            | Message::TimeoutNow(_)
+            | Message::ReadIndexResponse(_) => return,
         };
         self.send(from, reply);
     }
@@ -682,6 +714,15 @@ impl<N: NodeId> RaftCore<N> {
         self.push(Action::CancelTimer(Timer::Heartbeat));
     }
 
+    /// Reads waiting for a read index here: on a leader, its own and its followers'
+    /// waiting for a round; on a follower, those it asked its leader about.
+    pub fn pending_reads(&self) -> u64 {
+        self.role
+            .leader()
+            .map_or(0, |leader| leader.reads.waiting())
+            + self.forwarded.waiting()
+    }
+
     /// Whether the executor reported a failure (`Input::Fail`): the node takes part in
     /// nothing until it is restarted.
     pub fn is_failed(&self) -> bool {
@@ -715,6 +756,8 @@ impl<N: NodeId> RaftCore<N> {
         let id = self.id.clone();
         if let Some(leader) = self.role.leader_mut() {
             leader.reconcile(&configuration, &id, next_index);
+            // New voters promised nothing: a lease needs a round of the new quorum.
+            leader.reads.drop_lease();
         }
     }
 
@@ -767,12 +810,17 @@ impl<N: NodeId> RaftCore<N> {
                 id,
                 result: Err(super::error::AdminError::Failed),
             }),
+            Input::ReadIndex { ids, .. } if !ids.is_empty() => self.push(Action::ReadReady {
+                ids,
+                result: Err(super::error::ReadError::Failed),
+            }),
             Input::Message { .. }
             | Input::Timeout(_)
             | Input::Propose(_)
             | Input::Persisted { .. }
             | Input::Applied { .. }
             | Input::Fail
+            | Input::ReadIndex { .. }
             | Input::TakeSnapshot
             | Input::SnapshotSaved { .. }
             | Input::SnapshotFetched { .. } => {}

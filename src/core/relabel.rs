@@ -86,7 +86,9 @@ impl<N: NodeId> Message<N> {
             | Message::Heartbeat(_)
             | Message::HeartbeatResponse(_)
             | Message::InstallSnapshotResponse(_)
-            | Message::TimeoutNow(_) => self.clone(),
+            | Message::TimeoutNow(_)
+            | Message::ReadIndex(_)
+            | Message::ReadIndexResponse(_) => self.clone(),
         }
     }
 }
@@ -129,6 +131,8 @@ impl<N: NodeId> RaftCore<N> {
             durability: self.durability.relabel(rename),
             snapshots: self.snapshots.relabel(rename),
             dropped_messages: self.dropped_messages,
+            forwarded: self.forwarded.relabel(rename),
+            vote_guard: self.vote_guard,
         }
     }
 }

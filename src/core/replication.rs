@@ -5,7 +5,7 @@ use super::entry::{EntryKind, EntryMeta};
 use super::error::ProposeError;
 use super::io::{Action, Proposal, Timer};
 use super::leader::LeaderState;
-use super::message::{AppendRequest, AppendResponse, AppendResult, Heartbeat, Message};
+use super::message::{AppendRequest, AppendResponse, AppendResult, Message};
 use super::progress::ProgressState;
 use super::quorum::joint_index;
 use super::raft::RaftCore;
@@ -184,24 +184,21 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     pub(crate) fn handle_heartbeat_timeout(&mut self) {
-        let Some(leader) = self.role.leader() else {
+        if !self.is_leader() {
             return; // a timer that outlived our leadership
-        };
-        let beats: Vec<(N, LogIndex)> = leader
-            .iter()
-            .map(|(peer, p)| (peer.clone(), p.match_index.min(self.commit_index)))
-            .collect();
-        for (peer, commit) in beats {
-            let heartbeat = Heartbeat {
-                term: self.term,
-                commit,
-            };
-            self.send(peer, Message::Heartbeat(heartbeat));
         }
-        self.push(Action::ResetTimer(Timer::Heartbeat));
+        // Reads waiting for a round get one; otherwise the heartbeats carry the current
+        // round again (its heartbeats or answers may have been lost).
+        if !self.start_read_round() {
+            self.send_heartbeats();
+        }
+        if self.is_leader() {
+            self.push(Action::ResetTimer(Timer::Heartbeat));
+        }
     }
 
-    pub(crate) fn handle_heartbeat_response(&mut self, from: N) {
+    pub(crate) fn handle_heartbeat_response(&mut self, from: N, round: u64) {
+        self.read_round_acked(&from, round);
         let last_index = self.log.last_index();
         let max_messages = self.options.max_inflight_messages;
         let max_bytes = self.options.max_inflight_bytes;
@@ -248,6 +245,7 @@ impl<N: NodeId> RaftCore<N> {
             self.commit_index = candidate;
             self.commit_known = self.commit_known.max(candidate);
             self.emit_apply();
+            self.reads_committed_in_term();
             self.advance_membership();
         }
     }

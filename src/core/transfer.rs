@@ -59,6 +59,7 @@ impl<N: NodeId> RaftCore<N> {
                 .ok_or(AdminError::NotAVoter { peer: None })?,
         };
         if let Some(leader) = self.role.leader_mut() {
+            leader.reads.disable_lease();
             leader.transfer = Some(PendingTransfer {
                 id,
                 target: target.clone(),

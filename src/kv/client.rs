@@ -4,9 +4,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use super::command::{KvCommand, KvResponse};
-use super::machine::KvStateMachine;
+use super::machine::{KvRead, KvStateMachine};
 use crate::core::PeerId;
-use crate::runtime::{ApplyError, Node, Task};
+use crate::runtime::{ApplyError, Node, ReadError, Task};
 use crate::service::CallError;
 
 /// Why a KV operation failed: the client protocol's [`CallError`] (not applied, outcome
@@ -61,8 +61,12 @@ impl KvClient {
         nodes.iter().position(|(p, _)| p == peer)
     }
 
-    /// Runs one command.
+    /// Runs one command. A `get` is served by `Node::read` (ReadIndex, no log entry),
+    /// on the leader.
     pub async fn execute(&mut self, command: KvCommand) -> Result<KvResponse, KvClientError> {
+        if let KvCommand::Get { key } = command {
+            return self.get(key).await;
+        }
         let data = command.encode();
         let deadline = tokio::time::Instant::now() + self.redirect_budget;
         let mut last_refusal = String::from("no node reachable");
@@ -106,6 +110,49 @@ impl KvClient {
                     return Err(KvClientError::Unknown {
                         reason: error.to_string(),
                     });
+                }
+            }
+        }
+        Err(KvClientError::NotApplied {
+            reason: last_refusal,
+        })
+    }
+
+    async fn get(&mut self, key: String) -> Result<KvResponse, KvClientError> {
+        let deadline = tokio::time::Instant::now() + self.redirect_budget;
+        let mut last_refusal = String::from("no node reachable");
+        while tokio::time::Instant::now() < deadline {
+            let (node, count) = self.node(self.leader);
+            let key = key.clone();
+            let attempt = node.read(move |kv: &KvStateMachine| kv.get(&key));
+            let outcome = match tokio::time::timeout(self.attempt_timeout, attempt).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    // A read changes nothing, but it took too long to tell.
+                    self.leader = (self.leader + 1) % count;
+                    return Err(KvClientError::Unknown {
+                        reason: "timed out waiting for the read".into(),
+                    });
+                }
+            };
+            match outcome {
+                Ok(value) => return Ok(KvResponse::Value(value)),
+                Err(ReadError::NotLeader { leader_hint }) => {
+                    last_refusal = "not leader".into();
+                    let hinted = leader_hint.and_then(|hint| self.position_of(&hint));
+                    self.leader = match hinted {
+                        Some(position) if position != self.leader => position,
+                        _ => {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            (self.leader + 1) % count
+                        }
+                    };
+                }
+                Err(error) => {
+                    // Every read refusal is safe to retry; try the next node.
+                    last_refusal = error.to_string();
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    self.leader = (self.leader + 1) % count;
                 }
             }
         }

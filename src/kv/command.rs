@@ -15,7 +15,9 @@ pub enum KvCommand {
         /// The new value.
         value: Bytes,
     },
-    /// Read `key` (through the log, so the read is linearizable).
+    /// Read `key`, linearizably. The clients and the service serve it with
+    /// `Node::read` (ReadIndex, no log entry); proposed as a task it is answered through
+    /// the log like a write.
     Get {
         /// The key.
         key: String,

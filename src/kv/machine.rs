@@ -24,6 +24,19 @@ pub struct KvStateMachine {
     applied: u64,
 }
 
+/// A state machine a KV read can be served from (`Node::read`): [`KvStateMachine`], or
+/// a wrapper around one.
+pub trait KvRead {
+    /// The value of `key` as this replica has applied it.
+    fn get(&self, key: &str) -> Option<Bytes>;
+}
+
+impl KvRead for KvStateMachine {
+    fn get(&self, key: &str) -> Option<Bytes> {
+        self.map.get(key).cloned()
+    }
+}
+
 impl KvStateMachine {
     /// An empty map.
     pub fn new() -> Self {

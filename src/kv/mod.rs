@@ -9,5 +9,5 @@ mod remote;
 
 pub use client::{KvClient, KvClientError};
 pub use command::{KvCommand, KvResponse};
-pub use machine::KvStateMachine;
+pub use machine::{KvRead, KvStateMachine};
 pub use remote::{kv_handler, RemoteKvClient};

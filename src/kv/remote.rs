@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::client::KvClientError;
 use super::command::{KvCommand, KvResponse};
+use super::machine::KvRead;
 use crate::core::{Endpoint, PeerId};
 use crate::runtime::{Node, StateMachine};
 use crate::service::{ClientOptions, NodeHandler, ServiceClient, ServiceError};
@@ -14,25 +15,34 @@ use crate::transport::Connector;
 
 /// The handler to pass to [`crate::service::serve`] for a KV node (a
 /// [`super::KvStateMachine`], or anything answering like one): undecodable commands are
-/// refused before they reach the log.
+/// refused before they reach the log, and `get` is served by `Node::read` (the node's
+/// read option; ReadIndex by default) without a log entry.
 pub fn kv_handler<S>(node: Node<S>) -> Arc<NodeHandler<S>>
 where
-    S: StateMachine<Response = Result<KvResponse, String>>,
+    S: StateMachine<Response = Result<KvResponse, String>> + KvRead,
 {
-    Arc::new(NodeHandler::new(
-        node,
-        |body| {
-            KvCommand::decode(body)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        },
-        |response| match response {
-            Ok(response) => Ok(Bytes::from(
-                postcard::to_stdvec(&response).unwrap_or_default(),
-            )),
-            Err(reason) => Err(ServiceError::BadRequest { reason }),
-        },
-    ))
+    Arc::new(
+        NodeHandler::new(
+            node,
+            |body| {
+                KvCommand::decode(body)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
+            |response| match response {
+                Ok(response) => Ok(Bytes::from(
+                    postcard::to_stdvec(&response).unwrap_or_default(),
+                )),
+                Err(reason) => Err(ServiceError::BadRequest { reason }),
+            },
+        )
+        .with_reads(|body| match KvCommand::decode(body) {
+            Ok(KvCommand::Get { key }) => {
+                Some(Box::new(move |kv: &S| Ok(KvResponse::Value(kv.get(&key)))))
+            }
+            _ => None,
+        }),
+    )
 }
 
 /// A KV client over the client protocol, following leader redirects.

@@ -204,6 +204,11 @@ impl Jitter {
         })
     }
 
+    /// A uniformly distributed number.
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0.random()
+    }
+
     /// A uniformly distributed duration in `[0, bound)` (zero when bound is zero).
     pub(crate) fn below(&mut self, bound: Duration) -> Duration {
         let bound_nanos = bound.as_nanos() as u64;

@@ -15,11 +15,12 @@ use tokio::task::coop::cooperative;
 use tokio::time::Instant;
 
 use super::clock::Clock;
-use super::error::{ApplyError, NodeFailure, SnapshotError};
+use super::error::{ApplyError, NodeFailure, ReadError, SnapshotError};
 use super::fsm::{answer_failed, ApplyItem, FsmDone, FsmJob};
 use super::options::NodeOptions;
 use super::outbound::Outbound;
 use super::payloads::Payloads;
+use super::reads::{PendingReads, ReadJob, ReadRequest, MAX_PARKED_READS};
 use super::snapshot_store::SnapshotStore;
 use super::state_machine::{CommittedEntry, LeaderChangeContext, StateMachine};
 use super::status::{DriverView, NodeStatus, StatusPublisher};
@@ -112,6 +113,7 @@ const MAX_APPLY_BACKLOG: u64 = 16 * 1024;
 pub(crate) struct Channels<S: StateMachine> {
     pub(crate) inbound: mpsc::Receiver<RaftFrame>,
     pub(crate) proposals: mpsc::Receiver<Proposal<S>>,
+    pub(crate) reads: mpsc::Receiver<ReadRequest<S>>,
     pub(crate) stop: shutdown::Listener,
     pub(crate) writer_jobs: queue::Sender<WriterJob>,
     pub(crate) writer_done: queue::Receiver<WriteDone>,
@@ -161,6 +163,8 @@ pub(crate) struct Driver<S: StateMachine> {
     next_admin_request: u64,
     /// Answers of the current event, sent once the status is published.
     answers: Vec<AdminAnswer>,
+    /// Reads asked of the core, or waiting for their index to be handed over.
+    reads: PendingReads<S>,
 }
 
 impl<S: StateMachine> Driver<S> {
@@ -204,6 +208,7 @@ impl<S: StateMachine> Driver<S> {
             transfer_waiters: BTreeMap::new(),
             next_admin_request: 0,
             answers: Vec::new(),
+            reads: PendingReads::new(),
             compactions: Vec::new(),
             timers: Timers::new(&options, clock),
             tasks: PendingTasks::new(),
@@ -306,6 +311,9 @@ impl<S: StateMachine> Driver<S> {
                 }
                 Some(frame) = self.queues.inbound.recv() => self.on_frame(frame).await,
                 Some(control) = self.queues.controls.recv() => self.on_control(control).await,
+                Some(first) = self.queues.reads.recv(), if self.reads.parked() < MAX_PARKED_READS => {
+                    self.on_reads(first).await
+                }
                 Some(first) = self.queues.proposals.recv(), if backlog < MAX_APPLY_BACKLOG => {
                     self.on_proposals(first).await
                 }
@@ -378,6 +386,7 @@ impl<S: StateMachine> Driver<S> {
                     }
                 }
                 Action::Apply { entries } => self.apply(entries).await,
+                Action::ReadReady { ids, result } => self.read_ready(ids, result).await,
                 Action::RoleChanged {
                     role,
                     term,
@@ -585,6 +594,7 @@ impl<S: StateMachine> Driver<S> {
         self.handed_over = self.handed_over.max(index);
         self.send_to_fsm(FsmJob::Load(meta)).await;
         self.release_notifications().await;
+        self.release_reads().await;
     }
 
     async fn on_snapshot_event(&mut self, event: SnapshotEvent) {
@@ -769,6 +779,77 @@ impl<S: StateMachine> Driver<S> {
             self.send_to_fsm(FsmJob::Apply(items)).await;
             self.release_notifications().await;
         }
+        self.release_reads().await;
+    }
+
+    /// A batch of reads from `Node` handles: one `Input::ReadIndex` per read option.
+    async fn on_reads(&mut self, first: ReadRequest<S>) {
+        let mut batch = vec![first];
+        while batch.len() < self.options.propose_batch {
+            match self.queues.reads.try_recv() {
+                Ok(read) => batch.push(read),
+                Err(_) => break,
+            }
+        }
+        if let Some(failure) = &self.failed {
+            let error = ReadError::NodeInError {
+                reason: failure.to_string(),
+            };
+            for read in batch {
+                read.job.fail(error.clone());
+            }
+            return;
+        }
+        let (lease, safe): (Vec<_>, Vec<_>) = batch.into_iter().partition(|read| read.lease);
+        for (jobs, lease) in [(safe, false), (lease, true)] {
+            if jobs.is_empty() {
+                continue;
+            }
+            let ids = self
+                .reads
+                .ask(jobs.into_iter().map(|read| read.job).collect());
+            // The lease is measured on this node's clock, in nanoseconds (the core's
+            // `read_lease` is in the same unit).
+            let lease_now = lease
+                .then(|| u64::try_from(self.timers.clock().now().as_nanos()).unwrap_or(u64::MAX));
+            self.step(Input::ReadIndex { ids, lease_now }).await;
+        }
+    }
+
+    /// The core's answer to reads: the index goes back to `read_index` callers; reads
+    /// to run wait until the state machine has been handed the index.
+    async fn read_ready(
+        &mut self,
+        ids: Vec<RequestId>,
+        result: Result<LogIndex, crate::core::ReadError<PeerId>>,
+    ) {
+        for id in ids {
+            let Some(job) = self.reads.answered(id) else {
+                continue;
+            };
+            match (&result, job) {
+                (Err(error), job) => job.fail(ReadError::from_core(error.clone())),
+                (Ok(index), ReadJob::Index(answer)) => {
+                    let _ = answer.send(Ok(*index));
+                }
+                (Ok(index), ReadJob::Run(read)) => self.reads.park(*index, read),
+            }
+        }
+        self.release_reads().await;
+    }
+
+    /// Queues the parked reads whose index has been handed to the state machine: the
+    /// state machine runs them after the entries through it.
+    async fn release_reads(&mut self) {
+        if self.failed.is_some() {
+            return;
+        }
+        for read in self.reads.ready(self.handed_over) {
+            self.send_to_fsm(FsmJob::Read(Box::new(move |state_machine: &S| {
+                read(Ok(state_machine))
+            })))
+            .await;
+        }
     }
 
     async fn role_changed(
@@ -888,6 +969,9 @@ impl<S: StateMachine> Driver<S> {
             return;
         }
         self.tasks.fail_all(&failure);
+        self.reads.fail_all(&ReadError::NodeInError {
+            reason: failure.to_string(),
+        });
         for waiter in self.snapshot_waiters.drain(..) {
             let _ = waiter.send(Err(SnapshotError::NodeFailed {
                 reason: failure.to_string(),
@@ -916,6 +1000,11 @@ impl<S: StateMachine> Driver<S> {
         }
         self.status.close();
         self.tasks.shut_down();
+        self.reads.fail_all(&ReadError::ShuttingDown);
+        self.queues.reads.close();
+        while let Ok(read) = self.queues.reads.try_recv() {
+            read.job.fail(ReadError::ShuttingDown);
+        }
         self.queues.proposals.close();
         while let Ok(proposal) = self.queues.proposals.try_recv() {
             let _ = proposal.completion.send(Err(ApplyError::ShuttingDown));

@@ -58,6 +58,53 @@ pub enum ApplyError {
     },
 }
 
+/// Why a read (`Node::read`, `Node::read_index`) got no answer. A read changes nothing,
+/// so every one of these is safe to retry (at the leader hint for `NotLeader`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// This node neither leads nor knows a leader to ask.
+    #[error("not the leader (leader hint: {leader_hint:?})")]
+    NotLeader {
+        /// The leader as far as this node knows.
+        leader_hint: Option<PeerId>,
+    },
+    /// Leadership was lost (or the leader this follower asked stopped being its leader)
+    /// before the read was confirmed.
+    #[error("leadership lost before the read was confirmed")]
+    LeadershipLost,
+    /// The leader's answer to this follower's read was lost.
+    #[error("the leader's answer was lost")]
+    AnswerLost,
+    /// Too many reads are waiting (the read queue, or `CoreOptions::max_pending_reads`).
+    #[error("overloaded: too many reads waiting")]
+    Overloaded,
+    /// The node is in its error state (a storage or state machine failure).
+    #[error("node is in its error state: {reason}")]
+    NodeInError {
+        /// The failure.
+        reason: String,
+    },
+    /// The node has stopped or is shutting down.
+    #[error("node is shutting down")]
+    ShuttingDown,
+}
+
+impl ReadError {
+    pub(crate) fn from_core(error: crate::core::ReadError<PeerId>) -> ReadError {
+        use crate::core::ReadError as Core;
+        match error {
+            Core::NotLeader { leader_hint } => ReadError::NotLeader { leader_hint },
+            Core::LeadershipLost => ReadError::LeadershipLost,
+            Core::AnswerLost => ReadError::AnswerLost,
+            Core::Overloaded => ReadError::Overloaded,
+            Core::Failed => ReadError::NodeInError {
+                reason: "the node has failed".into(),
+            },
+        }
+    }
+}
+
 impl ApplyError {
     /// True when the task certainly did not take effect (safe to retry elsewhere).
     pub fn definitely_not_applied(&self) -> bool {

@@ -58,6 +58,9 @@ pub(crate) enum FsmJob<S: StateMachine> {
     Save(SnapshotMeta<PeerId>),
     /// Replace the state with the latest snapshot, which must be this one.
     Load(SnapshotMeta<PeerId>),
+    /// Run a read on the state as it is after the entries handed over so far (a panic
+    /// in it is caught: its caller hears that the node is shutting down).
+    Read(Box<dyn FnOnce(&S) + Send>),
 }
 
 pub(crate) enum FsmDone {
@@ -192,6 +195,11 @@ impl<S: StateMachine> FsmCaller<S> {
                 }
                 return;
             }
+            FsmJob::Read(read) => {
+                let state_machine = &self.state_machine;
+                let _ = catch_unwind(AssertUnwindSafe(move || read(state_machine)));
+                return;
+            }
             job => job,
         };
         let state_machine = &mut self.state_machine;
@@ -217,7 +225,7 @@ impl<S: StateMachine> FsmCaller<S> {
             FsmJob::StopFollowing(context) => {
                 (None, guarded(|| state_machine.on_stop_following(&context)))
             }
-            FsmJob::Save(_) | FsmJob::Load(_) => (None, None),
+            FsmJob::Save(_) | FsmJob::Load(_) | FsmJob::Read(_) => (None, None),
         };
         if let Some(index) = applied {
             self.position = self.position.max(index);

@@ -23,6 +23,7 @@ mod node;
 mod options;
 mod outbound;
 mod payloads;
+mod reads;
 mod server;
 mod snapshot_store;
 mod state_machine;
@@ -36,13 +37,13 @@ mod writer;
 pub use clock::{Clock, DriftingClock, MonotonicClock};
 pub use durable::{DurableStorage, StorageOptions};
 pub use error::{
-    AdminCallError, ApplyError, NodeFailure, PartialApply, SnapshotError, StartError,
+    AdminCallError, ApplyError, NodeFailure, PartialApply, ReadError, SnapshotError, StartError,
     StateMachineError,
 };
 pub use faults::{FaultInjector, SendFault};
 pub use fsm::Applied;
 pub use node::{Node, Task};
-pub use options::{ApplyTaskMode, NodeOptions};
+pub use options::{ApplyTaskMode, NodeOptions, ReadOnlyOption};
 pub use server::{RaftServer, Router};
 pub use snapshot_store::{
     LocalSnapshotStore, MemorySnapshotStore, SnapshotSink, SnapshotSource, SnapshotStore,

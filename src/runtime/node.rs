@@ -8,11 +8,12 @@ use tokio::sync::mpsc;
 use tokio::task::coop::cooperative;
 use tokio::task::JoinHandle;
 
-use super::clock::{Clock, MonotonicClock};
+use super::clock::{Clock, Jitter, MonotonicClock};
 use super::driver::{Channels, Control, Driver, DriverSnapshots};
-use super::error::{AdminCallError, ApplyError, SnapshotError, StartError};
+use super::error::{AdminCallError, ApplyError, ReadError, SnapshotError, StartError};
 use super::fsm::{spawn_fsm, Applied, FsmHandle, FsmSnapshots};
-use super::options::{ApplyTaskMode, NodeOptions};
+use super::options::{ApplyTaskMode, NodeOptions, ReadOnlyOption};
+use super::reads::{ReadJob, ReadRequest};
 use super::snapshot_store::{LocalSnapshotStore, SnapshotStore};
 use super::state_machine::StateMachine;
 use super::status::NodeStatus;
@@ -20,8 +21,8 @@ use super::store::LogStore;
 use super::tasks::Proposal;
 use super::writer::{run_writer, WriterSnapshots};
 use crate::core::{
-    Configuration, CoreRestorer, LogId, MembershipChange, PeerId, RestoreError, Role, SnapshotMeta,
-    Term,
+    Configuration, CoreRestorer, LogId, LogIndex, MembershipChange, PeerId, RestoreError, Role,
+    SnapshotMeta, Term,
 };
 use crate::storage::StorageError;
 use crate::transport::{FrameSink, Transport};
@@ -74,6 +75,7 @@ type NodeTasks<S> = (JoinHandle<()>, JoinHandle<()>, FsmHandle<S>);
 struct Shared<S: StateMachine> {
     options: NodeOptions,
     proposals: mpsc::Sender<Proposal<S>>,
+    reads: mpsc::Sender<ReadRequest<S>>,
     controls: mpsc::Sender<Control>,
     /// Dropped with the last handle, which stops the node as `shutdown` would.
     stop: shutdown::Trigger,
@@ -123,6 +125,19 @@ impl<S: StateMachine> Node<S> {
         clock: Arc<dyn Clock>,
     ) -> Result<(Node<S>, FrameSink), StartError> {
         options.validate()?;
+        let mut options = options;
+        // Leases (and the vote guard on restart that keeps them safe) only where asked.
+        options.core.read_lease = match options.read_only_option {
+            ReadOnlyOption::LeaseBased => {
+                u64::try_from(options.read_lease().as_nanos()).unwrap_or(u64::MAX)
+            }
+            ReadOnlyOption::Safe => 0,
+        };
+        // Forwarded reads are numbered apart from every earlier start of this node's (a
+        // seeded simulation derives it from the node's jitter seed, which differs at
+        // every start).
+        options.core.read_id_base =
+            Jitter::new(options.jitter_seed.map(|seed| seed ^ 0x5EAD_1D5E_5EAD_1D5E)).next_u64();
         // Snapshots need a store and a state machine that can save and load them.
         let snapshot_store: Option<Arc<dyn SnapshotStore>> =
             match (&options.snapshot_store, &options.snapshot_dir) {
@@ -182,6 +197,7 @@ impl<S: StateMachine> Node<S> {
         let core = restorer.finish();
         let (frame_sink, inbound) = mpsc::channel(options.inbound_queue_capacity);
         let (proposals, proposals_rx) = mpsc::channel(options.proposal_queue_capacity);
+        let (reads, reads_rx) = mpsc::channel(options.read_queue_capacity);
         let (stop, stop_rx) = shutdown::signal();
         // The writer and FSM queues bound the work in flight; their completion queues
         // are bounded by it in turn.
@@ -223,6 +239,7 @@ impl<S: StateMachine> Node<S> {
         let channels = Channels {
             inbound,
             proposals: proposals_rx,
+            reads: reads_rx,
             stop: stop_rx,
             writer_jobs,
             writer_done,
@@ -250,6 +267,7 @@ impl<S: StateMachine> Node<S> {
         let shared = Shared {
             options,
             proposals,
+            reads,
             controls,
             stop,
             status,
@@ -308,6 +326,111 @@ impl<S: StateMachine> Node<S> {
         cooperative(result)
             .await
             .unwrap_or(Err(ApplyError::ShuttingDown))
+    }
+
+    /// Runs a linearizable read on the state machine without writing the log (F18):
+    /// resolves with what `read` returned, run on the state machine once it reflects
+    /// every write completed before this call. Works on the leader, on followers and on
+    /// learners (they ask the leader for its read index, then wait until they have
+    /// applied through it). Confirmed as [`NodeOptions::read_only_option`] says
+    /// (ReadIndex by default: a heartbeat round per batch of reads); see
+    /// [`Node::read_with`]. `read` runs on the state machine's task or thread, between
+    /// two applied batches: keep it short.
+    ///
+    /// ```
+    /// # use concord::runtime::*;
+    /// # use concord::kv::KvStateMachine;
+    /// # async fn example(node: Node<KvStateMachine>) -> Result<(), ReadError> {
+    /// let value = node.read(|kv: &KvStateMachine| kv.local_get("key").cloned()).await?;
+    /// println!("key = {value:?}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn read<R, F>(&self, read: F) -> Result<R, ReadError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&S) -> R + Send + 'static,
+    {
+        self.read_with(self.shared.options.read_only_option, read)
+            .await
+    }
+
+    /// [`Node::read`] with the read option chosen for this call: `Safe` always takes a
+    /// heartbeat round; `LeaseBased` is answered at once while the leader's lease holds
+    /// (on a node started with `LeaseBased`; elsewhere it takes a round).
+    ///
+    /// ```
+    /// # use concord::runtime::*;
+    /// # use concord::kv::KvStateMachine;
+    /// # async fn example(node: Node<KvStateMachine>) -> Result<(), ReadError> {
+    /// let value = node
+    ///     .read_with(ReadOnlyOption::LeaseBased, |kv: &KvStateMachine| {
+    ///         kv.local_get("key").cloned()
+    ///     })
+    ///     .await?;
+    /// # let _ = value;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn read_with<R, F>(&self, option: ReadOnlyOption, read: F) -> Result<R, ReadError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&S) -> R + Send + 'static,
+    {
+        let (answer, result) = tokio::sync::oneshot::channel();
+        let job = ReadJob::Run(Box::new(move |state_machine: Result<&S, ReadError>| {
+            let _ = answer.send(state_machine.map(read));
+        }));
+        self.submit_read(option, job)?;
+        // Dropped unanswered (a stopping node, a failed state machine, a read that
+        // panicked): the node is going away as far as this read is concerned.
+        cooperative(result)
+            .await
+            .unwrap_or(Err(ReadError::ShuttingDown))
+    }
+
+    /// The read index (JRaft `readIndex`, F18): once this node's state machine has
+    /// applied through it, a read of it reflects every write completed before this
+    /// call. [`Node::read`] does the waiting too; this is for callers that read
+    /// elsewhere (a cache kept in step with the log, another store).
+    ///
+    /// ```
+    /// # use concord::runtime::*;
+    /// # async fn example<S: StateMachine>(node: Node<S>) -> Result<(), ReadError> {
+    /// let index = node.read_index().await?;
+    /// println!("serve once applied through {index}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn read_index(&self) -> Result<LogIndex, ReadError> {
+        self.read_index_with(self.shared.options.read_only_option)
+            .await
+    }
+
+    /// [`Node::read_index`] with the read option chosen for this call.
+    pub async fn read_index_with(&self, option: ReadOnlyOption) -> Result<LogIndex, ReadError> {
+        let (answer, result) = tokio::sync::oneshot::channel();
+        self.submit_read(option, ReadJob::Index(answer))?;
+        cooperative(result)
+            .await
+            .unwrap_or(Err(ReadError::ShuttingDown))
+    }
+
+    fn submit_read(&self, option: ReadOnlyOption, job: ReadJob<S>) -> Result<(), ReadError> {
+        if let Some(reason) = &self.shared.status.borrow().failure {
+            return Err(ReadError::NodeInError {
+                reason: reason.clone(),
+            });
+        }
+        let read = ReadRequest {
+            lease: option == ReadOnlyOption::LeaseBased,
+            job,
+        };
+        match self.shared.reads.try_send(read) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(ReadError::Overloaded),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(ReadError::ShuttingDown),
+        }
     }
 
     /// Takes a snapshot now (JRaft `Node#snapshot`, F11): the state machine saves its

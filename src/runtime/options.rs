@@ -18,6 +18,28 @@ pub enum ApplyTaskMode {
     NonBlocking,
 }
 
+/// How reads are confirmed (JRaft `ReadOnlyOption`, F18–F19): [`Node::read`] and
+/// [`Node::read_index`] use the node's [`NodeOptions::read_only_option`], the `_with`
+/// variants choose per call.
+///
+/// [`Node::read`]: super::Node::read
+/// [`Node::read_index`]: super::Node::read_index
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadOnlyOption {
+    /// ReadIndex: every read (batched) waits for a heartbeat round acknowledged by a
+    /// quorum. Safe whatever the clocks do.
+    #[default]
+    Safe,
+    /// Lease reads: while a round confirmed less than the lease ago, the leader answers
+    /// at once. The lease is `election_timeout / (1 + max_clock_drift_percent/100)²`,
+    /// measured from when the confirming round's reads arrived. Safe only when every
+    /// node's clock runs within that drift bound of every other's and never jumps;
+    /// every node of the group must run with it (a voter then refuses votes for one
+    /// election timeout after it starts). On a node whose option is `Safe`, a per-call
+    /// `LeaseBased` read takes a round.
+    LeaseBased,
+}
+
 /// Everything a node needs to start.
 #[derive(Clone, Debug)]
 pub struct NodeOptions {
@@ -80,6 +102,15 @@ pub struct NodeOptions {
     /// Fault points for deterministic simulation (see [`super::FaultInjector`]). `None`
     /// (the default) in every real deployment.
     pub faults: Option<Arc<dyn super::FaultInjector>>,
+    /// How reads are confirmed by default (`Safe`: ReadIndex).
+    pub read_only_option: ReadOnlyOption,
+    /// The most any node's clock may run faster or slower than another's, in percent
+    /// (default 10), for lease reads: the lease is `election_timeout / (1 + d/100)²`.
+    /// 0 only in tests that must show a stale read (the chaos suite's teeth).
+    pub max_clock_drift_percent: u32,
+    /// Reads waiting in the node's read queue (default 16,384); more fail at once with
+    /// `ReadError::Overloaded`.
+    pub read_queue_capacity: usize,
 }
 
 impl NodeOptions {
@@ -110,7 +141,18 @@ impl NodeOptions {
             snapshot_chunk_bytes: 1024 * 1024,
             snapshot_request_timeout: None,
             faults: None,
+            read_only_option: ReadOnlyOption::Safe,
+            max_clock_drift_percent: 10,
+            read_queue_capacity: 16384,
         }
+    }
+
+    /// The leader lease of `ReadOnlyOption::LeaseBased`, in nanoseconds (see there).
+    pub fn read_lease(&self) -> Duration {
+        let timeout = self.election_timeout.as_nanos();
+        let scale = 100 + u128::from(self.max_clock_drift_percent);
+        let lease = timeout * 100 * 100 / (scale * scale);
+        Duration::from_nanos(u64::try_from(lease).unwrap_or(u64::MAX))
     }
 
     /// How long a snapshot fetch waits for an answer before asking again.
@@ -155,6 +197,9 @@ impl NodeOptions {
         }
         if self.inbound_queue_capacity == 0 {
             return invalid("inbound_queue_capacity", "must be at least 1");
+        }
+        if self.read_queue_capacity == 0 {
+            return invalid("read_queue_capacity", "must be at least 1");
         }
         if self.snapshot_chunk_bytes == 0 || self.snapshot_chunk_bytes > 8 * 1024 * 1024 {
             return invalid("snapshot_chunk_bytes", "must be between 1 byte and 8 MiB");

@@ -24,7 +24,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::core::{Endpoint, PeerId};
-use crate::runtime::{ApplyError, Node, StateMachine, Task};
+use crate::runtime::{ApplyError, Node, ReadError, StateMachine, Task};
 use crate::transport::{accept_loop, Acceptor, Connector};
 
 pub use wire::{
@@ -44,12 +44,18 @@ pub trait Handler: Send + Sync + 'static {
 type Validate = dyn Fn(&Bytes) -> Result<(), String> + Send + Sync;
 type Respond<R> = dyn Fn(R) -> Result<Bytes, ServiceError> + Send + Sync;
 
+/// A read served from the state machine (`Node::read`) instead of the log.
+pub type ServiceRead<S> = Box<dyn FnOnce(&S) -> <S as StateMachine>::Response + Send + 'static>;
+
+type ReadHook<S> = dyn Fn(&Bytes) -> Option<ServiceRead<S>> + Send + Sync;
+
 /// Proposes each request body as a task on a node and answers with the encoded state
 /// machine response.
 pub struct NodeHandler<S: StateMachine> {
     node: Node<S>,
     validate: Box<Validate>,
     respond: Box<Respond<S::Response>>,
+    reads: Option<Box<ReadHook<S>>>,
 }
 
 impl<S: StateMachine> NodeHandler<S> {
@@ -64,7 +70,30 @@ impl<S: StateMachine> NodeHandler<S> {
             node,
             validate: Box::new(validate),
             respond: Box::new(respond),
+            reads: None,
         }
+    }
+
+    /// Serves the requests `reads` recognizes as reads with `Node::read` (no log
+    /// entry, on any member, confirmed as the node's read option says): `reads` returns
+    /// the read to run on the state machine, or `None` for a command to propose.
+    pub fn with_reads(
+        mut self,
+        reads: impl Fn(&Bytes) -> Option<ServiceRead<S>> + Send + Sync + 'static,
+    ) -> Self {
+        self.reads = Some(Box::new(reads));
+        self
+    }
+}
+
+/// What a [`ReadError`] means to a remote client: a read changes nothing, so every
+/// refusal is "not applied" (retry), with the leader hint when there is one.
+pub fn service_read_error(error: ReadError) -> ServiceError {
+    match error {
+        ReadError::NotLeader { leader_hint } => ServiceError::NotLeader { leader_hint },
+        error => ServiceError::NotApplied {
+            reason: error.to_string(),
+        },
     }
 }
 
@@ -86,6 +115,12 @@ impl<S: StateMachine> Handler for Arc<NodeHandler<S>> {
         let this = self.clone();
         Box::pin(async move {
             (this.validate)(&body).map_err(|reason| ServiceError::BadRequest { reason })?;
+            if let Some(read) = this.reads.as_ref().and_then(|reads| reads(&body)) {
+                return match this.node.read(read).await {
+                    Ok(response) => (this.respond)(response),
+                    Err(error) => Err(service_read_error(error)),
+                };
+            }
             match this.node.apply(Task::new(body)).await {
                 Ok(applied) => (this.respond)(applied.response),
                 Err(error) => Err(service_error(error)),

@@ -36,6 +36,7 @@ fn frames_round_trip_through_a_byte_stream() {
         body: FrameBody::Raft(Message::Heartbeat(Heartbeat {
             term: Term(2),
             commit: LogIndex(7),
+            round: 0,
         })),
         payloads: Vec::new(),
         ..first.clone()

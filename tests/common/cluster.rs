@@ -95,6 +95,14 @@ pub struct Cluster {
     /// An operator reset some node's peers (`Input::ResetPeers`): the disk properties,
     /// which count quorums of the initial configuration, no longer apply.
     pub reset: bool,
+    /// The highest commit index any node has reached so far.
+    pub max_committed: LogIndex,
+    /// Nodes started so far (each start's `CoreOptions::read_id_base`).
+    pub incarnations: u64,
+    /// Reads issued (`Cluster::read`): the highest index committed anywhere when each
+    /// was issued, and its answer once given. An answer below the first is a stale read:
+    /// `step` panics.
+    pub reads: BTreeMap<RequestId, (LogIndex, Option<Result<LogIndex, String>>)>,
 }
 
 /// How many delivered messages `Cluster::delivered` keeps.
@@ -120,6 +128,9 @@ impl Cluster {
             restores: 0,
             spares: BTreeSet::new(),
             reset: false,
+            max_committed: LogIndex(0),
+            incarnations: 0,
+            reads: BTreeMap::new(),
         };
         for &id in voters.iter().chain(learners) {
             cluster.start_fresh(id);
@@ -272,7 +283,13 @@ impl Cluster {
             .snapshot
             .as_ref()
             .map_or_else(Vec::new, |(_, applied)| applied.clone());
-        let mut core = RaftCore::new(id, self.options.clone(), restored).expect("restore");
+        // Every start numbers its forwarded reads apart from the ones before.
+        self.incarnations += 1;
+        let options = CoreOptions {
+            read_id_base: self.incarnations * 1_000_000,
+            ..self.options.clone()
+        };
+        let mut core = RaftCore::new(id, options, restored).expect("restore");
         let actions = core.start();
         node.core = Some(core);
         self.execute(id, actions);
@@ -284,6 +301,7 @@ impl Cluster {
             return;
         };
         let actions = core.step(input);
+        self.max_committed = self.max_committed.max(core.commit_index());
         self.execute(id, actions);
         if let Some(core) = &self.nodes[&id].core {
             if let Err(violation) = core.check_invariants() {
@@ -326,6 +344,22 @@ impl Cluster {
                     log_id,
                 } => {
                     self.accepted.insert(request, log_id);
+                }
+                Action::ReadReady { ids, result } => {
+                    for read in ids {
+                        let Some((required, answer)) = self.reads.get_mut(&read) else {
+                            continue;
+                        };
+                        if let Ok(index) = result {
+                            assert!(
+                                index >= *required,
+                                "stale read: {read} answered at {index} on {id}, but {required} \
+                                 was committed before it was issued\n--- trace ---\n{}",
+                                self.trace
+                            );
+                        }
+                        *answer = Some(result.clone().map_err(|e| e.to_string()));
+                    }
                 }
                 Action::ProposalRejected { .. }
                 | Action::RoleChanged { .. }
@@ -586,6 +620,32 @@ impl Cluster {
         ids
     }
 
+    /// Issues `count` reads on `id` (`lease_now`: a lease read at that time).
+    pub fn read(&mut self, id: u64, count: usize, lease_now: Option<u64>) -> Vec<RequestId> {
+        let ids: Vec<RequestId> = (0..count)
+            .map(|_| {
+                let request = RequestId(self.next_request);
+                self.next_request += 1;
+                request
+            })
+            .collect();
+        for read in &ids {
+            self.reads.insert(*read, (self.max_committed, None));
+        }
+        match lease_now {
+            Some(now) => self.line(format!("{id}: read {count} lease now={now}")),
+            None => self.line(format!("{id}: read {count}")),
+        }
+        self.step(
+            id,
+            Input::ReadIndex {
+                ids: ids.clone(),
+                lease_now,
+            },
+        );
+        ids
+    }
+
     pub fn isolate(&mut self, id: u64) {
         let others: Vec<u64> = self.nodes.keys().copied().filter(|&o| o != id).collect();
         for other in others {
@@ -818,6 +878,13 @@ pub fn render_action(action: &Action<u64>) -> String {
             Ok(target) => format!("TransferDone {id} ok to={target}"),
             Err(error) => format!("TransferDone {id} failed: {error}"),
         },
+        Action::ReadReady { ids, result } => {
+            let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+            match result {
+                Ok(index) => format!("ReadReady {} at {index}", ids.join(",")),
+                Err(error) => format!("ReadReady {} failed: {error}", ids.join(",")),
+            }
+        }
         Action::TakeSnapshot { meta } => format!("TakeSnapshot last={}", meta.last_included),
         Action::CompactLog { through } => format!("CompactLog through={through}"),
         Action::FetchSnapshot { from, meta } => {

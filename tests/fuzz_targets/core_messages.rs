@@ -83,6 +83,9 @@ impl Harness {
             snapshot_retained_entries: input.int_in_range(0..=2)?,
             catchup_margin: input.int_in_range(0..=3)?,
             catchup_max_rounds: input.int_in_range(0..=2)?,
+            max_pending_reads: input.int_in_range(1..=4)?,
+            read_lease: input.int_in_range(0..=200)?,
+            read_id_base: input.arbitrary()?,
         };
         let restored = restored_state(input, ConfigurationEntry::stable(configuration))?;
         let core = match RaftCore::new(id, options, restored.clone()) {
@@ -112,7 +115,20 @@ impl Harness {
     }
 
     fn event(&mut self, input: &mut Unstructured<'_>) -> Result<()> {
-        match input.int_in_range(0..=20u8)? {
+        match input.int_in_range(0..=21u8)? {
+            21 => {
+                self.next_request += 1;
+                let id = RequestId(self.next_request);
+                let lease_now = if input.arbitrary()? {
+                    Some(input.int_in_range(0..=1000)?)
+                } else {
+                    None
+                };
+                self.step(Input::ReadIndex {
+                    ids: vec![id],
+                    lease_now,
+                });
+            }
             0 | 1 => self.step(Input::Timeout(Timer::Election)),
             2 => self.step(Input::Timeout(Timer::Heartbeat)),
             // Make the oldest pending write durable, or all of them with one report.
@@ -320,6 +336,7 @@ impl Harness {
                 | Action::ProposalRejected { .. }
                 | Action::MembershipChanged { .. }
                 | Action::TransferDone { .. }
+                | Action::ReadReady { .. }
                 | Action::RoleChanged { .. } => {}
             }
         }
@@ -383,6 +400,16 @@ impl Harness {
             }
             Message::Heartbeat(heartbeat) => Message::HeartbeatResponse(HeartbeatResponse {
                 term: heartbeat.term,
+                round: heartbeat.round,
+            }),
+            Message::ReadIndex(request) => Message::ReadIndexResponse(ReadIndexResponse {
+                term: request.term,
+                id: request.id,
+                result: if granted {
+                    ReadIndexResult::Ready(self.core.commit_index())
+                } else {
+                    ReadIndexResult::NotLeader
+                },
             }),
             Message::InstallSnapshot(request) => {
                 Message::InstallSnapshotResponse(InstallSnapshotResponse {
@@ -462,7 +489,20 @@ impl Harness {
 
     fn hostile_message(&self, input: &mut Unstructured<'_>) -> Result<Message<u64>> {
         let term = self.pick_term(input)?;
-        Ok(match input.int_in_range(0..=10u8)? {
+        Ok(match input.int_in_range(0..=12u8)? {
+            11 => Message::ReadIndex(ReadIndexRequest {
+                term,
+                id: input.int_in_range(0..=8)?,
+            }),
+            12 => Message::ReadIndexResponse(ReadIndexResponse {
+                term,
+                id: input.int_in_range(0..=8)?,
+                result: match input.int_in_range(0..=2u8)? {
+                    0 => ReadIndexResult::Ready(self.pick_index(input)?),
+                    1 => ReadIndexResult::NotLeader,
+                    _ => ReadIndexResult::Overloaded,
+                },
+            }),
             10 => Message::TimeoutNow(TimeoutNow {
                 term,
                 last_log_id: self.pick_log_id(input)?,
@@ -502,8 +542,12 @@ impl Harness {
             6 => Message::Heartbeat(Heartbeat {
                 term,
                 commit: self.pick_index(input)?,
+                round: input.int_in_range(0..=4)?,
             }),
-            7 => Message::HeartbeatResponse(HeartbeatResponse { term }),
+            7 => Message::HeartbeatResponse(HeartbeatResponse {
+                term,
+                round: input.int_in_range(0..=4)?,
+            }),
             8 => Message::InstallSnapshot(InstallSnapshotRequest {
                 term,
                 meta: SnapshotMeta {

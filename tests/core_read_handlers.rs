@@ -1,0 +1,429 @@
+//! Exact-action tests of reads (F18, F19): ReadIndex on the leader (rounds, batching,
+//! waiting for the term's first commit), follower reads, lease reads, refusals.
+
+use concord::core::*;
+
+#[path = "common/actions.rs"]
+mod actions;
+use actions::last_write_seq;
+
+fn options() -> CoreOptions {
+    CoreOptions {
+        pre_vote: false,
+        ..CoreOptions::default()
+    }
+}
+
+fn voter(id: u64, voters: &[u64], options: CoreOptions) -> RaftCore<u64> {
+    let configuration =
+        ConfigurationEntry::stable(Configuration::with_voters(voters.iter().copied()));
+    let mut core = RaftCore::new(id, options, Restored::empty(configuration)).unwrap();
+    core.start();
+    core
+}
+
+fn persisted(actions: &[Action<u64>]) -> Input<u64> {
+    Input::Persisted {
+        seq: last_write_seq(actions),
+    }
+}
+
+/// Node 1 of {1, 2, 3}, leader of term 1, its first entry durable but not committed.
+fn new_leader(options: CoreOptions) -> RaftCore<u64> {
+    let mut core = voter(1, &[1, 2, 3], options);
+    let actions = core.step(Input::Timeout(Timer::Election));
+    core.step(persisted(&actions));
+    let actions = core.step(Input::Message {
+        from: 2,
+        message: Message::VoteResponse(VoteResponse {
+            term: Term(1),
+            granted: true,
+        }),
+    });
+    assert!(core.is_leader());
+    core.step(persisted(&actions));
+    assert_eq!(core.commit_index(), LogIndex(0));
+    core
+}
+
+fn ack_append(core: &mut RaftCore<u64>, from: u64, index: u64) -> Vec<Action<u64>> {
+    core.step(Input::Message {
+        from,
+        message: Message::AppendResponse(AppendResponse {
+            term: Term(1),
+            result: AppendResult::Success {
+                last_matched: LogIndex(index),
+            },
+        }),
+    })
+}
+
+/// `new_leader` with its first entry committed (acknowledged by 2 and 3) and applied.
+fn leader(options: CoreOptions) -> RaftCore<u64> {
+    let mut core = new_leader(options);
+    ack_append(&mut core, 2, 1);
+    ack_append(&mut core, 3, 1);
+    assert_eq!(core.commit_index(), LogIndex(1));
+    core.step(Input::Applied { index: LogIndex(1) });
+    core
+}
+
+fn read(core: &mut RaftCore<u64>, ids: &[u64], lease_now: Option<u64>) -> Vec<Action<u64>> {
+    core.step(Input::ReadIndex {
+        ids: ids.iter().map(|&id| RequestId(id)).collect(),
+        lease_now,
+    })
+}
+
+fn heartbeat_ack(core: &mut RaftCore<u64>, from: u64, round: u64) -> Vec<Action<u64>> {
+    core.step(Input::Message {
+        from,
+        message: Message::HeartbeatResponse(HeartbeatResponse {
+            term: Term(1),
+            round,
+        }),
+    })
+}
+
+/// The heartbeats of round `round` from leader 1 of term 1 (commit = each follower's
+/// match index, capped by the commit index).
+fn round(round: u64, commits: [(u64, u64); 2]) -> Vec<Action<u64>> {
+    commits
+        .into_iter()
+        .map(|(to, commit)| Action::Send {
+            to,
+            message: Message::Heartbeat(Heartbeat {
+                term: Term(1),
+                commit: LogIndex(commit),
+                round,
+            }),
+        })
+        .collect()
+}
+
+fn ready(ids: &[u64], index: u64) -> Action<u64> {
+    Action::ReadReady {
+        ids: ids.iter().map(|&id| RequestId(id)).collect(),
+        result: Ok(LogIndex(index)),
+    }
+}
+
+fn refused(ids: &[u64], error: ReadError<u64>) -> Action<u64> {
+    Action::ReadReady {
+        ids: ids.iter().map(|&id| RequestId(id)).collect(),
+        result: Err(error),
+    }
+}
+
+#[test]
+fn a_new_leaders_read_waits_for_the_terms_first_commit_then_takes_a_round() {
+    let mut core = new_leader(options());
+    // Its commit index (0) may lag what an earlier leader committed: nothing yet.
+    assert_eq!(read(&mut core, &[7], None), vec![]);
+    let actions = ack_append(&mut core, 2, 1);
+    // Committed: the read takes index 1 and round 1 starts.
+    let heartbeats = round(1, [(2, 1), (3, 0)]);
+    assert!(
+        heartbeats.iter().all(|h| actions.contains(h)),
+        "{actions:?}"
+    );
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::ReadReady { .. })));
+    assert_eq!(heartbeat_ack(&mut core, 2, 1), vec![ready(&[7], 1)]);
+}
+
+#[test]
+fn one_round_in_flight_and_the_reads_arriving_meanwhile_share_the_next() {
+    let mut core = leader(options());
+    assert_eq!(read(&mut core, &[1, 2], None), round(1, [(2, 1), (3, 1)]));
+    // Round 1 is in flight: these wait for round 2.
+    assert_eq!(read(&mut core, &[3], None), vec![]);
+    assert_eq!(read(&mut core, &[4], None), vec![]);
+    // An answer to round 1 from 3 makes a quorum (with the leader): its reads are
+    // answered, and round 2 starts for the two that waited.
+    let mut expected = vec![ready(&[1, 2], 1)];
+    expected.extend(round(2, [(2, 1), (3, 1)]));
+    assert_eq!(heartbeat_ack(&mut core, 3, 1), expected);
+    // A late answer to round 1 confirms nothing newer.
+    assert_eq!(heartbeat_ack(&mut core, 2, 1), vec![]);
+    assert_eq!(
+        heartbeat_ack(&mut core, 2, 2),
+        vec![ready(&[3], 1), ready(&[4], 1)]
+    );
+}
+
+#[test]
+fn the_heartbeat_timer_repeats_the_round_in_flight() {
+    let mut core = leader(options());
+    read(&mut core, &[1], None);
+    // The round's heartbeats or answers were lost: the timer's heartbeats carry it again.
+    let mut expected = round(1, [(2, 1), (3, 1)]);
+    expected.push(Action::ResetTimer(Timer::Heartbeat));
+    assert_eq!(core.step(Input::Timeout(Timer::Heartbeat)), expected);
+    assert_eq!(heartbeat_ack(&mut core, 2, 1), vec![ready(&[1], 1)]);
+}
+
+#[test]
+fn a_deposed_leader_never_answers_its_reads() {
+    let mut core = leader(options());
+    read(&mut core, &[1], None);
+    // Someone answers from a newer term: the leader steps down and the read fails.
+    let actions = core.step(Input::Message {
+        from: 2,
+        message: Message::HeartbeatResponse(HeartbeatResponse {
+            term: Term(2),
+            round: 1,
+        }),
+    });
+    assert_eq!(actions[0], refused(&[1], ReadError::LeadershipLost));
+    assert!(!core.is_leader());
+    // A late answer from its old term changes nothing.
+    assert_eq!(heartbeat_ack(&mut core, 3, 1), vec![]);
+}
+
+#[test]
+fn the_leader_answers_a_followers_read_after_its_round() {
+    let mut core = leader(options());
+    let actions = core.step(Input::Message {
+        from: 2,
+        message: Message::ReadIndex(ReadIndexRequest {
+            term: Term(1),
+            id: 4,
+        }),
+    });
+    assert_eq!(actions, round(1, [(2, 1), (3, 1)]));
+    assert_eq!(
+        heartbeat_ack(&mut core, 2, 1),
+        vec![Action::Send {
+            to: 2,
+            message: Message::ReadIndexResponse(ReadIndexResponse {
+                term: Term(1),
+                id: 4,
+                result: ReadIndexResult::Ready(LogIndex(1)),
+            }),
+        }]
+    );
+}
+
+/// Node 2 of {1, 2, 3}, following leader 1 in term 1.
+fn follower() -> RaftCore<u64> {
+    let mut core = voter(2, &[1, 2, 3], options());
+    core.step(Input::Message {
+        from: 1,
+        message: Message::Heartbeat(Heartbeat {
+            term: Term(1),
+            commit: LogIndex(0),
+            round: 0,
+        }),
+    });
+    assert_eq!(core.leader(), Some(&1));
+    core
+}
+
+fn leader_answer(core: &mut RaftCore<u64>, id: u64, result: ReadIndexResult) -> Vec<Action<u64>> {
+    core.step(Input::Message {
+        from: 1,
+        message: Message::ReadIndexResponse(ReadIndexResponse {
+            term: Term(1),
+            id,
+            result,
+        }),
+    })
+}
+
+fn forwarded(id: u64) -> Action<u64> {
+    Action::Send {
+        to: 1,
+        message: Message::ReadIndex(ReadIndexRequest { term: Term(1), id }),
+    }
+}
+
+#[test]
+fn a_follower_asks_its_leader_and_answers_with_the_leaders_index() {
+    let mut core = follower();
+    assert_eq!(read(&mut core, &[7, 8], None), vec![forwarded(1)]);
+    assert_eq!(
+        leader_answer(&mut core, 1, ReadIndexResult::Ready(LogIndex(5))),
+        vec![ready(&[7, 8], 5)]
+    );
+    // A duplicated answer changes nothing.
+    assert_eq!(
+        leader_answer(&mut core, 1, ReadIndexResult::Ready(LogIndex(5))),
+        vec![]
+    );
+}
+
+#[test]
+fn a_follower_gives_up_reads_whose_answer_was_lost_or_whose_leader_is_gone() {
+    let mut core = follower();
+    assert_eq!(read(&mut core, &[1], None), vec![forwarded(1)]);
+    assert_eq!(read(&mut core, &[2], None), vec![forwarded(2)]);
+    assert_eq!(read(&mut core, &[3], None), vec![forwarded(3)]);
+    // The leader answers in order: the answer to 2 means the one to 1 was lost.
+    assert_eq!(
+        leader_answer(&mut core, 2, ReadIndexResult::NotLeader),
+        vec![
+            refused(&[1], ReadError::AnswerLost),
+            refused(
+                &[2],
+                ReadError::NotLeader {
+                    leader_hint: Some(1)
+                }
+            ),
+        ]
+    );
+    // The election timer fires: the leader is presumed dead, read 3 fails.
+    let actions = core.step(Input::Timeout(Timer::Election));
+    assert!(
+        actions.contains(&refused(&[3], ReadError::LeadershipLost)),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn a_node_without_a_leader_refuses_reads() {
+    let mut core = voter(2, &[1, 2, 3], options());
+    assert_eq!(
+        read(&mut core, &[1], None),
+        vec![refused(&[1], ReadError::NotLeader { leader_hint: None })]
+    );
+}
+
+#[test]
+fn a_single_voter_answers_at_once() {
+    let mut core = voter(1, &[1], options());
+    let actions = core.step(Input::Timeout(Timer::Election));
+    core.step(persisted(&actions));
+    let actions = core.step(Input::Timeout(Timer::Heartbeat));
+    let _ = actions;
+    // Its entry commits once durable.
+    let leader_actions = core.step(Input::Persisted { seq: PersistSeq(2) });
+    let _ = leader_actions;
+    assert_eq!(core.commit_index(), LogIndex(1));
+    assert_eq!(read(&mut core, &[1], None), vec![ready(&[1], 1)]);
+}
+
+#[test]
+fn reads_beyond_the_pending_limit_are_refused() {
+    let mut core = leader(CoreOptions {
+        max_pending_reads: 2,
+        ..options()
+    });
+    assert_eq!(read(&mut core, &[1, 2], None).len(), 2);
+    assert_eq!(
+        read(&mut core, &[3], None),
+        vec![refused(&[3], ReadError::Overloaded)]
+    );
+}
+
+#[test]
+fn a_failed_node_refuses_reads() {
+    let mut core = leader(options());
+    read(&mut core, &[1], None);
+    let actions = core.step(Input::Fail);
+    assert!(
+        actions.contains(&refused(&[1], ReadError::Failed)),
+        "{actions:?}"
+    );
+    assert_eq!(
+        read(&mut core, &[2], None),
+        vec![refused(&[2], ReadError::Failed)]
+    );
+}
+
+fn lease_options() -> CoreOptions {
+    CoreOptions {
+        read_lease: 100,
+        ..options()
+    }
+}
+
+#[test]
+fn a_confirmed_round_gives_a_lease_from_when_its_reads_arrived() {
+    let mut core = leader(lease_options());
+    assert_eq!(read(&mut core, &[1], Some(10)), round(1, [(2, 1), (3, 1)]));
+    assert_eq!(heartbeat_ack(&mut core, 2, 1), vec![ready(&[1], 1)]);
+    // Lease until 10 + 100: answered at once.
+    assert_eq!(read(&mut core, &[2], Some(109)), vec![ready(&[2], 1)]);
+    // A read without a time always takes a round.
+    assert_eq!(read(&mut core, &[3], None), round(2, [(2, 1), (3, 1)]));
+    assert_eq!(heartbeat_ack(&mut core, 3, 2), vec![ready(&[3], 1)]);
+    // Expired: a round, which renews the lease from 110.
+    assert_eq!(read(&mut core, &[4], Some(110)), round(3, [(2, 1), (3, 1)]));
+    assert_eq!(heartbeat_ack(&mut core, 3, 3), vec![ready(&[4], 1)]);
+    assert_eq!(read(&mut core, &[5], Some(209)), vec![ready(&[5], 1)]);
+}
+
+#[test]
+fn a_leadership_transfer_ends_the_lease_for_the_term() {
+    let mut core = leader(lease_options());
+    read(&mut core, &[1], Some(10));
+    heartbeat_ack(&mut core, 2, 1);
+    assert_eq!(read(&mut core, &[2], Some(20)), vec![ready(&[2], 1)]);
+    core.step(Input::TransferLeadership {
+        id: RequestId(99),
+        to: Some(3),
+    });
+    // The target will campaign past the voters' refusal: no lease.
+    assert_eq!(read(&mut core, &[3], Some(30)), round(2, [(2, 1), (3, 1)]));
+    assert_eq!(heartbeat_ack(&mut core, 2, 2), vec![ready(&[3], 1)]);
+    // Not even after a round confirmed (a late TimeoutNow may still arrive).
+    assert_eq!(read(&mut core, &[4], Some(31)), round(3, [(2, 1), (3, 1)]));
+}
+
+#[test]
+fn a_membership_change_drops_the_lease() {
+    let mut core = leader(lease_options());
+    ack_append(&mut core, 3, 1);
+    read(&mut core, &[1], Some(10));
+    heartbeat_ack(&mut core, 2, 1);
+    assert_eq!(read(&mut core, &[2], Some(20)), vec![ready(&[2], 1)]);
+    // Removing voter 3 appends a configuration entry: the lease is dropped.
+    core.step(Input::ChangeMembership {
+        id: RequestId(50),
+        change: MembershipChange::RemoveVoter(3),
+    });
+    let actions = read(&mut core, &[3], Some(30));
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::ReadReady { .. })),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn with_leases_a_restarted_voter_refuses_votes_until_its_first_timeout() {
+    let vote_request = |term: u64| Input::Message {
+        from: 3,
+        message: Message::Vote(VoteRequest {
+            term: Term(term),
+            last_log_id: LogId::new(0, 0),
+            leadership_transfer: false,
+        }),
+    };
+    let mut core = voter(2, &[1, 2, 3], lease_options());
+    // No leader known, but it may have granted one a lease before it restarted.
+    assert_eq!(core.step(vote_request(1)), vec![]);
+    assert_eq!(core.term(), Term(0));
+    // After a whole election timeout the lease is over: it campaigns itself (term 1),
+    // and a vote for term 2 is granted.
+    core.step(Input::Timeout(Timer::Election));
+    let actions = core.step(vote_request(2));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::SaveHardState { hard_state, .. } if hard_state.voted_for == Some(3))),
+        "{actions:?}"
+    );
+    // Without leases there is no guard.
+    let mut core = voter(2, &[1, 2, 3], options());
+    let actions = core.step(vote_request(1));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::SaveHardState { hard_state, .. } if hard_state.voted_for == Some(3))),
+        "{actions:?}"
+    );
+}
