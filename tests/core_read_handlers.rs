@@ -108,7 +108,7 @@ fn ready(ids: &[u64], index: u64) -> Action<u64> {
     }
 }
 
-fn refused(ids: &[u64], error: ReadError<u64>) -> Action<u64> {
+fn refused(ids: &[u64], error: ReadIndexError<u64>) -> Action<u64> {
     Action::ReadReady {
         ids: ids.iter().map(|&id| RequestId(id)).collect(),
         result: Err(error),
@@ -176,7 +176,7 @@ fn a_deposed_leader_never_answers_its_reads() {
             round: 1,
         }),
     });
-    assert_eq!(actions[0], refused(&[1], ReadError::LeadershipLost));
+    assert_eq!(actions[0], refused(&[1], ReadIndexError::LeadershipLost));
     assert!(!core.is_leader());
     // A late answer from its old term changes nothing.
     assert_eq!(heartbeat_ack(&mut core, 3, 1), vec![]);
@@ -264,10 +264,10 @@ fn a_follower_gives_up_reads_whose_answer_was_lost_or_whose_leader_is_gone() {
     assert_eq!(
         leader_answer(&mut core, 2, ReadIndexResult::NotLeader),
         vec![
-            refused(&[1], ReadError::AnswerLost),
+            refused(&[1], ReadIndexError::AnswerLost),
             refused(
                 &[2],
-                ReadError::NotLeader {
+                ReadIndexError::NotLeader {
                     leader_hint: Some(1)
                 }
             ),
@@ -276,7 +276,7 @@ fn a_follower_gives_up_reads_whose_answer_was_lost_or_whose_leader_is_gone() {
     // The election timer fires: the leader is presumed dead, read 3 fails.
     let actions = core.step(Input::Timeout(Timer::Election));
     assert!(
-        actions.contains(&refused(&[3], ReadError::LeadershipLost)),
+        actions.contains(&refused(&[3], ReadIndexError::LeadershipLost)),
         "{actions:?}"
     );
 }
@@ -286,7 +286,10 @@ fn a_node_without_a_leader_refuses_reads() {
     let mut core = voter(2, &[1, 2, 3], options());
     assert_eq!(
         read(&mut core, &[1], None),
-        vec![refused(&[1], ReadError::NotLeader { leader_hint: None })]
+        vec![refused(
+            &[1],
+            ReadIndexError::NotLeader { leader_hint: None }
+        )]
     );
 }
 
@@ -313,7 +316,7 @@ fn reads_beyond_the_pending_limit_are_refused() {
     assert_eq!(read(&mut core, &[1, 2], None).len(), 2);
     assert_eq!(
         read(&mut core, &[3], None),
-        vec![refused(&[3], ReadError::Overloaded)]
+        vec![refused(&[3], ReadIndexError::Overloaded)]
     );
 }
 
@@ -323,12 +326,12 @@ fn a_failed_node_refuses_reads() {
     read(&mut core, &[1], None);
     let actions = core.step(Input::Fail);
     assert!(
-        actions.contains(&refused(&[1], ReadError::Failed)),
+        actions.contains(&refused(&[1], ReadIndexError::Failed)),
         "{actions:?}"
     );
     assert_eq!(
         read(&mut core, &[2], None),
-        vec![refused(&[2], ReadError::Failed)]
+        vec![refused(&[2], ReadIndexError::Failed)]
     );
 }
 

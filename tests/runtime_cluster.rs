@@ -781,3 +781,122 @@ async fn a_lagging_deposed_leader_hears_it_stopped_before_the_next_terms_entries
         }
     }
 }
+
+/// Reads (F18): on the leader, a follower and after writes, `Node::read` sees every
+/// write completed before it, without a log entry; `read_index` is at least the index
+/// of the last write.
+#[tokio::test]
+async fn reads_see_every_completed_write_on_the_leader_and_on_followers() {
+    let cluster = TestCluster::new(3, |_| {});
+    let leader = cluster.leader().await;
+    for value in 1..=10 {
+        let applied = cluster.node(leader).apply(delta(value)).await.unwrap();
+        let last = applied.log_id.index;
+        for i in 0..3 {
+            let node = cluster.node(i);
+            let total = node.read(|counter: &Counter| counter.total).await.unwrap();
+            assert_eq!(
+                total,
+                (1..=value).sum::<i64>(),
+                "node {i} after write {value}"
+            );
+            let index = node.read_index().await.unwrap();
+            assert!(index >= last, "node {i}: read index {index} below {last}");
+        }
+    }
+    // No read wrote the log: 10 writes and the leader's first entry.
+    let last = cluster.node(leader).describe().last_log_id.index;
+    assert_eq!(last, LogIndex(11));
+}
+
+/// A leader cut off from the others cannot confirm a read: it never answers with its
+/// old state; once it has stepped down the read fails and the client retries at the new
+/// leader, which sees the writes made meanwhile.
+#[tokio::test]
+async fn a_cut_off_leader_never_serves_a_stale_read() {
+    let cluster = TestCluster::new(3, |_| {});
+    let old = cluster.leader().await;
+    cluster.node(old).apply(delta(1)).await.unwrap();
+    cluster.network.isolate(cluster.peers[old].endpoint());
+    let node = cluster.node(old).clone();
+    let read = tokio::spawn(async move { node.read(|counter: &Counter| counter.total).await });
+    let old_node = cluster.node(old).clone();
+    old_node.wait_for(|s| s.role != Role::Leader).await;
+    let new = cluster.leader().await;
+    cluster.node(new).apply(delta(10)).await.unwrap();
+    match read.await.unwrap() {
+        Err(ReadError::LeadershipLost | ReadError::NotLeader { .. }) => {}
+        other => panic!("a cut-off leader answered a read: {other:?}"),
+    }
+    assert_eq!(
+        cluster
+            .node(new)
+            .read(|counter: &Counter| counter.total)
+            .await
+            .unwrap(),
+        11
+    );
+    cluster.network.heal();
+}
+
+/// Lease reads (F19): with `ReadOnlyOption::LeaseBased` on every node, reads on the
+/// leader see every completed write, per call too; a follower's read takes the
+/// leader's round.
+#[tokio::test]
+async fn lease_reads_see_every_completed_write() {
+    let cluster = TestCluster::new(3, |options| {
+        options.read_only_option = ReadOnlyOption::LeaseBased;
+    });
+    let leader = cluster.leader().await;
+    for value in 1..=20 {
+        cluster.node(leader).apply(delta(value)).await.unwrap();
+        let total = cluster
+            .node(leader)
+            .read(|counter: &Counter| counter.total)
+            .await
+            .unwrap();
+        assert_eq!(total, (1..=value).sum::<i64>());
+        let safe = cluster
+            .node(leader)
+            .read_with(ReadOnlyOption::Safe, |counter: &Counter| counter.total)
+            .await
+            .unwrap();
+        assert_eq!(safe, total);
+    }
+    let follower = (leader + 1) % 3;
+    let total = cluster
+        .node(follower)
+        .read(|counter: &Counter| counter.total)
+        .await
+        .unwrap();
+    assert_eq!(total, (1..=20).sum::<i64>());
+}
+
+/// Reads on a stopped node or a node that never heard of a leader fail with a typed,
+/// retryable error; a panicking read harms nothing.
+#[tokio::test]
+async fn read_errors_are_typed_and_a_panicking_read_harms_nothing() {
+    let mut cluster = TestCluster::new(3, |_| {});
+    let leader = cluster.leader().await;
+    let result: Result<i64, ReadError> = cluster
+        .node(leader)
+        .read(|_: &Counter| panic!("a read that panics"))
+        .await;
+    assert_eq!(result, Err(ReadError::ShuttingDown));
+    // The node goes on.
+    cluster.node(leader).apply(delta(5)).await.unwrap();
+    assert_eq!(
+        cluster
+            .node(leader)
+            .read(|counter: &Counter| counter.total)
+            .await
+            .unwrap(),
+        5
+    );
+    let node = cluster.node(leader).clone();
+    cluster.stop(leader).await;
+    assert!(matches!(
+        node.read(|counter: &Counter| counter.total).await,
+        Err(ReadError::ShuttingDown)
+    ));
+}

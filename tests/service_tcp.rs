@@ -121,7 +121,7 @@ async fn a_remote_client_follows_the_redirect_and_reads_its_writes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_follower_answers_not_leader_with_a_hint() {
+async fn a_follower_redirects_writes_and_serves_reads() {
     let cluster = cluster().await;
     let leader = leader_index(&cluster).await;
     let follower = (leader + 1) % 3;
@@ -134,9 +134,14 @@ async fn a_follower_answers_not_leader_with_a_hint() {
         tokio::net::TcpStream::connect(("127.0.0.1", cluster.members[follower].1.port()))
             .await
             .unwrap();
+    // A write is redirected to the leader.
     let request = ServiceRequest {
         id: 42,
-        body: KvCommand::Get { key: "k".into() }.encode(),
+        body: KvCommand::Put {
+            key: "k".into(),
+            value: Bytes::from_static(b"v"),
+        }
+        .encode(),
     };
     write_frame(&mut stream, &request).await.unwrap();
     let reply: ServiceReply = read_frame(&mut stream, 1 << 20).await.unwrap();
@@ -147,6 +152,16 @@ async fn a_follower_answers_not_leader_with_a_hint() {
             leader_hint: Some(cluster.members[leader].0.clone())
         })
     );
+    // A read is served by the follower itself (it asks the leader for a read index).
+    let request = ServiceRequest {
+        id: 43,
+        body: KvCommand::Get { key: "k".into() }.encode(),
+    };
+    write_frame(&mut stream, &request).await.unwrap();
+    let reply: ServiceReply = read_frame(&mut stream, 1 << 20).await.unwrap();
+    assert_eq!(reply.id, 43);
+    let value: KvResponse = postcard::from_bytes(&reply.result.expect("a follower read")).unwrap();
+    assert_eq!(value, KvResponse::Value(None));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,8 +39,8 @@ use std::sync::Arc;
 
 use concord::core::{
     Action, Configuration, ConfigurationEntry, CoreOptions, EntryKind, EntryMeta, Flush, HardState,
-    Input, LogId, LogIndex, Message, PersistQueue, Proposal, ProposeError, RaftCore, ReadError,
-    RequestId, Restored, Timer, Write,
+    Input, LogId, LogIndex, Message, PersistQueue, Proposal, ProposeError, RaftCore,
+    ReadIndexError, RequestId, Restored, Timer, Write,
 };
 use stateright::actor::{model_timeout, Id, Out};
 
@@ -518,7 +518,7 @@ impl ServerActor {
                             }
                             Err(error) => {
                                 let leader_hint = match error {
-                                    ReadError::NotLeader { leader_hint } => *leader_hint,
+                                    ReadIndexError::NotLeader { leader_hint } => *leader_hint,
                                     _ => None,
                                 };
                                 let redirect = Msg::Redirect {

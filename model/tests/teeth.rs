@@ -7,7 +7,7 @@ use std::sync::Arc;
 use concord::core::{HardState, Write};
 use concord_model::profiles::by_name;
 use concord_model::properties::{
-    COMMITTED_DURABLE, ELECTION_SAFETY, FAILED_NODE_NEVER_LEADS, LEADER_COMPLETENESS,
+    COMMITTED_DURABLE, ELECTION_SAFETY, FAILED_NODE_NEVER_LEADS, LEADER_COMPLETENESS, LINEARIZABLE,
 };
 use concord_model::server::{Queue, QueuedEntry};
 use concord_model::types::ServerId;
@@ -223,4 +223,29 @@ fn correct_glue_passes_the_two_elections_configuration() {
         two_elections_one_term(Arc::new(CorrectGlue)),
         &options,
     ));
+}
+
+/// A leader that answers reads from its register at once, without the ReadIndex round:
+/// a leader that believes it still leads.
+#[derive(Debug)]
+struct ReadsWithoutRound;
+
+impl Glue for ReadsWithoutRound {
+    fn reads_without_round(&self) -> bool {
+        true
+    }
+}
+
+/// A leader that answers reads from its register at once serves stale values: a new
+/// leader that has not committed an entry of its term yet (its register lags what an
+/// earlier leader committed; what seed 7 finds), or a deposed one. Reads go through the
+/// core's ReadIndex, and without it the linearizability property fails.
+#[test]
+fn reads_answered_without_read_index_are_stale() {
+    let cfg = ModelConfig {
+        glue: Arc::new(ReadsWithoutRound),
+        ..concord_model::profiles::deep()
+    };
+    let outcome = simulate(cfg, 7, 400, 20_000, 2);
+    assert_violated(&outcome, LINEARIZABLE);
 }

@@ -80,7 +80,7 @@ fn display_hint<N: fmt::Display>(hint: &Option<N>) -> String {
     Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, thiserror::Error,
 )]
 #[non_exhaustive]
-pub enum ReadError<N: fmt::Display> {
+pub enum ReadIndexError<N: fmt::Display> {
     /// This node neither leads nor knows a leader to ask (JRaft EPERM). `leader_hint`:
     /// the leader it last heard from in its current term, if any.
     #[error("not the leader (leader hint: {})", display_hint(.leader_hint))]

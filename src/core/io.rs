@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::configuration::{Configuration, MembershipChange};
 use super::entry::EntryMeta;
-use super::error::{AdminError, ProposeError, ReadError};
+use super::error::{AdminError, ProposeError, ReadIndexError};
 use super::message::Message;
 use super::snapshot::SnapshotMeta;
 use super::types::{LogEpoch, LogId, LogIndex, NodeId, PersistSeq, RequestId, Term};
@@ -285,7 +285,7 @@ pub enum Action<N: NodeId> {
         /// The reads, as in the input.
         ids: Vec<RequestId>,
         /// The read index, or why there is none.
-        result: Result<LogIndex, ReadError<N>>,
+        result: Result<LogIndex, ReadIndexError<N>>,
     },
     /// The answer to `Input::ChangeMembership` (the configuration now committed) and
     /// to `Input::ResetPeers` (the configuration now in force), or why the change failed.

@@ -82,7 +82,7 @@ pub use configuration::{
     Configuration, ConfigurationEntry, ConfigurationError, MembershipChange, LEARNER_SUFFIX,
 };
 pub use entry::{EntryKind, EntryMeta};
-pub use error::{AdminError, ParseError, ProposeError, ReadError};
+pub use error::{AdminError, ParseError, ProposeError, ReadIndexError};
 pub use invariants::{check_log_matching, ClusterObserver, InvariantViolation};
 pub use io::{Action, ConfigurationReset, HardState, Input, Proposal, Role, Timer};
 pub use message::{

@@ -55,7 +55,7 @@ pub struct CoreOptions {
     pub catchup_max_rounds: u32,
     /// Most reads (`Input::ReadIndex` ids, and forwarded reads on a leader) waiting for
     /// a read index at a time (default 65,536, at least 1); more are refused with
-    /// `ReadError::Overloaded`.
+    /// `ReadIndexError::Overloaded`.
     pub max_pending_reads: u64,
     /// How long a leader may answer lease reads after a heartbeat round it *started* at
     /// `now` was acknowledged by a quorum, in the units of `Input::ReadIndex`'s

@@ -812,7 +812,7 @@ impl<N: NodeId> RaftCore<N> {
             }),
             Input::ReadIndex { ids, .. } if !ids.is_empty() => self.push(Action::ReadReady {
                 ids,
-                result: Err(super::error::ReadError::Failed),
+                result: Err(super::error::ReadIndexError::Failed),
             }),
             Input::Message { .. }
             | Input::Timeout(_)

@@ -33,7 +33,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::error::ReadError;
+use super::error::ReadIndexError;
 use super::io::Action;
 use super::message::{Heartbeat, Message, ReadIndexRequest, ReadIndexResponse, ReadIndexResult};
 use super::quorum::joint_index;
@@ -220,7 +220,7 @@ impl<N: NodeId> RaftCore<N> {
             _ => {
                 self.push(Action::ReadReady {
                     ids,
-                    result: Err(ReadError::NotLeader { leader_hint: None }),
+                    result: Err(ReadIndexError::NotLeader { leader_hint: None }),
                 });
                 return;
             }
@@ -229,13 +229,13 @@ impl<N: NodeId> RaftCore<N> {
         if self.forwarded.count.saturating_add(count) > self.options.max_pending_reads {
             self.push(Action::ReadReady {
                 ids,
-                result: Err(ReadError::Overloaded),
+                result: Err(ReadIndexError::Overloaded),
             });
             return;
         }
         let term = self.term;
         if self.forwarded.to.as_ref() != Some(&(leader.clone(), term)) {
-            self.fail_forwarded_reads(ReadError::LeadershipLost);
+            self.fail_forwarded_reads(ReadIndexError::LeadershipLost);
             self.forwarded.to = Some((leader.clone(), term));
         }
         self.forwarded.last_id = self.forwarded.last_id.wrapping_add(1);
@@ -287,14 +287,14 @@ impl<N: NodeId> RaftCore<N> {
             self.forwarded.count -= ids.len() as u64;
             let result = if id != response.id {
                 // The leader answers in order: this one's answer was lost.
-                Err(ReadError::AnswerLost)
+                Err(ReadIndexError::AnswerLost)
             } else {
                 match response.result {
                     ReadIndexResult::Ready(index) => Ok(index),
-                    ReadIndexResult::NotLeader => Err(ReadError::NotLeader {
+                    ReadIndexResult::NotLeader => Err(ReadIndexError::NotLeader {
                         leader_hint: self.leader.clone(),
                     }),
-                    ReadIndexResult::Overloaded => Err(ReadError::Overloaded),
+                    ReadIndexResult::Overloaded => Err(ReadIndexError::Overloaded),
                 }
             };
             self.push(Action::ReadReady { ids, result });
@@ -302,7 +302,7 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     /// Answers every forwarded read with `error`.
-    pub(crate) fn fail_forwarded_reads(&mut self, error: ReadError<N>) {
+    pub(crate) fn fail_forwarded_reads(&mut self, error: ReadIndexError<N>) {
         self.forwarded.count = 0;
         for (_, ids) in std::mem::take(&mut self.forwarded.waiting) {
             self.push(Action::ReadReady {
@@ -320,10 +320,10 @@ impl<N: NodeId> RaftCore<N> {
             return;
         };
         if self.failed {
-            self.fail_forwarded_reads(ReadError::Failed);
+            self.fail_forwarded_reads(ReadIndexError::Failed);
             self.forwarded.to = None;
         } else if self.term != *term || self.leader.as_ref() != Some(leader) || self.is_leader() {
-            self.fail_forwarded_reads(ReadError::LeadershipLost);
+            self.fail_forwarded_reads(ReadIndexError::LeadershipLost);
             self.forwarded.to = None;
         }
     }
@@ -347,7 +347,7 @@ impl<N: NodeId> RaftCore<N> {
             return;
         }
         if leader.reads.count.saturating_add(origin.count()) > max_pending {
-            self.answer_read(origin, Err(ReadError::Overloaded));
+            self.answer_read(origin, Err(ReadIndexError::Overloaded));
             return;
         }
         leader.reads.count += origin.count();
@@ -519,15 +519,15 @@ impl<N: NodeId> RaftCore<N> {
         let waiting = std::mem::take(&mut leader.reads.waiting);
         for read in waiting {
             let error = if failed {
-                ReadError::Failed
+                ReadIndexError::Failed
             } else {
-                ReadError::LeadershipLost
+                ReadIndexError::LeadershipLost
             };
             self.answer_read(read.origin, Err(error));
         }
     }
 
-    fn answer_read(&mut self, origin: ReadOrigin<N>, result: Result<LogIndex, ReadError<N>>) {
+    fn answer_read(&mut self, origin: ReadOrigin<N>, result: Result<LogIndex, ReadIndexError<N>>) {
         match origin {
             ReadOrigin::Local(ids) => self.push(Action::ReadReady { ids, result }),
             ReadOrigin::Remote { from, id } => {
@@ -536,7 +536,7 @@ impl<N: NodeId> RaftCore<N> {
                 }
                 let result = match result {
                     Ok(index) => ReadIndexResult::Ready(index),
-                    Err(ReadError::Overloaded) => ReadIndexResult::Overloaded,
+                    Err(ReadIndexError::Overloaded) => ReadIndexResult::Overloaded,
                     Err(_) => ReadIndexResult::NotLeader,
                 };
                 let response = ReadIndexResponse {

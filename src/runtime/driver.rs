@@ -821,7 +821,7 @@ impl<S: StateMachine> Driver<S> {
     async fn read_ready(
         &mut self,
         ids: Vec<RequestId>,
-        result: Result<LogIndex, crate::core::ReadError<PeerId>>,
+        result: Result<LogIndex, crate::core::ReadIndexError<PeerId>>,
     ) {
         for id in ids {
             let Some(job) = self.reads.answered(id) else {

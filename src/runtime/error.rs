@@ -91,8 +91,8 @@ pub enum ReadError {
 }
 
 impl ReadError {
-    pub(crate) fn from_core(error: crate::core::ReadError<PeerId>) -> ReadError {
-        use crate::core::ReadError as Core;
+    pub(crate) fn from_core(error: crate::core::ReadIndexError<PeerId>) -> ReadError {
+        use crate::core::ReadIndexError as Core;
         match error {
             Core::NotLeader { leader_hint } => ReadError::NotLeader { leader_hint },
             Core::LeadershipLost => ReadError::LeadershipLost,
