@@ -82,6 +82,17 @@ struct RunArgs {
     /// error the wipe rule forbids. Runs are expected to fail.
     #[arg(long)]
     unsafe_wipe_keeps_id: bool,
+    /// Every node serves reads with leases (`ReadOnlyOption::LeaseBased`); the `skew`
+    /// nemesis then changes clock rates only.
+    #[arg(long)]
+    lease_reads: bool,
+    /// The nodes' clock drift bound for leases, in percent (100 covers `skew`'s rates
+    /// of 0.5 to 2; 0 is the teeth setting, expected to fail).
+    #[arg(long, default_value_t = 100)]
+    clock_drift_percent: u32,
+    /// How long a client waits for an answer before trying the next node.
+    #[arg(long, default_value_t = 1500)]
+    client_timeout_ms: u64,
     /// Seeds run in parallel (each seed is single-threaded and deterministic).
     #[arg(long)]
     jobs: Option<usize>,
@@ -145,7 +156,7 @@ fn main() -> ExitCode {
 
 fn reproduce(args: &RunArgs, seed: u64) -> String {
     format!(
-        "cargo run --release -p concord-chaos -- run --seeds {seed} --nemesis {} --nodes {} --ops {} --clients {} --keys {} --election-timeout-ms {} --election-delay-ms {} --stale-per-mille {}{}{}{}{}{}",
+        "cargo run --release -p concord-chaos -- run --seeds {seed} --nemesis {} --nodes {} --ops {} --clients {} --keys {} --election-timeout-ms {} --election-delay-ms {} --stale-per-mille {}{}{}{}{}{}{}{}",
         args.nemesis,
         args.nodes,
         args.ops,
@@ -167,6 +178,19 @@ fn reproduce(args: &RunArgs, seed: u64) -> String {
                 " --snapshot-distance {} --snapshot-retained {}",
                 args.snapshot_distance, args.snapshot_retained
             )
+        } else {
+            String::new()
+        },
+        if args.lease_reads {
+            format!(
+                " --lease-reads --clock-drift-percent {}",
+                args.clock_drift_percent
+            )
+        } else {
+            String::new()
+        },
+        if args.client_timeout_ms != 1500 {
+            format!(" --client-timeout-ms {}", args.client_timeout_ms)
         } else {
             String::new()
         }
@@ -220,6 +244,11 @@ fn run(args: RunArgs) -> ExitCode {
             snapshot_distance: args.snapshot_distance,
             snapshot_retained: args.snapshot_retained,
             wipe_keeps_id: args.unsafe_wipe_keeps_id,
+            lease_reads: args.lease_reads,
+            clock_drift_percent: args.clock_drift_percent,
+            client_attempt_timeout: std::time::Duration::from_millis(
+                args.client_timeout_ms.max(10),
+            ),
             ..RunConfig::new(seed)
         })
         .collect();

@@ -91,6 +91,19 @@ pub struct RunConfig {
     /// Entries kept below a snapshot (`CoreOptions::snapshot_retained_entries`). Small
     /// values make lagging followers need a snapshot instead of the log.
     pub snapshot_retained: u64,
+    /// Every node runs `ReadOnlyOption::LeaseBased`: the workload's reads are lease
+    /// reads. The `skew` nemesis then changes clock rates only (its steps are left
+    /// out: a clock that jumps voids any lease, docs/runtime.md), and the rates it sets
+    /// last beyond its heal, through the faults that follow, until the next skew.
+    pub lease_reads: bool,
+    /// The nodes' `max_clock_drift_percent` (default 100: the `skew` nemesis runs
+    /// clocks between half and double speed). 0 only in the teeth test, which must see
+    /// a stale lease read.
+    pub clock_drift_percent: u32,
+    /// How long a client waits for an answer before it gives up (outcome unknown) and
+    /// tries the next node (default 1.5 s). Shorter, clients stuck on a cut-off leader
+    /// move to the new one sooner: what a stale lease read needs to be seen.
+    pub client_attempt_timeout: Duration,
 }
 
 impl RunConfig {
@@ -128,6 +141,9 @@ impl RunConfig {
             wipe_keeps_id: false,
             snapshot_distance: 0,
             snapshot_retained: 1024,
+            lease_reads: false,
+            clock_drift_percent: 100,
+            client_attempt_timeout: Duration::from_millis(1500),
         }
     }
 }
@@ -270,10 +286,10 @@ fn service_options() -> ServiceOptions {
     }
 }
 
-fn client_options() -> ClientOptions {
+fn client_options(config: &RunConfig) -> ClientOptions {
     ClientOptions {
         connect_timeout: Duration::from_millis(300),
-        attempt_timeout: Duration::from_millis(1500),
+        attempt_timeout: config.client_attempt_timeout,
         redirect_budget: Duration::from_secs(3),
         retry_pause: Duration::from_millis(50),
         ..ClientOptions::default()
@@ -323,6 +339,10 @@ async fn host_main(
     options.heartbeat_factor = 10;
     options.check_invariants = true;
     options.core.pre_vote = config.pre_vote;
+    if config.lease_reads {
+        options.read_only_option = concord::runtime::ReadOnlyOption::LeaseBased;
+    }
+    options.max_clock_drift_percent = config.clock_drift_percent;
     // Snapshots live on the node's simulated disk too: a power loss keeps only what
     // the store's commit protocol fsynced.
     options.snapshot_store = Some(Arc::new(LocalSnapshotStore::open_on(
@@ -464,7 +484,7 @@ impl ClientRun {
         let members: Vec<(PeerId, Endpoint)> = (0..self.config.hosts())
             .map(|i| (peer_of(i), client_endpoint(i)))
             .collect();
-        let mut kv = RemoteKvClient::new(TurmoilConnector, members, client_options());
+        let mut kv = RemoteKvClient::new(TurmoilConnector, members, client_options(&self.config));
         let mut rng = Rng::new(self.config.seed ^ ((self.id as u64 + 1) << 40));
         let mut process = self.id as u64;
         let keys: Vec<String> = (0..self.config.keys).map(|k| format!("k{k}")).collect();
@@ -740,6 +760,8 @@ struct Cluster {
     reset: Option<Vec<usize>>,
     /// See [`RunConfig::wipe_keeps_id`].
     wipe_keeps_id: bool,
+    /// See [`RunConfig::lease_reads`]: clock steps are left out.
+    lease_reads: bool,
 }
 
 /// What the run expects of a node whose disk the nemesis failed: its failure is no
@@ -921,6 +943,7 @@ impl Cluster {
             }
             Fault::Skew { rates, steps_ms } => {
                 for ((host, rate), step) in self.hosts.iter().zip(rates).zip(steps_ms) {
+                    let step = if self.lease_reads { 0 } else { *step };
                     host.clock
                         .adjust_at(now, Some(*rate), step.saturating_mul(1_000_000));
                 }
@@ -1058,9 +1081,14 @@ impl Cluster {
                 let _ = self.hosts[*node].disk.crash(rng.next_u64());
             }
             Fault::Skew { .. } => {
-                // Rates back to true time; the readings keep their offsets.
-                for host in &self.hosts {
-                    host.clock.adjust_at(now, Some(1.0), 0);
+                // Rates back to true time; the readings keep their offsets. With lease
+                // reads the rates stay until the next skew: drift lasts, as real clocks'
+                // does, so a leader cut off later still runs slow against its followers
+                // (what a lease's drift bound is for).
+                if !self.lease_reads {
+                    for host in &self.hosts {
+                        host.clock.adjust_at(now, Some(1.0), 0);
+                    }
                 }
             }
         }
@@ -1257,6 +1285,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         operator: operator.clone(),
         reset: None,
         wipe_keeps_id: config.wipe_keeps_id,
+        lease_reads: config.lease_reads,
         disk: None,
         election_round: config.election_timeout + config.max_election_delay,
         notes: Vec::new(),
@@ -1265,6 +1294,22 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
     let mut rng = Rng::new(config.seed);
     let mut violations = Vec::new();
     let mut faults = Vec::new();
+    if config.lease_reads {
+        // Leases meet drift from the start: every clock runs at its own rate (half to
+        // double speed, drawn from a generator of its own so the fault schedule stays
+        // the seed's), until a `skew` fault redraws them.
+        let mut drift = Rng::new(config.seed ^ 0x00D2_1F7E);
+        let rates: Vec<String> = cluster
+            .hosts
+            .iter()
+            .map(|host| {
+                let rate = 0.5 + drift.below(31) as f64 * 0.05;
+                host.clock.adjust_at(Duration::ZERO, Some(rate), 0);
+                format!("{rate:.2}")
+            })
+            .collect();
+        faults.push(format!("0.000s clock rates {}", rates.join(" ")));
+    }
     let mut active: Option<Fault> = None;
     let mut next_change = Duration::from_secs(2); // let the first leader settle
     let mut next_observation = Duration::ZERO;
