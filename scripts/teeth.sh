@@ -10,7 +10,7 @@
 #   model    concord-model check --first over the whole matrix (release)
 #   sim      concord-model simulate: the deep profile's random walks (seed 7, 20000 walks
 #            of 400 steps, as in model/tests/teeth.rs), for bugs beyond the matrix' bounds
-#   handlers cargo test --test core_handlers --test core_mutants --test core_snapshot_handlers
+#   handlers cargo test --test core_handlers --test core_mutants --test core_snapshot_handlers --test core_membership_handlers --test core_read_handlers
 #            (exact-action handler tests)
 #   props    cargo test --test core_properties (CONCORD_PROPTEST_CASES, default 10000 as in CI)
 #   chaos    the chaos suite's CI tests: chaos/tests/chaos.rs (the CI seeds of every
@@ -86,7 +86,7 @@ for name in "${variants[@]}"; do
     fi
     if has handlers; then
         start=$(now)
-        if (cd "$tree" && cargo test --release -q --test core_handlers --test core_mutants --test core_snapshot_handlers >>"$log" 2>&1); then
+        if (cd "$tree" && cargo test --release -q --test core_handlers --test core_mutants --test core_snapshot_handlers --test core_membership_handlers --test core_read_handlers >>"$log" 2>&1); then
             handlers="passed"
         else
             handlers="failed ($(( $(now) - start )) s)"

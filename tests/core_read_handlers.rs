@@ -260,25 +260,119 @@ fn a_follower_gives_up_reads_whose_answer_was_lost_or_whose_leader_is_gone() {
     assert_eq!(read(&mut core, &[1], None), vec![forwarded(1)]);
     assert_eq!(read(&mut core, &[2], None), vec![forwarded(2)]);
     assert_eq!(read(&mut core, &[3], None), vec![forwarded(3)]);
-    // The leader answers in order: the answer to 2 means the one to 1 was lost.
+    // A refusal may overtake earlier answers: it answers its own read only.
     assert_eq!(
-        leader_answer(&mut core, 2, ReadIndexResult::NotLeader),
-        vec![
-            refused(&[1], ReadIndexError::AnswerLost),
-            refused(
-                &[2],
-                ReadIndexError::NotLeader {
-                    leader_hint: Some(1)
-                }
-            ),
-        ]
+        leader_answer(&mut core, 3, ReadIndexResult::NotLeader),
+        vec![refused(
+            &[3],
+            ReadIndexError::NotLeader {
+                leader_hint: Some(1)
+            }
+        )]
     );
-    // The election timer fires: the leader is presumed dead, read 3 fails.
-    let actions = core.step(Input::Timeout(Timer::Election));
+    // The leader answers confirmed reads in order: the answer to 2 means the one to 1
+    // was lost.
+    assert_eq!(
+        leader_answer(&mut core, 2, ReadIndexResult::Ready(LogIndex(4))),
+        vec![refused(&[1], ReadIndexError::AnswerLost), ready(&[2], 4)]
+    );
+    // A request (or its answer) lost with no later answer: given up after 32
+    // heartbeats from the leader.
+    assert_eq!(read(&mut core, &[4], None), vec![forwarded(4)]);
+    let heartbeat = Input::Message {
+        from: 1,
+        message: Message::Heartbeat(Heartbeat {
+            term: Term(1),
+            commit: LogIndex(0),
+            round: 0,
+        }),
+    };
+    for _ in 0..31 {
+        let actions = core.step(heartbeat.clone());
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::ReadReady { .. })),
+            "{actions:?}"
+        );
+    }
+    let actions = core.step(heartbeat);
     assert!(
-        actions.contains(&refused(&[3], ReadIndexError::LeadershipLost)),
+        actions.contains(&refused(&[4], ReadIndexError::AnswerLost)),
         "{actions:?}"
     );
+    // The election timer fires: the leader is presumed dead, read 5 fails.
+    assert_eq!(read(&mut core, &[5], None), vec![forwarded(5)]);
+    let actions = core.step(Input::Timeout(Timer::Election));
+    assert!(
+        actions.contains(&refused(&[5], ReadIndexError::LeadershipLost)),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn the_leader_refuses_reads_from_non_members() {
+    let mut core = leader(options());
+    assert_eq!(
+        core.step(Input::Message {
+            from: 9,
+            message: Message::ReadIndex(ReadIndexRequest {
+                term: Term(1),
+                id: 1,
+            }),
+        }),
+        vec![Action::Send {
+            to: 9,
+            message: Message::ReadIndexResponse(ReadIndexResponse {
+                term: Term(1),
+                id: 1,
+                result: ReadIndexResult::NotLeader,
+            }),
+        }]
+    );
+}
+
+#[test]
+fn with_leases_a_follower_that_heard_a_leader_refuses_votes_even_after_a_term_change() {
+    // Without pre-vote: a higher-term answer clears the known leader, but the refusal
+    // the lease rests on lasts until the election timer fires.
+    let mut core = voter(2, &[1, 2, 3], lease_options());
+    core.step(Input::Timeout(Timer::Election)); // past the start guard: term 1 candidate
+    core.step(Input::Message {
+        from: 1,
+        message: Message::Heartbeat(Heartbeat {
+            term: Term(1),
+            commit: LogIndex(0),
+            round: 0,
+        }),
+    });
+    assert_eq!(core.leader(), Some(&1));
+    // A stale heartbeat's answer from term 3 moves it to term 3 with no leader known.
+    core.step(Input::Message {
+        from: 3,
+        message: Message::HeartbeatResponse(HeartbeatResponse {
+            term: Term(3),
+            round: 0,
+        }),
+    });
+    assert_eq!(core.leader(), None);
+    let vote = |term: u64| Input::Message {
+        from: 3,
+        message: Message::Vote(VoteRequest {
+            term: Term(term),
+            last_log_id: LogId::new(0, 0),
+            leadership_transfer: false,
+        }),
+    };
+    let actions = core.step(vote(3));
+    assert!(
+        !actions.iter().any(
+            |a| matches!(a, Action::SaveHardState { hard_state, .. } if hard_state.voted_for.is_some())
+        ),
+        "{actions:?}"
+    );
+    assert_eq!(core.step(vote(4)), vec![]);
+    core.step(Input::Timeout(Timer::Election));
 }
 
 #[test]

@@ -878,6 +878,19 @@ impl Cluster {
                 for &(a, b) in cuts {
                     sim.partition(self.name(a), self.name(b));
                 }
+                if let (Fault::Depose { old, .. }, true) = (fault, self.lease_reads) {
+                    // The lease's worst case: the deposed leader's clock at half speed,
+                    // the others' at double (what a 100 % drift bound must cover).
+                    for (index, host) in self.hosts.iter().enumerate() {
+                        let rate = if index == *old { 0.5 } else { 2.0 };
+                        host.clock.adjust_at(now, Some(rate), 0);
+                    }
+                    self.notes.push(format!(
+                        "{:>8.3}s clocks: n{} at half speed, the others at double",
+                        now.as_secs_f64(),
+                        old + 1
+                    ));
+                }
             }
             Fault::Kill { nodes } => {
                 for &n in nodes {

@@ -28,6 +28,8 @@ pub struct ClientActor {
     /// How many retries of one request are told apart (1 in exhaustive checks; more
     /// in simulations, see `Msg::Request::attempt`).
     pub attempt_variants: u8,
+    /// The server the first request goes to.
+    pub first_target: usize,
 }
 
 /// The request id of client `index`'s operation `op_number`: unique across clients,
@@ -101,7 +103,7 @@ impl ClientActor {
         }
         let state = ClientState {
             completed: 0,
-            target: 0,
+            target: self.first_target,
             writes_acknowledged: 0,
             reads: Vec::new(),
             attempt: 0,

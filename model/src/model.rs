@@ -118,6 +118,10 @@ pub struct ModelConfig {
     /// client only multiplies states; on in `deep`, whose random walks would otherwise
     /// end at the first client crash the walk picks.
     pub client_crashes: bool,
+    /// Client `c` sends its first request to server `c` (modulo the servers) instead of
+    /// server 0: clients then talk to different servers, so one can complete a write at
+    /// a new leader while another still reads at the deposed one (the `reads` profile).
+    pub spread_clients: bool,
     /// Membership change or leadership transfer asked by an operator.
     pub admin: AdminPlan,
     /// Operator budget: at most this many requests in a run (only those reaching a
@@ -158,6 +162,7 @@ impl Default for ModelConfig {
             attempt_variants: 1,
             skip_disk_properties: false,
             client_crashes: false,
+            spread_clients: false,
             admin: AdminPlan::None,
             admin_requests: 0,
         }
@@ -217,6 +222,11 @@ impl ModelConfig {
                     server_count: self.servers,
                     ops: ClientActor::ops_for(index, self.ops_per_client),
                     attempt_variants: self.attempt_variants,
+                    first_target: if self.spread_clients {
+                        index % self.servers
+                    } else {
+                        0
+                    },
                 })
             })
             .collect();

@@ -25,6 +25,13 @@ impl<N: NodeId> RaftCore<N> {
                 }
             }
         }
+        // With leases, the refusal to vote that a lease rests on lasts until the
+        // election timer fires, whatever happens to the term meanwhile (a higher-term
+        // answer clears `leader` but must not end the refusal: with pre-vote off, a
+        // node could otherwise vote a new leader in while the old one's lease holds).
+        if self.options.read_lease > 0 {
+            self.vote_guard = true;
+        }
         true
     }
 
@@ -127,6 +134,7 @@ impl<N: NodeId> RaftCore<N> {
         }
         // The leader sends min(its commit, our match): our log agrees up to there.
         self.learn_commit(heartbeat.commit.min(self.log.last_index()));
+        self.forwarded_reads_heard_leader(&from);
         let response = HeartbeatResponse {
             term: self.term,
             round: heartbeat.round,

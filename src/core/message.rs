@@ -174,9 +174,8 @@ pub struct Heartbeat {
     /// receiver's log is known to agree with the leader's, so it may commit that far.
     pub commit: LogIndex,
     /// The leader's latest read round (`Input::ReadIndex`), echoed in the answer: an
-    /// answer confirms the leader still led in its term when the round started. 0 in
-    /// heartbeats of a peer from before reads (the field is new).
-    #[serde(default)]
+    /// answer confirms the leader still led in its term when the round started (0: no
+    /// round yet this term). New in wire version 3.
     pub round: u64,
 }
 
@@ -185,8 +184,7 @@ pub struct Heartbeat {
 pub struct HeartbeatResponse {
     /// The follower's term.
     pub term: Term,
-    /// The `round` of the heartbeat answered.
-    #[serde(default)]
+    /// The `round` of the heartbeat answered (0 in an answer to a stale heartbeat).
     pub round: u64,
 }
 

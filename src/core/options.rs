@@ -57,9 +57,10 @@ pub struct CoreOptions {
     /// a read index at a time (default 65,536, at least 1); more are refused with
     /// `ReadIndexError::Overloaded`.
     pub max_pending_reads: u64,
-    /// How long a leader may answer lease reads after a heartbeat round it *started* at
-    /// `now` was acknowledged by a quorum, in the units of `Input::ReadIndex`'s
-    /// `lease_now` (the runtime uses nanoseconds of its monotonic clock). 0 (the
+    /// How long a leader may answer lease reads after a heartbeat round confirmed reads
+    /// that arrived at `lease_now` (before the round's heartbeats were sent), in the
+    /// units of `Input::ReadIndex`'s `lease_now` (the runtime uses nanoseconds of its
+    /// clock). 0 (the
     /// default): no leases, every read takes a round. Safe only when shorter than the
     /// voters' election timeout by the clock drift between any two nodes: the runtime
     /// sets `election_timeout / (1 + max_clock_drift)²` (docs/runtime.md, "Reads").

@@ -315,9 +315,10 @@ pub struct RaftCore<N: NodeId> {
     pub(crate) dropped_messages: Tally,
     /// Reads this follower or learner forwarded to its leader (`read.rs`).
     pub(crate) forwarded: ForwardedReads<N>,
-    /// Refuse votes until the first election timeout after `start` (set when leases
-    /// are on, `CoreOptions::read_lease`): a voter that granted a leader's lease and
-    /// restarted must not help elect another before that lease has run out.
+    /// With leases on (`CoreOptions::read_lease`): refuse votes until the election timer
+    /// fires — set at `start` (a voter that granted a lease and restarted must not help
+    /// elect another before it has run out) and whenever the node hears from a leader
+    /// (so a higher-term answer that clears `leader` does not end the refusal).
     pub(crate) vote_guard: bool,
 }
 
@@ -759,6 +760,9 @@ impl<N: NodeId> RaftCore<N> {
             // New voters promised nothing: a lease needs a round of the new quorum.
             leader.reads.drop_lease();
         }
+        // The quorum may be smaller now (C_new after a joint configuration): the
+        // answers already in may confirm a round.
+        self.confirm_read_rounds();
     }
 
     /// Becomes a follower of `leader` (if known) in `term` ≥ the current term.

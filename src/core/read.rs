@@ -10,8 +10,8 @@
 //! anything before the round started, and every read assigned to the round is answered
 //! with its index. One round is in flight at a time: reads arriving meanwhile wait for
 //! the next, which starts when the current one is confirmed or at the next heartbeat —
-//! one round serves every read that arrived before it. Reads are answered in arrival
-//! order.
+//! one round serves every read that arrived before it. Reads that take a round are
+//! answered in arrival order (lease reads and refusals are answered at once).
 //!
 //! **Follower reads.** A follower or learner forwards reads to the leader it follows
 //! (`Message::ReadIndex`, numbered), which treats them like its own and answers with the
@@ -166,9 +166,16 @@ pub(crate) struct ForwardedReads<N: NodeId> {
     to: Option<(N, Term)>,
     /// The id of the last request sent.
     last_id: u64,
-    waiting: VecDeque<(u64, Vec<RequestId>)>,
+    /// Each request: its id, the reads it carries, and the heartbeats heard from the
+    /// leader since it was sent.
+    waiting: VecDeque<(u64, Vec<RequestId>, u32)>,
     count: u64,
 }
+
+/// Heartbeats from the leader after which a forwarded read still unanswered is given up
+/// (`AnswerLost`): the request or its answer was lost (a dropped frame, a reconnect).
+/// The leader answers within a round or two, and a round is a heartbeat exchange.
+pub(crate) const FORWARDED_READ_PATIENCE: u32 = 32;
 
 impl<N: NodeId> Default for ForwardedReads<N> {
     fn default() -> Self {
@@ -240,14 +247,15 @@ impl<N: NodeId> RaftCore<N> {
         }
         self.forwarded.last_id = self.forwarded.last_id.wrapping_add(1);
         let id = self.forwarded.last_id;
-        self.forwarded.waiting.push_back((id, ids));
+        self.forwarded.waiting.push_back((id, ids, 0));
         self.forwarded.count += count;
         self.send(leader, Message::ReadIndex(ReadIndexRequest { term, id }));
     }
 
     /// A follower's `ReadIndex` in our term.
     pub(crate) fn handle_read_index_request(&mut self, from: N, request: ReadIndexRequest) {
-        if self.is_leader() {
+        // Only members are served (a removed node would wait for entries it never gets).
+        if self.is_leader() && self.configuration().all_members().contains(&from) {
             self.register_read(
                 ReadOrigin::Remote {
                     from,
@@ -276,12 +284,33 @@ impl<N: NodeId> RaftCore<N> {
             .forwarded
             .waiting
             .iter()
-            .position(|(id, _)| *id == response.id)
+            .position(|(id, _, _)| *id == response.id)
         else {
             return;
         };
+        if !matches!(response.result, ReadIndexResult::Ready(_)) {
+            // A refusal may overtake the answers to earlier reads (the leader refuses at
+            // once): it answers this read alone.
+            let Some((_, ids, _)) = self.forwarded.waiting.remove(position) else {
+                return;
+            };
+            self.forwarded.count -= ids.len() as u64;
+            let error = match response.result {
+                ReadIndexResult::Overloaded => ReadIndexError::Overloaded,
+                ReadIndexResult::NotLeader | ReadIndexResult::Ready(_) => {
+                    ReadIndexError::NotLeader {
+                        leader_hint: self.leader.clone(),
+                    }
+                }
+            };
+            self.push(Action::ReadReady {
+                ids,
+                result: Err(error),
+            });
+            return;
+        }
         for _ in 0..=position {
-            let Some((id, ids)) = self.forwarded.waiting.pop_front() else {
+            let Some((id, ids, _)) = self.forwarded.waiting.pop_front() else {
                 return;
             };
             self.forwarded.count -= ids.len() as u64;
@@ -301,10 +330,37 @@ impl<N: NodeId> RaftCore<N> {
         }
     }
 
+    /// The leader we follow sent a heartbeat: forwarded reads that waited
+    /// `FORWARDED_READ_PATIENCE` heartbeats are given up (their request or answer was
+    /// lost), so none waits for ever on a leader that stays.
+    pub(crate) fn forwarded_reads_heard_leader(&mut self, from: &N) {
+        if self.forwarded.to.as_ref().map(|(leader, _)| leader) != Some(from) {
+            return;
+        }
+        for entry in self.forwarded.waiting.iter_mut() {
+            entry.2 += 1;
+        }
+        while self
+            .forwarded
+            .waiting
+            .front()
+            .is_some_and(|(_, _, heard)| *heard >= FORWARDED_READ_PATIENCE)
+        {
+            let Some((_, ids, _)) = self.forwarded.waiting.pop_front() else {
+                break;
+            };
+            self.forwarded.count -= ids.len() as u64;
+            self.push(Action::ReadReady {
+                ids,
+                result: Err(ReadIndexError::AnswerLost),
+            });
+        }
+    }
+
     /// Answers every forwarded read with `error`.
     pub(crate) fn fail_forwarded_reads(&mut self, error: ReadIndexError<N>) {
         self.forwarded.count = 0;
-        for (_, ids) in std::mem::take(&mut self.forwarded.waiting) {
+        for (_, ids, _) in std::mem::take(&mut self.forwarded.waiting) {
             self.push(Action::ReadReady {
                 ids,
                 result: Err(error.clone()),
@@ -441,7 +497,9 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     /// Answers the reads of every round a quorum has answered, and starts the next.
-    fn confirm_read_rounds(&mut self) {
+    /// Also called when the quorum may have changed (a configuration entry appended)
+    /// and at every heartbeat tick.
+    pub(crate) fn confirm_read_rounds(&mut self) {
         let id = self.id.clone();
         let configuration = self.configuration().clone();
         let read_lease = self.options.read_lease;

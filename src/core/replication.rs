@@ -192,16 +192,20 @@ impl<N: NodeId> RaftCore<N> {
         if !self.start_read_round() {
             self.send_heartbeats();
         }
+        self.confirm_read_rounds();
         if self.is_leader() {
             self.push(Action::ResetTimer(Timer::Heartbeat));
         }
     }
 
     pub(crate) fn handle_heartbeat_response(&mut self, from: N, round: u64) {
-        self.read_round_acked(&from, round);
         let last_index = self.log.last_index();
         let max_messages = self.options.max_inflight_messages;
         let max_bytes = self.options.max_inflight_bytes;
+        if self.role.leader().and_then(|l| l.progress(&from)).is_none() {
+            return; // not leading, or not a member we replicate to
+        }
+        self.read_round_acked(&from, round);
         let Some(peer_progress) = self.role.leader_mut().and_then(|l| l.progress_mut(&from)) else {
             return;
         };

@@ -128,11 +128,10 @@ impl KvClient {
             let outcome = match tokio::time::timeout(self.attempt_timeout, attempt).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
-                    // A read changes nothing, but it took too long to tell.
+                    // A read changes nothing: try the next node within the budget.
+                    last_refusal = "timed out waiting for the read".into();
                     self.leader = (self.leader + 1) % count;
-                    return Err(KvClientError::Unknown {
-                        reason: "timed out waiting for the read".into(),
-                    });
+                    continue;
                 }
             };
             match outcome {

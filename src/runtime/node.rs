@@ -133,11 +133,14 @@ impl<S: StateMachine> Node<S> {
             }
             ReadOnlyOption::Safe => 0,
         };
-        // Forwarded reads are numbered apart from every earlier start of this node's (a
-        // seeded simulation derives it from the node's jitter seed, which differs at
-        // every start).
-        options.core.read_id_base =
-            Jitter::new(options.jitter_seed.map(|seed| seed ^ 0x5EAD_1D5E_5EAD_1D5E)).next_u64();
+        // Forwarded reads are numbered apart from every earlier start of this node's:
+        // from the operating system's entropy, or, in a simulation (fault points set),
+        // from the jitter seed, which the simulation varies at every start.
+        let seed = match options.faults {
+            Some(_) => options.jitter_seed.map(|seed| seed ^ 0x5EAD_1D5E_5EAD_1D5E),
+            None => None,
+        };
+        options.core.read_id_base = Jitter::new(seed).next_u64();
         // Snapshots need a store and a state machine that can save and load them.
         let snapshot_store: Option<Arc<dyn SnapshotStore>> =
             match (&options.snapshot_store, &options.snapshot_dir) {
