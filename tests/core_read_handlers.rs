@@ -206,17 +206,22 @@ fn the_leader_answers_a_followers_read_after_its_round() {
     );
 }
 
-/// Node 2 of {1, 2, 3}, following leader 1 in term 1.
-fn follower() -> RaftCore<u64> {
-    let mut core = voter(2, &[1, 2, 3], options());
-    core.step(Input::Message {
+/// A heartbeat from leader 1 of term 1, no round.
+fn heartbeat_from_leader() -> Input<u64> {
+    Input::Message {
         from: 1,
         message: Message::Heartbeat(Heartbeat {
             term: Term(1),
             commit: LogIndex(0),
             round: 0,
         }),
-    });
+    }
+}
+
+/// Node 2 of {1, 2, 3}, following leader 1 in term 1.
+fn follower() -> RaftCore<u64> {
+    let mut core = voter(2, &[1, 2, 3], options());
+    core.step(heartbeat_from_leader());
     assert_eq!(core.leader(), Some(&1));
     core
 }
@@ -279,14 +284,7 @@ fn a_follower_gives_up_reads_whose_answer_was_lost_or_whose_leader_is_gone() {
     // A request (or its answer) lost with no later answer: given up after 32
     // heartbeats from the leader.
     assert_eq!(read(&mut core, &[4], None), vec![forwarded(4)]);
-    let heartbeat = Input::Message {
-        from: 1,
-        message: Message::Heartbeat(Heartbeat {
-            term: Term(1),
-            commit: LogIndex(0),
-            round: 0,
-        }),
-    };
+    let heartbeat = heartbeat_from_leader();
     for _ in 0..31 {
         let actions = core.step(heartbeat.clone());
         assert!(
@@ -338,14 +336,7 @@ fn with_leases_a_follower_that_heard_a_leader_refuses_votes_even_after_a_term_ch
     // the lease rests on lasts until the election timer fires.
     let mut core = voter(2, &[1, 2, 3], lease_options());
     core.step(Input::Timeout(Timer::Election)); // past the start guard: term 1 candidate
-    core.step(Input::Message {
-        from: 1,
-        message: Message::Heartbeat(Heartbeat {
-            term: Term(1),
-            commit: LogIndex(0),
-            round: 0,
-        }),
-    });
+    core.step(heartbeat_from_leader());
     assert_eq!(core.leader(), Some(&1));
     // A stale heartbeat's answer from term 3 moves it to term 3 with no leader known.
     core.step(Input::Message {

@@ -90,15 +90,7 @@ impl KvClient {
                 }
                 Err(ApplyError::NotLeader { leader_hint }) => {
                     last_refusal = "not leader".into();
-                    let hinted = leader_hint.and_then(|hint| self.position_of(&hint));
-                    self.leader = match hinted {
-                        Some(position) if position != self.leader => position,
-                        _ => {
-                            // No (new) hint: try the next node after a short pause.
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                            (self.leader + 1) % count
-                        }
-                    };
+                    self.follow_hint(leader_hint, count).await;
                 }
                 Err(error) if error.definitely_not_applied() => {
                     last_refusal = error.to_string();
@@ -116,6 +108,19 @@ impl KvClient {
         Err(KvClientError::NotApplied {
             reason: last_refusal,
         })
+    }
+
+    /// After a `NotLeader`: to the hinted node, or with no (new) hint to the next one
+    /// after a short pause.
+    async fn follow_hint(&mut self, leader_hint: Option<PeerId>, count: usize) {
+        let hinted = leader_hint.and_then(|hint| self.position_of(&hint));
+        self.leader = match hinted {
+            Some(position) if position != self.leader => position,
+            _ => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                (self.leader + 1) % count
+            }
+        };
     }
 
     async fn get(&mut self, key: String) -> Result<KvResponse, KvClientError> {
@@ -138,14 +143,7 @@ impl KvClient {
                 Ok(value) => return Ok(KvResponse::Value(value)),
                 Err(ReadError::NotLeader { leader_hint }) => {
                     last_refusal = "not leader".into();
-                    let hinted = leader_hint.and_then(|hint| self.position_of(&hint));
-                    self.leader = match hinted {
-                        Some(position) if position != self.leader => position,
-                        _ => {
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                            (self.leader + 1) % count
-                        }
-                    };
+                    self.follow_hint(leader_hint, count).await;
                 }
                 Err(error) => {
                     // Every read refusal is safe to retry; try the next node.
