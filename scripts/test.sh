@@ -5,8 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 # Lints are part of the gate (skipped where clippy is not installed).
+# The library alone with no default features (no fjall, none of the binary's
+# dependencies) is what a `default-features = false` user builds: it must compile, lint-clean.
 if cargo clippy --version >/dev/null 2>&1; then
     cargo clippy --workspace --all-targets --quiet -- -D warnings
+    cargo clippy -p concord --no-default-features --lib --quiet -- -D warnings
+else
+    cargo check -p concord --no-default-features --lib --quiet
 fi
 cargo test --workspace --all-targets
 # `--all-targets` leaves doctests out: the rustdoc examples and the user guide's code

@@ -10,6 +10,7 @@ pub mod kv;
 pub mod runtime;
 pub mod service;
 pub mod storage;
+mod trace;
 pub mod transport;
 
 /// The user guide's code blocks are compiled as doctests (`cargo test --doc`), so a

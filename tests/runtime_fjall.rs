@@ -1,6 +1,8 @@
 //! A cluster on the durable fjall store: every node stops, restarts from its directory,
 //! and the replicated state is intact.
 
+#![cfg(feature = "fjall")]
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! snapshot plus the log tail, and a lagging follower caught up by snapshot install —
 //! over the in-process transport, with memory and file-system snapshot stores.
 
+#![cfg(feature = "fjall")]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! writes included), flipped bytes in stored entries (sim, fjall, codec), missing
 //! entries, and fsync failures.
 
+#![cfg(feature = "fjall")]
+
 use std::collections::BTreeMap;
 
 use concord::core::{GroupId, LogId, LogIndex, Term};

@@ -1,6 +1,8 @@
 //! One model-based property suite (proptest against a `BTreeMap` oracle) run against
 //! every `LogStorage` implementation: memory, fjall and sim.
 
+#![cfg(feature = "fjall")]
+
 use std::collections::BTreeMap;
 
 use concord::core::{Configuration, ConfigurationEntry, GroupId, LogId, LogIndex, PeerId, Term};

@@ -5,6 +5,8 @@
 //! `storage_model.rs` runs fjall with 4-entry segments, so its random operations cross
 //! segment boundaries too.)
 
+#![cfg(feature = "fjall")]
+
 use concord::core::{GroupId, LogId, LogIndex};
 use concord::storage::{FjallOptions, FjallStore, LogEntry, LogStorage, ReadLimits};
 

@@ -9,6 +9,8 @@
 //!
 //! CI runs 20 kills; `CONCORD_LONG_TESTS=1` runs 250.
 
+#![cfg(feature = "fjall")]
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;

@@ -30,6 +30,9 @@ pub struct ClientActor {
     pub attempt_variants: u8,
     /// The server the first request goes to.
     pub first_target: usize,
+    /// Where reads go after a completed operation (`ModelConfig::read_elsewhere`):
+    /// `None` sends every operation where the last one completed.
+    pub read_target: Option<usize>,
 }
 
 /// The request id of client `index`'s operation `op_number`: unique across clients,
@@ -51,6 +54,10 @@ pub struct ClientState {
     pub reads: Vec<Value>,
     /// Attempts of the outstanding request, modulo `attempt_variants`.
     pub attempt: u8,
+    /// The server a read goes to after a completed operation, if the client sends its
+    /// reads elsewhere (`ModelConfig::read_elsewhere`). A server id like `target`, so
+    /// the symmetry reduction renames it with the servers.
+    pub read_target: Option<usize>,
 }
 
 impl ClientActor {
@@ -107,6 +114,7 @@ impl ClientActor {
             writes_acknowledged: 0,
             reads: Vec::new(),
             attempt: 0,
+            read_target: self.read_target,
         };
         o.save(Storage::Client(state.clone()));
         if !self.ops.is_empty() {
@@ -161,6 +169,11 @@ impl ClientActor {
     fn complete(&self, state: &mut ClientState, o: &mut Out<ModelActor>) {
         state.completed += 1;
         state.attempt = 0;
+        if let (Some(read_target), Some(Op::Read)) =
+            (state.read_target, self.ops.get(state.completed))
+        {
+            state.target = read_target;
+        }
         o.save(Storage::Client(state.clone()));
         if state.completed < self.ops.len() {
             self.send_request(state, false, o);

@@ -122,6 +122,12 @@ pub struct ModelConfig {
     /// server 0: clients then talk to different servers, so one can complete a write at
     /// a new leader while another still reads at the deposed one (the `reads` profile).
     pub spread_clients: bool,
+    /// A read that follows a completed operation goes to another server (the one after
+    /// the client's first target) rather than where that operation completed: a write
+    /// acknowledged by a new leader, then a read at the deposed one — the shape that
+    /// catches a leader answering a read without confirming its leadership (the
+    /// `clients` profile).
+    pub read_elsewhere: bool,
     /// Membership change or leadership transfer asked by an operator.
     pub admin: AdminPlan,
     /// Operator budget: at most this many requests in a run (only those reaching a
@@ -163,6 +169,7 @@ impl Default for ModelConfig {
             skip_disk_properties: false,
             client_crashes: false,
             spread_clients: false,
+            read_elsewhere: false,
             admin: AdminPlan::None,
             admin_requests: 0,
         }
@@ -188,6 +195,15 @@ impl ModelConfig {
     /// spares restart with another initial configuration than voters.
     pub fn symmetric(&self) -> bool {
         self.admin == AdminPlan::None
+    }
+
+    /// The server client `index` sends its first request to.
+    fn first_target(&self, index: usize) -> usize {
+        if self.spread_clients {
+            index % self.servers
+        } else {
+            0
+        }
     }
 
     /// How many servers start as voters.
@@ -222,11 +238,10 @@ impl ModelConfig {
                     server_count: self.servers,
                     ops: ClientActor::ops_for(index, self.ops_per_client),
                     attempt_variants: self.attempt_variants,
-                    first_target: if self.spread_clients {
-                        index % self.servers
-                    } else {
-                        0
-                    },
+                    first_target: self.first_target(index),
+                    read_target: self
+                        .read_elsewhere
+                        .then(|| (self.first_target(index) + 1) % self.servers),
                 })
             })
             .collect();

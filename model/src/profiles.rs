@@ -116,6 +116,9 @@ fn client_crash() -> ModelConfig {
     }
 }
 
+/// A client writes, then reads at another server: across two elections the write can
+/// complete at a new leader and the read arrive at the deposed one, which must not
+/// answer without confirming its leadership (a ReadIndex round).
 fn clients() -> ModelConfig {
     ModelConfig {
         clients: 1,
@@ -124,6 +127,7 @@ fn clients() -> ModelConfig {
         max_log: 3,
         max_elections: 2,
         persist_mode: PersistMode::Immediate,
+        read_elsewhere: true,
         ..base()
     }
 }

@@ -153,10 +153,9 @@ fn apply_order(state: &ConcordState, servers: usize, order: &[usize]) -> Concord
                 ActorState::Server(server) => {
                     ActorState::Server(Box::new(relabel_server(server, &rename)))
                 }
-                ActorState::Client(client) => ActorState::Client(ClientState {
-                    target: usize::from(new_index.get(client.target).copied().unwrap_or(0)),
-                    ..client.clone()
-                }),
+                ActorState::Client(client) => {
+                    ActorState::Client(relabel_client(client, &new_index))
+                }
             })
         })
         .collect();
@@ -205,10 +204,9 @@ fn apply_order(state: &ConcordState, servers: usize, order: &[usize]) -> Concord
                         Storage::Server(durable) => {
                             Storage::Server(relabel_durable(durable, &rename))
                         }
-                        Storage::Client(client) => Storage::Client(ClientState {
-                            target: usize::from(new_index.get(client.target).copied().unwrap_or(0)),
-                            ..client.clone()
-                        }),
+                        Storage::Client(client) => {
+                            Storage::Client(relabel_client(client, &new_index))
+                        }
                     })
             })
             .collect(),
@@ -355,6 +353,16 @@ fn relabel_durable(durable: &Durable, rename: &impl Fn(&ServerId) -> ServerId) -
             .map(|snapshot| relabel_snapshot(snapshot, rename)),
         payloads: durable.payloads.clone(),
         counters: durable.counters,
+    }
+}
+
+/// A client's state with its server ids (`target`, `read_target`) renamed.
+fn relabel_client(client: &ClientState, new_index: &[u8]) -> ClientState {
+    let rename = |index: usize| usize::from(new_index.get(index).copied().unwrap_or(0));
+    ClientState {
+        target: rename(client.target),
+        read_target: client.read_target.map(rename),
+        ..client.clone()
     }
 }
 

@@ -5,38 +5,56 @@ mod demo;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage:
-  concord demo [--json] [--seconds S] [--clients N] [--keys K] [--seed SEED] [--no-snapshots]
-      Start 3 nodes on 127.0.0.1 (fjall storage in a temporary directory), run a
-      concurrent key-value workload, kill the leader mid-run and restart it, check the
-      client history for linearizability, and print throughput, latency, failover time
-      and the verdict (--json: one JSON object on the last line of stdout). Nodes
-      snapshot every 5000 entries, so the restarted leader catches up by snapshot
-      install (--no-snapshots: they keep their whole logs).
-      Exit status: 0 linearizable, 1 not linearizable, 3 unknown, 2 bad usage.
-  concord version";
+use std::io::IsTerminal as _;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Concord: a Raft consensus library with a model checker, a chaos suite and a
+/// linearizability checker.
+#[derive(Parser, Debug)]
+#[command(name = "concord", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start 3 nodes on 127.0.0.1, run a concurrent key-value workload, kill the leader
+    /// mid-run and restart it, and check the client history for linearizability.
+    ///
+    /// Storage is fjall in a temporary directory. Prints throughput, latency, failover
+    /// time and the verdict. Nodes snapshot every 5000 entries, so the restarted leader
+    /// catches up by snapshot install. Exit status: 0 linearizable, 1 not linearizable
+    /// or failed, 3 unknown, 2 bad usage.
+    Demo(demo::DemoArgs),
+    /// Print the version.
+    Version,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("demo") => match demo::DemoArgs::parse(&args[1..]) {
-            Ok(demo_args) => demo::main(demo_args),
-            Err(message) => {
-                eprintln!("concord demo: {message}\n\n{USAGE}");
-                ExitCode::from(2)
-            }
-        },
-        Some("version") | Some("--version") => {
+    // clap prints usage errors to stderr and exits with status 2, `--help` and
+    // `--version` to stdout with status 0.
+    let cli = Cli::parse();
+    install_logging();
+    match cli.command {
+        Command::Demo(args) => demo::main(args),
+        Command::Version => {
             println!("concord {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Some("help") | Some("--help") | Some("-h") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
-        }
     }
+}
+
+/// Logs the library's events (`concord::trace`'s table) to stderr: warnings and errors
+/// unless `RUST_LOG` says otherwise (`RUST_LOG=info` shows elections and snapshots,
+/// `RUST_LOG=concord=debug` refused frames too).
+fn install_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }

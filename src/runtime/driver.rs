@@ -34,6 +34,7 @@ use crate::core::{
     MembershipChange, Message, PeerId, PersistQueue, RaftCore, RequestId, Role, SnapshotMeta, Term,
     Timer,
 };
+use crate::trace::event;
 use crate::transport::{FrameBody, RaftFrame, SnapshotData, Transport};
 
 /// A request from a `Node` handle to its driver.
@@ -239,6 +240,14 @@ impl<S: StateMachine> Driver<S> {
             self.send_to_fsm(FsmJob::Load(meta)).await;
         }
         let start = self.core.start();
+        event!(
+            info,
+            term = self.core.term().0,
+            last_log_index = self.core.last_log_id().index.0,
+            applied = self.applied.0,
+            snapshot = ?self.core.snapshot().map(|meta| meta.last_included.index.0),
+            "node started"
+        );
         self.execute(start).await;
         self.publish_status();
         // Timers are two long-lived sleeps, reset only when a deadline changes: creating
@@ -376,11 +385,18 @@ impl<S: StateMachine> Driver<S> {
                 // Answered once the status shows the step's effect (a removed leader
                 // no longer reads as leader when its caller hears the change is done).
                 Action::MembershipChanged { id, result } => {
+                    event!(
+                        info,
+                        result = ?result,
+                        configuration = ?self.core.configuration(),
+                        "membership change finished"
+                    );
                     if let Some(waiter) = self.membership_waiters.remove(&id) {
                         self.answers.push(AdminAnswer::Membership(waiter, result));
                     }
                 }
                 Action::TransferDone { id, result } => {
+                    event!(info, result = ?result, "leadership transfer finished");
                     if let Some(waiter) = self.transfer_waiters.remove(&id) {
                         self.answers.push(AdminAnswer::Transfer(waiter, result));
                     }
@@ -396,6 +412,11 @@ impl<S: StateMachine> Driver<S> {
                 // In log order: the save job follows the applies of every entry the
                 // snapshot covers. Without snapshots, refused: the core keeps its log.
                 Action::TakeSnapshot { meta } => {
+                    event!(
+                        debug,
+                        through = meta.last_included.index.0,
+                        "taking a snapshot"
+                    );
                     // A failed node's state machine may not have every entry the
                     // snapshot would cover: no save.
                     if self.snapshots.is_some() && self.failed.is_none() {
@@ -486,6 +507,13 @@ impl<S: StateMachine> Driver<S> {
     async fn on_frame(&mut self, frame: RaftFrame) {
         if frame.group != self.options.group || frame.to != self.options.peer {
             self.frames_rejected += 1;
+            event!(
+                debug,
+                from = %frame.from,
+                group = %frame.group,
+                to = %frame.to,
+                "frame refused: another group or peer"
+            );
             return;
         }
         let message = match frame.body {
@@ -499,6 +527,8 @@ impl<S: StateMachine> Driver<S> {
                     .all_members()
                     .contains(&frame.from)
                     || self.core.progress(&frame.from).is_some();
+                #[cfg(feature = "tracing")]
+                let from = frame.from.clone();
                 let served = member
                     && self
                         .server
@@ -506,6 +536,11 @@ impl<S: StateMachine> Driver<S> {
                         .is_some_and(|server| server.serve(frame.from, read));
                 if !served {
                     self.frames_rejected += 1;
+                    event!(
+                        debug,
+                        from = %from,
+                        "snapshot read refused: not a member, no snapshot store, or busy"
+                    );
                 }
                 return;
             }
@@ -517,7 +552,14 @@ impl<S: StateMachine> Driver<S> {
                         // A full queue drops the answer: the fetch asks again.
                         let _ = fetch.replies.try_send(data);
                     }
-                    _ => self.frames_rejected += 1,
+                    _ => {
+                        self.frames_rejected += 1;
+                        event!(
+                            debug,
+                            from = %frame.from,
+                            "snapshot data refused: no fetch of it is running"
+                        );
+                    }
                 }
                 return;
             }
@@ -566,6 +608,12 @@ impl<S: StateMachine> Driver<S> {
             inline: self.options.faults.is_some(),
         };
         let snapshot = meta.last_included;
+        event!(
+            info,
+            from = %from,
+            last_included = %snapshot,
+            "installing a snapshot from the leader"
+        );
         self.fetches_started += 1;
         let generation = self.fetches_started;
         let task = tokio::spawn(transfer::fetch(
@@ -590,6 +638,7 @@ impl<S: StateMachine> Driver<S> {
     async fn restore(&mut self, meta: SnapshotMeta<PeerId>) {
         self.snapshots_installed += 1;
         let index = meta.last_included.index;
+        event!(info, last_included = %meta.last_included, "snapshot installed");
         self.payloads.remove_through(index);
         self.handed_over = self.handed_over.max(index);
         self.send_to_fsm(FsmJob::Load(meta)).await;
@@ -604,6 +653,16 @@ impl<S: StateMachine> Driver<S> {
                 result,
             } => {
                 let saved = result.is_ok();
+                #[cfg(feature = "tracing")]
+                match &result {
+                    Ok(()) => event!(info, last_included = %last_included, "snapshot saved"),
+                    Err(reason) => event!(
+                        warn,
+                        last_included = %last_included,
+                        reason = %reason,
+                        "snapshot not saved"
+                    ),
+                }
                 self.step(Input::SnapshotSaved {
                     last_included,
                     saved,
@@ -630,6 +689,9 @@ impl<S: StateMachine> Driver<S> {
                     return; // a superseded fetch's report
                 }
                 self.fetch = None;
+                if !fetched {
+                    event!(warn, last_included = %last_included, "snapshot fetch failed");
+                }
                 self.step(Input::SnapshotFetched {
                     last_included,
                     fetched,
@@ -859,6 +921,14 @@ impl<S: StateMachine> Driver<S> {
         leader: Option<PeerId>,
         commit_index: LogIndex,
     ) {
+        event!(
+            info,
+            role = ?role,
+            term = term.0,
+            leader = %leader.as_ref().map_or_else(|| "none".to_string(), ToString::to_string),
+            commit_index = commit_index.0,
+            "role changed"
+        );
         let (old_role, old_term, old_leader) =
             std::mem::replace(&mut self.role_view, (role, term, leader.clone()));
         let me = &self.options.peer;
@@ -968,6 +1038,11 @@ impl<S: StateMachine> Driver<S> {
         if self.failed.is_some() {
             return;
         }
+        event!(
+            error,
+            failure = %failure,
+            "node failed: it steps aside (no leading, voting or campaigning) until restarted"
+        );
         self.tasks.fail_all(&failure);
         self.reads.fail_all(&ReadError::NodeInError {
             reason: failure.to_string(),
@@ -992,6 +1067,7 @@ impl<S: StateMachine> Driver<S> {
     }
 
     fn shut_down(&mut self) {
+        event!(info, "node stopped");
         if let Some(fetch) = self.fetch.take() {
             fetch.task.abort();
         }

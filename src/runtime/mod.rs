@@ -15,6 +15,7 @@
 
 mod clock;
 mod driver;
+#[cfg(feature = "fjall")]
 mod durable;
 mod error;
 mod faults;
@@ -35,6 +36,7 @@ mod transfer;
 mod writer;
 
 pub use clock::{Clock, DriftingClock, MonotonicClock};
+#[cfg(feature = "fjall")]
 pub use durable::{DurableStorage, StorageOptions};
 pub use error::{
     AdminCallError, ApplyError, NodeFailure, PartialApply, ReadError, SnapshotError, StartError,

@@ -266,7 +266,15 @@ impl<S: StateMachine> Node<S> {
             channels,
             status_tx,
         );
-        let driver = tokio::spawn(driver.run());
+        // Every event of the node carries its group and peer (crate::trace).
+        #[cfg(feature = "tracing")]
+        let driver = tracing::Instrument::instrument(
+            driver.run(),
+            tracing::info_span!("raft", group = %options.group, peer = %options.peer),
+        );
+        #[cfg(not(feature = "tracing"))]
+        let driver = driver.run();
+        let driver = tokio::spawn(driver);
         let shared = Shared {
             options,
             proposals,

@@ -40,6 +40,7 @@
 pub mod codec;
 mod entry;
 mod error;
+#[cfg(feature = "fjall")]
 mod fjall;
 mod fs;
 mod image;
@@ -53,6 +54,7 @@ mod snapshot;
 
 pub use entry::{EntryPayload, LogEntry};
 pub use error::{Result, StorageError};
+#[cfg(feature = "fjall")]
 pub use fjall::{FjallLogStorage, FjallMetaStorage, FjallOptions, FjallStore, LOG_SEGMENT_ENTRIES};
 pub use fs::{RealFs, SnapshotFs};
 pub use log::{LogStorage, ReadLimits};

@@ -24,6 +24,7 @@ use super::metrics::{TransportMetrics, TransportMetricsSnapshot};
 use super::wire::{FrameDecoder, RaftFrame, DEFAULT_MAX_FRAME_BYTES};
 use super::{FrameSink, SendError, Transport};
 use crate::core::Endpoint;
+use crate::trace::event;
 
 /// Opens outbound streams.
 pub trait Connector: Send + Sync + 'static {
@@ -297,6 +298,11 @@ where
         // Reap finished connections even when accepts keep the select busy.
         while connections.try_join_next().is_some() {}
         if connections.len() >= max_connections {
+            event!(
+                warn,
+                max_connections,
+                "connection refused: too many connections"
+            );
             refused();
             drop(stream);
             continue;
@@ -360,8 +366,15 @@ async fn read_connection<S: AsyncRead + Unpin>(
                     }
                 }
                 Ok(None) => break,
-                Err(_) => {
+                Err(error) => {
                     // Framing is lost: nothing after this point can be trusted.
+                    event!(
+                        warn,
+                        error = %error,
+                        "closing a Raft connection: malformed frame"
+                    );
+                    #[cfg(not(feature = "tracing"))]
+                    let _ = error;
                     metrics.rejected_malformed();
                     return;
                 }

@@ -4,7 +4,7 @@
 //! so the restarted leader, which missed more than that, catches up by installing a
 //! snapshot from the new leader.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,66 +22,35 @@ use concord_linearizability::{analyze, CheckOptions, History, ModelKind, Value, 
 const SNAPSHOT_EVERY: u64 = 5000;
 const SNAPSHOT_RETAINED: u64 = 1000;
 
+/// `concord demo`'s options.
+#[derive(clap::Args, Debug)]
 pub struct DemoArgs {
+    /// Print one JSON object on the last line of stdout.
+    #[arg(long)]
     json: bool,
+    /// Nodes keep their whole logs (no snapshots; the restarted node catches up from
+    /// the log).
+    #[arg(long = "no-snapshots", action = clap::ArgAction::SetFalse)]
     snapshots: bool,
+    /// How long the workload runs, in seconds (1 to 3600).
+    #[arg(long, default_value_t = 10.0, value_parser = seconds)]
     seconds: f64,
-    clients: usize,
-    keys: usize,
+    /// Concurrent clients (1 to 1024).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    clients: u16,
+    /// Distinct keys (1 to 1000000).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    keys: u32,
+    /// The workload's seed.
+    #[arg(long, default_value_t = 1)]
     seed: u64,
 }
 
-impl DemoArgs {
-    pub fn parse(args: &[String]) -> Result<DemoArgs, String> {
-        let mut parsed = DemoArgs {
-            json: false,
-            snapshots: true,
-            seconds: 10.0,
-            clients: 16,
-            keys: 64,
-            seed: 1,
-        };
-        let mut rest = args.iter();
-        while let Some(flag) = rest.next() {
-            let mut value = |name: &str| {
-                rest.next()
-                    .ok_or_else(|| format!("{name} needs a value"))
-                    .cloned()
-            };
-            match flag.as_str() {
-                "--json" => parsed.json = true,
-                "--no-snapshots" => parsed.snapshots = false,
-                "--seconds" => {
-                    parsed.seconds = value("--seconds")?
-                        .parse()
-                        .ok()
-                        .filter(|s: &f64| *s >= 1.0 && *s <= 3600.0)
-                        .ok_or("--seconds must be a number from 1 to 3600")?
-                }
-                "--clients" => {
-                    parsed.clients = value("--clients")?
-                        .parse()
-                        .ok()
-                        .filter(|n| (1..=1024).contains(n))
-                        .ok_or("--clients must be from 1 to 1024")?
-                }
-                "--keys" => {
-                    parsed.keys = value("--keys")?
-                        .parse()
-                        .ok()
-                        .filter(|n| (1..=1_000_000).contains(n))
-                        .ok_or("--keys must be from 1 to 1000000")?
-                }
-                "--seed" => {
-                    parsed.seed = value("--seed")?
-                        .parse()
-                        .map_err(|_| "--seed must be an integer")?
-                }
-                other => return Err(format!("unknown argument {other:?}")),
-            }
-        }
-        Ok(parsed)
-    }
+fn seconds(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| (1.0..=3600.0).contains(s))
+        .ok_or_else(|| "must be a number from 1 to 3600".to_string())
 }
 
 /// Removes the temporary directory however the demo ends.
@@ -292,12 +261,12 @@ async fn run(args: &DemoArgs) -> Result<Summary, String> {
         stop: AtomicBool::new(false),
         start: Instant::now(),
     });
-    let workers: Vec<_> = (0..args.clients)
+    let workers: Vec<_> = (0..usize::from(args.clients))
         .map(|c| {
             tokio::spawn(client_loop(
                 c,
-                args.clients,
-                args.keys,
+                usize::from(args.clients),
+                args.keys as usize,
                 args.seed,
                 client.clone(),
                 shared.clone(),
@@ -441,6 +410,10 @@ async fn wait_for_leader(nodes: &[Node<KvStateMachine>], limit: Duration) -> Opt
 }
 
 fn progress(shared: &Shared, total: Duration, nodes: &[Node<KvStateMachine>], peers: &[PeerId]) {
+    // A progress bar only on a terminal: a log file or a pipe gets the events alone.
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
     let elapsed = shared.start.elapsed().min(total);
     let done = (elapsed.as_secs_f64() / total.as_secs_f64() * 30.0) as usize;
     let ok = shared.completions.lock().map(|c| c.len()).unwrap_or(0);
