@@ -126,10 +126,12 @@ fn log_store(
 }
 
 async fn wait_for_leader<S: StateMachine>(nodes: &[Node<S>]) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(leader) = nodes.iter().position(|n| n.describe().role == Role::Leader) {
             return leader;
         }
+        assert!(Instant::now() < deadline, "no leader elected in 30 s");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -323,16 +325,23 @@ async fn tcp_cell(mode: Mode, clients: usize, duration: Duration, durable: bool)
         })
         .await
         .expect("first write");
+    // Every client connects (and reads once) before the clock starts: connection
+    // setup is not a read.
+    let get = KvCommand::Get { key };
+    let mut ready = Vec::new();
+    for _ in 0..clients {
+        let mut client =
+            RemoteKvClient::new(TokioConnector, members.clone(), ClientOptions::default());
+        client.execute(&get).await.expect("warm-up read");
+        ready.push(client);
+    }
     let started = Instant::now();
     let deadline = started + duration;
-    let workers: Vec<_> = (0..clients)
-        .map(|_| {
-            let members = members.clone();
-            let key = key.clone();
+    let workers: Vec<_> = ready
+        .into_iter()
+        .map(|mut client| {
+            let get = get.clone();
             tokio::spawn(async move {
-                let mut client =
-                    RemoteKvClient::new(TokioConnector, members, ClientOptions::default());
-                let get = KvCommand::Get { key };
                 let mut latencies = Vec::new();
                 while Instant::now() < deadline {
                     let t = Instant::now();
@@ -382,7 +391,8 @@ fn main() {
     let transports: Vec<Transport> = match arg::<String>(&args, "--transport").as_deref() {
         Some("in-process") => vec![Transport::InProcess],
         Some("tcp") => vec![Transport::Tcp],
-        _ => vec![Transport::InProcess, Transport::Tcp],
+        None => vec![Transport::InProcess, Transport::Tcp],
+        Some(other) => panic!("--transport {other}: expected in-process or tcp"),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

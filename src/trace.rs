@@ -5,16 +5,16 @@
 //! membership changes and leadership transfers finishing, snapshots taken, fetched and
 //! installed, storage and state-machine failures, and frames refused or connections
 //! closed for malformed input. Every event of a node carries its group and peer id (the
-//! `raft` span around its driver). The library installs no subscriber: an application
+//! `raft` span around its driver, at error level so that any filter keeps it). The library installs no subscriber: an application
 //! chooses one; the `concord` binary logs to stderr, filtered by `RUST_LOG` (warnings
 //! and errors by default).
 //!
 //! | level | events |
 //! |---|---|
 //! | `error` | a node fails (storage, state machine, an internal invariant) |
-//! | `warn` | a snapshot could not be saved or installed; a connection closed on a malformed frame; connections refused over the limit |
-//! | `info` | a node starts and stops; role, term or leader changes; membership change and transfer results; snapshots saved and installed |
-//! | `debug` | frames refused (another group, not a member, an unknown snapshot transfer) |
+//! | `warn` | a snapshot could not be saved or fetched |
+//! | `info` | a node starts and stops; role, term or leader changes; membership change and transfer results; snapshots saved, fetched and installed |
+//! | `debug` | a snapshot started; frames refused (another group, not a member, an unknown snapshot transfer); connections closed on a malformed frame or over the connection limit (input a hostile peer controls: never above debug, and counted) |
 //!
 //! The core emits nothing (it is pure, DESIGN.md §2): every event is the runtime's
 //! reading of the core's actions. Without the feature the macro below expands to

@@ -17,6 +17,9 @@ const FORBIDDEN: &[&str] = &[
     "std::io",
     "std::env",
     "rand::",
+    // Events are the runtime's reading of the core's actions (src/trace.rs).
+    "tracing",
+    "trace::",
     "HashMap",
     "HashSet",
     "println!",

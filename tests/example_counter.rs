@@ -2,6 +2,8 @@
 //! temporary directories, a client doing increments and reads, the leader stopped and
 //! restarted from its directory.
 
+#![cfg(feature = "fjall")]
+
 #[path = "../examples/counter.rs"]
 #[allow(dead_code)]
 mod counter;

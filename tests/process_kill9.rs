@@ -25,6 +25,8 @@
 //!   By default it is a temporary directory under the target directory, kept only when
 //!   the run fails.
 
+#![cfg(feature = "fjall")]
+
 mod kill9;
 
 /// Node mode: runs one node until the parent kills it. A no-op in a normal test run.

@@ -122,9 +122,10 @@ pub struct ModelConfig {
     /// server 0: clients then talk to different servers, so one can complete a write at
     /// a new leader while another still reads at the deposed one (the `reads` profile).
     pub spread_clients: bool,
-    /// A read that follows a completed operation goes to another server (the one after
-    /// the client's first target) rather than where that operation completed: a write
-    /// acknowledged by a new leader, then a read at the deposed one — the shape that
+    /// A read that follows a completed operation goes to a fixed server (the one after
+    /// the client's first target) rather than where that operation completed — the
+    /// same server only when the operation completed there: so a write acknowledged by
+    /// a new leader can be followed by a read at the deposed one, the shape that
     /// catches a leader answering a read without confirming its leadership (the
     /// `clients` profile).
     pub read_elsewhere: bool,

@@ -17,8 +17,9 @@
 //! - `client-crash`: a client writing then reading, one crash, one election and a
 //!   check-quorum run — acknowledged writes and reads across a crash (the model's
 //!   linearizability check with a crash).
-//! - `clients`: a client writing then reading across two elections, an instant disk —
-//!   client commands under leader changes and stale leaders.
+//! - `clients`: a client writing, then reading at another server (`read_elsewhere`),
+//!   across two elections, an instant disk — client commands under leader changes and
+//!   stale leaders, and a read at a deposed leader after a write at its successor.
 //! - `pre-vote`: two elections with pre-vote and a check-quorum run, an instant disk.
 //! - `torn-step`: two elections, one crash that may also fall between two writes of one
 //!   step (`PersistMode::Each`).
@@ -370,7 +371,7 @@ pub const MATRIX: [Profile; 15] = [
     },
     Profile {
         name: "clients",
-        summary: "a client write then read, 2 elections, instant disk",
+        summary: "a client write, then a read at another server, 2 elections, instant disk",
         config: clients,
     },
     Profile {

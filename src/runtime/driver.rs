@@ -23,7 +23,7 @@ use super::payloads::Payloads;
 use super::reads::{PendingReads, ReadJob, ReadRequest, MAX_PARKED_READS};
 use super::snapshot_store::SnapshotStore;
 use super::state_machine::{CommittedEntry, LeaderChangeContext, StateMachine};
-use super::status::{DriverView, NodeStatus, StatusPublisher};
+use super::status::{DriverView, NodeDescription, NodeStatus, StatusPublisher};
 use super::store::{LogStore, StoredEntry};
 use super::tasks::{PendingTasks, Proposal};
 use super::timers::Timers;
@@ -46,6 +46,8 @@ pub(crate) enum Control {
     ResetPeers(Configuration<PeerId>, MembershipAnswer),
     /// Hand leadership over; answered once this node stepped down for the target.
     TransferLeadership(Option<PeerId>, TransferAnswer),
+    /// The node's state in depth, rendered from the core now.
+    Describe(tokio::sync::oneshot::Sender<NodeDescription>),
 }
 
 /// Where a membership change's outcome goes.
@@ -638,7 +640,11 @@ impl<S: StateMachine> Driver<S> {
     async fn restore(&mut self, meta: SnapshotMeta<PeerId>) {
         self.snapshots_installed += 1;
         let index = meta.last_included.index;
-        event!(info, last_included = %meta.last_included, "snapshot installed");
+        event!(
+            info,
+            last_included = %meta.last_included,
+            "snapshot installed; the state machine loads it"
+        );
         self.payloads.remove_through(index);
         self.handed_over = self.handed_over.max(index);
         self.send_to_fsm(FsmJob::Load(meta)).await;
@@ -720,6 +726,19 @@ impl<S: StateMachine> Driver<S> {
                 let id = RequestId(self.next_admin_request);
                 self.transfer_waiters.insert(id, answer);
                 self.step(Input::TransferLeadership { id, to }).await;
+            }
+            Control::Describe(answer) => {
+                // The status part is filled in by the caller from the publication
+                // made here (the published status is the driver's to write only).
+                self.publish_status();
+                let status = NodeStatus::default();
+                let election_timeout_ms =
+                    u64::try_from(self.options.election_timeout.as_millis()).unwrap_or(u64::MAX);
+                let _ = answer.send(NodeDescription::render(
+                    &self.core,
+                    status,
+                    election_timeout_ms,
+                ));
             }
             Control::Snapshot(answer) => {
                 if self.snapshots.is_none() {

@@ -53,5 +53,5 @@ pub use snapshot_store::{
 pub use state_machine::{
     CommittedEntry, LeaderChangeContext, SnapshotContext, SnapshotSave, StateMachine,
 };
-pub use status::NodeStatus;
+pub use status::{NodeDescription, NodeStatus, ReplicatorStatus};
 pub use store::{LogStore, MemoryLogStore, PersistOp, StorageLogStore, StoredEntry};

@@ -16,7 +16,7 @@ use super::options::{ApplyTaskMode, NodeOptions, ReadOnlyOption};
 use super::reads::{ReadJob, ReadRequest};
 use super::snapshot_store::{LocalSnapshotStore, SnapshotStore};
 use super::state_machine::StateMachine;
-use super::status::NodeStatus;
+use super::status::{NodeDescription, NodeStatus};
 use super::store::LogStore;
 use super::tasks::Proposal;
 use super::writer::{run_writer, WriterSnapshots};
@@ -266,11 +266,12 @@ impl<S: StateMachine> Node<S> {
             channels,
             status_tx,
         );
-        // Every event of the node carries its group and peer (crate::trace).
+        // Every event of the node carries its group and peer (crate::trace); an
+        // error-level span is enabled whatever the filter lets through.
         #[cfg(feature = "tracing")]
         let driver = tracing::Instrument::instrument(
             driver.run(),
-            tracing::info_span!("raft", group = %options.group, peer = %options.peer),
+            tracing::error_span!("raft", group = %options.group, peer = %options.peer),
         );
         #[cfg(not(feature = "tracing"))]
         let driver = driver.run();
@@ -472,6 +473,64 @@ impl<S: StateMachine> Node<S> {
             return Err(SnapshotError::Stopped);
         }
         result.await.unwrap_or(Err(SnapshotError::Stopped))
+    }
+
+    /// The node's state in depth (braft's `/raft_stat`): [`NodeStatus`] plus the vote,
+    /// the log's start, a joint configuration's old voters, pending reads, snapshots in
+    /// progress and, on a leader, each replicator's state, next and match index and
+    /// in-flight messages. Rendered by the node's task on request; `Display` gives the
+    /// text page. A stopped node answers with its last published status alone.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use concord::core::*;
+    /// # use concord::runtime::*;
+    /// # use concord::transport::InProcessNetwork;
+    /// # #[derive(Default)] struct Noop;
+    /// # impl StateMachine for Noop {
+    /// #     type Response = ();
+    /// #     type Context = ();
+    /// #     fn on_apply(&mut self, _: &mut CommittedEntry<()>) -> Result<(), StateMachineError> { Ok(()) }
+    /// # }
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let me: PeerId = "127.0.0.1:7001".parse()?;
+    /// let options = NodeOptions::new(
+    ///     GroupId::new("demo")?,
+    ///     me.clone(),
+    ///     ConfigurationEntry::stable(Configuration::with_voters([me.clone()])),
+    /// );
+    /// let network = InProcessNetwork::new();
+    /// let transport = Arc::new(network.transport(me.endpoint().clone()));
+    /// let (node, sink) = Node::start(options, Noop, Arc::new(MemoryLogStore::new()), transport)?;
+    /// network.register(me.endpoint().clone(), sink);
+    /// node.wait_for(|status| status.role == Role::Leader).await;
+    /// let page = node.describe_detailed().await;
+    /// assert_eq!(page.status.role, Role::Leader);
+    /// assert!(page.to_string().contains("state: Leader"));
+    /// node.shutdown();
+    /// node.join().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn describe_detailed(&self) -> NodeDescription {
+        let (answer, result) = tokio::sync::oneshot::channel();
+        if self
+            .shared
+            .controls
+            .send(Control::Describe(answer))
+            .await
+            .is_ok()
+        {
+            if let Ok(mut description) = result.await {
+                // Published by the driver before it answered.
+                description.status = self.describe();
+                return description;
+            }
+        }
+        NodeDescription {
+            status: self.describe(),
+            ..NodeDescription::default()
+        }
     }
 
     /// Changes the membership (JRaft `changePeers` and friends, F14–F16); on the leader

@@ -4,13 +4,15 @@
 use std::collections::BTreeSet;
 
 use concord_sync::status;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::NodeFailure;
-use crate::core::{ConfigurationEntry, LogId, LogIndex, PeerId, RaftCore, Role, Term};
+use crate::core::{
+    ConfigurationEntry, LogId, LogIndex, PeerId, ProgressState, RaftCore, Role, Term,
+};
 
 /// A node's state as data (F29, braft's `/raft_stat`), cheap to read at any time.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStatus {
     /// Group id.
     pub group: String,
@@ -195,5 +197,165 @@ impl StatusPublisher {
             status.leader = None;
             status.alive_peers.clear();
         });
+    }
+}
+
+/// A node's state in depth (braft's `/raft_stat` page, F29): the published
+/// [`NodeStatus`] plus what only the driver knows — the vote, the log's start, a joint
+/// configuration's old half, pending reads, snapshots in progress and, on a leader, one
+/// line per replicator. Rendered on request by the node's own task
+/// ([`Node::describe_detailed`](crate::runtime::Node::describe_detailed)), so it costs
+/// nothing between requests. `Display` gives the text page.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeDescription {
+    /// The published status.
+    pub status: NodeStatus,
+    /// The vote of the current term.
+    pub voted_for: Option<String>,
+    /// The log's first entry is the one after this (the snapshot's last entry, or 0).
+    pub log_start: LogId,
+    /// While a joint change runs: the old configuration's voters.
+    pub old_voters: Option<Vec<String>>,
+    /// Voters of the latest committed configuration.
+    pub committed_voters: Vec<String>,
+    /// Reads waiting for their ReadIndex round or their leader's answer.
+    pub pending_reads: u64,
+    /// Messages held until the writes they depend on are durable.
+    pub held_messages: usize,
+    /// A snapshot being saved (its last entry).
+    pub taking_snapshot: Option<LogId>,
+    /// A snapshot being installed from the leader (its last entry).
+    pub installing_snapshot: Option<LogId>,
+    /// The election timeout, in milliseconds (the heartbeat interval is a tenth).
+    pub election_timeout_ms: u64,
+    /// On a leader: each follower's and learner's replication.
+    pub replicators: Vec<ReplicatorStatus>,
+}
+
+/// How a leader replicates to one peer (braft's replicator lines).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicatorStatus {
+    /// The peer.
+    pub peer: String,
+    /// `probe`, `probe (waiting)`, `pipeline` or `snapshot <index>`.
+    pub state: String,
+    /// The next index to send.
+    pub next_index: LogIndex,
+    /// The highest index known to be on the peer.
+    pub match_index: LogIndex,
+    /// AppendEntries messages sent and not yet answered.
+    pub in_flight: usize,
+    /// Their payload bytes.
+    pub in_flight_bytes: u64,
+    /// Heard from in the current check-quorum round.
+    pub recently_active: bool,
+}
+
+impl NodeDescription {
+    /// Reads it off the core and the published status.
+    pub(crate) fn render(
+        core: &RaftCore<PeerId>,
+        status: NodeStatus,
+        election_timeout_ms: u64,
+    ) -> Self {
+        let strings = |peers: &BTreeSet<PeerId>| -> Vec<String> {
+            peers.iter().map(|p| p.to_string()).collect()
+        };
+        let configuration = core.configuration();
+        let replicators = if core.role() == Role::Leader {
+            configuration
+                .all_members()
+                .iter()
+                .filter(|peer| *peer != core.id())
+                .filter_map(|peer| {
+                    core.progress(peer).map(|progress| ReplicatorStatus {
+                        peer: peer.to_string(),
+                        state: match progress.state() {
+                            ProgressState::Probe { paused: false } => "probe".into(),
+                            ProgressState::Probe { paused: true } => "probe (waiting)".into(),
+                            ProgressState::Pipeline => "pipeline".into(),
+                            ProgressState::Snapshot { pending } => format!("snapshot {pending}"),
+                        },
+                        next_index: progress.next_index(),
+                        match_index: progress.match_index(),
+                        in_flight: progress.inflights().count(),
+                        in_flight_bytes: progress.inflights().bytes(),
+                        recently_active: progress.recent_active(),
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        NodeDescription {
+            status,
+            voted_for: core.voted_for().map(|p| p.to_string()),
+            log_start: core.log_start(),
+            old_voters: configuration.old.as_ref().map(|old| strings(old.voters())),
+            committed_voters: strings(core.committed_configuration().current.voters()),
+            pending_reads: core.pending_reads(),
+            held_messages: core.held_messages(),
+            taking_snapshot: core.taking_snapshot().map(|meta| meta.last_included),
+            installing_snapshot: core.installing_snapshot().map(|meta| meta.last_included),
+            election_timeout_ms,
+            replicators,
+        }
+    }
+}
+
+impl std::fmt::Display for NodeDescription {
+    /// The text page: one `key: value` per line, then the replicators.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.status;
+        let none = || "none".to_string();
+        let id = |id: Option<LogId>| id.map_or_else(none, |id| id.to_string());
+        writeln!(f, "group: {}", s.group)?;
+        writeln!(f, "peer_id: {}", s.peer)?;
+        writeln!(f, "state: {:?}", s.role)?;
+        writeln!(f, "term: {}", s.term.0)?;
+        writeln!(f, "leader: {}", s.leader.clone().unwrap_or_else(none))?;
+        writeln!(
+            f,
+            "voted_for: {}",
+            self.voted_for.clone().unwrap_or_else(none)
+        )?;
+        writeln!(f, "voters: {}", s.voters.join(","))?;
+        writeln!(f, "learners: {}", s.learners.join(","))?;
+        if let Some(old) = &self.old_voters {
+            writeln!(f, "joint_old_voters: {}", old.join(","))?;
+        }
+        writeln!(f, "committed_voters: {}", self.committed_voters.join(","))?;
+        writeln!(f, "configuration_epoch: {}", s.configuration_epoch)?;
+        writeln!(f, "fenced: {}", s.fenced)?;
+        writeln!(f, "alive_peers: {}", s.alive_peers.join(","))?;
+        writeln!(f, "log_start: {}", self.log_start)?;
+        writeln!(f, "last_log_id: {}", s.last_log_id)?;
+        writeln!(f, "persisted_index: {}", s.persisted_index.0)?;
+        writeln!(f, "commit_index: {}", s.commit_index.0)?;
+        writeln!(f, "applied_index: {}", s.applied_index.0)?;
+        writeln!(f, "pending_tasks: {}", s.pending_tasks)?;
+        writeln!(f, "pending_reads: {}", self.pending_reads)?;
+        writeln!(f, "held_messages: {}", self.held_messages)?;
+        writeln!(f, "snapshot: {}", id(s.snapshot))?;
+        writeln!(f, "taking_snapshot: {}", id(self.taking_snapshot))?;
+        writeln!(f, "installing_snapshot: {}", id(self.installing_snapshot))?;
+        writeln!(f, "snapshots_installed: {}", s.snapshots_installed)?;
+        writeln!(f, "election_timeout_ms: {}", self.election_timeout_ms)?;
+        writeln!(f, "frames_rejected: {}", s.frames_rejected)?;
+        writeln!(f, "failure: {}", s.failure.clone().unwrap_or_else(none))?;
+        for r in &self.replicators {
+            writeln!(
+                f,
+                "replicator {}: state={} next_index={} match_index={} in_flight={} ({} bytes) active={}",
+                r.peer,
+                r.state,
+                r.next_index.0,
+                r.match_index.0,
+                r.in_flight,
+                r.in_flight_bytes,
+                r.recently_active
+            )?;
+        }
+        Ok(())
     }
 }

@@ -13,6 +13,8 @@
 //! type ([`Connector`] / [`Acceptor`]), so the chaos suite runs it on turmoil's sockets.
 //! Every wait is bounded: connects, requests, idle connections.
 
+mod admin;
+mod route;
 mod wire;
 
 use std::future::Future;
@@ -27,6 +29,11 @@ use crate::core::{Endpoint, PeerId};
 use crate::runtime::{ApplyError, Node, ReadError, StateMachine, Task};
 use crate::transport::{accept_loop, Acceptor, Connector};
 
+pub use admin::{
+    admin_error, AdminRequest, AdminResponse, GroupClient, GroupHandler, GroupOp, GroupRequest,
+    GROUP_REQUEST_VERSION,
+};
+pub use route::{rebalance_plan, Route, RouteError, RouteTable};
 pub use wire::{
     encode_frame, read_frame, write_frame, FrameError, ServiceError, ServiceReply, ServiceRequest,
     DEFAULT_MAX_SERVICE_FRAME_BYTES, SERVICE_WIRE_VERSION,
@@ -283,6 +290,7 @@ pub struct ServiceClient<C: Connector> {
     connection: Option<(usize, C::Stream)>,
     next_id: u64,
     options: ClientOptions,
+    learn_hints: bool,
 }
 
 impl<C: Connector> ServiceClient<C> {
@@ -297,7 +305,17 @@ impl<C: Connector> ServiceClient<C> {
             connection: None,
             next_id: 1,
             options,
+            learn_hints: false,
         }
+    }
+
+    /// Follows a leader hint that names a peer outside the member list too, at the
+    /// peer's own endpoint (adding it to the list): for servers whose Raft port is also
+    /// their client port (`concord serve`), where a peer id is the address to reach it
+    /// at, so a client learns of members added after it started.
+    pub fn learning_hinted_members(mut self) -> Self {
+        self.learn_hints = true;
+        self
     }
 
     /// The member this client will try first.
@@ -379,8 +397,19 @@ impl<C: Connector> ServiceClient<C> {
                 Ok(body) => return Ok(body),
                 Err(ServiceError::NotLeader { leader_hint }) => {
                     last_refusal = "not leader".into();
-                    let hinted = leader_hint
-                        .and_then(|hint| self.members.iter().position(|(peer, _)| *peer == hint));
+                    let hinted = leader_hint.and_then(|hint| {
+                        match self.members.iter().position(|(peer, _)| *peer == hint) {
+                            Some(position) => Some(position),
+                            // Bounded: a hint names a member of the group, and a
+                            // client of a large group meets each at most once.
+                            None if self.learn_hints && self.members.len() < 1024 => {
+                                let endpoint = hint.endpoint().clone();
+                                self.members.push((hint, endpoint));
+                                Some(self.members.len() - 1)
+                            }
+                            None => None,
+                        }
+                    });
                     match hinted {
                         Some(position) if position != self.leader => self.leader = position,
                         _ => {

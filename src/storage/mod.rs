@@ -11,7 +11,8 @@
 //!
 //! Implementations:
 //!
-//! - [`FjallStore`] (the default durable store: one database per process, many groups);
+//! - `FjallStore` (the default durable store: one database per process, many groups;
+//!   feature `fjall`);
 //! - [`MemoryLogStorage`] / [`MemoryMetaStorage`] for tests and benchmarks;
 //! - [`SimDisk`] for the chaos suite, modelling durability, torn writes and bit rot;
 //! - [`LocalSnapshotStorage`] for snapshots.

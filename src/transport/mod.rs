@@ -11,6 +11,7 @@
 
 mod in_process;
 mod metrics;
+mod mux;
 mod tcp;
 mod wire;
 
@@ -18,6 +19,10 @@ use crate::core::Endpoint;
 
 pub use in_process::{InProcessNetwork, InProcessTransport};
 pub use metrics::{TransportMetrics, TransportMetricsSnapshot};
+pub use mux::{
+    split_port, PrefaceConnector, SplitAcceptor, SplitCounters, SplitOptions, RAFT_PREFACE,
+    SERVICE_PREFACE,
+};
 pub use tcp::{
     accept_loop, serve, transient_accept_error, Acceptor, Connector, TcpOptions, TcpTransport,
     TokioConnector,

@@ -298,8 +298,10 @@ where
         // Reap finished connections even when accepts keep the select busy.
         while connections.try_join_next().is_some() {}
         if connections.len() >= max_connections {
+            // Debug, not warn: a connection flood must not flood the log (the
+            // refusals are counted).
             event!(
-                warn,
+                debug,
                 max_connections,
                 "connection refused: too many connections"
             );
@@ -368,8 +370,10 @@ async fn read_connection<S: AsyncRead + Unpin>(
                 Ok(None) => break,
                 Err(error) => {
                     // Framing is lost: nothing after this point can be trusted.
+                    // Debug: a hostile peer reconnects at will (counted in the
+                    // transport's metrics).
                     event!(
-                        warn,
+                        debug,
                         error = %error,
                         "closing a Raft connection: malformed frame"
                     );

@@ -1,7 +1,10 @@
-//! The `concord` command line: `concord demo` runs a real cluster end to end.
+//! The `concord` command line: `concord demo` runs a real cluster end to end, `concord
+//! serve` runs one server of a replicated KV store, `concord cli` administers and uses
+//! such servers.
 
-#[path = "concord/demo.rs"]
+mod cli;
 mod demo;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -13,7 +16,7 @@ use tracing_subscriber::EnvFilter;
 /// Concord: a Raft consensus library with a model checker, a chaos suite and a
 /// linearizability checker.
 #[derive(Parser, Debug)]
-#[command(name = "concord", version, about, long_about = None)]
+#[command(name = "concord", version, about, long_about = None, args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,6 +32,15 @@ enum Command {
     /// catches up by snapshot install. Exit status: 0 linearizable, 1 not linearizable
     /// or failed, 3 unknown, 2 bad usage.
     Demo(demo::DemoArgs),
+    /// Run one server of a replicated KV store (one port for Raft, clients and admin;
+    /// fjall in --data-dir; SIGTERM or Ctrl-C shuts it down cleanly).
+    Serve(serve::ServeArgs),
+    /// Administer and use `concord serve` clusters: get-leader, get-peers, add-peer,
+    /// transfer-leader, snapshot, describe, kv get/put/cas, ...
+    ///
+    /// Exit status: 0 done, 1 refused (nothing changed), 2 bad usage, 3 outcome
+    /// unknown, 4 unavailable (no server or leader answered in time; nothing changed).
+    Cli(cli::CliArgs),
     /// Print the version.
     Version,
 }
@@ -40,6 +52,8 @@ fn main() -> ExitCode {
     install_logging();
     match cli.command {
         Command::Demo(args) => demo::main(args),
+        Command::Serve(args) => serve::main(args),
+        Command::Cli(args) => cli::main(args),
         Command::Version => {
             println!("concord {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

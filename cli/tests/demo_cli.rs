@@ -1,7 +1,5 @@
 //! `concord demo` end to end (a short run) and its usage errors.
 
-#![cfg(feature = "cli")]
-
 use std::process::Command;
 
 #[test]

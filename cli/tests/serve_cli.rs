@@ -1,0 +1,362 @@
+//! `concord serve` and `concord cli` end to end, as a new user runs them: real processes
+//! on loopback, one port each. Three servers start, the CLI writes and reads, the group
+//! grows to five, the leader is transferred, a snapshot is taken, a server is killed
+//! with SIGKILL and the group heals, a restarted server catches up, SIGTERM shuts one
+//! down cleanly, and bad usage and unreachable servers get their exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_concord");
+
+/// A `concord serve` process, killed when dropped.
+struct Server {
+    id: String,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Server {
+    fn start(id: &str, peers: Option<&str>, dir: &Path) -> Server {
+        let mut server = Server {
+            id: id.to_string(),
+            dir: dir.to_path_buf(),
+            child: None,
+        };
+        server.spawn(peers);
+        server
+    }
+
+    fn spawn(&mut self, peers: Option<&str>) {
+        let mut command = Command::new(BIN);
+        command.args([
+            "serve",
+            "--id",
+            &self.id,
+            "--data-dir",
+            self.dir.to_str().unwrap(),
+            "--election-timeout-ms",
+            "300",
+        ]);
+        match peers {
+            Some(peers) => command.args(["--peers", peers]),
+            None => command.arg("--join"),
+        };
+        let log = std::fs::File::create(self.dir.with_extension("log")).unwrap();
+        let child = command
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start concord serve");
+        self.child = Some(child);
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM; the exit status.
+    fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "{} ignored SIGTERM", self.id);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Runs `concord cli --json` with `args`; (exit code, parsed stdout).
+fn cli(args: &[&str]) -> (i32, serde_json::Value) {
+    let output = Command::new(BIN)
+        .arg("cli")
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("run concord cli");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let json = serde_json::from_str(stdout.trim()).unwrap_or(serde_json::Value::Null);
+    (output.status.code().unwrap_or(-1), json)
+}
+
+/// Retries `args` until it succeeds and `accept` likes the result.
+fn cli_until(args: &[&str], accept: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, json) = cli(args);
+        if code == 0 && accept(&json["result"]) {
+            return json["result"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "concord cli {args:?} never succeeded: {code} {json}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+fn leader(conf: &str) -> String {
+    cli_until(&["get-leader", "--conf", conf], |r| r["Leader"].is_string())["Leader"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn three_servers_grow_to_five_transfer_snapshot_and_heal_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<String> = free_ports(5)
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    let initial = ids[..3].join(",");
+    let mut servers: Vec<Server> = ids[..3]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| Server::start(id, Some(&initial), &dir.path().join(format!("s{i}"))))
+        .collect();
+    let conf = initial.clone();
+
+    // A leader, a write, a linearizable read.
+    let first_leader = leader(&conf);
+    assert!(ids[..3].contains(&first_leader));
+    cli_until(&["kv", "put", "greeting", "hello", "--conf", &conf], |r| {
+        r["written"] == true
+    });
+    let read = cli_until(&["kv", "get", "greeting", "--conf", &conf], |_| true);
+    assert_eq!(read["value"], "hello");
+    let (code, json) = cli(&[
+        "kv", "cas", "greeting", "hello", "--new", "bonjour", "--conf", &conf,
+    ]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["swapped"], true);
+
+    // Grow to five: two servers start outside the group and are added.
+    for (i, id) in ids.iter().enumerate().skip(3) {
+        servers.push(Server::start(id, None, &dir.path().join(format!("s{i}"))));
+        cli_until(&["add-peer", id, "--conf", &conf], |r| {
+            r["Peers"]["voters"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|p| p == id.as_str()))
+        });
+    }
+    let all = ids.join(",");
+    let peers = cli_until(&["get-peers", "--conf", &all], |r| {
+        r["Peers"]["voters"]
+            .as_array()
+            .is_some_and(|v| v.len() == 5)
+    });
+    assert_eq!(peers["Peers"]["voters"].as_array().unwrap().len(), 5);
+    // A new member serves reads of what was written before it joined.
+    let read = cli_until(
+        &["kv", "get", "greeting", "--peer", &ids[4], "--conf", &all],
+        |_| true,
+    );
+    assert_eq!(read["value"], "bonjour");
+
+    // Transfer the leadership to the newest voter.
+    let target = ids[4].clone();
+    cli_until(&["transfer-leader", "--to", &target, "--conf", &all], |r| {
+        r["Transferred"] == target.as_str()
+    });
+    assert_eq!(leader(&all), target);
+
+    // A snapshot on one server, then its status.
+    let snapshot = cli_until(&["snapshot", "--peer", &ids[1]], |r| {
+        !r["Snapshot"].is_null()
+    });
+    assert!(!snapshot["Snapshot"].is_null(), "{snapshot}");
+    let status = cli_until(&["describe", "--peer", &ids[1]], |_| true);
+    assert_eq!(
+        status["Status"]["status"]["voters"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    assert!(
+        !status["Status"]["status"]["snapshot"].is_null(),
+        "{status}"
+    );
+    // The leader's page has a replicator line per follower.
+    let leader_page = cli_until(&["describe", "--peer", &target], |_| true);
+    assert_eq!(
+        leader_page["Status"]["replicators"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4,
+        "{leader_page}"
+    );
+
+    // kill -9 the leader: the others elect a new one and keep serving.
+    let old = servers.iter().position(|s| s.id == target).unwrap();
+    servers[old].kill9();
+    let new_leader = cli_until(&["get-leader", "--conf", &all], |r| {
+        r["Leader"].is_string() && r["Leader"] != target.as_str()
+    });
+    assert_ne!(new_leader["Leader"], target.as_str());
+    cli_until(&["kv", "put", "after", "kill", "--conf", &all], |r| {
+        r["written"] == true
+    });
+
+    // The killed server restarts from its directory and catches up.
+    servers[old].spawn(None);
+    let read = cli_until(
+        &["kv", "get", "after", "--peer", &target, "--conf", &all],
+        |r| r["value"] == "kill",
+    );
+    assert_eq!(read["value"], "kill");
+
+    // SIGTERM: a clean exit, and a restart resumes.
+    assert_eq!(servers[0].terminate(), Some(0));
+    servers[0].spawn(Some(&initial));
+    cli_until(
+        &["kv", "get", "after", "--peer", &ids[0], "--conf", &all],
+        |r| r["value"] == "kill",
+    );
+}
+
+#[test]
+fn bad_usage_and_unreachable_servers_get_their_exit_codes() {
+    // A per-server command without --peer: bad usage.
+    let (code, _) = cli(&["describe", "--conf", "127.0.0.1:1"]);
+    assert_eq!(code, 2);
+    // clap's own usage errors.
+    let (code, _) = cli(&["add-peer"]);
+    assert_eq!(code, 2);
+    // Nothing listens there: unavailable, nothing changed.
+    let port = free_ports(1)[0];
+    let (code, json) = cli(&[
+        "get-leader",
+        "--conf",
+        &format!("127.0.0.1:{port}"),
+        "--timeout-ms",
+        "500",
+    ]);
+    assert_eq!(code, 4, "{json}");
+    assert_eq!(json["outcome"], "unavailable");
+    // `--help` and `-V` work, and `--flag=value`.
+    let help = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--data-dir"));
+    let version = Command::new(BIN).arg("-V").output().unwrap();
+    assert!(version.status.success());
+    let (code, _) = cli(&[
+        "get-leader",
+        &format!("--conf=127.0.0.1:{port}"),
+        "--timeout-ms=300",
+    ]);
+    assert_eq!(code, 4);
+}
+
+#[test]
+fn rebalance_spreads_the_leaders_of_many_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<String> = free_ports(3)
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    let conf = ids.join(",");
+    let groups = ["g1", "g2", "g3", "g4", "g5", "g6"];
+    let _servers: Vec<Server> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut server = Server {
+                id: id.clone(),
+                dir: dir.path().join(format!("s{i}")),
+                child: None,
+            };
+            let child = Command::new(BIN)
+                .args([
+                    "serve",
+                    "--id",
+                    id,
+                    "--peers",
+                    &conf,
+                    "--group",
+                    &groups.join(","),
+                ])
+                .args(["--election-timeout-ms", "300", "--data-dir"])
+                .arg(&server.dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            server.child = Some(child);
+            server
+        })
+        .collect();
+    // Every leader on the first server.
+    for group in groups {
+        cli_until(
+            &[
+                "transfer-leader",
+                "--to",
+                &ids[0],
+                "--group",
+                group,
+                "--conf",
+                &conf,
+            ],
+            |r| r["Transferred"] == ids[0].as_str(),
+        );
+    }
+    let result = cli_until(
+        &["rebalance", "--groups", &groups.join(","), "--conf", &conf],
+        |_| true,
+    );
+    let moves = result.as_array().unwrap();
+    assert_eq!(moves.len(), 4, "{result}");
+    // Two leaders per server now.
+    let mut load = std::collections::BTreeMap::new();
+    for group in groups {
+        let leader = cli_until(&["get-leader", "--group", group, "--conf", &conf], |r| {
+            r["Leader"].is_string()
+        })["Leader"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        *load.entry(leader).or_insert(0) += 1;
+    }
+    assert!(load.values().all(|&n| n == 2), "{load:?}");
+    // Balanced already: nothing moves.
+    let again = cli_until(
+        &["rebalance", "--groups", &groups.join(","), "--conf", &conf],
+        |_| true,
+    );
+    assert!(again.as_array().unwrap().is_empty(), "{again}");
+}
