@@ -7,6 +7,7 @@
 
 pub mod core;
 pub mod kv;
+mod metrics;
 pub mod runtime;
 pub mod service;
 pub mod storage;

@@ -1,8 +1,10 @@
 //! `concord serve`: one long-lived server of a replicated KV store.
 //!
-//! One TCP port carries Raft traffic between servers and client and admin requests
-//! (split by the connection preface, `concord::transport::split_port`); every group
-//! the server hosts shares it, and one fjall database in `--data-dir` holds every
+//! One TCP port carries Raft traffic between servers, client and admin requests, and
+//! HTTP GETs for the status page and the metrics (split by the connection preface,
+//! `concord::transport::split_port`): `/raft_stat` (every group's
+//! `Node::describe_detailed`, text), `/raft_stat.json` (the same as JSON) and
+//! `/metrics` (Prometheus). Every group the server hosts shares the port, and one fjall database in `--data-dir` holds every
 //! group's log (snapshots under `<data-dir>/snapshots/<group>`). SIGTERM or Ctrl-C
 //! shuts the nodes down and closes the storage cleanly; a restart with the same
 //! `--data-dir` resumes (the configuration comes from the log, `--peers` is then
@@ -20,6 +22,7 @@ use concord::service::{serve, GroupHandler, ServiceOptions};
 use concord::transport::{
     split_port, PrefaceConnector, SplitOptions, TcpOptions, TokioConnector, RAFT_PREFACE,
 };
+use metrics_exporter_prometheus::PrometheusBuilder;
 
 /// `concord serve`'s options.
 #[derive(clap::Args, Debug)]
@@ -100,10 +103,24 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind((endpoint.host(), endpoint.port()))
         .await
         .map_err(|e| format!("cannot listen on {endpoint}: {e}"))?;
-    let (raft, clients, _refused) = split_port(listener, SplitOptions::default());
+    // Before any node starts: nodes register their metric handles with the recorder
+    // installed when they start.
+    let prometheus = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    let upkeep = {
+        let prometheus = prometheus.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                prometheus.run_upkeep();
+            }
+        })
+    };
+    let port = split_port(listener, SplitOptions::default());
     let server = RaftServer::with_acceptor(
         endpoint.clone(),
-        raft,
+        port.raft,
         PrefaceConnector::new(TokioConnector, RAFT_PREFACE),
         TcpOptions::default(),
     );
@@ -130,7 +147,12 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         handler = handler.with_group(group.clone(), node.clone(), kv_handler(node.clone()));
         nodes.push(node);
     }
-    let service = tokio::spawn(serve(clients, Arc::new(handler), ServiceOptions::default()));
+    let service = tokio::spawn(serve(
+        port.service,
+        Arc::new(handler),
+        ServiceOptions::default(),
+    ));
+    let pages = tokio::spawn(http::serve(port.http, nodes.clone(), prometheus));
     tracing::info!(
         id = %args.id,
         groups = ?args.groups,
@@ -146,6 +168,8 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     shutdown_signal().await;
     eprintln!("concord serve: shutting down");
     service.abort();
+    pages.abort();
+    upkeep.abort();
     for node in &nodes {
         node.shutdown();
     }
@@ -177,5 +201,99 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The HTTP pages on the shared port: a minimal GET-only responder (one request per
+/// connection, bounded request size, time and concurrency).
+mod http {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use concord::kv::KvStateMachine;
+    use concord::runtime::Node;
+    use concord::transport::{Acceptor, SplitAcceptor};
+    use metrics_exporter_prometheus::PrometheusHandle;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::Semaphore;
+
+    const MAX_REQUEST: usize = 8 * 1024;
+    const MAX_CONNECTIONS: usize = 64;
+
+    pub async fn serve(
+        mut acceptor: SplitAcceptor,
+        nodes: Vec<Node<KvStateMachine>>,
+        prometheus: PrometheusHandle,
+    ) {
+        let nodes = Arc::new(nodes);
+        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        while let Ok(stream) = acceptor.accept().await {
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                continue; // over the limit: closed
+            };
+            let (nodes, prometheus) = (nodes.clone(), prometheus.clone());
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    respond(stream, &nodes, &prometheus),
+                )
+                .await;
+                drop(permit);
+            });
+        }
+    }
+
+    async fn respond(
+        mut stream: tokio::net::TcpStream,
+        nodes: &[Node<KvStateMachine>],
+        prometheus: &PrometheusHandle,
+    ) -> std::io::Result<()> {
+        // The `GET ` preface is consumed: the request line continues with the path.
+        let mut request = Vec::with_capacity(512);
+        let mut buffer = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let read = stream.read(&mut buffer).await?;
+            if read == 0 || request.len() + read > MAX_REQUEST {
+                return Ok(());
+            }
+            request.extend_from_slice(&buffer[..read]);
+        }
+        let line = String::from_utf8_lossy(&request);
+        let path = line.split_whitespace().next().unwrap_or("/");
+        let (status, content_type, body) = match path {
+            "/raft_stat" => {
+                let mut page = String::new();
+                for node in nodes {
+                    page.push_str(&node.describe_detailed().await.to_string());
+                    page.push('\n');
+                }
+                ("200 OK", "text/plain; charset=utf-8", page)
+            }
+            "/raft_stat.json" => {
+                let mut pages = Vec::new();
+                for node in nodes {
+                    pages.push(node.describe_detailed().await);
+                }
+                let body = serde_json::to_string(&pages).unwrap_or_else(|_| "[]".into());
+                ("200 OK", "application/json", body)
+            }
+            "/metrics" => (
+                "200 OK",
+                "text/plain; version=0.0.4; charset=utf-8",
+                prometheus.render(),
+            ),
+            _ => (
+                "404 Not Found",
+                "text/plain; charset=utf-8",
+                "try /raft_stat, /raft_stat.json or /metrics\n".to_string(),
+            ),
+        };
+        let head = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.shutdown().await
     }
 }

@@ -114,6 +114,23 @@ fn cli_until(args: &[&str], accept: impl Fn(&serde_json::Value) -> bool) -> serd
     }
 }
 
+/// A GET on a server's port: (status line, body).
+fn http_get(server: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(server).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {server}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
 fn free_ports(n: usize) -> Vec<u16> {
     let listeners: Vec<_> = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
@@ -217,6 +234,29 @@ fn three_servers_grow_to_five_transfer_snapshot_and_heal_after_kill_9() {
         4,
         "{leader_page}"
     );
+
+    // The same port serves the status page and the metrics over HTTP.
+    let (status_line, page) = http_get(&ids[1], "/raft_stat");
+    assert!(status_line.contains("200"), "{status_line}");
+    assert!(
+        page.contains("state: Follower") && page.contains("group: kv"),
+        "{page}"
+    );
+    let (_, json) = http_get(&ids[1], "/raft_stat.json");
+    let pages: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(pages[0]["status"]["group"], "kv");
+    let (_, metrics) = http_get(&target, "/metrics");
+    for name in [
+        "append_logs",
+        "replicate_entries",
+        "fsm_apply_tasks",
+        "raft_term",
+        "read_index",
+    ] {
+        assert!(metrics.contains(name), "no {name} in:\n{metrics}");
+    }
+    let (status_line, _) = http_get(&target, "/nowhere");
+    assert!(status_line.contains("404"), "{status_line}");
 
     // kill -9 the leader: the others elect a new one and keep serving.
     let old = servers.iter().position(|s| s.id == target).unwrap();

@@ -34,6 +34,7 @@ use crate::core::{
     MembershipChange, Message, PeerId, PersistQueue, RaftCore, RequestId, Role, SnapshotMeta, Term,
     Timer,
 };
+use crate::metrics::NodeMetrics;
 use crate::trace::event;
 use crate::transport::{FrameBody, RaftFrame, SnapshotData, Transport};
 
@@ -127,6 +128,8 @@ pub(crate) struct Channels<S: StateMachine> {
     /// The snapshot equipment the driver hands to fetches and its server (taken out
     /// at start).
     pub(crate) snapshots: Option<DriverSnapshots>,
+    /// Where the driver's measurements go (crate::metrics).
+    pub(crate) metrics: NodeMetrics,
 }
 
 pub(crate) struct Driver<S: StateMachine> {
@@ -168,6 +171,9 @@ pub(crate) struct Driver<S: StateMachine> {
     answers: Vec<AdminAnswer>,
     /// Reads asked of the core, or waiting for their index to be handed over.
     reads: PendingReads<S>,
+    metrics: NodeMetrics,
+    /// When the latest snapshot fetch started (for `install-snapshot`).
+    fetch_started: Option<std::time::Instant>,
 }
 
 impl<S: StateMachine> Driver<S> {
@@ -184,6 +190,7 @@ impl<S: StateMachine> Driver<S> {
     ) -> Self {
         let mut channels = channels;
         let snapshots = channels.snapshots.take();
+        let metrics = channels.metrics.clone();
         let applied = core.applied_index();
         let role_view = (core.role(), core.term(), core.leader().cloned());
         let outbound = Outbound::new(
@@ -232,6 +239,8 @@ impl<S: StateMachine> Driver<S> {
             failed: None,
             role_view,
             frames_rejected: 0,
+            metrics,
+            fetch_started: None,
         }
     }
 
@@ -312,6 +321,7 @@ impl<S: StateMachine> Driver<S> {
                 _ = &mut heartbeat, if deadlines.1.is_some() => {
                     self.timers.cancel(Timer::Heartbeat);
                     self.step(Input::Timeout(Timer::Heartbeat)).await;
+                    self.metrics.replicators(&self.core);
                 }
                 _ = &mut election, if deadlines.0.is_some() => {
                     self.timers.cancel(Timer::Election);
@@ -500,6 +510,17 @@ impl<S: StateMachine> Driver<S> {
             },
             _ => Vec::new(),
         };
+        if let Message::Append(request) = &message {
+            if !request.entries.is_empty() {
+                let bytes = payloads.iter().map(|p| p.len() as u64).sum();
+                let in_flight = self
+                    .core
+                    .progress(&to)
+                    .map_or(0, |progress| progress.inflights().count());
+                self.metrics
+                    .replicate_entries(request.entries.len(), bytes, in_flight);
+            }
+        }
         self.outbound.send(to, message, payloads);
     }
 
@@ -578,11 +599,19 @@ impl<S: StateMachine> Driver<S> {
                     log_id.index > handed_over && log_id.index.0 <= reachable
                 });
         }
+        let append = match &message {
+            Message::Append(request) => Some((std::time::Instant::now(), request.entries.len())),
+            _ => None,
+        };
         self.step(Input::Message {
             from: frame.from,
             message,
         })
         .await;
+        if let Some((started, entries)) = append {
+            self.metrics
+                .handle_append_entries(started.elapsed(), entries);
+        }
         self.payloads.end_step();
     }
 
@@ -617,6 +646,7 @@ impl<S: StateMachine> Driver<S> {
             "installing a snapshot from the leader"
         );
         self.fetches_started += 1;
+        self.fetch_started = Some(std::time::Instant::now());
         let generation = self.fetches_started;
         let task = tokio::spawn(transfer::fetch(
             context,
@@ -639,6 +669,9 @@ impl<S: StateMachine> Driver<S> {
     /// the entries already handed over, which it applies first).
     async fn restore(&mut self, meta: SnapshotMeta<PeerId>) {
         self.snapshots_installed += 1;
+        if let Some(started) = self.fetch_started.take() {
+            self.metrics.install_snapshot(started.elapsed());
+        }
         let index = meta.last_included.index;
         event!(
             info,
@@ -659,6 +692,9 @@ impl<S: StateMachine> Driver<S> {
                 result,
             } => {
                 let saved = result.is_ok();
+                if saved {
+                    self.metrics.save_snapshot();
+                }
                 #[cfg(feature = "tracing")]
                 match &result {
                     Ok(()) => event!(info, last_included = %last_included, "snapshot saved"),
@@ -872,6 +908,7 @@ impl<S: StateMachine> Driver<S> {
                 Err(_) => break,
             }
         }
+        self.metrics.read_index_batch(batch.len());
         if let Some(failure) = &self.failed {
             let error = ReadError::NodeInError {
                 reason: failure.to_string(),
@@ -948,6 +985,9 @@ impl<S: StateMachine> Driver<S> {
             commit_index = commit_index.0,
             "role changed"
         );
+        if role != self.role_view.0 {
+            self.metrics.role(role);
+        }
         let (old_role, old_term, old_leader) =
             std::mem::replace(&mut self.role_view, (role, term, leader.clone()));
         let me = &self.options.peer;
@@ -1075,6 +1115,7 @@ impl<S: StateMachine> Driver<S> {
     }
 
     fn publish_status(&mut self) {
+        self.metrics.state(&self.core, self.applied);
         let view = DriverView {
             applied_index: self.applied,
             pending_tasks: self.tasks.len(),

@@ -13,6 +13,7 @@ use super::snapshot_store::SnapshotStore;
 use super::state_machine::{CommittedEntry, LeaderChangeContext, SnapshotContext, StateMachine};
 use super::transfer::SnapshotEvent;
 use crate::core::{ConfigurationEntry, LogId, LogIndex, PeerId, SnapshotMeta};
+use crate::metrics::NodeMetrics;
 use crate::storage::{SnapshotReader, StorageError};
 
 /// The result a client gets for an applied task.
@@ -81,6 +82,18 @@ pub(crate) struct FsmSnapshots {
 /// async worker), or as a task (simulations, which must not depend on the OS
 /// scheduler). Either way it returns the state machine once the driver is gone.
 ///
+/// How the state machine's caller runs.
+pub(crate) struct FsmConfig {
+    /// Most entries handed over in one `on_apply_batch`.
+    pub(crate) apply_batch: usize,
+    /// A thread of its own (a state machine that blocks) rather than a task.
+    pub(crate) dedicated_thread: bool,
+    /// Under a simulation: snapshot saves run inline, for determinism.
+    pub(crate) simulated: bool,
+    /// Where the apply measurements go.
+    pub(crate) metrics: NodeMetrics,
+}
+
 /// A plain thread, not `spawn_blocking`: a blocking task that lives as long as the node
 /// would stop a paused tokio clock from advancing (`tokio::time::pause`), and hang the
 /// tests of every application that uses one.
@@ -88,11 +101,15 @@ pub(crate) fn spawn_fsm<S: StateMachine>(
     state_machine: S,
     jobs: queue::Receiver<FsmJob<S>>,
     done: queue::UnboundedSender<FsmDone>,
-    apply_batch: usize,
-    dedicated_thread: bool,
+    config: FsmConfig,
     snapshots: Option<FsmSnapshots>,
-    simulated: bool,
 ) -> std::io::Result<FsmHandle<S>> {
+    let FsmConfig {
+        apply_batch,
+        dedicated_thread,
+        simulated,
+        metrics,
+    } = config;
     let caller = FsmCaller {
         state_machine,
         failed: None,
@@ -100,6 +117,7 @@ pub(crate) fn spawn_fsm<S: StateMachine>(
         apply_batch,
         snapshots,
         save_thread: !simulated,
+        metrics,
         position: LogIndex(0),
     };
     if !dedicated_thread {
@@ -141,6 +159,7 @@ struct FsmCaller<S: StateMachine> {
     done: queue::UnboundedSender<FsmDone>,
     apply_batch: usize,
     snapshots: Option<FsmSnapshots>,
+    metrics: NodeMetrics,
     /// Whether a save's second half runs on a thread of its own (false in simulations,
     /// which run it inline for determinism).
     save_thread: bool,
@@ -210,7 +229,11 @@ impl<S: StateMachine> FsmCaller<S> {
                 let (covered, items): (Vec<_>, Vec<_>) =
                     items.into_iter().partition(|item| item.index() <= position);
                 let covered = covered.last().map(ApplyItem::index);
+                let (started, count) = (std::time::Instant::now(), items.len());
                 let (applied, failure) = apply_items(state_machine, items, self.apply_batch);
+                if count > 0 {
+                    self.metrics.fsm_apply_tasks(started.elapsed(), count);
+                }
                 (applied.or(covered), failure)
             }
             FsmJob::LeaderStart(context) => {

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use super::clock::{Clock, Jitter, MonotonicClock};
 use super::driver::{Channels, Control, Driver, DriverSnapshots};
 use super::error::{AdminCallError, ApplyError, ReadError, SnapshotError, StartError};
-use super::fsm::{spawn_fsm, Applied, FsmHandle, FsmSnapshots};
+use super::fsm::{spawn_fsm, Applied, FsmConfig, FsmHandle, FsmSnapshots};
 use super::options::{ApplyTaskMode, NodeOptions, ReadOnlyOption};
 use super::reads::{ReadJob, ReadRequest};
 use super::snapshot_store::{LocalSnapshotStore, SnapshotStore};
@@ -24,6 +24,7 @@ use crate::core::{
     Configuration, CoreRestorer, LogId, LogIndex, MembershipChange, PeerId, RestoreError, Role,
     SnapshotMeta, Term,
 };
+use crate::metrics::NodeMetrics;
 use crate::storage::StorageError;
 use crate::transport::{FrameSink, Transport};
 
@@ -82,6 +83,7 @@ struct Shared<S: StateMachine> {
     /// The status and the fast-path flag (leader and not failed), published together.
     status: status::Subscriber<NodeStatus>,
     tasks: Mutex<Option<NodeTasks<S>>>,
+    metrics: NodeMetrics,
 }
 
 /// A running Raft node. Cheap to clone; every clone talks to the same node.
@@ -212,6 +214,11 @@ impl<S: StateMachine> Node<S> {
         let (controls, controls_rx) = mpsc::channel(64);
         let (snapshot_events_tx, snapshot_events) = mpsc::unbounded_channel();
         let staged = Arc::default();
+        let metrics = if options.metrics {
+            NodeMetrics::new(&options.group, &options.peer)
+        } else {
+            NodeMetrics::default()
+        };
         let writer = tokio::spawn(run_writer(
             store.clone(),
             writer_jobs_rx,
@@ -222,19 +229,23 @@ impl<S: StateMachine> Node<S> {
                 store: store.clone(),
                 staged: Arc::clone(&staged),
             }),
+            metrics.clone(),
         ));
         let state_machine_blocks = state_machine.blocks();
         let fsm = spawn_fsm(
             state_machine,
             fsm_jobs_rx,
             fsm_done_tx,
-            options.apply_batch,
-            options.faults.is_none() && state_machine_blocks,
+            FsmConfig {
+                apply_batch: options.apply_batch,
+                dedicated_thread: options.faults.is_none() && state_machine_blocks,
+                simulated: options.faults.is_some(),
+                metrics: metrics.clone(),
+            },
             snapshot_store.as_ref().map(|store| FsmSnapshots {
                 store: store.clone(),
                 saved: snapshot_events_tx.clone(),
             }),
-            options.faults.is_some(),
         )
         .map_err(|error| StartError::Resources {
             reason: format!("cannot start the state machine's thread: {error}"),
@@ -256,6 +267,7 @@ impl<S: StateMachine> Node<S> {
                 partial: Arc::default(),
                 events: snapshot_events_tx,
             }),
+            metrics: metrics.clone(),
         };
         let driver = Driver::new(
             options.clone(),
@@ -284,6 +296,7 @@ impl<S: StateMachine> Node<S> {
             stop,
             status,
             tasks: Mutex::new(Some((driver, writer, fsm))),
+            metrics,
         };
         Ok((
             Node {
@@ -389,6 +402,7 @@ impl<S: StateMachine> Node<S> {
         R: Send + 'static,
         F: FnOnce(&S) -> R + Send + 'static,
     {
+        let asked = std::time::Instant::now();
         let (answer, result) = tokio::sync::oneshot::channel();
         let job = ReadJob::Run(Box::new(move |state_machine: Result<&S, ReadError>| {
             let _ = answer.send(state_machine.map(read));
@@ -396,9 +410,13 @@ impl<S: StateMachine> Node<S> {
         self.submit_read(option, job)?;
         // Dropped unanswered (a stopping node, a failed state machine, a read that
         // panicked): the node is going away as far as this read is concerned.
-        cooperative(result)
+        let answer = cooperative(result)
             .await
-            .unwrap_or(Err(ReadError::ShuttingDown))
+            .unwrap_or(Err(ReadError::ShuttingDown));
+        if answer.is_ok() {
+            self.shared.metrics.read_index(asked.elapsed());
+        }
+        answer
     }
 
     /// The read index (JRaft `readIndex`, F18): once this node's state machine has

@@ -111,6 +111,10 @@ pub struct NodeOptions {
     /// Reads waiting in the node's read queue (default 16,384); more fail at once with
     /// `ReadError::Overloaded`.
     pub read_queue_capacity: usize,
+    /// Record metrics through the `metrics` facade (JRaft `enableMetrics`; default
+    /// true: without a recorder installed a record is a no-op; names in
+    /// docs/operations.md). Needs the `metrics` feature.
+    pub metrics: bool,
 }
 
 impl NodeOptions {
@@ -144,6 +148,7 @@ impl NodeOptions {
             read_only_option: ReadOnlyOption::Safe,
             max_clock_drift_percent: 10,
             read_queue_capacity: 16384,
+            metrics: true,
         }
     }
 

@@ -10,6 +10,7 @@ use super::faults::FaultInjector;
 use super::snapshot_store::{SnapshotSink, SnapshotStore};
 use super::store::{LogStore, PersistOp, StoredEntry};
 use crate::core::{Flush, LogId, LogIndex, PeerId, PersistSeq, SnapshotMeta, Write};
+use crate::metrics::NodeMetrics;
 use crate::storage::StorageError;
 
 /// One step's persistence work, in the order the core issued it: a [`Flush`] of the
@@ -53,6 +54,7 @@ pub(crate) async fn run_writer(
     max_jobs_per_batch: usize,
     faults: Option<Arc<dyn FaultInjector>>,
     snapshots: Option<WriterSnapshots>,
+    metrics: NodeMetrics,
 ) {
     // Reused from batch to batch (its capacity survives), so merging the jobs of a
     // batch does not reallocate on the hot path.
@@ -71,11 +73,13 @@ pub(crate) async fn run_writer(
             WriterJob::Compact { through, snapshot } => {
                 let inline = faults.is_some() || !store.blocks();
                 let store = store.clone();
+                let started = std::time::Instant::now();
                 let compacted = blocking(inline, move || store.compact(through, snapshot)).await;
                 if let Err(error) = compacted {
                     let _ = done.send(WriteDone::Failed(error));
                     return;
                 }
+                metrics.truncate_log_prefix(started.elapsed());
                 continue;
             }
             WriterJob::Write(job) if has_install(&job) => {
@@ -121,6 +125,18 @@ pub(crate) async fn run_writer(
                 Err(_) => break,
             }
         }
+        let (mut entries, mut bytes, mut truncations) = (0usize, 0u64, 0u64);
+        for write in &writes {
+            match write {
+                Write::Append(appended) => {
+                    entries += appended.len();
+                    bytes += appended.iter().map(|e| e.payload.len() as u64).sum::<u64>();
+                }
+                Write::Truncate(_) => truncations += 1,
+                Write::HardState(_) | Write::InstallSnapshot(_) => {}
+            }
+        }
+        let started = std::time::Instant::now();
         let result = if faults.is_none() && store.blocks() {
             // Off the async workers: an fsync takes milliseconds. The buffer comes back
             // with the result, keeping its capacity.
@@ -145,6 +161,10 @@ pub(crate) async fn run_writer(
         if let Err(reason) = result {
             let _ = done.send(WriteDone::Failed(reason));
             return; // a failed fsync is fatal: never retry it (VERIFICATION.md §5.2)
+        }
+        metrics.append_logs(started.elapsed(), entries, bytes);
+        if truncations > 0 {
+            metrics.truncate_log_suffix(truncations);
         }
         if let Some(delay) = faults.as_ref().map(|f| f.completion_delay()) {
             if !delay.is_zero() {

@@ -20,8 +20,8 @@ use crate::core::Endpoint;
 pub use in_process::{InProcessNetwork, InProcessTransport};
 pub use metrics::{TransportMetrics, TransportMetricsSnapshot};
 pub use mux::{
-    split_port, PrefaceConnector, SplitAcceptor, SplitCounters, SplitOptions, RAFT_PREFACE,
-    SERVICE_PREFACE,
+    split_port, PrefaceConnector, SplitAcceptor, SplitCounters, SplitOptions, SplitPort,
+    HTTP_GET_PREFACE, RAFT_PREFACE, SERVICE_PREFACE,
 };
 pub use tcp::{
     accept_loop, serve, transient_accept_error, Acceptor, Connector, TcpOptions, TcpTransport,

@@ -2,9 +2,9 @@
 //! the same way).
 //!
 //! Every connection to a shared port starts with a 4-byte preface naming its protocol
-//! ([`RAFT_PREFACE`] or [`SERVICE_PREFACE`]); [`split_port`] reads it and hands the
-//! stream to the Raft acceptor or the service acceptor, which then see an ordinary
-//! stream. The connecting side writes the preface with [`PrefaceConnector`]. A
+//! ([`RAFT_PREFACE`], [`SERVICE_PREFACE`], or `GET ` — an HTTP GET, for status pages
+//! and metrics); [`split_port`] reads it and hands the stream to the matching acceptor,
+//! which then sees the stream after the preface. The connecting side writes the preface with [`PrefaceConnector`]. A
 //! connection that sends another preface, or none within the handshake timeout, is
 //! closed and counted; the number of connections waiting for their preface is bounded,
 //! so a flood of silent connections holds at most that many sockets.
@@ -14,11 +14,12 @@
 //! use concord::transport::{split_port, PrefaceConnector, SplitOptions, TokioConnector, RAFT_PREFACE};
 //!
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:7001").await?;
-//! let (raft, service, _counters) = split_port(listener, SplitOptions::default());
-//! // `raft` goes to `RaftServer::with_acceptor` with
-//! // `PrefaceConnector::new(TokioConnector, RAFT_PREFACE)`, `service` to
-//! // `concord::service::serve`.
-//! # let _ = (raft, service);
+//! let port = split_port(listener, SplitOptions::default());
+//! // `port.raft` goes to `RaftServer::with_acceptor` with
+//! // `PrefaceConnector::new(TokioConnector, RAFT_PREFACE)`, `port.service` to
+//! // `concord::service::serve`, `port.http` to an HTTP responder (`concord serve`'s
+//! // `/raft_stat` and `/metrics`), or is dropped (GETs are then closed).
+//! # let _ = port;
 //! # Ok(())
 //! # }
 //! ```
@@ -40,6 +41,9 @@ use crate::trace::event;
 pub const RAFT_PREFACE: [u8; 4] = *b"CRf1";
 /// The preface of a client or admin connection (the client protocol).
 pub const SERVICE_PREFACE: [u8; 4] = *b"CSv1";
+/// The first four bytes of an HTTP GET request: handed to [`SplitPort::http`] (which
+/// reads the rest of the request line after them).
+pub const HTTP_GET_PREFACE: [u8; 4] = *b"GET ";
 
 /// Tunables of [`split_port`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,20 +97,30 @@ impl Acceptor for SplitAcceptor {
     }
 }
 
-/// Accepts on `listener` (in a task of its own, until both acceptors are dropped or the
-/// listener fails) and splits the connections by preface: `(raft, service, counters)`.
-pub fn split_port(
-    listener: tokio::net::TcpListener,
-    options: SplitOptions,
-) -> (SplitAcceptor, SplitAcceptor, Arc<SplitCounters>) {
+/// The acceptors of one shared port.
+pub struct SplitPort {
+    /// Raft connections (peers).
+    pub raft: SplitAcceptor,
+    /// Client and admin connections.
+    pub service: SplitAcceptor,
+    /// HTTP GET requests, after the `GET ` preface.
+    pub http: SplitAcceptor,
+    /// Connections refused.
+    pub counters: Arc<SplitCounters>,
+}
+
+/// Accepts on `listener` (in a task of its own, until every acceptor is dropped or the
+/// listener fails) and splits the connections by preface.
+pub fn split_port(listener: tokio::net::TcpListener, options: SplitOptions) -> SplitPort {
     let (raft_tx, raft_rx) = mpsc::channel(options.queue.max(1));
     let (service_tx, service_rx) = mpsc::channel(options.queue.max(1));
+    let (http_tx, http_rx) = mpsc::channel(options.queue.max(1));
     let counters = Arc::new(SplitCounters::default());
     let handshakes = Arc::new(Semaphore::new(options.max_handshakes.max(1)));
     let task_counters = counters.clone();
     tokio::spawn(async move {
         loop {
-            if raft_tx.is_closed() && service_tx.is_closed() {
+            if raft_tx.is_closed() && service_tx.is_closed() && http_tx.is_closed() {
                 return;
             }
             let stream = match listener.accept().await {
@@ -126,7 +140,8 @@ pub fn split_port(
                 task_counters.refused.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
-            let (raft_tx, service_tx) = (raft_tx.clone(), service_tx.clone());
+            let (raft_tx, service_tx, http_tx) =
+                (raft_tx.clone(), service_tx.clone(), http_tx.clone());
             let counters = task_counters.clone();
             let timeout = options.handshake_timeout;
             tokio::spawn(async move {
@@ -137,6 +152,7 @@ pub fn split_port(
                 let queue = match read {
                     Ok(Ok(_)) if preface == RAFT_PREFACE => &raft_tx,
                     Ok(Ok(_)) if preface == SERVICE_PREFACE => &service_tx,
+                    Ok(Ok(_)) if preface == HTTP_GET_PREFACE => &http_tx,
                     _ => {
                         counters.refused.fetch_add(1, Ordering::Relaxed);
                         event!(
@@ -153,13 +169,14 @@ pub fn split_port(
             });
         }
     });
-    (
-        SplitAcceptor { streams: raft_rx },
-        SplitAcceptor {
+    SplitPort {
+        raft: SplitAcceptor { streams: raft_rx },
+        service: SplitAcceptor {
             streams: service_rx,
         },
+        http: SplitAcceptor { streams: http_rx },
         counters,
-    )
+    }
 }
 
 /// A connector that writes `preface` first on every connection it opens: to reach a
@@ -201,7 +218,12 @@ mod tests {
             handshake_timeout: Duration::from_millis(200),
             ..SplitOptions::default()
         };
-        let (mut raft, mut service, counters) = split_port(listener, options);
+        let SplitPort {
+            mut raft,
+            mut service,
+            http: _,
+            counters,
+        } = split_port(listener, options);
 
         for (preface, acceptor) in [(RAFT_PREFACE, &mut raft), (SERVICE_PREFACE, &mut service)] {
             let mut out = PrefaceConnector::new(TokioConnector, preface)
@@ -217,7 +239,10 @@ mod tests {
 
         // Another protocol's bytes, and a connection that says nothing: closed, counted.
         let mut stranger = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        stranger.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        stranger
+            .write_all(b"POST / HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
         let _silent = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while counters.refused() < 2 {
