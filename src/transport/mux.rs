@@ -253,4 +253,53 @@ mod tests {
         let _ = stranger.read_to_end(&mut rest).await;
         assert!(rest.is_empty(), "a stranger gets nothing back");
     }
+
+    #[tokio::test]
+    async fn a_flood_of_silent_connections_holds_at_most_max_handshakes() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let endpoint = Endpoint::new("127.0.0.1", port).unwrap();
+        let options = SplitOptions {
+            handshake_timeout: Duration::from_millis(300),
+            max_handshakes: 8,
+            queue: 4,
+        };
+        let SplitPort {
+            mut raft, counters, ..
+        } = split_port(listener, options);
+        // 60 connections that never send a preface: at most 8 wait for one at a time,
+        // the rest are closed on accept (counted), then the 8 time out (counted).
+        let mut flood = Vec::new();
+        for _ in 0..60 {
+            flood.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while counters.refused() < 52 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{}",
+                counters.refused()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        while counters.refused() < 60 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{}",
+                counters.refused()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The closed connections read end-of-stream; the port still serves.
+        let mut buf = [0u8; 1];
+        assert_eq!(flood[0].read(&mut buf).await.unwrap_or(0), 0);
+        let mut out = PrefaceConnector::new(TokioConnector, RAFT_PREFACE)
+            .connect(&endpoint)
+            .await
+            .unwrap();
+        out.write_all(b"y").await.unwrap();
+        let mut accepted = raft.accept().await.unwrap();
+        accepted.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"y");
+    }
 }
