@@ -17,22 +17,24 @@
 //! | `replicate-entries` | counter | AppendEntries messages sent with entries |
 //! | `replicate-entries-count` | histogram | entries per AppendEntries sent |
 //! | `replicate-entries-bytes` | histogram | payload bytes per AppendEntries sent |
-//! | `replicate-inflights-count` | histogram | the replicator's messages in flight when one more is sent |
-//! | `handle-append-entries` | histogram, s | a follower handling one AppendEntries (the core's step) |
+//! | `replicate-inflights-count` | histogram | the replicator's messages in flight, this one included, when an AppendEntries is sent |
+//! | `handle-append-entries` | histogram, s | a follower handling one AppendEntries (the core's step and the hand-off of its writes) |
 //! | `handle-append-entries-count` | histogram | entries per AppendEntries received |
-//! | `pre-vote` | counter | pre-vote rounds started |
+//! | `pre-vote` | counter | pre-vote rounds started (repeated rounds in a term too) |
 //! | `request-vote` | counter | elections started (terms campaigned for) |
 //! | `install-snapshot` | histogram, s | a snapshot installed from the leader, fetch started to installed |
 //! | `save-snapshot` | counter | snapshots saved |
 //! | `fsm-apply-tasks` | histogram, s | one batch of committed entries handed to the state machine |
 //! | `fsm-apply-tasks-count` | histogram | entries per batch |
-//! | `read-index` | histogram, s | a linearizable read (`Node::read` and friends), asked to answered |
+//! | `read-index` | histogram, s | a read through `Node::read`/`read_with` (ReadIndex or lease), asked to answered |
 //! | `handle-read-index-entries` | histogram | reads per ReadIndex batch the node's task takes |
 //! | `raft-term`, `raft-commit-index`, `raft-applied-index`, `raft-is-leader` | gauges | the node's state |
 //! | `replicator-log-lags`, `replicator-next-index` | gauges (label `replicator`) | on a leader, per follower, at every heartbeat |
 //!
 //! Handles are registered once per node, so recording is an atomic operation or a
-//! histogram insert (whatever the recorder makes of it), never a map lookup.
+//! histogram insert (whatever the recorder makes of it), never a map lookup — except the
+//! replicator gauges, looked up per follower at each heartbeat (their labels name the
+//! follower). A recorder installed after a node started sees nothing of that node.
 
 #[cfg(feature = "metrics")]
 use std::sync::Arc;
@@ -120,6 +122,19 @@ impl NodeMetrics {
         {
             let _ = (group, peer);
             NodeMetrics {}
+        }
+    }
+
+    /// Whether anything is recorded (the feature on, and `NodeOptions::metrics`): callers
+    /// skip computing what only a metric needs.
+    pub(crate) fn enabled(&self) -> bool {
+        #[cfg(feature = "metrics")]
+        {
+            self.handles.is_some()
+        }
+        #[cfg(not(feature = "metrics"))]
+        {
+            false
         }
     }
 

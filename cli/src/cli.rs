@@ -328,6 +328,8 @@ struct Move {
     to: String,
     /// The transfer's result: the new leader, or why not.
     result: String,
+    /// `done`, `refused` (nothing changed) or `unknown`.
+    outcome: &'static str,
 }
 
 enum RebalanceError {
@@ -354,7 +356,8 @@ async fn rebalance(
             .await
             .map_err(|error| match error {
                 RouteError::Call(error) => RebalanceError::Call(error),
-                other => RebalanceError::Call(CallError::Unknown {
+                // Nothing was changed while learning the routes.
+                other => RebalanceError::Call(CallError::NotApplied {
                     reason: format!("group {group}: {other}"),
                 }),
             })?;
@@ -362,25 +365,29 @@ async fn rebalance(
     }
     let mut moves = Vec::new();
     for (group, from, to) in rebalance_plan(servers, &routes) {
-        let result = match table.client(connector, &group, timeout) {
+        let (result, outcome) = match table.client(connector, &group, timeout) {
             Ok(mut client) => match client
                 .admin(AdminRequest::TransferLeader(Some(to.clone())))
                 .await
             {
                 Ok(AdminResponse::Transferred(leader)) => {
                     table.update_leader(&group, leader.clone());
-                    format!("leader {leader}")
+                    (format!("leader {leader}"), "done")
                 }
-                Ok(other) => format!("unexpected answer {other:?}"),
-                Err(error) => error.to_string(),
+                Ok(other) => (format!("unexpected answer {other:?}"), "unknown"),
+                Err(error @ (CallError::Rejected { .. } | CallError::NotApplied { .. })) => {
+                    (error.to_string(), "refused")
+                }
+                Err(error) => (error.to_string(), "unknown"),
             },
-            Err(error) => error.to_string(),
+            Err(error) => (error.to_string(), "refused"),
         };
         moves.push(Move {
             group: group.to_string(),
             from: from.to_string(),
             to: to.to_string(),
             result,
+            outcome,
         });
     }
     Ok(moves)
@@ -440,6 +447,13 @@ fn human(output: &Output) -> String {
 
 fn report(name: &str, json: bool, outcome: Result<Output, CallError>) -> ExitCode {
     let (code, outcome_name) = match &outcome {
+        // A rebalance is as good as its worst transfer.
+        Ok(Output::Rebalanced(moves)) if moves.iter().any(|m| m.outcome == "unknown") => {
+            (3, Some("unknown"))
+        }
+        Ok(Output::Rebalanced(moves)) if moves.iter().any(|m| m.outcome == "refused") => {
+            (1, Some("refused"))
+        }
         Ok(_) => (0, None),
         Err(CallError::Rejected { .. }) => (1, Some("refused")),
         Err(CallError::Unknown { .. }) => (3, Some("unknown")),
@@ -457,11 +471,11 @@ fn report(name: &str, json: bool, outcome: Result<Output, CallError>) -> ExitCod
                 outcome: None,
             }),
             Ok(Output::Rebalanced(moves)) => serde_json::to_string(&JsonOutcome {
-                ok: true,
+                ok: code == 0,
                 command: name,
                 result: Some(moves),
                 error: None,
-                outcome: None,
+                outcome: outcome_name,
             }),
             Ok(Output::Kv(response)) => serde_json::to_string(&JsonOutcome {
                 ok: true,

@@ -23,6 +23,7 @@ use concord::transport::{
     split_port, PrefaceConnector, SplitOptions, TcpOptions, TokioConnector, RAFT_PREFACE,
 };
 use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_util::MetricKindMask;
 
 /// `concord serve`'s options.
 #[derive(clap::Args, Debug)]
@@ -80,6 +81,8 @@ pub fn main(args: ServeArgs) -> ExitCode {
 }
 
 async fn run(args: ServeArgs) -> Result<(), String> {
+    // Signals are caught from the start, so a SIGTERM during startup is a clean exit too.
+    let mut signals = Signals::new().map_err(|e| format!("cannot catch signals: {e}"))?;
     if !args.join && !args.peers.contains(&args.id) {
         return Err(format!("--peers must include this server ({})", args.id));
     }
@@ -105,7 +108,10 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {endpoint}: {e}"))?;
     // Before any node starts: nodes register their metric handles with the recorder
     // installed when they start.
+    // Series not updated for a minute (a deposed leader's replicator gauges, a removed
+    // follower's) are dropped rather than exported stale forever.
     let prometheus = PrometheusBuilder::new()
+        .idle_timeout(MetricKindMask::GAUGE, Some(Duration::from_secs(60)))
         .install_recorder()
         .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
     let upkeep = {
@@ -147,11 +153,13 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         handler = handler.with_group(group.clone(), node.clone(), kv_handler(node.clone()));
         nodes.push(node);
     }
-    let service = tokio::spawn(serve(
-        port.service,
-        Arc::new(handler),
-        ServiceOptions::default(),
-    ));
+    let service_options = ServiceOptions {
+        // The client sets its own deadline (`concord cli --timeout-ms`); a membership
+        // change may take long (a new voter catching up), so the server's is generous.
+        request_timeout: Duration::from_secs(300),
+        ..ServiceOptions::default()
+    };
+    let mut service = tokio::spawn(serve(port.service, Arc::new(handler), service_options));
     let pages = tokio::spawn(http::serve(port.http, nodes.clone(), prometheus));
     tracing::info!(
         id = %args.id,
@@ -165,8 +173,18 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         args.groups.join(","),
         args.data_dir.display()
     );
-    shutdown_signal().await;
+    let failure = tokio::select! {
+        _ = signals.next() => None,
+        ended = &mut service => Some(format!("the client port stopped: {ended:?}")),
+    };
     eprintln!("concord serve: shutting down");
+    // A second signal while shutting down: exit at once (the log is durable up to its
+    // last fsync; nothing acknowledged is lost).
+    tokio::spawn(async move {
+        signals.next().await;
+        eprintln!("concord serve: second signal, exiting now");
+        std::process::exit(130);
+    });
     service.abort();
     pages.abort();
     upkeep.abort();
@@ -174,33 +192,57 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         node.shutdown();
     }
     for node in &nodes {
-        node.join().await;
+        if tokio::time::timeout(Duration::from_secs(30), node.join())
+            .await
+            .is_err()
+        {
+            return Err("a node did not stop within 30 s".into());
+        }
     }
     drop(server);
     drop(storage);
-    Ok(())
+    match failure {
+        Some(reason) => Err(reason),
+        None => Ok(()),
+    }
 }
 
-/// SIGTERM or Ctrl-C (SIGINT).
-async fn shutdown_signal() {
+/// SIGTERM and SIGINT (Ctrl-C), caught from the moment they are created.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = terminate.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Signals {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.terminate.recv() => {}
+                _ = self.interrupt.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -259,7 +301,8 @@ mod http {
             request.extend_from_slice(&buffer[..read]);
         }
         let line = String::from_utf8_lossy(&request);
-        let path = line.split_whitespace().next().unwrap_or("/");
+        let target = line.split_whitespace().next().unwrap_or("/");
+        let path = target.split('?').next().unwrap_or(target);
         let (status, content_type, body) = match path {
             "/raft_stat" => {
                 let mut page = String::new();

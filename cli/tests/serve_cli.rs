@@ -379,20 +379,28 @@ fn rebalance_spreads_the_leaders_of_many_groups() {
         &["rebalance", "--groups", &groups.join(","), "--conf", &conf],
         |_| true,
     );
-    let moves = result.as_array().unwrap();
-    assert_eq!(moves.len(), 4, "{result}");
-    // Two leaders per server now.
-    let mut load = std::collections::BTreeMap::new();
-    for group in groups {
-        let leader = cli_until(&["get-leader", "--group", group, "--conf", &conf], |r| {
-            r["Leader"].is_string()
-        })["Leader"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        *load.entry(leader).or_insert(0) += 1;
+    assert!(!result.as_array().unwrap().is_empty(), "{result}");
+    // Two leaders per server now. A follower names the leader it last heard of, so
+    // the views converge within a heartbeat: wait for them (a rebalance that exited
+    // non-zero, a transfer refused or unknown, was run again by `cli_until`).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut load = std::collections::BTreeMap::new();
+        for group in groups {
+            let leader = cli_until(&["get-leader", "--group", group, "--conf", &conf], |r| {
+                r["Leader"].is_string()
+            })["Leader"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            *load.entry(leader).or_insert(0) += 1;
+        }
+        if load.values().all(|&n| n == 2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not balanced: {load:?}");
+        std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(load.values().all(|&n| n == 2), "{load:?}");
     // Balanced already: nothing moves.
     let again = cli_until(
         &["rebalance", "--groups", &groups.join(","), "--conf", &conf],

@@ -325,7 +325,15 @@ impl<S: StateMachine> Driver<S> {
                 }
                 _ = &mut election, if deadlines.0.is_some() => {
                     self.timers.cancel(Timer::Election);
+                    let was = (self.core.role(), self.core.term());
                     self.step(Input::Timeout(Timer::Election)).await;
+                    // A pre-vote round repeated in the same term changes no role: count
+                    // it here (role changes are counted where they are reported).
+                    if was == (Role::PreCandidate, self.core.term())
+                        && self.core.role() == Role::PreCandidate
+                    {
+                        self.metrics.role(Role::PreCandidate);
+                    }
                 }
                 _ = snapshot_timer.tick(), if snapshot_timer_on => {
                     self.step(Input::TakeSnapshot).await;
@@ -511,7 +519,7 @@ impl<S: StateMachine> Driver<S> {
             _ => Vec::new(),
         };
         if let Message::Append(request) = &message {
-            if !request.entries.is_empty() {
+            if !request.entries.is_empty() && self.metrics.enabled() {
                 let bytes = payloads.iter().map(|p| p.len() as u64).sum();
                 let in_flight = self
                     .core
@@ -985,7 +993,8 @@ impl<S: StateMachine> Driver<S> {
             commit_index = commit_index.0,
             "role changed"
         );
-        if role != self.role_view.0 {
+        // An election round: a new pre-vote round, or a campaign for a new term.
+        if role != self.role_view.0 || term != self.role_view.1 {
             self.metrics.role(role);
         }
         let (old_role, old_term, old_leader) =

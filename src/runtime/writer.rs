@@ -126,7 +126,7 @@ pub(crate) async fn run_writer(
             }
         }
         let (mut entries, mut bytes, mut truncations) = (0usize, 0u64, 0u64);
-        for write in &writes {
+        for write in writes.iter().filter(|_| metrics.enabled()) {
             match write {
                 Write::Append(appended) => {
                     entries += appended.len();

@@ -27,7 +27,8 @@ use crate::core::{AdminError, Endpoint, GroupId, LogId, PeerId};
 use crate::runtime::{AdminCallError, Node, NodeDescription, SnapshotError, StateMachine};
 use crate::transport::Connector;
 
-/// The version of [`GroupRequest`]'s encoding (first byte of the body).
+/// The version of [`GroupRequest`]'s and [`AdminResponse`]'s encoding (the first byte of
+/// the body).
 pub const GROUP_REQUEST_VERSION: u8 = 1;
 
 /// One request to a process hosting groups.
@@ -127,8 +128,9 @@ impl GroupRequest {
 /// `NotApplied` for a refusal worth retrying soon (another change or a transfer running,
 /// a leader that has not committed its first entry), `BadRequest` for a refusal that a
 /// retry would meet again (an invalid change, a peer that did not catch up, a transfer
-/// that timed out, a failed node) — nothing changed in these three — and `Unknown` when
-/// leadership was lost after the change may have been appended.
+/// that timed out) — nothing changed in these three — and `Unknown` when leadership was
+/// lost after the change may have been appended, or the node failed (it may have failed
+/// in the middle of the request: a reset's write, a transfer's `TimeoutNow` sent).
 pub fn admin_error(error: AdminCallError) -> ServiceError {
     match error {
         AdminCallError::Refused(AdminError::NotLeader { leader_hint }) => {
@@ -145,8 +147,7 @@ pub fn admin_error(error: AdminCallError) -> ServiceError {
             refusal @ (AdminError::InvalidChange { .. }
             | AdminError::CatchUpFailed { .. }
             | AdminError::NotAVoter { .. }
-            | AdminError::TransferTimedOut
-            | AdminError::Failed),
+            | AdminError::TransferTimedOut),
         ) => ServiceError::BadRequest {
             reason: refusal.to_string(),
         },
@@ -172,7 +173,9 @@ fn peers(configuration: &crate::core::Configuration<PeerId>) -> AdminResponse {
 }
 
 fn encode_admin(response: &AdminResponse) -> Bytes {
-    Bytes::from(postcard::to_stdvec(response).unwrap_or_default())
+    let mut body = vec![GROUP_REQUEST_VERSION];
+    body.extend(postcard::to_stdvec(response).unwrap_or_default());
+    Bytes::from(body)
 }
 
 /// Serves [`GroupRequest`]s for the groups of one process: commands through each
@@ -314,9 +317,16 @@ impl<C: Connector> GroupClient<C> {
             op: GroupOp::Admin(request),
         };
         let body = self.inner.call(request.encode()).await?;
-        postcard::from_bytes(&body).map_err(|e| CallError::Unknown {
-            reason: format!("undecodable admin response: {e}"),
-        })
+        match body.split_first() {
+            Some((&GROUP_REQUEST_VERSION, rest)) => {
+                postcard::from_bytes(rest).map_err(|e| CallError::Unknown {
+                    reason: format!("undecodable admin response: {e}"),
+                })
+            }
+            _ => Err(CallError::Unknown {
+                reason: "an admin response of another version (upgrade the client)".into(),
+            }),
+        }
     }
 
     /// The server the next request goes to first.

@@ -333,6 +333,7 @@ impl<C: Connector> ServiceClient<C> {
     pub async fn call(&mut self, body: Bytes) -> Result<Bytes, CallError> {
         let deadline = tokio::time::Instant::now() + self.options.redirect_budget;
         let mut last_refusal = String::from("no member reachable");
+        let mut redirects = 0usize;
         while tokio::time::Instant::now() < deadline {
             let target = self.leader;
             if self.connection.as_ref().map(|(at, _)| *at) != Some(target) {
@@ -410,8 +411,16 @@ impl<C: Connector> ServiceClient<C> {
                             None => None,
                         }
                     });
+                    redirects += 1;
                     match hinted {
-                        Some(position) if position != self.leader => self.leader = position,
+                        // Servers hinting at each other: after a round of the members,
+                        // pause between redirects as between refusals.
+                        Some(position) if position != self.leader => {
+                            self.leader = position;
+                            if redirects > self.members.len() {
+                                tokio::time::sleep(self.options.retry_pause).await;
+                            }
+                        }
                         _ => {
                             self.next_member();
                             tokio::time::sleep(self.options.retry_pause).await;

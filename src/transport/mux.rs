@@ -60,7 +60,9 @@ pub struct SplitOptions {
 impl Default for SplitOptions {
     fn default() -> Self {
         SplitOptions {
-            handshake_timeout: Duration::from_secs(5),
+            // A legitimate connector sends its preface with the connection: a second
+            // is plenty, and a silent flood holds its slots that long only.
+            handshake_timeout: Duration::from_secs(1),
             max_handshakes: 256,
             queue: 64,
         }
