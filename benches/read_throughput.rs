@@ -250,26 +250,13 @@ fn summarize(
     }
 }
 
-/// The KV handler of `mode`: log reads propose the `get` (no read path), the others
-/// serve it with `Node::read` (`kv_handler`).
+/// The KV handler of `mode`: log reads propose the `get`, the others serve it with
+/// `Node::read`.
 fn handler(node: Node<KvStateMachine>, mode: Mode) -> Arc<NodeHandler<KvStateMachine>> {
-    if mode != Mode::Log {
-        return kv_handler(node);
+    match mode {
+        Mode::Log => kv_handler_through_log(node),
+        Mode::ReadIndex | Mode::Lease => kv_handler(node),
     }
-    Arc::new(NodeHandler::new(
-        node,
-        |body| {
-            KvCommand::decode(body)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        },
-        |response| match response {
-            Ok(response) => Ok(Bytes::from(
-                postcard::to_stdvec(&response).unwrap_or_default(),
-            )),
-            Err(reason) => Err(ServiceError::BadRequest { reason }),
-        },
-    ))
 }
 
 /// A cell over loopback TCP: Raft traffic between `RaftServer`s, clients over the client

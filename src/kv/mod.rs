@@ -10,4 +10,4 @@ mod remote;
 pub use client::{KvClient, KvClientError};
 pub use command::{KvCommand, KvResponse};
 pub use machine::{KvRead, KvStateMachine};
-pub use remote::{kv_handler, RemoteKvClient};
+pub use remote::{kv_handler, kv_handler_through_log, RemoteKvClient};

@@ -22,26 +22,42 @@ where
     S: StateMachine<Response = Result<KvResponse, String>> + KvRead,
 {
     Arc::new(
-        NodeHandler::new(
-            node,
-            |body| {
-                KvCommand::decode(body)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            },
-            |response| match response {
-                Ok(response) => Ok(Bytes::from(
-                    postcard::to_stdvec(&response).unwrap_or_default(),
-                )),
-                Err(reason) => Err(ServiceError::BadRequest { reason }),
-            },
-        )
-        .with_reads(|body| match KvCommand::decode(body) {
+        log_handler(node).with_reads(|body| match KvCommand::decode(body) {
             Ok(KvCommand::Get { key }) => {
                 Some(Box::new(move |kv: &S| Ok(KvResponse::Value(kv.get(&key)))))
             }
             _ => None,
         }),
+    )
+}
+
+/// Like [`kv_handler`], but every command, `get` included, goes through the log (a
+/// replicated entry and an fsync on a quorum per read): what reads cost before
+/// ReadIndex, kept for comparison (`benches/read_throughput.rs`).
+pub fn kv_handler_through_log<S>(node: Node<S>) -> Arc<NodeHandler<S>>
+where
+    S: StateMachine<Response = Result<KvResponse, String>>,
+{
+    Arc::new(log_handler(node))
+}
+
+fn log_handler<S>(node: Node<S>) -> NodeHandler<S>
+where
+    S: StateMachine<Response = Result<KvResponse, String>>,
+{
+    NodeHandler::new(
+        node,
+        |body| {
+            KvCommand::decode(body)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        },
+        |response| match response {
+            Ok(response) => Ok(Bytes::from(
+                postcard::to_stdvec(&response).unwrap_or_default(),
+            )),
+            Err(reason) => Err(ServiceError::BadRequest { reason }),
+        },
     )
 }
 
