@@ -43,13 +43,29 @@ impl Server {
             Some(peers) => command.args(["--peers", peers]),
             None => command.arg("--join"),
         };
-        let log = std::fs::File::create(self.dir.with_extension("log")).unwrap();
-        let child = command
+        // Appended across restarts, so a failure shows the whole story.
+        let log_path = self.dir.with_extension("log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap();
+        let mut child = command
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("start concord serve");
+        // A server that cannot start (its port taken since `free_ports` released it)
+        // fails here with its own words, not as a CLI timeout later.
+        std::thread::sleep(Duration::from_millis(100));
+        if let Some(status) = child.try_wait().unwrap() {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            panic!(
+                "concord serve {} exited at once ({status}):\n{log}",
+                self.id
+            );
+        }
         self.child = Some(child);
     }
 

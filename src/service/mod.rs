@@ -413,11 +413,12 @@ impl<C: Connector> ServiceClient<C> {
                     });
                     redirects += 1;
                     match hinted {
-                        // Servers hinting at each other: after a round of the members,
-                        // pause between redirects as between refusals.
+                        // Servers hinting at each other (learned hints can name any
+                        // address): after a round of the members, pause between
+                        // redirects as between refusals.
                         Some(position) if position != self.leader => {
                             self.leader = position;
-                            if redirects > self.members.len() {
+                            if self.learn_hints && redirects > self.members.len() {
                                 tokio::time::sleep(self.options.retry_pause).await;
                             }
                         }
