@@ -160,7 +160,12 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         ..ServiceOptions::default()
     };
     let mut service = tokio::spawn(serve(port.service, Arc::new(handler), service_options));
-    let pages = tokio::spawn(http::serve(port.http, nodes.clone(), prometheus));
+    let pages = tokio::spawn(http::serve(
+        port.http,
+        nodes.clone(),
+        prometheus,
+        port.counters.clone(),
+    ));
     tracing::info!(
         id = %args.id,
         groups = ?args.groups,
@@ -254,7 +259,7 @@ mod http {
 
     use concord::kv::KvStateMachine;
     use concord::runtime::Node;
-    use concord::transport::{Acceptor, SplitAcceptor};
+    use concord::transport::{Acceptor, SplitAcceptor, SplitCounters};
     use metrics_exporter_prometheus::PrometheusHandle;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::sync::Semaphore;
@@ -266,13 +271,18 @@ mod http {
         mut acceptor: SplitAcceptor,
         nodes: Vec<Node<KvStateMachine>>,
         prometheus: PrometheusHandle,
+        port: Arc<SplitCounters>,
     ) {
         let nodes = Arc::new(nodes);
+        // Connections the shared port closed before their protocol was known (no or
+        // an unknown preface, too many handshakes at once, a full queue).
+        let refused = metrics::counter!("shared-port-refused");
         let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         while let Ok(stream) = acceptor.accept().await {
             let Ok(permit) = permits.clone().try_acquire_owned() else {
                 continue; // over the limit: closed
             };
+            refused.absolute(port.refused());
             let (nodes, prometheus) = (nodes.clone(), prometheus.clone());
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(

@@ -268,6 +268,7 @@ fn three_servers_grow_to_five_transfer_snapshot_and_heal_after_kill_9() {
         "fsm_apply_tasks",
         "raft_term",
         "read_index",
+        "shared_port_refused",
     ] {
         assert!(metrics.contains(name), "no {name} in:\n{metrics}");
     }
