@@ -9,7 +9,7 @@ cargo fmt --all -- --check
 # dependencies) is what a `default-features = false` user builds: it must compile, lint-clean.
 if cargo clippy --version >/dev/null 2>&1; then
     cargo clippy --workspace --all-targets --quiet -- -D warnings
-    for features in "" fjall tracing metrics; do
+    for features in "" fjall tracing metrics tls; do
         cargo clippy -p concord --no-default-features --features "$features" --lib --quiet -- -D warnings
     done
 else

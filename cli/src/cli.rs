@@ -17,7 +17,7 @@ use concord::service::{
     rebalance_plan, AdminRequest, AdminResponse, CallError, ClientOptions, GroupClient, RouteError,
     RouteTable,
 };
-use concord::transport::{PrefaceConnector, TokioConnector, SERVICE_PREFACE};
+use concord::transport::{PrefaceConnector, TlsConnector, TokioConnector, SERVICE_PREFACE};
 use serde::Serialize;
 
 /// `concord cli`'s options.
@@ -41,6 +41,8 @@ pub struct CliArgs {
     /// Print one JSON object on stdout.
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    tls: crate::tls::TlsArgs,
     #[command(subcommand)]
     command: CliCommand,
 }
@@ -158,6 +160,9 @@ struct JsonOutcome<'a, T: Serialize> {
     outcome: Option<&'static str>,
 }
 
+/// How the CLI reaches servers: the client protocol's preface, in TLS when configured.
+type Connect = PrefaceConnector<TlsConnector<TokioConnector>>;
+
 pub fn main(args: CliArgs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -220,19 +225,24 @@ async fn run(args: CliArgs) -> ExitCode {
         redirect_budget: timeout,
         ..ClientOptions::default()
     };
-    let mut client = GroupClient::new(
-        PrefaceConnector::new(TokioConnector, SERVICE_PREFACE),
-        group,
-        &targets,
-        options,
+    let tls = match args.tls.load() {
+        Ok(tls) => tls,
+        Err(message) => return usage(message),
+    };
+    let connector = PrefaceConnector::new(
+        TlsConnector::optional(TokioConnector, tls.as_ref()),
+        SERVICE_PREFACE,
     );
+    let mut client = GroupClient::new(connector.clone(), group, &targets, options);
     let outcome = match &args.command {
         CliCommand::Kv { command } => kv(&mut client, command).await.map(Output::Kv),
-        CliCommand::Rebalance { groups } => match rebalance(&targets, groups, timeout).await {
-            Ok(moves) => Ok(Output::Rebalanced(moves)),
-            Err(RebalanceError::Usage(message)) => return usage(message),
-            Err(RebalanceError::Call(error)) => Err(error),
-        },
+        CliCommand::Rebalance { groups } => {
+            match rebalance(&connector, &targets, groups, timeout).await {
+                Ok(moves) => Ok(Output::Rebalanced(moves)),
+                Err(RebalanceError::Usage(message)) => return usage(message),
+                Err(RebalanceError::Call(error)) => Err(error),
+            }
+        }
         command => {
             let request = admin_request(command);
             client.admin(request).await.map(Output::Admin)
@@ -283,10 +293,7 @@ fn admin_request(command: &CliCommand) -> AdminRequest {
     }
 }
 
-async fn kv(
-    client: &mut GroupClient<PrefaceConnector<TokioConnector>>,
-    command: &KvCli,
-) -> Result<KvResponse, CallError> {
+async fn kv(client: &mut GroupClient<Connect>, command: &KvCli) -> Result<KvResponse, CallError> {
     let command = match command {
         KvCli::Get { key } => KvCommand::Get { key: key.clone() },
         KvCli::Put { key, value } => KvCommand::Put {
@@ -340,11 +347,11 @@ enum RebalanceError {
 /// Learns every group's configuration and leader from `servers` (a route table), plans
 /// the transfers (`concord::service::rebalance_plan`) and runs them one by one.
 async fn rebalance(
+    connector: &Connect,
     servers: &[PeerId],
     groups: &[String],
     timeout: Duration,
 ) -> Result<Vec<Move>, RebalanceError> {
-    let connector = PrefaceConnector::new(TokioConnector, SERVICE_PREFACE);
     let table = RouteTable::new();
     let mut routes = BTreeMap::new();
     for name in groups {
@@ -352,7 +359,7 @@ async fn rebalance(
             .map_err(|e| RebalanceError::Usage(format!("--groups {name}: {e}")))?;
         table.update_configuration(&group, servers.to_vec(), Vec::new());
         let route = table
-            .refresh_configuration(&connector, &group, timeout)
+            .refresh_configuration(connector, &group, timeout)
             .await
             .map_err(|error| match error {
                 RouteError::Call(error) => RebalanceError::Call(error),
@@ -365,7 +372,7 @@ async fn rebalance(
     }
     let mut moves = Vec::new();
     for (group, from, to) in rebalance_plan(servers, &routes) {
-        let (result, outcome) = match table.client(connector, &group, timeout) {
+        let (result, outcome) = match table.client(connector.clone(), &group, timeout) {
             Ok(mut client) => match client
                 .admin(AdminRequest::TransferLeader(Some(to.clone())))
                 .await

@@ -5,6 +5,7 @@
 mod cli;
 mod demo;
 mod serve;
+mod tls;
 
 use std::process::ExitCode;
 

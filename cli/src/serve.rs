@@ -20,7 +20,8 @@ use concord::kv::{kv_handler, KvStateMachine};
 use concord::runtime::{DurableStorage, Node, NodeOptions, RaftServer, StorageOptions};
 use concord::service::{serve, GroupHandler, ServiceOptions};
 use concord::transport::{
-    split_port, PrefaceConnector, SplitOptions, TcpOptions, TokioConnector, RAFT_PREFACE,
+    split_port, split_port_tls, PrefaceConnector, SplitOptions, TcpOptions, TlsConnector,
+    TokioConnector, RAFT_PREFACE,
 };
 use metrics_exporter_prometheus::PrometheusBuilder;
 use metrics_util::MetricKindMask;
@@ -58,6 +59,8 @@ pub struct ServeArgs {
     /// timer).
     #[arg(long, default_value_t = 3600)]
     snapshot_interval_s: u64,
+    #[command(flatten)]
+    tls: crate::tls::TlsArgs,
 }
 
 pub fn main(args: ServeArgs) -> ExitCode {
@@ -94,6 +97,17 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     if endpoint.is_unspecified() {
         return Err("--id must be an address peers can reach, not 0.0.0.0 or ::".into());
     }
+    let tls = args.tls.load()?;
+    if let Some(tls) = &tls {
+        // Peers check that the certificate names the endpoint they dial: one naming
+        // anything else would be refused by every peer and client.
+        if tls.name() != Some(endpoint.to_string().as_str()) {
+            return Err(format!(
+                "--tls-cert names {}, not this server's endpoint {endpoint} (its common name must be the --id's host:port)",
+                tls.name().unwrap_or("nothing (no common name)")
+            ));
+        }
+    }
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", args.data_dir.display()))?;
     let storage =
@@ -123,11 +137,17 @@ async fn run(args: ServeArgs) -> Result<(), String> {
             }
         })
     };
-    let port = split_port(listener, SplitOptions::default());
+    let port = match &tls {
+        Some(tls) => split_port_tls(listener, SplitOptions::default(), tls),
+        None => split_port(listener, SplitOptions::default()),
+    };
     let server = RaftServer::with_acceptor(
         endpoint.clone(),
         port.raft,
-        PrefaceConnector::new(TokioConnector, RAFT_PREFACE),
+        PrefaceConnector::new(
+            TlsConnector::optional(TokioConnector, tls.as_ref()),
+            RAFT_PREFACE,
+        ),
         TcpOptions::default(),
     );
     let configuration = if args.join {
@@ -173,9 +193,10 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         "serving"
     );
     eprintln!(
-        "concord serve: {} serving {} on {endpoint} (data in {})",
+        "concord serve: {} serving {} on {endpoint}{} (data in {})",
         args.id,
         args.groups.join(","),
+        if tls.is_some() { " with TLS" } else { "" },
         args.data_dir.display()
     );
     let failure = tokio::select! {
@@ -259,7 +280,7 @@ mod http {
 
     use concord::kv::KvStateMachine;
     use concord::runtime::Node;
-    use concord::transport::{Acceptor, SplitAcceptor, SplitCounters};
+    use concord::transport::{Acceptor, MaybeTlsStream, SplitAcceptor, SplitCounters};
     use metrics_exporter_prometheus::PrometheusHandle;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::sync::Semaphore;
@@ -296,7 +317,7 @@ mod http {
     }
 
     async fn respond(
-        mut stream: tokio::net::TcpStream,
+        mut stream: MaybeTlsStream<tokio::net::TcpStream>,
         nodes: &[Node<KvStateMachine>],
         prometheus: &PrometheusHandle,
     ) -> std::io::Result<()> {

@@ -2,11 +2,16 @@
 //! on loopback, one port each. Three servers start, the CLI writes and reads, the group
 //! grows to five, the leader is transferred, a snapshot is taken, a server is killed
 //! with SIGKILL and the group heals, a restarted server catches up, SIGTERM shuts one
-//! down cleanly, and bad usage and unreachable servers get their exit codes.
+//! down cleanly, and bad usage and unreachable servers get their exit codes. The same
+//! walkthrough runs again with TLS and mutual authentication on (certificates generated
+//! at run time), where a client in the clear is refused and counted.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "../../tests/support/certs.rs"]
+mod certs;
 
 const BIN: &str = env!("CARGO_BIN_EXE_concord");
 
@@ -14,14 +19,17 @@ const BIN: &str = env!("CARGO_BIN_EXE_concord");
 struct Server {
     id: String,
     dir: PathBuf,
+    /// Extra flags (TLS).
+    flags: Vec<String>,
     child: Option<Child>,
 }
 
 impl Server {
-    fn start(id: &str, peers: Option<&str>, dir: &Path) -> Server {
+    fn start(id: &str, peers: Option<&str>, dir: &Path, flags: &[String]) -> Server {
         let mut server = Server {
             id: id.to_string(),
             dir: dir.to_path_buf(),
+            flags: flags.to_vec(),
             child: None,
         };
         server.spawn(peers);
@@ -39,6 +47,7 @@ impl Server {
             "--election-timeout-ms",
             "300",
         ]);
+        command.args(&self.flags);
         match peers {
             Some(peers) => command.args(["--peers", peers]),
             None => command.arg("--join"),
@@ -101,50 +110,97 @@ impl Drop for Server {
     }
 }
 
-/// Runs `concord cli --json` with `args`; (exit code, parsed stdout).
-fn cli(args: &[&str]) -> (i32, serde_json::Value) {
-    let output = Command::new(BIN)
-        .arg("cli")
-        .args(args)
-        .arg("--json")
-        .output()
-        .expect("run concord cli");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let json = serde_json::from_str(stdout.trim()).unwrap_or(serde_json::Value::Null);
-    (output.status.code().unwrap_or(-1), json)
+/// How the tests reach the servers: `concord cli`'s extra flags and, with TLS, the
+/// configuration the HTTP GETs use.
+#[derive(Clone, Default)]
+struct Ctl {
+    flags: Vec<String>,
+    tls: Option<concord::transport::TlsConfig>,
 }
 
-/// Retries `args` until it succeeds and `accept` likes the result.
-fn cli_until(args: &[&str], accept: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (code, json) = cli(args);
-        if code == 0 && accept(&json["result"]) {
-            return json["result"].clone();
+impl Ctl {
+    /// Runs `concord cli --json` with `args`; (exit code, parsed stdout).
+    fn cli(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        let output = Command::new(BIN)
+            .arg("cli")
+            .args(args)
+            .args(&self.flags)
+            .arg("--json")
+            .output()
+            .expect("run concord cli");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let json = serde_json::from_str(stdout.trim()).unwrap_or(serde_json::Value::Null);
+        (output.status.code().unwrap_or(-1), json)
+    }
+
+    /// Retries `args` until it succeeds and `accept` likes the result.
+    fn cli_until(
+        &self,
+        args: &[&str],
+        accept: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (code, json) = self.cli(args);
+            if code == 0 && accept(&json["result"]) {
+                return json["result"].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "concord cli {args:?} never succeeded: {code} {json}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
         }
-        assert!(
-            Instant::now() < deadline,
-            "concord cli {args:?} never succeeded: {code} {json}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    fn leader(&self, conf: &str) -> String {
+        self.cli_until(&["get-leader", "--conf", conf], |r| r["Leader"].is_string())["Leader"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A GET on a server's port (inside TLS when configured): (status line, body).
+    fn http_get(&self, server: &str, path: &str) -> (String, String) {
+        use concord::transport::{Connector, TlsConnector, TokioConnector};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let endpoint: concord::core::Endpoint = server.parse().unwrap();
+        let connector = TlsConnector::optional(TokioConnector, self.tls.as_ref());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let response = runtime.block_on(async {
+            let get = async {
+                let mut stream = connector.connect(&endpoint).await?;
+                let request = format!("GET {path} HTTP/1.1\r\nHost: {server}\r\n\r\n");
+                stream.write_all(request.as_bytes()).await?;
+                stream.flush().await?;
+                let mut response = Vec::new();
+                // A TLS peer may close without close_notify: keep what arrived.
+                let _ = stream.read_to_end(&mut response).await;
+                std::io::Result::Ok(response)
+            };
+            tokio::time::timeout(Duration::from_secs(10), get)
+                .await
+                .expect("an HTTP answer within 10 s")
+                .unwrap()
+        });
+        let response = String::from_utf8_lossy(&response).into_owned();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        (
+            head.lines().next().unwrap_or("").to_string(),
+            body.to_string(),
+        )
     }
 }
 
-/// A GET on a server's port: (status line, body).
-fn http_get(server: &str, path: &str) -> (String, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(server).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {server}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    (
-        head.lines().next().unwrap_or("").to_string(),
-        body.to_string(),
-    )
+fn cli(args: &[&str]) -> (i32, serde_json::Value) {
+    Ctl::default().cli(args)
+}
+
+fn cli_until(args: &[&str], accept: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    Ctl::default().cli_until(args, accept)
 }
 
 fn free_ports(n: usize) -> Vec<u16> {
@@ -157,37 +213,86 @@ fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
-fn leader(conf: &str) -> String {
-    cli_until(&["get-leader", "--conf", conf], |r| r["Leader"].is_string())["Leader"]
-        .as_str()
-        .unwrap()
-        .to_string()
+#[test]
+fn three_servers_grow_to_five_transfer_snapshot_and_heal_after_kill_9() {
+    walkthrough(false);
 }
 
 #[test]
-fn three_servers_grow_to_five_transfer_snapshot_and_heal_after_kill_9() {
+fn the_walkthrough_with_tls_and_mutual_authentication() {
+    walkthrough(true);
+}
+
+/// With `tls`: a CA and a certificate per server (common name = its id, valid for
+/// 127.0.0.1) and one for the CLI, in the test's directory; the servers' and the CLI's
+/// flags.
+fn tls_setup(dir: &Path, ids: &[String]) -> (Ctl, Vec<Vec<String>>) {
+    let ca = certs::Ca::new("concord test CA");
+    let flags = |name: &str, issued: &certs::Issued| {
+        let (ca_path, cert, key) = ca.write(dir, name, issued);
+        vec![
+            "--tls-ca".to_string(),
+            ca_path.to_str().unwrap().to_string(),
+            "--tls-cert".to_string(),
+            cert.to_str().unwrap().to_string(),
+            "--tls-key".to_string(),
+            key.to_str().unwrap().to_string(),
+        ]
+    };
+    let servers = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| flags(&format!("server{i}"), &ca.issue(id, &["127.0.0.1"])))
+        .collect();
+    let admin = ca.issue("admin", &["127.0.0.1"]);
+    let tls = concord::transport::TlsConfig::from_pem(
+        ca.pem.as_bytes(),
+        admin.cert.as_bytes(),
+        admin.key.as_bytes(),
+    )
+    .unwrap();
+    let ctl = Ctl {
+        flags: flags("admin", &admin),
+        tls: Some(tls),
+    };
+    (ctl, servers)
+}
+
+fn walkthrough(tls: bool) {
     let dir = tempfile::tempdir().unwrap();
     let ids: Vec<String> = free_ports(5)
         .iter()
         .map(|p| format!("127.0.0.1:{p}"))
         .collect();
+    let (ctl, flags) = if tls {
+        tls_setup(dir.path(), &ids)
+    } else {
+        (Ctl::default(), vec![Vec::new(); ids.len()])
+    };
     let initial = ids[..3].join(",");
     let mut servers: Vec<Server> = ids[..3]
         .iter()
         .enumerate()
-        .map(|(i, id)| Server::start(id, Some(&initial), &dir.path().join(format!("s{i}"))))
+        .map(|(i, id)| {
+            Server::start(
+                id,
+                Some(&initial),
+                &dir.path().join(format!("s{i}")),
+                &flags[i],
+            )
+        })
         .collect();
     let conf = initial.clone();
 
     // A leader, a write, a linearizable read.
-    let first_leader = leader(&conf);
+    let first_leader = ctl.leader(&conf);
     assert!(ids[..3].contains(&first_leader));
-    cli_until(&["kv", "put", "greeting", "hello", "--conf", &conf], |r| {
+    ctl.cli_until(&["kv", "put", "greeting", "hello", "--conf", &conf], |r| {
         r["written"] == true
     });
-    let read = cli_until(&["kv", "get", "greeting", "--conf", &conf], |_| true);
+    let read = ctl.cli_until(&["kv", "get", "greeting", "--conf", &conf], |_| true);
     assert_eq!(read["value"], "hello");
-    let (code, json) = cli(&[
+    let (code, json) = ctl.cli(&[
         "kv", "cas", "greeting", "hello", "--new", "bonjour", "--conf", &conf,
     ]);
     assert_eq!(code, 0, "{json}");
@@ -195,22 +300,27 @@ fn three_servers_grow_to_five_transfer_snapshot_and_heal_after_kill_9() {
 
     // Grow to five: two servers start outside the group and are added.
     for (i, id) in ids.iter().enumerate().skip(3) {
-        servers.push(Server::start(id, None, &dir.path().join(format!("s{i}"))));
-        cli_until(&["add-peer", id, "--conf", &conf], |r| {
+        servers.push(Server::start(
+            id,
+            None,
+            &dir.path().join(format!("s{i}")),
+            &flags[i],
+        ));
+        ctl.cli_until(&["add-peer", id, "--conf", &conf], |r| {
             r["Peers"]["voters"]
                 .as_array()
                 .is_some_and(|v| v.iter().any(|p| p == id.as_str()))
         });
     }
     let all = ids.join(",");
-    let peers = cli_until(&["get-peers", "--conf", &all], |r| {
+    let peers = ctl.cli_until(&["get-peers", "--conf", &all], |r| {
         r["Peers"]["voters"]
             .as_array()
             .is_some_and(|v| v.len() == 5)
     });
     assert_eq!(peers["Peers"]["voters"].as_array().unwrap().len(), 5);
     // A new member serves reads of what was written before it joined.
-    let read = cli_until(
+    let read = ctl.cli_until(
         &["kv", "get", "greeting", "--peer", &ids[4], "--conf", &all],
         |_| true,
     );
@@ -218,17 +328,17 @@ fn three_servers_grow_to_five_transfer_snapshot_and_heal_after_kill_9() {
 
     // Transfer the leadership to the newest voter.
     let target = ids[4].clone();
-    cli_until(&["transfer-leader", "--to", &target, "--conf", &all], |r| {
+    ctl.cli_until(&["transfer-leader", "--to", &target, "--conf", &all], |r| {
         r["Transferred"] == target.as_str()
     });
-    assert_eq!(leader(&all), target);
+    assert_eq!(ctl.leader(&all), target);
 
     // A snapshot on one server, then its status.
-    let snapshot = cli_until(&["snapshot", "--peer", &ids[1]], |r| {
+    let snapshot = ctl.cli_until(&["snapshot", "--peer", &ids[1]], |r| {
         !r["Snapshot"].is_null()
     });
     assert!(!snapshot["Snapshot"].is_null(), "{snapshot}");
-    let status = cli_until(&["describe", "--peer", &ids[1]], |_| true);
+    let status = ctl.cli_until(&["describe", "--peer", &ids[1]], |_| true);
     assert_eq!(
         status["Status"]["status"]["voters"]
             .as_array()
@@ -241,7 +351,7 @@ fn three_servers_grow_to_five_transfer_snapshot_and_heal_after_kill_9() {
         "{status}"
     );
     // The leader's page has a replicator line per follower.
-    let leader_page = cli_until(&["describe", "--peer", &target], |_| true);
+    let leader_page = ctl.cli_until(&["describe", "--peer", &target], |_| true);
     assert_eq!(
         leader_page["Status"]["replicators"]
             .as_array()
@@ -252,16 +362,16 @@ fn three_servers_grow_to_five_transfer_snapshot_and_heal_after_kill_9() {
     );
 
     // The same port serves the status page and the metrics over HTTP.
-    let (status_line, page) = http_get(&ids[1], "/raft_stat");
+    let (status_line, page) = ctl.http_get(&ids[1], "/raft_stat");
     assert!(status_line.contains("200"), "{status_line}");
     assert!(
         page.contains("state: Follower") && page.contains("group: kv"),
         "{page}"
     );
-    let (_, json) = http_get(&ids[1], "/raft_stat.json");
+    let (_, json) = ctl.http_get(&ids[1], "/raft_stat.json");
     let pages: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(pages[0]["status"]["group"], "kv");
-    let (_, metrics) = http_get(&target, "/metrics");
+    let (_, metrics) = ctl.http_get(&target, "/metrics");
     for name in [
         "append_logs",
         "replicate_entries",
@@ -272,23 +382,38 @@ fn three_servers_grow_to_five_transfer_snapshot_and_heal_after_kill_9() {
     ] {
         assert!(metrics.contains(name), "no {name} in:\n{metrics}");
     }
-    let (status_line, _) = http_get(&target, "/nowhere");
+    let (status_line, _) = ctl.http_get(&target, "/nowhere");
     assert!(status_line.contains("404"), "{status_line}");
+
+    if tls {
+        // A client in the clear is refused (the handshake fails: unavailable, exit 4)
+        // and counted on the shared port.
+        let (code, json) = cli(&["get-leader", "--conf", &all, "--timeout-ms", "500"]);
+        assert_eq!(code, 4, "{json}");
+        let (_, metrics) = ctl.http_get(&target, "/metrics");
+        let refused = metrics
+            .lines()
+            .find(|line| line.starts_with("shared_port_refused"))
+            .and_then(|line| line.split_whitespace().last())
+            .and_then(|n| n.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        assert!(refused >= 1.0, "{metrics}");
+    }
 
     // kill -9 the leader: the others elect a new one and keep serving.
     let old = servers.iter().position(|s| s.id == target).unwrap();
     servers[old].kill9();
-    let new_leader = cli_until(&["get-leader", "--conf", &all], |r| {
+    let new_leader = ctl.cli_until(&["get-leader", "--conf", &all], |r| {
         r["Leader"].is_string() && r["Leader"] != target.as_str()
     });
     assert_ne!(new_leader["Leader"], target.as_str());
-    cli_until(&["kv", "put", "after", "kill", "--conf", &all], |r| {
+    ctl.cli_until(&["kv", "put", "after", "kill", "--conf", &all], |r| {
         r["written"] == true
     });
 
     // The killed server restarts from its directory and catches up.
     servers[old].spawn(None);
-    let read = cli_until(
+    let read = ctl.cli_until(
         &["kv", "get", "after", "--peer", &target, "--conf", &all],
         |r| r["value"] == "kill",
     );
@@ -297,7 +422,7 @@ fn three_servers_grow_to_five_transfer_snapshot_and_heal_after_kill_9() {
     // SIGTERM: a clean exit, and a restart resumes.
     assert_eq!(servers[0].terminate(), Some(0));
     servers[0].spawn(Some(&initial));
-    cli_until(
+    ctl.cli_until(
         &["kv", "get", "after", "--peer", &ids[0], "--conf", &all],
         |r| r["value"] == "kill",
     );
@@ -355,6 +480,7 @@ fn rebalance_spreads_the_leaders_of_many_groups() {
             let mut server = Server {
                 id: id.clone(),
                 dir: dir.path().join(format!("s{i}")),
+                flags: Vec::new(),
                 child: None,
             };
             let child = Command::new(BIN)

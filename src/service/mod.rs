@@ -175,7 +175,7 @@ pub async fn serve<A: Acceptor, H: Handler + Clone>(
         acceptor,
         max_connections,
         || {},
-        move |stream| {
+        move |stream, _name| {
             let (handler, options) = (handler.clone(), options.clone());
             async move { serve_connection(stream, handler, &options).await }
         },
@@ -377,6 +377,18 @@ impl<C: Connector> ServiceClient<C> {
                     return Err(CallError::Unknown {
                         reason: format!("reply for request {} to request {id}", reply.id),
                     });
+                }
+                Ok(Err(FrameError::TlsExpected)) => {
+                    // The server's TLS layer refused the connection before anything
+                    // reached the service: certainly not applied.
+                    self.connection = None;
+                    last_refusal = format!(
+                        "{} expects TLS (a TLS alert answered a connection in the clear)",
+                        self.members[target].1
+                    );
+                    self.next_member();
+                    tokio::time::sleep(self.options.retry_pause).await;
+                    continue;
                 }
                 Ok(Err(error)) => {
                     // The request may have arrived before the connection broke.

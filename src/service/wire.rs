@@ -88,6 +88,10 @@ pub enum FrameError {
     /// The body is not a valid message.
     #[error("undecodable frame: {0}")]
     Decode(String),
+    /// The peer answered with a TLS alert record: it speaks TLS and refused a
+    /// connection in the clear before reading anything from it.
+    #[error("the server expects TLS (it answered with a TLS alert)")]
+    TlsExpected,
 }
 
 /// Encodes one message as a frame.
@@ -117,6 +121,11 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     max: u32,
 ) -> Result<T, FrameError> {
     let length = reader.read_u32().await?;
+    // A TLS alert record (content type 21, version 3.x) where a length should be: a TLS
+    // server refusing a client in the clear. Never a valid frame at the default limit.
+    if length >> 16 == 0x1503 && length > max {
+        return Err(FrameError::TlsExpected);
+    }
     if length == 0 || length > max {
         return Err(FrameError::BadLength { length, max });
     }
@@ -167,6 +176,10 @@ mod tests {
         let garbage = [0, 0, 0, 3, SERVICE_WIRE_VERSION, 0xFF, 0xFF];
         let error = read_frame::<_, ServiceRequest>(&mut &garbage[..], 1024).await;
         assert!(matches!(error, Err(FrameError::Decode(_))));
+        // A TLS server's alert (handshake failure) where a frame should be.
+        let alert = [0x15u8, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
+        let error = read_frame::<_, ServiceReply>(&mut &alert[..], 4 << 20).await;
+        assert!(matches!(error, Err(FrameError::TlsExpected)));
         // Zero length.
         let error = read_frame::<_, ServiceRequest>(&mut &[0u8, 0, 0, 0][..], 1024).await;
         assert!(matches!(

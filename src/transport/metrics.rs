@@ -13,6 +13,7 @@ pub struct TransportMetrics {
     frames_received: AtomicU64,
     frames_dropped_inbound_full: AtomicU64,
     frames_rejected_malformed: AtomicU64,
+    frames_rejected_identity: AtomicU64,
     connect_failures: AtomicU64,
     write_failures: AtomicU64,
     connections_closed_idle: AtomicU64,
@@ -34,6 +35,9 @@ pub struct TransportMetricsSnapshot {
     pub frames_dropped_inbound_full: u64,
     /// Connections closed because a frame was malformed, too large or of another version.
     pub frames_rejected_malformed: u64,
+    /// Connections closed because a frame's sender is not the peer the connection's TLS
+    /// certificate names.
+    pub frames_rejected_identity: u64,
     /// Failed connection attempts.
     pub connect_failures: u64,
     /// Writes that failed or timed out (the connection is then re-established).
@@ -70,6 +74,7 @@ counters! {
     frames_received => received,
     frames_dropped_inbound_full => dropped_inbound_full,
     frames_rejected_malformed => rejected_malformed,
+    frames_rejected_identity => rejected_identity,
     connect_failures => connect_failed,
     write_failures => write_failed,
     connections_closed_idle => closed_idle,

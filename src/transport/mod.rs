@@ -13,12 +13,15 @@ mod in_process;
 mod metrics;
 mod mux;
 mod tcp;
+mod tls;
 mod wire;
 
 use crate::core::Endpoint;
 
 pub use in_process::{InProcessNetwork, InProcessTransport};
 pub use metrics::{TransportMetrics, TransportMetricsSnapshot};
+#[cfg(feature = "tls")]
+pub use mux::split_port_tls;
 pub use mux::{
     split_port, PrefaceConnector, SplitAcceptor, SplitCounters, SplitOptions, SplitPort,
     HTTP_GET_PREFACE, RAFT_PREFACE, SERVICE_PREFACE,
@@ -27,6 +30,7 @@ pub use tcp::{
     accept_loop, serve, transient_accept_error, Acceptor, Connector, TcpOptions, TcpTransport,
     TokioConnector,
 };
+pub use tls::{name_covers, MaybeTlsStream, TlsConfig, TlsConnector, TlsError};
 pub use wire::{
     FrameBody, FrameDecoder, RaftFrame, SnapshotData, SnapshotFileInfo, SnapshotRead,
     SnapshotReply, WireError, DEFAULT_MAX_FRAME_BYTES, WIRE_VERSION,

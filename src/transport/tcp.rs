@@ -41,6 +41,16 @@ pub trait Acceptor: Send + 'static {
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
     /// Waits for the next connection.
     fn accept(&mut self) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+
+    /// Waits for the next connection and the name its peer authenticated as: the
+    /// subject common name of its TLS client certificate (empty when the certificate
+    /// has none), or `None` for a connection without TLS. The default is
+    /// [`Acceptor::accept`] and `None`.
+    fn accept_authenticated(
+        &mut self,
+    ) -> impl Future<Output = io::Result<(Self::Stream, Option<Arc<str>>)>> + Send {
+        async { Ok((self.accept().await?, None)) }
+    }
 }
 
 /// Connects with `tokio::net::TcpStream`, with Nagle's algorithm off.
@@ -264,7 +274,8 @@ pub fn transient_accept_error(error: &io::Error) -> bool {
         .is_some_and(|code| code == 23 || code == 24) // ENFILE, EMFILE
 }
 
-/// Accepts streams until the acceptor fails for good, running `serve_one` on each as a
+/// Accepts streams until the acceptor fails for good, running `serve_one` on each (with
+/// the name its peer authenticated as, [`Acceptor::accept_authenticated`]) as a
 /// task owned by this future (when it goes, its connections go). At most
 /// `max_connections` run at once; a stream beyond that is closed and `refused` called.
 /// Transient accept errors (out of descriptors, a reset before accept) pause and retry.
@@ -277,16 +288,16 @@ pub async fn accept_loop<A, F, Fut>(
 ) -> io::Result<()>
 where
     A: Acceptor,
-    F: FnMut(A::Stream) -> Fut,
+    F: FnMut(A::Stream, Option<Arc<str>>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         // `biased`: deterministic branch order, so simulated runs replay exactly.
-        let stream = tokio::select! {
+        let (stream, name) = tokio::select! {
             biased;
-            accepted = acceptor.accept() => match accepted {
-                Ok(stream) => stream,
+            accepted = acceptor.accept_authenticated() => match accepted {
+                Ok(accepted) => accepted,
                 Err(error) if transient_accept_error(&error) => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -309,12 +320,17 @@ where
             drop(stream);
             continue;
         }
-        connections.spawn(serve_one(stream));
+        connections.spawn(serve_one(stream, name));
     }
 }
 
 /// Accepts connections and decodes their frames into `sink` until the acceptor fails.
 /// Spawn it as a task; aborting (or dropping) it closes every connection it accepted.
+///
+/// On an authenticated connection (TLS, [`Acceptor::accept_authenticated`] names the
+/// peer), a frame whose sender the name does not cover
+/// ([`name_covers`](super::name_covers)) closes the connection and is counted as
+/// `frames_rejected_identity`.
 pub async fn serve<A: Acceptor>(
     acceptor: A,
     sink: FrameSink,
@@ -329,9 +345,9 @@ pub async fn serve<A: Acceptor>(
         acceptor,
         options.max_inbound_connections,
         refused,
-        move |stream| {
+        move |stream, name| {
             let (sink, options, metrics) = (sink.clone(), options.clone(), metrics.clone());
-            async move { read_connection(stream, sink, &options, &metrics).await }
+            async move { read_connection(stream, name, sink, &options, &metrics).await }
         },
     )
     .await
@@ -339,6 +355,7 @@ pub async fn serve<A: Acceptor>(
 
 async fn read_connection<S: AsyncRead + Unpin>(
     mut stream: S,
+    name: Option<Arc<str>>,
     sink: FrameSink,
     options: &TcpOptions,
     metrics: &TransportMetrics,
@@ -359,6 +376,19 @@ async fn read_connection<S: AsyncRead + Unpin>(
         loop {
             match decoder.decode(&mut buffer) {
                 Ok(Some(frame)) => {
+                    if let Some(name) = name.as_deref() {
+                        if !super::name_covers(name, &frame.from) {
+                            // Debug: counted, and a hostile peer reconnects at will.
+                            event!(
+                                debug,
+                                certificate = name,
+                                from = %frame.from,
+                                "closing a Raft connection: a frame from a peer its certificate does not name"
+                            );
+                            metrics.rejected_identity();
+                            return;
+                        }
+                    }
                     metrics.received();
                     match sink.try_send(frame) {
                         Ok(()) => {}
