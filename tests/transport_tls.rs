@@ -3,8 +3,6 @@
 //! connections in the clear, certificates of another CA and servers presenting another
 //! server's certificate are refused and counted.
 
-#![cfg(feature = "tls")]
-
 #[path = "support/certs.rs"]
 mod certs;
 
@@ -278,4 +276,104 @@ async fn bad_configurations_are_typed_errors() {
         plain.counters.refused() >= 1
     })
     .await;
+}
+
+/// A TLS client that trusts the cluster's CA and presents `identity` (none: no
+/// certificate at all): its service connection gets no answer, the refusal is a TLS
+/// alert the client recognises, and the server counts it.
+async fn untrusted_client_is_refused(identity: Option<&certs::Issued>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let ca = Ca::new("concord test CA");
+    let server = start(&ca).await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca.pem.as_bytes()).unwrap())
+        .unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(issued) => builder
+            .with_client_auth_cert(
+                CertificateDer::pem_slice_iter(issued.cert.as_bytes())
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap(),
+                PrivateKeyDer::from_pem_slice(issued.key.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+    };
+    let endpoint = server.id.endpoint().clone();
+    let refused_before = server.counters.refused();
+    let tcp = TcpStream::connect((endpoint.host(), endpoint.port()))
+        .await
+        .unwrap();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    // With TLS 1.3 the client's side of the handshake completes before the server has
+    // judged its certificate; the refusal arrives on the first read.
+    let outcome = async {
+        let mut stream = connector
+            .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+            .await?;
+        stream.write_all(&SERVICE_PREFACE).await?;
+        stream.write_all(b"z").await?;
+        stream.flush().await?;
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await?;
+        std::io::Result::Ok(byte)
+    };
+    let error = tokio::time::timeout(Duration::from_secs(5), outcome)
+        .await
+        .expect("an answer within 5 s")
+        .expect_err("an untrusted client was served");
+    assert!(
+        refused_by_tls(&error),
+        "not recognised as a TLS refusal: {error:?}"
+    );
+    eventually("the refusal is counted", || {
+        server.counters.refused() > refused_before
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_without_a_certificate_is_refused() {
+    untrusted_client_is_refused(None).await;
+}
+
+#[tokio::test]
+async fn a_client_with_a_certificate_of_another_ca_is_refused() {
+    let rogue = Ca::new("another CA");
+    untrusted_client_is_refused(Some(&rogue.issue("admin", &["127.0.0.1"]))).await;
+}
+
+#[tokio::test]
+async fn an_operator_certificate_is_not_a_raft_peer() {
+    let ca = Ca::new("concord test CA");
+    let mut server = start(&ca).await;
+    // A certificate of the right CA whose name is no peer id (an operator's): its Raft
+    // connection is closed before any frame, whatever the frames claim.
+    let admin = config(&ca, "admin");
+    let connector = PrefaceConnector::new(TlsConnector::new(TokioConnector, &admin), RAFT_PREFACE);
+    let transport = TcpTransport::new(connector, options());
+    let me = PeerId::new(Endpoint::new("127.0.0.1", 7001).unwrap(), 0);
+    transport
+        .send(server.id.endpoint(), frame(&me, &server.id, 1))
+        .unwrap();
+    eventually("the operator's Raft connection is refused", || {
+        server.metrics.snapshot().frames_rejected_identity >= 1
+    })
+    .await;
+    assert!(server.frames.try_recv().is_err(), "a frame was delivered");
+    // A certificate for one peer id (with an index) certifies that id only.
+    let exact = certified_peer("127.0.0.1:7001:2").unwrap();
+    assert!(certifies(&exact, &"127.0.0.1:7001:2".parse().unwrap()));
+    assert!(!certifies(&exact, &"127.0.0.1:7001".parse().unwrap()));
+    let endpoint = certified_peer("[::1]:7001").unwrap();
+    assert!(certifies(&endpoint, &"[::1]:7001:3".parse().unwrap()));
+    assert!(certified_peer("admin").is_none());
 }

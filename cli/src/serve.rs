@@ -141,7 +141,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         Some(tls) => split_port_tls(listener, SplitOptions::default(), tls),
         None => split_port(listener, SplitOptions::default()),
     };
-    let server = RaftServer::with_acceptor(
+    let server = Arc::new(RaftServer::with_acceptor(
         endpoint.clone(),
         port.raft,
         PrefaceConnector::new(
@@ -149,7 +149,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
             RAFT_PREFACE,
         ),
         TcpOptions::default(),
-    );
+    ));
     let configuration = if args.join {
         ConfigurationEntry::stable(Configuration::with_voters(Vec::<PeerId>::new()))
     } else {
@@ -185,6 +185,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         nodes.clone(),
         prometheus,
         port.counters.clone(),
+        server.clone(),
     ));
     tracing::info!(
         id = %args.id,
@@ -279,7 +280,7 @@ mod http {
     use std::time::Duration;
 
     use concord::kv::KvStateMachine;
-    use concord::runtime::Node;
+    use concord::runtime::{Node, RaftServer};
     use concord::transport::{Acceptor, MaybeTlsStream, SplitAcceptor, SplitCounters};
     use metrics_exporter_prometheus::PrometheusHandle;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -293,6 +294,7 @@ mod http {
         nodes: Vec<Node<KvStateMachine>>,
         prometheus: PrometheusHandle,
         port: Arc<SplitCounters>,
+        server: Arc<RaftServer>,
     ) {
         let nodes = Arc::new(nodes);
         // Connections the shared port closed before their protocol was known (no or
@@ -304,6 +306,7 @@ mod http {
                 continue; // over the limit: closed
             };
             refused.absolute(port.refused());
+            export_transport(&server);
             let (nodes, prometheus) = (nodes.clone(), prometheus.clone());
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(
@@ -313,6 +316,21 @@ mod http {
                 .await;
                 drop(permit);
             });
+        }
+    }
+
+    /// The Raft transport's counters as `transport-<name>` (frames sent, received,
+    /// dropped; connections refused; frames refused as malformed or, with TLS, from a
+    /// peer the certificate does not certify).
+    fn export_transport(server: &RaftServer) {
+        let snapshot = server.transport_metrics();
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(&snapshot) {
+            for (field, value) in fields {
+                if let Some(value) = value.as_u64() {
+                    metrics::counter!(format!("transport-{}", field.replace('_', "-")))
+                        .absolute(value);
+                }
+            }
         }
     }
 

@@ -379,6 +379,8 @@ fn walkthrough(tls: bool) {
         "raft_term",
         "read_index",
         "shared_port_refused",
+        "transport_frames_received",
+        "transport_frames_rejected_identity",
     ] {
         assert!(metrics.contains(name), "no {name} in:\n{metrics}");
     }
@@ -390,6 +392,28 @@ fn walkthrough(tls: bool) {
         // and counted on the shared port.
         let (code, json) = cli(&["get-leader", "--conf", &all, "--timeout-ms", "500"]);
         assert_eq!(code, 4, "{json}");
+        // So is one whose certificate another CA signed (it trusts the servers; they
+        // do not trust it): the TLS alert says nothing was applied.
+        let rogue_dir = dir.path().join("rogue");
+        std::fs::create_dir_all(&rogue_dir).unwrap();
+        let rogue = certs::Ca::new("rogue CA");
+        let (_, cert, key) = rogue.write(&rogue_dir, "admin", &rogue.issue("admin", &[]));
+        let output = Command::new(BIN)
+            .args(["cli", "kv", "put", "rogue", "x", "--conf", &all])
+            .args(["--timeout-ms", "1000", "--json", "--tls-ca"])
+            .arg(dir.path().join("ca.pem"))
+            .arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(4),
+            "{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
         let (_, metrics) = ctl.http_get(&target, "/metrics");
         let refused = metrics
             .lines()

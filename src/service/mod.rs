@@ -378,12 +378,25 @@ impl<C: Connector> ServiceClient<C> {
                         reason: format!("reply for request {} to request {id}", reply.id),
                     });
                 }
-                Ok(Err(FrameError::TlsExpected)) => {
-                    // The server's TLS layer refused the connection before anything
-                    // reached the service: certainly not applied.
+                // The server's TLS layer refused the connection before anything reached
+                // the service: certainly not applied. Either it speaks TLS and this
+                // client does not (a TLS alert where a frame length should be), or it
+                // refused this client's certificate (with TLS 1.3 the client learns it
+                // only on its first read).
+                Ok(Err(FrameError::BadLength { length, .. })) if wire::tls_alert_header(length) => {
                     self.connection = None;
                     last_refusal = format!(
                         "{} expects TLS (a TLS alert answered a connection in the clear)",
+                        self.members[target].1
+                    );
+                    self.next_member();
+                    tokio::time::sleep(self.options.retry_pause).await;
+                    continue;
+                }
+                Ok(Err(FrameError::Io(error))) if crate::transport::refused_by_tls(&error) => {
+                    self.connection = None;
+                    last_refusal = format!(
+                        "{} refused this client's certificate: {error}",
                         self.members[target].1
                     );
                     self.next_member();

@@ -88,10 +88,14 @@ pub enum FrameError {
     /// The body is not a valid message.
     #[error("undecodable frame: {0}")]
     Decode(String),
-    /// The peer answered with a TLS alert record: it speaks TLS and refused a
-    /// connection in the clear before reading anything from it.
-    #[error("the server expects TLS (it answered with a TLS alert)")]
-    TlsExpected,
+}
+
+/// Whether the first four bytes of an answer, read as a frame length, are a TLS alert
+/// record's header (content type 21, version 3.0–3.4, length below 256): a TLS server
+/// refusing a client that spoke in the clear, before reading anything of it.
+pub(crate) fn tls_alert_header(length: u32) -> bool {
+    let [kind, major, minor, length_high] = length.to_be_bytes();
+    kind == 0x15 && major == 3 && minor <= 4 && length_high == 0
 }
 
 /// Encodes one message as a frame.
@@ -121,11 +125,6 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     max: u32,
 ) -> Result<T, FrameError> {
     let length = reader.read_u32().await?;
-    // A TLS alert record (content type 21, version 3.x) where a length should be: a TLS
-    // server refusing a client in the clear. Never a valid frame at the default limit.
-    if length >> 16 == 0x1503 && length > max {
-        return Err(FrameError::TlsExpected);
-    }
     if length == 0 || length > max {
         return Err(FrameError::BadLength { length, max });
     }
@@ -176,10 +175,18 @@ mod tests {
         let garbage = [0, 0, 0, 3, SERVICE_WIRE_VERSION, 0xFF, 0xFF];
         let error = read_frame::<_, ServiceRequest>(&mut &garbage[..], 1024).await;
         assert!(matches!(error, Err(FrameError::Decode(_))));
-        // A TLS server's alert (handshake failure) where a frame should be.
+        // A TLS server's alert (handshake failure) where a frame should be: too long,
+        // and recognised by the client as TLS.
         let alert = [0x15u8, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
         let error = read_frame::<_, ServiceReply>(&mut &alert[..], 4 << 20).await;
-        assert!(matches!(error, Err(FrameError::TlsExpected)));
+        let Err(FrameError::BadLength { length, .. }) = error else {
+            panic!("{error:?}");
+        };
+        assert!(tls_alert_header(length));
+        assert!(tls_alert_header(0x1503_0100));
+        assert!(!tls_alert_header(0x1503_0500) && !tls_alert_header(0x1503_0301));
+        assert!(!tls_alert_header(0x1603_0300));
+        assert!(!tls_alert_header(4 << 20));
         // Zero length.
         let error = read_frame::<_, ServiceRequest>(&mut &[0u8, 0, 0, 0][..], 1024).await;
         assert!(matches!(

@@ -35,8 +35,8 @@ pub struct TransportMetricsSnapshot {
     pub frames_dropped_inbound_full: u64,
     /// Connections closed because a frame was malformed, too large or of another version.
     pub frames_rejected_malformed: u64,
-    /// Connections closed because a frame's sender is not the peer the connection's TLS
-    /// certificate names.
+    /// Raft connections closed because their TLS certificate names no peer, or a
+    /// frame's sender is not the peer it names.
     pub frames_rejected_identity: u64,
     /// Failed connection attempts.
     pub connect_failures: u64,

@@ -30,7 +30,9 @@ pub use tcp::{
     accept_loop, serve, transient_accept_error, Acceptor, Connector, TcpOptions, TcpTransport,
     TokioConnector,
 };
-pub use tls::{name_covers, MaybeTlsStream, TlsConfig, TlsConnector, TlsError};
+pub use tls::{
+    certified_peer, certifies, refused_by_tls, MaybeTlsStream, TlsConfig, TlsConnector, TlsError,
+};
 pub use wire::{
     FrameBody, FrameDecoder, RaftFrame, SnapshotData, SnapshotFileInfo, SnapshotRead,
     SnapshotReply, WireError, DEFAULT_MAX_FRAME_BYTES, WIRE_VERSION,

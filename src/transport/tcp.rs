@@ -328,9 +328,9 @@ where
 /// Spawn it as a task; aborting (or dropping) it closes every connection it accepted.
 ///
 /// On an authenticated connection (TLS, [`Acceptor::accept_authenticated`] names the
-/// peer), a frame whose sender the name does not cover
-/// ([`name_covers`](super::name_covers)) closes the connection and is counted as
-/// `frames_rejected_identity`.
+/// peer), a certificate that certifies no peer ([`certified_peer`](super::certified_peer))
+/// or a frame whose sender it does not certify ([`certifies`](super::certifies)) closes
+/// the connection, counted as `frames_rejected_identity`.
 pub async fn serve<A: Acceptor>(
     acceptor: A,
     sink: FrameSink,
@@ -360,6 +360,23 @@ async fn read_connection<S: AsyncRead + Unpin>(
     options: &TcpOptions,
     metrics: &TransportMetrics,
 ) {
+    // With TLS: the peer the certificate certifies; a certificate naming no peer (an
+    // operator's, a client's) does not make a Raft peer.
+    let certified = match name.as_deref() {
+        None => None,
+        Some(name) => match super::certified_peer(name) {
+            Some(peer) => Some(peer),
+            None => {
+                event!(
+                    debug,
+                    certificate = name,
+                    "closing a Raft connection: its certificate names no peer"
+                );
+                metrics.rejected_identity();
+                return;
+            }
+        },
+    };
     let decoder = FrameDecoder::new(options.max_frame_bytes);
     let mut buffer = BytesMut::with_capacity(64 * 1024);
     loop {
@@ -376,12 +393,12 @@ async fn read_connection<S: AsyncRead + Unpin>(
         loop {
             match decoder.decode(&mut buffer) {
                 Ok(Some(frame)) => {
-                    if let Some(name) = name.as_deref() {
-                        if !super::name_covers(name, &frame.from) {
+                    if let Some(certified) = &certified {
+                        if !super::certifies(certified, &frame.from) {
                             // Debug: counted, and a hostile peer reconnects at will.
                             event!(
                                 debug,
-                                certificate = name,
+                                certificate = %certified,
                                 from = %frame.from,
                                 "closing a Raft connection: a frame from a peer its certificate does not name"
                             );

@@ -1,39 +1,6 @@
-//! TLS with mutual authentication (rustls, the `ring` provider) for the Raft port and
-//! the client/admin port, behind the `tls` feature.
-//!
-//! Every server and every client holds a certificate signed by one certificate authority
-//! (the cluster's CA) and the CA's certificate. A connection is accepted only from a
-//! holder of a certificate signed by that CA, and a connector accepts a server only when
-//! its certificate is valid for the host dialled (a subject-alternative name, as for any
-//! TLS server) **and** names the endpoint dialled as its subject common name (CN), so a
-//! certificate of one server on a host cannot stand in for another server on the same
-//! host.
-//!
-//! Identity on the Raft port: a server's certificate names its endpoint, `host:port`, as
-//! its CN (`CN=10.0.0.1:7001`). A Raft frame is accepted only when its sender's peer id
-//! is on the endpoint the connection's certificate names (or is exactly the peer id the
-//! CN names); any other frame closes the connection and is counted as
-//! `frames_rejected_identity`. Client and admin connections need a CA-signed certificate
-//! and nothing more: any holder may read, write and administer (there are no roles).
-//!
-//! ```no_run
-//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! use concord::transport::{
-//!     split_port_tls, PrefaceConnector, SplitOptions, TlsConfig, TlsConnector, TokioConnector,
-//!     RAFT_PREFACE,
-//! };
-//!
-//! let tls = TlsConfig::from_pem_files("ca.pem", "server.pem", "server.key")?;
-//! let listener = tokio::net::TcpListener::bind("10.0.0.1:7001").await?;
-//! // Handshakes first, then the preface inside TLS: Raft, client and HTTP traffic all
-//! // go through it.
-//! let port = split_port_tls(listener, SplitOptions::default(), &tls);
-//! // Outbound Raft connections present the same certificate.
-//! let connector = PrefaceConnector::new(TlsConnector::new(TokioConnector, &tls), RAFT_PREFACE);
-//! # let _ = (port, connector);
-//! # Ok(())
-//! # }
-//! ```
+//! TLS 1.3 with mutual authentication (rustls, the `ring` provider) for the Raft port and
+//! the client/admin port, behind the `tls` feature. [`TlsConfig`] has the rules and an
+//! example.
 //!
 //! Without the feature (or without a configuration) [`TlsConnector::plain`] connects in
 //! the clear, with the same stream type, so a program chooses at run time.
@@ -84,6 +51,43 @@ pub enum TlsError {
 }
 
 /// The cluster's CA and this process's certificate chain and key, from PEM.
+///
+/// Every server and every client holds a certificate signed by one certificate
+/// authority (the cluster's CA) and the CA's certificate. A connection is accepted only
+/// from a holder of a certificate signed by that CA, and a connector accepts a server
+/// only when its certificate is valid for the host dialled (a subject-alternative name,
+/// as for any TLS server) **and** names the endpoint dialled as its subject common name
+/// (CN), so a certificate of one server on a host cannot stand in for another server on
+/// the same host.
+///
+/// Identity on the Raft port: a server's certificate names its endpoint, `host:port`,
+/// as its CN (`CN=10.0.0.1:7001`; IPv6 in brackets). A Raft connection whose certificate
+/// names no peer ([`certified_peer`]: an operator's `CN=admin`) is closed at once, and a
+/// frame is accepted only when its sender's peer id is on the certified endpoint
+/// ([`certifies`]); both are counted as `frames_rejected_identity`. Client and admin
+/// connections need a CA-signed certificate and nothing more: any holder may read, write
+/// and administer (there are no roles). There is no revocation: a certificate stays
+/// valid until it expires or the CA is replaced.
+///
+/// ```no_run
+/// # #[cfg(feature = "tls")]
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use concord::transport::{
+///     split_port_tls, PrefaceConnector, SplitOptions, TlsConfig, TlsConnector, TokioConnector,
+///     RAFT_PREFACE,
+/// };
+///
+/// let tls = TlsConfig::from_pem_files("ca.pem", "server.pem", "server.key")?;
+/// let listener = tokio::net::TcpListener::bind("10.0.0.1:7001").await?;
+/// // Handshakes first, then the preface inside TLS: Raft, client and HTTP traffic all
+/// // go through it.
+/// let port = split_port_tls(listener, SplitOptions::default(), &tls);
+/// // Outbound Raft connections present the same certificate.
+/// let connector = PrefaceConnector::new(TlsConnector::new(TokioConnector, &tls), RAFT_PREFACE);
+/// # let _ = (port, connector);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct TlsConfig {
     #[cfg(feature = "tls")]
@@ -156,14 +160,16 @@ impl TlsConfig {
         )
         .build()
         .map_err(|e| TlsError::Config(e.to_string()))?;
+        // TLS 1.3 only: both ends are rustls (curl and Prometheus speak it too), and
+        // 1.2 would send client certificates in the clear.
         let server = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(config)?
             .with_client_cert_verifier(verifier)
             .with_single_cert(chain.clone(), key.clone_key())
             .map_err(config)?;
         let client = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(config)?
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)
@@ -208,10 +214,56 @@ pub(crate) fn common_name(der: &[u8]) -> Option<String> {
     name.as_str().ok().map(str::to_owned)
 }
 
-/// Whether a connection authenticated as `name` may send frames as `from`: the name is
-/// the sender's endpoint (`host:port`, any index on it) or exactly its peer id.
-pub fn name_covers(name: &str, from: &PeerId) -> bool {
-    name == from.endpoint().to_string() || name == from.to_string()
+/// The peer a certificate's common name certifies: `host:port` (every peer id on that
+/// endpoint) or `host:port:idx` (that peer id only). `None` for any other name (an
+/// operator's or a client's certificate): such a connection is not a Raft peer.
+pub fn certified_peer(name: &str) -> Option<PeerId> {
+    name.parse().ok()
+}
+
+/// Whether a connection certified as `certified` ([`certified_peer`]) may send frames as
+/// `from`.
+pub fn certifies(certified: &PeerId, from: &PeerId) -> bool {
+    if certified.idx() == 0 {
+        certified.endpoint() == from.endpoint()
+    } else {
+        certified == from
+    }
+}
+
+/// Whether `error` (from a read or write on a [`MaybeTlsStream`]) is the peer's TLS
+/// layer refusing this side: a fatal alert about the certificate or the handshake. A
+/// TLS 1.3 client learns that the server refused its certificate only then, on its
+/// first read; nothing it sent reached the server's application.
+pub fn refused_by_tls(error: &io::Error) -> bool {
+    #[cfg(feature = "tls")]
+    {
+        use rustls::AlertDescription as A;
+        let Some(rustls::Error::AlertReceived(alert)) = error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        else {
+            return false;
+        };
+        matches!(
+            alert,
+            A::HandshakeFailure
+                | A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA
+                | A::AccessDenied
+                | A::CertificateRequired
+                | A::DecryptError
+        )
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = error;
+        false
+    }
 }
 
 /// A stream in the clear or inside TLS: what [`TlsConnector`] and
@@ -385,12 +437,50 @@ impl<C: Connector> Connector for TlsConnector<C> {
                     named.as_deref().unwrap_or("no common name")
                 )));
             }
+            let stream = accepted(stream).await?;
             return Ok(MaybeTlsStream::Tls(Box::new(
                 tokio_rustls::TlsStream::Client(stream),
             )));
         }
         Ok(MaybeTlsStream::Plain(stream))
     }
+}
+
+/// Waits until the server has accepted this client's certificate. With TLS 1.3 the
+/// client's side of the handshake completes before the server has judged the client's
+/// certificate, so a refusal would only show on the first read — after a request was
+/// written, leaving its outcome unknown to the caller. A server that accepts the
+/// certificate sends its session tickets at once (rustls sends two by default; the
+/// server side here keeps that default); one that refuses sends an alert. Reading
+/// until either arrives makes a refused certificate a failed connect (nothing sent).
+#[cfg(feature = "tls")]
+async fn accepted<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: tokio_rustls::client::TlsStream<S>,
+) -> io::Result<tokio_rustls::client::TlsStream<S>> {
+    let mut byte = [0u8; 1];
+    std::future::poll_fn(|cx| {
+        if stream.get_ref().1.tls13_tickets_received() > 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let mut buffer = ReadBuf::new(&mut byte);
+        match Pin::new(&mut stream).poll_read(cx, &mut buffer) {
+            // A ticket was processed, or nothing arrived yet (woken when it does).
+            Poll::Pending if stream.get_ref().1.tls13_tickets_received() > 0 => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Ready(Ok(())) if buffer.filled().is_empty() => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection after the TLS handshake",
+            ))),
+            // Our protocols' servers never speak first.
+            Poll::Ready(Ok(())) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the server sent data before the request",
+            ))),
+        }
+    })
+    .await?;
+    Ok(stream)
 }
 
 /// Completes the server side of a handshake on `stream`: the stream and the common name

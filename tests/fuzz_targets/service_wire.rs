@@ -57,12 +57,7 @@ fn decode_all<T: Serialize + DeserializeOwned + PartialEq + Debug>(bytes: &[u8],
                 assert!(length == 0 || length > max);
                 return;
             }
-            Err(
-                FrameError::Io(_)
-                | FrameError::Version(_)
-                | FrameError::Decode(_)
-                | FrameError::TlsExpected,
-            ) => return,
+            Err(FrameError::Io(_) | FrameError::Version(_) | FrameError::Decode(_)) => return,
         }
     }
 }
