@@ -23,12 +23,14 @@
 //!
 //! Under `cargo test` (no `--bench` argument) it runs 0.2 s cells as a smoke test.
 
+#[path = "support/servers.rs"]
+mod servers;
+
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use concord::core::*;
 use concord::runtime::*;
-use concord::transport::TcpOptions;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ENTRY_BYTES: usize = 128;
@@ -63,18 +65,7 @@ struct Cluster {
 async fn start_cluster() -> Cluster {
     let dir = tempfile::tempdir().expect("temp dir");
     let group = GroupId::new("durable").unwrap();
-    let mut servers = Vec::new();
-    for _ in 0..3 {
-        servers.push(
-            RaftServer::bind("127.0.0.1", 0, TcpOptions::default())
-                .await
-                .expect("bind"),
-        );
-    }
-    let peers: Vec<PeerId> = servers
-        .iter()
-        .map(|s| PeerId::new(s.endpoint().clone(), 0))
-        .collect();
+    let (servers, peers) = servers::loopback_servers(3).await;
     let configuration = ConfigurationEntry::stable(Configuration::with_voters(peers.clone()));
     let mut nodes = Vec::new();
     let mut storages = Vec::new();

@@ -23,6 +23,9 @@
 //! Reports reads per second and the median and 99th percentile latency. Under
 //! `cargo test` (no `--bench` argument) it runs 0.2 s cells as a smoke test.
 
+#[path = "support/servers.rs"]
+mod servers;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +34,7 @@ use concord::core::*;
 use concord::kv::*;
 use concord::runtime::*;
 use concord::service::*;
-use concord::transport::{InProcessNetwork, TcpOptions, TokioConnector};
+use concord::transport::{InProcessNetwork, TokioConnector};
 
 #[derive(Default)]
 struct Counter {
@@ -265,18 +268,7 @@ async fn tcp_cell(mode: Mode, clients: usize, duration: Duration, durable: bool)
     let dir = tempfile::tempdir().expect("temp dir");
     let dir = durable.then(|| dir.path());
     let group = GroupId::new("reads").unwrap();
-    let mut servers = Vec::new();
-    for _ in 0..3 {
-        servers.push(
-            RaftServer::bind("127.0.0.1", 0, TcpOptions::default())
-                .await
-                .expect("bind"),
-        );
-    }
-    let peers: Vec<PeerId> = servers
-        .iter()
-        .map(|s| PeerId::new(s.endpoint().clone(), 0))
-        .collect();
+    let (servers, peers) = servers::loopback_servers(3).await;
     let configuration = ConfigurationEntry::stable(Configuration::with_voters(peers.clone()));
     let mut nodes = Vec::new();
     let mut members = Vec::new();

@@ -17,18 +17,20 @@
 //! The goal: `install` at least 0.5× the slower of the two raw figures. Under
 //! `cargo test` (no `--bench` argument) it transfers 8 MiB as a smoke test.
 
+#[path = "support/servers.rs"]
+mod servers;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use concord::core::{Configuration, ConfigurationEntry, GroupId, PeerId, Role};
+use concord::core::{Configuration, ConfigurationEntry, GroupId, Role};
 use concord::runtime::{
-    CommittedEntry, MemoryLogStore, Node, NodeOptions, RaftServer, SnapshotContext, SnapshotSave,
-    SnapshotSink, SnapshotSource, StateMachine, StateMachineError, Task,
+    CommittedEntry, MemoryLogStore, Node, NodeOptions, SnapshotContext, SnapshotSave, SnapshotSink,
+    SnapshotSource, StateMachine, StateMachineError, Task,
 };
 use concord::storage::SnapshotWriter;
-use concord::transport::TcpOptions;
 
 const FILE_MIB: usize = 64;
 
@@ -169,18 +171,7 @@ fn raw_write_fsync(files: &[PathBuf], out: &Path) -> Duration {
 }
 
 async fn install(dir: &Path, files: usize, file_bytes: usize) -> (Duration, PathBuf) {
-    let mut servers = Vec::new();
-    for _ in 0..3 {
-        servers.push(
-            RaftServer::bind("127.0.0.1", 0, TcpOptions::default())
-                .await
-                .expect("bind"),
-        );
-    }
-    let peers: Vec<PeerId> = servers
-        .iter()
-        .map(|s| PeerId::new(s.endpoint().clone(), 0))
-        .collect();
+    let (servers, peers) = servers::loopback_servers(3).await;
     let group = GroupId::new("bench").expect("group");
     let options = |i: usize| {
         let mut options = NodeOptions::new(

@@ -370,38 +370,37 @@ impl<C: Connector> ServiceClient<C> {
                 write_frame(stream, &request).await?;
                 read_frame::<_, ServiceReply>(stream, max).await
             };
-            let reply = match tokio::time::timeout(self.options.attempt_timeout, round_trip).await {
+            let answer = tokio::time::timeout(self.options.attempt_timeout, round_trip).await;
+            // The server's TLS layer refused the connection before anything reached the
+            // service: certainly not applied. Either it speaks TLS and this client does
+            // not (a TLS alert where a frame length should be), or it refused this
+            // client's certificate after all (the connector waits for its acceptance;
+            // a server may still change its mind on a resumed session).
+            let refused_by_tls = match &answer {
+                Ok(Err(FrameError::BadLength { length, .. }))
+                    if wire::tls_alert_header(*length) =>
+                {
+                    Some("expects TLS (a TLS alert answered a connection in the clear)".to_string())
+                }
+                Ok(Err(FrameError::Io(error))) if crate::transport::refused_by_tls(error) => {
+                    Some(format!("refused this client's certificate: {error}"))
+                }
+                _ => None,
+            };
+            if let Some(reason) = refused_by_tls {
+                self.connection = None;
+                last_refusal = format!("{} {reason}", self.members[target].1);
+                self.next_member();
+                tokio::time::sleep(self.options.retry_pause).await;
+                continue;
+            }
+            let reply = match answer {
                 Ok(Ok(reply)) if reply.id == id => reply,
                 Ok(Ok(reply)) => {
                     self.connection = None;
                     return Err(CallError::Unknown {
                         reason: format!("reply for request {} to request {id}", reply.id),
                     });
-                }
-                // The server's TLS layer refused the connection before anything reached
-                // the service: certainly not applied. Either it speaks TLS and this
-                // client does not (a TLS alert where a frame length should be), or it
-                // refused this client's certificate (with TLS 1.3 the client learns it
-                // only on its first read).
-                Ok(Err(FrameError::BadLength { length, .. })) if wire::tls_alert_header(length) => {
-                    self.connection = None;
-                    last_refusal = format!(
-                        "{} expects TLS (a TLS alert answered a connection in the clear)",
-                        self.members[target].1
-                    );
-                    self.next_member();
-                    tokio::time::sleep(self.options.retry_pause).await;
-                    continue;
-                }
-                Ok(Err(FrameError::Io(error))) if crate::transport::refused_by_tls(&error) => {
-                    self.connection = None;
-                    last_refusal = format!(
-                        "{} refused this client's certificate: {error}",
-                        self.members[target].1
-                    );
-                    self.next_member();
-                    tokio::time::sleep(self.options.retry_pause).await;
-                    continue;
                 }
                 Ok(Err(error)) => {
                     // The request may have arrived before the connection broke.
