@@ -6,6 +6,7 @@
 //! ```text
 //! cargo bench --bench durable_path                       # 3 s per cell
 //! cargo bench --bench durable_path -- --seconds 5 --json
+//! cargo bench --bench durable_path -- --dir /data/bench        # the disk to measure
 //! ```
 //!
 //! Reported in one run, side by side:
@@ -13,8 +14,9 @@
 //! - commit latency (p50, p99) for 1 client, and throughput at 1, 16 and 256 clients
 //!   (closed loop: each client proposes its next entry when the last one is applied);
 //! - raw probes on the same machine, before and after the cells: `write` of one entry's
-//!   bytes + `fdatasync` on a file in the same directory (the disk's floor for one
-//!   durable append), and a loopback TCP round trip of one AppendEntries-sized message
+//!   bytes + `fdatasync` on a file on the same disk (a floor for one durable append: the
+//!   store's journal is pre-allocated and synced with `fsync`, and in the cluster three
+//!   nodes sync at once on one disk, so the probe is a lower bound), and a loopback TCP round trip of one AppendEntries-sized message
 //!   on the same tokio runtime (the network's floor for one replication);
 //! - the physical limit of one commit: the leader's fsync runs in parallel with the
 //!   follower's (send, fsync, answer), so a commit cannot take less than
@@ -63,7 +65,7 @@ struct Cluster {
 }
 
 async fn start_cluster() -> Cluster {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = scratch_dir();
     let group = GroupId::new("durable").unwrap();
     let (servers, peers) = servers::loopback_servers(3).await;
     let configuration = ConfigurationEntry::stable(Configuration::with_voters(peers.clone()));
@@ -111,11 +113,23 @@ struct Cell {
     p99_us: f64,
 }
 
+/// The nearest-rank percentile of sorted samples.
 fn percentile(sorted: &[u32], q: f64) -> f64 {
+    let rank = ((sorted.len() as f64 * q).ceil() as usize).max(1);
     sorted
-        .get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1)))
+        .get((rank - 1).min(sorted.len().saturating_sub(1)))
         .copied()
         .unwrap_or(0) as f64
+}
+
+/// Where the stores and the fsync probe live: `--dir` (the disk to measure), else the
+/// system's temporary directory — check it is not a tmpfs, where fsync costs nothing.
+fn scratch_dir() -> tempfile::TempDir {
+    let args: Vec<String> = std::env::args().collect();
+    match arg::<String>(&args, "--dir") {
+        Some(dir) => tempfile::tempdir_in(dir).expect("--dir: a writable directory"),
+        None => tempfile::tempdir().expect("temp dir"),
+    }
 }
 
 async fn cell(clients: usize, duration: Duration) -> Cell {
@@ -162,7 +176,7 @@ async fn cell(clients: usize, duration: Duration) -> Cell {
 /// `write` of one entry's bytes (with a record header's worth more) + `fdatasync`,
 /// appended to one file in a fresh directory beside the stores': p50 and p99 in µs.
 fn probe_fsync(duration: Duration) -> (f64, f64) {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = scratch_dir();
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -284,6 +298,13 @@ fn main() {
         );
         return;
     }
+    println!(
+        "stores and probe under {} (the disk measured)",
+        arg::<String>(&args, "--dir")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir)
+            .display()
+    );
     println!(
         "raw probes (before / after): write {}+fdatasync p50 {:.0} / {:.0} µs (p99 {:.0} / {:.0}); loopback RTT p50 {:.0} / {:.0} µs (p99 {:.0} / {:.0})",
         ENTRY_BYTES + 64,

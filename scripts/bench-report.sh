@@ -7,16 +7,26 @@
 #       JSON benches (durable_path, read_throughput --transport in-process) N times each
 #       (default 3) into target/bench-report/NAME/<bench>.<run>.json.
 #       --quick: shorter cells (1 s, criterion --quick), for a first look only.
-#   scripts/bench-report.sh compare OLD NEW
-#       the table (cargo bench --bench bench_report -- compare OLD NEW).
+#   scripts/bench-report.sh compare OLD NEW [--floor FRACTION]
+#       the table (cargo bench --bench bench_report -- compare OLD NEW); differences
+#       below the floor (default 0.1) are never called better or worse.
 #
-# Two versions: check out the old one, `save old`; the new one, `save new`; `compare old
-# new` (the target directory keeps both). Two machines: copy target/criterion and
+# Two versions: check out the old one, `save before`; the new one, `save after`;
+# `compare before after` (the target directory keeps both; names: letters, digits, -
+# and _, not criterion's own 'base' and 'new'). Two machines: copy target/criterion and
 # target/bench-report from one to the other first. Compare only baselines saved on an
 # otherwise idle machine; the noise column says how far to trust a ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
+# Baseline names: letters, digits, '-' and '_' (they become directory names); criterion
+# uses 'base' and 'new' itself.
+check_name() {
+    if ! [[ "$1" =~ ^[A-Za-z0-9_-]+$ ]] || [[ "$1" == base || "$1" == new ]]; then
+        echo "baseline name '$1': letters, digits, - and _ only, and not 'base' or 'new'" >&2
+        exit 2
+    fi
+}
 case "${1:-}" in
     save)
         name="${2:?usage: $0 save NAME [--runs N] [--quick]}"
@@ -31,12 +41,15 @@ case "${1:-}" in
                 *) echo "unknown option $1" >&2; exit 2 ;;
             esac
         done
-        if [[ "$name" == base || "$name" == new ]]; then
-            echo "criterion reserves the baseline names 'base' and 'new'" >&2
+        check_name "$name"
+        if ! [[ "$runs" =~ ^[1-9][0-9]*$ ]]; then
+            echo "--runs: a positive number" >&2
             exit 2
         fi
+        # Criterion keeps old ids of this name: start clean.
+        find "$target/criterion" -type d -name "$name" -prune -exec rm -rf {} + 2>/dev/null || true
         for bench in core_step e2e_inprocess; do
-            cargo bench --bench "$bench" -- --save-baseline "$name" "${quick[@]}"
+            cargo bench --bench "$bench" -- --save-baseline "$name" ${quick[@]+"${quick[@]}"}
         done
         out="$target/bench-report/$name"
         rm -rf "$out"
@@ -50,11 +63,14 @@ case "${1:-}" in
         ;;
     compare)
         old="${2:?usage: $0 compare OLD NEW}"
-        new="${3:?usage: $0 compare OLD NEW}"
-        cargo bench --quiet --bench bench_report -- compare "$old" "$new" --dir "$target"
+        new="${3:?usage: $0 compare OLD NEW [--floor FRACTION]}"
+        check_name "$old"
+        check_name "$new"
+        shift 3
+        cargo bench --quiet --bench bench_report -- compare "$old" "$new" --dir "$target" "$@"
         ;;
     *)
-        sed -n '2,18p' "$0"
+        sed -n '2,19p' "$0"
         exit 2
         ;;
 esac

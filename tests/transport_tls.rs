@@ -376,4 +376,8 @@ async fn an_operator_certificate_is_not_a_raft_peer() {
     let endpoint = certified_peer("[::1]:7001").unwrap();
     assert!(certifies(&endpoint, &"[::1]:7001:3".parse().unwrap()));
     assert!(certified_peer("admin").is_none());
+    assert!(
+        certified_peer("127.0.0.1:7001:0").is_none(),
+        "not canonical"
+    );
 }

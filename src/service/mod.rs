@@ -374,8 +374,8 @@ impl<C: Connector> ServiceClient<C> {
             // The server's TLS layer refused the connection before anything reached the
             // service: certainly not applied. Either it speaks TLS and this client does
             // not (a TLS alert where a frame length should be), or it refused this
-            // client's certificate after all (the connector waits for its acceptance;
-            // a server may still change its mind on a resumed session).
+            // client's certificate (the connector waits for the server's acceptance,
+            // so this is a server whose TLS layer failed the connection later on).
             let refused_by_tls = match &answer {
                 Ok(Err(FrameError::BadLength { length, .. }))
                     if wire::tls_alert_header(*length) =>

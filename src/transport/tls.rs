@@ -168,12 +168,21 @@ impl TlsConfig {
             .with_client_cert_verifier(verifier)
             .with_single_cert(chain.clone(), key.clone_key())
             .map_err(config)?;
-        let client = rustls::ClientConfig::builder_with_provider(provider)
+        let mut client = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(config)?
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)
             .map_err(config)?;
+        // No session resumption: a resumed TLS 1.3 session reuses the certificate chain
+        // judged when the ticket was issued, so an expired certificate would stay
+        // usable for as long as the server keeps its tickets. Every connection does a
+        // full handshake and has its certificate checked. (The server still sends its
+        // session tickets — the client offers PSK modes regardless — which the
+        // connector waits for: see `accepted`.)
+        client.resumption = rustls::client::Resumption::disabled();
+        // The connector's acceptance check relies on the server's tickets.
+        debug_assert!(server.send_tls13_tickets > 0);
         Ok(TlsConfig {
             server: Arc::new(server),
             client: Arc::new(client),
@@ -218,7 +227,9 @@ pub(crate) fn common_name(der: &[u8]) -> Option<String> {
 /// endpoint) or `host:port:idx` (that peer id only). `None` for any other name (an
 /// operator's or a client's certificate): such a connection is not a Raft peer.
 pub fn certified_peer(name: &str) -> Option<PeerId> {
-    name.parse().ok()
+    // Canonical names only: `host:port:0` would read as the whole endpoint.
+    let peer: PeerId = name.parse().ok()?;
+    (peer.to_string() == name).then_some(peer)
 }
 
 /// Whether a connection certified as `certified` ([`certified_peer`]) may send frames as
@@ -458,7 +469,9 @@ async fn accepted<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: tokio_rustls::client::TlsStream<S>,
 ) -> io::Result<tokio_rustls::client::TlsStream<S>> {
     let mut byte = [0u8; 1];
-    std::future::poll_fn(|cx| {
+    // Bounded on its own (the caller's connect timeout may be longer): a TLS server that
+    // sends no session tickets is not a Concord server.
+    let wait = std::future::poll_fn(|cx| {
         if stream.get_ref().1.tls13_tickets_received() > 0 {
             return Poll::Ready(Ok(()));
         }
@@ -478,8 +491,14 @@ async fn accepted<S: AsyncRead + AsyncWrite + Unpin>(
                 "the server sent data before the request",
             ))),
         }
-    })
-    .await?;
+    });
+    match tokio::time::timeout(std::time::Duration::from_secs(5), wait).await {
+        Ok(result) => result?,
+        Err(_) => return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the server sent no TLS session ticket after the handshake (not a Concord TLS server?)",
+        )),
+    }
     Ok(stream)
 }
 
