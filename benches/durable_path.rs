@@ -25,36 +25,18 @@
 //!
 //! Under `cargo test` (no `--bench` argument) it runs 0.2 s cells as a smoke test.
 
-#[path = "support/servers.rs"]
-mod servers;
+#[path = "support/common.rs"]
+mod common;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use common::{percentile, NoOp};
 use concord::core::*;
 use concord::runtime::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ENTRY_BYTES: usize = 128;
-
-#[derive(Default)]
-struct NoOp {
-    applied: u64,
-}
-
-impl StateMachine for NoOp {
-    type Response = u64;
-    type Context = ();
-
-    fn on_apply(&mut self, _entry: &mut CommittedEntry<()>) -> Result<u64, StateMachineError> {
-        self.applied += 1;
-        Ok(self.applied)
-    }
-
-    fn blocks(&self) -> bool {
-        false
-    }
-}
 
 struct Cluster {
     leader: Node<NoOp>,
@@ -67,7 +49,7 @@ struct Cluster {
 async fn start_cluster() -> Cluster {
     let dir = scratch_dir();
     let group = GroupId::new("durable").unwrap();
-    let (servers, peers) = servers::loopback_servers(3).await;
+    let (servers, peers) = common::loopback_servers(3).await;
     let configuration = ConfigurationEntry::stable(Configuration::with_voters(peers.clone()));
     let mut nodes = Vec::new();
     let mut storages = Vec::new();
@@ -77,11 +59,7 @@ async fn start_cluster() -> Cluster {
             .expect("fjall");
         let store = storage.log_store(&group).expect("log store");
         storages.push(storage);
-        nodes.push(
-            server
-                .start_node(options, NoOp::default(), store)
-                .expect("start"),
-        );
+        nodes.push(server.start_node(options, NoOp, store).expect("start"));
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     let leader = loop {
@@ -111,15 +89,6 @@ struct Cell {
     seconds: f64,
     p50_us: f64,
     p99_us: f64,
-}
-
-/// The nearest-rank percentile of sorted samples.
-fn percentile(sorted: &[u32], q: f64) -> f64 {
-    let rank = ((sorted.len() as f64 * q).ceil() as usize).max(1);
-    sorted
-        .get((rank - 1).min(sorted.len().saturating_sub(1)))
-        .copied()
-        .unwrap_or(0) as f64
 }
 
 /// Where the stores and the fsync probe live: `--dir` (the disk to measure), else the

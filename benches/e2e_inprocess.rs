@@ -6,27 +6,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "support/common.rs"]
+mod common;
+
+use common::NoOp;
 use concord::core::*;
 use concord::runtime::*;
 use concord::transport::InProcessNetwork;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
-struct Noop;
-
-impl StateMachine for Noop {
-    type Response = ();
-    type Context = ();
-
-    fn on_apply(&mut self, _entry: &mut CommittedEntry<()>) -> Result<(), StateMachineError> {
-        Ok(())
-    }
-
-    fn blocks(&self) -> bool {
-        false
-    }
-}
-
-async fn start_cluster() -> (Vec<Node<Noop>>, Node<Noop>) {
+async fn start_cluster() -> (Vec<Node<NoOp>>, Node<NoOp>) {
     let network = InProcessNetwork::new();
     let peers: Vec<PeerId> = (0..3)
         .map(|i| format!("127.0.0.1:{}", 9000 + i).parse().unwrap())
@@ -45,7 +34,7 @@ async fn start_cluster() -> (Vec<Node<Noop>>, Node<Noop>) {
         options.apply_task_mode = ApplyTaskMode::Blocking;
         let transport = Arc::new(network.transport(peer.endpoint().clone()));
         let (node, sink) =
-            Node::start(options, Noop, Arc::new(MemoryLogStore::new()), transport).unwrap();
+            Node::start(options, NoOp, Arc::new(MemoryLogStore::new()), transport).unwrap();
         network.register(peer.endpoint().clone(), sink);
         nodes.push(node);
     }

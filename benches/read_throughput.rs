@@ -23,8 +23,8 @@
 //! Reports reads per second and the median and 99th percentile latency. Under
 //! `cargo test` (no `--bench` argument) it runs 0.2 s cells as a smoke test.
 
-#[path = "support/servers.rs"]
-mod servers;
+#[path = "support/common.rs"]
+mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -236,12 +236,7 @@ fn summarize(
     mut latencies: Vec<u32>,
 ) -> Cell {
     latencies.sort_unstable();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
-    };
+    let at = |q: f64| common::percentile(&latencies, q);
     Cell {
         transport,
         mode,
@@ -268,7 +263,7 @@ async fn tcp_cell(mode: Mode, clients: usize, duration: Duration, durable: bool)
     let dir = tempfile::tempdir().expect("temp dir");
     let dir = durable.then(|| dir.path());
     let group = GroupId::new("reads").unwrap();
-    let (servers, peers) = servers::loopback_servers(3).await;
+    let (servers, peers) = common::loopback_servers(3).await;
     let configuration = ConfigurationEntry::stable(Configuration::with_voters(peers.clone()));
     let mut nodes = Vec::new();
     let mut members = Vec::new();

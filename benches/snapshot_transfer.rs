@@ -17,8 +17,8 @@
 //! The goal: `install` at least 0.5× the slower of the two raw figures. Under
 //! `cargo test` (no `--bench` argument) it transfers 8 MiB as a smoke test.
 
-#[path = "support/servers.rs"]
-mod servers;
+#[path = "support/common.rs"]
+mod common;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -171,7 +171,7 @@ fn raw_write_fsync(files: &[PathBuf], out: &Path) -> Duration {
 }
 
 async fn install(dir: &Path, files: usize, file_bytes: usize) -> (Duration, PathBuf) {
-    let (servers, peers) = servers::loopback_servers(3).await;
+    let (servers, peers) = common::loopback_servers(3).await;
     let group = GroupId::new("bench").expect("group");
     let options = |i: usize| {
         let mut options = NodeOptions::new(
