@@ -491,27 +491,64 @@ fn with_leases_a_restarted_voter_refuses_votes_until_its_first_timeout() {
             leadership_transfer: false,
         }),
     };
-    let mut core = voter(2, &[1, 2, 3], lease_options());
-    // No leader known, but it may have granted one a lease before it restarted.
-    assert_eq!(core.step(vote_request(1)), vec![]);
-    assert_eq!(core.term(), Term(0));
-    // After a whole election timeout the lease is over: it campaigns itself (term 1),
-    // and a vote for term 2 is granted.
+    let grants = |actions: &[Action<u64>]| {
+        actions.iter().any(|a| {
+            matches!(a, Action::SaveHardState { hard_state, .. } if hard_state.voted_for == Some(3))
+        })
+    };
+    // Restarted in term 1: no leader known, but it may have confirmed one's lease.
+    let restarted = |options: CoreOptions| {
+        let configuration = ConfigurationEntry::stable(Configuration::with_voters([1, 2, 3]));
+        let mut restored = Restored::empty(configuration);
+        restored.hard_state.term = Term(1);
+        let mut core = RaftCore::new(2, options, restored).unwrap();
+        core.start();
+        core
+    };
+    let mut core = restarted(lease_options());
+    assert_eq!(core.step(vote_request(2)), vec![]);
+    assert_eq!(core.term(), Term(1));
+    // After a whole election timeout the lease is over: it campaigns itself (term 2),
+    // and a vote for term 3 is granted.
     core.step(Input::Timeout(Timer::Election));
-    let actions = core.step(vote_request(2));
-    assert!(
-        actions
-            .iter()
-            .any(|a| matches!(a, Action::SaveHardState { hard_state, .. } if hard_state.voted_for == Some(3))),
-        "{actions:?}"
-    );
+    let actions = core.step(vote_request(3));
+    assert!(grants(&actions), "{actions:?}");
     // Without leases there is no guard.
-    let mut core = voter(2, &[1, 2, 3], options());
+    let mut core = restarted(options());
+    let actions = core.step(vote_request(2));
+    assert!(grants(&actions), "{actions:?}");
+    // Nor on a node whose durable term is 0: it never answered a round (see below), so
+    // a fresh cluster elects its first leader at once.
+    let mut core = voter(2, &[1, 2, 3], lease_options());
     let actions = core.step(vote_request(1));
-    assert!(
-        actions
-            .iter()
-            .any(|a| matches!(a, Action::SaveHardState { hard_state, .. } if hard_state.voted_for == Some(3))),
-        "{actions:?}"
-    );
+    assert!(grants(&actions), "{actions:?}");
+}
+
+#[test]
+fn a_heartbeat_answer_in_a_term_not_yet_durable_waits_for_it() {
+    let mut core = voter(2, &[1, 2, 3], lease_options());
+    let heartbeat = |round: u64| Input::Message {
+        from: 1,
+        message: Message::Heartbeat(Heartbeat {
+            term: Term(1),
+            commit: LogIndex(0),
+            round,
+        }),
+    };
+    let answer = |round: u64| Action::Send {
+        to: 1,
+        message: Message::HeartbeatResponse(HeartbeatResponse {
+            term: Term(1),
+            round,
+        }),
+    };
+    // The first heartbeat of term 1 adopts the term: the answer (which may confirm a
+    // lease) leaves only once term 1 is durable, so a crash cannot bring the node back
+    // with term 0 and no vote guard.
+    let actions = core.step(heartbeat(1));
+    assert!(!actions.contains(&answer(1)), "{actions:?}");
+    assert_eq!(core.step(persisted(&actions)), vec![answer(1)]);
+    // Once the term is durable, answers leave at once.
+    let actions = core.step(heartbeat(2));
+    assert!(actions.contains(&answer(2)), "{actions:?}");
 }

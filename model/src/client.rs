@@ -33,6 +33,8 @@ pub struct ClientActor {
     /// Where reads go after a completed operation (`ModelConfig::read_elsewhere`):
     /// `None` sends every operation where the last one completed.
     pub read_target: Option<usize>,
+    /// Where writes go after a completed operation (`ModelConfig::write_target`).
+    pub write_target: Option<usize>,
 }
 
 /// The request id of client `index`'s operation `op_number`: unique across clients,
@@ -58,6 +60,9 @@ pub struct ClientState {
     /// reads elsewhere (`ModelConfig::read_elsewhere`). A server id like `target`, so
     /// the symmetry reduction renames it with the servers.
     pub read_target: Option<usize>,
+    /// The server a write goes to after a completed operation
+    /// (`ModelConfig::write_target`), renamed like `read_target`.
+    pub write_target: Option<usize>,
 }
 
 impl ClientActor {
@@ -115,6 +120,7 @@ impl ClientActor {
             reads: Vec::new(),
             attempt: 0,
             read_target: self.read_target,
+            write_target: self.write_target,
         };
         o.save(Storage::Client(state.clone()));
         if !self.ops.is_empty() {
@@ -169,10 +175,15 @@ impl ClientActor {
     fn complete(&self, state: &mut ClientState, o: &mut Out<ModelActor>) {
         state.completed += 1;
         state.attempt = 0;
-        if let (Some(read_target), Some(Op::Read)) =
-            (state.read_target, self.ops.get(state.completed))
-        {
-            state.target = read_target;
+        match (
+            self.ops.get(state.completed),
+            state.read_target,
+            state.write_target,
+        ) {
+            (Some(Op::Read), Some(target), _) | (Some(Op::Write(_)), _, Some(target)) => {
+                state.target = target;
+            }
+            _ => {}
         }
         o.save(Storage::Client(state.clone()));
         if state.completed < self.ops.len() {

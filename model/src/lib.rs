@@ -29,6 +29,8 @@ pub mod server;
 pub mod symmetry;
 pub mod types;
 
-pub use model::{AdminPlan, ConcordModel, ConcordState, History, ModelConfig, NetworkKind};
+pub use model::{
+    AdminPlan, ClockModel, ConcordModel, ConcordState, History, ModelConfig, NetworkKind,
+};
 pub use run::{check, simulate, Outcome, SearchOptions, Verdict};
 pub use server::{CorrectGlue, Glue, PersistMode};

@@ -135,6 +135,11 @@ struct ModelArgs {
     /// Snapshot budget: snapshot requests in a run, all servers.
     #[arg(long)]
     snapshots: Option<u8>,
+    /// The leader lease of lease reads, in clock ticks (0: no lease reads). Meaningful
+    /// with a clock (`--profile lease`, whose safe lease is 1: above it the check must
+    /// find a stale read).
+    #[arg(long)]
+    read_lease: Option<u64>,
     /// Run the core with pre-vote.
     #[arg(long)]
     pre_vote: bool,
@@ -173,6 +178,7 @@ impl ModelArgs {
             && self.max_quorum_checks.is_none()
             && self.max_heartbeats.is_none()
             && self.snapshots.is_none()
+            && self.read_lease.is_none()
             && !self.pre_vote
             && !self.no_pre_vote
             && !self.no_check_quorum
@@ -222,6 +228,9 @@ impl ModelArgs {
         set!(max_quorum_checks, self.max_quorum_checks);
         set!(max_heartbeats, self.max_heartbeats);
         set!(snapshots, self.snapshots);
+        if let Some(lease) = self.read_lease {
+            cfg.options.read_lease = lease;
+        }
         if self.pre_vote {
             cfg.options.pre_vote = true;
         }

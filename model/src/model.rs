@@ -30,6 +30,25 @@ pub enum NetworkKind {
     Duplicating,
 }
 
+/// Time, for lease reads (`ModelConfig::clock`). Each server has a clock that moves by
+/// ticks (`ModelTimer::Tick`, a step of its own); the live servers' clocks never differ
+/// by more than `max_skew` ticks (states beyond are outside the model's boundary), so a
+/// tick is real time passing as every clock within the bound sees it. An election timer
+/// fires only once `election_timeout` ticks of its server's clock have passed since the
+/// core last reset it (at the first start: at once — the servers may have run long
+/// before). Reads carry the server's clock as `lease_now`; `CoreOptions::read_lease` is
+/// in ticks. A leader's lease is safe when `read_lease <= election_timeout - 2 *
+/// max_skew` (docs/verification.md, "Reads").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockModel {
+    /// Ticks an election timer waits after its reset.
+    pub election_timeout: u8,
+    /// The most two live servers' clocks may differ.
+    pub max_skew: u8,
+    /// Bound: clocks stop here.
+    pub max_time: u8,
+}
+
 /// What the model's operator asks of the leader (`ModelTimer::Admin`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum AdminPlan {
@@ -129,11 +148,28 @@ pub struct ModelConfig {
     /// catches a leader answering a read without confirming its leadership (the
     /// `clients` profile).
     pub read_elsewhere: bool,
+    /// A read that follows a completed operation goes to this server (overrides
+    /// `read_elsewhere`; the `lease` profile: every read at the first leader).
+    pub read_target: Option<usize>,
+    /// A write that follows a completed operation goes to this server rather than
+    /// where that operation completed (the `lease` profile: a write at the server that
+    /// will be the next leader, between two reads at the current one).
+    pub write_target: Option<usize>,
     /// Membership change or leadership transfer asked by an operator.
     pub admin: AdminPlan,
     /// Operator budget: at most this many requests in a run (only those reaching a
     /// leader count).
     pub admin_requests: u8,
+    /// Clocks and timed election timers, for lease reads; `None`: timers fire at will
+    /// and reads carry no time.
+    pub clock: Option<ClockModel>,
+    /// Pairs of servers between which every message is lost, for the whole run (a
+    /// permanent partition: a subset of what the network may do anyway, explored
+    /// without the interleavings of those messages' late deliveries).
+    pub partition: Vec<(u8, u8)>,
+    /// The operations of each client, replacing `ClientActor::ops_for` (empty: the
+    /// default pattern, `ops_per_client` each).
+    pub client_ops: Vec<Vec<Op>>,
 }
 
 impl Default for ModelConfig {
@@ -171,8 +207,13 @@ impl Default for ModelConfig {
             client_crashes: false,
             spread_clients: false,
             read_elsewhere: false,
+            read_target: None,
+            write_target: None,
             admin: AdminPlan::None,
             admin_requests: 0,
+            clock: None,
+            partition: Vec::new(),
+            client_ops: Vec::new(),
         }
     }
 }
@@ -191,11 +232,12 @@ pub struct History {
 
 impl ModelConfig {
     /// Whether the servers are interchangeable, so that the checker may merge states
-    /// that differ only by server names (`crate::symmetry`). Not with an operator: its
+    /// that differ only by server names (`crate::symmetry`). Not with a partition (it
+    /// names servers), nor with an operator: its
     /// requests name servers (a change) or break ties by name (a transfer to any), and
     /// spares restart with another initial configuration than voters.
     pub fn symmetric(&self) -> bool {
-        self.admin == AdminPlan::None
+        self.admin == AdminPlan::None && self.partition.is_empty()
     }
 
     /// The server client `index` sends its first request to.
@@ -228,6 +270,8 @@ impl ModelConfig {
             snapshots: self.snapshots > 0,
             voters: self.initial_voters(),
             admin: self.admin.clone(),
+            clock: self.clock,
+            partition: self.partition.clone(),
         };
         let servers: Vec<ModelActor> = (0..self.servers)
             .map(|_| ModelActor::Server(server.clone()))
@@ -237,12 +281,18 @@ impl ModelConfig {
                 ModelActor::Client(ClientActor {
                     index,
                     server_count: self.servers,
-                    ops: ClientActor::ops_for(index, self.ops_per_client),
+                    ops: self
+                        .client_ops
+                        .get(index)
+                        .cloned()
+                        .unwrap_or_else(|| ClientActor::ops_for(index, self.ops_per_client)),
                     attempt_variants: self.attempt_variants,
                     first_target: self.first_target(index),
-                    read_target: self
-                        .read_elsewhere
-                        .then(|| (self.first_target(index) + 1) % self.servers),
+                    read_target: self.read_target.or_else(|| {
+                        self.read_elsewhere
+                            .then(|| (self.first_target(index) + 1) % self.servers)
+                    }),
+                    write_target: self.write_target,
                 })
             })
             .collect();
@@ -309,6 +359,14 @@ fn within_boundary(cfg: &ModelConfig, state: &ConcordState) -> bool {
         });
     if !servers_within {
         return false;
+    }
+    // Live clocks stay within the skew bound of each other.
+    if let Some(clock) = cfg.clock {
+        let clocks = live_servers(cfg, state).map(|server| server.durable.counters.clock);
+        let (low, high) = clocks.fold((u8::MAX, 0), |(low, high), c| (low.min(c), high.max(c)));
+        if high.saturating_sub(low) > clock.max_skew {
+            return false;
+        }
     }
     // The budgets live in the durable image so that crashes do not refill them.
     let mut totals = Counters::default();

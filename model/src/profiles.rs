@@ -31,9 +31,9 @@
 
 use concord::core::MembershipChange;
 
-use crate::model::{AdminPlan, ModelConfig};
+use crate::model::{AdminPlan, ClockModel, ModelConfig};
 use crate::server::PersistMode;
-use crate::types::ServerId;
+use crate::types::{Op, ServerId};
 
 /// A named configuration of the matrix.
 #[derive(Clone, Copy, Debug)]
@@ -147,6 +147,60 @@ fn reads() -> ModelConfig {
         spread_clients: true,
         ..base()
     }
+}
+
+/// The clock of the `lease` profiles: election timers wait 3 ticks, clocks stay within
+/// 1 tick of each other, time runs to 4.
+pub const LEASE_CLOCK: ClockModel = ClockModel {
+    election_timeout: 3,
+    max_skew: 1,
+    max_time: 4,
+};
+
+/// The longest lease that is safe under [`LEASE_CLOCK`]: `election_timeout - 2 *
+/// max_skew` ticks (docs/verification.md, "Reads").
+pub const SAFE_LEASE: u64 = (LEASE_CLOCK.election_timeout - 2 * LEASE_CLOCK.max_skew) as u64;
+
+/// Lease reads under clocks: a client reads at s0 (the read's round gives s0 a
+/// lease), writes at s1, and reads at s0 again (which may be answered from the lease);
+/// two elections, an instant disk. A leader whose lease outlives its followers' election
+/// timers (as measured by clocks within the skew bound) answers the second read after
+/// a new leader acknowledged the write: the `linearizable` property fails. With the
+/// lease at [`SAFE_LEASE`] it never does.
+pub fn lease_with(read_lease: u64) -> ModelConfig {
+    let mut cfg = ModelConfig {
+        clients: 1,
+        client_ops: vec![vec![Op::Read, Op::Write(1), Op::Read]],
+        max_term: 2,
+        max_log: 3,
+        max_elections: 2,
+        persist_mode: PersistMode::Immediate,
+        read_target: Some(0),
+        write_target: Some(1),
+        clock: Some(LEASE_CLOCK),
+        ..base()
+    };
+    cfg.options.read_lease = read_lease;
+    cfg
+}
+
+fn lease() -> ModelConfig {
+    lease_with(SAFE_LEASE)
+}
+
+/// [`lease_with`] with s0 and s2 partitioned for the whole run: s1 confirms s0's lease,
+/// and s2, which never hears s0, can vote s1 in as soon as s1's election timer fires —
+/// the shape of a stale lease read, without the interleavings of the messages the
+/// partition drops.
+pub fn lease_partition_with(read_lease: u64) -> ModelConfig {
+    ModelConfig {
+        partition: vec![(0, 2)],
+        ..lease_with(read_lease)
+    }
+}
+
+fn lease_partition() -> ModelConfig {
+    lease_partition_with(SAFE_LEASE)
 }
 
 fn pre_vote() -> ModelConfig {
@@ -439,7 +493,17 @@ fn client_crash_elections() -> ModelConfig {
 }
 
 /// Profiles outside the matrix: long exhaustive runs and the simulation profile.
-pub const EXTRA: [Profile; 5] = [
+pub const EXTRA: [Profile; 7] = [
+    Profile {
+        name: "lease-partition",
+        summary: "the lease profile with s0 and s2 partitioned for the whole run",
+        config: lease_partition,
+    },
+    Profile {
+        name: "lease",
+        summary: "lease reads under clocks within 1 tick: 2 reads at s0, a write at s1, 2 elections, instant disk",
+        config: lease,
+    },
     Profile {
         name: "reads",
         summary: "long run: 2 clients on different servers (write+read, read+write), 2 elections, instant disk: a read at a deposed leader after a write at the new one (not exhaustive in 14 min)",

@@ -45,7 +45,7 @@ use concord::core::{
 use stateright::actor::{model_timeout, Id, Out};
 
 use crate::actor::ModelActor;
-use crate::model::AdminPlan;
+use crate::model::{AdminPlan, ClockModel};
 use crate::types::{
     Durable, ModelSnapshot, ModelTimer, Msg, Op, Payload, ServerId, Storage, Value,
 };
@@ -137,6 +137,9 @@ pub struct ServerState {
     pub reads: BTreeMap<RequestId, Id>,
     /// Reads with a read index, answered once the register has applied through it.
     pub ready_reads: BTreeSet<(LogIndex, RequestId, Id)>,
+    /// With `ModelConfig::clock`: the clock reading before which the election timer
+    /// cannot fire (0 without a clock).
+    pub election_deadline: u8,
 }
 
 /// The server actor's fixed parameters.
@@ -160,6 +163,10 @@ pub struct ServerActor {
     pub voters: usize,
     /// What the operator asks of the leader (the `Admin` timer stays armed unless none).
     pub admin: AdminPlan,
+    /// Clocks and timed election timers (`ModelConfig::clock`).
+    pub clock: Option<ClockModel>,
+    /// Pairs of servers that never hear each other (`ModelConfig::partition`).
+    pub partition: Vec<(u8, u8)>,
 }
 
 /// Where the payloads of entries being appended come from in one step.
@@ -236,9 +243,18 @@ impl ServerActor {
             staged: None,
             reads: BTreeMap::new(),
             ready_reads: BTreeSet::new(),
+            election_deadline: 0,
         };
         self.execute(&mut state, actions, &PayloadSource::None, o);
         self.settle(&mut state, o);
+        if !state.recovered {
+            // Time starts with the model: the servers may have run for long before, so
+            // a first election timer may fire at once.
+            state.election_deadline = 0;
+        }
+        if self.clock.is_some() {
+            o.set_timer(ModelTimer::Tick, model_timeout());
+        }
         if self.disk_failures {
             o.set_timer(ModelTimer::DiskFailure, model_timeout());
         }
@@ -281,9 +297,11 @@ impl ServerActor {
                     return;
                 }
                 state.to_mut().reads.insert(request, src);
+                // With a clock, every read may be a lease read (the core answers it from
+                // the lease only when `read_lease` is set and the lease holds).
                 let input = Input::ReadIndex {
                     ids: vec![request],
-                    lease_now: None,
+                    lease_now: self.clock.map(|_| u64::from(state.durable.counters.clock)),
                 };
                 self.step(state, input, &PayloadSource::None, o);
             }
@@ -320,6 +338,11 @@ impl ServerActor {
     ) {
         match timer {
             ModelTimer::Election => {
+                // A timed election timer waits for its deadline (a no-op until then,
+                // which the checker prunes).
+                if self.clock.is_some() && state.durable.counters.clock < state.election_deadline {
+                    return;
+                }
                 let state = state.to_mut();
                 let counters = &mut state.durable.counters;
                 if state.core.is_leader() {
@@ -391,6 +414,20 @@ impl ServerActor {
                 };
                 self.step_owned(state, input, o);
                 self.settle(state, o);
+            }
+            ModelTimer::Tick => {
+                let Some(clock) = self.clock else { return };
+                if state.durable.counters.clock >= clock.max_time {
+                    return;
+                }
+                let state = state.to_mut();
+                state.durable.counters.clock += 1;
+                // A deadline passed is a deadline passed: one value for all of them.
+                if state.election_deadline <= state.durable.counters.clock {
+                    state.election_deadline = 0;
+                }
+                o.save(Storage::Server(state.durable.clone()));
+                o.set_timer(ModelTimer::Tick, model_timeout());
             }
             ModelTimer::Snapshot => {
                 let state = state.to_mut();
@@ -470,10 +507,29 @@ impl ServerActor {
             };
             match action {
                 Action::Send { to, message } => {
+                    // Across a partition the message is lost (the network could have
+                    // kept it forever; dropping it at once spares the interleavings).
+                    let me = state.core.id().0;
+                    if self
+                        .partition
+                        .iter()
+                        .any(|&(a, b)| (a, b) == (me, to.0) || (b, a) == (me, to.0))
+                    {
+                        continue;
+                    }
                     let msg = attach_payloads(state, message);
                     o.send(to.actor_id(), msg);
                 }
-                Action::ResetTimer(timer) => o.set_timer(model_timer(timer), model_timeout()),
+                Action::ResetTimer(timer) => {
+                    if let (Timer::Election, Some(clock)) = (timer, self.clock) {
+                        state.election_deadline = state
+                            .durable
+                            .counters
+                            .clock
+                            .saturating_add(clock.election_timeout);
+                    }
+                    o.set_timer(model_timer(timer), model_timeout());
+                }
                 Action::CancelTimer(timer) => o.cancel_timer(model_timer(timer)),
                 Action::ProposalAccepted { log_id, .. } => {
                     let PayloadSource::Proposal(payload) = source else {

@@ -362,6 +362,7 @@ fn relabel_client(client: &ClientState, new_index: &[u8]) -> ClientState {
     ClientState {
         target: rename(client.target),
         read_target: client.read_target.map(rename),
+        write_target: client.write_target.map(rename),
         ..client.clone()
     }
 }
@@ -401,5 +402,6 @@ fn relabel_server(server: &ServerState, rename: &impl Fn(&ServerId) -> ServerId)
             .map(|snapshot| relabel_snapshot(snapshot, rename)),
         reads: server.reads.clone(),
         ready_reads: server.ready_reads.clone(),
+        election_deadline: server.election_deadline,
     }
 }

@@ -175,6 +175,8 @@ pub enum ModelTimer {
     /// The operator asks the leader for the membership change or the transfer of
     /// `ModelConfig::admin` (budgeted by `ModelConfig::admin_requests`).
     Admin,
+    /// The server's clock moves one tick (only with `ModelConfig::clock`).
+    Tick,
 }
 
 /// A server's snapshot: the register, the client sessions and, as the model's record
@@ -272,6 +274,9 @@ pub struct Counters {
     /// Leadership transfers this server completed as the old leader (not a bound: lets
     /// a property see that one happened).
     pub transfers: u8,
+    /// The server's clock, in ticks (`ModelConfig::clock`; always 0 without it). On
+    /// "disk" so that a restart resumes it: a monotonic clock that kept running.
+    pub clock: u8,
 }
 
 impl Durable {

@@ -139,7 +139,16 @@ impl<N: NodeId> RaftCore<N> {
             term: self.term,
             round: heartbeat.round,
         };
-        self.send(from, Message::HeartbeatResponse(response));
+        // An answer may confirm a lease, which rests on this node refusing votes after a
+        // restart (`vote_guard`, on only for a node whose durable term is not 0): an
+        // answer in a term not yet durable waits for it (rare: a new term's first
+        // heartbeat).
+        let message = Message::HeartbeatResponse(response);
+        if self.durability.durable_hard_state().term < self.term {
+            self.send_after_persist(from, message);
+        } else {
+            self.send(from, message);
+        }
     }
 
     fn learn_commit(&mut self, commit: LogIndex) {

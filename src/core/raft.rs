@@ -359,7 +359,10 @@ impl<N: NodeId> RaftCore<N> {
 
     /// Call once after `new`: arms the election timer of a voter.
     pub fn start(&mut self) -> Vec<Action<N>> {
-        self.vote_guard = self.options.read_lease > 0;
+        // A node restarted with term 0 never answered a leader's round (an answer that
+        // adopted a term leaves only once the term is durable, `handle_heartbeat`): no
+        // lease rests on it, so a fresh cluster elects its first leader without waiting.
+        self.vote_guard = self.options.read_lease > 0 && self.term != Term::first_of_epoch(0);
         if self.configuration().is_voter(&self.id) {
             self.push(Action::ResetTimer(Timer::Election));
         }

@@ -1,0 +1,147 @@
+//! Lease reads in the model (`ModelConfig::clock`): clocks within a skew bound, election
+//! timers that wait their timeout, reads that carry the server's clock.
+//!
+//! The stale lease read lies ~33 steps deep, behind eight clock ticks, and neither the
+//! depth-first search (10.7 million states of `lease-partition` in 5 minutes) nor random
+//! walks (3 million states) reach it within a CI budget. So its teeth are a schedule:
+//! the exact interleaving of a stale lease read, walked through the real model (the
+//! glue, the core, the properties), which must break `linearizable` whenever the lease
+//! is longer than `election_timeout - 2 * max_skew`, and must not with the safe lease.
+//! The searches run as long runs (docs/verification.md, "Reads").
+
+use concord_model::profiles::{lease_partition_with, LEASE_CLOCK, SAFE_LEASE};
+use concord_model::properties::LINEARIZABLE;
+use concord_model::{simulate, ConcordModel, ConcordState};
+use stateright::Model;
+
+/// One step of a schedule: the action whose debug text contains every fragment.
+type Step = &'static [&'static str];
+
+/// s0 leads term 1; its clock moves to 1 and a read's round is confirmed by s1, whose
+/// clock still reads 0 (s0's lease runs from 1; s1's election timer from 0). s1's clock
+/// reaches 3 (s0's and s2's 2), its election timer fires, s2 (which never hears s0)
+/// votes it in, and it commits the client's write; the client then reads at s0 again,
+/// whose clock reads 2: one tick short of `1 + election_timeout - 2 * max_skew`.
+const STALE_LEASE_READ: &[Step] = &[
+    &["Timeout(Id(0), Election"],
+    &["src: Id(0)", "dst: Id(1)", "Vote("],
+    &["src: Id(1)", "dst: Id(0)", "VoteResponse"],
+    &["src: Id(0)", "dst: Id(1)", "Append("],
+    &["src: Id(1)", "dst: Id(0)", "AppendResponse"],
+    &["Timeout(Id(0), Tick"],
+    &["src: Id(3)", "dst: Id(0)", "Request"],
+    &["src: Id(0)", "dst: Id(1)", "Heartbeat("],
+    &["src: Id(1)", "dst: Id(0)", "HeartbeatResponse"],
+    &["src: Id(0)", "dst: Id(3)", "ReadOk"],
+    &["Timeout(Id(1), Tick"],
+    &["Timeout(Id(2), Tick"],
+    &["Timeout(Id(1), Tick"],
+    &["Timeout(Id(0), Tick"],
+    &["Timeout(Id(2), Tick"],
+    &["Timeout(Id(1), Tick"],
+    &["Timeout(Id(1), Election"],
+    &["src: Id(1)", "dst: Id(2)", "Vote("],
+    &["src: Id(2)", "dst: Id(1)", "VoteResponse"],
+    &["src: Id(1)", "dst: Id(2)", "Append("],
+    &["src: Id(2)", "dst: Id(1)", "AppendResponse"],
+    &["src: Id(3)", "dst: Id(1)", "Request"],
+    &["src: Id(1)", "dst: Id(2)", "Append("],
+    &["src: Id(2)", "dst: Id(1)", "AppendResponse"],
+    &["src: Id(1)", "dst: Id(2)", "Append("],
+    &["src: Id(2)", "dst: Id(1)", "AppendResponse"],
+    &["src: Id(1)", "dst: Id(3)", "WriteOk"],
+    // The read at s0, whose lease (from 0) may still hold at 2.
+    &["src: Id(3)", "dst: Id(0)", "Request"],
+];
+
+/// The answer to the second read: s0 answering it from its own register.
+const STALE_ANSWER: Step = &["src: Id(0)", "dst: Id(3)", "ReadOk"];
+
+fn find(model: &ConcordModel, state: &ConcordState, step: Step) -> Option<ConcordState> {
+    let mut actions = Vec::new();
+    model.actions(state, &mut actions);
+    let action = actions.into_iter().find(|action| {
+        let text = format!("{action:?}");
+        step.iter().all(|fragment| text.contains(fragment))
+    })?;
+    model.next_state(state, action)
+}
+
+fn walk(model: &ConcordModel, schedule: &[Step]) -> ConcordState {
+    let mut state = model.init_states().pop().expect("one initial state");
+    for step in schedule {
+        state = find(model, &state, step)
+            .unwrap_or_else(|| panic!("the schedule's step {step:?} is not enabled"));
+    }
+    state
+}
+
+fn linearizable(model: &ConcordModel, state: &ConcordState) -> bool {
+    let property = model
+        .properties()
+        .into_iter()
+        .find(|p| p.name == LINEARIZABLE)
+        .expect("the property exists");
+    (property.condition)(model, state)
+}
+
+#[test]
+fn a_lease_longer_than_the_timeout_less_twice_the_skew_serves_a_stale_read() {
+    assert_eq!(SAFE_LEASE, 1);
+    // The unsafe leases: with no drift bound (the whole election timeout) and with one
+    // tick too many.
+    for read_lease in [u64::from(LEASE_CLOCK.election_timeout), SAFE_LEASE + 1] {
+        let model = lease_partition_with(read_lease).into_model();
+        let state = walk(&model, STALE_LEASE_READ);
+        assert!(
+            linearizable(&model, &state),
+            "lease {read_lease}: fine so far"
+        );
+        let answered = find(&model, &state, STALE_ANSWER)
+            .unwrap_or_else(|| panic!("lease {read_lease}: s0 answers from its lease"));
+        assert!(
+            !linearizable(&model, &answered),
+            "lease {read_lease}: the stale read must break linearizability"
+        );
+    }
+}
+
+#[test]
+fn with_the_safe_lease_the_same_schedule_takes_a_round_that_deposes_the_leader() {
+    let model = lease_partition_with(SAFE_LEASE).into_model();
+    let state = walk(&model, STALE_LEASE_READ);
+    // The lease (from 1, one tick) is over at 2: no answer yet, a round instead.
+    assert!(find(&model, &state, STALE_ANSWER).is_none());
+    let state = walk_from(
+        &model,
+        state,
+        &[&["src: Id(0)", "dst: Id(1)", "Heartbeat("]],
+    );
+    // s1 answers in term 2: s0 steps down and redirects the read, never answering it.
+    let state = walk_from(
+        &model,
+        state,
+        &[&["src: Id(1)", "dst: Id(0)", "HeartbeatResponse"]],
+    );
+    assert!(find(&model, &state, STALE_ANSWER).is_none());
+    assert!(find(&model, &state, &["src: Id(0)", "dst: Id(3)", "Redirect"]).is_some());
+    assert!(linearizable(&model, &state));
+}
+
+fn walk_from(model: &ConcordModel, mut state: ConcordState, schedule: &[Step]) -> ConcordState {
+    for step in schedule {
+        state = find(model, &state, step)
+            .unwrap_or_else(|| panic!("the schedule's step {step:?} is not enabled"));
+    }
+    state
+}
+
+/// Random walks over the safe lease with the partition: a fixed seed and budget, so
+/// the same states every run (about 5 s).
+#[test]
+fn random_walks_find_no_stale_read_with_the_safe_lease() {
+    let outcome = simulate(lease_partition_with(SAFE_LEASE), 7, 200, 4000, 1);
+    eprintln!("{}", outcome.render());
+    assert!(outcome.counterexamples.is_empty(), "{}", outcome.render());
+    assert!(outcome.unique_states > 100_000, "{}", outcome.render());
+}
