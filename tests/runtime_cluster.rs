@@ -824,8 +824,10 @@ async fn a_cut_off_leader_never_serves_a_stale_read() {
     old_node.wait_for(|s| s.role != Role::Leader).await;
     let new = cluster.leader().await;
     cluster.node(new).apply(delta(10)).await.unwrap();
+    // Deposed (check-quorum may take two election timeouts) or past the read timeout
+    // (2 s at the defaults): refused either way.
     match read.await.unwrap() {
-        Err(ReadError::LeadershipLost | ReadError::NotLeader { .. }) => {}
+        Err(ReadError::LeadershipLost | ReadError::NotLeader { .. } | ReadError::Timeout) => {}
         other => panic!("a cut-off leader answered a read: {other:?}"),
     }
     assert_eq!(
@@ -837,6 +839,47 @@ async fn a_cut_off_leader_never_serves_a_stale_read() {
         11
     );
     cluster.network.heal();
+}
+
+/// A read that gets no answer within `read_timeout` fails with `ReadError::Timeout`
+/// (here a cut-off leader's round, before check-quorum deposes it), and so does the
+/// index; the node answers reads again once it is back.
+#[tokio::test]
+async fn a_read_without_an_answer_fails_at_its_deadline() {
+    let cluster = TestCluster::new(3, |options| {
+        options.read_timeout = Some(Duration::from_millis(150));
+    });
+    let leader = cluster.leader().await;
+    cluster.node(leader).apply(delta(1)).await.unwrap();
+    cluster.network.isolate(cluster.peers[leader].endpoint());
+    let started = tokio::time::Instant::now();
+    let read = cluster
+        .node(leader)
+        .read(|counter: &Counter| counter.total)
+        .await;
+    assert_eq!(read, Err(ReadError::Timeout));
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        cluster.node(leader).read_index().await,
+        Err(ReadError::Timeout)
+    );
+    cluster.network.heal();
+    let leader = cluster.leader().await;
+    let total = loop {
+        match cluster
+            .node(leader)
+            .read(|counter: &Counter| counter.total)
+            .await
+        {
+            Ok(total) => break total,
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    assert_eq!(total, 1);
 }
 
 /// Lease reads (F19): with `ReadOnlyOption::LeaseBased` on every node, reads on the

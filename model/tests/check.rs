@@ -13,7 +13,7 @@ const UNIQUE_STATES: [(&str, usize); 15] = [
     ("figure-8", 668_658),
     ("heartbeats", 630_822),
     ("crash", 240_077),
-    ("client-crash", 210_254),
+    ("client-crash", 205_709),
     ("clients", 1_682_824),
     ("pre-vote", 260_225),
     ("torn-step", 266_995),

@@ -88,6 +88,10 @@ pub enum ReadError {
     /// The node has stopped or is shutting down.
     #[error("node is shutting down")]
     ShuttingDown,
+    /// No answer within `NodeOptions::read_timeout` (a leader cut off from its quorum
+    /// keeps trying until check-quorum deposes it; a follower's leader may be gone).
+    #[error("no answer within the read timeout")]
+    Timeout,
 }
 
 impl ReadError {

@@ -128,13 +128,13 @@ impl<S: StateMachine> Node<S> {
     ) -> Result<(Node<S>, FrameSink), StartError> {
         options.validate()?;
         let mut options = options;
-        // Leases (and the vote guard on restart that keeps them safe) only where asked.
-        options.core.read_lease = match options.read_only_option {
-            ReadOnlyOption::LeaseBased => {
-                u64::try_from(options.read_lease().as_nanos()).unwrap_or(u64::MAX)
-            }
-            ReadOnlyOption::Safe => 0,
-        };
+        // Every node runs with the lease, whatever its default read option: a lease
+        // rests on every voter refusing votes for an election timeout after it restarts
+        // (`vote_guard`), so a node started `Safe` must keep another's lease safe too, and
+        // a per-call `LeaseBased` read can use it. (Costs a restarted voter one election
+        // timeout before it votes; a fresh node, with term 0, votes at once.)
+        options.core.read_lease =
+            u64::try_from(options.read_lease().as_nanos()).unwrap_or(u64::MAX);
         // Forwarded reads are numbered apart from every earlier start of this node's:
         // from the operating system's entropy, or, in a simulation (fault points set),
         // from the jitter seed, which the simulation varies at every start.
@@ -382,7 +382,7 @@ impl<S: StateMachine> Node<S> {
 
     /// [`Node::read`] with the read option chosen for this call: `Safe` always takes a
     /// heartbeat round; `LeaseBased` is answered at once while the leader's lease holds
-    /// (on a node started with `LeaseBased`; elsewhere it takes a round).
+    /// (see [`ReadOnlyOption::LeaseBased`] for when that is safe).
     ///
     /// ```
     /// # use concord::runtime::*;
@@ -408,11 +408,7 @@ impl<S: StateMachine> Node<S> {
             let _ = answer.send(state_machine.map(read));
         }));
         self.submit_read(option, job)?;
-        // Dropped unanswered (a stopping node, a failed state machine, a read that
-        // panicked): the node is going away as far as this read is concerned.
-        let answer = cooperative(result)
-            .await
-            .unwrap_or(Err(ReadError::ShuttingDown));
+        let answer = self.read_answer(result).await;
         if answer.is_ok() {
             self.shared.metrics.read_index(asked.elapsed());
         }
@@ -441,9 +437,22 @@ impl<S: StateMachine> Node<S> {
     pub async fn read_index_with(&self, option: ReadOnlyOption) -> Result<LogIndex, ReadError> {
         let (answer, result) = tokio::sync::oneshot::channel();
         self.submit_read(option, ReadJob::Index(answer))?;
-        cooperative(result)
-            .await
-            .unwrap_or(Err(ReadError::ShuttingDown))
+        self.read_answer(result).await
+    }
+
+    /// Waits for a submitted read's answer, at most `NodeOptions::read_timeout` (a read
+    /// answered later finds nobody waiting: it changes nothing). Dropped unanswered (a
+    /// stopping node, a failed state machine, a read that panicked): the node is going
+    /// away as far as this read is concerned.
+    async fn read_answer<T>(
+        &self,
+        result: tokio::sync::oneshot::Receiver<Result<T, ReadError>>,
+    ) -> Result<T, ReadError> {
+        let timeout = self.shared.options.read_timeout();
+        match tokio::time::timeout(timeout, cooperative(result)).await {
+            Ok(answer) => answer.unwrap_or(Err(ReadError::ShuttingDown)),
+            Err(_) => Err(ReadError::Timeout),
+        }
     }
 
     fn submit_read(&self, option: ReadOnlyOption, job: ReadJob<S>) -> Result<(), ReadError> {

@@ -33,10 +33,12 @@ pub enum ReadOnlyOption {
     /// Lease reads: while a round confirmed less than the lease ago, the leader answers
     /// at once. The lease is `election_timeout / (1 + max_clock_drift_percent/100)²`,
     /// measured from when the confirming round's reads arrived. Safe only when every
-    /// node's clock runs within that drift bound of every other's and never jumps;
-    /// every node of the group must run with it (a voter then refuses votes for one
-    /// election timeout after it starts). On a node whose option is `Safe`, a per-call
-    /// `LeaseBased` read takes a round.
+    /// node's clock runs within that drift bound of every other's and never jumps, and
+    /// every node has the same `election_timeout` (the lease is computed from the
+    /// leader's own; a voter with a shorter one could vote a new leader in while the
+    /// lease holds). Every node, whatever its option, refuses votes for one election
+    /// timeout after it restarts with a term (the guard a lease rests on), so a group
+    /// may mix the two options and per-call choices.
     LeaseBased,
 }
 
@@ -111,6 +113,15 @@ pub struct NodeOptions {
     /// Reads waiting in the node's read queue (default 16,384); more fail at once with
     /// `ReadError::Overloaded`.
     pub read_queue_capacity: usize,
+    /// How long [`Node::read`] and [`Node::read_index`] wait for an answer before
+    /// failing with `ReadError::Timeout` (default: `election_timeout +
+    /// max_election_delay`, 2 s at the defaults — a leader cut off from its quorum is
+    /// deposed by check-quorum within one election timeout, and a new one is elected
+    /// within about another).
+    ///
+    /// [`Node::read`]: super::Node::read
+    /// [`Node::read_index`]: super::Node::read_index
+    pub read_timeout: Option<Duration>,
     /// Record metrics through the `metrics` facade (JRaft `enableMetrics`; default
     /// true: without a recorder installed a record is a no-op; names in
     /// docs/operations.md). Needs the `metrics` feature.
@@ -148,6 +159,7 @@ impl NodeOptions {
             read_only_option: ReadOnlyOption::Safe,
             max_clock_drift_percent: 10,
             read_queue_capacity: 16384,
+            read_timeout: None,
             metrics: true,
         }
     }
@@ -158,6 +170,12 @@ impl NodeOptions {
         let scale = 100 + u128::from(self.max_clock_drift_percent);
         let lease = timeout * 100 * 100 / (scale * scale);
         Duration::from_nanos(u64::try_from(lease).unwrap_or(u64::MAX))
+    }
+
+    /// How long a read waits for its answer (`read_timeout`, or its default).
+    pub fn read_timeout(&self) -> Duration {
+        self.read_timeout
+            .unwrap_or(self.election_timeout + self.max_election_delay)
     }
 
     /// How long a snapshot fetch waits for an answer before asking again.
@@ -205,6 +223,9 @@ impl NodeOptions {
         }
         if self.read_queue_capacity == 0 {
             return invalid("read_queue_capacity", "must be at least 1");
+        }
+        if self.read_timeout.is_some_and(|timeout| timeout.is_zero()) {
+            return invalid("read_timeout", "must be more than 0");
         }
         if self.snapshot_chunk_bytes == 0 || self.snapshot_chunk_bytes > 8 * 1024 * 1024 {
             return invalid("snapshot_chunk_bytes", "must be between 1 byte and 8 MiB");
