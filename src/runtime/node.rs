@@ -128,13 +128,18 @@ impl<S: StateMachine> Node<S> {
     ) -> Result<(Node<S>, FrameSink), StartError> {
         options.validate()?;
         let mut options = options;
-        // Every node runs with the lease, whatever its default read option: a lease
-        // rests on every voter refusing votes for an election timeout after it restarts
-        // (`vote_guard`), so a node started `Safe` must keep another's lease safe too, and
-        // a per-call `LeaseBased` read can use it. (Costs a restarted voter one election
-        // timeout before it votes; a fresh node, with term 0, votes at once.)
-        options.core.read_lease =
-            u64::try_from(options.read_lease().as_nanos()).unwrap_or(u64::MAX);
+        // Leases (and the vote guard on restart that keeps them safe) only where asked:
+        // the guard costs a restarted voter an election timeout before it votes, which
+        // slows elections after restarts. Tried on every node (2026-12-03): 2 of 300
+        // chaos seeds of `--nemesis all` then missed their liveness deadlines (a wiped
+        // node's replacement waited on a slower election). So a group that uses leases
+        // runs `LeaseBased` on every node (docs/runtime.md).
+        options.core.read_lease = match options.read_only_option {
+            ReadOnlyOption::LeaseBased => {
+                u64::try_from(options.read_lease().as_nanos()).unwrap_or(u64::MAX)
+            }
+            ReadOnlyOption::Safe => 0,
+        };
         // Forwarded reads are numbered apart from every earlier start of this node's:
         // from the operating system's entropy, or, in a simulation (fault points set),
         // from the jitter seed, which the simulation varies at every start.
@@ -382,7 +387,8 @@ impl<S: StateMachine> Node<S> {
 
     /// [`Node::read`] with the read option chosen for this call: `Safe` always takes a
     /// heartbeat round; `LeaseBased` is answered at once while the leader's lease holds
-    /// (see [`ReadOnlyOption::LeaseBased`] for when that is safe).
+    /// (on a node started with `LeaseBased`; elsewhere it takes a round — see
+    /// [`ReadOnlyOption::LeaseBased`] for when a lease is safe).
     ///
     /// ```
     /// # use concord::runtime::*;

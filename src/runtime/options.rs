@@ -36,9 +36,11 @@ pub enum ReadOnlyOption {
     /// node's clock runs within that drift bound of every other's and never jumps, and
     /// every node has the same `election_timeout` (the lease is computed from the
     /// leader's own; a voter with a shorter one could vote a new leader in while the
-    /// lease holds). Every node, whatever its option, refuses votes for one election
-    /// timeout after it restarts with a term (the guard a lease rests on), so a group
-    /// may mix the two options and per-call choices.
+    /// lease holds), and every node of the group runs `LeaseBased`: a voter then refuses
+    /// votes for one election timeout after it restarts with a term, the guard a lease
+    /// rests on (a `Safe` node has no such guard, to keep elections after restarts
+    /// fast). On a node whose option is `Safe`, a per-call `LeaseBased` read takes a
+    /// round.
     LeaseBased,
 }
 
