@@ -582,6 +582,7 @@ fn a_silent_new_voter_fails_the_change_after_a_whole_round() {
             Message::HeartbeatResponse(HeartbeatResponse {
                 term: Term(1),
                 round: 0,
+                lease_cover: 0,
             }),
         ));
     };
@@ -629,6 +630,7 @@ fn a_silent_learner_being_promoted_fails_the_change() {
             Message::HeartbeatResponse(HeartbeatResponse {
                 term: Term(1),
                 round: 0,
+                lease_cover: 0,
             }),
         ));
     };

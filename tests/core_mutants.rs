@@ -182,6 +182,7 @@ fn stale_requests_get_the_current_term_and_stale_answers_nothing() {
             Some(Message::HeartbeatResponse(HeartbeatResponse {
                 term: Term(3),
                 round: 0,
+                lease_cover: 0,
             })),
         ),
         (
@@ -202,6 +203,7 @@ fn stale_requests_get_the_current_term_and_stale_answers_nothing() {
             Message::HeartbeatResponse(HeartbeatResponse {
                 term: Term(2),
                 round: 0,
+                lease_cover: 0,
             }),
             None,
         ),
@@ -221,7 +223,9 @@ fn stale_requests_get_the_current_term_and_stale_answers_nothing() {
 #[test]
 fn a_follower_with_a_live_leader_ignores_a_disruptive_candidate() {
     let mut core = voter(2, true);
-    receive(&mut core, 1, heartbeat(1, 0));
+    // (Its answer leaves once term 1 is durable.)
+    let actions = receive(&mut core, 1, heartbeat(1, 0));
+    persisted(&mut core, last_write_seq(&actions));
     assert_eq!(receive(&mut core, 3, vote_request(2, LogId::ZERO)), vec![]);
     assert_eq!((core.term(), core.voted_for()), (Term(1), None));
     // Once its election timer fires (it pre-campaigns, which moves no term) the leader is
@@ -702,6 +706,7 @@ fn heartbeats_carry_a_safe_commit_and_answers_reprobe_laggards() {
     let up_to_date = Message::HeartbeatResponse(HeartbeatResponse {
         term: Term(1),
         round: 0,
+        lease_cover: 0,
     });
     assert_eq!(receive(&mut core, 2, up_to_date.clone()), vec![]);
     assert_eq!(
@@ -802,6 +807,7 @@ fn the_pipeline_fills_its_window_and_no_more() {
     let answer = Message::HeartbeatResponse(HeartbeatResponse {
         term: Term(1),
         round: 0,
+        lease_cover: 0,
     });
     let actions = receive(&mut core, 2, answer);
     assert_eq!(
@@ -1056,7 +1062,9 @@ fn a_leader_ignores_appends_and_heartbeats_of_its_own_term() {
 #[test]
 fn a_candidate_follows_a_leader_of_its_term_and_keeps_its_vote() {
     let mut core = voter(3, false);
-    core.step(Input::Timeout(Timer::Election));
+    // Its term and vote durable (else the heartbeat's answer would wait for them).
+    let actions = core.step(Input::Timeout(Timer::Election));
+    persisted(&mut core, last_write_seq(&actions));
     assert_eq!(
         receive(&mut core, 1, heartbeat(1, 0)),
         vec![
@@ -1065,7 +1073,8 @@ fn a_candidate_follows_a_leader_of_its_term_and_keeps_its_vote() {
                 to: 1,
                 message: Message::HeartbeatResponse(HeartbeatResponse {
                     term: Term(1),
-                    round: 0
+                    round: 0,
+                    lease_cover: 0,
                 })
             },
             role(Role::Follower, 1, Some(1), 0),
@@ -1212,25 +1221,24 @@ fn a_follower_replaces_a_conflicting_suffix_but_never_a_committed_entry() {
         vec![Action::ResetTimer(Timer::Election)]
     );
     assert_eq!(core.held_messages(), 2);
-    // A heartbeat's commit is capped at our last index; it applies once durable.
+    // A heartbeat's commit is capped at our last index; it applies once durable. Its
+    // answer waits for term 2 to be durable (it may confirm a lease).
     assert_eq!(
         receive(&mut core, 1, heartbeat(2, 9)),
-        vec![
-            Action::ResetTimer(Timer::Election),
-            apply(&core, 1, 1),
-            Action::Send {
-                to: 1,
-                message: Message::HeartbeatResponse(HeartbeatResponse {
-                    term: Term(2),
-                    round: 0
-                })
-            },
-        ]
+        vec![Action::ResetTimer(Timer::Election), apply(&core, 1, 1)]
     );
     assert_eq!(core.commit_index(), LogIndex(1));
+    let heartbeat_answer = Action::Send {
+        to: 1,
+        message: Message::HeartbeatResponse(HeartbeatResponse {
+            term: Term(2),
+            round: 0,
+            lease_cover: 0,
+        }),
+    };
     assert_eq!(
         persisted(&mut core, PersistSeq(3)),
-        vec![apply(&core, 2, 2), ack(2, 2), ack(2, 1),]
+        vec![apply(&core, 2, 2), ack(2, 2), ack(2, 1), heartbeat_answer]
     );
     // Entry 2 is committed: a message that conflicts with it is dropped unanswered.
     assert_eq!(
@@ -1385,17 +1393,19 @@ fn learners_never_campaign() {
     assert_eq!(core.step(Input::Timeout(Timer::Election)), vec![]);
     assert_eq!(
         receive(&mut core, 1, heartbeat(1, 0)),
-        vec![
-            hard_state(1, 1, None),
-            Action::Send {
-                to: 1,
-                message: Message::HeartbeatResponse(HeartbeatResponse {
-                    term: Term(1),
-                    round: 0
-                })
-            },
-            role(Role::Follower, 1, Some(1), 0),
-        ]
+        vec![hard_state(1, 1, None), role(Role::Follower, 1, Some(1), 0)]
+    );
+    // The answer leaves once term 1 is durable.
+    assert_eq!(
+        persisted(&mut core, PersistSeq(1)),
+        vec![Action::Send {
+            to: 1,
+            message: Message::HeartbeatResponse(HeartbeatResponse {
+                term: Term(1),
+                round: 0,
+                lease_cover: 0,
+            })
+        }]
     );
     // A leader replicates to the learner but does not count it.
     let mut leader = RaftCore::new(

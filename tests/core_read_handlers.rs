@@ -81,6 +81,7 @@ fn heartbeat_ack(core: &mut RaftCore<u64>, from: u64, round: u64) -> Vec<Action<
         message: Message::HeartbeatResponse(HeartbeatResponse {
             term: Term(1),
             round,
+            lease_cover: LEASE,
         }),
     })
 }
@@ -174,6 +175,7 @@ fn a_deposed_leader_never_answers_its_reads() {
         message: Message::HeartbeatResponse(HeartbeatResponse {
             term: Term(2),
             round: 1,
+            lease_cover: 0,
         }),
     });
     assert_eq!(actions[0], refused(&[1], ReadIndexError::LeadershipLost));
@@ -344,6 +346,7 @@ fn with_leases_a_follower_that_heard_a_leader_refuses_votes_even_after_a_term_ch
         message: Message::HeartbeatResponse(HeartbeatResponse {
             term: Term(3),
             round: 0,
+            lease_cover: 0,
         }),
     });
     assert_eq!(core.leader(), None);
@@ -420,9 +423,12 @@ fn a_failed_node_refuses_reads() {
     );
 }
 
+/// The lease of `lease_options` (every follower here runs with it: their answers cover it).
+const LEASE: u64 = 100;
+
 fn lease_options() -> CoreOptions {
     CoreOptions {
-        read_lease: 100,
+        read_lease: LEASE,
         ..options()
     }
 }
@@ -441,6 +447,39 @@ fn a_confirmed_round_gives_a_lease_from_when_its_reads_arrived() {
     assert_eq!(read(&mut core, &[4], Some(110)), round(3, [(2, 1), (3, 1)]));
     assert_eq!(heartbeat_ack(&mut core, 3, 3), vec![ready(&[4], 1)]);
     assert_eq!(read(&mut core, &[5], Some(209)), vec![ready(&[5], 1)]);
+}
+
+#[test]
+fn the_lease_is_what_a_quorum_of_the_rounds_answers_covers() {
+    let ack = |core: &mut RaftCore<u64>, from: u64, round: u64, lease_cover: u64| {
+        core.step(Input::Message {
+            from,
+            message: Message::HeartbeatResponse(HeartbeatResponse {
+                term: Term(1),
+                round,
+                lease_cover,
+            }),
+        })
+    };
+    // Node 2 runs without leases (covers nothing): the round is confirmed, the read
+    // answered, but no lease follows.
+    let mut core = leader(lease_options());
+    read(&mut core, &[1], Some(10));
+    assert_eq!(ack(&mut core, 2, 1, 0), vec![ready(&[1], 1)]);
+    assert_eq!(read(&mut core, &[2], Some(11)), round(2, [(2, 1), (3, 1)]));
+    // Node 3 covers 40 (a shorter election timeout): with the leader it is a quorum,
+    // so the lease runs from 11 for 40, not the leader's 100.
+    assert_eq!(ack(&mut core, 3, 2, 40), vec![ready(&[2], 1)]);
+    assert_eq!(read(&mut core, &[3], Some(50)), vec![ready(&[3], 1)]);
+    assert_eq!(read(&mut core, &[4], Some(51)), round(3, [(2, 1), (3, 1)]));
+    // Node 3 answers the next round first, now covering 1000 (more than the leader's
+    // own lease, so it counts as 100): the quorum {1, 3} covers 100 — the lease runs
+    // from 51 until 151. (The lease is fixed when the round is confirmed: node 2's
+    // later answer changes nothing.)
+    assert_eq!(ack(&mut core, 3, 3, 1000), vec![ready(&[4], 1)]);
+    assert_eq!(ack(&mut core, 2, 3, 0), vec![]);
+    assert_eq!(read(&mut core, &[5], Some(150)), vec![ready(&[5], 1)]);
+    assert_eq!(read(&mut core, &[6], Some(151)), round(4, [(2, 1), (3, 1)]));
 }
 
 #[test]
@@ -540,6 +579,7 @@ fn a_heartbeat_answer_in_a_term_not_yet_durable_waits_for_it() {
         message: Message::HeartbeatResponse(HeartbeatResponse {
             term: Term(1),
             round,
+            lease_cover: LEASE,
         }),
     };
     // The first heartbeat of term 1 adopts the term: the answer (which may confirm a

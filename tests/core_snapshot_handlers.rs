@@ -579,6 +579,7 @@ fn a_leader_sends_the_snapshot_to_a_follower_behind_its_log_and_waits() {
         message: Message::HeartbeatResponse(HeartbeatResponse {
             term: Term(1),
             round: 0,
+            lease_cover: 0,
         }),
     };
     let request = Action::Send {
@@ -653,6 +654,7 @@ fn a_failed_install_is_retried_after_the_next_heartbeat_answer() {
         message: Message::HeartbeatResponse(HeartbeatResponse {
             term: Term(1),
             round: 0,
+            lease_cover: 0,
         }),
     };
     step(&mut core, heartbeat_answer.clone());

@@ -229,6 +229,11 @@ impl ModelArgs {
         set!(max_heartbeats, self.max_heartbeats);
         set!(snapshots, self.snapshots);
         if let Some(lease) = self.read_lease {
+            if lease > 0 && cfg.clock.is_none() {
+                return Err(format!(
+                    "--read-lease needs a profile with a clock (lease, lease-partition); {label} has none"
+                ));
+            }
             cfg.options.read_lease = lease;
         }
         if self.pre_vote {

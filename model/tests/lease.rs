@@ -1,7 +1,7 @@
 //! Lease reads in the model (`ModelConfig::clock`): clocks within a skew bound, election
 //! timers that wait their timeout, reads that carry the server's clock.
 //!
-//! The stale lease read lies ~33 steps deep, behind eight clock ticks, and neither the
+//! The stale lease read lies 29 steps deep (7 of them clock ticks), and neither the
 //! depth-first search (10.7 million states of `lease-partition` in 5 minutes) nor random
 //! walks (3 million states) reach it within a CI budget. So its teeth are a schedule:
 //! the exact interleaving of a stale lease read, walked through the real model (the
@@ -21,7 +21,8 @@ type Step = &'static [&'static str];
 /// clock still reads 0 (s0's lease runs from 1; s1's election timer from 0). s1's clock
 /// reaches 3 (s0's and s2's 2), its election timer fires, s2 (which never hears s0)
 /// votes it in, and it commits the client's write; the client then reads at s0 again,
-/// whose clock reads 2: one tick short of `1 + election_timeout - 2 * max_skew`.
+/// whose clock reads 2: the lease `[1, 1 + read_lease)` still holds for any lease above
+/// `election_timeout - 2 * max_skew` = 1.
 const STALE_LEASE_READ: &[Step] = &[
     &["Timeout(Id(0), Election"],
     &["src: Id(0)", "dst: Id(1)", "Vote("],
@@ -50,7 +51,7 @@ const STALE_LEASE_READ: &[Step] = &[
     &["src: Id(1)", "dst: Id(2)", "Append("],
     &["src: Id(2)", "dst: Id(1)", "AppendResponse"],
     &["src: Id(1)", "dst: Id(3)", "WriteOk"],
-    // The read at s0, whose lease (from 0) may still hold at 2.
+    // The read at s0, whose lease (from 1) may still hold at 2.
     &["src: Id(3)", "dst: Id(0)", "Request"],
 ];
 

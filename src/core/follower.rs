@@ -138,6 +138,7 @@ impl<N: NodeId> RaftCore<N> {
         let response = HeartbeatResponse {
             term: self.term,
             round: heartbeat.round,
+            lease_cover: self.options.read_lease,
         };
         // An answer may confirm a lease, which rests on this node refusing votes after a
         // restart (`vote_guard`, on only for a node whose durable term is not 0): an

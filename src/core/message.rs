@@ -186,6 +186,14 @@ pub struct HeartbeatResponse {
     pub term: Term,
     /// The `round` of the heartbeat answered (0 in an answer to a stale heartbeat).
     pub round: u64,
+    /// The longest lease this answer lets the leader hold, in `CoreOptions::read_lease`
+    /// units: the sender's own `read_lease` (it refuses votes until its election timer
+    /// fires, and derives `read_lease` from that timeout), 0 when it runs without
+    /// leases (no such refusal) or answers a stale heartbeat. A round gives the leader
+    /// the lease a quorum of its answers covers (`read.rs`), so a group that mixes nodes
+    /// with and without leases, or unequal election timeouts, gets shorter leases or
+    /// none rather than unsafe ones.
+    pub lease_cover: u64,
 }
 
 /// A follower's or learner's request for a read index.

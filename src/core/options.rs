@@ -64,9 +64,12 @@ pub struct CoreOptions {
     /// default): no leases, every read takes a round. Safe only when shorter than the
     /// voters' election timeout by the clock drift between any two nodes: the runtime
     /// sets `election_timeout / (1 + max_clock_drift)²` (docs/runtime.md, "Reads").
-    /// With a lease set, a voter that starts refuses votes until its first election
-    /// timeout, as if it had just heard from a leader, so a restart does not void a
-    /// lease it granted.
+    /// With a lease set, a voter that restarts with a term refuses votes until its first
+    /// election timeout, as if it had just heard from a leader, so a restart does not
+    /// void a lease it confirmed; its answers to heartbeats carry this value
+    /// (`HeartbeatResponse::lease_cover`), and a leader's lease is the most a quorum of
+    /// a round's answers covers, so nodes without leases (0) or with shorter timeouts
+    /// shorten it rather than break it.
     pub read_lease: u64,
     /// Where this node starts numbering the reads it forwards to its leader; must
     /// differ at every start of the node (the runtime draws it at random, simulations

@@ -316,8 +316,10 @@ pub struct RaftCore<N: NodeId> {
     /// Reads this follower or learner forwarded to its leader (`read.rs`).
     pub(crate) forwarded: ForwardedReads<N>,
     /// With leases on (`CoreOptions::read_lease`): refuse votes until the election timer
-    /// fires — set at `start` (a voter that granted a lease and restarted must not help
-    /// elect another before it has run out) and whenever the node hears from a leader
+    /// fires — set at `start` when the restored term is not 0 (a voter that confirmed a
+    /// lease and restarted must not help elect another before it has run out; one with
+    /// term 0 never answered a round, see `handle_heartbeat`) and whenever the node hears
+    /// from a leader
     /// (so a higher-term answer that clears `leader` does not end the refusal).
     pub(crate) vote_guard: bool,
 }
@@ -589,7 +591,7 @@ impl<N: NodeId> RaftCore<N> {
             Message::Heartbeat(heartbeat) => self.handle_heartbeat(from, heartbeat),
             Message::AppendResponse(response) => self.handle_append_response(from, response),
             Message::HeartbeatResponse(response) => {
-                self.handle_heartbeat_response(from, response.round)
+                self.handle_heartbeat_response(from, response.round, response.lease_cover)
             }
             Message::InstallSnapshot(request) => {
                 self.handle_install_snapshot_request(from, request)
@@ -616,9 +618,11 @@ impl<N: NodeId> RaftCore<N> {
                 term,
                 result: AppendResult::StaleTerm,
             }),
-            Message::Heartbeat(_) => {
-                Message::HeartbeatResponse(HeartbeatResponse { term, round: 0 })
-            }
+            Message::Heartbeat(_) => Message::HeartbeatResponse(HeartbeatResponse {
+                term,
+                round: 0,
+                lease_cover: 0,
+            }),
             Message::ReadIndex(request) => Message::ReadIndexResponse(ReadIndexResponse {
                 term,
                 id: request.id,

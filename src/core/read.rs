@@ -21,12 +21,16 @@
 //! as `AnswerLost` when the answer to a later request arrives first.
 //!
 //! **Lease reads.** A confirmed round whose reads carried `lease_now` (the caller's
-//! monotonic time) gives the leader a lease until `lease_now + read_lease`: lease reads
+//! monotonic time) gives the leader a lease until `lease_now + cover`: lease reads
 //! before then are answered at once with the commit index. Safe because every voter
 //! that answered the round reset its election timer on the heartbeat (received after
-//! `lease_now`) and refuses votes until that timer fires (F24), a restarted voter
-//! refuses votes until its first timeout (`vote_guard`), and `read_lease` is shorter
-//! than the election timeout by the clock drift (`CoreOptions::read_lease`). The lease
+//! `lease_now`) and refuses votes until that timer fires (F24), a voter restarted with
+//! a term refuses votes until its first timeout (`vote_guard`), and each voter's `read_lease`
+//! is shorter than its election timeout by the clock drift (`CoreOptions::read_lease`).
+//! Each answer carries its sender's `read_lease` (`lease_cover`, 0 for a node without
+//! leases, which promises no refusal), and `cover` is the most a quorum of the round's
+//! answers covers (the leader's own part being its `read_lease`): so the lease rests only
+//! on voters that promised it, whatever options the others run with. The lease
 //! is dropped when the configuration changes (new voters promised nothing) and for the
 //! rest of the term once a leadership transfer starts (its target campaigns past the
 //! voters' refusal, and a late `TimeoutNow` may still make it do so).
@@ -90,8 +94,9 @@ pub(crate) struct LeaderReads<N: NodeId> {
     round: u64,
     /// The latest round a quorum has answered.
     confirmed: u64,
-    /// The latest round each member answered.
-    acked: BTreeMap<N, u64>,
+    /// The latest round each member answered, and the lease that answer covers
+    /// (`HeartbeatResponse::lease_cover`).
+    acked: BTreeMap<N, (u64, u64)>,
     waiting: VecDeque<PendingRead<N>>,
     count: u64,
     /// Lease reads are answered at once while their time is before this.
@@ -480,19 +485,19 @@ impl<N: NodeId> RaftCore<N> {
         }
     }
 
-    /// A member answered a heartbeat of `round`.
-    pub(crate) fn read_round_acked(&mut self, from: &N, round: u64) {
+    /// A member answered a heartbeat of `round`, covering a lease of `lease_cover`.
+    pub(crate) fn read_round_acked(&mut self, from: &N, round: u64, lease_cover: u64) {
         let Some(leader) = self.role.leader_mut() else {
             return;
         };
         if round == 0 || round > leader.reads.round {
             return;
         }
-        let acked = leader.reads.acked.entry(from.clone()).or_insert(0);
-        if *acked >= round {
+        let acked = leader.reads.acked.entry(from.clone()).or_insert((0, 0));
+        if acked.0 >= round {
             return;
         }
-        *acked = round;
+        *acked = (round, lease_cover);
         self.confirm_read_rounds();
     }
 
@@ -512,7 +517,7 @@ impl<N: NodeId> RaftCore<N> {
             if *node == id {
                 LogIndex(latest)
             } else {
-                LogIndex(acked.get(node).copied().unwrap_or(0))
+                LogIndex(acked.get(node).map_or(0, |acked| acked.0))
             }
         })
         .0
@@ -532,8 +537,28 @@ impl<N: NodeId> RaftCore<N> {
             };
             reads.count -= read.origin.count();
             if let (Some(now), false) = (read.lease_now, reads.lease_off) {
-                let until = now.saturating_add(read_lease);
-                reads.lease_until = Some(reads.lease_until.map_or(until, |u| u.max(until)));
+                // The lease a quorum of the round's answers covers: every quorum that
+                // could elect another leader holds one of them, refusing votes for its
+                // cover (this leader's own part is its `read_lease`: it votes for
+                // another only after stepping down, when it serves no lease).
+                let acked = &reads.acked;
+                let cover = joint_index(&configuration, |node| {
+                    if *node == id {
+                        LogIndex(read_lease)
+                    } else {
+                        match acked.get(node) {
+                            Some(&(round, cover)) if round >= read.round => {
+                                LogIndex(cover.min(read_lease))
+                            }
+                            _ => LogIndex(0),
+                        }
+                    }
+                })
+                .0;
+                if cover > 0 {
+                    let until = now.saturating_add(cover);
+                    reads.lease_until = Some(reads.lease_until.map_or(until, |u| u.max(until)));
+                }
             }
             answered.push(read);
         }

@@ -198,14 +198,14 @@ impl<N: NodeId> RaftCore<N> {
         }
     }
 
-    pub(crate) fn handle_heartbeat_response(&mut self, from: N, round: u64) {
+    pub(crate) fn handle_heartbeat_response(&mut self, from: N, round: u64, lease_cover: u64) {
         let last_index = self.log.last_index();
         let max_messages = self.options.max_inflight_messages;
         let max_bytes = self.options.max_inflight_bytes;
         if self.role.leader().and_then(|l| l.progress(&from)).is_none() {
             return; // not leading, or not a member we replicate to
         }
-        self.read_round_acked(&from, round);
+        self.read_round_acked(&from, round, lease_cover);
         let Some(peer_progress) = self.role.leader_mut().and_then(|l| l.progress_mut(&from)) else {
             return;
         };

@@ -36,11 +36,13 @@ pub enum ReadOnlyOption {
     /// node's clock runs within that drift bound of every other's and never jumps, and
     /// every node has the same `election_timeout` (the lease is computed from the
     /// leader's own; a voter with a shorter one could vote a new leader in while the
-    /// lease holds), and every node of the group runs `LeaseBased`: a voter then refuses
-    /// votes for one election timeout after it restarts with a term, the guard a lease
-    /// rests on (a `Safe` node has no such guard, to keep elections after restarts
-    /// fast). On a node whose option is `Safe`, a per-call `LeaseBased` read takes a
-    /// round.
+    /// lease holds). Every node's heartbeat answers say how long a lease they cover (its
+    /// own lease; 0 on a node started `Safe`, which neither refuses votes after a
+    /// restart nor after a higher-term answer), and the leader's lease is the most a
+    /// quorum of a round's answers covers: mixed options and unequal election timeouts
+    /// shorten leases (or leave none) instead of breaking them. A `Safe` node is not
+    /// guarded so that elections after restarts stay fast. On a node whose option is
+    /// `Safe`, a per-call `LeaseBased` read takes a round.
     LeaseBased,
 }
 
@@ -117,9 +119,12 @@ pub struct NodeOptions {
     pub read_queue_capacity: usize,
     /// How long [`Node::read`] and [`Node::read_index`] wait for an answer before
     /// failing with `ReadError::Timeout` (default: `election_timeout +
-    /// max_election_delay`, 2 s at the defaults — a leader cut off from its quorum is
-    /// deposed by check-quorum within one election timeout, and a new one is elected
-    /// within about another).
+    /// max_election_delay`, 2 s at the defaults; `Duration::MAX` waits as long as the
+    /// protocol does). A leader cut off from its quorum is deposed by check-quorum
+    /// within two election timeouts, so its reads may fail either way. A read that
+    /// times out is not withdrawn: it is answered, to nobody, when the node gets to it
+    /// (it still counts against `read_queue_capacity` and the core's pending reads
+    /// meanwhile).
     ///
     /// [`Node::read`]: super::Node::read
     /// [`Node::read_index`]: super::Node::read_index
@@ -176,8 +181,10 @@ impl NodeOptions {
 
     /// How long a read waits for its answer (`read_timeout`, or its default).
     pub fn read_timeout(&self) -> Duration {
-        self.read_timeout
-            .unwrap_or(self.election_timeout + self.max_election_delay)
+        self.read_timeout.unwrap_or(
+            self.election_timeout
+                .saturating_add(self.max_election_delay),
+        )
     }
 
     /// How long a snapshot fetch waits for an answer before asking again.

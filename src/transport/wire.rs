@@ -20,9 +20,10 @@ use crate::core::{EntryKind, GroupId, LogId, Message, PeerId};
 /// The only wire version this build speaks. Bumped on any incompatible change; a frame
 /// of another version is rejected with [`WireError::UnsupportedVersion`].
 /// Version 2 added snapshot transfer frames; version 3 added reads (a round number on
-/// heartbeats and their answers, `ReadIndex` and its answer). Nodes of different
+/// heartbeats and their answers, `ReadIndex` and its answer); version 4 the lease an
+/// answer to a heartbeat covers (`HeartbeatResponse::lease_cover`). Nodes of different
 /// versions do not talk: upgrade a group all at once (stop, upgrade, start).
-pub const WIRE_VERSION: u8 = 3;
+pub const WIRE_VERSION: u8 = 4;
 
 /// Default maximum frame size: 16 MiB, comfortably above the default maximum
 /// AppendEntries body (512 KiB beyond its first entry).

@@ -401,6 +401,7 @@ impl Harness {
             Message::Heartbeat(heartbeat) => Message::HeartbeatResponse(HeartbeatResponse {
                 term: heartbeat.term,
                 round: heartbeat.round,
+                lease_cover: 0,
             }),
             Message::ReadIndex(request) => Message::ReadIndexResponse(ReadIndexResponse {
                 term: request.term,
@@ -547,6 +548,7 @@ impl Harness {
             7 => Message::HeartbeatResponse(HeartbeatResponse {
                 term,
                 round: input.int_in_range(0..=4)?,
+                lease_cover: input.int_in_range(0..=200)?,
             }),
             8 => Message::InstallSnapshot(InstallSnapshotRequest {
                 term,
