@@ -15,6 +15,13 @@ if cargo clippy --version >/dev/null 2>&1; then
 else
     cargo check -p concord --no-default-features --lib --quiet
 fi
+# The teeth patches (scripts/teeth.sh, docs/verification.md "Teeth table") must keep
+# applying to the code they break: a patch that no longer applies is a teeth test lost.
+if command -v git >/dev/null 2>&1; then
+    for patch in scripts/teeth/*.patch; do
+        git apply --check "$patch" || { echo "teeth patch no longer applies: $patch (regenerate it)"; exit 1; }
+    done
+fi
 cargo test --workspace --all-targets
 # `--all-targets` leaves doctests out: the rustdoc examples and the user guide's code
 # blocks (docs/runtime.md, compiled and run through `concord::RuntimeGuide`).

@@ -7,7 +7,9 @@
 //! the exact interleaving of a stale lease read, walked through the real model (the
 //! glue, the core, the properties), which must break `linearizable` whenever the lease
 //! is longer than `election_timeout - 2 * max_skew`, and must not with the safe lease.
-//! The searches run as long runs (docs/verification.md, "Reads").
+//! The searches run as long runs (docs/verification.md, "Lease reads and clocks"). Two
+//! more schedules crash a follower, for the two rules a lease rests on across a restart
+//! (the held heartbeat answer, the restart guard).
 
 use concord_model::profiles::{lease_partition_with, LEASE_CLOCK, SAFE_LEASE};
 use concord_model::properties::LINEARIZABLE;
@@ -145,4 +147,120 @@ fn random_walks_find_no_stale_read_with_the_safe_lease() {
     eprintln!("{}", outcome.render());
     assert!(outcome.counterexamples.is_empty(), "{}", outcome.render());
     assert!(outcome.unique_states > 100_000, "{}", outcome.render());
+}
+
+/// Walks `schedule` as far as its steps are enabled, checking `linearizable` in every
+/// state reached; returns how many steps were taken.
+fn walk_checked(model: &ConcordModel, schedule: &[Step]) -> usize {
+    let mut state = model.init_states().pop().expect("one initial state");
+    for (taken, step) in schedule.iter().enumerate() {
+        let Some(next) = find(model, &state, step) else {
+            return taken;
+        };
+        state = next;
+        assert!(
+            linearizable(model, &state),
+            "a stale read after step {taken} {step:?}"
+        );
+    }
+    schedule.len()
+}
+
+/// A follower answers a lease's round in a term it has not made durable, crashes, and
+/// comes back with term 0 — no restart guard — and votes a new leader in while the old
+/// one's lease holds. The core holds that answer until the term is durable
+/// (`handle_heartbeat`), so the schedule stops at it; with the answer sent at once
+/// (teeth patch `heartbeat-answer-before-durable-term`) it runs to a stale read.
+const ANSWER_BEFORE_DURABLE_TERM: &[Step] = &[
+    // s0 is elected by s2 and commits its blank entry with it; every write needs its
+    // own `Persist` step.
+    &["Timeout(Id(0), Election"],
+    &["Timeout(Id(0), Persist"],
+    &["src: Id(0)", "dst: Id(2)", "Vote("],
+    &["Timeout(Id(2), Persist"],
+    &["src: Id(2)", "dst: Id(0)", "VoteResponse"],
+    &["Timeout(Id(0), Persist"],
+    &["src: Id(0)", "dst: Id(2)", "Append("],
+    &["Timeout(Id(2), Persist"],
+    &["src: Id(2)", "dst: Id(0)", "AppendResponse"],
+    // Every clock to 2; the read arrives at s0 at 2 (lease until 3).
+    &["Timeout(Id(0), Tick"],
+    &["Timeout(Id(1), Tick"],
+    &["Timeout(Id(2), Tick"],
+    &["Timeout(Id(0), Tick"],
+    &["Timeout(Id(1), Tick"],
+    &["Timeout(Id(2), Tick"],
+    &["src: Id(3)", "dst: Id(0)", "Request"],
+    // s1 learns term 1 from the round's heartbeat and answers.
+    &["src: Id(0)", "dst: Id(1)", "Heartbeat("],
+    &["src: Id(1)", "dst: Id(0)", "HeartbeatResponse"],
+    &["src: Id(0)", "dst: Id(3)", "ReadOk"],
+    // s1 crashes before term 1 is durable: back with term 0.
+    &["Crash(Id(1))"],
+    &["Recover(Id(1))"],
+    // s2's timer (reset at 0) fires at 3; s1 votes for it at once.
+    &["Timeout(Id(2), Tick"],
+    &["Timeout(Id(2), Election"],
+    &["Timeout(Id(2), Persist"],
+    &["src: Id(2)", "dst: Id(1)", "Vote("],
+    &["Timeout(Id(1), Persist"],
+    &["src: Id(1)", "dst: Id(2)", "VoteResponse"],
+    // s2 leads term 2, brings s1 up to date and commits the client's write.
+    &["Timeout(Id(2), Persist"],
+    &["src: Id(2)", "dst: Id(1)", "Append("],
+    &["src: Id(1)", "dst: Id(2)", "AppendResponse"],
+    &["src: Id(2)", "dst: Id(1)", "Append("],
+    &["Timeout(Id(1), Persist"],
+    &["src: Id(1)", "dst: Id(2)", "AppendResponse"],
+    &["src: Id(3)", "dst: Id(2)", "Request"],
+    &["Timeout(Id(2), Persist"],
+    &["src: Id(2)", "dst: Id(1)", "Append("],
+    &["Timeout(Id(1), Persist"],
+    &["src: Id(1)", "dst: Id(2)", "AppendResponse"],
+    &["src: Id(2)", "dst: Id(3)", "WriteOk"],
+    // The second read at s0, whose clock still reads 2.
+    &["src: Id(3)", "dst: Id(0)", "Request"],
+    &["src: Id(0)", "dst: Id(3)", "ReadOk"],
+];
+
+#[test]
+fn an_answer_in_a_term_not_yet_durable_waits_so_a_restart_cannot_void_a_lease() {
+    let cfg = concord_model::ModelConfig {
+        crashes: 1,
+        persist_mode: concord_model::PersistMode::Whole,
+        write_target: Some(2),
+        ..concord_model::profiles::lease_with(SAFE_LEASE)
+    };
+    let model = cfg.into_model();
+    let taken = walk_checked(&model, ANSWER_BEFORE_DURABLE_TERM);
+    // The held answer: the round cannot be confirmed by s1 before its term is durable.
+    assert_eq!(taken, 17, "the schedule stops at s1's answer");
+}
+
+/// The schedule above with s1's term made durable before it answers: then the answer
+/// may confirm the lease, and s1 restarts with term 1 — guarded: it refuses s2's vote
+/// request until its own election timer fires, so the schedule stops there. Without the
+/// guard (teeth patch `restart-vote-guard-off`) it runs to a stale read.
+#[test]
+fn a_voter_restarted_with_a_term_refuses_votes_while_a_lease_may_hold() {
+    let cfg = concord_model::ModelConfig {
+        crashes: 1,
+        persist_mode: concord_model::PersistMode::Whole,
+        write_target: Some(2),
+        ..concord_model::profiles::lease_with(SAFE_LEASE)
+    };
+    let model = cfg.into_model();
+    let mut schedule: Vec<Step> = ANSWER_BEFORE_DURABLE_TERM.to_vec();
+    let answer = schedule
+        .iter()
+        .position(|step| step.contains(&"HeartbeatResponse"))
+        .expect("the schedule has s1's answer");
+    schedule.insert(answer, &["Timeout(Id(1), Persist"]);
+    let taken = walk_checked(&model, &schedule);
+    // s1 ignores the request (a delivery that changes nothing is no step at all).
+    assert_eq!(
+        schedule[taken],
+        &["src: Id(2)", "dst: Id(1)", "Vote("][..],
+        "the schedule stops at s2's vote request to s1 (step {taken})"
+    );
 }
