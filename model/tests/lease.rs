@@ -71,7 +71,11 @@ fn find(model: &ConcordModel, state: &ConcordState, step: Step) -> Option<Concor
 }
 
 fn walk(model: &ConcordModel, schedule: &[Step]) -> ConcordState {
-    let mut state = model.init_states().pop().expect("one initial state");
+    let init = model.init_states().pop().expect("one initial state");
+    walk_from(model, init, schedule)
+}
+
+fn walk_from(model: &ConcordModel, mut state: ConcordState, schedule: &[Step]) -> ConcordState {
     for step in schedule {
         state = find(model, &state, step)
             .unwrap_or_else(|| panic!("the schedule's step {step:?} is not enabled"));
@@ -115,28 +119,19 @@ fn with_the_safe_lease_the_same_schedule_takes_a_round_that_deposes_the_leader()
     let state = walk(&model, STALE_LEASE_READ);
     // The lease (from 1, one tick) is over at 2: no answer yet, a round instead.
     assert!(find(&model, &state, STALE_ANSWER).is_none());
+    // s1 answers the round in term 2: s0 steps down and redirects the read, never
+    // answering it.
     let state = walk_from(
         &model,
         state,
-        &[&["src: Id(0)", "dst: Id(1)", "Heartbeat("]],
-    );
-    // s1 answers in term 2: s0 steps down and redirects the read, never answering it.
-    let state = walk_from(
-        &model,
-        state,
-        &[&["src: Id(1)", "dst: Id(0)", "HeartbeatResponse"]],
+        &[
+            &["src: Id(0)", "dst: Id(1)", "Heartbeat("],
+            &["src: Id(1)", "dst: Id(0)", "HeartbeatResponse"],
+        ],
     );
     assert!(find(&model, &state, STALE_ANSWER).is_none());
     assert!(find(&model, &state, &["src: Id(0)", "dst: Id(3)", "Redirect"]).is_some());
     assert!(linearizable(&model, &state));
-}
-
-fn walk_from(model: &ConcordModel, mut state: ConcordState, schedule: &[Step]) -> ConcordState {
-    for step in schedule {
-        state = find(model, &state, step)
-            .unwrap_or_else(|| panic!("the schedule's step {step:?} is not enabled"));
-    }
-    state
 }
 
 /// Random walks over the safe lease with the partition: a fixed seed and budget, so
