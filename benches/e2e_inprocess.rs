@@ -3,49 +3,16 @@
 //! leader. Throughput = completed `apply` calls (committed and applied) per second.
 //! Comparable to openraft's in-process benchmark (see docs/benchmarks.md).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[path = "support/common.rs"]
 mod common;
+#[path = "support/inprocess.rs"]
+mod inprocess;
 
-use common::NoOp;
-use concord::core::*;
 use concord::runtime::*;
-use concord::transport::InProcessNetwork;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-
-async fn start_cluster() -> (Vec<Node<NoOp>>, Node<NoOp>) {
-    let network = InProcessNetwork::new();
-    let peers: Vec<PeerId> = (0..3)
-        .map(|i| format!("127.0.0.1:{}", 9000 + i).parse().unwrap())
-        .collect();
-    let configuration = ConfigurationEntry::stable(Configuration::with_voters(peers.clone()));
-    let mut nodes = Vec::new();
-    for (i, peer) in peers.iter().enumerate() {
-        let mut options = NodeOptions::new(
-            GroupId::new("bench").unwrap(),
-            peer.clone(),
-            configuration.clone(),
-        );
-        options.election_timeout = Duration::from_millis(200);
-        options.max_election_delay = Duration::from_millis(200);
-        options.jitter_seed = Some(i as u64);
-        options.apply_task_mode = ApplyTaskMode::Blocking;
-        let transport = Arc::new(network.transport(peer.endpoint().clone()));
-        let (node, sink) =
-            Node::start(options, NoOp, Arc::new(MemoryLogStore::new()), transport).unwrap();
-        network.register(peer.endpoint().clone(), sink);
-        nodes.push(node);
-    }
-    let leader = loop {
-        if let Some(leader) = nodes.iter().find(|n| n.describe().role == Role::Leader) {
-            break leader.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    (nodes, leader)
-}
+use inprocess::start_cluster;
 
 fn e2e(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()

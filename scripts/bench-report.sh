@@ -10,6 +10,11 @@
 #   scripts/bench-report.sh compare OLD NEW [--floor FRACTION]
 #       the table (cargo bench --bench bench_report -- compare OLD NEW); differences
 #       below the floor (default 0.1) are never called better or worse.
+#   scripts/bench-report.sh baselines [--runs N]
+#       Concord side by side with openraft 0.9.25 (e2e in process) and raft-rs 0.7
+#       (the core's replication round), alternating in one process run (baselines/,
+#       its own workspace: builds openraft and raft-rs, ~3 min the first time); two
+#       markdown tables of ratios with the per-run spread (default 3 runs).
 #
 # Two versions: check out the old one, `save before`; the new one, `save after`;
 # `compare before after` (the target directory keeps both; names: letters, digits, -
@@ -69,8 +74,27 @@ case "${1:-}" in
         shift 3
         cargo bench --quiet --bench bench_report -- compare "$old" "$new" --dir "$target" "$@"
         ;;
+    baselines)
+        shift
+        runs=3
+        while [[ $# -gt 0 ]]; do
+            case "$1" in
+                --runs) runs="$2"; shift 2 ;;
+                *) echo "unknown option $1" >&2; exit 2 ;;
+            esac
+        done
+        if ! [[ "$runs" =~ ^[1-9][0-9]*$ ]]; then
+            echo "--runs: a positive number" >&2
+            exit 2
+        fi
+        cd baselines
+        cargo build --release --quiet
+        ./target/release/concord-baselines core --runs "$runs"
+        echo
+        ./target/release/concord-baselines e2e --runs "$runs"
+        ;;
     *)
-        sed -n '2,19p' "$0"
+        sed -n '2,23p' "$0"
         exit 2
         ;;
 esac

@@ -122,7 +122,7 @@ fn a_candidate_asks_every_voter_once_its_term_and_vote_are_durable() {
     });
     let first = EntryMeta {
         log_id: LogId::new(1, 1),
-        kind: EntryKind::Configuration(ConfigurationEntry::stable(Configuration::with_voters([
+        kind: EntryKind::configuration(ConfigurationEntry::stable(Configuration::with_voters([
             1u64, 2, 3,
         ]))),
         size_bytes: 0,
@@ -860,7 +860,7 @@ fn a_single_node_cluster_leads_once_its_term_and_vote_are_durable() {
     core.check_invariants().unwrap();
     let first = EntryMeta {
         log_id: LogId::new(1, 1),
-        kind: EntryKind::Configuration(configuration),
+        kind: EntryKind::configuration(configuration),
         size_bytes: 0,
     };
     assert_eq!(

@@ -106,7 +106,7 @@ fn refused(id: u64, error: AdminError<u64>) -> Vec<Action<u64>> {
 fn appended_configuration(actions: &[Action<u64>]) -> Option<ConfigurationEntry<u64>> {
     actions.iter().find_map(|action| match action {
         Action::AppendLog { entries, .. } => entries.iter().find_map(|e| match &e.kind {
-            EntryKind::Configuration(configuration) => Some(configuration.clone()),
+            EntryKind::Configuration(configuration) => Some((**configuration).clone()),
             _ => None,
         }),
         _ => None,
@@ -133,7 +133,7 @@ fn a_leader_that_has_not_committed_an_entry_of_its_term_refuses_a_change() {
         snapshot: None,
         entries: vec![EntryMeta {
             log_id: LogId::new(1, 1),
-            kind: EntryKind::Configuration(configuration.clone()),
+            kind: EntryKind::configuration(configuration.clone()),
             size_bytes: 0,
         }],
         initial_configuration: configuration,
@@ -805,7 +805,7 @@ fn a_node_that_hears_of_a_newer_epoch_is_fenced_until_the_epochs_configuration_a
     // The epoch's leader replicates its configuration entry {1,2}: no longer fenced.
     let entry = EntryMeta {
         log_id: LogId::new(epoch_term(1, 2).0, 1),
-        kind: EntryKind::Configuration(ConfigurationEntry::stable(Configuration::with_voters([
+        kind: EntryKind::configuration(ConfigurationEntry::stable(Configuration::with_voters([
             1u64, 2,
         ]))),
         size_bytes: 0,
@@ -842,7 +842,7 @@ fn a_restart_keeps_the_reset_configuration() {
     let old = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
     let entries = vec![EntryMeta {
         log_id: LogId::new(1, 1),
-        kind: EntryKind::Configuration(old.clone()),
+        kind: EntryKind::configuration(old.clone()),
         size_bytes: 0,
     }];
     let hard_state = HardState {
@@ -870,7 +870,7 @@ fn a_restart_keeps_the_reset_configuration() {
     let mut later = entries;
     later.push(EntryMeta {
         log_id: LogId::new(epoch_term(1, 1).0, 2),
-        kind: EntryKind::Configuration(ConfigurationEntry::stable(Configuration::with_voters([
+        kind: EntryKind::configuration(ConfigurationEntry::stable(Configuration::with_voters([
             1u64, 4,
         ]))),
         size_bytes: 0,

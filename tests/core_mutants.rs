@@ -461,7 +461,7 @@ fn leader_with(options: CoreOptions) -> (RaftCore<u64>, Vec<Action<u64>>) {
 #[test]
 fn a_new_leader_appends_its_first_entry_and_probes_every_peer() {
     let (core, actions) = leader_with(CoreOptions::default());
-    let first = entry(1, 1, EntryKind::Configuration(members()), 0);
+    let first = entry(1, 1, EntryKind::configuration(members()), 0);
     let probe = Message::Append(AppendRequest {
         term: Term(1),
         prev_log_id: LogId::ZERO,
@@ -716,7 +716,7 @@ fn heartbeats_carry_a_safe_commit_and_answers_reprobe_laggards() {
             message: Message::Append(AppendRequest {
                 term: Term(1),
                 prev_log_id: LogId::ZERO,
-                entries: vec![entry(1, 1, EntryKind::Configuration(members()), 0)],
+                entries: vec![entry(1, 1, EntryKind::configuration(members()), 0)],
                 leader_commit: LogIndex(1),
             })
         }]
@@ -1489,10 +1489,10 @@ fn relabel_renames_every_node_id() {
             old: Some(Configuration::with_voters([3u64])),
         }
     );
-    let conf_entry = entry(2, 7, EntryKind::Configuration(joint.clone()), 3);
+    let conf_entry = entry(2, 7, EntryKind::configuration(joint.clone()), 3);
     assert_eq!(
         conf_entry.relabel(&swap),
-        entry(2, 7, EntryKind::Configuration(joint.relabel(&swap)), 3)
+        entry(2, 7, EntryKind::configuration(joint.relabel(&swap)), 3)
     );
     for kind in [EntryKind::Blank, EntryKind::Normal] {
         assert_eq!(

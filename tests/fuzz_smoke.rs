@@ -276,7 +276,7 @@ mod seed_corpus {
                 },
                 EntryMeta {
                     log_id: LogId::new(3, 7),
-                    kind: EntryKind::Configuration(configuration()),
+                    kind: EntryKind::configuration(configuration()),
                     size_bytes: 0,
                 },
             ],

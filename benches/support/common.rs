@@ -4,7 +4,10 @@
 #![allow(dead_code)] // each bench uses a part
 
 use concord::core::PeerId;
-use concord::runtime::{CommittedEntry, RaftServer, StateMachine, StateMachineError};
+use concord::runtime::{
+    CommittedEntry, RaftServer, SnapshotContext, SnapshotSave, SnapshotSource, StateMachine,
+    StateMachineError,
+};
 use concord::transport::TcpOptions;
 
 /// `n` servers on loopback ports chosen by the OS, and their peer ids.
@@ -24,7 +27,8 @@ pub async fn loopback_servers(n: usize) -> (Vec<RaftServer>, Vec<PeerId>) {
     (servers, peers)
 }
 
-/// A state machine that applies nothing (the benchmark measures the replication).
+/// A state machine that applies nothing (the benchmark measures the replication). Its
+/// snapshots are empty: with a snapshot store a node compacts its log behind them.
 pub struct NoOp;
 
 impl StateMachine for NoOp {
@@ -32,6 +36,21 @@ impl StateMachine for NoOp {
     type Context = ();
 
     fn on_apply(&mut self, _entry: &mut CommittedEntry<()>) -> Result<(), StateMachineError> {
+        Ok(())
+    }
+
+    fn supports_snapshots(&self) -> bool {
+        true
+    }
+
+    fn on_snapshot_save(
+        &mut self,
+        _context: &SnapshotContext,
+    ) -> Result<SnapshotSave, StateMachineError> {
+        Ok(Box::new(|_sink| Ok(())))
+    }
+
+    fn on_snapshot_load(&mut self, _snapshot: &SnapshotSource) -> Result<(), StateMachineError> {
         Ok(())
     }
 

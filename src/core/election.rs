@@ -143,7 +143,7 @@ impl<N: NodeId> RaftCore<N> {
         // replicated to every member.
         let kind = match self.log.last_configuration() {
             Some(_) => EntryKind::Blank,
-            None => EntryKind::Configuration(self.base_configuration.clone()),
+            None => EntryKind::configuration(self.base_configuration.clone()),
         };
         let entry = EntryMeta {
             log_id: super::types::LogId {

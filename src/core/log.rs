@@ -131,7 +131,7 @@ impl<N: NodeId> RaftLog<N> {
         let offset = (index.0 - self.start.index.0 - 1) as usize;
         let size_bytes = *self.sizes.get(offset)?;
         let kind = if let Some(configuration) = self.configurations.get(&index) {
-            EntryKind::Configuration(configuration.clone())
+            EntryKind::configuration(configuration.clone())
         } else if self.blanks.contains(&index) {
             EntryKind::Blank
         } else {
@@ -152,19 +152,53 @@ impl<N: NodeId> RaftLog<N> {
         max_count: u64,
         max_bytes: u64,
     ) -> Vec<EntryMeta<N>> {
-        let mut entries = Vec::new();
+        if first <= self.start.index || first > self.last_index() || max_count == 0 {
+            return Vec::new();
+        }
+        // One pass with cursors (the hot path of replication): the term run, the blank
+        // markers and the configuration entries are walked alongside the sizes instead
+        // of being looked up per entry.
+        let last = self
+            .last_index()
+            .0
+            .min(first.0.saturating_add(max_count - 1));
+        let count = (last - first.0 + 1) as usize;
+        let offset = (first.0 - self.start.index.0 - 1) as usize;
+        // Sized for a usual batch, not for `max_count`, which may be huge when only the
+        // byte limit is meant to bind.
+        let mut entries = Vec::with_capacity(count.min(256));
+        let mut run = self.runs.partition_point(|run| run.first <= first) - 1;
+        let mut blanks = self.blanks.range(first..).peekable();
+        let mut configurations = self.configurations.range(first..).peekable();
         let mut bytes = 0u64;
-        let mut index = first;
-        while index <= self.last_index() && (entries.len() as u64) < max_count {
-            let Some(meta) = self.entry_meta(index) else {
-                break;
-            };
-            bytes += u64::from(meta.size_bytes);
+        for (index, size) in (first.0..).zip(self.sizes.range(offset..offset + count)) {
+            let index = LogIndex(index);
+            bytes += u64::from(*size);
             if !entries.is_empty() && bytes > max_bytes {
                 break;
             }
-            entries.push(meta);
-            index = index.next();
+            while self
+                .runs
+                .get(run + 1)
+                .is_some_and(|next| next.first <= index)
+            {
+                run += 1;
+            }
+            let configuration = configurations.next_if(|(at, _)| **at == index);
+            let blank = blanks.next_if(|at| **at == index).is_some();
+            let kind = match configuration {
+                Some((_, configuration)) => EntryKind::configuration(configuration.clone()),
+                None if blank => EntryKind::Blank,
+                None => EntryKind::Normal,
+            };
+            entries.push(EntryMeta {
+                log_id: LogId {
+                    term: self.runs[run].term,
+                    index,
+                },
+                kind,
+                size_bytes: *size,
+            });
         }
         entries
     }
@@ -196,7 +230,7 @@ impl<N: NodeId> RaftLog<N> {
             EntryKind::Normal => {}
             EntryKind::Configuration(configuration) => {
                 self.configurations
-                    .insert(entry.log_id.index, configuration.clone());
+                    .insert(entry.log_id.index, (**configuration).clone());
             }
         }
     }

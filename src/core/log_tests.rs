@@ -100,7 +100,7 @@ fn truncation_forgets_configurations_and_blanks() {
         ConfigurationEntry::stable(super::super::Configuration::with_voters([1u64]));
     log.push(&EntryMeta {
         log_id: LogId::new(2, 3),
-        kind: EntryKind::Configuration(configuration),
+        kind: EntryKind::configuration(configuration),
         size_bytes: 0,
     });
     assert!(log.last_configuration().is_some());

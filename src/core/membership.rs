@@ -177,7 +177,7 @@ impl<N: NodeId> RaftCore<N> {
                 term: self.term,
                 index: self.log.last_index().next(),
             },
-            kind: EntryKind::Configuration(configuration),
+            kind: EntryKind::configuration(configuration),
             size_bytes: 0,
         };
         let index = entry.log_id.index;

@@ -426,17 +426,34 @@ impl<N: NodeId> RaftCore<N> {
     /// command per timer is kept (timer commands are idempotent). (Hard-state writes
     /// are merged where they are issued, `save_hard_state`.)
     fn coalesce_actions(&mut self) {
-        let mut tidy: Vec<Action<N>> = Vec::with_capacity(self.actions.len());
-        for action in std::mem::take(&mut self.actions) {
-            if let Action::ResetTimer(timer) | Action::CancelTimer(timer) = &action {
-                let timer = *timer;
-                tidy.retain(|earlier| {
-                    !matches!(earlier, Action::ResetTimer(t) | Action::CancelTimer(t) if *t == timer)
-                });
+        // One slot per timer (an exhaustive match: a new timer needs a slot).
+        fn slot(timer: Timer) -> usize {
+            match timer {
+                Timer::Election => 0,
+                Timer::Heartbeat => 1,
             }
-            tidy.push(action);
         }
-        self.actions = tidy;
+        let mut last = [None::<usize>; 2];
+        let mut repeated = false;
+        for (position, action) in self.actions.iter().enumerate() {
+            if let Action::ResetTimer(timer) | Action::CancelTimer(timer) = action {
+                repeated |= last[slot(*timer)].replace(position).is_some();
+            }
+        }
+        if !repeated {
+            return;
+        }
+        let mut position = 0;
+        self.actions.retain(|action| {
+            let keep = match action {
+                Action::ResetTimer(timer) | Action::CancelTimer(timer) => {
+                    last[slot(*timer)] == Some(position)
+                }
+                _ => true,
+            };
+            position += 1;
+            keep
+        });
     }
 
     pub(crate) fn send(&mut self, to: N, message: Message<N>) {

@@ -31,7 +31,7 @@ impl<N: NodeId> EntryMeta<N> {
             EntryKind::Blank => EntryKind::Blank,
             EntryKind::Normal => EntryKind::Normal,
             EntryKind::Configuration(configuration) => {
-                EntryKind::Configuration(configuration.relabel(rename))
+                EntryKind::configuration(configuration.relabel(rename))
             }
         };
         EntryMeta {

@@ -35,6 +35,8 @@ impl<N: NodeId> RaftCore<N> {
             return;
         }
         let mut entries = Vec::with_capacity(proposals.len());
+        // One action per proposal, plus the append and its sends.
+        self.actions.reserve(proposals.len() + 4);
         let limit = self.options.max_uncommitted_bytes;
         for proposal in proposals {
             let uncommitted = self.role.leader().map_or(0, LeaderState::uncommitted_bytes);

@@ -87,7 +87,9 @@ impl StateMachine for KvStateMachine {
             .map_err(|e| e.to_string()))
     }
 
-    /// A map in memory: nothing here blocks, so the callbacks run as a task.
+    /// A map in memory: the callbacks are quick, so the node's loop calls them itself.
+    /// (Loading a snapshot decodes the whole map there: a very large map pauses the
+    /// node's loop for that long — docs/runtime.md.)
     fn blocks(&self) -> bool {
         false
     }

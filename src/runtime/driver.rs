@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::clock::Clock;
 use super::error::{ApplyError, NodeFailure, ReadError, SnapshotError};
-use super::fsm::{answer_failed, ApplyItem, FsmDone, FsmJob};
+use super::fsm::{answer_failed, ApplyItem, FsmDone, FsmJob, InlineFsm};
 use super::options::NodeOptions;
 use super::outbound::Outbound;
 use super::payloads::Payloads;
@@ -28,7 +28,7 @@ use super::store::{LogStore, StoredEntry};
 use super::tasks::{PendingTasks, Proposal};
 use super::timers::Timers;
 use super::transfer::{self, FetchContext, PartialSlot, SnapshotEvent, SnapshotServer};
-use super::writer::{Staged, WriteDone, WriterJob};
+use super::writer::{InlineWriter, Staged, WriteDone, WriterJob};
 use crate::core::{
     Action, AdminError, Configuration, EntryKind, EntryMeta, Input, LogId, LogIndex,
     MembershipChange, Message, PeerId, PersistQueue, RaftCore, RequestId, Role, SnapshotMeta, Term,
@@ -130,6 +130,12 @@ pub(crate) struct Channels<S: StateMachine> {
     pub(crate) snapshots: Option<DriverSnapshots>,
     /// Where the driver's measurements go (crate::metrics).
     pub(crate) metrics: NodeMetrics,
+    /// The log writer, when it runs inline (a store that never blocks): there is no
+    /// writer task, and `writer_jobs` and `writer_done` stay unused.
+    pub(crate) inline_writer: Option<InlineWriter>,
+    /// The state machine's caller, when the driver runs it (a state machine that does
+    /// not block): `fsm_jobs` then stays empty.
+    pub(crate) inline_fsm: Option<InlineFsm<S>>,
 }
 
 pub(crate) struct Driver<S: StateMachine> {
@@ -259,7 +265,10 @@ impl<S: StateMachine> Driver<S> {
             snapshot = ?self.core.snapshot().map(|meta| meta.last_included.index.0),
             "node started"
         );
-        self.execute(start).await;
+        let (report, follow_ups) = self.execute(start).await;
+        for input in report.into_iter().chain(follow_ups) {
+            self.step(input).await;
+        }
         self.publish_status();
         // Timers are two long-lived sleeps, reset only when a deadline changes: creating
         // fresh ones on every loop iteration costs a timer-wheel insert each time.
@@ -268,6 +277,7 @@ impl<S: StateMachine> Driver<S> {
         let heartbeat = tokio::time::sleep_until(far());
         tokio::pin!(election, heartbeat);
         let mut armed = (None, None);
+        let lazy_election = self.options.faults.is_none();
         let clock_changed = self.timers.clock().notifier();
         // The snapshot interval (JRaft `snapshotIntervalSecs`), if snapshots are on.
         let interval = self.options.snapshot_interval;
@@ -292,7 +302,13 @@ impl<S: StateMachine> Driver<S> {
                 self.timers.deadline(Timer::Election),
                 self.timers.deadline(Timer::Heartbeat),
             );
-            if armed.0 != deadlines.0 {
+            // A follower's election deadline moves on with every append it receives:
+            // re-inserting the sleep into the timer wheel each time costs a lock and a
+            // wheel update per step. A later deadline is left to the sleep already
+            // armed, which wakes early and sleeps again until the real one (not under a
+            // simulation, whose schedule includes every wake-up).
+            let later = matches!((armed.0, deadlines.0), (Some(at), Some(new)) if new > at);
+            if armed.0 != deadlines.0 && !(later && lazy_election) {
                 armed.0 = deadlines.0;
                 election.as_mut().reset(deadlines.0.unwrap_or_else(far));
             }
@@ -307,7 +323,9 @@ impl<S: StateMachine> Driver<S> {
             // `concord_sync` futures are made `cooperative` as tokio's channels are.
             tokio::select! {
                 biased;
-                Some(done) = cooperative(self.queues.writer_done.recv()) => self.on_write_done(done).await,
+                Some(done) = cooperative(self.queues.writer_done.recv()), if self.queues.inline_writer.is_none() => {
+                    self.on_write_done(done).await
+                }
                 Some(done) = cooperative(self.queues.fsm_done.recv()) => self.on_fsm_done(done).await,
                 Some(event) = self.queues.snapshot_events.recv() => self.on_snapshot_event(event).await,
                 _ = cooperative(self.queues.stop.stopped()) => break,
@@ -324,15 +342,12 @@ impl<S: StateMachine> Driver<S> {
                     self.metrics.replicators(&self.core);
                 }
                 _ = &mut election, if deadlines.0.is_some() => {
-                    self.timers.cancel(Timer::Election);
-                    let was = (self.core.role(), self.core.term());
-                    self.step(Input::Timeout(Timer::Election)).await;
-                    // A pre-vote round repeated in the same term changes no role: count
-                    // it here (role changes are counted where they are reported).
-                    if was == (Role::PreCandidate, self.core.term())
-                        && self.core.role() == Role::PreCandidate
-                    {
-                        self.metrics.role(Role::PreCandidate);
+                    if let Some(due) = deadlines.0.filter(|due| Instant::now() < *due) {
+                        // Woke at an earlier deadline than the timer's current one.
+                        armed.0 = Some(due);
+                        election.as_mut().reset(due);
+                    } else {
+                        self.on_election_timeout().await;
                     }
                 }
                 _ = snapshot_timer.tick(), if snapshot_timer_on => {
@@ -361,25 +376,55 @@ impl<S: StateMachine> Driver<S> {
         self.shut_down();
     }
 
+    async fn on_election_timeout(&mut self) {
+        self.timers.cancel(Timer::Election);
+        let was = (self.core.role(), self.core.term());
+        self.step(Input::Timeout(Timer::Election)).await;
+        // A pre-vote round repeated in the same term changes no role: count it here
+        // (role changes are counted where they are reported).
+        if was == (Role::PreCandidate, self.core.term()) && self.core.role() == Role::PreCandidate {
+            self.metrics.role(Role::PreCandidate);
+        }
+    }
+
     /// One core step. A failure raised since the last one (by the writer, the state
     /// machine, an invariant check, in the middle of a pass of the event loop) reaches
     /// the core first, in place of `input`, which a failed core would ignore anyway:
     /// nothing is stepped into a core that should already have stepped aside.
+    ///
+    /// The inputs a step's execution leads to are stepped next, depth first (each
+    /// step's before those queued earlier), as nested calls would — in a loop: the
+    /// driver's futures are large, and boxing one per nested step cost an allocation
+    /// and a copy on every write.
     async fn step(&mut self, input: Input<PeerId>) {
-        let input = if self.failed.is_some() && !self.core.is_failed() {
-            Input::Fail
-        } else {
-            input
-        };
-        let actions = self.core.step(input);
-        self.check_core();
-        self.execute(actions).await;
-        if self.failed.is_some() {
-            self.release_notifications().await;
+        // The common case (at most a write report) allocates nothing.
+        let mut current = Some(input);
+        let mut queue = VecDeque::new();
+        while let Some(input) = current.take().or_else(|| queue.pop_front()) {
+            let input = if self.failed.is_some() && !self.core.is_failed() {
+                Input::Fail
+            } else {
+                input
+            };
+            let actions = self.core.step(input);
+            self.check_core();
+            let (report, follow_ups) = self.execute(actions).await;
+            if self.failed.is_some() {
+                self.release_notifications().await;
+            }
+            for input in follow_ups.into_iter().rev() {
+                queue.push_front(input);
+            }
+            current = report;
         }
     }
 
-    async fn execute(&mut self, actions: Vec<Action<PeerId>>) {
+    /// Executes a step's actions; returns the inputs to step next: first a write
+    /// reported durable at once, then a refused snapshot save or fetch.
+    async fn execute(
+        &mut self,
+        actions: Vec<Action<PeerId>>,
+    ) -> (Option<Input<PeerId>>, Vec<Input<PeerId>>) {
         // The queue is kept between steps for its capacity (taken out for the borrow).
         let mut writes = std::mem::take(&mut self.writes);
         let mut follow_ups = Vec::new();
@@ -389,7 +434,7 @@ impl<S: StateMachine> Driver<S> {
                 Ok(None) => continue,
                 Err(failure) => {
                     self.fail(failure);
-                    return;
+                    return (None, Vec::new());
                 }
             };
             match action {
@@ -422,13 +467,15 @@ impl<S: StateMachine> Driver<S> {
                     }
                 }
                 Action::Apply { entries } => self.apply(entries).await,
-                Action::ReadReady { ids, result } => self.read_ready(ids, result).await,
+                // The rarer actions' futures are boxed, so that this function's future,
+                // which every step builds and moves, stays small.
+                Action::ReadReady { ids, result } => Box::pin(self.read_ready(ids, result)).await,
                 Action::RoleChanged {
                     role,
                     term,
                     leader,
                     commit_index,
-                } => self.role_changed(role, term, leader, commit_index).await,
+                } => Box::pin(self.role_changed(role, term, leader, commit_index)).await,
                 // In log order: the save job follows the applies of every entry the
                 // snapshot covers. Without snapshots, refused: the core keeps its log.
                 Action::TakeSnapshot { meta } => {
@@ -440,7 +487,7 @@ impl<S: StateMachine> Driver<S> {
                     // A failed node's state machine may not have every entry the
                     // snapshot would cover: no save.
                     if self.snapshots.is_some() && self.failed.is_none() {
-                        self.send_to_fsm(FsmJob::Save(meta)).await;
+                        Box::pin(self.send_to_fsm(FsmJob::Save(meta))).await;
                     } else {
                         follow_ups.push(Input::SnapshotSaved {
                             last_included: meta.last_included,
@@ -454,7 +501,7 @@ impl<S: StateMachine> Driver<S> {
                     }
                 }
                 Action::CompactLog { through } => self.compactions.push(through),
-                Action::RestoreSnapshot { meta } => self.restore(meta).await,
+                Action::RestoreSnapshot { meta } => Box::pin(self.restore(meta)).await,
                 // `offer` queued the writes.
                 Action::SaveHardState { .. }
                 | Action::TruncateLog { .. }
@@ -465,7 +512,15 @@ impl<S: StateMachine> Driver<S> {
         let mut early_report = None;
         let job = writes.take_all();
         self.writes = writes;
-        if let Some(job) = job {
+        let mut inline_report = None;
+        if let Some(writer) = self.queues.inline_writer.as_ref() {
+            if let Some(job) = job {
+                match writer.write(job).await {
+                    Ok(seq) => inline_report = Some(Input::Persisted { seq }),
+                    Err(error) => self.fail(NodeFailure::Storage(error)),
+                }
+            }
+        } else if let Some(job) = job {
             // Teeth tests only: an executor that reports writes durable before they are.
             if self
                 .options
@@ -487,22 +542,27 @@ impl<S: StateMachine> Driver<S> {
         let compactions = std::mem::take(&mut self.compactions);
         if let Some(&through) = compactions.iter().max() {
             if let Some(snapshot) = self.core.snapshot().map(|meta| meta.last_included) {
-                let job = WriterJob::Compact { through, snapshot };
-                if cooperative(self.queues.writer_jobs.send(job))
-                    .await
-                    .is_err()
-                {
-                    self.fail(NodeFailure::TaskStopped("log writer"));
+                if let Some(writer) = self.queues.inline_writer.as_ref() {
+                    // Nothing more is written after a failed write (as the writer task
+                    // stops at its first failure).
+                    if self.failed.is_none() {
+                        if let Err(error) = writer.compact(through, snapshot) {
+                            self.fail(NodeFailure::Storage(error));
+                        }
+                    }
+                } else {
+                    let job = WriterJob::Compact { through, snapshot };
+                    if cooperative(self.queues.writer_jobs.send(job))
+                        .await
+                        .is_err()
+                    {
+                        self.fail(NodeFailure::TaskStopped("log writer"));
+                    }
                 }
             }
         }
         // After this step's applies, so that the next step's come after them.
-        if let Some(report) = early_report {
-            Box::pin(self.step(report)).await;
-        }
-        for input in follow_ups {
-            Box::pin(self.step(input)).await;
-        }
+        (inline_report.or(early_report), follow_ups)
     }
 
     fn send(&mut self, to: PeerId, message: Message<PeerId>) {
@@ -880,8 +940,9 @@ impl<S: StateMachine> Driver<S> {
                             Some(task) => (task.context, Some(task.completion), task.on_committed),
                             None => (None, None, None),
                         };
-                        // The hook runs on the FSM caller, not here: user code can neither
-                        // stall nor panic the core loop.
+                        // The hook runs in the FSM caller, where a panic is contained (a
+                        // blocking state machine's caller is a thread of its own; a
+                        // non-blocking one's runs in this loop, so its hooks must be quick).
                         items.push(ApplyItem::Client {
                             entry: CommittedEntry {
                                 log_id,
@@ -895,7 +956,7 @@ impl<S: StateMachine> Driver<S> {
                     }
                     EntryKind::Blank => items.push(ApplyItem::Blank(log_id)),
                     EntryKind::Configuration(configuration) => {
-                        items.push(ApplyItem::Configuration(log_id, configuration.clone()))
+                        items.push(ApplyItem::Configuration(log_id, (**configuration).clone()))
                     }
                 }
             }
@@ -1062,6 +1123,10 @@ impl<S: StateMachine> Driver<S> {
     }
 
     async fn send_to_fsm(&mut self, job: FsmJob<S>) {
+        if let Some(fsm) = self.queues.inline_fsm.as_mut() {
+            fsm.handle(job);
+            return;
+        }
         if let Err(job) = cooperative(self.queues.fsm_jobs.send(job)).await {
             let failure = NodeFailure::TaskStopped("state machine thread");
             if let FsmJob::Apply(items) = job {
@@ -1153,6 +1218,9 @@ impl<S: StateMachine> Driver<S> {
         self.queues.proposals.close();
         while let Ok(proposal) = self.queues.proposals.try_recv() {
             let _ = proposal.completion.send(Err(ApplyError::ShuttingDown));
+        }
+        if let Some(fsm) = self.queues.inline_fsm.take() {
+            fsm.finish();
         }
     }
 }

@@ -77,37 +77,56 @@ pub(crate) struct FsmSnapshots {
     pub(crate) saved: tokio::sync::mpsc::UnboundedSender<SnapshotEvent>,
 }
 
-/// Starts the FSM caller: on a thread of its own (`dedicated_thread`, the default
-/// outside simulations: a state machine may block on its own IO without holding up an
-/// async worker), or as a task (simulations, which must not depend on the OS
-/// scheduler). Either way it returns the state machine once the driver is gone.
-///
+/// Where the state machine's caller runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FsmRunner {
+    /// A thread of its own: a state machine that blocks (`StateMachine::blocks`) may
+    /// wait on its own IO without holding up an async worker. A plain thread, not
+    /// `spawn_blocking`: a blocking task that lives as long as the node would stop a
+    /// paused tokio clock from advancing (`tokio::time::pause`), and hang the tests of
+    /// every application that uses one.
+    Thread,
+    /// In the driver itself: a state machine that does not block. No task hand-off to
+    /// apply a batch and none to report it applied; the driver gets the [`InlineFsm`].
+    Inline,
+    /// A task: under a simulation, which must not depend on the OS scheduler (snapshot
+    /// saves then run inline too, for determinism).
+    Task,
+}
+
+impl FsmRunner {
+    /// The runner for a state machine that does (`blocks`) or does not block, in a
+    /// simulation (`simulated`: a fault injector is set) or not.
+    pub(crate) fn new(blocks: bool, simulated: bool) -> FsmRunner {
+        match (simulated, blocks) {
+            (true, _) => FsmRunner::Task,
+            (false, true) => FsmRunner::Thread,
+            (false, false) => FsmRunner::Inline,
+        }
+    }
+}
+
 /// How the state machine's caller runs.
 pub(crate) struct FsmConfig {
     /// Most entries handed over in one `on_apply_batch`.
     pub(crate) apply_batch: usize,
-    /// A thread of its own (a state machine that blocks) rather than a task.
-    pub(crate) dedicated_thread: bool,
-    /// Under a simulation: snapshot saves run inline, for determinism.
-    pub(crate) simulated: bool,
+    pub(crate) runner: FsmRunner,
     /// Where the apply measurements go.
     pub(crate) metrics: NodeMetrics,
 }
 
-/// A plain thread, not `spawn_blocking`: a blocking task that lives as long as the node
-/// would stop a paused tokio clock from advancing (`tokio::time::pause`), and hang the
-/// tests of every application that uses one.
+/// Starts the FSM caller where `config.runner` says. Either way the node gets the state
+/// machine back once the driver is gone.
 pub(crate) fn spawn_fsm<S: StateMachine>(
     state_machine: S,
     jobs: queue::Receiver<FsmJob<S>>,
     done: queue::UnboundedSender<FsmDone>,
     config: FsmConfig,
     snapshots: Option<FsmSnapshots>,
-) -> std::io::Result<FsmHandle<S>> {
+) -> std::io::Result<(FsmHandle<S>, Option<InlineFsm<S>>)> {
     let FsmConfig {
         apply_batch,
-        dedicated_thread,
-        simulated,
+        runner,
         metrics,
     } = config;
     let caller = FsmCaller {
@@ -116,12 +135,22 @@ pub(crate) fn spawn_fsm<S: StateMachine>(
         done,
         apply_batch,
         snapshots,
-        save_thread: !simulated,
+        save_thread: runner != FsmRunner::Task,
         metrics,
         position: LogIndex(0),
     };
-    if !dedicated_thread {
-        return Ok(FsmHandle::Task(tokio::spawn(caller.run(jobs))));
+    match runner {
+        FsmRunner::Inline => {
+            let (result, joined) = tokio::sync::oneshot::channel();
+            return Ok((
+                FsmHandle::Inline(joined),
+                Some(InlineFsm { caller, result }),
+            ));
+        }
+        FsmRunner::Task => {
+            return Ok((FsmHandle::Task(tokio::spawn(caller.run(jobs))), None));
+        }
+        FsmRunner::Thread => {}
     }
     let (finished, result) = tokio::sync::oneshot::channel();
     // The thread runs inside the node's runtime context, so a state machine may still
@@ -133,13 +162,32 @@ pub(crate) fn spawn_fsm<S: StateMachine>(
             let _context = runtime.enter();
             let _ = finished.send(caller.run_blocking(&runtime, jobs));
         })?;
-    Ok(FsmHandle::Thread(result))
+    Ok((FsmHandle::Thread(result), None))
+}
+
+/// The FSM caller run by the driver itself (`FsmRunner::Inline`). Its reports go to
+/// the same completion queue as a task's, which the driver reads on its next turn.
+pub(crate) struct InlineFsm<S: StateMachine> {
+    caller: FsmCaller<S>,
+    result: tokio::sync::oneshot::Sender<S>,
+}
+
+impl<S: StateMachine> InlineFsm<S> {
+    pub(crate) fn handle(&mut self, job: FsmJob<S>) {
+        self.caller.handle(job);
+    }
+
+    /// The driver stops: `on_shutdown`, and the state machine back to `Node::join`.
+    pub(crate) fn finish(self) {
+        let _ = self.result.send(self.caller.finish());
+    }
 }
 
 /// Where the FSM caller runs; joined to get the state machine back.
 pub(crate) enum FsmHandle<S> {
     Task(JoinHandle<S>),
     Thread(tokio::sync::oneshot::Receiver<S>),
+    Inline(tokio::sync::oneshot::Receiver<S>),
 }
 
 impl<S> FsmHandle<S> {
@@ -147,7 +195,7 @@ impl<S> FsmHandle<S> {
     pub(crate) async fn join(self) -> Option<S> {
         match self {
             FsmHandle::Task(task) => task.await.ok(),
-            FsmHandle::Thread(result) => result.await.ok(),
+            FsmHandle::Thread(result) | FsmHandle::Inline(result) => result.await.ok(),
         }
     }
 }
@@ -225,10 +273,13 @@ impl<S: StateMachine> FsmCaller<S> {
         let (applied, failure) = match job {
             FsmJob::Apply(items) => {
                 // Entries a loaded snapshot already covers are not applied again.
+                // Items come in log order, so the covered ones are a prefix.
                 let position = self.position;
-                let (covered, items): (Vec<_>, Vec<_>) =
-                    items.into_iter().partition(|item| item.index() <= position);
-                let covered = covered.last().map(ApplyItem::index);
+                let mut items = items;
+                debug_assert!(items.is_sorted_by_key(ApplyItem::index));
+                let split = items.partition_point(|item| item.index() <= position);
+                let covered = split.checked_sub(1).map(|last| items[last].index());
+                items.drain(..split);
                 let (started, count) = (std::time::Instant::now(), items.len());
                 let (applied, failure) = apply_items(state_machine, items, self.apply_batch);
                 if count > 0 {

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use super::clock::{Clock, Jitter, MonotonicClock};
 use super::driver::{Channels, Control, Driver, DriverSnapshots};
 use super::error::{AdminCallError, ApplyError, ReadError, SnapshotError, StartError};
-use super::fsm::{spawn_fsm, Applied, FsmConfig, FsmHandle, FsmSnapshots};
+use super::fsm::{spawn_fsm, Applied, FsmConfig, FsmHandle, FsmRunner, FsmSnapshots};
 use super::options::{ApplyTaskMode, NodeOptions, ReadOnlyOption};
 use super::reads::{ReadJob, ReadRequest};
 use super::snapshot_store::{LocalSnapshotStore, SnapshotStore};
@@ -19,7 +19,7 @@ use super::state_machine::StateMachine;
 use super::status::{NodeDescription, NodeStatus};
 use super::store::LogStore;
 use super::tasks::Proposal;
-use super::writer::{run_writer, WriterSnapshots};
+use super::writer::{run_writer, InlineWriter, WriterSnapshots};
 use crate::core::{
     Configuration, CoreRestorer, LogId, LogIndex, MembershipChange, PeerId, RestoreError, Role,
     SnapshotMeta, Term,
@@ -71,7 +71,7 @@ impl<C> Task<C> {
 }
 
 /// The driver, log writer and FSM caller tasks of a running node.
-type NodeTasks<S> = (JoinHandle<()>, JoinHandle<()>, FsmHandle<S>);
+type NodeTasks<S> = (JoinHandle<()>, Option<JoinHandle<()>>, FsmHandle<S>);
 
 struct Shared<S: StateMachine> {
     options: NodeOptions,
@@ -224,27 +224,37 @@ impl<S: StateMachine> Node<S> {
         } else {
             NodeMetrics::default()
         };
-        let writer = tokio::spawn(run_writer(
-            store.clone(),
-            writer_jobs_rx,
-            writer_done_tx,
-            256,
-            options.faults.clone(),
-            snapshot_store.as_ref().map(|store| WriterSnapshots {
-                store: store.clone(),
-                staged: Arc::clone(&staged),
-            }),
-            metrics.clone(),
-        ));
-        let state_machine_blocks = state_machine.blocks();
-        let fsm = spawn_fsm(
+        let writer_snapshots = snapshot_store.as_ref().map(|store| WriterSnapshots {
+            store: store.clone(),
+            staged: Arc::clone(&staged),
+        });
+        // A store that never blocks is written from the driver itself, without a
+        // writer task.
+        let inline_writer = InlineWriter::for_store(
+            &store,
+            options.faults.as_ref(),
+            writer_snapshots.clone(),
+            &metrics,
+        );
+        let writer = inline_writer.is_none().then(|| {
+            tokio::spawn(run_writer(
+                store.clone(),
+                writer_jobs_rx,
+                writer_done_tx,
+                256,
+                options.faults.clone(),
+                writer_snapshots,
+                metrics.clone(),
+            ))
+        });
+        let runner = FsmRunner::new(state_machine.blocks(), options.faults.is_some());
+        let (fsm, inline_fsm) = spawn_fsm(
             state_machine,
             fsm_jobs_rx,
             fsm_done_tx,
             FsmConfig {
                 apply_batch: options.apply_batch,
-                dedicated_thread: options.faults.is_none() && state_machine_blocks,
-                simulated: options.faults.is_some(),
+                runner,
                 metrics: metrics.clone(),
             },
             snapshot_store.as_ref().map(|store| FsmSnapshots {
@@ -273,6 +283,8 @@ impl<S: StateMachine> Node<S> {
                 events: snapshot_events_tx,
             }),
             metrics: metrics.clone(),
+            inline_writer,
+            inline_fsm,
         };
         let driver = Driver::new(
             options.clone(),
@@ -819,7 +831,9 @@ impl<S: StateMachine> Node<S> {
         let (driver, writer, fsm) = tasks?;
         let _ = driver.await;
         // The driver dropped its job senders: the writer and the FSM caller drain and stop.
-        let _ = writer.await;
+        if let Some(writer) = writer {
+            let _ = writer.await;
+        }
         fsm.join().await
     }
 }

@@ -104,8 +104,16 @@ impl Payloads {
         &self,
         entries: &[EntryMeta<PeerId>],
     ) -> Result<Vec<Bytes>, StorageError> {
-        let cached: Option<Vec<Bytes>> = entries.iter().map(|meta| self.cached(meta)).collect();
-        if let Some(cached) = cached {
+        // Sized up front (collecting into an `Option<Vec>` has no size hint and grew the
+        // vector by reallocation on every replication).
+        let mut cached = Vec::with_capacity(entries.len());
+        for meta in entries {
+            match self.cached(meta) {
+                Some(payload) => cached.push(payload),
+                None => break,
+            }
+        }
+        if cached.len() == entries.len() {
             return Ok(cached);
         }
         let (Some(first), Some(last)) = (entries.first(), entries.last()) else {

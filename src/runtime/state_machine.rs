@@ -151,8 +151,11 @@ pub trait StateMachine: Send + 'static {
     /// callback never holds up an async worker — at the price of two thread hand-offs
     /// per applied batch (measured in the in-process benchmark on 2 cores: about 40 %
     /// fewer operations per second at 1 client, docs/benchmarks.md). A state machine
-    /// that only computes in memory returns false and runs as a task on the runtime.
-    /// Asked once, at start.
+    /// that only computes in memory returns false and is called by the node's own loop
+    /// (no hand-off at all; under a simulation's fault injector, by a task): every
+    /// callback — `on_snapshot_load` and the capture half of `on_snapshot_save`
+    /// included — then holds up the node's loop (heartbeats, votes) while it runs, so
+    /// return false only when they are all quick. Asked once, at start.
     fn blocks(&self) -> bool {
         true
     }

@@ -118,19 +118,24 @@ impl StatusPublisher {
             self.learners = strings(configuration.current.learners());
             self.configuration = Some(configuration.clone());
         }
-        let alive: Vec<PeerId> = match core.role() {
+        // Borrowed, sorted and deduplicated: this runs after every event of the node's
+        // loop, so it clones nothing unless the set changed.
+        let mut alive: Vec<&PeerId> = match core.role() {
             Role::Leader => configuration
-                .all_members()
-                .into_iter()
+                .current
+                .members()
+                .chain(configuration.old.iter().flat_map(|old| old.members()))
                 .filter(|peer| {
-                    peer == core.id() || core.progress(peer).is_some_and(|p| p.recent_active())
+                    *peer == core.id() || core.progress(peer).is_some_and(|p| p.recent_active())
                 })
                 .collect(),
             Role::Follower | Role::PreCandidate | Role::Candidate => Vec::new(),
         };
-        if alive != self.alive {
+        alive.sort_unstable();
+        alive.dedup();
+        if !alive.iter().copied().eq(self.alive.iter()) {
             self.alive_strings = alive.iter().map(|p| p.to_string()).collect();
-            self.alive = alive;
+            self.alive = alive.into_iter().cloned().collect();
         }
         let leader = core.leader().cloned();
         if leader != self.leader {

@@ -281,7 +281,7 @@ fn to_storage(entry: &StoredEntry) -> crate::storage::LogEntry {
         EntryKind::Blank => EntryPayload::Blank,
         EntryKind::Normal => EntryPayload::Normal(entry.payload.clone()),
         EntryKind::Configuration(configuration) => {
-            EntryPayload::Configuration(configuration.clone())
+            EntryPayload::Configuration((**configuration).clone())
         }
     };
     crate::storage::LogEntry::new(entry.meta.log_id, payload)

@@ -3,7 +3,7 @@
 //! be applied. Which task fails, and with what, follows the core's actions; nothing here
 //! decides anything about the protocol.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 
@@ -31,8 +31,10 @@ pub(crate) struct PendingTask<S: StateMachine> {
 
 pub(crate) struct PendingTasks<S: StateMachine> {
     next_request: u64,
-    /// Proposals handed to the core in the step in progress.
-    proposing: BTreeMap<RequestId, Proposal<S>>,
+    /// Proposals handed to the core in the step in progress, by request id from
+    /// `first_proposing` on (ids are consecutive; the core answers each in the step).
+    proposing: VecDeque<Option<Proposal<S>>>,
+    first_proposing: u64,
     /// Accepted tasks, in log order (indices strictly increase).
     accepted: VecDeque<PendingTask<S>>,
 }
@@ -41,7 +43,8 @@ impl<S: StateMachine> PendingTasks<S> {
     pub(crate) fn new() -> Self {
         PendingTasks {
             next_request: 0,
-            proposing: BTreeMap::new(),
+            proposing: VecDeque::new(),
+            first_proposing: 1,
             accepted: VecDeque::new(),
         }
     }
@@ -54,6 +57,9 @@ impl<S: StateMachine> PendingTasks<S> {
     /// Numbers a batch of proposals for the core and keeps them until it answers.
     pub(crate) fn propose(&mut self, batch: Vec<Proposal<S>>) -> Vec<CoreProposal> {
         let mut inputs = Vec::with_capacity(batch.len());
+        if self.proposing.is_empty() {
+            self.first_proposing = self.next_request + 1;
+        }
         for proposal in batch {
             self.next_request += 1;
             let id = RequestId(self.next_request);
@@ -62,7 +68,7 @@ impl<S: StateMachine> PendingTasks<S> {
                 size_bytes: u32::try_from(proposal.data.len()).unwrap_or(u32::MAX),
                 expected_term: proposal.expected_term,
             });
-            self.proposing.insert(id, proposal);
+            self.proposing.push_back(Some(proposal));
         }
         inputs
     }
@@ -70,7 +76,7 @@ impl<S: StateMachine> PendingTasks<S> {
     /// The core accepted proposal `id` as the entry `log_id`: returns its payload (to be
     /// written and replicated) and keeps the task until the entry is applied.
     pub(crate) fn accepted(&mut self, id: RequestId, log_id: LogId) -> Option<Bytes> {
-        let proposal = self.proposing.remove(&id)?;
+        let proposal = self.take_proposing(id)?;
         // A leader's new entries follow its earlier ones; anything at or past this index
         // was overwritten (a previous term's tail) and will never apply as proposed.
         while self
@@ -91,9 +97,20 @@ impl<S: StateMachine> PendingTasks<S> {
         Some(proposal.data)
     }
 
+    /// The proposal with request id `id`, taken out of its slot.
+    fn take_proposing(&mut self, id: RequestId) -> Option<Proposal<S>> {
+        let slot = usize::try_from(id.0.checked_sub(self.first_proposing)?).ok()?;
+        let proposal = self.proposing.get_mut(slot)?.take();
+        while matches!(self.proposing.front(), Some(None)) {
+            self.proposing.pop_front();
+            self.first_proposing += 1;
+        }
+        proposal
+    }
+
     /// The core refused proposal `id`: nothing was appended for it.
     pub(crate) fn rejected(&mut self, id: RequestId, error: ProposeError<crate::core::PeerId>) {
-        let Some(proposal) = self.proposing.remove(&id) else {
+        let Some(proposal) = self.take_proposing(id) else {
             return;
         };
         let error = match error {
@@ -150,7 +167,7 @@ impl<S: StateMachine> PendingTasks<S> {
 
     /// The node is stopping: outcome unknown for everything in flight.
     pub(crate) fn shut_down(&mut self) {
-        for (_, proposal) in std::mem::take(&mut self.proposing) {
+        for proposal in std::mem::take(&mut self.proposing).into_iter().flatten() {
             let _ = proposal.completion.send(Err(ApplyError::ShuttingDown));
         }
         for task in std::mem::take(&mut self.accepted) {

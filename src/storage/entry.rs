@@ -62,7 +62,7 @@ impl LogEntry {
             EntryPayload::Blank => EntryKind::Blank,
             EntryPayload::Normal(_) => EntryKind::Normal,
             EntryPayload::Configuration(configuration) => {
-                EntryKind::Configuration(configuration.clone())
+                EntryKind::configuration(configuration.clone())
             }
         };
         EntryMeta {

@@ -169,7 +169,7 @@ fn a_configuration_with_a_node_in_both_roles_is_malformed() {
             prev_log_id: LogId::new(2, 4),
             entries: vec![EntryMeta {
                 log_id: LogId::new(2, 5),
-                kind: EntryKind::Configuration(ConfigurationEntry::stable(configuration)),
+                kind: EntryKind::configuration(ConfigurationEntry::stable(configuration)),
                 size_bytes: 0,
             }],
             leader_commit: LogIndex(3),

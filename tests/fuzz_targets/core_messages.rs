@@ -595,7 +595,7 @@ impl Harness {
             };
             let kind = match input.int_in_range(0..=9u8)? {
                 0 => EntryKind::Blank,
-                1 => EntryKind::Configuration(self.some_configuration(input)?),
+                1 => EntryKind::configuration(self.some_configuration(input)?),
                 _ => EntryKind::Normal,
             };
             entries.push(EntryMeta {
