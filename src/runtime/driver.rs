@@ -180,6 +180,11 @@ pub(crate) struct Driver<S: StateMachine> {
     metrics: NodeMetrics,
     /// When the latest snapshot fetch started (for `install-snapshot`).
     fetch_started: Option<std::time::Instant>,
+    /// Reports of the state machine run by this loop (`InlineFsm`), taken after the
+    /// event that produced them, as a task's would arrive on `fsm_done`.
+    fsm_reports: Vec<FsmDone>,
+    /// Jobs for the state machine queued by the step in progress (see `flush_fsm`).
+    fsm_outbox: VecDeque<FsmJob<S>>,
 }
 
 impl<S: StateMachine> Driver<S> {
@@ -247,6 +252,8 @@ impl<S: StateMachine> Driver<S> {
             frames_rejected: 0,
             metrics,
             fetch_started: None,
+            fsm_reports: Vec::new(),
+            fsm_outbox: VecDeque::new(),
         }
     }
 
@@ -254,7 +261,8 @@ impl<S: StateMachine> Driver<S> {
         // The state machine starts from the snapshot the core was restored from.
         if let Some(meta) = self.core.snapshot().cloned() {
             self.handed_over = self.handed_over.max(meta.last_included.index);
-            self.send_to_fsm(FsmJob::Load(meta)).await;
+            self.send_to_fsm(FsmJob::Load(meta));
+            self.flush_fsm().await;
         }
         let start = self.core.start();
         event!(
@@ -269,6 +277,7 @@ impl<S: StateMachine> Driver<S> {
         for input in report.into_iter().chain(follow_ups) {
             self.step(input).await;
         }
+        self.take_fsm_reports().await;
         self.publish_status();
         // Timers are two long-lived sleeps, reset only when a deadline changes: creating
         // fresh ones on every loop iteration costs a timer-wheel insert each time.
@@ -326,16 +335,20 @@ impl<S: StateMachine> Driver<S> {
                 Some(done) = cooperative(self.queues.writer_done.recv()), if self.queues.inline_writer.is_none() => {
                     self.on_write_done(done).await
                 }
-                Some(done) = cooperative(self.queues.fsm_done.recv()) => self.on_fsm_done(done).await,
+                // A state machine this loop runs itself reports through `fsm_reports`.
+                Some(done) = cooperative(self.queues.fsm_done.recv()), if self.queues.inline_fsm.is_none() => {
+                    self.on_fsm_done(done).await
+                }
                 Some(event) = self.queues.snapshot_events.recv() => self.on_snapshot_event(event).await,
                 _ = cooperative(self.queues.stop.stopped()) => break,
-                // The clock was adjusted: the loop's head recomputes the timers.
+                // The clock was adjusted (simulations only): the loop's head recomputes
+                // the timers.
                 _ = async {
                     match &clock_changed {
                         Some(notify) => notify.notified().await,
                         None => std::future::pending().await,
                     }
-                } => {}
+                }, if clock_changed.is_some() => {}
                 _ = &mut heartbeat, if deadlines.1.is_some() => {
                     self.timers.cancel(Timer::Heartbeat);
                     self.step(Input::Timeout(Timer::Heartbeat)).await;
@@ -362,6 +375,7 @@ impl<S: StateMachine> Driver<S> {
                     self.on_proposals(first).await
                 }
             }
+            self.take_fsm_reports().await;
             // A failure (storage, state machine, a broken core invariant) is the core's
             // to act on: it steps aside — a leader steps down and goes quiet, no node
             // campaigns or votes — so the rest of the group carries on without it.
@@ -410,7 +424,8 @@ impl<S: StateMachine> Driver<S> {
             self.check_core();
             let (report, follow_ups) = self.execute(actions).await;
             if self.failed.is_some() {
-                self.release_notifications().await;
+                self.release_notifications();
+                self.flush_fsm().await;
             }
             for input in follow_ups.into_iter().rev() {
                 queue.push_front(input);
@@ -466,16 +481,17 @@ impl<S: StateMachine> Driver<S> {
                         self.answers.push(AdminAnswer::Transfer(waiter, result));
                     }
                 }
-                Action::Apply { entries } => self.apply(entries).await,
-                // The rarer actions' futures are boxed, so that this function's future,
-                // which every step builds and moves, stays small.
-                Action::ReadReady { ids, result } => Box::pin(self.read_ready(ids, result)).await,
+                // What goes to the state machine is queued (`fsm_outbox`) and handed
+                // over at the end of the step: no action awaits on its own, so that this
+                // function's future, which every step builds and moves, stays small.
+                Action::Apply { entries } => self.apply(entries),
+                Action::ReadReady { ids, result } => self.read_ready(ids, result),
                 Action::RoleChanged {
                     role,
                     term,
                     leader,
                     commit_index,
-                } => Box::pin(self.role_changed(role, term, leader, commit_index)).await,
+                } => self.role_changed(role, term, leader, commit_index),
                 // In log order: the save job follows the applies of every entry the
                 // snapshot covers. Without snapshots, refused: the core keeps its log.
                 Action::TakeSnapshot { meta } => {
@@ -487,7 +503,7 @@ impl<S: StateMachine> Driver<S> {
                     // A failed node's state machine may not have every entry the
                     // snapshot would cover: no save.
                     if self.snapshots.is_some() && self.failed.is_none() {
-                        Box::pin(self.send_to_fsm(FsmJob::Save(meta))).await;
+                        self.send_to_fsm(FsmJob::Save(meta));
                     } else {
                         follow_ups.push(Input::SnapshotSaved {
                             last_included: meta.last_included,
@@ -501,7 +517,7 @@ impl<S: StateMachine> Driver<S> {
                     }
                 }
                 Action::CompactLog { through } => self.compactions.push(through),
-                Action::RestoreSnapshot { meta } => Box::pin(self.restore(meta)).await,
+                Action::RestoreSnapshot { meta } => self.restore(meta),
                 // `offer` queued the writes.
                 Action::SaveHardState { .. }
                 | Action::TruncateLog { .. }
@@ -515,7 +531,13 @@ impl<S: StateMachine> Driver<S> {
         let mut inline_report = None;
         if let Some(writer) = self.queues.inline_writer.as_ref() {
             if let Some(job) = job {
-                match writer.write(job).await {
+                // A snapshot install is rare: its future is boxed, so that this
+                // function's future, built and moved on every step, stays small.
+                let written = match writer.write(job) {
+                    Ok(written) => written,
+                    Err(job) => Box::pin(writer.write_installing(job)).await,
+                };
+                match written {
                     Ok(seq) => inline_report = Some(Input::Persisted { seq }),
                     Err(error) => self.fail(NodeFailure::Storage(error)),
                 }
@@ -561,6 +583,7 @@ impl<S: StateMachine> Driver<S> {
                 }
             }
         }
+        self.flush_fsm().await;
         // After this step's applies, so that the next step's come after them.
         (inline_report.or(early_report), follow_ups)
     }
@@ -735,7 +758,7 @@ impl<S: StateMachine> Driver<S> {
 
     /// `RestoreSnapshot`: the state machine takes the installed snapshot's state (after
     /// the entries already handed over, which it applies first).
-    async fn restore(&mut self, meta: SnapshotMeta<PeerId>) {
+    fn restore(&mut self, meta: SnapshotMeta<PeerId>) {
         self.snapshots_installed += 1;
         if let Some(started) = self.fetch_started.take() {
             self.metrics.install_snapshot(started.elapsed());
@@ -748,9 +771,9 @@ impl<S: StateMachine> Driver<S> {
         );
         self.payloads.remove_through(index);
         self.handed_over = self.handed_over.max(index);
-        self.send_to_fsm(FsmJob::Load(meta)).await;
-        self.release_notifications().await;
-        self.release_reads().await;
+        self.send_to_fsm(FsmJob::Load(meta));
+        self.release_notifications();
+        self.release_reads();
     }
 
     async fn on_snapshot_event(&mut self, event: SnapshotEvent) {
@@ -892,7 +915,7 @@ impl<S: StateMachine> Driver<S> {
     /// Hands committed entries to the state machine, a chunk per job, with the tasks
     /// this node accepted for them. They are durable here (the core never commits past
     /// its durable index).
-    async fn apply(&mut self, entries: Vec<EntryMeta<PeerId>>) {
+    fn apply(&mut self, entries: Vec<EntryMeta<PeerId>>) {
         let mut rest = &entries[..];
         while !rest.is_empty() {
             let mut bytes = 0u64;
@@ -962,10 +985,10 @@ impl<S: StateMachine> Driver<S> {
             }
             self.payloads.remove_through(last);
             self.handed_over = last;
-            self.send_to_fsm(FsmJob::Apply(items)).await;
-            self.release_notifications().await;
+            self.send_to_fsm(FsmJob::Apply(items));
+            self.release_notifications();
         }
-        self.release_reads().await;
+        self.release_reads();
     }
 
     /// A batch of reads from `Node` handles: one `Input::ReadIndex` per read option.
@@ -1005,7 +1028,7 @@ impl<S: StateMachine> Driver<S> {
 
     /// The core's answer to reads: the index goes back to `read_index` callers; reads
     /// to run wait until the state machine has been handed the index.
-    async fn read_ready(
+    fn read_ready(
         &mut self,
         ids: Vec<RequestId>,
         result: Result<LogIndex, crate::core::ReadIndexError<PeerId>>,
@@ -1022,24 +1045,23 @@ impl<S: StateMachine> Driver<S> {
                 (Ok(index), ReadJob::Run(read)) => self.reads.park(*index, read),
             }
         }
-        self.release_reads().await;
+        self.release_reads();
     }
 
     /// Queues the parked reads whose index has been handed to the state machine: the
     /// state machine runs them after the entries through it.
-    async fn release_reads(&mut self) {
+    fn release_reads(&mut self) {
         if self.failed.is_some() {
             return;
         }
         for read in self.reads.ready(self.handed_over) {
             self.send_to_fsm(FsmJob::Read(Box::new(move |state_machine: &S| {
                 read(Ok(state_machine))
-            })))
-            .await;
+            })));
         }
     }
 
-    async fn role_changed(
+    fn role_changed(
         &mut self,
         role: Role,
         term: Term,
@@ -1104,35 +1126,49 @@ impl<S: StateMachine> Driver<S> {
         }
         self.notifications
             .extend(jobs.into_iter().map(|job| (commit_index, job)));
-        self.release_notifications().await;
+        self.release_notifications();
     }
 
     /// Delivers the role notifications whose entries have all been handed over; on a
     /// failed node, all of them (nothing more will be handed over, and an application
     /// must still hear that its leadership ended).
-    async fn release_notifications(&mut self) {
+    fn release_notifications(&mut self) {
         while self
             .notifications
             .front()
             .is_some_and(|(after, _)| *after <= self.handed_over || self.failed.is_some())
         {
             if let Some((_, job)) = self.notifications.pop_front() {
-                self.send_to_fsm(job).await;
+                self.send_to_fsm(job);
             }
         }
     }
 
-    async fn send_to_fsm(&mut self, job: FsmJob<S>) {
-        if let Some(fsm) = self.queues.inline_fsm.as_mut() {
-            fsm.handle(job);
-            return;
-        }
-        if let Err(job) = cooperative(self.queues.fsm_jobs.send(job)).await {
-            let failure = NodeFailure::TaskStopped("state machine thread");
-            if let FsmJob::Apply(items) = job {
-                answer_failed(items, &failure);
+    /// Queues a job for the state machine, in order; the step hands it over at its end
+    /// (`flush_fsm`).
+    fn send_to_fsm(&mut self, job: FsmJob<S>) {
+        self.fsm_outbox.push_back(job);
+    }
+
+    /// Hands the queued jobs to the state machine, in order: runs them here for a
+    /// state machine this loop calls itself, else sends them to its caller, waiting
+    /// while its queue is full (the apply's back-pressure). If the caller is gone, the
+    /// node fails and the jobs' tasks hear it.
+    async fn flush_fsm(&mut self) {
+        while let Some(job) = self.fsm_outbox.pop_front() {
+            if let Some(fsm) = self.queues.inline_fsm.as_mut() {
+                fsm.handle(job, &mut self.fsm_reports);
+                continue;
             }
-            self.fail(failure);
+            if let Err(job) = cooperative(self.queues.fsm_jobs.send(job)).await {
+                let failure = NodeFailure::TaskStopped("state machine thread");
+                for job in std::iter::once(job).chain(self.fsm_outbox.drain(..)) {
+                    if let FsmJob::Apply(items) = job {
+                        answer_failed(items, &failure);
+                    }
+                }
+                self.fail(failure);
+            }
         }
     }
 
@@ -1140,6 +1176,16 @@ impl<S: StateMachine> Driver<S> {
         match done {
             WriteDone::Durable(seq) => self.step(Input::Persisted { seq }).await,
             WriteDone::Failed(error) => self.fail(NodeFailure::Storage(error)),
+        }
+    }
+
+    /// Steps the reports of the state machine this loop runs (`InlineFsm`), and those
+    /// of the applies they lead to, in order.
+    async fn take_fsm_reports(&mut self) {
+        while !self.fsm_reports.is_empty() {
+            for done in std::mem::take(&mut self.fsm_reports) {
+                self.on_fsm_done(done).await;
+            }
         }
     }
 

@@ -129,6 +129,16 @@ pub(crate) fn spawn_fsm<S: StateMachine>(
         runner,
         metrics,
     } = config;
+    let done = match runner {
+        // The driver runs this caller itself and collects its reports after each job: a
+        // report through the queue would wake the driver's own task and cost it a pass
+        // of its loop for every apply.
+        FsmRunner::Inline => Reports::Local {
+            reports: Vec::new(),
+            _queue: done,
+        },
+        FsmRunner::Task | FsmRunner::Thread => Reports::Queue(done),
+    };
     let caller = FsmCaller {
         state_machine,
         failed: None,
@@ -165,16 +175,20 @@ pub(crate) fn spawn_fsm<S: StateMachine>(
     Ok((FsmHandle::Thread(result), None))
 }
 
-/// The FSM caller run by the driver itself (`FsmRunner::Inline`). Its reports go to
-/// the same completion queue as a task's, which the driver reads on its next turn.
+/// The FSM caller run by the driver itself (`FsmRunner::Inline`). Its reports are what
+/// a task's would send to the completion queue, handed back by each call instead.
 pub(crate) struct InlineFsm<S: StateMachine> {
     caller: FsmCaller<S>,
     result: tokio::sync::oneshot::Sender<S>,
 }
 
 impl<S: StateMachine> InlineFsm<S> {
-    pub(crate) fn handle(&mut self, job: FsmJob<S>) {
+    /// Runs `job`; appends its reports to `reports`, in order.
+    pub(crate) fn handle(&mut self, job: FsmJob<S>, reports: &mut Vec<FsmDone>) {
         self.caller.handle(job);
+        if let Reports::Local { reports: local, .. } = &mut self.caller.done {
+            reports.append(local);
+        }
     }
 
     /// The driver stops: `on_shutdown`, and the state machine back to `Node::join`.
@@ -200,11 +214,35 @@ impl<S> FsmHandle<S> {
     }
 }
 
+/// Where an FSM caller's reports go.
+enum Reports {
+    /// The driver's completion queue (a caller on a task or a thread of its own).
+    Queue(queue::UnboundedSender<FsmDone>),
+    /// Kept until the driver, which runs this caller itself, takes them after the job.
+    /// The queue's sender is held so that the driver's receiver stays open (pending,
+    /// never closed) — its snapshot saves still report through their own channel.
+    Local {
+        reports: Vec<FsmDone>,
+        _queue: queue::UnboundedSender<FsmDone>,
+    },
+}
+
+impl Reports {
+    fn send(&mut self, done: FsmDone) {
+        match self {
+            Reports::Queue(queue) => {
+                let _ = queue.send(done);
+            }
+            Reports::Local { reports, .. } => reports.push(done),
+        }
+    }
+}
+
 struct FsmCaller<S: StateMachine> {
     state_machine: S,
     /// Set once the state machine failed: nothing more is applied until a restart.
     failed: Option<NodeFailure>,
-    done: queue::UnboundedSender<FsmDone>,
+    done: Reports,
     apply_batch: usize,
     snapshots: Option<FsmSnapshots>,
     metrics: NodeMetrics,
@@ -256,7 +294,7 @@ impl<S: StateMachine> FsmCaller<S> {
                 match self.load(&meta) {
                     Ok(index) => {
                         self.position = index;
-                        let _ = self.done.send(FsmDone::Restored(index));
+                        self.done.send(FsmDone::Restored(index));
                     }
                     Err(failure) => self.failed_with(failure),
                 }
@@ -303,7 +341,7 @@ impl<S: StateMachine> FsmCaller<S> {
         };
         if let Some(index) = applied {
             self.position = self.position.max(index);
-            let _ = self.done.send(FsmDone::Applied(index));
+            self.done.send(FsmDone::Applied(index));
         }
         if let Some(failure) = failure {
             self.failed_with(failure);
@@ -313,7 +351,7 @@ impl<S: StateMachine> FsmCaller<S> {
     fn failed_with(&mut self, failure: NodeFailure) {
         let state_machine = &mut self.state_machine;
         let _ = catch_unwind(AssertUnwindSafe(|| state_machine.on_error(&failure)));
-        let _ = self.done.send(FsmDone::Failed(failure.clone()));
+        self.done.send(FsmDone::Failed(failure.clone()));
         self.failed = Some(failure);
     }
 

@@ -118,24 +118,10 @@ impl StatusPublisher {
             self.learners = strings(configuration.current.learners());
             self.configuration = Some(configuration.clone());
         }
-        // Borrowed, sorted and deduplicated: this runs after every event of the node's
-        // loop, so it clones nothing unless the set changed.
-        let mut alive: Vec<&PeerId> = match core.role() {
-            Role::Leader => configuration
-                .current
-                .members()
-                .chain(configuration.old.iter().flat_map(|old| old.members()))
-                .filter(|peer| {
-                    *peer == core.id() || core.progress(peer).is_some_and(|p| p.recent_active())
-                })
-                .collect(),
-            Role::Follower | Role::PreCandidate | Role::Candidate => Vec::new(),
-        };
-        alive.sort_unstable();
-        alive.dedup();
-        if !alive.iter().copied().eq(self.alive.iter()) {
-            self.alive_strings = alive.iter().map(|p| p.to_string()).collect();
-            self.alive = alive.into_iter().cloned().collect();
+        // This runs after every event of the node's loop: the set is first compared in
+        // place, and collected (borrowed, sorted, deduplicated) only when it changed.
+        if !self.alive_unchanged(core) {
+            self.collect_alive(core);
         }
         let leader = core.leader().cloned();
         if leader != self.leader {
@@ -192,6 +178,54 @@ impl StatusPublisher {
             current.alive_peers.clone_from(&this.alive_strings);
             true
         });
+    }
+
+    /// Whether the alive peers (a leader's members heard from recently, itself
+    /// included; nobody on other roles) are still `self.alive`, checked without
+    /// allocating. A joint configuration (a member may be in both halves) is always
+    /// collected again.
+    fn alive_unchanged(&self, core: &RaftCore<PeerId>) -> bool {
+        let configuration = core.configuration();
+        match core.role() {
+            Role::Leader if configuration.old.is_none() => {
+                let mut count = 0;
+                for peer in configuration.current.members() {
+                    let alive =
+                        peer == core.id() || core.progress(peer).is_some_and(|p| p.recent_active());
+                    if alive {
+                        if self.alive.binary_search(peer).is_err() {
+                            return false;
+                        }
+                        count += 1;
+                    }
+                }
+                count == self.alive.len()
+            }
+            Role::Leader => false,
+            Role::Follower | Role::PreCandidate | Role::Candidate => self.alive.is_empty(),
+        }
+    }
+
+    /// Collects the alive peers (see `alive_unchanged`) into `self.alive`, sorted.
+    fn collect_alive(&mut self, core: &RaftCore<PeerId>) {
+        let configuration = core.configuration();
+        let mut alive: Vec<&PeerId> = match core.role() {
+            Role::Leader => configuration
+                .current
+                .members()
+                .chain(configuration.old.iter().flat_map(|old| old.members()))
+                .filter(|peer| {
+                    *peer == core.id() || core.progress(peer).is_some_and(|p| p.recent_active())
+                })
+                .collect(),
+            Role::Follower | Role::PreCandidate | Role::Candidate => Vec::new(),
+        };
+        alive.sort_unstable();
+        alive.dedup();
+        if !alive.iter().copied().eq(self.alive.iter()) {
+            self.alive_strings = alive.iter().map(|p| p.to_string()).collect();
+            self.alive = alive.into_iter().cloned().collect();
+        }
     }
 
     /// A stopped node leads nothing: callers holding its handle get `NotLeader`. The

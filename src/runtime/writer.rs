@@ -223,17 +223,29 @@ impl InlineWriter {
         })
     }
 
-    /// Makes the job's writes durable, in order; returns its sequence number.
-    pub(crate) async fn write(&self, job: WriteJob) -> Result<PersistSeq, StorageError> {
-        let seq = job.seq;
+    /// Makes the job's writes durable, in order, and returns its sequence number —
+    /// unless it installs a snapshot (which waits on the snapshot store): that job comes
+    /// back untouched, for [`InlineWriter::write_installing`].
+    pub(crate) fn write(
+        &self,
+        job: WriteJob,
+    ) -> Result<Result<PersistSeq, StorageError>, WriteJob> {
         if has_install(&job) {
-            persist_with_installs(&self.store, self.snapshots.as_ref(), job.writes, None).await?;
-            return Ok(seq);
+            return Err(job);
         }
         let stats = WriteStats::of(&job.writes, &self.metrics);
         let started = std::time::Instant::now();
-        self.store.persist(&job.writes)?;
+        if let Err(error) = self.store.persist(&job.writes) {
+            return Ok(Err(error));
+        }
         stats.record(&self.metrics, started);
+        Ok(Ok(job.seq))
+    }
+
+    /// [`InlineWriter::write`] for a job that installs a snapshot.
+    pub(crate) async fn write_installing(&self, job: WriteJob) -> Result<PersistSeq, StorageError> {
+        let seq = job.seq;
+        persist_with_installs(&self.store, self.snapshots.as_ref(), job.writes, None).await?;
         Ok(seq)
     }
 

@@ -85,7 +85,8 @@ impl Transport for InProcessTransport {
     fn send(&self, to: &Endpoint, frame: RaftFrame) -> Result<(), SendError> {
         let sink = {
             let state = self.network.state();
-            if state.cut.contains(&(self.local.clone(), to.clone())) {
+            // The cut set is empty but in fault tests: no key is built for the lookup.
+            if !state.cut.is_empty() && state.cut.contains(&(self.local.clone(), to.clone())) {
                 None
             } else {
                 state.sinks.get(to).cloned()
