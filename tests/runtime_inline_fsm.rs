@@ -46,7 +46,15 @@ fn delta(value: i64) -> Task<()> {
     Task::new(value.to_le_bytes().to_vec())
 }
 
-async fn cluster() -> (Vec<Node<Adder>>, usize, Vec<Arc<Mutex<Vec<String>>>>) {
+type Errors = Vec<Arc<Mutex<Vec<String>>>>;
+
+async fn cluster() -> (
+    Vec<Node<Adder>>,
+    usize,
+    Errors,
+    InProcessNetwork,
+    Vec<PeerId>,
+) {
     let network = InProcessNetwork::new();
     let peers: Vec<PeerId> = (0..3)
         .map(|i| format!("127.0.0.1:{}", 9300 + i).parse().unwrap())
@@ -78,12 +86,12 @@ async fn cluster() -> (Vec<Node<Adder>>, usize, Vec<Arc<Mutex<Vec<String>>>>) {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    (nodes, leader, errors)
+    (nodes, leader, errors, network, peers)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_and_the_applied_index_follow_the_inline_state_machine() {
-    let (nodes, leader, _) = cluster().await;
+    let (nodes, leader, ..) = cluster().await;
     let mut last = None;
     for (i, value) in [1, 2, 3, 4].into_iter().enumerate() {
         let applied = nodes[leader].apply(delta(value)).await.unwrap();
@@ -106,7 +114,7 @@ async fn answers_and_the_applied_index_follow_the_inline_state_machine() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_inline_state_machine_puts_every_node_in_its_error_state() {
-    let (nodes, leader, errors) = cluster().await;
+    let (nodes, leader, errors, ..) = cluster().await;
     let two = nodes[leader].apply(delta(2)).await.unwrap();
     let error = nodes[leader].apply(delta(666)).await.unwrap_err();
     assert!(matches!(error, ApplyError::NodeFailed { .. }), "{error:?}");
@@ -143,4 +151,32 @@ async fn a_failing_inline_state_machine_puts_every_node_in_its_error_state() {
     }
     let error = nodes[leader].apply(delta(1)).await.unwrap_err();
     assert!(error.definitely_not_applied(), "{error:?}");
+}
+
+/// A follower cut off while the leader commits more entries than one `Apply` may carry
+/// (`CoreOptions::max_apply_ahead`, 4096) catches up through several apply rounds: each
+/// report releases the next `Apply`, taken by the loop a round per pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_cut_off_catches_up_through_several_apply_rounds() {
+    let (nodes, leader, _, network, peers) = cluster().await;
+    let follower = (leader + 1) % nodes.len();
+    network.isolate(peers[follower].endpoint());
+    let mut last = None;
+    let mut total = 0;
+    for _ in 0..10_000 {
+        let applied = nodes[leader].apply(delta(1)).await.unwrap();
+        total += 1;
+        assert_eq!(applied.response, total);
+        last = Some(applied.log_id.index);
+    }
+    let last = last.unwrap();
+    assert!(nodes[follower].describe().applied_index < last);
+    network.heal();
+    let status = tokio::time::timeout(
+        Duration::from_secs(20),
+        nodes[follower].wait_for(|s| s.applied_index >= last),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("caught up: {:#?}", nodes[follower].describe()));
+    assert!(status.failure.is_none(), "{status:?}");
 }

@@ -277,7 +277,14 @@ impl<S: StateMachine> Driver<S> {
         for input in report.into_iter().chain(follow_ups) {
             self.step(input).await;
         }
+        // (`execute` skips its hand-over when a write fails.)
+        self.flush_fsm().await;
         self.take_fsm_reports().await;
+        // A snapshot the state machine failed to load fails the node before anything
+        // else is stepped.
+        if self.failed.is_some() && !self.core.is_failed() {
+            self.step(Input::Fail).await;
+        }
         self.publish_status();
         // Timers are two long-lived sleeps, reset only when a deadline changes: creating
         // fresh ones on every loop iteration costs a timer-wheel insert each time.
@@ -335,9 +342,15 @@ impl<S: StateMachine> Driver<S> {
                 Some(done) = cooperative(self.queues.writer_done.recv()), if self.queues.inline_writer.is_none() => {
                     self.on_write_done(done).await
                 }
-                // A state machine this loop runs itself reports through `fsm_reports`.
+                // A state machine this loop runs itself reports through `fsm_reports`,
+                // one round after each event; what those rounds lead to (a long
+                // catch-up: each report releases the next `Apply`) is taken here, a
+                // round per pass, within tokio's budget, with a status publication each.
                 Some(done) = cooperative(self.queues.fsm_done.recv()), if self.queues.inline_fsm.is_none() => {
                     self.on_fsm_done(done).await
+                }
+                _ = cooperative(std::future::ready(())), if !self.fsm_reports.is_empty() => {
+                    self.take_fsm_reports().await
                 }
                 Some(event) = self.queues.snapshot_events.recv() => self.on_snapshot_event(event).await,
                 _ = cooperative(self.queues.stop.stopped()) => break,
@@ -375,7 +388,9 @@ impl<S: StateMachine> Driver<S> {
                     self.on_proposals(first).await
                 }
             }
-            self.take_fsm_reports().await;
+            if self.queues.inline_fsm.is_some() {
+                self.take_fsm_reports().await;
+            }
             // A failure (storage, state machine, a broken core invariant) is the core's
             // to act on: it steps aside — a leader steps down and goes quiet, no node
             // campaigns or votes — so the rest of the group carries on without it.
@@ -387,6 +402,8 @@ impl<S: StateMachine> Driver<S> {
                 answer.send();
             }
         }
+        // Jobs queued by a step that failed before its hand-over still go, in order.
+        self.flush_fsm().await;
         self.shut_down();
     }
 
@@ -1179,13 +1196,11 @@ impl<S: StateMachine> Driver<S> {
         }
     }
 
-    /// Steps the reports of the state machine this loop runs (`InlineFsm`), and those
-    /// of the applies they lead to, in order.
+    /// Steps the reports of the state machine this loop runs (`InlineFsm`), in order.
+    /// One round: the reports of the applies these lead to wait for the loop's next pass.
     async fn take_fsm_reports(&mut self) {
-        while !self.fsm_reports.is_empty() {
-            for done in std::mem::take(&mut self.fsm_reports) {
-                self.on_fsm_done(done).await;
-            }
+        for done in std::mem::take(&mut self.fsm_reports) {
+            self.on_fsm_done(done).await;
         }
     }
 

@@ -182,24 +182,25 @@ impl StatusPublisher {
 
     /// Whether the alive peers (a leader's members heard from recently, itself
     /// included; nobody on other roles) are still `self.alive`, checked without
-    /// allocating. A joint configuration (a member may be in both halves) is always
-    /// collected again.
+    /// allocating: every alive member is in `self.alive` and every place of it is
+    /// matched (a member listed twice matches one place). A joint configuration, or more
+    /// than 64 alive peers, is always collected again.
     fn alive_unchanged(&self, core: &RaftCore<PeerId>) -> bool {
         let configuration = core.configuration();
         match core.role() {
-            Role::Leader if configuration.old.is_none() => {
-                let mut count = 0;
+            Role::Leader if configuration.old.is_none() && self.alive.len() <= 64 => {
+                let mut matched = 0u64;
                 for peer in configuration.current.members() {
                     let alive =
                         peer == core.id() || core.progress(peer).is_some_and(|p| p.recent_active());
                     if alive {
-                        if self.alive.binary_search(peer).is_err() {
-                            return false;
+                        match self.alive.binary_search(peer) {
+                            Ok(place) => matched |= 1 << place,
+                            Err(_) => return false,
                         }
-                        count += 1;
                     }
                 }
-                count == self.alive.len()
+                matched.count_ones() as usize == self.alive.len()
             }
             Role::Leader => false,
             Role::Follower | Role::PreCandidate | Role::Candidate => self.alive.is_empty(),
