@@ -99,6 +99,9 @@ sync_tree() {
 # symbol anon.*.llvm.*") that cargo-mutants would count as unviable mutants: turn it off
 # for these builds (it only affects speed).
 export CARGO_PROFILE_TEST_LTO=off CARGO_PROFILE_DEV_LTO=off
+# No debug info in these builds: a mutant's cost is mostly relinking four test binaries,
+# and debug info is most of what the linker writes (backtraces lose line numbers only).
+export CARGO_PROFILE_TEST_DEBUG=0 CARGO_PROFILE_DEV_DEBUG=0
 
 mutants() {
     CARGO_TARGET_DIR="$tree/target" nice -n "$nice_level" \

@@ -32,8 +32,8 @@ struct RunArgs {
     #[arg(long, default_value = "0..10", value_parser = parse_seeds)]
     seeds: Seeds,
     /// Faults: any of partition,kill,crash,pause,skew,window,depose,disk,membership,
-    /// transfer, wipe, or `all` (those eleven), or `none`; `reset` (a fenced reset of the peers,
-    /// judged by the fence instead of linearizability) only by name.
+    /// transfer,wipe,lag,rolling, or `all` (those thirteen), or `none`; `reset` (a fenced
+    /// reset of the peers, judged by the fence instead of linearizability) only by name.
     #[arg(long, default_value = "all")]
     nemesis: NemesisSet,
     /// Cluster size.
@@ -77,6 +77,11 @@ struct RunArgs {
     /// Entries a node keeps below its latest snapshot.
     #[arg(long, default_value_t = 1024)]
     snapshot_retained: u64,
+    /// The nodes' largest AppendEntries batch, in entries. 1: every entry travels and
+    /// is acknowledged alone, so a new leader's entries of older terms are acknowledged
+    /// before its own term's first entry (the shape of Raft's Figure 8).
+    #[arg(long, default_value_t = 1024)]
+    max_entries_per_message: u64,
     /// Teeth only (unsafe): a node whose disk the `wipe` nemesis wiped comes back under
     /// its old id, having forgotten its vote and log, and is not replaced: the operator
     /// error the wipe rule forbids. Runs are expected to fail.
@@ -156,7 +161,7 @@ fn main() -> ExitCode {
 
 fn reproduce(args: &RunArgs, seed: u64) -> String {
     format!(
-        "cargo run --release -p concord-chaos -- run --seeds {seed} --nemesis {} --nodes {} --ops {} --clients {} --keys {} --election-timeout-ms {} --election-delay-ms {} --stale-per-mille {}{}{}{}{}{}{}{}",
+        "cargo run --release -p concord-chaos -- run --seeds {seed} --nemesis {} --nodes {} --ops {} --clients {} --keys {} --election-timeout-ms {} --election-delay-ms {} --stale-per-mille {}{}{}{}{}{}{}{}{}",
         args.nemesis,
         args.nodes,
         args.ops,
@@ -177,6 +182,14 @@ fn reproduce(args: &RunArgs, seed: u64) -> String {
             format!(
                 " --snapshot-distance {} --snapshot-retained {}",
                 args.snapshot_distance, args.snapshot_retained
+            )
+        } else {
+            String::new()
+        },
+        if args.max_entries_per_message != 1024 {
+            format!(
+                " --max-entries-per-message {}",
+                args.max_entries_per_message
             )
         } else {
             String::new()
@@ -243,6 +256,7 @@ fn run(args: RunArgs) -> ExitCode {
             pre_vote: !args.no_pre_vote,
             snapshot_distance: args.snapshot_distance,
             snapshot_retained: args.snapshot_retained,
+            max_entries_per_message: args.max_entries_per_message.max(1),
             wipe_keeps_id: args.unsafe_wipe_keeps_id,
             lease_reads: args.lease_reads,
             clock_drift_percent: args.clock_drift_percent,

@@ -65,12 +65,31 @@ pub enum Nemesis {
     /// from the leader's log or snapshot. One wipe at a time: while the configuration
     /// still holds a wiped id, a `wipe` is a power loss instead.
     Wipe,
+    /// A lagging link: the leader is cut off from every other node but one follower,
+    /// and its link to that follower is held — what it sends is queued, as on a
+    /// congested path, not dropped — while clients still reach it (so it appends
+    /// entries it cannot commit). The others elect a new leader, and a few milliseconds
+    /// after the follower first follows it, the held traffic arrives at once: the old
+    /// leader's AppendEntries of the older term, carrying entries the new leader's
+    /// overwrote and the follower has not yet learnt are committed. A follower must
+    /// refuse them by their term (Raft §5.1).
+    Lag,
+    /// A rolling partition: the leader is cut off (clients still reach it, so it
+    /// appends entries it cannot commit); when a candidate of the others has the votes
+    /// to win — sent, not yet arrived — it is cut off too, so it wins and appends
+    /// entries of its newer term that reach nobody; then the first leader's links come
+    /// back (not to the second), and it is elected again over followers whose logs are
+    /// older than the second's. What is left is Raft's Figure 8: a leader holding
+    /// entries of an older term that it must not count committed by replicas alone
+    /// (Raft §5.4.2) — a log of a newer term that lacks them could still win. With
+    /// `--max-entries-per-message 1` those entries are acknowledged alone.
+    Rolling,
 }
 
 impl Nemesis {
     /// Every nemesis the CLI knows; `all` is every one but `reset` (see
     /// [`Nemesis::Reset`]).
-    pub const KNOWN: [Nemesis; 12] = [
+    pub const KNOWN: [Nemesis; 14] = [
         Nemesis::Partition,
         Nemesis::Kill,
         Nemesis::Crash,
@@ -83,6 +102,8 @@ impl Nemesis {
         Nemesis::Transfer,
         Nemesis::Reset,
         Nemesis::Wipe,
+        Nemesis::Lag,
+        Nemesis::Rolling,
     ];
 
     /// The CLI name.
@@ -100,6 +121,8 @@ impl Nemesis {
             Nemesis::Transfer => "transfer",
             Nemesis::Reset => "reset",
             Nemesis::Wipe => "wipe",
+            Nemesis::Lag => "lag",
+            Nemesis::Rolling => "rolling",
         }
     }
 }
@@ -156,7 +179,7 @@ impl FromStr for NemesisSet {
                         .find(|n| n.name() == other)
                         .ok_or_else(|| {
                             format!(
-                                "unknown nemesis {other:?} (expected partition, kill, crash, pause, skew, window, depose, disk, membership, transfer, reset, wipe, all or none)"
+                                "unknown nemesis {other:?} (expected partition, kill, crash, pause, skew, window, depose, disk, membership, transfer, reset, wipe, lag, rolling, all or none)"
                             )
                         })?;
                     set.push(nemesis);
@@ -262,6 +285,35 @@ pub enum Fault {
         /// The id it comes back with.
         new: PeerId,
     },
+    /// The old leader's links to every node but `follower` are cut, and its link to
+    /// `follower` is held; the held messages are released `release_after_ms` after
+    /// `follower` first follows a leader of a later term (or when the fault's time is
+    /// up), then the links are repaired.
+    Lag {
+        /// The leader cut off.
+        old: usize,
+        /// The follower whose link from it is held.
+        follower: usize,
+        /// Its links to the other nodes.
+        cuts: Vec<(usize, usize)>,
+        /// Delay between the follower's new leader and the release, in milliseconds.
+        release_after_ms: u64,
+    },
+    /// A rolling partition: `first` is cut off (`cuts`); once a candidate has the
+    /// grants to win, it (`second`) is cut off too (`second_cuts`); later `first`'s
+    /// links come back except to `second` (`first_back`), and at heal everything does.
+    Rolling {
+        /// The leader cut off first.
+        first: usize,
+        /// Its links still cut.
+        cuts: Vec<(usize, usize)>,
+        /// The candidate cut off when it had the votes to win.
+        second: Option<usize>,
+        /// Its links.
+        second_cuts: Vec<(usize, usize)>,
+        /// The first leader's links are back (except to the second).
+        first_back: bool,
+    },
     /// Per-node clock rates and steps.
     Skew {
         /// Rate of each node's clock (1.0 = true time).
@@ -297,6 +349,23 @@ impl fmt::Display for Fault {
                 old + 1
             ),
             Fault::Disk { node } => write!(f, "disk of n{} fails at its next fsync", node + 1),
+            Fault::Rolling { first, .. } => write!(
+                f,
+                "rolling partition from n{}: cut it off, then the candidate that wins next",
+                first + 1
+            ),
+            Fault::Lag {
+                old,
+                follower,
+                release_after_ms,
+                ..
+            } => write!(
+                f,
+                "lag n{}: cut it off but hold its link to n{}, released {release_after_ms} ms after n{} follows a new leader",
+                old + 1,
+                follower + 1,
+                follower + 1
+            ),
             Fault::Membership { change } => write!(f, "ask the leader to change: {change:?}"),
             Fault::Transfer { to, cuts } => write!(
                 f,
@@ -362,7 +431,7 @@ fn victims(rng: &mut Rng, nodes: usize) -> Vec<usize> {
     order
 }
 
-fn cut_between(a: &[usize], b: &[usize]) -> Vec<(usize, usize)> {
+pub fn cut_between(a: &[usize], b: &[usize]) -> Vec<(usize, usize)> {
     let mut cuts = Vec::new();
     for &x in a {
         for &y in b {
@@ -527,6 +596,31 @@ pub fn draw(
                 cuts: cut_between(&[old], &rest),
             }
         }
+        Nemesis::Rolling => {
+            let first = leader.unwrap_or_else(|| rng.below(nodes as u64) as usize);
+            let rest: Vec<usize> = (0..nodes).filter(|&n| n != first).collect();
+            Fault::Rolling {
+                first,
+                cuts: cut_between(&[first], &rest),
+                second: None,
+                second_cuts: Vec::new(),
+                first_back: false,
+            }
+        }
+        Nemesis::Lag => {
+            let old = leader.unwrap_or_else(|| rng.below(nodes as u64) as usize);
+            let others: Vec<usize> = (0..nodes).filter(|&n| n != old).collect();
+            let follower = others[rng.below(others.len() as u64) as usize];
+            let rest: Vec<usize> = others.into_iter().filter(|&n| n != follower).collect();
+            Fault::Lag {
+                old,
+                follower,
+                cuts: cut_between(&[old], &rest),
+                // Within a heartbeat interval of the default timeouts: before the
+                // follower hears that the new leader's first entries are committed.
+                release_after_ms: rng.below(21),
+            }
+        }
         Nemesis::Crash => Fault::Crash {
             nodes: victims(rng, nodes),
         },
@@ -672,7 +766,7 @@ mod tests {
         assert!(error.contains("flood"), "{error}");
         assert_eq!(
             NemesisSet::all().to_string(),
-            "partition,kill,crash,pause,skew,window,depose,disk,membership,transfer,wipe"
+            "partition,kill,crash,pause,skew,window,depose,disk,membership,transfer,wipe,lag,rolling"
         );
     }
 

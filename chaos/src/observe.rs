@@ -46,6 +46,9 @@ pub struct Observations {
     /// Election Safety, Leader Completeness and State Machine Safety on the cores'
     /// states after every step of every node (`RaftCore` as the runtime holds it).
     pub cores: Mutex<CoreObservations>,
+    /// Per node, the vote it has made durable (and so sent, at the end of that step) for
+    /// another node: (term, candidate). What the `rolling` nemesis waits for.
+    pub durable_grants: Mutex<BTreeMap<PeerId, (u64, PeerId)>>,
 }
 
 /// The cluster-wide core properties, checked one node step at a time.
@@ -71,11 +74,17 @@ impl Observations {
             snapshots_saved: Default::default(),
             snapshot_installs: Default::default(),
             cores: Mutex::new(CoreObservations::default()),
+            durable_grants: Mutex::new(BTreeMap::new()),
         })
     }
 
     /// Checks one node's core after a step (the runtime's `FaultInjector::observe`).
     pub fn observe_core(&self, core: &RaftCore<PeerId>) {
+        let durable = core.durable_hard_state();
+        if let Some(candidate) = durable.voted_for.as_ref().filter(|c| *c != core.id()) {
+            lock(&self.durable_grants)
+                .insert(core.id().clone(), (durable.term.0, candidate.clone()));
+        }
         let mut cores = lock(&self.cores);
         if let Err(violation) = cores.observer.observe_node(core) {
             cores.count += 1;
@@ -89,6 +98,22 @@ impl Observations {
                 ));
             }
         }
+    }
+
+    /// A candidate of a term after `after` that holds durable grants from at least
+    /// `grants` other nodes (its votes are sent, and it wins once they arrive).
+    pub fn granted_candidate(&self, after: u64, grants: usize) -> Option<PeerId> {
+        let mut count: BTreeMap<(u64, PeerId), usize> = BTreeMap::new();
+        for (term, candidate) in lock(&self.durable_grants).values() {
+            if *term > after {
+                *count.entry((*term, candidate.clone())).or_default() += 1;
+            }
+        }
+        count
+            .into_iter()
+            .rev()
+            .find(|(_, n)| *n >= grants)
+            .map(|((_, candidate), _)| candidate)
     }
 
     /// What the core observations found.

@@ -26,8 +26,8 @@ use concord_linearizability::{
 use crate::check::{digest, lost_acked_writes};
 use crate::faults::{Buggify, DurabilityCheck, WindowProbe, WrapFaults};
 use crate::nemesis::{
-    depose_duration, disk_duration, draw, fault_duration, rest_duration, take_over_bound,
-    window_outage, Fault, GroupView, Nemesis, NemesisSet, WindowTarget,
+    cut_between, depose_duration, disk_duration, draw, fault_duration, rest_duration,
+    take_over_bound, window_outage, Fault, GroupView, Nemesis, NemesisSet, WindowTarget,
 };
 use crate::net::{TurmoilAcceptor, TurmoilConnector};
 use crate::observe::{take_panics, trap_panics, Observations, ObservedKv};
@@ -91,6 +91,10 @@ pub struct RunConfig {
     /// Entries kept below a snapshot (`CoreOptions::snapshot_retained_entries`). Small
     /// values make lagging followers need a snapshot instead of the log.
     pub snapshot_retained: u64,
+    /// The nodes' `CoreOptions::max_entries_per_message` (default 1024). 1 makes every
+    /// entry travel, and be acknowledged, alone: a new leader's entries of older terms
+    /// are then acknowledged before its own term's first entry (Raft's Figure 8).
+    pub max_entries_per_message: u64,
     /// Every node runs `ReadOnlyOption::LeaseBased`: the workload's reads are lease
     /// reads. The `skew` nemesis then changes clock rates only (its steps are left
     /// out: a clock that jumps voids any lease, docs/runtime.md), and the rates it sets
@@ -141,6 +145,7 @@ impl RunConfig {
             wipe_keeps_id: false,
             snapshot_distance: 0,
             snapshot_retained: 1024,
+            max_entries_per_message: 1024,
             lease_reads: false,
             clock_drift_percent: 100,
             client_attempt_timeout: Duration::from_millis(1500),
@@ -353,6 +358,7 @@ async fn host_main(
     options.snapshot_interval = Duration::ZERO;
     options.core.snapshot_log_distance = config.snapshot_distance;
     options.core.snapshot_retained_entries = config.snapshot_retained;
+    options.core.max_entries_per_message = config.max_entries_per_message.max(1);
     let incarnation = config
         .seed
         .wrapping_mul(0x9E37_79B9)
@@ -750,6 +756,8 @@ struct Cluster {
     reported: Vec<u64>,
     /// The armed `disk` fault, if any.
     disk: Option<DiskWatch>,
+    /// The cut-off leader's term when a `lag` or `rolling` fault began.
+    fault_term: u64,
     /// A base election timeout plus the largest random delay: one election round.
     election_round: Duration,
     /// What the observers saw happen, for the fault log.
@@ -910,6 +918,24 @@ impl Cluster {
                     sim.hold(self.name(*node), other.as_str());
                 }
             }
+            Fault::Rolling { first, cuts, .. } => {
+                for &(a, b) in cuts {
+                    sim.partition(self.name(a), self.name(b));
+                }
+                self.fault_term = self.status(*first).map_or(0, |s| s.term.0);
+            }
+            Fault::Lag {
+                old,
+                follower,
+                cuts,
+                ..
+            } => {
+                for &(a, b) in cuts {
+                    sim.partition(self.name(a), self.name(b));
+                }
+                sim.hold(self.name(*old), self.name(*follower));
+                self.fault_term = self.status(*old).map_or(0, |s| s.term.0);
+            }
             // Armed: `window_victims` decides when and whom.
             Fault::Window { .. } => {}
             Fault::Disk { node } => {
@@ -1020,6 +1046,37 @@ impl Cluster {
         }
     }
 
+    /// The status host `index` publishes, if it runs.
+    fn status(&self, index: usize) -> Option<concord::runtime::NodeStatus> {
+        lock(&self.registry)[index].as_ref().map(|n| n.describe())
+    }
+
+    /// Every running node's role, term, last log id and commit index, for the fault log.
+    fn describe_nodes(&self) -> String {
+        (0..self.hosts.len())
+            .filter_map(|i| {
+                self.status(i).map(|s| {
+                    format!(
+                        "n{} {:?} t{} last {} commit {}",
+                        i + 1,
+                        s.role,
+                        s.term.0,
+                        s.last_log_id,
+                        s.commit_index.0
+                    )
+                })
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// For a `lag` fault: whether `follower` follows a leader of a term later than the
+    /// lagging leader's when the fault began.
+    fn follows_a_new_leader(&self, follower: usize) -> bool {
+        self.status(follower)
+            .is_some_and(|s| s.term.0 > self.fault_term && s.leader.is_some())
+    }
+
     fn others(&self, node: usize) -> Vec<String> {
         self.hosts
             .iter()
@@ -1065,6 +1122,25 @@ impl Cluster {
             Fault::Pause { node } => {
                 for other in self.others(*node) {
                     sim.release(self.name(*node), other.as_str());
+                }
+            }
+            Fault::Rolling {
+                cuts, second_cuts, ..
+            } => {
+                for &(a, b) in cuts.iter().chain(second_cuts) {
+                    sim.repair(self.name(a), self.name(b));
+                }
+            }
+            Fault::Lag {
+                old,
+                follower,
+                cuts,
+                ..
+            } => {
+                // The held traffic first (it arrives at once, stale), then the links.
+                sim.release(self.name(*old), self.name(*follower));
+                for &(a, b) in cuts {
+                    sim.repair(self.name(a), self.name(b));
                 }
             }
             // Never triggered, or done at once: nothing to undo.
@@ -1300,6 +1376,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         wipe_keeps_id: config.wipe_keeps_id,
         lease_reads: config.lease_reads,
         disk: None,
+        fault_term: 0,
         election_round: config.election_timeout + config.max_election_delay,
         notes: Vec::new(),
     };
@@ -1327,6 +1404,11 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
     let mut next_change = Duration::from_secs(2); // let the first leader settle
     let mut next_observation = Duration::ZERO;
     let mut healing = false;
+    // A `lag` fault's release is scheduled once, when its follower first follows a new
+    // leader.
+    let mut lag_triggered = false;
+    // A `rolling` fault cuts off the winning candidate at this time.
+    let mut rolling_cut_at: Option<Duration> = None;
     loop {
         let done = match sim.step() {
             Ok(done) => done,
@@ -1393,6 +1475,83 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
                 next_change = now + window_outage(&mut rng);
             }
         }
+        if let Some(Fault::Lag {
+            follower,
+            release_after_ms,
+            ..
+        }) = &active
+        {
+            if !lag_triggered && cluster.follows_a_new_leader(*follower) {
+                lag_triggered = true;
+                faults.push(format!(
+                    "{:>8.3}s n{} follows a new leader: release in {release_after_ms} ms",
+                    now.as_secs_f64(),
+                    follower + 1
+                ));
+                next_change = next_change.min(now + Duration::from_millis(*release_after_ms));
+            }
+        }
+        if let Some(Fault::Rolling {
+            first,
+            cuts,
+            second,
+            second_cuts,
+            first_back,
+        }) = &mut active
+        {
+            match *second {
+                None => {
+                    // A majority with the candidate's own vote.
+                    let grants = config.nodes / 2;
+                    let winner = observations
+                        .granted_candidate(cluster.fault_term, grants)
+                        .and_then(|peer| (0..config.nodes).find(|&i| cluster.peer(i) == peer))
+                        .filter(|&c| c != *first);
+                    if winner.is_some() && rolling_cut_at.is_none() {
+                        // The grants leave at the end of the step that made them durable,
+                        // through the transport's tasks: cut a few milliseconds later, once
+                        // they are on the wire but (latency 1–10 ms) not all arrived.
+                        rolling_cut_at = Some(now + Duration::from_millis(1 + rng.below(3)));
+                    }
+                    if let Some(c) = winner.filter(|_| rolling_cut_at.is_some_and(|at| now >= at)) {
+                        rolling_cut_at = None;
+                        let rest: Vec<usize> = (0..config.nodes).filter(|&n| n != c).collect();
+                        *second_cuts = cut_between(&[c], &rest);
+                        for &(a, b) in second_cuts.iter() {
+                            sim.partition(cluster.name(a), cluster.name(b));
+                        }
+                        *second = Some(c);
+                        faults.push(format!(
+                            "{:>8.3}s rolling: n{} has the votes to win: cut it off too",
+                            now.as_secs_f64(),
+                            c + 1
+                        ));
+                        // The first comes back within an election timeout.
+                        let timeout = config.election_timeout.as_millis() as u64;
+                        next_change = now + Duration::from_millis(rng.below(timeout + 1));
+                    }
+                }
+                Some(c) if !*first_back && now >= next_change => {
+                    for &(a, b) in cuts.iter().filter(|(a, b)| *a != c && *b != c) {
+                        sim.repair(cluster.name(a), cluster.name(b));
+                    }
+                    cuts.retain(|(a, b)| *a == c || *b == c);
+                    *first_back = true;
+                    faults.push(format!(
+                        "{:>8.3}s rolling: n{} is back (n{} still cut off): {}",
+                        now.as_secs_f64(),
+                        *first + 1,
+                        c + 1,
+                        cluster.describe_nodes()
+                    ));
+                    // Time to be elected again and replicate its older entries.
+                    let timeout = config.election_timeout.as_millis() as u64;
+                    next_change =
+                        now + Duration::from_millis(2 * timeout + rng.below(4 * timeout + 1));
+                }
+                Some(_) => {}
+            }
+        }
         if now >= next_change && !config.nemeses.0.is_empty() {
             match active.take() {
                 Some(fault) => {
@@ -1435,8 +1594,15 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
                                 depose_duration(&mut rng, config.election_timeout)
                             }
                             Fault::Disk { .. } => disk_duration(&mut rng, cluster.election_round),
+                            // At most; released earlier once the follower follows a
+                            // new leader.
+                            Fault::Lag { .. } | Fault::Rolling { .. } => {
+                                take_over_bound(cluster.election_round)
+                            }
                             _ => fault_duration(&mut rng),
                         };
+                    lag_triggered = false;
+                    rolling_cut_at = None;
                     active = Some(fault);
                 }
             }

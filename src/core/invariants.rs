@@ -7,6 +7,8 @@
 //! - **LM** Log Matching: same index and term ⇒ identical logs up to that index.
 //! - **LC** Leader Completeness: a committed entry is in the log of every later leader.
 //! - **SMS** State Machine Safety: no two nodes apply different entries at one index.
+//! - **EC** Electable Completeness: no log that lacks a committed entry could win an
+//!   election (checked by [`ClusterObserver::observe_node`], which sees every step).
 
 use std::collections::BTreeMap;
 
@@ -285,6 +287,19 @@ pub struct ClusterObserver<N: NodeId> {
     /// leaders of an epoch must hold everything committed by nodes of that epoch — a
     /// member of the old configuration that got past the fence would lack it.
     committed: BTreeMap<(u64, LogIndex), (LogId, Term)>,
+    /// What each node seen last could campaign with and would judge a candidate by
+    /// (EC).
+    electors: BTreeMap<N, Elector>,
+}
+
+/// One node as a voter and a candidate, as last seen (EC).
+#[derive(Clone, Copy, Debug)]
+struct Elector {
+    /// The id of its highest durable entry: a lower bound of whatever log it judges a
+    /// candidate by, now or after a crash (a truncation lowers it first).
+    durable: LogId,
+    /// Its configuration epoch.
+    epoch: u64,
 }
 
 impl<N: NodeId> Default for ClusterObserver<N> {
@@ -299,6 +314,7 @@ impl<N: NodeId> ClusterObserver<N> {
         ClusterObserver {
             leaders: BTreeMap::new(),
             committed: BTreeMap::new(),
+            electors: BTreeMap::new(),
         }
     }
 
@@ -313,14 +329,17 @@ impl<N: NodeId> ClusterObserver<N> {
     }
 
     /// Checks ES, LM, LC and SMS on the live nodes' current states and records what it
-    /// saw. Crashed nodes must be left out (their volatile state is gone).
+    /// saw. Crashed nodes must be left out (their volatile state is gone). EC is left to
+    /// [`observe_node`](Self::observe_node): a harness that observes between batches of
+    /// steps has durable logs it has not seen, and checks EC on its disks instead (the
+    /// test cluster's `check_durable_properties`, the model's property).
     pub fn observe<'a>(
         &mut self,
         nodes: impl IntoIterator<Item = &'a RaftCore<N>> + Clone,
     ) -> Result<(), InvariantViolation> {
         for node in nodes.clone() {
             node.check_invariants()?;
-            self.observe_node(node)?;
+            self.observe_one(node)?;
         }
         // LM: any two logs that share an entry share the whole prefix.
         let all: Vec<&RaftCore<N>> = nodes.into_iter().collect();
@@ -332,12 +351,20 @@ impl<N: NodeId> ClusterObserver<N> {
         Ok(())
     }
 
-    /// Checks ES, LC and SMS on one node's current state against everything seen before,
-    /// and records what it saw: for executors that see one node at a time (the chaos
-    /// suite observes each node of the real runtime after every step). Log Matching needs
-    /// two logs at once and is left to [`observe`](Self::observe); the node's own
-    /// invariants to [`RaftCore::check_invariants`].
+    /// Checks ES, LC, SMS and EC on one node's current state against everything seen
+    /// before, and records what it saw: for executors that see one node at a time (the
+    /// chaos suite observes each node of the real runtime after every step). EC needs
+    /// exactly that — every step of every node observed — since it judges candidates by
+    /// each voter's durable log as last seen. Log Matching needs two logs at once and is
+    /// left to [`observe`](Self::observe); the node's own invariants to
+    /// [`RaftCore::check_invariants`].
     pub fn observe_node(&mut self, node: &RaftCore<N>) -> Result<(), InvariantViolation> {
+        self.observe_one(node)?;
+        self.check_electable(node)
+    }
+
+    /// ES, LC and SMS on one node, recording what it saw.
+    fn observe_one(&mut self, node: &RaftCore<N>) -> Result<(), InvariantViolation> {
         let violation = cluster_violation;
         if node.is_leader() {
             match self.leaders.get(&node.term()) {
@@ -402,6 +429,86 @@ impl<N: NodeId> ClusterObserver<N> {
                 }
             }
             index = index.prev();
+        }
+        Ok(())
+    }
+
+    /// EC, Electable Completeness (the model's "no electable log lacks a committed
+    /// entry"): a node whose log lacks the latest entry seen committed in its epoch must
+    /// not be electable — its last log id must not be at least as up to date as the
+    /// logs of a quorum of its configuration's voters (of each configuration, while a
+    /// change is joint). Voters are taken at their most permissive: each judges by its
+    /// highest durable entry, as after a crash. Stronger than LC, which waits for such a
+    /// node to win: this fails the moment an entry is counted committed that a quorum
+    /// could still elect past — a leader that commits an entry of an older term by
+    /// counting replicas (Raft §5.4.2, Figure 8) while a log of a newer term that lacks
+    /// it exists. Raft guarantees it: a committed entry sits, with an entry of its
+    /// leader's term after it, on the durable logs of a quorum, and a log at least as up
+    /// to date as one of those holds it (Log Matching, LC). Voters not seen yet are not
+    /// counted (fewer voters, fewer false alarms); fenced, failed and non-voting nodes
+    /// never campaign and are not checked as candidates.
+    fn check_electable(&mut self, node: &RaftCore<N>) -> Result<(), InvariantViolation> {
+        let epoch = node.configuration_epoch();
+        let start = node.log_start();
+        let last = node.last_log_id();
+        let durable_index = node.persisted_index().min(last.index);
+        let durable = match node.term_at(durable_index) {
+            Some(term) if durable_index > start.index => LogId {
+                term,
+                index: durable_index,
+            },
+            _ => start,
+        };
+        self.electors
+            .insert(node.id().clone(), Elector { durable, epoch });
+        let configuration = node.configuration();
+        if node.is_fenced() || node.is_failed() || !configuration.is_voter(node.id()) {
+            return Ok(());
+        }
+        let top = self
+            .committed
+            .range((epoch, LogIndex(0))..=(epoch, LogIndex(u64::MAX)))
+            .next_back();
+        let Some((&(_, index), &(log_id, _))) = top else {
+            return Ok(());
+        };
+        if index <= start.index || node.term_at(index) == Some(log_id.term) {
+            return Ok(());
+        }
+        let quorum_grants = |voters: &std::collections::BTreeSet<N>| {
+            let granting = voters
+                .iter()
+                .filter(|voter| {
+                    self.electors
+                        .get(*voter)
+                        .is_some_and(|e| e.epoch == epoch && e.durable <= last)
+                })
+                .count();
+            granting * 2 > voters.len()
+        };
+        let electable = quorum_grants(configuration.current.voters())
+            && configuration
+                .old
+                .as_ref()
+                .is_none_or(|old| quorum_grants(old.voters()));
+        if electable {
+            let judges: Vec<String> = configuration
+                .current
+                .voters()
+                .iter()
+                .filter_map(|voter| {
+                    self.electors
+                        .get(voter)
+                        .map(|e| format!("{voter} durable {}", e.durable))
+                })
+                .collect();
+            return Err(cluster_violation(format!(
+                "EC: {} (last {}) lacks committed entry {} and is electable: the voters' durable logs are no more up to date ({})",
+                node.id(),
+                last,
+                log_id,
+                judges.join(", ")
+            )));
         }
         Ok(())
     }
