@@ -313,6 +313,9 @@ pub enum Fault {
         second_cuts: Vec<(usize, usize)>,
         /// The first leader's links are back (except to the second).
         first_back: bool,
+        /// Durable grants a candidate needs to win (a majority of the voters, less its
+        /// own vote).
+        grants: usize,
     },
     /// Per-node clock rates and steps.
     Skew {
@@ -598,20 +601,35 @@ pub fn draw(
         }
         Nemesis::Rolling => {
             let first = leader.unwrap_or_else(|| rng.below(nodes as u64) as usize);
-            let rest: Vec<usize> = (0..nodes).filter(|&n| n != first).collect();
+            // Every host: a spare the membership nemesis made a voter is cut off too.
+            let rest: Vec<usize> = (0..group.hosts).filter(|&n| n != first).collect();
+            let voters = if group.voters.is_empty() {
+                nodes
+            } else {
+                group.voters.len()
+            };
             Fault::Rolling {
                 first,
                 cuts: cut_between(&[first], &rest),
                 second: None,
                 second_cuts: Vec::new(),
                 first_back: false,
+                grants: voters / 2,
             }
         }
         Nemesis::Lag => {
             let old = leader.unwrap_or_else(|| rng.below(nodes as u64) as usize);
-            let others: Vec<usize> = (0..nodes).filter(|&n| n != old).collect();
-            let follower = others[rng.below(others.len() as u64) as usize];
-            let rest: Vec<usize> = others.into_iter().filter(|&n| n != follower).collect();
+            // The held follower is a voter (the one the others' election needs least).
+            let mut voters: Vec<usize> =
+                group.voters.iter().copied().filter(|&n| n != old).collect();
+            if voters.is_empty() {
+                voters = (0..nodes).filter(|&n| n != old).collect();
+            }
+            let follower = voters[rng.below(voters.len() as u64) as usize];
+            // Every other host is cut off, spares the membership nemesis added included.
+            let rest: Vec<usize> = (0..group.hosts)
+                .filter(|&n| n != old && n != follower)
+                .collect();
             Fault::Lag {
                 old,
                 follower,

@@ -82,8 +82,11 @@ impl Observations {
     pub fn observe_core(&self, core: &RaftCore<PeerId>) {
         let durable = core.durable_hard_state();
         if let Some(candidate) = durable.voted_for.as_ref().filter(|c| *c != core.id()) {
-            lock(&self.durable_grants)
-                .insert(core.id().clone(), (durable.term.0, candidate.clone()));
+            let mut grants = lock(&self.durable_grants);
+            let seen = grants.get(core.id());
+            if seen.is_none_or(|(term, c)| *term != durable.term.0 || c != candidate) {
+                grants.insert(core.id().clone(), (durable.term.0, candidate.clone()));
+            }
         }
         let mut cores = lock(&self.cores);
         if let Err(violation) = cores.observer.observe_node(core) {

@@ -918,11 +918,11 @@ impl Cluster {
                     sim.hold(self.name(*node), other.as_str());
                 }
             }
-            Fault::Rolling { first, cuts, .. } => {
+            Fault::Rolling { cuts, .. } => {
                 for &(a, b) in cuts {
                     sim.partition(self.name(a), self.name(b));
                 }
-                self.fault_term = self.status(*first).map_or(0, |s| s.term.0);
+                self.fault_term = self.highest_term();
             }
             Fault::Lag {
                 old,
@@ -934,7 +934,7 @@ impl Cluster {
                     sim.partition(self.name(a), self.name(b));
                 }
                 sim.hold(self.name(*old), self.name(*follower));
-                self.fault_term = self.status(*old).map_or(0, |s| s.term.0);
+                self.fault_term = self.highest_term();
             }
             // Armed: `window_victims` decides when and whom.
             Fault::Window { .. } => {}
@@ -1073,8 +1073,33 @@ impl Cluster {
     /// For a `lag` fault: whether `follower` follows a leader of a term later than the
     /// lagging leader's when the fault began.
     fn follows_a_new_leader(&self, follower: usize) -> bool {
-        self.status(follower)
-            .is_some_and(|s| s.term.0 > self.fault_term && s.leader.is_some())
+        self.status(follower).is_some_and(|s| {
+            s.term.0 > self.fault_term
+                && s.role == Role::Follower
+                && s.leader.as_ref().is_some_and(|leader| *leader != s.peer)
+        })
+    }
+
+    /// The highest term any running node is in (the baseline of a `lag` or `rolling`
+    /// fault: what happens after it starts is what counts).
+    fn highest_term(&self) -> u64 {
+        (0..self.hosts.len())
+            .filter_map(|i| self.status(i))
+            .map(|s| s.term.0)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether node `c`'s last entry is of a term newer than every other running node's
+    /// last entry (a rolling partition reached Figure 8's shape).
+    fn holds_newest_term(&self, c: usize) -> bool {
+        let Some(own) = self.status(c).map(|s| s.last_log_id.term) else {
+            return false;
+        };
+        (0..self.hosts.len())
+            .filter(|&i| i != c)
+            .filter_map(|i| self.status(i))
+            .all(|s| s.last_log_id.term < own)
     }
 
     fn others(&self, node: usize) -> Vec<String> {
@@ -1407,8 +1432,6 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
     // A `lag` fault's release is scheduled once, when its follower first follows a new
     // leader.
     let mut lag_triggered = false;
-    // A `rolling` fault cuts off the winning candidate at this time.
-    let mut rolling_cut_at: Option<Duration> = None;
     loop {
         let done = match sim.step() {
             Ok(done) => done,
@@ -1497,48 +1520,54 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
             second,
             second_cuts,
             first_back,
+            grants,
         }) = &mut active
         {
             match *second {
                 None => {
-                    // A majority with the candidate's own vote.
-                    let grants = config.nodes / 2;
+                    let hosts = config.hosts();
                     let winner = observations
-                        .granted_candidate(cluster.fault_term, grants)
-                        .and_then(|peer| (0..config.nodes).find(|&i| cluster.peer(i) == peer))
+                        .granted_candidate(cluster.fault_term, *grants)
+                        .and_then(|peer| (0..hosts).find(|&i| cluster.peer(i) == peer))
                         .filter(|&c| c != *first);
-                    if winner.is_some() && rolling_cut_at.is_none() {
-                        // The grants leave at the end of the step that made them durable,
-                        // through the transport's tasks: cut a few milliseconds later, once
-                        // they are on the wire but (latency 1–10 ms) not all arrived.
-                        rolling_cut_at = Some(now + Duration::from_millis(1 + rng.below(3)));
-                    }
-                    if let Some(c) = winner.filter(|_| rolling_cut_at.is_some_and(|at| now >= at)) {
-                        rolling_cut_at = None;
-                        let rest: Vec<usize> = (0..config.nodes).filter(|&n| n != c).collect();
+                    if let Some(c) = winner {
+                        // Cut only what it sends (turmoil drops its messages in flight
+                        // too): the grants on their way to it still arrive, it wins, and
+                        // what it appends as leader reaches nobody.
+                        let rest: Vec<usize> = (0..hosts).filter(|&n| n != c).collect();
                         *second_cuts = cut_between(&[c], &rest);
-                        for &(a, b) in second_cuts.iter() {
-                            sim.partition(cluster.name(a), cluster.name(b));
+                        for &other in &rest {
+                            sim.partition_oneway(cluster.name(c), cluster.name(other));
                         }
                         *second = Some(c);
                         faults.push(format!(
-                            "{:>8.3}s rolling: n{} has the votes to win: cut it off too",
+                            "{:>8.3}s rolling: n{} has the votes to win: cut off what it sends",
                             now.as_secs_f64(),
                             c + 1
                         ));
                         // The first comes back within an election timeout.
                         let timeout = config.election_timeout.as_millis() as u64;
-                        next_change = now + Duration::from_millis(rng.below(timeout + 1));
+                        next_change = now + Duration::from_millis(1 + rng.below(timeout));
                     }
                 }
                 Some(c) if !*first_back && now >= next_change => {
+                    // The second is cut both ways now, so the first cannot overwrite the
+                    // second's newer entries; then the first's links come back.
+                    for &(a, b) in second_cuts.iter() {
+                        sim.partition(cluster.name(a), cluster.name(b));
+                    }
                     for &(a, b) in cuts.iter().filter(|(a, b)| *a != c && *b != c) {
                         sim.repair(cluster.name(a), cluster.name(b));
                     }
                     cuts.retain(|(a, b)| *a == c || *b == c);
                     *first_back = true;
+                    let shape = if cluster.holds_newest_term(c) {
+                        format!("n{} alone holds entries of the newest term", c + 1)
+                    } else {
+                        format!("n{} lacks the newest term or shares it", c + 1)
+                    };
                     faults.push(format!(
-                        "{:>8.3}s rolling: n{} is back (n{} still cut off): {}",
+                        "{:>8.3}s rolling: n{} is back (n{} still cut off; {shape}): {}",
                         now.as_secs_f64(),
                         *first + 1,
                         c + 1,
@@ -1602,7 +1631,6 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
                             _ => fault_duration(&mut rng),
                         };
                     lag_triggered = false;
-                    rolling_cut_at = None;
                     active = Some(fault);
                 }
             }

@@ -47,6 +47,20 @@ impl<N: NodeId> RaftCore<N> {
                 durable.term, self.term
             ));
         }
+        if self.role.leader().is_some() && !self.configuration().is_voter(&self.id) {
+            // Raft dissertation §4.2.2: a leader removed from the voters manages the
+            // group until the configuration that removed it is committed, then steps
+            // down.
+            let committed = self
+                .log
+                .last_configuration()
+                .is_none_or(|(index, _)| index <= self.commit_index);
+            if committed {
+                return Err(
+                    "leads, but is not a voter of its configuration, which is committed".into(),
+                );
+            }
+        }
         if let Some(leader) = self.role.leader() {
             let expected = self
                 .log

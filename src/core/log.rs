@@ -440,8 +440,47 @@ impl<N: NodeId> RaftLog<N> {
         if !self.blanks.iter().all(in_range) || !self.configurations.keys().all(in_range) {
             return Err("blank or configuration marker outside the log".into());
         }
+        // Membership safety (Raft dissertation §4.2–4.3): a configuration and the next
+        // one in the log share a member of every pair of their quorums, so no two
+        // leaders can be elected by disjoint majorities while the change is in progress.
+        // Changing more than one voter at once takes a joint configuration in between.
+        // A reset of the peers starts a new configuration epoch (a new history, fenced
+        // by terms), so pairs across epochs are not compared.
+        let configurations: Vec<_> = self.configurations.iter().collect();
+        for pair in configurations.windows(2) {
+            let ((before_index, before), (index, after)) = (pair[0], pair[1]);
+            let same_epoch = self.term_at(*before_index).map(Term::epoch)
+                == self.term_at(*index).map(Term::epoch);
+            if same_epoch && !quorums_overlap(before, after) {
+                return Err(format!(
+                    "configuration at {index} has a quorum disjoint from one of the configuration at {before_index} (a change of several voters without a joint step)"
+                ));
+            }
+        }
         Ok(())
     }
+}
+
+/// Whether every quorum of `a` shares a member with every quorum of `b`. A joint
+/// configuration's quorums are a majority of each side; a side is compared with a side
+/// it must contain or be contained in, so only two stable configurations are checked
+/// for disjoint majorities (joint steps are safe by construction of their sides:
+/// `C_old → C_old,new → C_new`).
+fn quorums_overlap<N: NodeId>(a: &ConfigurationEntry<N>, b: &ConfigurationEntry<N>) -> bool {
+    if a.is_joint() || b.is_joint() {
+        return true;
+    }
+    let (a, b) = (a.current.voters(), b.current.voters());
+    if a.is_empty() || b.is_empty() {
+        return true;
+    }
+    let shared = a.intersection(b).count();
+    let majority = |set: &BTreeSet<N>| set.len() / 2 + 1;
+    // Disjoint majorities exist when each side can fill its majority from its own
+    // members first and the shared ones left over suffice.
+    let from_shared_a = majority(a).saturating_sub(a.len() - shared);
+    let from_shared_b = majority(b).saturating_sub(b.len() - shared);
+    from_shared_a + from_shared_b > shared
 }
 
 #[cfg(test)]
