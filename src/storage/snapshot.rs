@@ -639,10 +639,26 @@ impl SnapshotStorage for LocalSnapshotStorage {
     }
 
     fn open_latest(&self) -> Result<Option<LocalSnapshotReader>> {
-        let Some(directory) = self.latest_dir()? else {
-            return Ok(None);
-        };
-        self.reader_for(directory).map(Some)
+        // A read view does not wait for commits: between listing and reading, two
+        // commits in a row can remove the snapshot that was latest (each keeps only the
+        // one before it). A directory that vanished is not an error: look again, a
+        // bounded number of times.
+        let mut attempts = 0;
+        loop {
+            let Some(directory) = self.latest_dir()? else {
+                return Ok(None);
+            };
+            match self.reader_for(directory.clone()) {
+                Ok(reader) => return Ok(Some(reader)),
+                Err(error) => {
+                    attempts += 1;
+                    let moved_on = self.latest_dir()?.is_some_and(|now| now != directory);
+                    if !moved_on || attempts >= 8 {
+                        return Err(error);
+                    }
+                }
+            }
+        }
     }
 
     fn needs_file(&self, name: &str, crc32c: u32) -> Result<bool> {
