@@ -47,6 +47,9 @@ impl<N: NodeId> RaftCore<N> {
                 durable.term, self.term
             ));
         }
+        if self.role.leader().is_some() {
+            self.log.check_configuration_steps(self.term)?;
+        }
         if self.role.leader().is_some() && !self.configuration().is_voter(&self.id) {
             // Raft dissertation §4.2.2: a leader removed from the voters manages the
             // group until the configuration that removed it is committed, then steps

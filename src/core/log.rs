@@ -440,15 +440,27 @@ impl<N: NodeId> RaftLog<N> {
         if !self.blanks.iter().all(in_range) || !self.configurations.keys().all(in_range) {
             return Err("blank or configuration marker outside the log".into());
         }
-        // Membership safety (Raft dissertation §4.2–4.3): a configuration and the next
-        // one in the log share a member of every pair of their quorums, so no two
-        // leaders can be elected by disjoint majorities while the change is in progress.
-        // Changing more than one voter at once takes a joint configuration in between.
-        // A reset of the peers starts a new configuration epoch (a new history, fenced
-        // by terms), so pairs across epochs are not compared.
+        Ok(())
+    }
+
+    /// Membership safety (Raft dissertation §4.2–4.3), for the configurations a leader
+    /// appended in `term`: each one and the configuration before it share a member of
+    /// every pair of their quorums, so no two leaders can be elected by disjoint
+    /// majorities while the change is in progress. Changing more than one voter at once
+    /// takes a joint configuration in between. A reset of the peers starts a new
+    /// configuration epoch (a new history, fenced by terms), so pairs across epochs are
+    /// not compared.
+    ///
+    /// This is the leader's rule, not a property of any log: a follower stores what its
+    /// leader sends (a hostile peer can send anything), so only the node that chose the
+    /// change is held to it — and every change is chosen by some leader.
+    pub(crate) fn check_configuration_steps(&self, term: Term) -> Result<(), String> {
         let configurations: Vec<_> = self.configurations.iter().collect();
         for pair in configurations.windows(2) {
             let ((before_index, before), (index, after)) = (pair[0], pair[1]);
+            if self.term_at(*index) != Some(term) {
+                continue;
+            }
             let same_epoch = self.term_at(*before_index).map(Term::epoch)
                 == self.term_at(*index).map(Term::epoch);
             if same_epoch && !quorums_overlap(before, after) {

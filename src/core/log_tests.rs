@@ -110,3 +110,32 @@ fn truncation_forgets_configurations_and_blanks() {
     assert_eq!(log.last_log_id(), LogId::new(1, 1));
     log.check_invariants().unwrap();
 }
+
+#[test]
+fn configuration_steps_are_checked_only_for_the_given_term() {
+    let stable = |voters: &[u64]| {
+        EntryKind::Configuration(Box::new(ConfigurationEntry::stable(
+            crate::core::Configuration::with_voters(voters.iter().copied()),
+        )))
+    };
+    let mut log = RaftLog::new(LogId::ZERO);
+    for (index, term, kind) in [
+        (1, 1, stable(&[1, 2, 3])),
+        // One voter added: every majority of {1,2,3} meets every majority of {1,2,3,4}.
+        (2, 1, stable(&[1, 2, 3, 4])),
+        // Three voters replaced at once: the majorities {1,2,3} and {4,5,6} are disjoint.
+        (3, 2, stable(&[4, 5, 6])),
+    ] {
+        log.push(&EntryMeta {
+            log_id: LogId::new(term, index),
+            kind,
+            size_bytes: 1,
+        });
+    }
+    // A follower stores what it was sent: not a property of its log.
+    log.check_invariants().unwrap();
+    assert_eq!(log.check_configuration_steps(Term(1)), Ok(()));
+    // The leader of term 2 chose that step: its rule is broken.
+    let error = log.check_configuration_steps(Term(2)).unwrap_err();
+    assert!(error.contains("configuration at 3"), "{error}");
+}
