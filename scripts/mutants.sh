@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Mutation testing of the pure core, src/core (docs/verification.md, "Mutation testing").
 #
-#   scripts/mutants.sh run        every shard of stage 1 not finished yet, then stage 2,
+#   scripts/mutants.sh run        every shard of stage 1 not finished yet, stage 1b, stage 2,
 #                                 then the summary (resumable: run it again after a stop)
 #   scripts/mutants.sh shard K    stage 1, shard K only (0-based, of MUTANTS_SHARDS)
+#   scripts/mutants.sh stage1b    stage 1's survivors against today's stage-1 tests
 #   scripts/mutants.sh stage2     stage 2 only (needs every stage-1 shard finished)
 #   scripts/mutants.sh summary    counts, score and every surviving mutant
 #   scripts/mutants.sh killers    for each mutant stage 2 caught, the test that failed first
@@ -12,7 +13,9 @@
 #                                 them with MUTANTS_STRICT=1)
 #   scripts/mutants.sh list       the mutants, as cargo-mutants names them
 #
-# The test set: the core's unit tests, tests/core_handlers.rs, tests/core_mutants.rs,
+# The test set: the core's unit tests, the handler tests (tests/core_handlers.rs,
+# core_read_handlers.rs, core_membership_handlers.rs, core_snapshot_handlers.rs),
+# tests/core_observer.rs, tests/core_mutants.rs,
 # tests/core_parsing.rs, the property tests of tests/core_properties.rs, the core target
 # of tests/fuzz_smoke.rs, and (stage 2) a small exhaustive model check and a few chaos
 # seeds (`mutation_quick` in model/tests and chaos/tests). The golden scenarios
@@ -49,8 +52,13 @@ export CONCORD_PROPTEST_CASES="${MUTANTS_PROPTEST_CASES:-10000}"
 # Every property test counts (tests/core_properties.rs: random schedules, swarm mixes,
 # Figure-7 divergent logs, and the generators' own checks).
 properties='binary(core_properties)'
-root_tests="(package(concord) & kind(lib) & test(/^core::/)) | binary(core_handlers) | binary(core_parsing) | $properties | (binary(fuzz_smoke) & test(=core_survives_hostile_peers))"
-root_targets=(--cargo-arg=--test=core_handlers --cargo-arg=--test=core_parsing
+# The exact-action handler tests of every feature count (elections and replication,
+# reads, membership, snapshots), and the cluster observer's own tests.
+handlers='binary(core_handlers) | binary(core_read_handlers) | binary(core_membership_handlers) | binary(core_snapshot_handlers) | binary(core_observer)'
+root_tests="(package(concord) & kind(lib) & test(/^core::/)) | $handlers | binary(core_parsing) | $properties | (binary(fuzz_smoke) & test(=core_survives_hostile_peers))"
+root_targets=(--cargo-arg=--test=core_handlers --cargo-arg=--test=core_read_handlers
+    --cargo-arg=--test=core_membership_handlers --cargo-arg=--test=core_snapshot_handlers
+    --cargo-arg=--test=core_observer --cargo-arg=--test=core_parsing
     --cargo-arg=--test=core_properties --cargo-arg=--test=fuzz_smoke)
 # tests/core_mutants.rs holds the tests written to kill the survivors of a full run.
 # Stage 1 leaves them out and stage 2 runs them last (.config/nextest.toml), so the
@@ -118,7 +126,8 @@ baseline() {
     local started=$SECONDS
     (cd "$tree" && CARGO_TARGET_DIR="$tree/target" nice -n "$nice_level" cargo nextest run \
         -p concord -p concord-model -p concord-chaos --lib --test core_handlers \
-        --test core_mutants --test core_parsing --test core_properties --test fuzz_smoke \
+        --test core_read_handlers --test core_membership_handlers \
+        --test core_snapshot_handlers --test core_observer --test core_mutants --test core_parsing --test core_properties --test fuzz_smoke \
         --test mutation_quick --profile=mutants --run-ignored=all \
         -E "$all_tests | binary(mutation_quick)")
     echo "baseline: $((SECONDS - started)) s (build and tests)"
@@ -191,18 +200,47 @@ run_shard() {
     echo "$total" >"$shard_out/done"
 }
 
-stage2() {
-    local stage2_out="$out/stage2"
+stage1_finished() {
     for ((k = 0; k < shards; k++)); do
         [[ -f "$out/stage1/shard-$k/done" ]] || { echo "stage 1 shard $k is not finished" >&2; exit 1; }
     done
+}
+
+# Everything stage 1 (and stage 1b) settled: caught or unviable.
+stage1_settled() {
+    cat "$out"/stage1/shard-*/{mutants.out,attempt-*/mutants.out}/{caught,unviable}.txt \
+        "$out"/stage1b/mutants.out/{caught,previously_caught}.txt 2>/dev/null | sort -u
+}
+
+# Stage 1b: stage 1's survivors against the stage-1 test set as it is now, plus the
+# core's unit tests (`--lib`). Shards that finished before tests joined the set (the
+# read, membership and snapshot handler tests joined on 2026-12-04, after shards 0-5)
+# are brought up to date without running every mutant again; still one crate per
+# mutant, so the costly stage 2 (model and chaos builds) gets fewer.
+stage1b() {
+    stage1_finished
+    local stage1b_out="$out/stage1b"
+    if [[ ! -d "$stage1b_out/mutants.out" ]]; then
+        mkdir -p "$stage1b_out/mutants.out"
+        stage1_settled >"$stage1b_out/mutants.out/previously_caught.txt"
+    fi
+    echo "== stage 1b: stage 1's survivors against the stage-1 test set as it is now"
+    local started=$SECONDS status=0
+    mutants --iterate -o "$stage1b_out" --cargo-arg=--lib "${stage1_args[@]}" || status=$?
+    finished_ok "$status" || { echo "stage 1b stopped (cargo-mutants exit $status)" >&2; exit "$status"; }
+    echo "$((SECONDS - started))" >"$stage1b_out/done"
+    echo "stage 1b: $((SECONDS - started)) s"
+}
+
+stage2() {
+    local stage2_out="$out/stage2"
+    stage1_finished
     if [[ ! -d "$stage2_out/mutants.out" ]]; then
-        # Seed cargo-mutants' --iterate with everything stage 1 settled (caught or
-        # unviable): stage 2 then runs only stage 1's survivors and timeouts. Running
+        # Seed cargo-mutants' --iterate with everything stage 1 (and 1b) settled (caught
+        # or unviable): stage 2 then runs only the survivors and timeouts. Running
         # stage 2 again retests only what is still not caught (after adding tests, say).
         mkdir -p "$stage2_out/mutants.out"
-        cat "$out"/stage1/shard-*/{mutants.out,attempt-*/mutants.out}/{caught,unviable}.txt 2>/dev/null | sort -u \
-            >"$stage2_out/mutants.out/previously_caught.txt"
+        stage1_settled >"$stage2_out/mutants.out/previously_caught.txt"
     fi
     echo "== stage 2: stage 1's survivors against the whole test set"
     local started=$SECONDS status=0
@@ -214,17 +252,21 @@ stage2() {
 # Prints the counts, the score and the survivors, from stage 1's shards and stage 2 (or
 # from stage 1 alone while stage 2 has not run).
 summary() {
-    local s1="$out/stage1" s2="$out/stage2/mutants.out"
+    local s1="$out/stage1" s1b="$out/stage1b/mutants.out" s2="$out/stage2/mutants.out"
     s1_lines() { cat "$s1"/shard-*/{mutants.out,attempt-*/mutants.out}/"$1" 2>/dev/null | sort -u || true; }
+    s1b_lines() { cat "$s1b/$1" 2>/dev/null || true; }
     s2_lines() { cat "$s2/$1" 2>/dev/null || true; }
     local tested caught unviable missed timeout survivors_from=s2_lines
     tested=$(s1_lines caught.txt; s1_lines missed.txt; s1_lines unviable.txt; s1_lines timeout.txt)
     unviable=$(s1_lines unviable.txt)
     # Stage 2 records what earlier runs settled in previously_caught.txt (stage 1's
     # caught and unviable, and what earlier stage-2 runs caught).
-    caught=$( (s1_lines caught.txt; s2_lines caught.txt; s2_lines previously_caught.txt) | sort -u \
+    caught=$( (s1_lines caught.txt; s1b_lines caught.txt; s2_lines caught.txt; s2_lines previously_caught.txt) | sort -u \
         | grep -vxF -f <(echo "$unviable") || true)
-    if [[ ! -d "$s2" ]]; then
+    if [[ ! -d "$s2" && -f "$out/stage1b/done" ]]; then
+        survivors_from=s1b_lines
+        echo "(stage 2 has not run: stage 1 and 1b figures only)"
+    elif [[ ! -d "$s2" ]]; then
         survivors_from=s1_lines
         echo "(stage 2 has not run: stage 1 figures only)"
     fi
@@ -317,6 +359,7 @@ main() {
         sync_tree
         baseline
         for ((k = 0; k < shards; k++)); do run_shard "$k"; done
+        [[ -f "$out/stage1b/done" ]] || stage1b
         stage2
         summary
         ;;
@@ -324,6 +367,12 @@ main() {
         need_tools
         [[ -f "$tree/Cargo.toml" ]] || sync_tree
         run_shard "${2:?shard number}"
+        ;;
+    stage1b)
+        need_tools
+        sync_tree
+        stage1b
+        summary
         ;;
     stage2)
         need_tools

@@ -95,6 +95,10 @@ struct RunArgs {
     /// of 0.5 to 2; 0 is the teeth setting, expected to fail).
     #[arg(long, default_value_t = 100)]
     clock_drift_percent: u32,
+    /// How far the simulated clocks really drift with `--lease-reads`, in percent
+    /// (rates between 1/(1 + p/100) and 1 + p/100 from the start; 100: half to double).
+    #[arg(long, default_value_t = 100)]
+    clock_rates_percent: u32,
     /// How long a client waits for an answer before trying the next node.
     #[arg(long, default_value_t = 1500)]
     client_timeout_ms: u64,
@@ -196,8 +200,8 @@ fn reproduce(args: &RunArgs, seed: u64) -> String {
         },
         if args.lease_reads {
             format!(
-                " --lease-reads --clock-drift-percent {}",
-                args.clock_drift_percent
+                " --lease-reads --clock-drift-percent {} --clock-rates-percent {}",
+                args.clock_drift_percent, args.clock_rates_percent
             )
         } else {
             String::new()
@@ -260,6 +264,7 @@ fn run(args: RunArgs) -> ExitCode {
             wipe_keeps_id: args.unsafe_wipe_keeps_id,
             lease_reads: args.lease_reads,
             clock_drift_percent: args.clock_drift_percent,
+            clock_rates_percent: args.clock_rates_percent,
             client_attempt_timeout: std::time::Duration::from_millis(
                 args.client_timeout_ms.max(10),
             ),

@@ -84,12 +84,24 @@ pub enum Nemesis {
     /// (Raft §5.4.2) — a log of a newer term that lacks them could still win. With
     /// `--max-entries-per-message 1` those entries are acknowledged alone.
     Rolling,
+    /// Voters restarted just before a candidate's campaign, in a read-only spell: a
+    /// candidate is cut off from the leader and restarted, and the clients only read (so
+    /// the leader appends nothing, its lease is renewed, and the candidate's log stays
+    /// as up to date as the others'). Just before the candidate's first campaign can
+    /// start, the leader is cut off from every node (not from the clients) and enough
+    /// voters for the candidate to win are killed and restarted at once: they come back
+    /// having forgotten the leader they heard a moment ago, while the leader's lease
+    /// still rests on their answers; the clients write again. A restarted voter must
+    /// refuse votes until an election timeout has passed (Raft dissertation §6.4.1);
+    /// one that grants at once lets the candidate win and commit writes while the old
+    /// leader still serves lease reads. Meant for `--lease-reads`.
+    Amnesia,
 }
 
 impl Nemesis {
-    /// Every nemesis the CLI knows; `all` is every one but `reset` (see
-    /// [`Nemesis::Reset`]).
-    pub const KNOWN: [Nemesis; 14] = [
+    /// Every nemesis the CLI knows; `all` is every one but `reset` and `amnesia` (see
+    /// [`NemesisSet::all`]).
+    pub const KNOWN: [Nemesis; 15] = [
         Nemesis::Partition,
         Nemesis::Kill,
         Nemesis::Crash,
@@ -104,6 +116,7 @@ impl Nemesis {
         Nemesis::Wipe,
         Nemesis::Lag,
         Nemesis::Rolling,
+        Nemesis::Amnesia,
     ];
 
     /// The CLI name.
@@ -123,6 +136,7 @@ impl Nemesis {
             Nemesis::Wipe => "wipe",
             Nemesis::Lag => "lag",
             Nemesis::Rolling => "rolling",
+            Nemesis::Amnesia => "amnesia",
         }
     }
 }
@@ -138,12 +152,14 @@ impl fmt::Display for Nemesis {
 pub struct NemesisSet(pub Vec<Nemesis>);
 
 impl NemesisSet {
-    /// Every nemesis.
+    /// Every nemesis but `reset` (a run with a reset is judged by the fence instead)
+    /// and `amnesia` (a lease-read fault: it belongs with `--lease-reads`; without
+    /// leases it is a partition and a kill).
     pub fn all() -> NemesisSet {
         NemesisSet(
             Nemesis::KNOWN
                 .into_iter()
-                .filter(|n| *n != Nemesis::Reset)
+                .filter(|n| *n != Nemesis::Reset && *n != Nemesis::Amnesia)
                 .collect(),
         )
     }
@@ -317,6 +333,31 @@ pub enum Fault {
         /// own vote).
         grants: usize,
     },
+    /// `candidate` is cut off from the leader `old` (`cuts`), and the clients only read
+    /// until the voters' restart; the candidate is killed and restarted after
+    /// `downtime_ms` (`candidate_back`); shortly before its first campaign can start,
+    /// `old` is cut off from every host and `voters` are killed (`down`), then
+    /// restarted after `downtime_ms` (`restarted`).
+    Amnesia {
+        /// The leader.
+        old: usize,
+        /// The voter cut off from it, which campaigns.
+        candidate: usize,
+        /// The voters restarted (with the candidate, a majority of the voters).
+        voters: Vec<usize>,
+        /// The links cut so far.
+        cuts: Vec<(usize, usize)>,
+        /// The candidate, killed with the cut, runs again.
+        candidate_back: bool,
+        /// The voters are down.
+        down: bool,
+        /// When the voters came back.
+        restarted: Option<Duration>,
+        /// A node other than `old` was seen leading after the restart.
+        new_leader: bool,
+        /// How long the voters stay down, in milliseconds.
+        downtime_ms: u64,
+    },
     /// Per-node clock rates and steps.
     Skew {
         /// Rate of each node's clock (1.0 = true time).
@@ -368,6 +409,20 @@ impl fmt::Display for Fault {
                 old + 1,
                 follower + 1,
                 follower + 1
+            ),
+            Fault::Amnesia {
+                old,
+                candidate,
+                voters,
+                downtime_ms,
+                ..
+            } => write!(
+                f,
+                "amnesia: cut n{} off from n{} and restart it; cut n{} off and restart {} for {downtime_ms} ms just before its first campaign",
+                candidate + 1,
+                old + 1,
+                old + 1,
+                names(voters)
             ),
             Fault::Membership { change } => write!(f, "ask the leader to change: {change:?}"),
             Fault::Transfer { to, cuts } => write!(
@@ -637,6 +692,33 @@ pub fn draw(
                 // Within a heartbeat interval of the default timeouts: before the
                 // follower hears that the new leader's first entries are committed.
                 release_after_ms: rng.below(21),
+            }
+        }
+        Nemesis::Amnesia => {
+            let old = leader.unwrap_or_else(|| rng.below(nodes as u64) as usize);
+            let mut others: Vec<usize> = if group.voters.is_empty() {
+                (0..nodes).filter(|&n| n != old).collect()
+            } else {
+                group.voters.iter().copied().filter(|&n| n != old).collect()
+            };
+            rng.shuffle(&mut others);
+            // The candidate, and the voters it needs besides itself: a majority of the
+            // voters, the leader counted among them.
+            let all_voters = others.len() + 1;
+            let needed = all_voters / 2;
+            let candidate = others[0];
+            let mut voters: Vec<usize> = others[1..].iter().copied().take(needed).collect();
+            voters.sort_unstable();
+            Fault::Amnesia {
+                old,
+                candidate,
+                voters,
+                cuts: cut_between(&[old], &[candidate]),
+                candidate_back: false,
+                down: false,
+                restarted: None,
+                new_leader: false,
+                downtime_ms: 1 + rng.below(10),
             }
         }
         Nemesis::Crash => Fault::Crash {

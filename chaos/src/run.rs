@@ -104,6 +104,12 @@ pub struct RunConfig {
     /// clocks between half and double speed). 0 only in the teeth test, which must see
     /// a stale lease read.
     pub clock_drift_percent: u32,
+    /// How far the simulated clocks really drift with lease reads (default 100: each
+    /// host's clock runs at its own rate between half and double speed from the start;
+    /// p: between 1/(1 + p/100) and 1 + p/100). Set it to `clock_drift_percent` to run
+    /// within the nodes' bound (the `skew` nemesis still draws 0.5-2); below it only in
+    /// a teeth test that must see the bound broken.
+    pub clock_rates_percent: u32,
     /// How long a client waits for an answer before it gives up (outcome unknown) and
     /// tries the next node (default 1.5 s). Shorter, clients stuck on a cut-off leader
     /// move to the new one sooner: what a stale lease read needs to be seen.
@@ -148,6 +154,7 @@ impl RunConfig {
             max_entries_per_message: 1024,
             lease_reads: false,
             clock_drift_percent: 100,
+            clock_rates_percent: 100,
             client_attempt_timeout: Duration::from_millis(1500),
         }
     }
@@ -232,6 +239,10 @@ struct Shared {
     /// final read never succeeded are missing.
     final_values: Mutex<BTreeMap<String, Option<String>>>,
     violations: Mutex<Vec<String>>,
+    /// Set by the `amnesia` nemesis for a while: client `i` only reads while bit `i` is
+    /// set (a read-only spell, in which a leader serves lease reads and appends
+    /// nothing; then readers and writers).
+    reads_only: Arc<AtomicU64>,
 }
 
 /// One node's durable and injectable parts, which outlive its software.
@@ -507,6 +518,9 @@ impl ClientRun {
             let key = &keys[k];
             let fresh = Bytes::from(format!("c{}-{}", self.id, n));
             let roll = rng.below(10);
+            // (The roll is drawn either way: a read-only spell leaves later draws alone.)
+            let reader = self.shared.reads_only.load(Ordering::SeqCst) >> (self.id % 64) & 1 == 1;
+            let roll = if reader { 0 } else { roll };
             let command = if roll < 4 {
                 KvCommand::Get { key: key.clone() }
             } else if roll < 8 {
@@ -770,6 +784,8 @@ struct Cluster {
     wipe_keeps_id: bool,
     /// See [`RunConfig::lease_reads`]: clock steps are left out.
     lease_reads: bool,
+    /// See `Shared::reads_only`.
+    reads_only: Arc<AtomicU64>,
 }
 
 /// What the run expects of a node whose disk the nemesis failed: its failure is no
@@ -923,6 +939,22 @@ impl Cluster {
                     sim.partition(self.name(a), self.name(b));
                 }
                 self.fault_term = self.highest_term();
+            }
+            Fault::Amnesia {
+                candidate, cuts, ..
+            } => {
+                for &(a, b) in cuts {
+                    sim.partition(self.name(a), self.name(b));
+                }
+                // Killed now, back in a moment: its connections are new when it
+                // campaigns (a message on a connection to a process that restarted since
+                // is lost — turmoil answers it with a reset, as a kernel would).
+                self.stop(sim, *candidate);
+                // The clients only read until the voters restart: the leader appends
+                // nothing meanwhile (so the candidate's log stays as up to date as
+                // theirs, else the log rule, not the restart rule, refuses its votes),
+                // and the reads renew its lease.
+                self.reads_only.store(u64::MAX, Ordering::SeqCst);
             }
             Fault::Lag {
                 old,
@@ -1156,6 +1188,20 @@ impl Cluster {
                     sim.repair(self.name(a), self.name(b));
                 }
             }
+            Fault::Amnesia {
+                candidate,
+                cuts,
+                voters,
+                ..
+            } => {
+                self.reads_only.store(0, Ordering::SeqCst);
+                for &n in voters.iter().chain([candidate]) {
+                    self.start(sim, n);
+                }
+                for &(a, b) in cuts {
+                    sim.repair(self.name(a), self.name(b));
+                }
+            }
             Fault::Lag {
                 old,
                 follower,
@@ -1336,6 +1382,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         final_phase: AtomicBool::new(false),
         final_values: Mutex::new(BTreeMap::new()),
         violations: Mutex::new(Vec::new()),
+        reads_only: Arc::new(AtomicU64::new(0)),
     });
     let registry = Arc::new(Mutex::new(vec![None; config.hosts()]));
     let durability_violations = Arc::new(Mutex::new(Vec::new()));
@@ -1400,6 +1447,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         reset: None,
         wipe_keeps_id: config.wipe_keeps_id,
         lease_reads: config.lease_reads,
+        reads_only: shared.reads_only.clone(),
         disk: None,
         fault_term: 0,
         election_round: config.election_timeout + config.max_election_delay,
@@ -1411,14 +1459,17 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
     let mut faults = Vec::new();
     if config.lease_reads {
         // Leases meet drift from the start: every clock runs at its own rate (half to
-        // double speed, drawn from a generator of its own so the fault schedule stays
-        // the seed's), until a `skew` fault redraws them.
+        // double speed by default, drawn from a generator of its own so the fault
+        // schedule stays the seed's), until a `skew` fault redraws them.
         let mut drift = Rng::new(config.seed ^ 0x00D2_1F7E);
+        let fast = 1.0 + f64::from(config.clock_rates_percent) / 100.0;
+        let slow = 1.0 / fast;
         let rates: Vec<String> = cluster
             .hosts
             .iter()
             .map(|host| {
-                let rate = 0.5 + drift.below(31) as f64 * 0.05;
+                // 31 steps from slow to fast (of 0.05 at 100 %).
+                let rate = slow + drift.below(31) as f64 * (fast - slow) / 30.0;
                 host.clock.adjust_at(Duration::ZERO, Some(rate), 0);
                 format!("{rate:.2}")
             })
@@ -1581,6 +1632,98 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
                 Some(_) => {}
             }
         }
+        if let Some(Fault::Amnesia {
+            old,
+            candidate,
+            voters,
+            cuts,
+            candidate_back,
+            down,
+            restarted,
+            new_leader,
+            downtime_ms,
+        }) = &mut active
+        {
+            let names = |nodes: &[usize]| {
+                nodes
+                    .iter()
+                    .map(|n| format!("n{}", n + 1))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            if !*candidate_back && now >= next_change {
+                cluster.start(&mut sim, *candidate);
+                // `start` reconnects the host to every other: not to the leader.
+                sim.partition(cluster.name(*old), cluster.name(*candidate));
+                *candidate_back = true;
+                // Its first campaign starts an election timeout or more after its boot;
+                // the voters go down just before, and are back before it starts.
+                let margin = Duration::from_millis(*downtime_ms + 5);
+                next_change = now + config.election_timeout.saturating_sub(margin);
+                faults.push(format!(
+                    "{:>8.3}s amnesia: n{} restarted (cut off from n{}): {}",
+                    now.as_secs_f64(),
+                    *candidate + 1,
+                    *old + 1,
+                    cluster.describe_nodes()
+                ));
+            } else if *candidate_back && !*down && now >= next_change {
+                // The leader is cut off from every host; its lease still rests on the
+                // voters' last answers, which they are about to forget.
+                let rest: Vec<usize> = (0..config.hosts()).filter(|&n| n != *old).collect();
+                for pair in cut_between(&[*old], &rest) {
+                    if !cuts.contains(&pair) {
+                        sim.partition(cluster.name(pair.0), cluster.name(pair.1));
+                        cuts.push(pair);
+                    }
+                }
+                for &n in voters.iter() {
+                    cluster.stop(&mut sim, n);
+                }
+                *down = true;
+                next_change = now + Duration::from_millis(*downtime_ms);
+                faults.push(format!(
+                    "{:>8.3}s amnesia: n{} cut off, {} killed",
+                    now.as_secs_f64(),
+                    *old + 1,
+                    names(voters)
+                ));
+            } else if *down && restarted.is_none() && now >= next_change {
+                for &n in voters.iter() {
+                    cluster.start(&mut sim, n);
+                    sim.partition(cluster.name(*old), cluster.name(n));
+                }
+                // Half the clients write again (what they write reaches a new leader
+                // only); the others go on reading, from whichever node serves them.
+                cluster
+                    .reads_only
+                    .store(0x5555_5555_5555_5555, Ordering::SeqCst);
+                *restarted = Some(now);
+                faults.push(format!(
+                    "{:>8.3}s amnesia: {} restarted; n{} cut off from the nodes, not from the clients; the odd clients write again",
+                    now.as_secs_f64(),
+                    names(voters),
+                    *old + 1
+                ));
+                // Time for the candidate to be refused (or, by a voter that forgot too
+                // much, elected) and for the clients to find out.
+                let timeout = config.election_timeout.as_millis() as u64;
+                next_change = now + Duration::from_millis(2 * timeout + rng.below(4 * timeout + 1));
+            } else if let (Some(at), false) = (*restarted, *new_leader) {
+                let leader = (0..config.hosts())
+                    .filter(|&n| n != *old)
+                    .find(|&n| cluster.status(n).is_some_and(|s| s.role == Role::Leader));
+                if let Some(n) = leader {
+                    *new_leader = true;
+                    faults.push(format!(
+                        "{:>8.3}s amnesia: n{} leads, {} ms after the restart",
+                        now.as_secs_f64(),
+                        n + 1,
+                        (now - at).as_millis()
+                    ));
+                }
+            }
+        }
         if now >= next_change && !config.nemeses.0.is_empty() {
             match active.take() {
                 Some(fault) => {
@@ -1627,6 +1770,10 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
                             // new leader.
                             Fault::Lag { .. } | Fault::Rolling { .. } => {
                                 take_over_bound(cluster.election_round)
+                            }
+                            // The candidate's downtime; then `Amnesia`'s own steps.
+                            Fault::Amnesia { downtime_ms, .. } => {
+                                Duration::from_millis(downtime_ms)
                             }
                             _ => fault_duration(&mut rng),
                         };

@@ -139,6 +139,51 @@ fn teeth_a_lease_without_a_drift_bound_serves_a_stale_read() {
     assert!(report.passed(), "{}", describe(&report));
 }
 
+/// Lease reads across voters that restart (`amnesia`), at the runtime's default drift
+/// bound (10 %, clocks within it): a candidate cut off from the leader is restarted,
+/// the clients only read (the leader appends nothing and its lease is renewed), and
+/// just before the candidate's first campaign the leader is cut off from the nodes and
+/// enough voters for the candidate to win restart; then half the clients write again.
+/// A restarted voter that grants votes before its first election timeout
+/// (`restart-vote-guard-off`) elects the candidate within the old leader's lease, and
+/// a reader still on the old leader reads stale: not linearizable in 6 of the 40
+/// three-node seeds and 1 of the 20 five-node seeds (2026-12-04). With the guard, the
+/// candidate leads no sooner than 300 ms after the restart (the election timeout), past
+/// the lease; 200 three-node and 100 five-node seeds pass (docs/verification.md).
+#[test]
+fn lease_reads_across_restarted_voters() {
+    let amnesia = |seed, nodes| RunConfig {
+        ops: 1200,
+        clients: 8,
+        lease_reads: true,
+        clock_drift_percent: 10,
+        clock_rates_percent: 10,
+        max_election_delay: std::time::Duration::from_millis(50),
+        client_attempt_timeout: std::time::Duration::from_millis(50),
+        ..config(seed, NemesisSet(vec![Nemesis::Amnesia]), nodes)
+    };
+    let reports = assert_configs_pass(
+        (1500..1540)
+            .map(|seed| amnesia(seed, 3))
+            .chain((1550..1570).map(|seed| amnesia(seed, 5))),
+    );
+    // Not vacuous: the voters restarted just before the candidate's campaign, and
+    // a new leader followed.
+    let seen = |text: &str| {
+        reports
+            .iter()
+            .flat_map(|report| &report.faults)
+            .filter(|line| line.contains(text))
+            .count()
+    };
+    let restarted = seen("the odd clients write again");
+    let led = seen("ms after the restart");
+    assert!(
+        restarted >= 300 && led >= 250,
+        "{restarted} restarts, {led} new leaders after them (60 seeds)"
+    );
+}
+
 /// An old leader with a longer log of an older term against followers holding newer
 /// committed entries, its successor killed at the heal (the log up-to-date rule's
 /// election; the teeth variant `vote-compares-index-only` fails here).
@@ -207,8 +252,9 @@ fn stale_votes_under_election_churn() {
 /// an AppendEntries of an older term) fails these seeds with State Machine Safety on
 /// the cores (`n2 committed 4.92 where 5.92 was committed before`) and replicas that
 /// never converge (docs/verification.md, teeth table); the correct code passes them.
-/// Not vacuous: the release follows the held follower's move to a new leader (not its own
-/// election) in most faults.
+/// Not vacuous: the release follows the held follower's move to a new leader in 46 of
+/// the 76 faults (2026-12-04); in most of the others the held follower won the election
+/// itself, and its held link is released at heal instead.
 #[test]
 fn lagging_links_on_three_and_five_nodes() {
     let lag = NemesisSet(vec![Nemesis::Lag]);
@@ -220,7 +266,7 @@ fn lagging_links_on_three_and_five_nodes() {
         .filter(|line| line.contains("follows a new leader: release in"))
         .count();
     assert!(
-        released >= 100,
+        released >= 40,
         "only {released} lag faults were released after a new leader (12 seeds)"
     );
 }
