@@ -249,3 +249,64 @@ async fn no_reachable_member_is_not_applied_within_the_budget() {
     );
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// A fake member: answers every request with `NotLeader { hint }`, or, as the leader,
+/// with an empty body.
+#[derive(Clone)]
+struct Fake {
+    hint: Option<PeerId>,
+}
+
+impl Handler for Fake {
+    fn call(&self, _body: Bytes) -> HandlerFuture {
+        let hint = self.hint.clone();
+        Box::pin(async move {
+            match hint {
+                Some(hint) => Err(ServiceError::NotLeader {
+                    leader_hint: Some(hint),
+                }),
+                None => Ok(Bytes::new()),
+            }
+        })
+    }
+}
+
+/// Stale hints that point at each other (a removed member naming its old leader, which
+/// names the removed one, say) must not keep a client from the leader: a hint to a
+/// member asked already in this round is not followed again. Members 0 and 2 hint at
+/// each other, member 3 at 0, and member 1 leads; the client starts at 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hints_that_loop_do_not_keep_a_client_from_the_leader() {
+    let mut listeners = Vec::new();
+    let mut members = Vec::new();
+    for i in 0..4u32 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = Endpoint::new("127.0.0.1", listener.local_addr().unwrap().port()).unwrap();
+        members.push((PeerId::new(endpoint.clone(), i), endpoint));
+        listeners.push(listener);
+    }
+    let hints = [Some(2), None, Some(0), Some(0)];
+    let mut servers = Vec::new();
+    for (listener, hint) in listeners.into_iter().zip(hints) {
+        let fake = Fake {
+            hint: hint.map(|h: usize| members[h].0.clone()),
+        };
+        servers.push(tokio::spawn(concord::service::serve(
+            listener,
+            fake,
+            ServiceOptions::default(),
+        )));
+    }
+    let options = ClientOptions {
+        redirect_budget: Duration::from_secs(5),
+        retry_pause: Duration::from_millis(1),
+        ..ClientOptions::default()
+    };
+    let mut client = ServiceClient::new(TokioConnector, members.clone(), options);
+    let body = client.call(Bytes::from_static(b"x")).await;
+    assert_eq!(body.unwrap(), Bytes::new());
+    assert_eq!(client.believed_leader(), &members[1].0);
+    for server in servers {
+        server.abort();
+    }
+}

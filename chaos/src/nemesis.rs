@@ -511,7 +511,8 @@ pub struct GroupView {
     /// Learners of the configuration in force (host indexes).
     pub learners: Vec<usize>,
     /// Voters of the configuration in force that no host answers to (wiped, not
-    /// replaced yet).
+    /// replaced yet), or at least the replacements the operator has not finished (a
+    /// joint change's old half may still hold a wiped id).
     pub strangers: usize,
     /// The peer id each host runs under now.
     pub peers: Vec<PeerId>,

@@ -614,6 +614,10 @@ enum AdminRequest {
 struct Operator {
     requests: Mutex<std::collections::VecDeque<AdminRequest>>,
     notes: Mutex<Vec<String>>,
+    /// Replacements of wiped ids asked for and not finished: until they are, the
+    /// configuration may still hold a wiped id (in the old half of a joint change, which
+    /// `NodeStatus::voters` does not show), so another wipe must wait.
+    replacing: AtomicUsize,
 }
 
 /// A simulated operator: asks whichever node leads for the nemesis' requests, as an
@@ -722,6 +726,9 @@ impl OperatorRun {
             let now = turmoil::sim_elapsed().unwrap_or_default();
             lock(&self.operator.notes)
                 .push(format!("{:>8.3}s operator: {outcome}", now.as_secs_f64()));
+            if replace {
+                self.operator.replacing.fetch_sub(1, Ordering::SeqCst);
+            }
         }
         Ok(())
     }
@@ -1069,7 +1076,8 @@ impl Cluster {
             hosts: self.hosts.len(),
             strangers: status
                 .as_ref()
-                .map_or(0, |s| s.voters.len().saturating_sub(voters.len())),
+                .map_or(0, |s| s.voters.len().saturating_sub(voters.len()))
+                .max(self.operator.replacing.load(Ordering::SeqCst)),
             voters,
             learners: status
                 .as_ref()
@@ -1171,6 +1179,7 @@ impl Cluster {
                 if self.wipe_keeps_id {
                     return;
                 }
+                self.operator.replacing.fetch_add(1, Ordering::SeqCst);
                 lock(&self.operator.requests).push_back(AdminRequest::Replace {
                     old: old.clone(),
                     new: new.clone(),
@@ -1507,6 +1516,18 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         }
         if done {
             converge(&mut sim, &cluster, &mut violations);
+            // Where a liveness check failed, how the nodes ended helps the most.
+            if lock(&shared.violations)
+                .iter()
+                .chain(&violations)
+                .any(|v| v.starts_with("liveness") || v.starts_with("replicas did not converge"))
+            {
+                faults.push(format!(
+                    "{:>8.3}s the nodes at the end: {}",
+                    sim.elapsed().as_secs_f64(),
+                    cluster.describe_nodes()
+                ));
+            }
             if let Some(survivors) = cluster.reset.clone() {
                 check_fence(
                     &mut sim,

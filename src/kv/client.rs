@@ -70,8 +70,10 @@ impl KvClient {
         let data = command.encode();
         let deadline = tokio::time::Instant::now() + self.redirect_budget;
         let mut last_refusal = String::from("no node reachable");
+        let mut asked = Asked::default();
         while tokio::time::Instant::now() < deadline {
             let (node, count) = self.node(self.leader);
+            asked.insert(self.leader, count);
             let attempt = node.apply(Task::new(data.clone()));
             let outcome = match tokio::time::timeout(self.attempt_timeout, attempt).await {
                 Ok(outcome) => outcome,
@@ -90,7 +92,7 @@ impl KvClient {
                 }
                 Err(ApplyError::NotLeader { leader_hint }) => {
                     last_refusal = "not leader".into();
-                    self.follow_hint(leader_hint, count).await;
+                    self.follow_hint(leader_hint, count, &asked).await;
                 }
                 Err(error) if error.definitely_not_applied() => {
                     last_refusal = error.to_string();
@@ -110,12 +112,12 @@ impl KvClient {
         })
     }
 
-    /// After a `NotLeader`: to the hinted node, or with no (new) hint to the next one
-    /// after a short pause.
-    async fn follow_hint(&mut self, leader_hint: Option<PeerId>, count: usize) {
+    /// After a `NotLeader`: to the hinted node, or with no (new) hint — or a hint to a
+    /// node asked already in this round — to the next one after a short pause.
+    async fn follow_hint(&mut self, leader_hint: Option<PeerId>, count: usize, asked: &Asked) {
         let hinted = leader_hint.and_then(|hint| self.position_of(&hint));
         self.leader = match hinted {
-            Some(position) if position != self.leader => position,
+            Some(position) if position != self.leader && !asked.contains(position) => position,
             _ => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 (self.leader + 1) % count
@@ -126,8 +128,10 @@ impl KvClient {
     async fn get(&mut self, key: String) -> Result<KvResponse, KvClientError> {
         let deadline = tokio::time::Instant::now() + self.redirect_budget;
         let mut last_refusal = String::from("no node reachable");
+        let mut asked = Asked::default();
         while tokio::time::Instant::now() < deadline {
             let (node, count) = self.node(self.leader);
+            asked.insert(self.leader, count);
             let key = key.clone();
             let attempt = node.read(move |kv: &KvStateMachine| kv.get(&key));
             let outcome = match tokio::time::timeout(self.attempt_timeout, attempt).await {
@@ -143,7 +147,7 @@ impl KvClient {
                 Ok(value) => return Ok(KvResponse::Value(value)),
                 Err(ReadError::NotLeader { leader_hint }) => {
                     last_refusal = "not leader".into();
-                    self.follow_hint(leader_hint, count).await;
+                    self.follow_hint(leader_hint, count, &asked).await;
                 }
                 Err(error) => {
                     // Every read refusal is safe to retry; try the next node.
@@ -156,5 +160,25 @@ impl KvClient {
         Err(KvClientError::NotApplied {
             reason: last_refusal,
         })
+    }
+}
+
+/// The nodes asked in one round of a call: a hint to one of them is not followed again
+/// until every node has been asked (a removed node's stale hint, and the hints of the
+/// nodes it names, could otherwise send a client round a loop that never reaches the
+/// leader).
+#[derive(Default)]
+struct Asked(std::collections::BTreeSet<usize>);
+
+impl Asked {
+    fn insert(&mut self, position: usize, count: usize) {
+        if self.0.len() >= count {
+            self.0.clear();
+        }
+        self.0.insert(position % count.max(1));
+    }
+
+    fn contains(&self, position: usize) -> bool {
+        self.0.contains(&position)
     }
 }
