@@ -208,8 +208,10 @@ stage1_finished() {
 
 # Everything stage 1 (and stage 1b) settled: caught or unviable.
 stage1_settled() {
+    # (Missing files are normal: shards hold only attempt-* folders, and stage 1b's
+    # results do not exist before it runs; `set -o pipefail` must not stop the script.)
     cat "$out"/stage1/shard-*/{mutants.out,attempt-*/mutants.out}/{caught,unviable}.txt \
-        "$out"/stage1b/mutants.out/{caught,previously_caught}.txt 2>/dev/null | sort -u
+        "$out"/stage1b/mutants.out/{caught,previously_caught}.txt 2>/dev/null | sort -u || true
 }
 
 # Stage 1b: stage 1's survivors against the stage-1 test set as it is now, plus the
@@ -257,8 +259,11 @@ summary() {
     s1b_lines() { cat "$s1b/$1" 2>/dev/null || true; }
     s2_lines() { cat "$s2/$1" 2>/dev/null || true; }
     local tested caught unviable missed timeout survivors_from=s2_lines
-    tested=$(s1_lines caught.txt; s1_lines missed.txt; s1_lines unviable.txt; s1_lines timeout.txt)
-    unviable=$(s1_lines unviable.txt)
+    # Stage 1b tests mutants stage 1's shards may not have named (a line moved after a
+    # shard ran renames its mutants): count them too.
+    tested=$( (s1_lines caught.txt; s1_lines missed.txt; s1_lines unviable.txt; s1_lines timeout.txt
+        s1b_lines caught.txt; s1b_lines missed.txt; s1b_lines unviable.txt; s1b_lines timeout.txt) | sort -u)
+    unviable=$( (s1_lines unviable.txt; s1b_lines unviable.txt) | sort -u)
     # Stage 2 records what earlier runs settled in previously_caught.txt (stage 1's
     # caught and unviable, and what earlier stage-2 runs caught).
     caught=$( (s1_lines caught.txt; s1b_lines caught.txt; s2_lines caught.txt; s2_lines previously_caught.txt) | sort -u \

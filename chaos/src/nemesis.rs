@@ -333,9 +333,10 @@ pub enum Fault {
         /// own vote).
         grants: usize,
     },
-    /// `candidate` is cut off from the leader `old` (`cuts`), and the clients only read
-    /// until the voters' restart; the candidate is killed and restarted after
-    /// `downtime_ms` (`candidate_back`); shortly before its first campaign can start,
+    /// The clients only read until the voters' restart; once the writes in flight are
+    /// done, `candidate` is cut off from the leader `old` (`cuts`) and killed
+    /// (`candidate_down`), and restarted after `downtime_ms` (`candidate_back`); shortly
+    /// before its first campaign can start (by its clock),
     /// `old` is cut off from every host and `voters` are killed (`down`), then
     /// restarted after `downtime_ms` (`restarted`).
     Amnesia {
@@ -347,7 +348,9 @@ pub enum Fault {
         voters: Vec<usize>,
         /// The links cut so far.
         cuts: Vec<(usize, usize)>,
-        /// The candidate, killed with the cut, runs again.
+        /// The candidate is cut off and killed.
+        candidate_down: bool,
+        /// The candidate runs again.
         candidate_back: bool,
         /// The voters are down.
         down: bool,
@@ -702,6 +705,10 @@ pub fn draw(
             } else {
                 group.voters.iter().copied().filter(|&n| n != old).collect()
             };
+            if others.is_empty() {
+                // A single voter: nobody to restart or to campaign.
+                return Fault::Kill { nodes: vec![old] };
+            }
             rng.shuffle(&mut others);
             // The candidate, and the voters it needs besides itself: a majority of the
             // voters, the leader counted among them.
@@ -715,6 +722,7 @@ pub fn draw(
                 candidate,
                 voters,
                 cuts: cut_between(&[old], &[candidate]),
+                candidate_down: false,
                 candidate_back: false,
                 down: false,
                 restarted: None,

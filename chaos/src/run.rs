@@ -947,20 +947,12 @@ impl Cluster {
                 }
                 self.fault_term = self.highest_term();
             }
-            Fault::Amnesia {
-                candidate, cuts, ..
-            } => {
-                for &(a, b) in cuts {
-                    sim.partition(self.name(a), self.name(b));
-                }
-                // Killed now, back in a moment: its connections are new when it
-                // campaigns (a message on a connection to a process that restarted since
-                // is lost — turmoil answers it with a reset, as a kernel would).
-                self.stop(sim, *candidate);
+            Fault::Amnesia { .. } => {
                 // The clients only read until the voters restart: the leader appends
                 // nothing meanwhile (so the candidate's log stays as up to date as
                 // theirs, else the log rule, not the restart rule, refuses its votes),
-                // and the reads renew its lease.
+                // and the reads renew its lease. The candidate is cut off once the
+                // writes in flight are done (`Amnesia`'s own steps).
                 self.reads_only.store(u64::MAX, Ordering::SeqCst);
             }
             Fault::Lag {
@@ -1658,6 +1650,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
             candidate,
             voters,
             cuts,
+            candidate_down,
             candidate_back,
             down,
             restarted,
@@ -1672,21 +1665,38 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
                     .collect::<Vec<_>>()
                     .join(",")
             };
-            if !*candidate_back && now >= next_change {
-                cluster.start(&mut sim, *candidate);
-                // `start` reconnects the host to every other: not to the leader.
-                sim.partition(cluster.name(*old), cluster.name(*candidate));
-                *candidate_back = true;
-                // Its first campaign starts an election timeout or more after its boot;
-                // the voters go down just before, and are back before it starts.
-                let margin = Duration::from_millis(*downtime_ms + 5);
-                next_change = now + config.election_timeout.saturating_sub(margin);
+            if !*candidate_down && now >= next_change {
+                for &(a, b) in cuts.iter() {
+                    sim.partition(cluster.name(a), cluster.name(b));
+                }
+                // Killed now, back in a moment: its connections are new when it
+                // campaigns (a message on a connection to a process that restarted since
+                // is lost — turmoil answers it with a reset, as a kernel would).
+                cluster.stop(&mut sim, *candidate);
+                *candidate_down = true;
+                next_change = now + Duration::from_millis(*downtime_ms);
                 faults.push(format!(
-                    "{:>8.3}s amnesia: n{} restarted (cut off from n{}): {}",
+                    "{:>8.3}s amnesia: n{} cut off from n{} and killed: {}",
                     now.as_secs_f64(),
                     *candidate + 1,
                     *old + 1,
                     cluster.describe_nodes()
+                ));
+            } else if *candidate_down && !*candidate_back && now >= next_change {
+                cluster.start(&mut sim, *candidate);
+                // `start` reconnects the host to every other: not to the leader.
+                sim.partition(cluster.name(*old), cluster.name(*candidate));
+                *candidate_back = true;
+                // Its first campaign starts an election timeout or more after its boot,
+                // by its own clock; the voters go down just before, and are back before
+                // it starts.
+                let rate = cluster.hosts[*candidate].clock.rate().max(0.1);
+                let margin = Duration::from_millis(*downtime_ms + 5);
+                next_change = now + config.election_timeout.div_f64(rate).saturating_sub(margin);
+                faults.push(format!(
+                    "{:>8.3}s amnesia: n{} restarted",
+                    now.as_secs_f64(),
+                    *candidate + 1,
                 ));
             } else if *candidate_back && !*down && now >= next_change {
                 // The leader is cut off from every host; its lease still rests on the
@@ -1792,9 +1802,10 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
                             Fault::Lag { .. } | Fault::Rolling { .. } => {
                                 take_over_bound(cluster.election_round)
                             }
-                            // The candidate's downtime; then `Amnesia`'s own steps.
-                            Fault::Amnesia { downtime_ms, .. } => {
-                                Duration::from_millis(downtime_ms)
+                            // The writes in flight finish (they time out at worst);
+                            // then `Amnesia`'s own steps.
+                            Fault::Amnesia { .. } => {
+                                config.client_attempt_timeout + Duration::from_millis(30)
                             }
                             _ => fault_duration(&mut rng),
                         };

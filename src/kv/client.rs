@@ -70,10 +70,9 @@ impl KvClient {
         let data = command.encode();
         let deadline = tokio::time::Instant::now() + self.redirect_budget;
         let mut last_refusal = String::from("no node reachable");
-        let mut asked = Asked::default();
+        let mut hinting = Hinting::default();
         while tokio::time::Instant::now() < deadline {
             let (node, count) = self.node(self.leader);
-            asked.insert(self.leader, count);
             let attempt = node.apply(Task::new(data.clone()));
             let outcome = match tokio::time::timeout(self.attempt_timeout, attempt).await {
                 Ok(outcome) => outcome,
@@ -92,7 +91,7 @@ impl KvClient {
                 }
                 Err(ApplyError::NotLeader { leader_hint }) => {
                     last_refusal = "not leader".into();
-                    self.follow_hint(leader_hint, count, &asked).await;
+                    self.follow_hint(leader_hint, count, &mut hinting).await;
                 }
                 Err(error) if error.definitely_not_applied() => {
                     last_refusal = error.to_string();
@@ -112,12 +111,21 @@ impl KvClient {
         })
     }
 
-    /// After a `NotLeader`: to the hinted node, or with no (new) hint — or a hint to a
-    /// node asked already in this round — to the next one after a short pause.
-    async fn follow_hint(&mut self, leader_hint: Option<PeerId>, count: usize, asked: &Asked) {
+    /// After a `NotLeader`: to the hinted node, or with no (new) hint — or a hint back to
+    /// a node that itself hinted elsewhere in this round — to the next one after a short
+    /// pause.
+    async fn follow_hint(
+        &mut self,
+        leader_hint: Option<PeerId>,
+        count: usize,
+        hinting: &mut Hinting,
+    ) {
         let hinted = leader_hint.and_then(|hint| self.position_of(&hint));
+        if hinted.is_some() {
+            hinting.insert(self.leader, count);
+        }
         self.leader = match hinted {
-            Some(position) if position != self.leader && !asked.contains(position) => position,
+            Some(position) if position != self.leader && !hinting.contains(position) => position,
             _ => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 (self.leader + 1) % count
@@ -128,10 +136,9 @@ impl KvClient {
     async fn get(&mut self, key: String) -> Result<KvResponse, KvClientError> {
         let deadline = tokio::time::Instant::now() + self.redirect_budget;
         let mut last_refusal = String::from("no node reachable");
-        let mut asked = Asked::default();
+        let mut hinting = Hinting::default();
         while tokio::time::Instant::now() < deadline {
             let (node, count) = self.node(self.leader);
-            asked.insert(self.leader, count);
             let key = key.clone();
             let attempt = node.read(move |kv: &KvStateMachine| kv.get(&key));
             let outcome = match tokio::time::timeout(self.attempt_timeout, attempt).await {
@@ -147,7 +154,7 @@ impl KvClient {
                 Ok(value) => return Ok(KvResponse::Value(value)),
                 Err(ReadError::NotLeader { leader_hint }) => {
                     last_refusal = "not leader".into();
-                    self.follow_hint(leader_hint, count, &asked).await;
+                    self.follow_hint(leader_hint, count, &mut hinting).await;
                 }
                 Err(error) => {
                     // Every read refusal is safe to retry; try the next node.
@@ -163,14 +170,15 @@ impl KvClient {
     }
 }
 
-/// The nodes asked in one round of a call: a hint to one of them is not followed again
-/// until every node has been asked (a removed node's stale hint, and the hints of the
-/// nodes it names, could otherwise send a client round a loop that never reaches the
-/// leader).
+/// The nodes that answered one round of a call with a hint elsewhere: a hint back to one
+/// of them is not followed until the round is over (a removed node's stale hint, and the
+/// hints of the nodes it names, could otherwise send a client round a loop that never
+/// reaches the leader). A node that answered without a hint may have been elected
+/// since, so a hint to it is followed.
 #[derive(Default)]
-struct Asked(std::collections::BTreeSet<usize>);
+struct Hinting(std::collections::BTreeSet<usize>);
 
-impl Asked {
+impl Hinting {
     fn insert(&mut self, position: usize, count: usize) {
         if self.0.len() >= count {
             self.0.clear();

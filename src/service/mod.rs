@@ -334,17 +334,14 @@ impl<C: Connector> ServiceClient<C> {
         let deadline = tokio::time::Instant::now() + self.options.redirect_budget;
         let mut last_refusal = String::from("no member reachable");
         let mut redirects = 0usize;
-        // Members asked in this round: a hint to one of them is not followed again until
-        // every member has been asked (a removed member's stale hint, and the hints of
-        // the members it names, can otherwise send a client round a loop that never
-        // reaches the leader).
-        let mut asked = std::collections::BTreeSet::new();
+        // Members that answered this round with a hint elsewhere: a hint back to one of
+        // them is not followed until the round is over (a removed member's stale hint,
+        // and the hints of the members it names, can otherwise send a client round a
+        // loop that never reaches the leader). A member that answered without a hint
+        // may have been elected since, so a hint to it is followed.
+        let mut hinting = std::collections::BTreeSet::new();
         while tokio::time::Instant::now() < deadline {
             let target = self.leader;
-            if asked.len() >= self.members.len() {
-                asked.clear();
-            }
-            asked.insert(target);
             if self.connection.as_ref().map(|(at, _)| *at) != Some(target) {
                 self.connection = None;
                 let endpoint = &self.members[target].1;
@@ -445,11 +442,19 @@ impl<C: Connector> ServiceClient<C> {
                         }
                     });
                     redirects += 1;
+                    if hinting.len() >= self.members.len() {
+                        hinting.clear();
+                    }
+                    if hinted.is_some() {
+                        hinting.insert(target);
+                    }
                     match hinted {
                         // Servers hinting at each other (learned hints can name any
                         // address): after a round of the members, pause between
                         // redirects as between refusals.
-                        Some(position) if position != self.leader && !asked.contains(&position) => {
+                        Some(position)
+                            if position != self.leader && !hinting.contains(&position) =>
+                        {
                             self.leader = position;
                             if self.learn_hints && redirects > self.members.len() {
                                 tokio::time::sleep(self.options.retry_pause).await;
