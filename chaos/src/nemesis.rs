@@ -370,15 +370,18 @@ pub enum Fault {
     },
 }
 
+/// `n1,n3`: node indexes as the fault log names them.
+pub fn node_names(nodes: &[usize]) -> String {
+    nodes
+        .iter()
+        .map(|n| format!("n{}", n + 1))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names = |nodes: &[usize]| {
-            nodes
-                .iter()
-                .map(|n| format!("n{}", n + 1))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
+        let names = node_names;
         match self {
             Fault::Partition { shape, cuts } => {
                 let cuts: Vec<String> = cuts

@@ -1658,13 +1658,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
             downtime_ms,
         }) = &mut active
         {
-            let names = |nodes: &[usize]| {
-                nodes
-                    .iter()
-                    .map(|n| format!("n{}", n + 1))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
+            let names = crate::nemesis::node_names;
             if !*candidate_down && now >= next_change {
                 for &(a, b) in cuts.iter() {
                     sim.partition(cluster.name(a), cluster.name(b));

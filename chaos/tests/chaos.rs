@@ -16,6 +16,15 @@ fn config(seed: u64, nemeses: NemesisSet, nodes: usize) -> RunConfig {
     }
 }
 
+/// How many fault-log lines of these reports contain `text` (the vacuity checks).
+fn lines_containing(reports: &[SeedReport], text: &str) -> usize {
+    reports
+        .iter()
+        .flat_map(|report| &report.faults)
+        .filter(|line| line.contains(text))
+        .count()
+}
+
 fn describe(report: &SeedReport) -> String {
     format!(
         "seed {} ({} on {} nodes): verdict {}, violations {:?}, lost {:?}\nfaults:\n{}",
@@ -170,13 +179,7 @@ fn lease_reads_across_restarted_voters() {
     );
     // Not vacuous: the voters restarted just before the candidate's campaign, and
     // a new leader followed.
-    let seen = |text: &str| {
-        reports
-            .iter()
-            .flat_map(|report| &report.faults)
-            .filter(|line| line.contains(text))
-            .count()
-    };
+    let seen = |text: &str| lines_containing(&reports, text);
     let restarted = seen("the odd clients write again");
     let led = seen("ms after the restart");
     assert!(
@@ -261,11 +264,7 @@ fn lagging_links_on_three_and_five_nodes() {
     let lag = NemesisSet(vec![Nemesis::Lag]);
     let mut reports = assert_seeds_pass(1300..1308, lag.clone(), 3);
     reports.extend(assert_seeds_pass(1350..1354, lag, 5));
-    let released = reports
-        .iter()
-        .flat_map(|report| &report.faults)
-        .filter(|line| line.contains("follows a new leader: release in"))
-        .count();
+    let released = lines_containing(&reports, "follows a new leader: release in");
     assert!(
         released >= 40,
         "only {released} lag faults were released after a new leader (12 seeds)"
@@ -292,13 +291,7 @@ fn rolling_partitions_figure_8() {
     }));
     reports.extend(assert_seeds_pass(1410..1414, rolling.clone(), 3));
     reports.extend(assert_seeds_pass(1450..1453, rolling, 5));
-    let seen = |text: &str| {
-        reports
-            .iter()
-            .flat_map(|report| &report.faults)
-            .filter(|line| line.contains(text))
-            .count()
-    };
+    let seen = |text: &str| lines_containing(&reports, text);
     assert!(
         seen("has the votes to win") >= 60,
         "too few candidates cut off"
@@ -330,13 +323,7 @@ fn membership_and_transfers() {
     let mut reports = assert_seeds_pass(1000..1006, churn.clone(), 3);
     reports.extend(assert_seeds_pass(1010..1016, mixed, 3));
     reports.extend(assert_seeds_pass(1020..1023, churn, 5));
-    let seen = |text: &str| {
-        reports
-            .iter()
-            .flat_map(|report| &report.faults)
-            .filter(|line| line.contains(text))
-            .count()
-    };
+    let seen = |text: &str| lines_containing(&reports, text);
     assert!(
         seen("operator: ") >= 10,
         "the operator was asked too little"
@@ -363,10 +350,7 @@ fn reset_fences_the_old_members() {
         .filter(|report| report.reset_survivors.is_some())
         .count();
     assert!(resets >= 10, "only {resets} of 13 seeds reset the peers");
-    assert!(reports
-        .iter()
-        .flat_map(|report| &report.faults)
-        .any(|line| line.contains(": reset to ")));
+    assert!(lines_containing(&reports, ": reset to ") > 0);
 }
 
 /// A wiped disk (F11, F14): a voter loses power and its disk; the operator brings it
