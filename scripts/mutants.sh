@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Mutation testing of the pure core, src/core (docs/verification.md, "Mutation testing").
 #
-#   scripts/mutants.sh run        every shard of stage 1 not finished yet, stage 1b, stage 2,
-#                                 then the summary (resumable: run it again after a stop)
+#   scripts/mutants.sh run        shard by shard: stage 1 for the shard's mutants without
+#                                 a verdict, then stage 2 for the survivors so far; then
+#                                 the summary (resumable: run it again)
 #   scripts/mutants.sh shard K    stage 1, shard K only (0-based, of MUTANTS_SHARDS)
-#   scripts/mutants.sh stage1b    stage 1's survivors against today's stage-1 tests
-#   scripts/mutants.sh stage2     stage 2 only (needs every stage-1 shard finished)
-#   scripts/mutants.sh summary    counts, score and every surviving mutant
+#   scripts/mutants.sh stage2     stage 2 only: stage 1's survivors not through it yet
+#   scripts/mutants.sh record     copy the verdicts of runs so far into the ledger
+#   scripts/mutants.sh summary    counts, score, a table per file and every survivor
 #   scripts/mutants.sh killers    for each mutant stage 2 caught, the test that failed first
 #   scripts/mutants.sh sample     the CI sample: a few mutants picked by MUTANTS_SEED,
 #                                 stage-1 tests; reports unexpected survivors (fails on
 #                                 them with MUTANTS_STRICT=1)
 #   scripts/mutants.sh list       the mutants, as cargo-mutants names them
+#
+# The ledger (scripts/mutants-ledger.tsv, committed) keeps every verdict with the hash of
+# the file it was tested on: a run resumes on any machine, in any session, and a verdict
+# counts only while its file is unchanged (edit a file of src/core and its mutants are
+# run again). Commit the ledger as a run goes (`record`, then commit).
 #
 # The test set: the core's unit tests, the handler tests (tests/core_handlers.rs,
 # core_read_handlers.rs, core_membership_handlers.rs, core_snapshot_handlers.rs),
@@ -41,6 +47,9 @@ shards="${MUTANTS_SHARDS:-8}"
 timeout="${MUTANTS_TIMEOUT:-180}"
 nice_level="${MUTANTS_NICE:-19}"
 equivalent_list="$root/scripts/mutants-equivalent.txt"
+# Every verdict ever recorded, committed with the code, so that a run carries over
+# between machines and sessions: "stage<TAB>verdict<TAB>file hash<TAB>mutant".
+ledger="${MUTANTS_LEDGER:-$root/scripts/mutants-ledger.tsv}"
 
 # Deterministic tests: a fixed proptest seed, no shrinking (a failure is all a mutant
 # needs), no regression files written into the mirror.
@@ -121,6 +130,19 @@ mutants() {
 # every mutant; anything else means the shard did not finish.
 finished_ok() { [[ "$1" == 0 || "$1" == 2 || "$1" == 3 ]]; }
 
+# The stage-1 test set (and the unit tests) on the unmutated tree: a test that fails
+# without a mutant would count every mutant as caught. It also warms the build.
+baseline1() {
+    echo "== baseline: the stage-1 test set on the unmutated tree"
+    local started=$SECONDS
+    (cd "$tree" && CARGO_TARGET_DIR="$tree/target" nice -n "$nice_level" cargo nextest run \
+        -p concord --lib --test core_handlers --test core_read_handlers \
+        --test core_membership_handlers --test core_snapshot_handlers --test core_observer \
+        --test core_parsing --test core_properties --test fuzz_smoke \
+        --profile=mutants --run-ignored=all -E "$root_tests")
+    echo "baseline: $((SECONDS - started)) s (build and tests)"
+}
+
 baseline() {
     echo "== baseline: the stage-2 test set on the unmutated tree"
     local started=$SECONDS
@@ -133,16 +155,103 @@ baseline() {
     echo "baseline: $((SECONDS - started)) s (build and tests)"
 }
 
-# The names of the mutants in stage-1 shard K, as cargo-mutants lists them.
+# The names of the mutants in stage-1 shard K, as cargo-mutants lists them. Round-robin:
+# each shard takes every K-th mutant of every file, so a finished shard (through stage 2)
+# is a fair sample of the whole and its score an estimate of the final one.
 shard_mutants() {
-    cargo mutants --list -d "$tree" --shard="$1/$shards" --sharding=slice
+    cargo mutants --list -d "$tree" --shard="$1/$shards" --sharding=round-robin
 }
 
-# Every mutant some earlier attempt at a shard settled (caught, missed, unviable or
-# timed out).
-settled() {
-    cat "$1"/{mutants.out,attempt-*/mutants.out}/{caught,missed,unviable,timeout}.txt \
-        2>/dev/null | sort -u || true
+# "file<TAB>hash" for every file of src/core under directory $1: a verdict in the
+# ledger holds only while the mutated file is byte for byte the one it was tested on.
+core_hashes() {
+    (cd "$1" && find src/core -name '*.rs' -print0 | sort -z | xargs -0 sha256sum) \
+        | awk '{ print $2 "\t" substr($1, 1, 16) }'
+}
+
+# Appends an attempt's verdicts to the ledger (idempotent: the ledger keeps one line per
+# stage, verdict, hash and mutant, in the order they were first recorded). Called after
+# every attempt, and by `record` while a run is going on (cargo-mutants writes each
+# verdict as it settles, so a stopped attempt loses at most the mutant in progress).
+record_attempt() {
+    local attempt="$1" stage outcome
+    [[ -f "$attempt/hashes" && -f "$attempt/stage" ]] || return 0
+    stage=$(cat "$attempt/stage")
+    (
+        flock 9
+        for outcome in caught missed unviable timeout; do
+            [[ -f "$attempt/mutants.out/$outcome.txt" ]] || continue
+            awk -F'\t' -v stage="$stage" -v outcome="$outcome" '
+                FNR == NR { hash[$1] = $2; next }
+                { file = $0; sub(/:.*/, "", file)
+                  if (file in hash) print stage "\t" outcome "\t" hash[file] "\t" $0 }
+            ' "$attempt/hashes" "$attempt/mutants.out/$outcome.txt"
+        done >>"$ledger"
+        awk '/^#/ || !seen[$0]++' "$ledger" >"$ledger.new" && mv "$ledger.new" "$ledger"
+    ) 9>"$ledger.lock"
+}
+
+record_all() {
+    local attempt
+    for attempt in "$out"/*/attempt-*; do
+        [[ -d "$attempt" ]] && record_attempt "$attempt"
+    done
+    return 0
+}
+
+# "name<TAB>verdict<TAB>stages" for every mutant of the tree in $1 the ledger has a
+# verdict for (against that tree's files). Caught in any stage is caught; then
+# unviable; otherwise the latest survivor verdict (missed or timeout), with the stages
+# it survived.
+verdicts() {
+    awk -F'\t' '
+        FNR == NR { hash[$1] = $2; next }
+        /^#/ || NF < 4 { next }
+        {
+            file = $4; sub(/:.*/, "", file)
+            if (hash[file] != $3) next
+            n = $4
+            if (!(n in verdict)) order[++count] = n
+            if ($2 == "caught") verdict[n] = "caught"
+            else if (verdict[n] == "caught") {}
+            else if ($2 == "unviable") verdict[n] = "unviable"
+            else if (verdict[n] == "unviable") {}
+            else verdict[n] = $2
+            if (index("," stages[n] ",", "," $1 ",") == 0)
+                stages[n] = stages[n] == "" ? $1 : stages[n] "," $1
+        }
+        END { for (i = 1; i <= count; i++) print order[i] "\t" verdict[order[i]] "\t" stages[order[i]] }
+    ' <(core_hashes "$1") <(cat "$ledger" 2>/dev/null || true)
+}
+
+# Mutant names of the tree, one per line, that have no verdict yet.
+untested() {
+    grep -vxF -f <(verdicts "$tree" | cut -f1; echo '#') || true
+}
+
+# Runs the named mutants (one per line in $2) as stage $1 with the remaining arguments,
+# in an attempt folder of their own, and records the verdicts.
+run_attempt() {
+    local stage="$1" names="$2"
+    shift 2
+    local attempt="$out/stage$stage/attempt-$(date +%s)" filters=() name
+    mkdir -p "$attempt"
+    core_hashes "$tree" >"$attempt/hashes"
+    echo "$stage" >"$attempt/stage"
+    while IFS= read -r name; do
+        filters+=("--re=$(exact_re "$name")")
+    done <<<"$names"
+    local started=$SECONDS status=0
+    mutants "${filters[@]}" -o "$attempt" "$@" || status=$?
+    echo "$((SECONDS - started))" >"$attempt/seconds"
+    local relink=0
+    unsettle_link_failures "$attempt/mutants.out" && relink=1
+    record_attempt "$attempt"
+    if ! finished_ok "$status"; then
+        echo "stage $stage stopped (cargo-mutants exit $status)" >&2
+        exit "$status"
+    fi
+    return $((relink == 1 ? 10 : 0))
 }
 
 # A regex matching exactly one mutant name (for cargo-mutants' --re).
@@ -164,150 +273,87 @@ unsettle_link_failures() {
     rm -rf "$tree/target/debug/incremental"
 }
 
-# Runs the mutants of shard K that no earlier attempt settled, so a stopped run loses
-# at most the mutant in progress.
+# Stage 1, shard K: its mutants the ledger has no verdict for.
 run_shard() {
-    local k="$1" shard_out="$out/stage1/shard-$k"
-    if [[ -f "$shard_out/done" ]]; then
-        echo "== stage 1 shard $k/$shards: done before, skipped"
+    local k="$1" remaining status=0
+    remaining=$(shard_mutants "$k" | untested)
+    if [[ -z "$remaining" ]]; then
+        echo "== stage 1 shard $k/$shards: every mutant has a verdict"
         return
     fi
-    mkdir -p "$shard_out"
-    local remaining
-    remaining=$(shard_mutants "$k" | grep -vxF -f <(settled "$shard_out"; echo '#') || true)
-    if [[ -n "$remaining" ]]; then
-        echo "== stage 1 shard $k/$shards: $(echo "$remaining" | wc -l) mutants to run"
-        local attempt="$shard_out/attempt-$(date +%s)" filters=() name
-        while IFS= read -r name; do
-            filters+=("--re=$(exact_re "$name")")
-        done <<<"$remaining"
-        local started=$SECONDS status=0
-        mutants "${filters[@]}" -o "$attempt" "${stage1_args[@]}" || status=$?
-        echo "$((SECONDS - started))" >"$attempt/seconds"
-        if ! finished_ok "$status"; then
-            echo "stage 1 shard $k stopped (cargo-mutants exit $status)" >&2
-            exit "$status"
-        fi
-        if unsettle_link_failures "$attempt/mutants.out"; then
-            run_shard "$k" # run them again
-            return
-        fi
+    echo "== stage 1 shard $k/$shards: $(echo "$remaining" | wc -l) mutants to run"
+    run_attempt 1 "$remaining" "${stage1_args[@]}" || status=$?
+    if ((status == 10)); then
+        run_shard "$k" # the builds that failed to link, again
     fi
-    local total=0 f
-    for f in "$shard_out"/attempt-*/seconds "$shard_out"/seconds; do
-        [[ -f "$f" ]] && total=$((total + $(cat "$f")))
-    done
-    echo "$total" >"$shard_out/done"
 }
 
-stage1_finished() {
-    for ((k = 0; k < shards; k++)); do
-        [[ -f "$out/stage1/shard-$k/done" ]] || { echo "stage 1 shard $k is not finished" >&2; exit 1; }
-    done
+# Survivors (missed or timed out) of the tree that have been through stage $1 and not
+# through stage $2 (or, with MUTANTS_RETEST=1, every survivor that has been through $1).
+survivors_for() {
+    verdicts "$tree" | awk -F'\t' -v after="$1" -v next_stage="$2" -v retest="${MUTANTS_RETEST:-0}" '
+        ($2 == "missed" || $2 == "timeout") && index("," $3 ",", "," after ",") \
+            && (retest == 1 || !index("," $3 ",", "," next_stage ",")) { print $1 }'
 }
 
-# Everything stage 1 (and stage 1b) settled: caught or unviable.
-stage1_settled() {
-    # (Missing files are normal: shards hold only attempt-* folders, and stage 1b's
-    # results do not exist before it runs; `set -o pipefail` must not stop the script.)
-    cat "$out"/stage1/shard-*/{mutants.out,attempt-*/mutants.out}/{caught,unviable}.txt \
-        "$out"/stage1b/mutants.out/{caught,previously_caught}.txt 2>/dev/null | sort -u || true
-}
-
-# Stage 1b: stage 1's survivors against the stage-1 test set as it is now, plus the
-# core's unit tests (`--lib`). Shards that finished before tests joined the set (the
-# read, membership and snapshot handler tests joined on 2026-12-04, after shards 0-5)
-# are brought up to date without running every mutant again; still one crate per
-# mutant, so the costly stage 2 (model and chaos builds) gets fewer.
-stage1b() {
-    stage1_finished
-    local stage1b_out="$out/stage1b"
-    if [[ ! -d "$stage1b_out/mutants.out" ]]; then
-        mkdir -p "$stage1b_out/mutants.out"
-        stage1_settled >"$stage1b_out/mutants.out/previously_caught.txt"
-    fi
-    echo "== stage 1b: stage 1's survivors against the stage-1 test set as it is now"
-    local started=$SECONDS status=0
-    mutants --iterate -o "$stage1b_out" --cargo-arg=--lib "${stage1_args[@]}" || status=$?
-    finished_ok "$status" || { echo "stage 1b stopped (cargo-mutants exit $status)" >&2; exit "$status"; }
-    echo "$((SECONDS - started))" >"$stage1b_out/done"
-    echo "stage 1b: $((SECONDS - started)) s"
-}
-
+# Stage 2: what stage 1 did not catch, against the whole set (model and chaos
+# included). MUTANTS_RETEST=1 runs stage 2's own survivors again (after adding tests).
 stage2() {
-    local stage2_out="$out/stage2"
-    stage1_finished
-    if [[ ! -d "$stage2_out/mutants.out" ]]; then
-        # Seed cargo-mutants' --iterate with everything stage 1 (and 1b) settled (caught
-        # or unviable): stage 2 then runs only the survivors and timeouts. Running
-        # stage 2 again retests only what is still not caught (after adding tests, say).
-        mkdir -p "$stage2_out/mutants.out"
-        stage1_settled >"$stage2_out/mutants.out/previously_caught.txt"
-    fi
-    echo "== stage 2: stage 1's survivors against the whole test set"
-    local started=$SECONDS status=0
-    mutants --iterate -o "$stage2_out" "${stage2_args[@]}" || status=$?
-    finished_ok "$status" || { echo "stage 2 stopped (cargo-mutants exit $status)" >&2; exit "$status"; }
-    echo "stage 2: $((SECONDS - started)) s"
+    local names status=0
+    names=$(survivors_for 1 2)
+    [[ -n "$names" ]] || { echo "== stage 2: nothing to run"; return; }
+    baseline
+    echo "== stage 2: $(echo "$names" | wc -l) survivors against the whole test set"
+    run_attempt 2 "$names" "${stage2_args[@]}" || status=$?
+    ((status == 10)) && stage2
+    return 0
 }
 
-# Prints the counts, the score and the survivors, from stage 1's shards and stage 2 (or
-# from stage 1 alone while stage 2 has not run).
+# Counts, the score, a table per file and every survivor, for the checkout as it is
+# (verdicts recorded against other versions of a file do not count). A survivor of
+# stage 1 that stage 2 has not seen yet is "pending"; the score counts only final
+# verdicts (caught anywhere, or missed by stage 2), so a finished round-robin shard
+# estimates the final score.
 summary() {
-    local s1="$out/stage1" s1b="$out/stage1b/mutants.out" s2="$out/stage2/mutants.out"
-    s1_lines() { cat "$s1"/shard-*/{mutants.out,attempt-*/mutants.out}/"$1" 2>/dev/null | sort -u || true; }
-    s1b_lines() { cat "$s1b/$1" 2>/dev/null || true; }
-    s2_lines() { cat "$s2/$1" 2>/dev/null || true; }
-    local tested caught unviable missed timeout survivors_from=s2_lines
-    # Stage 1b tests mutants stage 1's shards may not have named (a line moved after a
-    # shard ran renames its mutants): count them too.
-    tested=$( (s1_lines caught.txt; s1_lines missed.txt; s1_lines unviable.txt; s1_lines timeout.txt
-        s1b_lines caught.txt; s1b_lines missed.txt; s1b_lines unviable.txt; s1b_lines timeout.txt) | sort -u)
-    unviable=$( (s1_lines unviable.txt; s1b_lines unviable.txt) | sort -u)
-    # Stage 2 records what earlier runs settled in previously_caught.txt (stage 1's
-    # caught and unviable, and what earlier stage-2 runs caught).
-    caught=$( (s1_lines caught.txt; s1b_lines caught.txt; s2_lines caught.txt; s2_lines previously_caught.txt) | sort -u \
-        | grep -vxF -f <(echo "$unviable") || true)
-    if [[ ! -d "$s2" && -f "$out/stage1b/done" ]]; then
-        survivors_from=s1b_lines
-        echo "(stage 2 has not run: stage 1 and 1b figures only)"
-    elif [[ ! -d "$s2" ]]; then
-        survivors_from=s1_lines
-        echo "(stage 2 has not run: stage 1 figures only)"
-    fi
-    missed=$($survivors_from missed.txt)
-    timeout=$($survivors_from timeout.txt)
-    count() { [[ -z "$1" ]] && echo 0 || echo "$1" | wc -l; }
-    local c m
-    c=$(count "$caught")
-    m=$(count "$missed")
-    echo "mutants tested: $(count "$tested"); caught $c, missed $m," \
-        "unviable $(count "$unviable"), timeout $(count "$timeout")"
-    if ((c + m > 0)); then
-        awk -v c="$c" -v m="$m" 'BEGIN { printf "score: caught / (caught + missed) = %.1f%%\n", 100 * c / (c + m) }'
-    fi
-    local total=0 shards_done=0 f
-    for f in "$s1"/shard-*/done; do
-        [[ -f "$f" ]] || continue
-        total=$((total + $(cat "$f")))
-        shards_done=$((shards_done + 1))
-    done
-    echo "stage 1: $shards_done of $shards shards finished, ${total} s"
-    if [[ -n "$missed" ]]; then
-        echo "missed:"
-        echo "$missed" | sed 's/^/  /'
-    fi
-    if [[ -n "$timeout" ]]; then
-        echo "timeout:"
-        echo "$timeout" | sed 's/^/  /'
+    local all v
+    all=$(cargo mutants --list -d "$root")
+    v=$(awk -F'\t' '
+        FNR == NR { want[$0] = 1; next }
+        ($1 in want) {
+            if (($2 == "missed" || $2 == "timeout") && !index("," $3 ",", ",2,")) $2 = "pending"
+            print $1 "\t" $2 "\t" $3
+        }' <(echo "$all") <(verdicts "$root"))
+    awk -F'\t' -v total="$(echo "$all" | grep -c . || true)" '
+        NF >= 2 {
+            file = $1; sub(/:.*/, "", file); files[file] = 1
+            n[$2]++; per[file, $2]++
+        }
+        END {
+            tested = n["caught"] + n["missed"] + n["timeout"] + n["unviable"] + n["pending"]
+            printf "mutants: %d; untested %d; caught %d, missed %d, timeout %d, unviable %d, pending stage 2 %d\n",
+                total, total - tested, n["caught"], n["missed"], n["timeout"], n["unviable"], n["pending"]
+            if (n["caught"] + n["missed"] > 0)
+                printf "score: caught / (caught + missed) = %.1f%% (final verdicts; timeouts left out of both)\n",
+                    100 * n["caught"] / (n["caught"] + n["missed"])
+            printf "\n| file | caught | missed | timeout | unviable | pending |\n|---|---:|---:|---:|---:|---:|\n"
+            for (f in files)
+                printf "| %s | %d | %d | %d | %d | %d |\n", f, per[f, "caught"], per[f, "missed"],
+                    per[f, "timeout"], per[f, "unviable"], per[f, "pending"] | "sort"
+        }' <<<"$v"
+    local survivors
+    survivors=$(awk -F'\t' '$2 == "missed" || $2 == "timeout" || $2 == "pending" { print $2 ": " $1 }' <<<"$v" | sort)
+    if [[ -n "$survivors" ]]; then
+        echo
+        echo "survivors:"
+        echo "$survivors" | sed 's/^/  /'
     fi
 }
 
 # For every mutant stage 2 caught, the first test that failed (from its log): tells the
 # model's and the chaos suite's catches from those of the tests written for survivors.
 killers() {
-    local dir log
-    for dir in "$out/stage2/mutants.out.old" "$out/stage2/mutants.out"; do
+    local dir log name
+    for dir in "$out"/stage2/attempt-*/mutants.out; do
         [[ -f "$dir/caught.txt" ]] || continue
         while IFS= read -r name; do
             log=$(grep -l -F "$name" "$dir"/log/*.log 2>/dev/null | head -1)
@@ -361,31 +407,33 @@ main() {
     case "${1:-run}" in
     run)
         need_tools
+        record_all
         sync_tree
-        baseline
-        for ((k = 0; k < shards; k++)); do run_shard "$k"; done
-        [[ -f "$out/stage1b/done" ]] || stage1b
-        stage2
+        baseline1
+        for ((k = 0; k < shards; k++)); do
+            run_shard "$k"
+            stage2
+        done
         summary
         ;;
     shard)
         need_tools
-        [[ -f "$tree/Cargo.toml" ]] || sync_tree
-        run_shard "${2:?shard number}"
-        ;;
-    stage1b)
-        need_tools
+        record_all
         sync_tree
-        stage1b
-        summary
+        run_shard "${2:?shard number}"
         ;;
     stage2)
         need_tools
+        record_all
         sync_tree
         stage2
         summary
         ;;
-    summary) summary ;;
+    record) record_all ;;
+    summary)
+        record_all
+        summary
+        ;;
     killers) killers ;;
     sample)
         need_tools
@@ -396,7 +444,7 @@ main() {
         cargo mutants --list
         ;;
     *)
-        sed -n '2,30p' "$0"
+        sed -n '2,40p' "$0"
         exit 2
         ;;
     esac

@@ -943,3 +943,201 @@ async fn read_errors_are_typed_and_a_panicking_read_harms_nothing() {
         Err(ReadError::ShuttingDown)
     ));
 }
+
+/// A store whose reads take `delay_ms` (a disk that is slow to read, or a store that
+/// locks across its fsync) and which says it blocks, so the runtime reads it off the
+/// node's task.
+struct SlowReads {
+    inner: MemoryLogStore,
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
+    reads: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl LogStore for SlowReads {
+    fn hard_state(&self) -> Result<HardState<PeerId>, concord::storage::StorageError> {
+        self.inner.hard_state()
+    }
+    fn recover_entries(
+        &self,
+        visit: &mut dyn FnMut(EntryMeta<PeerId>) -> Result<(), concord::storage::StorageError>,
+    ) -> Result<(), concord::storage::StorageError> {
+        self.inner.recover_entries(visit)
+    }
+    fn write(&self, ops: &[PersistOp]) -> Result<(), concord::storage::StorageError> {
+        self.inner.write(ops)
+    }
+    fn sync(&self) -> Result<(), concord::storage::StorageError> {
+        self.inner.sync()
+    }
+    fn read(
+        &self,
+        first: LogIndex,
+        last: LogIndex,
+    ) -> Result<Vec<StoredEntry>, concord::storage::StorageError> {
+        use std::sync::atomic::Ordering;
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(self.delay_ms.load(Ordering::Relaxed)));
+        self.inner.read(first, last)
+    }
+    fn compact(
+        &self,
+        through: LogIndex,
+        snapshot: LogId,
+    ) -> Result<(), concord::storage::StorageError> {
+        self.inner.compact(through, snapshot)
+    }
+    fn blocks(&self) -> bool {
+        true
+    }
+}
+
+/// Payload reads run off the node's task: a leader whose store takes 800 ms to read the
+/// entries a returning follower needs keeps committing new entries with its other
+/// follower meanwhile (read on the node's own task, each such read stalled every
+/// heartbeat, vote and proposal behind it). Then the follower catches up, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_store_read_does_not_stall_the_leader() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let delays: Vec<Arc<AtomicU64>> = (0..3).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let reads: Vec<Arc<AtomicU64>> = (0..3).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let (store_delays, store_reads) = (delays.clone(), reads.clone());
+    let mut cluster = TestCluster::with_stores(
+        3,
+        |_| {},
+        move |i| {
+            Arc::new(SlowReads {
+                inner: MemoryLogStore::new(),
+                delay_ms: store_delays[i].clone(),
+                reads: store_reads[i].clone(),
+            })
+        },
+    );
+    let leader = cluster.leader().await;
+    let behind = (leader + 1) % 3;
+    let store = cluster.stop(behind).await;
+    let mut last = LogId::default();
+    for value in 1..=200 {
+        last = cluster
+            .node(leader)
+            .apply(delta(value))
+            .await
+            .unwrap()
+            .log_id;
+    }
+    // Applied on the leader: its cache no longer holds those payloads.
+    cluster.wait_applied(leader, last.index).await;
+    delays[leader].store(800, Ordering::Relaxed);
+    let reads_before = reads[leader].load(Ordering::Relaxed);
+    cluster.start(behind, store);
+    // The returning follower's catch-up needs a store read on the leader.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while reads[leader].load(Ordering::Relaxed) == reads_before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the leader never read its store"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // While that read sleeps, proposals commit with the other follower.
+    for value in 201..=205 {
+        let started = std::time::Instant::now();
+        last = cluster
+            .node(leader)
+            .apply(delta(value))
+            .await
+            .unwrap()
+            .log_id;
+        assert!(
+            started.elapsed() < Duration::from_millis(400),
+            "a proposal waited {:?} behind a store read",
+            started.elapsed()
+        );
+    }
+    delays[leader].store(0, Ordering::Relaxed);
+    cluster.wait_applied(behind, last.index).await;
+    let applied = cluster.nodes[behind]
+        .as_ref()
+        .unwrap()
+        .applied
+        .lock()
+        .unwrap()
+        .clone();
+    let values: Vec<i64> = applied.iter().map(|(_, v)| *v).collect();
+    assert_eq!(
+        values,
+        (1..=205).collect::<Vec<_>>(),
+        "out of order or lost"
+    );
+    for i in 0..3 {
+        cluster.stop(i).await;
+    }
+}
+
+/// Entries applied from the store after a restart (none are cached) go to the state
+/// machine in log order, with notifications and reads after them, when every read is
+/// slow and runs off the node's task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_applies_from_a_slow_store_in_order() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let delay = Arc::new(AtomicU64::new(3));
+    let store_delay = delay.clone();
+    let mut cluster = TestCluster::with_stores(
+        3,
+        |options| options.core.max_entries_per_message = 16,
+        move |_| {
+            Arc::new(SlowReads {
+                inner: MemoryLogStore::new(),
+                delay_ms: store_delay.clone(),
+                reads: Arc::default(),
+            })
+        },
+    );
+    let leader = cluster.leader().await;
+    let mut last = LogId::default();
+    let handles = spawn_applies(cluster.node(leader), (1..=300).map(delta));
+    for handle in handles {
+        last = last.max(handle.await.unwrap().unwrap().log_id);
+    }
+    for i in 0..3 {
+        cluster.wait_applied(i, last.index).await;
+    }
+    // Every node restarts: the log is applied again from the store, chunk by chunk.
+    let mut stores = Vec::new();
+    for i in 0..3 {
+        stores.push(cluster.stop(i).await);
+    }
+    for (i, store) in stores.into_iter().enumerate() {
+        cluster.start(i, store);
+    }
+    let leader = cluster.leader().await;
+    let read = cluster
+        .node(leader)
+        .read(|counter: &Counter| counter.total)
+        .await;
+    assert_eq!(
+        read.unwrap(),
+        (1..=300).sum::<i64>(),
+        "a read before the replay finished"
+    );
+    for i in 0..3 {
+        cluster.wait_applied(i, last.index).await;
+        let applied = cluster.nodes[i]
+            .as_ref()
+            .unwrap()
+            .applied
+            .lock()
+            .unwrap()
+            .clone();
+        let mut values: Vec<i64> = applied.iter().map(|(_, v)| *v).collect();
+        let mut expected: Vec<i64> = (1..=300).collect();
+        values.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(values, expected, "node {i}: lost or repeated entries");
+        let indices: Vec<LogIndex> = applied.iter().map(|(index, _)| *index).collect();
+        assert!(indices.is_sorted(), "node {i} applied out of log order");
+    }
+    delay.store(0, Ordering::Relaxed);
+    for i in 0..3 {
+        cluster.stop(i).await;
+    }
+}

@@ -12,6 +12,8 @@
 //!   reported late — so a power loss can land between "written" and "durable" while
 //!   the rest of the cluster has already acted on what was written;
 //! - **group-commit boundaries** move: some batches are cut to 1–3 jobs;
+//! - **payload reads** from the store (entries no longer cached) take 1–30 ms one time
+//!   in four, so later events overtake them;
 //! - **messages** are occasionally lost (1%), sent twice (2%), held back 5–60 ms so
 //!   later ones overtake them (2%), held back 250–1500 ms (0.5% by default,
 //!   `stale_per_mille`), or sent now and again 250–1500 ms later (as many) — long enough
@@ -182,6 +184,9 @@ impl DurabilityCheck {
 pub struct Buggify {
     me: PeerId,
     rng: Mutex<Rng>,
+    /// The payload reads' own stream, so that how many reads a node makes does not
+    /// shift the other faults' draws.
+    read_rng: Mutex<Rng>,
     enabled: bool,
     probe: Arc<WindowProbe>,
     durability: Option<DurabilityCheck>,
@@ -205,6 +210,7 @@ impl Buggify {
         Buggify {
             me,
             rng: Mutex::new(Rng::new(seed)),
+            read_rng: Mutex::new(Rng::new(seed ^ 0x7265_6164_7061_796c)),
             enabled,
             probe,
             durability,
@@ -269,6 +275,21 @@ impl FaultInjector for Buggify {
     fn completion_delay(&self) -> Duration {
         if self.enabled && self.roll(10) == 0 {
             Duration::from_millis(1 + self.roll(5))
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// A payload read from the store (a follower far behind, the apply after a
+    /// restart) is slow now and then: one in four takes 1–30 ms, so replication, votes
+    /// and applies overtake it.
+    fn read_delay(&self) -> Duration {
+        if !self.enabled {
+            return Duration::ZERO;
+        }
+        let mut rng = self.read_rng.lock().unwrap_or_else(PoisonError::into_inner);
+        if rng.below(4) == 0 {
+            Duration::from_millis(1 + rng.below(30))
         } else {
             Duration::ZERO
         }

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use concord_sync::{queue, shutdown, status};
 use tokio::sync::mpsc;
 use tokio::task::coop::cooperative;
@@ -16,10 +17,11 @@ use tokio::time::Instant;
 
 use super::clock::Clock;
 use super::error::{ApplyError, NodeFailure, ReadError, SnapshotError};
-use super::fsm::{answer_failed, ApplyItem, FsmDone, FsmJob, InlineFsm};
+use super::fsm::{answer_failed, answer_stopped, ApplyItem, FsmDone, FsmJob, InlineFsm};
 use super::options::NodeOptions;
 use super::outbound::Outbound;
 use super::payloads::Payloads;
+use super::reader::{PayloadReader, ReadDone, ReadFor};
 use super::reads::{PendingReads, ReadJob, ReadRequest, MAX_PARKED_READS};
 use super::snapshot_store::SnapshotStore;
 use super::state_machine::{CommittedEntry, LeaderChangeContext, StateMachine};
@@ -183,8 +185,24 @@ pub(crate) struct Driver<S: StateMachine> {
     /// Reports of the state machine run by this loop (`InlineFsm`), taken after the
     /// event that produced them, as a task's would arrive on `fsm_done`.
     fsm_reports: Vec<FsmDone>,
-    /// Jobs for the state machine queued by the step in progress (see `flush_fsm`).
-    fsm_outbox: VecDeque<FsmJob<S>>,
+    /// What goes to the state machine, in order: jobs queued by the step in progress
+    /// (see `flush_fsm`), and apply chunks whose payloads are being read from the
+    /// store (everything behind one waits for it).
+    fsm_outbox: VecDeque<Outgoing<S>>,
+    /// Reads of payloads the cache lacks, off this task (`reader.rs`).
+    reader: PayloadReader,
+    read_done: mpsc::UnboundedReceiver<ReadDone>,
+}
+
+/// An entry of the driver's queue to the state machine.
+enum Outgoing<S: StateMachine> {
+    Ready(FsmJob<S>),
+    /// An apply chunk waiting for its payloads (`ReadFor::Apply(ticket)`): its items
+    /// hold empty payloads until the read fills them in.
+    Reading {
+        ticket: u64,
+        items: Vec<ApplyItem<S>>,
+    },
 }
 
 impl<S: StateMachine> Driver<S> {
@@ -210,6 +228,8 @@ impl<S: StateMachine> Driver<S> {
             options.peer.clone(),
             options.faults.clone(),
         );
+        let (reader, read_done) =
+            PayloadReader::new(store.clone(), options.group.clone(), options.faults.clone());
         let server = snapshots.as_ref().map(|snapshots| SnapshotServer {
             store: snapshots.store.clone(),
             sender: outbound.transfer(),
@@ -233,7 +253,9 @@ impl<S: StateMachine> Driver<S> {
             compactions: Vec::new(),
             timers: Timers::new(&options, clock),
             tasks: PendingTasks::new(),
-            payloads: Payloads::new(store, options.group.clone()),
+            payloads: Payloads::new(store.clone(), options.group.clone()),
+            reader,
+            read_done,
             outbound,
             status: StatusPublisher::new(
                 status,
@@ -352,6 +374,7 @@ impl<S: StateMachine> Driver<S> {
                 _ = cooperative(std::future::ready(())), if !self.fsm_reports.is_empty() => {
                     self.take_fsm_reports().await
                 }
+                Some(done) = self.read_done.recv() => self.on_read_done(done).await,
                 Some(event) = self.queues.snapshot_events.recv() => self.on_snapshot_event(event).await,
                 _ = cooperative(self.queues.stop.stopped()) => break,
                 // The clock was adjusted (simulations only): the loop's head recomputes
@@ -611,13 +634,31 @@ impl<S: StateMachine> Driver<S> {
             return;
         }
         let payloads = match &message {
-            Message::Append(request) => match self.payloads.for_entries(&request.entries) {
-                Ok(payloads) => payloads,
-                // Not yet readable (still being written): skip; Raft retransmits.
-                Err(_) => return,
+            Message::Append(request) => match self.payloads.at_hand(&request.entries) {
+                Some(payloads) => payloads,
+                None if self.reader.inline() => match self.payloads.for_entries(&request.entries) {
+                    Ok(payloads) => payloads,
+                    // Not yet readable (still being written): skip; Raft retransmits.
+                    Err(_) => return,
+                },
+                None => {
+                    // From the store, off this task. One read per peer at a time; a
+                    // further append is dropped as the network may drop it (the core
+                    // retransmits).
+                    if self.reader.may_send(&to) {
+                        let entries = request.entries.clone();
+                        self.reader.start(ReadFor::Send { to, message }, entries);
+                    }
+                    return;
+                }
             },
             _ => Vec::new(),
         };
+        self.send_with(to, message, payloads);
+    }
+
+    /// Sends `message` with its entries' payloads.
+    fn send_with(&mut self, to: PeerId, message: Message<PeerId>, payloads: Vec<Bytes>) {
         if let Message::Append(request) = &message {
             if !request.entries.is_empty() && self.metrics.enabled() {
                 let bytes = payloads.iter().map(|p| p.len() as u64).sum();
@@ -630,6 +671,70 @@ impl<S: StateMachine> Driver<S> {
             }
         }
         self.outbound.send(to, message, payloads);
+    }
+
+    /// A payload read finished: the append goes out, or the apply chunk joins the
+    /// queue to the state machine in its place.
+    async fn on_read_done(&mut self, done: ReadDone) {
+        self.reader.finished(&done.purpose);
+        match done.purpose {
+            // Unreadable now (replaced by a later leader's entries, or compacted): the
+            // message is dropped, as the network may drop it.
+            ReadFor::Send { to, message } => {
+                if let Ok(payloads) = done.result {
+                    self.send_with(to, message, payloads);
+                }
+            }
+            ReadFor::Apply(ticket) => {
+                let Some(position) = self.fsm_outbox.iter().position(
+                    |outgoing| matches!(outgoing, Outgoing::Reading { ticket: t, .. } if *t == ticket),
+                ) else {
+                    return;
+                };
+                let Some(Outgoing::Reading { mut items, .. }) = self.fsm_outbox.remove(position)
+                else {
+                    return;
+                };
+                match done.result {
+                    Ok(payloads) if self.failed.is_none() => {
+                        for (item, data) in items.iter_mut().zip(payloads) {
+                            if let ApplyItem::Client { entry, .. } = item {
+                                entry.data = data;
+                            }
+                        }
+                        self.fsm_outbox
+                            .insert(position, Outgoing::Ready(FsmJob::Apply(items)));
+                    }
+                    Ok(_) => {
+                        if let Some(failure) = &self.failed {
+                            answer_failed(items, failure);
+                        }
+                    }
+                    Err(error) => {
+                        // Committed entries are durable here: unreadable is a storage
+                        // failure — unless a snapshot installed since covers them (its
+                        // `Load` follows in the queue and replaces their effect).
+                        let superseded = self.core.snapshot().is_some_and(|meta| {
+                            items
+                                .last()
+                                .is_some_and(|item| item.index() <= meta.last_included.index)
+                        });
+                        let failure = if superseded {
+                            NodeFailure::Internal(format!(
+                                "committed entries were replaced by a snapshot before they were applied: {error}"
+                            ))
+                        } else {
+                            NodeFailure::Storage(error)
+                        };
+                        answer_failed(items, &failure);
+                        if !superseded {
+                            self.fail(failure);
+                        }
+                    }
+                }
+                self.flush_fsm().await;
+            }
+        }
     }
 
     /// Routes a frame to the core. Only misaddressed frames (another group, another
@@ -962,13 +1067,20 @@ impl<S: StateMachine> Driver<S> {
             let Some(last) = chunk.last().map(|meta| meta.log_id.index) else {
                 continue;
             };
-            let payloads = match self.payloads.for_entries(chunk) {
-                Ok(payloads) => payloads,
-                Err(error) => {
-                    // Committed entries are durable here: unreadable is a storage failure.
-                    self.fail(NodeFailure::Storage(error));
-                    return;
-                }
+            // The payloads: at hand, read here from a store that never blocks, or read
+            // off this task (the chunk waits in the queue, and what follows it).
+            let (payloads, reading) = match self.payloads.at_hand(chunk) {
+                Some(payloads) => (payloads, false),
+                None if self.reader.inline() => match self.payloads.for_entries(chunk) {
+                    Ok(payloads) => (payloads, false),
+                    Err(error) => {
+                        // Committed entries are durable here: unreadable is a storage
+                        // failure.
+                        self.fail(NodeFailure::Storage(error));
+                        return;
+                    }
+                },
+                None => (vec![Bytes::new(); chunk.len()], true),
             };
             let mut items = Vec::with_capacity(chunk.len());
             for (meta, data) in chunk.iter().zip(payloads) {
@@ -1002,7 +1114,14 @@ impl<S: StateMachine> Driver<S> {
             }
             self.payloads.remove_through(last);
             self.handed_over = last;
-            self.send_to_fsm(FsmJob::Apply(items));
+            if reading {
+                let ticket = self.reader.ticket();
+                self.reader.start(ReadFor::Apply(ticket), chunk.to_vec());
+                self.fsm_outbox
+                    .push_back(Outgoing::Reading { ticket, items });
+            } else {
+                self.send_to_fsm(FsmJob::Apply(items));
+            }
             self.release_notifications();
         }
         self.release_reads();
@@ -1164,27 +1283,43 @@ impl<S: StateMachine> Driver<S> {
     /// Queues a job for the state machine, in order; the step hands it over at its end
     /// (`flush_fsm`).
     fn send_to_fsm(&mut self, job: FsmJob<S>) {
-        self.fsm_outbox.push_back(job);
+        self.fsm_outbox.push_back(Outgoing::Ready(job));
     }
 
-    /// Hands the queued jobs to the state machine, in order: runs them here for a
-    /// state machine this loop calls itself, else sends them to its caller, waiting
-    /// while its queue is full (the apply's back-pressure). If the caller is gone, the
-    /// node fails and the jobs' tasks hear it.
+    /// Hands the queued jobs to the state machine, in order, up to the first apply
+    /// chunk still waiting for its payloads: runs them here for a state machine this
+    /// loop calls itself, else sends them to its caller, waiting while its queue is full
+    /// (the apply's back-pressure). If the caller is gone, the node fails and the jobs'
+    /// tasks hear it.
     async fn flush_fsm(&mut self) {
-        while let Some(job) = self.fsm_outbox.pop_front() {
+        while matches!(self.fsm_outbox.front(), Some(Outgoing::Ready(_))) {
+            let Some(Outgoing::Ready(job)) = self.fsm_outbox.pop_front() else {
+                break;
+            };
             if let Some(fsm) = self.queues.inline_fsm.as_mut() {
                 fsm.handle(job, &mut self.fsm_reports);
                 continue;
             }
             if let Err(job) = cooperative(self.queues.fsm_jobs.send(job)).await {
                 let failure = NodeFailure::TaskStopped("state machine thread");
-                for job in std::iter::once(job).chain(self.fsm_outbox.drain(..)) {
-                    if let FsmJob::Apply(items) = job {
-                        answer_failed(items, &failure);
-                    }
+                if let FsmJob::Apply(items) = job {
+                    answer_failed(items, &failure);
                 }
+                self.fail_outbox(&failure);
                 self.fail(failure);
+            }
+        }
+    }
+
+    /// Answers the tasks of every apply still queued for the state machine with
+    /// `failure`, and empties the queue.
+    fn fail_outbox(&mut self, failure: &NodeFailure) {
+        for outgoing in self.fsm_outbox.drain(..) {
+            match outgoing {
+                Outgoing::Ready(FsmJob::Apply(items)) | Outgoing::Reading { items, .. } => {
+                    answer_failed(items, failure)
+                }
+                Outgoing::Ready(_) => {}
             }
         }
     }
@@ -1270,6 +1405,16 @@ impl<S: StateMachine> Driver<S> {
             let _ = waiter.send(Err(SnapshotError::Stopped));
         }
         self.status.close();
+        // Apply chunks still waiting for their payloads: their entries are committed,
+        // but this node will not apply them now (a restart does).
+        for outgoing in self.fsm_outbox.drain(..) {
+            match outgoing {
+                Outgoing::Ready(FsmJob::Apply(items)) | Outgoing::Reading { items, .. } => {
+                    answer_stopped(items)
+                }
+                Outgoing::Ready(_) => {}
+            }
+        }
         self.tasks.shut_down();
         self.reads.fail_all(&ReadError::ShuttingDown);
         self.queues.reads.close();

@@ -54,6 +54,13 @@ pub trait FaultInjector: Debug + Send + Sync + 'static {
         Duration::ZERO
     }
 
+    /// How long a payload read from the store takes beyond the read itself (the
+    /// driver reads payloads its cache lacks off its own task: a follower far behind,
+    /// the apply after a restart). Later events overtake a slow read.
+    fn read_delay(&self) -> Duration {
+        Duration::ZERO
+    }
+
     /// Most persistence jobs the writer may coalesce into its next fsync; `None` keeps
     /// the configured maximum. Smaller batches move group-commit boundaries around.
     fn batch_limit(&self) -> Option<usize> {

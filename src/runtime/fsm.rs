@@ -41,7 +41,7 @@ pub(crate) enum ApplyItem<S: StateMachine> {
 }
 
 impl<S: StateMachine> ApplyItem<S> {
-    fn index(&self) -> LogIndex {
+    pub(crate) fn index(&self) -> LogIndex {
         match self {
             ApplyItem::Client { entry, .. } => entry.log_id.index,
             ApplyItem::Configuration(log_id, _) | ApplyItem::Blank(log_id) => log_id.index,
@@ -658,6 +658,18 @@ fn apply_batch_now<S: StateMachine>(
 /// Answers every client of `items` with the failure (their hooks still run: the entries
 /// are committed all the same).
 pub(crate) fn answer_failed<S: StateMachine>(items: Vec<ApplyItem<S>>, failure: &NodeFailure) {
+    answer_all(items, || ApplyError::NodeFailed {
+        reason: failure.to_string(),
+    });
+}
+
+/// Answers every client of `items` with `ShuttingDown` (their hooks still run: the
+/// entries are committed all the same).
+pub(crate) fn answer_stopped<S: StateMachine>(items: Vec<ApplyItem<S>>) {
+    answer_all(items, || ApplyError::ShuttingDown);
+}
+
+fn answer_all<S: StateMachine>(items: Vec<ApplyItem<S>>, error: impl Fn() -> ApplyError) {
     for item in items {
         if let ApplyItem::Client {
             entry,
@@ -671,9 +683,7 @@ pub(crate) fn answer_failed<S: StateMachine>(items: Vec<ApplyItem<S>>, failure: 
                 let _ = catch_unwind(AssertUnwindSafe(|| hook(log_id)));
             }
             if let Some(completion) = completion {
-                let _ = completion.send(Err(ApplyError::NodeFailed {
-                    reason: failure.to_string(),
-                }));
+                let _ = completion.send(Err(error()));
             }
         }
     }

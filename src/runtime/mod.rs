@@ -24,6 +24,7 @@ mod node;
 mod options;
 mod outbound;
 mod payloads;
+mod reader;
 mod reads;
 mod server;
 mod snapshot_store;

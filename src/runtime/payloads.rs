@@ -100,47 +100,32 @@ impl Payloads {
 
     /// Payloads for these contiguous entries: from the cache, else from the store. An
     /// error when the store does not hold them (not yet written, or replaced since).
+    /// Reads the store on the caller's task: for a store that never blocks
+    /// (`PayloadReader` reads the others off the driver's task).
     pub(crate) fn for_entries(
         &self,
         entries: &[EntryMeta<PeerId>],
     ) -> Result<Vec<Bytes>, StorageError> {
-        // Sized up front (collecting into an `Option<Vec>` has no size hint and grew the
-        // vector by reallocation on every replication).
-        let mut cached = Vec::with_capacity(entries.len());
-        for meta in entries {
-            match self.cached(meta) {
-                Some(payload) => cached.push(payload),
-                None => break,
-            }
-        }
-        if cached.len() == entries.len() {
-            return Ok(cached);
+        if let Some(payloads) = self.at_hand(entries) {
+            return Ok(payloads);
         }
         let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
             return Ok(Vec::new());
         };
         let stored = self.store.read(first.log_id.index, last.log_id.index)?;
-        for (stored, meta) in stored.iter().zip(entries) {
-            if stored.meta.log_id != meta.log_id {
-                return Err(StorageError::Corrupt {
-                    store: "log".into(),
-                    group: self.group.clone(),
-                    index: meta.log_id.index,
-                    reason: format!(
-                        "holds entry {} where the log has {}",
-                        stored.meta.log_id, meta.log_id
-                    ),
-                });
-            }
+        check_read(&self.group, entries, stored)
+    }
+
+    /// Payloads for these entries if every one is at hand (the frame being stepped or
+    /// the cache), without reading the store.
+    pub(crate) fn at_hand(&self, entries: &[EntryMeta<PeerId>]) -> Option<Vec<Bytes>> {
+        // Sized up front (collecting into an `Option<Vec>` has no size hint and grew the
+        // vector by reallocation on every replication).
+        let mut cached = Vec::with_capacity(entries.len());
+        for meta in entries {
+            cached.push(self.cached(meta)?);
         }
-        if stored.len() != entries.len() {
-            return Err(StorageError::MissingEntry {
-                store: "log".into(),
-                group: self.group.clone(),
-                index: first.log_id.index.plus(stored.len() as u64),
-            });
-        }
-        Ok(stored.into_iter().map(|s| s.payload).collect())
+        Some(cached)
     }
 
     fn cached(&self, meta: &EntryMeta<PeerId>) -> Option<Bytes> {
@@ -155,6 +140,39 @@ impl Payloads {
             EntryKind::Blank | EntryKind::Configuration(_) => Some(Bytes::new()),
         }
     }
+}
+
+/// The payloads of `entries` from what the store returned for their range: an error
+/// when the store holds other entries there (replaced since) or fewer of them.
+pub(crate) fn check_read(
+    group: &GroupId,
+    entries: &[EntryMeta<PeerId>],
+    stored: Vec<StoredEntry>,
+) -> Result<Vec<Bytes>, StorageError> {
+    for (stored, meta) in stored.iter().zip(entries) {
+        if stored.meta.log_id != meta.log_id {
+            return Err(StorageError::Corrupt {
+                store: "log".into(),
+                group: group.clone(),
+                index: meta.log_id.index,
+                reason: format!(
+                    "holds entry {} where the log has {}",
+                    stored.meta.log_id, meta.log_id
+                ),
+            });
+        }
+    }
+    if stored.len() != entries.len() {
+        let index = entries.first().map_or(LogIndex(0), |first| {
+            first.log_id.index.plus(stored.len() as u64)
+        });
+        return Err(StorageError::MissingEntry {
+            store: "log".into(),
+            group: group.clone(),
+            index,
+        });
+    }
+    Ok(stored.into_iter().map(|s| s.payload).collect())
 }
 
 #[derive(Debug, Default)]
