@@ -126,25 +126,25 @@ fn lease_reads_under_clock_drift() {
 /// Teeth for the lease's drift bound: with lease reads, the `depose` nemesis cuts the
 /// leader off with its clock at half speed and the others' at double (the worst case a
 /// 100 % bound covers), and clients leave a silent node after 200 ms. With the bound at
-/// 0 % (a lease as long as the election timeout) seed 49 serves a stale read that the
-/// checker catches; with 100 % the same seed passes. (Found by a search: 1 of seeds
-/// 1..201 at 0 %, all 200 pass at 100 %; docs/verification.md, "Reads".)
+/// 0 % (a lease as long as the election timeout) a stale read is served that the
+/// checker catches; with 100 % the same seed passes. Found by a search: 4 of seeds
+/// 1..801 fail at 0 % (396, 589, 594, 599; 2026-12-04, after payload reads left the
+/// driver's task and changed the runs — seed 49, 1 of 1..201 before, no longer did),
+/// and those four pass at 100 % (docs/verification.md, "Reads"). The test takes the
+/// first of them that fails, so one more change of the runs does not blunt it at once.
 #[test]
 fn teeth_a_lease_without_a_drift_bound_serves_a_stale_read() {
-    let lease = |drift| RunConfig {
+    let lease = |seed, drift| RunConfig {
         lease_reads: true,
         clock_drift_percent: drift,
         client_attempt_timeout: std::time::Duration::from_millis(200),
-        ..config(49, NemesisSet(vec![Nemesis::Skew, Nemesis::Depose]), 3)
+        ..config(seed, NemesisSet(vec![Nemesis::Skew, Nemesis::Depose]), 3)
     };
-    let report = run_seed(&lease(0));
-    assert_eq!(
-        report.verdict,
-        Verdict::NotLinearizable,
-        "{}",
-        describe(&report)
-    );
-    let report = run_seed(&lease(100));
+    let caught = [589, 599, 396, 594]
+        .into_iter()
+        .find(|&seed| run_seed(&lease(seed, 0)).verdict == Verdict::NotLinearizable)
+        .expect("a lease without a drift bound serves a stale read on one of the seeds");
+    let report = run_seed(&lease(caught, 100));
     assert!(report.passed(), "{}", describe(&report));
 }
 
