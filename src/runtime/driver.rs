@@ -192,6 +192,11 @@ pub(crate) struct Driver<S: StateMachine> {
     /// Reads of payloads the cache lacks, off this task (`reader.rs`).
     reader: PayloadReader,
     read_done: mpsc::UnboundedReceiver<ReadDone>,
+    /// Writer jobs held back while an apply chunk's payloads are being read: from the
+    /// first job that may delete entries (a compaction, a snapshot install) on, in
+    /// order, until no chunk is reading — so an apply read never finds its entries
+    /// gone, and its failure is always the store's.
+    held_writer_jobs: VecDeque<WriterJob>,
 }
 
 /// An entry of the driver's queue to the state machine.
@@ -256,6 +261,7 @@ impl<S: StateMachine> Driver<S> {
             payloads: Payloads::new(store.clone(), options.group.clone()),
             reader,
             read_done,
+            held_writer_jobs: VecDeque::new(),
             outbound,
             status: StatusPublisher::new(
                 status,
@@ -592,11 +598,7 @@ impl<S: StateMachine> Driver<S> {
             {
                 early_report = Some(job.persisted());
             }
-            if cooperative(self.queues.writer_jobs.send(WriterJob::Write(job)))
-                .await
-                .is_err()
-            {
-                self.fail(NodeFailure::TaskStopped("log writer"));
+            if !self.queue_write_job(WriterJob::Write(job)).await {
                 early_report = None;
             }
         }
@@ -613,19 +615,58 @@ impl<S: StateMachine> Driver<S> {
                         }
                     }
                 } else {
-                    let job = WriterJob::Compact { through, snapshot };
-                    if cooperative(self.queues.writer_jobs.send(job))
-                        .await
-                        .is_err()
-                    {
-                        self.fail(NodeFailure::TaskStopped("log writer"));
-                    }
+                    self.queue_write_job(WriterJob::Compact { through, snapshot })
+                        .await;
                 }
             }
         }
         self.flush_fsm().await;
         // After this step's applies, so that the next step's come after them.
         (inline_report.or(early_report), follow_ups)
+    }
+
+    /// Queues a job for the log writer task, or holds it (with every job after it)
+    /// while an apply chunk is reading entries it may delete. False when the writer is
+    /// gone (the node fails).
+    async fn queue_write_job(&mut self, job: WriterJob) -> bool {
+        self.release_writer_jobs().await;
+        let reading = self
+            .fsm_outbox
+            .iter()
+            .any(|outgoing| matches!(outgoing, Outgoing::Reading { .. }));
+        if !self.held_writer_jobs.is_empty() || (reading && job.discards_entries()) {
+            self.held_writer_jobs.push_back(job);
+            return true;
+        }
+        if cooperative(self.queues.writer_jobs.send(job))
+            .await
+            .is_err()
+        {
+            self.fail(NodeFailure::TaskStopped("log writer"));
+            return false;
+        }
+        true
+    }
+
+    /// Releases the held writer jobs once no apply chunk is reading.
+    async fn release_writer_jobs(&mut self) {
+        let reading = self
+            .fsm_outbox
+            .iter()
+            .any(|outgoing| matches!(outgoing, Outgoing::Reading { .. }));
+        if reading {
+            return;
+        }
+        while let Some(job) = self.held_writer_jobs.pop_front() {
+            if cooperative(self.queues.writer_jobs.send(job))
+                .await
+                .is_err()
+            {
+                self.fail(NodeFailure::TaskStopped("log writer"));
+                self.held_writer_jobs.clear();
+                return;
+            }
+        }
     }
 
     fn send(&mut self, to: PeerId, message: Message<PeerId>) {
@@ -659,6 +700,10 @@ impl<S: StateMachine> Driver<S> {
 
     /// Sends `message` with its entries' payloads.
     fn send_with(&mut self, to: PeerId, message: Message<PeerId>, payloads: Vec<Bytes>) {
+        // A read that finishes after the node failed: a failed node goes quiet.
+        if self.failed.is_some() {
+            return;
+        }
         if let Message::Append(request) = &message {
             if !request.entries.is_empty() && self.metrics.enabled() {
                 let bytes = payloads.iter().map(|p| p.len() as u64).sum();
@@ -696,7 +741,9 @@ impl<S: StateMachine> Driver<S> {
                     return;
                 };
                 match done.result {
-                    Ok(payloads) if self.failed.is_none() => {
+                    // Applied in its place even on a node that failed since: jobs
+                    // queued before a failure still go, in order.
+                    Ok(payloads) => {
                         for (item, data) in items.iter_mut().zip(payloads) {
                             if let ApplyItem::Client { entry, .. } = item {
                                 entry.data = data;
@@ -705,34 +752,36 @@ impl<S: StateMachine> Driver<S> {
                         self.fsm_outbox
                             .insert(position, Outgoing::Ready(FsmJob::Apply(items)));
                     }
-                    Ok(_) => {
-                        if let Some(failure) = &self.failed {
-                            answer_failed(items, failure);
-                        }
-                    }
                     Err(error) => {
-                        // Committed entries are durable here: unreadable is a storage
-                        // failure — unless a snapshot installed since covers them (its
-                        // `Load` follows in the queue and replaces their effect).
-                        let superseded = self.core.snapshot().is_some_and(|meta| {
-                            items
-                                .last()
-                                .is_some_and(|item| item.index() <= meta.last_included.index)
-                        });
-                        let failure = if superseded {
-                            NodeFailure::Internal(format!(
-                                "committed entries were replaced by a snapshot before they were applied: {error}"
-                            ))
-                        } else {
-                            NodeFailure::Storage(error)
-                        };
+                        // Committed entries are durable here, and nothing that deletes
+                        // entries ran while they were read (`held_writer_jobs`):
+                        // unreadable is a storage failure. Nothing behind the chunk may
+                        // run on a state without it — later applies, reads, saves and
+                        // loads are dropped (their clients answered); the role
+                        // notifications still go.
+                        let failure = NodeFailure::Storage(error);
                         answer_failed(items, &failure);
-                        if !superseded {
-                            self.fail(failure);
+                        let behind = self.fsm_outbox.split_off(position);
+                        for outgoing in behind {
+                            match outgoing {
+                                Outgoing::Ready(FsmJob::Apply(items))
+                                | Outgoing::Reading { items, .. } => answer_failed(items, &failure),
+                                Outgoing::Ready(
+                                    job @ (FsmJob::LeaderStart(_)
+                                    | FsmJob::LeaderStop(_)
+                                    | FsmJob::StartFollowing(_)
+                                    | FsmJob::StopFollowing(_)),
+                                ) => self.fsm_outbox.push_back(Outgoing::Ready(job)),
+                                Outgoing::Ready(
+                                    FsmJob::Save(_) | FsmJob::Load(_) | FsmJob::Read(_),
+                                ) => {}
+                            }
                         }
+                        self.fail(failure);
                     }
                 }
                 self.flush_fsm().await;
+                self.release_writer_jobs().await;
             }
         }
     }

@@ -120,7 +120,18 @@ impl PayloadReader {
         let store = Arc::clone(&self.store);
         let group = self.group.clone();
         let done = self.done.clone();
-        let read = move || read(store.as_ref(), &group, &entries);
+        // A store that panics is a failed read (reported, never a chunk waiting forever).
+        let read = move || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                read(store.as_ref(), &group, &entries)
+            }))
+            .unwrap_or_else(|_| {
+                Err(StorageError::Fatal {
+                    store: "log".into(),
+                    reason: "the store panicked in a read".into(),
+                })
+            })
+        };
         match self.mode {
             Mode::Blocking => {
                 tokio::task::spawn_blocking(move || {
@@ -128,7 +139,8 @@ impl PayloadReader {
                     let _ = done.send(ReadDone { purpose, result });
                 });
             }
-            Mode::Simulated | Mode::Inline => {
+            Mode::Inline => unreachable!("an inline reader's caller reads the store itself"),
+            Mode::Simulated => {
                 let delay = self
                     .faults
                     .as_ref()

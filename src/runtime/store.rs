@@ -57,7 +57,9 @@ pub trait LogStore: Send + Sync + 'static {
     /// snapshot ending at `snapshot` covers (`through <= snapshot.index`). When the log
     /// ends before `through` (a snapshot installed from a leader), the log becomes empty
     /// and continues after `snapshot`. Need not be durable: a restart skips the entries
-    /// the snapshot covers. Never called with `through` below an entry still to be read.
+    /// the snapshot covers. Never called while an apply still has to read an entry at or
+    /// below `through`; a replication read (of a lagging follower's entries, off the
+    /// node's task) may run concurrently and must then get an error, not a panic.
     fn compact(&self, through: LogIndex, snapshot: LogId) -> Result<(), StorageError>;
     /// Whether `write`, `sync` and `persist` may block (disk IO; the default). The log
     /// writer then runs each batch on tokio's blocking pool, so its fsync does not

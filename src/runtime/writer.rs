@@ -26,6 +26,17 @@ pub(crate) enum WriterJob {
     Compact { through: LogIndex, snapshot: LogId },
 }
 
+impl WriterJob {
+    /// Whether the job may delete entries a read still needs: a compaction, or a
+    /// snapshot install (which discards a log that does not continue the snapshot).
+    pub(crate) fn discards_entries(&self) -> bool {
+        match self {
+            WriterJob::Write(job) => has_install(job),
+            WriterJob::Compact { .. } => true,
+        }
+    }
+}
+
 /// A fetched snapshot waiting for its `InstallSnapshot` write (shared by the fetch,
 /// which stages it, and the writer, which commits it in the write order).
 pub(crate) type Staged = Arc<Mutex<Option<SnapshotSink>>>;
@@ -258,7 +269,7 @@ impl InlineWriter {
     }
 }
 
-fn has_install(job: &WriteJob) -> bool {
+pub(crate) fn has_install(job: &WriteJob) -> bool {
     job.writes
         .iter()
         .any(|write| matches!(write, Write::InstallSnapshot(_)))
