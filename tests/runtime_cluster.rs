@@ -171,6 +171,25 @@ impl TestCluster {
         test_node.store
     }
 
+    /// What node `i`'s state machine applied so far: (index, delta), in order.
+    fn applied(&self, i: usize) -> Vec<(LogIndex, i64)> {
+        let node = self.nodes[i].as_ref().expect("running");
+        node.applied.lock().unwrap().clone()
+    }
+
+    /// Applies `value` through node `i`, which must succeed; its log id.
+    async fn apply(&self, i: usize, value: i64) -> LogId {
+        self.node(i).apply(delta(value)).await.unwrap().log_id
+    }
+
+    /// The deltas node `i`'s state machine applied so far, in order.
+    fn applied_deltas(&self, i: usize) -> Vec<i64> {
+        self.applied(i)
+            .into_iter()
+            .map(|(_, delta)| delta)
+            .collect()
+    }
+
     /// The lock that holds node `i`'s state machine in `on_apply` while a test holds it.
     fn gate(&self, i: usize) -> Arc<Mutex<()>> {
         self.nodes[i].as_ref().expect("running").gate.clone()
@@ -230,14 +249,7 @@ async fn a_cluster_elects_replicates_and_applies_in_order() {
     }
     for i in 0..3 {
         cluster.wait_applied(i, last.index).await;
-        let applied = cluster.nodes[i]
-            .as_ref()
-            .unwrap()
-            .applied
-            .lock()
-            .unwrap()
-            .clone();
-        let values: Vec<i64> = applied.iter().map(|(_, v)| *v).collect();
+        let values = cluster.applied_deltas(i);
         assert_eq!(
             values,
             (1..=50).collect::<Vec<_>>(),
@@ -289,14 +301,7 @@ async fn failover_and_restart_from_storage() {
     // The old leader restarts from its store and catches up.
     cluster.start(old_leader, store);
     cluster.wait_applied(old_leader, last.index).await;
-    let applied = cluster.nodes[old_leader]
-        .as_ref()
-        .unwrap()
-        .applied
-        .lock()
-        .unwrap()
-        .clone();
-    let values: Vec<i64> = applied.iter().map(|(_, v)| *v).collect();
+    let values = cluster.applied_deltas(old_leader);
     assert_eq!(values, (1..=20).collect::<Vec<_>>());
 }
 
@@ -659,14 +664,7 @@ async fn a_batch_failing_part_way_applies_the_entries_before_the_failure() {
         "{status:?}"
     );
     assert_eq!(status.applied_index, three.log_id.index, "{status:?}");
-    let applied = cluster.nodes[leader]
-        .as_ref()
-        .unwrap()
-        .applied
-        .lock()
-        .unwrap()
-        .clone();
-    let values: Vec<i64> = applied.iter().map(|(_, v)| *v).collect();
+    let values = cluster.applied_deltas(leader);
     assert_eq!(values, vec![1, 2, 3]);
 }
 
@@ -1017,12 +1015,7 @@ async fn a_slow_store_read_does_not_stall_the_leader() {
     let store = cluster.stop(behind).await;
     let mut last = LogId::default();
     for value in 1..=200 {
-        last = cluster
-            .node(leader)
-            .apply(delta(value))
-            .await
-            .unwrap()
-            .log_id;
+        last = cluster.apply(leader, value).await;
     }
     // Applied on the leader: its cache no longer holds those payloads.
     cluster.wait_applied(leader, last.index).await;
@@ -1041,12 +1034,7 @@ async fn a_slow_store_read_does_not_stall_the_leader() {
     // While that read sleeps, proposals commit with the other follower.
     for value in 201..=205 {
         let started = std::time::Instant::now();
-        last = cluster
-            .node(leader)
-            .apply(delta(value))
-            .await
-            .unwrap()
-            .log_id;
+        last = cluster.apply(leader, value).await;
         assert!(
             started.elapsed() < Duration::from_millis(400),
             "a proposal waited {:?} behind a store read",
@@ -1055,14 +1043,7 @@ async fn a_slow_store_read_does_not_stall_the_leader() {
     }
     delays[leader].store(0, Ordering::Relaxed);
     cluster.wait_applied(behind, last.index).await;
-    let applied = cluster.nodes[behind]
-        .as_ref()
-        .unwrap()
-        .applied
-        .lock()
-        .unwrap()
-        .clone();
-    let values: Vec<i64> = applied.iter().map(|(_, v)| *v).collect();
+    let values = cluster.applied_deltas(behind);
     assert_eq!(
         values,
         (1..=205).collect::<Vec<_>>(),
@@ -1123,13 +1104,7 @@ async fn a_restart_applies_from_a_slow_store_in_order() {
     );
     for i in 0..3 {
         cluster.wait_applied(i, last.index).await;
-        let applied = cluster.nodes[i]
-            .as_ref()
-            .unwrap()
-            .applied
-            .lock()
-            .unwrap()
-            .clone();
+        let applied = cluster.applied(i);
         let mut values: Vec<i64> = applied.iter().map(|(_, v)| *v).collect();
         let mut expected: Vec<i64> = (1..=1500).map(|v| 2 * v + 1).collect();
         values.sort_unstable();
