@@ -177,6 +177,7 @@ record_attempt() {
     local attempt="$1" stage outcome
     [[ -f "$attempt/hashes" && -f "$attempt/stage" ]] || return 0
     stage=$(cat "$attempt/stage")
+    mkdir -p "$dir"
     (
         flock 9
         for outcome in caught missed unviable timeout; do
@@ -188,7 +189,7 @@ record_attempt() {
             ' "$attempt/hashes" "$attempt/mutants.out/$outcome.txt"
         done >>"$ledger"
         awk '/^#/ || !seen[$0]++' "$ledger" >"$ledger.new" && mv "$ledger.new" "$ledger"
-    ) 9>"$ledger.lock"
+    ) 9>"$dir/ledger.lock"
 }
 
 record_all() {

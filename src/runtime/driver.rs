@@ -630,11 +630,7 @@ impl<S: StateMachine> Driver<S> {
     /// gone (the node fails).
     async fn queue_write_job(&mut self, job: WriterJob) -> bool {
         self.release_writer_jobs().await;
-        let reading = self
-            .fsm_outbox
-            .iter()
-            .any(|outgoing| matches!(outgoing, Outgoing::Reading { .. }));
-        if !self.held_writer_jobs.is_empty() || (reading && job.discards_entries()) {
+        if !self.held_writer_jobs.is_empty() || (self.chunk_reading() && job.discards_entries()) {
             self.held_writer_jobs.push_back(job);
             return true;
         }
@@ -648,13 +644,16 @@ impl<S: StateMachine> Driver<S> {
         true
     }
 
+    /// Whether an apply chunk in the queue to the state machine is reading its payloads.
+    fn chunk_reading(&self) -> bool {
+        self.fsm_outbox
+            .iter()
+            .any(|outgoing| matches!(outgoing, Outgoing::Reading { .. }))
+    }
+
     /// Releases the held writer jobs once no apply chunk is reading.
     async fn release_writer_jobs(&mut self) {
-        let reading = self
-            .fsm_outbox
-            .iter()
-            .any(|outgoing| matches!(outgoing, Outgoing::Reading { .. }));
-        if reading {
+        if self.chunk_reading() {
             return;
         }
         while let Some(job) = self.held_writer_jobs.pop_front() {
@@ -683,13 +682,8 @@ impl<S: StateMachine> Driver<S> {
                     Err(_) => return,
                 },
                 None => {
-                    // From the store, off this task. One read per peer at a time; a
-                    // further append is dropped as the network may drop it (the core
-                    // retransmits).
-                    if self.reader.may_send(&to) {
-                        let entries = request.entries.clone();
-                        self.reader.start(ReadFor::Send { to, message }, entries);
-                    }
+                    // From the store, off this task (sent when read).
+                    self.reader.start_send(to, message);
                     return;
                 }
             },
@@ -1164,8 +1158,7 @@ impl<S: StateMachine> Driver<S> {
             self.payloads.remove_through(last);
             self.handed_over = last;
             if reading {
-                let ticket = self.reader.ticket();
-                self.reader.start(ReadFor::Apply(ticket), chunk.to_vec());
+                let ticket = self.reader.start_apply(chunk.to_vec());
                 self.fsm_outbox
                     .push_back(Outgoing::Reading { ticket, items });
             } else {
@@ -1354,19 +1347,19 @@ impl<S: StateMachine> Driver<S> {
                 if let FsmJob::Apply(items) = job {
                     answer_failed(items, &failure);
                 }
-                self.fail_outbox(&failure);
+                self.drain_outbox(|items| answer_failed(items, &failure));
                 self.fail(failure);
             }
         }
     }
 
-    /// Answers the tasks of every apply still queued for the state machine with
-    /// `failure`, and empties the queue.
-    fn fail_outbox(&mut self, failure: &NodeFailure) {
+    /// Empties the queue to the state machine, handing the items of every apply in it
+    /// to `answer` (which answers their tasks).
+    fn drain_outbox(&mut self, mut answer: impl FnMut(Vec<ApplyItem<S>>)) {
         for outgoing in self.fsm_outbox.drain(..) {
             match outgoing {
                 Outgoing::Ready(FsmJob::Apply(items)) | Outgoing::Reading { items, .. } => {
-                    answer_failed(items, failure)
+                    answer(items)
                 }
                 Outgoing::Ready(_) => {}
             }
@@ -1456,14 +1449,7 @@ impl<S: StateMachine> Driver<S> {
         self.status.close();
         // Apply chunks still waiting for their payloads: their entries are committed,
         // but this node will not apply them now (a restart does).
-        for outgoing in self.fsm_outbox.drain(..) {
-            match outgoing {
-                Outgoing::Ready(FsmJob::Apply(items)) | Outgoing::Reading { items, .. } => {
-                    answer_stopped(items)
-                }
-                Outgoing::Ready(_) => {}
-            }
-        }
+        self.drain_outbox(answer_stopped);
         self.tasks.shut_down();
         self.reads.fail_all(&ReadError::ShuttingDown);
         self.queues.reads.close();

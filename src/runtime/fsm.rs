@@ -41,7 +41,7 @@ pub(crate) enum ApplyItem<S: StateMachine> {
 }
 
 impl<S: StateMachine> ApplyItem<S> {
-    pub(crate) fn index(&self) -> LogIndex {
+    fn index(&self) -> LogIndex {
         match self {
             ApplyItem::Client { entry, .. } => entry.log_id.index,
             ApplyItem::Configuration(log_id, _) | ApplyItem::Blank(log_id) => log_id.index,

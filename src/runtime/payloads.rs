@@ -98,22 +98,17 @@ impl Payloads {
         }
     }
 
-    /// Payloads for these contiguous entries: from the cache, else from the store. An
-    /// error when the store does not hold them (not yet written, or replaced since).
-    /// Reads the store on the caller's task: for a store that never blocks
-    /// (`PayloadReader` reads the others off the driver's task).
+    /// Payloads for these contiguous entries: from the cache, else from the store (see
+    /// [`read_payloads`]). Reads the store on the caller's task: for a store that never
+    /// blocks (`PayloadReader` reads the others off the driver's task).
     pub(crate) fn for_entries(
         &self,
         entries: &[EntryMeta<PeerId>],
     ) -> Result<Vec<Bytes>, StorageError> {
-        if let Some(payloads) = self.at_hand(entries) {
-            return Ok(payloads);
+        match self.at_hand(entries) {
+            Some(payloads) => Ok(payloads),
+            None => read_payloads(self.store.as_ref(), &self.group, entries),
         }
-        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
-            return Ok(Vec::new());
-        };
-        let stored = self.store.read(first.log_id.index, last.log_id.index)?;
-        check_read(&self.group, entries, stored)
     }
 
     /// Payloads for these entries if every one is at hand (the frame being stepped or
@@ -142,13 +137,18 @@ impl Payloads {
     }
 }
 
-/// The payloads of `entries` from what the store returned for their range: an error
-/// when the store holds other entries there (replaced since) or fewer of them.
-pub(crate) fn check_read(
+/// The payloads of these contiguous entries, read from the store: an error when the
+/// store does not hold them (not yet written, or replaced since: it holds other entries
+/// there, or fewer of them).
+pub(crate) fn read_payloads(
+    store: &dyn LogStore,
     group: &GroupId,
     entries: &[EntryMeta<PeerId>],
-    stored: Vec<StoredEntry>,
 ) -> Result<Vec<Bytes>, StorageError> {
+    let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+        return Ok(Vec::new());
+    };
+    let stored = store.read(first.log_id.index, last.log_id.index)?;
     for (stored, meta) in stored.iter().zip(entries) {
         if stored.meta.log_id != meta.log_id {
             return Err(StorageError::Corrupt {
@@ -163,13 +163,10 @@ pub(crate) fn check_read(
         }
     }
     if stored.len() != entries.len() {
-        let index = entries.first().map_or(LogIndex(0), |first| {
-            first.log_id.index.plus(stored.len() as u64)
-        });
         return Err(StorageError::MissingEntry {
             store: "log".into(),
             group: group.clone(),
-            index,
+            index: first.log_id.index.plus(stored.len() as u64),
         });
     }
     Ok(stored.into_iter().map(|s| s.payload).collect())

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::faults::FaultInjector;
-use super::payloads::check_read;
+use super::payloads::read_payloads;
 use super::store::LogStore;
 use crate::core::{EntryMeta, GroupId, Message, PeerId};
 use crate::storage::StorageError;
@@ -99,31 +99,34 @@ impl PayloadReader {
         self.mode == Mode::Inline
     }
 
-    /// A ticket for an apply chunk.
-    pub(crate) fn ticket(&mut self) -> u64 {
+    /// Starts reading the payloads of an apply chunk; its ticket (`ReadFor::Apply`).
+    pub(crate) fn start_apply(&mut self, entries: Vec<EntryMeta<PeerId>>) -> u64 {
         self.next_ticket += 1;
+        self.start(ReadFor::Apply(self.next_ticket), entries);
         self.next_ticket
     }
 
-    /// Whether a replication read for `to` may start now (one per peer).
-    pub(crate) fn may_send(&self, to: &PeerId) -> bool {
-        !self.sending.contains(to)
+    /// Starts reading the payloads of an append to `to`, unless a read for `to` is
+    /// running (one per peer: the append is then dropped, as the network may drop it).
+    pub(crate) fn start_send(&mut self, to: PeerId, message: Message<PeerId>) {
+        let Message::Append(request) = &message else {
+            return;
+        };
+        if self.sending.insert(to.clone()) {
+            let entries = request.entries.clone();
+            self.start(ReadFor::Send { to, message }, entries);
+        }
     }
 
-    /// Starts reading the payloads of `entries` (contiguous, non-empty) for `purpose`.
-    /// Not for an inline reader.
-    pub(crate) fn start(&mut self, purpose: ReadFor, entries: Vec<EntryMeta<PeerId>>) {
-        debug_assert!(!self.inline());
-        if let ReadFor::Send { to, .. } = &purpose {
-            self.sending.insert(to.clone());
-        }
+    /// Starts reading the payloads of `entries` (contiguous) for `purpose`.
+    fn start(&mut self, purpose: ReadFor, entries: Vec<EntryMeta<PeerId>>) {
         let store = Arc::clone(&self.store);
         let group = self.group.clone();
         let done = self.done.clone();
         // A store that panics is a failed read (reported, never a chunk waiting forever).
         let read = move || {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                read(store.as_ref(), &group, &entries)
+                read_payloads(store.as_ref(), &group, &entries)
             }))
             .unwrap_or_else(|_| {
                 Err(StorageError::Fatal {
@@ -162,16 +165,4 @@ impl PayloadReader {
             self.sending.remove(to);
         }
     }
-}
-
-fn read(
-    store: &dyn LogStore,
-    group: &GroupId,
-    entries: &[EntryMeta<PeerId>],
-) -> Result<Vec<Bytes>, StorageError> {
-    let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
-        return Ok(Vec::new());
-    };
-    let stored = store.read(first.log_id.index, last.log_id.index)?;
-    check_read(group, entries, stored)
 }

@@ -63,9 +63,10 @@ pub trait LogStore: Send + Sync + 'static {
     fn compact(&self, through: LogIndex, snapshot: LogId) -> Result<(), StorageError>;
     /// Whether `write`, `sync` and `persist` may block (disk IO; the default). The log
     /// writer then runs each batch on tokio's blocking pool, so its fsync does not
-    /// occupy an async worker (a `read` from the driver may still wait for a store that
-    /// locks across its fsync, as `StorageLogStore` does). A store that never blocks (in memory) returns false and is
-    /// called inline, saving the hand-off.
+    /// occupy an async worker, and `read` runs there too (off the node's task; a read
+    /// still waits for a store that locks across its fsync, as `StorageLogStore` does,
+    /// and the writer for a read in progress). A store that never blocks (in memory)
+    /// returns false and is called inline, saving the hand-off.
     fn blocks(&self) -> bool {
         true
     }
