@@ -111,14 +111,11 @@ sync_tree() {
         --exclude=./chaos-failures -cf - . | tar -C "$tree" -xf -
 }
 
-# Thin-local LTO (cargo's default at opt-level 1, which the test profile uses) plus
-# incremental rebuilds, mutant after mutant, ends in link errors ("undefined hidden
-# symbol anon.*.llvm.*") that cargo-mutants would count as unviable mutants: turn it off
-# for these builds (it only affects speed).
-export CARGO_PROFILE_TEST_LTO=off CARGO_PROFILE_DEV_LTO=off
-# No debug info in these builds: a mutant's cost is mostly relinking four test binaries,
-# and debug info is most of what the linker writes (backtraces lose line numbers only).
-export CARGO_PROFILE_TEST_DEBUG=0 CARGO_PROFILE_DEV_DEBUG=0
+# The test profile (Cargo.toml) has no LTO and line tables only: thin-local LTO plus
+# incremental rebuilds, mutant after mutant, ended in link errors ("undefined hidden
+# symbol anon.*.llvm.*") that cargo-mutants would count as unviable mutants, and debug
+# info was most of what the linker wrote. No overrides here, so that the CI sample
+# reuses the build of `cargo test` instead of rebuilding every dependency.
 
 mutants() {
     CARGO_TARGET_DIR="$tree/target" nice -n "$nice_level" \
