@@ -12,6 +12,11 @@
 
 use std::collections::BTreeMap;
 
+use super::message::{
+    AppendRequest, AppendResponse, AppendResult, Heartbeat, InstallSnapshotRequest,
+    InstallSnapshotResponse, InstallSnapshotResult, Message, ReadIndexResponse, ReadIndexResult,
+    TimeoutNow,
+};
 use super::progress::ProgressState;
 use super::raft::{RaftCore, RoleState};
 use super::types::{LogId, LogIndex, NodeId, Term};
@@ -38,6 +43,9 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     fn check_local(&self) -> Result<(), String> {
+        if let Some(broken) = &self.broken_promise {
+            return Err(broken.clone());
+        }
         self.log.check_invariants()?;
         self.durability.check_invariants()?;
         let durable = self.durability.durable_hard_state();
@@ -279,6 +287,80 @@ impl<N: NodeId> RaftCore<N> {
             }
         }
         Ok(())
+    }
+
+    /// Records the first broken promise (`check_promise`) among the messages this node
+    /// emits, for `check_invariants` to report (`RaftCore::send` calls it on each).
+    pub(crate) fn note_promise(&mut self, to: &N, message: &Message<N>) {
+        if self.broken_promise.is_none() {
+            self.broken_promise = self.check_promise(to, message).err();
+        }
+    }
+
+    /// Durable promises (Raft Figure 2: persistent state is "updated on stable storage
+    /// before responding to RPCs"). A message its receiver counts on — a granted vote, a
+    /// candidate's vote request, anything a leader sends, an acknowledgement of entries
+    /// or of a snapshot, an answer to a heartbeat round (which may confirm a lease) —
+    /// leaves only in a term this node has made durable, and a vote (the candidate's
+    /// own, or one granted) only once the vote itself is: else a crash could bring the
+    /// node back unaware of what it promised, free to vote again or to help elect a
+    /// leader while a lease it confirmed still runs. Checked on every message as it is
+    /// emitted (`RaftCore::send`), so the model, the property tests and the chaos suite
+    /// (which runs the real runtime with `check_invariants` on) all see a breach at the
+    /// step that commits it, whatever its consequences later. Refusals, pre-votes and
+    /// read-index requests promise nothing: a refusal in a term not yet durable only
+    /// tells its receiver of a newer term.
+    pub(crate) fn check_promise(&self, to: &N, message: &Message<N>) -> Result<(), String> {
+        let durable = self.durability.durable_hard_state();
+        let (term, voter) = match message {
+            Message::VoteResponse(m) if m.granted => (m.term, Some(to)),
+            Message::Vote(m) => (m.term, Some(&self.id)),
+            Message::HeartbeatResponse(m) if m.round > 0 => (m.term, None),
+            Message::AppendResponse(AppendResponse {
+                term,
+                result: AppendResult::Success { .. },
+            })
+            | Message::InstallSnapshotResponse(InstallSnapshotResponse {
+                term,
+                result: InstallSnapshotResult::Installed { .. },
+            }) => (*term, None),
+            Message::Append(AppendRequest { term, .. })
+            | Message::Heartbeat(Heartbeat { term, .. })
+            | Message::InstallSnapshot(InstallSnapshotRequest { term, .. })
+            | Message::TimeoutNow(TimeoutNow { term, .. })
+            | Message::ReadIndexResponse(ReadIndexResponse {
+                term,
+                result: ReadIndexResult::Ready(_),
+                ..
+            }) => (*term, None),
+            Message::VoteResponse(_)
+            | Message::HeartbeatResponse(_)
+            | Message::AppendResponse(_)
+            | Message::InstallSnapshotResponse(_)
+            | Message::ReadIndexResponse(_)
+            | Message::PreVote(_)
+            | Message::PreVoteResponse(_)
+            | Message::ReadIndex(_) => return Ok(()),
+        };
+        let kept = match voter {
+            // A later durable term makes the message stale, not a broken promise.
+            Some(voter) => {
+                durable.term > term
+                    || (durable.term == term && durable.voted_for.as_ref() == Some(voter))
+            }
+            None => durable.term >= term,
+        };
+        if kept {
+            Ok(())
+        } else {
+            Err(format!(
+                "durable promises: sent {} to {to} in term {term}{} while its durable term is {} (vote {:?})",
+                message.kind_name(),
+                if voter.is_some() { " with a vote" } else { "" },
+                durable.term,
+                durable.voted_for,
+            ))
+        }
     }
 
     fn check_votes_from_voters(&self, votes: &BTreeMap<N, bool>) -> Result<(), String> {
@@ -561,4 +643,113 @@ pub fn check_log_matching<N: NodeId>(a: &RaftCore<N>, b: &RaftCore<N>) -> Result
         below = below.prev();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::core::*;
+
+    /// A fresh follower 1 of {1, 2, 3} that heard term 2's first heartbeat from 2: the
+    /// term is adopted and its write issued, not yet durable.
+    fn follower_in_a_new_term() -> (RaftCore<u64>, PersistSeq) {
+        let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+        let mut core = RaftCore::new(1, CoreOptions::default(), Restored::empty(configuration))
+            .expect("a fresh core");
+        core.start();
+        let heartbeat = Heartbeat {
+            term: Term(2),
+            commit: LogIndex(0),
+            round: 1,
+        };
+        let actions = core.step(Input::Message {
+            from: 2,
+            message: Message::Heartbeat(heartbeat),
+        });
+        let seq = actions
+            .iter()
+            .find_map(|action| match action {
+                Action::SaveHardState { seq, .. } => Some(*seq),
+                _ => None,
+            })
+            .expect("the new term is written");
+        // The correct core held its answer: nothing broken.
+        assert!(!actions
+            .iter()
+            .any(|action| matches!(action, Action::Send { .. })));
+        assert_eq!(core.check_invariants(), Ok(()));
+        (core, seq)
+    }
+
+    fn heartbeat_answer(round: u64) -> Message<u64> {
+        Message::HeartbeatResponse(HeartbeatResponse {
+            term: Term(2),
+            round,
+            lease_cover: 0,
+        })
+    }
+
+    fn granted(term: u64) -> Message<u64> {
+        Message::VoteResponse(VoteResponse {
+            term: Term(term),
+            granted: true,
+        })
+    }
+
+    #[test]
+    fn a_promise_needs_its_term_durable_and_a_vote_its_vote() {
+        let (mut core, seq) = follower_in_a_new_term();
+        let success = Message::AppendResponse(AppendResponse {
+            term: Term(2),
+            result: AppendResult::Success {
+                last_matched: LogIndex(0),
+            },
+        });
+        let conflict = Message::AppendResponse(AppendResponse {
+            term: Term(2),
+            result: AppendResult::Conflict {
+                rejected_prev: LogIndex(3),
+                hint: LogId::default(),
+            },
+        });
+        // Term 2 is not durable: every promise in it is broken; refusals are not.
+        for promise in [heartbeat_answer(1), success.clone(), granted(2)] {
+            let broken = core.check_promise(&2, &promise).expect_err("not durable");
+            assert!(broken.starts_with("durable promises: "), "{broken}");
+        }
+        for refusal in [heartbeat_answer(0), conflict.clone()] {
+            assert_eq!(core.check_promise(&2, &refusal), Ok(()));
+        }
+        // Durable: the term's promises are kept; a vote also needs the vote.
+        core.step(Input::Persisted { seq });
+        assert_eq!(core.check_promise(&2, &heartbeat_answer(1)), Ok(()));
+        assert_eq!(core.check_promise(&2, &success), Ok(()));
+        assert!(core.check_promise(&2, &granted(2)).is_err(), "no vote cast");
+        // A stale grant (an older term) is not a broken promise.
+        assert_eq!(core.check_promise(&2, &granted(1)), Ok(()));
+        let request = Message::Vote(VoteRequest {
+            term: Term(2),
+            last_log_id: LogId::default(),
+            leadership_transfer: false,
+        });
+        assert!(
+            core.check_promise(&3, &request).is_err(),
+            "no vote for itself"
+        );
+        assert_eq!(core.check_invariants(), Ok(()));
+    }
+
+    #[test]
+    fn a_broken_promise_is_reported_by_check_invariants() {
+        let (mut core, _) = follower_in_a_new_term();
+        // What the `heartbeat-answer-before-durable-term` bug does: answer at once.
+        core.send(2, heartbeat_answer(1));
+        let violation = core.check_invariants().expect_err("reported");
+        assert!(
+            violation.description.contains("HeartbeatResponse"),
+            "{violation}"
+        );
+        // Kept: later steps do not clear it.
+        core.step(Input::Persisted { seq: PersistSeq(1) });
+        assert!(core.check_invariants().is_err());
+    }
 }

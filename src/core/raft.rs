@@ -200,6 +200,7 @@ impl<N: NodeId> CoreRestorer<N> {
             dropped_messages: Tally::default(),
             forwarded: ForwardedReads::starting_at(options_read_id_base),
             vote_guard: false,
+            broken_promise: None,
         }
     }
 }
@@ -322,6 +323,9 @@ pub struct RaftCore<N: NodeId> {
     /// from a leader
     /// (so a higher-term answer that clears `leader` does not end the refusal).
     pub(crate) vote_guard: bool,
+    /// The first message this node sent that promised what it had not made durable
+    /// (`check_promise`, invariants.rs): kept, and reported by `check_invariants`.
+    pub(crate) broken_promise: Option<String>,
 }
 
 /// A counter that is not part of a core's state: every `Tally` equals every other one
@@ -466,6 +470,7 @@ impl<N: NodeId> RaftCore<N> {
             }
             return;
         }
+        self.note_promise(&to, &message);
         self.push(Action::Send { to, message });
     }
 

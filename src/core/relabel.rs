@@ -133,6 +133,7 @@ impl<N: NodeId> RaftCore<N> {
             dropped_messages: self.dropped_messages,
             forwarded: self.forwarded.relabel(rename),
             vote_guard: self.vote_guard,
+            broken_promise: self.broken_promise.clone(),
         }
     }
 }

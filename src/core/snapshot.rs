@@ -298,7 +298,15 @@ impl<N: NodeId> RaftCore<N> {
             term: self.term,
             result: InstallSnapshotResult::Installed { last_matched },
         };
-        self.send(to, Message::InstallSnapshotResponse(response));
+        // The entries it acknowledges are durable, but the term may have been adopted
+        // in this very step: an acknowledgement leaves in a durable term (durable
+        // promises, `check_promise`).
+        let message = Message::InstallSnapshotResponse(response);
+        if self.durability.durable_hard_state().term < self.term {
+            self.send_after_persist(to, message);
+        } else {
+            self.send(to, message);
+        }
     }
 
     /// `Input::SnapshotFetched`: the data of the snapshot being installed is here (or
