@@ -716,7 +716,7 @@ mod tests {
             let broken = core.check_promise(&2, &promise).expect_err("not durable");
             assert!(broken.starts_with("durable promises: "), "{broken}");
         }
-        for refusal in [heartbeat_answer(0), conflict.clone()] {
+        for refusal in [heartbeat_answer(0), conflict] {
             assert_eq!(core.check_promise(&2, &refusal), Ok(()));
         }
         // Durable: the term's promises are kept; a vote also needs the vote.
@@ -740,16 +740,17 @@ mod tests {
 
     #[test]
     fn a_broken_promise_is_reported_by_check_invariants() {
-        let (mut core, _) = follower_in_a_new_term();
+        let (mut core, seq) = follower_in_a_new_term();
         // What the `heartbeat-answer-before-durable-term` bug does: answer at once.
         core.send(2, heartbeat_answer(1));
+        core.actions.clear();
         let violation = core.check_invariants().expect_err("reported");
         assert!(
             violation.description.contains("HeartbeatResponse"),
             "{violation}"
         );
         // Kept: later steps do not clear it.
-        core.step(Input::Persisted { seq: PersistSeq(1) });
+        core.step(Input::Persisted { seq });
         assert!(core.check_invariants().is_err());
     }
 }

@@ -298,9 +298,9 @@ impl<N: NodeId> RaftCore<N> {
             term: self.term,
             result: InstallSnapshotResult::Installed { last_matched },
         };
-        // The entries it acknowledges are durable, but the term may have been adopted
-        // in this very step: an acknowledgement leaves in a durable term (durable
-        // promises, `check_promise`).
+        // The entries it acknowledges are durable, but the term may not be yet (adopted
+        // in this step, or in an earlier one whose write is pending): an
+        // acknowledgement leaves in a durable term (durable promises, `check_promise`).
         let message = Message::InstallSnapshotResponse(response);
         if self.durability.durable_hard_state().term < self.term {
             self.send_after_persist(to, message);
