@@ -407,6 +407,41 @@ fn a_follower_fetches_installs_durably_then_restores_and_answers() {
     );
 }
 
+/// An install request the follower already covers, from the leader of a term it has
+/// not seen: the `Installed` answer is a promise in that term, so it waits until the
+/// adopted term is durable (durable promises), then leaves in that term.
+#[test]
+fn a_covered_snapshot_in_a_new_term_is_answered_once_the_term_is_durable() {
+    let mut core = follower(1, &[1, 1, 1, 1, 1, 1], CoreOptions::default());
+    step(&mut core, install_request(1, (1, 4)));
+    let actions = step(
+        &mut core,
+        Input::SnapshotFetched {
+            last_included: LogId::new(1, 4),
+            fetched: true,
+        },
+    );
+    let seq = last_write_seq(&actions);
+    step(&mut core, Input::Persisted { seq });
+    assert_eq!(core.commit_index(), LogIndex(4));
+    let actions = step(&mut core, install_request(2, (1, 4)));
+    let seq = last_write_seq(&actions);
+    assert!(
+        actions.iter().all(|a| !matches!(a, Action::Send { .. })),
+        "held until term 2 is durable: {actions:?}"
+    );
+    assert_eq!(
+        step(&mut core, Input::Persisted { seq }),
+        vec![install_answer(
+            1,
+            2,
+            InstallSnapshotResult::Installed {
+                last_matched: LogIndex(4)
+            }
+        )]
+    );
+}
+
 /// A different entry at the snapshot's last index is not committed, nor is anything
 /// after it: it is truncated before the install is written, so a crash between the two
 /// never leaves a log that continues the snapshot with entries of another history.

@@ -144,12 +144,7 @@ impl<N: NodeId> RaftCore<N> {
         // restart (`vote_guard`, on only for a node whose durable term is not 0): an
         // answer in a term not yet durable waits for it (rare: a new term's first
         // heartbeat).
-        let message = Message::HeartbeatResponse(response);
-        if self.durability.durable_hard_state().term < self.term {
-            self.send_after_persist(from, message);
-        } else {
-            self.send(from, message);
-        }
+        self.send_in_durable_term(from, Message::HeartbeatResponse(response));
     }
 
     fn learn_commit(&mut self, commit: LogIndex) {

@@ -487,6 +487,19 @@ impl<N: NodeId> RaftCore<N> {
         }
     }
 
+    /// Sends a message that counts in this node's current term and promises nothing
+    /// else that is not durable yet (a heartbeat answer; an acknowledgement of entries
+    /// already durable): at once if the term is durable, else held until it is
+    /// (durable promises, `check_promise`). Unlike [`RaftCore::send_after_persist`] it
+    /// does not wait behind log writes when the term is durable.
+    pub(crate) fn send_in_durable_term(&mut self, to: N, message: Message<N>) {
+        if self.durability.durable_hard_state().term < self.term {
+            self.send_after_persist(to, message);
+        } else {
+            self.send(to, message);
+        }
+    }
+
     /// `Input::Persisted`: marks the writes durable, lets the commit index follow the
     /// durable log, and (at the end of the step) sends what waited for them.
     fn handle_persisted(&mut self, seq: PersistSeq) {

@@ -299,14 +299,8 @@ impl<N: NodeId> RaftCore<N> {
             result: InstallSnapshotResult::Installed { last_matched },
         };
         // The entries it acknowledges are durable, but the term may not be yet (adopted
-        // in this step, or in an earlier one whose write is pending): an
-        // acknowledgement leaves in a durable term (durable promises, `check_promise`).
-        let message = Message::InstallSnapshotResponse(response);
-        if self.durability.durable_hard_state().term < self.term {
-            self.send_after_persist(to, message);
-        } else {
-            self.send(to, message);
-        }
+        // in this step, or in an earlier one whose write is pending).
+        self.send_in_durable_term(to, Message::InstallSnapshotResponse(response));
     }
 
     /// `Input::SnapshotFetched`: the data of the snapshot being installed is here (or
