@@ -21,7 +21,9 @@
 
 /// The checker clones, relabels and drops millions of small states: glibc's allocator
 /// took about a quarter of its time (perf, `check --profile elections`). Set here, in the
-/// library, so the CLI and every test binary of this crate use it.
+/// library, so the CLI and every test binary of this crate use it (the `mimalloc`
+/// feature, on by default).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
