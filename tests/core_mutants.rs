@@ -1625,3 +1625,68 @@ fn a_stale_granted_vote_is_not_counted() {
     persisted(&mut core, PersistSeq(2));
     assert_eq!((core.role(), core.term()), (Role::Leader, Term(2)));
 }
+
+/// Each kind of membership change makes exactly the configuration its documentation
+/// names, and refuses what it must (kills `delete !` in `MembershipChange::apply_to`'s
+/// `ChangeVoters` arm: a change of voters that kept promoted learners as learners too,
+/// or dropped the learners it did not name).
+#[test]
+fn membership_changes_make_exactly_the_documented_configuration() {
+    let set = |ids: &[u64]| {
+        ids.iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<u64>>()
+    };
+    let config = |voters: &[u64], learners: &[u64]| {
+        Configuration::new(voters.iter().copied(), learners.iter().copied()).unwrap()
+    };
+    // Voters {1, 2, 3}, learners {4, 5}.
+    let current = config(&[1, 2, 3], &[4, 5]);
+    let cases: Vec<(MembershipChange<u64>, Result<Configuration<u64>, ()>)> = vec![
+        // A learner named as a voter is promoted; the other learner stays a learner.
+        (
+            MembershipChange::ChangeVoters(set(&[1, 2, 4])),
+            Ok(config(&[1, 2, 4], &[5])),
+        ),
+        (
+            MembershipChange::ChangeVoters(set(&[6])),
+            Ok(config(&[6], &[4, 5])),
+        ),
+        (MembershipChange::ChangeVoters(set(&[])), Err(())),
+        (
+            MembershipChange::AddVoter(5),
+            Ok(config(&[1, 2, 3, 5], &[4])),
+        ),
+        (MembershipChange::AddVoter(1), Ok(current.clone())),
+        (
+            MembershipChange::RemoveVoter(3),
+            Ok(config(&[1, 2], &[4, 5])),
+        ),
+        (MembershipChange::RemoveVoter(9), Ok(current.clone())),
+        (
+            MembershipChange::AddLearners(set(&[6, 7])),
+            Ok(config(&[1, 2, 3], &[4, 5, 6, 7])),
+        ),
+        (MembershipChange::AddLearners(set(&[2, 6])), Err(())),
+        (
+            MembershipChange::RemoveLearners(set(&[4, 9])),
+            Ok(config(&[1, 2, 3], &[5])),
+        ),
+        (
+            MembershipChange::ResetLearners(set(&[7])),
+            Ok(config(&[1, 2, 3], &[7])),
+        ),
+        (MembershipChange::ResetLearners(set(&[1])), Err(())),
+    ];
+    for (change, expected) in cases {
+        assert_eq!(
+            change.apply_to(&current).map_err(|_| ()),
+            expected,
+            "{change:?}"
+        );
+    }
+    // Removing the last voter is refused.
+    assert!(MembershipChange::RemoveVoter(1)
+        .apply_to(&config(&[1], &[2]))
+        .is_err());
+}
