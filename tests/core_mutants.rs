@@ -1642,7 +1642,9 @@ fn membership_changes_make_exactly_the_documented_configuration() {
     };
     // Voters {1, 2, 3}, learners {4, 5}.
     let current = config(&[1, 2, 3], &[4, 5]);
-    let cases: Vec<(MembershipChange<u64>, Result<Configuration<u64>, ()>)> = vec![
+    // A change and what it must make (`Err(())`: refused).
+    type Case = (MembershipChange<u64>, Result<Configuration<u64>, ()>);
+    let cases: Vec<Case> = vec![
         // A learner named as a voter is promoted; the other learner stays a learner.
         (
             MembershipChange::ChangeVoters(set(&[1, 2, 4])),
