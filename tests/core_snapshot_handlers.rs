@@ -32,6 +32,17 @@ fn step(core: &mut RaftCore<u64>, input: Input<u64>) -> Vec<Action<u64>> {
     actions
 }
 
+/// The fetched data of the snapshot being installed arrives.
+fn fetched(core: &mut RaftCore<u64>, last_included: LogId) -> Vec<Action<u64>> {
+    step(
+        core,
+        Input::SnapshotFetched {
+            last_included,
+            fetched: true,
+        },
+    )
+}
+
 /// Follower 2 of {1, 2, 3} in term `term`, restored with `log` (terms of entries 1..),
 /// everything durable, nothing known committed.
 fn follower(term: u64, log: &[u64], options: CoreOptions) -> RaftCore<u64> {
@@ -256,13 +267,7 @@ fn the_distance_trigger_does_not_retry_a_failed_save_at_the_same_entry() {
 fn an_install_overtaken_by_appends_compacts_only_what_was_applied() {
     let mut core = follower(1, &[1], CoreOptions::default());
     step(&mut core, install_request(1, (1, 4)));
-    let actions = step(
-        &mut core,
-        Input::SnapshotFetched {
-            last_included: LogId::new(1, 4),
-            fetched: true,
-        },
-    );
+    let actions = fetched(&mut core, LogId::new(1, 4));
     assert!(matches!(actions[..], [Action::InstallSnapshot { .. }]));
     // Meanwhile (a new leader of term 2, say) entries 2..=6 arrive, committed through 6.
     // While the install is being written they are not taken.
@@ -286,13 +291,7 @@ fn an_install_overtaken_by_appends_compacts_only_what_was_applied() {
     step(&mut core, install_request(1, (1, 4)));
     let actions = step(&mut core, append);
     let append_seq = last_write_seq(&actions);
-    let actions = step(
-        &mut core,
-        Input::SnapshotFetched {
-            last_included: LogId::new(1, 4),
-            fetched: true,
-        },
-    );
+    let actions = fetched(&mut core, LogId::new(1, 4));
     // Commit is known through 6 but durable only through 1: the install goes ahead,
     // queued after the append.
     let seq = last_write_seq(&actions);
@@ -358,13 +357,7 @@ fn a_follower_fetches_installs_durably_then_restores_and_answers() {
         step(&mut core, install_request(1, (1, 4))),
         vec![Action::ResetTimer(Timer::Election)]
     );
-    let actions = step(
-        &mut core,
-        Input::SnapshotFetched {
-            last_included: LogId::new(1, 4),
-            fetched: true,
-        },
-    );
+    let actions = fetched(&mut core, LogId::new(1, 4));
     let seq = last_write_seq(&actions);
     // The answer waits for the install to be durable.
     assert_eq!(
@@ -414,13 +407,7 @@ fn a_follower_fetches_installs_durably_then_restores_and_answers() {
 fn a_covered_snapshot_in_a_new_term_is_answered_once_the_term_is_durable() {
     let mut core = follower(1, &[1, 1, 1, 1, 1, 1], CoreOptions::default());
     step(&mut core, install_request(1, (1, 4)));
-    let actions = step(
-        &mut core,
-        Input::SnapshotFetched {
-            last_included: LogId::new(1, 4),
-            fetched: true,
-        },
-    );
+    let actions = fetched(&mut core, LogId::new(1, 4));
     let seq = last_write_seq(&actions);
     step(&mut core, Input::Persisted { seq });
     assert_eq!(core.commit_index(), LogIndex(4));
@@ -449,13 +436,7 @@ fn a_covered_snapshot_in_a_new_term_is_answered_once_the_term_is_durable() {
 fn a_conflicting_entry_at_the_snapshot_index_is_truncated_before_the_install() {
     let mut core = follower(2, &[1, 1, 1, 1, 1, 1], CoreOptions::default());
     step(&mut core, install_request(2, (2, 5)));
-    let actions = step(
-        &mut core,
-        Input::SnapshotFetched {
-            last_included: LogId::new(2, 5),
-            fetched: true,
-        },
-    );
+    let actions = fetched(&mut core, LogId::new(2, 5));
     let seq = last_write_seq(&actions);
     assert_eq!(
         actions,

@@ -156,6 +156,14 @@ impl<N: NodeId> Durability<N> {
         self.held.len()
     }
 
+    /// Whether the held messages are already in the order `relabel` puts them in.
+    pub(crate) fn held_in_relabel_order(&self) -> bool {
+        self.held
+            .iter()
+            .zip(self.held.iter().skip(1))
+            .all(|(a, b)| (a.0, &a.1) <= (b.0, &b.1))
+    }
+
     /// Renumbers so that the durable sequence number is 0; returns the shift.
     pub(crate) fn rebase(&mut self) -> u64 {
         let shift = self.durable.0;

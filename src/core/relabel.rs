@@ -94,6 +94,14 @@ impl<N: NodeId> Message<N> {
 }
 
 impl<N: NodeId> RaftCore<N> {
+    /// Whether [`RaftCore::relabel`] with the identity rename returns this core
+    /// unchanged. It may not: a relabel also puts the messages held for one write in
+    /// order of destination, so that renamed states compare equal. A checker can share
+    /// such a core instead of rebuilding it.
+    pub fn unchanged_by_identity_relabel(&self) -> bool {
+        self.durability.held_in_relabel_order()
+    }
+
     /// The same core with every node id renamed: its own id, its vote, the leader it
     /// follows, the votes or progress it tracks and every configuration it knows.
     pub fn relabel(&self, rename: &impl Fn(&N) -> N) -> Self {
