@@ -1047,3 +1047,124 @@ fn a_new_voter_that_answers_but_stays_behind_fails_after_the_rounds_allowed() {
         core.check_invariants().unwrap();
     }
 }
+
+/// A leader that inherited a joint configuration finishes that change first: once the
+/// joint entry commits (with the leader's first entry) it appends C_new, and until C_new
+/// commits it refuses another change and a transfer, though no change of its own is
+/// pending. (Kills `configuration_settled -> true`: a change or a handover started on
+/// top of a configuration not yet committed.)
+#[test]
+fn an_inherited_change_is_finished_before_another_change_or_a_transfer() {
+    let old = Configuration::with_voters([1u64, 2, 3]);
+    let new = Configuration::with_voters([1u64, 2, 4]);
+    let joint = ConfigurationEntry {
+        current: new.clone(),
+        old: Some(old.clone()),
+    };
+    let restored = Restored {
+        hard_state: HardState {
+            term: Term(1),
+            voted_for: None,
+            reset: None,
+        },
+        snapshot: None,
+        entries: vec![EntryMeta {
+            log_id: LogId::new(1, 1),
+            kind: EntryKind::configuration(joint.clone()),
+            size_bytes: 0,
+        }],
+        initial_configuration: ConfigurationEntry::stable(old),
+    };
+    let options = CoreOptions {
+        pre_vote: false,
+        ..CoreOptions::default()
+    };
+    let mut core = RaftCore::new(1, options, restored).unwrap();
+    core.start();
+    let actions = core.step(Input::Timeout(Timer::Election));
+    core.step(Input::Persisted {
+        seq: last_write_seq(&actions),
+    });
+    // 2's vote makes a majority of both halves ({1, 2}).
+    core.step(from(
+        2,
+        Message::VoteResponse(VoteResponse {
+            term: Term(2),
+            granted: true,
+        }),
+    ));
+    assert!(core.is_leader());
+    assert_eq!(core.configuration(), &joint);
+    persisted_all(&mut core);
+    // Its first entry (2) acknowledged by 2 commits the joint entry: C_new follows.
+    let actions = core.step(from(2, ack(2, 2)));
+    assert_eq!(core.commit_index(), LogIndex(2));
+    assert_eq!(
+        appended_configuration(&actions),
+        Some(ConfigurationEntry::stable(new.clone()))
+    );
+    // C_new (3) is not committed yet.
+    assert_eq!(
+        core.step(change(7, MembershipChange::AddLearners(set(&[5])))),
+        refused(7, AdminError::ChangeInProgress)
+    );
+    assert_eq!(
+        core.step(Input::TransferLeadership {
+            id: RequestId(8),
+            to: Some(2),
+        }),
+        vec![Action::TransferDone {
+            id: RequestId(8),
+            result: Err(AdminError::ChangeInProgress),
+        }]
+    );
+    // Once it commits, a change is taken.
+    persisted_all(&mut core);
+    core.step(from(2, ack(2, 3)));
+    assert_eq!(core.commit_index(), LogIndex(3));
+    assert_eq!(core.configuration(), &ConfigurationEntry::stable(new));
+    let actions = core.step(change(9, MembershipChange::AddLearners(set(&[5]))));
+    assert!(
+        !actions
+            .iter()
+            .any(|action| matches!(action, Action::MembershipChanged { result: Err(_), .. })),
+        "{actions:?}"
+    );
+}
+
+/// A removed node still being told of its removal (leaving) and added back as a learner
+/// before it heard is a member again: it stays replicated to once it holds the entry
+/// that removed it. (Kills `&& with ||` in `LeaderState::reconcile`'s `leaving` filter:
+/// kept as leaving, the learner was let go as soon as it caught up.)
+#[test]
+fn a_leaving_node_added_back_as_a_learner_stays_replicated_to() {
+    let mut core = leader(&[1, 2, 3, 4], &[], CoreOptions::default());
+    core.step(change(1, MembershipChange::RemoveVoter(4)));
+    // 2 and 3 acknowledge whatever the leader appends (the joint entry, then C_new);
+    // 4 hears nothing.
+    for _ in 0..4 {
+        persisted_all(&mut core);
+        let last = core.last_log_id().index.0;
+        core.step(from(2, ack(1, last)));
+        core.step(from(3, ack(1, last)));
+        core.check_invariants().unwrap();
+    }
+    assert_eq!(
+        core.configuration(),
+        &ConfigurationEntry::stable(Configuration::with_voters([1, 2, 3]))
+    );
+    assert_eq!(core.commit_index(), core.last_log_id().index);
+    assert!(core.progress(&4).is_some(), "4 is told it was removed");
+    let actions = core.step(change(2, MembershipChange::AddLearners(set(&[4]))));
+    assert!(appended_configuration(&actions).is_some(), "{actions:?}");
+    assert_eq!(
+        core.configuration().current,
+        Configuration::new([1, 2, 3], [4]).unwrap()
+    );
+    core.check_invariants().unwrap();
+    persisted_all(&mut core);
+    let last = core.last_log_id().index.0;
+    core.step(from(4, ack(1, last)));
+    core.check_invariants().unwrap();
+    assert!(core.progress(&4).is_some(), "the learner is replicated to");
+}

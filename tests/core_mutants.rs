@@ -1692,3 +1692,186 @@ fn membership_changes_make_exactly_the_documented_configuration() {
         .apply_to(&config(&[1], &[2]))
         .is_err());
 }
+
+/// Without leases, a follower refuses votes only while it knows a leader: once a later
+/// term clears the leader (here a higher-term answer), a candidate of that term gets the
+/// vote at once. With `read_lease`, the refusal a lease rests on lasts until the
+/// election timer fires, whatever happens to the term. (Kills `> with >=` in `follow`:
+/// the refusal kept without leases, so a follower that heard a leader and then a later
+/// term stalled every election until its own timer fired.)
+#[test]
+fn without_leases_a_vote_waits_only_while_a_leader_is_known() {
+    for read_lease in [0, 5] {
+        let options = CoreOptions {
+            pre_vote: false,
+            read_lease,
+            ..CoreOptions::default()
+        };
+        let mut core = RaftCore::new(2u64, options, Restored::empty(members())).unwrap();
+        core.start();
+        let actions = receive(&mut core, 1, heartbeat(1, 0));
+        persisted(&mut core, last_write_seq(&actions));
+        assert_eq!(core.leader(), Some(&1));
+        // A late answer of term 2 (from 3, which campaigned) moves the term; no leader
+        // of term 2 is known.
+        receive(&mut core, 3, vote_response(2, false));
+        assert_eq!((core.term(), core.leader()), (Term(2), None));
+        let actions = receive(&mut core, 3, vote_request(2, LogId::ZERO));
+        if read_lease == 0 {
+            assert_eq!(core.voted_for(), Some(&3), "{actions:?}");
+            assert_eq!(
+                persisted(&mut core, last_write_seq(&actions)),
+                vec![Action::Send {
+                    to: 3,
+                    message: vote_response(2, true)
+                }]
+            );
+        } else {
+            assert_eq!(core.voted_for(), None, "{actions:?}");
+            assert!(
+                !actions.contains(&Action::Send {
+                    to: 3,
+                    message: vote_response(2, true)
+                }),
+                "{actions:?}"
+            );
+        }
+    }
+}
+
+/// A heartbeat's answer does not wait behind log writes once the term is durable: it
+/// promises nothing about the log (kills `< with <=` in `send_in_durable_term`, which
+/// held every heartbeat answer of a busy follower behind its fsyncs, so a leader's
+/// rounds — check-quorum, ReadIndex, leases — waited for the follower's disk).
+#[test]
+fn a_heartbeat_answer_does_not_wait_for_log_writes_in_a_durable_term() {
+    let mut core = follower_with(2, 1, None, &[(1, 1)]);
+    let appended = receive(
+        &mut core,
+        1,
+        append(
+            1,
+            LogId::new(1, 1),
+            vec![entry(1, 2, EntryKind::Normal, 1)],
+            1,
+        ),
+    );
+    // The entry's write is pending; its acknowledgement is held for it.
+    assert!(
+        appended
+            .iter()
+            .any(|action| matches!(action, Action::AppendLog { .. })),
+        "{appended:?}"
+    );
+    assert!(!appended.contains(&ack(1, 2)), "{appended:?}");
+    assert_eq!(core.held_messages(), 1);
+    let answer = Action::Send {
+        to: 1,
+        message: Message::HeartbeatResponse(HeartbeatResponse {
+            term: Term(1),
+            round: 0,
+            lease_cover: 0,
+        }),
+    };
+    let actions = receive(&mut core, 1, heartbeat(1, 1));
+    assert!(actions.contains(&answer), "{actions:?}");
+    assert_eq!(core.held_messages(), 1);
+    assert_eq!(
+        persisted(&mut core, last_write_seq(&appended)),
+        vec![ack(1, 2)]
+    );
+}
+
+/// The executor's persistence queue (`PersistQueue`): writes queued in order, counted,
+/// taken oldest first or all at once, renumbered by `rebase`, forgotten by `clear`
+/// (kills `len -> 0`: the runtime's writer and the test cluster read the backlog from
+/// it).
+#[test]
+fn the_persist_queue_counts_and_hands_out_writes_in_order() {
+    let mut queue: PersistQueue<u64, EntryMeta<u64>> = PersistQueue::new();
+    assert_eq!((queue.len(), queue.is_empty()), (0, true));
+    let state = HardState {
+        term: Term(3),
+        voted_for: Some(1),
+        reset: None,
+    };
+    let other = queue
+        .offer(
+            Action::SaveHardState {
+                seq: PersistSeq(5),
+                hard_state: state.clone(),
+            },
+            |meta| Ok::<_, ()>(meta),
+        )
+        .unwrap();
+    assert_eq!(other, None);
+    let timer = Action::ResetTimer(Timer::Election);
+    assert_eq!(
+        queue.offer(timer.clone(), |meta| Ok::<_, ()>(meta)),
+        Ok(Some(timer))
+    );
+    queue.push(PersistSeq(6), Write::Truncate(LogIndex(4)));
+    queue.push(
+        PersistSeq(7),
+        Write::Append(vec![entry(3, 4, EntryKind::Normal, 1)]),
+    );
+    assert_eq!((queue.len(), queue.is_empty()), (3, false));
+    let oldest = queue.take_oldest().unwrap();
+    assert_eq!(oldest.writes, vec![Write::HardState(state)]);
+    assert_eq!(oldest.persisted(), Input::Persisted { seq: PersistSeq(5) });
+    assert_eq!(queue.len(), 2);
+    queue.rebase(4);
+    assert_eq!(
+        queue.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+        vec![PersistSeq(2), PersistSeq(3)]
+    );
+    let all = queue.clone().take_all().unwrap();
+    assert_eq!((all.writes.len(), all.seq), (2, PersistSeq(3)));
+    assert_eq!(queue.clear(), 2);
+    assert_eq!((queue.len(), queue.is_empty()), (0, true));
+    assert!(queue.take_all().is_none());
+}
+
+/// A conflicting suffix replaced by an entry of an older term than the one it held (the
+/// paper's Figure 7: the leader of term 3 holds a normal term-1 entry where this follower
+/// holds the uncommitted blank entry of a term-2 leader): the log then holds the leader's
+/// entry there, its term and its kind. (Kills `< with <=` in `RaftLog::truncate_from`'s
+/// run and blank filters: the replaced term's run or blank marker kept, the new entry
+/// read as term 2, or as a blank — handed to the state machine without its payload.)
+#[test]
+fn a_suffix_replaced_by_an_entry_of_an_older_term_holds_that_entry() {
+    let mut restored = Restored::empty(members());
+    restored.hard_state.term = Term(2);
+    restored.entries = vec![
+        entry(1, 1, EntryKind::Normal, 1),
+        entry(1, 2, EntryKind::Normal, 1),
+        entry(2, 3, EntryKind::Blank, 0),
+    ];
+    let mut core = RaftCore::new(2, CoreOptions::default(), restored).unwrap();
+    core.start();
+    assert_eq!(core.last_log_id(), LogId::new(2, 3));
+    let replacement = entry(1, 3, EntryKind::Normal, 1);
+    let actions = receive(
+        &mut core,
+        1,
+        append(3, LogId::new(1, 2), vec![replacement.clone()], 3),
+    );
+    assert!(
+        actions.iter().any(
+            |action| matches!(action, Action::TruncateLog { from, .. } if *from == LogIndex(3))
+        ),
+        "{actions:?}"
+    );
+    assert_eq!(core.last_log_id(), LogId::new(1, 3));
+    let released = persisted(&mut core, last_write_seq(&actions));
+    let applied: Vec<EntryMeta<u64>> = actions
+        .iter()
+        .chain(&released)
+        .filter_map(|action| match action {
+            Action::Apply { entries } => Some(entries.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(applied.last(), Some(&replacement), "{applied:?}");
+}

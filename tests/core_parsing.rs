@@ -173,3 +173,31 @@ proptest! {
         prop_assert_eq!(serde_json::from_str::<PeerId>(&json).unwrap(), peer);
     }
 }
+
+/// A host name is at most 253 characters (RFC 1035's limit on a name in text form): 253
+/// is accepted, 254 refused (kills `> with ==` in `check_host`).
+#[test]
+fn host_names_are_at_most_253_characters() {
+    let label = "a".repeat(62);
+    // 4 labels of 62 and 3 dots: 251; then one more character each time.
+    let host = [label.as_str(); 4].join(".");
+    for (host, ok) in [
+        (format!("{host}bb"), true),
+        (format!("{host}bbb"), false),
+        (format!("{host}bbbbbbbbbb"), false),
+    ] {
+        let input = format!("{host}:80");
+        assert_eq!(
+            input.parse::<Endpoint>().is_ok(),
+            ok,
+            "{} characters",
+            host.len()
+        );
+        assert_eq!(
+            input.parse::<PeerId>().is_ok(),
+            ok,
+            "{} characters",
+            host.len()
+        );
+    }
+}

@@ -801,3 +801,91 @@ fn a_fetch_is_given_up_for_a_new_term_or_another_leader() {
         ]
     ));
 }
+
+/// Any install answer ends the wait for one: an answer to an older snapshot (the leader
+/// took a newer one and sent that since) moves the follower's match and the leader
+/// probes from there at once — here that needs the newer snapshot again — instead of
+/// waiting for the next heartbeat answer. (Kills `Progress::snapshot_answered -> ()`.)
+#[test]
+fn an_answer_to_an_older_snapshot_ends_the_wait_for_the_newer_one() {
+    let mut core = compacted_leader();
+    let heartbeat_answer = Input::Message {
+        from: 2,
+        message: Message::HeartbeatResponse(HeartbeatResponse {
+            term: Term(1),
+            round: 0,
+            lease_cover: 0,
+        }),
+    };
+    let request = |index| Action::Send {
+        to: 2,
+        message: Message::InstallSnapshot(InstallSnapshotRequest {
+            term: Term(1),
+            meta: meta(1, index),
+        }),
+    };
+    assert_eq!(step(&mut core, heartbeat_answer.clone()), vec![request(4)]);
+    // Three more entries, committed by 3 and applied; a snapshot at 7 compacts them.
+    let proposals = (10..13)
+        .map(|id| Proposal {
+            id: RequestId(id),
+            size_bytes: 1,
+            expected_term: None,
+        })
+        .collect();
+    let actions = step(&mut core, Input::Propose(proposals));
+    let seq = last_write_seq(&actions);
+    step(&mut core, Input::Persisted { seq });
+    step(
+        &mut core,
+        Input::Message {
+            from: 3,
+            message: Message::AppendResponse(AppendResponse {
+                term: Term(1),
+                result: AppendResult::Success {
+                    last_matched: LogIndex(7),
+                },
+            }),
+        },
+    );
+    assert_eq!(core.commit_index(), LogIndex(7));
+    step(&mut core, Input::Applied { index: LogIndex(7) });
+    step(&mut core, Input::TakeSnapshot);
+    step(
+        &mut core,
+        Input::SnapshotSaved {
+            last_included: LogId::new(1, 7),
+            saved: true,
+        },
+    );
+    // The next heartbeat answer sends the newer snapshot.
+    assert_eq!(step(&mut core, heartbeat_answer), vec![request(7)]);
+    assert_eq!(
+        core.progress(&2).map(Progress::state),
+        Some(ProgressState::Snapshot {
+            pending: LogIndex(7)
+        })
+    );
+    // 2's answer to the first one arrives: it holds 4; entries after 4 are compacted,
+    // so the newer snapshot goes again at once.
+    let installed = Message::InstallSnapshotResponse(InstallSnapshotResponse {
+        term: Term(1),
+        result: InstallSnapshotResult::Installed {
+            last_matched: LogIndex(4),
+        },
+    });
+    assert_eq!(
+        step(
+            &mut core,
+            Input::Message {
+                from: 2,
+                message: installed
+            }
+        ),
+        vec![request(7)]
+    );
+    assert_eq!(
+        core.progress(&2).map(Progress::match_index),
+        Some(LogIndex(4))
+    );
+}
