@@ -1135,7 +1135,8 @@ fn an_inherited_change_is_finished_before_another_change_or_a_transfer() {
 /// A removed node still being told of its removal (leaving) and added back as a learner
 /// before it heard is a member again: it stays replicated to once it holds the entry
 /// that removed it. (Kills `&& with ||` in `LeaderState::reconcile`'s `leaving` filter:
-/// kept as leaving, the learner was let go as soon as it caught up.)
+/// kept as leaving — which the invariant "no member is also leaving" flags at once — the
+/// learner would be let go as soon as it caught up.)
 #[test]
 fn a_leaving_node_added_back_as_a_learner_stays_replicated_to() {
     let mut core = leader(&[1, 2, 3, 4], &[], CoreOptions::default());

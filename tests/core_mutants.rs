@@ -974,6 +974,9 @@ fn entries_of_earlier_terms_commit_only_through_one_of_the_current_term() {
 #[test]
 fn check_quorum_deposes_a_leader_cut_off_from_a_quorum() {
     let mut core = leader_with_follower_2(CoreOptions::default());
+    // (`recent_active` is what the runtime's status reports as a peer's liveness.)
+    assert!(core.progress(&2).unwrap().recent_active(), "2 answered");
+    assert!(!core.progress(&3).unwrap().recent_active(), "3 did not");
     assert_eq!(
         core.step(Input::Timeout(Timer::Election)),
         vec![Action::ResetTimer(Timer::Election)]
@@ -1784,8 +1787,7 @@ fn a_heartbeat_answer_does_not_wait_for_log_writes_in_a_durable_term() {
 
 /// The executor's persistence queue (`PersistQueue`): writes queued in order, counted,
 /// taken oldest first or all at once, renumbered by `rebase`, forgotten by `clear`
-/// (kills `len -> 0`: the runtime's writer and the test cluster read the backlog from
-/// it).
+/// (kills `len -> 0`; the test cluster reads its backlog from it).
 #[test]
 fn the_persist_queue_counts_and_hands_out_writes_in_order() {
     let mut queue: PersistQueue<u64, EntryMeta<u64>> = PersistQueue::new();
@@ -1836,8 +1838,10 @@ fn the_persist_queue_counts_and_hands_out_writes_in_order() {
 /// paper's Figure 7: the leader of term 3 holds a normal term-1 entry where this follower
 /// holds the uncommitted blank entry of a term-2 leader): the log then holds the leader's
 /// entry there, its term and its kind. (Kills `< with <=` in `RaftLog::truncate_from`'s
-/// run and blank filters: the replaced term's run or blank marker kept, the new entry
-/// read as term 2, or as a blank — handed to the state machine without its payload.)
+/// blank filter: the replaced blank's marker kept, the new entry was handed to the state
+/// machine as a blank, without its payload; and in its run filter: the replaced term's
+/// run kept, the append of the term-1 entry trips the log's "terms never decrease"
+/// assertion.)
 #[test]
 fn a_suffix_replaced_by_an_entry_of_an_older_term_holds_that_entry() {
     let mut restored = Restored::empty(members());
