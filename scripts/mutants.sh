@@ -110,6 +110,12 @@ sync_tree() {
     tar -C "$root" --exclude=./target --exclude='./target-*' --exclude=./.git \
         --exclude=./fuzz/corpus --exclude=./fuzz/target --exclude=./fuzz/artifacts \
         --exclude=./chaos-failures -cf - . | tar -C "$tree" -xf -
+    # The copy keeps the checkout's modification times, older than the mirror's build
+    # artifacts: cargo would take the last run's binaries — built from its last mutant,
+    # whose file cargo-mutants restored since — as up to date. Touch the mutated files
+    # so the crates built from them are rebuilt (seen 2026-12-05: a second invocation's
+    # baseline failed on the previous run's last mutant).
+    find "$tree/src/core" -name '*.rs' -exec touch {} +
 }
 
 # The test profile (Cargo.toml) has no LTO and line tables only: thin-local LTO plus
