@@ -1169,3 +1169,71 @@ fn a_leaving_node_added_back_as_a_learner_stays_replicated_to() {
     core.check_invariants().unwrap();
     assert!(core.progress(&4).is_some(), "the learner is replicated to");
 }
+
+/// A new leader whose log ends with a configuration entry not yet committed that removed
+/// a node (its predecessor's change) keeps replicating to that node until it holds the
+/// entry: otherwise a removed node that missed it campaigns on forever. (Kills `!= with
+/// ==` in `track_inherited_removals`: no removed node was tracked.)
+#[test]
+fn a_new_leader_tells_a_node_its_predecessor_removed() {
+    let old = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3, 4]));
+    let new = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let restored = Restored {
+        hard_state: HardState {
+            term: Term(1),
+            voted_for: None,
+            reset: None,
+        },
+        snapshot: None,
+        entries: vec![
+            EntryMeta {
+                log_id: LogId::new(1, 1),
+                kind: EntryKind::configuration(old.clone()),
+                size_bytes: 0,
+            },
+            EntryMeta {
+                log_id: LogId::new(1, 2),
+                kind: EntryKind::configuration(new.clone()),
+                size_bytes: 0,
+            },
+        ],
+        initial_configuration: old,
+    };
+    let options = CoreOptions {
+        pre_vote: false,
+        ..CoreOptions::default()
+    };
+    let mut core = RaftCore::new(1, options, restored).unwrap();
+    core.start();
+    let actions = core.step(Input::Timeout(Timer::Election));
+    core.step(Input::Persisted {
+        seq: last_write_seq(&actions),
+    });
+    let actions = core.step(from(
+        2,
+        Message::VoteResponse(VoteResponse {
+            term: Term(2),
+            granted: true,
+        }),
+    ));
+    assert!(core.is_leader());
+    assert_eq!(core.configuration(), &new);
+    core.check_invariants().unwrap();
+    assert!(core.progress(&4).is_some(), "4 is told it was removed");
+    assert!(
+        actions.iter().any(|action| matches!(
+            action,
+            Action::Send {
+                to: 4,
+                message: Message::Append(_)
+            }
+        )),
+        "{actions:?}"
+    );
+    // Once 4 holds the entry that removed it, it is let go.
+    persisted_all(&mut core);
+    let last = core.last_log_id().index.0;
+    core.step(from(4, ack(2, last)));
+    core.check_invariants().unwrap();
+    assert!(core.progress(&4).is_none(), "4 holds its removal");
+}
