@@ -1803,15 +1803,12 @@ fn the_persist_queue_counts_and_hands_out_writes_in_order() {
                 seq: PersistSeq(5),
                 hard_state: state.clone(),
             },
-            |meta| Ok::<_, ()>(meta),
+            Ok::<_, ()>,
         )
         .unwrap();
     assert_eq!(other, None);
     let timer = Action::ResetTimer(Timer::Election);
-    assert_eq!(
-        queue.offer(timer.clone(), |meta| Ok::<_, ()>(meta)),
-        Ok(Some(timer))
-    );
+    assert_eq!(queue.offer(timer.clone(), Ok::<_, ()>), Ok(Some(timer)));
     queue.push(PersistSeq(6), Write::Truncate(LogIndex(4)));
     queue.push(
         PersistSeq(7),

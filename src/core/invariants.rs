@@ -389,6 +389,9 @@ pub struct ClusterObserver<N: NodeId> {
     /// What each node seen last could campaign with and would judge a candidate by
     /// (EC).
     electors: BTreeMap<N, Elector>,
+    /// Some node was seen in a configuration epoch past the first or a term of one (a
+    /// reset of the peers happened): CD is off from then on.
+    reset_seen: bool,
 }
 
 /// One node as a voter and a candidate, as last seen (EC).
@@ -414,6 +417,7 @@ impl<N: NodeId> ClusterObserver<N> {
             leaders: BTreeMap::new(),
             committed: BTreeMap::new(),
             electors: BTreeMap::new(),
+            reset_seen: false,
         }
     }
 
@@ -459,7 +463,8 @@ impl<N: NodeId> ClusterObserver<N> {
     /// [`RaftCore::check_invariants`].
     pub fn observe_node(&mut self, node: &RaftCore<N>) -> Result<(), InvariantViolation> {
         self.observe_one(node)?;
-        self.check_electable(node)
+        self.check_electable(node)?;
+        self.check_committed_durable(node)
     }
 
     /// ES, LC and SMS on one node, recording what it saw.
@@ -610,6 +615,58 @@ impl<N: NodeId> ClusterObserver<N> {
             )));
         }
         Ok(())
+    }
+}
+
+impl<N: NodeId> ClusterObserver<N> {
+    /// CD: whatever a node counts committed is durable on a quorum — a majority of the
+    /// voters of the configuration that committed it — judging by each voter's highest
+    /// durable index as last seen (the entry there is not compared: this errs towards
+    /// silence). That configuration is the one in force at the commit index, or the new
+    /// half of it if it is joint: every voter change goes through a joint entry, which
+    /// commits on majorities of both halves before the final one is appended, so an
+    /// entry before a joint entry is durable on a majority of the old configuration, and
+    /// one after it on a majority of the new (committed either by both majorities or by
+    /// the new one alone). The model's `committed entries are durable on a quorum` on the
+    /// real runtime; it fails at the step that counts an entry committed too early — a
+    /// follower that takes an installed snapshot's kept suffix as committed (teeth
+    /// variant `install-commits-kept-suffix`), say — whether or not a later leader ever
+    /// overwrites it. Entries a snapshot covers are not checked; nor is anything once a
+    /// reset of the peers was seen (it gives up what the old configuration committed, by
+    /// design); nor a commit while some voter of its configuration was never seen.
+    fn check_committed_durable(&mut self, node: &RaftCore<N>) -> Result<(), InvariantViolation> {
+        self.reset_seen |= node.configuration_epoch() != 0 || node.term().epoch() != 0;
+        let commit = node.commit_index();
+        if self.reset_seen || commit <= node.log_start().index {
+            return Ok(());
+        }
+        let voters = node.configuration_at(commit).current.voters();
+        // Judged only once every voter has been seen: a harness that observes some
+        // nodes only (or not yet) has durable logs it does not know of.
+        let Some(durable) = voters
+            .iter()
+            .map(|voter| self.electors.get(voter).map(|e| e.durable))
+            .collect::<Option<Vec<LogId>>>()
+        else {
+            return Ok(());
+        };
+        let holders = durable.iter().filter(|d| d.index >= commit).count();
+        if voters.is_empty() || holders * 2 > voters.len() {
+            return Ok(());
+        }
+        let seen: Vec<String> = voters
+            .iter()
+            .zip(&durable)
+            .map(|(voter, durable)| format!("{voter} durable {durable}"))
+            .collect();
+        Err(cluster_violation(format!(
+            "CD: {} counts {} committed, durable on {} of the {} voters ({})",
+            node.id(),
+            commit,
+            holders,
+            voters.len(),
+            seen.join(", ")
+        )))
     }
 }
 
