@@ -266,26 +266,31 @@ fn a_follower_gives_up_reads_whose_answer_was_lost_or_whose_leader_is_gone() {
     let mut core = follower();
     assert_eq!(read(&mut core, &[1], None), vec![forwarded(1)]);
     assert_eq!(read(&mut core, &[2], None), vec![forwarded(2)]);
-    assert_eq!(read(&mut core, &[3], None), vec![forwarded(3)]);
+    assert_eq!(read(&mut core, &[3, 6], None), vec![forwarded(3)]);
+    // (`pending_reads` counts the reads waiting, as the status reports them.)
+    assert_eq!(core.pending_reads(), 4);
     // A refusal may overtake earlier answers: it answers its own read only.
     assert_eq!(
         leader_answer(&mut core, 3, ReadIndexResult::NotLeader),
         vec![refused(
-            &[3],
+            &[3, 6],
             ReadIndexError::NotLeader {
                 leader_hint: Some(1)
             }
         )]
     );
+    assert_eq!(core.pending_reads(), 2);
     // The leader answers confirmed reads in order: the answer to 2 means the one to 1
     // was lost.
     assert_eq!(
         leader_answer(&mut core, 2, ReadIndexResult::Ready(LogIndex(4))),
         vec![refused(&[1], ReadIndexError::AnswerLost), ready(&[2], 4)]
     );
+    assert_eq!(core.pending_reads(), 0);
     // A request (or its answer) lost with no later answer: given up after 32
     // heartbeats from the leader.
-    assert_eq!(read(&mut core, &[4], None), vec![forwarded(4)]);
+    assert_eq!(read(&mut core, &[4, 9], None), vec![forwarded(4)]);
+    assert_eq!(core.pending_reads(), 2);
     let heartbeat = heartbeat_from_leader();
     for _ in 0..31 {
         let actions = core.step(heartbeat.clone());
@@ -298,9 +303,10 @@ fn a_follower_gives_up_reads_whose_answer_was_lost_or_whose_leader_is_gone() {
     }
     let actions = core.step(heartbeat);
     assert!(
-        actions.contains(&refused(&[4], ReadIndexError::AnswerLost)),
+        actions.contains(&refused(&[4, 9], ReadIndexError::AnswerLost)),
         "{actions:?}"
     );
+    assert_eq!(core.pending_reads(), 0);
     // The election timer fires: the leader is presumed dead, read 5 fails.
     assert_eq!(read(&mut core, &[5], None), vec![forwarded(5)]);
     let actions = core.step(Input::Timeout(Timer::Election));
@@ -421,6 +427,8 @@ fn a_failed_node_refuses_reads() {
         read(&mut core, &[2], None),
         vec![refused(&[2], ReadIndexError::Failed)]
     );
+    // An empty batch of reads has nothing to answer.
+    assert_eq!(read(&mut core, &[], None), vec![]);
 }
 
 /// The lease of `lease_options` (every follower here runs with it: their answers cover it).

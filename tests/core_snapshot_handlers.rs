@@ -889,3 +889,52 @@ fn an_answer_to_an_older_snapshot_ends_the_wait_for_the_newer_one() {
         Some(LogIndex(4))
     );
 }
+
+/// An install answer that matches the leader's whole log (the snapshot was its last
+/// entry) is taken: the follower matches through it and the wait ends; one claiming
+/// entries past the leader's log is ignored. (Kills `> with >=` in
+/// `handle_install_snapshot_response`, which ignored the answer of a follower that
+/// holds everything, leaving it waiting for a snapshot until a heartbeat answer.)
+#[test]
+fn an_install_answer_matching_the_whole_log_is_taken() {
+    let mut core = compacted_leader();
+    assert_eq!(core.last_log_id(), LogId::new(1, 4));
+    let heartbeat_answer = Input::Message {
+        from: 2,
+        message: Message::HeartbeatResponse(HeartbeatResponse {
+            term: Term(1),
+            round: 0,
+            lease_cover: 0,
+        }),
+    };
+    step(&mut core, heartbeat_answer);
+    assert_eq!(
+        core.progress(&2).map(Progress::state),
+        Some(ProgressState::Snapshot {
+            pending: LogIndex(4)
+        })
+    );
+    let installed = |last_matched| Input::Message {
+        from: 2,
+        message: Message::InstallSnapshotResponse(InstallSnapshotResponse {
+            term: Term(1),
+            result: InstallSnapshotResult::Installed {
+                last_matched: LogIndex(last_matched),
+            },
+        }),
+    };
+    step(&mut core, installed(5));
+    assert_eq!(
+        core.progress(&2).map(Progress::match_index),
+        Some(LogIndex(0))
+    );
+    step(&mut core, installed(4));
+    assert_eq!(
+        core.progress(&2).map(Progress::match_index),
+        Some(LogIndex(4))
+    );
+    assert!(!matches!(
+        core.progress(&2).map(Progress::state),
+        Some(ProgressState::Snapshot { .. })
+    ));
+}
