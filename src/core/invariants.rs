@@ -392,6 +392,9 @@ pub struct ClusterObserver<N: NodeId> {
     /// Some node was seen in a configuration epoch past the first or a term of one (a
     /// reset of the peers happened): CD is off from then on.
     reset_seen: bool,
+    /// The highest index each peer acknowledged to the leader of each term, as seen in
+    /// that leader's progress (CD).
+    acked: BTreeMap<(Term, N), LogIndex>,
 }
 
 /// One node as a voter and a candidate, as last seen (EC).
@@ -418,6 +421,7 @@ impl<N: NodeId> ClusterObserver<N> {
             committed: BTreeMap::new(),
             electors: BTreeMap::new(),
             reset_seen: false,
+            acked: BTreeMap::new(),
         }
     }
 
@@ -627,7 +631,9 @@ impl<N: NodeId> ClusterObserver<N> {
     /// commits on majorities of both halves before the final one is appended, so an
     /// entry before a joint entry is durable on a majority of the old configuration, and
     /// one after it on a majority of the new (committed either by both majorities or by
-    /// the new one alone). The model's `committed entries are durable on a quorum` on the
+    /// the new one alone). A voter also counts as holding the entry if it acknowledged
+    /// it to the leader of the entry's term (see below). The model's `committed entries
+    /// are durable on a quorum` on the
     /// real runtime; it fails at the step that counts an entry committed too early — a
     /// follower that takes an installed snapshot's kept suffix as committed (teeth
     /// variant `install-commits-kept-suffix`), say — whether or not a later leader ever
@@ -636,10 +642,26 @@ impl<N: NodeId> ClusterObserver<N> {
     /// design); nor a commit while some voter of its configuration was never seen.
     fn check_committed_durable(&mut self, node: &RaftCore<N>) -> Result<(), InvariantViolation> {
         self.reset_seen |= node.configuration_epoch() != 0 || node.term().epoch() != 0;
+        if let Some(leader) = node.role.leader() {
+            for (peer, progress) in leader.iter() {
+                let acked = self
+                    .acked
+                    .entry((node.term(), peer.clone()))
+                    .or_insert(LogIndex(0));
+                *acked = (*acked).max(progress.match_index);
+            }
+            // Bounded: the acknowledgements of the latest terms only.
+            while self.acked.len() > 1024 {
+                self.acked.pop_first();
+            }
+        }
         let commit = node.commit_index();
         if self.reset_seen || commit <= node.log_start().index {
             return Ok(());
         }
+        let Some(entry_term) = node.term_at(commit) else {
+            return Ok(());
+        };
         let voters = node.configuration_at(commit).current.voters();
         // Judged only once every voter has been seen: a harness that observes some
         // nodes only (or not yet) has durable logs it does not know of.
@@ -650,7 +672,22 @@ impl<N: NodeId> ClusterObserver<N> {
         else {
             return Ok(());
         };
-        let holders = durable.iter().filter(|d| d.index >= commit).count();
+        // A voter holds the entry if its durable log reaches it, or if it acknowledged
+        // it to the leader that wrote it (the entry's term's leader): an acknowledgement
+        // leaves only once what it covers is durable, while the durable index a core
+        // reports can lag — a write from before a truncation that becomes durable after
+        // it is not credited, though its acknowledgement is released.
+        let holders = voters
+            .iter()
+            .zip(&durable)
+            .filter(|(voter, durable)| {
+                durable.index >= commit
+                    || self
+                        .acked
+                        .get(&(entry_term, (*voter).clone()))
+                        .is_some_and(|acked| *acked >= commit)
+            })
+            .count();
         if voters.is_empty() || holders * 2 > voters.len() {
             return Ok(());
         }
