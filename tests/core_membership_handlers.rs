@@ -71,6 +71,31 @@ fn elected(voters: &[u64], learners: &[u64], options: CoreOptions) -> RaftCore<u
     core
 }
 
+/// Node 1 restarted from `restored` (its term 1), elected in term 2, without pre-vote,
+/// with its own vote (durable) and 2's. Returns the core and the actions of the step
+/// that made it leader.
+fn elected_from(restored: Restored<u64>) -> (RaftCore<u64>, Vec<Action<u64>>) {
+    let options = CoreOptions {
+        pre_vote: false,
+        ..CoreOptions::default()
+    };
+    let mut core = RaftCore::new(1, options, restored).unwrap();
+    core.start();
+    let actions = core.step(Input::Timeout(Timer::Election));
+    core.step(Input::Persisted {
+        seq: last_write_seq(&actions),
+    });
+    let actions = core.step(from(
+        2,
+        Message::VoteResponse(VoteResponse {
+            term: Term(2),
+            granted: true,
+        }),
+    ));
+    assert!(core.is_leader());
+    (core, actions)
+}
+
 /// Node 1 leading {voters} with its first entry committed (every voter acknowledged it).
 fn leader(voters: &[u64], learners: &[u64], options: CoreOptions) -> RaftCore<u64> {
     let mut core = elected(voters, learners, options);
@@ -138,24 +163,7 @@ fn a_leader_that_has_not_committed_an_entry_of_its_term_refuses_a_change() {
         }],
         initial_configuration: configuration,
     };
-    let options = CoreOptions {
-        pre_vote: false,
-        ..CoreOptions::default()
-    };
-    let mut core = RaftCore::new(1, options, restored).unwrap();
-    core.start();
-    let actions = core.step(Input::Timeout(Timer::Election));
-    core.step(Input::Persisted {
-        seq: last_write_seq(&actions),
-    });
-    core.step(from(
-        2,
-        Message::VoteResponse(VoteResponse {
-            term: Term(2),
-            granted: true,
-        }),
-    ));
-    assert!(core.is_leader());
+    let (mut core, _) = elected_from(restored);
     assert_eq!(
         core.step(change(7, MembershipChange::AddVoter(4))),
         refused(7, AdminError::NotReady)
@@ -1075,25 +1083,8 @@ fn an_inherited_change_is_finished_before_another_change_or_a_transfer() {
         }],
         initial_configuration: ConfigurationEntry::stable(old),
     };
-    let options = CoreOptions {
-        pre_vote: false,
-        ..CoreOptions::default()
-    };
-    let mut core = RaftCore::new(1, options, restored).unwrap();
-    core.start();
-    let actions = core.step(Input::Timeout(Timer::Election));
-    core.step(Input::Persisted {
-        seq: last_write_seq(&actions),
-    });
     // 2's vote makes a majority of both halves ({1, 2}).
-    core.step(from(
-        2,
-        Message::VoteResponse(VoteResponse {
-            term: Term(2),
-            granted: true,
-        }),
-    ));
-    assert!(core.is_leader());
+    let (mut core, _) = elected_from(restored);
     assert_eq!(core.configuration(), &joint);
     persisted_all(&mut core);
     // Its first entry (2) acknowledged by 2 commits the joint entry: C_new follows.
@@ -1199,24 +1190,7 @@ fn a_new_leader_tells_a_node_its_predecessor_removed() {
         ],
         initial_configuration: old,
     };
-    let options = CoreOptions {
-        pre_vote: false,
-        ..CoreOptions::default()
-    };
-    let mut core = RaftCore::new(1, options, restored).unwrap();
-    core.start();
-    let actions = core.step(Input::Timeout(Timer::Election));
-    core.step(Input::Persisted {
-        seq: last_write_seq(&actions),
-    });
-    let actions = core.step(from(
-        2,
-        Message::VoteResponse(VoteResponse {
-            term: Term(2),
-            granted: true,
-        }),
-    ));
-    assert!(core.is_leader());
+    let (mut core, actions) = elected_from(restored);
     assert_eq!(core.configuration(), &new);
     core.check_invariants().unwrap();
     assert!(core.progress(&4).is_some(), "4 is told it was removed");

@@ -582,6 +582,18 @@ fn compacted_leader() -> RaftCore<u64> {
     core
 }
 
+/// Follower 2's answer to a heartbeat of leader 1 in term 1 (no round).
+fn heartbeat_answer_from_2() -> Input<u64> {
+    Input::Message {
+        from: 2,
+        message: Message::HeartbeatResponse(HeartbeatResponse {
+            term: Term(1),
+            round: 0,
+            lease_cover: 0,
+        }),
+    }
+}
+
 /// A follower that needs compacted entries is sent the snapshot, and nothing else until
 /// it answers; every heartbeat answer meanwhile sends the request again (it or its
 /// answer may be lost); once installed, replication goes on after the snapshot.
@@ -590,14 +602,7 @@ fn a_leader_sends_the_snapshot_to_a_follower_behind_its_log_and_waits() {
     let mut core = compacted_leader();
     // Follower 2 never answered the new leader's first probe (index 1): its next
     // heartbeat answer unpauses the probe, which needs compacted entries.
-    let heartbeat_answer = Input::Message {
-        from: 2,
-        message: Message::HeartbeatResponse(HeartbeatResponse {
-            term: Term(1),
-            round: 0,
-            lease_cover: 0,
-        }),
-    };
+    let heartbeat_answer = heartbeat_answer_from_2();
     let request = Action::Send {
         to: 2,
         message: Message::InstallSnapshot(InstallSnapshotRequest {
@@ -665,14 +670,7 @@ fn a_leader_sends_the_snapshot_to_a_follower_behind_its_log_and_waits() {
 #[test]
 fn a_failed_install_is_retried_after_the_next_heartbeat_answer() {
     let mut core = compacted_leader();
-    let heartbeat_answer = Input::Message {
-        from: 2,
-        message: Message::HeartbeatResponse(HeartbeatResponse {
-            term: Term(1),
-            round: 0,
-            lease_cover: 0,
-        }),
-    };
+    let heartbeat_answer = heartbeat_answer_from_2();
     step(&mut core, heartbeat_answer.clone());
     let failed = |index| Input::Message {
         from: 2,
@@ -809,14 +807,7 @@ fn a_fetch_is_given_up_for_a_new_term_or_another_leader() {
 #[test]
 fn an_answer_to_an_older_snapshot_ends_the_wait_for_the_newer_one() {
     let mut core = compacted_leader();
-    let heartbeat_answer = Input::Message {
-        from: 2,
-        message: Message::HeartbeatResponse(HeartbeatResponse {
-            term: Term(1),
-            round: 0,
-            lease_cover: 0,
-        }),
-    };
+    let heartbeat_answer = heartbeat_answer_from_2();
     let request = |index| Action::Send {
         to: 2,
         message: Message::InstallSnapshot(InstallSnapshotRequest {
@@ -899,14 +890,7 @@ fn an_answer_to_an_older_snapshot_ends_the_wait_for_the_newer_one() {
 fn an_install_answer_matching_the_whole_log_is_taken() {
     let mut core = compacted_leader();
     assert_eq!(core.last_log_id(), LogId::new(1, 4));
-    let heartbeat_answer = Input::Message {
-        from: 2,
-        message: Message::HeartbeatResponse(HeartbeatResponse {
-            term: Term(1),
-            round: 0,
-            lease_cover: 0,
-        }),
-    };
+    let heartbeat_answer = heartbeat_answer_from_2();
     step(&mut core, heartbeat_answer);
     assert_eq!(
         core.progress(&2).map(Progress::state),
