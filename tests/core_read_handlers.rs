@@ -600,3 +600,16 @@ fn a_heartbeat_answer_in_a_term_not_yet_durable_waits_for_it() {
     let actions = core.step(heartbeat(2));
     assert!(actions.contains(&answer(2)), "{actions:?}");
 }
+
+/// An answer to a round the leader never sent (a corrupt or hostile peer's) confirms
+/// nothing; the answer to the round sent does. (Kills `> with <` in
+/// `read_round_acked`, which took answers to future rounds — a read served without the
+/// round that makes it linearizable — and dropped late answers to earlier ones.)
+#[test]
+fn an_answer_to_a_round_never_sent_confirms_nothing() {
+    let mut core = leader(options());
+    assert_eq!(read(&mut core, &[1], None), round(1, [(2, 1), (3, 1)]));
+    assert_eq!(heartbeat_ack(&mut core, 2, 9), vec![]);
+    assert_eq!(heartbeat_ack(&mut core, 3, 9), vec![]);
+    assert_eq!(heartbeat_ack(&mut core, 3, 1), vec![ready(&[1], 1)]);
+}
