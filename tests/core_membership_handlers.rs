@@ -1211,3 +1211,30 @@ fn a_new_leader_tells_a_node_its_predecessor_removed() {
     core.check_invariants().unwrap();
     assert!(core.progress(&4).is_none(), "4 holds its removal");
 }
+
+/// While a reset of the peers is being written nothing leaves the node (an old member
+/// that learned the new epoch from an answer would be fenced by a reset a crash then
+/// forgets): answers wait for the write, at most `MAX_HELD_MESSAGES` (4,096) of them;
+/// beyond that they are dropped and counted, as a network may lose them. (Kills `+=
+/// with -=` in `send`'s count of those drops.)
+#[test]
+fn answers_wait_for_a_reset_to_be_durable_and_beyond_the_hold_limit_are_counted_dropped() {
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let mut core =
+        RaftCore::new(2, CoreOptions::default(), Restored::empty(configuration)).unwrap();
+    core.start();
+    core.step(reset(1, &[2]));
+    let stale = from(
+        1,
+        Message::Heartbeat(Heartbeat {
+            term: Term(1),
+            commit: LogIndex(0),
+            round: 0,
+        }),
+    );
+    for _ in 0..4_100 {
+        assert_eq!(core.step(stale.clone()), vec![]);
+    }
+    assert_eq!(core.held_messages(), 4_096);
+    assert_eq!(core.dropped_messages(), 4);
+}
