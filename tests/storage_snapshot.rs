@@ -229,3 +229,28 @@ fn unsafe_file_names_are_rejected() {
     ));
     assert!(!root.path().join("escape").exists());
 }
+
+/// A directory with a snapshot's name but no meta is not a snapshot (a writer's
+/// temporary directory emptied under it, then renamed: a store reopened in the same
+/// process while a stopped node's last commit still ran): the latest snapshot is the
+/// committed one before it, not an error.
+#[test]
+fn a_snapshot_directory_without_its_meta_is_passed_over() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut storage = LocalSnapshotStorage::open(root.path(), group()).expect("open");
+    let mut writer = storage
+        .create(LogId::new(2, 100), configuration())
+        .expect("create");
+    writer.write_file("state.bin", b"state").expect("write");
+    let meta = storage.commit(writer).expect("commit");
+    let stray = storage
+        .directory()
+        .join(format!("snapshot_{:020}_{:010}", 200, 99));
+    std::fs::create_dir(&stray).expect("stray directory");
+    std::fs::write(stray.join("state.bin"), b"half").expect("stray file");
+    let reader = storage.open_latest().expect("latest").expect("some");
+    assert_eq!(reader.meta(), &meta);
+    let reopened = LocalSnapshotStorage::open(root.path(), group()).expect("reopen");
+    let reader = reopened.open_latest().expect("latest").expect("some");
+    assert_eq!(reader.meta(), &meta);
+}

@@ -310,13 +310,24 @@ impl LocalSnapshotStorage {
             .collect())
     }
 
+    /// The latest committed snapshot's directory. A snapshot's name is given to a
+    /// directory only once its meta is durable inside it, so a directory of that name
+    /// without a meta is not a snapshot: what a writer left when its temporary directory
+    /// was emptied under it (a store reopened in the same process while a stopped
+    /// node's last commit was still running — seen in `tests/example_counter.rs`). It is
+    /// passed over, not taken for the latest.
     fn latest_dir(&self) -> Result<Option<PathBuf>> {
-        Ok(self
+        let mut snapshots: Vec<((u64, u64), PathBuf)> = self
             .list_dir()?
             .into_iter()
             .filter_map(|(name, path)| parse_snapshot_dir(&name).map(|key| (key, path)))
-            .max_by_key(|(key, _)| *key)
-            .map(|(_, path)| path))
+            .collect();
+        snapshots.sort();
+        Ok(snapshots
+            .into_iter()
+            .rev()
+            .map(|(_, path)| path)
+            .find(|path| self.fs.len(&path.join(META_FILE_NAME)).is_ok()))
     }
 
     fn read_meta(&self, directory: &Path) -> Result<SnapshotMeta> {
