@@ -254,7 +254,8 @@ fn stale_votes_under_election_churn() {
 /// follower installs a snapshot whose last entry it already holds, with entries after
 /// it — the case where Raft keeps the suffix (§7) and must not count it committed. The
 /// teeth variant `install-commits-kept-suffix` (the kept suffix counted committed)
-/// fails seeds 4008, 4012 and 4017 here (CD on the cores: a follower counts committed
+/// fails seeds 4008, 4012 and 4017 here with CD's first version (4008, the first, was
+/// re-checked after its acknowledgement rule) (CD on the cores: a follower counts committed
 /// an entry durable on 2 of the 5 voters); the correct code passes all 24 (and 200 of
 /// 200 of the same profile, docs/verification.md). Every nemesis but `disk`, whose
 /// deadline for a new leader the held-back traffic stretches past.
