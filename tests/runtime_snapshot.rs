@@ -705,3 +705,142 @@ async fn duplicated_and_stale_chunks_are_ignored() {
     assert_eq!(state.digest, cluster.state(leader).digest);
     assert!(state.loads >= 1);
 }
+
+/// A state machine whose snapshot writes take a while, and say when they start and end.
+struct SlowSave {
+    blocks: bool,
+    applied: u64,
+    /// Set when a save's writer starts, and when it has written its file.
+    started: Arc<tokio::sync::Notify>,
+    written: Arc<AtomicU64>,
+}
+
+impl StateMachine for SlowSave {
+    type Response = ();
+    type Context = ();
+
+    fn on_apply(&mut self, _: &mut CommittedEntry<()>) -> Result<(), StateMachineError> {
+        self.applied += 1;
+        Ok(())
+    }
+
+    fn supports_snapshots(&self) -> bool {
+        true
+    }
+
+    fn blocks(&self) -> bool {
+        self.blocks
+    }
+
+    fn on_snapshot_save(&mut self, _: &SnapshotContext) -> Result<SnapshotSave, StateMachineError> {
+        let (started, written, applied) =
+            (self.started.clone(), self.written.clone(), self.applied);
+        Ok(Box::new(move |sink: &mut SnapshotSink| {
+            started.notify_one();
+            std::thread::sleep(Duration::from_millis(400));
+            sink.write_file("applied", &applied.to_le_bytes())?;
+            written.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }))
+    }
+
+    fn on_snapshot_load(&mut self, snapshot: &SnapshotSource) -> Result<(), StateMachineError> {
+        let bytes = snapshot.read_file("applied")?;
+        self.applied = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+        Ok(())
+    }
+}
+
+/// A node stopped while a snapshot save still writes: `join` returns only once the save
+/// has ended and committed, so a node restarted at once in the same process, on the same
+/// directories, finds the snapshot whole (it once found a directory with the snapshot's
+/// name and no meta: the restart's store cleaned up the temporary directory the stopped
+/// node's save was still writing into, which the save then renamed).
+#[tokio::test]
+async fn stopping_a_node_waits_for_its_snapshot_save_and_a_restart_loads_it() {
+    for blocks in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let network = InProcessNetwork::new();
+        let me = peer(30);
+        let group = GroupId::new("stop").unwrap();
+        let options = || {
+            let mut options = NodeOptions::new(
+                group.clone(),
+                me.clone(),
+                ConfigurationEntry::stable(Configuration::with_voters([me.clone()])),
+            );
+            options.election_timeout = Duration::from_millis(50);
+            options.max_election_delay = Duration::from_millis(50);
+            options.snapshot_dir = Some(dir.path().join("snapshots"));
+            options
+        };
+        let storage = DurableStorage::open(&StorageOptions::new(dir.path().join("log"))).unwrap();
+        let (started, written) = (
+            Arc::new(tokio::sync::Notify::new()),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let machine = SlowSave {
+            blocks,
+            applied: 0,
+            started: started.clone(),
+            written: written.clone(),
+        };
+        let store = storage.log_store(&group).unwrap();
+        let (node, sink) = Node::start(
+            options(),
+            machine,
+            store.clone(),
+            Arc::new(network.transport(me.endpoint().clone())),
+        )
+        .unwrap();
+        network.register(me.endpoint().clone(), sink);
+        node.wait_for(|s| s.role == Role::Leader).await;
+        for value in 1..=5 {
+            node.apply(delta(value)).await.unwrap();
+        }
+        let node = Arc::new(node);
+        let asked = tokio::spawn({
+            let node = node.clone();
+            async move { node.snapshot().await }
+        });
+        started.notified().await;
+        node.shutdown();
+        node.join().await.expect("the state machine back");
+        assert_eq!(
+            written.load(Ordering::SeqCst),
+            1,
+            "join returned while the save still wrote (blocks: {blocks})"
+        );
+        // The save's caller heard the node stop, or the snapshot taken.
+        let _ = asked.await.unwrap();
+        drop(store);
+        network.unregister(me.endpoint());
+
+        let snapshots = LocalSnapshotStore::open(dir.path().join("snapshots"), group.clone())
+            .unwrap()
+            .open_latest()
+            .unwrap()
+            .expect("the save committed before join returned");
+        let taken = snapshots.meta().last_included;
+        let store = storage.log_store(&group).unwrap();
+        let (node, sink) = Node::start(
+            options(),
+            SlowSave {
+                blocks,
+                applied: 0,
+                started,
+                written,
+            },
+            store,
+            Arc::new(network.transport(me.endpoint().clone())),
+        )
+        .unwrap();
+        network.register(me.endpoint().clone(), sink);
+        let status = node.wait_for(|s| s.role == Role::Leader).await;
+        assert!(status.applied_index >= taken.index, "{status:?} {taken}");
+        node.shutdown();
+        let machine = node.join().await.unwrap();
+        // Restored from the snapshot (which counted the five entries), nothing after it.
+        assert_eq!(machine.applied, 5);
+    }
+}

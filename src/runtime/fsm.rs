@@ -146,6 +146,7 @@ pub(crate) fn spawn_fsm<S: StateMachine>(
         apply_batch,
         snapshots,
         save_thread: runner != FsmRunner::Task,
+        saving: Vec::new(),
         metrics,
         position: LogIndex(0),
     };
@@ -179,7 +180,7 @@ pub(crate) fn spawn_fsm<S: StateMachine>(
 /// a task's would send to the completion queue, handed back by each call instead.
 pub(crate) struct InlineFsm<S: StateMachine> {
     caller: FsmCaller<S>,
-    result: tokio::sync::oneshot::Sender<S>,
+    result: tokio::sync::oneshot::Sender<Finished<S>>,
 }
 
 impl<S: StateMachine> InlineFsm<S> {
@@ -199,18 +200,55 @@ impl<S: StateMachine> InlineFsm<S> {
 
 /// Where the FSM caller runs; joined to get the state machine back.
 pub(crate) enum FsmHandle<S> {
-    Task(JoinHandle<S>),
-    Thread(tokio::sync::oneshot::Receiver<S>),
-    Inline(tokio::sync::oneshot::Receiver<S>),
+    Task(JoinHandle<Finished<S>>),
+    Thread(tokio::sync::oneshot::Receiver<Finished<S>>),
+    Inline(tokio::sync::oneshot::Receiver<Finished<S>>),
 }
 
 impl<S> FsmHandle<S> {
-    /// Waits for the FSM caller to finish (after the driver is gone).
+    /// Waits for the FSM caller to finish (after the driver is gone), and then for the
+    /// snapshot saves it started to end: a stopped node leaves no write to its snapshot
+    /// store behind (a store opened again on the same directory, by a node restarted in
+    /// the same process, would otherwise clean up the temporary directory a save still
+    /// writes into and then renames).
     pub(crate) async fn join(self) -> Option<S> {
-        match self {
+        let finished = match self {
             FsmHandle::Task(task) => task.await.ok(),
             FsmHandle::Thread(result) | FsmHandle::Inline(result) => result.await.ok(),
+        }?;
+        for save in finished.saving {
+            save.ended().await;
         }
+        Some(finished.state_machine)
+    }
+}
+
+/// What a stopped FSM caller hands back: the state machine, and the snapshot saves
+/// still running on threads of their own.
+pub(crate) struct Finished<S> {
+    state_machine: S,
+    saving: Vec<SaveThread>,
+}
+
+/// A snapshot save running on a thread of its own (`concord-snapshot`).
+struct SaveThread {
+    /// Closed when the thread's closure is gone — returned or unwound.
+    alive: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl SaveThread {
+    /// Whether the save has ended (without waiting).
+    fn has_ended(&mut self) -> bool {
+        matches!(
+            self.alive.try_recv(),
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed)
+        )
+    }
+
+    /// Waits for the save to end. Not a thread join: it parks no thread, and needs no
+    /// timer (a paused tokio clock does not hold it up).
+    async fn ended(self) {
+        let _ = self.alive.await;
     }
 }
 
@@ -249,6 +287,9 @@ struct FsmCaller<S: StateMachine> {
     /// Whether a save's second half runs on a thread of its own (false in simulations,
     /// which run it inline for determinism).
     save_thread: bool,
+    /// The saves started on threads of their own and not seen to end yet (those that
+    /// ended are dropped at the next save); the node's `join` waits for them.
+    saving: Vec<SaveThread>,
     /// The last index the state machine's state includes (applied, or loaded from a
     /// snapshot). A save must be taken exactly there, and entries at or below it are
     /// not applied again.
@@ -256,7 +297,7 @@ struct FsmCaller<S: StateMachine> {
 }
 
 impl<S: StateMachine> FsmCaller<S> {
-    async fn run(mut self, mut jobs: queue::Receiver<FsmJob<S>>) -> S {
+    async fn run(mut self, mut jobs: queue::Receiver<FsmJob<S>>) -> Finished<S> {
         while let Some(job) = cooperative(jobs.recv()).await {
             self.handle(job);
         }
@@ -269,7 +310,7 @@ impl<S: StateMachine> FsmCaller<S> {
         mut self,
         runtime: &tokio::runtime::Handle,
         mut jobs: queue::Receiver<FsmJob<S>>,
-    ) -> S {
+    ) -> Finished<S> {
         while let Some(job) = runtime.block_on(jobs.recv()) {
             self.handle(job);
         }
@@ -405,7 +446,10 @@ impl<S: StateMachine> FsmCaller<S> {
             }
         };
         let store = snapshots.store.clone();
+        // Dropped with the closure, however it ends: the save's end, to `join`.
+        let (alive, ended) = tokio::sync::oneshot::channel::<()>();
         let finish = move || {
+            let _alive = alive;
             let result = write_snapshot(store.as_ref(), meta, write);
             let _ = report.send(SnapshotEvent::Saved {
                 last_included,
@@ -424,11 +468,15 @@ impl<S: StateMachine> FsmCaller<S> {
                 let _context = runtime.enter();
                 finish();
             });
-        if let Err(error) = spawned {
-            self.save_failed(
+        match spawned {
+            Ok(_) => {
+                self.saving.retain_mut(|save| !save.has_ended());
+                self.saving.push(SaveThread { alive: ended });
+            }
+            Err(error) => self.save_failed(
                 last_included,
                 format!("cannot start the snapshot thread: {error}"),
-            );
+            ),
         }
     }
 
@@ -473,9 +521,12 @@ impl<S: StateMachine> FsmCaller<S> {
             })
     }
 
-    fn finish(mut self) -> S {
+    fn finish(mut self) -> Finished<S> {
         let _ = catch_unwind(AssertUnwindSafe(|| self.state_machine.on_shutdown()));
-        self.state_machine
+        Finished {
+            state_machine: self.state_machine,
+            saving: self.saving,
+        }
     }
 }
 

@@ -820,7 +820,10 @@ impl<S: StateMachine> Node<S> {
     }
 
     /// Waits until the node has stopped (after `shutdown`), the state machine's
-    /// `on_shutdown` included, and returns the state machine.
+    /// `on_shutdown` included, and returns the state machine. A snapshot save still
+    /// writing is waited for too (it is not cut short): once `join` returns, nothing of
+    /// this node writes to its storage any more, and a node may be started again on the
+    /// same directories in the same process.
     pub async fn join(&self) -> Option<S> {
         let tasks = self
             .shared
