@@ -290,13 +290,13 @@ fn leadership_transferred(model: &ConcordModel, state: &ConcordState) -> bool {
     live_servers(&model.cfg, state).any(|s| s.durable.counters.transfers > 0)
 }
 
-/// A server whose disk failed (as the glue knows it, whatever the core was told) never
-/// leads or campaigns: it cannot make anything durable, and a leader that cannot commit
-/// but keeps heartbeating would stop the others from electing one that can.
 fn snapshot_installed(model: &ConcordModel, state: &ConcordState) -> bool {
     live_servers(&model.cfg, state).any(|s| s.durable.counters.installs > 0)
 }
 
+/// A server whose disk failed (as the glue knows it, whatever the core was told) never
+/// leads or campaigns: it cannot make anything durable, and a leader that cannot commit
+/// but keeps heartbeating would stop the others from electing one that can.
 fn failed_node_never_leads(model: &ConcordModel, state: &ConcordState) -> bool {
     live_servers(&model.cfg, state)
         .filter(|s| s.disk_failed)

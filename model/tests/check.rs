@@ -8,7 +8,7 @@ use concord_model::{check, ModelConfig, SearchOptions, Verdict};
 /// Unique states of each profile (depth-first, symmetry on). A tripwire: if a change to
 /// the core or the glue moves one, make sure the change was meant to alter the explored
 /// behaviour, then update it (and the table in docs/verification.md).
-const UNIQUE_STATES: [(&str, usize); 15] = [
+const UNIQUE_STATES: [(&str, usize); 16] = [
     ("elections", 358_758),
     ("figure-8", 668_658),
     ("heartbeats", 630_822),
@@ -20,6 +20,7 @@ const UNIQUE_STATES: [(&str, usize); 15] = [
     ("disk-failure", 70_489),
     ("snapshot", 319_446),
     ("snapshot-crash", 120_889),
+    ("snapshot-probe", 102_532),
     ("membership", 558_731),
     ("transfer", 460_078),
     ("reset", 94_606),
@@ -118,6 +119,11 @@ fn snapshot() {
 #[test]
 fn snapshot_crash() {
     run_profile(&profile("snapshot-crash"));
+}
+
+#[test]
+fn snapshot_probe() {
+    run_profile(&profile("snapshot-probe"));
 }
 
 #[test]
