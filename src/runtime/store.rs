@@ -397,8 +397,10 @@ where
     }
 }
 
-/// The runtime's log stores have no snapshot store wired in yet (issue 13); the driver
-/// never lets the core get as far as installing one, so this is a refusal, not a path.
+/// A log store does not install snapshots: the log writer commits a fetched snapshot to
+/// the node's snapshot store itself and then compacts the log (`writer.rs`,
+/// `persist_with_installs`), so no `InstallSnapshot` reaches a store's `write`. One
+/// that does (a caller driving a store by hand) is refused, not half-applied.
 fn snapshots_unsupported() -> StorageError {
     StorageError::InvalidArgument {
         store: "runtime".into(),
