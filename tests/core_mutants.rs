@@ -1381,7 +1381,8 @@ fn a_follower_without_the_previous_entry_rejects_with_a_hint() {
     );
 }
 
-/// Learners follow and apply but never campaign and never arm an election timer.
+/// Learners follow and apply but never campaign. A learner arms the election timer only
+/// while it knows a leader, to forget a leader that went silent.
 #[test]
 fn learners_never_campaign() {
     let configuration =
@@ -1396,7 +1397,11 @@ fn learners_never_campaign() {
     assert_eq!(core.step(Input::Timeout(Timer::Election)), vec![]);
     assert_eq!(
         receive(&mut core, 1, heartbeat(1, 0)),
-        vec![hard_state(1, 1, None), role(Role::Follower, 1, Some(1), 0)]
+        vec![
+            hard_state(1, 1, None),
+            Action::ResetTimer(Timer::Election),
+            role(Role::Follower, 1, Some(1), 0)
+        ]
     );
     // The answer leaves once term 1 is durable.
     assert_eq!(
@@ -1435,6 +1440,63 @@ fn learners_never_campaign() {
     );
     receive(&mut leader, 3, append_response(1, success(1)));
     assert_eq!(leader.commit_index(), LogIndex(1));
+    // The learner's timer fires: it forgets the leader and still does not campaign.
+    assert_eq!(
+        core.step(Input::Timeout(Timer::Election)),
+        vec![role(Role::Follower, 1, None, 0)]
+    );
+    assert_eq!(core.leader(), None);
+    assert_eq!(core.role(), Role::Follower);
+}
+
+/// A new server catching up has not yet received the entry that makes it a voter, so it
+/// is no voter in its own configuration — but it is one in the configuration of the
+/// others, and their candidates need its (pre-)vote. While it knows a leader it refuses
+/// them (leader stickiness, F24); it must forget a leader that went silent after an
+/// election timeout like any voter, or a cluster whose leader failed during the
+/// catch-up could not elect another until that leader came back (chaos suite,
+/// `--max-entries-per-message 1`, seed 5830: n2 pre-campaigned for 5.6 s, refused by the
+/// catching-up replacement of n1, until the failed leader restarted).
+#[test]
+fn a_server_not_yet_a_voter_forgets_a_silent_leader_and_grants_pre_votes() {
+    // Server 4 replaces 1: it has not reached the entry {2, 3, 4} yet.
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let mut core =
+        RaftCore::new(4u64, CoreOptions::default(), Restored::empty(configuration)).unwrap();
+    assert_eq!(core.start(), vec![], "no voter: no timer at start");
+    // Leader 3 of term 1 appends to it: it follows, and arms the timer.
+    let actions = receive(&mut core, 3, heartbeat(1, 0));
+    assert!(
+        actions.contains(&Action::ResetTimer(Timer::Election)),
+        "{actions:?}"
+    );
+    assert_eq!(core.leader(), Some(&3));
+    // Every further word from the leader re-arms it.
+    let actions = receive(&mut core, 3, heartbeat(1, 0));
+    assert!(
+        actions.contains(&Action::ResetTimer(Timer::Election)),
+        "{actions:?}"
+    );
+    // While the leader is known, a pre-vote of server 2 (for whom 4 is a voter) gets
+    // no answer: stickiness.
+    assert_eq!(
+        receive(&mut core, 2, pre_vote_request(2, LogId::new(1, 5))),
+        vec![]
+    );
+    // The leader goes silent: the timer fires, the leader is forgotten, no campaign.
+    assert_eq!(
+        core.step(Input::Timeout(Timer::Election)),
+        vec![role(Role::Follower, 1, None, 0)]
+    );
+    assert_eq!((core.leader(), core.role()), (None, Role::Follower));
+    // Now the pre-vote is granted (server 2's log is more up to date than the empty one).
+    assert_eq!(
+        receive(&mut core, 2, pre_vote_request(2, LogId::new(1, 5))),
+        vec![Action::Send {
+            to: 2,
+            message: pre_vote_response(2, true)
+        }]
+    );
 }
 
 /// Membership queries (the runtime and tools use them; the protocol asks `is_voter` and

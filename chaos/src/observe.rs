@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 
-use concord::core::{ClusterObserver, PeerId, RaftCore};
+use concord::core::{ClusterObserver, ConfigurationEntry, LogId, PeerId, RaftCore};
 
 use crate::check::{fnv, FNV_OFFSET};
 use concord::kv::{KvResponse, KvStateMachine};
@@ -49,6 +49,9 @@ pub struct Observations {
     /// Per node, the vote it has made durable (and so sent, at the end of that step) for
     /// another node: (term, candidate). What the `rolling` nemesis waits for.
     pub durable_grants: Mutex<BTreeMap<PeerId, (u64, PeerId)>>,
+    /// Per node, its last log id and the configuration in force after its last step:
+    /// what the `disk` nemesis asks before it expects the others to elect a leader.
+    pub configurations: Mutex<BTreeMap<PeerId, (LogId, ConfigurationEntry<PeerId>)>>,
 }
 
 /// The cluster-wide core properties, checked one node step at a time.
@@ -75,6 +78,7 @@ impl Observations {
             snapshot_installs: Default::default(),
             cores: Mutex::new(CoreObservations::default()),
             durable_grants: Mutex::new(BTreeMap::new()),
+            configurations: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -86,6 +90,21 @@ impl Observations {
             let seen = grants.get(core.id());
             if seen.is_none_or(|(term, c)| *term != durable.term.0 || c != candidate) {
                 grants.insert(core.id().clone(), (durable.term.0, candidate.clone()));
+            }
+        }
+        {
+            let mut configurations = lock(&self.configurations);
+            let last = core.last_log_id();
+            match configurations.get_mut(core.id()) {
+                Some((seen, configuration)) => {
+                    *seen = last;
+                    if configuration != core.configuration() {
+                        *configuration = core.configuration().clone();
+                    }
+                }
+                None => {
+                    configurations.insert(core.id().clone(), (last, core.configuration().clone()));
+                }
             }
         }
         let mut cores = lock(&self.cores);

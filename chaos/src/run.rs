@@ -1,7 +1,7 @@
 //! One seed: a turmoil simulation of a Concord cluster under a nemesis, a client
 //! workload recording its history, and the checks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -793,6 +793,8 @@ struct Cluster {
     lease_reads: bool,
     /// See `Shared::reads_only`.
     reads_only: Arc<AtomicU64>,
+    /// What the nodes' cores were seen in (their configurations, for the `disk` check).
+    observations: Arc<Observations>,
 }
 
 /// What the run expects of a node whose disk the nemesis failed: its failure is no
@@ -819,6 +821,37 @@ const STEP_ASIDE_GRACE: Duration = Duration::from_millis(100);
 impl Cluster {
     fn name(&self, index: usize) -> &str {
         &self.hosts[index].name
+    }
+
+    /// Why the nodes other than `failed` that run now cannot form a quorum of the
+    /// configuration of the most up-to-date of them (the one a take-over would start
+    /// from), both halves of a joint one; `None` if they can.
+    fn no_quorum_without(&self, failed: usize) -> Option<String> {
+        let live: BTreeSet<PeerId> = {
+            let registry = lock(&self.registry);
+            (0..self.hosts.len())
+                .filter(|&i| i != failed && registry.get(i).is_some_and(Option::is_some))
+                .map(|i| self.peer(i))
+                .collect()
+        };
+        let configurations = lock(&self.observations.configurations);
+        let (_, configuration) = live
+            .iter()
+            .filter_map(|peer| configurations.get(peer))
+            .max_by_key(|(last, _)| *last)?;
+        let halves = std::iter::once(&configuration.current).chain(configuration.old.as_ref());
+        for half in halves {
+            let voters = half.voters();
+            let usable = voters.iter().filter(|v| live.contains(*v)).count();
+            if usable < voters.len() / 2 + 1 {
+                let names: Vec<String> = voters.iter().map(ToString::to_string).collect();
+                return Some(format!(
+                    "{usable} of the voters {{{}}} run without it",
+                    names.join(",")
+                ));
+            }
+        }
+        None
     }
 
     /// The peer id host `index` runs under now.
@@ -1225,7 +1258,18 @@ impl Cluster {
             Fault::Disk { node } => {
                 if let Some(watch) = self.disk.take() {
                     if let Some((at, _, _)) = watch.failed {
-                        if !watch.carried_on && now >= at + take_over_bound(self.election_round) {
+                        let overdue =
+                            !watch.carried_on && now >= at + take_over_bound(self.election_round);
+                        if let (true, Some(why)) = (overdue, self.no_quorum_without(*node)) {
+                            // Not the failed node's doing: the others could not elect
+                            // without it whatever it did (wiped members not yet
+                            // replaced, a change waiting for its old half).
+                            self.notes.push(format!(
+                                "{:>8.3}s no take-over expected after n{}'s disk failure: {why}",
+                                now.as_secs_f64(),
+                                node + 1
+                            ));
+                        } else if overdue {
                             violations.push(format!(
                                 "at {:.3}s n{}'s disk failed; by {:.3}s no other node led and committed past it",
                                 at.as_secs_f64(),
@@ -1453,6 +1497,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         fault_term: 0,
         election_round: config.election_timeout + config.max_election_delay,
         notes: Vec::new(),
+        observations: observations.clone(),
     };
 
     let mut rng = Rng::new(config.seed);

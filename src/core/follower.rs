@@ -20,9 +20,15 @@ impl<N: NodeId> RaftCore<N> {
             }
             RoleState::Follower => {
                 self.leader = Some(from.clone());
-                if self.configuration().is_voter(&self.id) {
-                    self.push(Action::ResetTimer(Timer::Election));
-                }
+                // Voter or not: the timer is what forgets a leader that went silent.
+                // A node that is no voter in its own configuration (a new server still
+                // catching up to the entry that adds it) may be one in the candidates'
+                // configuration, and refuses their (pre-)votes while it knows a leader:
+                // without the timer it would know the failed one for ever, and a
+                // cluster that needs its vote could not elect (found by the chaos suite,
+                // `--max-entries-per-message 1`, 2026-12-05). It never campaigns
+                // (`handle_election_timeout`).
+                self.push(Action::ResetTimer(Timer::Election));
             }
         }
         // With leases, the refusal to vote that a lease rests on lasts until the

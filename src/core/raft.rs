@@ -834,7 +834,9 @@ impl<N: NodeId> RaftCore<N> {
         }
         self.role = RoleState::Follower;
         self.leader = leader;
-        if self.configuration().is_voter(&self.id) {
+        if self.configuration().is_voter(&self.id) || self.leader.is_some() {
+            // A non-voter that knows a leader needs the timer too: it forgets the
+            // leader when it fires (`follow`).
             self.push(Action::ResetTimer(Timer::Election));
         } else if was_leader {
             // A leader removed from the voters: no campaigns, no check-quorum rounds.
