@@ -302,6 +302,26 @@ impl Cluster {
 
 /// 4 KiB chunks, a 50 ms request timeout, nothing kept below a snapshot: transfers
 /// of many chunks, quickly retried.
+/// Starts a node of a one-voter group on `network` and waits until it leads.
+async fn start_solo<S: StateMachine>(
+    network: &InProcessNetwork,
+    me: &PeerId,
+    options: NodeOptions,
+    machine: S,
+    store: Arc<dyn LogStore>,
+) -> Node<S> {
+    let (node, sink) = Node::start(
+        options,
+        machine,
+        store,
+        Arc::new(network.transport(me.endpoint().clone())),
+    )
+    .unwrap();
+    network.register(me.endpoint().clone(), sink);
+    node.wait_for(|s| s.role == Role::Leader).await;
+    node
+}
+
 fn small_chunks(options: &mut NodeOptions) {
     options.snapshot_chunk_bytes = 4096;
     options.snapshot_request_timeout = Some(Duration::from_millis(50));
@@ -439,15 +459,7 @@ async fn snapshots_on_the_file_system_survive_a_restart() {
     };
     let storage = DurableStorage::open(&StorageOptions::new(dir.path().join("log"))).unwrap();
     let store = storage.log_store(&GroupId::new("disk").unwrap()).unwrap();
-    let (node, sink) = Node::start(
-        options(),
-        Counter::default(),
-        store.clone(),
-        Arc::new(network.transport(me.endpoint().clone())),
-    )
-    .unwrap();
-    network.register(me.endpoint().clone(), sink);
-    node.wait_for(|s| s.role == Role::Leader).await;
+    let node = start_solo(&network, &me, options(), Counter::default(), store.clone()).await;
     for value in 1..=40 {
         node.apply(delta(value)).await.unwrap();
     }
@@ -462,15 +474,7 @@ async fn snapshots_on_the_file_system_survive_a_restart() {
     let store = storage.log_store(&GroupId::new("disk").unwrap()).unwrap();
     let machine = Counter::default();
     let state = machine.state.clone();
-    let (node, sink) = Node::start(
-        options(),
-        machine,
-        store.clone(),
-        Arc::new(network.transport(me.endpoint().clone())),
-    )
-    .unwrap();
-    network.register(me.endpoint().clone(), sink);
-    node.wait_for(|s| s.role == Role::Leader).await;
+    let node = start_solo(&network, &me, options(), machine, store.clone()).await;
     node.apply(delta(46)).await.unwrap();
     let state = *state.lock().unwrap();
     assert_eq!(state.loads, 1);
@@ -786,15 +790,7 @@ async fn stopping_a_node_waits_for_its_snapshot_save_and_a_restart_loads_it() {
             written: written.clone(),
         };
         let store = storage.log_store(&group).unwrap();
-        let (node, sink) = Node::start(
-            options(),
-            machine,
-            store.clone(),
-            Arc::new(network.transport(me.endpoint().clone())),
-        )
-        .unwrap();
-        network.register(me.endpoint().clone(), sink);
-        node.wait_for(|s| s.role == Role::Leader).await;
+        let node = start_solo(&network, &me, options(), machine, store.clone()).await;
         for value in 1..=5 {
             node.apply(delta(value)).await.unwrap();
         }

@@ -294,20 +294,12 @@ fn snapshot_crash() -> ModelConfig {
 /// make the space too large for CI (not finished in 15 minutes); with at most 4 messages
 /// in flight it is 2.3 M states, 2 minutes, a long run.
 fn snapshot_probe() -> ModelConfig {
-    let mut cfg = ModelConfig {
-        clients: 1,
-        ops_per_client: 1,
-        max_term: 2,
-        max_log: 3,
-        max_elections: 1,
+    ModelConfig {
+        crashes: 0,
         max_heartbeats: 2,
         max_in_flight: 3,
-        snapshots: 1,
-        persist_mode: PersistMode::Each,
-        ..base()
-    };
-    cfg.options.snapshot_retained_entries = 0;
-    cfg
+        ..snapshot_crash()
+    }
 }
 
 /// A membership change through every phase: 4 servers, s3 outside the cluster; the
