@@ -1449,6 +1449,36 @@ fn learners_never_campaign() {
     assert_eq!(core.role(), Role::Follower);
 }
 
+/// With leases, a restarted node refuses votes until an election timeout has passed
+/// (`vote_guard`): a node that is no voter in its own configuration arms the timer at
+/// start for that, or it would refuse the others' candidates for ever.
+#[test]
+fn a_restarted_non_voter_with_leases_ends_its_vote_guard() {
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let options = CoreOptions {
+        read_lease: 1,
+        ..CoreOptions::default()
+    };
+    let mut restored = Restored::empty(configuration);
+    restored.hard_state.term = Term(3);
+    let mut core = RaftCore::new(4u64, options, restored).unwrap();
+    assert_eq!(core.start(), vec![Action::ResetTimer(Timer::Election)]);
+    // The guard holds: a candidate's pre-vote gets no answer.
+    assert_eq!(
+        receive(&mut core, 2, pre_vote_request(4, LogId::new(3, 5))),
+        vec![]
+    );
+    // The timer ends it (no campaign), and the pre-vote is granted.
+    assert_eq!(core.step(Input::Timeout(Timer::Election)), vec![]);
+    assert_eq!(
+        receive(&mut core, 2, pre_vote_request(4, LogId::new(3, 5))),
+        vec![Action::Send {
+            to: 2,
+            message: pre_vote_response(4, true)
+        }]
+    );
+}
+
 /// A new server catching up has not yet received the entry that makes it a voter, so it
 /// is no voter in its own configuration — but it is one in the configuration of the
 /// others, and their candidates need its (pre-)vote. While it knows a leader it refuses

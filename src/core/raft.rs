@@ -369,7 +369,11 @@ impl<N: NodeId> RaftCore<N> {
         // adopted a term leaves only once the term is durable, `handle_heartbeat`): no
         // lease rests on it, so a fresh cluster elects its first leader without waiting.
         self.vote_guard = self.options.read_lease > 0 && self.term != Term::first_of_epoch(0);
-        if self.configuration().is_voter(&self.id) {
+        // A non-voter needs the timer too while its guard holds: only the timer ends
+        // the guard, and a node that refuses every vote because of it could otherwise
+        // hold up an election for ever (a new server, a voter in the others' eyes,
+        // restarted while catching up after the leader failed).
+        if self.configuration().is_voter(&self.id) || self.vote_guard {
             self.push(Action::ResetTimer(Timer::Election));
         }
         std::mem::take(&mut self.actions)

@@ -821,9 +821,12 @@ impl<S: StateMachine> Node<S> {
 
     /// Waits until the node has stopped (after `shutdown`), the state machine's
     /// `on_shutdown` included, and returns the state machine. A snapshot save still
-    /// writing is waited for too (it is not cut short): once `join` returns, nothing of
-    /// this node writes to its storage any more, and a node may be started again on the
-    /// same directories in the same process.
+    /// writing is waited for too (it is not cut short), and so is the log writer: once
+    /// `join` returns, the node's log and its own snapshots are no longer written, and a
+    /// node may be started again on the same directories in the same process. (A fetch
+    /// of the leader's snapshot is aborted, not waited for: a chunk write it had
+    /// already handed to tokio's blocking pool may still finish into its temporary
+    /// directory, which it then removes.)
     pub async fn join(&self) -> Option<S> {
         let tasks = self
             .shared
