@@ -795,6 +795,25 @@ struct Cluster {
     reads_only: Arc<AtomicU64>,
     /// What the nodes' cores were seen in (their configurations, for the `disk` check).
     observations: Arc<Observations>,
+    /// The election round the `disk` check's take-over deadline counts in
+    /// ([`take_over_round`]).
+    take_over_round: Duration,
+}
+
+/// The election round the `disk` check allows for: a timeout plus the largest random
+/// delay — or, when buggify holds back a tenth or more of the vote traffic for up to
+/// 1.5 s (`stale_per_mille` ≥ 10: votes go stale ten times as often), that hold, since
+/// elections then split until the held votes are through (the churn profile, 50‰: seed
+/// 140 of `stale_votes_under_election_churn` ran 7 s of split votes among three healthy
+/// voters after a disk failure, with 100 + 50 ms timeouts). Only the check's deadline
+/// uses it: the fault's own duration, and so every seed's schedule, is unchanged.
+fn take_over_round(config: &RunConfig) -> Duration {
+    let round = config.election_timeout + config.max_election_delay;
+    if config.buggify && config.stale_per_mille >= 10 {
+        round.max(Duration::from_millis(1_500))
+    } else {
+        round
+    }
 }
 
 /// What the run expects of a node whose disk the nemesis failed: its failure is no
@@ -1259,7 +1278,7 @@ impl Cluster {
                 if let Some(watch) = self.disk.take() {
                     if let Some((at, _, _)) = watch.failed {
                         let overdue =
-                            !watch.carried_on && now >= at + take_over_bound(self.election_round);
+                            !watch.carried_on && now >= at + take_over_bound(self.take_over_round);
                         if let (true, Some(why)) = (overdue, self.no_quorum_without(*node)) {
                             // Not the failed node's doing: the others could not elect
                             // without it whatever it did (wiped members not yet
@@ -1496,6 +1515,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         disk: None,
         fault_term: 0,
         election_round: config.election_timeout + config.max_election_delay,
+        take_over_round: take_over_round(&config),
         notes: Vec::new(),
         observations: observations.clone(),
     };
