@@ -1918,6 +1918,10 @@ fn the_persist_queue_counts_and_hands_out_writes_in_order() {
     );
     let all = queue.clone().take_all().unwrap();
     assert_eq!((all.writes.len(), all.seq), (2, PersistSeq(3)));
+    // A queue collected from another's writes holds the same writes (the model's
+    // symmetry reduction rebuilds queues this way).
+    let rebuilt: PersistQueue<u64, EntryMeta<u64>> = queue.iter().cloned().collect();
+    assert_eq!(rebuilt, queue);
     assert_eq!(queue.clear(), 2);
     assert_eq!((queue.len(), queue.is_empty()), (0, true));
     assert!(queue.take_all().is_none());
@@ -1967,4 +1971,354 @@ fn a_suffix_replaced_by_an_entry_of_an_older_term_holds_that_entry() {
         .flatten()
         .collect();
     assert_eq!(applied.last(), Some(&replacement), "{applied:?}");
+}
+
+/// `unchanged_by_identity_relabel` says whether a relabel by the identity returns the
+/// core as it is (the model checker shares such a core instead of rebuilding it): yes
+/// for a core holding nothing; no for a candidate whose held messages are not in the
+/// order a relabel puts them in (its vote requests to 1 and 3, then its own vote to 2),
+/// and yes for the relabelled copy. A follower's forwarded reads survive a relabel.
+/// (Kills `held_in_relabel_order -> true` and `-> false`, and
+/// `ForwardedReads::relabel -> Default::default()`.)
+#[test]
+fn a_relabel_by_the_identity_changes_only_the_order_of_held_messages() {
+    let identity = |n: &u64| *n;
+    let idle = voter(2, false);
+    assert!(idle.unchanged_by_identity_relabel());
+    assert_eq!(idle.relabel(&identity), idle);
+
+    let mut candidate = voter(2, false);
+    let actions = candidate.step(Input::Timeout(Timer::Election));
+    assert_eq!(candidate.held_messages(), 3);
+    assert!(!candidate.unchanged_by_identity_relabel());
+    let sorted = candidate.relabel(&identity);
+    assert_ne!(sorted, candidate);
+    assert!(sorted.unchanged_by_identity_relabel());
+    assert_eq!(sorted.relabel(&identity), sorted);
+    // The same messages leave, the vote requests to 1 and 3 in either order.
+    let released = |mut core: RaftCore<u64>| {
+        let mut sent: Vec<u64> = persisted(&mut core, last_write_seq(&actions))
+            .into_iter()
+            .filter_map(|action| match action {
+                Action::Send {
+                    to,
+                    message: Message::Vote(_),
+                } => Some(to),
+                _ => None,
+            })
+            .collect();
+        sent.sort();
+        sent
+    };
+    assert_eq!(released(candidate), vec![1, 3]);
+    assert_eq!(released(sorted), vec![1, 3]);
+
+    let mut follower = voter(2, false);
+    receive(&mut follower, 1, heartbeat(1, 0));
+    follower.step(Input::ReadIndex {
+        ids: vec![RequestId(7)],
+        lease_now: None,
+    });
+    assert_eq!(follower.pending_reads(), 1);
+    let copy = follower.relabel(&identity);
+    assert_eq!(copy, follower);
+    assert_eq!(copy.pending_reads(), 1);
+}
+
+fn read_ids(core: &mut RaftCore<u64>, ids: &[u64]) -> Vec<Action<u64>> {
+    core.step(Input::ReadIndex {
+        ids: ids.iter().map(|&id| RequestId(id)).collect(),
+        lease_now: None,
+    })
+}
+
+fn read_refused(ids: &[u64], error: ReadIndexError<u64>) -> Action<u64> {
+    Action::ReadReady {
+        ids: ids.iter().map(|&id| RequestId(id)).collect(),
+        result: Err(error),
+    }
+}
+
+fn read_ready(ids: &[u64], index: u64) -> Action<u64> {
+    Action::ReadReady {
+        ids: ids.iter().map(|&id| RequestId(id)).collect(),
+        result: Ok(LogIndex(index)),
+    }
+}
+
+/// A follower forwards reads while at most `max_pending_reads` wait, counting every
+/// id of a batch: a batch that would pass the limit is refused, one that reaches it
+/// exactly is forwarded. (Kills `>` with `==` and with `>=` in `handle_read_index`.)
+#[test]
+fn a_follower_forwards_reads_up_to_the_pending_limit_and_no_more() {
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let options = CoreOptions {
+        max_pending_reads: 2,
+        ..CoreOptions::default()
+    };
+    let mut core = RaftCore::new(2, options, Restored::empty(configuration)).unwrap();
+    core.start();
+    receive(&mut core, 1, heartbeat(1, 0));
+    assert_eq!(
+        read_ids(&mut core, &[7, 8, 9]),
+        vec![read_refused(&[7, 8, 9], ReadIndexError::Overloaded)]
+    );
+    assert_eq!(
+        read_ids(&mut core, &[7, 8]),
+        vec![Action::Send {
+            to: 1,
+            message: Message::ReadIndex(ReadIndexRequest {
+                term: Term(1),
+                id: 1,
+            }),
+        }]
+    );
+    assert_eq!(core.pending_reads(), 2);
+    assert_eq!(
+        read_ids(&mut core, &[9]),
+        vec![read_refused(&[9], ReadIndexError::Overloaded)]
+    );
+}
+
+fn heartbeat_answer(core: &mut RaftCore<u64>, from: u64, round: u64) -> Vec<Action<u64>> {
+    receive(
+        core,
+        from,
+        Message::HeartbeatResponse(HeartbeatResponse {
+            term: Term(1),
+            round,
+            lease_cover: 0,
+        }),
+    )
+}
+
+/// Reads answered leave the leader's pending count: with a limit of 2, one read
+/// answered leaves room for two more. (Kills `-=` with `+=` and with `/=` in
+/// `confirm_read_rounds`.)
+#[test]
+fn answered_reads_free_their_place_under_the_pending_limit() {
+    let mut core = leader_with_follower_2(CoreOptions {
+        max_pending_reads: 2,
+        ..CoreOptions::default()
+    });
+    read_ids(&mut core, &[1]);
+    assert_eq!(core.pending_reads(), 1);
+    assert_eq!(heartbeat_answer(&mut core, 2, 1), vec![read_ready(&[1], 1)]);
+    assert_eq!(core.pending_reads(), 0);
+    let actions = read_ids(&mut core, &[2, 3]);
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::ReadReady { .. })),
+        "{actions:?}"
+    );
+    assert_eq!(core.pending_reads(), 2);
+    assert_eq!(
+        heartbeat_answer(&mut core, 2, 2),
+        vec![read_ready(&[2, 3], 1)]
+    );
+}
+
+/// The heartbeat timer starts a new round for reads that arrived while a round was in
+/// flight; the reads of that earlier round stay in it, and are answered when a quorum
+/// answers it. (Kills `||` with `&&` in `start_read_round`: the earlier reads moved to
+/// the new round and waited for it.)
+#[test]
+fn a_new_round_leaves_the_reads_of_the_round_in_flight_in_it() {
+    let mut core = leader_with_follower_2(CoreOptions::default());
+    read_ids(&mut core, &[1, 2]); // round 1
+    assert_eq!(read_ids(&mut core, &[3]), vec![]); // waits: round 1 in flight
+    let actions = core.step(Input::Timeout(Timer::Heartbeat));
+    assert!(
+        actions.iter().any(|a| matches!(a,
+            Action::Send { message: Message::Heartbeat(h), .. } if h.round == 2)),
+        "{actions:?}"
+    );
+    assert_eq!(
+        heartbeat_answer(&mut core, 2, 1),
+        vec![read_ready(&[1, 2], 1)]
+    );
+    assert_eq!(heartbeat_answer(&mut core, 2, 2), vec![read_ready(&[3], 1)]);
+}
+
+/// A transfer whose target does not take over within its two check-quorum rounds is
+/// given up: the caller hears `TransferTimedOut` at the second round, not the first,
+/// and the leader takes writes again. (Kills `transfer_round -> ()` and `==` with `!=`
+/// in it.)
+#[test]
+fn a_transfer_is_given_up_after_its_rounds() {
+    let mut core = leader_with_follower_2(CoreOptions::default());
+    let actions = core.step(Input::TransferLeadership {
+        id: RequestId(5),
+        to: Some(2),
+    });
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::Send {
+                to: 2,
+                message: Message::TimeoutNow(_)
+            }
+        )),
+        "{actions:?}"
+    );
+    let timed_out = |actions: &[Action<u64>]| {
+        actions.iter().any(|a| {
+            a == &Action::TransferDone {
+                id: RequestId(5),
+                result: Err(AdminError::TransferTimedOut),
+            }
+        })
+    };
+    heartbeat_answer(&mut core, 2, 0);
+    let actions = core.step(Input::Timeout(Timer::Election));
+    assert!(core.is_leader());
+    assert!(!timed_out(&actions), "one round left: {actions:?}");
+    heartbeat_answer(&mut core, 2, 0);
+    let actions = core.step(Input::Timeout(Timer::Election));
+    assert!(core.is_leader());
+    assert!(timed_out(&actions), "{actions:?}");
+    let actions = core.step(proposals(&[1]));
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::ProposalRejected { .. })),
+        "{actions:?}"
+    );
+}
+
+/// A survivor fenced by a newer epoch, which already follows that epoch's leader,
+/// joins the epoch when it is reset: one hard-state write, and it keeps the leader it
+/// follows (the term is unchanged). (Kills `>` with `>=` in `handle_reset_peers`: the
+/// node left that leader for a term it was already in.)
+#[test]
+fn a_fenced_survivor_joining_the_epoch_keeps_following_its_leader() {
+    let mut core = voter(2, false);
+    let term = Term(Term::first_of_epoch(1).0 + 1);
+    let heartbeat = Message::Heartbeat(Heartbeat {
+        term,
+        commit: LogIndex(0),
+        round: 0,
+    });
+    let actions = receive(&mut core, 1, heartbeat);
+    persisted(&mut core, last_write_seq(&actions));
+    assert!(core.is_fenced());
+    assert_eq!(core.leader(), Some(&1));
+    let actions = core.step(Input::ResetPeers {
+        id: RequestId(9),
+        configuration: Configuration::with_voters([1u64, 2]),
+    });
+    assert_eq!(
+        actions,
+        vec![
+            Action::SaveHardState {
+                seq: last_write_seq(&actions),
+                hard_state: HardState {
+                    term,
+                    voted_for: None,
+                    reset: Some(ConfigurationReset {
+                        epoch: 1,
+                        configuration: Configuration::with_voters([1u64, 2]),
+                    }),
+                },
+            },
+            Action::ResetTimer(Timer::Election),
+        ]
+    );
+    assert_eq!(core.leader(), Some(&1));
+    assert!(!core.is_fenced());
+    core.check_invariants().unwrap();
+}
+
+fn install_request(term: u64, last_included: LogId, voters: &[u64]) -> Message<u64> {
+    Message::InstallSnapshot(InstallSnapshotRequest {
+        term: Term(term),
+        meta: SnapshotMeta {
+            last_included,
+            configuration: ConfigurationEntry::stable(Configuration::with_voters(
+                voters.iter().copied(),
+            )),
+        },
+    })
+}
+
+/// No snapshot is taken while one is being installed, even on request (a save that
+/// finished after the install could be older than it). (Kills the second `||` with
+/// `&&` in `maybe_take_snapshot`.)
+#[test]
+fn no_snapshot_is_taken_while_one_is_installed() {
+    let mut core = follower_with(2, 1, None, &[(1, 1), (1, 2)]);
+    receive(&mut core, 1, append(1, LogId::new(1, 2), vec![], 2));
+    assert_eq!(core.commit_index(), LogIndex(2));
+    let mut control = core.clone();
+    assert!(control
+        .step(Input::TakeSnapshot)
+        .iter()
+        .any(|a| matches!(a, Action::TakeSnapshot { .. })));
+    let actions = receive(
+        &mut core,
+        1,
+        install_request(1, LogId::new(1, 5), &[1, 2, 3]),
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::FetchSnapshot { from: 1, .. })),
+        "{actions:?}"
+    );
+    assert_eq!(core.step(Input::TakeSnapshot), vec![]);
+}
+
+/// A learner whose election timer fired (it forgot its silent leader, and a non-voter
+/// does not re-arm the timer) and which becomes a voter by installing a snapshot arms
+/// the timer again: without it, it would never campaign. (Kills `delete !` before
+/// `self.is_leader()` in `finish_install`.)
+#[test]
+fn a_snapshot_that_makes_a_learner_a_voter_arms_its_election_timer() {
+    let configuration =
+        ConfigurationEntry::stable(Configuration::new([1u64, 2, 3], [4u64]).unwrap());
+    let mut core =
+        RaftCore::new(4u64, CoreOptions::default(), Restored::empty(configuration)).unwrap();
+    core.start();
+    let actions = receive(&mut core, 1, heartbeat(1, 0));
+    persisted(&mut core, last_write_seq(&actions));
+    let last_included = LogId::new(1, 5);
+    receive(
+        &mut core,
+        1,
+        install_request(1, last_included, &[1, 2, 3, 4]),
+    );
+    assert_eq!(
+        core.step(Input::Timeout(Timer::Election)),
+        vec![role(Role::Follower, 1, None, 0)]
+    );
+    let actions = core.step(Input::SnapshotFetched {
+        last_included,
+        fetched: true,
+    });
+    let actions = persisted(&mut core, last_write_seq(&actions));
+    assert!(core.configuration().current.is_voter(&4));
+    assert!(
+        actions.contains(&Action::ResetTimer(Timer::Election)),
+        "{actions:?}"
+    );
+}
+
+/// A snapshot request whose last included entry has term 0 (with an index above 0) is
+/// malformed: dropped and counted, not even its term is adopted. (Kills `>` with `>=`
+/// in `snapshot::is_well_formed`.)
+#[test]
+fn a_snapshot_of_term_zero_is_dropped() {
+    let mut core = voter(2, false);
+    let dropped = core.dropped_messages();
+    assert_eq!(
+        receive(
+            &mut core,
+            1,
+            install_request(1, LogId::new(0, 5), &[1, 2, 3])
+        ),
+        vec![]
+    );
+    assert_eq!(core.term(), Term(0));
+    assert_eq!(core.dropped_messages(), dropped + 1);
 }

@@ -227,7 +227,7 @@ impl<N: NodeId> RaftCore<N> {
                             if !self.log.configuration_at(index).is_some_and(|c| {
                                 self.log
                                     .last_configuration()
-                                    .is_some_and(|(i, _)| i >= index)
+                                    .is_some_and(|(i, _)| i == index)
                                     && (c.current == change.target)
                             }) {
                                 return Err("a change's entry is not in the log".into());

@@ -139,3 +139,18 @@ fn configuration_steps_are_checked_only_for_the_given_term() {
     let error = log.check_configuration_steps(Term(2)).unwrap_err();
     assert!(error.contains("configuration at 3"), "{error}");
 }
+
+#[test]
+fn payload_bytes_are_counted_only_for_held_entries() {
+    // sizes 10, 20, 30, 40, 50 at indices 1..=5; compacted through 2.
+    let mut log = log_with_terms(&[1, 1, 1, 1, 1]);
+    assert_eq!(log.bytes_between(LogIndex(1), LogIndex(5)), 150);
+    log.compact(LogId::new(1, 2));
+    assert_eq!(log.bytes_between(LogIndex(3), LogIndex(5)), 120);
+    // A range reaching below the start or past the end is clamped to what is held.
+    assert_eq!(log.bytes_between(LogIndex(1), LogIndex(4)), 70);
+    assert_eq!(log.bytes_between(LogIndex(2), LogIndex(9)), 120);
+    assert_eq!(log.bytes_between(LogIndex(0), LogIndex(2)), 0);
+    assert_eq!(log.bytes_between(LogIndex(6), LogIndex(9)), 0);
+    log.check_invariants().unwrap();
+}

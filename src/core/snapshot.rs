@@ -401,25 +401,14 @@ impl<N: NodeId> RaftCore<N> {
             return;
         }
         let was_voter = self.configuration().is_voter(&self.id);
-        let campaigning = matches!(
-            self.role,
-            RoleState::PreCandidate { .. } | RoleState::Candidate { .. }
-        );
-        if campaigning || (self.is_leader() && !self.log.matches(last_included)) {
+        if !matches!(self.role, RoleState::Follower) {
             // The election timer fired since the install was issued: the campaign
             // counted votes under the log and configuration the install replaces, so it
-            // is abandoned (the timer starts another). A leader whose log lacks the
-            // snapshot's entry is impossible for a real leader's snapshot (it is
-            // committed, so every later leader holds it): it steps aside rather than
-            // lead with a log the install is about to replace.
+            // is abandoned (the timer starts another). (Never a leader here: a
+            // candidate's own vote is written after the install and released only once
+            // durable, after `handle_persisted` has finished the install.)
             let term = self.term;
             self.become_follower(term, None);
-        }
-        if index > self.commit_index {
-            let newly = self.log.bytes_between(self.commit_index.next(), index);
-            if let Some(leader) = self.role.leader_mut() {
-                leader.committed(newly);
-            }
         }
         if self.log.matches(last_included) {
             self.log.compact(last_included);
@@ -437,7 +426,7 @@ impl<N: NodeId> RaftCore<N> {
             self.reset.as_ref(),
         );
         self.reconcile_configuration();
-        if !was_voter && self.configuration().is_voter(&self.id) && !self.is_leader() {
+        if !was_voter && self.configuration().is_voter(&self.id) {
             // The snapshot's configuration made this node a voter: it watches the
             // leader now.
             self.push(Action::ResetTimer(Timer::Election));
