@@ -2272,7 +2272,8 @@ fn no_snapshot_is_taken_while_one_is_installed() {
 /// A learner whose election timer fired (it forgot its silent leader, and a non-voter
 /// does not re-arm the timer) and which becomes a voter by installing a snapshot arms
 /// the timer again: without it, it would never campaign. (Kills `delete !` before
-/// `self.is_leader()` in `finish_install`.)
+/// `was_voter` in `finish_install`, and `delete !` before `self.is_leader()` in the
+/// form of the condition before the dead leader branch was removed.)
 #[test]
 fn a_snapshot_that_makes_a_learner_a_voter_arms_its_election_timer() {
     let configuration =

@@ -58,6 +58,17 @@ impl<N: NodeId> RaftCore<N> {
         if self.role.leader().is_some() {
             self.log.check_configuration_steps(self.term)?;
         }
+        if self.role.leader().is_some()
+            && self
+                .snapshots
+                .installing
+                .as_ref()
+                .is_some_and(|installing| installing.writing)
+        {
+            // A candidate's own vote waits behind the install's write, and the install
+            // finishes (stepping the candidate down) before held messages are released.
+            return Err("leads while a snapshot install is being written".into());
+        }
         if self.role.leader().is_some() && !self.configuration().is_voter(&self.id) {
             // Raft dissertation §4.2.2: a leader removed from the voters manages the
             // group until the configuration that removed it is committed, then steps
