@@ -1019,7 +1019,24 @@ impl Cluster {
                 sim.hold(self.name(*old), self.name(*follower));
                 self.fault_term = self.highest_term();
             }
-            // Armed: `window_victims` decides when and whom.
+            // Armed: `window_victims` decides when and whom. A vote's window needs an
+            // election while the fault is armed, and a healthy group holds none: the
+            // leader is asked to hand over to the first other live node, whose
+            // campaign makes the others grant votes (and write them).
+            Fault::Window {
+                target: WindowTarget::Voter,
+            } => {
+                if let Some(leader) = self.leader() {
+                    let live = {
+                        let registry = lock(&self.registry);
+                        (0..self.hosts.len()).find(|&i| i != leader && registry[i].is_some())
+                    };
+                    if let Some(to) = live {
+                        lock(&self.operator.requests)
+                            .push_back(AdminRequest::Transfer(self.peer(to)));
+                    }
+                }
+            }
             Fault::Window { .. } => {}
             Fault::Disk { node } => {
                 self.hosts[*node].disk.fail_next_sync();
@@ -1493,6 +1510,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         || config.nemeses.0.contains(&Nemesis::Transfer)
         || config.nemeses.0.contains(&Nemesis::Reset)
         || config.nemeses.0.contains(&Nemesis::Wipe)
+        || config.nemeses.0.contains(&Nemesis::Window)
     {
         let run = OperatorRun {
             operator: operator.clone(),

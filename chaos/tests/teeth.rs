@@ -197,13 +197,49 @@ fn entries_acknowledged_before_they_are_durable_are_caught() {
     eprintln!("caught: {}", describe(&report));
 }
 
-/// The same profile with the correct executor passes on the same seeds.
+/// Power cuts that landed inside a write→fsync window in `report`: (all of them, those
+/// that waited for a window holding a granted vote). The fault log names the window a
+/// `window` fault waits for, then the cut once a window of that kind is open.
+fn window_cuts(report: &SeedReport) -> (usize, usize) {
+    let (mut all, mut votes, mut awaiting_vote) = (0, 0, false);
+    for line in &report.faults {
+        if line.contains("await a") {
+            awaiting_vote = line.contains("vote's write window");
+        } else if line.contains("(in a write window)") {
+            all += 1;
+            if awaiting_vote {
+                votes += 1;
+            }
+        }
+    }
+    (all, votes)
+}
+
+/// The same profile with the correct executor passes on the same seeds, and its power
+/// cuts do land inside open write windows, vote windows among them: the windows the
+/// broken executors open are reachable (how often, docs/verification.md).
 #[test]
 fn the_windows_profile_passes_with_the_correct_executor() {
+    let (mut cuts, mut vote_cuts) = (0, 0);
     for seed in 0..10 {
         let report = run_seed(&windows_profile(seed));
         assert!(report.passed(), "{}", describe(&report));
+        for line in report.faults.iter().filter(|l| l.contains("window")) {
+            eprintln!("DEBUG {seed} {line}");
+        }
+        let (all, votes) = window_cuts(&report);
+        cuts += all;
+        vote_cuts += votes;
     }
+    eprintln!("power cuts inside write windows: {cuts}, of them in a vote's window: {vote_cuts}");
+    assert!(
+        cuts >= 10,
+        "only {cuts} power cuts inside write windows in 10 seeds"
+    );
+    assert!(
+        vote_cuts >= 1,
+        "no power cut inside a vote's write window in 10 seeds"
+    );
 }
 
 /// How often the broken executors' promises turn into visible damage, without the
@@ -223,11 +259,15 @@ fn consequences_of_broken_executors() {
     ];
     for (name, wrap) in variants {
         let mut damaged = Vec::new();
+        let (mut cuts, mut vote_cuts) = (0, 0);
         for seed in 0..seeds {
             let report = run_seed(&RunConfig {
                 wrap_faults: Some(wrap),
                 ..windows_profile(seed)
             });
+            let (all, votes) = window_cuts(&report);
+            cuts += all;
+            vote_cuts += votes;
             let found = consequences(&report);
             if !found.is_empty() {
                 eprintln!("{name}: seed {seed}: {found:?}");
@@ -235,7 +275,7 @@ fn consequences_of_broken_executors() {
             }
         }
         println!(
-            "{name}: visible damage in {}/{seeds} seeds (first: {:?})",
+            "{name}: visible damage in {}/{seeds} seeds (first: {:?}); {cuts} power cuts inside write windows, {vote_cuts} in a vote's",
             damaged.len(),
             damaged.first()
         );
