@@ -384,9 +384,18 @@ sample() {
     local target="$tree/target"
     [[ "${CI:-}" == true ]] && target="${CARGO_TARGET_DIR:-$root/target}"
     local started=$SECONDS
+    local args=("${sample_args[@]}")
+    if ! cargo nextest --version >/dev/null 2>&1; then
+        # A machine without nextest (a CI machine with only the Rust toolchain): the
+        # same test binaries under cargo's own runner, every test of each (the root
+        # crate's unit tests are left out, as in stage 1).
+        echo "mutation sample: cargo-nextest is not installed; running the tests with cargo test"
+        args=("${root_targets[@]}" --cargo-arg=--test=core_mutants --test-workspace=true
+            --test-tool=cargo)
+    fi
     CARGO_TARGET_DIR="$target" cargo mutants --in-place "${where[@]}" --baseline=skip --timeout="$timeout" \
         --build-timeout=900 --no-shuffle --shard="$k/$of" --sharding=round-robin \
-        -o "$sample_out" "${sample_args[@]}" || status=$?
+        -o "$sample_out" "${args[@]}" || status=$?
     finished_ok "$status" || { echo "mutation sample did not finish (exit $status)" >&2; exit 1; }
     local unexpected
     unexpected=$(cat "$sample_out/mutants.out/missed.txt" "$sample_out/mutants.out/timeout.txt" \
