@@ -187,6 +187,9 @@ pub struct Buggify {
     /// The payload reads' own stream, so that how many reads a node makes does not
     /// shift the other faults' draws.
     read_rng: Mutex<Rng>,
+    /// The slow writes' own stream (added after the others: the other faults' draws,
+    /// and so the schedules they made, stay as they were).
+    write_rng: Mutex<Rng>,
     enabled: bool,
     probe: Arc<WindowProbe>,
     durability: Option<DurabilityCheck>,
@@ -211,6 +214,7 @@ impl Buggify {
             me,
             rng: Mutex::new(Rng::new(seed)),
             read_rng: Mutex::new(Rng::new(seed ^ 0x7265_6164_7061_796c)),
+            write_rng: Mutex::new(Rng::new(seed ^ 0x7772_6974_6564_6c79)),
             enabled,
             probe,
             durability,
@@ -244,6 +248,23 @@ impl Buggify {
 impl FaultInjector for Buggify {
     fn observe(&self, core: &RaftCore<PeerId>) {
         self.observations.observe_core(core);
+    }
+
+    /// One write in five is slow: 1–5 ms before the batch is even visible (a process
+    /// killed meanwhile loses it).
+    fn write_delay(&self) -> Duration {
+        if !self.enabled {
+            return Duration::ZERO;
+        }
+        let mut rng = self
+            .write_rng
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if rng.below(5) == 0 {
+            Duration::from_millis(1 + rng.below(5))
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// Like a real disk next to a fast network: an fsync takes 1–20 ms (longer than a

@@ -132,6 +132,8 @@ fn lease_reads_under_clock_drift() {
 /// driver's task and changed the runs — seed 49, 1 of 1..201 before, no longer did),
 /// and those four pass at 100 % (docs/verification.md, "Reads"). The test takes the
 /// first of them that fails, so one more change of the runs does not blunt it at once.
+/// The slow writes of 2026-12-05 changed the runs again: none of the four fails now;
+/// 606 and 654 of 1..801 and 1575 of 801..1601 do (each passes at 100 %).
 #[test]
 fn teeth_a_lease_without_a_drift_bound_serves_a_stale_read() {
     let lease = |seed, drift| RunConfig {
@@ -140,7 +142,7 @@ fn teeth_a_lease_without_a_drift_bound_serves_a_stale_read() {
         client_attempt_timeout: std::time::Duration::from_millis(200),
         ..config(seed, NemesisSet(vec![Nemesis::Skew, Nemesis::Depose]), 3)
     };
-    let caught = [589, 599, 396, 594]
+    let caught = [606, 654, 1575, 589, 599, 396, 594]
         .into_iter()
         .find(|&seed| run_seed(&lease(seed, 0)).verdict == Verdict::NotLinearizable)
         .expect("a lease without a drift bound serves a stale read on one of the seeds");

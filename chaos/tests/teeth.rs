@@ -36,6 +36,9 @@ struct Broken {
 }
 
 impl FaultInjector for Broken {
+    fn write_delay(&self) -> Duration {
+        self.inner.write_delay()
+    }
     fn fsync_delay(&self) -> Duration {
         self.inner.fsync_delay()
     }

@@ -37,6 +37,13 @@ pub enum SendFault {
 /// Fault points of one node. Every method has the behaviour of a fault-free run as its
 /// default, so an injector overrides only what it perturbs.
 pub trait FaultInjector: Debug + Send + Sync + 'static {
+    /// How long the log writer takes to write a batch before it is visible (a slow
+    /// `write`: the page cache under pressure). A process killed meanwhile loses the
+    /// batch; nothing of it was reported durable.
+    fn write_delay(&self) -> Duration {
+        Duration::ZERO
+    }
+
     /// How long the log writer waits between writing a batch (visible, not yet durable)
     /// and the fsync that makes it durable. A power loss in that window loses the batch
     /// — the window every "acknowledged before durable" bug needs.

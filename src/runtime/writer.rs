@@ -353,8 +353,9 @@ fn install(snapshots: &WriterSnapshots, meta: &SnapshotMeta<PeerId>) -> Result<(
     snapshots.store.commit(sink).map(|_| ())
 }
 
-/// Writes and syncs one batch. Under a fault injector the fsync may come a while after
-/// the write, and the injector hears when that window opens and closes.
+/// Writes and syncs one batch. Under a fault injector the write may take a while, the
+/// fsync may come a while after it, and the injector hears when that window opens and
+/// closes.
 async fn persist(
     store: &dyn LogStore,
     ops: &[PersistOp],
@@ -363,6 +364,10 @@ async fn persist(
     let Some(faults) = faults else {
         return store.persist(ops);
     };
+    let delay = faults.write_delay();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     store.write(ops)?;
     let delay = faults.fsync_delay();
     if delay.is_zero() {
