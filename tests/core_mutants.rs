@@ -2322,4 +2322,50 @@ fn a_snapshot_of_term_zero_is_dropped() {
     );
     assert_eq!(core.term(), Term(0));
     assert_eq!(core.dropped_messages(), dropped + 1);
+    // No log reaches 2^63 entries: a snapshot claiming that index is refused too, so
+    // the log's index arithmetic cannot overflow. (Kills `<` with `<=` there.)
+    let huge = LogId {
+        term: Term(1),
+        index: LogIndex(1 << 63),
+    };
+    assert_eq!(
+        receive(&mut core, 1, install_request(1, huge, &[1, 2, 3])),
+        vec![]
+    );
+    assert_eq!(core.dropped_messages(), dropped + 2);
+}
+
+/// A fetched snapshot that disagrees with an entry this follower knows is committed
+/// (its leader said so, though the entry is not durable here yet) is no real leader's
+/// snapshot: it is not installed, and the drop is counted. (Kills `+=` with `*=` on
+/// that counter in `handle_snapshot_fetched`.)
+#[test]
+fn a_snapshot_that_contradicts_a_known_commit_is_dropped_and_counted() {
+    let mut core = voter(2, false);
+    let entries = (1..=3)
+        .map(|index| entry(1, index, EntryKind::Normal, 1))
+        .collect();
+    receive(&mut core, 1, append(2, LogId::ZERO, entries, 3));
+    assert_eq!(core.commit_index(), LogIndex(0), "not durable yet");
+    let last_included = LogId::new(2, 3);
+    let actions = receive(&mut core, 1, install_request(2, last_included, &[1, 2, 3]));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::FetchSnapshot { .. })),
+        "{actions:?}"
+    );
+    let dropped = core.dropped_messages();
+    let actions = core.step(Input::SnapshotFetched {
+        last_included,
+        fetched: true,
+    });
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::InstallSnapshot { .. })),
+        "{actions:?}"
+    );
+    assert_eq!(core.dropped_messages(), dropped + 1);
+    assert_eq!(core.last_log_id(), LogId::new(1, 3));
 }
