@@ -2369,3 +2369,20 @@ fn a_snapshot_that_contradicts_a_known_commit_is_dropped_and_counted() {
     assert_eq!(core.dropped_messages(), dropped + 1);
     assert_eq!(core.last_log_id(), LogId::new(1, 3));
 }
+
+/// Answers that wait for durability are held up to the limit (4,096) and the rest are
+/// counted dropped: a stalled disk never grows the core without bound. (Kills `+=`
+/// with `*=` on the counter in `send_after_persist`.)
+#[test]
+fn held_answers_beyond_the_limit_are_counted_dropped() {
+    let mut core = voter(2, false);
+    for _ in 0..4_100 {
+        core.step(Input::Message {
+            from: 3,
+            message: vote_request(1, LogId::ZERO),
+        });
+    }
+    assert_eq!(core.held_messages(), 4_096);
+    assert_eq!(core.dropped_messages(), 4);
+    core.check_invariants().unwrap();
+}
