@@ -2386,3 +2386,58 @@ fn held_answers_beyond_the_limit_are_counted_dropped() {
     assert_eq!(core.dropped_messages(), 4);
     core.check_invariants().unwrap();
 }
+
+fn forwarded_to_1(id: u64, term: u64) -> Action<u64> {
+    Action::Send {
+        to: 1,
+        message: Message::ReadIndex(ReadIndexRequest {
+            term: Term(term),
+            id,
+        }),
+    }
+}
+
+/// A read the leader refuses leaves the follower's pending count: with a limit of 2, a
+/// refused batch of two leaves room for two more. (Kills `-=` with `/=` in
+/// `handle_read_index_response`: 2 / 2 leaves 1.)
+#[test]
+fn a_refused_forwarded_read_frees_its_place_under_the_limit() {
+    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
+    let options = CoreOptions {
+        max_pending_reads: 2,
+        ..CoreOptions::default()
+    };
+    let mut core = RaftCore::new(2, options, Restored::empty(configuration)).unwrap();
+    core.start();
+    receive(&mut core, 1, heartbeat(1, 0));
+    assert_eq!(read_ids(&mut core, &[7, 8]), vec![forwarded_to_1(1, 1)]);
+    let refusal = Message::ReadIndexResponse(ReadIndexResponse {
+        term: Term(1),
+        id: 1,
+        result: ReadIndexResult::Overloaded,
+    });
+    assert_eq!(
+        receive(&mut core, 1, refusal),
+        vec![read_refused(&[7, 8], ReadIndexError::Overloaded)]
+    );
+    assert_eq!(core.pending_reads(), 0);
+    assert_eq!(read_ids(&mut core, &[9, 10]), vec![forwarded_to_1(2, 1)]);
+}
+
+/// With pre-vote a follower whose election timer fires stays in its term, but it no
+/// longer follows a leader: the reads it forwarded fail at once (their answer would
+/// come from a leader it no longer trusts). (Kills the second `||` with `&&` in
+/// `settle_forwarded_reads`.)
+#[test]
+fn forwarded_reads_fail_when_the_leader_is_forgotten_within_the_term() {
+    let mut core = voter(2, true);
+    receive(&mut core, 1, heartbeat(1, 0));
+    assert_eq!(read_ids(&mut core, &[5]), vec![forwarded_to_1(1, 1)]);
+    let actions = core.step(Input::Timeout(Timer::Election));
+    assert_eq!(core.term(), Term(1), "pre-vote keeps the term");
+    assert!(
+        actions.contains(&read_refused(&[5], ReadIndexError::LeadershipLost)),
+        "{actions:?}"
+    );
+    assert_eq!(core.pending_reads(), 0);
+}
