@@ -187,8 +187,8 @@ pub struct Buggify {
     /// The payload reads' own stream, so that how many reads a node makes does not
     /// shift the other faults' draws.
     read_rng: Mutex<Rng>,
-    /// The slow writes' own stream (added after the others: the other faults' draws,
-    /// and so the schedules they made, stay as they were).
+    /// The slow writes' own stream (added after the others: the other faults' draws
+    /// stay as they were, though their timing moves with the slower writes).
     write_rng: Mutex<Rng>,
     enabled: bool,
     probe: Arc<WindowProbe>,

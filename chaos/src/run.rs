@@ -1090,6 +1090,13 @@ impl Cluster {
         }
     }
 
+    /// Drops the handovers the operator has not taken up yet (those a vote window's
+    /// fault asked for: one fault at a time, so no other fault's are queued).
+    fn drop_queued_transfers(&self) {
+        lock(&self.operator.requests)
+            .retain(|request| !matches!(request, AdminRequest::Transfer(_)));
+    }
+
     /// For an armed `window` fault: the nodes to cut the power of now, if a window of
     /// the wanted kind is open.
     fn window_victims(&self, target: WindowTarget, now: Duration) -> Option<Vec<usize>> {
@@ -1284,6 +1291,11 @@ impl Cluster {
                     sim.repair(self.name(a), self.name(b));
                 }
             }
+            // A vote window that never opened: its handover, if the operator has not
+            // taken it up yet, is dropped (it must not land in a later fault).
+            Fault::Window {
+                target: WindowTarget::Voter,
+            } => self.drop_queued_transfers(),
             // Never triggered, or done at once: nothing to undo.
             Fault::Window { .. } | Fault::Membership { .. } => {}
             Fault::Transfer { cuts, .. } | Fault::Reset { cuts, .. } => {
@@ -1635,6 +1647,7 @@ pub fn run_seed(config: &RunConfig) -> SeedReport {
         }
         if let Some(Fault::Window { target }) = &active {
             if let Some(nodes) = cluster.window_victims(*target, now) {
+                cluster.drop_queued_transfers();
                 let fault = Fault::Crash { nodes };
                 cluster.apply(&mut sim, &fault, &mut rng);
                 faults.push(format!(

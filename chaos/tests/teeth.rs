@@ -227,21 +227,19 @@ fn the_windows_profile_passes_with_the_correct_executor() {
     for seed in 0..10 {
         let report = run_seed(&windows_profile(seed));
         assert!(report.passed(), "{}", describe(&report));
-        for line in report.faults.iter().filter(|l| l.contains("window")) {
-            eprintln!("DEBUG {seed} {line}");
-        }
         let (all, votes) = window_cuts(&report);
         cuts += all;
         vote_cuts += votes;
     }
     eprintln!("power cuts inside write windows: {cuts}, of them in a vote's window: {vote_cuts}");
+    // Measured 2026-12-05 (with the slow writes): 47 cuts, 18 of them in a vote's window.
     assert!(
-        cuts >= 10,
+        cuts >= 20,
         "only {cuts} power cuts inside write windows in 10 seeds"
     );
     assert!(
-        vote_cuts >= 1,
-        "no power cut inside a vote's write window in 10 seeds"
+        vote_cuts >= 5,
+        "only {vote_cuts} power cuts inside a vote's write window in 10 seeds"
     );
 }
 
