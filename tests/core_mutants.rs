@@ -2046,33 +2046,30 @@ fn read_ready(ids: &[u64], index: u64) -> Action<u64> {
     }
 }
 
-/// A follower forwards reads while at most `max_pending_reads` wait, counting every
-/// id of a batch: a batch that would pass the limit is refused, one that reaches it
-/// exactly is forwarded. (Kills `>` with `==` and with `>=` in `handle_read_index`.)
-#[test]
-fn a_follower_forwards_reads_up_to_the_pending_limit_and_no_more() {
+/// Node 2 of {1, 2, 3}, following leader 1 in term 1, forwarding at most `limit` reads.
+fn follower_with_read_limit(limit: u64) -> RaftCore<u64> {
     let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
     let options = CoreOptions {
-        max_pending_reads: 2,
+        max_pending_reads: limit,
         ..CoreOptions::default()
     };
     let mut core = RaftCore::new(2, options, Restored::empty(configuration)).unwrap();
     core.start();
     receive(&mut core, 1, heartbeat(1, 0));
+    core
+}
+
+/// A follower forwards reads while at most `max_pending_reads` wait, counting every
+/// id of a batch: a batch that would pass the limit is refused, one that reaches it
+/// exactly is forwarded. (Kills `>` with `==` and with `>=` in `handle_read_index`.)
+#[test]
+fn a_follower_forwards_reads_up_to_the_pending_limit_and_no_more() {
+    let mut core = follower_with_read_limit(2);
     assert_eq!(
         read_ids(&mut core, &[7, 8, 9]),
         vec![read_refused(&[7, 8, 9], ReadIndexError::Overloaded)]
     );
-    assert_eq!(
-        read_ids(&mut core, &[7, 8]),
-        vec![Action::Send {
-            to: 1,
-            message: Message::ReadIndex(ReadIndexRequest {
-                term: Term(1),
-                id: 1,
-            }),
-        }]
-    );
+    assert_eq!(read_ids(&mut core, &[7, 8]), vec![forwarded_to_1(1, 1)]);
     assert_eq!(core.pending_reads(), 2);
     assert_eq!(
         read_ids(&mut core, &[9]),
@@ -2402,14 +2399,7 @@ fn forwarded_to_1(id: u64, term: u64) -> Action<u64> {
 /// `handle_read_index_response`: 2 / 2 leaves 1.)
 #[test]
 fn a_refused_forwarded_read_frees_its_place_under_the_limit() {
-    let configuration = ConfigurationEntry::stable(Configuration::with_voters([1u64, 2, 3]));
-    let options = CoreOptions {
-        max_pending_reads: 2,
-        ..CoreOptions::default()
-    };
-    let mut core = RaftCore::new(2, options, Restored::empty(configuration)).unwrap();
-    core.start();
-    receive(&mut core, 1, heartbeat(1, 0));
+    let mut core = follower_with_read_limit(2);
     assert_eq!(read_ids(&mut core, &[7, 8]), vec![forwarded_to_1(1, 1)]);
     let refusal = Message::ReadIndexResponse(ReadIndexResponse {
         term: Term(1),
