@@ -2431,3 +2431,44 @@ fn forwarded_reads_fail_when_the_leader_is_forgotten_within_the_term() {
     );
     assert_eq!(core.pending_reads(), 0);
 }
+
+/// A snapshot taken after the durable reset of the peers (its last entry in the reset's
+/// epoch or a later one) holds the configuration in force: membership changed by
+/// consensus after the reset. Only a reset of a newer epoch than the snapshot's last
+/// entry overrides it. (Kills the match guard `reset.epoch > start.term.epoch()` with
+/// `true` in `base_of`.)
+#[test]
+fn a_snapshot_newer_than_the_reset_keeps_its_configuration() {
+    let reset_voters = Configuration::with_voters([1u64, 2]);
+    let later_voters = Configuration::with_voters([1u64, 2, 3]);
+    let restore = |reset_epoch: u64, snapshot_epoch: u64| {
+        let snapshot_term = Term(Term::first_of_epoch(snapshot_epoch).0 + 2);
+        let restored = Restored {
+            hard_state: HardState {
+                term: Term(Term::first_of_epoch(reset_epoch.max(snapshot_epoch)).0 + 3),
+                voted_for: None,
+                reset: Some(ConfigurationReset {
+                    epoch: reset_epoch,
+                    configuration: reset_voters.clone(),
+                }),
+            },
+            snapshot: Some(SnapshotMeta {
+                last_included: LogId {
+                    term: snapshot_term,
+                    index: LogIndex(10),
+                },
+                configuration: ConfigurationEntry::stable(later_voters.clone()),
+            }),
+            entries: Vec::new(),
+            initial_configuration: ConfigurationEntry::stable(reset_voters.clone()),
+        };
+        let core = RaftCore::new(2u64, CoreOptions::default(), restored).unwrap();
+        core.check_invariants().unwrap();
+        core.configuration().current.clone()
+    };
+    // The snapshot's last entry is in the reset's epoch, or a later one: its configuration.
+    assert_eq!(restore(1, 1), later_voters);
+    assert_eq!(restore(1, 2), later_voters);
+    // The reset is newer than the snapshot: the reset's configuration.
+    assert_eq!(restore(2, 1), reset_voters);
+}

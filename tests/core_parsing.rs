@@ -110,7 +110,12 @@ fn garbage_is_rejected_with_a_reason() {
     assert!(Configuration::new([1u64, 2], [2u64]).is_err());
     assert!(GroupId::new("").is_err());
     assert!(GroupId::new("a/b").is_err());
-    assert!(GroupId::new("group_1.kv-store").is_ok());
+    // The id keeps its name exactly (the runtime routes frames and names metrics by
+    // it; mutant: `GroupId::as_str -> ""`).
+    let group = GroupId::new("group_1.kv-store").unwrap();
+    assert_eq!(group.as_str(), "group_1.kv-store");
+    assert_eq!(group.to_string(), "group_1.kv-store");
+    assert_eq!(GroupId::new("g").unwrap().as_str(), "g");
 }
 
 #[test]
