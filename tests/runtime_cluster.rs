@@ -415,9 +415,21 @@ async fn a_failing_state_machine_stops_applying() {
     let leader = cluster.leader().await;
     cluster.node(leader).apply(delta(1)).await.unwrap();
     let error = cluster.node(leader).apply(delta(666)).await.unwrap_err();
-    assert!(matches!(error, ApplyError::NodeFailed { .. }), "{error:?}");
+    assert!(
+        matches!(
+            &error,
+            ApplyError::NodeFailed {
+                failure: NodeFailure::StateMachine { error, .. }
+            } if error.message().contains("beast")
+        ),
+        "{error:?}"
+    );
     let status = cluster.node(leader).wait_for(|s| s.failure.is_some()).await;
-    assert!(status.failure.unwrap().contains("beast"));
+    assert!(matches!(
+        status.failure,
+        Some(NodeFailure::StateMachine { index: Some(_), .. })
+    ));
+    assert!(status.failure.unwrap().to_string().contains("beast"));
     // Refused, certainly not appended, once the node is known to have failed.
     let error = cluster.node(leader).apply(delta(1)).await.unwrap_err();
     assert!(matches!(error, ApplyError::NodeInError { .. }), "{error:?}");
@@ -582,7 +594,12 @@ async fn the_group_carries_on_after_the_leaders_disk_fails() {
     disks[old].fail_next_sync();
     let error = cluster.node(old).apply(delta(6)).await.unwrap_err();
     assert!(
-        matches!(error, ApplyError::NodeFailed { .. }),
+        matches!(
+            error,
+            ApplyError::NodeFailed {
+                failure: NodeFailure::Storage(concord::storage::StorageError::Fatal { .. })
+            }
+        ),
         "a write on the failed disk: {error:?}"
     );
     // Without the step aside, the failed leader would stay leader (and wedge the group).
@@ -594,7 +611,10 @@ async fn the_group_carries_on_after_the_leaders_disk_fails() {
     )
     .await
     .expect("the failed leader steps down");
-    assert!(failed.failure.is_some());
+    assert!(
+        matches!(failed.failure, Some(NodeFailure::Storage(_))),
+        "{failed:?}"
+    );
     // The other two elect a leader of a later term and keep committing.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let new = loop {
@@ -660,7 +680,12 @@ async fn a_batch_failing_part_way_applies_the_entries_before_the_failure() {
     }
     let status = node.wait_for(|s| s.failure.is_some()).await;
     assert!(
-        status.failure.as_deref().unwrap().contains("beast"),
+        status
+            .failure
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .contains("beast"),
         "{status:?}"
     );
     assert_eq!(status.applied_index, three.log_id.index, "{status:?}");

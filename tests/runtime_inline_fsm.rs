@@ -146,7 +146,12 @@ async fn a_failing_inline_state_machine_puts_every_node_in_its_error_state() {
         let failed = status.failure.is_some();
         if failed {
             assert!(
-                status.failure.as_deref().unwrap().contains("beast"),
+                status
+                    .failure
+                    .as_ref()
+                    .unwrap()
+                    .to_string()
+                    .contains("beast"),
                 "{status:?}"
             );
         }

@@ -638,7 +638,7 @@ impl<S: StateMachine> Driver<S> {
             .await
             .is_err()
         {
-            self.fail(NodeFailure::TaskStopped("log writer"));
+            self.fail(NodeFailure::TaskStopped("log writer".into()));
             return false;
         }
         true
@@ -661,7 +661,7 @@ impl<S: StateMachine> Driver<S> {
                 .await
                 .is_err()
             {
-                self.fail(NodeFailure::TaskStopped("log writer"));
+                self.fail(NodeFailure::TaskStopped("log writer".into()));
                 self.held_writer_jobs.clear();
                 return;
             }
@@ -968,7 +968,7 @@ impl<S: StateMachine> Driver<S> {
                 .await;
                 let answer = match result {
                     Ok(()) => Ok(Some(last_included)),
-                    Err(reason) => Err(SnapshotError::Failed { reason }),
+                    Err(failure) => Err(SnapshotError::Failed { failure }),
                 };
                 for waiter in self.snapshot_waiters.drain(..) {
                     let _ = waiter.send(answer.clone());
@@ -1039,7 +1039,7 @@ impl<S: StateMachine> Driver<S> {
                 }
                 if let Some(failure) = &self.failed {
                     let _ = answer.send(Err(SnapshotError::NodeFailed {
-                        reason: failure.to_string(),
+                        failure: failure.clone(),
                     }));
                     return;
                 }
@@ -1068,7 +1068,7 @@ impl<S: StateMachine> Driver<S> {
             // Never stepped into the core: nothing appended.
             for proposal in batch {
                 let _ = proposal.completion.send(Err(ApplyError::NodeInError {
-                    reason: failure.to_string(),
+                    failure: failure.clone(),
                 }));
             }
             return;
@@ -1181,7 +1181,7 @@ impl<S: StateMachine> Driver<S> {
         self.metrics.read_index_batch(batch.len());
         if let Some(failure) = &self.failed {
             let error = ReadError::NodeInError {
-                reason: failure.to_string(),
+                failure: failure.clone(),
             };
             for read in batch {
                 read.job.fail(error.clone());
@@ -1216,7 +1216,9 @@ impl<S: StateMachine> Driver<S> {
                 continue;
             };
             match (&result, job) {
-                (Err(error), job) => job.fail(ReadError::from_core(error.clone())),
+                (Err(error), job) => {
+                    job.fail(ReadError::from_core(error.clone(), self.failed.as_ref()));
+                }
                 (Ok(index), ReadJob::Index(answer)) => {
                     let _ = answer.send(Ok(*index));
                 }
@@ -1343,7 +1345,7 @@ impl<S: StateMachine> Driver<S> {
                 continue;
             }
             if let Err(job) = cooperative(self.queues.fsm_jobs.send(job)).await {
-                let failure = NodeFailure::TaskStopped("state machine thread");
+                let failure = NodeFailure::TaskStopped("state machine thread".into());
                 if let FsmJob::Apply(items) = job {
                     answer_failed(items, &failure);
                 }
@@ -1416,11 +1418,11 @@ impl<S: StateMachine> Driver<S> {
         );
         self.tasks.fail_all(&failure);
         self.reads.fail_all(&ReadError::NodeInError {
-            reason: failure.to_string(),
+            failure: failure.clone(),
         });
         for waiter in self.snapshot_waiters.drain(..) {
             let _ = waiter.send(Err(SnapshotError::NodeFailed {
-                reason: failure.to_string(),
+                failure: failure.clone(),
             }));
         }
         self.failed = Some(failure);

@@ -44,17 +44,17 @@ pub enum ApplyError {
     /// The node failed (a state machine or storage failure) while the task was in
     /// flight: it may have been appended, and a later leader may still commit it.
     /// Outcome unknown.
-    #[error("node failed: {reason}")]
+    #[error("node failed: {failure}")]
     NodeFailed {
         /// The failure.
-        reason: String,
+        failure: NodeFailure,
     },
     /// The node was already in its error state and refused the task (JRaft EPERM on a
     /// node in error). Nothing appended: retry at another node.
-    #[error("node is in its error state: {reason}")]
+    #[error("node is in its error state: {failure}")]
     NodeInError {
         /// The failure that put it there.
-        reason: String,
+        failure: NodeFailure,
     },
 }
 
@@ -80,10 +80,10 @@ pub enum ReadError {
     #[error("overloaded: too many reads waiting")]
     Overloaded,
     /// The node is in its error state (a storage or state machine failure).
-    #[error("node is in its error state: {reason}")]
+    #[error("node is in its error state: {failure}")]
     NodeInError {
         /// The failure.
-        reason: String,
+        failure: NodeFailure,
     },
     /// The node has stopped or is shutting down.
     #[error("node is shutting down")]
@@ -95,7 +95,12 @@ pub enum ReadError {
 }
 
 impl ReadError {
-    pub(crate) fn from_core(error: crate::core::ReadIndexError<PeerId>) -> ReadError {
+    /// The core's refusal of a read; `failure` is the node's, when it has failed (the
+    /// core refuses reads with `Failed` only after the runtime reported one).
+    pub(crate) fn from_core(
+        error: crate::core::ReadIndexError<PeerId>,
+        failure: Option<&NodeFailure>,
+    ) -> ReadError {
         use crate::core::ReadIndexError as Core;
         match error {
             Core::NotLeader { leader_hint } => ReadError::NotLeader { leader_hint },
@@ -103,7 +108,9 @@ impl ReadError {
             Core::AnswerLost => ReadError::AnswerLost,
             Core::Overloaded => ReadError::Overloaded,
             Core::Failed => ReadError::NodeInError {
-                reason: "the node has failed".into(),
+                failure: failure.cloned().unwrap_or_else(|| {
+                    NodeFailure::Internal("the core failed without a recorded cause".into())
+                }),
             },
         }
     }
@@ -134,20 +141,44 @@ pub enum SnapshotError {
     Unsupported,
     /// The save failed (the state machine's or the store's error); the node carries on
     /// with its log and tries again at the next trigger.
-    #[error("snapshot failed: {reason}")]
+    #[error("snapshot failed: {failure}")]
     Failed {
         /// What failed.
-        reason: String,
+        failure: SnapshotFailure,
     },
     /// The node is in its error state.
-    #[error("node failed: {reason}")]
+    #[error("node failed: {failure}")]
     NodeFailed {
         /// The failure.
-        reason: String,
+        failure: NodeFailure,
     },
     /// The node stopped before the snapshot was saved.
     #[error("node is stopped")]
     Stopped,
+}
+
+/// Why a snapshot could not be saved. Only the snapshot fails: the node keeps its log
+/// and tries again at the next trigger.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotFailure {
+    /// The snapshot store could not create, write or commit the snapshot.
+    #[error("snapshot storage failed: {0}")]
+    Storage(#[from] StorageError),
+    /// The state machine's `on_snapshot_save` (or the writer it returned) failed or
+    /// panicked.
+    #[error("the state machine's snapshot failed: {0}")]
+    StateMachine(#[from] StateMachineError),
+    /// The node is in its error state: it saves no snapshot.
+    #[error("the node failed: {0}")]
+    NodeFailed(NodeFailure),
+    /// The process could not provide what the save needs (a thread).
+    #[error("cannot save a snapshot: {0}")]
+    Resources(String),
+    /// The state machine was not at the entry the snapshot would be labelled with: a bug
+    /// in Concord, reported rather than saved.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// Why a node did not start.
@@ -184,7 +215,7 @@ pub enum StartError {
 
 /// A state machine's failure (F06): returned by `on_apply` or `on_apply_batch`, it puts
 /// the node in its error state.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("{message}")]
 pub struct StateMachineError {
     message: String,
@@ -238,8 +269,9 @@ impl<R> From<StateMachineError> for PartialApply<R> {
 /// Why a node entered its error state. A failed node steps aside (a leader steps down;
 /// no node campaigns or votes), applies nothing more, answers the tasks it held with
 /// `ApplyError::NodeFailed` and refuses every new one with `ApplyError::NodeInError`
-/// until it is restarted.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+/// until it is restarted. It is part of [`NodeStatus`](crate::runtime::NodeStatus) (and
+/// serializes with it, for the describe page and admin tools).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum NodeFailure {
     /// The log store failed: a write, an fsync, or a read of entries the node needs.
@@ -261,7 +293,7 @@ pub enum NodeFailure {
     Internal(String),
     /// One of the node's own tasks (the log writer, the state machine's thread) is gone.
     #[error("the node's {0} stopped")]
-    TaskStopped(&'static str),
+    TaskStopped(String),
 }
 
 /// A snapshot file that could not be written or read is the state machine's failure in

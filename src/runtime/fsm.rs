@@ -8,13 +8,13 @@ use concord_sync::{completion, queue};
 use tokio::task::coop::cooperative;
 use tokio::task::JoinHandle;
 
-use super::error::{ApplyError, NodeFailure, PartialApply, StateMachineError};
+use super::error::{ApplyError, NodeFailure, PartialApply, SnapshotFailure, StateMachineError};
 use super::snapshot_store::SnapshotStore;
 use super::state_machine::{CommittedEntry, LeaderChangeContext, SnapshotContext, StateMachine};
 use super::transfer::SnapshotEvent;
 use crate::core::{ConfigurationEntry, LogId, LogIndex, PeerId, SnapshotMeta};
 use crate::metrics::NodeMetrics;
-use crate::storage::{SnapshotReader, StorageError};
+use crate::storage::SnapshotReader;
 
 /// The result a client gets for an applied task.
 #[derive(Debug, PartialEq, Eq)]
@@ -321,7 +321,10 @@ impl<S: StateMachine> FsmCaller<S> {
         if let Some(failure) = &self.failed {
             match job {
                 FsmJob::Apply(items) => answer_failed(items, failure),
-                FsmJob::Save(meta) => self.save_failed(meta.last_included, failure.to_string()),
+                FsmJob::Save(meta) => {
+                    let why = SnapshotFailure::NodeFailed(failure.clone());
+                    self.save_failed(meta.last_included, why);
+                }
                 _ => {}
             }
             return;
@@ -396,7 +399,7 @@ impl<S: StateMachine> FsmCaller<S> {
         self.failed = Some(failure);
     }
 
-    fn save_failed(&self, last_included: LogId, reason: String) {
+    fn save_failed(&self, last_included: LogId, reason: SnapshotFailure) {
         if let Some(snapshots) = &self.snapshots {
             let _ = snapshots.saved.send(SnapshotEvent::Saved {
                 last_included,
@@ -416,10 +419,10 @@ impl<S: StateMachine> FsmCaller<S> {
         if last_included.index != self.position {
             // The state is not at the entry the snapshot would be labelled with (an
             // apply was lost to a failure): saving it would be a lie.
-            let reason = format!(
+            let reason = SnapshotFailure::Internal(format!(
                 "the state machine is at {}, not at the snapshot's {}",
                 self.position, last_included.index
-            );
+            ));
             self.save_failed(last_included, reason);
             return;
         }
@@ -441,7 +444,7 @@ impl<S: StateMachine> FsmCaller<S> {
         let write = match captured {
             Ok(write) => write,
             Err(error) => {
-                self.save_failed(last_included, error.to_string());
+                self.save_failed(last_included, error.into());
                 return;
             }
         };
@@ -475,7 +478,7 @@ impl<S: StateMachine> FsmCaller<S> {
             }
             Err(error) => self.save_failed(
                 last_included,
-                format!("cannot start the snapshot thread: {error}"),
+                SnapshotFailure::Resources(format!("cannot start the snapshot thread: {error}")),
             ),
         }
     }
@@ -535,20 +538,16 @@ fn write_snapshot(
     store: &dyn SnapshotStore,
     meta: SnapshotMeta<PeerId>,
     write: super::state_machine::SnapshotSave,
-) -> Result<(), String> {
-    let storage = |error: StorageError| error.to_string();
-    let mut sink = store
-        .create(meta.last_included, meta.configuration)
-        .map_err(storage)?;
-    catch_unwind(AssertUnwindSafe(|| write(&mut sink)))
-        .unwrap_or_else(|panic| {
-            Err(StateMachineError::new(format!(
-                "the snapshot's writer panicked: {}",
-                panic_message(&panic)
-            )))
-        })
-        .map_err(|error| error.to_string())?;
-    store.commit(sink).map(|_| ()).map_err(storage)
+) -> Result<(), SnapshotFailure> {
+    let mut sink = store.create(meta.last_included, meta.configuration)?;
+    catch_unwind(AssertUnwindSafe(|| write(&mut sink))).unwrap_or_else(|panic| {
+        Err(StateMachineError::new(format!(
+            "the snapshot's writer panicked: {}",
+            panic_message(&panic)
+        )))
+    })?;
+    store.commit(sink)?;
+    Ok(())
 }
 
 /// Runs a callback; a panic in it is the state machine's failure.
@@ -698,7 +697,7 @@ fn apply_batch_now<S: StateMachine>(
     for (_, completion) in rest {
         if let Some(completion) = completion {
             let _ = completion.send(Err(ApplyError::NodeFailed {
-                reason: failure.to_string(),
+                failure: failure.clone(),
             }));
         }
     }
@@ -710,7 +709,7 @@ fn apply_batch_now<S: StateMachine>(
 /// are committed all the same).
 pub(crate) fn answer_failed<S: StateMachine>(items: Vec<ApplyItem<S>>, failure: &NodeFailure) {
     answer_all(items, || ApplyError::NodeFailed {
-        reason: failure.to_string(),
+        failure: failure.clone(),
     });
 }
 

@@ -40,8 +40,8 @@ pub use clock::{Clock, DriftingClock, MonotonicClock};
 #[cfg(feature = "fjall")]
 pub use durable::{DurableStorage, StorageOptions};
 pub use error::{
-    AdminCallError, ApplyError, NodeFailure, PartialApply, ReadError, SnapshotError, StartError,
-    StateMachineError,
+    AdminCallError, ApplyError, NodeFailure, PartialApply, ReadError, SnapshotError,
+    SnapshotFailure, StartError, StateMachineError,
 };
 pub use faults::{FaultInjector, SendFault};
 pub use fsm::Applied;

@@ -332,9 +332,9 @@ impl<S: StateMachine> Node<S> {
         // the status for the reason (failure, or the leader hint).
         if !self.shared.status.accepting() {
             let status = self.shared.status.borrow();
-            if let Some(reason) = &status.failure {
+            if let Some(failure) = &status.failure {
                 return Err(ApplyError::NodeInError {
-                    reason: reason.clone(),
+                    failure: failure.clone(),
                 });
             }
             if status.role != Role::Leader {
@@ -474,9 +474,9 @@ impl<S: StateMachine> Node<S> {
     }
 
     fn submit_read(&self, option: ReadOnlyOption, job: ReadJob<S>) -> Result<(), ReadError> {
-        if let Some(reason) = &self.shared.status.borrow().failure {
+        if let Some(failure) = &self.shared.status.borrow().failure {
             return Err(ReadError::NodeInError {
-                reason: reason.clone(),
+                failure: failure.clone(),
             });
         }
         let read = ReadRequest {

@@ -58,8 +58,8 @@ pub struct NodeStatus {
     /// the term rules, as Raft's membership changes need (a new server follows the
     /// leader that adds it before it knows the configuration naming it).
     pub frames_rejected: u64,
-    /// Set when the node is in its error state.
-    pub failure: Option<String>,
+    /// Set when the node is in its error state: why.
+    pub failure: Option<NodeFailure>,
 }
 
 /// What the driver knows beyond the core.
@@ -171,7 +171,7 @@ impl StatusPublisher {
             current.snapshots_installed = driver.snapshots_installed;
             current.configuration_epoch = configuration_epoch;
             current.fenced = fenced;
-            current.failure = driver.failure.map(|f| f.to_string());
+            current.failure = driver.failure.cloned();
             current.leader.clone_from(&this.leader_string);
             current.voters.clone_from(&this.voters);
             current.learners.clone_from(&this.learners);
@@ -382,7 +382,10 @@ impl std::fmt::Display for NodeDescription {
         writeln!(f, "snapshots_installed: {}", s.snapshots_installed)?;
         writeln!(f, "election_timeout_ms: {}", self.election_timeout_ms)?;
         writeln!(f, "frames_rejected: {}", s.frames_rejected)?;
-        writeln!(f, "failure: {}", s.failure.clone().unwrap_or_else(none))?;
+        match &s.failure {
+            Some(failure) => writeln!(f, "failure: {failure}")?,
+            None => writeln!(f, "failure: {}", none())?,
+        }
         for r in &self.replicators {
             writeln!(
                 f,

@@ -160,7 +160,7 @@ impl<S: StateMachine> PendingTasks<S> {
     pub(crate) fn fail_all(&mut self, failure: &NodeFailure) {
         for task in std::mem::take(&mut self.accepted) {
             let _ = task.completion.send(Err(ApplyError::NodeFailed {
-                reason: failure.to_string(),
+                failure: failure.clone(),
             }));
         }
     }

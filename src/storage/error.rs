@@ -10,7 +10,7 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 /// Every variant names the store (`memory`, `sim`, `fjall:<path>`, `snapshot:<path>`) and,
 /// where one exists, the group and index, so that an operator can find the bad record.
 /// Disk contents never cause a panic: a bad record is one of these errors.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum StorageError {
     /// A stored log entry failed its checksum or could not be decoded.

@@ -162,7 +162,7 @@ async fn serve_node(spec: &NodeSpec, started: Instant) -> String {
             applied_client: applied.index,
             digest: applied.digest,
             values: applied.values,
-            failure: status.failure,
+            failure: status.failure.map(|failure| failure.to_string()),
         }));
     }
 }
