@@ -33,8 +33,8 @@ use concord::core::{
     Configuration, ConfigurationEntry, CoreOptions, CoreRestorer, EntryKind, EntryMeta, GroupId,
     LogId, LogIndex, PeerId, RaftCore, Restored, SnapshotMeta, Write,
 };
-use concord::runtime::{LogStore, StorageLogStore, StoredEntry};
-use concord::storage::{FjallOptions, FjallStore, StorageError};
+use concord::runtime::{LogStore, StorageLogStore};
+use concord::storage::{FjallOptions, FjallStore, LogEntry, StorageError};
 
 const BATCH: u64 = 4096;
 
@@ -63,8 +63,8 @@ fn write_log(dir: &Path, entries: u64, payload: usize) {
     let mut next = 1;
     while next <= entries {
         let last = (next + BATCH - 1).min(entries);
-        let batch: Vec<StoredEntry> = (next..=last)
-            .map(|index| StoredEntry {
+        let batch: Vec<LogEntry> = (next..=last)
+            .map(|index| LogEntry {
                 meta: EntryMeta {
                     log_id: LogId::new(1, index),
                     kind: EntryKind::Normal,
@@ -159,7 +159,7 @@ fn child(mode: &str, dir: &Path) {
                     Ok(())
                 })
                 .expect("recover");
-            let mut kept: Vec<StoredEntry> = Vec::new();
+            let mut kept: Vec<LogEntry> = Vec::new();
             if mode == "payloads" {
                 let count = metas.len() as u64;
                 let mut next = 1;

@@ -221,7 +221,7 @@ mod seed_corpus {
     use concord::core::*;
     use concord::service::{encode_frame, ServiceError, ServiceReply, ServiceRequest};
     use concord::storage::codec::{encode_entry, encode_hard_state, encode_log_id};
-    use concord::storage::{EntryPayload, HardState as StoredHardState, LogEntry};
+    use concord::storage::{HardState as StoredHardState, LogEntry};
     use concord::transport::{FrameBody, RaftFrame, DEFAULT_MAX_FRAME_BYTES};
 
     type Files = Vec<(String, Vec<u8>)>;
@@ -386,10 +386,7 @@ mod seed_corpus {
             ),
             (
                 "entry-configuration",
-                LogEntry::new(
-                    LogId::new(3, 4),
-                    EntryPayload::Configuration(configuration()),
-                ),
+                LogEntry::configuration(LogId::new(3, 4), configuration()),
             ),
         ];
         let mut files = Files::new();

@@ -996,7 +996,7 @@ impl LogStore for SlowReads {
         &self,
         first: LogIndex,
         last: LogIndex,
-    ) -> Result<Vec<StoredEntry>, concord::storage::StorageError> {
+    ) -> Result<Vec<concord::storage::LogEntry>, concord::storage::StorageError> {
         use std::sync::atomic::Ordering;
         self.reads.fetch_add(1, Ordering::Relaxed);
         std::thread::sleep(Duration::from_millis(self.delay_ms.load(Ordering::Relaxed)));

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use concord::core::*;
 use concord::runtime::*;
-use concord::storage::{SnapshotReader, SnapshotWriter};
+use concord::storage::{LogEntry, SnapshotReader, SnapshotWriter};
 use concord::transport::*;
 
 /// A counter whose state is the total and an order-sensitive digest of every applied
@@ -507,8 +507,8 @@ async fn a_restart_repairs_a_log_that_ends_below_the_snapshot() {
     let me = peer(30);
     let configuration = ConfigurationEntry::stable(Configuration::with_voters([me.clone()]));
     let store = Arc::new(MemoryLogStore::new());
-    let entries: Vec<StoredEntry> = (1..=5)
-        .map(|index| StoredEntry {
+    let entries: Vec<LogEntry> = (1..=5)
+        .map(|index| LogEntry {
             meta: EntryMeta {
                 log_id: LogId::new(1, index),
                 kind: EntryKind::Normal,

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use concord::core::{GroupId, LogId, LogIndex, Term};
 use concord::storage::codec;
 use concord::storage::{
-    CrashPoint, FjallOptions, FjallStore, HardState, LogEntry, LogStorage, MetaStorage, ReadLimits,
-    SimDisk, SimOptions, StorageError, Tear,
+    CrashPoint, FjallOptions, FjallStore, HardState, LogEntry, LogStorage, MemoryLogStorage,
+    MetaStorage, ReadLimits, SimDisk, SimOptions, StorageError, Tear,
 };
 
 fn group() -> GroupId {
@@ -46,7 +46,7 @@ fn apply(model: &mut (BTreeMap<u64, LogEntry>, HardState), write: &Write) {
     match write {
         Write::Append(entries) => {
             for e in entries {
-                model.0.insert(e.log_id.index.0, e.clone());
+                model.0.insert(e.meta.log_id.index.0, e.clone());
             }
         }
         Write::TruncateSuffix(from) => {
@@ -291,20 +291,46 @@ fn sim_fsync_failure_is_fatal_until_restart() {
     log.append(&batch(1, 3..=3)).expect("append after restart");
 }
 
+/// An entry whose payload contradicts its kind cannot be stored as it is (the record
+/// keeps one payload, read by the kind): the append is refused, nothing written.
+#[test]
+fn an_entry_whose_payload_contradicts_its_kind_is_refused() {
+    let mut blank = LogEntry::blank(LogId::new(1, 1));
+    blank.payload = bytes::Bytes::from_static(b"stray");
+    assert!(codec::encode_entry(&blank).is_err());
+    let mut log = MemoryLogStorage::new(GroupId::new("g").unwrap());
+    let error = log.append(&[blank]).unwrap_err();
+    assert!(
+        matches!(error, StorageError::InvalidArgument { .. }),
+        "{error:?}"
+    );
+    assert_eq!(log.last_log_id().unwrap(), LogId::ZERO);
+    // Every kind round-trips with the metadata the core gave it.
+    for entry in [
+        LogEntry::blank(LogId::new(1, 1)),
+        LogEntry::normal(LogId::new(1, 2), "x"),
+        LogEntry::configuration(
+            LogId::new(2, 3),
+            concord::core::ConfigurationEntry::stable(concord::core::Configuration::with_voters([
+                "10.1.1.1:1".parse().expect("peer"),
+            ])),
+        ),
+    ] {
+        let record = codec::encode_entry(&entry).unwrap();
+        assert_eq!(codec::decode_entry(&record).unwrap(), entry);
+    }
+}
+
 #[test]
 fn codec_detects_every_single_byte_flip() {
     let entries = [
         entry(3, 17),
         LogEntry::blank(LogId::new(1, 1)),
-        LogEntry::new(
+        LogEntry::configuration(
             LogId::new(2, 9),
-            concord::storage::EntryPayload::Configuration(
-                concord::core::ConfigurationEntry::stable(
-                    concord::core::Configuration::with_voters(["10.1.1.1:1"
-                        .parse()
-                        .expect("peer")]),
-                ),
-            ),
+            concord::core::ConfigurationEntry::stable(concord::core::Configuration::with_voters([
+                "10.1.1.1:1".parse().expect("peer"),
+            ])),
         ),
     ];
     for e in &entries {
@@ -514,7 +540,7 @@ mod random_crash {
         fn apply(&mut self, write: &Write) {
             if let Write::TruncatePrefix(up_to) = write {
                 if let Some(purged) = self.entries.get(&(up_to - 1)) {
-                    self.purged_term = purged.log_id.term.0;
+                    self.purged_term = purged.meta.log_id.term.0;
                 }
                 self.first = self.first.max(*up_to);
             }
@@ -534,8 +560,8 @@ mod random_crash {
             let mut model = Model { first: 1, ..Model::default() };
             let mut writes: Vec<Option<Write>> = Vec::new();
             for step in &steps {
-                let last = model.entries.values().next_back().map_or(model.first - 1, |e| e.log_id.index.0);
-                let last_term = model.entries.values().next_back().map_or(model.purged_term.max(1), |e| e.log_id.term.0);
+                let last = model.entries.values().next_back().map_or(model.first - 1, |e| e.meta.log_id.index.0);
+                let last_term = model.entries.values().next_back().map_or(model.purged_term.max(1), |e| e.meta.log_id.term.0);
                 let len = last + 1 - model.first;
                 let write = match step {
                     Step::Append { count, term_bump } => {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use concord::core::{Configuration, ConfigurationEntry, GroupId, LogId, LogIndex, PeerId, Term};
 use concord::storage::{
-    EntryPayload, FjallOptions, FjallStore, HardState, LogEntry, LogStorage, MemoryLogStorage,
-    MemoryMetaStorage, MetaStorage, ReadLimits, SimDisk, SimOptions, StorageError,
+    FjallOptions, FjallStore, HardState, LogEntry, LogStorage, MemoryLogStorage, MemoryMetaStorage,
+    MetaStorage, ReadLimits, SimDisk, SimOptions, StorageError,
 };
 use proptest::prelude::*;
 
@@ -202,20 +202,24 @@ fn peer(text: &str) -> PeerId {
     text.parse().expect("peer id")
 }
 
-fn payload(kind: u8, size: usize, index: u64) -> EntryPayload {
+fn entry_of_kind(kind: u8, size: usize, log_id: LogId) -> LogEntry {
+    let index = log_id.index.0;
     match kind {
-        0 => EntryPayload::Blank,
-        1 => EntryPayload::Configuration(ConfigurationEntry {
-            current: Configuration::with_voters([peer("10.0.0.1:80"), peer("10.0.0.2:80:1")]),
-            old: index
-                .is_multiple_of(2)
-                .then(|| Configuration::with_voters([peer("[::1]:81")])),
-        }),
-        _ => EntryPayload::Normal(
+        0 => LogEntry::blank(log_id),
+        1 => LogEntry::configuration(
+            log_id,
+            ConfigurationEntry {
+                current: Configuration::with_voters([peer("10.0.0.1:80"), peer("10.0.0.2:80:1")]),
+                old: index
+                    .is_multiple_of(2)
+                    .then(|| Configuration::with_voters([peer("[::1]:81")])),
+            },
+        ),
+        _ => LogEntry::normal(
+            log_id,
             (0..size)
                 .map(|i| (i as u64 ^ index) as u8)
-                .collect::<Vec<u8>>()
-                .into(),
+                .collect::<Vec<u8>>(),
         ),
     }
 }
@@ -236,7 +240,7 @@ impl Oracle {
         self.entries
             .values()
             .next_back()
-            .map_or(self.last_purged, |e| e.log_id)
+            .map_or(self.last_purged, |e| e.meta.log_id)
     }
 }
 
@@ -285,12 +289,12 @@ fn run_ops<H: Harness>(harness: &mut H, ops: &[Op]) -> Result<(), TestCaseError>
                 let batch: Vec<LogEntry> = (1..=*count)
                     .map(|i| {
                         let index = last.index.0 + i;
-                        LogEntry::new(LogId::new(term, index), payload(*kind, *size, index))
+                        entry_of_kind(*kind, *size, LogId::new(term, index))
                     })
                     .collect();
                 harness.log().append(&batch).unwrap();
                 for entry in batch {
-                    oracle.entries.insert(entry.log_id.index.0, entry);
+                    oracle.entries.insert(entry.meta.log_id.index.0, entry);
                 }
             }
             Op::BadAppend { skip } => {
@@ -322,7 +326,7 @@ fn run_ops<H: Harness>(harness: &mut H, ops: &[Op]) -> Result<(), TestCaseError>
                 let up_to = first + pick % (len + 1);
                 harness.log().truncate_prefix(LogIndex(up_to)).unwrap();
                 if up_to > first {
-                    oracle.last_purged = oracle.entries[&(up_to - 1)].log_id;
+                    oracle.last_purged = oracle.entries[&(up_to - 1)].meta.log_id;
                     oracle.entries = oracle.entries.split_off(&up_to);
                 }
             }

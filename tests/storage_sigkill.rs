@@ -96,17 +96,20 @@ fn verify(directory: &std::path::Path, acknowledged: u64, round: usize) -> u64 {
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
         assert!(!chunk.is_empty());
         for entry in chunk {
-            assert_eq!(entry.log_id.index, next, "round {round}: not contiguous");
+            assert_eq!(
+                entry.meta.log_id.index, next,
+                "round {round}: not contiguous"
+            );
             assert!(
-                entry.log_id.term >= previous_term,
+                entry.meta.log_id.term >= previous_term,
                 "round {round}: term regression"
             );
             assert_eq!(
-                entry.payload,
-                concord::storage::EntryPayload::Normal(payload(next.0).into()),
+                entry,
+                LogEntry::normal(entry.meta.log_id, payload(next.0)),
                 "round {round}: payload of {next}"
             );
-            previous_term = entry.log_id.term;
+            previous_term = entry.meta.log_id.term;
             next = next.next();
         }
     }

@@ -26,7 +26,7 @@ use super::reads::{PendingReads, ReadJob, ReadRequest, MAX_PARKED_READS};
 use super::snapshot_store::SnapshotStore;
 use super::state_machine::{CommittedEntry, LeaderChangeContext, StateMachine};
 use super::status::{DriverView, NodeDescription, NodeStatus, StatusPublisher};
-use super::store::{LogStore, StoredEntry};
+use super::store::LogStore;
 use super::tasks::{PendingTasks, Proposal};
 use super::timers::Timers;
 use super::transfer::{self, FetchContext, PartialSlot, SnapshotEvent, SnapshotServer};
@@ -37,6 +37,7 @@ use crate::core::{
     Timer,
 };
 use crate::metrics::NodeMetrics;
+use crate::storage::LogEntry;
 use crate::trace::event;
 use crate::transport::{FrameBody, RaftFrame, SnapshotData, Transport};
 
@@ -150,7 +151,7 @@ pub(crate) struct Driver<S: StateMachine> {
     outbound: Outbound,
     status: StatusPublisher,
     /// The step's writes on their way to the log writer (empty between steps).
-    writes: PersistQueue<PeerId, StoredEntry>,
+    writes: PersistQueue<PeerId, LogEntry>,
     /// Highest index the state machine reported applied.
     applied: LogIndex,
     /// Highest index handed to the state machine.

@@ -55,4 +55,4 @@ pub use state_machine::{
     CommittedEntry, LeaderChangeContext, SnapshotContext, SnapshotSave, StateMachine,
 };
 pub use status::{NodeDescription, NodeStatus, ReplicatorStatus};
-pub use store::{LogStore, MemoryLogStore, PersistOp, StorageLogStore, StoredEntry};
+pub use store::{LogStore, MemoryLogStore, PersistOp, StorageLogStore};

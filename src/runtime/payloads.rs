@@ -12,8 +12,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::error::NodeFailure;
-use super::store::{LogStore, StoredEntry};
+use super::store::LogStore;
 use crate::core::{EntryKind, EntryMeta, GroupId, LogId, LogIndex, PeerId, Term};
+use crate::storage::LogEntry;
 use crate::storage::StorageError;
 
 /// Most payload bytes a follower keeps cached for entries it received and has not
@@ -88,9 +89,9 @@ impl Payloads {
     /// An entry to write: its metadata with its payload from the cache (an entry is
     /// written before anything else can need it, so a miss is a bug: writing an empty
     /// payload instead would corrupt the log silently).
-    pub(crate) fn stored_entry(&self, meta: EntryMeta<PeerId>) -> Result<StoredEntry, NodeFailure> {
+    pub(crate) fn stored_entry(&self, meta: EntryMeta<PeerId>) -> Result<LogEntry, NodeFailure> {
         match self.cached(&meta) {
-            Some(payload) => Ok(StoredEntry { payload, meta }),
+            Some(payload) => Ok(LogEntry { payload, meta }),
             None => Err(NodeFailure::Internal(format!(
                 "the payload of entry {} is missing",
                 meta.log_id

@@ -3,23 +3,12 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use bytes::Bytes;
-
 use crate::core::{EntryMeta, GroupId, HardState, LogId, LogIndex, PeerId, Write};
-use crate::storage::StorageError;
-
-/// A log entry as stored: the core's metadata and the payload.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredEntry {
-    /// Log id, kind, size.
-    pub meta: EntryMeta<PeerId>,
-    /// The payload (empty for blank and configuration entries).
-    pub payload: Bytes,
-}
+use crate::storage::{LogEntry, StorageError};
 
 /// One persistence step, in the order the core issued it: the core's [`Write`] with the
 /// runtime's entries (metadata and payload).
-pub type PersistOp = Write<PeerId, StoredEntry>;
+pub type PersistOp = Write<PeerId, LogEntry>;
 
 /// Durable storage for one group's hard state and log, as the runtime uses it.
 ///
@@ -52,7 +41,7 @@ pub trait LogStore: Send + Sync + 'static {
         self.sync()
     }
     /// Entries `first..=last` (all must exist).
-    fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<StoredEntry>, StorageError>;
+    fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<LogEntry>, StorageError>;
     /// Log compaction: deletes the entries with index ≤ `through`, which the durable
     /// snapshot ending at `snapshot` covers (`through <= snapshot.index`). When the log
     /// ends before `through` (a snapshot installed from a leader), the log becomes empty
@@ -98,7 +87,7 @@ struct MemoryState {
     /// Index of the first entry (meaningless while the log is empty).
     first: u64,
     /// Every chunk but the last holds exactly `CHUNK` entries.
-    chunks: Vec<Vec<StoredEntry>>,
+    chunks: Vec<Vec<LogEntry>>,
     len: usize,
 }
 
@@ -107,7 +96,7 @@ impl MemoryState {
         (self.len > 0).then(|| self.first + self.len as u64)
     }
 
-    fn push(&mut self, entry: StoredEntry) {
+    fn push(&mut self, entry: LogEntry) {
         match self.chunks.last_mut() {
             Some(chunk) if chunk.len() < CHUNK => chunk.push(entry),
             _ => {
@@ -135,7 +124,7 @@ impl MemoryState {
         self.len = keep;
     }
 
-    fn get(&self, position: usize) -> Option<&StoredEntry> {
+    fn get(&self, position: usize) -> Option<&LogEntry> {
         self.chunks.get(position / CHUNK)?.get(position % CHUNK)
     }
 }
@@ -224,7 +213,7 @@ impl LogStore for MemoryLogStore {
             return Ok(());
         }
         let drop = usize::try_from(through.0 + 1 - state.first).unwrap_or(usize::MAX);
-        let kept: Vec<StoredEntry> = state.chunks.drain(..).flatten().skip(drop).collect();
+        let kept: Vec<LogEntry> = state.chunks.drain(..).flatten().skip(drop).collect();
         state.len = 0;
         state.first = through.0 + 1;
         for entry in kept {
@@ -233,7 +222,7 @@ impl LogStore for MemoryLogStore {
         Ok(())
     }
 
-    fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<StoredEntry>, StorageError> {
+    fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<LogEntry>, StorageError> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let missing = || StorageError::OutOfRange {
             store: MEMORY.into(),
@@ -277,28 +266,6 @@ impl<L, M> StorageLogStore<L, M> {
     }
 }
 
-fn to_storage(entry: &StoredEntry) -> crate::storage::LogEntry {
-    use crate::core::EntryKind;
-    use crate::storage::EntryPayload;
-    let payload = match &entry.meta.kind {
-        EntryKind::Blank => EntryPayload::Blank,
-        EntryKind::Normal => EntryPayload::Normal(entry.payload.clone()),
-        EntryKind::Configuration(configuration) => {
-            EntryPayload::Configuration((**configuration).clone())
-        }
-    };
-    crate::storage::LogEntry::new(entry.meta.log_id, payload)
-}
-
-fn from_storage(entry: crate::storage::LogEntry) -> StoredEntry {
-    let meta = entry.meta();
-    let payload = match entry.payload {
-        crate::storage::EntryPayload::Normal(data) => data,
-        _ => Bytes::new(),
-    };
-    StoredEntry { meta, payload }
-}
-
 impl<L, M> LogStore for StorageLogStore<L, M>
 where
     L: crate::storage::LogStorage + 'static,
@@ -334,7 +301,7 @@ where
             }
             next = next.plus(chunk.len() as u64);
             for entry in &chunk {
-                visit(entry.meta())?;
+                visit(entry.meta.clone())?;
             }
         }
         Ok(())
@@ -350,10 +317,7 @@ where
                 }
                 PersistOp::Truncate(from) => log.truncate_suffix(*from)?,
                 PersistOp::InstallSnapshot(_) => return Err(snapshots_unsupported()),
-                PersistOp::Append(entries) => {
-                    let entries: Vec<_> = entries.iter().map(to_storage).collect();
-                    log.append(&entries)?;
-                }
+                PersistOp::Append(entries) => log.append(entries)?,
             }
         }
         Ok(())
@@ -380,7 +344,7 @@ where
         Ok(())
     }
 
-    fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<StoredEntry>, StorageError> {
+    fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<LogEntry>, StorageError> {
         let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let entries = guard.0.entries(
             first..last.next(),
@@ -393,7 +357,7 @@ where
                 index: first.plus(entries.len() as u64),
             });
         }
-        Ok(entries.into_iter().map(from_storage).collect())
+        Ok(entries)
     }
 }
 
@@ -413,6 +377,7 @@ fn snapshots_unsupported() -> StorageError {
 mod tests {
     use super::*;
     use crate::core::{EntryKind, LogId};
+    use bytes::Bytes;
 
     fn recovered(store: &dyn LogStore) -> Vec<EntryMeta<PeerId>> {
         let mut entries = Vec::new();
@@ -425,12 +390,12 @@ mod tests {
         entries
     }
 
-    fn metas(entries: &[StoredEntry]) -> Vec<EntryMeta<PeerId>> {
+    fn metas(entries: &[LogEntry]) -> Vec<EntryMeta<PeerId>> {
         entries.iter().map(|entry| entry.meta.clone()).collect()
     }
 
-    fn entry(term: u64, index: u64) -> StoredEntry {
-        StoredEntry {
+    fn entry(term: u64, index: u64) -> LogEntry {
+        LogEntry {
             meta: EntryMeta {
                 log_id: LogId::new(term, index),
                 kind: EntryKind::Normal,
@@ -460,7 +425,7 @@ mod tests {
             ])
             .unwrap();
         let all = recovered(&store);
-        let all: Vec<StoredEntry> = store.read(LogIndex(1), LogIndex(all.len() as u64)).unwrap();
+        let all: Vec<LogEntry> = store.read(LogIndex(1), LogIndex(all.len() as u64)).unwrap();
         assert_eq!(
             all,
             vec![entry(1, 1), entry(1, 2), entry(1, 3), entry(2, 4)]
@@ -473,7 +438,7 @@ mod tests {
         store.persist(&[PersistOp::Truncate(LogIndex(1))]).unwrap();
         assert!(recovered(&store).is_empty());
         // Across chunk boundaries.
-        let many: Vec<StoredEntry> = (1..=3 * CHUNK as u64 + 5).map(|i| entry(4, i)).collect();
+        let many: Vec<LogEntry> = (1..=3 * CHUNK as u64 + 5).map(|i| entry(4, i)).collect();
         store
             .persist(&[
                 PersistOp::Truncate(LogIndex(1)),

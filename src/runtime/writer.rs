@@ -8,14 +8,15 @@ use tokio::task::coop::cooperative;
 
 use super::faults::FaultInjector;
 use super::snapshot_store::{SnapshotSink, SnapshotStore};
-use super::store::{LogStore, PersistOp, StoredEntry};
+use super::store::{LogStore, PersistOp};
 use crate::core::{Flush, LogId, LogIndex, PeerId, PersistSeq, SnapshotMeta, Write};
 use crate::metrics::NodeMetrics;
+use crate::storage::LogEntry;
 use crate::storage::StorageError;
 
 /// One step's persistence work, in the order the core issued it: a [`Flush`] of the
 /// driver's [`PersistQueue`](crate::core::PersistQueue).
-pub(crate) type WriteJob = Flush<PeerId, StoredEntry>;
+pub(crate) type WriteJob = Flush<PeerId, LogEntry>;
 
 /// What the log writer is asked to do, in order.
 pub(crate) enum WriterJob {

@@ -20,9 +20,9 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
-use crate::core::{Configuration, ConfigurationEntry, LogId, LogIndex, PeerId, Term};
+use crate::core::{Configuration, ConfigurationEntry, EntryKind, LogId, LogIndex, PeerId, Term};
 
-use super::entry::{EntryPayload, LogEntry};
+use super::entry::LogEntry;
 use super::meta::HardState;
 
 /// The version byte of every record this build writes.
@@ -178,17 +178,6 @@ pub fn put_configuration_entry(
     Ok(())
 }
 
-/// The encoded size of a configuration entry, as reported in [`LogEntry::meta`].
-pub fn encoded_configuration_len(entry: &ConfigurationEntry<PeerId>) -> usize {
-    let mut out = Vec::new();
-    match put_configuration_entry(&mut out, entry) {
-        Ok(()) => out.len(),
-        // An unencodable configuration cannot be appended either; report a size that
-        // makes any byte budget reject it.
-        Err(_) => usize::MAX,
-    }
-}
-
 fn read_peers(reader: &mut Reader<'_>) -> Result<Vec<PeerId>, DecodeError> {
     let count = reader.u32()?;
     let mut peers = Vec::new();
@@ -225,15 +214,23 @@ fn read_configuration_entry(
     Ok(ConfigurationEntry { current, old })
 }
 
-/// Encodes a log entry as a sealed record.
+/// Encodes a log entry as a sealed record. An entry whose payload contradicts its kind
+/// (a blank or configuration entry with a payload) is refused: nothing of it would
+/// survive a decode.
 pub fn encode_entry(entry: &LogEntry) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::with_capacity(ENTRY_HEADER_LEN + CRC_LEN + 64);
     out.push(FORMAT_VERSION);
     let configuration_payload;
-    let (kind, payload): (u8, &[u8]) = match &entry.payload {
-        EntryPayload::Blank => (KIND_BLANK, &[]),
-        EntryPayload::Normal(data) => (KIND_NORMAL, data),
-        EntryPayload::Configuration(configuration) => {
+    let (kind, payload): (u8, &[u8]) = match &entry.meta.kind {
+        EntryKind::Normal => (KIND_NORMAL, &entry.payload),
+        _ if !entry.payload.is_empty() => {
+            return Err(EncodeError(format!(
+                "entry {} is not a normal entry and has a payload",
+                entry.meta.log_id
+            )))
+        }
+        EntryKind::Blank => (KIND_BLANK, &[]),
+        EntryKind::Configuration(configuration) => {
             let mut buffer = Vec::new();
             put_configuration_entry(&mut buffer, configuration)?;
             configuration_payload = buffer;
@@ -243,15 +240,17 @@ pub fn encode_entry(entry: &LogEntry) -> Result<Vec<u8>, EncodeError> {
     let len = u32::try_from(payload.len())
         .map_err(|_| EncodeError(format!("payload of {} bytes is too large", payload.len())))?;
     out.push(kind);
-    out.extend_from_slice(&entry.log_id.term.0.to_be_bytes());
-    out.extend_from_slice(&entry.log_id.index.0.to_be_bytes());
+    out.extend_from_slice(&entry.meta.log_id.term.0.to_be_bytes());
+    out.extend_from_slice(&entry.meta.log_id.index.0.to_be_bytes());
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(payload);
     seal(&mut out, 0);
     Ok(out)
 }
 
-/// Decodes and verifies an entry record.
+/// Decodes and verifies an entry record. The entry's metadata is what the core had when
+/// it appended it: a normal entry's size is its payload's length, a blank or
+/// configuration entry's is 0.
 pub fn decode_entry(record: &[u8]) -> Result<LogEntry, DecodeError> {
     let body = open_record(record)?;
     let mut reader = Reader { bytes: body };
@@ -262,24 +261,22 @@ pub fn decode_entry(record: &[u8]) -> Result<LogEntry, DecodeError> {
         .map_err(|_| DecodeError::new("payload length does not fit in memory"))?;
     let payload_bytes = reader.take(len)?;
     reader.finish()?;
-    let payload = match kind {
-        KIND_BLANK if len == 0 => EntryPayload::Blank,
+    let log_id = LogId { term, index };
+    let entry = match kind {
+        KIND_BLANK if len == 0 => LogEntry::blank(log_id),
         KIND_BLANK => return Err(DecodeError::new("blank entry with a payload")),
-        KIND_NORMAL => EntryPayload::Normal(Bytes::copy_from_slice(payload_bytes)),
+        KIND_NORMAL => LogEntry::normal(log_id, Bytes::copy_from_slice(payload_bytes)),
         KIND_CONFIGURATION => {
             let mut inner = Reader {
                 bytes: payload_bytes,
             };
             let configuration = read_configuration_entry(&mut inner)?;
             inner.finish()?;
-            EntryPayload::Configuration(configuration)
+            LogEntry::configuration(log_id, configuration)
         }
         other => return Err(DecodeError::new(format!("unknown entry kind {other}"))),
     };
-    Ok(LogEntry {
-        log_id: LogId { term, index },
-        payload,
-    })
+    Ok(entry)
 }
 
 /// Decodes only the log id of an entry record, after verifying its checksum.

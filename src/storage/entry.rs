@@ -1,74 +1,62 @@
-//! `LogEntry`: a log id plus the payload the core never sees.
+//! `LogEntry`: the one log entry type of every store and of the runtime — what the core
+//! knows of an entry (its [`EntryMeta`]) plus the payload the core never sees.
 
 use bytes::Bytes;
 
 use crate::core::{ConfigurationEntry, EntryKind, EntryMeta, LogId, PeerId};
 
-use super::codec;
-
-/// The payload of a log entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EntryPayload {
-    /// The no-op a new leader appends (Raft §5.4.2).
-    Blank,
-    /// A client command, opaque to Raft.
-    Normal(Bytes),
-    /// A membership change (Raft §6).
-    Configuration(ConfigurationEntry<PeerId>),
-}
-
 /// One log entry as storage holds it: the core keeps only [`EntryMeta`], the payload
-/// lives here (DESIGN.md §2, "bounded memory").
+/// lives here (DESIGN.md §2, "bounded memory"). A configuration entry's configuration is
+/// in its metadata (`EntryKind::Configuration`); its `payload` is empty.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogEntry {
-    /// Index and term.
-    pub log_id: LogId,
-    /// What the entry carries.
-    pub payload: EntryPayload,
+    /// Log id, kind and payload size, as the core knows them.
+    pub meta: EntryMeta<PeerId>,
+    /// The client command of a normal entry; empty for blank and configuration entries.
+    pub payload: Bytes,
 }
 
 impl LogEntry {
-    /// Builds an entry.
-    pub fn new(log_id: LogId, payload: EntryPayload) -> LogEntry {
-        LogEntry { log_id, payload }
-    }
-
-    /// A blank (no-op) entry.
+    /// A blank (no-op) entry: what a new leader appends (Raft §5.4.2).
     pub fn blank(log_id: LogId) -> LogEntry {
-        LogEntry::new(log_id, EntryPayload::Blank)
-    }
-
-    /// A normal entry carrying `data`.
-    pub fn normal(log_id: LogId, data: impl Into<Bytes>) -> LogEntry {
-        LogEntry::new(log_id, EntryPayload::Normal(data.into()))
-    }
-
-    /// The payload size in bytes: the data length for normal entries, 0 for blank ones,
-    /// the encoded size for configuration entries. Saturates at `u32::MAX`.
-    pub fn payload_size_bytes(&self) -> u32 {
-        let size = match &self.payload {
-            EntryPayload::Blank => 0,
-            EntryPayload::Normal(data) => data.len(),
-            EntryPayload::Configuration(configuration) => {
-                codec::encoded_configuration_len(configuration)
-            }
-        };
-        u32::try_from(size).unwrap_or(u32::MAX)
-    }
-
-    /// What the core knows of this entry.
-    pub fn meta(&self) -> EntryMeta<PeerId> {
-        let kind = match &self.payload {
-            EntryPayload::Blank => EntryKind::Blank,
-            EntryPayload::Normal(_) => EntryKind::Normal,
-            EntryPayload::Configuration(configuration) => {
-                EntryKind::configuration(configuration.clone())
-            }
-        };
-        EntryMeta {
-            log_id: self.log_id,
-            kind,
-            size_bytes: self.payload_size_bytes(),
+        LogEntry {
+            meta: EntryMeta {
+                log_id,
+                kind: EntryKind::Blank,
+                size_bytes: 0,
+            },
+            payload: Bytes::new(),
         }
+    }
+
+    /// A normal entry carrying `data` (a client command, opaque to Raft). Its size
+    /// saturates at `u32::MAX`.
+    pub fn normal(log_id: LogId, data: impl Into<Bytes>) -> LogEntry {
+        let payload = data.into();
+        LogEntry {
+            meta: EntryMeta {
+                log_id,
+                kind: EntryKind::Normal,
+                size_bytes: u32::try_from(payload.len()).unwrap_or(u32::MAX),
+            },
+            payload,
+        }
+    }
+
+    /// A membership change (Raft §6). Its payload size is 0, as the core counts it.
+    pub fn configuration(log_id: LogId, configuration: ConfigurationEntry<PeerId>) -> LogEntry {
+        LogEntry {
+            meta: EntryMeta {
+                log_id,
+                kind: EntryKind::configuration(configuration),
+                size_bytes: 0,
+            },
+            payload: Bytes::new(),
+        }
+    }
+
+    /// Index and term.
+    pub fn log_id(&self) -> LogId {
+        self.meta.log_id
     }
 }

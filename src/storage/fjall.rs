@@ -734,8 +734,8 @@ impl LogStorage for FjallLogStorage {
         self.store.account(bytes);
         // Moved into a new segment: the ones before it are written no more.
         let (from, to) = (
-            self.segment_of(entries[0].log_id.index.prev()),
-            self.segment_of(last.log_id.index),
+            self.segment_of(entries[0].meta.log_id.index.prev()),
+            self.segment_of(last.meta.log_id.index),
         );
         if from != to {
             for (_, keyspace) in self.segments.range(from..to) {
@@ -747,7 +747,7 @@ impl LogStorage for FjallLogStorage {
             // only when no journal file names it).
             seal(&self.store.shared.meta);
         }
-        self.bounds.last = last.log_id;
+        self.bounds.last = last.meta.log_id;
         Ok(())
     }
 

@@ -53,7 +53,7 @@ mod sim;
 mod sim_fs;
 mod snapshot;
 
-pub use entry::{EntryPayload, LogEntry};
+pub use entry::LogEntry;
 pub use error::{Result, StorageError};
 #[cfg(feature = "fjall")]
 pub use fjall::{FjallLogStorage, FjallMetaStorage, FjallOptions, FjallStore, LOG_SEGMENT_ENTRIES};

@@ -70,8 +70,11 @@ impl Context {
     /// index (a record under the wrong key is as corrupt as a bad checksum).
     pub(crate) fn decode_entry(&self, index: LogIndex, record: &[u8]) -> Result<LogEntry> {
         let entry = codec::decode_entry(record).map_err(|e| self.corrupt(index, e.0))?;
-        if entry.log_id.index != index {
-            return Err(self.corrupt(index, format!("record holds index {}", entry.log_id.index)));
+        if entry.meta.log_id.index != index {
+            return Err(self.corrupt(
+                index,
+                format!("record holds index {}", entry.meta.log_id.index),
+            ));
         }
         Ok(entry)
     }
@@ -91,9 +94,12 @@ impl Context {
             .iter()
             .map(|entry| {
                 codec::encode_entry(entry)
-                    .map(|record| (entry.log_id.index, record))
+                    .map(|record| (entry.meta.log_id.index, record))
                     .map_err(|e| {
-                        self.invalid(format!("entry {} cannot be encoded: {}", entry.log_id, e.0))
+                        self.invalid(format!(
+                            "entry {} cannot be encoded: {}",
+                            entry.meta.log_id, e.0
+                        ))
                     })
             })
             .collect()
@@ -120,21 +126,21 @@ impl LogBounds {
         let mut previous = self.last;
         for entry in entries {
             let expected = previous.index.next();
-            if entry.log_id.index != expected {
+            if entry.meta.log_id.index != expected {
                 return Err(StorageError::NonContiguous {
                     store: context.store.clone(),
                     group: context.group.clone(),
                     expected,
-                    got: entry.log_id.index,
+                    got: entry.meta.log_id.index,
                 });
             }
-            if entry.log_id.term < previous.term {
+            if entry.meta.log_id.term < previous.term {
                 return Err(context.invalid(format!(
                     "term regression: entry {} follows {}",
-                    entry.log_id, previous
+                    entry.meta.log_id, previous
                 )));
             }
-            previous = entry.log_id;
+            previous = entry.meta.log_id;
         }
         Ok(())
     }

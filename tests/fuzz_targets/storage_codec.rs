@@ -34,7 +34,7 @@ fn check_record(record: &[u8]) {
             assert!(!torn, "a record that decodes was judged torn");
             assert_eq!(
                 decode_entry_log_id(record),
-                Ok(entry.log_id),
+                Ok(entry.meta.log_id),
                 "the log-id-only decoder disagrees with the full one"
             );
             let encoded = encode_entry(&entry).expect("a decoded entry must re-encode");
