@@ -17,6 +17,15 @@ pub type PersistOp = Write<PeerId, LogEntry>;
 /// commit); `persist` does both. `read` may run concurrently with the others from
 /// another task. Errors are [`StorageError`]s (the one error type of every store), and
 /// a failed write or sync is fatal for the node.
+///
+/// **The one storage port**: to run a node on your own storage, implement this trait.
+/// The contract every implementation keeps (checked for the bundled ones, with one
+/// oracle, by `tests/storage_port.rs`): an append continues the log exactly — at the
+/// index after its last entry, or after the snapshot a `compact` installed over it — and
+/// its terms never go back (otherwise `NonContiguous` / `InvalidArgument`, nothing
+/// written); a truncation never reaches below the first entry (compacted entries are
+/// committed); a read of anything not held is an error, never a short answer; and a
+/// restart recovers exactly what was made durable.
 pub trait LogStore: Send + Sync + 'static {
     /// The durable term and vote, at start-up.
     fn hard_state(&self) -> Result<HardState<PeerId>, StorageError>;
@@ -84,16 +93,38 @@ fn no_group() -> GroupId {
 #[derive(Debug, Default)]
 struct MemoryState {
     hard_state: HardState<PeerId>,
-    /// Index of the first entry (meaningless while the log is empty).
-    first: u64,
+    /// The log id just before the first entry: compacted into a snapshot (`LogId::ZERO`
+    /// for a log never compacted). The first entry's index is one past it.
+    purged: LogId,
     /// Every chunk but the last holds exactly `CHUNK` entries.
     chunks: Vec<Vec<LogEntry>>,
     len: usize,
 }
 
 impl MemoryState {
-    fn next_index(&self) -> Option<u64> {
-        (self.len > 0).then(|| self.first + self.len as u64)
+    fn first(&self) -> u64 {
+        self.purged.index.0 + 1
+    }
+
+    /// The index the next append must start at.
+    fn next_index(&self) -> u64 {
+        self.first() + self.len as u64
+    }
+
+    /// The last entry's log id, or the purged one when the log is empty.
+    fn last_log_id(&self) -> LogId {
+        self.len
+            .checked_sub(1)
+            .and_then(|last| self.get(last))
+            .map_or(self.purged, |entry| entry.meta.log_id)
+    }
+
+    fn invalid(reason: String) -> StorageError {
+        StorageError::InvalidArgument {
+            store: MEMORY.into(),
+            group: no_group(),
+            reason,
+        }
     }
 
     fn push(&mut self, entry: LogEntry) {
@@ -169,26 +200,38 @@ impl LogStore for MemoryLogStore {
                 PersistOp::HardState(hard_state) => state.hard_state = hard_state.clone(),
                 PersistOp::InstallSnapshot(_) => return Err(snapshots_unsupported()),
                 PersistOp::Truncate(from) => {
-                    if state.len > 0 {
-                        let keep = from.0.saturating_sub(state.first);
-                        state.truncate(usize::try_from(keep).unwrap_or(usize::MAX));
+                    // Compacted entries are committed: never truncated (as every store).
+                    if from.0 < state.first() {
+                        return Err(MemoryState::invalid(format!(
+                            "truncation from {from} reaches below the first index {}",
+                            state.first()
+                        )));
                     }
+                    let keep = from.0 - state.first();
+                    state.truncate(usize::try_from(keep).unwrap_or(usize::MAX));
                 }
                 PersistOp::Append(entries) => {
+                    // The whole batch is checked first: one batch is one atomic write.
+                    let mut previous = state.last_log_id();
                     for entry in entries {
-                        let index = entry.meta.log_id.index.0;
-                        match state.next_index() {
-                            None => state.first = index,
-                            Some(expected) if expected == index => {}
-                            Some(expected) => {
-                                return Err(StorageError::NonContiguous {
-                                    store: MEMORY.into(),
-                                    group: no_group(),
-                                    expected: LogIndex(expected),
-                                    got: entry.meta.log_id.index,
-                                })
-                            }
+                        let expected = previous.index.next();
+                        if entry.meta.log_id.index != expected {
+                            return Err(StorageError::NonContiguous {
+                                store: MEMORY.into(),
+                                group: no_group(),
+                                expected,
+                                got: entry.meta.log_id.index,
+                            });
                         }
+                        if entry.meta.log_id.term < previous.term {
+                            return Err(MemoryState::invalid(format!(
+                                "term regression: entry {} follows {previous}",
+                                entry.meta.log_id
+                            )));
+                        }
+                        previous = entry.meta.log_id;
+                    }
+                    for entry in entries {
                         state.push(entry.clone());
                     }
                 }
@@ -199,23 +242,23 @@ impl LogStore for MemoryLogStore {
 
     fn compact(&self, through: LogIndex, snapshot: LogId) -> Result<(), StorageError> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(next) = state.next_index() else {
-            state.first = snapshot.index.0 + 1;
-            return Ok(());
-        };
-        if through.0 < state.first {
+        if through.0 < state.first() {
             return Ok(());
         }
-        if through.0 + 1 >= next {
+        if through.0 >= state.next_index() {
+            // The log ends before `through`: it continues after the snapshot.
             state.chunks.clear();
             state.len = 0;
-            state.first = snapshot.index.0.max(through.0) + 1;
+            state.purged = snapshot;
             return Ok(());
         }
-        let drop = usize::try_from(through.0 + 1 - state.first).unwrap_or(usize::MAX);
+        let drop = usize::try_from(through.0 + 1 - state.first()).unwrap_or(usize::MAX);
+        let purged = state
+            .get(drop - 1)
+            .map_or(snapshot, |entry| entry.meta.log_id);
         let kept: Vec<LogEntry> = state.chunks.drain(..).flatten().skip(drop).collect();
         state.len = 0;
-        state.first = through.0 + 1;
+        state.purged = purged;
         for entry in kept {
             state.push(entry);
         }
@@ -228,13 +271,13 @@ impl LogStore for MemoryLogStore {
             store: MEMORY.into(),
             group: no_group(),
             index: last,
-            last_index: LogIndex((state.first + state.len as u64).saturating_sub(1)),
+            last_index: state.last_log_id().index,
         };
-        if first > last || state.len == 0 || first.0 < state.first {
+        if first > last || state.len == 0 || first.0 < state.first() {
             return Err(missing());
         }
-        let from = usize::try_from(first.0 - state.first).map_err(|_| missing())?;
-        let to = usize::try_from(last.0 - state.first).map_err(|_| missing())?;
+        let from = usize::try_from(first.0 - state.first()).map_err(|_| missing())?;
+        let to = usize::try_from(last.0 - state.first()).map_err(|_| missing())?;
         if to >= state.len {
             return Err(missing());
         }
@@ -465,13 +508,32 @@ mod tests {
             vec![entry(5, CHUNK as u64 + 1)]
         );
         store.persist(&[PersistOp::Truncate(LogIndex(1))]).unwrap();
-        // An empty log may start anywhere (after a snapshot, say).
+        // An empty log continues after its last entry, or after the snapshot installed
+        // over it (as every store: `tests/storage_port.rs`), never anywhere else.
+        let gap = store.persist(&[PersistOp::Append(vec![entry(5, 7)])]);
+        assert!(
+            matches!(gap, Err(StorageError::NonContiguous { .. })),
+            "{gap:?}"
+        );
+        store.compact(LogIndex(6), LogId::new(5, 6)).unwrap();
         store
-            .persist(&[PersistOp::Append(vec![entry(3, 7)])])
+            .persist(&[PersistOp::Append(vec![entry(5, 7)])])
             .unwrap();
         assert_eq!(
             store.read(LogIndex(7), LogIndex(7)).unwrap(),
-            vec![entry(3, 7)]
+            vec![entry(5, 7)]
         );
+        // A term never goes back, and compacted entries are never truncated.
+        let regression = store.persist(&[PersistOp::Append(vec![entry(4, 8)])]);
+        assert!(
+            matches!(regression, Err(StorageError::InvalidArgument { .. })),
+            "{regression:?}"
+        );
+        let below = store.persist(&[PersistOp::Truncate(LogIndex(6))]);
+        assert!(
+            matches!(below, Err(StorageError::InvalidArgument { .. })),
+            "{below:?}"
+        );
+        assert_eq!(recovered(&store), metas(&[entry(5, 7)]));
     }
 }

@@ -7,6 +7,21 @@ use crate::core::{GroupId, LogId, LogIndex, Term};
 use super::entry::LogEntry;
 use super::error::Result;
 
+/// Seals [`LogStorage`] and [`super::MetaStorage`]: only this crate's stores implement
+/// them.
+pub(crate) mod sealed {
+    /// Implemented by the bundled stores only.
+    pub trait Sealed {}
+    impl Sealed for super::super::MemoryLogStorage {}
+    impl Sealed for super::super::MemoryMetaStorage {}
+    impl Sealed for super::super::SimLogStorage {}
+    impl Sealed for super::super::SimMetaStorage {}
+    #[cfg(feature = "fjall")]
+    impl Sealed for super::super::FjallLogStorage {}
+    #[cfg(feature = "fjall")]
+    impl Sealed for super::super::FjallMetaStorage {}
+}
+
 /// Bounds on one read so that a reader never loads an unbounded batch into memory.
 ///
 /// A read returns at least one entry when the requested range is non-empty, even if that
@@ -37,7 +52,15 @@ impl ReadLimits {
     }
 }
 
-/// The log of one Raft group.
+/// The log of one Raft group, as Concord's bundled stores (memory, fjall, the simulated
+/// disk) implement it.
+///
+/// **Not a plug-in point**: the trait is sealed. A node's one storage port is
+/// [`LogStore`](crate::runtime::LogStore) — implement that to bring your own storage;
+/// a bundled store becomes one through
+/// [`StorageLogStore`](crate::runtime::StorageLogStore) (or `DurableStorage`, for fjall).
+/// This interface stays public so that a bundled store can be used and tested on its own
+/// (its conformance, fault and crash tests drive it directly).
 ///
 /// # Shape of the log
 ///
@@ -66,7 +89,7 @@ impl ReadLimits {
 ///
 /// Implementations are `Send`. Writes take `&mut self`; reads take `&self`. The runtime
 /// owns the log in one writer task; concurrent readers share it behind a lock.
-pub trait LogStorage: Send {
+pub trait LogStorage: sealed::Sealed + Send {
     /// The group this log belongs to.
     fn group(&self) -> &GroupId;
 

@@ -9,7 +9,9 @@ use super::error::Result;
 /// type, so the core, the runtime and every store share one hard state.
 pub type HardState = crate::core::HardState<PeerId>;
 
-/// Durable term and vote of one group.
+/// Durable term and vote of one group, as Concord's bundled stores implement it. Sealed,
+/// like [`super::LogStorage`]: the storage port to implement is
+/// [`LogStore`](crate::runtime::LogStore).
 ///
 /// Contract: when the store was opened with `sync` on, [`MetaStorage::set_hard_state`]
 /// returns only after the new state is on stable storage, so a vote or an append may be
@@ -18,7 +20,7 @@ pub type HardState = crate::core::HardState<PeerId>;
 ///
 /// Thread-safety: implementations are `Send`; writes take `&mut self`, so one owner (the
 /// runtime's writer task) serialises them.
-pub trait MetaStorage: Send {
+pub trait MetaStorage: super::log::sealed::Sealed + Send {
     /// The stored hard state; the default (`term 0`, no vote) if none was ever written.
     fn hard_state(&self) -> Result<HardState>;
 
