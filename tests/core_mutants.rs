@@ -2023,6 +2023,69 @@ fn a_relabel_by_the_identity_changes_only_the_order_of_held_messages() {
     let copy = follower.relabel(&identity);
     assert_eq!(copy, follower);
     assert_eq!(copy.pending_reads(), 1);
+
+    // A leader's reads waiting for their round survive a relabel too, and are answered
+    // alike. (Kills `LeaderReads::relabel -> Default::default()`.)
+    let mut leader = leader_with_follower_2(CoreOptions::default());
+    let sent = read_ids(&mut leader, &[8]);
+    let round = sent
+        .iter()
+        .find_map(|action| match action {
+            Action::Send {
+                to: 2,
+                message: Message::Heartbeat(heartbeat),
+            } => Some(heartbeat.round),
+            _ => None,
+        })
+        .expect("a read round");
+    assert_eq!(leader.pending_reads(), 1);
+    let mut copy = leader.relabel(&identity);
+    assert_eq!(copy, leader);
+    assert_eq!(copy.pending_reads(), 1);
+    let answer = |core: &mut RaftCore<u64>| {
+        let answer = Message::HeartbeatResponse(HeartbeatResponse {
+            term: Term(1),
+            round,
+            lease_cover: 0,
+        });
+        receive(core, 2, answer)
+    };
+    let answered = answer(&mut leader);
+    assert_eq!(answer(&mut copy), answered);
+    assert!(
+        answered
+            .iter()
+            .any(|action| matches!(action, Action::ReadReady { .. })),
+        "{answered:?}"
+    );
+}
+
+/// Rebasing the persistence sequence numbers (the model checker does it after every
+/// step) moves every number down by the last durable one — issued, durable, and the
+/// writes still outstanding — and returns the shift; a report of the rebased number
+/// then makes the outstanding write durable. (Kills `rebase_persist_seqs -> 0`.)
+#[test]
+fn rebasing_the_persist_seqs_keeps_outstanding_writes_reportable() {
+    let mut core = voter(2, false);
+    let first = core.step(Input::Timeout(Timer::Election));
+    persisted(&mut core, last_write_seq(&first));
+    receive(&mut core, 1, vote_request(2, LogId::ZERO));
+    let (issued, durable) = core.persist_seqs();
+    assert!(
+        issued > durable && durable > PersistSeq(0),
+        "{issued:?} {durable:?}"
+    );
+    let shift = core.rebase_persist_seqs();
+    assert_eq!(shift, durable.0);
+    assert_eq!(
+        core.persist_seqs(),
+        (PersistSeq(issued.0 - shift), PersistSeq(0))
+    );
+    let held = core.held_messages();
+    assert!(held > 0);
+    persisted(&mut core, PersistSeq(issued.0 - shift));
+    assert_eq!(core.held_messages(), 0);
+    assert_eq!(core.persist_seqs().1, PersistSeq(issued.0 - shift));
 }
 
 fn read_ids(core: &mut RaftCore<u64>, ids: &[u64]) -> Vec<Action<u64>> {
