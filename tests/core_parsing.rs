@@ -204,3 +204,22 @@ fn host_names_are_at_most_253_characters() {
         );
     }
 }
+
+/// A term is an epoch (high 16 bits) and the elections within it (low 48 bits); the
+/// first term of an epoch saturates at the last epoch instead of wrapping to term 0.
+/// (Kills `>>` with `<<` in `Term::first_of_epoch`.)
+#[test]
+fn terms_split_into_epochs_and_elections_and_saturate() {
+    let last_epoch = u64::MAX >> 48; // 16 bits of epoch
+    assert_eq!(Term::first_of_epoch(0), Term(0));
+    assert_eq!(Term::first_of_epoch(1), Term(1 << 48));
+    assert_eq!(Term::first_of_epoch(1).epoch(), 1);
+    assert_eq!(Term::first_of_epoch(last_epoch).epoch(), last_epoch);
+    assert_eq!(
+        Term::first_of_epoch(last_epoch + 1),
+        Term::first_of_epoch(last_epoch)
+    );
+    assert_eq!(Term::first_of_epoch(u64::MAX), Term(last_epoch << 48));
+    let term = Term(Term::first_of_epoch(3).0 + 7);
+    assert_eq!((term.epoch(), term.elections()), (3, 7));
+}
