@@ -47,6 +47,12 @@ impl StateMachine for Counter {
                 .unwrap()
                 .push(format!("apply {} ctx={context}", entry.log_id.index));
         }
+        if entry.awaited {
+            self.events
+                .lock()
+                .unwrap()
+                .push(format!("awaited {}", entry.log_id.index));
+        }
         self.total += delta;
         self.applied
             .lock()
@@ -56,17 +62,23 @@ impl StateMachine for Counter {
     }
 
     fn on_leader_start(&mut self, context: &LeaderChangeContext) {
-        self.events
-            .lock()
-            .unwrap()
-            .push(format!("leader start {}", context.term));
+        let mut events = self.events.lock().unwrap();
+        events.push(format!("leader start {}", context.term));
+        events.push(format!(
+            "context start {} {:?}",
+            context.leader, context.status
+        ));
     }
 
     fn on_leader_stop(&mut self, context: &LeaderChangeContext) {
-        self.events
-            .lock()
-            .unwrap()
-            .push(format!("leader stop {}", context.term));
+        let mut events = self.events.lock().unwrap();
+        events.push(format!("leader stop {}", context.term));
+        let status = match &context.status {
+            Ok(()) => "ok".to_string(),
+            Err(NodeFailure::Storage(_)) => "storage failure".to_string(),
+            Err(other) => format!("{other:?}"),
+        };
+        events.push(format!("context stop {} {status}", context.leader));
     }
 
     fn on_error(&mut self, failure: &NodeFailure) {
@@ -344,6 +356,35 @@ async fn expected_term_and_on_committed_and_context() {
         events.iter().any(|e| e.starts_with("leader start")),
         "{events:?}"
     );
+    // The leader callback names this node and a healthy start; the leader's own task is
+    // awaited here (its client waits for the response) and on no follower.
+    let me = &cluster.peers[leader];
+    assert!(
+        events.contains(&format!("context start {me} Ok(())")),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&format!("awaited {}", applied.log_id.index)),
+        "{events:?}"
+    );
+    for follower in (0..3).filter(|&i| i != leader) {
+        let node = cluster.node(follower);
+        node.wait_for(|s| s.applied_index >= applied.log_id.index)
+            .await;
+        let events = cluster.nodes[follower].as_ref().unwrap().events.clone();
+        let events = events.lock().unwrap().clone();
+        assert!(
+            events.contains(&format!(
+                "entry {}@{}",
+                applied.log_id.index, applied.log_id.term
+            )),
+            "{events:?}"
+        );
+        assert!(
+            !events.contains(&format!("awaited {}", applied.log_id.index)),
+            "{events:?}"
+        );
+    }
 }
 
 /// An `on_committed` hook is the client's code: it runs on the FSM caller, so a hook that
@@ -631,6 +672,19 @@ async fn the_group_carries_on_after_the_leaders_disk_fails() {
     let applied = cluster.node(new).apply(delta(7)).await.unwrap();
     assert!(applied.log_id.term > failed.term);
     assert_eq!(cluster.node(old).describe().role, Role::Follower);
+    // The failed leader's state machine heard why its leadership ended: the storage
+    // failure (`LeaderChangeContext::status`), about itself.
+    let events = cluster.nodes[old].as_ref().unwrap().events.clone();
+    let stop = format!("context stop {} storage failure", cluster.peers[old]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !events.lock().unwrap().contains(&stop) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{stop:?} not in {:?}",
+            events.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     for i in 0..3 {
         cluster.stop(i).await;
     }

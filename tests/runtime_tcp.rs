@@ -139,3 +139,37 @@ async fn wildcard_addresses_are_refused() {
         Err(StartError::InvalidOption { name: "peer", .. })
     ));
 }
+
+/// A server that cannot listen says so as a listen error naming the endpoint (not as a
+/// storage error, as before 2026-12-03); an unspecified address is an invalid option.
+#[tokio::test]
+async fn a_port_in_use_is_a_listen_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = taken.local_addr().expect("address").port();
+    let error = RaftServer::bind("127.0.0.1", port, TcpOptions::default())
+        .await
+        .err()
+        .expect("the port is taken");
+    match &error {
+        StartError::Listen { endpoint, reason } => {
+            assert_eq!(endpoint, &format!("127.0.0.1:{port}"));
+            assert!(!reason.is_empty());
+        }
+        other => panic!("expected a listen error, got {other:?}"),
+    }
+    let error = RaftServer::bind("0.0.0.0", 0, TcpOptions::default())
+        .await
+        .err()
+        .expect("unspecified address");
+    assert!(
+        matches!(
+            error,
+            StartError::InvalidOption {
+                name: "endpoint",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    drop(taken);
+}

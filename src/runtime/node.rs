@@ -34,7 +34,10 @@ pub struct Task<C> {
     pub data: Bytes,
     /// Refuse the task unless the leader's term equals this (JRaft `expectedTerm`).
     pub expected_term: Option<Term>,
-    /// Called once the entry is committed on a majority, before it is applied.
+    /// Called once the entry is committed on a majority, before it is applied. It runs
+    /// where the state machine runs — its own thread for a blocking state machine, the
+    /// node's loop for one with `blocks() == false` or once the node has failed — so it
+    /// must return quickly (a panic is caught and ignored).
     pub on_committed: Option<Box<dyn FnOnce(LogId) + Send>>,
     /// Handed to `on_apply` on this node only (the leader need not decode its own request).
     pub context: Option<C>,
