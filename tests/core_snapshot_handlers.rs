@@ -922,3 +922,35 @@ fn an_install_answer_matching_the_whole_log_is_taken() {
         Some(ProgressState::Snapshot { .. })
     ));
 }
+
+/// Who may read this node's snapshot files is the core's decision: the members of the
+/// configuration in force (voters and learners of both halves of a joint one) and, on a
+/// leader, the peers it replicates to — a voter being added, still catching up — but
+/// never the node itself or a stranger.
+#[test]
+fn snapshot_readers_are_members_and_the_peers_a_leader_replicates_to() {
+    let joint = ConfigurationEntry {
+        current: Configuration::new([1u64, 2], [4u64]).unwrap(),
+        old: Some(Configuration::with_voters([1u64, 2, 3])),
+    };
+    let core = RaftCore::new(2u64, CoreOptions::default(), Restored::empty(joint)).unwrap();
+    for (peer, may) in [(1, true), (3, true), (4, true), (2, false), (5, false)] {
+        assert_eq!(core.may_read_snapshot(&peer), may, "peer {peer}");
+    }
+
+    let (mut leader, _) = single_leader(CoreOptions::default(), 3);
+    assert!(!leader.may_read_snapshot(&2));
+    step(
+        &mut leader,
+        Input::ChangeMembership {
+            id: RequestId(1),
+            change: MembershipChange::AddVoter(2),
+        },
+    );
+    // Not a member yet: it catches up first, and may fetch the snapshot meanwhile.
+    assert!(!leader.configuration().current.contains(&2));
+    assert!(leader.progress(&2).is_some());
+    assert!(leader.may_read_snapshot(&2));
+    assert!(!leader.may_read_snapshot(&3));
+    assert!(!leader.may_read_snapshot(&1));
+}

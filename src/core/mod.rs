@@ -52,6 +52,7 @@
 //! assert!(node.is_leader());
 //! ```
 
+mod admission;
 mod configuration;
 mod durability;
 mod election;

@@ -799,14 +799,9 @@ impl<S: StateMachine> Driver<S> {
         let message = match frame.body {
             FrameBody::Raft(message) => message,
             FrameBody::SnapshotRead(read) => {
-                // Only members of the group are served, and the peers a leader
-                // replicates to (new voters catching up before they are members).
-                let member = self
-                    .core
-                    .configuration()
-                    .all_members()
-                    .contains(&frame.from)
-                    || self.core.progress(&frame.from).is_some();
+                // Who may read the snapshot is the core's decision (members, and the
+                // peers a leader replicates to).
+                let member = self.core.may_read_snapshot(&frame.from);
                 #[cfg(feature = "tracing")]
                 let from = frame.from.clone();
                 let served = member
