@@ -216,6 +216,23 @@ fn write_seed_corpus() {
     }
 }
 
+/// The on-disk records are byte for byte what they were when the seed corpus was
+/// written (2026-12-03): encoding the seed entries, the hard state and a log id again
+/// gives the committed seed files. A change to the record format fails here — it needs
+/// a format version and a migration, not a regenerated seed.
+#[test]
+fn storage_records_are_byte_identical_to_the_committed_seeds() {
+    let (_, files) = seed_corpus::all()
+        .into_iter()
+        .find(|(target, _)| *target == "storage_codec")
+        .expect("storage seeds");
+    let dir = seed_dir("storage_codec");
+    for (name, bytes) in files {
+        let committed = std::fs::read(dir.join(&name)).expect("committed seed");
+        assert_eq!(bytes, committed, "{name}: the record format changed");
+    }
+}
+
 mod seed_corpus {
     use bytes::Bytes;
     use concord::core::*;

@@ -129,6 +129,13 @@ enum Op {
     TermRegression,
     /// A truncation below the first index: refused.
     TruncateCompacted,
+    /// An entry inconsistent in itself (a blank one with a payload, a size that is not
+    /// its payload's), alone or in the middle of a good batch: refused, nothing of the
+    /// batch written.
+    Inconsistent {
+        mode: u8,
+        good_before: u64,
+    },
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
@@ -144,6 +151,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => (0u64..3).prop_map(|skip| Op::Gap { skip }),
         1 => Just(Op::TermRegression),
         1 => Just(Op::TruncateCompacted),
+        1 => (0u8..3, 0u64..3).prop_map(|(mode, good_before)| Op::Inconsistent { mode, good_before }),
     ]
 }
 
@@ -309,6 +317,32 @@ fn run(harness: &mut dyn Harness, ops: &[Op]) -> Result<(), TestCaseError> {
                     let bad = LogEntry::normal(LogId::new(last.term.0 - 1, last.index.0 + 1), "x");
                     prop_assert!(write(harness, PersistOp::Append(vec![bad])).is_err());
                 }
+            }
+            Op::Inconsistent { mode, good_before } => {
+                let term = last.term.0.max(1);
+                let mut batch: Vec<LogEntry> = (1..=*good_before)
+                    .map(|i| LogEntry::normal(LogId::new(term, last.index.0 + i), "ok"))
+                    .collect();
+                let log_id = LogId::new(term, last.index.0 + good_before + 1);
+                let mut bad = match mode {
+                    0 => LogEntry::blank(log_id),
+                    1 => LogEntry::configuration(
+                        log_id,
+                        ConfigurationEntry::stable(Configuration::with_voters([peer(
+                            "10.0.0.1:80",
+                        )])),
+                    ),
+                    _ => LogEntry::normal(log_id, "four"),
+                };
+                if *mode < 2 {
+                    bad.payload = bytes::Bytes::from_static(b"stray");
+                } else {
+                    bad.meta.size_bytes = 3;
+                }
+                batch.push(bad);
+                let after = LogId::new(term, log_id.index.0 + 1);
+                batch.push(LogEntry::normal(after, "after"));
+                prop_assert!(write(harness, PersistOp::Append(batch)).is_err());
             }
             Op::TruncateCompacted => {
                 if oracle.first() > 1 {

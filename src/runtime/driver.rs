@@ -16,7 +16,7 @@ use tokio::task::coop::cooperative;
 use tokio::time::Instant;
 
 use super::clock::Clock;
-use super::error::{ApplyError, NodeFailure, ReadError, SnapshotError};
+use super::error::{ApplyError, NodeFailure, ReadError, SnapshotError, SnapshotFailure};
 use super::fsm::{answer_failed, answer_stopped, ApplyItem, FsmDone, FsmJob, InlineFsm};
 use super::options::NodeOptions;
 use super::outbound::Outbound;
@@ -964,6 +964,11 @@ impl<S: StateMachine> Driver<S> {
                 .await;
                 let answer = match result {
                     Ok(()) => Ok(Some(last_included)),
+                    // The state machine had failed: the same answer as a request that
+                    // reaches the failed node later.
+                    Err(SnapshotFailure::NodeFailed(failure)) => {
+                        Err(SnapshotError::NodeFailed { failure })
+                    }
                     Err(failure) => Err(SnapshotError::Failed { failure }),
                 };
                 for waiter in self.snapshot_waiters.drain(..) {

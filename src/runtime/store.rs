@@ -21,9 +21,11 @@ pub type PersistOp = Write<PeerId, LogEntry>;
 /// **The one storage port**: to run a node on your own storage, implement this trait.
 /// The contract every implementation keeps (checked for the bundled ones, with one
 /// oracle, by `tests/storage_port.rs`): an append continues the log exactly — at the
-/// index after its last entry, or after the snapshot a `compact` installed over it — and
-/// its terms never go back (otherwise `NonContiguous` / `InvalidArgument`, nothing
-/// written); a truncation never reaches below the first entry (compacted entries are
+/// index after its last entry, or after the snapshot a `compact` installed over it — its
+/// terms never go back and every entry is consistent ([`LogEntry::inconsistency`]);
+/// otherwise `NonContiguous` / `InvalidArgument` and nothing of that operation is
+/// written (earlier operations of the same `write` stay: any error is fatal for the
+/// node); a truncation never reaches below the first entry (compacted entries are
 /// committed); a read of anything not held is an error, never a short answer; and a
 /// restart recovers exactly what was made durable.
 pub trait LogStore: Send + Sync + 'static {
@@ -228,6 +230,9 @@ impl LogStore for MemoryLogStore {
                                 "term regression: entry {} follows {previous}",
                                 entry.meta.log_id
                             )));
+                        }
+                        if let Some(why) = entry.inconsistency() {
+                            return Err(MemoryState::invalid(why));
                         }
                         previous = entry.meta.log_id;
                     }

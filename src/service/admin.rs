@@ -28,8 +28,10 @@ use crate::runtime::{AdminCallError, Node, NodeDescription, SnapshotError, State
 use crate::transport::Connector;
 
 /// The version of [`GroupRequest`]'s and [`AdminResponse`]'s encoding (the first byte of
-/// the body).
-pub const GROUP_REQUEST_VERSION: u8 = 1;
+/// the body). 2 since 2026-12-05: a node's status carries its failure as a typed
+/// `NodeFailure` (it was text); a peer of the other version answers or is refused with a
+/// typed "unsupported version" error instead of misreading the status.
+pub const GROUP_REQUEST_VERSION: u8 = 2;
 
 /// One request to a process hosting groups.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

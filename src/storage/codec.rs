@@ -214,21 +214,18 @@ fn read_configuration_entry(
     Ok(ConfigurationEntry { current, old })
 }
 
-/// Encodes a log entry as a sealed record. An entry whose payload contradicts its kind
-/// (a blank or configuration entry with a payload) is refused: nothing of it would
-/// survive a decode.
+/// Encodes a log entry as a sealed record. An inconsistent entry
+/// ([`LogEntry::inconsistency`]: a payload its kind cannot have, or a size that is not
+/// its payload's) is refused: it would not read back as it was written.
 pub fn encode_entry(entry: &LogEntry) -> Result<Vec<u8>, EncodeError> {
+    if let Some(why) = entry.inconsistency() {
+        return Err(EncodeError(why));
+    }
     let mut out = Vec::with_capacity(ENTRY_HEADER_LEN + CRC_LEN + 64);
     out.push(FORMAT_VERSION);
     let configuration_payload;
     let (kind, payload): (u8, &[u8]) = match &entry.meta.kind {
         EntryKind::Normal => (KIND_NORMAL, &entry.payload),
-        _ if !entry.payload.is_empty() => {
-            return Err(EncodeError(format!(
-                "entry {} is not a normal entry and has a payload",
-                entry.meta.log_id
-            )))
-        }
         EntryKind::Blank => (KIND_BLANK, &[]),
         EntryKind::Configuration(configuration) => {
             let mut buffer = Vec::new();

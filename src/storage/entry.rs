@@ -59,4 +59,29 @@ impl LogEntry {
     pub fn log_id(&self) -> LogId {
         self.meta.log_id
     }
+
+    /// Why this entry cannot be stored as it is, if it cannot: its fields are public,
+    /// and a record keeps one payload, read back by the kind, with the size recomputed.
+    /// A normal entry's size must be its payload's length (saturated at `u32::MAX`); a
+    /// blank or configuration entry has no payload and size 0. Every store refuses an
+    /// inconsistent entry (`InvalidArgument`), so that what is read back is exactly
+    /// what was written.
+    pub fn inconsistency(&self) -> Option<String> {
+        let expected = match self.meta.kind {
+            EntryKind::Normal => u32::try_from(self.payload.len()).unwrap_or(u32::MAX),
+            EntryKind::Blank | EntryKind::Configuration(_) if !self.payload.is_empty() => {
+                return Some(format!(
+                    "entry {} is not a normal entry and has a payload",
+                    self.meta.log_id
+                ))
+            }
+            EntryKind::Blank | EntryKind::Configuration(_) => 0,
+        };
+        (self.meta.size_bytes != expected).then(|| {
+            format!(
+                "entry {} claims {} bytes of payload, has {expected}",
+                self.meta.log_id, self.meta.size_bytes
+            )
+        })
+    }
 }
