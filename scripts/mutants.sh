@@ -6,6 +6,8 @@
 #                                 the summary (resumable: run it again)
 #   scripts/mutants.sh shard K    stage 1, shard K only (0-based, of MUTANTS_SHARDS)
 #   scripts/mutants.sh stage2     stage 2 only: stage 1's survivors not through it yet
+#                                 (MUTANTS_RETEST=1: all survivors again; MUTANTS_ONLY=RE:
+#                                 only those whose name matches the extended regex RE)
 #   scripts/mutants.sh record     copy the verdicts of runs so far into the ledger
 #   scripts/mutants.sh summary    counts, score, a table per file and every survivor
 #   scripts/mutants.sh killers    for each mutant stage 2 caught, the test that failed first
@@ -315,6 +317,11 @@ survivors_for() {
 stage2() {
     local names status=0
     names=$(survivors_for 1 2)
+    # MUTANTS_ONLY (an extended regex): only the survivors whose name matches (to re-run
+    # the few a new test was written for, with MUTANTS_RETEST=1).
+    if [[ -n "${MUTANTS_ONLY:-}" ]]; then
+        names=$(grep -E -- "$MUTANTS_ONLY" <<<"$names" || true)
+    fi
     [[ -n "$names" ]] || { echo "== stage 2: nothing to run"; return; }
     baseline
     echo "== stage 2: $(echo "$names" | wc -l) survivors against the whole test set"
