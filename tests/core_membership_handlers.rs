@@ -1238,3 +1238,69 @@ fn answers_wait_for_a_reset_to_be_durable_and_beyond_the_hold_limit_are_counted_
     assert_eq!(core.held_messages(), 4_096);
     assert_eq!(core.dropped_messages(), 4);
 }
+
+/// A removed voter is replicated to until it holds the entry that removed it — while it
+/// answers. One that answered in a check-quorum round stays tracked; one silent for a
+/// whole round is let go. (Kills `delete !` in `membership_round`'s filter.)
+#[test]
+fn a_leaving_peer_is_let_go_only_after_a_silent_round() {
+    let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+    core.step(change(1, MembershipChange::RemoveVoter(3)));
+    persisted_all(&mut core);
+    let joint = core.last_log_id().index;
+    // 2 alone makes both majorities with the leader: the joint entry commits and C_new
+    // (without 3) is appended; 3, silent since, is leaving.
+    let actions = core.step(from(2, ack(1, joint.0)));
+    assert!(appended_configuration(&actions).is_some_and(|c| !c.is_joint()));
+    persisted_all(&mut core);
+    let c_new = core.last_log_id().index;
+    core.step(from(2, ack(1, c_new.0)));
+    assert_eq!(core.commit_index(), c_new);
+    assert!(!core.configuration().current.contains(&3));
+    assert!(core.progress(&3).is_some(), "3 does not hold C_new yet");
+    let heartbeat_answer = |core: &mut RaftCore<u64>, peer: u64| {
+        core.step(from(
+            peer,
+            Message::HeartbeatResponse(HeartbeatResponse {
+                term: Term(1),
+                round: 0,
+                lease_cover: 0,
+            }),
+        ));
+    };
+    // A round in which 3 answered (an old acknowledgement, below C_new): kept.
+    heartbeat_answer(&mut core, 2);
+    core.step(from(3, ack(1, joint.0)));
+    core.step(Input::Timeout(Timer::Election));
+    assert!(core.is_leader());
+    assert!(
+        core.progress(&3).is_some(),
+        "an answering leaving peer is kept"
+    );
+    // A whole round without a word from 3: let go.
+    heartbeat_answer(&mut core, 2);
+    core.step(Input::Timeout(Timer::Election));
+    assert!(core.is_leader());
+    assert!(
+        core.progress(&3).is_none(),
+        "a silent leaving peer is let go"
+    );
+}
+
+/// A leader that fails while a new voter catches up answers the change `Failed` (not
+/// `LeadershipLost`: the caller should not simply retry at the next leader as if
+/// nothing happened here). (Kills the match guard `self.failed` with `false` in
+/// `end_leadership`.)
+#[test]
+fn a_failing_leader_answers_a_change_catching_up_with_failed() {
+    let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+    core.step(change(7, MembershipChange::AddVoter(4)));
+    let actions = core.step(Input::Fail);
+    assert!(
+        actions.contains(&Action::MembershipChanged {
+            id: RequestId(7),
+            result: Err(AdminError::Failed),
+        }),
+        "{actions:?}"
+    );
+}

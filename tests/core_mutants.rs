@@ -2535,3 +2535,83 @@ fn a_snapshot_newer_than_the_reset_keeps_its_configuration() {
     // The reset is newer than the snapshot: the reset's configuration.
     assert_eq!(restore(2, 1), reset_voters);
 }
+
+/// A hard-state write issued earlier in the same step is replaced by the newer hard
+/// state even while an acknowledgement waits for an *earlier* write: only a message
+/// held for that very write prevents it. (Kills `==` with `!=` in `holds_for`.)
+#[test]
+fn a_held_ack_for_an_earlier_write_does_not_stop_the_hard_state_replacement() {
+    let mut core = follower_with(2, 1, None, &[(1, 1)]);
+    let actions = receive(
+        &mut core,
+        1,
+        append(
+            1,
+            LogId::new(1, 1),
+            vec![entry(1, 2, EntryKind::Normal, 1)],
+            1,
+        ),
+    );
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::AppendLog { .. })));
+    assert_eq!(core.held_messages(), 1, "the ack waits for the append");
+    // A candidate of term 2 with an up-to-date log, campaigning on a handover (so the
+    // live leader does not keep it out): term adopted and vote granted in one step, in
+    // one hard-state write.
+    let request = Message::Vote(VoteRequest {
+        term: Term(2),
+        last_log_id: LogId::new(1, 2),
+        leadership_transfer: true,
+    });
+    let actions = receive(&mut core, 3, request);
+    let saves: Vec<&Action<u64>> = actions
+        .iter()
+        .filter(|a| matches!(a, Action::SaveHardState { .. }))
+        .collect();
+    assert_eq!(saves.len(), 1, "{actions:?}");
+    assert!(
+        matches!(saves[0], Action::SaveHardState { hard_state, .. }
+            if hard_state.term == Term(2) && hard_state.voted_for == Some(3)),
+        "{actions:?}"
+    );
+}
+
+/// A probing follower that acknowledges no more than it was known to hold stays
+/// probing (the answer unpauses it, and the next probe goes out at once), rather than
+/// being pipelined on an answer that proved nothing new. (Kills `>` with `>=` in
+/// `Progress::maybe_update`.)
+#[test]
+fn an_acknowledgement_that_proves_nothing_new_keeps_a_peer_probing() {
+    let mut core = leader_with_follower_2(CoreOptions::default());
+    assert!(matches!(
+        core.progress(&3).unwrap().state(),
+        ProgressState::Probe { .. }
+    ));
+    receive(&mut core, 3, append_response(1, success(0)));
+    assert!(
+        matches!(
+            core.progress(&3).unwrap().state(),
+            ProgressState::Probe { .. }
+        ),
+        "{:?}",
+        core.progress(&3)
+    );
+}
+
+/// A heartbeat answer frees the oldest in-flight message only when the window is full
+/// (assuming it lost); with room left, nothing in flight is forgotten. (Kills `>=` with
+/// `<` in `Progress::on_heartbeat_response`.)
+#[test]
+fn a_heartbeat_answer_frees_nothing_while_the_window_has_room() {
+    let mut core = leader_with_follower_2(CoreOptions::default());
+    core.step(proposals(&[1]));
+    assert_eq!(core.progress(&2).unwrap().inflights().count(), 1);
+    let answer = Message::HeartbeatResponse(HeartbeatResponse {
+        term: Term(1),
+        round: 0,
+        lease_cover: 0,
+    });
+    receive(&mut core, 2, answer);
+    assert_eq!(core.progress(&2).unwrap().inflights().count(), 1);
+}
