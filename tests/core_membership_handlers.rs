@@ -1304,3 +1304,69 @@ fn a_failing_leader_answers_a_change_catching_up_with_failed() {
         "{actions:?}"
     );
 }
+
+/// The joint configuration must commit before C_new is appended: a commit that stops
+/// short of the joint entry (an earlier entry reaching a quorum) appends nothing. (Kills
+/// `||` with `&&` in `advance_membership`.)
+#[test]
+fn c_new_waits_for_the_joint_entry_to_commit() {
+    let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+    let proposal = Proposal {
+        id: RequestId(50),
+        size_bytes: 1,
+        expected_term: None,
+    };
+    core.step(Input::Propose(vec![proposal]));
+    let before_joint = core.last_log_id().index;
+    let actions = core.step(change(1, MembershipChange::RemoveVoter(3)));
+    assert!(appended_configuration(&actions).is_some_and(|c| c.is_joint()));
+    persisted_all(&mut core);
+    let joint = core.last_log_id().index;
+    // 2 holds the proposal but not the joint entry: the proposal commits, C_new waits.
+    let actions = core.step(from(2, ack(1, before_joint.0)));
+    assert_eq!(core.commit_index(), before_joint);
+    assert_eq!(appended_configuration(&actions), None, "{actions:?}");
+    assert_eq!(core.last_log_id().index, joint);
+}
+
+/// A transfer that never told its target to campaign did not succeed, even when
+/// leadership then ends for a newer term. (Kills `&&` with `||` in `end_leadership`.)
+#[test]
+fn a_transfer_that_sent_no_timeout_now_fails_when_leadership_ends() {
+    let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+    let proposal = Proposal {
+        id: RequestId(50),
+        size_bytes: 1,
+        expected_term: None,
+    };
+    core.step(Input::Propose(vec![proposal]));
+    persisted_all(&mut core);
+    // 2 lacks the new entry: no TimeoutNow yet, the transfer waits for it to catch up.
+    let actions = core.step(Input::TransferLeadership {
+        id: RequestId(8),
+        to: Some(2),
+    });
+    assert!(!actions.iter().any(|a| matches!(
+        a,
+        Action::Send {
+            message: Message::TimeoutNow(_),
+            ..
+        }
+    )));
+    // A newer term from 3: leadership ends, the transfer did not happen.
+    let actions = core.step(from(
+        3,
+        Message::Heartbeat(Heartbeat {
+            term: Term(2),
+            commit: LogIndex(0),
+            round: 0,
+        }),
+    ));
+    assert!(
+        actions.contains(&Action::TransferDone {
+            id: RequestId(8),
+            result: Err(AdminError::LeadershipLost),
+        }),
+        "{actions:?}"
+    );
+}

@@ -2615,3 +2615,60 @@ fn a_heartbeat_answer_frees_nothing_while_the_window_has_room() {
     receive(&mut core, 2, answer);
     assert_eq!(core.progress(&2).unwrap().inflights().count(), 1);
 }
+
+/// An election is lost only once a majority can no longer be reached: of five voters,
+/// two refusals leave it pending, three lose it. (Kills `-` with `/` in
+/// `majority_vote`.)
+#[test]
+fn five_voters_lose_an_election_only_with_three_refusals() {
+    let voters: std::collections::BTreeSet<u64> = (1..=5).collect();
+    let votes = |refusals: &[u64]| -> std::collections::BTreeMap<u64, bool> {
+        refusals.iter().map(|&v| (v, false)).collect()
+    };
+    assert_eq!(majority_vote(&voters, &votes(&[2, 3])), VoteResult::Pending);
+    assert_eq!(majority_vote(&voters, &votes(&[2, 3, 4])), VoteResult::Lost);
+    let two: std::collections::BTreeSet<u64> = [1, 2].into_iter().collect();
+    assert_eq!(majority_vote(&two, &votes(&[])), VoteResult::Pending);
+    assert_eq!(majority_vote(&two, &votes(&[2])), VoteResult::Lost);
+}
+
+/// A pipelined follower's stale rejection (of an index it has since acknowledged)
+/// changes nothing: it stays pipelined, its next index where it was. (Kills `||` with
+/// `&&` in `Progress::maybe_decrease_to`.)
+#[test]
+fn a_stale_rejection_leaves_a_pipelined_follower_alone() {
+    let mut core = leader_with_follower_2(CoreOptions::default());
+    core.step(proposals(&[1]));
+    let before = core.progress(&2).unwrap().clone();
+    assert_eq!(before.state(), ProgressState::Pipeline);
+    assert_eq!(before.match_index(), LogIndex(1));
+    let stale = append_response(
+        1,
+        AppendResult::Conflict {
+            rejected_prev: LogIndex(1),
+            hint: LogId::new(1, 1),
+        },
+    );
+    receive(&mut core, 2, stale);
+    let after = core.progress(&2).unwrap();
+    assert_eq!(after.state(), ProgressState::Pipeline);
+    assert_eq!(after.next_index(), before.next_index());
+}
+
+/// An acknowledgement that a follower holds nothing new, with every write durable,
+/// leaves in the same step — nothing is outstanding for it to wait behind. (Written for
+/// `!=` with `==` in `send_after_persist`, which it does not kill: the mutant holds the
+/// ack, and the end of the step releases it, every write being durable.)
+#[test]
+fn an_ack_with_nothing_outstanding_leaves_at_once() {
+    let mut core = follower_with(2, 1, None, &[(1, 1), (1, 2)]);
+    assert_eq!(core.persist_seqs().0, core.persist_seqs().1, "all durable");
+    let actions = receive(&mut core, 1, append(1, LogId::new(1, 2), vec![], 2));
+    assert!(
+        actions.iter().any(|a| matches!(a,
+            Action::Send { to: 1, message: Message::AppendResponse(r) }
+                if r.result == AppendResult::Success { last_matched: LogIndex(2) })),
+        "{actions:?}"
+    );
+    assert_eq!(core.held_messages(), 0);
+}
