@@ -2672,3 +2672,50 @@ fn an_ack_with_nothing_outstanding_leaves_at_once() {
     );
     assert_eq!(core.held_messages(), 0);
 }
+
+/// An append that ends exactly at the snapshot's last entry is checked against it like
+/// any other: one whose entry there contradicts the snapshot (another term — a real
+/// leader never sends one) is refused, not acknowledged. (Kills `<` with `<=` in
+/// `handle_append_request`'s early answer for appends ending below the snapshot.)
+#[test]
+fn an_append_ending_at_the_snapshot_must_agree_with_it() {
+    let mut core = follower_with(2, 2, Some(LogId::new(1, 5)), &[]);
+    let entries = vec![
+        entry(1, 4, EntryKind::Normal, 1),
+        entry(2, 5, EntryKind::Normal, 1),
+    ];
+    let actions = receive(&mut core, 1, append(2, LogId::new(1, 3), entries, 5));
+    assert!(
+        !actions.iter().any(|a| matches!(
+            a,
+            Action::Send {
+                message: Message::AppendResponse(AppendResponse {
+                    result: AppendResult::Success { .. },
+                    ..
+                }),
+                ..
+            }
+        )),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::Send {
+                message: Message::AppendResponse(AppendResponse {
+                    result: AppendResult::Conflict { .. },
+                    ..
+                }),
+                ..
+            }
+        )),
+        "{actions:?}"
+    );
+    // One that agrees with it is acknowledged up to the snapshot.
+    let entries = vec![
+        entry(1, 4, EntryKind::Normal, 1),
+        entry(1, 5, EntryKind::Normal, 1),
+    ];
+    let actions = receive(&mut core, 1, append(2, LogId::new(1, 3), entries, 5));
+    assert!(actions.contains(&ack(2, 5)), "{actions:?}");
+}
