@@ -1370,3 +1370,31 @@ fn a_transfer_that_sent_no_timeout_now_fails_when_leadership_ends() {
         "{actions:?}"
     );
 }
+
+/// A transfer whose TimeoutNow went out did not succeed when leadership ends without a
+/// newer term: a leader that fails in its own term answers the transfer `Failed`.
+/// (Kills `>` with `>=` in `become_follower`'s `end_leadership(term > self.term)`.)
+#[test]
+fn a_leader_failing_after_its_timeout_now_answers_the_transfer_failed() {
+    let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+    let actions = core.step(Input::TransferLeadership {
+        id: RequestId(1),
+        to: Some(3),
+    });
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Send {
+            to: 3,
+            message: Message::TimeoutNow(_)
+        }
+    )));
+    let actions = core.step(Input::Fail);
+    assert!(
+        actions.contains(&Action::TransferDone {
+            id: RequestId(1),
+            result: Err(AdminError::Failed),
+        }),
+        "{actions:?}"
+    );
+    assert!(!core.is_leader());
+}
