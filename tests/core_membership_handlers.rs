@@ -1305,18 +1305,23 @@ fn a_failing_leader_answers_a_change_catching_up_with_failed() {
     );
 }
 
-/// The joint configuration must commit before C_new is appended: a commit that stops
-/// short of the joint entry (an earlier entry reaching a quorum) appends nothing. (Kills
-/// `||` with `&&` in `advance_membership`.)
-#[test]
-fn c_new_waits_for_the_joint_entry_to_commit() {
-    let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+/// One proposal of one byte, appended but acknowledged by nobody.
+fn propose_one(core: &mut RaftCore<u64>) {
     let proposal = Proposal {
         id: RequestId(50),
         size_bytes: 1,
         expected_term: None,
     };
     core.step(Input::Propose(vec![proposal]));
+}
+
+/// The joint configuration must commit before C_new is appended: a commit that stops
+/// short of the joint entry (an earlier entry reaching a quorum) appends nothing. (Kills
+/// `||` with `&&` in `advance_membership`.)
+#[test]
+fn c_new_waits_for_the_joint_entry_to_commit() {
+    let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+    propose_one(&mut core);
     let before_joint = core.last_log_id().index;
     let actions = core.step(change(1, MembershipChange::RemoveVoter(3)));
     assert!(appended_configuration(&actions).is_some_and(|c| c.is_joint()));
@@ -1334,12 +1339,7 @@ fn c_new_waits_for_the_joint_entry_to_commit() {
 #[test]
 fn a_transfer_that_sent_no_timeout_now_fails_when_leadership_ends() {
     let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
-    let proposal = Proposal {
-        id: RequestId(50),
-        size_bytes: 1,
-        expected_term: None,
-    };
-    core.step(Input::Propose(vec![proposal]));
+    propose_one(&mut core);
     persisted_all(&mut core);
     // 2 lacks the new entry: no TimeoutNow yet, the transfer waits for it to catch up.
     let actions = core.step(Input::TransferLeadership {
