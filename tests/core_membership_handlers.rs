@@ -1245,6 +1245,8 @@ fn answers_wait_for_a_reset_to_be_durable_and_beyond_the_hold_limit_are_counted_
 #[test]
 fn a_leaving_peer_is_let_go_only_after_a_silent_round() {
     let mut core = leader(&[1, 2, 3], &[], CoreOptions::default());
+    // A round in which everyone answered: the "heard from" flags start afresh.
+    core.step(Input::Timeout(Timer::Election));
     core.step(change(1, MembershipChange::RemoveVoter(3)));
     persisted_all(&mut core);
     let joint = core.last_log_id().index;
@@ -1268,8 +1270,10 @@ fn a_leaving_peer_is_let_go_only_after_a_silent_round() {
             }),
         ));
     };
-    // A round in which 3 answered (an old acknowledgement, below C_new): kept.
+    // A round in which 3 answered (an old acknowledgement, below C_new): kept — and
+    // only because it answered (nothing from 3 since the last round).
     heartbeat_answer(&mut core, 2);
+    assert!(!core.progress(&3).unwrap().recent_active());
     core.step(from(3, ack(1, joint.0)));
     core.step(Input::Timeout(Timer::Election));
     assert!(core.is_leader());
