@@ -4,7 +4,7 @@
 use std::sync::{Mutex, PoisonError};
 
 use crate::core::{EntryMeta, GroupId, HardState, LogId, LogIndex, PeerId, Write};
-use crate::storage::{LogEntry, StorageError};
+use crate::storage::{Context, LogBounds, LogEntry, StorageError};
 
 /// One persistence step, in the order the core issued it: the core's [`Write`] with the
 /// runtime's entries (metadata and payload).
@@ -76,9 +76,20 @@ pub trait LogStore: Send + Sync + 'static {
 /// so a node restarted on the same `MemoryLogStore` recovers everything it persisted.
 /// The log is a list of fixed-size chunks (appends push, truncations cut): no per-entry
 /// tree nodes, and growing the log never copies what is already stored.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryLogStore {
     state: Mutex<MemoryState>,
+    /// Names this store in its errors (built once: appends are the hot path).
+    context: Context,
+}
+
+impl Default for MemoryLogStore {
+    fn default() -> Self {
+        MemoryLogStore {
+            state: Mutex::default(),
+            context: Context::new(MEMORY, no_group()),
+        }
+    }
 }
 
 /// Entries per chunk.
@@ -121,11 +132,11 @@ impl MemoryState {
             .map_or(self.purged, |entry| entry.meta.log_id)
     }
 
-    fn invalid(reason: String) -> StorageError {
-        StorageError::InvalidArgument {
-            store: MEMORY.into(),
-            group: no_group(),
-            reason,
+    /// The log's shape, for the rules every store shares (`storage::rules`).
+    fn bounds(&self) -> LogBounds {
+        LogBounds {
+            last_purged: self.purged,
+            last: self.last_log_id(),
         }
     }
 
@@ -197,45 +208,21 @@ impl LogStore for MemoryLogStore {
 
     fn write(&self, ops: &[PersistOp]) -> Result<(), StorageError> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let context = &self.context;
         for op in ops {
             match op {
                 PersistOp::HardState(hard_state) => state.hard_state = hard_state.clone(),
                 PersistOp::InstallSnapshot(_) => return Err(snapshots_unsupported()),
                 PersistOp::Truncate(from) => {
-                    // Compacted entries are committed: never truncated (as every store).
-                    if from.0 < state.first() {
-                        return Err(MemoryState::invalid(format!(
-                            "truncation from {from} reaches below the first index {}",
-                            state.first()
-                        )));
+                    // The rules every store shares: compacted entries are never truncated.
+                    if state.bounds().check_truncate_suffix(context, *from)? {
+                        let keep = from.0 - state.first();
+                        state.truncate(usize::try_from(keep).unwrap_or(usize::MAX));
                     }
-                    let keep = from.0 - state.first();
-                    state.truncate(usize::try_from(keep).unwrap_or(usize::MAX));
                 }
                 PersistOp::Append(entries) => {
                     // The whole batch is checked first: one batch is one atomic write.
-                    let mut previous = state.last_log_id();
-                    for entry in entries {
-                        let expected = previous.index.next();
-                        if entry.meta.log_id.index != expected {
-                            return Err(StorageError::NonContiguous {
-                                store: MEMORY.into(),
-                                group: no_group(),
-                                expected,
-                                got: entry.meta.log_id.index,
-                            });
-                        }
-                        if entry.meta.log_id.term < previous.term {
-                            return Err(MemoryState::invalid(format!(
-                                "term regression: entry {} follows {previous}",
-                                entry.meta.log_id
-                            )));
-                        }
-                        if let Some(why) = entry.inconsistency() {
-                            return Err(MemoryState::invalid(why));
-                        }
-                        previous = entry.meta.log_id;
-                    }
+                    state.bounds().check_append(context, entries)?;
                     for entry in entries {
                         state.push(entry.clone());
                     }

@@ -49,6 +49,7 @@ mod log;
 mod memory;
 mod meta;
 mod rules;
+pub(crate) use rules::{Context, LogBounds};
 mod sim;
 mod sim_fs;
 mod snapshot;

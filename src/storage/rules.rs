@@ -121,7 +121,8 @@ impl LogBounds {
         self.last_purged.index.next()
     }
 
-    /// Checks an append batch against the log and against itself.
+    /// Checks an append batch against the log and against itself: contiguous, terms
+    /// never going back, every entry consistent ([`LogEntry::inconsistency`]).
     pub(crate) fn check_append(&self, context: &Context, entries: &[LogEntry]) -> Result<()> {
         let mut previous = self.last;
         for entry in entries {
@@ -139,6 +140,9 @@ impl LogBounds {
                     "term regression: entry {} follows {}",
                     entry.meta.log_id, previous
                 )));
+            }
+            if let Some(why) = entry.inconsistency() {
+                return Err(context.invalid(why));
             }
             previous = entry.meta.log_id;
         }
