@@ -16,7 +16,7 @@ use tokio::task::coop::cooperative;
 use tokio::time::Instant;
 
 use super::clock::Clock;
-use super::error::{ApplyError, NodeFailure, ReadError, SnapshotError, SnapshotFailure};
+use super::error::{ApplyError, NodeFailure, ReadError, SnapshotError};
 use super::fsm::{answer_failed, answer_stopped, ApplyItem, FsmDone, FsmJob, InlineFsm};
 use super::options::NodeOptions;
 use super::outbound::Outbound;
@@ -962,15 +962,7 @@ impl<S: StateMachine> Driver<S> {
                     saved,
                 })
                 .await;
-                let answer = match result {
-                    Ok(()) => Ok(Some(last_included)),
-                    // The state machine had failed: the same answer as a request that
-                    // reaches the failed node later.
-                    Err(SnapshotFailure::NodeFailed(failure)) => {
-                        Err(SnapshotError::NodeFailed { failure })
-                    }
-                    Err(failure) => Err(SnapshotError::Failed { failure }),
-                };
+                let answer = result.map(|()| Some(last_included));
                 for waiter in self.snapshot_waiters.drain(..) {
                     let _ = waiter.send(answer.clone());
                 }

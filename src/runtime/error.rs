@@ -169,11 +169,6 @@ pub enum SnapshotFailure {
     /// panicked.
     #[error("the state machine's snapshot failed: {0}")]
     StateMachine(#[from] StateMachineError),
-    /// The node is in its error state: it saves no snapshot. (`Node::snapshot`
-    /// answers this as [`SnapshotError::NodeFailed`], never inside
-    /// [`SnapshotError::Failed`].)
-    #[error("the node failed: {0}")]
-    NodeFailed(NodeFailure),
     /// The process could not provide what the save needs (a thread).
     #[error("cannot save a snapshot: {0}")]
     Resources(String),

@@ -8,7 +8,9 @@ use concord_sync::{completion, queue};
 use tokio::task::coop::cooperative;
 use tokio::task::JoinHandle;
 
-use super::error::{ApplyError, NodeFailure, PartialApply, SnapshotFailure, StateMachineError};
+use super::error::{
+    ApplyError, NodeFailure, PartialApply, SnapshotError, SnapshotFailure, StateMachineError,
+};
 use super::snapshot_store::SnapshotStore;
 use super::state_machine::{CommittedEntry, LeaderChangeContext, SnapshotContext, StateMachine};
 use super::transfer::SnapshotEvent;
@@ -322,8 +324,8 @@ impl<S: StateMachine> FsmCaller<S> {
             match job {
                 FsmJob::Apply(items) => answer_failed(items, failure),
                 FsmJob::Save(meta) => {
-                    let why = SnapshotFailure::NodeFailed(failure.clone());
-                    self.save_failed(meta.last_included, why);
+                    let failure = failure.clone();
+                    self.save_ended(meta.last_included, SnapshotError::NodeFailed { failure });
                 }
                 _ => {}
             }
@@ -399,11 +401,15 @@ impl<S: StateMachine> FsmCaller<S> {
         self.failed = Some(failure);
     }
 
-    fn save_failed(&self, last_included: LogId, reason: SnapshotFailure) {
+    fn save_failed(&self, last_included: LogId, failure: SnapshotFailure) {
+        self.save_ended(last_included, SnapshotError::Failed { failure });
+    }
+
+    fn save_ended(&self, last_included: LogId, error: SnapshotError) {
         if let Some(snapshots) = &self.snapshots {
             let _ = snapshots.saved.send(SnapshotEvent::Saved {
                 last_included,
-                result: Err(reason),
+                result: Err(error),
             });
         }
     }
@@ -453,7 +459,8 @@ impl<S: StateMachine> FsmCaller<S> {
         let (alive, ended) = tokio::sync::oneshot::channel::<()>();
         let finish = move || {
             let _alive = alive;
-            let result = write_snapshot(store.as_ref(), meta, write);
+            let result = write_snapshot(store.as_ref(), meta, write)
+                .map_err(|failure| SnapshotError::Failed { failure });
             let _ = report.send(SnapshotEvent::Saved {
                 last_included,
                 result,

@@ -24,7 +24,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::error::SnapshotFailure;
+use super::error::SnapshotError;
 use super::outbound::TransferSender;
 use super::snapshot_store::{SnapshotSink, SnapshotSource, SnapshotStore};
 use super::writer::Staged;
@@ -49,7 +49,7 @@ pub(crate) enum SnapshotEvent {
     /// A save ended: committed, or failed with the reason.
     Saved {
         last_included: LogId,
-        result: Result<(), SnapshotFailure>,
+        result: Result<(), SnapshotError>,
     },
     /// A fetch ended: the snapshot is staged, or it could not be fetched.
     Fetched {
