@@ -25,8 +25,12 @@ mod common;
 use common::cluster::Cluster;
 use concord::core::*;
 use proptest::prelude::*;
+
+#[path = "common/proptest_cases.rs"]
+mod proptest_cases;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
+use proptest_cases::cases;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -360,16 +364,11 @@ fn recover_and_commit(cluster: &mut Cluster, size: usize) {
 
 /// Cases per property test: `CONCORD_PROPTEST_CASES`, default 10,000 (about 40 s for the
 /// whole file in the test profile on 2 cores; docs/verification.md has the numbers).
-fn cases() -> u32 {
-    std::env::var("CONCORD_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000)
-}
+const DEFAULT_CASES: u32 = 10_000;
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: cases(),
+        cases: cases(DEFAULT_CASES),
         ..ProptestConfig::default()
     })]
 

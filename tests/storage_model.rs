@@ -5,12 +5,16 @@
 
 use std::collections::BTreeMap;
 
-use concord::core::{Configuration, ConfigurationEntry, GroupId, LogId, LogIndex, PeerId, Term};
+use concord::core::{Configuration, GroupId, LogId, LogIndex, PeerId, Term};
 use concord::storage::{
     FjallOptions, FjallStore, HardState, LogEntry, LogStorage, MemoryLogStorage, MemoryMetaStorage,
     MetaStorage, ReadLimits, SimDisk, SimOptions, StorageError,
 };
 use proptest::prelude::*;
+
+#[path = "common/log_entries.rs"]
+mod log_entries;
+use log_entries::entry_of_kind;
 
 /// Creates a store and reopens it (a process restart).
 trait Harness {
@@ -200,28 +204,6 @@ fn op_strategy() -> impl Strategy<Value = Op> {
 
 fn peer(text: &str) -> PeerId {
     text.parse().expect("peer id")
-}
-
-fn entry_of_kind(kind: u8, size: usize, log_id: LogId) -> LogEntry {
-    let index = log_id.index.0;
-    match kind {
-        0 => LogEntry::blank(log_id),
-        1 => LogEntry::configuration(
-            log_id,
-            ConfigurationEntry {
-                current: Configuration::with_voters([peer("10.0.0.1:80"), peer("10.0.0.2:80:1")]),
-                old: index
-                    .is_multiple_of(2)
-                    .then(|| Configuration::with_voters([peer("[::1]:81")])),
-            },
-        ),
-        _ => LogEntry::normal(
-            log_id,
-            (0..size)
-                .map(|i| (i as u64 ^ index) as u8)
-                .collect::<Vec<u8>>(),
-        ),
-    }
 }
 
 /// The oracle: entries by index plus the last purged log id.

@@ -18,6 +18,13 @@ use concord::runtime::{
 use concord::storage::{LogEntry, SimDisk, SimOptions};
 use proptest::prelude::*;
 
+#[path = "common/log_entries.rs"]
+mod log_entries;
+use log_entries::entry_of_kind;
+#[path = "common/proptest_cases.rs"]
+mod proptest_cases;
+use proptest_cases::cases;
+
 fn group() -> GroupId {
     GroupId::new("port").expect("group")
 }
@@ -155,29 +162,6 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn entry(kind: u8, size: usize, log_id: LogId) -> LogEntry {
-    match kind {
-        0 => LogEntry::blank(log_id),
-        1 => LogEntry::configuration(
-            log_id,
-            ConfigurationEntry {
-                current: Configuration::with_voters([peer("10.0.0.1:80"), peer("10.0.0.2:80")]),
-                old: log_id
-                    .index
-                    .0
-                    .is_multiple_of(2)
-                    .then(|| Configuration::with_voters([peer("10.0.0.3:80")])),
-            },
-        ),
-        _ => LogEntry::normal(
-            log_id,
-            (0..size)
-                .map(|i| (i as u64 ^ log_id.index.0) as u8)
-                .collect::<Vec<u8>>(),
-        ),
-    }
-}
-
 /// What every store must hold.
 #[derive(Default)]
 struct Oracle {
@@ -249,7 +233,7 @@ fn run(harness: &mut dyn Harness, ops: &[Op]) -> Result<(), TestCaseError> {
             } => {
                 let term = last.term.0.max(1) + term_bump;
                 let batch: Vec<LogEntry> = (1..=*count)
-                    .map(|i| entry(*kind, *size, LogId::new(term, last.index.0 + i)))
+                    .map(|i| entry_of_kind(*kind, *size, LogId::new(term, last.index.0 + i)))
                     .collect();
                 write(harness, PersistOp::Append(batch.clone())).expect("append");
                 oracle.entries.extend(batch);
@@ -358,15 +342,8 @@ fn run(harness: &mut dyn Harness, ops: &[Op]) -> Result<(), TestCaseError> {
     check(harness, &oracle)
 }
 
-fn cases() -> u32 {
-    std::env::var("CONCORD_PROPTEST_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(64)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
 
     #[test]
     fn memory_keeps_the_port_contract(ops in proptest::collection::vec(op_strategy(), 1..40)) {
