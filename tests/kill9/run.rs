@@ -369,11 +369,18 @@ impl<'a> Run<'a> {
             .iter()
             .enumerate()
             .map(|(i, s)| match s {
-                Some((_, s)) => format!(
-                    "{}: applied {} commit {} client entry {} digest {:016x} values {:?}",
+                // Role, term and log end too, and the sample's age: a replica that
+                // stopped catching up must say whether it still hears a leader.
+                Some((at, s)) => format!(
+                    "{}: {} term {} last log {} applied {} commit {} (sampled {} ms ago) \
+                     client entry {} digest {:016x} values {:?}",
                     name(i),
+                    s.role,
+                    s.term,
+                    s.last_log,
                     s.applied,
                     s.commit,
+                    at.elapsed().as_millis(),
                     s.applied_client,
                     s.digest,
                     s.values
