@@ -27,7 +27,9 @@ impl<N: NodeId> RaftCore<N> {
                 // without the timer it would know the failed one for ever, and a
                 // cluster that needs its vote could not elect (found by the chaos suite,
                 // `--max-entries-per-message 1`, 2026-12-05). It never campaigns
-                // (`handle_election_timeout`).
+                // (`handle_election_timeout`). The reset also covers a node that the
+                // entries of this very message make a voter: it watches the leader from
+                // now on, with no second reset needed.
                 self.push(Action::ResetTimer(Timer::Election));
             }
         }
@@ -56,7 +58,6 @@ impl<N: NodeId> RaftCore<N> {
             // anyway).
             return;
         }
-        let was_voter = self.configuration().is_voter(&self.id);
         let AppendRequest {
             term,
             mut prev_log_id,
@@ -119,11 +120,6 @@ impl<N: NodeId> RaftCore<N> {
                 self.log.push(entry);
             }
             self.append_log(new_entries);
-        }
-        if !was_voter && self.configuration().is_voter(&self.id) {
-            // A configuration entry just made this node a voter (it was added, a
-            // learner promoted, or its removal truncated): it watches the leader now.
-            self.push(Action::ResetTimer(Timer::Election));
         }
         self.learn_commit(leader_commit.min(last_matched));
         // The acknowledgement promises the entries are durable: send it after persisting.

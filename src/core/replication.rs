@@ -97,22 +97,22 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     /// Sends AppendEntries to `peer` while its progress allows: one probe at a time, or
-    /// pipelined messages up to the in-flight window. Returns whether anything was sent.
-    pub(crate) fn maybe_send_append(&mut self, peer: &N, mut send_if_empty: bool) -> bool {
+    /// pipelined messages up to the in-flight window.
+    pub(crate) fn maybe_send_append(&mut self, peer: &N, mut send_if_empty: bool) {
         let max_messages = self.options.max_inflight_messages;
         let max_inflight_bytes = self.options.max_inflight_bytes;
-        let mut sent_any = false;
         loop {
             let Some(peer_progress) = self.role.leader().and_then(|l| l.progress(peer)) else {
-                return sent_any;
+                return;
             };
             if peer_progress.is_paused(max_messages, max_inflight_bytes) {
-                return sent_any;
+                return;
             }
             let next_index = peer_progress.next_index;
             let Some(prev_log_id) = self.log.log_id_at(next_index.prev()) else {
                 // The entries this follower needs were compacted into a snapshot.
-                return self.send_snapshot(peer) || sent_any;
+                self.send_snapshot(peer);
+                return;
             };
             let entries = self.log.entries_from(
                 next_index,
@@ -120,7 +120,7 @@ impl<N: NodeId> RaftCore<N> {
                 self.options.max_bytes_per_message,
             );
             if entries.is_empty() && !send_if_empty {
-                return sent_any;
+                return;
             }
             let bytes: u64 = entries.iter().map(|e| u64::from(e.size_bytes)).sum();
             let last = entries
@@ -134,15 +134,14 @@ impl<N: NodeId> RaftCore<N> {
                 leader_commit: self.commit_index,
             };
             self.send(peer.clone(), Message::Append(request));
-            sent_any = true;
             send_if_empty = false;
             let Some(peer_progress) = self.role.leader_mut().and_then(|l| l.progress_mut(peer))
             else {
-                return sent_any;
+                return;
             };
             peer_progress.sent(last, bytes, had_entries);
             if !had_entries || !matches!(peer_progress.state, ProgressState::Pipeline) {
-                return sent_any;
+                return;
             }
         }
     }

@@ -205,13 +205,13 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     /// Sends `peer` the latest snapshot and waits for its answer (the peer needs an entry
-    /// the log no longer holds). Returns whether it was sent.
-    pub(crate) fn send_snapshot(&mut self, peer: &N) -> bool {
+    /// the log no longer holds).
+    pub(crate) fn send_snapshot(&mut self, peer: &N) {
         let Some(meta) = self.snapshots.current.clone() else {
-            return false; // cannot happen: a log starting after 0 has a snapshot
+            return; // cannot happen: a log starting after 0 has a snapshot
         };
         let Some(progress) = self.role.leader_mut().and_then(|l| l.progress_mut(peer)) else {
-            return false;
+            return;
         };
         progress.become_snapshot(meta.last_included.index);
         let request = InstallSnapshotRequest {
@@ -219,7 +219,6 @@ impl<N: NodeId> RaftCore<N> {
             meta,
         };
         self.send(peer.clone(), Message::InstallSnapshot(request));
-        true
     }
 
     /// The leader's answer to a snapshot it sent.
