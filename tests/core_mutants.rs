@@ -2719,3 +2719,18 @@ fn an_append_ending_at_the_snapshot_must_agree_with_it() {
     let actions = receive(&mut core, 1, append(2, LogId::new(1, 3), entries, 5));
     assert!(actions.contains(&ack(2, 5)), "{actions:?}");
 }
+
+/// The options a core reports are the ones it was built with. (Kills `options ->
+/// Default::default()` in `RaftCore::options`.)
+#[test]
+fn a_core_reports_the_options_it_was_built_with() {
+    let options = CoreOptions {
+        pre_vote: false,
+        read_lease: 77,
+        max_inflight_messages: 3,
+        ..CoreOptions::default()
+    };
+    assert_ne!(options, CoreOptions::default());
+    let core = RaftCore::new(1u64, options.clone(), Restored::empty(members())).unwrap();
+    assert_eq!(core.options(), &options);
+}

@@ -25,6 +25,20 @@ fn peer_ids_parse_with_and_without_index() {
     assert_eq!(peer.to_string(), "[::1]:8081:2");
 }
 
+/// An IPv6 literal may end in an embedded IPv4 address (RFC 4291 §2.2), dots and all.
+/// (Kills `== with !=` for the `.` in `check_host`, which refused every such host.)
+#[test]
+fn ipv6_hosts_with_an_ipv4_tail_parse() {
+    let endpoint: Endpoint = "[::ffff:192.0.2.1]:80".parse().unwrap();
+    assert_eq!(endpoint.host(), "::ffff:192.0.2.1");
+    assert_eq!(endpoint.to_string(), "[::ffff:192.0.2.1]:80");
+    assert!(Endpoint::new("64:ff9b::198.51.100.7", 9000).is_ok());
+    let peer: PeerId = "[::ffff:10.0.0.1]:8081:1".parse().unwrap();
+    assert_eq!(peer.endpoint().host(), "::ffff:10.0.0.1");
+    // Still an IPv6 address: dots elsewhere are refused.
+    assert!("[1.2::3]:80".parse::<Endpoint>().is_err());
+}
+
 #[test]
 fn unspecified_endpoints_are_recognised() {
     assert!("0.0.0.0:80".parse::<Endpoint>().unwrap().is_unspecified());

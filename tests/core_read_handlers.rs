@@ -490,6 +490,36 @@ fn the_lease_is_what_a_quorum_of_the_rounds_answers_covers() {
     assert_eq!(read(&mut core, &[6], Some(151)), round(4, [(2, 1), (3, 1)]));
 }
 
+/// Only answers to the confirmed round (or a later one) count for its lease: a
+/// follower's answer to an earlier round says nothing about the time the new round
+/// started from. (Kills the guard `round >= read.round -> true` in
+/// `confirm_read_rounds`, which let an old answer's cover extend the lease.)
+#[test]
+fn answers_to_earlier_rounds_do_not_cover_a_later_rounds_lease() {
+    let ack = |core: &mut RaftCore<u64>, from: u64, round: u64, lease_cover: u64| {
+        core.step(Input::Message {
+            from,
+            message: Message::HeartbeatResponse(HeartbeatResponse {
+                term: Term(1),
+                round,
+                lease_cover,
+            }),
+        })
+    };
+    let mut core = leader(lease_options());
+    // Round 1, confirmed by node 3 (covering the whole lease): lease from 10 to 110.
+    assert_eq!(read(&mut core, &[1], Some(10)), round(1, [(2, 1), (3, 1)]));
+    assert_eq!(ack(&mut core, 3, 1, LEASE), vec![ready(&[1], 1)]);
+    // Expired at 200: round 2, confirmed by node 2 alone, which runs without leases.
+    // Node 3's cover is from round 1: {1, 2} cover nothing, so no lease.
+    assert_eq!(read(&mut core, &[2], Some(200)), round(2, [(2, 1), (3, 1)]));
+    assert_eq!(ack(&mut core, 2, 2, 0), vec![ready(&[2], 1)]);
+    assert_eq!(read(&mut core, &[3], Some(201)), round(3, [(2, 1), (3, 1)]));
+    // Node 3 answers round 3: now its cover counts, from 201.
+    assert_eq!(ack(&mut core, 3, 3, LEASE), vec![ready(&[3], 1)]);
+    assert_eq!(read(&mut core, &[4], Some(300)), vec![ready(&[4], 1)]);
+}
+
 #[test]
 fn a_leadership_transfer_ends_the_lease_for_the_term() {
     let mut core = leader(lease_options());

@@ -881,6 +881,62 @@ fn an_answer_to_an_older_snapshot_ends_the_wait_for_the_newer_one() {
     );
 }
 
+/// While a follower waits for a snapshot, an append acknowledgement that reaches the
+/// snapshot's last index ends the wait (replication goes on after it), and one below
+/// it does not (the entries it needs are still compacted: the snapshot is still what
+/// it waits for, and is not sent twice). (Kills `>= with <` in `Progress::maybe_update`.)
+#[test]
+fn an_append_answer_ends_the_wait_for_a_snapshot_only_from_its_last_index() {
+    let mut core = compacted_leader();
+    step(&mut core, heartbeat_answer_from_2());
+    let waiting = Some(ProgressState::Snapshot {
+        pending: LogIndex(4),
+    });
+    assert_eq!(core.progress(&2).map(Progress::state), waiting);
+    let proposal = Proposal {
+        id: RequestId(9),
+        size_bytes: 1,
+        expected_term: None,
+    };
+    let actions = step(&mut core, Input::Propose(vec![proposal]));
+    let seq = last_write_seq(&actions);
+    step(&mut core, Input::Persisted { seq });
+    let ack = |last_matched| Input::Message {
+        from: 2,
+        message: Message::AppendResponse(AppendResponse {
+            term: Term(1),
+            result: AppendResult::Success {
+                last_matched: LogIndex(last_matched),
+            },
+        }),
+    };
+    // A late answer to an append sent before the compaction: it matches 2, still short
+    // of the snapshot.
+    assert_eq!(step(&mut core, ack(2)), vec![]);
+    assert_eq!(core.progress(&2).map(Progress::state), waiting);
+    assert_eq!(
+        core.progress(&2).map(Progress::match_index),
+        Some(LogIndex(2))
+    );
+    // It holds everything the snapshot covers: the entry after it goes at once.
+    assert_eq!(
+        step(&mut core, ack(4)),
+        vec![Action::Send {
+            to: 2,
+            message: Message::Append(AppendRequest {
+                term: Term(1),
+                prev_log_id: LogId::new(1, 4),
+                entries: vec![normal(1, 5)],
+                leader_commit: LogIndex(4),
+            }),
+        }]
+    );
+    assert!(!matches!(
+        core.progress(&2).map(Progress::state),
+        Some(ProgressState::Snapshot { .. })
+    ));
+}
+
 /// An install answer that matches the leader's whole log (the snapshot was its last
 /// entry) is taken: the follower matches through it and the wait ends; one claiming
 /// entries past the leader's log is ignored. (Kills `> with >=` in
