@@ -436,6 +436,18 @@ impl<N: NodeId> ClusterObserver<N> {
         }
     }
 
+    /// Records `log_id` as committed by a leader of `term` (configuration epoch 0, the
+    /// first configuration's), as if some node had been seen committing it. For
+    /// harnesses that start a cluster from a history they built instead of observed:
+    /// its committed entries are known although no live node remembers committing them
+    /// (a commit index is volatile), and every later leader must hold them (LC) and no
+    /// node may commit another entry at their indexes (SMS).
+    pub fn assume_committed(&mut self, log_id: LogId, term: Term) {
+        self.committed
+            .entry((0, log_id.index))
+            .or_insert((log_id, term));
+    }
+
     /// How many entries have been seen committed.
     pub fn committed_count(&self) -> usize {
         self.committed.len()

@@ -95,6 +95,9 @@ pub struct Cluster {
     /// An operator reset some node's peers (`Input::ResetPeers`): the disk properties,
     /// which count quorums of the initial configuration, no longer apply.
     pub reset: bool,
+    /// Entries known committed by the history the cluster was started from
+    /// (`assume_committed`), checked like the ones nodes are seen committing.
+    pub assumed_committed: Vec<LogId>,
     /// The highest commit index any node has reached so far.
     pub max_committed: LogIndex,
     /// Nodes started so far (each start's `CoreOptions::read_id_base`).
@@ -128,6 +131,7 @@ impl Cluster {
             restores: 0,
             spares: BTreeSet::new(),
             reset: false,
+            assumed_committed: Vec::new(),
             max_committed: LogIndex(0),
             incarnations: 0,
             reads: BTreeMap::new(),
@@ -234,6 +238,15 @@ impl Cluster {
         node.applied.clear();
         self.crash(id);
         self.restart(id);
+    }
+
+    /// Declares `log_id` committed by a leader of `term` in a history the cluster was
+    /// started from (`set_durable`): no live node remembers committing it (the commit
+    /// index is volatile), but it must stay durable on a quorum, every later leader must
+    /// hold it, and no node may commit another entry at its index.
+    pub fn assume_committed(&mut self, log_id: LogId, term: u64) {
+        self.observer.assume_committed(log_id, Term(term));
+        self.assumed_committed.push(log_id);
     }
 
     pub fn is_up(&self, id: u64) -> bool {
@@ -712,6 +725,7 @@ impl Cluster {
                 index = index.next();
             }
         }
+        committed.extend(self.assumed_committed.iter().copied());
         // Entries compacted into a snapshot were committed too.
         for node in self.nodes.values().filter(|n| n.core.is_some()) {
             if let Some((_, applied)) = &node.durable.snapshot {
