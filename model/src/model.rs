@@ -240,6 +240,15 @@ impl ModelConfig {
         self.admin == AdminPlan::None && self.partition.is_empty()
     }
 
+    /// The operations client `index` runs: `client_ops` if it names them, else
+    /// writes and reads alternating (`ClientActor::ops_for`).
+    pub fn ops_of(&self, index: usize) -> Vec<Op> {
+        self.client_ops
+            .get(index)
+            .cloned()
+            .unwrap_or_else(|| ClientActor::ops_for(index, self.ops_per_client))
+    }
+
     /// The server client `index` sends its first request to.
     fn first_target(&self, index: usize) -> usize {
         if self.spread_clients {
@@ -281,11 +290,7 @@ impl ModelConfig {
                 ModelActor::Client(ClientActor {
                     index,
                     server_count: self.servers,
-                    ops: self
-                        .client_ops
-                        .get(index)
-                        .cloned()
-                        .unwrap_or_else(|| ClientActor::ops_for(index, self.ops_per_client)),
+                    ops: self.ops_of(index),
                     attempt_variants: self.attempt_variants,
                     first_target: self.first_target(index),
                     read_target: self.read_target.or_else(|| {

@@ -8,6 +8,7 @@ use stateright::{Expectation, Model};
 use crate::model::{clients, live_servers, ConcordModel, ConcordState};
 use crate::server::ServerState;
 use crate::types::Durable;
+use crate::types::Op;
 
 /// Always: at most one leader per term (ES), among live servers now and among every
 /// leader the history ever saw.
@@ -40,6 +41,9 @@ pub const LINEARIZABLE: &str = "linearizable";
 pub const LEADER_ELECTED: &str = "a leader is elected";
 /// Sometimes: a client's write is acknowledged.
 pub const WRITE_COMMITS: &str = "a client write commits";
+/// Sometimes: a client's read is answered (configurations whose clients read): without
+/// it, a read path that never answers would leave every `Always` property holding.
+pub const READ_COMPLETES: &str = "a client read completes";
 /// Sometimes: a server that crashed and restarted learns the latest commit index.
 pub const RECOVERY_CATCHES_UP: &str = "a crashed server recovers and catches up";
 /// Sometimes: a live leader stops leading without crashing.
@@ -90,6 +94,10 @@ pub const LEADERSHIP_TRANSFERRED: &str = "leadership is transferred";
 pub fn add_all(model: ConcordModel) -> ConcordModel {
     let cfg = &model.cfg;
     let has_clients = cfg.clients > 0 && cfg.ops_per_client > 0;
+    let has_writes = has_clients
+        && (0..cfg.clients).any(|c| cfg.ops_of(c).iter().any(|op| matches!(op, Op::Write(_))));
+    let has_reads = has_clients
+        && (0..cfg.clients).any(|c| cfg.ops_of(c).iter().any(|op| matches!(op, Op::Read)));
     let has_crashes = cfg.crashes > 0;
     let can_step_down = cfg.max_elections >= 2 || cfg.max_quorum_checks >= 1;
     // The disk properties count a quorum of all servers: only for one fixed
@@ -129,8 +137,13 @@ pub fn add_all(model: ConcordModel) -> ConcordModel {
     } else {
         model
     };
-    let model = if has_clients {
+    let model = if has_writes {
         model.property(Expectation::Sometimes, WRITE_COMMITS, write_commits)
+    } else {
+        model
+    };
+    let model = if has_reads {
+        model.property(Expectation::Sometimes, READ_COMPLETES, read_completes)
     } else {
         model
     };
@@ -516,6 +529,10 @@ fn leader_elected(model: &ConcordModel, state: &ConcordState) -> bool {
 
 fn write_commits(model: &ConcordModel, state: &ConcordState) -> bool {
     clients(&model.cfg, state).any(|c| c.writes_acknowledged > 0)
+}
+
+fn read_completes(model: &ConcordModel, state: &ConcordState) -> bool {
+    clients(&model.cfg, state).any(|c| !c.reads.is_empty())
 }
 
 fn recovery_catches_up(model: &ConcordModel, state: &ConcordState) -> bool {

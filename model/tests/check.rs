@@ -199,6 +199,7 @@ fn deep_random_walks_find_no_violation() {
     assert!(outcome.counterexamples.is_empty(), "{}", outcome.render());
     for name in [
         "a client write commits",
+        "a client read completes",
         "a crashed server recovers and catches up",
     ] {
         assert_eq!(outcome.verdict(name), Some(Verdict::Found), "{name}");
