@@ -591,6 +591,7 @@ impl<S: StateMachine> Driver<S> {
             }
         } else if let Some(job) = job {
             // Teeth tests only: an executor that reports writes durable before they are.
+            #[cfg(feature = "teeth")]
             if self
                 .options
                 .faults

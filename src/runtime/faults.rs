@@ -82,7 +82,9 @@ pub trait FaultInjector: Debug + Send + Sync + 'static {
     /// Whether the driver reports a batch of writes durable as soon as it is queued, before
     /// the writer has even written it. A correct executor reports writes only after the
     /// fsync, so this returns false. Only the teeth tests override it, to run the classic
-    /// "acknowledged before fsync" executor and prove the chaos suite catches it.
+    /// "acknowledged before fsync" executor and prove the chaos suite catches it; it
+    /// exists only with the `teeth` feature, which no deployment enables.
+    #[cfg(feature = "teeth")]
     fn reports_before_durable(&self, _writes: &[PersistOp]) -> bool {
         false
     }
