@@ -114,8 +114,9 @@ async fn serve_node(spec: &NodeSpec, started: Instant) -> String {
     );
     options.election_timeout = Duration::from_millis(spec.election_timeout_ms);
     options.max_election_delay = Duration::from_millis(spec.election_timeout_ms);
-    // Every node gets its own jitter seed: the default is one constant for all nodes,
-    // which makes their election timeouts fire in lockstep (split votes).
+    // Every node gets its own jitter seed, drawn from the run's seed, so that a
+    // schedule replays with the same election timeouts (the default seeds each node
+    // from the operating system).
     options.jitter_seed = Some(spec.jitter_seed);
     options.check_invariants = true;
     let observed = ObservedKv::new(spec.keys.clone());
