@@ -247,6 +247,8 @@ impl Cluster {
     pub fn assume_committed(&mut self, log_id: LogId, term: u64) {
         self.observer.assume_committed(log_id, Term(term));
         self.assumed_committed.push(log_id);
+        // A read issued from now on must not be answered below it.
+        self.max_committed = self.max_committed.max(log_id.index);
     }
 
     pub fn is_up(&self, id: u64) -> bool {

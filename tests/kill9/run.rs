@@ -90,8 +90,9 @@ impl<'a> Run<'a> {
                 data_dir: dir.join(name(index)),
                 raft_ports: ports[..config.nodes].to_vec(),
                 client_ports: ports[config.nodes..].to_vec(),
-                // Distinct per node (the cluster adds the boot number): the default
-                // seed is the same on every node.
+                // Distinct per node (the cluster adds the boot number) and drawn from
+                // the run's seed, so that a schedule replays (the default seeds each
+                // node from the operating system).
                 jitter_seed: config
                     .seed
                     .wrapping_mul(0x9E37_79B9)
