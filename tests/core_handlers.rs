@@ -1114,6 +1114,46 @@ fn committed_entries_are_handed_out_within_a_byte_bound() {
     core.check_invariants().unwrap();
 }
 
+/// The byte bound is inclusive: entries whose payloads add up to exactly
+/// `max_apply_ahead_bytes` go out together. (Kills `> with >=` in `apply_limit`, which
+/// held the last of them back.)
+#[test]
+fn entries_that_fill_the_byte_bound_exactly_go_out_together() {
+    let mut core = voter_with(
+        2,
+        CoreOptions {
+            max_apply_ahead_bytes: 10,
+            ..CoreOptions::default()
+        },
+    );
+    let sized = |index: u64| EntryMeta {
+        log_id: LogId::new(1, index),
+        kind: EntryKind::Normal,
+        size_bytes: 5,
+    };
+    let actions = core.step(Input::Message {
+        from: 1,
+        message: append_request(1, LogId::ZERO, vec![sized(1), sized(2), sized(3)], 3),
+    });
+    let seq = last_write_seq(&actions);
+    assert_eq!(
+        core.step(Input::Persisted { seq }),
+        vec![
+            Action::Apply {
+                entries: vec![sized(1), sized(2)]
+            },
+            ack(1, 1, 3),
+        ]
+    );
+    assert_eq!(
+        core.step(Input::Applied { index: LogIndex(2) }),
+        vec![Action::Apply {
+            entries: vec![sized(3)]
+        }]
+    );
+    core.check_invariants().unwrap();
+}
+
 /// At the last term there is, a campaign could not move to a new term and would vote a
 /// second time in this one: the node does not campaign (fuzz finding, 2026-12-02).
 #[test]

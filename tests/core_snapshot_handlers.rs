@@ -214,12 +214,20 @@ fn a_failed_save_compacts_nothing_and_is_asked_again() {
             configuration,
         },
     };
+    assert_eq!(core.taking_snapshot(), None);
     assert_eq!(step(&mut core, Input::TakeSnapshot), vec![asked.clone()]);
+    // The executor can ask which snapshot is being taken (the runtime does, to refuse a
+    // second request while one is saved). Kills `taking_snapshot -> None`.
+    let Action::TakeSnapshot { meta } = &asked else {
+        unreachable!()
+    };
+    assert_eq!(core.taking_snapshot(), Some(meta));
     let failed = Input::SnapshotSaved {
         last_included: LogId::new(1, 2),
         saved: false,
     };
     assert_eq!(step(&mut core, failed), vec![]);
+    assert_eq!(core.taking_snapshot(), None);
     assert_eq!(core.log_start(), LogId::ZERO);
     assert_eq!(step(&mut core, Input::TakeSnapshot), vec![asked]);
 }
