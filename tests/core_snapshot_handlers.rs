@@ -751,6 +751,33 @@ fn a_restore_from_a_snapshot_skips_what_it_covers() {
     ));
 }
 
+/// While a fetch runs, the same leader's request for the same snapshot is a repeat and
+/// is ignored, but its request for a newer snapshot (it compacted again meanwhile)
+/// replaces the fetch. (Kills `&& with ||` in `handle_install_snapshot_request`, which
+/// ignored every request from the fetch's leader.)
+#[test]
+fn a_newer_snapshot_from_the_same_leader_replaces_the_fetch() {
+    let mut core = follower(1, &[1], CoreOptions::default());
+    step(&mut core, install_request(1, (1, 4)));
+    assert_eq!(core.installing_snapshot(), Some(&meta(1, 4)));
+    let repeat = step(&mut core, install_request(1, (1, 4)));
+    assert!(
+        !repeat
+            .iter()
+            .any(|a| matches!(a, Action::FetchSnapshot { .. })),
+        "{repeat:?}"
+    );
+    let actions = step(&mut core, install_request(1, (1, 7)));
+    assert!(
+        actions.contains(&Action::FetchSnapshot {
+            from: 1,
+            meta: meta(1, 7)
+        }),
+        "{actions:?}"
+    );
+    assert_eq!(core.installing_snapshot(), Some(&meta(1, 7)));
+}
+
 /// A fetch that may never end (its leader gone) does not keep the follower from
 /// catching up: a new term gives it up, and a snapshot from another leader replaces it;
 /// the report of the fetch given up is ignored.
