@@ -75,15 +75,26 @@ fn read(core: &mut RaftCore<u64>, ids: &[u64], lease_now: Option<u64>) -> Vec<Ac
     })
 }
 
-fn heartbeat_ack(core: &mut RaftCore<u64>, from: u64, round: u64) -> Vec<Action<u64>> {
+/// `from`'s answer to heartbeat round `round` of leader 1 in term 1, covering a lease
+/// of `lease_cover`.
+fn heartbeat_ack_covering(
+    core: &mut RaftCore<u64>,
+    from: u64,
+    round: u64,
+    lease_cover: u64,
+) -> Vec<Action<u64>> {
     core.step(Input::Message {
         from,
         message: Message::HeartbeatResponse(HeartbeatResponse {
             term: Term(1),
             round,
-            lease_cover: LEASE,
+            lease_cover,
         }),
     })
+}
+
+fn heartbeat_ack(core: &mut RaftCore<u64>, from: u64, round: u64) -> Vec<Action<u64>> {
+    heartbeat_ack_covering(core, from, round, LEASE)
 }
 
 /// The heartbeats of round `round` from leader 1 of term 1 (commit = each follower's
@@ -459,16 +470,7 @@ fn a_confirmed_round_gives_a_lease_from_when_its_reads_arrived() {
 
 #[test]
 fn the_lease_is_what_a_quorum_of_the_rounds_answers_covers() {
-    let ack = |core: &mut RaftCore<u64>, from: u64, round: u64, lease_cover: u64| {
-        core.step(Input::Message {
-            from,
-            message: Message::HeartbeatResponse(HeartbeatResponse {
-                term: Term(1),
-                round,
-                lease_cover,
-            }),
-        })
-    };
+    let ack = heartbeat_ack_covering;
     // Node 2 runs without leases (covers nothing): the round is confirmed, the read
     // answered, but no lease follows.
     let mut core = leader(lease_options());
@@ -496,16 +498,7 @@ fn the_lease_is_what_a_quorum_of_the_rounds_answers_covers() {
 /// `confirm_read_rounds`, which let an old answer's cover extend the lease.)
 #[test]
 fn answers_to_earlier_rounds_do_not_cover_a_later_rounds_lease() {
-    let ack = |core: &mut RaftCore<u64>, from: u64, round: u64, lease_cover: u64| {
-        core.step(Input::Message {
-            from,
-            message: Message::HeartbeatResponse(HeartbeatResponse {
-                term: Term(1),
-                round,
-                lease_cover,
-            }),
-        })
-    };
+    let ack = heartbeat_ack_covering;
     let mut core = leader(lease_options());
     // Round 1, confirmed by node 3 (covering the whole lease): lease from 10 to 110.
     assert_eq!(read(&mut core, &[1], Some(10)), round(1, [(2, 1), (3, 1)]));
