@@ -1055,6 +1055,15 @@ fn committed_entries_are_handed_out_a_bounded_distance_ahead_of_applied() {
     );
 }
 
+/// A normal entry of term 1 at `index` with `size_bytes` of payload.
+fn sized(index: u64, size_bytes: u32) -> EntryMeta<u64> {
+    EntryMeta {
+        log_id: LogId::new(1, index),
+        kind: EntryKind::Normal,
+        size_bytes,
+    }
+}
+
 /// The byte bound on entries handed out: at most `max_apply_ahead_bytes` of payload
 /// outstanding, and one entry at a time when a single entry is larger.
 #[test]
@@ -1066,11 +1075,6 @@ fn committed_entries_are_handed_out_within_a_byte_bound() {
             ..CoreOptions::default()
         },
     );
-    let sized = |index: u64, size_bytes: u32| EntryMeta {
-        log_id: LogId::new(1, index),
-        kind: EntryKind::Normal,
-        size_bytes,
-    };
     let entries = vec![
         sized(1, 4),
         sized(2, 4),
@@ -1126,21 +1130,21 @@ fn entries_that_fill_the_byte_bound_exactly_go_out_together() {
             ..CoreOptions::default()
         },
     );
-    let sized = |index: u64| EntryMeta {
-        log_id: LogId::new(1, index),
-        kind: EntryKind::Normal,
-        size_bytes: 5,
-    };
     let actions = core.step(Input::Message {
         from: 1,
-        message: append_request(1, LogId::ZERO, vec![sized(1), sized(2), sized(3)], 3),
+        message: append_request(
+            1,
+            LogId::ZERO,
+            vec![sized(1, 5), sized(2, 5), sized(3, 5)],
+            3,
+        ),
     });
     let seq = last_write_seq(&actions);
     assert_eq!(
         core.step(Input::Persisted { seq }),
         vec![
             Action::Apply {
-                entries: vec![sized(1), sized(2)]
+                entries: vec![sized(1, 5), sized(2, 5)]
             },
             ack(1, 1, 3),
         ]
@@ -1148,7 +1152,7 @@ fn entries_that_fill_the_byte_bound_exactly_go_out_together() {
     assert_eq!(
         core.step(Input::Applied { index: LogIndex(2) }),
         vec![Action::Apply {
-            entries: vec![sized(3)]
+            entries: vec![sized(3, 5)]
         }]
     );
     core.check_invariants().unwrap();

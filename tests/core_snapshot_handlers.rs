@@ -527,6 +527,46 @@ fn stale_and_malformed_requests_change_nothing() {
 
 /// Leader 1 of {1, 2, 3} whose log was compacted through 4 (a snapshot at 1.4), with
 /// follower 2 probing from index 2.
+/// Leader `core` takes one-byte proposals with these ids and reports them durable.
+fn propose_durably(core: &mut RaftCore<u64>, ids: std::ops::Range<u64>) {
+    let proposals = ids
+        .map(|id| Proposal {
+            id: RequestId(id),
+            size_bytes: 1,
+            expected_term: None,
+        })
+        .collect();
+    let actions = step(core, Input::Propose(proposals));
+    let seq = last_write_seq(&actions);
+    step(core, Input::Persisted { seq });
+}
+
+/// `from`'s acknowledgement, in term 1, of everything through `last_matched`.
+fn append_ack(from: u64, last_matched: u64) -> Input<u64> {
+    Input::Message {
+        from,
+        message: Message::AppendResponse(AppendResponse {
+            term: Term(1),
+            result: AppendResult::Success {
+                last_matched: LogIndex(last_matched),
+            },
+        }),
+    }
+}
+
+/// Leader 1's append of entry 5 (after the snapshot at 1.4) to follower 2, in term 1.
+fn entry_5_sent_to_2() -> Action<u64> {
+    Action::Send {
+        to: 2,
+        message: Message::Append(AppendRequest {
+            term: Term(1),
+            prev_log_id: LogId::new(1, 4),
+            entries: vec![normal(1, 5)],
+            leader_commit: LogIndex(4),
+        }),
+    }
+}
+
 fn compacted_leader() -> RaftCore<u64> {
     let options = CoreOptions {
         pre_vote: false,
@@ -551,29 +591,8 @@ fn compacted_leader() -> RaftCore<u64> {
     assert!(core.is_leader());
     let seq = last_write_seq(&actions);
     step(&mut core, Input::Persisted { seq });
-    let proposals = (1..=3)
-        .map(|id| Proposal {
-            id: RequestId(id),
-            size_bytes: 1,
-            expected_term: None,
-        })
-        .collect();
-    let actions = step(&mut core, Input::Propose(proposals));
-    let seq = last_write_seq(&actions);
-    step(&mut core, Input::Persisted { seq });
-    let ok = Message::AppendResponse(AppendResponse {
-        term: Term(1),
-        result: AppendResult::Success {
-            last_matched: LogIndex(4),
-        },
-    });
-    step(
-        &mut core,
-        Input::Message {
-            from: 3,
-            message: ok,
-        },
-    );
+    propose_durably(&mut core, 1..4);
+    step(&mut core, append_ack(3, 4));
     assert_eq!(core.commit_index(), LogIndex(4));
     step(&mut core, Input::Applied { index: LogIndex(4) });
     step(&mut core, Input::TakeSnapshot);
@@ -656,15 +675,7 @@ fn a_leader_sends_the_snapshot_to_a_follower_behind_its_log_and_waits() {
                 message: installed
             }
         ),
-        vec![Action::Send {
-            to: 2,
-            message: Message::Append(AppendRequest {
-                term: Term(1),
-                prev_log_id: LogId::new(1, 4),
-                entries: vec![normal(1, 5)],
-                leader_commit: LogIndex(4),
-            }),
-        }]
+        vec![entry_5_sent_to_2()]
     );
     assert_eq!(
         core.progress(&2).map(Progress::match_index),
@@ -852,28 +863,8 @@ fn an_answer_to_an_older_snapshot_ends_the_wait_for_the_newer_one() {
     };
     assert_eq!(step(&mut core, heartbeat_answer.clone()), vec![request(4)]);
     // Three more entries, committed by 3 and applied; a snapshot at 7 compacts them.
-    let proposals = (10..13)
-        .map(|id| Proposal {
-            id: RequestId(id),
-            size_bytes: 1,
-            expected_term: None,
-        })
-        .collect();
-    let actions = step(&mut core, Input::Propose(proposals));
-    let seq = last_write_seq(&actions);
-    step(&mut core, Input::Persisted { seq });
-    step(
-        &mut core,
-        Input::Message {
-            from: 3,
-            message: Message::AppendResponse(AppendResponse {
-                term: Term(1),
-                result: AppendResult::Success {
-                    last_matched: LogIndex(7),
-                },
-            }),
-        },
-    );
+    propose_durably(&mut core, 10..13);
+    step(&mut core, append_ack(3, 7));
     assert_eq!(core.commit_index(), LogIndex(7));
     step(&mut core, Input::Applied { index: LogIndex(7) });
     step(&mut core, Input::TakeSnapshot);
@@ -928,23 +919,8 @@ fn an_append_answer_ends_the_wait_for_a_snapshot_only_from_its_last_index() {
         pending: LogIndex(4),
     });
     assert_eq!(core.progress(&2).map(Progress::state), waiting);
-    let proposal = Proposal {
-        id: RequestId(9),
-        size_bytes: 1,
-        expected_term: None,
-    };
-    let actions = step(&mut core, Input::Propose(vec![proposal]));
-    let seq = last_write_seq(&actions);
-    step(&mut core, Input::Persisted { seq });
-    let ack = |last_matched| Input::Message {
-        from: 2,
-        message: Message::AppendResponse(AppendResponse {
-            term: Term(1),
-            result: AppendResult::Success {
-                last_matched: LogIndex(last_matched),
-            },
-        }),
-    };
+    propose_durably(&mut core, 9..10);
+    let ack = |last_matched| append_ack(2, last_matched);
     // A late answer to an append sent before the compaction: it matches 2, still short
     // of the snapshot.
     assert_eq!(step(&mut core, ack(2)), vec![]);
@@ -954,18 +930,7 @@ fn an_append_answer_ends_the_wait_for_a_snapshot_only_from_its_last_index() {
         Some(LogIndex(2))
     );
     // It holds everything the snapshot covers: the entry after it goes at once.
-    assert_eq!(
-        step(&mut core, ack(4)),
-        vec![Action::Send {
-            to: 2,
-            message: Message::Append(AppendRequest {
-                term: Term(1),
-                prev_log_id: LogId::new(1, 4),
-                entries: vec![normal(1, 5)],
-                leader_commit: LogIndex(4),
-            }),
-        }]
-    );
+    assert_eq!(step(&mut core, ack(4)), vec![entry_5_sent_to_2()]);
     assert!(!matches!(
         core.progress(&2).map(Progress::state),
         Some(ProgressState::Snapshot { .. })

@@ -93,11 +93,12 @@ pub const LEADERSHIP_TRANSFERRED: &str = "leadership is transferred";
 /// every configuration.
 pub fn add_all(model: ConcordModel) -> ConcordModel {
     let cfg = &model.cfg;
-    let has_clients = cfg.clients > 0 && cfg.ops_per_client > 0;
-    let has_writes = has_clients
-        && (0..cfg.clients).any(|c| cfg.ops_of(c).iter().any(|op| matches!(op, Op::Write(_))));
-    let has_reads = has_clients
-        && (0..cfg.clients).any(|c| cfg.ops_of(c).iter().any(|op| matches!(op, Op::Read)));
+    // From the clients' own operations (`client_ops` or the default pattern): a
+    // profile that names its operations (the lease profiles) counts too.
+    let runs_op =
+        |wanted: fn(&Op) -> bool| (0..cfg.clients).any(|c| cfg.ops_of(c).iter().any(wanted));
+    let has_writes = runs_op(|op| matches!(op, Op::Write(_)));
+    let has_reads = runs_op(|op| matches!(op, Op::Read));
     let has_crashes = cfg.crashes > 0;
     let can_step_down = cfg.max_elections >= 2 || cfg.max_quorum_checks >= 1;
     // The disk properties count a quorum of all servers: only for one fixed
