@@ -8,7 +8,7 @@ use stateright::{Expectation, Model};
 use crate::model::{clients, live_servers, ConcordModel, ConcordState};
 use crate::server::ServerState;
 use crate::types::Durable;
-use crate::types::Op;
+use crate::types::{ModelTimer, Op};
 
 /// Always: at most one leader per term (ES), among live servers now and among every
 /// leader the history ever saw.
@@ -35,6 +35,17 @@ pub const COMMITTED_DURABLE: &str = "committed entries are durable on a quorum";
 pub const NO_ELECTABLE_LOG_LACKS_COMMITTED: &str = "no electable log lacks a committed entry";
 /// Always: `check_invariants()` holds on every live server.
 pub const CORE_INVARIANTS: &str = "core invariants";
+/// Always: every live server that may have to act on its own can time out — a voter of
+/// its configuration that does not lead, and any follower that knows a leader, has its
+/// election timer armed (a failed server, and one fenced by a reset of the peers,
+/// excepted: they never campaign). Raft's liveness
+/// rests on it: a voter that cannot time out never campaigns, and a follower that
+/// cannot time out never forgets a leader that went silent, so it refuses for ever the
+/// (pre-)votes of candidates whose configuration counts it (a new server still catching
+/// up is a voter in the others' eyes before it is one in its own). A safety property
+/// that stands in for the liveness one the checker cannot state (`Eventually` holds
+/// only on terminating paths, VERIFICATION.md).
+pub const CAN_TIME_OUT: &str = "a server that votes or follows can time out";
 /// Always: the client history is linearizable for a register.
 pub const LINEARIZABLE: &str = "linearizable";
 /// Sometimes: some server becomes leader.
@@ -125,6 +136,7 @@ pub fn add_all(model: ConcordModel) -> ConcordModel {
             state_machine_safety,
         )
         .property(Expectation::Always, CORE_INVARIANTS, core_invariants)
+        .property(Expectation::Always, CAN_TIME_OUT, can_time_out)
         .property(Expectation::Always, LINEARIZABLE, linearizable)
         .property(Expectation::Sometimes, LEADER_ELECTED, leader_elected);
     let model = if disk_properties {
@@ -518,6 +530,29 @@ fn no_electable_log_lacks_committed(model: &ConcordModel, state: &ConcordState) 
 
 fn core_invariants(model: &ConcordModel, state: &ConcordState) -> bool {
     live_servers(&model.cfg, state).all(|s| s.core.check_invariants().is_ok())
+}
+
+fn can_time_out(model: &ConcordModel, state: &ConcordState) -> bool {
+    (0..model.cfg.servers)
+        .filter(|&index| !state.crashed[index])
+        .all(|index| {
+            let Some(server) = state.actor_states[index].as_server() else {
+                return true;
+            };
+            let core = &server.core;
+            // A failed or fenced server never campaigns (it waits to be replaced, or
+            // for its epoch's configuration, which comes from a leader it then follows).
+            let must = !core.is_failed()
+                && !core.is_fenced()
+                && !core.is_leader()
+                && (core.configuration().is_voter(core.id()) || core.leader().is_some());
+            !must
+                || state.timers_set.get(index).is_some_and(|timers| {
+                    timers
+                        .iter()
+                        .any(|timer| matches!(timer, ModelTimer::Election))
+                })
+        })
 }
 
 fn linearizable(_model: &ConcordModel, state: &ConcordState) -> bool {
