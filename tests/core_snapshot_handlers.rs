@@ -1010,3 +1010,84 @@ fn snapshot_readers_are_members_and_the_peers_a_leader_replicates_to() {
     assert!(!leader.may_read_snapshot(&3));
     assert!(!leader.may_read_snapshot(&1));
 }
+
+/// A voter fenced by a reset of the peers (its term is of epoch 1, its configuration of
+/// epoch 0) whose election timer fires while it fetches a snapshot of the new epoch
+/// forgets the leader and, fenced, does not arm the timer again. The install lifts the
+/// fence, so the node can campaign again: it arms its timer then, or it could never
+/// campaign before a leader's next word (the model's `a server that votes or follows
+/// can time out`).
+#[test]
+fn an_install_that_lifts_the_fence_arms_the_election_timer() {
+    let term = Term::first_of_epoch(1).0;
+    let mut core = follower(term, &[1, 1, 1], CoreOptions::default());
+    assert!(core.is_fenced());
+    step(&mut core, install_request(term, (term, 4)));
+    let actions = step(&mut core, Input::Timeout(Timer::Election));
+    assert!(
+        !actions.contains(&Action::ResetTimer(Timer::Election)),
+        "fenced: no campaign, no timer: {actions:?}"
+    );
+    assert_eq!(core.leader(), None);
+    let actions = fetched(&mut core, LogId::new(term, 4));
+    let seq = last_write_seq(&actions);
+    let mut expected = vec![Action::ResetTimer(Timer::Election)];
+    expected.extend(installed(term, 4, term));
+    assert_eq!(step(&mut core, Input::Persisted { seq }), expected);
+    assert!(!core.is_fenced());
+}
+
+/// A follower whose log ends with an uncommitted configuration entry that removes it is
+/// no voter: when its timer fires it forgets the leader and does not arm the timer
+/// again. A snapshot that conflicts at that entry cuts it before the install; a voter
+/// again, the node arms its timer at once (before the install is durable).
+#[test]
+fn a_cut_that_makes_the_node_a_voter_again_arms_the_election_timer() {
+    let removal = EntryMeta {
+        log_id: LogId::new(1, 3),
+        kind: EntryKind::configuration(ConfigurationEntry::stable(Configuration::with_voters([
+            1u64, 3,
+        ]))),
+        size_bytes: 0,
+    };
+    let restored = Restored {
+        hard_state: HardState {
+            term: Term(1),
+            voted_for: None,
+            reset: None,
+        },
+        snapshot: None,
+        entries: vec![normal(1, 1), normal(1, 2), removal],
+        initial_configuration: voters(),
+    };
+    let mut core = RaftCore::new(2u64, CoreOptions::default(), restored).unwrap();
+    core.start();
+    step(&mut core, install_request(2, (2, 3)));
+    let actions = step(&mut core, Input::Timeout(Timer::Election));
+    assert!(
+        !actions.contains(&Action::ResetTimer(Timer::Election)),
+        "no voter: no campaign, no timer: {actions:?}"
+    );
+    assert_eq!(core.leader(), None);
+    let actions = fetched(&mut core, LogId::new(2, 3));
+    let seq = last_write_seq(&actions);
+    assert_eq!(
+        actions,
+        vec![
+            Action::TruncateLog {
+                seq: PersistSeq(seq.0 - 1),
+                from: LogIndex(3),
+                epoch: LogEpoch(1),
+            },
+            Action::ResetTimer(Timer::Election),
+            Action::InstallSnapshot {
+                seq,
+                meta: meta(2, 3)
+            },
+        ]
+    );
+    assert_eq!(
+        step(&mut core, Input::Persisted { seq }),
+        installed(2, 3, 2)
+    );
+}

@@ -37,8 +37,8 @@ pub const NO_ELECTABLE_LOG_LACKS_COMMITTED: &str = "no electable log lacks a com
 pub const CORE_INVARIANTS: &str = "core invariants";
 /// Always: every live server that may have to act on its own can time out — a voter of
 /// its configuration that does not lead, and any follower that knows a leader, has its
-/// election timer armed (a failed server, and one fenced by a reset of the peers,
-/// excepted: they never campaign). Raft's liveness
+/// election timer armed (a failed server excepted, and a voter fenced by a reset of the
+/// peers that knows no leader: they never campaign). Raft's liveness
 /// rests on it: a voter that cannot time out never campaigns, and a follower that
 /// cannot time out never forgets a leader that went silent, so it refuses for ever the
 /// (pre-)votes of candidates whose configuration counts it (a new server still catching
@@ -540,12 +540,11 @@ fn can_time_out(model: &ConcordModel, state: &ConcordState) -> bool {
                 return true;
             };
             let core = &server.core;
-            // A failed or fenced server never campaigns (it waits to be replaced, or
-            // for its epoch's configuration, which comes from a leader it then follows).
-            let must = !core.is_failed()
-                && !core.is_fenced()
-                && !core.is_leader()
-                && (core.configuration().is_voter(core.id()) || core.leader().is_some());
+            // A failed server never campaigns, nor does a fenced one (it waits for its
+            // epoch's configuration, which comes from a leader it then follows); a
+            // fenced follower that knows a leader must still be able to forget it.
+            let voter = core.configuration().is_voter(core.id()) && !core.is_fenced();
+            let must = !core.is_failed() && !core.is_leader() && (voter || core.leader().is_some());
             !must
                 || state.timers_set.get(index).is_some_and(|timers| {
                     timers

@@ -349,7 +349,14 @@ impl<N: NodeId> RaftCore<N> {
                 self.dropped_messages.0 += 1;
                 return;
             }
+            let could_campaign = self.may_campaign();
             self.truncate_log(index);
+            if !could_campaign && self.may_campaign() {
+                // The cut entry had taken this node out of the voters, and its timer
+                // may have fired since (a non-voter then forgets the leader and stops
+                // it): a voter again, it needs the timer to campaign.
+                self.push(Action::ResetTimer(Timer::Election));
+            }
         }
         let seq = self
             .durability
@@ -371,6 +378,12 @@ impl<N: NodeId> RaftCore<N> {
         };
         // The answer promises the snapshot is durable: it leaves once it is.
         self.send_after_persist(from, Message::InstallSnapshotResponse(response));
+    }
+
+    /// True when an election timeout would make this node campaign: a voter of its
+    /// configuration, not fenced by a reset of the peers (`handle_election_timeout`).
+    fn may_campaign(&self) -> bool {
+        self.configuration().is_voter(&self.id) && !self.is_fenced()
     }
 
     /// The install of `meta` is durable: the log starts at the snapshot, its
@@ -399,7 +412,7 @@ impl<N: NodeId> RaftCore<N> {
             self.compact_log(index.min(self.applied));
             return;
         }
-        let was_voter = self.configuration().is_voter(&self.id);
+        let could_campaign = self.may_campaign();
         if !matches!(self.role, RoleState::Follower) {
             // The election timer fired since the install was issued: the campaign
             // counted votes under the log and configuration the install replaces, so it
@@ -425,9 +438,11 @@ impl<N: NodeId> RaftCore<N> {
             self.reset.as_ref(),
         );
         self.reconcile_configuration();
-        if !was_voter && self.configuration().is_voter(&self.id) {
-            // The snapshot's configuration made this node a voter: it watches the
-            // leader now.
+        if !could_campaign && self.may_campaign() {
+            // The snapshot's configuration made this node a voter, or lifted the fence
+            // of a reset (its configuration is of its term's epoch now): it watches the
+            // leader from now on. Its timer may have fired while it could not campaign,
+            // and then nothing armed it again.
             self.push(Action::ResetTimer(Timer::Election));
         }
         self.commit_index = self.commit_index.max(index);
