@@ -45,8 +45,8 @@ else
     [[ "$tools" == /* ]] || tools="$PWD/$tools"
     if ! cargo mutants --version >/dev/null 2>&1 && [[ ! -x "$tools/bin/cargo-mutants" ]]; then
         echo "mutation sample: installing cargo-mutants 27.1.0 into $tools"
-        # A failed install (no registry, an older toolchain) skips the sample, as a
-        # machine without the tool did before; the sample only reports anyway.
+        # A failed install (no registry, an older toolchain) skips the sample with the
+        # message below: the path can only be checked where the tool can be had.
         CARGO_TARGET_DIR="$tools/build" cargo install cargo-mutants --locked --version 27.1.0 \
             --root "$tools" --quiet ||
             echo "mutation sample: cargo-mutants could not be installed; skipped"
