@@ -11,6 +11,10 @@
 #   scripts/mutants.sh record     copy the verdicts of runs so far into the ledger
 #   scripts/mutants.sh summary    counts, score, a table per file and every survivor
 #   scripts/mutants.sh killers    for each mutant stage 2 caught, the test that failed first
+#   scripts/mutants.sh stage1-retest
+#                                 stage 1 again for what it missed and stage 2 caught (a
+#                                 test written later may be a stage-1 test: the CI
+#                                 sample is judged by stage 1's verdicts; MUTANTS_ONLY too)
 #   scripts/mutants.sh sample     the CI sample: a few mutants picked by MUTANTS_SEED,
 #                                 stage-1 tests; fails when a mutant the ledger records
 #                                 as caught by those tests survives (MUTANTS_STRICT=0:
@@ -462,6 +466,25 @@ sample() {
     fi
 }
 
+# Stage 1 again for the mutants it missed that stage 2 caught: a test written for a
+# survivor after stage 1 ran (in tests/core_mutants.rs, say) is one stage 1 runs too, so
+# its kill belongs in stage 1's verdict — which is what the CI sample is judged by.
+stage1_retest() {
+    local names status=0
+    names=$(verdicts "$tree" | awk -F'\t' '$2 == "caught" { print $1 }' \
+        | stage1_verdicts <(core_hashes "$tree") \
+        | awk -F'\t' '$2 == "missed" || $2 == "timeout" { print $1 }')
+    if [[ -n "${MUTANTS_ONLY:-}" ]]; then
+        names=$(grep -E -- "$MUTANTS_ONLY" <<<"$names" || true)
+    fi
+    [[ -n "$names" ]] || { echo "== stage 1 retest: nothing to run"; return; }
+    baseline1
+    echo "== stage 1 retest: $(echo "$names" | wc -l) mutants stage 2 caught after stage 1 missed them"
+    local -x CONCORD_PROPTEST_CASES="$stage1_cases"
+    run_attempt 1 "$names" "${stage1_args[@]}" || status=$?
+    return 0
+}
+
 # Reads mutant names on stdin; prints "name<TAB>verdict" with the ledger's stage-1
 # verdict for the file hashes in $1 ("file<TAB>hash" lines): caught, missed, timeout,
 # unviable, or none when the ledger has no stage-1 verdict for that file as it is.
@@ -514,6 +537,13 @@ main() {
         summary
         ;;
     killers) killers ;;
+    stage1-retest)
+        need_tools
+        record_all
+        sync_tree
+        stage1_retest
+        summary
+        ;;
     sample)
         need_tools sample
         sample
