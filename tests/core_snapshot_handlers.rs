@@ -46,6 +46,16 @@ fn fetched(core: &mut RaftCore<u64>, last_included: LogId) -> Vec<Action<u64>> {
 /// Follower 2 of {1, 2, 3} in term `term`, restored with `log` (terms of entries 1..),
 /// everything durable, nothing known committed.
 fn follower(term: u64, log: &[u64], options: CoreOptions) -> RaftCore<u64> {
+    let entries = log
+        .iter()
+        .enumerate()
+        .map(|(i, t)| normal(*t, i as u64 + 1))
+        .collect();
+    follower_with(term, entries, options)
+}
+
+/// Follower 2 of {1, 2, 3} in term `term`, restored with the given entries.
+fn follower_with(term: u64, entries: Vec<EntryMeta<u64>>, options: CoreOptions) -> RaftCore<u64> {
     let restored = Restored {
         hard_state: HardState {
             term: Term(term),
@@ -53,11 +63,7 @@ fn follower(term: u64, log: &[u64], options: CoreOptions) -> RaftCore<u64> {
             reset: None,
         },
         snapshot: None,
-        entries: log
-            .iter()
-            .enumerate()
-            .map(|(i, t)| normal(*t, i as u64 + 1))
-            .collect(),
+        entries,
         initial_configuration: voters(),
     };
     let mut core = RaftCore::new(2u64, options, restored).unwrap();
@@ -1050,18 +1056,11 @@ fn a_cut_that_makes_the_node_a_voter_again_arms_the_election_timer() {
         ]))),
         size_bytes: 0,
     };
-    let restored = Restored {
-        hard_state: HardState {
-            term: Term(1),
-            voted_for: None,
-            reset: None,
-        },
-        snapshot: None,
-        entries: vec![normal(1, 1), normal(1, 2), removal],
-        initial_configuration: voters(),
-    };
-    let mut core = RaftCore::new(2u64, CoreOptions::default(), restored).unwrap();
-    core.start();
+    let mut core = follower_with(
+        1,
+        vec![normal(1, 1), normal(1, 2), removal],
+        CoreOptions::default(),
+    );
     step(&mut core, install_request(2, (2, 3)));
     let actions = step(&mut core, Input::Timeout(Timer::Election));
     assert!(
