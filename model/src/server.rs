@@ -338,9 +338,15 @@ impl ServerActor {
     ) {
         match timer {
             ModelTimer::Election => {
-                // A timed election timer waits for its deadline (a no-op until then,
-                // which the checker prunes).
+                // A timed election timer waits for its deadline: until then, firing is a
+                // no-op the checker prunes. Stateright prunes a timeout only when the
+                // actor sets the same timer again and does nothing else
+                // (`is_no_op_with_timer`); returning with no output would instead be a
+                // transition that cancels the timer, leaving the server unable ever to
+                // time out — the property `a server that votes or follows can time
+                // out` found that in the lease profiles' walks (2026-12-05).
                 if self.clock.is_some() && state.durable.counters.clock < state.election_deadline {
+                    o.set_timer(ModelTimer::Election, model_timeout());
                     return;
                 }
                 let state = state.to_mut();
