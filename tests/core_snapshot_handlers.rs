@@ -452,20 +452,7 @@ fn a_conflicting_entry_at_the_snapshot_index_is_truncated_before_the_install() {
     step(&mut core, install_request(2, (2, 5)));
     let actions = fetched(&mut core, LogId::new(2, 5));
     let seq = last_write_seq(&actions);
-    assert_eq!(
-        actions,
-        vec![
-            Action::TruncateLog {
-                seq: PersistSeq(seq.0 - 1),
-                from: LogIndex(5),
-                epoch: LogEpoch(1),
-            },
-            Action::InstallSnapshot {
-                seq,
-                meta: meta(2, 5)
-            },
-        ]
-    );
+    assert_eq!(actions, cut_then_install(seq, 2, 5, None));
     assert_eq!(
         step(&mut core, Input::Persisted { seq }),
         installed(2, 5, 2)
@@ -476,6 +463,28 @@ fn a_conflicting_entry_at_the_snapshot_index_is_truncated_before_the_install() {
         LogId::new(2, 5),
         "nothing of the old log is left"
     );
+}
+
+/// What a follower does when the fetched snapshot `meta(term, index)` conflicts with its
+/// entry at `index`: cut the log there (the write before `seq`), then — after `between`,
+/// if any — write the install as `seq`.
+fn cut_then_install(
+    seq: PersistSeq,
+    term: u64,
+    index: u64,
+    between: Option<Action<u64>>,
+) -> Vec<Action<u64>> {
+    let mut actions = vec![Action::TruncateLog {
+        seq: PersistSeq(seq.0 - 1),
+        from: LogIndex(index),
+        epoch: LogEpoch(1),
+    }];
+    actions.extend(between);
+    actions.push(Action::InstallSnapshot {
+        seq,
+        meta: meta(term, index),
+    });
+    actions
 }
 
 /// A fetch that failed is reported to the leader, and a later request starts again.
@@ -1073,18 +1082,7 @@ fn a_cut_that_makes_the_node_a_voter_again_arms_the_election_timer() {
     let seq = last_write_seq(&actions);
     assert_eq!(
         actions,
-        vec![
-            Action::TruncateLog {
-                seq: PersistSeq(seq.0 - 1),
-                from: LogIndex(3),
-                epoch: LogEpoch(1),
-            },
-            Action::ResetTimer(Timer::Election),
-            Action::InstallSnapshot {
-                seq,
-                meta: meta(2, 3)
-            },
-        ]
+        cut_then_install(seq, 2, 3, Some(Action::ResetTimer(Timer::Election)))
     );
     assert_eq!(
         step(&mut core, Input::Persisted { seq }),
