@@ -1402,3 +1402,61 @@ fn a_leader_failing_after_its_timeout_now_answers_the_transfer_failed() {
     );
     assert!(!core.is_leader());
 }
+
+/// The alive peers (`RaftCore::alive_peers`, the runtime's `list_alive_peers`): the
+/// leader itself and the members of the configuration in force it heard from since its
+/// last check-quorum round — learners too, both halves of a joint configuration, each
+/// member once; a peer only catching up is no member; nobody when not leading.
+#[test]
+fn the_alive_peers_are_the_members_a_leader_heard_from_each_once() {
+    let alive = |core: &RaftCore<u64>| core.alive_peers().copied().collect::<Vec<_>>();
+    let heartbeat_answer = |peer: u64| {
+        from(
+            peer,
+            Message::HeartbeatResponse(HeartbeatResponse {
+                term: Term(1),
+                round: 0,
+                lease_cover: 0,
+            }),
+        )
+    };
+    let mut core = strict_leader(&[4]);
+    assert_eq!(alive(&core), [1, 2, 3, 4], "voters first, then learners");
+    // A check-quorum round forgets who answered.
+    core.step(Input::Timeout(Timer::Election));
+    assert!(core.is_leader());
+    assert_eq!(alive(&core), [1]);
+    core.step(heartbeat_answer(4));
+    core.step(heartbeat_answer(2));
+    assert_eq!(alive(&core), [1, 2, 4]);
+    // {1,2,3} -> {1,2,5}: 5 answers while it catches up, a stranger still.
+    core.step(change(1, MembershipChange::ChangeVoters(set(&[1, 2, 5]))));
+    core.step(heartbeat_answer(5));
+    assert!(core.progress(&5).is_some_and(|p| p.recent_active()));
+    assert_eq!(alive(&core), [1, 2, 4], "a peer catching up is no member");
+    let actions = core.step(from(5, ack(1, core.last_log_id().index.0)));
+    let joint = appended_configuration(&actions).expect("5 caught up: C_old,new appended");
+    assert!(joint.is_joint());
+    assert_eq!(
+        alive(&core),
+        [1, 2, 5, 4],
+        "C_new's members, then C_old's others"
+    );
+    core.step(heartbeat_answer(3));
+    assert_eq!(
+        alive(&core),
+        [1, 2, 5, 4, 3],
+        "1 and 2, in both halves, once"
+    );
+    // A follower lists nobody.
+    let mut follower = RaftCore::new(
+        2,
+        CoreOptions::default(),
+        Restored::empty(ConfigurationEntry::stable(Configuration::with_voters([
+            1, 2, 3,
+        ]))),
+    )
+    .unwrap();
+    follower.start();
+    assert_eq!(alive(&follower), [] as [u64; 0]);
+}

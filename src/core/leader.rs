@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::configuration::{Configuration, ConfigurationEntry};
 use super::progress::Progress;
+use super::raft::RaftCore;
 use super::read::LeaderReads;
 use super::types::{LogIndex, NodeId, RequestId};
 
@@ -227,5 +228,28 @@ impl<N: NodeId> LeaderState<N> {
             }),
             reads: Box::new(self.reads.relabel(rename)),
         }
+    }
+}
+
+impl<N: NodeId> RaftCore<N> {
+    /// The members of the configuration in force (both halves of a joint one, each
+    /// once) this node, as leader, heard from since its last check-quorum round,
+    /// itself included; none when it does not lead (JRaft's `listAlivePeers`, F07). In
+    /// configuration order: the current half's members, then the old half's others.
+    pub fn alive_peers(&self) -> impl Iterator<Item = &N> + '_ {
+        let configuration = self.configuration();
+        let current = &configuration.current;
+        let members = current.members().chain(
+            configuration
+                .old
+                .iter()
+                .flat_map(move |old| old.members().filter(move |peer| !current.contains(peer))),
+        );
+        let leader = self.role.leader();
+        members.filter(move |peer| {
+            leader.is_some_and(|leader| {
+                **peer == self.id || leader.progress(peer).is_some_and(|p| p.recent_active)
+            })
+        })
     }
 }

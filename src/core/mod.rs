@@ -78,6 +78,7 @@ mod reset;
 mod snapshot;
 mod transfer;
 mod types;
+mod view;
 
 pub use configuration::{
     Configuration, ConfigurationEntry, ConfigurationError, MembershipChange, LEARNER_SUFFIX,

@@ -10,6 +10,7 @@ use super::progress::ProgressState;
 use super::quorum::joint_index;
 use super::raft::RaftCore;
 use super::types::{LogId, LogIndex, NodeId};
+use super::view::LeaderView;
 
 impl<N: NodeId> RaftCore<N> {
     pub(crate) fn handle_propose(&mut self, proposals: Vec<Proposal>) {
@@ -38,8 +39,9 @@ impl<N: NodeId> RaftCore<N> {
         // One action per proposal, plus the append and its sends.
         self.actions.reserve(proposals.len() + 4);
         let limit = self.options.max_uncommitted_bytes;
+        let mut uncommitted = self.role.leader().map_or(0, LeaderState::uncommitted_bytes);
+        let mut appended = 0u64;
         for proposal in proposals {
-            let uncommitted = self.role.leader().map_or(0, LeaderState::uncommitted_bytes);
             let size = u64::from(proposal.size_bytes);
             if uncommitted > 0 && uncommitted.saturating_add(size) > limit {
                 self.push(Action::ProposalRejected {
@@ -70,14 +72,16 @@ impl<N: NodeId> RaftCore<N> {
                 size_bytes: proposal.size_bytes,
             };
             self.log.push(&entry);
-            if let Some(leader) = self.role.leader_mut() {
-                leader.appended(size);
-            }
+            uncommitted = uncommitted.saturating_add(size);
+            appended = appended.saturating_add(size);
             self.push(Action::ProposalAccepted {
                 id: proposal.id,
                 log_id: entry.log_id,
             });
             entries.push(entry);
+        }
+        if let Some(leader) = self.role.leader_mut() {
+            leader.appended(appended);
         }
         if entries.is_empty() {
             return;
@@ -99,88 +103,46 @@ impl<N: NodeId> RaftCore<N> {
     /// Sends AppendEntries to `peer` while its progress allows: one probe at a time, or
     /// pipelined messages up to the in-flight window.
     pub(crate) fn maybe_send_append(&mut self, peer: &N, mut send_if_empty: bool) {
-        let max_messages = self.options.max_inflight_messages;
-        let max_inflight_bytes = self.options.max_inflight_bytes;
         loop {
-            let Some(peer_progress) = self.role.leader().and_then(|l| l.progress(peer)) else {
+            let Some(mut view) = self.leader_view() else {
                 return;
             };
-            if peer_progress.is_paused(max_messages, max_inflight_bytes) {
-                return;
-            }
-            let next_index = peer_progress.next_index;
-            let Some(prev_log_id) = self.log.log_id_at(next_index.prev()) else {
-                // The entries this follower needs were compacted into a snapshot.
-                self.send_snapshot(peer);
-                return;
-            };
-            let entries = self.log.entries_from(
-                next_index,
-                self.options.max_entries_per_message,
-                self.options.max_bytes_per_message,
-            );
-            if entries.is_empty() && !send_if_empty {
-                return;
-            }
-            let bytes: u64 = entries.iter().map(|e| u64::from(e.size_bytes)).sum();
-            let last = entries
-                .last()
-                .map_or(prev_log_id.index, |entry| entry.log_id.index);
-            let had_entries = !entries.is_empty();
-            let request = AppendRequest {
-                term: self.term,
-                prev_log_id,
-                entries,
-                leader_commit: self.commit_index,
-            };
-            self.send(peer.clone(), Message::Append(request));
-            send_if_empty = false;
-            let Some(peer_progress) = self.role.leader_mut().and_then(|l| l.progress_mut(peer))
-            else {
-                return;
-            };
-            peer_progress.sent(last, bytes, had_entries);
-            if !had_entries || !matches!(peer_progress.state, ProgressState::Pipeline) {
-                return;
+            match view.next_append(peer, send_if_empty) {
+                NextAppend::Nothing => return,
+                NextAppend::Snapshot => {
+                    // The entries this follower needs were compacted into a snapshot.
+                    self.send_snapshot(peer);
+                    return;
+                }
+                NextAppend::Send { request, more } => {
+                    self.send(peer.clone(), Message::Append(request));
+                    if !more {
+                        return;
+                    }
+                    send_if_empty = false;
+                }
             }
         }
     }
 
     pub(crate) fn handle_append_response(&mut self, from: N, response: AppendResponse) {
-        let last_index = self.log.last_index();
-        let Some(peer_progress) = self.role.leader_mut().and_then(|l| l.progress_mut(&from)) else {
-            return; // not leading, or not a member we replicate to
+        let Some(mut view) = self.leader_view() else {
+            return;
         };
-        peer_progress.recent_active = true;
-        match response.result {
-            AppendResult::Success { last_matched } => {
-                if last_matched > last_index {
-                    return; // claims entries we never had: ignore
-                }
-                if peer_progress.maybe_update(last_matched) {
+        match view.on_append_response(&from, response.result) {
+            AppendOutcome::Ignored => {}
+            AppendOutcome::Matched { advanced } => {
+                if advanced {
                     self.maybe_commit_as_leader();
                     self.on_progress(&from);
                 }
                 self.maybe_send_append(&from, false);
             }
-            AppendResult::Conflict {
-                rejected_prev,
-                hint,
-            } => {
-                // F27: jump over the follower's whole run of entries from terms the
-                // leader does not share, instead of stepping back one index at a time.
-                let found = self.log.find_conflict_by_term(hint.index, hint.term);
-                let probe_from = found.index.next().min(rejected_prev);
-                let Some(peer_progress) =
-                    self.role.leader_mut().and_then(|l| l.progress_mut(&from))
-                else {
-                    return;
-                };
-                if peer_progress.maybe_decrease_to(rejected_prev, probe_from) {
+            AppendOutcome::Rejected { probe } => {
+                if probe {
                     self.maybe_send_append(&from, false);
                 }
             }
-            AppendResult::StaleTerm => {}
         }
     }
 
@@ -200,28 +162,26 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     pub(crate) fn handle_heartbeat_response(&mut self, from: N, round: u64, lease_cover: u64) {
-        let last_index = self.log.last_index();
-        let max_messages = self.options.max_inflight_messages;
-        let max_bytes = self.options.max_inflight_bytes;
         if self.role.leader().and_then(|l| l.progress(&from)).is_none() {
             return; // not leading, or not a member we replicate to
         }
         self.read_round_acked(&from, round, lease_cover);
-        let Some(peer_progress) = self.role.leader_mut().and_then(|l| l.progress_mut(&from)) else {
+        let Some(mut view) = self.leader_view() else {
             return;
         };
-        peer_progress.recent_active = true;
-        if matches!(peer_progress.state, ProgressState::Snapshot { .. }) {
-            // Waiting for a snapshot's answer: send the request again (it or its answer
-            // may have been lost; a follower still fetching ignores the repeat).
-            self.send_snapshot(&from);
-            return;
-        }
-        peer_progress.on_heartbeat_response(max_messages, max_bytes);
-        if peer_progress.match_index < last_index {
-            // Possibly lost appends: probe again (an empty append checks the follower's
-            // log at next_index - 1 and turns a gap into a rejection we can act on).
-            self.maybe_send_append(&from, true);
+        match view.on_heartbeat_response(&from) {
+            HeartbeatOutcome::Nothing => {}
+            HeartbeatOutcome::SnapshotAgain => {
+                // Waiting for a snapshot's answer: send the request again (it or its
+                // answer may have been lost; a follower still fetching ignores the repeat).
+                self.send_snapshot(&from);
+            }
+            HeartbeatOutcome::Probe => {
+                // Possibly lost appends: probe again (an empty append checks the
+                // follower's log at next_index - 1 and turns a gap into a rejection we
+                // can act on).
+                self.maybe_send_append(&from, true);
+            }
         }
     }
 
@@ -229,12 +189,151 @@ impl<N: NodeId> RaftCore<N> {
     /// (Raft §5.4.2: older entries are committed only indirectly). The leader's own log
     /// counts only up to what is durable, and the commit index never passes it.
     pub(crate) fn maybe_commit_as_leader(&mut self) {
-        let Some(leader) = self.role.leader() else {
+        let Some(committed) = self.leader_view().and_then(|mut view| view.commit()) else {
             return;
         };
+        self.commit_index = committed;
+        self.commit_known = self.commit_known.max(committed);
+        self.emit_apply();
+        self.reads_committed_in_term();
+        self.advance_membership();
+    }
+}
+
+/// What a leader sends a peer next (`LeaderView::next_append`).
+enum NextAppend<N: NodeId> {
+    /// Nothing now: the peer is paused, untracked, or there is nothing to send.
+    Nothing,
+    /// The entries the peer needs were compacted: send the snapshot.
+    Snapshot,
+    /// Send `request` (already counted in the peer's progress); `more` when the window
+    /// may take another message after it.
+    Send {
+        request: AppendRequest<N>,
+        more: bool,
+    },
+}
+
+/// What an answer to an append asks of the leader (`LeaderView::on_append_response`).
+enum AppendOutcome {
+    /// Stale, from an untracked peer, or claiming entries this leader never had.
+    Ignored,
+    /// The peer holds entries up to a point; `advanced` when its match index moved (the
+    /// commit index may follow).
+    Matched { advanced: bool },
+    /// The peer's log conflicts; `probe` when its progress moved back (probe again).
+    Rejected { probe: bool },
+}
+
+/// What a heartbeat's answer asks of the leader (`LeaderView::on_heartbeat_response`).
+enum HeartbeatOutcome {
+    /// Nothing to send.
+    Nothing,
+    /// The peer waits for a snapshot: send the request again.
+    SnapshotAgain,
+    /// The peer may have lost appends: probe.
+    Probe,
+}
+
+impl<N: NodeId> LeaderView<'_, N> {
+    /// The next AppendEntries for `peer` while its progress allows (an empty one only
+    /// when `send_if_empty`), recorded as sent in its progress.
+    fn next_append(&mut self, peer: &N, send_if_empty: bool) -> NextAppend<N> {
+        let options = self.options;
+        let Some(progress) = self.leader.progress_mut(peer) else {
+            return NextAppend::Nothing;
+        };
+        if progress.is_paused(options.max_inflight_messages, options.max_inflight_bytes) {
+            return NextAppend::Nothing;
+        }
+        let next_index = progress.next_index;
+        let Some(prev_log_id) = self.log.log_id_at(next_index.prev()) else {
+            return NextAppend::Snapshot;
+        };
+        let entries = self.log.entries_from(
+            next_index,
+            options.max_entries_per_message,
+            options.max_bytes_per_message,
+        );
+        if entries.is_empty() && !send_if_empty {
+            return NextAppend::Nothing;
+        }
+        let bytes: u64 = entries.iter().map(|e| u64::from(e.size_bytes)).sum();
+        let last = entries
+            .last()
+            .map_or(prev_log_id.index, |entry| entry.log_id.index);
+        let had_entries = !entries.is_empty();
+        progress.sent(last, bytes, had_entries);
+        NextAppend::Send {
+            request: AppendRequest {
+                term: self.term,
+                prev_log_id,
+                entries,
+                leader_commit: self.commit_index,
+            },
+            more: had_entries && matches!(progress.state, ProgressState::Pipeline),
+        }
+    }
+
+    /// Takes `from`'s answer to an append into its progress.
+    fn on_append_response(&mut self, from: &N, result: AppendResult) -> AppendOutcome {
+        let last_index = self.log.last_index();
+        let log = self.log;
+        let Some(progress) = self.leader.progress_mut(from) else {
+            return AppendOutcome::Ignored; // not a member we replicate to
+        };
+        progress.recent_active = true;
+        match result {
+            AppendResult::Success { last_matched } => {
+                if last_matched > last_index {
+                    return AppendOutcome::Ignored; // claims entries we never had
+                }
+                AppendOutcome::Matched {
+                    advanced: progress.maybe_update(last_matched),
+                }
+            }
+            AppendResult::Conflict {
+                rejected_prev,
+                hint,
+            } => {
+                // F27: jump over the follower's whole run of entries from terms the
+                // leader does not share, instead of stepping back one index at a time.
+                let found = log.find_conflict_by_term(hint.index, hint.term);
+                let probe_from = found.index.next().min(rejected_prev);
+                AppendOutcome::Rejected {
+                    probe: progress.maybe_decrease_to(rejected_prev, probe_from),
+                }
+            }
+            AppendResult::StaleTerm => AppendOutcome::Ignored,
+        }
+    }
+
+    /// Takes `from`'s answer to a heartbeat into its progress.
+    fn on_heartbeat_response(&mut self, from: &N) -> HeartbeatOutcome {
+        let last_index = self.log.last_index();
+        let options = self.options;
+        let Some(progress) = self.leader.progress_mut(from) else {
+            return HeartbeatOutcome::Nothing;
+        };
+        progress.recent_active = true;
+        if matches!(progress.state, ProgressState::Snapshot { .. }) {
+            return HeartbeatOutcome::SnapshotAgain;
+        }
+        progress.on_heartbeat_response(options.max_inflight_messages, options.max_inflight_bytes);
+        if progress.match_index < last_index {
+            HeartbeatOutcome::Probe
+        } else {
+            HeartbeatOutcome::Nothing
+        }
+    }
+
+    /// Advances the commit index to the highest index stored on a quorum, if it is of
+    /// this leader's term, and returns it; the entries it commits leave the leader's
+    /// uncommitted bytes.
+    fn commit(&mut self) -> Option<LogIndex> {
         let persisted = self.log.persisted();
-        let id = &self.id;
-        let quorum_index = joint_index(self.configuration(), |node| {
+        let (id, leader) = (self.id, &*self.leader);
+        let quorum_index = joint_index(self.configuration, |node| {
             if node == id {
                 persisted
             } else {
@@ -242,16 +341,12 @@ impl<N: NodeId> RaftCore<N> {
             }
         });
         let candidate = quorum_index.min(persisted);
-        if candidate > self.commit_index && self.log.term_at(candidate) == Some(self.term) {
-            let committed = self.log.bytes_between(self.commit_index.next(), candidate);
-            if let Some(leader) = self.role.leader_mut() {
-                leader.committed(committed);
-            }
-            self.commit_index = candidate;
-            self.commit_known = self.commit_known.max(candidate);
-            self.emit_apply();
-            self.reads_committed_in_term();
-            self.advance_membership();
+        if candidate <= self.commit_index || self.log.term_at(candidate) != Some(self.term) {
+            return None;
         }
+        let committed = self.log.bytes_between(self.commit_index.next(), candidate);
+        self.leader.committed(committed);
+        self.commit_index = candidate;
+        Some(candidate)
     }
 }

@@ -180,49 +180,29 @@ impl StatusPublisher {
         });
     }
 
-    /// Whether the alive peers (a leader's members heard from recently, itself
-    /// included; nobody on other roles) are still `self.alive`, checked without
-    /// allocating: every alive member is in `self.alive` and every place of it is
-    /// matched (a member listed twice matches one place). A joint configuration, or more
-    /// than 64 alive peers, is always collected again.
+    /// Whether the alive peers (`RaftCore::alive_peers`: a leader's members heard from
+    /// recently, itself included; nobody on other roles) are still `self.alive`,
+    /// checked without allocating: every alive peer is in `self.alive` and every place
+    /// of it is matched (the core lists each peer once). More than 64 alive peers are
+    /// always collected again.
     fn alive_unchanged(&self, core: &RaftCore<PeerId>) -> bool {
-        let configuration = core.configuration();
-        match core.role() {
-            Role::Leader if configuration.old.is_none() && self.alive.len() <= 64 => {
-                let mut matched = 0u64;
-                for peer in configuration.current.members() {
-                    let alive =
-                        peer == core.id() || core.progress(peer).is_some_and(|p| p.recent_active());
-                    if alive {
-                        match self.alive.binary_search(peer) {
-                            Ok(place) => matched |= 1 << place,
-                            Err(_) => return false,
-                        }
-                    }
-                }
-                matched.count_ones() as usize == self.alive.len()
-            }
-            Role::Leader => false,
-            Role::Follower | Role::PreCandidate | Role::Candidate => self.alive.is_empty(),
+        if self.alive.len() > 64 {
+            return false;
         }
+        let mut matched = 0u64;
+        for peer in core.alive_peers() {
+            match self.alive.binary_search(peer) {
+                Ok(place) => matched |= 1 << place,
+                Err(_) => return false,
+            }
+        }
+        matched.count_ones() as usize == self.alive.len()
     }
 
     /// Collects the alive peers (see `alive_unchanged`) into `self.alive`, sorted.
     fn collect_alive(&mut self, core: &RaftCore<PeerId>) {
-        let configuration = core.configuration();
-        let mut alive: Vec<&PeerId> = match core.role() {
-            Role::Leader => configuration
-                .current
-                .members()
-                .chain(configuration.old.iter().flat_map(|old| old.members()))
-                .filter(|peer| {
-                    *peer == core.id() || core.progress(peer).is_some_and(|p| p.recent_active())
-                })
-                .collect(),
-            Role::Follower | Role::PreCandidate | Role::Candidate => Vec::new(),
-        };
+        let mut alive: Vec<&PeerId> = core.alive_peers().collect();
         alive.sort_unstable();
-        alive.dedup();
         if !alive.iter().copied().eq(self.alive.iter()) {
             self.alive_strings = alive.iter().map(|p| p.to_string()).collect();
             self.alive = alive.into_iter().cloned().collect();

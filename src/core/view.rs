@@ -1,0 +1,57 @@
+//! Handler views (issue 12 §2, the way openraft splits its engine into handlers): a
+//! short-lived borrow of the leader's state next to the common state a leader's handler
+//! consults, taken apart from the rest of the core so that a handler looks the leader up
+//! once, decides there, and hands the effects (sends, commits, answers) back to the core.
+//!
+//! A view is read-only on everything but the leader's own state: what it decides about
+//! the common state (a new commit index, a message to send) it returns as a value, and
+//! the handler that took the view applies it through the core's one path for that
+//! effect (`RaftCore::send`, `maybe_commit_as_leader`). So the order of effects, the
+//! durable-promise check on every send and the hold queue stay where they are.
+
+use super::configuration::ConfigurationEntry;
+use super::leader::LeaderState;
+use super::log::RaftLog;
+use super::options::CoreOptions;
+use super::raft::{RaftCore, RoleState};
+use super::types::{LogIndex, NodeId, Term};
+
+/// A leader's handler view: its [`LeaderState`], mutable, with the common state it reads.
+pub(crate) struct LeaderView<'a, N: NodeId> {
+    /// This node.
+    pub(crate) id: &'a N,
+    /// The current term (the leader's).
+    pub(crate) term: Term,
+    /// The log.
+    pub(crate) log: &'a RaftLog<N>,
+    /// The commit index.
+    pub(crate) commit_index: LogIndex,
+    /// The configuration in force (`RaftCore::configuration`).
+    pub(crate) configuration: &'a ConfigurationEntry<N>,
+    /// The options.
+    pub(crate) options: &'a CoreOptions,
+    /// What only a leader has.
+    pub(crate) leader: &'a mut LeaderState<N>,
+}
+
+impl<N: NodeId> RaftCore<N> {
+    /// The leader's view, when leading.
+    pub(crate) fn leader_view(&mut self) -> Option<LeaderView<'_, N>> {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return None;
+        };
+        let configuration = match self.log.last_configuration() {
+            Some((_, configuration)) => configuration,
+            None => &self.base_configuration,
+        };
+        Some(LeaderView {
+            id: &self.id,
+            term: self.term,
+            log: &self.log,
+            commit_index: self.commit_index,
+            configuration,
+            options: &self.options,
+            leader,
+        })
+    }
+}
