@@ -14,7 +14,7 @@
 //! | `error` | a node fails (storage, state machine, an internal invariant) |
 //! | `warn` | a snapshot could not be saved or fetched |
 //! | `info` | a node starts and stops; role, term or leader changes; membership change and transfer results; snapshots saved, fetched and installed |
-//! | `debug` | a snapshot started; frames refused (another group, not a member, an unknown snapshot transfer); connections closed on a malformed frame or over the connection limit (input a hostile peer controls: never above debug, and counted) |
+//! | `debug` | a snapshot started; frames refused (another group or node, a snapshot read the core refuses, an unknown snapshot transfer); connections closed on a malformed frame or over the connection limit (input a hostile peer controls: never above debug, and counted) |
 //!
 //! The core emits nothing (it is pure, DESIGN.md §2): every event is the runtime's
 //! reading of the core's actions. Without the feature the macro below expands to

@@ -4,90 +4,44 @@
 //!
 //! Its helpers, one concern each: [`Timers`] (durations and deadlines), [`PendingTasks`]
 //! (client tasks until answered), [`Payloads`] (entry payloads the core does not hold),
-//! [`Outbound`] (frames out), [`StatusPublisher`] (the published status).
+//! [`Outbound`] (frames out), [`StatusPublisher`] (the published status); what reaches
+//! it from its handles, and what it is built with, is `control.rs`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use concord_sync::{queue, shutdown, status};
+use concord_sync::status;
 use tokio::sync::mpsc;
 use tokio::task::coop::cooperative;
 use tokio::time::Instant;
 
 use super::clock::Clock;
+use super::control::{
+    AdminAnswer, Channels, Control, DriverSnapshots, MembershipAnswer, TransferAnswer,
+};
 use super::error::{ApplyError, NodeFailure, ReadError, SnapshotError};
-use super::fsm::{answer_failed, answer_stopped, ApplyItem, FsmDone, FsmJob, InlineFsm};
+use super::fsm::{answer_failed, answer_stopped, ApplyItem, FsmDone, FsmJob};
 use super::options::NodeOptions;
 use super::outbound::Outbound;
 use super::payloads::Payloads;
 use super::reader::{PayloadReader, ReadDone, ReadFor};
 use super::reads::{PendingReads, ReadJob, ReadRequest, MAX_PARKED_READS};
-use super::snapshot_store::SnapshotStore;
 use super::state_machine::{CommittedEntry, LeaderChangeContext, StateMachine};
 use super::status::{DriverView, NodeDescription, NodeStatus, StatusPublisher};
 use super::store::LogStore;
 use super::tasks::{PendingTasks, Proposal};
 use super::timers::Timers;
-use super::transfer::{self, FetchContext, PartialSlot, SnapshotEvent, SnapshotServer};
-use super::writer::{InlineWriter, Staged, WriteDone, WriterJob};
+use super::transfer::{self, FetchContext, SnapshotEvent, SnapshotServer};
+use super::writer::{WriteDone, WriterJob};
 use crate::core::{
-    Action, AdminError, Configuration, EntryKind, EntryMeta, Input, LogId, LogIndex,
-    MembershipChange, Message, PeerId, PersistQueue, RaftCore, RequestId, Role, SnapshotMeta, Term,
-    Timer,
+    Action, EntryKind, EntryMeta, Input, LogId, LogIndex, Message, PeerId, PersistQueue, RaftCore,
+    RequestId, Role, SnapshotMeta, Term, Timer,
 };
 use crate::metrics::NodeMetrics;
 use crate::storage::LogEntry;
 use crate::trace::event;
 use crate::transport::{FrameBody, RaftFrame, SnapshotData, Transport};
-
-/// A request from a `Node` handle to its driver.
-pub(crate) enum Control {
-    /// Take a snapshot now; answered once it is saved.
-    Snapshot(tokio::sync::oneshot::Sender<Result<Option<LogId>, SnapshotError>>),
-    /// Change the membership; answered once the new configuration is committed.
-    ChangeMembership(MembershipChange<PeerId>, MembershipAnswer),
-    ResetPeers(Configuration<PeerId>, MembershipAnswer),
-    /// Hand leadership over; answered once this node stepped down for the target.
-    TransferLeadership(Option<PeerId>, TransferAnswer),
-    /// The node's state in depth, rendered from the core now.
-    Describe(tokio::sync::oneshot::Sender<NodeDescription>),
-}
-
-/// Where a membership change's outcome goes.
-pub(crate) type MembershipAnswer =
-    tokio::sync::oneshot::Sender<Result<Configuration<PeerId>, AdminError<PeerId>>>;
-
-/// Where a leadership transfer's outcome goes.
-pub(crate) type TransferAnswer = tokio::sync::oneshot::Sender<Result<PeerId, AdminError<PeerId>>>;
-
-/// An answer to a membership change or a transfer, held until the status is published.
-enum AdminAnswer {
-    Membership(
-        MembershipAnswer,
-        Result<Configuration<PeerId>, AdminError<PeerId>>,
-    ),
-    Transfer(TransferAnswer, Result<PeerId, AdminError<PeerId>>),
-}
-
-impl AdminAnswer {
-    fn send(self) {
-        // A caller that stopped waiting is no concern of the driver's.
-        match self {
-            AdminAnswer::Membership(waiter, result) => drop(waiter.send(result)),
-            AdminAnswer::Transfer(waiter, result) => drop(waiter.send(result)),
-        }
-    }
-}
-
-/// The driver's snapshot equipment (present when the node has a snapshot store and
-/// its state machine supports snapshots).
-pub(crate) struct DriverSnapshots {
-    pub(crate) store: Arc<dyn SnapshotStore>,
-    pub(crate) staged: Staged,
-    pub(crate) partial: PartialSlot,
-    pub(crate) events: mpsc::UnboundedSender<SnapshotEvent>,
-}
 
 /// A fetch in progress.
 struct ActiveFetch {
@@ -116,30 +70,6 @@ const APPLY_CHUNK_BYTES: u64 = 8 * 1024 * 1024;
 /// wait in the bounded proposal queue): a slow state machine slows the clients down
 /// instead of growing the backlog.
 const MAX_APPLY_BACKLOG: u64 = 16 * 1024;
-
-pub(crate) struct Channels<S: StateMachine> {
-    pub(crate) inbound: mpsc::Receiver<RaftFrame>,
-    pub(crate) proposals: mpsc::Receiver<Proposal<S>>,
-    pub(crate) reads: mpsc::Receiver<ReadRequest<S>>,
-    pub(crate) stop: shutdown::Listener,
-    pub(crate) writer_jobs: queue::Sender<WriterJob>,
-    pub(crate) writer_done: queue::Receiver<WriteDone>,
-    pub(crate) fsm_jobs: queue::Sender<FsmJob<S>>,
-    pub(crate) fsm_done: queue::Receiver<FsmDone>,
-    pub(crate) controls: mpsc::Receiver<Control>,
-    pub(crate) snapshot_events: mpsc::UnboundedReceiver<SnapshotEvent>,
-    /// The snapshot equipment the driver hands to fetches and its server (taken out
-    /// at start).
-    pub(crate) snapshots: Option<DriverSnapshots>,
-    /// Where the driver's measurements go (crate::metrics).
-    pub(crate) metrics: NodeMetrics,
-    /// The log writer, when it runs inline (a store that never blocks): there is no
-    /// writer task, and `writer_jobs` and `writer_done` stay unused.
-    pub(crate) inline_writer: Option<InlineWriter>,
-    /// The state machine's caller, when the driver runs it (a state machine that does
-    /// not block): `fsm_jobs` then stays empty.
-    pub(crate) inline_fsm: Option<InlineFsm<S>>,
-}
 
 pub(crate) struct Driver<S: StateMachine> {
     options: NodeOptions,

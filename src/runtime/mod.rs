@@ -14,6 +14,7 @@
 //! `status` (what `Node::describe` reads).
 
 mod clock;
+mod control;
 mod driver;
 #[cfg(feature = "fjall")]
 mod durable;

@@ -9,7 +9,8 @@ use tokio::task::coop::cooperative;
 use tokio::task::JoinHandle;
 
 use super::clock::{Clock, Jitter, MonotonicClock};
-use super::driver::{Channels, Control, Driver, DriverSnapshots};
+use super::control::{Channels, Control, DriverSnapshots, MembershipAnswer};
+use super::driver::Driver;
 use super::error::{AdminCallError, ApplyError, ReadError, SnapshotError, StartError};
 use super::fsm::{spawn_fsm, Applied, FsmConfig, FsmHandle, FsmRunner, FsmSnapshots};
 use super::options::{ApplyTaskMode, NodeOptions, ReadOnlyOption};
@@ -621,7 +622,7 @@ impl<S: StateMachine> Node<S> {
     /// Sends a membership request to the driver and waits for its answer.
     async fn membership_call(
         &self,
-        control: impl FnOnce(super::driver::MembershipAnswer) -> Control,
+        control: impl FnOnce(MembershipAnswer) -> Control,
     ) -> Result<Configuration<PeerId>, AdminCallError> {
         let (answer, result) = tokio::sync::oneshot::channel();
         if self.shared.controls.send(control(answer)).await.is_err() {

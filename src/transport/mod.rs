@@ -7,7 +7,8 @@
 //! own writer task, and a frame that does not fit is dropped and counted (Raft tolerates
 //! message loss; it does not tolerate a core task stuck on a slow peer). Receiving hands
 //! decoded, validated frames to a bounded channel. Routing frames to groups, and
-//! rejecting frames for unknown groups or from non-members, is the runtime's job.
+//! refusing frames addressed to another group or node, is the runtime's job; who may
+//! say what (members, terms) is the core's.
 
 mod in_process;
 mod metrics;
