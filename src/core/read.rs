@@ -43,6 +43,7 @@ use super::message::{Heartbeat, Message, ReadIndexRequest, ReadIndexResponse, Re
 use super::quorum::joint_index;
 use super::raft::RaftCore;
 use super::types::{LogIndex, NodeId, RequestId, Term};
+use super::view::LeaderView;
 
 /// Who asked for a read.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -71,6 +72,9 @@ impl<N: NodeId> ReadOrigin<N> {
         }
     }
 }
+
+/// A read answered at once, and its answer.
+type ReadAnswer<N> = (ReadOrigin<N>, Result<LogIndex, ReadIndexError<N>>);
 
 /// A read waiting on the leader.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -139,6 +143,57 @@ impl<N: NodeId> LeaderReads<N> {
     pub(crate) fn disable_lease(&mut self) {
         self.lease_until = None;
         self.lease_off = true;
+    }
+
+    /// Whether a round is due: reads wait with an index and no round, and no round is
+    /// in flight.
+    fn round_due(&self) -> bool {
+        let unstarted = self
+            .waiting
+            .back()
+            .is_some_and(|read| read.index.is_some() && read.round == 0);
+        unstarted && self.confirmed == self.round
+    }
+
+    /// Starts a new round for the reads that have an index and none yet; `false` (and
+    /// nothing changes) when there are none.
+    fn begin_round(&mut self) -> bool {
+        if !self
+            .waiting
+            .back()
+            .is_some_and(|read| read.index.is_some() && read.round == 0)
+        {
+            return false;
+        }
+        self.round += 1;
+        let round = self.round;
+        for read in self.waiting.iter_mut().rev() {
+            if read.round != 0 || read.index.is_none() {
+                break;
+            }
+            read.round = round;
+        }
+        true
+    }
+
+    /// `from` answered `round`, covering a lease of `lease_cover`; `true` when that is
+    /// news (a round started and later than the last it answered).
+    fn acked(&mut self, from: &N, round: u64, lease_cover: u64) -> bool {
+        if round == 0 || round > self.round {
+            return false;
+        }
+        let acked = self.acked.entry(from.clone()).or_insert((0, 0));
+        if acked.0 >= round {
+            return false;
+        }
+        *acked = (round, lease_cover);
+        true
+    }
+
+    /// Takes every waiting read out (the leader stops leading).
+    fn take_waiting(&mut self) -> VecDeque<PendingRead<N>> {
+        self.count = 0;
+        std::mem::take(&mut self.waiting)
     }
 
     pub(crate) fn relabel(&self, rename: &impl Fn(&N) -> N) -> Self {
@@ -389,49 +444,24 @@ impl<N: NodeId> RaftCore<N> {
         }
     }
 
-    /// Whether this leader has committed an entry of its term (reads may take the
-    /// commit index).
-    fn committed_in_term(&self) -> bool {
-        self.log.term_at(self.commit_index) == Some(self.term)
-    }
-
     fn register_read(&mut self, origin: ReadOrigin<N>, lease_now: Option<u64>) {
-        let commit_index = self.commit_index;
-        let ready = self.committed_in_term();
-        let max_pending = self.options.max_pending_reads;
-        let lease = self.options.read_lease > 0;
-        let Some(leader) = self.role.leader_mut() else {
+        let Some(mut view) = self.leader_view() else {
             return;
         };
-        if ready && lease && lease_now.is_some_and(|now| leader.reads.lease_holds(now)) {
-            self.answer_read(origin, Ok(commit_index));
+        if let Some((origin, result)) = view.admit_read(origin, lease_now) {
+            self.answer_read(origin, result);
             return;
         }
-        if leader.reads.count.saturating_add(origin.count()) > max_pending {
-            self.answer_read(origin, Err(ReadIndexError::Overloaded));
-            return;
-        }
-        leader.reads.count += origin.count();
-        leader.reads.waiting.push_back(PendingRead {
-            origin,
-            index: ready.then_some(commit_index),
-            round: 0,
-            lease_now: if lease { lease_now } else { None },
-        });
         self.maybe_start_read_round();
     }
 
     /// Starts a round when reads wait for one and none is in flight.
     fn maybe_start_read_round(&mut self) {
-        let Some(leader) = self.role.leader() else {
-            return;
-        };
-        let reads = &leader.reads;
-        let unstarted = reads
-            .waiting
-            .back()
-            .is_some_and(|read| read.index.is_some() && read.round == 0);
-        if unstarted && reads.confirmed == reads.round {
+        if self
+            .role
+            .leader()
+            .is_some_and(|leader| leader.reads.round_due())
+        {
             self.start_read_round();
         }
     }
@@ -440,24 +470,12 @@ impl<N: NodeId> RaftCore<N> {
     /// heartbeats carrying it (the heartbeat timer's heartbeats carry it again). `true`
     /// when a round started.
     pub(crate) fn start_read_round(&mut self) -> bool {
-        let Some(leader) = self.role.leader_mut() else {
-            return false;
-        };
-        let reads = &mut leader.reads;
-        if !reads
-            .waiting
-            .back()
-            .is_some_and(|read| read.index.is_some() && read.round == 0)
+        if !self
+            .role
+            .leader_mut()
+            .is_some_and(|leader| leader.reads.begin_round())
         {
             return false;
-        }
-        reads.round += 1;
-        let round = reads.round;
-        for read in reads.waiting.iter_mut().rev() {
-            if read.round != 0 || read.index.is_none() {
-                break;
-            }
-            read.round = round;
         }
         self.send_heartbeats();
         // A quorum of one (this node alone) confirms at once.
@@ -467,101 +485,35 @@ impl<N: NodeId> RaftCore<N> {
 
     /// Sends every member a heartbeat carrying the current round.
     pub(crate) fn send_heartbeats(&mut self) {
-        let Some(leader) = self.role.leader() else {
+        let Some(view) = self.leader_view() else {
             return;
         };
-        let round = leader.reads.round;
-        let beats: Vec<(N, LogIndex)> = leader
-            .iter()
-            .map(|(peer, p)| (peer.clone(), p.match_index.min(self.commit_index)))
-            .collect();
-        for (peer, commit) in beats {
-            let heartbeat = Heartbeat {
-                term: self.term,
-                commit,
-                round,
-            };
+        for (peer, heartbeat) in view.heartbeats() {
             self.send(peer, Message::Heartbeat(heartbeat));
         }
     }
 
     /// A member answered a heartbeat of `round`, covering a lease of `lease_cover`.
     pub(crate) fn read_round_acked(&mut self, from: &N, round: u64, lease_cover: u64) {
-        let Some(leader) = self.role.leader_mut() else {
-            return;
-        };
-        if round == 0 || round > leader.reads.round {
-            return;
+        if self
+            .role
+            .leader_mut()
+            .is_some_and(|leader| leader.reads.acked(from, round, lease_cover))
+        {
+            self.confirm_read_rounds();
         }
-        let acked = leader.reads.acked.entry(from.clone()).or_insert((0, 0));
-        if acked.0 >= round {
-            return;
-        }
-        *acked = (round, lease_cover);
-        self.confirm_read_rounds();
     }
 
     /// Answers the reads of every round a quorum has answered, and starts the next.
     /// Also called when the quorum may have changed (a configuration entry appended)
     /// and at every heartbeat tick.
     pub(crate) fn confirm_read_rounds(&mut self) {
-        let id = self.id.clone();
-        let configuration = self.configuration().clone();
-        let read_lease = self.options.read_lease;
-        let Some(leader) = self.role.leader_mut() else {
+        let Some(answered) = self
+            .leader_view()
+            .and_then(|mut view| view.confirm_read_rounds())
+        else {
             return;
         };
-        let reads = &mut leader.reads;
-        let (latest, acked) = (reads.round, &reads.acked);
-        let confirmed = joint_index(&configuration, |node| {
-            if *node == id {
-                LogIndex(latest)
-            } else {
-                LogIndex(acked.get(node).map_or(0, |acked| acked.0))
-            }
-        })
-        .0
-        .min(latest);
-        if confirmed <= reads.confirmed {
-            return;
-        }
-        reads.confirmed = confirmed;
-        let mut answered = Vec::new();
-        while reads
-            .waiting
-            .front()
-            .is_some_and(|read| read.round != 0 && read.round <= confirmed)
-        {
-            let Some(read) = reads.waiting.pop_front() else {
-                break;
-            };
-            reads.count -= read.origin.count();
-            if let (Some(now), false) = (read.lease_now, reads.lease_off) {
-                // The lease a quorum of the round's answers covers: every quorum that
-                // could elect another leader holds one of them, refusing votes for its
-                // cover (this leader's own part is its `read_lease`: it votes for
-                // another only after stepping down, when it serves no lease).
-                let acked = &reads.acked;
-                let cover = joint_index(&configuration, |node| {
-                    if *node == id {
-                        LogIndex(read_lease)
-                    } else {
-                        match acked.get(node) {
-                            Some(&(round, cover)) if round >= read.round => {
-                                LogIndex(cover.min(read_lease))
-                            }
-                            _ => LogIndex(0),
-                        }
-                    }
-                })
-                .0;
-                if cover > 0 {
-                    let until = now.saturating_add(cover);
-                    reads.lease_until = Some(reads.lease_until.map_or(until, |u| u.max(until)));
-                }
-            }
-            answered.push(read);
-        }
         for read in answered {
             let index = read.index.unwrap_or(LogIndex(0));
             self.answer_read(read.origin, Ok(index));
@@ -572,41 +524,27 @@ impl<N: NodeId> RaftCore<N> {
     /// The leader committed an entry of its term: the reads that waited for it take the
     /// commit index.
     pub(crate) fn reads_committed_in_term(&mut self) {
-        let commit_index = self.commit_index;
-        if !self.committed_in_term() {
-            return;
-        }
-        let Some(leader) = self.role.leader_mut() else {
-            return;
-        };
-        let mut changed = false;
-        for read in leader.reads.waiting.iter_mut() {
-            if read.index.is_some() {
-                break;
-            }
-            read.index = Some(commit_index);
-            changed = true;
-        }
-        if changed {
+        if self
+            .leader_view()
+            .is_some_and(|mut view| view.reads_take_commit_index())
+        {
             self.maybe_start_read_round();
         }
     }
 
     /// Answers every read waiting on this leader: it stops leading.
     pub(crate) fn fail_leader_reads(&mut self) {
-        let failed = self.failed;
+        let error = if self.failed {
+            ReadIndexError::Failed
+        } else {
+            ReadIndexError::LeadershipLost
+        };
         let Some(leader) = self.role.leader_mut() else {
             return;
         };
-        leader.reads.count = 0;
-        let waiting = std::mem::take(&mut leader.reads.waiting);
+        let waiting = leader.reads.take_waiting();
         for read in waiting {
-            let error = if failed {
-                ReadIndexError::Failed
-            } else {
-                ReadIndexError::LeadershipLost
-            };
-            self.answer_read(read.origin, Err(error));
+            self.answer_read(read.origin, Err(error.clone()));
         }
     }
 
@@ -630,5 +568,133 @@ impl<N: NodeId> RaftCore<N> {
                 self.send(from, Message::ReadIndexResponse(response));
             }
         }
+    }
+}
+
+impl<N: NodeId> LeaderView<'_, N> {
+    /// Whether this leader has committed an entry of its term (reads may take the
+    /// commit index).
+    fn committed_in_term(&self) -> bool {
+        self.log.term_at(self.commit_index) == Some(self.term)
+    }
+
+    /// Takes a read in: answered at once (`Some`: the lease holds, or too many reads
+    /// wait) or queued for a round (`None`).
+    fn admit_read(
+        &mut self,
+        origin: ReadOrigin<N>,
+        lease_now: Option<u64>,
+    ) -> Option<ReadAnswer<N>> {
+        let commit_index = self.commit_index;
+        let ready = self.committed_in_term();
+        let lease = self.options.read_lease > 0;
+        let reads = &mut self.leader.reads;
+        if ready && lease && lease_now.is_some_and(|now| reads.lease_holds(now)) {
+            return Some((origin, Ok(commit_index)));
+        }
+        if reads.count.saturating_add(origin.count()) > self.options.max_pending_reads {
+            return Some((origin, Err(ReadIndexError::Overloaded)));
+        }
+        reads.count += origin.count();
+        reads.waiting.push_back(PendingRead {
+            origin,
+            index: ready.then_some(commit_index),
+            round: 0,
+            lease_now: if lease { lease_now } else { None },
+        });
+        None
+    }
+
+    /// A heartbeat for every member, carrying the current round.
+    fn heartbeats(&self) -> Vec<(N, Heartbeat)> {
+        let round = self.leader.reads.round;
+        self.leader
+            .iter()
+            .map(|(peer, p)| {
+                let heartbeat = Heartbeat {
+                    term: self.term,
+                    commit: p.match_index.min(self.commit_index),
+                    round,
+                };
+                (peer.clone(), heartbeat)
+            })
+            .collect()
+    }
+
+    /// Confirms every round a quorum has answered: the reads they confirm, in order,
+    /// each lease read's round extending the lease; `None` when no new round is
+    /// confirmed.
+    fn confirm_read_rounds(&mut self) -> Option<Vec<PendingRead<N>>> {
+        let (id, configuration) = (self.id, self.configuration);
+        let read_lease = self.options.read_lease;
+        let reads = &mut self.leader.reads;
+        let (latest, acked) = (reads.round, &reads.acked);
+        let confirmed = joint_index(configuration, |node| {
+            if node == id {
+                LogIndex(latest)
+            } else {
+                LogIndex(acked.get(node).map_or(0, |acked| acked.0))
+            }
+        })
+        .0
+        .min(latest);
+        if confirmed <= reads.confirmed {
+            return None;
+        }
+        reads.confirmed = confirmed;
+        let mut answered = Vec::new();
+        while reads
+            .waiting
+            .front()
+            .is_some_and(|read| read.round != 0 && read.round <= confirmed)
+        {
+            let Some(read) = reads.waiting.pop_front() else {
+                break;
+            };
+            reads.count -= read.origin.count();
+            if let (Some(now), false) = (read.lease_now, reads.lease_off) {
+                // The lease a quorum of the round's answers covers: every quorum that
+                // could elect another leader holds one of them, refusing votes for its
+                // cover (this leader's own part is its `read_lease`: it votes for
+                // another only after stepping down, when it serves no lease).
+                let acked = &reads.acked;
+                let cover = joint_index(configuration, |node| {
+                    if node == id {
+                        LogIndex(read_lease)
+                    } else {
+                        match acked.get(node) {
+                            Some(&(round, cover)) if round >= read.round => {
+                                LogIndex(cover.min(read_lease))
+                            }
+                            _ => LogIndex(0),
+                        }
+                    }
+                })
+                .0;
+                if cover > 0 {
+                    let until = now.saturating_add(cover);
+                    reads.lease_until = Some(reads.lease_until.map_or(until, |u| u.max(until)));
+                }
+            }
+            answered.push(read);
+        }
+        Some(answered)
+    }
+
+    /// The reads that waited for an entry of this leader's term to commit take the
+    /// commit index; `true` when any did.
+    fn reads_take_commit_index(&mut self) -> bool {
+        if !self.committed_in_term() {
+            return false;
+        }
+        let mut changed = false;
+        for read in self.leader.reads.waiting.iter_mut() {
+            if read.index.is_some() {
+                break;
+            }
+            read.index = Some(self.commit_index);
+            changed = true;
+        }
+        changed
     }
 }
