@@ -34,6 +34,7 @@ use super::leader::{ChangePhase, PendingChange};
 use super::message::{Message, TimeoutNow};
 use super::raft::RaftCore;
 use super::types::{LogId, LogIndex, NodeId, RequestId};
+use super::view::LeaderView;
 
 impl<N: NodeId> RaftCore<N> {
     /// `Input::ChangeMembership`.
@@ -117,52 +118,11 @@ impl<N: NodeId> RaftCore<N> {
         committed && !self.configuration().is_joint()
     }
 
-    /// The first new voter of the change being caught up that is not yet within the
-    /// catch-up margin of the leader's log, if any (None also when nothing is caught up).
-    fn behind_in_catch_up(&self) -> Option<N> {
-        let last_index = self.log.last_index();
-        let margin = self.options.catchup_margin;
-        let leader = self.role.leader()?;
-        let change = leader.change.as_ref()?;
-        if !matches!(change.phase, ChangePhase::CatchingUp { .. }) {
-            return None;
-        }
-        let current = self.configuration().current.voters();
-        let mut new_voters = change.target.voters().difference(current);
-        new_voters
-            .find(|peer| {
-                leader.progress(peer).is_none_or(|progress| {
-                    progress.match_index == LogIndex(0)
-                        || progress.match_index.0.saturating_add(margin) < last_index.0
-                })
-            })
-            .cloned()
-    }
-
     /// Appends the configuration of the change being caught up once every new voter is
     /// close enough to the leader's log.
     pub(crate) fn maybe_finish_catch_up(&mut self) {
-        let Some(leader) = self.role.leader() else {
+        let Some(entry) = self.leader_view().and_then(|view| view.caught_up_entry()) else {
             return;
-        };
-        let Some(change) = &leader.change else {
-            return;
-        };
-        if !matches!(change.phase, ChangePhase::CatchingUp { .. }) {
-            return;
-        }
-        let current = self.configuration().current.clone();
-        let target = change.target.clone();
-        if self.behind_in_catch_up().is_some() {
-            return;
-        }
-        let entry = if target.voters() == current.voters() {
-            ConfigurationEntry::stable(target)
-        } else {
-            ConfigurationEntry {
-                current: target,
-                old: Some(current),
-            }
         };
         let index = self.append_configuration(entry);
         if let Some(change) = self.role.leader_mut().and_then(|l| l.change.as_mut()) {
@@ -237,16 +197,7 @@ impl<N: NodeId> RaftCore<N> {
     /// most of its log to campaign at once (it holds C_new, committed: the campaign can
     /// win; `TimeoutNow` names the log the voter must hold, so one behind ignores it).
     fn hand_over_and_step_down(&mut self, c_new: LogIndex) {
-        let configuration = self.configuration().current.clone();
-        let successor = self.role.leader().and_then(|leader| {
-            configuration
-                .voters()
-                .iter()
-                .filter_map(|voter| Some((leader.progress(voter)?.match_index, voter)))
-                .filter(|(matched, _)| *matched >= c_new)
-                .max()
-                .map(|(matched, voter)| (matched, voter.clone()))
-        });
+        let successor = self.leader_view().and_then(|view| view.successor(c_new));
         if let Some((matched, successor)) = successor {
             if let Some(last_log_id) = self.log.log_id_at(matched) {
                 let term = self.term;
@@ -262,22 +213,11 @@ impl<N: NodeId> RaftCore<N> {
     /// node holding the entry that removed it is let go, a catching-up change may
     /// proceed, a transfer may hand over.
     pub(crate) fn on_progress(&mut self, peer: &N) {
-        // The entry that settled the configuration in force (the snapshot's boundary if
-        // the log no longer holds it).
-        let config_index = self
-            .log
-            .last_configuration()
-            .map_or(self.log.start().index, |(index, _)| index);
-        if let Some(leader) = self.role.leader_mut() {
-            if leader.leaving().contains(peer) {
-                if leader
-                    .progress(peer)
-                    .is_some_and(|p| p.match_index >= config_index)
-                {
-                    leader.forget_leaving(peer);
-                }
-                return;
-            }
+        if self
+            .leader_view()
+            .is_some_and(|mut view| view.leaving_progressed(peer))
+        {
+            return;
         }
         self.maybe_finish_catch_up();
         self.maybe_send_timeout_now();
@@ -287,54 +227,14 @@ impl<N: NodeId> RaftCore<N> {
     /// nodes that did not answer are let go, a new voter that did not answer for a
     /// whole round fails its change, and a transfer runs out of time.
     pub(crate) fn membership_round(&mut self) {
-        let current_voters = self.configuration().current.voters().clone();
-        let id = self.id.clone();
-        let max_rounds = self.options.catchup_max_rounds;
-        let behind = self.behind_in_catch_up();
-        let Some(leader) = self.role.leader_mut() else {
+        let Some(mut view) = self.leader_view() else {
             return;
         };
-        let silent: Vec<N> = leader
-            .leaving()
-            .iter()
-            .filter(|peer| !leader.progress(peer).is_some_and(|p| p.recent_active))
-            .cloned()
-            .collect();
-        for peer in &silent {
-            leader.forget_leaving(peer);
-        }
-        // Every new voter, whether it catches up from nothing or is a learner promoted.
-        let silent_new_voter = leader.change.as_ref().and_then(|change| {
-            change
-                .target
-                .voters()
-                .iter()
-                .filter(|peer| !current_voters.contains(*peer) && **peer != id)
-                .find(|peer| !leader.progress(peer).is_some_and(|p| p.recent_active))
-                .cloned()
-        });
-        let mut failed = None;
-        if let Some(change) = &mut leader.change {
-            if let ChangePhase::CatchingUp { rounds } = &mut change.phase {
-                // A whole round, not the moments before the first timer firing.
-                if *rounds >= 1 {
-                    failed = silent_new_voter;
-                }
-                *rounds = rounds.saturating_add(1);
-                // Answering, but still behind after the rounds allowed.
-                if failed.is_none() && max_rounds > 0 && *rounds > max_rounds {
-                    failed = behind;
-                }
-            }
-        }
-        if let Some(peer) = failed {
-            leader.stop_catch_up();
-            if let Some(change) = leader.change.take() {
-                self.push(Action::MembershipChanged {
-                    id: change.id,
-                    result: Err(AdminError::CatchUpFailed { peer }),
-                });
-            }
+        if let Some((id, error)) = view.membership_round() {
+            self.push(Action::MembershipChanged {
+                id,
+                result: Err(error),
+            });
         }
         self.transfer_round();
     }
@@ -374,5 +274,132 @@ impl<N: NodeId> RaftCore<N> {
                 result,
             });
         }
+    }
+}
+
+impl<N: NodeId> LeaderView<'_, N> {
+    /// The first new voter of the change being caught up that is not yet within the
+    /// catch-up margin of the leader's log, if any (None also when nothing is caught up).
+    fn behind_in_catch_up(&self) -> Option<N> {
+        let last_index = self.log.last_index();
+        let margin = self.options.catchup_margin;
+        let change = self.leader.change.as_ref()?;
+        if !matches!(change.phase, ChangePhase::CatchingUp { .. }) {
+            return None;
+        }
+        let current = self.configuration.current.voters();
+        let mut new_voters = change.target.voters().difference(current);
+        new_voters
+            .find(|peer| {
+                self.leader.progress(peer).is_none_or(|progress| {
+                    progress.match_index == LogIndex(0)
+                        || progress.match_index.0.saturating_add(margin) < last_index.0
+                })
+            })
+            .cloned()
+    }
+
+    /// The configuration entry that ends the catch-up of the change in progress (the
+    /// joint one, or the target itself when the voters stay), once every new voter is
+    /// close enough to the leader's log.
+    fn caught_up_entry(&self) -> Option<ConfigurationEntry<N>> {
+        let change = self.leader.change.as_ref()?;
+        if !matches!(change.phase, ChangePhase::CatchingUp { .. }) {
+            return None;
+        }
+        if self.behind_in_catch_up().is_some() {
+            return None;
+        }
+        let current = self.configuration.current.clone();
+        let target = change.target.clone();
+        Some(if target.voters() == current.voters() {
+            ConfigurationEntry::stable(target)
+        } else {
+            ConfigurationEntry {
+                current: target,
+                old: Some(current),
+            }
+        })
+    }
+
+    /// The voter of the configuration in force holding the most of this leader's log,
+    /// at least through `c_new`, and how much it holds.
+    fn successor(&self, c_new: LogIndex) -> Option<(LogIndex, N)> {
+        self.configuration
+            .current
+            .voters()
+            .iter()
+            .filter_map(|voter| Some((self.leader.progress(voter)?.match_index, voter)))
+            .filter(|(matched, _)| *matched >= c_new)
+            .max()
+            .map(|(matched, voter)| (matched, voter.clone()))
+    }
+
+    /// `peer`'s progress moved: a leaving peer that holds the entry that settled the
+    /// configuration in force (the snapshot's boundary if the log no longer holds it) is
+    /// let go. `true` when `peer` is leaving (nothing more to do for it).
+    fn leaving_progressed(&mut self, peer: &N) -> bool {
+        if !self.leader.leaving().contains(peer) {
+            return false;
+        }
+        let config_index = self
+            .log
+            .last_configuration()
+            .map_or(self.log.start().index, |(index, _)| index);
+        if self
+            .leader
+            .progress(peer)
+            .is_some_and(|p| p.match_index >= config_index)
+        {
+            self.leader.forget_leaving(peer);
+        }
+        true
+    }
+
+    /// One check-quorum round passed: leaving nodes that did not answer are let go, and
+    /// the change in progress fails (returned, to be answered) when a new voter did not
+    /// answer for a whole round, or still lags after the rounds allowed.
+    fn membership_round(&mut self) -> Option<(RequestId, AdminError<N>)> {
+        let current_voters = self.configuration.current.voters();
+        let (id, max_rounds) = (self.id, self.options.catchup_max_rounds);
+        let behind = self.behind_in_catch_up();
+        let leader = &mut *self.leader;
+        let silent: Vec<N> = leader
+            .leaving()
+            .iter()
+            .filter(|peer| !leader.progress(peer).is_some_and(|p| p.recent_active))
+            .cloned()
+            .collect();
+        for peer in &silent {
+            leader.forget_leaving(peer);
+        }
+        // Every new voter, whether it catches up from nothing or is a learner promoted.
+        let silent_new_voter = leader.change.as_ref().and_then(|change| {
+            change
+                .target
+                .voters()
+                .iter()
+                .filter(|peer| !current_voters.contains(*peer) && *peer != id)
+                .find(|peer| !leader.progress(peer).is_some_and(|p| p.recent_active))
+                .cloned()
+        });
+        let mut failed = None;
+        if let Some(change) = &mut leader.change {
+            if let ChangePhase::CatchingUp { rounds } = &mut change.phase {
+                // A whole round, not the moments before the first timer firing.
+                if *rounds >= 1 {
+                    failed = silent_new_voter;
+                }
+                *rounds = rounds.saturating_add(1);
+                // Answering, but still behind after the rounds allowed.
+                if failed.is_none() && max_rounds > 0 && *rounds > max_rounds {
+                    failed = behind;
+                }
+            }
+        }
+        let peer = failed?;
+        leader.stop_catch_up();
+        let change = leader.change.take()?;
+        Some((change.id, AdminError::CatchUpFailed { peer }))
     }
 }
