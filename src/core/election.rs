@@ -10,6 +10,7 @@ use super::message::{Message, VoteRequest, VoteResponse};
 use super::quorum::{joint_active, joint_vote, VoteResult};
 use super::raft::{RaftCore, RoleState};
 use super::types::NodeId;
+use super::view::LeaderView;
 
 impl<N: NodeId> RaftCore<N> {
     pub(crate) fn handle_election_timeout(&mut self) {
@@ -51,14 +52,10 @@ impl<N: NodeId> RaftCore<N> {
             return;
         }
         if self.options.check_quorum {
-            let Some(leader) = self.role.leader() else {
+            let Some(view) = self.leader_view() else {
                 return;
             };
-            let id = &self.id;
-            let active = joint_active(self.configuration(), |node| {
-                node == id || leader.progress(node).is_some_and(|p| p.recent_active)
-            });
-            if !active {
+            if !view.quorum_active() {
                 let term = self.term;
                 self.become_follower(term, None);
                 return;
@@ -309,5 +306,15 @@ impl<N: NodeId> RaftCore<N> {
             }
             RoleState::Follower | RoleState::Leader(_) => VoteResult::Pending,
         }
+    }
+}
+
+impl<N: NodeId> LeaderView<'_, N> {
+    /// Whether a quorum (of both halves of a joint configuration) answered this leader
+    /// since its last check-quorum round, itself included.
+    fn quorum_active(&self) -> bool {
+        joint_active(self.configuration, |node| {
+            node == self.id || self.leader.progress(node).is_some_and(|p| p.recent_active)
+        })
     }
 }

@@ -10,6 +10,7 @@ use super::leader::PendingTransfer;
 use super::message::{Message, TimeoutNow};
 use super::raft::RaftCore;
 use super::types::{NodeId, RequestId};
+use super::view::LeaderView;
 
 /// Check-quorum rounds a transfer may take.
 const TRANSFER_ROUNDS: u8 = 2;
@@ -26,80 +27,32 @@ impl<N: NodeId> RaftCore<N> {
     }
 
     fn start_transfer(&mut self, id: RequestId, to: Option<N>) -> Result<(), AdminError<N>> {
-        let Some(leader) = self.role.leader() else {
+        let settled = self.configuration_settled();
+        let Some(mut view) = self.leader_view() else {
             return Err(AdminError::NotLeader {
                 leader_hint: self.leader.clone(),
             });
         };
-        if leader.transfer.is_some() {
-            return Err(AdminError::TransferInProgress);
-        }
-        if leader.change.is_some() || !self.configuration_settled() {
-            return Err(AdminError::ChangeInProgress);
-        }
-        let voters = self.configuration().current.voters();
-        let target = match to {
-            Some(peer) if peer == self.id => {
-                // Already leads: nothing to hand over.
-                self.push(Action::TransferDone {
-                    id,
-                    result: Ok(peer),
-                });
-                return Ok(());
-            }
-            Some(peer) if voters.contains(&peer) => peer,
-            Some(peer) => return Err(AdminError::NotAVoter { peer: Some(peer) }),
-            // Any: the voter holding the most of the log.
-            None => voters
-                .iter()
-                .filter(|voter| **voter != self.id)
-                .filter_map(|voter| Some((leader.progress(voter)?.match_index, voter)))
-                .max()
-                .map(|(_, voter)| voter.clone())
-                .ok_or(AdminError::NotAVoter { peer: None })?,
-        };
-        if let Some(leader) = self.role.leader_mut() {
-            leader.reads.disable_lease();
-            leader.transfer = Some(PendingTransfer {
+        match view.start_transfer(id, to, settled)? {
+            // Already leads: nothing to hand over.
+            None => self.push(Action::TransferDone {
                 id,
-                target: target.clone(),
-                timeout_now_sent: false,
-                rounds_left: TRANSFER_ROUNDS,
-            });
+                result: Ok(self.id.clone()),
+            }),
+            Some(target) => {
+                self.maybe_send_append(&target, false);
+                self.maybe_send_timeout_now();
+            }
         }
-        self.maybe_send_append(&target, false);
-        self.maybe_send_timeout_now();
         Ok(())
     }
 
     /// Sends `TimeoutNow` once the transfer's target holds the leader's whole log.
     pub(crate) fn maybe_send_timeout_now(&mut self) {
-        let last_log_id = self.log.last_log_id();
-        let last_index = last_log_id.index;
-        let term = self.term;
-        let Some(leader) = self.role.leader_mut() else {
-            return;
-        };
-        let Some(transfer) = &leader.transfer else {
-            return;
-        };
-        if transfer.timeout_now_sent {
-            return;
+        if let Some((target, request)) = self.leader_view().and_then(|mut view| view.timeout_now())
+        {
+            self.send(target, Message::TimeoutNow(request));
         }
-        let target = transfer.target.clone();
-        let caught_up = leader
-            .progress(&target)
-            .is_some_and(|progress| progress.match_index == last_index);
-        if !caught_up {
-            return;
-        }
-        if let Some(transfer) = &mut leader.transfer {
-            transfer.timeout_now_sent = true;
-        }
-        self.send(
-            target,
-            Message::TimeoutNow(TimeoutNow { term, last_log_id }),
-        );
     }
 
     /// One check-quorum round passed: a transfer that has run out of rounds is given
@@ -144,5 +97,69 @@ impl<N: NodeId> RaftCore<N> {
         self.role
             .leader()
             .is_some_and(|leader| leader.transfer.is_some())
+    }
+}
+
+impl<N: NodeId> LeaderView<'_, N> {
+    /// Starts a transfer to `to` (any voter when `None`: the one holding the most of the
+    /// log), unless one is in progress or the configuration is not `settled`: the target,
+    /// or `None` when it names this leader (nothing to hand over). The lease is off for
+    /// the rest of the term.
+    fn start_transfer(
+        &mut self,
+        id: RequestId,
+        to: Option<N>,
+        settled: bool,
+    ) -> Result<Option<N>, AdminError<N>> {
+        if self.leader.transfer.is_some() {
+            return Err(AdminError::TransferInProgress);
+        }
+        if self.leader.change.is_some() || !settled {
+            return Err(AdminError::ChangeInProgress);
+        }
+        let voters = self.configuration.current.voters();
+        let target = match to {
+            Some(peer) if peer == *self.id => return Ok(None),
+            Some(peer) if voters.contains(&peer) => peer,
+            Some(peer) => return Err(AdminError::NotAVoter { peer: Some(peer) }),
+            None => voters
+                .iter()
+                .filter(|voter| *voter != self.id)
+                .filter_map(|voter| Some((self.leader.progress(voter)?.match_index, voter)))
+                .max()
+                .map(|(_, voter)| voter.clone())
+                .ok_or(AdminError::NotAVoter { peer: None })?,
+        };
+        self.leader.reads.disable_lease();
+        self.leader.transfer = Some(PendingTransfer {
+            id,
+            target: target.clone(),
+            timeout_now_sent: false,
+            rounds_left: TRANSFER_ROUNDS,
+        });
+        Ok(Some(target))
+    }
+
+    /// `TimeoutNow` for the transfer's target, once it holds this leader's whole log
+    /// (recorded as sent: at most one per transfer).
+    fn timeout_now(&mut self) -> Option<(N, TimeoutNow)> {
+        let last_log_id = self.log.last_log_id();
+        let transfer = self.leader.transfer.as_ref()?;
+        if transfer.timeout_now_sent {
+            return None;
+        }
+        let target = transfer.target.clone();
+        let caught_up = self
+            .leader
+            .progress(&target)
+            .is_some_and(|progress| progress.match_index == last_log_id.index);
+        if !caught_up {
+            return None;
+        }
+        if let Some(transfer) = &mut self.leader.transfer {
+            transfer.timeout_now_sent = true;
+        }
+        let term = self.term;
+        Some((target, TimeoutNow { term, last_log_id }))
     }
 }
