@@ -26,7 +26,7 @@
 
 use std::collections::BTreeSet;
 
-use super::configuration::{ConfigurationEntry, MembershipChange};
+use super::configuration::{Configuration, ConfigurationEntry, MembershipChange};
 use super::entry::{EntryKind, EntryMeta};
 use super::error::AdminError;
 use super::io::Action;
@@ -52,59 +52,24 @@ impl<N: NodeId> RaftCore<N> {
         id: RequestId,
         change: MembershipChange<N>,
     ) -> Result<(), AdminError<N>> {
-        let Some(leader) = self.role.leader() else {
+        let settled = self.configuration_settled();
+        let Some(mut view) = self.leader_view() else {
             return Err(AdminError::NotLeader {
                 leader_hint: self.leader.clone(),
             });
         };
-        if leader.transfer.is_some() {
-            return Err(AdminError::TransferInProgress);
-        }
-        if leader.change.is_some() {
-            return Err(AdminError::ChangeInProgress);
-        }
-        // Until an entry of its own term commits, a new leader cannot know whether a
-        // configuration entry of an earlier term is settled.
-        if self.log.term_at(self.commit_index) != Some(self.term) {
-            return Err(AdminError::NotReady);
-        }
-        if !self.configuration_settled() {
-            return Err(AdminError::ChangeInProgress);
-        }
-        let current = self.configuration().current.clone();
-        let target = change
-            .apply_to(&current)
-            .map_err(|reason| AdminError::InvalidChange { reason })?;
-        if target == current {
-            self.push(Action::MembershipChanged {
+        match view.start_change(id, change, settled)? {
+            ChangeStart::Unchanged(configuration) => self.push(Action::MembershipChanged {
                 id,
-                result: Ok(target),
-            });
-            return Ok(());
+                result: Ok(configuration),
+            }),
+            ChangeStart::CatchingUp(strangers) => {
+                for peer in &strangers {
+                    self.maybe_send_append(peer, true);
+                }
+                self.maybe_finish_catch_up();
+            }
         }
-        let new_voters: BTreeSet<N> = target
-            .voters()
-            .difference(current.voters())
-            .cloned()
-            .collect();
-        let strangers: BTreeSet<N> = new_voters
-            .iter()
-            .filter(|peer| !current.is_learner(peer))
-            .cloned()
-            .collect();
-        let next_index = self.log.last_index().next();
-        if let Some(leader) = self.role.leader_mut() {
-            leader.start_catch_up(&strangers, next_index);
-            leader.change = Some(PendingChange {
-                id,
-                target,
-                phase: ChangePhase::CatchingUp { rounds: 0 },
-            });
-        }
-        for peer in &strangers {
-            self.maybe_send_append(peer, true);
-        }
-        self.maybe_finish_catch_up();
         Ok(())
     }
 
@@ -277,7 +242,61 @@ impl<N: NodeId> RaftCore<N> {
     }
 }
 
+/// How a change asked of a leader starts (`LeaderView::start_change`).
+enum ChangeStart<N: NodeId> {
+    /// It changes nothing: answered at once with the configuration in force.
+    Unchanged(Configuration<N>),
+    /// These new voters (not learners already) catch up first.
+    CatchingUp(BTreeSet<N>),
+}
+
 impl<N: NodeId> LeaderView<'_, N> {
+    /// Takes a change in, unless one is in progress, a transfer is, or this leader may
+    /// not start one yet (no entry of its term committed, or the configuration in force
+    /// not `settled`).
+    fn start_change(
+        &mut self,
+        id: RequestId,
+        change: MembershipChange<N>,
+        settled: bool,
+    ) -> Result<ChangeStart<N>, AdminError<N>> {
+        if self.leader.transfer.is_some() {
+            return Err(AdminError::TransferInProgress);
+        }
+        if self.leader.change.is_some() {
+            return Err(AdminError::ChangeInProgress);
+        }
+        // Until an entry of its own term commits, a new leader cannot know whether a
+        // configuration entry of an earlier term is settled.
+        if self.log.term_at(self.commit_index) != Some(self.term) {
+            return Err(AdminError::NotReady);
+        }
+        if !settled {
+            return Err(AdminError::ChangeInProgress);
+        }
+        let current = &self.configuration.current;
+        let target = change
+            .apply_to(current)
+            .map_err(|reason| AdminError::InvalidChange { reason })?;
+        if target == *current {
+            return Ok(ChangeStart::Unchanged(target));
+        }
+        let strangers: BTreeSet<N> = target
+            .voters()
+            .difference(current.voters())
+            .filter(|peer| !current.is_learner(peer))
+            .cloned()
+            .collect();
+        let next_index = self.log.last_index().next();
+        self.leader.start_catch_up(&strangers, next_index);
+        self.leader.change = Some(PendingChange {
+            id,
+            target,
+            phase: ChangePhase::CatchingUp { rounds: 0 },
+        });
+        Ok(ChangeStart::CatchingUp(strangers))
+    }
+
     /// The first new voter of the change being caught up that is not yet within the
     /// catch-up margin of the leader's log, if any (None also when nothing is caught up).
     fn behind_in_catch_up(&self) -> Option<N> {

@@ -1,13 +1,17 @@
 //! Handler views (issue 12 §2, the way openraft splits its engine into handlers): a
 //! short-lived borrow of the leader's state next to the common state a leader's handler
-//! consults, taken apart from the rest of the core so that a handler looks the leader up
-//! once, decides there, and hands the effects (sends, commits, answers) back to the core.
+//! consults, taken apart from the rest of the core so that a handler decides from both
+//! in one place, without re-finding the leader or copying common fields out first, and
+//! hands the effects (sends, commits, answers) back to the core.
 //!
-//! A view is read-only on everything but the leader's own state: what it decides about
-//! the common state (a new commit index, a message to send) it returns as a value, and
-//! the handler that took the view applies it through the core's one path for that
-//! effect (`RaftCore::send`, `maybe_commit_as_leader`). So the order of effects, the
-//! durable-promise check on every send and the hold queue stay where they are.
+//! A view changes nothing of the core but the leader's own state (its common fields are
+//! borrowed shared, or copied): what it decides about the common state (a new commit
+//! index, a message to send) it returns as a value, and the handler that took the view
+//! applies it through the core's one path for that effect (`RaftCore::send`,
+//! `maybe_commit_as_leader`). So the order of effects, the durable-promise check on
+//! every send and the hold queue stay where they are. A handler that must act on the
+//! core between two decisions (a send between two pipelined appends, a read round
+//! between two progress updates) takes a view for each.
 
 use super::configuration::ConfigurationEntry;
 use super::leader::LeaderState;

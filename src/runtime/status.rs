@@ -203,6 +203,9 @@ impl StatusPublisher {
     fn collect_alive(&mut self, core: &RaftCore<PeerId>) {
         let mut alive: Vec<&PeerId> = core.alive_peers().collect();
         alive.sort_unstable();
+        // The core lists each member once; a configuration naming a node both voter
+        // and learner (no constructor, no decoded frame admits one) would list it twice.
+        alive.dedup();
         if !alive.iter().copied().eq(self.alive.iter()) {
             self.alive_strings = alive.iter().map(|p| p.to_string()).collect();
             self.alive = alive.into_iter().cloned().collect();

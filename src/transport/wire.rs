@@ -15,7 +15,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
-use crate::core::{EntryKind, GroupId, LogId, Message, PeerId};
+use crate::core::{ConfigurationEntry, EntryKind, GroupId, LogId, Message, PeerId};
 
 /// The only wire version this build speaks. Bumped on any incompatible change; a frame
 /// of another version is rejected with [`WireError::UnsupportedVersion`].
@@ -217,19 +217,11 @@ impl RaftFrame {
                         EntryKind::Normal => entry.size_bytes as usize,
                         EntryKind::Blank => 0,
                         EntryKind::Configuration(configuration) => {
-                            // Deserialization bypasses `Configuration::new`, so check
-                            // here what every constructor enforces.
-                            let parts =
-                                std::iter::once(&configuration.current).chain(&configuration.old);
-                            for part in parts {
-                                if let Some(node) =
-                                    part.voters().intersection(part.learners()).next()
-                                {
-                                    return malformed(format!(
-                                        "entry {} makes {node} both voter and learner",
-                                        entry.log_id
-                                    ));
-                                }
+                            if let Some(node) = voter_and_learner(configuration) {
+                                return malformed(format!(
+                                    "entry {} makes {node} both voter and learner",
+                                    entry.log_id
+                                ));
                             }
                             0
                         }
@@ -247,6 +239,15 @@ impl RaftFrame {
             }
             _ if !self.payloads.is_empty() => {
                 malformed(format!("{} carries payloads", message.kind_name()))
+            }
+            Message::InstallSnapshot(request) => {
+                match voter_and_learner(&request.meta.configuration) {
+                    Some(node) => malformed(format!(
+                        "the snapshot through {} makes {node} both voter and learner",
+                        request.meta.last_included
+                    )),
+                    None => Ok(()),
+                }
             }
             _ => Ok(()),
         }
@@ -270,6 +271,15 @@ impl RaftFrame {
         out.put_slice(&body);
         Ok(out.freeze())
     }
+}
+
+/// A node that `configuration` (either half of a joint one) lists both as voter and as
+/// learner. Deserialization bypasses `Configuration::new`, so a decoded frame is checked
+/// for what every constructor enforces.
+fn voter_and_learner(configuration: &ConfigurationEntry<PeerId>) -> Option<&PeerId> {
+    std::iter::once(&configuration.current)
+        .chain(&configuration.old)
+        .find_map(|part| part.voters().intersection(part.learners()).next())
 }
 
 /// Incremental decoder for a byte stream of frames.

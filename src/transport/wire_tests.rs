@@ -197,6 +197,42 @@ fn a_configuration_with_a_node_in_both_roles_is_malformed() {
     ));
 }
 
+/// The same for the configuration a snapshot carries (a leader's `InstallSnapshot`).
+#[test]
+fn a_snapshot_configuration_with_a_node_in_both_roles_is_malformed() {
+    use crate::core::{Configuration, ConfigurationEntry, InstallSnapshotRequest, SnapshotMeta};
+    let configuration =
+        Configuration::new([peer("127.0.0.1:7001")], [peer("127.0.0.1:7009")]).unwrap();
+    let frame = RaftFrame {
+        body: FrameBody::Raft(Message::InstallSnapshot(InstallSnapshotRequest {
+            term: Term(2),
+            meta: SnapshotMeta {
+                last_included: LogId::new(2, 5),
+                configuration: ConfigurationEntry::stable(configuration),
+            },
+        })),
+        payloads: vec![],
+        ..append_frame(vec![])
+    };
+    let valid = frame.encode(DEFAULT_MAX_FRAME_BYTES).unwrap();
+    let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_BYTES);
+    assert_eq!(
+        decoder.decode(&mut BytesMut::from(&valid[..])).unwrap(),
+        Some(frame)
+    );
+    let needle = b"127.0.0.1:7009";
+    let at = valid
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap();
+    let mut spoofed = valid.to_vec();
+    spoofed[at..at + needle.len()].copy_from_slice(b"127.0.0.1:7001");
+    assert!(matches!(
+        decoder.decode(&mut BytesMut::from(&spoofed[..])),
+        Err(WireError::Malformed { reason }) if reason.contains("both voter and learner")
+    ));
+}
+
 #[test]
 fn an_invalid_group_name_is_malformed() {
     let frame = RaftFrame {

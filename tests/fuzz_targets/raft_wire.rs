@@ -88,19 +88,29 @@ fn check_frame(frame: &RaftFrame, max: u32) {
     assert!(buffer.is_empty());
 }
 
-/// Configurations carried by entries keep the invariant every constructor enforces.
+/// Configurations carried by entries and snapshots keep the invariant every constructor
+/// enforces.
 fn check_configurations(frame: &RaftFrame) {
-    if let Some(concord::core::Message::Append(request)) = frame.message() {
-        for entry in &request.entries {
-            if let EntryKind::Configuration(configuration) = &entry.kind {
-                for part in std::iter::once(&configuration.current).chain(&configuration.old) {
-                    assert!(
-                        part.voters().is_disjoint(part.learners()),
-                        "decoded a configuration with a node both voter and learner: {configuration}"
-                    );
+    let check = |configuration: &concord::core::ConfigurationEntry<concord::core::PeerId>| {
+        for part in std::iter::once(&configuration.current).chain(&configuration.old) {
+            assert!(
+                part.voters().is_disjoint(part.learners()),
+                "decoded a configuration with a node both voter and learner: {configuration}"
+            );
+        }
+    };
+    match frame.message() {
+        Some(concord::core::Message::Append(request)) => {
+            for entry in &request.entries {
+                if let EntryKind::Configuration(configuration) = &entry.kind {
+                    check(configuration);
                 }
             }
         }
+        Some(concord::core::Message::InstallSnapshot(request)) => {
+            check(&request.meta.configuration);
+        }
+        _ => {}
     }
 }
 
