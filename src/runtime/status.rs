@@ -204,7 +204,9 @@ impl StatusPublisher {
         let mut alive: Vec<&PeerId> = core.alive_peers().collect();
         alive.sort_unstable();
         // The core lists each member once; a configuration naming a node both voter
-        // and learner (no constructor, no decoded frame admits one) would list it twice.
+        // and learner would list it twice. Constructors and the wire refuse one; a
+        // configuration read back from storage is not checked yet (the invariant
+        // belongs in `Configuration`'s deserialization, issue 12's notes).
         alive.dedup();
         if !alive.iter().copied().eq(self.alive.iter()) {
             self.alive_strings = alive.iter().map(|p| p.to_string()).collect();
