@@ -46,6 +46,25 @@ fn unspecified_endpoints_are_recognised() {
     assert!(!"127.0.0.1:80".parse::<Endpoint>().unwrap().is_unspecified());
 }
 
+/// Deserialization keeps `Configuration`'s invariant as every constructor does: a frame
+/// or a stored record naming a node both voter and learner does not decode (the wire
+/// and the stores refuse it as malformed or corrupt).
+#[test]
+fn a_configuration_with_a_node_in_both_roles_does_not_deserialize() {
+    let fine: Configuration<u64> =
+        serde_json::from_str(r#"{"voters":[1,2],"learners":[3]}"#).unwrap();
+    assert_eq!(fine, Configuration::new([1, 2], [3]).unwrap());
+    let error = serde_json::from_str::<Configuration<u64>>(r#"{"voters":[1,2],"learners":[2]}"#)
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("both a voter and a learner"),
+        "{error}"
+    );
+    // Either half of a joint configuration.
+    let joint = r#"{"current":{"voters":[1],"learners":[]},"old":{"voters":[1],"learners":[1]}}"#;
+    assert!(serde_json::from_str::<ConfigurationEntry<u64>>(joint).is_err());
+}
+
 #[test]
 fn configurations_parse_voters_and_learners() {
     let configuration: Configuration<PeerId> = "a:1,b:2,c:3,d:4/learner".parse().unwrap();

@@ -16,15 +16,35 @@ pub const LEARNER_SUFFIX: &str = "/learner";
 
 /// A set of voters and a disjoint set of learners.
 ///
-/// Invariant: `voters ∩ learners = ∅` (enforced by every constructor).
+/// Invariant: `voters ∩ learners = ∅` (enforced by every constructor, deserialization
+/// included: a frame or a stored record naming a node in both roles does not decode).
 ///
 /// Voters elect leaders and count towards commit quorums; learners receive the log and
 /// apply it but never vote and never count (F16).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(bound = "N: NodeId + Serialize + serde::de::DeserializeOwned")]
+#[serde(
+    bound = "N: NodeId + Serialize + serde::de::DeserializeOwned",
+    try_from = "ConfigurationParts<N>"
+)]
 pub struct Configuration<N: NodeId> {
     voters: BTreeSet<N>,
     learners: BTreeSet<N>,
+}
+
+/// A configuration as it is serialized, before its invariant is checked.
+#[derive(Deserialize)]
+#[serde(bound = "N: NodeId + serde::de::DeserializeOwned")]
+struct ConfigurationParts<N: NodeId> {
+    voters: BTreeSet<N>,
+    learners: BTreeSet<N>,
+}
+
+impl<N: NodeId> TryFrom<ConfigurationParts<N>> for Configuration<N> {
+    type Error = ConfigurationError;
+
+    fn try_from(parts: ConfigurationParts<N>) -> Result<Self, ConfigurationError> {
+        Configuration::new(parts.voters, parts.learners)
+    }
 }
 
 /// Why a configuration was rejected.

@@ -342,16 +342,10 @@ impl<N: NodeId> LeaderView<'_, N> {
     }
 
     /// The voter of the configuration in force holding the most of this leader's log,
-    /// at least through `c_new`, and how much it holds.
+    /// if it holds at least through `c_new`, and how much it holds.
     fn successor(&self, c_new: LogIndex) -> Option<(LogIndex, N)> {
-        self.configuration
-            .current
-            .voters()
-            .iter()
-            .filter_map(|voter| Some((self.leader.progress(voter)?.match_index, voter)))
+        self.voter_holding_most()
             .filter(|(matched, _)| *matched >= c_new)
-            .max()
-            .map(|(matched, voter)| (matched, voter.clone()))
     }
 
     /// `peer`'s progress moved: a leaving peer that holds the entry that settled the

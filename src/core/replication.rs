@@ -346,7 +346,6 @@ impl<N: NodeId> LeaderView<'_, N> {
         }
         let committed = self.log.bytes_between(self.commit_index.next(), candidate);
         self.leader.committed(committed);
-        self.commit_index = candidate;
         Some(candidate)
     }
 }

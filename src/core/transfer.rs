@@ -117,18 +117,15 @@ impl<N: NodeId> LeaderView<'_, N> {
         if self.leader.change.is_some() || !settled {
             return Err(AdminError::ChangeInProgress);
         }
-        let voters = self.configuration.current.voters();
         let target = match to {
             Some(peer) if peer == *self.id => return Ok(None),
-            Some(peer) if voters.contains(&peer) => peer,
+            Some(peer) if self.configuration.current.voters().contains(&peer) => peer,
             Some(peer) => return Err(AdminError::NotAVoter { peer: Some(peer) }),
-            None => voters
-                .iter()
-                .filter(|voter| *voter != self.id)
-                .filter_map(|voter| Some((self.leader.progress(voter)?.match_index, voter)))
-                .max()
-                .map(|(_, voter)| voter.clone())
-                .ok_or(AdminError::NotAVoter { peer: None })?,
+            None => {
+                self.voter_holding_most()
+                    .ok_or(AdminError::NotAVoter { peer: None })?
+                    .1
+            }
         };
         self.leader.reads.disable_lease();
         self.leader.transfer = Some(PendingTransfer {

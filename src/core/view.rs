@@ -59,3 +59,19 @@ impl<N: NodeId> RaftCore<N> {
         })
     }
 }
+
+impl<N: NodeId> LeaderView<'_, N> {
+    /// The voter of the configuration in force holding the most of this leader's log,
+    /// and how much it holds (ties go to the greatest id). Never this leader: it tracks
+    /// no progress of its own. The pick of a transfer without a target, and of the
+    /// successor a leader removed by a change hands over to.
+    pub(crate) fn voter_holding_most(&self) -> Option<(LogIndex, N)> {
+        self.configuration
+            .current
+            .voters()
+            .iter()
+            .filter_map(|voter| Some((self.leader.progress(voter)?.match_index, voter)))
+            .max()
+            .map(|(matched, voter)| (matched, voter.clone()))
+    }
+}

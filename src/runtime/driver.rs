@@ -409,6 +409,9 @@ impl<S: StateMachine> Driver<S> {
             }
             current = report;
         }
+        // The payloads the step brought (proposals, a received append) are cached for
+        // the apply now, not before: its write and sends took them from the step.
+        self.payloads.end_step(self.handed_over);
     }
 
     /// Executes a step's actions; returns the inputs to step next: first a write
@@ -435,7 +438,7 @@ impl<S: StateMachine> Driver<S> {
                 Action::CancelTimer(timer) => self.timers.cancel(timer),
                 Action::ProposalAccepted { id, log_id } => {
                     if let Some(payload) = self.tasks.accepted(id, log_id) {
-                        self.payloads.insert_proposed(log_id, payload);
+                        self.payloads.propose(log_id, payload);
                     }
                 }
                 Action::ProposalRejected { id, error } => self.tasks.rejected(id, error),
@@ -778,7 +781,7 @@ impl<S: StateMachine> Driver<S> {
             let reachable = self.core.last_log_id().index.0 + request.entries.len() as u64;
             let handed_over = self.handed_over;
             self.payloads
-                .receive(&request.entries, &frame.payloads, |log_id| {
+                .receive(&request.entries, frame.payloads, |log_id| {
                     log_id.index > handed_over && log_id.index.0 <= reachable
                 });
         }
@@ -795,7 +798,6 @@ impl<S: StateMachine> Driver<S> {
             self.metrics
                 .handle_append_entries(started.elapsed(), entries);
         }
-        self.payloads.end_step();
     }
 
     /// Starts fetching `meta` from `from`, replacing a fetch still running. Returns the
@@ -1036,7 +1038,7 @@ impl<S: StateMachine> Driver<S> {
             };
             // The payloads: at hand, read here from a store that never blocks, or read
             // off this task (the chunk waits in the queue, and what follows it).
-            let (payloads, reading) = match self.payloads.at_hand(chunk) {
+            let (payloads, reading) = match self.payloads.take_for_apply(chunk) {
                 Some(payloads) => (payloads, false),
                 None if self.reader.inline() => match self.payloads.for_entries(chunk) {
                     Ok(payloads) => (payloads, false),

@@ -23,16 +23,29 @@ use crate::storage::StorageError;
 /// behind holds at most this much, not every entry it was sent.
 const MAX_RECEIVED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Where the driver finds an entry's payload: the frame being stepped, the cache, else
+/// Where the driver finds an entry's payload: the step's own entries, the cache, else
 /// the store.
+///
+/// The payloads a step brings — a leader's accepted proposals, a follower's received
+/// append — travel with that step (`step`): its write and its sends take them from there
+/// by offset, and only when the step is over do they move into the cache, for the apply,
+/// which takes them out again. A proposal's payload is thus held once, never copied
+/// between the two, and the cache is looked up once per entry (at the apply).
 pub(crate) struct Payloads {
     cache: PayloadCache,
     store: Arc<dyn LogStore>,
     /// The group, for errors.
     group: GroupId,
-    /// The entries of the append being stepped, with their payloads: what the step's
-    /// `AppendLog` writes travels with the step, not through the cache.
-    incoming: Vec<(LogId, Bytes)>,
+    /// The entries the step being run brought, in log order, with their payloads and
+    /// whether they go into the cache when the step is over.
+    step: Vec<StepPayload>,
+}
+
+struct StepPayload {
+    log_id: LogId,
+    payload: Bytes,
+    /// Kept for the apply when the step is over.
+    cache: bool,
 }
 
 impl Payloads {
@@ -41,44 +54,57 @@ impl Payloads {
             cache: PayloadCache::new(),
             store,
             group,
-            incoming: Vec::new(),
+            step: Vec::new(),
         }
     }
 
-    /// Caches the payload of an entry this node proposed (a leader's uncommitted and
-    /// unapplied entries are bounded by `max_uncommitted_bytes` and the apply backlog).
-    pub(crate) fn insert_proposed(&mut self, log_id: LogId, payload: Bytes) {
-        self.cache.insert(log_id, payload);
+    /// The payload of an entry this node proposed, accepted in the step being run (a
+    /// leader's uncommitted and unapplied entries are bounded by `max_uncommitted_bytes`
+    /// and the apply backlog, so all are cached when the step is over).
+    pub(crate) fn propose(&mut self, log_id: LogId, payload: Bytes) {
+        self.step.push(StepPayload {
+            log_id,
+            payload,
+            cache: true,
+        });
     }
 
-    /// The payloads of a received append, for the step about to run (until
-    /// [`Payloads::end_step`]). Those of normal entries `cacheable` accepts are also
-    /// cached for the apply while the cache holds less than
-    /// `MAX_RECEIVED_CACHE_BYTES`.
+    /// The payloads of a received append, for the step about to run. Those of normal
+    /// entries `cacheable` accepts are also cached for the apply when the step is over,
+    /// while the cache holds less than `MAX_RECEIVED_CACHE_BYTES`.
     pub(crate) fn receive(
         &mut self,
         entries: &[EntryMeta<PeerId>],
-        payloads: &[Bytes],
+        payloads: Vec<Bytes>,
         cacheable: impl Fn(LogId) -> bool,
     ) {
-        self.incoming.clear();
+        self.step.clear();
+        let mut cached = self.cache.bytes();
         for (meta, payload) in entries.iter().zip(payloads) {
-            // Every entry, so an entry's place in `incoming` is its offset in the frame
-            // (a blank or configuration entry in the middle leaves no gap).
-            self.incoming.push((meta.log_id, payload.clone()));
-            if !matches!(meta.kind, EntryKind::Normal) {
-                continue;
+            // Every entry, so an entry's place in `step` is its offset in the frame (a
+            // blank or configuration entry in the middle leaves no gap).
+            let normal = matches!(meta.kind, EntryKind::Normal);
+            let fits = cached + payload.len() as u64 <= MAX_RECEIVED_CACHE_BYTES;
+            let cache = normal && fits && cacheable(meta.log_id);
+            if cache {
+                cached += payload.len() as u64;
             }
-            let fits = self.cache.bytes() + payload.len() as u64 <= MAX_RECEIVED_CACHE_BYTES;
-            if fits && cacheable(meta.log_id) {
-                self.cache.insert(meta.log_id, payload.clone());
-            }
+            self.step.push(StepPayload {
+                log_id: meta.log_id,
+                payload,
+                cache,
+            });
         }
     }
 
-    /// The step that a received append was for is over.
-    pub(crate) fn end_step(&mut self) {
-        self.incoming.clear();
+    /// The step is over: its payloads the apply will need move into the cache (those
+    /// at or below `handed_over` were handed to the state machine already).
+    pub(crate) fn end_step(&mut self, handed_over: LogIndex) {
+        for entry in self.step.drain(..) {
+            if entry.cache && entry.log_id.index > handed_over {
+                self.cache.insert(entry.log_id, entry.payload);
+            }
+        }
     }
 
     /// Forgets the cached payloads of every index ≤ `last` (handed to the state machine).
@@ -86,9 +112,9 @@ impl Payloads {
         self.cache.remove_through(last);
     }
 
-    /// An entry to write: its metadata with its payload from the cache (an entry is
-    /// written before anything else can need it, so a miss is a bug: writing an empty
-    /// payload instead would corrupt the log silently).
+    /// An entry to write: its metadata with its payload from the step or the cache (an
+    /// entry is written before anything else can need it, so a miss is a bug: writing
+    /// an empty payload instead would corrupt the log silently).
     pub(crate) fn stored_entry(&self, meta: EntryMeta<PeerId>) -> Result<LogEntry, NodeFailure> {
         match self.cached(&meta) {
             Some(payload) => Ok(LogEntry { payload, meta }),
@@ -99,7 +125,7 @@ impl Payloads {
         }
     }
 
-    /// Payloads for these contiguous entries: from the cache, else from the store (see
+    /// Payloads for these contiguous entries: at hand, else from the store (see
     /// [`read_payloads`]). Reads the store on the caller's task: for a store that never
     /// blocks (`PayloadReader` reads the others off the driver's task).
     pub(crate) fn for_entries(
@@ -112,8 +138,8 @@ impl Payloads {
         }
     }
 
-    /// Payloads for these entries if every one is at hand (the frame being stepped or
-    /// the cache), without reading the store.
+    /// Payloads for these entries if every one is at hand (the step's or the cache's),
+    /// without reading the store.
     pub(crate) fn at_hand(&self, entries: &[EntryMeta<PeerId>]) -> Option<Vec<Bytes>> {
         // Sized up front (collecting into an `Option<Vec>` has no size hint and grew the
         // vector by reallocation on every replication).
@@ -124,17 +150,50 @@ impl Payloads {
         Some(cached)
     }
 
+    /// Payloads for these entries, about to be handed to the state machine, if every
+    /// one is at hand: the cache's are taken out, not copied (the caller forgets the
+    /// rest of the cache through the last of them anyway).
+    pub(crate) fn take_for_apply(&mut self, entries: &[EntryMeta<PeerId>]) -> Option<Vec<Bytes>> {
+        let mut taken = Vec::with_capacity(entries.len());
+        for meta in entries {
+            let payload = match meta.kind {
+                EntryKind::Normal => match self.in_step(meta.log_id) {
+                    Some(payload) => payload.clone(),
+                    None => self.cache.take(meta.log_id)?,
+                },
+                EntryKind::Blank | EntryKind::Configuration(_) => Bytes::new(),
+            };
+            taken.push(payload);
+        }
+        Some(taken)
+    }
+
     fn cached(&self, meta: &EntryMeta<PeerId>) -> Option<Bytes> {
         match meta.kind {
-            EntryKind::Normal => self.cache.get(meta.log_id).cloned().or_else(|| {
-                // Contiguous in index: the entry's place in the frame, if it is there.
-                let (first, _) = self.incoming.first()?;
-                let offset = meta.log_id.index.0.checked_sub(first.index.0)?;
-                let (log_id, payload) = self.incoming.get(usize::try_from(offset).ok()?)?;
-                (*log_id == meta.log_id).then(|| payload.clone())
-            }),
+            EntryKind::Normal => self
+                .in_step(meta.log_id)
+                .or_else(|| self.cache.get(meta.log_id))
+                .cloned(),
             EntryKind::Blank | EntryKind::Configuration(_) => Some(Bytes::new()),
         }
+    }
+
+    /// The step's payload of exactly `log_id`: at its offset from the step's first entry
+    /// (contiguous in index, the common case), else found by index.
+    fn in_step(&self, log_id: LogId) -> Option<&Bytes> {
+        let first = self.step.first()?.log_id.index;
+        let offset = log_id.index.0.checked_sub(first.0)?;
+        let entry = match self.step.get(usize::try_from(offset).ok()?) {
+            Some(entry) if entry.log_id.index == log_id.index => entry,
+            _ => {
+                let at = self
+                    .step
+                    .binary_search_by_key(&log_id.index, |entry| entry.log_id.index)
+                    .ok()?;
+                &self.step[at]
+            }
+        };
+        (entry.log_id == log_id).then_some(&entry.payload)
     }
 }
 
@@ -219,6 +278,18 @@ impl PayloadCache {
             Some((term, payload)) if *term == log_id.term => Some(payload),
             _ => None,
         }
+    }
+
+    /// Takes out the payload cached for exactly `log_id`.
+    pub(crate) fn take(&mut self, log_id: LogId) -> Option<Bytes> {
+        let offset = log_id.index.0.checked_sub(self.first)? as usize;
+        let slot = self.slots.get_mut(offset)?;
+        if slot.as_ref().is_none_or(|(term, _)| *term != log_id.term) {
+            return None;
+        }
+        let (_, payload) = slot.take()?;
+        self.bytes -= payload.len() as u64;
+        Some(payload)
     }
 
     /// Forgets every index ≤ `last`.
@@ -319,15 +390,16 @@ mod tests {
                 }
             })
             .collect();
-        payloads.receive(&entries, &frame, |_| true);
-        assert_eq!(payloads.cache.bytes(), MAX_RECEIVED_CACHE_BYTES);
+        payloads.receive(&entries, frame, |_| true);
         for meta in &entries {
             let stored = payloads
                 .stored_entry(meta.clone())
                 .expect("travels with the step");
             assert_eq!(stored.payload.len(), meta.size_bytes as usize);
         }
-        payloads.end_step();
+        assert_eq!(payloads.cache.bytes(), 0, "cached when the step is over");
+        payloads.end_step(LogIndex(0));
+        assert_eq!(payloads.cache.bytes(), MAX_RECEIVED_CACHE_BYTES);
         // 64 MiB: entries 1..=65 (the blank at 50 holds nothing).
         assert!(payloads.for_entries(&entries[..65]).is_ok(), "cached");
         assert!(
@@ -337,5 +409,85 @@ mod tests {
         assert!(payloads.stored_entry(entries[99].clone()).is_err());
         payloads.remove_through(LogIndex(100));
         assert_eq!(payloads.cache.bytes(), 0);
+    }
+
+    fn normal(term: u64, index: u64) -> EntryMeta<PeerId> {
+        EntryMeta {
+            log_id: id(term, index),
+            kind: EntryKind::Normal,
+            size_bytes: 1,
+        }
+    }
+
+    /// A leader's proposals travel with their step (the write and the sends find them
+    /// there), move into the cache when the step is over, and the apply takes them out.
+    #[test]
+    fn proposals_travel_with_the_step_and_the_apply_takes_them_out() {
+        use crate::runtime::MemoryLogStore;
+        let mut payloads =
+            Payloads::new(Arc::new(MemoryLogStore::new()), GroupId::new("g").unwrap());
+        // 5, 6, then 8: a proposal the driver lost track of leaves a gap (found by
+        // index, not by offset).
+        for i in [5, 6, 8] {
+            payloads.propose(id(2, i), Bytes::from(vec![i as u8]));
+        }
+        assert_eq!(
+            payloads.stored_entry(normal(2, 8)).unwrap().payload[..],
+            [8]
+        );
+        assert_eq!(
+            payloads
+                .at_hand(&[normal(2, 5), normal(2, 6)])
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(payloads.stored_entry(normal(1, 6)).is_err(), "another term");
+        assert!(payloads.stored_entry(normal(2, 7)).is_err(), "the gap");
+        assert_eq!(payloads.cache.len(), 0, "nothing copied into the cache yet");
+        // Entry 5 was handed over within the step: not cached.
+        payloads.end_step(LogIndex(5));
+        assert_eq!(payloads.cache.len(), 2);
+        assert!(payloads.stored_entry(normal(2, 5)).is_err());
+        assert_eq!(
+            payloads.stored_entry(normal(2, 6)).unwrap().payload[..],
+            [6]
+        );
+        // The apply takes what it hands over out of the cache.
+        let blank = EntryMeta {
+            log_id: id(2, 7),
+            kind: EntryKind::Blank,
+            size_bytes: 0,
+        };
+        let taken = payloads
+            .take_for_apply(&[normal(2, 6), blank, normal(2, 8)])
+            .unwrap();
+        assert_eq!(
+            taken,
+            vec![Bytes::from(vec![6]), Bytes::new(), Bytes::from(vec![8])]
+        );
+        assert_eq!(payloads.cache.len(), 0);
+        assert_eq!(payloads.cache.bytes(), 0);
+        assert!(
+            payloads.take_for_apply(&[normal(2, 6)]).is_none(),
+            "taken once"
+        );
+    }
+
+    #[test]
+    fn take_checks_the_term_and_counts_the_bytes() {
+        let mut cache = PayloadCache::new();
+        cache.insert(id(1, 3), Bytes::from_static(b"abc"));
+        cache.insert(id(1, 4), Bytes::from_static(b"de"));
+        assert!(
+            cache.take(id(2, 3)).is_none(),
+            "another term: left in place"
+        );
+        assert!(cache.take(id(1, 2)).is_none());
+        assert!(cache.take(id(1, 9)).is_none());
+        assert_eq!(cache.take(id(1, 3)).unwrap()[..], *b"abc");
+        assert_eq!(cache.bytes(), 2);
+        assert!(cache.get(id(1, 3)).is_none());
+        assert_eq!(cache.get(id(1, 4)).unwrap()[..], *b"de");
     }
 }

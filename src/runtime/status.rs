@@ -203,11 +203,8 @@ impl StatusPublisher {
     fn collect_alive(&mut self, core: &RaftCore<PeerId>) {
         let mut alive: Vec<&PeerId> = core.alive_peers().collect();
         alive.sort_unstable();
-        // The core lists each member once; a configuration naming a node both voter
-        // and learner would list it twice. Constructors and the wire refuse one; a
-        // configuration read back from storage is not checked yet (the invariant
-        // belongs in `Configuration`'s deserialization, issue 12's notes).
-        alive.dedup();
+        // The core lists each member once: no configuration names a node both voter
+        // and learner (every constructor refuses one, deserialization included).
         if !alive.iter().copied().eq(self.alive.iter()) {
             self.alive_strings = alive.iter().map(|p| p.to_string()).collect();
             self.alive = alive.into_iter().cloned().collect();

@@ -15,7 +15,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
-use crate::core::{ConfigurationEntry, EntryKind, GroupId, LogId, Message, PeerId};
+use crate::core::{EntryKind, GroupId, LogId, Message, PeerId};
 
 /// The only wire version this build speaks. Bumped on any incompatible change; a frame
 /// of another version is rejected with [`WireError::UnsupportedVersion`].
@@ -169,8 +169,9 @@ pub enum WireError {
 
 impl RaftFrame {
     /// Checks that payloads match the entries they belong to.
-    /// Also checks what the decoder cannot: the group name is a valid [`GroupId`] and
-    /// every configuration carried keeps its invariant (no node both voter and learner).
+    /// Also checks what the decoder cannot: the group name is a valid [`GroupId`]. (A
+    /// configuration naming a node both voter and learner does not decode at all:
+    /// `Configuration`'s deserialization checks its invariant.)
     pub fn validate(&self) -> Result<(), WireError> {
         let malformed = |reason: String| Err(WireError::Malformed { reason });
         if let Err(error) = GroupId::new(self.group.0.as_str()) {
@@ -216,15 +217,7 @@ impl RaftFrame {
                     let expected = match &entry.kind {
                         EntryKind::Normal => entry.size_bytes as usize,
                         EntryKind::Blank => 0,
-                        EntryKind::Configuration(configuration) => {
-                            if let Some(node) = voter_and_learner(configuration) {
-                                return malformed(format!(
-                                    "entry {} makes {node} both voter and learner",
-                                    entry.log_id
-                                ));
-                            }
-                            0
-                        }
+                        EntryKind::Configuration(_) => 0,
                     };
                     if payload.len() != expected {
                         return malformed(format!(
@@ -239,15 +232,6 @@ impl RaftFrame {
             }
             _ if !self.payloads.is_empty() => {
                 malformed(format!("{} carries payloads", message.kind_name()))
-            }
-            Message::InstallSnapshot(request) => {
-                match voter_and_learner(&request.meta.configuration) {
-                    Some(node) => malformed(format!(
-                        "the snapshot through {} makes {node} both voter and learner",
-                        request.meta.last_included
-                    )),
-                    None => Ok(()),
-                }
             }
             _ => Ok(()),
         }
@@ -271,15 +255,6 @@ impl RaftFrame {
         out.put_slice(&body);
         Ok(out.freeze())
     }
-}
-
-/// A node that `configuration` (either half of a joint one) lists both as voter and as
-/// learner. Deserialization bypasses `Configuration::new`, so a decoded frame is checked
-/// for what every constructor enforces.
-fn voter_and_learner(configuration: &ConfigurationEntry<PeerId>) -> Option<&PeerId> {
-    std::iter::once(&configuration.current)
-        .chain(&configuration.old)
-        .find_map(|part| part.voters().intersection(part.learners()).next())
 }
 
 /// Incremental decoder for a byte stream of frames.
