@@ -4,7 +4,8 @@
 #   scripts/mutants.sh run        shard by shard: stage 1 for the shard's mutants without
 #                                 a verdict, then stage 2 for the survivors so far; then
 #                                 the summary (resumable: run it again)
-#   scripts/mutants.sh shard K    stage 1, shard K only (0-based, of MUTANTS_SHARDS)
+#   scripts/mutants.sh shard K    stage 1, shard K only (0-based, of MUTANTS_SHARDS;
+#                                 MUTANTS_ONLY=RE: only the mutants whose name matches)
 #   scripts/mutants.sh stage2     stage 2 only: stage 1's survivors not through it yet
 #                                 (MUTANTS_RETEST=1: all survivors again; MUTANTS_ONLY=RE:
 #                                 only those whose name matches the extended regex RE)
@@ -294,6 +295,11 @@ unsettle_link_failures() {
 run_shard() {
     local k="$1" remaining status=0
     remaining=$(shard_mutants "$k" | untested)
+    # MUTANTS_ONLY (an extended regex): only the mutants whose name matches (two runs
+    # side by side on different files, each in a clone of its own).
+    if [[ -n "${MUTANTS_ONLY:-}" ]]; then
+        remaining=$(grep -E -- "$MUTANTS_ONLY" <<<"$remaining" || true)
+    fi
     if [[ -z "$remaining" ]]; then
         echo "== stage 1 shard $k/$shards: every mutant has a verdict"
         return

@@ -47,8 +47,8 @@ fn unspecified_endpoints_are_recognised() {
 }
 
 /// Deserialization keeps `Configuration`'s invariant as every constructor does: a frame
-/// or a stored record naming a node both voter and learner does not decode (the wire
-/// and the stores refuse it as malformed or corrupt).
+/// (or any serde body) naming a node both voter and learner does not decode. (The stores
+/// have their own codec, which builds configurations with `Configuration::new`.)
 #[test]
 fn a_configuration_with_a_node_in_both_roles_does_not_deserialize() {
     let fine: Configuration<u64> =

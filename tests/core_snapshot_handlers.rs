@@ -90,6 +90,7 @@ fn installed(term: u64, index: u64, current: u64) -> Vec<Action<u64>> {
         },
         Action::CompactLog {
             through: LogIndex(index),
+            snapshot: LogId::new(term, index),
         },
         install_answer(
             1,
@@ -189,7 +190,8 @@ fn a_snapshot_is_taken_at_the_distance_and_compacts_all_but_the_retained_tail() 
             }
         ),
         vec![Action::CompactLog {
-            through: LogIndex(2)
+            through: LogIndex(2),
+            snapshot: LogId::new(1, 3),
         }]
     );
     assert_eq!(
@@ -320,8 +322,10 @@ fn an_install_overtaken_by_appends_compacts_only_what_was_applied() {
     assert_eq!(
         done,
         vec![
+            // Only what the state machine applied; the snapshot is the one installed.
             Action::CompactLog {
-                through: LogIndex(2)
+                through: LogIndex(2),
+                snapshot: LogId::new(1, 4),
             },
             install_answer(
                 1,
@@ -618,7 +622,8 @@ fn compacted_leader() -> RaftCore<u64> {
     assert_eq!(
         step(&mut core, saved),
         vec![Action::CompactLog {
-            through: LogIndex(4)
+            through: LogIndex(4),
+            snapshot: LogId::new(1, 4),
         }]
     );
     core

@@ -598,7 +598,7 @@ impl ServerActor {
                 Action::TakeSnapshot { meta } => {
                     follow_ups.push(self.take_snapshot(state, meta, o));
                 }
-                Action::CompactLog { through } => {
+                Action::CompactLog { through, .. } => {
                     // Need not be durable; done at once.
                     state.durable.entries.retain(|e| e.log_id.index > through);
                     state.durable.payloads.retain(|id, _| id.index > through);

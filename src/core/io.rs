@@ -325,6 +325,9 @@ pub enum Action<N: NodeId> {
     CompactLog {
         /// The last index to delete.
         through: LogIndex,
+        /// The durable snapshot that covers them (`through <= snapshot.index`): where the
+        /// log continues when it ends before `through` (`LogStore::compact`).
+        snapshot: LogId,
     },
     /// Fetch the data of the snapshot `meta` from the leader `from` (its executor serves
     /// it) into a staging area, skipping what this node already has, resuming after a

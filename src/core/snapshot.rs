@@ -187,11 +187,12 @@ impl<N: NodeId> RaftCore<N> {
         }
         let retained = self.options.snapshot_retained_entries;
         let through = LogIndex(last_included.index.0.saturating_sub(retained));
-        self.compact_log(through);
+        self.compact_log(through, last_included);
     }
 
-    /// Drops the held entries up to `through` (all covered by the durable snapshot).
-    fn compact_log(&mut self, through: LogIndex) {
+    /// Drops the held entries up to `through` (all covered by the durable snapshot
+    /// `snapshot`).
+    fn compact_log(&mut self, through: LogIndex, snapshot: LogId) {
         if through <= self.log.start().index {
             return;
         }
@@ -201,7 +202,7 @@ impl<N: NodeId> RaftCore<N> {
         self.base_epoch = self.configuration_epoch_at(through);
         self.base_configuration = self.configuration_at(through).clone();
         self.log.compact(log_id);
-        self.push(Action::CompactLog { through });
+        self.push(Action::CompactLog { through, snapshot });
     }
 
     /// Sends `peer` the latest snapshot and waits for its answer (the peer needs an entry
@@ -409,7 +410,7 @@ impl<N: NodeId> RaftCore<N> {
             // Appends caught this node up while it installed: everything the snapshot
             // covers is committed and handed out here already, and the state machine
             // goes on from the log. Only what it has applied may be compacted.
-            self.compact_log(index.min(self.applied));
+            self.compact_log(index.min(self.applied), last_included);
             return;
         }
         let could_campaign = self.may_campaign();
@@ -450,7 +451,10 @@ impl<N: NodeId> RaftCore<N> {
         self.applied_issued = index;
         self.applied = index;
         self.push(Action::RestoreSnapshot { meta });
-        self.push(Action::CompactLog { through: index });
+        self.push(Action::CompactLog {
+            through: index,
+            snapshot: last_included,
+        });
         self.maybe_advance_commit();
         self.emit_apply();
     }

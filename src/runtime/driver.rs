@@ -100,8 +100,9 @@ pub(crate) struct Driver<S: StateMachine> {
     snapshots_installed: u64,
     /// `Node::snapshot` callers waiting for the snapshot being taken.
     snapshot_waiters: Vec<tokio::sync::oneshot::Sender<Result<Option<LogId>, SnapshotError>>>,
-    /// The step's compactions, sent to the writer after its writes.
-    compactions: Vec<LogIndex>,
+    /// The step's compactions (through, and the snapshot covering them), sent to the
+    /// writer after its writes.
+    compactions: Vec<(LogIndex, LogId)>,
     /// Membership changes and transfers asked of the core, by request id.
     membership_waiters: BTreeMap<RequestId, MembershipAnswer>,
     transfer_waiters: BTreeMap<RequestId, TransferAnswer>,
@@ -496,7 +497,9 @@ impl<S: StateMachine> Driver<S> {
                         follow_ups.push(refused);
                     }
                 }
-                Action::CompactLog { through } => self.compactions.push(through),
+                Action::CompactLog { through, snapshot } => {
+                    self.compactions.push((through, snapshot))
+                }
                 Action::RestoreSnapshot { meta } => self.restore(meta),
                 // `offer` queued the writes.
                 Action::SaveHardState { .. }
@@ -539,20 +542,18 @@ impl<S: StateMachine> Driver<S> {
         }
         // After the step's writes, in the writer's order.
         let compactions = std::mem::take(&mut self.compactions);
-        if let Some(&through) = compactions.iter().max() {
-            if let Some(snapshot) = self.core.snapshot().map(|meta| meta.last_included) {
-                if let Some(writer) = self.queues.inline_writer.as_ref() {
-                    // Nothing more is written after a failed write (as the writer task
-                    // stops at its first failure).
-                    if self.failed.is_none() {
-                        if let Err(error) = writer.compact(through, snapshot) {
-                            self.fail(NodeFailure::Storage(error));
-                        }
+        if let Some(&(through, snapshot)) = compactions.iter().max() {
+            if let Some(writer) = self.queues.inline_writer.as_ref() {
+                // Nothing more is written after a failed write (as the writer task
+                // stops at its first failure).
+                if self.failed.is_none() {
+                    if let Err(error) = writer.compact(through, snapshot) {
+                        self.fail(NodeFailure::Storage(error));
                     }
-                } else {
-                    self.queue_write_job(WriterJob::Compact { through, snapshot })
-                        .await;
                 }
+            } else {
+                self.queue_write_job(WriterJob::Compact { through, snapshot })
+                    .await;
             }
         }
         self.flush_fsm().await;
@@ -775,9 +776,9 @@ impl<S: StateMachine> Driver<S> {
         };
         if let Message::Append(request) = &message {
             // The payloads travel with the step (its `AppendLog` writes them); those the
-            // apply will need are cached too, within a byte bound. Only indices the core
-            // could append (an append must continue the log) are cached, so a hostile
-            // index cannot make the cache allocate without bound.
+            // apply will need are cached when the step is over, within a byte bound.
+            // Only indices the core could append (an append must continue the log) are
+            // cached, so a hostile index cannot make the cache allocate without bound.
             let reachable = self.core.last_log_id().index.0 + request.entries.len() as u64;
             let handed_over = self.handed_over;
             self.payloads

@@ -28,9 +28,10 @@ const MAX_RECEIVED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 ///
 /// The payloads a step brings — a leader's accepted proposals, a follower's received
 /// append — travel with that step (`step`): its write and its sends take them from there
-/// by offset, and only when the step is over do they move into the cache, for the apply,
-/// which takes them out again. A proposal's payload is thus held once, never copied
-/// between the two, and the cache is looked up once per entry (at the apply).
+/// by offset, and only when the step is over do they move into the cache — for the apply,
+/// which takes them out again, and for the sends of later steps (a pipeline window
+/// opening, a retransmission). A payload is thus held in one place at a time, and the
+/// proposing or receiving step never looks it up in the cache.
 pub(crate) struct Payloads {
     cache: PayloadCache,
     store: Arc<dyn LogStore>,
@@ -44,8 +45,19 @@ pub(crate) struct Payloads {
 struct StepPayload {
     log_id: LogId,
     payload: Bytes,
-    /// Kept for the apply when the step is over.
-    cache: bool,
+    /// Whether it is kept for the apply when the step is over.
+    keep: Keep,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// A proposal: always (a leader's are bounded by `max_uncommitted_bytes`).
+    Always,
+    /// A received entry: while the cache holds less than `MAX_RECEIVED_CACHE_BYTES`.
+    WithinBound,
+    /// Not needed by the apply (a blank or configuration entry, or one the core cannot
+    /// append or has handed over).
+    Never,
 }
 
 impl Payloads {
@@ -65,7 +77,7 @@ impl Payloads {
         self.step.push(StepPayload {
             log_id,
             payload,
-            cache: true,
+            keep: Keep::Always,
         });
     }
 
@@ -79,20 +91,18 @@ impl Payloads {
         cacheable: impl Fn(LogId) -> bool,
     ) {
         self.step.clear();
-        let mut cached = self.cache.bytes();
         for (meta, payload) in entries.iter().zip(payloads) {
             // Every entry, so an entry's place in `step` is its offset in the frame (a
             // blank or configuration entry in the middle leaves no gap).
-            let normal = matches!(meta.kind, EntryKind::Normal);
-            let fits = cached + payload.len() as u64 <= MAX_RECEIVED_CACHE_BYTES;
-            let cache = normal && fits && cacheable(meta.log_id);
-            if cache {
-                cached += payload.len() as u64;
-            }
+            let keep = if matches!(meta.kind, EntryKind::Normal) && cacheable(meta.log_id) {
+                Keep::WithinBound
+            } else {
+                Keep::Never
+            };
             self.step.push(StepPayload {
                 log_id: meta.log_id,
                 payload,
-                cache,
+                keep,
             });
         }
     }
@@ -101,7 +111,15 @@ impl Payloads {
     /// at or below `handed_over` were handed to the state machine already).
     pub(crate) fn end_step(&mut self, handed_over: LogIndex) {
         for entry in self.step.drain(..) {
-            if entry.cache && entry.log_id.index > handed_over {
+            let keep = match entry.keep {
+                Keep::Always => true,
+                // Checked as each goes in (an entry replacing a slot frees its bytes).
+                Keep::WithinBound => {
+                    self.cache.bytes() + entry.payload.len() as u64 <= MAX_RECEIVED_CACHE_BYTES
+                }
+                Keep::Never => false,
+            };
+            if keep && entry.log_id.index > handed_over {
                 self.cache.insert(entry.log_id, entry.payload);
             }
         }
@@ -152,7 +170,9 @@ impl Payloads {
 
     /// Payloads for these entries, about to be handed to the state machine, if every
     /// one is at hand: the cache's are taken out, not copied (the caller forgets the
-    /// rest of the cache through the last of them anyway).
+    /// rest of the cache through the last of them anyway). On `None` some may have been
+    /// taken already: the caller reads them all from the store (they are committed,
+    /// hence durable here).
     pub(crate) fn take_for_apply(&mut self, entries: &[EntryMeta<PeerId>]) -> Option<Vec<Bytes>> {
         let mut taken = Vec::with_capacity(entries.len());
         for meta in entries {

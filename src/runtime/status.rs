@@ -119,7 +119,7 @@ impl StatusPublisher {
             self.configuration = Some(configuration.clone());
         }
         // This runs after every event of the node's loop: the set is first compared in
-        // place, and collected (borrowed, sorted, deduplicated) only when it changed.
+        // place, and collected (borrowed, sorted) only when it changed.
         if !self.alive_unchanged(core) {
             self.collect_alive(core);
         }

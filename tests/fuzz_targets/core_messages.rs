@@ -317,10 +317,14 @@ impl Harness {
                         fetched: true,
                     });
                 }
-                Action::CompactLog { through } => {
+                Action::CompactLog { through, snapshot } => {
                     assert!(
                         through <= self.core.commit_index(),
                         "compacted uncommitted entries"
+                    );
+                    assert!(
+                        through <= snapshot.index,
+                        "compacted entries no snapshot covers"
                     );
                 }
                 Action::RestoreSnapshot { meta } => {
