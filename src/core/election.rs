@@ -62,9 +62,7 @@ impl<N: NodeId> RaftCore<N> {
             }
         }
         if let Some(leader) = self.role.leader_mut() {
-            for (_, peer_progress) in leader.iter_mut() {
-                peer_progress.recent_active = false;
-            }
+            leader.start_activity_round();
         }
         self.push(Action::ResetTimer(Timer::Election));
     }

@@ -221,10 +221,10 @@ impl<N: NodeId> RaftCore<N> {
                         "a leader's progress map differs from the configuration's members".into(),
                     );
                 }
-                if leader.change.is_some() && leader.transfer.is_some() {
+                if leader.change().is_some() && leader.transfer().is_some() {
                     return Err("a membership change and a transfer at once".into());
                 }
-                match &leader.change {
+                match leader.change() {
                     Some(change) => match change.phase {
                         super::leader::ChangePhase::CatchingUp { .. } => {
                             if !catching_up.iter().all(|p| change.target.is_voter(p)) {
@@ -251,7 +251,7 @@ impl<N: NodeId> RaftCore<N> {
                         }
                     }
                 }
-                if let Some(transfer) = &leader.transfer {
+                if let Some(transfer) = leader.transfer() {
                     if transfer.target == self.id {
                         return Err("a leader transfers to itself".into());
                     }

@@ -10,8 +10,11 @@ use super::read::LeaderReads;
 use super::types::{LogIndex, NodeId, RequestId};
 
 /// A leader's state: one [`Progress`] per other member (voters and learners) of the
-/// configuration in force, and per peer catching up or leaving. Handlers reach it through `RoleState::leader` /
-/// `RoleState::leader_mut`, never by destructuring the role.
+/// configuration in force, and per peer catching up or leaving; the change, transfer
+/// and reads in progress. Its fields are private: a handler that needs only the leader's
+/// state calls its methods (through `RoleState::leader` / `RoleState::leader_mut`, never
+/// by destructuring the role); one that decides from the leader's and the common state
+/// at once takes a [`LeaderView`](super::view::LeaderView).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct LeaderState<N: NodeId> {
     progress: BTreeMap<N, Progress>,
@@ -26,11 +29,11 @@ pub(crate) struct LeaderState<N: NodeId> {
     /// Invariant: disjoint from the members.
     leaving: BTreeSet<N>,
     /// The membership change this leader is carrying out, if any.
-    pub(crate) change: Option<PendingChange<N>>,
+    change: Option<PendingChange<N>>,
     /// The leadership transfer in progress, if any.
-    pub(crate) transfer: Option<PendingTransfer<N>>,
+    transfer: Option<PendingTransfer<N>>,
     /// Reads waiting for a read index, rounds and the lease (`read.rs`).
-    pub(crate) reads: Box<LeaderReads<N>>,
+    reads: Box<LeaderReads<N>>,
 }
 
 /// A membership change asked of this leader (`Input::ChangeMembership`).
@@ -199,9 +202,135 @@ impl<N: NodeId> LeaderState<N> {
         self.progress.iter()
     }
 
-    /// Every member's progress, mutably.
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&N, &mut Progress)> {
-        self.progress.iter_mut()
+    /// A check-quorum round starts: no peer has been heard from in it yet.
+    pub(crate) fn start_activity_round(&mut self) {
+        for progress in self.progress.values_mut() {
+            progress.recent_active = false;
+        }
+    }
+
+    /// The membership change in progress, if any.
+    pub(crate) fn change(&self) -> Option<&PendingChange<N>> {
+        self.change.as_ref()
+    }
+
+    /// Takes on a change to `target`, asked by `id`: its new voters are caught up first
+    /// (`start_catch_up`). None may be in progress.
+    pub(crate) fn begin_change(&mut self, id: RequestId, target: Configuration<N>) {
+        debug_assert!(self.change.is_none(), "a change while one is in progress");
+        self.change = Some(PendingChange {
+            id,
+            target,
+            phase: ChangePhase::CatchingUp { rounds: 0 },
+        });
+    }
+
+    /// The change's first configuration entry (joint, or the final one) is at `index`.
+    pub(crate) fn change_appended(&mut self, index: LogIndex) {
+        if let Some(change) = &mut self.change {
+            change.phase = ChangePhase::Appended { index };
+        }
+    }
+
+    /// The change's joint entry at `joint` committed and its final one was appended
+    /// at `next`: the change now waits for that one.
+    pub(crate) fn change_moved_on(&mut self, joint: LogIndex, next: LogIndex) {
+        if let Some(change) = &mut self.change {
+            if change.phase == (ChangePhase::Appended { index: joint }) {
+                change.phase = ChangePhase::Appended { index: next };
+            }
+        }
+    }
+
+    /// The change whose final entry is at or before `committed` is done: returned, to
+    /// be answered.
+    pub(crate) fn complete_change(&mut self, committed: LogIndex) -> Option<PendingChange<N>> {
+        match &self.change {
+            Some(PendingChange {
+                phase: ChangePhase::Appended { index },
+                ..
+            }) if *index <= committed => self.change.take(),
+            Some(_) | None => None,
+        }
+    }
+
+    /// One check-quorum round passed for a change catching up its new voters: the
+    /// rounds counted before this one (`None` when no change is catching up).
+    pub(crate) fn count_catch_up_round(&mut self) -> Option<u32> {
+        match &mut self.change {
+            Some(PendingChange {
+                phase: ChangePhase::CatchingUp { rounds },
+                ..
+            }) => {
+                let before = *rounds;
+                *rounds = rounds.saturating_add(1);
+                Some(before)
+            }
+            Some(_) | None => None,
+        }
+    }
+
+    /// Gives up the change in progress (its new voters stop being caught up): returned,
+    /// to be answered.
+    pub(crate) fn abandon_change(&mut self) -> Option<PendingChange<N>> {
+        self.stop_catch_up();
+        self.change.take()
+    }
+
+    /// The leadership transfer in progress, if any.
+    pub(crate) fn transfer(&self) -> Option<&PendingTransfer<N>> {
+        self.transfer.as_ref()
+    }
+
+    /// Starts handing leadership to `target` for `rounds` check-quorum rounds, asked
+    /// by `id`; the lease is off for the rest of the term (the target may lead before
+    /// it runs out). None may be in progress.
+    pub(crate) fn begin_transfer(&mut self, id: RequestId, target: N, rounds: u8) {
+        debug_assert!(
+            self.transfer.is_none(),
+            "a transfer while one is in progress"
+        );
+        self.reads.disable_lease();
+        self.transfer = Some(PendingTransfer {
+            id,
+            target,
+            timeout_now_sent: false,
+            rounds_left: rounds,
+        });
+    }
+
+    /// `TimeoutNow` went to the transfer's target.
+    pub(crate) fn timeout_now_sent(&mut self) {
+        if let Some(transfer) = &mut self.transfer {
+            transfer.timeout_now_sent = true;
+        }
+    }
+
+    /// One check-quorum round passed: the transfer that has run out of rounds, given
+    /// up (returned, to be answered).
+    pub(crate) fn count_transfer_round(&mut self) -> Option<PendingTransfer<N>> {
+        let transfer = self.transfer.as_mut()?;
+        transfer.rounds_left = transfer.rounds_left.saturating_sub(1);
+        if transfer.rounds_left == 0 {
+            self.transfer.take()
+        } else {
+            None
+        }
+    }
+
+    /// Leadership ends: the change and the transfer in progress, to be answered.
+    pub(crate) fn end(&mut self) -> (Option<PendingChange<N>>, Option<PendingTransfer<N>>) {
+        (self.change.take(), self.transfer.take())
+    }
+
+    /// The reads waiting on this leader, its rounds and its lease.
+    pub(crate) fn reads(&self) -> &LeaderReads<N> {
+        &self.reads
+    }
+
+    /// The reads, mutably.
+    pub(crate) fn reads_mut(&mut self) -> &mut LeaderReads<N> {
+        &mut self.reads
     }
 
     /// The same state with members renamed (symmetry reduction).

@@ -30,7 +30,7 @@ use super::configuration::{Configuration, ConfigurationEntry, MembershipChange};
 use super::entry::{EntryKind, EntryMeta};
 use super::error::AdminError;
 use super::io::Action;
-use super::leader::{ChangePhase, PendingChange};
+use super::leader::ChangePhase;
 use super::message::{Message, TimeoutNow};
 use super::raft::RaftCore;
 use super::types::{LogId, LogIndex, NodeId, RequestId};
@@ -90,8 +90,8 @@ impl<N: NodeId> RaftCore<N> {
             return;
         };
         let index = self.append_configuration(entry);
-        if let Some(change) = self.role.leader_mut().and_then(|l| l.change.as_mut()) {
-            change.phase = ChangePhase::Appended { index };
+        if let Some(leader) = self.role.leader_mut() {
+            leader.change_appended(index);
         }
     }
 
@@ -130,23 +130,15 @@ impl<N: NodeId> RaftCore<N> {
         if configuration.is_joint() {
             let next = self
                 .append_configuration(ConfigurationEntry::stable(configuration.current.clone()));
-            if let Some(change) = self.role.leader_mut().and_then(|l| l.change.as_mut()) {
-                if change.phase == (ChangePhase::Appended { index }) {
-                    change.phase = ChangePhase::Appended { index: next };
-                }
+            if let Some(leader) = self.role.leader_mut() {
+                leader.change_moved_on(index, next);
             }
             return;
         }
         let done = self
             .role
             .leader_mut()
-            .and_then(|leader| match &leader.change {
-                Some(PendingChange {
-                    phase: ChangePhase::Appended { index: appended },
-                    ..
-                }) if *appended <= index => leader.change.take(),
-                _ => None,
-            });
+            .and_then(|leader| leader.complete_change(index));
         if let Some(change) = done {
             self.push(Action::MembershipChanged {
                 id: change.id,
@@ -210,8 +202,7 @@ impl<N: NodeId> RaftCore<N> {
         let Some(leader) = self.role.leader_mut() else {
             return;
         };
-        let change = leader.change.take();
-        let transfer = leader.transfer.take();
+        let (change, transfer) = leader.end();
         if let Some(change) = change {
             // A change still catching up appended nothing; one whose entry is in the
             // log may yet be completed by the next leader.
@@ -260,10 +251,10 @@ impl<N: NodeId> LeaderView<'_, N> {
         change: MembershipChange<N>,
         settled: bool,
     ) -> Result<ChangeStart<N>, AdminError<N>> {
-        if self.leader.transfer.is_some() {
+        if self.leader.transfer().is_some() {
             return Err(AdminError::TransferInProgress);
         }
-        if self.leader.change.is_some() {
+        if self.leader.change().is_some() {
             return Err(AdminError::ChangeInProgress);
         }
         // Until an entry of its own term commits, a new leader cannot know whether a
@@ -289,11 +280,7 @@ impl<N: NodeId> LeaderView<'_, N> {
             .collect();
         let next_index = self.log.last_index().next();
         self.leader.start_catch_up(&strangers, next_index);
-        self.leader.change = Some(PendingChange {
-            id,
-            target,
-            phase: ChangePhase::CatchingUp { rounds: 0 },
-        });
+        self.leader.begin_change(id, target);
         Ok(ChangeStart::CatchingUp(strangers))
     }
 
@@ -302,7 +289,7 @@ impl<N: NodeId> LeaderView<'_, N> {
     fn behind_in_catch_up(&self) -> Option<N> {
         let last_index = self.log.last_index();
         let margin = self.options.catchup_margin;
-        let change = self.leader.change.as_ref()?;
+        let change = self.leader.change()?;
         if !matches!(change.phase, ChangePhase::CatchingUp { .. }) {
             return None;
         }
@@ -322,7 +309,7 @@ impl<N: NodeId> LeaderView<'_, N> {
     /// joint one, or the target itself when the voters stay), once every new voter is
     /// close enough to the leader's log.
     fn caught_up_entry(&self) -> Option<ConfigurationEntry<N>> {
-        let change = self.leader.change.as_ref()?;
+        let change = self.leader.change()?;
         if !matches!(change.phase, ChangePhase::CatchingUp { .. }) {
             return None;
         }
@@ -387,7 +374,7 @@ impl<N: NodeId> LeaderView<'_, N> {
             leader.forget_leaving(peer);
         }
         // Every new voter, whether it catches up from nothing or is a learner promoted.
-        let silent_new_voter = leader.change.as_ref().and_then(|change| {
+        let silent_new_voter = leader.change().and_then(|change| {
             change
                 .target
                 .voters()
@@ -397,22 +384,19 @@ impl<N: NodeId> LeaderView<'_, N> {
                 .cloned()
         });
         let mut failed = None;
-        if let Some(change) = &mut leader.change {
-            if let ChangePhase::CatchingUp { rounds } = &mut change.phase {
-                // A whole round, not the moments before the first timer firing.
-                if *rounds >= 1 {
-                    failed = silent_new_voter;
-                }
-                *rounds = rounds.saturating_add(1);
-                // Answering, but still behind after the rounds allowed.
-                if failed.is_none() && max_rounds > 0 && *rounds > max_rounds {
-                    failed = behind;
-                }
+        if let Some(before) = leader.count_catch_up_round() {
+            // A whole round, not the moments before the first timer firing.
+            if before >= 1 {
+                failed = silent_new_voter;
+            }
+            // Answering, but still behind after the rounds allowed.
+            let rounds = before.saturating_add(1);
+            if failed.is_none() && max_rounds > 0 && rounds > max_rounds {
+                failed = behind;
             }
         }
         let peer = failed?;
-        leader.stop_catch_up();
-        let change = leader.change.take()?;
+        let change = leader.abandon_change()?;
         Some((change.id, AdminError::CatchUpFailed { peer }))
     }
 }

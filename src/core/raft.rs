@@ -766,7 +766,7 @@ impl<N: NodeId> RaftCore<N> {
     pub fn pending_reads(&self) -> u64 {
         self.role
             .leader()
-            .map_or(0, |leader| leader.reads.waiting())
+            .map_or(0, |leader| leader.reads().waiting())
             + self.forwarded.waiting()
     }
 
@@ -804,7 +804,7 @@ impl<N: NodeId> RaftCore<N> {
         if let Some(leader) = self.role.leader_mut() {
             leader.reconcile(&configuration, &id, next_index);
             // New voters promised nothing: a lease needs a round of the new quorum.
-            leader.reads.drop_lease();
+            leader.reads_mut().drop_lease();
         }
         // The quorum may be smaller now (C_new after a joint configuration): the
         // answers already in may confirm a round.

@@ -460,7 +460,7 @@ impl<N: NodeId> RaftCore<N> {
         if self
             .role
             .leader()
-            .is_some_and(|leader| leader.reads.round_due())
+            .is_some_and(|leader| leader.reads().round_due())
         {
             self.start_read_round();
         }
@@ -473,7 +473,7 @@ impl<N: NodeId> RaftCore<N> {
         if !self
             .role
             .leader_mut()
-            .is_some_and(|leader| leader.reads.begin_round())
+            .is_some_and(|leader| leader.reads_mut().begin_round())
         {
             return false;
         }
@@ -498,7 +498,7 @@ impl<N: NodeId> RaftCore<N> {
         if self
             .role
             .leader_mut()
-            .is_some_and(|leader| leader.reads.acked(from, round, lease_cover))
+            .is_some_and(|leader| leader.reads_mut().acked(from, round, lease_cover))
         {
             self.confirm_read_rounds();
         }
@@ -542,7 +542,7 @@ impl<N: NodeId> RaftCore<N> {
         let Some(leader) = self.role.leader_mut() else {
             return;
         };
-        let waiting = leader.reads.take_waiting();
+        let waiting = leader.reads_mut().take_waiting();
         for read in waiting {
             self.answer_read(read.origin, Err(error.clone()));
         }
@@ -588,7 +588,7 @@ impl<N: NodeId> LeaderView<'_, N> {
         let commit_index = self.commit_index;
         let ready = self.committed_in_term();
         let lease = self.options.read_lease > 0;
-        let reads = &mut self.leader.reads;
+        let reads = self.leader.reads_mut();
         if ready && lease && lease_now.is_some_and(|now| reads.lease_holds(now)) {
             return Some((origin, Ok(commit_index)));
         }
@@ -607,7 +607,7 @@ impl<N: NodeId> LeaderView<'_, N> {
 
     /// A heartbeat for every member, carrying the current round.
     fn heartbeats(&self) -> Vec<(N, Heartbeat)> {
-        let round = self.leader.reads.round;
+        let round = self.leader.reads().round;
         self.leader
             .iter()
             .map(|(peer, p)| {
@@ -627,7 +627,7 @@ impl<N: NodeId> LeaderView<'_, N> {
     fn confirm_read_rounds(&mut self) -> Option<Vec<PendingRead<N>>> {
         let (id, configuration) = (self.id, self.configuration);
         let read_lease = self.options.read_lease;
-        let reads = &mut self.leader.reads;
+        let reads = self.leader.reads_mut();
         let (latest, acked) = (reads.round, &reads.acked);
         let confirmed = joint_index(configuration, |node| {
             if node == id {
@@ -688,7 +688,7 @@ impl<N: NodeId> LeaderView<'_, N> {
             return false;
         }
         let mut changed = false;
-        for read in self.leader.reads.waiting.iter_mut() {
+        for read in self.leader.reads_mut().waiting.iter_mut() {
             if read.index.is_some() {
                 break;
             }

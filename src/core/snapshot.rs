@@ -40,6 +40,7 @@ use super::message::Message;
 use super::message::{InstallSnapshotRequest, InstallSnapshotResponse, InstallSnapshotResult};
 use super::raft::{RaftCore, RoleState};
 use super::types::{LogId, LogIndex, NodeId};
+use super::view::LeaderView;
 
 /// What identifies a snapshot: the last entry it covers and the configuration in force
 /// at that entry. The state machine's data travels beside it (the executor's matter).
@@ -228,31 +229,18 @@ impl<N: NodeId> RaftCore<N> {
         from: N,
         response: InstallSnapshotResponse,
     ) {
-        let last_index = self.log.last_index();
-        let Some(progress) = self.role.leader_mut().and_then(|l| l.progress_mut(&from)) else {
+        let Some(mut view) = self.leader_view() else {
             return;
         };
-        progress.recent_active = true;
-        match response.result {
-            InstallSnapshotResult::Installed { last_matched } => {
-                if last_matched > last_index {
-                    return; // claims entries we never had: ignore
-                }
-                let updated = progress.maybe_update(last_matched);
-                // Any install answer ends the wait: probe from what matches (a
-                // snapshot is sent again if that is still compacted).
-                progress.snapshot_answered();
+        match view.on_install_snapshot_response(&from, response.result) {
+            InstallAnswer::Nothing => {}
+            InstallAnswer::Matched { updated } => {
                 if updated {
                     self.maybe_commit_as_leader();
                     self.on_progress(&from);
                 }
                 self.maybe_send_append(&from, false);
             }
-            InstallSnapshotResult::Failed { last_included } => {
-                // Try again after the next heartbeat answer, not in a tight loop.
-                progress.snapshot_failed(last_included);
-            }
-            InstallSnapshotResult::StaleTerm => {}
         }
     }
 
@@ -464,6 +452,49 @@ impl<N: NodeId> RaftCore<N> {
 /// term ≥ 1), not from a term later than the request's, with voters. (No log reaches
 /// 2^63 entries: refusing such an index keeps the log's index arithmetic from
 /// overflowing.)
+/// What a snapshot's answer asks of the leader
+/// (`LeaderView::on_install_snapshot_response`).
+enum InstallAnswer {
+    /// Nothing more.
+    Nothing,
+    /// The follower holds the snapshot: send it what follows (`updated`: its match
+    /// moved, so the commit index may too).
+    Matched { updated: bool },
+}
+
+impl<N: NodeId> LeaderView<'_, N> {
+    /// `from` answered a snapshot: it was heard from. An install moves its match to what
+    /// it holds (unless it claims entries this leader never had) and ends the wait (it
+    /// probes from there, and is sent the snapshot again if that is still compacted); a
+    /// failure waits for the next heartbeat answer, not a tight loop.
+    fn on_install_snapshot_response(
+        &mut self,
+        from: &N,
+        result: InstallSnapshotResult,
+    ) -> InstallAnswer {
+        let last_index = self.log.last_index();
+        let Some(progress) = self.leader.progress_mut(from) else {
+            return InstallAnswer::Nothing;
+        };
+        progress.recent_active = true;
+        match result {
+            InstallSnapshotResult::Installed { last_matched } => {
+                if last_matched > last_index {
+                    return InstallAnswer::Nothing; // claims entries we never had
+                }
+                let updated = progress.maybe_update(last_matched);
+                progress.snapshot_answered();
+                InstallAnswer::Matched { updated }
+            }
+            InstallSnapshotResult::Failed { last_included } => {
+                progress.snapshot_failed(last_included);
+                InstallAnswer::Nothing
+            }
+            InstallSnapshotResult::StaleTerm => InstallAnswer::Nothing,
+        }
+    }
+}
+
 pub(crate) fn is_well_formed<N: NodeId>(request: &InstallSnapshotRequest<N>) -> bool {
     let last = request.meta.last_included;
     last.index > LogIndex(0)

@@ -6,7 +6,7 @@
 
 use super::error::AdminError;
 use super::io::Action;
-use super::leader::PendingTransfer;
+use super::leader::LeaderState;
 use super::message::{Message, TimeoutNow};
 use super::raft::RaftCore;
 use super::types::{NodeId, RequestId};
@@ -58,20 +58,15 @@ impl<N: NodeId> RaftCore<N> {
     /// One check-quorum round passed: a transfer that has run out of rounds is given
     /// up, and the leader takes writes again.
     pub(crate) fn transfer_round(&mut self) {
-        let Some(leader) = self.role.leader_mut() else {
-            return;
-        };
-        let Some(transfer) = &mut leader.transfer else {
-            return;
-        };
-        transfer.rounds_left = transfer.rounds_left.saturating_sub(1);
-        if transfer.rounds_left == 0 {
-            if let Some(transfer) = leader.transfer.take() {
-                self.push(Action::TransferDone {
-                    id: transfer.id,
-                    result: Err(AdminError::TransferTimedOut),
-                });
-            }
+        if let Some(transfer) = self
+            .role
+            .leader_mut()
+            .and_then(LeaderState::count_transfer_round)
+        {
+            self.push(Action::TransferDone {
+                id: transfer.id,
+                result: Err(AdminError::TransferTimedOut),
+            });
         }
     }
 
@@ -96,7 +91,7 @@ impl<N: NodeId> RaftCore<N> {
     pub(crate) fn transferring(&self) -> bool {
         self.role
             .leader()
-            .is_some_and(|leader| leader.transfer.is_some())
+            .is_some_and(|leader| leader.transfer().is_some())
     }
 }
 
@@ -111,10 +106,10 @@ impl<N: NodeId> LeaderView<'_, N> {
         to: Option<N>,
         settled: bool,
     ) -> Result<Option<N>, AdminError<N>> {
-        if self.leader.transfer.is_some() {
+        if self.leader.transfer().is_some() {
             return Err(AdminError::TransferInProgress);
         }
-        if self.leader.change.is_some() || !settled {
+        if self.leader.change().is_some() || !settled {
             return Err(AdminError::ChangeInProgress);
         }
         let target = match to {
@@ -127,13 +122,8 @@ impl<N: NodeId> LeaderView<'_, N> {
                     .1
             }
         };
-        self.leader.reads.disable_lease();
-        self.leader.transfer = Some(PendingTransfer {
-            id,
-            target: target.clone(),
-            timeout_now_sent: false,
-            rounds_left: TRANSFER_ROUNDS,
-        });
+        self.leader
+            .begin_transfer(id, target.clone(), TRANSFER_ROUNDS);
         Ok(Some(target))
     }
 
@@ -141,7 +131,7 @@ impl<N: NodeId> LeaderView<'_, N> {
     /// (recorded as sent: at most one per transfer).
     fn timeout_now(&mut self) -> Option<(N, TimeoutNow)> {
         let last_log_id = self.log.last_log_id();
-        let transfer = self.leader.transfer.as_ref()?;
+        let transfer = self.leader.transfer()?;
         if transfer.timeout_now_sent {
             return None;
         }
@@ -153,9 +143,7 @@ impl<N: NodeId> LeaderView<'_, N> {
         if !caught_up {
             return None;
         }
-        if let Some(transfer) = &mut self.leader.transfer {
-            transfer.timeout_now_sent = true;
-        }
+        self.leader.timeout_now_sent();
         let term = self.term;
         Some((target, TimeoutNow { term, last_log_id }))
     }

@@ -12,6 +12,13 @@
 //! every send and the hold queue stay where they are. A handler that must act on the
 //! core between two decisions (a send between two pipelined appends, a read round
 //! between two progress updates) takes a view for each.
+//!
+//! The rule, for a reader checking a handler: [`LeaderState`]'s fields are private to
+//! `leader.rs`. A handler that needs only the leader's state (count appended bytes,
+//! start a check-quorum round, track a removed peer) calls one of its methods through
+//! `RoleState::leader_mut`; a handler that decides from the leader's state and the
+//! common state together (the log, the commit index, the configuration, the options)
+//! does so in a `LeaderView` method and acts on the answer.
 
 use super::configuration::ConfigurationEntry;
 use super::leader::LeaderState;
