@@ -44,6 +44,7 @@ async fn start_server(port: u16) -> Server {
     let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (sink, frames) = mpsc::channel(1024);
+    let sink = FrameSink::new(sink);
     let metrics = Arc::new(TransportMetrics::default());
     let task = tokio::spawn(serve(listener, sink, options(), metrics.clone()));
     Server {
@@ -172,6 +173,7 @@ async fn in_process_network_delivers_and_cuts() {
     let a = Endpoint::new("a", 1).unwrap();
     let b = Endpoint::new("b", 1).unwrap();
     let (sink, mut frames) = mpsc::channel(4);
+    let sink = FrameSink::new(sink);
     network.register(b.clone(), sink);
     let transport = network.transport(a.clone());
     transport.send(&b, frame(&a, &b, 1)).unwrap();

@@ -76,6 +76,7 @@ async fn start(ca: &Ca) -> Server {
         ..
     } = split_port_tls(listener, options, &tls);
     let (sink, frames) = mpsc::channel(1024);
+    let sink = FrameSink::new(sink);
     let metrics = Arc::new(TransportMetrics::default());
     let raft_task = {
         let metrics = metrics.clone();

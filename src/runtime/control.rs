@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
+use concord_sync::doorbell::{Doorbell, Ringer};
 use concord_sync::{queue, shutdown};
 use tokio::sync::mpsc;
 
 use super::error::SnapshotError;
 use super::fsm::{FsmDone, FsmJob, InlineFsm};
+use super::inbox::Rung;
 use super::reads::ReadRequest;
 use super::snapshot_store::SnapshotStore;
 use super::state_machine::StateMachine;
@@ -65,7 +67,7 @@ pub(crate) struct DriverSnapshots {
     pub(crate) store: Arc<dyn SnapshotStore>,
     pub(crate) staged: Staged,
     pub(crate) partial: PartialSlot,
-    pub(crate) events: mpsc::UnboundedSender<SnapshotEvent>,
+    pub(crate) events: Rung<mpsc::UnboundedSender<SnapshotEvent>>,
 }
 
 /// The driver's inputs and workers, handed over when it is built.
@@ -91,4 +93,8 @@ pub(crate) struct Channels<S: StateMachine> {
     /// The state machine's caller, when the driver runs it (a state machine that does
     /// not block): `fsm_jobs` then stays empty.
     pub(crate) inline_fsm: Option<InlineFsm<S>>,
+    /// Rings the driver's doorbell (for the senders the driver makes itself).
+    pub(crate) ringer: Ringer,
+    /// Which of the queues above have something (`inbox`).
+    pub(crate) doorbell: Doorbell,
 }

@@ -22,6 +22,7 @@ use super::control::{
 };
 use super::error::{ApplyError, NodeFailure, ReadError, SnapshotError};
 use super::fsm::{answer_failed, answer_stopped, ApplyItem, FsmDone, FsmJob};
+use super::inbox;
 use super::options::NodeOptions;
 use super::outbound::Outbound;
 use super::payloads::Payloads;
@@ -53,9 +54,26 @@ struct ActiveFetch {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// A duration far enough away to mean "never" for a timer.
-fn far_duration() -> std::time::Duration {
-    std::time::Duration::from_secs(86_400 * 365)
+/// While the driver is busy (events ready pass after pass, no wait), it reads the clock
+/// for its timers once in this many passes.
+const CLOCK_EVERY_PASSES: u32 = 8;
+
+/// What one pass of the driver's loop handles.
+enum Event<S: StateMachine> {
+    WriteDone(WriteDone),
+    FsmDone(FsmDone),
+    FsmReports,
+    ReadDone(ReadDone),
+    Snapshot(SnapshotEvent),
+    Stop,
+    ClockChanged,
+    Heartbeat,
+    Election,
+    SnapshotTick,
+    Frame(RaftFrame),
+    Control(Control),
+    Reads(ReadRequest<S>),
+    Proposals(Proposal<S>),
 }
 
 /// Most committed entries handed to the state machine in one job (the core hands out
@@ -124,6 +142,8 @@ pub(crate) struct Driver<S: StateMachine> {
     /// Reads of payloads the cache lacks, off this task (`reader.rs`).
     reader: PayloadReader,
     read_done: mpsc::UnboundedReceiver<ReadDone>,
+    /// The input queues rung and not yet found empty (`inbox`, `ready`).
+    rung: u32,
     /// Writer jobs held back while an apply chunk's payloads are being read: from the
     /// first job that may delete entries (a compaction, a snapshot install) on, in
     /// order, until no chunk is reading — so an apply read never finds its entries
@@ -165,8 +185,12 @@ impl<S: StateMachine> Driver<S> {
             options.peer.clone(),
             options.faults.clone(),
         );
-        let (reader, read_done) =
-            PayloadReader::new(store.clone(), options.group.clone(), options.faults.clone());
+        let (reader, read_done) = PayloadReader::new(
+            store.clone(),
+            options.group.clone(),
+            options.faults.clone(),
+            &channels.ringer,
+        );
         let server = snapshots.as_ref().map(|snapshots| SnapshotServer {
             store: snapshots.store.clone(),
             sender: outbound.transfer(),
@@ -193,6 +217,7 @@ impl<S: StateMachine> Driver<S> {
             payloads: Payloads::new(store.clone(), options.group.clone()),
             reader,
             read_done,
+            rung: 0,
             held_writer_jobs: VecDeque::new(),
             outbound,
             status: StatusPublisher::new(
@@ -248,87 +273,117 @@ impl<S: StateMachine> Driver<S> {
         self.publish_status();
         // Timers are two long-lived sleeps, reset only when a deadline changes: creating
         // fresh ones on every loop iteration costs a timer-wheel insert each time.
-        let far = || Instant::now() + std::time::Duration::from_secs(86_400 * 365);
+        let far = || Instant::now() + std::time::Duration::from_secs(86_400 * 365); // never
         let election = tokio::time::sleep_until(far());
         let heartbeat = tokio::time::sleep_until(far());
         tokio::pin!(election, heartbeat);
-        let mut armed = (None, None);
+        let mut armed = (None, None, None);
+        let mut passes_since_clock = CLOCK_EVERY_PASSES;
         let lazy_election = self.options.faults.is_none();
         let clock_changed = self.timers.clock().notifier();
-        // The snapshot interval (JRaft `snapshotIntervalSecs`), if snapshots are on.
+        // The snapshot interval (JRaft `snapshotIntervalSecs`), if snapshots are on: a
+        // deadline like the others, moved on by an interval from the moment it fires
+        // (a late one does not fire twice).
         let interval = self.options.snapshot_interval;
-        let snapshot_timer_on = self.snapshots.is_some() && !interval.is_zero();
-        let mut snapshot_timer = tokio::time::interval_at(
-            Instant::now()
-                + if snapshot_timer_on {
-                    interval
-                } else {
-                    far_duration()
-                },
-            if snapshot_timer_on {
-                interval
-            } else {
-                far_duration()
-            },
-        );
-        snapshot_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut snapshot_due =
+            (self.snapshots.is_some() && !interval.is_zero()).then(|| Instant::now() + interval);
+        let snapshot_sleep = tokio::time::sleep_until(snapshot_due.unwrap_or_else(far));
+        tokio::pin!(snapshot_sleep);
         loop {
             self.timers.follow_clock();
             let deadlines = (
                 self.timers.deadline(Timer::Election),
                 self.timers.deadline(Timer::Heartbeat),
             );
-            // A follower's election deadline moves on with every append it receives:
-            // re-inserting the sleep into the timer wheel each time costs a lock and a
-            // wheel update per step. A later deadline is left to the sleep already
-            // armed, which wakes early and sleeps again until the real one (not under a
-            // simulation, whose schedule includes every wake-up).
-            let later = matches!((armed.0, deadlines.0), (Some(at), Some(new)) if new > at);
-            if armed.0 != deadlines.0 && !(later && lazy_election) {
-                armed.0 = deadlines.0;
-                election.as_mut().reset(deadlines.0.unwrap_or_else(far));
-            }
-            if armed.1 != deadlines.1 {
-                armed.1 = deadlines.1;
-                heartbeat.as_mut().reset(deadlines.1.unwrap_or_else(far));
-            }
             let backlog = self.core.commit_index().0.saturating_sub(self.applied.0);
-            // `biased`: completions first (they unblock everything else), then timers
-            // (so a flood of frames cannot starve heartbeats), then frames, then new
-            // work. A fixed order also keeps simulated runs deterministic. The
-            // `concord_sync` futures are made `cooperative` as tokio's channels are.
-            tokio::select! {
-                biased;
-                Some(done) = cooperative(self.queues.writer_done.recv()), if self.queues.inline_writer.is_none() => {
-                    self.on_write_done(done).await
+            // What is ready already is taken without waiting, in the order below; the
+            // loop waits only when nothing is (`wait`), and only then registers its
+            // waker with every source — once per wait, not on every pass (a source
+            // polled and found empty registers the task's waker, a clone and a drop
+            // of it each time).
+            // The clock is read after every wait, and every few passes while busy: a
+            // timer due in the middle of a flood of frames fires at most a few passes
+            // (microseconds) late, and a pass saves a clock read.
+            let check_clock = passes_since_clock >= CLOCK_EVERY_PASSES;
+            passes_since_clock = if check_clock {
+                0
+            } else {
+                passes_since_clock + 1
+            };
+            let event = match self.ready(deadlines, snapshot_due, backlog, check_clock) {
+                Some(event) => {
+                    // Taking from a queue without awaiting it consumes no budget:
+                    // consume it here, as an awaited channel would, so a flood of
+                    // frames still lets the worker's other tasks run.
+                    tokio::task::coop::consume_budget().await;
+                    event
                 }
+                None => {
+                    // A follower's election deadline moves on with every append it
+                    // receives: re-inserting the sleep into the timer wheel each time
+                    // costs a lock and a wheel update per step. A later deadline is
+                    // left to the sleep already armed, which wakes early and sleeps
+                    // again until the real one (not under a simulation, whose schedule
+                    // includes every wake-up).
+                    let later = matches!((armed.0, deadlines.0), (Some(at), Some(new)) if new > at);
+                    if armed.0 != deadlines.0 && !(later && lazy_election) {
+                        armed.0 = deadlines.0;
+                        election.as_mut().reset(deadlines.0.unwrap_or_else(far));
+                    }
+                    if armed.1 != deadlines.1 {
+                        armed.1 = deadlines.1;
+                        heartbeat.as_mut().reset(deadlines.1.unwrap_or_else(far));
+                    }
+                    if armed.2 != snapshot_due {
+                        armed.2 = snapshot_due;
+                        snapshot_sleep
+                            .as_mut()
+                            .reset(snapshot_due.unwrap_or_else(far));
+                    }
+                    // Nothing is ready: wait for a ring, a timer, the stop or (in
+                    // simulations) a clock adjustment. `biased` keeps simulated runs
+                    // deterministic; the `concord_sync` futures are made `cooperative`
+                    // as tokio's channels are.
+                    tokio::select! {
+                        biased;
+                        rung = cooperative(self.queues.doorbell.wait()) => {
+                            self.rung |= rung;
+                            passes_since_clock = CLOCK_EVERY_PASSES;
+                            continue;
+                        }
+                        _ = cooperative(self.queues.stop.stopped()) => Event::Stop,
+                        // The clock was adjusted (simulations only): the loop's head
+                        // recomputes the timers.
+                        _ = async {
+                            match &clock_changed {
+                                Some(notify) => notify.notified().await,
+                                None => std::future::pending().await,
+                            }
+                        }, if clock_changed.is_some() => Event::ClockChanged,
+                        _ = &mut heartbeat, if deadlines.1.is_some() => Event::Heartbeat,
+                        _ = &mut election, if deadlines.0.is_some() => Event::Election,
+                        _ = &mut snapshot_sleep, if snapshot_due.is_some() => Event::SnapshotTick,
+                    }
+                }
+            };
+            match event {
+                Event::WriteDone(done) => self.on_write_done(done).await,
+                Event::FsmDone(done) => self.on_fsm_done(done).await,
                 // A state machine this loop runs itself reports through `fsm_reports`,
                 // one round after each event; what those rounds lead to (a long
                 // catch-up: each report releases the next `Apply`) is taken here, a
                 // round per pass, within tokio's budget, with a status publication each.
-                Some(done) = cooperative(self.queues.fsm_done.recv()), if self.queues.inline_fsm.is_none() => {
-                    self.on_fsm_done(done).await
-                }
-                _ = cooperative(std::future::ready(())), if !self.fsm_reports.is_empty() => {
-                    self.take_fsm_reports().await
-                }
-                Some(done) = self.read_done.recv() => self.on_read_done(done).await,
-                Some(event) = self.queues.snapshot_events.recv() => self.on_snapshot_event(event).await,
-                _ = cooperative(self.queues.stop.stopped()) => break,
-                // The clock was adjusted (simulations only): the loop's head recomputes
-                // the timers.
-                _ = async {
-                    match &clock_changed {
-                        Some(notify) => notify.notified().await,
-                        None => std::future::pending().await,
-                    }
-                }, if clock_changed.is_some() => {}
-                _ = &mut heartbeat, if deadlines.1.is_some() => {
+                Event::FsmReports => self.take_fsm_reports().await,
+                Event::ReadDone(done) => self.on_read_done(done).await,
+                Event::Snapshot(event) => self.on_snapshot_event(event).await,
+                Event::Stop => break,
+                Event::ClockChanged => {}
+                Event::Heartbeat => {
                     self.timers.cancel(Timer::Heartbeat);
                     self.step(Input::Timeout(Timer::Heartbeat)).await;
                     self.metrics.replicators(&self.core);
                 }
-                _ = &mut election, if deadlines.0.is_some() => {
+                Event::Election => {
                     if let Some(due) = deadlines.0.filter(|due| Instant::now() < *due) {
                         // Woke at an earlier deadline than the timer's current one.
                         armed.0 = Some(due);
@@ -337,17 +392,14 @@ impl<S: StateMachine> Driver<S> {
                         self.on_election_timeout().await;
                     }
                 }
-                _ = snapshot_timer.tick(), if snapshot_timer_on => {
+                Event::SnapshotTick => {
+                    snapshot_due = Some(Instant::now() + interval);
                     self.step(Input::TakeSnapshot).await;
                 }
-                Some(frame) = self.queues.inbound.recv() => self.on_frame(frame).await,
-                Some(control) = self.queues.controls.recv() => self.on_control(control).await,
-                Some(first) = self.queues.reads.recv(), if self.reads.parked() < MAX_PARKED_READS => {
-                    self.on_reads(first).await
-                }
-                Some(first) = self.queues.proposals.recv(), if backlog < MAX_APPLY_BACKLOG => {
-                    self.on_proposals(first).await
-                }
+                Event::Frame(frame) => self.on_frame(frame).await,
+                Event::Control(control) => self.on_control(control).await,
+                Event::Reads(first) => self.on_reads(first).await,
+                Event::Proposals(first) => self.on_proposals(first).await,
             }
             if self.queues.inline_fsm.is_some() {
                 self.take_fsm_reports().await;
@@ -366,6 +418,91 @@ impl<S: StateMachine> Driver<S> {
         // Jobs queued by a step that failed before its hand-over still go, in order.
         self.flush_fsm().await;
         self.shut_down();
+    }
+
+    /// The first event ready without waiting, in the loop's order: completions first
+    /// (they unblock everything else), then the stop, then timers that are due (so a
+    /// flood of frames cannot starve heartbeats), then frames, then new work. Only the
+    /// queues rung since they were last found empty are looked into (`self.rung`).
+    fn ready(
+        &mut self,
+        deadlines: (Option<Instant>, Option<Instant>),
+        snapshot_due: Option<Instant>,
+        backlog: u64,
+        check_clock: bool,
+    ) -> Option<Event<S>> {
+        self.rung |= self.queues.doorbell.take();
+        if self.rung & inbox::WRITER_DONE != 0 {
+            match self.queues.writer_done.try_recv() {
+                Ok(done) => return Some(Event::WriteDone(done)),
+                Err(_) => self.rung &= !inbox::WRITER_DONE,
+            }
+        }
+        if self.rung & inbox::FSM_DONE != 0 {
+            match self.queues.fsm_done.try_recv() {
+                Ok(done) => return Some(Event::FsmDone(done)),
+                Err(_) => self.rung &= !inbox::FSM_DONE,
+            }
+        }
+        if !self.fsm_reports.is_empty() {
+            return Some(Event::FsmReports);
+        }
+        if self.rung & inbox::READ_DONE != 0 {
+            match self.read_done.try_recv() {
+                Ok(done) => return Some(Event::ReadDone(done)),
+                Err(_) => self.rung &= !inbox::READ_DONE,
+            }
+        }
+        if self.rung & inbox::SNAPSHOT_EVENTS != 0 {
+            match self.queues.snapshot_events.try_recv() {
+                Ok(event) => return Some(Event::Snapshot(event)),
+                Err(_) => self.rung &= !inbox::SNAPSHOT_EVENTS,
+            }
+        }
+        if self.queues.stop.check().is_some() {
+            return Some(Event::Stop);
+        }
+        if check_clock && (deadlines.0.is_some() || deadlines.1.is_some() || snapshot_due.is_some())
+        {
+            let now = Instant::now();
+            let due = |deadline: Option<Instant>| deadline.is_some_and(|at| at <= now);
+            if due(deadlines.1) {
+                return Some(Event::Heartbeat);
+            }
+            if due(deadlines.0) {
+                return Some(Event::Election);
+            }
+            if due(snapshot_due) {
+                return Some(Event::SnapshotTick);
+            }
+        }
+        if self.rung & inbox::FRAMES != 0 {
+            match self.queues.inbound.try_recv() {
+                Ok(frame) => return Some(Event::Frame(frame)),
+                Err(_) => self.rung &= !inbox::FRAMES,
+            }
+        }
+        if self.rung & inbox::CONTROLS != 0 {
+            match self.queues.controls.try_recv() {
+                Ok(control) => return Some(Event::Control(control)),
+                Err(_) => self.rung &= !inbox::CONTROLS,
+            }
+        }
+        // A queue held back by its bound keeps its bit: it is looked into again once
+        // the bound lets it (the event that lowered the backlog is a pass of its own).
+        if self.rung & inbox::READS != 0 && self.reads.parked() < MAX_PARKED_READS {
+            match self.queues.reads.try_recv() {
+                Ok(first) => return Some(Event::Reads(first)),
+                Err(_) => self.rung &= !inbox::READS,
+            }
+        }
+        if self.rung & inbox::PROPOSALS != 0 && backlog < MAX_APPLY_BACKLOG {
+            match self.queues.proposals.try_recv() {
+                Ok(first) => return Some(Event::Proposals(first)),
+                Err(_) => self.rung &= !inbox::PROPOSALS,
+            }
+        }
+        None
     }
 
     async fn on_election_timeout(&mut self) {

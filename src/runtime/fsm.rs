@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use super::error::{
     ApplyError, NodeFailure, PartialApply, SnapshotError, SnapshotFailure, StateMachineError,
 };
+use super::inbox::Rung;
 use super::snapshot_store::SnapshotStore;
 use super::state_machine::{CommittedEntry, LeaderChangeContext, SnapshotContext, StateMachine};
 use super::transfer::SnapshotEvent;
@@ -76,7 +77,7 @@ pub(crate) enum FsmDone {
 /// The FSM caller's snapshot equipment.
 pub(crate) struct FsmSnapshots {
     pub(crate) store: Arc<dyn SnapshotStore>,
-    pub(crate) saved: tokio::sync::mpsc::UnboundedSender<SnapshotEvent>,
+    pub(crate) saved: Rung<tokio::sync::mpsc::UnboundedSender<SnapshotEvent>>,
 }
 
 /// Where the state machine's caller runs.
@@ -122,7 +123,7 @@ pub(crate) struct FsmConfig {
 pub(crate) fn spawn_fsm<S: StateMachine>(
     state_machine: S,
     jobs: queue::Receiver<FsmJob<S>>,
-    done: queue::UnboundedSender<FsmDone>,
+    done: Rung<queue::UnboundedSender<FsmDone>>,
     config: FsmConfig,
     snapshots: Option<FsmSnapshots>,
 ) -> std::io::Result<(FsmHandle<S>, Option<InlineFsm<S>>)> {
@@ -257,13 +258,13 @@ impl SaveThread {
 /// Where an FSM caller's reports go.
 enum Reports {
     /// The driver's completion queue (a caller on a task or a thread of its own).
-    Queue(queue::UnboundedSender<FsmDone>),
+    Queue(Rung<queue::UnboundedSender<FsmDone>>),
     /// Kept until the driver, which runs this caller itself, takes them after the job.
     /// The queue's sender is held so that the driver's receiver stays open (pending,
     /// never closed) — its snapshot saves still report through their own channel.
     Local {
         reports: Vec<FsmDone>,
-        _queue: queue::UnboundedSender<FsmDone>,
+        _queue: Rung<queue::UnboundedSender<FsmDone>>,
     },
 }
 

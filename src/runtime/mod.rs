@@ -21,6 +21,7 @@ mod durable;
 mod error;
 mod faults;
 mod fsm;
+mod inbox;
 mod node;
 mod options;
 mod outbound;

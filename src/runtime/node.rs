@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use concord_sync::{completion, queue, shutdown, status};
+use concord_sync::{completion, doorbell, queue, shutdown, status};
 use tokio::sync::mpsc;
 use tokio::task::coop::cooperative;
 use tokio::task::JoinHandle;
@@ -13,6 +13,7 @@ use super::control::{Channels, Control, DriverSnapshots, MembershipAnswer};
 use super::driver::Driver;
 use super::error::{AdminCallError, ApplyError, ReadError, SnapshotError, StartError};
 use super::fsm::{spawn_fsm, Applied, FsmConfig, FsmHandle, FsmRunner, FsmSnapshots};
+use super::inbox::{self, Rung};
 use super::options::{ApplyTaskMode, NodeOptions, ReadOnlyOption};
 use super::reads::{ReadJob, ReadRequest};
 use super::snapshot_store::{LocalSnapshotStore, SnapshotStore};
@@ -79,9 +80,9 @@ type NodeTasks<S> = (JoinHandle<()>, Option<JoinHandle<()>>, FsmHandle<S>);
 
 struct Shared<S: StateMachine> {
     options: NodeOptions,
-    proposals: mpsc::Sender<Proposal<S>>,
-    reads: mpsc::Sender<ReadRequest<S>>,
-    controls: mpsc::Sender<Control>,
+    proposals: Rung<mpsc::Sender<Proposal<S>>>,
+    reads: Rung<mpsc::Sender<ReadRequest<S>>>,
+    controls: Rung<mpsc::Sender<Control>>,
     /// Dropped with the last handle, which stops the node as `shutdown` would.
     stop: shutdown::Trigger,
     /// The status and the fast-path flag (leader and not failed), published together.
@@ -209,19 +210,28 @@ impl<S: StateMachine> Node<S> {
         // acknowledge entries (or rely on a vote) that a power loss would still erase.
         store.sync()?;
         let core = restorer.finish();
+        // Every queue into the driver rings its source on the driver's doorbell.
+        let (ringer, doorbell) = doorbell::doorbell();
         let (frame_sink, inbound) = mpsc::channel(options.inbound_queue_capacity);
+        let frame_sink = FrameSink::ringing(frame_sink, ringer.clone(), inbox::FRAMES);
         let (proposals, proposals_rx) = mpsc::channel(options.proposal_queue_capacity);
+        let proposals = Rung::new(proposals, &ringer, inbox::PROPOSALS);
         let (reads, reads_rx) = mpsc::channel(options.read_queue_capacity);
+        let reads = Rung::new(reads, &ringer, inbox::READS);
         let (stop, stop_rx) = shutdown::signal();
         // The writer and FSM queues bound the work in flight; their completion queues
         // are bounded by it in turn.
         let (writer_jobs, writer_jobs_rx) = queue::bounded(1024);
         let (writer_done_tx, writer_done) = queue::unbounded();
+        let writer_done_tx = Rung::new(writer_done_tx, &ringer, inbox::WRITER_DONE);
         let (fsm_jobs, fsm_jobs_rx) = queue::bounded(1024);
         let (fsm_done_tx, fsm_done) = queue::unbounded();
+        let fsm_done_tx = Rung::new(fsm_done_tx, &ringer, inbox::FSM_DONE);
         let (status_tx, status) = status::channel(NodeStatus::default());
         let (controls, controls_rx) = mpsc::channel(64);
+        let controls = Rung::new(controls, &ringer, inbox::CONTROLS);
         let (snapshot_events_tx, snapshot_events) = mpsc::unbounded_channel();
+        let snapshot_events_tx = Rung::new(snapshot_events_tx, &ringer, inbox::SNAPSHOT_EVENTS);
         let staged = Arc::default();
         let metrics = if options.metrics {
             NodeMetrics::new(&options.group, &options.peer)
@@ -289,6 +299,8 @@ impl<S: StateMachine> Node<S> {
             metrics: metrics.clone(),
             inline_writer,
             inline_fsm,
+            ringer,
+            doorbell,
         };
         let driver = Driver::new(
             options.clone(),

@@ -20,9 +20,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use concord_sync::doorbell::Ringer;
 use tokio::sync::mpsc;
 
 use super::faults::FaultInjector;
+use super::inbox::{self, Rung};
 use super::payloads::read_payloads;
 use super::store::LogStore;
 use crate::core::{EntryMeta, GroupId, Message, PeerId};
@@ -61,7 +63,7 @@ pub(crate) struct PayloadReader {
     group: GroupId,
     mode: Mode,
     faults: Option<Arc<dyn FaultInjector>>,
-    done: mpsc::UnboundedSender<ReadDone>,
+    done: Rung<mpsc::UnboundedSender<ReadDone>>,
     /// Peers with a replication read running.
     sending: BTreeSet<PeerId>,
     next_ticket: u64,
@@ -73,6 +75,7 @@ impl PayloadReader {
         store: Arc<dyn LogStore>,
         group: GroupId,
         faults: Option<Arc<dyn FaultInjector>>,
+        ringer: &Ringer,
     ) -> (Self, mpsc::UnboundedReceiver<ReadDone>) {
         let mode = if faults.is_some() {
             Mode::Simulated
@@ -82,6 +85,7 @@ impl PayloadReader {
             Mode::Inline
         };
         let (done, results) = mpsc::unbounded_channel();
+        let done = Rung::new(done, ringer, inbox::READ_DONE);
         let reader = PayloadReader {
             store,
             group,

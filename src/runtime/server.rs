@@ -86,7 +86,7 @@ impl Router {
                 router.route(frame);
             }
         });
-        sender
+        FrameSink::new(sender)
     }
 }
 

@@ -25,6 +25,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::error::SnapshotError;
+use super::inbox::Rung;
 use super::outbound::TransferSender;
 use super::snapshot_store::{SnapshotSink, SnapshotSource, SnapshotStore};
 use super::writer::Staged;
@@ -77,7 +78,7 @@ pub(crate) struct FetchContext {
     pub(crate) staged: Staged,
     pub(crate) partial: PartialSlot,
     pub(crate) sender: TransferSender,
-    pub(crate) events: mpsc::UnboundedSender<SnapshotEvent>,
+    pub(crate) events: Rung<mpsc::UnboundedSender<SnapshotEvent>>,
     pub(crate) chunk_bytes: u32,
     pub(crate) request_timeout: Duration,
     /// Write on the fetch's own task (simulations) rather than on tokio's blocking pool.

@@ -7,6 +7,7 @@ use concord_sync::queue;
 use tokio::task::coop::cooperative;
 
 use super::faults::FaultInjector;
+use super::inbox::Rung;
 use super::snapshot_store::{SnapshotSink, SnapshotStore};
 use super::store::{LogStore, PersistOp};
 use crate::core::{Flush, LogId, LogIndex, PeerId, PersistSeq, SnapshotMeta, Write};
@@ -62,7 +63,7 @@ pub(crate) enum WriteDone {
 pub(crate) async fn run_writer(
     store: Arc<dyn LogStore>,
     mut jobs: queue::Receiver<WriterJob>,
-    done: queue::UnboundedSender<WriteDone>,
+    done: Rung<queue::UnboundedSender<WriteDone>>,
     max_jobs_per_batch: usize,
     faults: Option<Arc<dyn FaultInjector>>,
     snapshots: Option<WriterSnapshots>,

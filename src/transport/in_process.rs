@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::metrics::{TransportMetrics, TransportMetricsSnapshot};
-use super::{FrameSink, RaftFrame, SendError, Transport};
+use super::{FrameSink, RaftFrame, SendError, SinkError, Transport};
 use crate::core::Endpoint;
 
 #[derive(Default)]
@@ -101,11 +101,11 @@ impl Transport for InProcessTransport {
                 self.metrics.sent();
                 Ok(())
             }
-            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+            Err(SinkError::Full) => {
                 self.metrics.dropped_queue_full();
                 Err(SendError::QueueFull { to: to.clone() })
             }
-            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+            Err(SinkError::Closed) => {
                 self.metrics.dropped_unreachable();
                 Err(SendError::Unreachable { to: to.clone() })
             }

@@ -39,8 +39,71 @@ pub use wire::{
     SnapshotReply, WireError, DEFAULT_MAX_FRAME_BYTES, WIRE_VERSION,
 };
 
-/// Where received frames go: a bounded channel owned by the runtime's router.
-pub type FrameSink = tokio::sync::mpsc::Sender<RaftFrame>;
+/// Why a [`FrameSink`] dropped a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkError {
+    /// The queue is full (the node is slow): the frame is dropped, as a lossy network
+    /// would.
+    Full,
+    /// Nobody receives any more (the node stopped).
+    Closed,
+}
+
+/// Where received frames go: a node's bounded inbound queue (from `Node::start`), or a
+/// channel of the caller's (`FrameSink::new`). Sending never waits: a full queue
+/// refuses the frame (Raft tolerates its loss). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct FrameSink {
+    sender: tokio::sync::mpsc::Sender<RaftFrame>,
+    /// A node's: rung after each frame, so its driver learns of it without polling
+    /// the queue (`concord_sync::doorbell`).
+    ringer: Option<(concord_sync::doorbell::Ringer, u32)>,
+}
+
+impl From<tokio::sync::mpsc::Sender<RaftFrame>> for FrameSink {
+    fn from(sender: tokio::sync::mpsc::Sender<RaftFrame>) -> Self {
+        FrameSink::new(sender)
+    }
+}
+
+impl FrameSink {
+    /// A sink into `sender`, whose receiver is awaited the usual way.
+    pub fn new(sender: tokio::sync::mpsc::Sender<RaftFrame>) -> Self {
+        FrameSink {
+            sender,
+            ringer: None,
+        }
+    }
+
+    /// A node's inbound queue: `source` is rung on `ringer` after each frame.
+    pub(crate) fn ringing(
+        sender: tokio::sync::mpsc::Sender<RaftFrame>,
+        ringer: concord_sync::doorbell::Ringer,
+        source: u32,
+    ) -> Self {
+        FrameSink {
+            sender,
+            ringer: Some((ringer, source)),
+        }
+    }
+
+    /// Queues `frame` without waiting; a full or closed queue drops it.
+    pub fn try_send(&self, frame: RaftFrame) -> Result<(), SinkError> {
+        self.sender.try_send(frame).map_err(|error| match error {
+            tokio::sync::mpsc::error::TrySendError::Full(_) => SinkError::Full,
+            tokio::sync::mpsc::error::TrySendError::Closed(_) => SinkError::Closed,
+        })?;
+        if let Some((ringer, source)) = &self.ringer {
+            ringer.ring(*source);
+        }
+        Ok(())
+    }
+
+    /// Whether the receiving side is gone (a stopped node).
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+}
 
 /// Why a frame was not accepted for sending. The frame is dropped in every case.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use super::metrics::{TransportMetrics, TransportMetricsSnapshot};
 use super::wire::{FrameDecoder, RaftFrame, DEFAULT_MAX_FRAME_BYTES};
-use super::{FrameSink, SendError, Transport};
+use super::{FrameSink, SendError, SinkError, Transport};
 use crate::core::Endpoint;
 use crate::trace::event;
 
@@ -409,9 +409,9 @@ async fn read_connection<S: AsyncRead + Unpin>(
                     metrics.received();
                     match sink.try_send(frame) {
                         Ok(()) => {}
-                        Err(mpsc::error::TrySendError::Full(_)) => metrics.dropped_inbound_full(),
+                        Err(SinkError::Full) => metrics.dropped_inbound_full(),
                         // Nobody listens any more: close, so the peer reconnects elsewhere.
-                        Err(mpsc::error::TrySendError::Closed(_)) => return,
+                        Err(SinkError::Closed) => return,
                     }
                 }
                 Ok(None) => break,

@@ -4,7 +4,8 @@
 //! A Concord node is a handful of tokio tasks (the driver, the log writer, the FSM
 //! caller) and any number of `Node` handles held by application threads. What they hand
 //! each other goes through these primitives (except the multi-producer proposal and
-//! inbound-frame queues, which stay tokio channels; docs/verification.md says why):
+//! inbound-frame queues, which stay tokio channels, rung through a [`doorbell`];
+//! docs/verification.md says why):
 //!
 //! - [`status`]: the driver publishes the node's latest status and the `accepting`
 //!   flag (`Node::apply`'s lock-free fast path) as one publication; handles read and
@@ -16,6 +17,9 @@
 //!   and the consumer drains what was sent before it sees the end.
 //! - [`shutdown`]: the request to stop a node, from any handle, latched, and implied
 //!   when every handle is gone.
+//! - [`doorbell`]: one waker for all of the driver's input queues: producers ring their
+//!   queue's bit after sending, and the driver looks only into the queues rung, and
+//!   registers its waker once per wait instead of with every queue.
 //!
 //! They are built on a small facade (`std::sync` normally, `loom::sync` under
 //! `--cfg loom`) and know nothing of tokio, so the same code the runtime runs is what
@@ -28,6 +32,7 @@
 #![deny(missing_docs)]
 
 pub mod completion;
+pub mod doorbell;
 pub mod queue;
 pub mod shutdown;
 pub mod status;

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use crate::sync::{lock, register, Arc, Mutex};
+use crate::sync::{lock, register, Arc, AtomicBool, Mutex, Ordering};
 
 /// Why the listener was told to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +23,13 @@ pub enum Stop {
     Requested,
     /// Every trigger was dropped without a request.
     HandlesDropped,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Set (under the lock) once `State::stop` is `Some`: `Listener::check` reads it
+    /// without locking.
+    stopping: AtomicBool,
 }
 
 struct State {
@@ -45,11 +52,14 @@ impl State {
 
 /// Creates a stop signal: a trigger (clone it for every handle) and its listener.
 pub fn signal() -> (Trigger, Listener) {
-    let state = Arc::new(Mutex::new(State {
-        requested: false,
-        triggers: 1,
-        waker: None,
-    }));
+    let state = Arc::new(Shared {
+        state: Mutex::new(State {
+            requested: false,
+            triggers: 1,
+            waker: None,
+        }),
+        stopping: AtomicBool::new(false),
+    });
     (
         Trigger {
             state: state.clone(),
@@ -60,14 +70,15 @@ pub fn signal() -> (Trigger, Listener) {
 
 /// The requesting side, held by the node handles.
 pub struct Trigger {
-    state: Arc<Mutex<State>>,
+    state: Arc<Shared>,
 }
 
 impl Trigger {
     /// Asks the listener to stop. Idempotent.
     pub fn request(&self) {
-        let mut state = lock(&self.state);
+        let mut state = lock(&self.state.state);
         state.requested = true;
+        self.state.stopping.store(true, Ordering::Release);
         let waker = state.waker.take();
         drop(state);
         if let Some(waker) = waker {
@@ -78,7 +89,7 @@ impl Trigger {
 
 impl Clone for Trigger {
     fn clone(&self) -> Self {
-        lock(&self.state).triggers += 1;
+        lock(&self.state.state).triggers += 1;
         Trigger {
             state: self.state.clone(),
         }
@@ -87,9 +98,10 @@ impl Clone for Trigger {
 
 impl Drop for Trigger {
     fn drop(&mut self) {
-        let mut state = lock(&self.state);
+        let mut state = lock(&self.state.state);
         state.triggers -= 1;
         let waker = if state.triggers == 0 {
+            self.state.stopping.store(true, Ordering::Release);
             state.waker.take()
         } else {
             None
@@ -103,7 +115,7 @@ impl Drop for Trigger {
 
 /// The listening side, held by the driver.
 pub struct Listener {
-    state: Arc<Mutex<State>>,
+    state: Arc<Shared>,
 }
 
 impl Listener {
@@ -115,7 +127,11 @@ impl Listener {
 
     /// The stop, if one was requested (or implied) already.
     pub fn check(&self) -> Option<Stop> {
-        lock(&self.state).stop()
+        // Without locking while nothing happened: the driver asks on every pass.
+        if !self.state.stopping.load(Ordering::Acquire) {
+            return None;
+        }
+        lock(&self.state.state).stop()
     }
 }
 
@@ -129,7 +145,7 @@ impl Future for Stopped<'_> {
     type Output = Stop;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Stop> {
-        let mut state = lock(&self.listener.state);
+        let mut state = lock(&self.listener.state.state);
         match state.stop() {
             Some(stop) => Poll::Ready(stop),
             None => {
