@@ -84,6 +84,9 @@ pub(crate) struct StatusPublisher {
     alive_strings: Vec<String>,
     leader: Option<PeerId>,
     leader_string: Option<String>,
+    /// The rendered strings (voters, learners, alive peers, leader) changed since they
+    /// were last published: compared as one flag, not string by string, every pass.
+    strings_changed: bool,
 }
 
 impl StatusPublisher {
@@ -103,6 +106,7 @@ impl StatusPublisher {
             alive_strings: Vec::new(),
             leader: None,
             leader_string: None,
+            strings_changed: true,
         }
     }
 
@@ -117,6 +121,7 @@ impl StatusPublisher {
             self.voters = strings(configuration.current.voters());
             self.learners = strings(configuration.current.learners());
             self.configuration = Some(configuration.clone());
+            self.strings_changed = true;
         }
         // This runs after every event of the node's loop: the set is first compared in
         // place, and collected (borrowed, sorted) only when it changed.
@@ -127,6 +132,7 @@ impl StatusPublisher {
         if leader != self.leader {
             self.leader_string = leader.as_ref().map(|l| l.to_string());
             self.leader = leader;
+            self.strings_changed = true;
         }
         let (role, term, last_log_id) = (core.role(), core.term(), core.last_log_id());
         let (persisted_index, commit_index) = (core.persisted_index(), core.commit_index());
@@ -134,7 +140,7 @@ impl StatusPublisher {
         let snapshot = core.snapshot().map(|meta| meta.last_included);
         let (configuration_epoch, fenced) = (core.configuration_epoch(), core.is_fenced());
         let this = &*self;
-        this.publisher.publish_if_modified(accepting, |current| {
+        let published = this.publisher.publish_if_modified(accepting, |current| {
             let unchanged = current.role == role
                 && current.term == term
                 && current.last_log_id == last_log_id
@@ -148,10 +154,7 @@ impl StatusPublisher {
                 && current.configuration_epoch == configuration_epoch
                 && current.fenced == fenced
                 && current.failure.is_some() == driver.failure.is_some()
-                && current.leader == this.leader_string
-                && current.voters == this.voters
-                && current.learners == this.learners
-                && current.alive_peers == this.alive_strings;
+                && !this.strings_changed;
             if unchanged {
                 return false;
             }
@@ -178,6 +181,9 @@ impl StatusPublisher {
             current.alive_peers.clone_from(&this.alive_strings);
             true
         });
+        if published {
+            self.strings_changed = false;
+        }
     }
 
     /// Whether the alive peers (`RaftCore::alive_peers`: a leader's members heard from
@@ -208,6 +214,7 @@ impl StatusPublisher {
         if !alive.iter().copied().eq(self.alive.iter()) {
             self.alive_strings = alive.iter().map(|p| p.to_string()).collect();
             self.alive = alive.into_iter().cloned().collect();
+            self.strings_changed = true;
         }
     }
 

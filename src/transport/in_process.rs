@@ -2,6 +2,7 @@
 //! benchmarks (the "function-call network"), with link cutting for fault tests.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::metrics::{TransportMetrics, TransportMetricsSnapshot};
@@ -19,6 +20,9 @@ struct NetworkState {
 #[derive(Clone, Default)]
 pub struct InProcessNetwork {
     state: Arc<Mutex<NetworkState>>,
+    /// Bumped after every change of the state: a transport's cached routes are good
+    /// while it is unchanged.
+    generation: Arc<AtomicU64>,
 }
 
 impl InProcessNetwork {
@@ -32,15 +36,26 @@ impl InProcessNetwork {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Changes the state; the transports' cached routes are dropped.
+    fn change(&self, change: impl FnOnce(&mut NetworkState)) {
+        let mut state = self.state();
+        change(&mut state);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
     /// Makes `endpoint` reachable; frames to it go to `sink`. Replaces an earlier sink
     /// (a restarted node).
     pub fn register(&self, endpoint: Endpoint, sink: FrameSink) {
-        self.state().sinks.insert(endpoint, sink);
+        self.change(|state| {
+            state.sinks.insert(endpoint, sink);
+        });
     }
 
     /// Makes `endpoint` unreachable (a stopped node).
     pub fn unregister(&self, endpoint: &Endpoint) {
-        self.state().sinks.remove(endpoint);
+        self.change(|state| {
+            state.sinks.remove(endpoint);
+        });
     }
 
     /// A transport sending from `local`.
@@ -49,14 +64,16 @@ impl InProcessNetwork {
             network: self.clone(),
             local,
             metrics: Arc::new(TransportMetrics::default()),
+            routes: Arc::default(),
         }
     }
 
     /// Drops frames in both directions between `a` and `b`.
     pub fn cut(&self, a: &Endpoint, b: &Endpoint) {
-        let mut state = self.state();
-        state.cut.insert((a.clone(), b.clone()));
-        state.cut.insert((b.clone(), a.clone()));
+        self.change(|state| {
+            state.cut.insert((a.clone(), b.clone()));
+            state.cut.insert((b.clone(), a.clone()));
+        });
     }
 
     /// Cuts `endpoint` off from every registered endpoint.
@@ -69,7 +86,7 @@ impl InProcessNetwork {
 
     /// Restores every link.
     pub fn heal(&self) {
-        self.state().cut.clear();
+        self.change(|state| state.cut.clear());
     }
 }
 
@@ -79,24 +96,43 @@ pub struct InProcessTransport {
     network: InProcessNetwork,
     local: Endpoint,
     metrics: Arc<TransportMetrics>,
+    /// Where each destination's frames went last (`None`: cut or unregistered), as of a
+    /// generation of the network: a send looks here, not into the shared state.
+    routes: Arc<Mutex<Routes>>,
+}
+
+#[derive(Default)]
+struct Routes {
+    generation: u64,
+    sinks: BTreeMap<Endpoint, Option<FrameSink>>,
 }
 
 impl Transport for InProcessTransport {
     fn send(&self, to: &Endpoint, frame: RaftFrame) -> Result<(), SendError> {
-        let sink = {
+        let generation = self.network.generation.load(Ordering::Acquire);
+        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        if routes.generation != generation {
+            routes.sinks.clear();
+            routes.generation = generation;
+        }
+        if !routes.sinks.contains_key(to) {
             let state = self.network.state();
-            // The cut set is empty but in fault tests: no key is built for the lookup.
-            if !state.cut.is_empty() && state.cut.contains(&(self.local.clone(), to.clone())) {
+            let route = if state.cut.contains(&(self.local.clone(), to.clone())) {
                 None
             } else {
                 state.sinks.get(to).cloned()
-            }
-        };
-        let Some(sink) = sink else {
+            };
+            drop(state);
+            routes.sinks.insert(to.clone(), route);
+        }
+        let Some(Some(sink)) = routes.sinks.get(to) else {
+            drop(routes);
             self.metrics.dropped_unreachable();
             return Err(SendError::Unreachable { to: to.clone() });
         };
-        match sink.try_send(frame) {
+        let sent = sink.try_send(frame);
+        drop(routes);
+        match sent {
             Ok(()) => {
                 self.metrics.sent();
                 Ok(())
