@@ -54,8 +54,8 @@ struct ActiveFetch {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// While the driver is busy (events ready pass after pass, no wait), it reads the clock
-/// for its timers once in this many passes.
+/// While the driver is busy (events ready pass after pass, no wait), it looks at its
+/// timers (reads the clock) once this many passes went by since it last did.
 const CLOCK_EVERY_PASSES: u32 = 8;
 
 /// What one pass of the driver's loop handles.
@@ -144,6 +144,8 @@ pub(crate) struct Driver<S: StateMachine> {
     read_done: mpsc::UnboundedReceiver<ReadDone>,
     /// The input queues rung and not yet found empty (`inbox`, `ready`).
     rung: u32,
+    /// Passes of the loop since `ready` last read the clock for the timers.
+    passes_since_clock: u32,
     /// Writer jobs held back while an apply chunk's payloads are being read: from the
     /// first job that may delete entries (a compaction, a snapshot install) on, in
     /// order, until no chunk is reading — so an apply read never finds its entries
@@ -218,6 +220,7 @@ impl<S: StateMachine> Driver<S> {
             reader,
             read_done,
             rung: 0,
+            passes_since_clock: CLOCK_EVERY_PASSES,
             held_writer_jobs: VecDeque::new(),
             outbound,
             status: StatusPublisher::new(
@@ -278,7 +281,6 @@ impl<S: StateMachine> Driver<S> {
         let heartbeat = tokio::time::sleep_until(far());
         tokio::pin!(election, heartbeat);
         let mut armed = (None, None, None);
-        let mut passes_since_clock = CLOCK_EVERY_PASSES;
         let lazy_election = self.options.faults.is_none();
         let clock_changed = self.timers.clock().notifier();
         // The snapshot interval (JRaft `snapshotIntervalSecs`), if snapshots are on: a
@@ -296,21 +298,14 @@ impl<S: StateMachine> Driver<S> {
                 self.timers.deadline(Timer::Heartbeat),
             );
             let backlog = self.core.commit_index().0.saturating_sub(self.applied.0);
-            // What is ready already is taken without waiting, in the order below; the
-            // loop waits only when nothing is (`wait`), and only then registers its
-            // waker with every source — once per wait, not on every pass (a source
-            // polled and found empty registers the task's waker, a clone and a drop
-            // of it each time).
-            // The clock is read after every wait, and every few passes while busy: a
-            // timer due in the middle of a flood of frames fires at most a few passes
-            // (microseconds) late, and a pass saves a clock read.
-            let check_clock = passes_since_clock >= CLOCK_EVERY_PASSES;
-            passes_since_clock = if check_clock {
-                0
-            } else {
-                passes_since_clock + 1
-            };
-            let event = match self.ready(deadlines, snapshot_due, backlog, check_clock) {
+            // What is ready already is taken without waiting, in `ready`'s order, from
+            // the queues rung on the doorbell; the loop waits only when nothing is, on
+            // the doorbell and the timers alone (one waker registration per wait, not
+            // one per queue per pass). The clock is read after every wait, and every
+            // few passes while busy (see `ready`): a timer due in the middle of a flood
+            // of frames fires at most a few passes (microseconds) late.
+            self.passes_since_clock = self.passes_since_clock.saturating_add(1);
+            let event = match self.ready(deadlines, snapshot_due, backlog) {
                 Some(event) => {
                     // Taking from a queue without awaiting it consumes no budget:
                     // consume it here, as an awaited channel would, so a flood of
@@ -348,7 +343,7 @@ impl<S: StateMachine> Driver<S> {
                         biased;
                         rung = cooperative(self.queues.doorbell.wait()) => {
                             self.rung |= rung;
-                            passes_since_clock = CLOCK_EVERY_PASSES;
+                            self.passes_since_clock = CLOCK_EVERY_PASSES;
                             continue;
                         }
                         _ = cooperative(self.queues.stop.stopped()) => Event::Stop,
@@ -429,7 +424,6 @@ impl<S: StateMachine> Driver<S> {
         deadlines: (Option<Instant>, Option<Instant>),
         snapshot_due: Option<Instant>,
         backlog: u64,
-        check_clock: bool,
     ) -> Option<Event<S>> {
         self.rung |= self.queues.doorbell.take();
         if self.rung & inbox::WRITER_DONE != 0 {
@@ -462,8 +456,13 @@ impl<S: StateMachine> Driver<S> {
         if self.queues.stop.check().is_some() {
             return Some(Event::Stop);
         }
-        if check_clock && (deadlines.0.is_some() || deadlines.1.is_some() || snapshot_due.is_some())
+        // The clock is read once `CLOCK_EVERY_PASSES` passes went by without a look at
+        // the timers (right away after a wait): a pass that returns a completion before
+        // reaching this point does not count as a look.
+        if self.passes_since_clock >= CLOCK_EVERY_PASSES
+            && (deadlines.0.is_some() || deadlines.1.is_some() || snapshot_due.is_some())
         {
+            self.passes_since_clock = 0;
             let now = Instant::now();
             let due = |deadline: Option<Instant>| deadline.is_some_and(|at| at <= now);
             if due(deadlines.1) {

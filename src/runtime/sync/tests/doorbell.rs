@@ -79,3 +79,49 @@ fn a_ring_racing_the_consumer_s_look_is_not_lost() {
         producer.join().unwrap();
     });
 }
+
+#[test]
+fn a_wait_dropped_while_a_ring_is_in_flight_loses_nothing() {
+    model(|| {
+        let (ringer, mut bell) = doorbell::doorbell();
+        let producer = thread::spawn(move || ringer.ring(1));
+        // The consumer polls a wait once and drops it (it woke for a timer) while the
+        // ring may be anywhere: the ring is returned by the next take or wait.
+        let first = {
+            let mut wait = bell.wait();
+            match poll_once(&mut wait) {
+                Poll::Ready(rung) => rung,
+                Poll::Pending => 0,
+            }
+        };
+        let rest = if first == 0 {
+            block_on(bell.wait())
+        } else {
+            bell.take()
+        };
+        assert_eq!(first | rest, 1);
+        assert_eq!(first & rest, 0, "a source returned twice for one ring");
+        producer.join().unwrap();
+    });
+}
+
+#[test]
+fn what_the_producer_did_before_ringing_is_visible_after_take() {
+    model(|| {
+        let (ringer, bell) = doorbell::doorbell();
+        let queue = Arc::new(AtomicUsize::new(0));
+        let producer = {
+            let queue = queue.clone();
+            thread::spawn(move || {
+                queue.store(7, Ordering::Relaxed);
+                ringer.ring(1);
+            })
+        };
+        // `take`'s fast path is a relaxed load: when it returns the source, the item
+        // must be visible all the same.
+        if bell.take() == 1 {
+            assert_eq!(queue.load(Ordering::Relaxed), 7);
+        }
+        producer.join().unwrap();
+    });
+}
