@@ -58,6 +58,19 @@ struct ActiveFetch {
 /// timers (reads the clock) once this many passes went by since it last did.
 const CLOCK_EVERY_PASSES: u32 = 8;
 
+/// The next item of a queue rung on the doorbell (`rung` holds its `source` bit), or
+/// `None`: not rung, or found empty, which clears its bit until it is rung again.
+fn take_rung<T>(rung: &mut u32, source: u32, try_recv: impl FnOnce() -> Option<T>) -> Option<T> {
+    if *rung & source == 0 {
+        return None;
+    }
+    let item = try_recv();
+    if item.is_none() {
+        *rung &= !source;
+    }
+    item
+}
+
 /// What one pass of the driver's loop handles.
 enum Event<S: StateMachine> {
     WriteDone(WriteDone),
@@ -426,32 +439,28 @@ impl<S: StateMachine> Driver<S> {
         backlog: u64,
     ) -> Option<Event<S>> {
         self.rung |= self.queues.doorbell.take();
-        if self.rung & inbox::WRITER_DONE != 0 {
-            match self.queues.writer_done.try_recv() {
-                Ok(done) => return Some(Event::WriteDone(done)),
-                Err(_) => self.rung &= !inbox::WRITER_DONE,
-            }
+        if let Some(done) = take_rung(&mut self.rung, inbox::WRITER_DONE, || {
+            self.queues.writer_done.try_recv().ok()
+        }) {
+            return Some(Event::WriteDone(done));
         }
-        if self.rung & inbox::FSM_DONE != 0 {
-            match self.queues.fsm_done.try_recv() {
-                Ok(done) => return Some(Event::FsmDone(done)),
-                Err(_) => self.rung &= !inbox::FSM_DONE,
-            }
+        if let Some(done) = take_rung(&mut self.rung, inbox::FSM_DONE, || {
+            self.queues.fsm_done.try_recv().ok()
+        }) {
+            return Some(Event::FsmDone(done));
         }
         if !self.fsm_reports.is_empty() {
             return Some(Event::FsmReports);
         }
-        if self.rung & inbox::READ_DONE != 0 {
-            match self.read_done.try_recv() {
-                Ok(done) => return Some(Event::ReadDone(done)),
-                Err(_) => self.rung &= !inbox::READ_DONE,
-            }
+        if let Some(done) = take_rung(&mut self.rung, inbox::READ_DONE, || {
+            self.read_done.try_recv().ok()
+        }) {
+            return Some(Event::ReadDone(done));
         }
-        if self.rung & inbox::SNAPSHOT_EVENTS != 0 {
-            match self.queues.snapshot_events.try_recv() {
-                Ok(event) => return Some(Event::Snapshot(event)),
-                Err(_) => self.rung &= !inbox::SNAPSHOT_EVENTS,
-            }
+        if let Some(event) = take_rung(&mut self.rung, inbox::SNAPSHOT_EVENTS, || {
+            self.queues.snapshot_events.try_recv().ok()
+        }) {
+            return Some(Event::Snapshot(event));
         }
         if self.queues.stop.check().is_some() {
             return Some(Event::Stop);
@@ -475,30 +484,30 @@ impl<S: StateMachine> Driver<S> {
                 return Some(Event::SnapshotTick);
             }
         }
-        if self.rung & inbox::FRAMES != 0 {
-            match self.queues.inbound.try_recv() {
-                Ok(frame) => return Some(Event::Frame(frame)),
-                Err(_) => self.rung &= !inbox::FRAMES,
-            }
+        if let Some(frame) = take_rung(&mut self.rung, inbox::FRAMES, || {
+            self.queues.inbound.try_recv().ok()
+        }) {
+            return Some(Event::Frame(frame));
         }
-        if self.rung & inbox::CONTROLS != 0 {
-            match self.queues.controls.try_recv() {
-                Ok(control) => return Some(Event::Control(control)),
-                Err(_) => self.rung &= !inbox::CONTROLS,
-            }
+        if let Some(control) = take_rung(&mut self.rung, inbox::CONTROLS, || {
+            self.queues.controls.try_recv().ok()
+        }) {
+            return Some(Event::Control(control));
         }
         // A queue held back by its bound keeps its bit: it is looked into again once
         // the bound lets it (the event that lowered the backlog is a pass of its own).
-        if self.rung & inbox::READS != 0 && self.reads.parked() < MAX_PARKED_READS {
-            match self.queues.reads.try_recv() {
-                Ok(first) => return Some(Event::Reads(first)),
-                Err(_) => self.rung &= !inbox::READS,
+        if self.reads.parked() < MAX_PARKED_READS {
+            if let Some(first) = take_rung(&mut self.rung, inbox::READS, || {
+                self.queues.reads.try_recv().ok()
+            }) {
+                return Some(Event::Reads(first));
             }
         }
-        if self.rung & inbox::PROPOSALS != 0 && backlog < MAX_APPLY_BACKLOG {
-            match self.queues.proposals.try_recv() {
-                Ok(first) => return Some(Event::Proposals(first)),
-                Err(_) => self.rung &= !inbox::PROPOSALS,
+        if backlog < MAX_APPLY_BACKLOG {
+            if let Some(first) = take_rung(&mut self.rung, inbox::PROPOSALS, || {
+                self.queues.proposals.try_recv().ok()
+            }) {
+                return Some(Event::Proposals(first));
             }
         }
         None
