@@ -124,7 +124,12 @@ async fn partial_apply(blocks: bool) {
     .expect("the node enters its error state");
     assert_eq!(status.applied_index, three.log_id.index, "{status:?}");
     assert!(
-        status.failure.as_ref().unwrap().to_string().contains("beast"),
+        status
+            .failure
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .contains("beast"),
         "{status:?}"
     );
     assert_eq!(errors.lock().unwrap().len(), 1, "on_error once");
@@ -132,7 +137,10 @@ async fn partial_apply(blocks: bool) {
     assert!(refused.definitely_not_applied(), "{refused:?}");
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(node.describe().applied_index, three.log_id.index);
-    println!("batches seen by the state machine: {:?}", batches.lock().unwrap());
+    println!(
+        "batches seen by the state machine: {:?}",
+        batches.lock().unwrap()
+    );
     node.shutdown();
     node.join().await;
 }

@@ -21,7 +21,7 @@ use super::control::{
     AdminAnswer, Channels, Control, DriverSnapshots, MembershipAnswer, TransferAnswer,
 };
 use super::error::{ApplyError, NodeFailure, ReadError, SnapshotError};
-use super::fsm::{answer_failed, answer_stopped, ApplyItem, FsmDone, FsmJob};
+use super::fsm::{answer_unapplied, ApplyItem, FsmDone, FsmJob};
 use super::inbox;
 use super::options::NodeOptions;
 use super::outbound::Outbound;
@@ -835,12 +835,15 @@ impl<S: StateMachine> Driver<S> {
                         // loads are dropped (their clients answered); the role
                         // notifications still go.
                         let failure = NodeFailure::Storage(error);
-                        answer_failed(items, &failure);
+                        let hooks_may_block = self.hooks_may_block();
+                        answer_unapplied(items, Some(failure.clone()), hooks_may_block);
                         let behind = self.fsm_outbox.split_off(position);
                         for outgoing in behind {
                             match outgoing {
                                 Outgoing::Ready(FsmJob::Apply(items))
-                                | Outgoing::Reading { items, .. } => answer_failed(items, &failure),
+                                | Outgoing::Reading { items, .. } => {
+                                    answer_unapplied(items, Some(failure.clone()), hooks_may_block)
+                                }
                                 Outgoing::Ready(
                                     job @ (FsmJob::LeaderStart(_)
                                     | FsmJob::LeaderStop(_)
@@ -1418,10 +1421,13 @@ impl<S: StateMachine> Driver<S> {
             }
             if let Err(job) = cooperative(self.queues.fsm_jobs.send(job)).await {
                 let failure = NodeFailure::TaskStopped("state machine thread".into());
+                let hooks_may_block = self.hooks_may_block();
                 if let FsmJob::Apply(items) = job {
-                    answer_failed(items, &failure);
+                    answer_unapplied(items, Some(failure.clone()), hooks_may_block);
                 }
-                self.drain_outbox(|items| answer_failed(items, &failure));
+                self.drain_outbox(|items| {
+                    answer_unapplied(items, Some(failure.clone()), hooks_may_block)
+                });
                 self.fail(failure);
             }
         }
@@ -1512,6 +1518,13 @@ impl<S: StateMachine> Driver<S> {
         self.status.publish(&self.core, view);
     }
 
+    /// Whether the state machine's hooks may block: it runs on a thread of its own
+    /// (not on this loop), outside a simulation. Hooks of entries this node will not
+    /// apply then run on the blocking pool too (`answer_unapplied`).
+    fn hooks_may_block(&self) -> bool {
+        self.queues.inline_fsm.is_none() && self.options.faults.is_none()
+    }
+
     fn shut_down(&mut self) {
         event!(info, "node stopped");
         if let Some(fetch) = self.fetch.take() {
@@ -1523,7 +1536,8 @@ impl<S: StateMachine> Driver<S> {
         self.status.close();
         // Apply chunks still waiting for their payloads: their entries are committed,
         // but this node will not apply them now (a restart does).
-        self.drain_outbox(answer_stopped);
+        let hooks_may_block = self.hooks_may_block();
+        self.drain_outbox(|items| answer_unapplied(items, None, hooks_may_block));
         self.tasks.shut_down();
         self.reads.fail_all(&ReadError::ShuttingDown);
         self.queues.reads.close();

@@ -713,6 +713,39 @@ fn apply_batch_now<S: StateMachine>(
     (last, Some(failure))
 }
 
+/// Answers the clients of `items`, which this node will not apply, with `failure` (or
+/// `ShuttingDown` without one); their `on_committed` hooks still run (the entries are
+/// committed all the same). For the driver: when the state machine's callbacks may block
+/// (`hooks_may_block`: `StateMachine::blocks()` true, not under a simulation), hooks are
+/// held to the same promise and run on tokio's blocking pool, never on the node's loop;
+/// otherwise here. (A hook handed to the blocking pool while the runtime itself shuts
+/// down may not run; its client is then answered `ShuttingDown` by the dropped
+/// completion.)
+pub(crate) fn answer_unapplied<S: StateMachine>(
+    items: Vec<ApplyItem<S>>,
+    failure: Option<NodeFailure>,
+    hooks_may_block: bool,
+) {
+    let hooked = items.iter().any(|item| {
+        matches!(
+            item,
+            ApplyItem::Client {
+                on_committed: Some(_),
+                ..
+            }
+        )
+    });
+    let answer = move || match failure {
+        Some(failure) => answer_failed(items, &failure),
+        None => answer_stopped(items),
+    };
+    if hooked && hooks_may_block {
+        drop(tokio::task::spawn_blocking(answer));
+    } else {
+        answer();
+    }
+}
+
 /// Answers every client of `items` with the failure (their hooks still run: the entries
 /// are committed all the same).
 pub(crate) fn answer_failed<S: StateMachine>(items: Vec<ApplyItem<S>>, failure: &NodeFailure) {

@@ -37,9 +37,10 @@ pub struct Task<C> {
     /// Refuse the task unless the leader's term equals this (JRaft `expectedTerm`).
     pub expected_term: Option<Term>,
     /// Called once the entry is committed on a majority, before it is applied. It runs
-    /// where the state machine runs — its own thread for a blocking state machine, the
-    /// node's loop for one with `blocks() == false` or once the node has failed — so it
-    /// must return quickly (a panic is caught and ignored).
+    /// where the state machine runs — its own thread (or, for entries a failing or
+    /// stopping node will not apply, tokio's blocking pool) for a blocking state
+    /// machine, the node's loop for one with `blocks() == false` — so it must return
+    /// quickly (a panic is caught and ignored).
     pub on_committed: Option<Box<dyn FnOnce(LogId) + Send>>,
     /// Handed to `on_apply` on this node only (the leader need not decode its own request).
     pub context: Option<C>,
