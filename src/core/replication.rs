@@ -38,12 +38,13 @@ impl<N: NodeId> RaftCore<N> {
         let mut entries = Vec::with_capacity(proposals.len());
         // One action per proposal, plus the append and its sends.
         self.actions.reserve(proposals.len() + 4);
-        let limit = self.options.max_uncommitted_bytes;
-        let mut uncommitted = self.role.leader().map_or(0, LeaderState::uncommitted_bytes);
+        let Some(mut budget) = self.leader_view().map(|view| view.proposal_budget()) else {
+            return; // cannot happen: a leader (checked above)
+        };
         let mut appended = 0u64;
         for proposal in proposals {
             let size = u64::from(proposal.size_bytes);
-            if uncommitted > 0 && uncommitted.saturating_add(size) > limit {
+            if !budget.fits(size) {
                 self.push(Action::ProposalRejected {
                     id: proposal.id,
                     error: ProposeError::Overloaded,
@@ -72,7 +73,7 @@ impl<N: NodeId> RaftCore<N> {
                 size_bytes: proposal.size_bytes,
             };
             self.log.push(&entry);
-            uncommitted = uncommitted.saturating_add(size);
+            budget.count(size);
             appended = appended.saturating_add(size);
             self.push(Action::ProposalAccepted {
                 id: proposal.id,
@@ -200,6 +201,26 @@ impl<N: NodeId> RaftCore<N> {
     }
 }
 
+/// The payload bytes a leader may still take in before it refuses proposals as
+/// `Overloaded` (`LeaderView::proposal_budget`, `CoreOptions::max_uncommitted_bytes`).
+pub(crate) struct ProposalBudget {
+    uncommitted: u64,
+    limit: u64,
+}
+
+impl ProposalBudget {
+    /// Whether a proposal of `size` bytes may be appended: a leader with nothing
+    /// uncommitted takes any one proposal, however large (else it could never take it).
+    pub(crate) fn fits(&self, size: u64) -> bool {
+        self.uncommitted == 0 || self.uncommitted.saturating_add(size) <= self.limit
+    }
+
+    /// A proposal of `size` bytes was appended.
+    pub(crate) fn count(&mut self, size: u64) {
+        self.uncommitted = self.uncommitted.saturating_add(size);
+    }
+}
+
 /// What a leader sends a peer next (`LeaderView::next_append`).
 enum NextAppend<N: NodeId> {
     /// Nothing now: the peer is paused, untracked, or there is nothing to send.
@@ -236,6 +257,15 @@ enum HeartbeatOutcome {
 }
 
 impl<N: NodeId> LeaderView<'_, N> {
+    /// What this leader may still take in: its uncommitted payload bytes against the
+    /// bound.
+    pub(crate) fn proposal_budget(&self) -> ProposalBudget {
+        ProposalBudget {
+            uncommitted: self.leader.uncommitted_bytes(),
+            limit: self.options.max_uncommitted_bytes,
+        }
+    }
+
     /// The next AppendEntries for `peer` while its progress allows (an empty one only
     /// when `send_if_empty`), recorded as sent in its progress.
     fn next_append(&mut self, peer: &N, send_if_empty: bool) -> NextAppend<N> {
