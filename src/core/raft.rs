@@ -795,17 +795,10 @@ impl<N: NodeId> RaftCore<N> {
     /// in force, so they follow too. Checked by the invariant "a leader's progress map
     /// differs from the configuration's members".
     pub(crate) fn reconcile_configuration(&mut self) {
-        if self.role.leader().is_none() {
+        let Some(mut view) = self.leader_view() else {
             return;
-        }
-        let configuration = self.configuration().clone();
-        let next_index = self.log.last_index().next();
-        let id = self.id.clone();
-        if let Some(leader) = self.role.leader_mut() {
-            leader.reconcile(&configuration, &id, next_index);
-            // New voters promised nothing: a lease needs a round of the new quorum.
-            leader.reads_mut().drop_lease();
-        }
+        };
+        view.reconcile();
         // The quorum may be smaller now (C_new after a joint configuration): the
         // answers already in may confirm a round.
         self.confirm_read_rounds();

@@ -68,6 +68,17 @@ impl<N: NodeId> RaftCore<N> {
 }
 
 impl<N: NodeId> LeaderView<'_, N> {
+    /// The leader's progress map follows the configuration in force
+    /// (`RaftCore::reconcile_configuration`): a member that joined starts probing at the
+    /// end of the log. New voters promised nothing: a lease needs a round of the new
+    /// quorum.
+    pub(crate) fn reconcile(&mut self) {
+        let next_index = self.log.last_index().next();
+        self.leader
+            .reconcile(self.configuration, self.id, next_index);
+        self.leader.reads_mut().drop_lease();
+    }
+
     /// The voter of the configuration in force holding the most of this leader's log,
     /// and how much it holds (ties go to the greatest id). Never this leader: it tracks
     /// no progress of its own. The pick of a transfer without a target, and of the
