@@ -14,11 +14,13 @@
 //! between two progress updates) takes a view for each.
 //!
 //! The rule, for a reader checking a handler: [`LeaderState`]'s fields are private to
-//! `leader.rs`. A handler that needs only the leader's state (count appended bytes,
-//! start a check-quorum round, track a removed peer) calls one of its methods through
-//! `RoleState::leader_mut`; a handler that decides from the leader's state and the
-//! common state together (the log, the commit index, the configuration, the options)
-//! does so in a `LeaderView` method and acts on the answer.
+//! `leader.rs`. A handler that needs only the leader's state, or hands it a value it
+//! has (count appended bytes, start a check-quorum round, track the removed peers it
+//! computed, mark a peer as sent the snapshot's index, take the pending requests out to
+//! answer them), calls one of its methods through `RoleState::leader_mut`; a handler
+//! that reads the leader's state and the common state together to decide (the log, the
+//! commit index, the configuration, the options) does so in a `LeaderView` method and
+//! acts on the answer.
 
 use super::configuration::ConfigurationEntry;
 use super::leader::LeaderState;
