@@ -448,10 +448,6 @@ impl<N: NodeId> RaftCore<N> {
     }
 }
 
-/// Structural checks on a peer's InstallSnapshot: a snapshot of something (index ≥ 1,
-/// term ≥ 1), not from a term later than the request's, with voters. (No log reaches
-/// 2^63 entries: refusing such an index keeps the log's index arithmetic from
-/// overflowing.)
 /// What a snapshot's answer asks of the leader
 /// (`LeaderView::on_install_snapshot_response`).
 enum InstallAnswer {
@@ -495,6 +491,10 @@ impl<N: NodeId> LeaderView<'_, N> {
     }
 }
 
+/// Structural checks on a peer's InstallSnapshot: a snapshot of something (index ≥ 1,
+/// term ≥ 1), not from a term later than the request's, with voters. (No log reaches
+/// 2^63 entries: refusing such an index keeps the log's index arithmetic from
+/// overflowing.)
 pub(crate) fn is_well_formed<N: NodeId>(request: &InstallSnapshotRequest<N>) -> bool {
     let last = request.meta.last_included;
     last.index > LogIndex(0)
