@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use concord_sync::doorbell::{Doorbell, Ringer};
+use concord_sync::doorbell::Doorbell;
 use concord_sync::{queue, shutdown};
 use tokio::sync::mpsc;
 
@@ -93,8 +93,6 @@ pub(crate) struct Channels<S: StateMachine> {
     /// The state machine's caller, when the driver runs it (a state machine that does
     /// not block): `fsm_jobs` then stays empty.
     pub(crate) inline_fsm: Option<InlineFsm<S>>,
-    /// Rings the driver's doorbell (for the senders the driver makes itself).
-    pub(crate) ringer: Ringer,
     /// Which of the queues above have something (`inbox`).
     pub(crate) doorbell: Doorbell,
 }

@@ -204,7 +204,7 @@ impl<S: StateMachine> Driver<S> {
             store.clone(),
             options.group.clone(),
             options.faults.clone(),
-            &channels.ringer,
+            &channels.doorbell.ringer(),
         );
         let server = snapshots.as_ref().map(|snapshots| SnapshotServer {
             store: snapshots.store.clone(),

@@ -300,7 +300,6 @@ impl<S: StateMachine> Node<S> {
             metrics: metrics.clone(),
             inline_writer,
             inline_fsm,
-            ringer,
             doorbell,
         };
         let driver = Driver::new(
