@@ -58,6 +58,11 @@ struct ActiveFetch {
 /// timers (reads the clock) once this many passes went by since it last did.
 const CLOCK_EVERY_PASSES: u32 = 8;
 
+/// While the driver is busy, it publishes its status once this many events went by
+/// since it last did (and always before it waits, and before it answers an admin
+/// request): the status a busy node shows is at most this many events old.
+const PUBLISH_EVERY_EVENTS: u32 = 8;
+
 /// The next item of a queue rung on the doorbell (`rung` holds its `source` bit), or
 /// `None`: not rung, or found empty, which clears its bit until it is rung again.
 fn take_rung<T>(rung: &mut u32, source: u32, try_recv: impl FnOnce() -> Option<T>) -> Option<T> {
@@ -159,6 +164,8 @@ pub(crate) struct Driver<S: StateMachine> {
     rung: u32,
     /// Passes of the loop since `ready` last read the clock for the timers.
     passes_since_clock: u32,
+    /// Events handled since the status was last published (`publish_status`).
+    events_unpublished: u32,
     /// Writer jobs held back while an apply chunk's payloads are being read: from the
     /// first job that may delete entries (a compaction, a snapshot install) on, in
     /// order, until no chunk is reading — so an apply read never finds its entries
@@ -234,6 +241,7 @@ impl<S: StateMachine> Driver<S> {
             read_done,
             rung: 0,
             passes_since_clock: CLOCK_EVERY_PASSES,
+            events_unpublished: 0,
             held_writer_jobs: VecDeque::new(),
             outbound,
             status: StatusPublisher::new(
@@ -327,6 +335,11 @@ impl<S: StateMachine> Driver<S> {
                     event
                 }
                 None => {
+                    // What the events taken since the last publication changed is
+                    // shown before the loop waits.
+                    if self.events_unpublished > 0 {
+                        self.publish_status();
+                    }
                     // A follower's election deadline moves on with every append it
                     // receives: re-inserting the sleep into the timer wheel each time
                     // costs a lock and a wheel update per step. A later deadline is
@@ -418,7 +431,13 @@ impl<S: StateMachine> Driver<S> {
             if self.failed.is_some() && !self.core.is_failed() {
                 self.step(Input::Fail).await;
             }
-            self.publish_status();
+            // Published every few events while busy (a publication locks the status,
+            // compares it and wakes its subscribers), and before an admin answer: a
+            // caller told its change is done sees its effect in the status.
+            self.events_unpublished += 1;
+            if self.events_unpublished >= PUBLISH_EVERY_EVENTS || !self.answers.is_empty() {
+                self.publish_status();
+            }
             for answer in self.answers.drain(..) {
                 answer.send();
             }
@@ -570,15 +589,26 @@ impl<S: StateMachine> Driver<S> {
         let mut writes = std::mem::take(&mut self.writes);
         let mut follow_ups = Vec::new();
         for action in actions {
-            let action = match writes.offer(action, |meta| self.payloads.stored_entry(meta)) {
-                Ok(Some(action)) => action,
-                Ok(None) => continue,
-                Err(failure) => {
-                    self.fail(failure);
-                    return (None, Vec::new());
-                }
-            };
             match action {
+                // Queued for the step's write job (`take_all` below). Matched here, not
+                // offered first: most actions are not writes, and an action is large.
+                write @ (Action::SaveHardState { .. }
+                | Action::TruncateLog { .. }
+                | Action::AppendLog { .. }
+                | Action::InstallSnapshot { .. }) => {
+                    match writes.offer(write, |meta| self.payloads.stored_entry(meta)) {
+                        Ok(None) => {}
+                        // (`offer` hands back only what is not a write.)
+                        Ok(Some(other)) => {
+                            self.fail(NodeFailure::Internal(format!("not a write: {other:?}")));
+                            return (None, Vec::new());
+                        }
+                        Err(failure) => {
+                            self.fail(failure);
+                            return (None, Vec::new());
+                        }
+                    }
+                }
                 Action::Send { to, message } => self.send(to, message),
                 Action::ResetTimer(timer) => self.timers.arm(timer),
                 Action::CancelTimer(timer) => self.timers.cancel(timer),
@@ -646,11 +676,6 @@ impl<S: StateMachine> Driver<S> {
                     self.compactions.push((through, snapshot))
                 }
                 Action::RestoreSnapshot { meta } => self.restore(meta),
-                // `offer` queued the writes.
-                Action::SaveHardState { .. }
-                | Action::TruncateLog { .. }
-                | Action::AppendLog { .. }
-                | Action::InstallSnapshot { .. } => {}
             }
         }
         let mut early_report = None;
@@ -1507,6 +1532,7 @@ impl<S: StateMachine> Driver<S> {
     }
 
     fn publish_status(&mut self) {
+        self.events_unpublished = 0;
         self.metrics.state(&self.core, self.applied);
         let view = DriverView {
             applied_index: self.applied,
@@ -1527,6 +1553,9 @@ impl<S: StateMachine> Driver<S> {
 
     fn shut_down(&mut self) {
         event!(info, "node stopped");
+        // The last events' effects (the applied index, a failure) stay readable in the
+        // closed status.
+        self.publish_status();
         if let Some(fetch) = self.fetch.take() {
             fetch.task.abort();
         }

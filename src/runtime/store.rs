@@ -1,7 +1,10 @@
 //! The runtime's persistence port: what the log writer and the apply path need from
 //! durable storage, in one narrow trait. `src/storage`'s stores plug in through it.
 
+use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
+
+use bytes::Bytes;
 
 use crate::core::{EntryMeta, GroupId, HardState, LogId, LogIndex, PeerId, Write};
 use crate::storage::{Context, LogBounds, LogEntry, StorageError};
@@ -74,8 +77,9 @@ pub trait LogStore: Send + Sync + 'static {
 
 /// An in-memory store for tests and benchmarks: durable for the life of the value,
 /// so a node restarted on the same `MemoryLogStore` recovers everything it persisted.
-/// The log is a list of fixed-size chunks (appends push, truncations cut): no per-entry
-/// tree nodes, and growing the log never copies what is already stored.
+/// The log is a list of fixed-size chunks (appends push, truncations cut, compactions
+/// drop payloads and then whole chunks): no per-entry tree nodes, and neither growing
+/// nor compacting the log copies what is already stored.
 #[derive(Debug)]
 pub struct MemoryLogStore {
     state: Mutex<MemoryState>,
@@ -109,8 +113,13 @@ struct MemoryState {
     /// The log id just before the first entry: compacted into a snapshot (`LogId::ZERO`
     /// for a log never compacted). The first entry's index is one past it.
     purged: LogId,
-    /// Every chunk but the last holds exactly `CHUNK` entries.
-    chunks: Vec<Vec<LogEntry>>,
+    /// The log's slots: every chunk but the last holds exactly `CHUNK`. The first
+    /// `head` slots of the first chunk are compacted (their payloads dropped); a chunk
+    /// goes once all its slots are, so a compaction moves no entry.
+    chunks: VecDeque<Vec<LogEntry>>,
+    /// Compacted slots at the front of the first chunk (< `CHUNK`; 0 without chunks).
+    head: usize,
+    /// Entries in the log (the slots after `head`).
     len: usize,
 }
 
@@ -141,12 +150,12 @@ impl MemoryState {
     }
 
     fn push(&mut self, entry: LogEntry) {
-        match self.chunks.last_mut() {
+        match self.chunks.back_mut() {
             Some(chunk) if chunk.len() < CHUNK => chunk.push(entry),
             _ => {
                 let mut chunk = Vec::with_capacity(CHUNK);
                 chunk.push(entry);
-                self.chunks.push(chunk);
+                self.chunks.push_back(chunk);
             }
         }
         self.len += 1;
@@ -157,19 +166,60 @@ impl MemoryState {
         if keep >= self.len {
             return;
         }
-        let (chunk, offset) = (keep / CHUNK, keep % CHUNK);
+        let slots = self.head + keep;
+        let (chunk, offset) = (slots / CHUNK, slots % CHUNK);
         self.chunks.truncate(chunk + 1);
-        if let Some(last) = self.chunks.last_mut() {
+        if let Some(last) = self.chunks.back_mut() {
             last.truncate(offset);
             if last.is_empty() {
-                self.chunks.pop();
+                self.chunks.pop_back();
             }
+        }
+        if self.chunks.is_empty() {
+            self.head = 0;
         }
         self.len = keep;
     }
 
+    /// Compacts the first `drop` entries (fewer than `len`): their payloads go at once,
+    /// their slots with their chunk.
+    fn drop_front(&mut self, drop: usize) {
+        for position in 0..drop {
+            let slot = self.head + position;
+            if let Some(entry) = self
+                .chunks
+                .get_mut(slot / CHUNK)
+                .and_then(|chunk| chunk.get_mut(slot % CHUNK))
+            {
+                entry.payload = Bytes::new();
+            }
+        }
+        self.head += drop;
+        self.len -= drop;
+        while self.head >= CHUNK {
+            self.chunks.pop_front();
+            self.head -= CHUNK;
+        }
+    }
+
+    /// Empties the log.
+    fn clear(&mut self) {
+        self.chunks.clear();
+        self.head = 0;
+        self.len = 0;
+    }
+
     fn get(&self, position: usize) -> Option<&LogEntry> {
-        self.chunks.get(position / CHUNK)?.get(position % CHUNK)
+        if position >= self.len {
+            return None;
+        }
+        let slot = self.head + position;
+        self.chunks.get(slot / CHUNK)?.get(slot % CHUNK)
+    }
+
+    /// The entries, in log order.
+    fn entries(&self) -> impl Iterator<Item = &LogEntry> {
+        self.chunks.iter().flatten().skip(self.head)
     }
 }
 
@@ -191,7 +241,7 @@ impl LogStore for MemoryLogStore {
         visit: &mut dyn FnMut(EntryMeta<PeerId>) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        for entry in state.chunks.iter().flatten() {
+        for entry in state.entries() {
             visit(entry.meta.clone())?;
         }
         Ok(())
@@ -239,21 +289,17 @@ impl LogStore for MemoryLogStore {
         }
         if through.0 >= state.next_index() {
             // The log ends before `through`: it continues after the snapshot.
-            state.chunks.clear();
-            state.len = 0;
+            state.clear();
             state.purged = snapshot;
             return Ok(());
         }
+        // Fewer than `len` (`through` is below the next index).
         let drop = usize::try_from(through.0 + 1 - state.first()).unwrap_or(usize::MAX);
         let purged = state
             .get(drop - 1)
             .map_or(snapshot, |entry| entry.meta.log_id);
-        let kept: Vec<LogEntry> = state.chunks.drain(..).flatten().skip(drop).collect();
-        state.len = 0;
+        state.drop_front(drop);
         state.purged = purged;
-        for entry in kept {
-            state.push(entry);
-        }
         Ok(())
     }
 
@@ -527,5 +573,76 @@ mod tests {
             "{below:?}"
         );
         assert_eq!(recovered(&store), metas(&[entry(5, 7)]));
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Append(usize),
+        Truncate(usize),
+        Compact(usize),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (1..2 * CHUNK).prop_map(Op::Append),
+            (0..3 * CHUNK).prop_map(Op::Truncate),
+            (0..3 * CHUNK).prop_map(Op::Compact),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Appends, truncations and compactions across chunk boundaries leave the
+        /// store holding exactly what a plain list of the live entries holds.
+        #[test]
+        fn memory_store_matches_a_plain_log(ops in proptest::collection::vec(op(), 1..12)) {
+            let store = MemoryLogStore::new();
+            // The live entries, and the index before the first of them.
+            let (mut model, mut purged): (Vec<LogEntry>, u64) = (Vec::new(), 0);
+            let mut term = 1;
+            for op in ops {
+                let next = purged + model.len() as u64 + 1;
+                match op {
+                    Op::Append(n) => {
+                        term += 1;
+                        let entries: Vec<LogEntry> =
+                            (next..next + n as u64).map(|i| entry(term, i)).collect();
+                        store.persist(&[PersistOp::Append(entries.clone())]).unwrap();
+                        model.extend(entries);
+                    }
+                    Op::Truncate(keep) => {
+                        let keep = keep.min(model.len());
+                        let from = LogIndex(purged + keep as u64 + 1);
+                        store.persist(&[PersistOp::Truncate(from)]).unwrap();
+                        model.truncate(keep);
+                    }
+                    Op::Compact(drop) => {
+                        let drop = drop.min(model.len() + 1);
+                        let through = purged + drop as u64;
+                        let snapshot = LogId::new(term, through);
+                        store.compact(LogIndex(through), snapshot).unwrap();
+                        model.drain(..drop.min(model.len()));
+                        purged = through;
+                    }
+                }
+                proptest::prop_assert_eq!(recovered(&store), metas(&model));
+                if let (Some(first), Some(last)) = (model.first(), model.last()) {
+                    let read = store.read(first.meta.log_id.index, last.meta.log_id.index).unwrap();
+                    proptest::prop_assert_eq!(&read, &model);
+                    let middle = &model[model.len() / 2];
+                    let one = store.read(middle.meta.log_id.index, middle.meta.log_id.index);
+                    proptest::prop_assert_eq!(one.unwrap(), vec![middle.clone()]);
+                }
+                let state = store.state.lock().unwrap();
+                proptest::prop_assert!(state.head < CHUNK);
+                proptest::prop_assert_eq!(state.purged.index.0, purged);
+                // The compacted slots' payloads are gone already.
+                for slot in state.chunks.iter().flatten().take(state.head) {
+                    proptest::prop_assert!(slot.payload.is_empty());
+                }
+            }
+        }
     }
 }
