@@ -8,6 +8,7 @@
 //! it from its handles, and what it is built with, is `control.rs`.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -36,8 +37,8 @@ use super::timers::Timers;
 use super::transfer::{self, FetchContext, SnapshotEvent, SnapshotServer};
 use super::writer::{WriteDone, WriterJob};
 use crate::core::{
-    Action, EntryKind, EntryMeta, Input, LogId, LogIndex, Message, PeerId, PersistQueue, RaftCore,
-    RequestId, Role, SnapshotMeta, Term, Timer,
+    Action, EntryKind, EntryMeta, Input, LogId, LogIndex, Message, PeerId, PersistQueue,
+    PersistSeq, RaftCore, RequestId, Role, SnapshotMeta, Term, Timer,
 };
 use crate::metrics::NodeMetrics;
 use crate::storage::LogEntry;
@@ -93,6 +94,10 @@ enum Event<S: StateMachine> {
     Reads(ReadRequest<S>),
     Proposals(Proposal<S>),
 }
+
+/// When a follower started handling an append, and how many entries it carries (for
+/// the metrics).
+type AppendTiming = (std::time::Instant, usize);
 
 /// Most committed entries handed to the state machine in one job (the core hands out
 /// at most `CoreOptions::max_apply_ahead` beyond the last applied one; a job's payloads
@@ -283,6 +288,7 @@ impl<S: StateMachine> Driver<S> {
             "node started"
         );
         let (report, follow_ups) = self.execute(start).await;
+        let report = report.map(|seq| Input::Persisted { seq });
         for input in report.into_iter().chain(follow_ups) {
             self.step(input).await;
         }
@@ -552,18 +558,31 @@ impl<S: StateMachine> Driver<S> {
     /// step's before those queued earlier), as nested calls would — in a loop: the
     /// driver's futures are large, and boxing one per nested step cost an allocation
     /// and a copy on every write.
-    async fn step(&mut self, input: Input<PeerId>) {
-        // The common case (at most a write report) allocates nothing.
-        let mut current = Some(input);
+    ///
+    /// The first input is stepped when the step is called, before its future is
+    /// awaited (always at once): an input is large, and is not kept in the future.
+    fn step(&mut self, input: Input<PeerId>) -> impl Future<Output = ()> + '_ {
+        let actions = self.step_core(input);
+        self.run_step(actions)
+    }
+
+    /// Steps the core with `input`, or with `Input::Fail` in its place (see `step`).
+    fn step_core(&mut self, input: Input<PeerId>) -> Vec<Action<PeerId>> {
+        let actions = if self.failed.is_some() && !self.core.is_failed() {
+            self.core.step(Input::Fail)
+        } else {
+            self.core.step(input)
+        };
+        self.check_core();
+        actions
+    }
+
+    /// Executes a step's actions, then steps what they lead to (see `step`).
+    async fn run_step(&mut self, mut actions: Vec<Action<PeerId>>) {
+        // The common case (at most a write report) allocates nothing. A write report
+        // travels as its sequence number.
         let mut queue = VecDeque::new();
-        while let Some(input) = current.take().or_else(|| queue.pop_front()) {
-            let input = if self.failed.is_some() && !self.core.is_failed() {
-                Input::Fail
-            } else {
-                input
-            };
-            let actions = self.core.step(input);
-            self.check_core();
+        loop {
             let (report, follow_ups) = self.execute(actions).await;
             if self.failed.is_some() {
                 self.release_notifications();
@@ -572,19 +591,26 @@ impl<S: StateMachine> Driver<S> {
             for input in follow_ups.into_iter().rev() {
                 queue.push_front(input);
             }
-            current = report;
+            actions = match report {
+                Some(seq) => self.step_core(Input::Persisted { seq }),
+                None => match queue.pop_front() {
+                    Some(input) => self.step_core(input),
+                    None => break,
+                },
+            };
         }
         // The payloads the step brought (proposals, a received append) are cached for
         // the apply now, not before: its write and sends took them from the step.
         self.payloads.end_step(self.handed_over);
     }
 
-    /// Executes a step's actions; returns the inputs to step next: first a write
-    /// reported durable at once, then a refused snapshot save or fetch.
+    /// Executes a step's actions; returns what to step next: first a write reported
+    /// durable at once (its sequence number), then the inputs of a refused snapshot
+    /// save or fetch.
     async fn execute(
         &mut self,
         actions: Vec<Action<PeerId>>,
-    ) -> (Option<Input<PeerId>>, Vec<Input<PeerId>>) {
+    ) -> (Option<PersistSeq>, Vec<Input<PeerId>>) {
         // The queue is kept between steps for its capacity (taken out for the borrow).
         let mut writes = std::mem::take(&mut self.writes);
         let mut follow_ups = Vec::new();
@@ -691,7 +717,7 @@ impl<S: StateMachine> Driver<S> {
                     Err(job) => Box::pin(writer.write_installing(job)).await,
                 };
                 match written {
-                    Ok(seq) => inline_report = Some(Input::Persisted { seq }),
+                    Ok(seq) => inline_report = Some(seq),
                     Err(error) => self.fail(NodeFailure::Storage(error)),
                 }
             }
@@ -704,7 +730,7 @@ impl<S: StateMachine> Driver<S> {
                 .as_ref()
                 .is_some_and(|faults| faults.reports_before_durable(&job.writes))
             {
-                early_report = Some(job.persisted());
+                early_report = Some(job.seq);
             }
             if !self.queue_write_job(WriterJob::Write(job)).await {
                 early_report = None;
@@ -892,7 +918,26 @@ impl<S: StateMachine> Driver<S> {
     /// Routes a frame to the core. Only misaddressed frames (another group, another
     /// node) are the driver's to refuse; who may say what is the core's decision.
     /// Snapshot-transfer frames go to the snapshot server or the running fetch.
-    async fn on_frame(&mut self, frame: RaftFrame) {
+    fn on_frame(&mut self, frame: RaftFrame) -> impl Future<Output = ()> + '_ {
+        // The frame is taken apart and stepped before the future is built: a frame is
+        // large, and is not kept in the future (see `step`).
+        let stepped = self
+            .frame_input(frame)
+            .map(|(input, append)| (self.step_core(input), append));
+        async move {
+            if let Some((actions, append)) = stepped {
+                self.run_step(actions).await;
+                if let Some((started, entries)) = append {
+                    self.metrics
+                        .handle_append_entries(started.elapsed(), entries);
+                }
+            }
+        }
+    }
+
+    /// A frame's input for the core (with an append's timing when metrics are on), or
+    /// `None`: refused, or a piece of a snapshot transfer, handled here.
+    fn frame_input(&mut self, frame: RaftFrame) -> Option<(Input<PeerId>, Option<AppendTiming>)> {
         if frame.group != self.options.group || frame.to != self.options.peer {
             self.frames_rejected += 1;
             event!(
@@ -902,7 +947,7 @@ impl<S: StateMachine> Driver<S> {
                 to = %frame.to,
                 "frame refused: another group or peer"
             );
-            return;
+            return None;
         }
         let message = match frame.body {
             FrameBody::Raft(message) => message,
@@ -925,7 +970,7 @@ impl<S: StateMachine> Driver<S> {
                         "snapshot read refused: not a member, no snapshot store, or busy"
                     );
                 }
-                return;
+                return None;
             }
             FrameBody::SnapshotData(data) => {
                 match &self.fetch {
@@ -944,7 +989,7 @@ impl<S: StateMachine> Driver<S> {
                         );
                     }
                 }
-                return;
+                return None;
             }
         };
         if let Message::Append(request) = &message {
@@ -960,18 +1005,16 @@ impl<S: StateMachine> Driver<S> {
                 });
         }
         let append = match &message {
-            Message::Append(request) => Some((std::time::Instant::now(), request.entries.len())),
+            Message::Append(request) if self.metrics.enabled() => {
+                Some((std::time::Instant::now(), request.entries.len()))
+            }
             _ => None,
         };
-        self.step(Input::Message {
+        let input = Input::Message {
             from: frame.from,
             message,
-        })
-        .await;
-        if let Some((started, entries)) = append {
-            self.metrics
-                .handle_append_entries(started.elapsed(), entries);
-        }
+        };
+        Some((input, append))
     }
 
     /// Starts fetching `meta` from `from`, replacing a fetch still running. Returns the
