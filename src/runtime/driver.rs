@@ -399,7 +399,8 @@ impl<S: StateMachine> Driver<S> {
                 // A state machine this loop runs itself reports through `fsm_reports`,
                 // one round after each event; what those rounds lead to (a long
                 // catch-up: each report releases the next `Apply`) is taken here, a
-                // round per pass, within tokio's budget, with a status publication each.
+                // round per pass, within tokio's budget (the status published every
+                // few passes and before the loop waits).
                 Event::FsmReports => self.take_fsm_reports().await,
                 Event::ReadDone(done) => self.on_read_done(done).await,
                 Event::Snapshot(event) => self.on_snapshot_event(event).await,
@@ -560,7 +561,9 @@ impl<S: StateMachine> Driver<S> {
     /// and a copy on every write.
     ///
     /// The first input is stepped when the step is called, before its future is
-    /// awaited (always at once): an input is large, and is not kept in the future.
+    /// awaited: an input is large, and is not kept in the future. Await the future at
+    /// once (never in a `select!`): dropped, it would lose the actions of a step the
+    /// core has already taken.
     fn step(&mut self, input: Input<PeerId>) -> impl Future<Output = ()> + '_ {
         let actions = self.step_core(input);
         self.run_step(actions)
@@ -1113,6 +1116,8 @@ impl<S: StateMachine> Driver<S> {
                 })
                 .await;
                 let answer = result.map(|()| Some(last_included));
+                // A caller told the snapshot is taken sees it in the status.
+                self.publish_status();
                 for waiter in self.snapshot_waiters.drain(..) {
                     let _ = waiter.send(answer.clone());
                 }
@@ -1193,6 +1198,7 @@ impl<S: StateMachine> Driver<S> {
                     // Nothing applied since the latest snapshot (or an install is
                     // replacing the state): the latest one stands.
                     let latest = self.core.snapshot().map(|meta| meta.last_included);
+                    self.publish_status();
                     let _ = answer.send(Ok(latest));
                 }
             }

@@ -810,7 +810,7 @@ impl<S: StateMachine> Node<S> {
     }
 
     /// The node's state as data: as the node's loop last published it — before it
-    /// waits for work, before it answers an admin request, and every few events while
+    /// waits for work, before it answers an admin request, and every 8 events while
     /// it is busy (so a busy node's status may be a few events behind).
     pub fn describe(&self) -> NodeStatus {
         self.shared.status.borrow().clone()

@@ -71,8 +71,8 @@ pub(crate) struct DriverView<'a> {
     pub(crate) failure: Option<&'a NodeFailure>,
 }
 
-/// Publishes the status after every event, allocating only when the membership view
-/// changes: the costly parts are rendered once and kept until they change.
+/// Publishes the status (the driver calls it every few events and before it waits),
+/// allocating only when the membership view changes: the costly parts are rendered once and kept until they change.
 pub(crate) struct StatusPublisher {
     publisher: status::Publisher<NodeStatus>,
     group: String,
@@ -123,7 +123,7 @@ impl StatusPublisher {
             self.configuration = Some(configuration.clone());
             self.strings_changed = true;
         }
-        // This runs after every event of the node's loop: the set is first compared in
+        // This runs every few events of the node's loop: the set is first compared in
         // place, and collected (borrowed, sorted) only when it changed.
         if !self.alive_unchanged(core) {
             self.collect_alive(core);

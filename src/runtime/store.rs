@@ -181,7 +181,7 @@ impl MemoryState {
         self.len = keep;
     }
 
-    /// Compacts the first `drop` entries (fewer than `len`): their payloads go at once,
+    /// Compacts the first `drop` entries (at most `len`): their payloads go at once,
     /// their slots with their chunk.
     fn drop_front(&mut self, drop: usize) {
         for position in 0..drop {
@@ -293,7 +293,7 @@ impl LogStore for MemoryLogStore {
             state.purged = snapshot;
             return Ok(());
         }
-        // Fewer than `len` (`through` is below the next index).
+        // At most `len` (`through` is below the next index).
         let drop = usize::try_from(through.0 + 1 - state.first()).unwrap_or(usize::MAX);
         let purged = state
             .get(drop - 1)
