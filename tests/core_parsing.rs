@@ -205,6 +205,26 @@ proptest! {
         let _ = GroupId::new(text);
     }
 
+    /// Endpoints compare as (host text, port) do, whether they share their host's
+    /// allocation (clones: the pointer is looked at first) or not (parsed apart).
+    #[test]
+    fn peer_ids_order_as_their_fields(a in peer(), b in peer()) {
+        let fields = |p: &PeerId| (p.endpoint().host().to_owned(), p.endpoint().port(), p.idx());
+        let apart: PeerId = b.to_string().parse().unwrap();
+        for other in [&b, &apart] {
+            prop_assert_eq!(a.cmp(other), fields(&a).cmp(&fields(other)));
+            prop_assert_eq!(a == *other, fields(&a) == fields(other));
+            prop_assert_eq!(a.partial_cmp(other), Some(a.cmp(other)));
+        }
+        let clone = a.clone();
+        prop_assert_eq!(a.cmp(&clone), std::cmp::Ordering::Equal);
+        prop_assert_eq!(&a, &clone);
+        // Same host (shared or not), other port: the port decides.
+        let moved = PeerId::new(Endpoint::new(a.endpoint().host(), a.endpoint().port() ^ 1).unwrap(), a.idx());
+        prop_assert_eq!(a.cmp(&moved), a.endpoint().port().cmp(&moved.endpoint().port()));
+        prop_assert_ne!(&a, &moved);
+    }
+
     #[test]
     fn serde_round_trips_through_json(peer in peer()) {
         let json = serde_json::to_string(&peer).unwrap();

@@ -21,7 +21,7 @@ impl<N: NodeId> RaftCore<N> {
             return;
         }
         // No word from a leader for a whole election timeout: it is presumed dead.
-        self.leader = None;
+        self.set_leader(None);
         if !self.configuration().is_voter(&self.id) {
             return; // learners and removed nodes never campaign
         }
@@ -71,7 +71,7 @@ impl<N: NodeId> RaftCore<N> {
         let mut votes = BTreeMap::new();
         votes.insert(self.id.clone(), true);
         self.role = RoleState::PreCandidate { votes };
-        self.leader = None;
+        self.set_leader(None);
         let request = VoteRequest {
             term: self.term.next(),
             last_log_id: self.log.last_log_id(),
@@ -95,7 +95,7 @@ impl<N: NodeId> RaftCore<N> {
         }
         self.term = self.term.next();
         self.voted_for = Some(self.id.clone());
-        self.leader = None;
+        self.set_leader(None);
         self.role = RoleState::Candidate {
             votes: BTreeMap::new(),
         };
@@ -131,7 +131,7 @@ impl<N: NodeId> RaftCore<N> {
         self.role = RoleState::Leader(LeaderState::new(uncommitted));
         self.reconcile_configuration();
         self.track_inherited_removals(next_index);
-        self.leader = Some(self.id.clone());
+        self.set_leader(Some(self.id.clone()));
         // Raft §5.4.2/§8: entries of earlier terms commit only through an entry of this
         // term, so append one at once. If the log has never recorded a configuration,
         // that entry records it (as JRaft's leaders do), making it durable and

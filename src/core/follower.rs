@@ -19,7 +19,9 @@ impl<N: NodeId> RaftCore<N> {
                 self.become_follower(term, Some(from.clone()));
             }
             RoleState::Follower => {
-                self.leader = Some(from.clone());
+                if self.leader.as_ref() != Some(from) {
+                    self.set_leader(Some(from.clone()));
+                }
                 // Voter or not: the timer is what forgets a leader that went silent.
                 // A node that is no voter in its own configuration (a new server still
                 // catching up to the entry that adds it) may be one in the candidates'

@@ -11,11 +11,45 @@ use super::error::ParseError;
 /// A network address: a host name or IP address and a port.
 ///
 /// IPv6 addresses are written in brackets (`[::1]:8081`), as in URLs. The host is kept
-/// behind an `Arc` so that cloning an endpoint (it is cloned into every message) is cheap.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// behind an `Arc` so that cloning an endpoint (it is cloned into every message) is cheap,
+/// and comparing two clones of one endpoint skips the text (`eq` and `cmp` look at the
+/// pointer first; the order is the derived one: host, then port).
+#[derive(Clone)]
 pub struct Endpoint {
     host: Arc<str>,
     port: u16,
+}
+
+impl PartialEq for Endpoint {
+    fn eq(&self, other: &Self) -> bool {
+        self.port == other.port && (Arc::ptr_eq(&self.host, &other.host) || self.host == other.host)
+    }
+}
+
+impl Eq for Endpoint {}
+
+impl std::hash::Hash for Endpoint {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.host.hash(state);
+        self.port.hash(state);
+    }
+}
+
+impl PartialOrd for Endpoint {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Endpoint {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let host = if Arc::ptr_eq(&self.host, &other.host) {
+            std::cmp::Ordering::Equal
+        } else {
+            self.host.cmp(&other.host)
+        };
+        host.then(self.port.cmp(&other.port))
+    }
 }
 
 impl Endpoint {

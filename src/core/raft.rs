@@ -185,6 +185,7 @@ impl<N: NodeId> CoreRestorer<N> {
             reset: hard_state.reset.clone(),
             reset_answer: None,
             leader: None,
+            leader_before_step: None,
             role: RoleState::Follower,
             log,
             base_configuration,
@@ -279,7 +280,11 @@ pub struct RaftCore<N: NodeId> {
     /// The leader of `term` this node follows, while it believes that leader alive:
     /// set on hearing from it, cleared when the election timer fires. A known leader
     /// makes this node refuse votes for others (F24). Invariant: `Some(id)` iff Leader.
+    /// Changed only through `set_leader`.
     pub(crate) leader: Option<N>,
+    /// The leader as it was when this step first changed it (`set_leader`), taken at
+    /// the step's end to tell whether the step changed it: no clone of `leader` per step.
+    pub(crate) leader_before_step: Option<Option<N>>,
     pub(crate) role: RoleState<N>,
     pub(crate) log: RaftLog<N>,
     /// The configuration from the snapshot or `initial_configuration`, used when the log
@@ -382,7 +387,8 @@ impl<N: NodeId> RaftCore<N> {
     /// Feeds one input and returns the actions it causes, in order (see [`Action`] for
     /// the ordering contract).
     pub fn step(&mut self, input: Input<N>) -> Vec<Action<N>> {
-        let before = (self.role(), self.term, self.leader.clone());
+        let before = (self.role(), self.term);
+        self.leader_before_step = None;
         match input {
             Input::Fail => self.handle_fail(),
             // A failed node takes part in nothing until it is restarted.
@@ -414,16 +420,29 @@ impl<N: NodeId> RaftCore<N> {
             self.maybe_take_snapshot(false);
         }
         self.coalesce_actions();
-        let after = (self.role(), self.term, self.leader.clone());
-        if before != after {
+        let after = (self.role(), self.term);
+        let leader_changed = self
+            .leader_before_step
+            .take()
+            .is_some_and(|before| before != self.leader);
+        if before != after || leader_changed {
             self.push(Action::RoleChanged {
                 role: after.0,
                 term: after.1,
-                leader: after.2,
+                leader: self.leader.clone(),
                 commit_index: self.commit_index,
             });
         }
         std::mem::take(&mut self.actions)
+    }
+
+    /// Sets the leader this node follows (or is), keeping the one the step started with
+    /// for its end (`step`'s `RoleChanged`).
+    pub(crate) fn set_leader(&mut self, leader: Option<N>) {
+        let before = std::mem::replace(&mut self.leader, leader);
+        if self.leader_before_step.is_none() {
+            self.leader_before_step = Some(before);
+        }
     }
 
     pub(crate) fn push(&mut self, action: Action<N>) {
@@ -756,7 +775,7 @@ impl<N: NodeId> RaftCore<N> {
             let term = self.term;
             self.become_follower(term, None);
         }
-        self.leader = None;
+        self.set_leader(None);
         self.push(Action::CancelTimer(Timer::Election));
         self.push(Action::CancelTimer(Timer::Heartbeat));
     }
@@ -830,7 +849,7 @@ impl<N: NodeId> RaftCore<N> {
             self.push(Action::CancelTimer(Timer::Heartbeat));
         }
         self.role = RoleState::Follower;
-        self.leader = leader;
+        self.set_leader(leader);
         if self.configuration().is_voter(&self.id) || self.leader.is_some() {
             // A non-voter that knows a leader needs the timer too: it forgets the
             // leader when it fires (`follow`).

@@ -115,7 +115,7 @@ impl<N: NodeId> RaftCore<N> {
             RoleState::Leader(leader) => RoleState::Leader(leader.relabel(rename)),
         };
         assert!(
-            self.actions.is_empty(),
+            self.actions.is_empty() && self.leader_before_step.is_none(),
             "relabel is for states between steps"
         );
         RaftCore {
@@ -126,6 +126,7 @@ impl<N: NodeId> RaftCore<N> {
             reset: self.reset.as_ref().map(|reset| reset.relabel(rename)),
             reset_answer: self.reset_answer,
             leader: self.leader.as_ref().map(rename),
+            leader_before_step: None,
             role,
             log: self.log.relabel(rename),
             base_configuration: self.base_configuration.relabel(rename),

@@ -365,7 +365,7 @@ impl<S: StateMachine> FsmCaller<S> {
                 let split = items.partition_point(|item| item.index() <= position);
                 let covered = split.checked_sub(1).map(|last| items[last].index());
                 items.drain(..split);
-                let (started, count) = (std::time::Instant::now(), items.len());
+                let (started, count) = (self.metrics.stopwatch(), items.len());
                 let (applied, failure) = apply_items(state_machine, items, self.apply_batch);
                 if count > 0 {
                     self.metrics.fsm_apply_tasks(started.elapsed(), count);
@@ -590,8 +590,11 @@ fn apply_items<S: StateMachine>(
     apply_batch: usize,
 ) -> (Option<LogIndex>, Option<NodeFailure>) {
     let mut last = None;
-    let mut entries: Vec<CommittedEntry<S::Context>> = Vec::new();
-    let mut completions: Vec<Option<Completion<S::Response>>> = Vec::new();
+    // Sized once for the largest batch these items make (grown a push at a time, they
+    // were reallocated several times per batch).
+    let batch = items.len().min(apply_batch.max(1));
+    let mut entries: Vec<CommittedEntry<S::Context>> = Vec::with_capacity(batch);
+    let mut completions: Vec<Option<Completion<S::Response>>> = Vec::with_capacity(batch);
     let mut items = items.into_iter().peekable();
     while let Some(item) = items.next() {
         let failure = match item {

@@ -128,8 +128,8 @@ impl StatusPublisher {
         if !self.alive_unchanged(core) {
             self.collect_alive(core);
         }
-        let leader = core.leader().cloned();
-        if leader != self.leader {
+        if core.leader() != self.leader.as_ref() {
+            let leader = core.leader().cloned();
             self.leader_string = leader.as_ref().map(|l| l.to_string());
             self.leader = leader;
             self.strings_changed = true;

@@ -11,7 +11,7 @@ use super::inbox::Rung;
 use super::snapshot_store::{SnapshotSink, SnapshotStore};
 use super::store::{LogStore, PersistOp};
 use crate::core::{Flush, LogId, LogIndex, PeerId, PersistSeq, SnapshotMeta, Write};
-use crate::metrics::NodeMetrics;
+use crate::metrics::{NodeMetrics, Stopwatch};
 use crate::storage::LogEntry;
 use crate::storage::StorageError;
 
@@ -139,7 +139,7 @@ pub(crate) async fn run_writer(
             }
         }
         let stats = WriteStats::of(&writes, &metrics);
-        let started = std::time::Instant::now();
+        let started = metrics.stopwatch();
         let result = if faults.is_none() && store.blocks() {
             // Off the async workers: an fsync takes milliseconds. The buffer comes back
             // with the result, keeping its capacity.
@@ -201,7 +201,7 @@ impl WriteStats {
         stats
     }
 
-    fn record(&self, metrics: &NodeMetrics, started: std::time::Instant) {
+    fn record(&self, metrics: &NodeMetrics, started: Stopwatch) {
         metrics.append_logs(started.elapsed(), self.entries, self.bytes);
         if self.truncations > 0 {
             metrics.truncate_log_suffix(self.truncations);
@@ -247,7 +247,7 @@ impl InlineWriter {
             return Err(job);
         }
         let stats = WriteStats::of(&job.writes, &self.metrics);
-        let started = std::time::Instant::now();
+        let started = self.metrics.stopwatch();
         if let Err(error) = self.store.persist(&job.writes) {
             return Ok(Err(error));
         }
