@@ -171,6 +171,8 @@ pub(crate) struct Driver<S: StateMachine> {
     passes_since_clock: u32,
     /// Events handled since the status was last published (`publish_status`).
     events_unpublished: u32,
+    /// The buffer `on_proposals` gathers a batch in (empty between batches).
+    proposal_batch: Vec<Proposal<S>>,
     /// Writer jobs held back while an apply chunk's payloads are being read: from the
     /// first job that may delete entries (a compaction, a snapshot install) on, in
     /// order, until no chunk is reading — so an apply read never finds its entries
@@ -247,6 +249,7 @@ impl<S: StateMachine> Driver<S> {
             rung: 0,
             passes_since_clock: CLOCK_EVERY_PASSES,
             events_unpublished: 0,
+            proposal_batch: Vec::new(),
             held_writer_jobs: VecDeque::new(),
             outbound,
             status: StatusPublisher::new(
@@ -1206,24 +1209,32 @@ impl<S: StateMachine> Driver<S> {
     }
 
     async fn on_proposals(&mut self, first: Proposal<S>) {
-        let mut batch = vec![first];
+        // One buffer for every batch (grown a push at a time, a fresh one was
+        // reallocated several times per batch).
+        let mut batch = std::mem::take(&mut self.proposal_batch);
+        batch.push(first);
         while batch.len() < self.options.propose_batch {
             match self.queues.proposals.try_recv() {
                 Ok(proposal) => batch.push(proposal),
                 Err(_) => break,
             }
         }
-        if let Some(failure) = &self.failed {
+        let proposals = match &self.failed {
             // Never stepped into the core: nothing appended.
-            for proposal in batch {
-                let _ = proposal.completion.send(Err(ApplyError::NodeInError {
-                    failure: failure.clone(),
-                }));
+            Some(failure) => {
+                for proposal in batch.drain(..) {
+                    let _ = proposal.completion.send(Err(ApplyError::NodeInError {
+                        failure: failure.clone(),
+                    }));
+                }
+                None
             }
-            return;
+            None => Some(self.tasks.propose(&mut batch)),
+        };
+        self.proposal_batch = batch;
+        if let Some(proposals) = proposals {
+            self.step(Input::Propose(proposals)).await;
         }
-        let proposals = self.tasks.propose(batch);
-        self.step(Input::Propose(proposals)).await;
     }
 
     /// Hands committed entries to the state machine, a chunk per job, with the tasks

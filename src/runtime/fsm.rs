@@ -152,6 +152,7 @@ pub(crate) fn spawn_fsm<S: StateMachine>(
         saving: Vec::new(),
         metrics,
         position: LogIndex(0),
+        batch: ApplyBatch::default(),
     };
     match runner {
         FsmRunner::Inline => {
@@ -297,6 +298,25 @@ struct FsmCaller<S: StateMachine> {
     /// snapshot). A save must be taken exactly there, and entries at or below it are
     /// not applied again.
     position: LogIndex,
+    /// The buffers every apply batch is gathered in (empty between jobs).
+    batch: ApplyBatch<S>,
+}
+
+/// A batch of client entries for `on_apply_batch`, with their clients' completions: kept
+/// by the caller and reused, so a batch allocates nothing (a fresh pair per job cost two
+/// allocations, and reallocations as it grew).
+struct ApplyBatch<S: StateMachine> {
+    entries: Vec<CommittedEntry<S::Context>>,
+    completions: Vec<Option<Completion<S::Response>>>,
+}
+
+impl<S: StateMachine> Default for ApplyBatch<S> {
+    fn default() -> Self {
+        ApplyBatch {
+            entries: Vec::new(),
+            completions: Vec::new(),
+        }
+    }
 }
 
 impl<S: StateMachine> FsmCaller<S> {
@@ -366,7 +386,8 @@ impl<S: StateMachine> FsmCaller<S> {
                 let covered = split.checked_sub(1).map(|last| items[last].index());
                 items.drain(..split);
                 let (started, count) = (self.metrics.stopwatch(), items.len());
-                let (applied, failure) = apply_items(state_machine, items, self.apply_batch);
+                let (applied, failure) =
+                    apply_items(state_machine, items, self.apply_batch, &mut self.batch);
                 if count > 0 {
                     self.metrics.fsm_apply_tasks(started.elapsed(), count);
                 }
@@ -588,13 +609,18 @@ fn apply_items<S: StateMachine>(
     state_machine: &mut S,
     items: Vec<ApplyItem<S>>,
     apply_batch: usize,
+    batch: &mut ApplyBatch<S>,
 ) -> (Option<LogIndex>, Option<NodeFailure>) {
     let mut last = None;
-    // Sized once for the largest batch these items make (grown a push at a time, they
-    // were reallocated several times per batch).
-    let batch = items.len().min(apply_batch.max(1));
-    let mut entries: Vec<CommittedEntry<S::Context>> = Vec::with_capacity(batch);
-    let mut completions: Vec<Option<Completion<S::Response>>> = Vec::with_capacity(batch);
+    let ApplyBatch {
+        entries,
+        completions,
+    } = batch;
+    // Each batch is drained by `apply_batch_now`; a panic in a hook or the state
+    // machine's `on_apply_batch` is caught there, so nothing is left behind, but an
+    // earlier job's leftovers must never be applied with this one's.
+    entries.clear();
+    completions.clear();
     let mut items = items.into_iter().peekable();
     while let Some(item) = items.next() {
         let failure = match item {
@@ -616,8 +642,7 @@ fn apply_items<S: StateMachine>(
                 if !batch_ends {
                     continue;
                 }
-                let (applied, failure) =
-                    apply_batch_now(state_machine, &mut entries, &mut completions);
+                let (applied, failure) = apply_batch_now(state_machine, entries, completions);
                 last = applied.or(last);
                 failure
             }

@@ -54,13 +54,14 @@ impl<S: StateMachine> PendingTasks<S> {
         self.accepted.len()
     }
 
-    /// Numbers a batch of proposals for the core and keeps them until it answers.
-    pub(crate) fn propose(&mut self, batch: Vec<Proposal<S>>) -> Vec<CoreProposal> {
+    /// Numbers a batch of proposals for the core and keeps them until it answers
+    /// (`batch` is left empty, its buffer kept for the next batch).
+    pub(crate) fn propose(&mut self, batch: &mut Vec<Proposal<S>>) -> Vec<CoreProposal> {
         let mut inputs = Vec::with_capacity(batch.len());
         if self.proposing.is_empty() {
             self.first_proposing = self.next_request + 1;
         }
-        for proposal in batch {
+        for proposal in batch.drain(..) {
             self.next_request += 1;
             let id = RequestId(self.next_request);
             inputs.push(CoreProposal {
