@@ -42,7 +42,6 @@ use std::time::Duration;
 
 use crate::core::{GroupId, LogIndex, PeerId, RaftCore, Role};
 
-/// One node's metric handles. Cheap to clone.
 /// A start time taken only when metrics are recorded (`NodeMetrics::stopwatch`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Stopwatch(Option<std::time::Instant>);
@@ -54,6 +53,7 @@ impl Stopwatch {
     }
 }
 
+/// One node's metric handles. Cheap to clone.
 #[derive(Clone, Default)]
 pub(crate) struct NodeMetrics {
     #[cfg(feature = "metrics")]

@@ -616,9 +616,9 @@ fn apply_items<S: StateMachine>(
         entries,
         completions,
     } = batch;
-    // Each batch is drained by `apply_batch_now`; a panic in a hook or the state
-    // machine's `on_apply_batch` is caught there, so nothing is left behind, but an
-    // earlier job's leftovers must never be applied with this one's.
+    // Each batch is drained by `apply_batch_now` (which catches a panic of
+    // `on_apply_batch`; a hook's panic is caught below), so nothing is left behind, but
+    // an earlier job's leftovers must never be applied with this one's.
     entries.clear();
     completions.clear();
     let mut items = items.into_iter().peekable();
