@@ -232,6 +232,27 @@ proptest! {
     }
 }
 
+/// Endpoints hash as they compare: clones and separately parsed copies hash alike, and
+/// endpoints that differ in host or port hash apart (std's `DefaultHasher` is keyed
+/// with zeros: the same hashes every run). Kills a `hash` that hashes nothing.
+#[test]
+fn endpoints_hash_as_they_compare() {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    fn hash(endpoint: &Endpoint) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        endpoint.hash(&mut hasher);
+        hasher.finish()
+    }
+    let a: Endpoint = "10.0.0.1:8081".parse().unwrap();
+    let same: Endpoint = "10.0.0.1:8081".parse().unwrap();
+    assert_eq!(hash(&a), hash(&a.clone()));
+    assert_eq!(hash(&a), hash(&same));
+    for other in ["10.0.0.1:8082", "10.0.0.2:8081"] {
+        let other: Endpoint = other.parse().unwrap();
+        assert_ne!(hash(&a), hash(&other), "{other}");
+    }
+}
+
 /// A host name is at most 253 characters (RFC 1035's limit on a name in text form): 253
 /// is accepted, 254 refused (kills `> with ==` in `check_host`). Labels of at most 63
 /// characters, as the RFC has them.
