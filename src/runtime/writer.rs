@@ -86,7 +86,7 @@ pub(crate) async fn run_writer(
             WriterJob::Compact { through, snapshot } => {
                 let inline = faults.is_some() || !store.blocks();
                 let store = store.clone();
-                let started = std::time::Instant::now();
+                let started = metrics.stopwatch();
                 let compacted = blocking(inline, move || store.compact(through, snapshot)).await;
                 if let Err(error) = compacted {
                     let _ = done.send(WriteDone::Failed(error));
@@ -264,7 +264,7 @@ impl InlineWriter {
 
     /// Deletes the entries through `through`, covered by the snapshot ending at `snapshot`.
     pub(crate) fn compact(&self, through: LogIndex, snapshot: LogId) -> Result<(), StorageError> {
-        let started = std::time::Instant::now();
+        let started = self.metrics.stopwatch();
         self.store.compact(through, snapshot)?;
         self.metrics.truncate_log_prefix(started.elapsed());
         Ok(())
